@@ -1,0 +1,67 @@
+// Package experts defines what a domain expert is, the kinds of expert the
+// gateway can call, and the runtime registry that holds them.
+package experts
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Message is one chat message in OpenAI's shape, with content already
+// flattened to text.
+type Message struct {
+	Role       string          `json:"role"`
+	Content    string          `json:"content"`
+	Name       string          `json:"name,omitempty"`
+	ToolCalls  json.RawMessage `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
+}
+
+// Request is a chat completion request as an expert sees it. Pointer fields
+// are nil when the caller did not set them, so each expert applies its own
+// defaults.
+type Request struct {
+	Messages    []Message
+	Temperature *float32
+	TopP        *float32
+	MaxTokens   int // 0: expert's default
+	Stop        []string
+	Seed        *int
+	User        string
+	// Passed through untouched to experts that accept them (kind openai).
+	Tools          json.RawMessage
+	ToolChoice     json.RawMessage
+	ResponseFormat json.RawMessage
+}
+
+// Usage counts tokens the way OpenAI does.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Response is a finished answer from an expert.
+type Response struct {
+	Content      string
+	ToolCalls    json.RawMessage
+	FinishReason string // "stop", "length", "tool_calls"
+	Usage        Usage
+}
+
+// Delta is one streamed piece of an answer.
+type Delta struct {
+	Content   string
+	ToolCalls json.RawMessage
+}
+
+// Expert answers chat requests. Implementations must honour ctx
+// cancellation promptly: a client that disconnects cancels the call.
+type Expert interface {
+	// Complete returns the whole answer.
+	Complete(ctx context.Context, req *Request) (*Response, error)
+	// Stream calls onDelta for each piece as it arrives and returns the
+	// final response (Content holds the whole text). An error returned by
+	// onDelta aborts the stream and is returned.
+	Stream(ctx context.Context, req *Request, onDelta func(Delta) error) (*Response, error)
+}

@@ -1,0 +1,41 @@
+// Package router decides which experts answer a query: the Router interface,
+// a static router, and the learned router.
+package router
+
+import "context"
+
+// Query is what a router sees of one request.
+type Query struct {
+	Text   string
+	Vector []float32 // embedding of Text, from the gateway's embedder
+	// Candidates are the experts the request may use after policies; a
+	// router never picks anything else. Empty means none is allowed.
+	Candidates []string
+	TopK       int     // 0: router default
+	TopP       float64 // 0: use TopK; otherwise dynamic k by gate mass
+}
+
+// Choice is one chosen expert and its gate weight; the weights of a
+// Decision sum to 1.
+type Choice struct {
+	Name   string  `json:"name"`
+	Weight float64 `json:"weight"`
+}
+
+// Decision is a router's answer.
+type Decision struct {
+	Router        string             `json:"router"`
+	Version       int64              `json:"version"`
+	Experts       []Choice           `json:"experts"`
+	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	// Default is true when no expert fits and the default expert answers.
+	Default       bool    `json:"default"`
+	DefaultReason string  `json:"default_reason,omitempty"`
+	Retrieve      bool    `json:"retrieve"`
+	RetrieveScore float64 `json:"retrieve_score,omitempty"`
+}
+
+// Router picks experts for a query.
+type Router interface {
+	Route(ctx context.Context, q Query) (Decision, error)
+}
