@@ -1,0 +1,178 @@
+package embed
+
+import (
+	"context"
+	"math"
+	"unicode"
+	"unicode/utf8"
+)
+
+// DefaultLocalDim is the dimension NewLocal uses for dim <= 0. On CLINC150
+// domain routing 1024 buckets lose about half a point of accuracy against
+// 8192 and keep vectors small enough for pgvector's indexed types.
+const DefaultLocalDim = 1024
+
+// Feature weights: words carry most of the meaning, bigrams some word order,
+// character n-grams robustness to inflection and typos. There are many more
+// n-grams than words, hence their lower weight.
+const (
+	wordWeight   = 1.0
+	bigramWeight = 0.7
+	charWeight   = 0.35
+	minGram      = 3
+	maxGram      = 5
+	maxWordRunes = 48 // longer "words" are cut; they are noise for routing
+)
+
+// Local is a deterministic, dependency-free embedder: hashed word unigrams,
+// word bigrams and character 3-5-grams within word boundaries, with
+// sublinear term frequency, L2-normalised. It captures wording, not meaning,
+// which is what a router trained on example queries needs. It is safe for
+// concurrent use.
+type Local struct {
+	dim int
+}
+
+// NewLocal returns a Local embedder with dim buckets (DefaultLocalDim when
+// dim <= 0).
+func NewLocal(dim int) *Local {
+	if dim <= 0 {
+		dim = DefaultLocalDim
+	}
+	return &Local{dim: dim}
+}
+
+// Dim implements Embedder.
+func (l *Local) Dim() int { return l.dim }
+
+// Embed implements Embedder. It never fails except on a cancelled context.
+func (l *Local) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		out[i] = l.Vector(t)
+	}
+	return out, nil
+}
+
+// Vector embeds one text.
+func (l *Local) Vector(text string) []float32 {
+	v := make([]float32, l.dim)
+	l.EmbedInto(v, text)
+	return v
+}
+
+// FNV-1a, 64 bit, fed rune by rune so that no n-gram is ever materialised.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvRune(h uint64, r rune) uint64 {
+	for r != 0 {
+		h ^= uint64(r & 0xff)
+		h *= fnvPrime
+		r >>= 8
+	}
+	return h
+}
+
+// mix finalises a hash (from splitmix64) so that nearby FNV states spread
+// over all buckets, and tags the feature kind.
+func mix(h, kind uint64) uint64 {
+	h ^= kind * 0x9e3779b97f4a7c15
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
+
+// EmbedInto writes the embedding of text into v, which must have length
+// Dim. It allocates nothing.
+func (l *Local) EmbedInto(v []float32, text string) {
+	clear(v)
+	dim := uint64(len(v))
+	var (
+		word     [maxWordRunes + 2]rune // '<' + word + '>'
+		n        int                    // runes in word, excluding markers
+		prevWord uint64
+		havePrev bool
+	)
+	flush := func() {
+		if n == 0 {
+			return
+		}
+		// Word unigram and bigram.
+		h := uint64(fnvOffset)
+		for _, r := range word[1 : n+1] {
+			h = fnvRune(h, r)
+		}
+		v[mix(h, 1)%dim] += wordWeight
+		if havePrev {
+			v[mix(prevWord*31+h, 2)%dim] += bigramWeight
+		}
+		prevWord, havePrev = h, true
+		// Character n-grams over '<' + word + '>'.
+		word[0], word[n+1] = '<', '>'
+		m := n + 2
+		for i := 0; i+minGram <= m; i++ {
+			h := uint64(fnvOffset)
+			for j := i; j < m && j < i+maxGram; j++ {
+				h = fnvRune(h, word[j])
+				if j-i+1 >= minGram {
+					v[mix(h, 3)%dim] += charWeight
+				}
+			}
+		}
+		n = 0
+	}
+	for i := 0; i < len(text); {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(text[i:])
+		}
+		i += size
+		switch {
+		case r < utf8.RuneSelf && ('a' <= r && r <= 'z' || '0' <= r && r <= '9'):
+		case r < utf8.RuneSelf && 'A' <= r && r <= 'Z':
+			r += 'a' - 'A'
+		case r == '\'' || r == '’':
+			continue // "don't" and "dont" are the same word
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsNumber(r)):
+			r = unicode.ToLower(r)
+		default:
+			flush()
+			continue
+		}
+		if n < maxWordRunes {
+			word[n+1] = r
+			n++
+		}
+	}
+	flush()
+
+	// Sublinear term frequency on each bucket, then L2 normalisation.
+	var ss float64
+	for i, x := range v {
+		if x != 0 {
+			y := float32(math.Log1p(float64(x)))
+			v[i] = y
+			ss += float64(y) * float64(y)
+		}
+	}
+	if ss == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(ss))
+	for i, x := range v {
+		if x != 0 {
+			v[i] = x * inv
+		}
+	}
+}

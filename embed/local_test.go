@@ -1,0 +1,122 @@
+package embed
+
+import (
+	"context"
+	"math"
+	"testing"
+)
+
+func dot(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+func TestLocalNormalisedAndDeterministic(t *testing.T) {
+	e := NewLocal(0)
+	if e.Dim() != DefaultLocalDim {
+		t.Fatalf("Dim = %d, want %d", e.Dim(), DefaultLocalDim)
+	}
+	texts := []string{
+		"how much money is in my checking account",
+		"HOW MUCH money is in my   checking account?!",
+		"book a flight to Paris",
+		"Ünïcödé wörds — and 12345 numbers",
+		"",
+		"...!!!",
+	}
+	a, err := e.Embed(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewLocal(0).Embed(context.Background(), texts)
+	for i, v := range a {
+		if len(v) != e.Dim() {
+			t.Fatalf("text %d: len %d", i, len(v))
+		}
+		n := dot(v, v)
+		empty := texts[i] == "" || texts[i] == "...!!!"
+		if empty && n != 0 {
+			t.Errorf("text %q: norm² %v, want 0 for no words", texts[i], n)
+		}
+		if !empty && math.Abs(n-1) > 1e-5 {
+			t.Errorf("text %q: norm² %v, want 1", texts[i], n)
+		}
+		for j := range v {
+			if v[j] != b[i][j] {
+				t.Fatalf("text %d not deterministic at %d", i, j)
+			}
+		}
+	}
+	// Case and punctuation do not matter; meaning-bearing words do.
+	if s := dot(a[0], a[1]); s < 0.999 {
+		t.Errorf("case/punctuation variant similarity %v, want ~1", s)
+	}
+	if s := dot(a[0], a[2]); s > 0.3 {
+		t.Errorf("unrelated texts similarity %v, want small", s)
+	}
+}
+
+func TestLocalSimilarityOrder(t *testing.T) {
+	e := NewLocal(2048)
+	vs, _ := e.Embed(context.Background(), []string{
+		"what is my checking account balance",
+		"tell me the balance of my checking account",
+		"what's the weather like tomorrow",
+	})
+	near, far := dot(vs[0], vs[1]), dot(vs[0], vs[2])
+	if near <= far {
+		t.Errorf("paraphrase similarity %v <= unrelated %v", near, far)
+	}
+}
+
+func TestLocalCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := NewLocal(64).Embed(ctx, []string{"x"}); err == nil {
+		t.Fatal("want error on cancelled context")
+	}
+}
+
+func TestLocalNoAllocs(t *testing.T) {
+	e := NewLocal(1024)
+	v := make([]float32, e.Dim())
+	allocs := testing.AllocsPerRun(100, func() {
+		e.EmbedInto(v, "can you tell me how to say 'i do not speak much spanish', in spanish")
+	})
+	if allocs != 0 {
+		t.Errorf("EmbedInto allocates %v times per call", allocs)
+	}
+}
+
+func FuzzLocal(f *testing.F) {
+	for _, s := range []string{"", "a", "hello world", "ÄÖÜ ß 漢字 😀", "don't stop", "\xff\xfe bad utf8", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"} {
+		f.Add(s)
+	}
+	e := NewLocal(128)
+	f.Fuzz(func(t *testing.T, s string) {
+		v := e.Vector(s)
+		n := dot(v, v)
+		if n != 0 && math.Abs(n-1) > 1e-4 {
+			t.Fatalf("norm² %v", n)
+		}
+		for _, x := range v {
+			if math.IsNaN(float64(x)) || x < 0 {
+				t.Fatalf("bad component %v", x)
+			}
+		}
+	})
+}
+
+var sink []float32
+
+func BenchmarkLocalEmbed(b *testing.B) {
+	e := NewLocal(0)
+	q := "can you tell me how to say 'i do not speak much spanish', in spanish"
+	b.ReportAllocs()
+	for b.Loop() {
+		sink = e.Vector(q)
+	}
+}
