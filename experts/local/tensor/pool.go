@@ -1,0 +1,122 @@
+package tensor
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Pool is a fixed set of persistent worker goroutines that run the chunks
+// of parallel loops. The calling goroutine works too, so a Pool of n
+// threads runs n-1 workers. It is safe for concurrent use; concurrent For
+// calls share the workers, and each caller always makes progress on its own
+// loop, so nothing deadlocks when the workers are busy.
+type Pool struct {
+	threads int
+	work    chan *job
+	once    sync.Once
+	closed  atomic.Bool
+	wg      sync.WaitGroup
+}
+
+// job is one For call. Chunks are claimed with an atomic counter, so a
+// worker that receives the job late finds nothing left and moves on.
+type job struct {
+	fn      func(lo, hi int)
+	n       int
+	chunk   int
+	nchunks int64
+	next    atomic.Int64
+	done    sync.WaitGroup
+}
+
+// NewPool starts a pool with the given number of threads (the caller of
+// For counts as one); threads <= 0 means runtime.NumCPU().
+func NewPool(threads int) *Pool {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	p := &Pool{threads: threads, work: make(chan *job, 4*threads)}
+	for range threads - 1 {
+		p.wg.Add(1)
+		go p.worker()
+	}
+	return p
+}
+
+// Threads is the number of goroutines a For call may use.
+func (p *Pool) Threads() int {
+	if p == nil {
+		return 1
+	}
+	return p.threads
+}
+
+func (p *Pool) worker() {
+	defer p.wg.Done()
+	for j := range p.work {
+		j.run()
+	}
+}
+
+func (j *job) run() {
+	for {
+		c := j.next.Add(1) - 1
+		if c >= j.nchunks {
+			return
+		}
+		lo := int(c) * j.chunk
+		j.fn(lo, min(lo+j.chunk, j.n))
+		j.done.Done()
+	}
+}
+
+// chunksPerThread balances uneven chunks without much claiming overhead.
+const chunksPerThread = 4
+
+// For splits [0, n) into contiguous chunks, runs fn on each across the
+// workers and the calling goroutine, and returns when all are done. A nil
+// or closed Pool runs fn(0, n) on the caller.
+func (p *Pool) For(n int, fn func(lo, hi int)) {
+	if n <= 0 {
+		return
+	}
+	if p == nil || p.threads == 1 || n == 1 || p.closed.Load() {
+		fn(0, n)
+		return
+	}
+	nchunks := min(n, p.threads*chunksPerThread)
+	chunk := (n + nchunks - 1) / nchunks
+	nchunks = (n + chunk - 1) / chunk
+	j := &job{fn: fn, n: n, chunk: chunk, nchunks: int64(nchunks)}
+	j.done.Add(nchunks)
+	p.invite(j, min(nchunks-1, p.threads-1))
+	j.run()
+	j.done.Wait()
+}
+
+// invite offers j to up to k workers without blocking; if the queue is full
+// the workers are busy and the caller does the work itself.
+func (p *Pool) invite(j *job, k int) {
+	defer func() { _ = recover() }() // send on a channel closed by a concurrent Close
+	for range k {
+		select {
+		case p.work <- j:
+		default:
+			return
+		}
+	}
+}
+
+// Close stops the workers once queued work is done. For calls made after
+// Close run on the caller.
+func (p *Pool) Close() {
+	if p == nil {
+		return
+	}
+	p.once.Do(func() {
+		p.closed.Store(true)
+		close(p.work)
+		p.wg.Wait()
+	})
+}
