@@ -1,0 +1,331 @@
+package experts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kinds of expert the gateway knows how to build.
+const (
+	KindOpenAI = "openai" // any OpenAI-compatible chat completions endpoint
+	KindLocal  = "local"  // the in-process MoE engine (experts/local)
+)
+
+// ReservedName is the model name clients use to let the router choose; no
+// expert may take it.
+const ReservedName = "auto"
+
+// Sentinel errors. Check them with errors.Is.
+var (
+	ErrInvalid  = errors.New("invalid expert")
+	ErrExists   = errors.New("expert already exists")
+	ErrNotFound = errors.New("expert not found")
+)
+
+// ValidationError says which field of a Spec (or of a request) is wrong.
+// It wraps ErrInvalid.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string {
+	if e.Field == "" {
+		return "invalid: " + e.Message
+	}
+	return "invalid " + e.Field + ": " + e.Message
+}
+
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// Duration is a time.Duration written in JSON and YAML as a Go duration
+// string ("30s", "1m30s"). A bare JSON/YAML number is read as seconds.
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(time.Duration(d).String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		*d = 0
+		return nil
+	}
+	if v, err := time.ParseDuration(s); err == nil {
+		*d = Duration(v)
+		return nil
+	}
+	secs, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || math.Abs(secs) > math.MaxInt64/float64(time.Second) {
+		return fmt.Errorf("invalid duration %q: want a Go duration such as \"30s\"", s)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// UnmarshalJSON accepts a duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		return nil
+	}
+	if uq, err := strconv.Unquote(s); err == nil {
+		s = uq
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Spec describes one expert. Its JSON and YAML field names are a contract
+// with the admin API and the config file.
+type Spec struct {
+	Name string `json:"name" yaml:"name"`
+	Kind string `json:"kind" yaml:"kind"`
+	// BaseURL of an OpenAI-compatible API. A URL without a path
+	// ("http://host:8000") gets "/v1" appended; a URL with a path
+	// ("http://host/v1", "https://host/openai/v1") is used as given.
+	// Requests go to BaseURL + "/chat/completions".
+	BaseURL string `json:"base_url,omitempty" yaml:"base_url"`
+	// Model is the upstream model name (openai, required) or a GGUF path
+	// (local; "" = the gateway's default local model).
+	Model string `json:"model,omitempty" yaml:"model"`
+	// APIKeyEnv names the environment variable holding the API key. The key
+	// itself is never stored or echoed.
+	APIKeyEnv string            `json:"api_key_env,omitempty" yaml:"api_key_env"`
+	Headers   map[string]string `json:"headers,omitempty" yaml:"headers"`
+	// Timeout bounds one call (openai: the whole non-streaming call, or the
+	// wait for each streamed chunk). 0 = DefaultTimeout.
+	Timeout Duration `json:"timeout,omitempty" yaml:"timeout"`
+	// MaxConcurrency bounds calls in flight to this expert; 0 = unbounded.
+	MaxConcurrency int `json:"max_concurrency,omitempty" yaml:"max_concurrency"`
+	// SystemPrompt is prepended to every conversation as a system message.
+	SystemPrompt    string   `json:"system_prompt,omitempty" yaml:"system_prompt"`
+	Description     string   `json:"description,omitempty" yaml:"description"`
+	Tags            []string `json:"tags,omitempty" yaml:"tags"`
+	Examples        []string `json:"examples,omitempty" yaml:"examples"`
+	DataOwner       string   `json:"data_owner,omitempty" yaml:"data_owner"`
+	CostPer1KTokens float64  `json:"cost_per_1k_tokens,omitempty" yaml:"cost_per_1k_tokens"`
+	LatencyHintMS   int      `json:"latency_hint_ms,omitempty" yaml:"latency_hint_ms"`
+	// Enabled is nil when unset, which means true; Normalize sets it.
+	Enabled   *bool     `json:"enabled,omitempty" yaml:"enabled"`
+	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
+	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
+}
+
+// DefaultTimeout applies when Spec.Timeout is zero.
+const DefaultTimeout = 60 * time.Second
+
+// Limits on spec fields, so one admin call cannot make the registry huge.
+const (
+	maxTimeout     = time.Hour
+	maxConcurrency = 100_000
+	maxTextLen     = 16 << 10 // description, system prompt
+	maxListLen     = 256      // tags, examples
+	maxItemLen     = 2 << 10  // one tag or example
+)
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	envRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	headerRE = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+)
+
+// IsEnabled reports whether the expert takes traffic (nil Enabled = true).
+func (s Spec) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// Normalize trims text fields, lower-cases the kind, drops empty and
+// duplicate tags and examples, and sets Enabled when unset.
+func (s *Spec) Normalize() {
+	s.Name = strings.TrimSpace(s.Name)
+	s.Kind = strings.ToLower(strings.TrimSpace(s.Kind))
+	s.BaseURL = strings.TrimRight(strings.TrimSpace(s.BaseURL), "/")
+	s.Model = strings.TrimSpace(s.Model)
+	s.APIKeyEnv = strings.TrimSpace(s.APIKeyEnv)
+	s.Description = strings.TrimSpace(s.Description)
+	s.DataOwner = strings.TrimSpace(s.DataOwner)
+	s.Tags = cleanList(s.Tags)
+	s.Examples = cleanList(s.Examples)
+	if len(s.Headers) == 0 {
+		s.Headers = nil
+	}
+	if s.Enabled == nil {
+		t := true
+		s.Enabled = &t
+	}
+}
+
+func cleanList(in []string) []string {
+	var out []string
+	for _, v := range in {
+		v = strings.TrimSpace(v)
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Validate checks s as Normalize left it. The error is a *ValidationError
+// naming the first bad field.
+func (s Spec) Validate() error {
+	if s.Name == ReservedName {
+		return invalid("name", "%q is reserved", ReservedName)
+	}
+	if !nameRE.MatchString(s.Name) {
+		return invalid("name", "%q must match %s", s.Name, nameRE)
+	}
+	switch s.Kind {
+	case KindOpenAI:
+		if s.BaseURL == "" {
+			return invalid("base_url", "required for kind %q", s.Kind)
+		}
+		u, err := url.Parse(s.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return invalid("base_url", "%q is not an http(s) URL", s.BaseURL)
+		}
+		if u.User != nil {
+			return invalid("base_url", "must not carry credentials; use api_key_env")
+		}
+		if s.Model == "" {
+			return invalid("model", "required for kind %q", s.Kind)
+		}
+	case KindLocal:
+		if s.BaseURL != "" {
+			return invalid("base_url", "not used by kind %q", s.Kind)
+		}
+		if s.APIKeyEnv != "" {
+			return invalid("api_key_env", "not used by kind %q", s.Kind)
+		}
+		if len(s.Headers) > 0 {
+			return invalid("headers", "not used by kind %q", s.Kind)
+		}
+	case "":
+		return invalid("kind", "required (%q or %q)", KindOpenAI, KindLocal)
+	default:
+		return invalid("kind", "%q is not %q or %q", s.Kind, KindOpenAI, KindLocal)
+	}
+	if s.APIKeyEnv != "" && !envRE.MatchString(s.APIKeyEnv) {
+		return invalid("api_key_env", "%q is not an environment variable name", s.APIKeyEnv)
+	}
+	for k, v := range s.Headers {
+		if !headerRE.MatchString(k) {
+			return invalid("headers", "%q is not a valid header name", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return invalid("headers", "value of %q contains a control character", k)
+		}
+	}
+	if s.Timeout < 0 || s.Timeout.Std() > maxTimeout {
+		return invalid("timeout", "%s is outside 0..%s", s.Timeout.Std(), maxTimeout)
+	}
+	if s.MaxConcurrency < 0 || s.MaxConcurrency > maxConcurrency {
+		return invalid("max_concurrency", "%d is outside 0..%d", s.MaxConcurrency, maxConcurrency)
+	}
+	if len(s.SystemPrompt) > maxTextLen {
+		return invalid("system_prompt", "longer than %d bytes", maxTextLen)
+	}
+	if len(s.Description) > maxTextLen {
+		return invalid("description", "longer than %d bytes", maxTextLen)
+	}
+	for field, list := range map[string][]string{"tags": s.Tags, "examples": s.Examples} {
+		if len(list) > maxListLen {
+			return invalid(field, "more than %d entries", maxListLen)
+		}
+		for _, v := range list {
+			if len(v) > maxItemLen {
+				return invalid(field, "an entry is longer than %d bytes", maxItemLen)
+			}
+		}
+	}
+	if s.DataOwner != "" && !nameRE.MatchString(s.DataOwner) {
+		return invalid("data_owner", "%q must match %s", s.DataOwner, nameRE)
+	}
+	if s.CostPer1KTokens < 0 || math.IsNaN(s.CostPer1KTokens) || math.IsInf(s.CostPer1KTokens, 0) {
+		return invalid("cost_per_1k_tokens", "must be a finite number >= 0")
+	}
+	if s.LatencyHintMS < 0 {
+		return invalid("latency_hint_ms", "must be >= 0")
+	}
+	return nil
+}
+
+// Clone returns a deep copy of s, so a caller can change it without
+// touching the registry's copy.
+func (s Spec) Clone() Spec {
+	if s.Headers != nil {
+		h := make(map[string]string, len(s.Headers))
+		for k, v := range s.Headers {
+			h[k] = v
+		}
+		s.Headers = h
+	}
+	s.Tags = slices.Clone(s.Tags)
+	s.Examples = slices.Clone(s.Examples)
+	if s.Enabled != nil {
+		e := *s.Enabled
+		s.Enabled = &e
+	}
+	return s
+}
+
+// UpstreamError is a failed call to an expert's upstream.
+type UpstreamError struct {
+	Expert  string
+	Status  int  // upstream HTTP status, 0 if none
+	Timeout bool // the call ran out of time
+	Err     error
+}
+
+func (e *UpstreamError) Error() string {
+	var b strings.Builder
+	b.WriteString("expert ")
+	b.WriteString(strconv.Quote(e.Expert))
+	if e.Timeout {
+		b.WriteString(": timeout")
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": upstream status %d", e.Status)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *UpstreamError) Unwrap() error { return e.Err }
+
+// Retryable reports whether trying again may help: timeouts, 429, 5xx and
+// connection failures (no status). Client errors (4xx) and cancellation
+// are not retryable.
+func (e *UpstreamError) Retryable() bool {
+	if errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, ErrInvalid) {
+		return false
+	}
+	switch {
+	case e.Timeout:
+		return true
+	case e.Status == 429 || e.Status >= 500:
+		return true
+	case e.Status == 0:
+		return true
+	}
+	return false
+}
