@@ -73,9 +73,9 @@ type File struct {
 	Keys       []string // metadata keys in file order
 	Tensors    []TensorInfo
 
-	data    []byte // the whole file, when opened with Open
-	unmap   func() error
-	byName  map[string]int
+	data   []byte // the whole file, when opened with Open
+	unmap  func() error
+	byName map[string]int
 }
 
 // decoder reads the header sequentially, tracking the offset for error
