@@ -1,0 +1,395 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/moegate/moegate/experts/local/tensor"
+)
+
+// ErrContextFull is returned (wrapped) by Forward when the new tokens do not
+// fit in the sequence's KV cache.
+var ErrContextFull = errors.New("model: context full")
+
+// maxBatch bounds the number of tokens processed together, and so the size
+// of a sequence's scratch buffers; longer prompts are processed in chunks.
+const maxBatch = 64
+
+// Sequence is the state of one token sequence: its KV cache, its scratch
+// buffers and its expert counts. A Sequence must not be used by two
+// goroutines at once; distinct Sequences of one Model may run concurrently.
+type Sequence struct {
+	m      *Model
+	cap    int
+	n      int
+	k, v   [][]float32 // per layer: cap rows of KVHeads*HeadDim
+	counts [][]int     // [layer][expert]
+
+	batch     int       // capacity of the scratch buffers, in tokens
+	x, xn     []float32 // residual stream and its normalised copy, B x Hidden
+	q, kb, vb []float32 // B x Heads*HeadDim, B x KVHeads*HeadDim (x2)
+	att       []float32 // attention output before wo, B x Heads*HeadDim
+	out       []float32 // attention or feed-forward output, B x Hidden
+	g, u      []float32 // feed-forward hidden, B x max FFN
+	rl        []float32 // router probabilities, B x Experts
+	sel       []int     // selected experts, B x ExpertsUsed
+	selW      []float32 // their weights
+	tok       []int     // tokens routed to the current expert
+	tokW      []float32 // and their weights
+	ein, eout []float32 // gathered expert input / output, B x Hidden
+	shg       []float32 // shared-expert gate per token
+	cos, sin  []float32 // RoPE tables, B x RopeDim/2
+	logits    []float32
+}
+
+// NewSequence returns an empty sequence able to hold maxTokens tokens;
+// maxTokens <= 0 or beyond the model's context means the model's context.
+func (m *Model) NewSequence(maxTokens int) *Sequence {
+	c := m.Config
+	if maxTokens <= 0 || maxTokens > c.Context {
+		maxTokens = c.Context
+	}
+	kvDim := c.KVHeads * c.HeadDim
+	s := &Sequence{m: m, cap: maxTokens}
+	s.k = make([][]float32, c.Layers)
+	s.v = make([][]float32, c.Layers)
+	s.counts = make([][]int, c.Layers)
+	for i := range c.Layers {
+		s.k[i] = make([]float32, maxTokens*kvDim)
+		s.v[i] = make([]float32, maxTokens*kvDim)
+		s.counts[i] = make([]int, c.Experts)
+	}
+	return s
+}
+
+// Len is the number of tokens in the cache.
+func (s *Sequence) Len() int { return s.n }
+
+// Cap is the number of tokens the sequence can hold.
+func (s *Sequence) Cap() int { return s.cap }
+
+// Reset empties the cache and the expert counts.
+func (s *Sequence) Reset() {
+	s.n = 0
+	for _, c := range s.counts {
+		clear(c)
+	}
+}
+
+// Truncate drops cached tokens beyond the first n (to reuse a common prefix).
+func (s *Sequence) Truncate(n int) {
+	if n < s.n {
+		s.n = max(n, 0)
+	}
+}
+
+// ExpertCounts returns, per layer and expert, the number of tokens routed to
+// the expert since the last Reset.
+func (s *Sequence) ExpertCounts() [][]int {
+	out := make([][]int, len(s.counts))
+	for i, c := range s.counts {
+		out[i] = append([]int(nil), c...)
+	}
+	return out
+}
+
+// ExpertLoad returns, per layer and expert, the number of tokens routed to
+// the expert by all sequences since Load.
+func (m *Model) ExpertLoad() [][]uint64 {
+	E := m.Config.Experts
+	out := make([][]uint64, m.Config.Layers)
+	for l := range out {
+		out[l] = make([]uint64, E)
+		for e := range E {
+			out[l][e] = m.load[l*E+e].Load()
+		}
+	}
+	return out
+}
+
+// ensure sizes the scratch buffers for b tokens.
+func (s *Sequence) ensure(b int) {
+	if b <= s.batch {
+		return
+	}
+	c := s.m.Config
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVHeads*c.HeadDim
+	ff := max(c.FFN, c.ExpertFFN, c.SharedFFN)
+	s.batch = b
+	s.x = make([]float32, b*c.Hidden)
+	s.xn = make([]float32, b*max(c.Hidden, qDim))
+	s.q = make([]float32, b*qDim)
+	s.kb = make([]float32, b*kvDim)
+	s.vb = make([]float32, b*kvDim)
+	s.att = make([]float32, b*qDim)
+	s.out = make([]float32, b*c.Hidden)
+	s.g = make([]float32, b*ff)
+	s.u = make([]float32, b*ff)
+	s.rl = make([]float32, b*c.Experts)
+	s.sel = make([]int, b*c.ExpertsUsed)
+	s.selW = make([]float32, b*c.ExpertsUsed)
+	s.tok = make([]int, b)
+	s.tokW = make([]float32, b)
+	s.ein = make([]float32, b*c.Hidden)
+	s.eout = make([]float32, b*c.Hidden)
+	s.shg = make([]float32, b)
+	s.cos = make([]float32, b*c.RopeDim/2)
+	s.sin = make([]float32, b*c.RopeDim/2)
+}
+
+// Forward runs tokens through the model at positions s.Len(), s.Len()+1, …,
+// appending their keys and values to s's cache. It returns the logits of the
+// last token (Vocab floats) or, with logitsAll, of every token (len(tokens) x
+// Vocab). The returned slice belongs to s and is overwritten by the next call.
+func (m *Model) Forward(s *Sequence, tokens []int32, logitsAll bool) ([]float32, error) {
+	if s.m != m {
+		return nil, errors.New("model: sequence belongs to another model")
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("model: Forward with no tokens")
+	}
+	if s.n+len(tokens) > s.cap {
+		return nil, fmt.Errorf("%w: %d cached + %d new tokens exceed capacity %d", ErrContextFull, s.n, len(tokens), s.cap)
+	}
+	V := m.Config.Vocab
+	for i, t := range tokens {
+		if t < 0 || int(t) >= V {
+			return nil, fmt.Errorf("model: token %d at index %d out of range [0,%d)", t, i, V)
+		}
+	}
+	nOut := 1
+	if logitsAll {
+		nOut = len(tokens)
+	}
+	if cap(s.logits) < nOut*V {
+		s.logits = make([]float32, nOut*V)
+	}
+	logits := s.logits[:nOut*V]
+	for start := 0; start < len(tokens); start += maxBatch {
+		chunk := tokens[start:min(len(tokens), start+maxBatch)]
+		if err := m.forwardChunk(s, chunk); err != nil {
+			return nil, err
+		}
+		switch {
+		case logitsAll:
+			m.project(s, 0, len(chunk), logits[start*V:])
+		case start+len(chunk) == len(tokens):
+			m.project(s, len(chunk)-1, 1, logits)
+		}
+	}
+	return logits, nil
+}
+
+// project writes the logits of chunk tokens [t0, t0+n) into dst.
+func (m *Model) project(s *Sequence, t0, n int, dst []float32) {
+	H, V := m.Config.Hidden, m.Config.Vocab
+	xn := s.xn[:n*H]
+	for t := range n {
+		rmsNorm(xn[t*H:(t+1)*H], s.x[(t0+t)*H:(t0+t+1)*H], m.outNorm, m.Config.NormEps)
+	}
+	m.matmul(m.output, dst[:n*V], xn, n)
+}
+
+func (m *Model) matmul(w *tensor.Matrix, dst, x []float32, n int) {
+	if n == 1 {
+		w.MatVec(m.pool, dst, x)
+		return
+	}
+	w.MatMul(m.pool, dst, x, n)
+}
+
+func (m *Model) forwardChunk(s *Sequence, toks []int32) error {
+	c := &m.Config
+	B, H := len(toks), c.Hidden
+	s.ensure(B)
+	for t, id := range toks {
+		if err := tensor.Dequantize(m.embd.Type, m.embd.Row(int(id)), s.x[t*H:(t+1)*H]); err != nil {
+			return fmt.Errorf("model: token_embd.weight: %w", err)
+		}
+	}
+	half := c.RopeDim / 2
+	for t := range B {
+		p := float64(s.n+t) / float64(c.RopeScale)
+		for i, f := range m.invFreq {
+			sin, cos := math.Sincos(p * f)
+			s.cos[t*half+i], s.sin[t*half+i] = float32(cos), float32(sin)
+		}
+	}
+	for il := range m.layers {
+		m.attention(s, il, B)
+		add(s.x[:B*H], s.out[:B*H])
+		ly := &m.layers[il]
+		for t := range B {
+			rmsNorm(s.xn[t*H:(t+1)*H], s.x[t*H:(t+1)*H], ly.ffnNorm, c.NormEps)
+		}
+		if c.Experts == 0 {
+			m.ffn(s, ly.gate, ly.up, ly.down, s.xn[:B*H], s.out[:B*H], B)
+		} else {
+			m.moe(s, il, B)
+		}
+		add(s.x[:B*H], s.out[:B*H])
+	}
+	s.n += B
+	return nil
+}
+
+// attention runs the attention block of layer il for the B tokens of the
+// chunk, leaving its output (after wo) in s.out.
+func (m *Model) attention(s *Sequence, il, B int) {
+	c := &m.Config
+	ly := &m.layers[il]
+	H, HD := c.Hidden, c.HeadDim
+	qDim, kvDim := c.Heads*HD, c.KVHeads*HD
+	xn := s.xn[:B*H]
+	for t := range B {
+		rmsNorm(xn[t*H:(t+1)*H], s.x[t*H:(t+1)*H], ly.attnNorm, c.NormEps)
+	}
+	q, k, v := s.q[:B*qDim], s.kb[:B*kvDim], s.vb[:B*kvDim]
+	m.matmul(ly.wq, q, xn, B)
+	m.matmul(ly.wk, k, xn, B)
+	m.matmul(ly.wv, v, xn, B)
+	addBias(q, ly.bq)
+	addBias(k, ly.bk)
+	addBias(v, ly.bv)
+	switch c.QKNorm {
+	case QKNormHead:
+		for i := 0; i < len(q); i += HD {
+			rmsNorm(q[i:i+HD], q[i:i+HD], ly.qNorm, c.NormEps)
+		}
+		for i := 0; i < len(k); i += HD {
+			rmsNorm(k[i:i+HD], k[i:i+HD], ly.kNorm, c.NormEps)
+		}
+	case QKNormFull:
+		for t := range B {
+			rmsNorm(q[t*qDim:(t+1)*qDim], q[t*qDim:(t+1)*qDim], ly.qNorm, c.NormEps)
+			rmsNorm(k[t*kvDim:(t+1)*kvDim], k[t*kvDim:(t+1)*kvDim], ly.kNorm, c.NormEps)
+		}
+	}
+	half := c.RopeDim / 2
+	for t := range B {
+		cos, sin := s.cos[t*half:(t+1)*half], s.sin[t*half:(t+1)*half]
+		for h := range c.Heads {
+			rope(q[t*qDim+h*HD:t*qDim+(h+1)*HD], cos, sin, c.RopeNeoX)
+		}
+		for h := range c.KVHeads {
+			rope(k[t*kvDim+h*HD:t*kvDim+(h+1)*HD], cos, sin, c.RopeNeoX)
+		}
+	}
+	kc, vc := s.k[il], s.v[il]
+	copy(kc[s.n*kvDim:], k)
+	copy(vc[s.n*kvDim:], v)
+
+	att := s.att[:B*qDim]
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(HD)))
+	pos0 := s.n
+	m.pool.For(B*c.Heads, func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			t, h := it/c.Heads, it%c.Heads
+			o := t*qDim + h*HD
+			// Causal mask: token t sees the cache up to its own position.
+			attend(att[o:o+HD], q[o:o+HD], kc, vc, (h/group)*HD, kvDim, pos0+t+1, scale)
+		}
+	})
+	m.matmul(ly.wo, s.out[:B*H], att, B)
+	addBias(s.out[:B*H], ly.bo)
+}
+
+// ffn computes down(silu(gate·x) * up·x) for n tokens of x into dst.
+func (m *Model) ffn(s *Sequence, gate, up, down *tensor.Matrix, x, dst []float32, n int) {
+	F := gate.Rows
+	g, u := s.g[:n*F], s.u[:n*F]
+	m.matmul(gate, g, x, n)
+	m.matmul(up, u, x, n)
+	swiglu(g, u)
+	m.matmul(down, dst, g, n)
+}
+
+// moe is llama.cpp's build_moe_ffn with softmax gating: probabilities over
+// all experts, the top ExpertsUsed kept (renormalised when NormTopK), each
+// token's selected experts' SwiGLU outputs summed with those weights. Tokens
+// of a batch are grouped per expert so that each expert's weights are read
+// once per chunk. The output goes to s.out.
+func (m *Model) moe(s *Sequence, il, B int) {
+	c := &m.Config
+	ly := &m.layers[il]
+	H, E, K := c.Hidden, c.Experts, c.ExpertsUsed
+	xn, out := s.xn[:B*H], s.out[:B*H]
+	rl := s.rl[:B*E]
+	m.matmul(ly.router, rl, xn, B)
+	counts, load := s.counts[il], m.load[il*E:(il+1)*E]
+	for t := range B {
+		p := rl[t*E : (t+1)*E]
+		softmax(p)
+		sel, w := s.sel[t*K:(t+1)*K], s.selW[t*K:(t+1)*K]
+		topK(p, sel, w)
+		if c.NormTopK {
+			var sum float32
+			for _, v := range w {
+				sum += v
+			}
+			scaleVec(w, 1/sum)
+		}
+		for _, e := range sel {
+			counts[e]++
+			load[e].Add(1)
+		}
+	}
+	clear(out)
+	for e := range E {
+		n := 0
+		for i, se := range s.sel[:B*K] {
+			if se == e {
+				s.tok[n], s.tokW[n] = i/K, s.selW[i]
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		ein, eout := s.ein[:n*H], s.eout[:n*H]
+		for i, t := range s.tok[:n] {
+			copy(ein[i*H:(i+1)*H], xn[t*H:(t+1)*H])
+		}
+		m.ffn(s, ly.expGate[e], ly.expUp[e], ly.expDown[e], ein, eout, n)
+		for i, t := range s.tok[:n] {
+			axpy(out[t*H:(t+1)*H], s.tokW[i], eout[i*H:(i+1)*H])
+		}
+	}
+	if ly.shGate != nil {
+		// qwen2moe: the shared expert, scaled by sigmoid(ffn_gate_inp_shexp·x).
+		for t := range B {
+			s.shg[t] = sigmoid(dot(ly.shGateInp, xn[t*H:(t+1)*H]))
+		}
+		eout := s.eout[:B*H]
+		m.ffn(s, ly.shGate, ly.shUp, ly.shDown, xn, eout, B)
+		for t := range B {
+			axpy(out[t*H:(t+1)*H], s.shg[t], eout[t*H:(t+1)*H])
+		}
+	}
+}
+
+// topK writes the indices of the len(sel) largest probabilities of p, in
+// descending order (ties to the lower index), and the probabilities to w.
+func topK(p []float32, sel []int, w []float32) {
+	for k := range sel {
+		best := -1
+		for e, v := range p {
+			if best >= 0 && v <= p[best] {
+				continue
+			}
+			taken := false
+			for _, s := range sel[:k] {
+				if s == e {
+					taken = true
+					break
+				}
+			}
+			if !taken {
+				best = e
+			}
+		}
+		sel[k], w[k] = best, p[best]
+	}
+}
