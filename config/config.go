@@ -1,0 +1,348 @@
+// Package config loads the gateway's configuration: built-in defaults, then
+// a YAML file, then MOEGATE_* environment variables, in that order.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/moegate/moegate/experts"
+)
+
+// Duration is a time.Duration written as "30s" in YAML and the environment.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	return d.parse(n.Value)
+}
+
+func (d *Duration) parse(s string) error {
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is the whole gateway configuration. Every scalar key can be
+// overridden by an environment variable named MOEGATE_ plus its YAML path in
+// upper case joined by underscores (router.top_k → MOEGATE_ROUTER_TOP_K).
+type Config struct {
+	Addr            string   `yaml:"addr"`
+	DataDir         string   `yaml:"data_dir"`
+	LogLevel        string   `yaml:"log_level"`
+	LogFormat       string   `yaml:"log_format"`
+	AdminToken      string   `yaml:"admin_token"`
+	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
+	MaxMessages     int      `yaml:"max_messages"`
+	RequestTimeout  Duration `yaml:"request_timeout"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+
+	DefaultExpert string `yaml:"default_expert"`
+	Aggregate     string `yaml:"aggregate"`
+	Synthesizer   string `yaml:"synthesizer"`
+	Retries       int    `yaml:"retries"`
+
+	Router    Router    `yaml:"router"`
+	Local     Local     `yaml:"local"`
+	Embed     Embed     `yaml:"embed"`
+	Retrieval Retrieval `yaml:"retrieval"`
+	Redis     Redis     `yaml:"redis"`
+	Postgres  Postgres  `yaml:"postgres"`
+	Auth      string    `yaml:"auth"`
+	Tenants   []Tenant  `yaml:"tenants"`
+	Cache     Cache     `yaml:"cache"`
+
+	Experts []experts.Spec `yaml:"experts"`
+}
+
+// Router configures expert selection.
+type Router struct {
+	Kind            string   `yaml:"kind"` // learned | static
+	StaticExpert    string   `yaml:"static_expert"`
+	TopK            int      `yaml:"top_k"`
+	TopP            float64  `yaml:"top_p"`
+	MinWeight       float64  `yaml:"min_weight"`
+	RetrainDebounce Duration `yaml:"retrain_debounce"`
+}
+
+// Local configures the in-process MoE engine behind the default expert.
+type Local struct {
+	Model     string `yaml:"model"` // GGUF path; empty: the demo model
+	Threads   int    `yaml:"threads"`
+	Parallel  int    `yaml:"parallel"`
+	Context   int    `yaml:"context"`
+	MaxTokens int    `yaml:"max_tokens"`
+}
+
+// Embed configures query embeddings.
+type Embed struct {
+	Kind      string   `yaml:"kind"` // local | openai
+	Dim       int      `yaml:"dim"`
+	BaseURL   string   `yaml:"base_url"`
+	Model     string   `yaml:"model"`
+	APIKeyEnv string   `yaml:"api_key_env"`
+	Timeout   Duration `yaml:"timeout"`
+}
+
+// Retrieval configures the knowledge store.
+type Retrieval struct {
+	Backend  string  `yaml:"backend"` // embedded | postgres
+	TopK     int     `yaml:"top_k"`
+	MinScore float64 `yaml:"min_score"`
+}
+
+// Redis enables shared limits, usage and cache.
+type Redis struct {
+	URL string `yaml:"url"`
+}
+
+// Postgres enables the shared registry and pgvector knowledge store.
+type Postgres struct {
+	URL string `yaml:"url"`
+}
+
+// Tenant is a tenant defined in configuration. Its key is never written in
+// the file: either the name of an environment variable holding it, or its
+// SHA-256 in hex.
+type Tenant struct {
+	Name           string   `yaml:"name" json:"name"`
+	KeyEnv         string   `yaml:"key_env" json:"key_env"`
+	KeySHA256      string   `yaml:"key_sha256" json:"key_sha256"`
+	RPM            int      `yaml:"rpm" json:"rpm"`
+	TPM            int      `yaml:"tpm" json:"tpm"`
+	BudgetTokens   int64    `yaml:"budget_tokens" json:"budget_tokens"`
+	BudgetPeriod   string   `yaml:"budget_period" json:"budget_period"`
+	AllowedExperts []string `yaml:"allowed_experts" json:"allowed_experts"`
+	DeniedExperts  []string `yaml:"denied_experts" json:"denied_experts"`
+	AllowedData    []string `yaml:"allowed_data" json:"allowed_data"`
+	DeniedData     []string `yaml:"denied_data" json:"denied_data"`
+	Aggregate      string   `yaml:"default_aggregate" json:"default_aggregate"`
+	MaxK           int      `yaml:"max_k" json:"max_k"`
+}
+
+// Cache configures the response cache.
+type Cache struct {
+	Enabled           bool     `yaml:"enabled"`
+	TTL               Duration `yaml:"ttl"`
+	SemanticThreshold float64  `yaml:"semantic_threshold"`
+	MaxEntries        int      `yaml:"max_entries"`
+}
+
+// Default returns the configuration used when nothing is configured: one
+// process, no services, the local engine as the default expert.
+func Default() Config {
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "data",
+		LogLevel:        "info",
+		LogFormat:       "json",
+		MaxBodyBytes:    1 << 20,
+		MaxMessages:     256,
+		RequestTimeout:  Duration(120 * time.Second),
+		ShutdownTimeout: Duration(30 * time.Second),
+		DefaultExpert:   "local",
+		Aggregate:       "top1",
+		Retries:         1,
+		Router:          Router{Kind: "learned", TopK: 1, MinWeight: 0.1, RetrainDebounce: Duration(500 * time.Millisecond)},
+		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
+		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
+		Retrieval:       Retrieval{Backend: "embedded", TopK: 4, MinScore: 0.2},
+		Auth:            "none",
+		Cache:           Cache{Enabled: true, TTL: Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
+	}
+}
+
+// DefaultFile is read when no --config is given and it exists.
+const DefaultFile = "gateway.yaml"
+
+// Load builds the configuration. path may be empty: then DefaultFile is read
+// if present. getenv is os.Getenv in production.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	explicit := path != ""
+	if !explicit {
+		path = DefaultFile
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		// io.EOF: an empty file sets no keys.
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+	default:
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if err := applyEnv(reflect.ValueOf(&cfg).Elem(), "MOEGATE", getenv); err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports the first invalid setting.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("addr is empty"))
+	}
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("max_body_bytes must be positive"))
+	}
+	if c.Router.Kind != "learned" && c.Router.Kind != "static" {
+		errs = append(errs, fmt.Errorf("router.kind %q: want learned or static", c.Router.Kind))
+	}
+	if c.Router.TopK < 1 {
+		errs = append(errs, errors.New("router.top_k must be at least 1"))
+	}
+	if c.Router.TopP < 0 || c.Router.TopP > 1 {
+		errs = append(errs, errors.New("router.top_p must be in [0,1]"))
+	}
+	if c.Embed.Kind != "local" && c.Embed.Kind != "openai" {
+		errs = append(errs, fmt.Errorf("embed.kind %q: want local or openai", c.Embed.Kind))
+	}
+	if c.Retrieval.Backend != "embedded" && c.Retrieval.Backend != "postgres" {
+		errs = append(errs, fmt.Errorf("retrieval.backend %q: want embedded or postgres", c.Retrieval.Backend))
+	}
+	if c.Retrieval.Backend == "postgres" && c.Postgres.URL == "" {
+		errs = append(errs, errors.New("retrieval.backend postgres needs postgres.url"))
+	}
+	if c.Auth != "none" && c.Auth != "keys" {
+		errs = append(errs, fmt.Errorf("auth %q: want none or keys", c.Auth))
+	}
+	switch c.Aggregate {
+	case "top1", "parallel-best", "synthesize":
+	default:
+		errs = append(errs, fmt.Errorf("aggregate %q: want top1, parallel-best or synthesize", c.Aggregate))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return nil
+}
+
+// Keys lists every configuration key as a dotted YAML path ("router.top_k").
+func Keys() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+				walk(ft, prefix+tag+".")
+				continue
+			}
+			out = append(out, prefix+tag)
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return out
+}
+
+// EnvVars lists every environment variable Load reads, for --help.
+func EnvVars() []string {
+	keys := Keys()
+	for i, k := range keys {
+		keys[i] = "MOEGATE_" + strings.ToUpper(strings.ReplaceAll(k, ".", "_"))
+	}
+	return keys
+}
+
+func envName(prefix string, f reflect.StructField) string {
+	tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if tag == "" || tag == "-" {
+		return ""
+	}
+	return prefix + "_" + strings.ToUpper(tag)
+}
+
+// applyEnv overrides fields from the environment. Scalars are parsed from
+// text; lists of strings are comma-separated; other lists are JSON.
+func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := envName(prefix, f)
+		if name == "" {
+			continue
+		}
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]() {
+			if err := applyEnv(fv, name, getenv); err != nil {
+				return err
+			}
+			continue
+		}
+		s := getenv(name)
+		if s == "" {
+			continue
+		}
+		if err := setFromString(fv, s); err != nil {
+			return fmt.Errorf("config: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setFromString(fv reflect.Value, s string) error {
+	if fv.Type() == reflect.TypeFor[Duration]() {
+		return fv.Addr().Interface().(*Duration).parse(s)
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetFloat(x)
+	case reflect.Slice:
+		if fv.Type().Elem().Kind() == reflect.String {
+			var parts []string
+			for p := range strings.SplitSeq(s, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					parts = append(parts, p)
+				}
+			}
+			fv.Set(reflect.ValueOf(parts))
+			return nil
+		}
+		return json.Unmarshal([]byte(s), fv.Addr().Interface())
+	default:
+		return fmt.Errorf("unsupported type %s", fv.Type())
+	}
+	return nil
+}
