@@ -122,7 +122,7 @@ func valuesEqual(a, b Value) bool {
 	case TypeFloat32, TypeFloat64:
 		fa, _ := a.Float64()
 		fb, _ := b.Float64()
-		return fa == fb
+		return fa == fb || fa != fa && fb != fb // NaN
 	}
 	ia, oka := a.Int64()
 	ib, okb := b.Int64()
