@@ -176,8 +176,11 @@ func pretokenizeGPT2(text string) []string {
 
 // trainBPE learns up to n merges on words (each split into characters): at
 // each step the most frequent adjacent pair, ties broken by the smaller pair
-// in string order, so that the result is deterministic. It stops early when
-// no pair occurs twice.
+// in string order, so that the result is deterministic. Pairs seen once are
+// merged too (after all the frequent ones), so that a small corpus still
+// fills the vocabulary; it stops when every word is a single symbol.
+// Symbols are interned as ints and pair counts updated only for the words a
+// merge touches, which keeps building the demo model fast.
 func trainBPE(words []string, n int) [][2]string {
 	counts := map[string]int{}
 	for _, w := range words {
@@ -188,42 +191,71 @@ func trainBPE(words []string, n int) [][2]string {
 		keys = append(keys, w)
 	}
 	slices.Sort(keys)
+
+	var names []string
+	ids := map[string]int32{}
+	intern := func(s string) int32 {
+		id, ok := ids[s]
+		if !ok {
+			id = int32(len(names))
+			ids[s] = id
+			names = append(names, s)
+		}
+		return id
+	}
 	type word struct {
-		syms  []string
+		syms  []int32
 		count int
 	}
+	type pair struct{ a, b int32 }
 	ws := make([]word, len(keys))
-	for i, k := range keys {
-		for _, r := range k {
-			ws[i].syms = append(ws[i].syms, string(r))
-		}
-		ws[i].count = counts[k]
-	}
-	var merges [][2]string
-	for len(merges) < n {
-		pairs := map[[2]string]int{}
-		for _, w := range ws {
-			for j := 0; j+1 < len(w.syms); j++ {
-				pairs[[2]string{w.syms[j], w.syms[j+1]}] += w.count
+	pairs := map[pair]int{}
+	where := map[pair][]int{} // words that contain (or once contained) a pair
+	addPairs := func(i, sign int) {
+		w := ws[i]
+		for j := 0; j+1 < len(w.syms); j++ {
+			p := pair{w.syms[j], w.syms[j+1]}
+			pairs[p] += sign * w.count
+			if pairs[p] == 0 {
+				delete(pairs, p)
+			}
+			if sign > 0 {
+				if l := where[p]; len(l) == 0 || l[len(l)-1] != i {
+					where[p] = append(l, i)
+				}
 			}
 		}
-		var best [2]string
-		bestN := 1
+	}
+	for i, k := range keys {
+		for _, r := range k {
+			ws[i].syms = append(ws[i].syms, intern(string(r)))
+		}
+		ws[i].count = counts[k]
+		addPairs(i, 1)
+	}
+	less := func(p, q pair) bool {
+		if names[p.a] != names[q.a] {
+			return names[p.a] < names[q.a]
+		}
+		return names[p.b] < names[q.b]
+	}
+	var merges [][2]string
+	for len(merges) < n && len(pairs) > 0 {
+		var best pair
+		bestN := 0
 		for p, c := range pairs {
-			if c > bestN || c == bestN && bestN > 1 && (p[0] < best[0] || p[0] == best[0] && p[1] < best[1]) {
+			if c > bestN || c == bestN && less(p, best) {
 				best, bestN = p, c
 			}
 		}
-		if bestN < 2 {
-			break
-		}
-		merges = append(merges, best)
-		joined := best[0] + best[1]
-		for i := range ws {
+		merges = append(merges, [2]string{names[best.a], names[best.b]})
+		joined := intern(names[best.a] + names[best.b])
+		for _, i := range where[best] {
+			addPairs(i, -1)
 			s := ws[i].syms
 			out := s[:0]
 			for j := 0; j < len(s); j++ {
-				if j+1 < len(s) && s[j] == best[0] && s[j+1] == best[1] {
+				if j+1 < len(s) && s[j] == best.a && s[j+1] == best.b {
 					out = append(out, joined)
 					j++
 				} else {
@@ -231,7 +263,9 @@ func trainBPE(words []string, n int) [][2]string {
 				}
 			}
 			ws[i].syms = out
+			addPairs(i, 1)
 		}
+		delete(where, best)
 	}
 	return merges
 }
