@@ -88,7 +88,7 @@ func corruptCases(t testing.TB) []corruptCase {
 		{"truncated in data", valid[:len(valid)-int(lastTensor.Size)/2], `tensor "` + lastTensor.Name + `"`, ErrCorrupt},
 		{"huge tensor count", header(3, 1<<60, 0).Bytes(), "tensor count 1152921504606846976", ErrCorrupt},
 		{"huge metadata count", header(3, 0, 1<<62).Bytes(), "metadata count", ErrCorrupt},
-		{"huge string", header(3, 0, 1).u64(1 << 62).padData(1, 16).Bytes(), "metadata key 0 length", ErrCorrupt},
+		{"huge string", header(3, 0, 1).u64(1<<62).padData(1, 16).Bytes(), "metadata key 0 length", ErrCorrupt},
 		{"huge array", header(3, 0, 1).str("arr").u32(uint32(TypeArray)).u32(uint32(TypeUint64)).u64(1 << 61).Bytes(),
 			`metadata key "arr" array length`, ErrCorrupt},
 		{"huge string array", header(3, 0, 1).str("arr").u32(uint32(TypeArray)).u32(uint32(TypeString)).u64(1 << 40).Bytes(),
