@@ -1,0 +1,50 @@
+package retrieval
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestDot(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 100, 384, 1000} {
+		a, b := make([]float32, n), make([]float32, n)
+		var want float64
+		for i := range a {
+			a[i], b[i] = r.Float32()*2-1, r.Float32()*2-1
+			want += float64(a[i]) * float64(b[i])
+		}
+		for name, f := range map[string]func(a, b []float32) float32{"dot": dot, "generic": dotGeneric} {
+			if got := f(a, b); math.Abs(float64(got)-want) > 1e-4*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s n=%d: got %v, want %v", name, n, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkDot384(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float32, 384), make([]float32, 384)
+	for i := range x {
+		x[i], y[i] = r.Float32(), r.Float32()
+	}
+	var s float32
+	for b.Loop() {
+		s += dot(x, y)
+	}
+	_ = s
+}
+
+func BenchmarkDotGeneric384(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float32, 384), make([]float32, 384)
+	for i := range x {
+		x[i], y[i] = r.Float32(), r.Float32()
+	}
+	var s float32
+	for b.Loop() {
+		s += dotGeneric(x, y)
+	}
+	_ = s
+}

@@ -1,0 +1,601 @@
+package retrieval
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// EmbeddedOptions configures an embedded store.
+type EmbeddedOptions struct {
+	HNSW HNSWOptions
+	// SnapshotBytes is the log size that triggers a snapshot; default 64 MiB.
+	SnapshotBytes int64
+	// NoSync skips fsync: faster, and a crash may lose acknowledged writes.
+	// For benchmarks and throwaway stores only.
+	NoSync bool
+	Logger *slog.Logger // nil: discard
+}
+
+// Embedded is a Store held in memory and persisted in a directory:
+//
+//	meta.json  format version and dimension
+//	snapshot   every document at some point, written atomically
+//	wal        upserts and deletes since the snapshot, fsynced per record
+//	LOCK       held while open
+//
+// On open the snapshot is loaded, the log replayed (a torn tail record,
+// left by a crash mid-write, is cut off) and the graph rebuilt.
+type Embedded struct {
+	dir  string
+	dim  int
+	opts EmbeddedOptions
+	log  *slog.Logger
+	lock *os.File
+
+	mu      sync.RWMutex
+	idx     *hnsw
+	chunks  []Chunk // by node id, Embedding nil
+	docs    map[string]*docEntry
+	nchunks int
+	wal     *os.File
+	walSize int64
+	broken  error // a log write failed and could not be undone
+	closed  bool
+}
+
+type docEntry struct {
+	doc   Document
+	nodes []uint32
+}
+
+type storeMeta struct {
+	Version int `json:"version"`
+	Dim     int `json:"dim"`
+}
+
+// OpenEmbedded opens or creates the embedded store in dir for vectors of
+// dimension dim. Opening an existing store with another dimension fails
+// with ErrDimension.
+func OpenEmbedded(dir string, dim int, opts EmbeddedOptions) (*Embedded, error) {
+	if dim <= 0 {
+		return nil, fmt.Errorf("retrieval: invalid dimension %d", dim)
+	}
+	if opts.SnapshotBytes <= 0 {
+		opts.SnapshotBytes = 64 << 20
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("retrieval: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Embedded{dir: dir, dim: dim, opts: opts, log: log, lock: lock}
+	if err := e.open(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Embedded) path(name string) string { return filepath.Join(e.dir, name) }
+
+func (e *Embedded) open() error {
+	switch b, err := os.ReadFile(e.path("meta.json")); {
+	case errors.Is(err, fs.ErrNotExist):
+		b, _ := json.Marshal(storeMeta{Version: 1, Dim: e.dim})
+		if err := writeFileAtomic(e.path("meta.json"), b, !e.opts.NoSync); err != nil {
+			return err
+		}
+	case err != nil:
+		return fmt.Errorf("retrieval: %w", err)
+	default:
+		var m storeMeta
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("retrieval: %s: %w", e.path("meta.json"), err)
+		}
+		if m.Version != 1 {
+			return fmt.Errorf("retrieval: %s: unsupported format version %d", e.dir, m.Version)
+		}
+		if m.Dim != e.dim {
+			return fmt.Errorf("%w: the store in %s holds %d-dimensional vectors, not %d", ErrDimension, e.dir, m.Dim, e.dim)
+		}
+	}
+
+	start := time.Now()
+	state := map[string]*record{}
+	if err := e.loadSnapshot(state); err != nil {
+		return err
+	}
+	good, replayed, err := e.replay(state)
+	if err != nil {
+		return err
+	}
+	e.wal, err = os.OpenFile(e.path("wal"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("retrieval: %w", err)
+	}
+	if st, err := e.wal.Stat(); err == nil && st.Size() > good {
+		e.log.Warn("retrieval: cutting a torn record off the log's tail", "dir", e.dir, "bytes", st.Size()-good)
+		if err := e.wal.Truncate(good); err != nil {
+			return fmt.Errorf("retrieval: truncating the log: %w", err)
+		}
+		if err := e.sync(e.wal); err != nil {
+			return err
+		}
+	}
+	if _, err := e.wal.Seek(good, io.SeekStart); err != nil {
+		return fmt.Errorf("retrieval: %w", err)
+	}
+	e.walSize = good
+	if err := syncDir(e.dir, !e.opts.NoSync); err != nil {
+		return err
+	}
+	e.rebuild(state)
+	e.log.Info("retrieval: embedded store open", "dir", e.dir, "documents", len(e.docs), "chunks", e.nchunks,
+		"replayed", replayed, "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (e *Embedded) loadSnapshot(state map[string]*record) error {
+	f, err := os.Open(e.path("snapshot"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("retrieval: %w", err)
+	}
+	defer f.Close()
+	rr := newRecordReader(f)
+	for {
+		rec, err := rr.next()
+		if err != nil {
+			// The snapshot was renamed into place only when complete, so
+			// unlike the log's tail any damage here is real corruption.
+			return fmt.Errorf("retrieval: snapshot %s is damaged (%w); restore it or move it away to start from the log alone", e.path("snapshot"), err)
+		}
+		if rec.op == opEnd {
+			if rec.count != len(state) {
+				return fmt.Errorf("retrieval: snapshot %s holds %d documents, its trailer says %d", e.path("snapshot"), len(state), rec.count)
+			}
+			return nil
+		}
+		state[rec.doc.ID] = &rec
+	}
+}
+
+func (e *Embedded) replay(state map[string]*record) (good int64, n int, err error) {
+	f, err := os.Open(e.path("wal"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("retrieval: %w", err)
+	}
+	defer f.Close()
+	rr := newRecordReader(f)
+	for {
+		rec, err := rr.next()
+		if err == io.EOF {
+			return rr.good, n, nil
+		}
+		if errors.Is(err, errTorn) {
+			// Each record is fsynced before it is acknowledged, so only the
+			// last, unacknowledged one can be incomplete.
+			e.log.Warn("retrieval: log ends in a torn record; ignoring it", "offset", rr.good, "err", err)
+			return rr.good, n, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("retrieval: reading the log: %w", err)
+		}
+		switch rec.op {
+		case opUpsert:
+			state[rec.doc.ID] = &rec
+		case opDelete:
+			delete(state, rec.id)
+		}
+		n++
+	}
+}
+
+// rebuild replaces the in-memory state with state's documents, building
+// the graph on all cores.
+func (e *Embedded) rebuild(state map[string]*record) {
+	ids := slices.Sorted(maps.Keys(state))
+	total := 0
+	for _, id := range ids {
+		total += len(state[id].chunks)
+	}
+	e.idx = newHNSW(e.dim, e.opts.HNSW)
+	e.chunks = make([]Chunk, total)
+	e.docs = make(map[string]*docEntry, len(ids))
+	e.nchunks = 0
+	all := make([]*Chunk, 0, total)
+	for _, id := range ids {
+		rec := state[id]
+		e.docs[id] = &docEntry{doc: rec.doc, nodes: make([]uint32, len(rec.chunks))}
+		for i := range rec.chunks {
+			all = append(all, &rec.chunks[i])
+		}
+	}
+	start := time.Now()
+	nodes := e.addAll(all, func(done int) {
+		e.log.Info("retrieval: building the index", "chunks", done, "of", total, "elapsed", time.Since(start).Round(time.Second))
+	})
+	i := 0
+	for _, id := range ids {
+		d := e.docs[id]
+		for j := range d.nodes {
+			d.nodes[j] = nodes[i]
+			i++
+		}
+	}
+}
+
+// addAll inserts chunks into the graph, in parallel when there are many,
+// records them by node id and returns their node ids. progress, if set, is
+// called every 10% for large batches.
+func (e *Embedded) addAll(chunks []*Chunk, progress func(done int)) []uint32 {
+	nodes := make([]uint32, len(chunks))
+	workers := 1
+	if len(chunks) >= 256 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var (
+		mu   sync.Mutex
+		next int
+		wg   sync.WaitGroup
+	)
+	step := max(len(chunks)/10, 1)
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(chunks) {
+					return
+				}
+				nodes[i] = e.idx.Add(chunks[i].Embedding)
+				if progress != nil && len(chunks) >= 50000 && (i+1)%step == 0 {
+					progress(i + 1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.idx.Len(); n > len(e.chunks) {
+		e.chunks = slices.Grow(e.chunks, n-len(e.chunks))[:n]
+	}
+	for i, c := range chunks {
+		cc := *c
+		cc.Embedding = nil
+		e.chunks[nodes[i]] = cc
+	}
+	e.nchunks += len(chunks)
+	return nodes
+}
+
+func (e *Embedded) sync(f *os.File) error {
+	if e.opts.NoSync {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("retrieval: fsync: %w", err)
+	}
+	return nil
+}
+
+// appendLog writes one record and syncs it. If that fails the log is cut
+// back so a half-written record never sits before later ones.
+func (e *Embedded) appendLog(rec record) error {
+	if e.broken != nil {
+		return e.broken
+	}
+	b := encodeRecord(rec)
+	_, err := e.wal.Write(b)
+	if err == nil {
+		err = e.sync(e.wal)
+	}
+	if err != nil {
+		if terr := e.wal.Truncate(e.walSize); terr != nil {
+			e.broken = fmt.Errorf("retrieval: log unusable after a failed write (%v): %w", err, terr)
+			return e.broken
+		}
+		if _, serr := e.wal.Seek(e.walSize, io.SeekStart); serr != nil {
+			e.broken = fmt.Errorf("retrieval: log unusable after a failed write (%v): %w", err, serr)
+			return e.broken
+		}
+		return fmt.Errorf("retrieval: writing the log: %w", err)
+	}
+	e.walSize += int64(len(b))
+	return nil
+}
+
+// Upsert implements Store.
+func (e *Embedded) Upsert(ctx context.Context, doc Document, chunks []Chunk) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	doc, chunks, err := prepare(doc, chunks, e.dim)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if err := e.appendLog(record{op: opUpsert, doc: doc, chunks: chunks}); err != nil {
+		return err
+	}
+	e.remove(doc.ID)
+	ptrs := make([]*Chunk, len(chunks))
+	for i := range chunks {
+		ptrs[i] = &chunks[i]
+	}
+	e.docs[doc.ID] = &docEntry{doc: doc, nodes: e.addAll(ptrs, nil)}
+	return e.maybeSnapshot()
+}
+
+// remove drops a document from memory; the caller has logged it.
+func (e *Embedded) remove(id string) bool {
+	d, ok := e.docs[id]
+	if !ok {
+		return false
+	}
+	for _, n := range d.nodes {
+		e.idx.Delete(n)
+		e.chunks[n] = Chunk{}
+	}
+	e.nchunks -= len(d.nodes)
+	delete(e.docs, id)
+	return true
+}
+
+// DeleteDocument implements Store.
+func (e *Embedded) DeleteDocument(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	if _, ok := e.docs[id]; !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if err := e.appendLog(record{op: opDelete, id: id}); err != nil {
+		return err
+	}
+	e.remove(id)
+	return e.maybeSnapshot()
+}
+
+// Search implements Store.
+func (e *Embedded) Search(ctx context.Context, vec []float32, k int, f Filter) ([]Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(vec) != e.dim {
+		return nil, fmt.Errorf("%w: query has %d dimensions, the store %d", ErrDimension, len(vec), e.dim)
+	}
+	q := slices.Clone(vec)
+	if !normalize(q) {
+		return nil, errors.New("retrieval: zero or non-finite query vector")
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	var accept func(uint32) bool
+	if m := compile(f); m != nil {
+		accept = func(id uint32) bool {
+			c := &e.chunks[id]
+			return m.match(c.DataOwner, c.Tags)
+		}
+	}
+	res := e.idx.Search(q, k, 0, accept)
+	hits := make([]Hit, len(res))
+	for i, r := range res {
+		c := e.chunks[r.id]
+		c.Tags = slices.Clone(c.Tags)
+		c.Meta = maps.Clone(c.Meta)
+		hits[i] = Hit{Chunk: c, Score: float64(1 - r.dist)}
+	}
+	return hits, nil
+}
+
+// Count implements Store.
+func (e *Embedded) Count(ctx context.Context) (docs, chunks int, err error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return len(e.docs), e.nchunks, nil
+}
+
+// Documents implements Store; they are sorted by ID.
+func (e *Embedded) Documents(ctx context.Context) ([]Document, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]Document, 0, len(e.docs))
+	for _, d := range e.docs {
+		doc := d.doc
+		doc.Tags = slices.Clone(doc.Tags)
+		out = append(out, doc)
+	}
+	slices.SortFunc(out, func(a, b Document) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Document implements Store.
+func (e *Embedded) Document(ctx context.Context, id string) (Document, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	d, ok := e.docs[id]
+	if !ok {
+		return Document{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	doc := d.doc
+	doc.Tags = slices.Clone(doc.Tags)
+	return doc, nil
+}
+
+func (e *Embedded) maybeSnapshot() error {
+	if e.walSize < e.opts.SnapshotBytes {
+		return nil
+	}
+	return e.snapshot()
+}
+
+// snapshot writes every document to a new snapshot file, swaps it in
+// atomically and empties the log. A crash at any point leaves either the
+// old snapshot with the full log or the new one with a log whose records
+// it already contains; replaying those again is harmless. When deleted
+// nodes make up over a quarter of the graph, it is rebuilt without them.
+func (e *Embedded) snapshot() error {
+	if e.broken != nil {
+		return e.broken
+	}
+	start := time.Now()
+	tmp := e.path("snapshot.tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("retrieval: snapshot: %w", err)
+	}
+	defer os.Remove(tmp) // a no-op after the rename
+	w := bufio.NewWriterSize(f, 1<<20)
+	ids := slices.Sorted(maps.Keys(e.docs))
+	for _, id := range ids {
+		d := e.docs[id]
+		chunks := make([]Chunk, len(d.nodes))
+		for i, n := range d.nodes {
+			chunks[i] = e.chunks[n]
+			chunks[i].Embedding = e.idx.vec(n)
+		}
+		w.Write(encodeRecord(record{op: opUpsert, doc: d.doc, chunks: chunks}))
+	}
+	w.Write(encodeRecord(record{op: opEnd, count: len(ids)}))
+	if err := w.Flush(); err != nil { // a bufio.Writer keeps its first error
+		f.Close()
+		return fmt.Errorf("retrieval: snapshot: %w", err)
+	}
+	if err := e.sync(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("retrieval: snapshot: %w", err)
+	}
+	if err := os.Rename(tmp, e.path("snapshot")); err != nil {
+		return fmt.Errorf("retrieval: snapshot: %w", err)
+	}
+	if err := syncDir(e.dir, !e.opts.NoSync); err != nil {
+		return err
+	}
+	if err := e.wal.Truncate(0); err != nil {
+		e.broken = fmt.Errorf("retrieval: emptying the log after a snapshot: %w", err)
+		return e.broken
+	}
+	if _, err := e.wal.Seek(0, io.SeekStart); err != nil {
+		e.broken = fmt.Errorf("retrieval: emptying the log after a snapshot: %w", err)
+		return e.broken
+	}
+	e.walSize = 0
+	if err := e.sync(e.wal); err != nil {
+		return err
+	}
+	e.log.Info("retrieval: snapshot written", "documents", len(ids), "chunks", e.nchunks, "elapsed", time.Since(start).Round(time.Millisecond))
+	if dead := e.idx.Len() - e.idx.Live(); dead > 1000 && dead*4 > e.idx.Len() {
+		e.compact()
+	}
+	return nil
+}
+
+// compact rebuilds the graph from live chunks only.
+func (e *Embedded) compact() {
+	state := make(map[string]*record, len(e.docs))
+	for id, d := range e.docs {
+		chunks := make([]Chunk, len(d.nodes))
+		for i, n := range d.nodes {
+			chunks[i] = e.chunks[n]
+			chunks[i].Embedding = e.idx.vec(n)
+		}
+		state[id] = &record{op: opUpsert, doc: d.doc, chunks: chunks}
+	}
+	e.rebuild(state)
+}
+
+// Close writes a snapshot if the log is not empty and releases the store.
+func (e *Embedded) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	var err error
+	if e.walSize > 0 && e.broken == nil {
+		err = e.snapshot()
+	}
+	err = errors.Join(err, e.wal.Close(), e.lock.Close())
+	return err
+}
+
+func syncDir(dir string, do bool) error {
+	if !do {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("retrieval: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, fs.ErrInvalid) {
+		return fmt.Errorf("retrieval: fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte, sync bool) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("retrieval: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("retrieval: %w", err)
+	}
+	return syncDir(filepath.Dir(path), sync)
+}

@@ -1,0 +1,492 @@
+package retrieval
+
+import (
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+)
+
+// HNSW parameters. Defaults were tuned with 'gateway bench retrieval' on
+// 100k clustered 384-dimensional vectors.
+type HNSWOptions struct {
+	M              int // links per node above layer 0 (layer 0 has 2M); default 16
+	EfConstruction int // candidate list size while inserting; default 200
+	EfSearch       int // minimum candidate list size while searching; default 64
+}
+
+func (o HNSWOptions) withDefaults() HNSWOptions {
+	if o.M <= 0 {
+		o.M = 16
+	}
+	if o.EfConstruction <= 0 {
+		o.EfConstruction = 200
+	}
+	if o.EfSearch <= 0 {
+		o.EfSearch = 64
+	}
+	return o
+}
+
+const (
+	pageBits = 12
+	pageSize = 1 << pageBits
+	maxPages = 1 << 18 // a billion nodes
+)
+
+// hnsw is a hierarchical navigable small world graph (Malkov & Yashunin)
+// over unit vectors, ordered by cosine distance 1 - a·b.
+//
+// Adds may run concurrently with each other and with searches: nodes live
+// in fixed pages published atomically, so a node's address never changes,
+// and each node's links are guarded by its own mutex.
+type hnsw struct {
+	dim  int
+	opts HNSWOptions
+	mult float64 // level generation factor 1/ln(M)
+
+	pages [maxPages]atomic.Pointer[page]
+	size  atomic.Uint32 // nodes allocated
+
+	mu       sync.RWMutex // guards entry, maxLevel, rng and page allocation
+	entry    uint32
+	maxLevel int
+	hasEntry bool
+	rng      *rand.Rand
+
+	deleted atomic.Int64
+
+	visitedPool sync.Pool
+}
+
+type page struct {
+	vecs  []float32 // pageSize*dim
+	nodes [pageSize]node
+}
+
+type node struct {
+	mu      sync.Mutex
+	level   int32
+	deleted atomic.Bool
+	links   [][]uint32 // per layer
+}
+
+func newHNSW(dim int, opts HNSWOptions) *hnsw {
+	opts = opts.withDefaults()
+	return &hnsw{
+		dim:  dim,
+		opts: opts,
+		mult: 1 / math.Log(float64(opts.M)),
+		rng:  rand.New(rand.NewPCG(0x6d6f65, 0x67617465)),
+	}
+}
+
+func (h *hnsw) node(id uint32) *node {
+	return &h.pages[id>>pageBits].Load().nodes[id&(pageSize-1)]
+}
+
+func (h *hnsw) vec(id uint32) []float32 {
+	p := h.pages[id>>pageBits].Load()
+	off := int(id&(pageSize-1)) * h.dim
+	return p.vecs[off : off+h.dim : off+h.dim]
+}
+
+// Len is the number of nodes, deleted ones included.
+func (h *hnsw) Len() int { return int(h.size.Load()) }
+
+// Live is the number of nodes not deleted.
+func (h *hnsw) Live() int { return h.Len() - int(h.deleted.Load()) }
+
+// alloc reserves the next id, copies v (already normalised) into place and
+// draws the node's level. It works under the lock so that size only ever
+// counts initialised nodes.
+func (h *hnsw) alloc(v []float32) (uint32, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := h.size.Load()
+	pi := id >> pageBits
+	if h.pages[pi].Load() == nil {
+		h.pages[pi].Store(&page{vecs: make([]float32, pageSize*h.dim)})
+	}
+	level := int(-math.Log(1-h.rng.Float64()) * h.mult)
+	copy(h.vec(id), v)
+	n := h.node(id)
+	n.level = int32(level)
+	n.links = make([][]uint32, level+1)
+	for l := range n.links {
+		n.links[l] = make([]uint32, 0, h.maxLinks(l)+1)
+	}
+	h.size.Store(id + 1)
+	return id, level
+}
+
+func (h *hnsw) maxLinks(level int) int {
+	if level == 0 {
+		return 2 * h.opts.M
+	}
+	return h.opts.M
+}
+
+// Add inserts the unit vector v and returns its id.
+func (h *hnsw) Add(v []float32) uint32 {
+	id, level := h.alloc(v)
+
+	h.mu.RLock()
+	ep, maxLevel, ok := h.entry, h.maxLevel, h.hasEntry
+	h.mu.RUnlock()
+	if !ok || level > maxLevel {
+		// A new top layer: take the write lock so two new tops don't race,
+		// and re-read the entry point under it.
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		ep, maxLevel, ok = h.entry, h.maxLevel, h.hasEntry
+		if !ok {
+			h.entry, h.maxLevel, h.hasEntry = id, level, true
+			return id
+		}
+		if level > maxLevel {
+			defer func() { h.entry, h.maxLevel = id, level }()
+		}
+	}
+
+	s := h.getSearcher()
+	defer h.visitedPool.Put(s)
+
+	cur := ep
+	curDist := 1 - dot(v, h.vec(cur))
+	for l := maxLevel; l > level; l-- {
+		cur, curDist = h.greedy(v, cur, curDist, l)
+	}
+	eps := []candidate{{curDist, cur}}
+	for l := min(level, maxLevel); l >= 0; l-- {
+		w := h.searchLayer(s, v, eps, h.opts.EfConstruction, l, nil)
+		neighbors := h.selectNeighbors(w, h.opts.M)
+		n := h.node(id)
+		n.mu.Lock()
+		n.links[l] = n.links[l][:0]
+		for _, c := range neighbors {
+			n.links[l] = append(n.links[l], c.id)
+		}
+		n.mu.Unlock()
+		for _, c := range neighbors {
+			h.link(c.id, id, c.dist, l)
+		}
+		eps = w
+	}
+	return id
+}
+
+// link adds a link from node a to b at layer l, pruning a's links with the
+// neighbour heuristic when they overflow.
+func (h *hnsw) link(a, b uint32, dist float32, l int) {
+	n := h.node(a)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if int(n.level) < l {
+		return
+	}
+	links := n.links[l]
+	for _, x := range links {
+		if x == b {
+			return
+		}
+	}
+	maxL := h.maxLinks(l)
+	if len(links) < maxL {
+		n.links[l] = append(links, b)
+		return
+	}
+	av := h.vec(a)
+	cands := make([]candidate, 0, len(links)+1)
+	cands = append(cands, candidate{dist, b})
+	for _, x := range links {
+		cands = append(cands, candidate{1 - dot(av, h.vec(x)), x})
+	}
+	sortCandidates(cands)
+	kept := h.selectNeighbors(cands, maxL)
+	links = links[:0]
+	for _, c := range kept {
+		links = append(links, c.id)
+	}
+	n.links[l] = links
+}
+
+// selectNeighbors is the HNSW heuristic (algorithm 4): walking candidates
+// from nearest, keep one only if it is nearer to the query than to every
+// neighbour kept so far, so links spread in different directions instead
+// of piling into one cluster; then top up with the nearest discarded ones.
+// cands must be sorted nearest first.
+func (h *hnsw) selectNeighbors(cands []candidate, m int) []candidate {
+	if len(cands) <= m {
+		return cands
+	}
+	kept := make([]candidate, 0, m)
+	var dropped []candidate
+	for _, c := range cands {
+		if len(kept) >= m {
+			break
+		}
+		cv := h.vec(c.id)
+		good := true
+		for _, k := range kept {
+			if 1-dot(cv, h.vec(k.id)) < c.dist {
+				good = false
+				break
+			}
+		}
+		if good {
+			kept = append(kept, c)
+		} else {
+			dropped = append(dropped, c)
+		}
+	}
+	for _, c := range dropped {
+		if len(kept) >= m {
+			break
+		}
+		kept = append(kept, c)
+	}
+	return kept
+}
+
+// greedy walks layer l from cur towards q, one best neighbour at a time.
+func (h *hnsw) greedy(q []float32, cur uint32, curDist float32, l int) (uint32, float32) {
+	var buf [64]uint32
+	for changed := true; changed; {
+		changed = false
+		nbrs := h.links(cur, l, buf[:0])
+		for _, x := range nbrs {
+			if d := 1 - dot(q, h.vec(x)); d < curDist {
+				cur, curDist, changed = x, d, true
+			}
+		}
+	}
+	return cur, curDist
+}
+
+// links copies node id's links at layer l into buf.
+func (h *hnsw) links(id uint32, l int, buf []uint32) []uint32 {
+	n := h.node(id)
+	n.mu.Lock()
+	if int(n.level) >= l {
+		buf = append(buf, n.links[l]...)
+	}
+	n.mu.Unlock()
+	return buf
+}
+
+type candidate struct {
+	dist float32
+	id   uint32
+}
+
+// searcher holds the per-search scratch space, pooled: a visited set by
+// epoch (no clearing between searches) and the two heaps.
+type searcher struct {
+	visited []uint32
+	epoch   uint32
+	cand    minHeap
+	res     maxHeap
+	buf     []uint32
+}
+
+func (h *hnsw) getSearcher() *searcher {
+	s, _ := h.visitedPool.Get().(*searcher)
+	if s == nil {
+		s = &searcher{}
+	}
+	n := h.Len()
+	if len(s.visited) < n {
+		s.visited = make([]uint32, n+n/4+pageSize)
+		s.epoch = 0
+	}
+	s.epoch++
+	if s.epoch == 0 {
+		clear(s.visited)
+		s.epoch = 1
+	}
+	return s
+}
+
+// searchLayer is the beam search of the HNSW paper at layer l from the
+// entry points eps, keeping the ef nearest nodes that accept allows
+// (nil: all). Nodes rejected by accept are still walked through, so a
+// filter never disconnects the graph. The result is sorted nearest first.
+func (h *hnsw) searchLayer(s *searcher, q []float32, eps []candidate, ef, l int, accept func(uint32) bool) []candidate {
+	s.cand = s.cand[:0]
+	s.res = s.res[:0]
+	limit := uint32(len(s.visited))
+	for _, e := range eps {
+		s.visited[e.id] = s.epoch
+		s.cand.push(e)
+		if accept == nil || accept(e.id) {
+			s.res.push(e)
+		}
+	}
+	for len(s.res) > ef {
+		s.res.pop()
+	}
+	for len(s.cand) > 0 {
+		c := s.cand.pop()
+		if len(s.res) >= ef && c.dist > s.res[0].dist {
+			break
+		}
+		s.buf = h.links(c.id, l, s.buf[:0])
+		for _, x := range s.buf {
+			if x >= limit || s.visited[x] == s.epoch {
+				continue
+			}
+			s.visited[x] = s.epoch
+			d := 1 - dot(q, h.vec(x))
+			if len(s.res) < ef || d < s.res[0].dist {
+				s.cand.push(candidate{d, x})
+				if accept == nil || accept(x) {
+					s.res.push(candidate{d, x})
+					if len(s.res) > ef {
+						s.res.pop()
+					}
+				}
+			}
+		}
+	}
+	out := make([]candidate, len(s.res))
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = s.res.pop()
+	}
+	return out
+}
+
+// Search returns up to k nearest live nodes to the unit vector q that
+// accept allows (nil: all), nearest first.
+func (h *hnsw) Search(q []float32, k, ef int, accept func(uint32) bool) []candidate {
+	if k <= 0 {
+		return nil
+	}
+	h.mu.RLock()
+	ep, maxLevel, ok := h.entry, h.maxLevel, h.hasEntry
+	h.mu.RUnlock()
+	if !ok {
+		return nil
+	}
+	ef = max(ef, k, h.opts.EfSearch)
+	live := func(id uint32) bool {
+		return !h.node(id).deleted.Load() && (accept == nil || accept(id))
+	}
+	s := h.getSearcher()
+	defer h.visitedPool.Put(s)
+	cur, curDist := ep, 1-dot(q, h.vec(ep))
+	for l := maxLevel; l > 0; l-- {
+		cur, curDist = h.greedy(q, cur, curDist, l)
+	}
+	filter := live
+	if accept == nil && h.deleted.Load() == 0 {
+		filter = nil
+	}
+	res := h.searchLayer(s, q, []candidate{{curDist, cur}}, ef, 0, filter)
+	if len(res) > k {
+		res = res[:k]
+	}
+	return res
+}
+
+// Delete marks id deleted: it stays in the graph as a waypoint but is never
+// returned. Compaction (rebuilding the graph) drops it for good.
+func (h *hnsw) Delete(id uint32) {
+	if !h.node(id).deleted.Swap(true) {
+		h.deleted.Add(1)
+	}
+}
+
+// IsDeleted reports whether id was deleted.
+func (h *hnsw) IsDeleted(id uint32) bool { return h.node(id).deleted.Load() }
+
+func sortCandidates(c []candidate) {
+	// Insertion sort: lists are at most 2M+1 long.
+	for i := 1; i < len(c); i++ {
+		for j := i; j > 0 && c[j].dist < c[j-1].dist; j-- {
+			c[j], c[j-1] = c[j-1], c[j]
+		}
+	}
+}
+
+// minHeap pops the nearest candidate first.
+type minHeap []candidate
+
+func (h *minHeap) push(c candidate) {
+	*h = append(*h, c)
+	a := *h
+	i := len(a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if a[p].dist <= a[i].dist {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+func (h *minHeap) pop() candidate {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && a[l].dist < a[m].dist {
+			m = l
+		}
+		if r < n && a[r].dist < a[m].dist {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+	return top
+}
+
+// maxHeap pops the farthest candidate first; a[0] is the worst kept.
+type maxHeap []candidate
+
+func (h *maxHeap) push(c candidate) {
+	*h = append(*h, c)
+	a := *h
+	i := len(a) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if a[p].dist >= a[i].dist {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+func (h *maxHeap) pop() candidate {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && a[l].dist > a[m].dist {
+			m = l
+		}
+		if r < n && a[r].dist > a[m].dist {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+	*h = a
+	return top
+}

@@ -1,0 +1,158 @@
+package retrieval
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// buildHNSW inserts data with one goroutine per worker and returns the
+// graph and, for each node id, the index in data of its vector.
+func buildHNSW(dim int, opts HNSWOptions, data [][]float32, workers int) (*hnsw, []int) {
+	h := newHNSW(dim, opts)
+	index := make([]int, len(data))
+	var wg sync.WaitGroup
+	var next int
+	var mu sync.Mutex
+	for range workers {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(data) {
+					return
+				}
+				id := h.Add(data[i])
+				index[id] = i
+			}
+		})
+	}
+	wg.Wait()
+	return h, index
+}
+
+func recall(h *hnsw, index []int, data, queries [][]float32, k, ef int) float64 {
+	hits := 0
+	for _, q := range queries {
+		want := map[int]bool{}
+		for _, c := range exactTopK(data, q, k) {
+			want[int(c.id)] = true
+		}
+		for _, c := range h.Search(q, k, ef, nil) {
+			if want[index[c.id]] {
+				hits++
+			}
+		}
+	}
+	return float64(hits) / float64(k*len(queries))
+}
+
+func TestHNSWRecall(t *testing.T) {
+	tests := []struct {
+		n, dim, workers int
+	}{
+		{1, 16, 1},
+		{50, 16, 1},
+		{3000, 64, 1},
+		{3000, 64, 2},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("n=%d,dim=%d,workers=%d", tt.n, tt.dim, tt.workers), func(t *testing.T) {
+			g := NewSynthetic(tt.dim, 20, 0, 1)
+			data, queries := g.NextN(tt.n), g.NextN(100)
+			h, index := buildHNSW(tt.dim, HNSWOptions{}, data, tt.workers)
+			if h.Len() != tt.n {
+				t.Fatalf("Len = %d, want %d", h.Len(), tt.n)
+			}
+			k := min(10, tt.n)
+			if r := recall(h, index, data, queries, k, 64); r < 0.95 {
+				t.Errorf("recall@%d = %.3f, want >= 0.95", k, r)
+			}
+		})
+	}
+}
+
+func TestHNSWDeleteAndFilter(t *testing.T) {
+	g := NewSynthetic(32, 10, 0, 2)
+	data := g.NextN(2000)
+	h, _ := buildHNSW(32, HNSWOptions{}, data, 1)
+	q := data[7]
+	if got := h.Search(q, 1, 0, nil); len(got) != 1 || got[0].id != 7 {
+		t.Fatalf("nearest to a stored vector = %v, want id 7", got)
+	}
+	h.Delete(7)
+	for _, c := range h.Search(q, 50, 0, nil) {
+		if c.id == 7 {
+			t.Fatal("deleted node returned")
+		}
+	}
+	if h.Live() != 1999 {
+		t.Errorf("Live = %d, want 1999", h.Live())
+	}
+	// A filter admitting 1% of the nodes still finds all of them that are
+	// nearest, by walking through the rejected ones.
+	accept := func(id uint32) bool { return id%100 == 3 }
+	var allowed [][]float32
+	var ids []uint32
+	for i, v := range data {
+		if accept(uint32(i)) {
+			allowed, ids = append(allowed, v), append(ids, uint32(i))
+		}
+	}
+	got := h.Search(q, 5, 0, accept)
+	want := exactTopK(allowed, q, 5)
+	if len(got) != 5 {
+		t.Fatalf("filtered search returned %d, want 5", len(got))
+	}
+	for i := range want {
+		if got[i].id != ids[want[i].id] {
+			t.Errorf("filtered result %d = %d, want %d", i, got[i].id, ids[want[i].id])
+		}
+	}
+}
+
+// TestHNSWTune prints recall and speed for a grid of parameters; run by
+// hand: MOEGATE_TUNE_N=100000 go test -run TestHNSWTune -v ./retrieval
+func TestHNSWTune(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("MOEGATE_TUNE_N"))
+	if n == 0 {
+		t.Skip("set MOEGATE_TUNE_N to tune by hand")
+	}
+	dim := 384
+	m, _ := strconv.Atoi(os.Getenv("MOEGATE_TUNE_M"))
+	efc, _ := strconv.Atoi(os.Getenv("MOEGATE_TUNE_EFC"))
+	spread, _ := strconv.ParseFloat(os.Getenv("MOEGATE_TUNE_SPREAD"), 64)
+	g := NewSynthetic(dim, 100, spread, 1)
+	data, queries := g.NextN(n), g.NextN(300)
+	start := time.Now()
+	h, index := buildHNSW(dim, HNSWOptions{M: m, EfConstruction: efc}, data, 2)
+	t.Logf("build %v", time.Since(start))
+	for _, ef := range []int{16, 32, 48, 64, 96, 128} {
+		r := recall(h, index, data, queries, 10, ef)
+		start := time.Now()
+		for range 3 {
+			for _, q := range queries {
+				h.Search(q, 10, ef, nil)
+			}
+		}
+		qps := float64(3*len(queries)) / time.Since(start).Seconds()
+		t.Logf("ef=%d recall@10=%.4f qps=%.0f", ef, r, qps)
+	}
+}
+
+func BenchmarkSearch(b *testing.B) {
+	g := NewSynthetic(384, 100, 0, 1)
+	data, queries := g.NextN(10000), g.NextN(256)
+	h, _ := buildHNSW(384, HNSWOptions{}, data, 2)
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		h.Search(queries[i%len(queries)], 10, 0, nil)
+		i++
+	}
+}

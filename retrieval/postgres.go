@@ -1,0 +1,362 @@
+package retrieval
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+)
+
+// ErrNoPgvector is returned when the Postgres server cannot load the
+// pgvector extension.
+var ErrNoPgvector = errors.New("retrieval: the Postgres server lacks the pgvector extension")
+
+// PostgresOptions configures a Postgres store.
+type PostgresOptions struct {
+	// Schema holds the store's tables; default "moegate". Replicas sharing
+	// a knowledge store use the same schema.
+	Schema string
+	// EfSearch is pgvector's hnsw.ef_search; default 64.
+	EfSearch int
+	Logger   *slog.Logger // nil: discard
+}
+
+// Postgres is a Store in Postgres with pgvector: a documents table, a
+// chunks table with a vector(dim) column and an HNSW index over it by
+// cosine distance. Filters are applied in SQL.
+type Postgres struct {
+	pool   *pgxpool.Pool
+	dim    int
+	schema string // quoted identifier
+	log    *slog.Logger
+}
+
+// migrations create and evolve the schema; each runs once, in order, in a
+// transaction, recorded in schema_migrations. %[1]s is the schema, %[2]d
+// the dimension.
+var migrations = []string{
+	1: `
+CREATE TABLE %[1]s.documents (
+	id text PRIMARY KEY,
+	title text NOT NULL,
+	data_owner text NOT NULL,
+	tags text[] NOT NULL,
+	chunks integer NOT NULL,
+	content_hash text NOT NULL,
+	created_at timestamptz NOT NULL
+);
+CREATE TABLE %[1]s.chunks (
+	doc_id text NOT NULL REFERENCES %[1]s.documents (id) ON DELETE CASCADE,
+	id text NOT NULL,
+	seq integer NOT NULL,
+	text text NOT NULL,
+	data_owner text NOT NULL,
+	tags text[] NOT NULL,
+	meta jsonb NOT NULL,
+	embedding vector(%[2]d) NOT NULL,
+	PRIMARY KEY (doc_id, id)
+);`,
+	2: `CREATE INDEX chunks_embedding_hnsw ON %[1]s.chunks USING hnsw (embedding vector_cosine_ops);`,
+}
+
+// OpenPostgres connects to the database at url, creates the pgvector
+// extension and the schema if needed, and migrates it. The pool's
+// connections use the URL's settings (add default_query_exec_mode=exec
+// behind a connection multiplexer).
+func OpenPostgres(ctx context.Context, url string, dim int, opts PostgresOptions) (*Postgres, error) {
+	if dim <= 0 {
+		return nil, fmt.Errorf("retrieval: invalid dimension %d", dim)
+	}
+	if opts.Schema == "" {
+		opts.Schema = "moegate"
+	}
+	if opts.EfSearch <= 0 {
+		opts.EfSearch = 64
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: postgres URL: %w", err)
+	}
+	host := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
+	p := &Postgres{dim: dim, schema: pgx.Identifier{opts.Schema}.Sanitize(), log: log}
+
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: cannot reach Postgres at %s: %w", host, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "58P01" || strings.Contains(pgErr.Message, `"vector"`)) {
+			return nil, fmt.Errorf("%w at %s: use the pgvector/pgvector Docker image or install pgvector on the server (%v)", ErrNoPgvector, host, err)
+		}
+		return nil, fmt.Errorf("retrieval: creating the vector extension on %s: %w", host, err)
+	}
+	if err := p.migrate(ctx, conn); err != nil {
+		return nil, err
+	}
+
+	efSearch := opts.EfSearch
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if err := pgxvec.RegisterTypes(ctx, c); err != nil {
+			return err
+		}
+		_, err := c.Exec(ctx, "SET hnsw.ef_search = "+strconv.Itoa(efSearch))
+		return err
+	}
+	p.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: postgres pool for %s: %w", host, err)
+	}
+	return p, nil
+}
+
+func (p *Postgres) migrate(ctx context.Context, conn *pgx.Conn) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("retrieval: migrating: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	// Replicas starting together take turns.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "moegate.retrieval."+p.schema); err != nil {
+		return fmt.Errorf("retrieval: migrating: %w", err)
+	}
+	for _, q := range []string{
+		"CREATE SCHEMA IF NOT EXISTS " + p.schema,
+		"CREATE TABLE IF NOT EXISTS " + p.schema + ".schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("retrieval: migrating: %w", err)
+		}
+	}
+	var current int
+	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+p.schema+".schema_migrations").Scan(&current); err != nil {
+		return fmt.Errorf("retrieval: migrating: %w", err)
+	}
+	if current >= 1 {
+		// Check before the tables are used: a vector(N) column rejects
+		// other lengths only at the first insert, with a cryptic message.
+		var have int
+		err := tx.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'`, p.schema+".chunks").Scan(&have)
+		if err != nil {
+			return fmt.Errorf("retrieval: reading the embedding column: %w", err)
+		}
+		if have != p.dim {
+			return fmt.Errorf("%w: the chunks table in schema %s holds %d-dimensional vectors, not %d", ErrDimension, p.schema, have, p.dim)
+		}
+	}
+	for v := current + 1; v < len(migrations); v++ {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(migrations[v], p.schema, p.dim)); err != nil {
+			return fmt.Errorf("retrieval: migration %d: %w", v, err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO "+p.schema+".schema_migrations (version) VALUES ($1)", v); err != nil {
+			return fmt.Errorf("retrieval: migration %d: %w", v, err)
+		}
+		p.log.Info("retrieval: applied migration", "schema", p.schema, "version", v)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("retrieval: migrating: %w", err)
+	}
+	return nil
+}
+
+// Upsert implements Store.
+func (p *Postgres) Upsert(ctx context.Context, doc Document, chunks []Chunk) error {
+	doc, chunks, err := prepare(doc, chunks, p.dim)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO `+p.schema+`.documents (id, title, data_owner, tags, chunks, content_hash, created_at)
+VALUES ($1, $2, $3, $4::text[], $5, $6, $7)
+ON CONFLICT (id) DO UPDATE SET title = excluded.title, data_owner = excluded.data_owner, tags = excluded.tags,
+	chunks = excluded.chunks, content_hash = excluded.content_hash, created_at = excluded.created_at`,
+			doc.ID, doc.Title, doc.DataOwner, nonNil(doc.Tags), doc.Chunks, doc.ContentHash, doc.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("retrieval: upserting %q: %w", doc.ID, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM `+p.schema+`.chunks WHERE doc_id = $1`, doc.ID); err != nil {
+			return fmt.Errorf("retrieval: upserting %q: %w", doc.ID, err)
+		}
+		const perRow, rows = 8, 256
+		for len(chunks) > 0 {
+			batch := chunks[:min(rows, len(chunks))]
+			chunks = chunks[len(batch):]
+			var sb strings.Builder
+			sb.WriteString(`INSERT INTO ` + p.schema + `.chunks (doc_id, id, seq, text, data_owner, tags, meta, embedding) VALUES `)
+			args := make([]any, 0, perRow*len(batch))
+			for i, c := range batch {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				n := i * perRow
+				fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d::text[], $%d::jsonb, $%d::vector)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+				meta, err := json.Marshal(nonNilMap(c.Meta))
+				if err != nil {
+					return err
+				}
+				args = append(args, doc.ID, c.ID, c.Seq, c.Text, c.DataOwner, nonNil(c.Tags), string(meta), pgvector.NewVector(c.Embedding))
+			}
+			if _, err := tx.Exec(ctx, sb.String(), args...); err != nil {
+				return fmt.Errorf("retrieval: inserting chunks of %q: %w", doc.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteDocument implements Store.
+func (p *Postgres) DeleteDocument(ctx context.Context, id string) error {
+	tag, err := p.pool.Exec(ctx, `DELETE FROM `+p.schema+`.documents WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("retrieval: deleting %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return nil
+}
+
+// Search implements Store.
+func (p *Postgres) Search(ctx context.Context, vec []float32, k int, f Filter) ([]Hit, error) {
+	if len(vec) != p.dim {
+		return nil, fmt.Errorf("%w: query has %d dimensions, the store %d", ErrDimension, len(vec), p.dim)
+	}
+	if k <= 0 {
+		return nil, nil
+	}
+	args := []any{pgvector.NewVector(vec), k}
+	var where []string
+	if len(f.ExcludeDataOwners) > 0 {
+		args = append(args, f.ExcludeDataOwners)
+		where = append(where, fmt.Sprintf("data_owner <> ALL($%d::text[])", len(args)))
+	}
+	if len(f.OnlyDataOwners) > 0 {
+		args = append(args, f.OnlyDataOwners)
+		where = append(where, fmt.Sprintf("data_owner = ANY($%d::text[])", len(args)))
+	}
+	if len(f.Tags) > 0 {
+		args = append(args, f.Tags)
+		where = append(where, fmt.Sprintf("tags && $%d::text[]", len(args)))
+	}
+	q := `SELECT doc_id, id, seq, text, data_owner, tags, meta, 1 - (embedding <=> $1::vector) FROM ` + p.schema + `.chunks`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY embedding <=> $1::vector LIMIT $2"
+	rows, err := p.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: search: %w", err)
+	}
+	defer rows.Close()
+	var hits []Hit
+	for rows.Next() {
+		var h Hit
+		var meta []byte
+		c := &h.Chunk
+		if err := rows.Scan(&c.DocID, &c.ID, &c.Seq, &c.Text, &c.DataOwner, &c.Tags, &meta, &h.Score); err != nil {
+			return nil, fmt.Errorf("retrieval: search: %w", err)
+		}
+		if err := json.Unmarshal(meta, &c.Meta); err != nil {
+			return nil, fmt.Errorf("retrieval: search: chunk meta: %w", err)
+		}
+		if len(c.Meta) == 0 {
+			c.Meta = nil
+		}
+		if len(c.Tags) == 0 {
+			c.Tags = nil
+		}
+		hits = append(hits, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("retrieval: search: %w", err)
+	}
+	return hits, nil
+}
+
+// Count implements Store.
+func (p *Postgres) Count(ctx context.Context) (docs, chunks int, err error) {
+	err = p.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+p.schema+`.documents), (SELECT count(*) FROM `+p.schema+`.chunks)`).Scan(&docs, &chunks)
+	if err != nil {
+		err = fmt.Errorf("retrieval: count: %w", err)
+	}
+	return docs, chunks, err
+}
+
+const documentColumns = `id, title, data_owner, tags, chunks, content_hash, created_at`
+
+func scanDocument(row pgx.Row) (Document, error) {
+	var d Document
+	err := row.Scan(&d.ID, &d.Title, &d.DataOwner, &d.Tags, &d.Chunks, &d.ContentHash, &d.CreatedAt)
+	if len(d.Tags) == 0 {
+		d.Tags = nil
+	}
+	d.CreatedAt = d.CreatedAt.UTC()
+	return d, err
+}
+
+// Documents implements Store; they are sorted by ID.
+func (p *Postgres) Documents(ctx context.Context) ([]Document, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+documentColumns+` FROM `+p.schema+`.documents ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: documents: %w", err)
+	}
+	docs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Document, error) { return scanDocument(r) })
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: documents: %w", err)
+	}
+	return docs, nil
+}
+
+// Document implements Store.
+func (p *Postgres) Document(ctx context.Context, id string) (Document, error) {
+	d, err := scanDocument(p.pool.QueryRow(ctx, `SELECT `+documentColumns+` FROM `+p.schema+`.documents WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Document{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if err != nil {
+		return Document{}, fmt.Errorf("retrieval: document %q: %w", id, err)
+	}
+	return d, nil
+}
+
+// Close implements Store.
+func (p *Postgres) Close() error {
+	p.pool.Close()
+	return nil
+}
+
+// DropSchema removes the store's schema and everything in it; for tests
+// and benchmarks that create throwaway schemas.
+func (p *Postgres) DropSchema(ctx context.Context) error {
+	_, err := p.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+p.schema+" CASCADE")
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}

@@ -1,0 +1,104 @@
+package retrieval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const defaultPgvectorURL = "postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable&default_query_exec_mode=exec"
+
+func pgvectorURL() string {
+	if u := os.Getenv("MOEGATE_TEST_PGVECTOR_URL"); u != "" {
+		return u
+	}
+	return defaultPgvectorURL
+}
+
+var schemaSeq atomic.Int64
+
+// testSchema is unique per run and call, so concurrent and leftover runs
+// never share tables.
+func testSchema() string {
+	return fmt.Sprintf("rt_%d_%d_%d", time.Now().Unix()%1e6, os.Getpid(), schemaSeq.Add(1))
+}
+
+func openTestPostgres(t testing.TB, schema string, dim int) *Postgres {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := OpenPostgres(ctx, pgvectorURL(), dim, PostgresOptions{Schema: schema})
+	if err != nil {
+		t.Fatalf("Postgres with pgvector is needed at %s (start it with tools/pglite/start.sh, or set MOEGATE_TEST_PGVECTOR_URL): %v", pgvectorURL(), err)
+	}
+	return p
+}
+
+func TestPostgresContract(t *testing.T) {
+	runStoreContract(t, func(t *testing.T) Store {
+		p := openTestPostgres(t, testSchema(), contractDim)
+		t.Cleanup(func() {
+			if err := p.DropSchema(context.Background()); err != nil {
+				t.Errorf("DropSchema: %v", err)
+			}
+			p.Close()
+		})
+		return p
+	})
+}
+
+func TestPostgresReopen(t *testing.T) {
+	ctx := context.Background()
+	schema := testSchema()
+	p := openTestPostgres(t, schema, contractDim)
+	defer p.DropSchema(ctx)
+	g := NewSynthetic(contractDim, 2, 0, 7)
+	chunks := testChunks(g, "d", 3)
+	mustUpsert(t, p, Document{ID: "d"}, chunks)
+	p.Close()
+
+	// Migrations are not applied twice; data survives.
+	p = openTestPostgres(t, schema, contractDim)
+	defer p.Close()
+	wantCount(t, p, 1, 3)
+	var versions int
+	if err := p.pool.QueryRow(ctx, "SELECT count(*) FROM "+p.schema+".schema_migrations").Scan(&versions); err != nil {
+		t.Fatal(err)
+	}
+	if versions != len(migrations)-1 {
+		t.Errorf("%d migrations recorded, want %d", versions, len(migrations)-1)
+	}
+
+	_, err := OpenPostgres(ctx, pgvectorURL(), contractDim*2, PostgresOptions{Schema: schema})
+	if !errors.Is(err, ErrDimension) {
+		t.Errorf("reopening with another dimension: error %v, want ErrDimension", err)
+	}
+}
+
+func TestPostgresErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	_, err := OpenPostgres(ctx, "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2", 8, PostgresOptions{})
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("unreachable server: error %v, want one naming 127.0.0.1:1", err)
+	}
+
+	// Debian's PostgreSQL on 5432 has no pgvector.
+	plain := os.Getenv("MOEGATE_TEST_POSTGRES_URL")
+	if plain == "" {
+		plain = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	_, err = OpenPostgres(ctx, plain, 8, PostgresOptions{Schema: testSchema()})
+	if err != nil && strings.Contains(err.Error(), "cannot reach") {
+		t.Fatalf("this test needs a PostgreSQL without pgvector at %s (set MOEGATE_TEST_POSTGRES_URL): %v", plain, err)
+	}
+	if !errors.Is(err, ErrNoPgvector) || !strings.Contains(err.Error(), "pgvector/pgvector") {
+		t.Errorf("server without pgvector: error %v, want ErrNoPgvector naming the pgvector/pgvector image", err)
+	}
+}
