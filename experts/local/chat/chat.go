@@ -74,46 +74,96 @@ func Detect(tmpl, arch string, hasToken func(string) bool) Template {
 // rendered as ChatML.
 func Apply(tmpl Template, msgs []Message, addGenerationPrompt bool) string {
 	var b strings.Builder
+	for _, p := range Parts(tmpl, msgs, addGenerationPrompt) {
+		b.WriteString(p.Text)
+	}
+	return b.String()
+}
+
+// Part is a piece of a rendered conversation: the template's markup, or
+// (Content) text that came from a message and must be tokenized without
+// parsing special tokens in it.
+type Part struct {
+	Text    string
+	Content bool
+}
+
+type parts []Part
+
+func (p *parts) markup(s ...string) {
+	for _, x := range s {
+		if x == "" {
+			continue
+		}
+		if n := len(*p); n > 0 && !(*p)[n-1].Content {
+			(*p)[n-1].Text += x
+		} else {
+			*p = append(*p, Part{Text: x})
+		}
+	}
+}
+
+func (p *parts) content(s string) {
+	if s != "" {
+		*p = append(*p, Part{Text: s, Content: true})
+	}
+}
+
+// Parts is Apply split into markup and message content.
+func Parts(tmpl Template, msgs []Message, addGenerationPrompt bool) []Part {
+	var p parts
 	switch tmpl {
 	case Llama2, Mistral:
-		applyInst(&b, tmpl, msgs, addGenerationPrompt)
+		applyInst(&p, tmpl, msgs)
 	case Llama3:
 		for _, m := range msgs {
-			b.WriteString("<|start_header_id|>" + m.Role + "<|end_header_id|>\n\n" + strings.TrimSpace(m.Content) + "<|eot_id|>")
+			p.markup("<|start_header_id|>")
+			p.content(m.Role)
+			p.markup("<|end_header_id|>\n\n")
+			p.content(strings.TrimSpace(m.Content))
+			p.markup("<|eot_id|>")
 		}
 		if addGenerationPrompt {
-			b.WriteString("<|start_header_id|>assistant<|end_header_id|>\n\n")
+			p.markup("<|start_header_id|>assistant<|end_header_id|>\n\n")
 		}
 	case Tulu:
 		for i, m := range msgs {
 			switch m.Role {
 			case "assistant":
-				b.WriteString("<|assistant|>\n" + m.Content + "<|endoftext|>")
+				p.markup("<|assistant|>\n")
+				p.content(m.Content)
+				p.markup("<|endoftext|>")
 				if i < len(msgs)-1 {
-					b.WriteString("\n")
+					p.markup("\n")
 				}
 			default:
-				b.WriteString("<|" + m.Role + "|>\n" + m.Content + "\n")
+				p.markup("<|" + m.Role + "|>\n")
+				p.content(m.Content)
+				p.markup("\n")
 			}
 		}
 		if addGenerationPrompt {
-			b.WriteString("<|assistant|>\n")
+			p.markup("<|assistant|>\n")
 		}
 	default:
 		for _, m := range msgs {
-			b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
+			p.markup("<|im_start|>")
+			p.content(m.Role)
+			p.markup("\n")
+			p.content(m.Content)
+			p.markup("<|im_end|>\n")
 		}
 		if addGenerationPrompt {
-			b.WriteString("<|im_start|>assistant\n")
+			p.markup("<|im_start|>assistant\n")
 		}
 	}
-	return b.String()
+	return p
 }
 
 // applyInst renders the [INST] formats. System messages are folded into the
 // next user turn (Llama 2 inside <<SYS>>, Mistral as a leading paragraph).
 // The generation prompt is implicit: the text ends after [/INST].
-func applyInst(b *strings.Builder, tmpl Template, msgs []Message, _ bool) {
+func applyInst(p *parts, tmpl Template, msgs []Message) {
 	var system []string
 	first := true
 	for _, m := range msgs {
@@ -123,25 +173,32 @@ func applyInst(b *strings.Builder, tmpl Template, msgs []Message, _ bool) {
 			system = append(system, content)
 		case "assistant":
 			if tmpl == Llama2 {
-				b.WriteString(" " + content + " </s>")
+				p.markup(" ")
+				p.content(content)
+				p.markup(" </s>")
 			} else {
-				b.WriteString(content + "</s>")
+				p.content(content)
+				p.markup("</s>")
 			}
 		default:
 			if !first && tmpl == Llama2 {
-				b.WriteString("<s>")
+				p.markup("<s>")
 			}
-			b.WriteString("[INST] ")
+			p.markup("[INST] ")
 			if len(system) > 0 {
 				sys := strings.Join(system, "\n\n")
 				if tmpl == Llama2 {
-					b.WriteString("<<SYS>>\n" + sys + "\n<</SYS>>\n\n")
+					p.markup("<<SYS>>\n")
+					p.content(sys)
+					p.markup("\n<</SYS>>\n\n")
 				} else {
-					b.WriteString(sys + "\n\n")
+					p.content(sys)
+					p.markup("\n\n")
 				}
 				system = nil
 			}
-			b.WriteString(content + " [/INST]")
+			p.content(content)
+			p.markup(" [/INST]")
 			first = false
 		}
 	}

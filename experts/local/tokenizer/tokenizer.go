@@ -208,33 +208,55 @@ func (t *Tokenizer) IsControl(id int32) bool {
 // text (such as "<|im_start|>") become their ids; user-defined tokens are
 // always matched whole, as in llama.cpp.
 func (t *Tokenizer) Encode(text string, addBOS, parseSpecial bool) []int32 {
+	return t.EncodeSegments([]Segment{{text, parseSpecial}}, addBOS)
+}
+
+// Segment is a part of a text to encode. Special says whether control
+// tokens written in it are parsed: on for a chat template's own markup, off
+// for what users wrote, so that they cannot forge turns.
+type Segment struct {
+	Text    string
+	Special bool
+}
+
+// EncodeSegments tokenizes the concatenation of segs. Plain text runs on
+// across segment boundaries (it is tokenized as if written in one piece);
+// only the parsing of special tokens differs per segment.
+func (t *Tokenizer) EncodeSegments(segs []Segment, addBOS bool) []int32 {
 	var out []int32
 	if addBOS && t.addBOS && t.bos >= 0 {
 		out = append(out, t.bos)
 	}
 	prevSpecial := true // SentencePiece adds a space prefix at the start and after special tokens
-	start := 0
-	flush := func(end int) {
-		if end > start {
-			out = t.encodeText(out, text[start:end], prevSpecial)
+	var raw strings.Builder
+	flush := func() {
+		if raw.Len() > 0 {
+			out = t.encodeText(out, raw.String(), prevSpecial)
 			prevSpecial = false
+			raw.Reset()
 		}
 	}
-	for i := 0; i < len(text); {
-		id, n := t.matchSpecial(text[i:], parseSpecial)
-		if n == 0 {
-			i++
-			continue
+	for _, seg := range segs {
+		text := seg.Text
+		start := 0
+		for i := 0; i < len(text); {
+			id, n := t.matchSpecial(text[i:], seg.Special)
+			if n == 0 {
+				i++
+				continue
+			}
+			raw.WriteString(text[start:i])
+			flush()
+			if !(len(out) == 1 && id == t.bos && out[0] == t.bos) {
+				out = append(out, id)
+			}
+			prevSpecial = true
+			i += n
+			start = i
 		}
-		flush(i)
-		if !(len(out) == 1 && i == 0 && id == t.bos && out[0] == t.bos) {
-			out = append(out, id)
-		}
-		prevSpecial = true
-		i += n
-		start = i
+		raw.WriteString(text[start:])
 	}
-	flush(len(text))
+	flush()
 	return out
 }
 
