@@ -1,0 +1,92 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+func BenchmarkDot(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const n = 4096
+	x := randVec(r, n)
+	for _, typ := range Types {
+		row, err := Quantize(typ, randVec(r, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(row)))
+			var s float32
+			for b.Loop() {
+				s += Dot(typ, row, x)
+			}
+			_ = s
+		})
+	}
+}
+
+func BenchmarkMatVec(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := []struct{ rows, cols int }{{512, 1408}, {1408, 512}}
+	for _, typ := range Types {
+		for _, sh := range shapes {
+			cols := sh.cols
+			if cols%typ.BlockSize() != 0 {
+				cols = (cols + typ.BlockSize() - 1) / typ.BlockSize() * typ.BlockSize()
+			}
+			data, err := Quantize(typ, randVec(r, sh.rows*cols))
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := NewMatrix(typ, sh.rows, cols, data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			x, dst := randVec(r, cols), make([]float32, sh.rows)
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%v/%dx%d/threads=%d", typ, sh.rows, cols, threads), func(b *testing.B) {
+					pool := NewPool(threads)
+					defer pool.Close()
+					b.SetBytes(int64(len(data)))
+					for b.Loop() {
+						m.MatVec(pool, dst, x)
+					}
+				})
+			}
+		}
+	}
+}
+
+func BenchmarkMatMul(b *testing.B) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const rows, cols, n = 512, 1536, 32
+	for _, typ := range []Type{F32, Q8_0, Q4_K} {
+		data, _ := Quantize(typ, randVec(r, rows*cols))
+		m, _ := NewMatrix(typ, rows, cols, data)
+		x, dst := randVec(r, n*cols), make([]float32, n*rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%v/n=%d/threads=%d", typ, n, threads), func(b *testing.B) {
+				pool := NewPool(threads)
+				defer pool.Close()
+				b.SetBytes(int64(len(data)) * n) // weight bytes as if read once per vector
+				for b.Loop() {
+					m.MatMul(pool, dst, x, n)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkPoolFor(b *testing.B) {
+	pool := NewPool(2)
+	defer pool.Close()
+	var sink [64]int
+	for b.Loop() {
+		pool.For(64, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				sink[i]++
+			}
+		})
+	}
+}
