@@ -41,6 +41,9 @@ type Sequence struct {
 	shg       []float32 // shared-expert gate per token
 	cos, sin  []float32 // RoPE tables, B x RopeDim/2
 	logits    []float32
+
+	attnLayer int              // layer of the running attendRange
+	attendFn  func(lo, hi int) // s.attendRange, bound once
 }
 
 // NewSequence returns an empty sequence able to hold maxTokens tokens;
@@ -52,6 +55,7 @@ func (m *Model) NewSequence(maxTokens int) *Sequence {
 	}
 	kvDim := c.KVHeads * c.HeadDim
 	s := &Sequence{m: m, cap: maxTokens}
+	s.attendFn = s.attendRange
 	s.k = make([][]float32, c.Layers)
 	s.v = make([][]float32, c.Layers)
 	s.counts = make([][]int, c.Layers)
@@ -281,19 +285,29 @@ func (m *Model) attention(s *Sequence, il, B int) {
 	copy(vc[s.n*kvDim:], v)
 
 	att := s.att[:B*qDim]
-	group := c.Heads / c.KVHeads
-	scale := float32(1 / math.Sqrt(float64(HD)))
-	pos0 := s.n
-	m.pool.For(B*c.Heads, func(lo, hi int) {
-		for it := lo; it < hi; it++ {
-			t, h := it/c.Heads, it%c.Heads
-			o := t*qDim + h*HD
-			// Causal mask: token t sees the cache up to its own position.
-			attend(att[o:o+HD], q[o:o+HD], kc, vc, (h/group)*HD, kvDim, pos0+t+1, scale)
-		}
-	})
+	s.attnLayer = il
+	m.pool.For(B*c.Heads, s.attendFn)
 	m.matmul(ly.wo, s.out[:B*H], att, B)
 	addBias(s.out[:B*H], ly.bo)
+}
+
+// attendRange computes attention outputs for the (token, head) items
+// [lo, hi) of the current chunk of layer s.attnLayer. It is bound once per
+// sequence (s.attendFn) so that the decoding loop does not allocate a closure
+// per layer.
+func (s *Sequence) attendRange(lo, hi int) {
+	c := &s.m.Config
+	HD := c.HeadDim
+	qDim, kvDim := c.Heads*HD, c.KVHeads*HD
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(HD)))
+	kc, vc := s.k[s.attnLayer], s.v[s.attnLayer]
+	for it := lo; it < hi; it++ {
+		t, h := it/c.Heads, it%c.Heads
+		o := t*qDim + h*HD
+		// Causal mask: token t sees the cache up to its own position.
+		attend(s.att[o:o+HD], s.q[o:o+HD], kc, vc, (h/group)*HD, kvDim, s.n+t+1, scale)
+	}
 }
 
 // ffn computes down(silu(gate·x) * up·x) for n tokens of x into dst.
