@@ -42,7 +42,7 @@ func checkBlocks(t Type, row []byte, n, bs, bb int) int {
 	return n / bs
 }
 
-func dotF32(row []byte, x []float32) float32 {
+func dotF32Go(row []byte, x []float32) float32 {
 	row = row[:4*len(x)]
 	var s0, s1, s2, s3 float32
 	i := 0

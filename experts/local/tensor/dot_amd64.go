@@ -1,0 +1,79 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// haveAVX2 selects the assembly kernels; it is fixed at start-up.
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+
+//go:noescape
+func dotQ8_0AVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotF32AVX2(a, b *float32, n int) float32
+
+//go:noescape
+func dot4F32AVX2(r0, r1, r2, r3, x *float32, n int, out *[4]float32)
+
+func dotQ8_0(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ8_0Go(row, x)
+	}
+	nb := checkBlocks(Q8_0, row, len(x), qk8_0, q8_0Size)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ8_0AVX2(&row[0], &x[0], nb)
+}
+
+func dotF32F32(a, b []float32) float32 {
+	n := len(a)
+	b = b[:n]
+	if !haveAVX2 || n < 8 {
+		return dotF32F32Go(a, b)
+	}
+	m := n &^ 7
+	s := dotF32AVX2(&a[0], &b[0], m)
+	if m < n {
+		s += dotF32F32Go(a[m:], b[m:])
+	}
+	return s
+}
+
+func dot4F32(r0, r1, r2, r3, x []float32) (a, b, c, d float32) {
+	n := len(x)
+	r0, r1, r2, r3 = r0[:n], r1[:n], r2[:n], r3[:n]
+	if !haveAVX2 || n < 8 {
+		return dot4F32Go(r0, r1, r2, r3, x)
+	}
+	m := n &^ 7
+	var out [4]float32
+	dot4F32AVX2(&r0[0], &r1[0], &r2[0], &r3[0], &x[0], m, &out)
+	a, b, c, d = out[0], out[1], out[2], out[3]
+	if m < n {
+		ta, tb, tc, td := dot4F32Go(r0[m:], r1[m:], r2[m:], r3[m:], x[m:])
+		a, b, c, d = a+ta, b+tb, c+tc, d+td
+	}
+	return a, b, c, d
+}
+
+// dotF32 reads the row's little-endian floats in place: amd64 is
+// little-endian and the vector loads need no alignment.
+func dotF32(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:4*n]
+	if !haveAVX2 || n < 8 {
+		return dotF32Go(row, x)
+	}
+	m := n &^ 7
+	s := dotF32AVX2((*float32)(unsafe.Pointer(&row[0])), &x[0], m)
+	if m < n {
+		s += dotF32Go(row[4*m:], x[m:])
+	}
+	return s
+}

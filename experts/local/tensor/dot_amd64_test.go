@@ -1,0 +1,43 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestAVX2MatchesGo checks the assembly kernels against the pure Go ones
+// on lengths that exercise their unrolled loops and tails.
+func TestAVX2MatchesGo(t *testing.T) {
+	if !haveAVX2 {
+		t.Log("CPU lacks AVX2/FMA/F16C: the assembly is not used here")
+		return
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	near := func(what string, n int, got, want float32) {
+		t.Helper()
+		if math.Abs(float64(got-want)) > 1e-4*math.Sqrt(float64(n))*(1+math.Abs(float64(want))/10) {
+			t.Errorf("%s n=%d: asm %g, Go %g", what, n, got, want)
+		}
+	}
+	for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 64, 100, 257, 4096} {
+		a, b := randVec(r, n), randVec(r, n)
+		near("dotF32F32", n, dotF32F32(a, b), dotF32F32Go(a, b))
+		row, _ := Quantize(F32, a)
+		near("dotF32", n, dotF32(row, b), dotF32Go(row, b))
+		c, d, e := randVec(r, n), randVec(r, n), randVec(r, n)
+		g0, g1, g2, g3 := dot4F32(a, c, d, e, b)
+		w0, w1, w2, w3 := dot4F32Go(a, c, d, e, b)
+		near("dot4F32[0]", n, g0, w0)
+		near("dot4F32[1]", n, g1, w1)
+		near("dot4F32[2]", n, g2, w2)
+		near("dot4F32[3]", n, g3, w3)
+	}
+	for _, nb := range []int{0, 1, 2, 3, 128} {
+		x := randVec(r, 32*nb)
+		row, _ := Quantize(Q8_0, randVec(r, 32*nb))
+		near("dotQ8_0", 32*nb, dotQ8_0(row, x), dotQ8_0Go(row, x))
+	}
+}
