@@ -53,15 +53,12 @@ func (m *Model) NewSequence(maxTokens int) *Sequence {
 	if maxTokens <= 0 || maxTokens > c.Context {
 		maxTokens = c.Context
 	}
-	kvDim := c.KVHeads * c.HeadDim
 	s := &Sequence{m: m, cap: maxTokens}
 	s.attendFn = s.attendRange
 	s.k = make([][]float32, c.Layers)
 	s.v = make([][]float32, c.Layers)
 	s.counts = make([][]int, c.Layers)
 	for i := range c.Layers {
-		s.k[i] = make([]float32, maxTokens*kvDim)
-		s.v[i] = make([]float32, maxTokens*kvDim)
 		s.counts[i] = make([]int, c.Experts)
 	}
 	return s
@@ -110,6 +107,21 @@ func (m *Model) ExpertLoad() [][]uint64 {
 		}
 	}
 	return out
+}
+
+// growCache makes room for n tokens in the KV cache. The cache grows by
+// doubling, so a sequence sized for a long context only pays for what it
+// uses, and decoding allocates only O(log n) times.
+func (s *Sequence) growCache(n int) {
+	kvDim := s.m.Config.KVHeads * s.m.Config.HeadDim
+	if len(s.k) == 0 || len(s.k[0]) >= n*kvDim {
+		return
+	}
+	size := min(s.cap, max(n, 2*len(s.k[0])/kvDim, 256)) * kvDim
+	for i := range s.k {
+		s.k[i] = append(make([]float32, 0, size), s.k[i][:s.n*kvDim]...)[:size]
+		s.v[i] = append(make([]float32, 0, size), s.v[i][:s.n*kvDim]...)[:size]
+	}
 }
 
 // ensure sizes the scratch buffers for b tokens.
@@ -207,6 +219,7 @@ func (m *Model) forwardChunk(s *Sequence, toks []int32) error {
 	c := &m.Config
 	B, H := len(toks), c.Hidden
 	s.ensure(B)
+	s.growCache(s.n + B)
 	for t, id := range toks {
 		if err := tensor.Dequantize(m.embd.Type, m.embd.Row(int(id)), s.x[t*H:(t+1)*H]); err != nil {
 			return fmt.Errorf("model: token_embd.weight: %w", err)
