@@ -115,7 +115,7 @@ func specJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-func local(name, desc string) Spec { return Spec{Name: name, Kind: KindLocal, Description: desc} }
+func localSpec(name, desc string) Spec { return Spec{Name: name, Kind: KindLocal, Description: desc} }
 
 func TestRegistryLifecycle(t *testing.T) {
 	for _, sk := range storeKinds {
@@ -129,7 +129,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			}
 			changes := r.Subscribe()
 
-			b, err := r.Add(ctx, local("travel", "v1"))
+			b, err := r.Add(ctx, localSpec("travel", "v1"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			before := r.Snapshot()
 			old, _ := before.Get("travel")
 			time.Sleep(2 * time.Millisecond)
-			up, err := r.Update(ctx, "travel", local("", "v2"))
+			up, err := r.Update(ctx, "travel", localSpec("", "v2"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,19 +201,19 @@ func TestRegistryLifecycle(t *testing.T) {
 func TestRegistryErrors(t *testing.T) {
 	ctx := context.Background()
 	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), (&testFactory{}).build, nil)
-	if _, err := r.Add(ctx, local("a", "")); err != nil {
+	if _, err := r.Add(ctx, localSpec("a", "")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Update(ctx, "missing", local("", "")); !errors.Is(err, ErrNotFound) {
+	if _, err := r.Update(ctx, "missing", localSpec("", "")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Update unknown: %v", err)
 	}
-	if _, err := r.Update(ctx, "a", local("b", "")); !errors.Is(err, ErrInvalid) {
+	if _, err := r.Update(ctx, "a", localSpec("b", "")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Update with another name: %v", err)
 	}
 	if err := r.Remove(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Remove unknown: %v", err)
 	}
-	if _, err := r.Add(ctx, local("auto", "")); !errors.Is(err, ErrInvalid) {
+	if _, err := r.Add(ctx, localSpec("auto", "")); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Add reserved: %v", err)
 	}
 }
@@ -225,7 +225,7 @@ func TestRegistryFailedChangesLeaveStateUnchanged(t *testing.T) {
 			open := sk.setup(t)
 			store := open()
 			r := NewRegistry(store, (&testFactory{}).build, nil)
-			if _, err := r.Add(ctx, local("a", "v1")); err != nil {
+			if _, err := r.Add(ctx, localSpec("a", "v1")); err != nil {
 				t.Fatal(err)
 			}
 			stored := func() string {
@@ -244,9 +244,9 @@ func TestRegistryFailedChangesLeaveStateUnchanged(t *testing.T) {
 				is   error
 			}{
 				{"add invalid", func() error { _, err := r.Add(ctx, Spec{Name: "Bad Name", Kind: KindLocal}); return err }, ErrInvalid},
-				{"add duplicate", func() error { _, err := r.Add(ctx, local("a", "v2")); return err }, ErrExists},
-				{"add factory error", func() error { _, err := r.Add(ctx, local("b", "fail-build")); return err }, nil},
-				{"update factory error", func() error { _, err := r.Update(ctx, "a", local("a", "fail-build")); return err }, nil},
+				{"add duplicate", func() error { _, err := r.Add(ctx, localSpec("a", "v2")); return err }, ErrExists},
+				{"add factory error", func() error { _, err := r.Add(ctx, localSpec("b", "fail-build")); return err }, nil},
+				{"update factory error", func() error { _, err := r.Update(ctx, "a", localSpec("a", "fail-build")); return err }, nil},
 				{"update invalid", func() error { _, err := r.Update(ctx, "a", Spec{Kind: "nope"}); return err }, ErrInvalid},
 			}
 			for _, f := range failures {
@@ -280,7 +280,7 @@ func TestRegistryStoreWriteError(t *testing.T) {
 	if err := r.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Add(ctx, local("a", "")); err == nil {
+	if _, err := r.Add(ctx, localSpec("a", "")); err == nil {
 		t.Fatal("Add succeeded with an unwritable store")
 	}
 	if r.Snapshot().Len() != 0 {
@@ -291,7 +291,7 @@ func TestRegistryStoreWriteError(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "e.json")
 	r = NewRegistry(NewFileStore(path), (&testFactory{}).build, nil)
-	if _, err := r.Add(ctx, local("a", "v1")); err != nil {
+	if _, err := r.Add(ctx, localSpec("a", "v1")); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(path)
@@ -299,8 +299,8 @@ func TestRegistryStoreWriteError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Chmod(dir, 0o700)
-	_, addErr := r.Add(ctx, local("b", ""))
-	_, updErr := r.Update(ctx, "a", local("a", "v2"))
+	_, addErr := r.Add(ctx, localSpec("b", ""))
+	_, updErr := r.Update(ctx, "a", localSpec("a", "v2"))
 	rmErr := r.Remove(ctx, "a")
 	if os.Geteuid() != 0 && (addErr == nil || updErr == nil || rmErr == nil) {
 		t.Fatalf("writes to a read-only directory succeeded: %v %v %v", addErr, updErr, rmErr)
@@ -325,7 +325,7 @@ func TestRegistryDisabledSpecIsNotBuilt(t *testing.T) {
 	tf := &testFactory{}
 	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), tf.build, nil)
 	off := false
-	s := local("quiet", "")
+	s := localSpec("quiet", "")
 	s.Enabled = &off
 	if _, err := r.Add(ctx, s); err != nil {
 		t.Fatal(err)
@@ -350,7 +350,7 @@ func TestRegistryLoadKeepsBrokenExperts(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "e.json")
 	st := NewFileStore(path)
-	for _, s := range []Spec{local("good", ""), local("broken", "fail-build"), {Name: "Invalid!", Kind: KindLocal}} {
+	for _, s := range []Spec{localSpec("good", ""), localSpec("broken", "fail-build"), {Name: "Invalid!", Kind: KindLocal}} {
 		if err := st.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
@@ -385,16 +385,16 @@ func TestRegistrySeed(t *testing.T) {
 			if err := r.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if err := r.Seed(ctx, []Spec{local("a", "cfg"), {Name: "BAD", Kind: KindLocal}}); !errors.Is(err, ErrInvalid) {
+			if err := r.Seed(ctx, []Spec{localSpec("a", "cfg"), {Name: "BAD", Kind: KindLocal}}); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("invalid seed: %v", err)
 			}
 			if r.Snapshot().Len() != 0 {
 				t.Fatal("invalid seed changed the registry")
 			}
-			if err := r.Seed(ctx, []Spec{local("a", "cfg"), local("b", "cfg")}); err != nil {
+			if err := r.Seed(ctx, []Spec{localSpec("a", "cfg"), localSpec("b", "cfg")}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.Update(ctx, "a", local("a", "edited")); err != nil {
+			if _, err := r.Update(ctx, "a", localSpec("a", "edited")); err != nil {
 				t.Fatal(err)
 			}
 			// Restart: the config is seeded again, but the admin's edit wins.
@@ -402,7 +402,7 @@ func TestRegistrySeed(t *testing.T) {
 			if err := r2.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
-			err := r2.Seed(ctx, []Spec{local("a", "cfg"), local("b", "cfg"), local("c", "fail-build")})
+			err := r2.Seed(ctx, []Spec{localSpec("a", "cfg"), localSpec("b", "cfg"), localSpec("c", "fail-build")})
 			if err == nil {
 				t.Fatal("seeding an expert that fails to build returned no error")
 			}
@@ -427,10 +427,10 @@ func TestRegistryRefreshAcrossReplicas(t *testing.T) {
 			tf := &testFactory{}
 			r1 := NewRegistry(open(), tf.build, nil)
 			r2 := NewRegistry(open(), tf.build, nil)
-			if _, err := r1.Add(ctx, local("a", "v1")); err != nil {
+			if _, err := r1.Add(ctx, localSpec("a", "v1")); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r1.Add(ctx, local("b", "v1")); err != nil {
+			if _, err := r1.Add(ctx, localSpec("b", "v1")); err != nil {
 				t.Fatal(err)
 			}
 			changes := r2.Subscribe()
@@ -440,16 +440,16 @@ func TestRegistryRefreshAcrossReplicas(t *testing.T) {
 			<-changes
 			a1, _ := r2.Get("a")
 			// Replica 2 adding a name replica 1 already stored is a conflict.
-			if _, err := NewRegistry(open(), tf.build, nil).Add(ctx, local("a", "v9")); !errors.Is(err, ErrExists) {
+			if _, err := NewRegistry(open(), tf.build, nil).Add(ctx, localSpec("a", "v9")); !errors.Is(err, ErrExists) {
 				t.Fatalf("duplicate across replicas: %v", err)
 			}
-			if _, err := r1.Update(ctx, "b", local("b", "v2")); err != nil {
+			if _, err := r1.Update(ctx, "b", localSpec("b", "v2")); err != nil {
 				t.Fatal(err)
 			}
 			if err := r1.Remove(ctx, "a"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r1.Add(ctx, local("c", "v1")); err != nil {
+			if _, err := r1.Add(ctx, localSpec("c", "v1")); err != nil {
 				t.Fatal(err)
 			}
 			builds := tf.builds.Load()
@@ -503,7 +503,7 @@ func TestRegistryRun(t *testing.T) {
 	changes := r2.Subscribe()
 	done := make(chan struct{})
 	go func() { r2.Run(ctx, 10*time.Millisecond); close(done) }()
-	if _, err := r1.Add(ctx, local("a", "")); err != nil {
+	if _, err := r1.Add(ctx, localSpec("a", "")); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -531,9 +531,9 @@ func TestRegistryConcurrent(t *testing.T) {
 				name := fmt.Sprintf("e%d", i%5)
 				switch (w + i) % 3 {
 				case 0:
-					r.Add(ctx, local(name, fmt.Sprint(w)))
+					r.Add(ctx, localSpec(name, fmt.Sprint(w)))
 				case 1:
-					r.Update(ctx, name, local(name, fmt.Sprint(i)))
+					r.Update(ctx, name, localSpec(name, fmt.Sprint(i)))
 				case 2:
 					r.Remove(ctx, name)
 				}

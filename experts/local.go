@@ -1,0 +1,187 @@
+package experts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/moegate/moegate/experts/local"
+)
+
+// LocalEngine is what a local expert needs from the in-process engine
+// (*local.Engine). Several local experts may share one engine; they differ
+// by system prompt and limits.
+type LocalEngine interface {
+	Chat(ctx context.Context, msgs []local.Message, p local.Params, onToken func(piece string) error) (local.Result, error)
+	Info() local.Info
+}
+
+// Sampling defaults of local experts, for fields the request leaves unset.
+// They follow llama.cpp's defaults, with a mild repeat penalty because
+// small models loop easily.
+const (
+	LocalDefaultMaxTokens     = 256
+	LocalDefaultTemperature   = 0.7
+	LocalDefaultTopK          = 40
+	LocalDefaultTopP          = 0.95
+	LocalDefaultMinP          = 0.05
+	LocalDefaultRepeatPenalty = 1.1
+)
+
+// Local is an expert answered by the in-process MoE engine. It does not
+// support tools or structured response formats: such requests fail with
+// ErrInvalid.
+type Local struct {
+	name    string
+	engine  LocalEngine
+	system  string
+	timeout time.Duration // 0: none beyond the caller's
+	sem     chan struct{}
+}
+
+// NewLocal returns the expert for spec (kind local) on engine. Unlike
+// OpenAI experts, a zero Timeout means no limit of the expert's own: the
+// engine's speed depends on the machine, so the request deadline governs.
+func NewLocal(spec Spec, engine LocalEngine) *Local {
+	l := &Local{name: spec.Name, engine: engine, system: spec.SystemPrompt, timeout: spec.Timeout.Std()}
+	if spec.MaxConcurrency > 0 {
+		l.sem = make(chan struct{}, spec.MaxConcurrency)
+	}
+	return l
+}
+
+// Name returns the expert's name.
+func (l *Local) Name() string { return l.name }
+
+// Engine returns the engine the expert runs on.
+func (l *Local) Engine() LocalEngine { return l.engine }
+
+// Complete implements Expert.
+func (l *Local) Complete(ctx context.Context, req *Request) (*Response, error) {
+	return l.chat(ctx, req, nil)
+}
+
+// Stream implements Expert.
+func (l *Local) Stream(ctx context.Context, req *Request, onDelta func(Delta) error) (*Response, error) {
+	return l.chat(ctx, req, func(piece string) error { return onDelta(Delta{Content: piece}) })
+}
+
+func (l *Local) chat(ctx context.Context, req *Request, onToken func(string) error) (*Response, error) {
+	msgs, params, err := l.convert(req)
+	if err != nil {
+		return nil, err
+	}
+	if l.sem != nil {
+		select {
+		case l.sem <- struct{}{}:
+			defer func() { <-l.sem }()
+		case <-ctx.Done():
+			return nil, l.wrap(ctx, ctx.Err(), false)
+		}
+	}
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	if l.timeout > 0 {
+		cctx, cancel = context.WithTimeout(ctx, l.timeout)
+	}
+	defer cancel()
+	// The callback's own error must come back unchanged (the caller aborts
+	// with it), so remember it apart from engine failures.
+	var cbErr error
+	var cb func(string) error
+	if onToken != nil {
+		cb = func(p string) error {
+			cbErr = onToken(p)
+			return cbErr
+		}
+	}
+	res, err := l.engine.Chat(cctx, msgs, params, cb)
+	if err != nil {
+		if cbErr != nil && errors.Is(err, cbErr) {
+			return nil, cbErr
+		}
+		return nil, l.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
+	}
+	return &Response{
+		Content:      res.Text,
+		FinishReason: res.FinishReason,
+		Usage: Usage{
+			PromptTokens:     res.PromptTokens,
+			CompletionTokens: res.CompletionTokens,
+			TotalTokens:      res.PromptTokens + res.CompletionTokens,
+		},
+	}, nil
+}
+
+func (l *Local) wrap(ctx context.Context, err error, ourTimeout bool) error {
+	switch {
+	case errors.Is(err, local.ErrPromptTooLong):
+		return &ValidationError{Field: "messages", Message: err.Error()}
+	case ourTimeout:
+		return &UpstreamError{Expert: l.name, Timeout: true, Err: fmt.Errorf("%w after %s", context.DeadlineExceeded, l.timeout)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &UpstreamError{Expert: l.name, Timeout: true, Err: err}
+	case errors.Is(err, context.Canceled):
+		return &UpstreamError{Expert: l.name, Err: err}
+	}
+	// Engine failures are not worth retrying, so they are not
+	// UpstreamErrors (which count as retryable without a status).
+	return fmt.Errorf("expert %q: %w", l.name, err)
+}
+
+// convert maps a request onto the engine's messages and sampling
+// parameters, applying the local defaults.
+func (l *Local) convert(req *Request) ([]local.Message, local.Params, error) {
+	p := local.Params{
+		MaxTokens:     req.MaxTokens,
+		Temperature:   LocalDefaultTemperature,
+		TopK:          LocalDefaultTopK,
+		TopP:          LocalDefaultTopP,
+		MinP:          LocalDefaultMinP,
+		RepeatPenalty: LocalDefaultRepeatPenalty,
+		Stop:          req.Stop,
+	}
+	if present(req.Tools) {
+		return nil, p, invalid("tools", "expert %q (kind local) does not support tools", l.name)
+	}
+	if present(req.ResponseFormat) {
+		var rf struct{ Type string }
+		if err := json.Unmarshal(req.ResponseFormat, &rf); err != nil || (rf.Type != "" && rf.Type != "text") {
+			return nil, p, invalid("response_format", "expert %q (kind local) only writes text", l.name)
+		}
+	}
+	if p.MaxTokens <= 0 {
+		p.MaxTokens = LocalDefaultMaxTokens
+	}
+	if req.Temperature != nil {
+		p.Temperature = *req.Temperature
+	}
+	if req.TopP != nil {
+		p.TopP = *req.TopP
+	}
+	if req.Seed != nil {
+		// The engine reads seed 0 as "random"; a client that asks for
+		// seed 0 wants repeatable output, so give it a fixed stand-in.
+		p.Seed = uint64(*req.Seed)
+		if p.Seed == 0 {
+			p.Seed = 0x9e3779b97f4a7c15
+		}
+	}
+	msgs := make([]local.Message, 0, len(req.Messages)+1)
+	if l.system != "" {
+		msgs = append(msgs, local.Message{Role: "system", Content: l.system})
+	}
+	for _, m := range req.Messages {
+		role := m.Role
+		switch role {
+		case "developer":
+			role = "system"
+		case "tool", "function":
+			// The chat templates know system, user and assistant only.
+			role = "user"
+		}
+		msgs = append(msgs, local.Message{Role: role, Content: m.Content})
+	}
+	return msgs, p, nil
+}
