@@ -1,0 +1,196 @@
+package policies
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cache stores finished answers for replay. Every entry lives under a scope
+// key (see CacheKeys) that includes the tenant and everything the request's
+// Scope allows, so a request is never served an answer it could not have
+// produced itself. Exact lookups match the whole normalized request;
+// semantic lookups match the query embedding within the same scope key.
+type Cache interface {
+	// Get finds an entry: exactKey first, then (when vec is not nil) the
+	// most similar entry of scopeKey at or above the threshold. ok is false
+	// on a miss; an error means the cache could not be consulted (callers
+	// treat it as a miss).
+	Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (e Entry, hit Hit, ok bool, err error)
+	// Put stores e; vec (may be nil) makes it findable by similarity.
+	Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e Entry) error
+}
+
+// Hit kinds.
+const (
+	HitExact    = "exact"
+	HitSemantic = "semantic"
+)
+
+// Hit says how an entry was found.
+type Hit struct {
+	Kind       string  `json:"kind"`
+	Similarity float64 `json:"similarity,omitempty"`
+}
+
+// CacheUsage is the token usage of the original answer.
+type CacheUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+}
+
+// Entry is what is needed to replay an answer.
+type Entry struct {
+	Content      string     `json:"content"`
+	FinishReason string     `json:"finish_reason"`
+	Experts      []string   `json:"experts"`
+	Usage        CacheUsage `json:"usage"`
+	Model        string     `json:"model"`
+	CreatedAt    time.Time  `json:"created_at"`
+}
+
+// CacheOptions tune a cache; zero values take the defaults.
+type CacheOptions struct {
+	TTL        time.Duration // default 1h
+	MaxEntries int           // in-process LRU capacity, default 10,000
+	// Threshold is the least cosine similarity of a semantic hit, default
+	// 0.95. Semantic lookup is off when it is above 1.
+	Threshold float64
+	// MaxPerScope bounds the vectors compared per scope key, newest kept,
+	// default 256.
+	MaxPerScope int
+}
+
+func (o CacheOptions) withDefaults() CacheOptions {
+	if o.TTL <= 0 {
+		o.TTL = time.Hour
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 10000
+	}
+	if o.Threshold == 0 {
+		o.Threshold = 0.95
+	}
+	if o.MaxPerScope <= 0 {
+		o.MaxPerScope = 256
+	}
+	return o
+}
+
+// CacheMessage is one chat message as the cache key sees it.
+type CacheMessage struct {
+	Role    string
+	Content string
+}
+
+// CacheRequest is everything about a request that can change its answer,
+// apart from the scope.
+type CacheRequest struct {
+	Model       string
+	Messages    []CacheMessage
+	Temperature *float64
+	TopP        *float64
+	MaxTokens   int
+	Stop        []string
+	Seed        *int
+	// Extra holds anything else that changes the answer, already encoded
+	// (tools, response_format, aggregate mode, top_k, retrieval mode...).
+	Extra string
+}
+
+// CacheKeys returns the keys to use with a Cache for request r in scope s.
+//
+// scopeKey covers the scope, the model, the sampling parameters and every
+// message but the last: semantic matches are only made between requests
+// that agree on all of these and differ only in the wording of the last
+// message (whose embedding is the vec passed to Get and Put). exactKey
+// covers the whole request, whitespace-normalized.
+func CacheKeys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
+	h := sha256.New()
+	writeField(h, "scope", s.Key())
+	writeField(h, "model", r.Model)
+	writeField(h, "temperature", optFloat(r.Temperature))
+	writeField(h, "top_p", optFloat(r.TopP))
+	writeField(h, "max_tokens", strconv.Itoa(r.MaxTokens))
+	writeField(h, "stop", r.Stop...)
+	seed := "-"
+	if r.Seed != nil {
+		seed = strconv.Itoa(*r.Seed)
+	}
+	writeField(h, "seed", seed)
+	writeField(h, "extra", r.Extra)
+	n := len(r.Messages)
+	for i, m := range r.Messages {
+		if i == n-1 {
+			break
+		}
+		writeField(h, "message", normalizeRole(m.Role), normalizeText(m.Content))
+	}
+	scopeKey = hex.EncodeToString(h.Sum(nil)[:16])
+
+	h.Reset()
+	writeField(h, "scope_key", scopeKey)
+	if n > 0 {
+		writeField(h, "last", normalizeRole(r.Messages[n-1].Role), normalizeText(r.Messages[n-1].Content))
+	}
+	return scopeKey, hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func writeField(h hash.Hash, tag string, items ...string) {
+	fmt.Fprintf(h, "%s:%d:", tag, len(items))
+	for _, it := range items {
+		fmt.Fprintf(h, "%d:%s", len(it), it)
+	}
+}
+
+func optFloat(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*f, 'g', -1, 64)
+}
+
+func normalizeRole(r string) string { return strings.ToLower(strings.TrimSpace(r)) }
+
+// normalizeText collapses runs of white space: they never change an answer
+// worth caching separately.
+func normalizeText(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// unit returns v scaled to length 1, or nil if v is empty, zero or not
+// finite.
+func unit(v []float32) []float32 {
+	var sum float64
+	for _, x := range v {
+		sum += float64(x) * float64(x)
+	}
+	if len(v) == 0 || sum == 0 || math.IsNaN(sum) || math.IsInf(sum, 0) {
+		return nil
+	}
+	inv := 1 / math.Sqrt(sum)
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(float64(x) * inv)
+	}
+	return out
+}
+
+// dot returns the dot product of two unit vectors of the same length.
+func dot(a, b []float32) float64 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return float64(s)
+}
+
+func cloneEntry(e Entry) Entry {
+	e.Experts = slices.Clone(e.Experts)
+	return e
+}
