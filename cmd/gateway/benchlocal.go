@@ -2,10 +2,96 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/moegate/moegate/experts/local"
 )
 
-// TODO(owner of this file): replace with the real command.
 func cmdBenchLocal(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("bench local", flag.ContinueOnError)
+	modelPath := fs.String("model", "", "GGUF model file, or \"demo\" to write and use the built-in demo model in a temporary directory")
+	promptTokens := fs.Int("prompt-tokens", 128, "prompt length processed as one batch (pp)")
+	genTokens := fs.Int("gen-tokens", 32, "tokens generated one at a time (tg)")
+	threads := fs.Int("threads", 0, "kernel threads; 0 = all CPUs")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	verbose := fs.Bool("v", false, "log model loading details to stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: gateway bench local --model FILE [flags]
+
+Measures the local MoE engine: prompt processing (pp) and text generation
+(tg) in tokens per second, and how the tokens were spread over the experts
+of each layer. --model demo writes the small demo model to a temporary
+directory first.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *modelPath == "" {
+		fs.Usage()
+		return fmt.Errorf("--model is required")
+	}
+	e, cleanup, err := openLocal(ctx, *modelPath, *threads, *verbose)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	r, err := local.Bench(ctx, e, *promptTokens, *genTokens)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(struct {
+			Model        string  `json:"model"`
+			Arch         string  `json:"arch"`
+			PPTokensPerS float64 `json:"pp_tokens_per_s"`
+			TGTokensPerS float64 `json:"tg_tokens_per_s"`
+			Threads      int     `json:"threads"`
+			PromptTokens int     `json:"prompt_tokens"`
+			GenTokens    int     `json:"gen_tokens"`
+			ExpertLoad   [][]int `json:"expert_load"`
+		}{displayName(e.Info()), e.Info().Arch, r.PPTokensPerS, r.TGTokensPerS, r.Threads, r.PromptTokens, r.GenTokens, r.ExpertLoad})
+	}
+	fmt.Printf("model %s (%s), %d threads\n", displayName(e.Info()), e.Info().Arch, r.Threads)
+	fmt.Printf("pp %6d tokens  %10.1f tokens/s\n", r.PromptTokens, r.PPTokensPerS)
+	fmt.Printf("tg %6d tokens  %10.1f tokens/s\n", r.GenTokens, r.TGTokensPerS)
+	writeExpertLoad(os.Stdout, r.ExpertLoad)
+	return nil
+}
+
+// writeExpertLoad prints, per layer, each expert's share of the routed
+// tokens as a bar.
+func writeExpertLoad(w io.Writer, load [][]int) {
+	if len(load) == 0 || len(load[0]) == 0 {
+		fmt.Fprintln(w, "\nno experts (dense model)")
+		return
+	}
+	const width = 30
+	fmt.Fprintln(w, "\nexpert load (tokens routed per layer and expert):")
+	for l, counts := range load {
+		peak, total := 0, 0
+		for _, c := range counts {
+			peak, total = max(peak, c), total+c
+		}
+		fmt.Fprintf(w, "layer %d (%d routed)\n", l, total)
+		for e, c := range counts {
+			bar := 0
+			if peak > 0 {
+				bar = (c*width + peak - 1) / peak
+			}
+			pct := 0.0
+			if total > 0 {
+				pct = 100 * float64(c) / float64(total)
+			}
+			fmt.Fprintf(w, "  e%-3d %6d %5.1f%% %s\n", e, c, pct, strings.Repeat("#", bar))
+		}
+	}
 }

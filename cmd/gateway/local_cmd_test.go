@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/moegate/moegate/experts/local"
+)
+
+// runGateway runs the gateway binary (built by gatewayBinary in e2e_test.go) and returns stdout, stderr and the exit code.
+func runGateway(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(gatewayBinary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestGenerateCommand(t *testing.T) {
+	stdout, stderr, code := runGateway(t, "generate", "--model", "demo", "--prompt", "Hello there", "--max-tokens", "8", "--chat")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if strings.TrimSpace(stdout) == "" {
+		t.Errorf("no text on stdout; stderr:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "loaded moegate-demo") || !strings.Contains(stderr, "generated") {
+		t.Errorf("stderr lacks load progress or summary:\n%s", stderr)
+	}
+
+	// Greedy generation from a model file is the same on every run.
+	path := filepath.Join(t.TempDir(), "demo.gguf")
+	if err := local.WriteDemoModel(path); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"generate", "--model", path, "--prompt", "Once upon a time", "--max-tokens", "10", "--threads", "1"}
+	a, _, codeA := runGateway(t, args...)
+	b, _, codeB := runGateway(t, args...)
+	if codeA != 0 || codeB != 0 || a != b || strings.TrimSpace(a) == "" {
+		t.Errorf("greedy runs: exit %d/%d, %q vs %q", codeA, codeB, a, b)
+	}
+	// Seeded sampling too.
+	args = append(args, "--temperature", "0.9", "--seed", "5")
+	a, _, _ = runGateway(t, args...)
+	b, _, _ = runGateway(t, args...)
+	if a != b {
+		t.Errorf("seeded runs differ: %q vs %q", a, b)
+	}
+}
+
+func TestGenerateCommandErrors(t *testing.T) {
+	_, stderr, code := runGateway(t, "generate", "--model", "demo")
+	if code == 0 || !strings.Contains(stderr, "--prompt") {
+		t.Errorf("missing --prompt: exit %d, stderr:\n%s", code, stderr)
+	}
+	_, stderr, code = runGateway(t, "generate", "--model", filepath.Join(t.TempDir(), "missing.gguf"), "--prompt", "x")
+	if code == 0 || !strings.Contains(stderr, "missing.gguf") {
+		t.Errorf("missing model: exit %d, stderr:\n%s", code, stderr)
+	}
+	_, stderr, code = runGateway(t, "generate", "--help")
+	if code != 0 {
+		t.Errorf("--help: exit %d", code)
+	}
+	for _, flag := range []string{"-model", "-prompt", "-max-tokens", "-temperature", "-seed", "-threads", "-chat", "demo"} {
+		if !strings.Contains(stderr, flag) {
+			t.Errorf("generate usage does not describe %s:\n%s", flag, stderr)
+		}
+	}
+}
+
+func TestBenchLocalCommand(t *testing.T) {
+	stdout, stderr, code := runGateway(t, "bench", "local", "--model", "demo", "--prompt-tokens", "16", "--gen-tokens", "4", "--threads", "1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	var r struct {
+		PP         float64 `json:"pp_tokens_per_s"`
+		TG         float64 `json:"tg_tokens_per_s"`
+		Threads    int     `json:"threads"`
+		ExpertLoad [][]int `json:"expert_load"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, stdout)
+	}
+	if r.PP <= 0 || r.TG <= 0 || r.Threads != 1 || len(r.ExpertLoad) == 0 {
+		t.Fatalf("result %+v", r)
+	}
+	for l, counts := range r.ExpertLoad {
+		sum := 0
+		for _, c := range counts {
+			sum += c
+		}
+		if sum == 0 || sum%(16+4) != 0 { // every token goes to the same number of experts
+			t.Errorf("layer %d: %d routed tokens for 20 tokens", l, sum)
+		}
+	}
+
+	stdout, stderr, code = runGateway(t, "bench", "local", "--model", "demo", "--prompt-tokens", "8", "--gen-tokens", "2")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"pp ", "tg ", "tokens/s", "layer 0", "#"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+	_, stderr, _ = runGateway(t, "bench", "local", "--help")
+	for _, flag := range []string{"-model", "-prompt-tokens", "-gen-tokens", "-threads", "-json"} {
+		if !strings.Contains(stderr, flag) {
+			t.Errorf("bench local usage does not describe %s", flag)
+		}
+	}
+}
