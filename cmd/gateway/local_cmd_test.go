@@ -3,18 +3,48 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/moegate/moegate/experts/local"
 )
 
-// runGateway runs the gateway binary (built by gatewayBinary in e2e_test.go) and returns stdout, stderr and the exit code.
+var localBin struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// localGatewayBinary builds the gateway command once per test run (a
+// second build beside other tests' is a cache hit and only links).
+func localGatewayBinary(t *testing.T) string {
+	t.Helper()
+	localBin.Do(func() {
+		dir, err := os.MkdirTemp("", "gateway-local-")
+		if err != nil {
+			localBin.err = err
+			return
+		}
+		localBin.path = filepath.Join(dir, "gateway")
+		if out, err := exec.Command("go", "build", "-o", localBin.path, ".").CombinedOutput(); err != nil {
+			localBin.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if localBin.err != nil {
+		t.Fatal(localBin.err)
+	}
+	return localBin.path
+}
+
+// runGateway runs the gateway binary and returns stdout, stderr and the exit code.
 func runGateway(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(gatewayBinary(t), args...)
+	cmd := exec.Command(localGatewayBinary(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
