@@ -43,7 +43,8 @@ type Postgres struct {
 
 // migrations create and evolve the schema; each runs once, in order, in a
 // transaction, recorded in schema_migrations. %[1]s is the schema, %[2]d
-// the dimension.
+// the dimension, %[3]s the indexed expression and %[4]s its operator class
+// (see indexed).
 var migrations = []string{
 	1: `
 CREATE TABLE %[1]s.documents (
@@ -66,7 +67,7 @@ CREATE TABLE %[1]s.chunks (
 	embedding vector(%[2]d) NOT NULL,
 	PRIMARY KEY (doc_id, id)
 );`,
-	2: `CREATE INDEX chunks_embedding_hnsw ON %[1]s.chunks USING hnsw (embedding vector_cosine_ops);`,
+	2: `CREATE INDEX chunks_embedding_hnsw ON %[1]s.chunks USING hnsw (%[3]s %[4]s);`,
 }
 
 // OpenPostgres connects to the database at url, creates the pgvector
@@ -160,7 +161,8 @@ func (p *Postgres) migrate(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	for v := current + 1; v < len(migrations); v++ {
-		if _, err := tx.Exec(ctx, fmt.Sprintf(migrations[v], p.schema, p.dim)); err != nil {
+		expr, ops := p.indexed()
+		if _, err := tx.Exec(ctx, fmt.Sprintf(migrations[v], p.schema, p.dim, expr, ops)); err != nil {
 			return fmt.Errorf("retrieval: migration %d: %w", v, err)
 		}
 		if _, err := tx.Exec(ctx, "INSERT INTO "+p.schema+".schema_migrations (version) VALUES ($1)", v); err != nil {
@@ -172,6 +174,27 @@ func (p *Postgres) migrate(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("retrieval: migrating: %w", err)
 	}
 	return nil
+}
+
+// pgvector's HNSW indexes vectors of at most 2,000 dimensions; longer ones
+// are indexed, and searched, as half-precision halfvec (up to 4,000).
+const maxIndexedVector = 2000
+
+// indexed returns the expression the HNSW index is built on and its
+// operator class.
+func (p *Postgres) indexed() (expr, ops string) {
+	if p.dim > maxIndexedVector {
+		return fmt.Sprintf("(embedding::halfvec(%d))", p.dim), "halfvec_cosine_ops"
+	}
+	return "embedding", "vector_cosine_ops"
+}
+
+// orderBy is the distance expression that lets the planner use the index.
+func (p *Postgres) orderBy() string {
+	if p.dim > maxIndexedVector {
+		return fmt.Sprintf("embedding::halfvec(%[1]d) <=> $1::vector::halfvec(%[1]d)", p.dim)
+	}
+	return "embedding <=> $1::vector"
 }
 
 // Upsert implements Store.
@@ -257,7 +280,7 @@ func (p *Postgres) Search(ctx context.Context, vec []float32, k int, f Filter) (
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY embedding <=> $1::vector LIMIT $2"
+	q += " ORDER BY " + p.orderBy() + " LIMIT $2"
 	rows, err := p.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: search: %w", err)

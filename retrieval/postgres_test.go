@@ -102,3 +102,29 @@ func TestPostgresErrors(t *testing.T) {
 		t.Errorf("server without pgvector: error %v, want ErrNoPgvector naming the pgvector/pgvector image", err)
 	}
 }
+
+// TestPostgresWideVectors checks vectors too long for pgvector's HNSW on
+// vector (over 2,000 dimensions), indexed as halfvec instead.
+func TestPostgresWideVectors(t *testing.T) {
+	ctx := context.Background()
+	const dim = 2048
+	p := openTestPostgres(t, testSchema(), dim)
+	defer p.Close()
+	defer p.DropSchema(ctx)
+	g := NewSynthetic(dim, 2, 0, 13)
+	chunks := testChunks(g, "wide", 20)
+	mustUpsert(t, p, Document{ID: "wide"}, chunks)
+	for _, c := range chunks[:5] {
+		hits, err := p.Search(ctx, c.Embedding, 2, Filter{})
+		if err != nil || len(hits) != 2 || hits[0].Chunk.Text != c.Text || hits[0].Score < 0.999 {
+			t.Errorf("search for %q: %+v, %v", c.Text, hits, err)
+		}
+	}
+	var def string
+	if err := p.pool.QueryRow(ctx, "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'chunks_embedding_hnsw'", strings.Trim(p.schema, `"`)).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(def, "halfvec_cosine_ops") {
+		t.Errorf("index %q, want one on halfvec", def)
+	}
+}
