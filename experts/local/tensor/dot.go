@@ -114,7 +114,7 @@ func dotQ8_0Go(row []byte, x []float32) float32 {
 	return sum
 }
 
-func dotQ4_0(row []byte, x []float32) float32 {
+func dotQ4_0Go(row []byte, x []float32) float32 {
 	nb := checkBlocks(Q4_0, row, len(x), qk4_0, q4_0Size)
 	var sum float32
 	for i := range nb {
@@ -140,7 +140,7 @@ func dotQ4_0(row []byte, x []float32) float32 {
 	return sum
 }
 
-func dotQ4K(row []byte, x []float32) float32 {
+func dotQ4KGo(row []byte, x []float32) float32 {
 	nb := checkBlocks(Q4_K, row, len(x), qkK, q4KSize)
 	var sum float32
 	for i := range nb {

@@ -77,3 +77,31 @@ func dotF32(row []byte, x []float32) float32 {
 	}
 	return s
 }
+
+//go:noescape
+func dotQ4KAVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotQ4_0AVX2(row *byte, x *float32, nb int) float32
+
+func dotQ4K(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4KGo(row, x)
+	}
+	nb := checkBlocks(Q4_K, row, len(x), qkK, q4KSize)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ4KAVX2(&row[0], &x[0], nb)
+}
+
+func dotQ4_0(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4_0Go(row, x)
+	}
+	nb := checkBlocks(Q4_0, row, len(x), qk4_0, q4_0Size)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ4_0AVX2(&row[0], &x[0], nb)
+}

@@ -39,5 +39,12 @@ func TestAVX2MatchesGo(t *testing.T) {
 		x := randVec(r, 32*nb)
 		row, _ := Quantize(Q8_0, randVec(r, 32*nb))
 		near("dotQ8_0", 32*nb, dotQ8_0(row, x), dotQ8_0Go(row, x))
+		row, _ = Quantize(Q4_0, randVec(r, 32*nb))
+		near("dotQ4_0", 32*nb, dotQ4_0(row, x), dotQ4_0Go(row, x))
+	}
+	for _, nb := range []int{0, 1, 2, 16} {
+		x := randVec(r, 256*nb)
+		row, _ := Quantize(Q4_K, randVec(r, 256*nb))
+		near("dotQ4K", 256*nb, dotQ4K(row, x), dotQ4KGo(row, x))
 	}
 }

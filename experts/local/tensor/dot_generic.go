@@ -11,3 +11,7 @@ func dot4F32(r0, r1, r2, r3, x []float32) (a, b, c, d float32) {
 }
 
 func dotF32(row []byte, x []float32) float32 { return dotF32Go(row, x) }
+
+func dotQ4K(row []byte, x []float32) float32 { return dotQ4KGo(row, x) }
+
+func dotQ4_0(row []byte, x []float32) float32 { return dotQ4_0Go(row, x) }
