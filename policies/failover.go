@@ -57,6 +57,23 @@ func (f *Failover) Healthy() (bool, string) {
 	return false, fmt.Sprintf("redis unreachable since %s (%v); limits are per replica", f.downSince.UTC().Format(time.RFC3339), f.lastErr)
 }
 
+// Check pings Redis now and updates the state Healthy reports; call it at
+// start-up so an outage that predates the first request is seen.
+func (f *Failover) Check(ctx context.Context) error {
+	err := f.primary.Ping(ctx)
+	if err != nil {
+		f.markDown(err)
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		f.down = false
+		f.log.Info("redis limiter reachable again; using shared limits", "down_for", f.now().Sub(f.downSince).Round(time.Millisecond))
+	}
+	return nil
+}
+
 // usePrimary reports whether to try Redis, starting a background probe when
 // it is down and one is due.
 func (f *Failover) usePrimary() bool {
@@ -76,25 +93,17 @@ func (f *Failover) probe() {
 	defer f.probing.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := f.primary.Ping(ctx)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err != nil {
-		f.lastErr = err
-		f.nextProbe = f.now().Add(f.every)
-		return
-	}
-	if f.down {
-		f.down = false
-		f.log.Info("redis limiter reachable again; using shared limits", "down_for", f.now().Sub(f.downSince).Round(time.Millisecond))
-	}
+	f.Check(ctx)
 }
 
 // failed records a Redis failure unless the caller gave up first.
 func (f *Failover) failed(ctx context.Context, err error) {
-	if ctx.Err() != nil {
-		return
+	if ctx.Err() == nil {
+		f.markDown(err)
 	}
+}
+
+func (f *Failover) markDown(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastErr = err

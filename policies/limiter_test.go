@@ -404,6 +404,21 @@ func TestFailover(t *testing.T) {
 	}
 }
 
+func TestFailoverDownAtStart(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer rdb.Close()
+	f := NewFailover(NewRedisLimiter(rdb, "x"), NewMemoryLimiter(), time.Hour, nil)
+	if err := f.Check(context.Background()); err == nil {
+		t.Fatal("Check succeeded with no Redis listening")
+	}
+	if ok, _ := f.Healthy(); ok {
+		t.Error("Healthy after a failed Check")
+	}
+	tn := Tenant{Name: "acme", RPM: 1}
+	mustAllow(t, f, tn, true, "")
+	mustAllow(t, f, tn, false, ReasonRPM)
+}
+
 func benchmarkLimiter(b *testing.B, l Limiter) {
 	ctx := context.Background()
 	tenants := make([]Tenant, 16)
@@ -422,6 +437,29 @@ func benchmarkLimiter(b *testing.B, l Limiter) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkLimiterRedisParallel measures throughput with concurrent
+// requests sharing the client's connection pool, as a gateway under load.
+func BenchmarkLimiterRedisParallel(b *testing.B) {
+	rdb, prefix := testRedis(b)
+	l := NewRedisLimiter(rdb, prefix)
+	ctx := context.Background()
+	var id atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		tn := Tenant{Name: fmt.Sprintf("t%d", id.Add(1)), RPM: 1 << 30}
+		for pb.Next() {
+			if d, err := l.Allow(ctx, tn); err != nil || !d.Allowed {
+				b.Errorf("Allow: %+v, %v", d, err)
+				return
+			}
+			if err := l.Record(ctx, tn, "banking", 100); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
 

@@ -168,6 +168,15 @@ func (s Scope) Err() error {
 	return fmt.Errorf("%w (%s)", ErrNoExpertAllowed, b.String())
 }
 
+// ClampK limits a requested number of experts k to the tenant's MaxK; 0
+// (router default) is returned unchanged.
+func (s Scope) ClampK(k int) int {
+	if s.MaxK > 0 && k > s.MaxK {
+		return s.MaxK
+	}
+	return k
+}
+
 // Allows reports whether the request may use expert name.
 func (s Scope) Allows(name string) bool {
 	_, ok := slices.BinarySearch(s.Allowed, name)

@@ -151,6 +151,18 @@ func TestResolveNoExpertAllowed(t *testing.T) {
 	}
 }
 
+func TestScopeClampK(t *testing.T) {
+	s := Resolve(Tenant{Name: "t", MaxK: 2}, OptOut{}, testExperts, "general")
+	for k, want := range map[int]int{0: 0, 1: 1, 2: 2, 5: 2} {
+		if got := s.ClampK(k); got != want {
+			t.Errorf("ClampK(%d) = %d, want %d", k, got, want)
+		}
+	}
+	if got := Resolve(Tenant{Name: "t"}, OptOut{}, testExperts, "").ClampK(7); got != 7 {
+		t.Errorf("no MaxK: ClampK(7) = %d", got)
+	}
+}
+
 func TestScopeAllowsDataOwner(t *testing.T) {
 	s := Resolve(Tenant{Name: "t", DeniedData: []string{"initech"}}, OptOut{ExcludeData: []string{"acme"}}, testExperts, "general")
 	for owner, want := range map[string]bool{"": true, "acme": false, "initech": false, "globex": true} {
