@@ -44,6 +44,51 @@ type Sequence struct {
 
 	attnLayer int              // layer of the running attendRange
 	attendFn  func(lo, hi int) // s.attendRange, bound once
+
+	mv       []mvJob          // fused matrix-vector products (decoding)
+	mvGroups int              // row groups queued in mv
+	mvFn     func(lo, hi int) // s.mvRange, bound once
+}
+
+// mvJob is one matrix-vector product of a fused set: dst = w·x.
+type mvJob struct {
+	w      *tensor.Matrix
+	dst, x []float32
+	first  int // index of its first row group in the set
+}
+
+// mvRows is the number of rows of a fused matrix-vector task.
+const mvRows = 16
+
+// queueMatVec adds dst = w·x to the set run by runMatVecs.
+func (s *Sequence) queueMatVec(w *tensor.Matrix, dst, x []float32) {
+	s.mv = append(s.mv, mvJob{w: w, dst: dst[:w.Rows], x: x[:w.Cols], first: s.mvGroups})
+	s.mvGroups += (w.Rows + mvRows - 1) / mvRows
+}
+
+// runMatVecs computes the queued products in one parallel loop. When
+// decoding one token the matrices are small, and one loop over all of them
+// (q, k and v; every selected expert's gate and up) costs one pool
+// round-trip instead of one per matrix. Each row is computed by tensor.Dot,
+// the kernel MatVec uses, so the results are the same.
+func (m *Model) runMatVecs(s *Sequence) {
+	m.pool.For(s.mvGroups, s.mvFn)
+	s.mv, s.mvGroups = s.mv[:0], 0
+}
+
+func (s *Sequence) mvRange(lo, hi int) {
+	j := 0
+	for g := lo; g < hi; g++ {
+		for j+1 < len(s.mv) && s.mv[j+1].first <= g {
+			j++
+		}
+		job := &s.mv[j]
+		w := job.w
+		r0 := (g - job.first) * mvRows
+		for r := r0; r < min(r0+mvRows, w.Rows); r++ {
+			job.dst[r] = tensor.Dot(w.Type, w.Row(r), job.x)
+		}
+	}
 }
 
 // NewSequence returns an empty sequence able to hold maxTokens tokens;
@@ -55,6 +100,7 @@ func (m *Model) NewSequence(maxTokens int) *Sequence {
 	}
 	s := &Sequence{m: m, cap: maxTokens}
 	s.attendFn = s.attendRange
+	s.mvFn = s.mvRange
 	s.k = make([][]float32, c.Layers)
 	s.v = make([][]float32, c.Layers)
 	s.counts = make([][]int, c.Layers)
@@ -140,15 +186,18 @@ func (s *Sequence) ensure(b int) {
 	s.vb = make([]float32, b*kvDim)
 	s.att = make([]float32, b*qDim)
 	s.out = make([]float32, b*c.Hidden)
-	s.g = make([]float32, b*ff)
-	s.u = make([]float32, b*ff)
+	// Decoding one token computes all selected experts (and the shared
+	// one) side by side.
+	fused := c.ExpertsUsed*c.ExpertFFN + c.SharedFFN
+	s.g = make([]float32, max(b*ff, fused))
+	s.u = make([]float32, max(b*ff, fused))
 	s.rl = make([]float32, b*c.Experts)
 	s.sel = make([]int, b*c.ExpertsUsed)
 	s.selW = make([]float32, b*c.ExpertsUsed)
 	s.tok = make([]int, b)
 	s.tokW = make([]float32, b)
 	s.ein = make([]float32, b*c.Hidden)
-	s.eout = make([]float32, b*c.Hidden)
+	s.eout = make([]float32, max(b, c.ExpertsUsed+1)*c.Hidden)
 	s.shg = make([]float32, b)
 	s.cos = make([]float32, b*c.RopeDim/2)
 	s.sin = make([]float32, b*c.RopeDim/2)
@@ -263,9 +312,16 @@ func (m *Model) attention(s *Sequence, il, B int) {
 		rmsNorm(xn[t*H:(t+1)*H], s.x[t*H:(t+1)*H], ly.attnNorm, c.NormEps)
 	}
 	q, k, v := s.q[:B*qDim], s.kb[:B*kvDim], s.vb[:B*kvDim]
-	m.matmul(ly.wq, q, xn, B)
-	m.matmul(ly.wk, k, xn, B)
-	m.matmul(ly.wv, v, xn, B)
+	if B == 1 {
+		s.queueMatVec(ly.wq, q, xn)
+		s.queueMatVec(ly.wk, k, xn)
+		s.queueMatVec(ly.wv, v, xn)
+		m.runMatVecs(s)
+	} else {
+		m.matmul(ly.wq, q, xn, B)
+		m.matmul(ly.wk, k, xn, B)
+		m.matmul(ly.wv, v, xn, B)
+	}
 	addBias(q, ly.bq)
 	addBias(k, ly.bk)
 	addBias(v, ly.bv)
@@ -327,8 +383,14 @@ func (s *Sequence) attendRange(lo, hi int) {
 func (m *Model) ffn(s *Sequence, gate, up, down *tensor.Matrix, x, dst []float32, n int) {
 	F := gate.Rows
 	g, u := s.g[:n*F], s.u[:n*F]
-	m.matmul(gate, g, x, n)
-	m.matmul(up, u, x, n)
+	if n == 1 {
+		s.queueMatVec(gate, g, x)
+		s.queueMatVec(up, u, x)
+		m.runMatVecs(s)
+	} else {
+		m.matmul(gate, g, x, n)
+		m.matmul(up, u, x, n)
+	}
 	swiglu(g, u)
 	m.matmul(down, dst, g, n)
 }
@@ -363,6 +425,10 @@ func (m *Model) moe(s *Sequence, il, B int) {
 			load[e].Add(1)
 		}
 	}
+	if B == 1 {
+		m.moeOne(s, ly)
+		return
+	}
 	clear(out)
 	for e := range E {
 		n := 0
@@ -394,6 +460,45 @@ func (m *Model) moe(s *Sequence, il, B int) {
 		for t := range B {
 			axpy(out[t*H:(t+1)*H], s.shg[t], eout[t*H:(t+1)*H])
 		}
+	}
+}
+
+// moeOne is moe for a single token: the selected experts (and the shared
+// one) run side by side, in two fused parallel loops.
+func (m *Model) moeOne(s *Sequence, ly *layer) {
+	c := &m.Config
+	H, F, K, SF := c.Hidden, c.ExpertFFN, c.ExpertsUsed, c.SharedFFN
+	xn, out := s.xn[:H], s.out[:H]
+	sel, w := s.sel[:K], s.selW[:K]
+	n := K*F + SF
+	if ly.shGate == nil {
+		n = K * F
+	}
+	g, u := s.g[:n], s.u[:n]
+	for i, e := range sel {
+		s.queueMatVec(ly.expGate[e], g[i*F:], xn)
+		s.queueMatVec(ly.expUp[e], u[i*F:], xn)
+	}
+	if ly.shGate != nil {
+		s.queueMatVec(ly.shGate, g[K*F:], xn)
+		s.queueMatVec(ly.shUp, u[K*F:], xn)
+	}
+	m.runMatVecs(s)
+	swiglu(g, u)
+	for i, e := range sel {
+		s.queueMatVec(ly.expDown[e], s.eout[i*H:], g[i*F:(i+1)*F])
+	}
+	if ly.shGate != nil {
+		s.queueMatVec(ly.shDown, s.eout[K*H:], g[K*F:])
+	}
+	m.runMatVecs(s)
+	clear(out)
+	for i := range sel {
+		axpy(out, w[i], s.eout[i*H:(i+1)*H])
+	}
+	if ly.shGate != nil {
+		// qwen2moe: the shared expert, scaled by sigmoid(ffn_gate_inp_shexp·x).
+		axpy(out, sigmoid(dot(ly.shGateInp, xn)), s.eout[K*H:(K+1)*H])
 	}
 }
 
