@@ -60,7 +60,7 @@ func dotF32Go(row []byte, x []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-func dotF16(row []byte, x []float32) float32 {
+func dotF16Go(row []byte, x []float32) float32 {
 	row = row[:2*len(x)]
 	var s0, s1 float32
 	i := 0
@@ -75,7 +75,7 @@ func dotF16(row []byte, x []float32) float32 {
 	return s0 + s1
 }
 
-func dotBF16(row []byte, x []float32) float32 {
+func dotBF16Go(row []byte, x []float32) float32 {
 	row = row[:2*len(x)]
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -172,7 +172,7 @@ func dotQ4KGo(row []byte, x []float32) float32 {
 	return sum
 }
 
-func dotQ6K(row []byte, x []float32) float32 {
+func dotQ6KGo(row []byte, x []float32) float32 {
 	nb := checkBlocks(Q6_K, row, len(x), qkK, q6KSize)
 	var sum float32
 	for i := range nb {

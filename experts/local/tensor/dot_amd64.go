@@ -105,3 +105,51 @@ func dotQ4_0(row []byte, x []float32) float32 {
 	}
 	return dotQ4_0AVX2(&row[0], &x[0], nb)
 }
+
+//go:noescape
+func dotQ6KAVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotF16AVX2(row *byte, x *float32, n int) float32
+
+//go:noescape
+func dotBF16AVX2(row *byte, x *float32, n int) float32
+
+func dotQ6K(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ6KGo(row, x)
+	}
+	nb := checkBlocks(Q6_K, row, len(x), qkK, q6KSize)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ6KAVX2(&row[0], &x[0], nb)
+}
+
+func dotF16(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:2*n]
+	if !haveAVX2 || n < 8 {
+		return dotF16Go(row, x)
+	}
+	m := n &^ 7
+	s := dotF16AVX2(&row[0], &x[0], m)
+	if m < n {
+		s += dotF16Go(row[2*m:], x[m:])
+	}
+	return s
+}
+
+func dotBF16(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:2*n]
+	if !haveAVX2 || n < 8 {
+		return dotBF16Go(row, x)
+	}
+	m := n &^ 7
+	s := dotBF16AVX2(&row[0], &x[0], m)
+	if m < n {
+		s += dotBF16Go(row[2*m:], x[m:])
+	}
+	return s
+}

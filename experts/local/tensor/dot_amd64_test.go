@@ -27,6 +27,10 @@ func TestAVX2MatchesGo(t *testing.T) {
 		near("dotF32F32", n, dotF32F32(a, b), dotF32F32Go(a, b))
 		row, _ := Quantize(F32, a)
 		near("dotF32", n, dotF32(row, b), dotF32Go(row, b))
+		row, _ = Quantize(F16, a)
+		near("dotF16", n, dotF16(row, b), dotF16Go(row, b))
+		row, _ = Quantize(BF16, a)
+		near("dotBF16", n, dotBF16(row, b), dotBF16Go(row, b))
 		c, d, e := randVec(r, n), randVec(r, n), randVec(r, n)
 		g0, g1, g2, g3 := dot4F32(a, c, d, e, b)
 		w0, w1, w2, w3 := dot4F32Go(a, c, d, e, b)
@@ -46,5 +50,7 @@ func TestAVX2MatchesGo(t *testing.T) {
 		x := randVec(r, 256*nb)
 		row, _ := Quantize(Q4_K, randVec(r, 256*nb))
 		near("dotQ4K", 256*nb, dotQ4K(row, x), dotQ4KGo(row, x))
+		row, _ = Quantize(Q6_K, randVec(r, 256*nb))
+		near("dotQ6K", 256*nb, dotQ6K(row, x), dotQ6KGo(row, x))
 	}
 }

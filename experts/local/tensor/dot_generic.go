@@ -15,3 +15,9 @@ func dotF32(row []byte, x []float32) float32 { return dotF32Go(row, x) }
 func dotQ4K(row []byte, x []float32) float32 { return dotQ4KGo(row, x) }
 
 func dotQ4_0(row []byte, x []float32) float32 { return dotQ4_0Go(row, x) }
+
+func dotQ6K(row []byte, x []float32) float32 { return dotQ6KGo(row, x) }
+
+func dotF16(row []byte, x []float32) float32 { return dotF16Go(row, x) }
+
+func dotBF16(row []byte, x []float32) float32 { return dotBF16Go(row, x) }
