@@ -163,11 +163,20 @@ func (st stage) split(dst []string, s string) []string {
 		dst = append(dst, s[from:to])
 		gap, pos = to, to
 	}
+	// The last search result, in absolute offsets (start -1: none); it
+	// stays the leftmost match while pos has not passed its start, which
+	// saves rescanning after each white-space run.
+	next, nextEnd, searched := -1, -1, false
 	for pos < len(s) {
-		loc := st.re.FindStringIndex(s[pos:])
+		if !searched || (next >= 0 && next < pos) {
+			next, nextEnd, searched = -1, -1, true
+			if loc := st.re.FindStringIndex(s[pos:]); loc != nil {
+				next, nextEnd = pos+loc[0], pos+loc[1]
+			}
+		}
 		m := len(s)
-		if loc != nil {
-			m = pos + loc[0]
+		if next >= 0 {
+			m = next
 		}
 		if st.wsTail {
 			if w := indexSpace(s[pos:m]); w >= 0 {
@@ -188,15 +197,16 @@ func (st stage) split(dst []string, s string) []string {
 				continue
 			}
 		}
-		if loc == nil {
+		if next < 0 {
 			break
 		}
-		if loc[0] == loc[1] { // empty match: step over one character
+		searched = false
+		if next == nextEnd { // empty match: step over one character
 			_, n := utf8.DecodeRuneInString(s[m:])
 			pos = m + max(n, 1)
 			continue
 		}
-		emit(m, pos+loc[1])
+		emit(m, nextEnd)
 	}
 	if gap < len(s) {
 		dst = append(dst, s[gap:])
