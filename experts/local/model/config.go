@@ -120,6 +120,9 @@ func readConfig(f *gguf.File, log *slog.Logger) (Config, error) {
 		return c, fmt.Errorf("model: missing metadata %s", strings.Join(errs, ", "))
 	}
 	c.Context = opt("context_length", 2048)
+	if c.Context <= 0 {
+		return c, fmt.Errorf("model: context_length %d", c.Context)
+	}
 	c.FFN = opt("feed_forward_length", 0)
 	c.KVHeads = opt("attention.head_count_kv", c.Heads)
 	if c.Heads <= 0 || c.Hidden <= 0 || c.Layers <= 0 {
@@ -135,12 +138,18 @@ func readConfig(f *gguf.File, log *slog.Logger) (Config, error) {
 	c.Experts = opt("expert_count", 0)
 	c.ExpertsUsed = opt("expert_used_count", 0)
 	if c.Experts > 0 {
-		// llama (Mixtral) stores the expert size in feed_forward_length; the
-		// qwen/olmoe converters write expert_feed_forward_length.
-		c.ExpertFFN = opt("expert_feed_forward_length", c.FFN)
 		if c.ExpertsUsed <= 0 || c.ExpertsUsed > c.Experts {
 			return c, fmt.Errorf("model: expert_used_count %d out of range 1..%d", c.ExpertsUsed, c.Experts)
 		}
+		// llama (Mixtral) and olmoe size their experts by
+		// feed_forward_length; qwen2moe and qwen3moe read
+		// expert_feed_forward_length and fall back to n_ff / n_expert_used
+		// (load_arch_hparams/load_arch_tensors in llama.cpp).
+		def := c.FFN
+		if name == "qwen2moe" || name == "qwen3moe" {
+			def = c.FFN / c.ExpertsUsed
+		}
+		c.ExpertFFN = opt("expert_feed_forward_length", def)
 	} else if a.moe {
 		return c, fmt.Errorf("model: architecture %s needs %s > 0", name, key("expert_count"))
 	}

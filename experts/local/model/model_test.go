@@ -399,10 +399,28 @@ func f64(x []float32) []float64 {
 // rewrite copies the GGUF file f into a new file, letting edit drop (return
 // false) or change tensors, and opens it.
 func rewrite(t *testing.T, f *gguf.File, edit func(name string, dims []uint64) ([]uint64, bool)) *gguf.File {
+	return rewriteKV(t, f, nil, edit)
+}
+
+// metaEdit replaces a metadata value, or drops the key.
+type metaEdit struct {
+	drop bool
+	val  gguf.Value
+}
+
+// rewriteKV is rewrite with metadata edits too.
+func rewriteKV(t *testing.T, f *gguf.File, meta map[string]metaEdit, edit func(name string, dims []uint64) ([]uint64, bool)) *gguf.File {
 	t.Helper()
 	w := gguf.NewWriter(f.Version)
 	for _, k := range f.Keys {
-		w.AddKV(k, f.Metadata[k])
+		v := f.Metadata[k]
+		if e, ok := meta[k]; ok {
+			if e.drop {
+				continue
+			}
+			v = e.val
+		}
+		w.AddKV(k, v)
 	}
 	for i := range f.Tensors {
 		ti := &f.Tensors[i]
@@ -467,6 +485,26 @@ func TestCorruptModel(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.tensor) {
 				t.Fatalf("error %q does not name %s", err, tc.tensor)
 			}
+		})
+	}
+	keep := func(_ string, d []uint64) ([]uint64, bool) { return d, true }
+	metaCases := []struct {
+		name, key string
+		edit      metaEdit
+	}{
+		{"no-block-count", "qwen2moe.block_count", metaEdit{drop: true}},
+		{"too-many-used", "qwen2moe.expert_used_count", metaEdit{val: gguf.Uint32(9)}},
+		{"bad-kv-heads", "qwen2moe.attention.head_count_kv", metaEdit{val: gguf.Uint32(3)}},
+		{"wrong-layers", "qwen2moe.block_count", metaEdit{val: gguf.Uint32(3)}}, // blk.2 tensors missing
+	}
+	for _, tc := range metaCases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := rewriteKV(t, f, map[string]metaEdit{tc.key: tc.edit}, keep)
+			_, err := Load(g, Options{})
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			t.Log(err)
 		})
 	}
 	t.Run("unsupported-arch", func(t *testing.T) {
