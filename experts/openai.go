@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -306,7 +307,24 @@ func (o *OpenAI) request(req *Request) (openai.ChatCompletionRequest, error) {
 		}
 		c.ResponseFormat = &rf
 	}
+	// Reasoning models take max_completion_tokens, and go-openai refuses
+	// max_tokens for them before sending anything.
+	if isReasoningModel(o.model) {
+		c.MaxCompletionTokens, c.MaxTokens = c.MaxTokens, 0
+	}
+	if err := openai.NewReasoningValidator().Validate(c); err != nil {
+		return c, invalid("request", "model %q: %v", o.model, err)
+	}
 	return c, nil
+}
+
+func isReasoningModel(model string) bool {
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }

@@ -217,6 +217,21 @@ func TestOpenAIBaseURL(t *testing.T) {
 	}
 }
 
+func TestOpenAIReasoningModel(t *testing.T) {
+	u := newUpstream(t, nil)
+	o := newTestOpenAI(t, u, func(s *Spec) { s.Model = "o3-mini" })
+	if _, err := o.Complete(context.Background(), &Request{MaxTokens: 50}); err != nil {
+		t.Fatal(err)
+	}
+	b := u.requests()[0].Body
+	if b["max_completion_tokens"] != 50.0 || b["max_tokens"] != nil {
+		t.Fatalf("body %v: reasoning models take max_completion_tokens", b)
+	}
+	if _, err := o.Complete(context.Background(), &Request{Temperature: ptr(float32(0.3))}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("temperature on a reasoning model: %v, want ErrInvalid", err)
+	}
+}
+
 func TestOpenAIConstruction(t *testing.T) {
 	u := newUpstream(t, nil)
 	_, err := NewOpenAI(Spec{Name: "x", Kind: KindOpenAI, BaseURL: u.URL, Model: "m", APIKeyEnv: "MOEGATE_SURELY_UNSET_VAR"}, nil)
