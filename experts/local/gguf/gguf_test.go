@@ -334,3 +334,34 @@ func TestOpenMissing(t *testing.T) {
 		t.Errorf("Open of a missing file: %v", err)
 	}
 }
+
+// A tensor of a known ggml type without kernels (Q5_K) does not stop the
+// file from opening; only using it as a matrix fails.
+func TestUnsupportedTensorType(t *testing.T) {
+	q5k := tensor.Type(13)
+	w := NewWriter(3)
+	if err := w.AddTensor("q5k", q5k, []uint64{256, 2}, make([]byte, 2*176)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddTensorF32("ok", tensor.F32, []uint64{4}, []float32{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "q5k.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if ti, ok := f.Tensor("q5k"); !ok || ti.Size != 2*176 || ti.Type != q5k {
+		t.Fatalf("q5k tensor: %+v", ti)
+	}
+	if _, err := f.Matrix("q5k"); err == nil || !strings.Contains(err.Error(), "Q5_K") {
+		t.Errorf("Matrix of a Q5_K tensor: %v", err)
+	}
+	if v, err := f.TensorF32("ok"); err != nil || !reflect.DeepEqual(v, []float32{1, 2, 3, 4}) {
+		t.Errorf("TensorF32 = %v, %v", v, err)
+	}
+}

@@ -345,8 +345,10 @@ func (d *decoder) tensorInfo(f *File, i int) error {
 		return err
 	}
 	t.Type = tensor.Type(typ)
-	if !t.Type.Valid() {
-		return d.corrupt("%s has unknown or unsupported tensor type %d", what, typ)
+	// Known but unsupported types (Q5_K, IQ4_XS...) parse, so the rest of
+	// a file is usable; Matrix reports them.
+	if !t.Type.Known() {
+		return d.corrupt("%s has unknown tensor type %d", what, typ)
 	}
 	if t.Offset, err = d.u64(what + " offset"); err != nil {
 		return err

@@ -61,7 +61,7 @@ func (w *Writer) AddTensor(name string, t tensor.Type, dims []uint64, data []byt
 	if len(dims) > 0 {
 		ne0 = dims[0]
 	}
-	if _, err := tensor.RowBytes(t, int(ne0)); err != nil {
+	if _, err := tensor.RowBytes(t, int(ne0)); err != nil { // also rejects unknown types
 		return fmt.Errorf("gguf: tensor %q: %w", name, err)
 	}
 	size := n / uint64(t.BlockSize()) * uint64(t.BlockBytes())

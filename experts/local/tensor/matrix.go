@@ -16,6 +16,9 @@ type Matrix struct {
 // NewMatrix wraps data as a rows x cols matrix of type t, checking that
 // data holds exactly that many elements.
 func NewMatrix(t Type, rows, cols int, data []byte) (*Matrix, error) {
+	if !t.Valid() {
+		return nil, fmt.Errorf("tensor: no kernels for type %v", t)
+	}
 	rb, err := RowBytes(t, cols)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,9 @@ import (
 // (Q4_K and Q6_K use the same layout with a simpler scale search).
 // len(src) must be a multiple of t's block size.
 func Quantize(t Type, src []float32) ([]byte, error) {
+	if !t.Valid() {
+		return nil, fmt.Errorf("tensor: cannot quantize to unsupported type %v", t)
+	}
 	n, err := RowBytes(t, len(src))
 	if err != nil {
 		return nil, err
@@ -51,6 +54,9 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 // Dequantize decodes src, which holds exactly len(dst) elements of type t,
 // into dst.
 func Dequantize(t Type, src []byte, dst []float32) error {
+	if !t.Valid() {
+		return fmt.Errorf("tensor: cannot dequantize unsupported type %v", t)
+	}
 	n, err := RowBytes(t, len(dst))
 	if err != nil {
 		return err

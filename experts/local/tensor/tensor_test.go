@@ -189,3 +189,30 @@ func TestNewMatrixValidates(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestTypeTable(t *testing.T) {
+	for _, typ := range Types {
+		if !typ.Valid() || !typ.Known() {
+			t.Errorf("%v: Valid %v Known %v", typ, typ.Valid(), typ.Known())
+		}
+		if got, err := ParseType(typ.String()); err != nil || got != typ {
+			t.Errorf("ParseType(%q) = %v, %v", typ.String(), got, err)
+		}
+	}
+	q5k := Type(13)
+	if q5k.String() != "Q5_K" || !q5k.Known() || q5k.Valid() {
+		t.Errorf("Q5_K: String %q Known %v Valid %v", q5k, q5k.Known(), q5k.Valid())
+	}
+	if n, err := RowBytes(q5k, 512); err != nil || n != 2*176 {
+		t.Errorf("RowBytes(Q5_K, 512) = %d, %v", n, err)
+	}
+	if _, err := Quantize(q5k, make([]float32, 256)); err == nil {
+		t.Error("Quantize to Q5_K succeeded")
+	}
+	if _, err := NewMatrix(q5k, 1, 256, make([]byte, 176)); err == nil {
+		t.Error("NewMatrix of Q5_K succeeded")
+	}
+	if Type(99).Known() || Type(4).Known() || Type(99).String() != "Type(99)" {
+		t.Error("type 99 or 4 (removed Q4_2) known")
+	}
+}

@@ -40,80 +40,86 @@ const (
 	q6KSize  = qkK/2 + qkK/4 + qkK/16 + 2 // ql[128], qh[64], int8 scales[16], fp16 d
 )
 
+// layout describes a ggml type: its name and block shape.
+type layout struct {
+	name       string
+	blockSize  int
+	blockBytes int
+}
+
+// layouts covers every type id ggml still writes to files, supported or
+// not, so that files holding other types can be parsed and their sizes
+// checked (from ggml.c's type_traits).
+var layouts = [...]layout{
+	F32: {"F32", 1, 4}, F16: {"F16", 1, 2}, Q4_0: {"Q4_0", 32, q4_0Size},
+	3: {"Q4_1", 32, 20}, 6: {"Q5_0", 32, 22}, 7: {"Q5_1", 32, 24},
+	Q8_0: {"Q8_0", 32, q8_0Size}, 9: {"Q8_1", 32, 36},
+	10: {"Q2_K", qkK, 84}, 11: {"Q3_K", qkK, 110}, Q4_K: {"Q4_K", qkK, q4KSize},
+	13: {"Q5_K", qkK, 176}, Q6_K: {"Q6_K", qkK, q6KSize}, 15: {"Q8_K", qkK, 292},
+	16: {"IQ2_XXS", qkK, 66}, 17: {"IQ2_XS", qkK, 74}, 18: {"IQ3_XXS", qkK, 98},
+	19: {"IQ1_S", qkK, 50}, 20: {"IQ4_NL", 32, 18}, 21: {"IQ3_S", qkK, 110},
+	22: {"IQ2_S", qkK, 82}, 23: {"IQ4_XS", qkK, 136},
+	24: {"I8", 1, 1}, 25: {"I16", 1, 2}, 26: {"I32", 1, 4}, 27: {"I64", 1, 8},
+	28: {"F64", 1, 8}, 29: {"IQ1_M", qkK, 56}, BF16: {"BF16", 1, 2},
+	34: {"TQ1_0", qkK, 54}, 35: {"TQ2_0", qkK, 66},
+}
+
 func (t Type) String() string {
-	switch t {
-	case F32:
-		return "F32"
-	case F16:
-		return "F16"
-	case Q4_0:
-		return "Q4_0"
-	case Q8_0:
-		return "Q8_0"
-	case Q4_K:
-		return "Q4_K"
-	case Q6_K:
-		return "Q6_K"
-	case BF16:
-		return "BF16"
+	if t.Known() {
+		return layouts[t].name
 	}
 	return "Type(" + strconv.FormatUint(uint64(t), 10) + ")"
 }
 
-// ParseType returns the type with the given name, as printed by String
-// (case-sensitive, e.g. "Q8_0").
+// ParseType returns the supported type with the given name, as printed by
+// String (case-sensitive, e.g. "Q8_0").
 func ParseType(name string) (Type, error) {
 	for _, t := range Types {
 		if t.String() == name {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("tensor: unknown type %q", name)
+	return 0, fmt.Errorf("tensor: unknown or unsupported type %q", name)
 }
 
-// Valid reports whether t is one of the supported types.
-func (t Type) Valid() bool { return t.BlockSize() != 0 }
-
-// BlockSize is the number of elements in one block of t (1 for the float
-// types), or 0 if t is not supported.
-func (t Type) BlockSize() int {
+// Valid reports whether t is one of the supported types, those this
+// package can quantize, dequantize and multiply.
+func (t Type) Valid() bool {
 	switch t {
-	case F32, F16, BF16:
-		return 1
-	case Q8_0, Q4_0:
-		return 32
-	case Q4_K, Q6_K:
-		return qkK
+	case F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K:
+		return true
 	}
-	return 0
+	return false
+}
+
+// Known reports whether t is a ggml type whose block layout is known,
+// even if it is not supported (such as Q5_K): its sizes can be computed.
+func (t Type) Known() bool { return int(t) < len(layouts) && layouts[t].blockSize != 0 }
+
+// BlockSize is the number of elements in one block of t (1 for the
+// unblocked types), or 0 if t is not Known.
+func (t Type) BlockSize() int {
+	if !t.Known() {
+		return 0
+	}
+	return layouts[t].blockSize
 }
 
 // BlockBytes is the size in bytes of one block of t, or 0 if t is not
-// supported.
+// Known.
 func (t Type) BlockBytes() int {
-	switch t {
-	case F32:
-		return 4
-	case F16, BF16:
-		return 2
-	case Q8_0:
-		return q8_0Size
-	case Q4_0:
-		return q4_0Size
-	case Q4_K:
-		return q4KSize
-	case Q6_K:
-		return q6KSize
+	if !t.Known() {
+		return 0
 	}
-	return 0
+	return layouts[t].blockBytes
 }
 
 // RowBytes is the size in bytes of n elements of type t. It fails if t is
-// not supported or n is not a whole number of blocks.
+// not Known or n is not a whole number of blocks.
 func RowBytes(t Type, n int) (int, error) {
 	bs := t.BlockSize()
 	if bs == 0 {
-		return 0, fmt.Errorf("tensor: unsupported type %v", t)
+		return 0, fmt.Errorf("tensor: unknown type %v", t)
 	}
 	if n < 0 || n%bs != 0 {
 		return 0, fmt.Errorf("tensor: %d elements is not a multiple of the %v block size %d", n, t, bs)
