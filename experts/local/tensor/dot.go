@@ -31,6 +31,14 @@ func dotFunc(t Type) dotFn {
 		return dotQ4K
 	case Q6_K:
 		return dotQ6K
+	case Q4_1:
+		return dotQ4_1
+	case Q5_0:
+		return dotQ5_0
+	case Q5_1:
+		return dotQ5_1
+	case Q5_K:
+		return dotQ5K
 	}
 	panic(fmt.Sprintf("tensor: Dot on unsupported type %v", t))
 }

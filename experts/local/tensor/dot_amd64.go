@@ -153,3 +153,5 @@ func dotBF16(row []byte, x []float32) float32 {
 	}
 	return s
 }
+
+func dotQ5_0(row []byte, x []float32) float32 { return dotQ5_0Go(row, x) }

@@ -5,17 +5,13 @@ import "math"
 // F16ToF32 converts IEEE 754 half-precision bits to float32.
 func F16ToF32(h uint16) float32 {
 	sign := uint32(h&0x8000) << 16
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h & 0x3ff)
-	switch exp {
-	case 0:
-		// Zero or subnormal: mant * 2^-24, exact in float32.
-		f := float32(mant) * (1.0 / (1 << 24))
-		return math.Float32frombits(math.Float32bits(f) | sign)
-	case 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
+	if h&0x7c00 == 0x7c00 { // infinity or NaN
+		return math.Float32frombits(sign | 0x7f800000 | uint32(h&0x3ff)<<13)
 	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
+	// Shifted into float32 position the bits are the value times 2^-112,
+	// for subnormal halves too; the multiply rescales exactly.
+	f := math.Float32frombits(uint32(h&0x7fff)<<13) * 0x1p112
+	return math.Float32frombits(math.Float32bits(f) | sign)
 }
 
 // F32ToF16 converts f to IEEE 754 half-precision bits, rounding to nearest

@@ -134,7 +134,99 @@ func layoutCases() []layoutCase {
 		b = append(b, halfQuarter&0xff, halfQuarter>>8)
 		cases = append(cases, layoutCase{Q6_K, b, want})
 	}
+	// Q4_1: d = 0.5, m = -2, nibbles as in Q4_0; value d*q + m.
+	{
+		b := []byte{halfHalf & 0xff, halfHalf >> 8, 0x00, 0xc0}
+		want := make([]float32, 32)
+		for j := range 16 {
+			b = append(b, byte(j)|byte(15-j)<<4)
+			want[j] = 0.5*float32(j) - 2
+			want[j+16] = 0.5*float32(15-j) - 2
+		}
+		cases = append(cases, layoutCase{Q4_1, b, want})
+	}
+
+	// Q5_0 and Q5_1: the fifth bit of element e is bit e of the
+	// little-endian uint32 qh; low 4 bits as in Q4_0. Q5_0: d = 0.5,
+	// value d*(q-16). Q5_1: d = 0.25, m = 1, value d*q + m.
+	{
+		var qh uint32
+		var q [32]int
+		var qs []byte
+		for j := range 16 {
+			qs = append(qs, byte(j)|byte(15-j)<<4)
+			q[j], q[j+16] = j, 15-j
+		}
+		for e := range 32 {
+			if e%3 == 0 {
+				qh |= 1 << e
+				q[e] += 16
+			}
+		}
+		b0 := []byte{halfHalf & 0xff, halfHalf >> 8}
+		b0 = binary.LittleEndian.AppendUint32(b0, qh)
+		b0 = append(b0, qs...)
+		b1 := []byte{halfQuarter & 0xff, halfQuarter >> 8, half1 & 0xff, half1 >> 8}
+		b1 = binary.LittleEndian.AppendUint32(b1, qh)
+		b1 = append(b1, qs...)
+		w0, w1 := make([]float32, 32), make([]float32, 32)
+		for e := range 32 {
+			w0[e] = 0.5 * float32(q[e]-16)
+			w1[e] = 0.25*float32(q[e]) + 1
+		}
+		cases = append(cases, layoutCase{Q5_0, b0, w0}, layoutCase{Q5_1, b1, w1})
+	}
+
+	// Q5_K: d = 1, dmin = 0.5, scales and mins packed as in Q4_K, then
+	// qh[32] (bit 2k of qh[l] is the fifth bit of element 64k+l, bit 2k+1
+	// that of element 64k+32+l), then qs[128] as in Q4_K.
+	{
+		sc := [8]byte{9, 2, 63, 4, 33, 50, 1, 17}
+		m := [8]byte{5, 0, 7, 63, 16, 36, 20, 48}
+		var packed [12]byte
+		for j := range 4 {
+			packed[j] = sc[j] | (sc[j+4]>>4)<<6
+			packed[j+4] = m[j] | (m[j+4]>>4)<<6
+			packed[j+8] = sc[j+4]&0xf | (m[j+4]&0xf)<<4
+		}
+		var qh [32]byte
+		var qs [128]byte
+		want := make([]float32, 256)
+		for k := range 4 {
+			for l := range 32 {
+				lo, hi := byte(l%16), byte((l*3+k)%16)
+				qs[32*k+l] = lo | hi<<4
+				if (64*k+l)*5%7 < 3 {
+					qh[l] |= 1 << (2 * k)
+					lo += 16
+				}
+				if (64*k+32+l)*5%7 < 3 {
+					qh[l] |= 1 << (2*k + 1)
+					hi += 16
+				}
+				want[64*k+l] = float32(sc[2*k])*float32(lo) - 0.5*float32(m[2*k])
+				want[64*k+32+l] = float32(sc[2*k+1])*float32(hi) - 0.5*float32(m[2*k+1])
+			}
+		}
+		b := []byte{half1 & 0xff, half1 >> 8, halfHalf & 0xff, halfHalf >> 8}
+		b = append(b, packed[:]...)
+		b = append(b, qh[:]...)
+		b = append(b, qs[:]...)
+		cases = append(cases, layoutCase{Q5_K, b, want})
+	}
 	return cases
+}
+
+func TestLayoutCoversEveryType(t *testing.T) {
+	seen := map[Type]bool{}
+	for _, tc := range layoutCases() {
+		seen[tc.typ] = true
+	}
+	for _, typ := range Types {
+		if !seen[typ] {
+			t.Errorf("no hand-built block for %v", typ)
+		}
+	}
 }
 
 func TestLayoutDequantize(t *testing.T) {

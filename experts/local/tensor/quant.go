@@ -47,6 +47,22 @@ func Quantize(t Type, src []float32) ([]byte, error) {
 		for i := 0; i < len(src)/qkK; i++ {
 			quantizeQ6K(dst[i*q6KSize:(i+1)*q6KSize], src[i*qkK:(i+1)*qkK])
 		}
+	case Q4_1:
+		for i := 0; i < len(src)/32; i++ {
+			quantizeQ4_1(dst[i*q4_1Size:(i+1)*q4_1Size], src[i*32:(i+1)*32])
+		}
+	case Q5_0:
+		for i := 0; i < len(src)/32; i++ {
+			quantizeQ5_0(dst[i*q5_0Size:(i+1)*q5_0Size], src[i*32:(i+1)*32])
+		}
+	case Q5_1:
+		for i := 0; i < len(src)/32; i++ {
+			quantizeQ5_1(dst[i*q5_1Size:(i+1)*q5_1Size], src[i*32:(i+1)*32])
+		}
+	case Q5_K:
+		for i := 0; i < len(src)/qkK; i++ {
+			quantizeQ5K(dst[i*q5KSize:(i+1)*q5KSize], src[i*qkK:(i+1)*qkK])
+		}
 	}
 	return dst, nil
 }
@@ -92,6 +108,22 @@ func Dequantize(t Type, src []byte, dst []float32) error {
 	case Q6_K:
 		for i := 0; i < len(dst)/qkK; i++ {
 			dequantizeQ6K((*[q6KSize]byte)(src[i*q6KSize:]), (*[qkK]float32)(dst[i*qkK:]))
+		}
+	case Q4_1:
+		for i := 0; i < len(dst)/32; i++ {
+			dequantizeQ4_1((*[q4_1Size]byte)(src[i*q4_1Size:]), (*[32]float32)(dst[i*32:]))
+		}
+	case Q5_0:
+		for i := 0; i < len(dst)/32; i++ {
+			dequantizeQ5_0((*[q5_0Size]byte)(src[i*q5_0Size:]), (*[32]float32)(dst[i*32:]))
+		}
+	case Q5_1:
+		for i := 0; i < len(dst)/32; i++ {
+			dequantizeQ5_1((*[q5_1Size]byte)(src[i*q5_1Size:]), (*[32]float32)(dst[i*32:]))
+		}
+	case Q5_K:
+		for i := 0; i < len(dst)/qkK; i++ {
+			dequantizeQ5K((*[q5KSize]byte)(src[i*q5KSize:]), (*[qkK]float32)(dst[i*qkK:]))
 		}
 	}
 	return nil
@@ -182,6 +214,35 @@ func scalesK4(q *[12]byte) (sc, m [8]uint8) {
 		m[j+4] = q[j+8]>>4 | (q[j+4]>>6)<<4
 	}
 	return sc, m
+}
+
+// packScalesK4 writes d, dmin and the 6-bit packed scales and mins of a
+// Q4_K or Q5_K block, and returns d and dmin as stored.
+func packScalesK4(dst []byte, scales, mins [8]float32, maxScale, maxMin float32) (d, dmin float32) {
+	var invScale, invMin float32
+	if maxScale > 0 {
+		invScale = 63 / maxScale
+	}
+	if maxMin > 0 {
+		invMin = 63 / maxMin
+	}
+	sc := (*[12]byte)(dst[4:16])
+	clear(sc[:])
+	for j := range 8 {
+		ls := uint8(min(63, nearestInt(invScale*scales[j])))
+		lm := uint8(min(63, nearestInt(invMin*mins[j])))
+		if j < 4 {
+			sc[j] = ls
+			sc[j+4] = lm
+		} else {
+			sc[j+4] = ls&0xf | (lm&0xf)<<4
+			sc[j-4] |= (ls >> 4) << 6
+			sc[j] |= (lm >> 4) << 6
+		}
+	}
+	putF16(dst[0:], maxScale/63)
+	putF16(dst[2:], maxMin/63)
+	return f16le(dst[0:]), f16le(dst[2:])
 }
 
 func dequantizeQ4K(b *[q4KSize]byte, y *[qkK]float32) {
@@ -283,30 +344,8 @@ func quantizeQ4K(dst []byte, x []float32) {
 		maxScale = max(maxScale, scales[j])
 		maxMin = max(maxMin, mins[j])
 	}
-	var invScale, invMin float32
-	if maxScale > 0 {
-		invScale = 63 / maxScale
-	}
-	if maxMin > 0 {
-		invMin = 63 / maxMin
-	}
+	d, dmin := packScalesK4(dst, scales, mins, maxScale, maxMin)
 	sc := (*[12]byte)(dst[4:16])
-	clear(sc[:])
-	for j := range 8 {
-		ls := uint8(min(63, nearestInt(invScale*scales[j])))
-		lm := uint8(min(63, nearestInt(invMin*mins[j])))
-		if j < 4 {
-			sc[j] = ls
-			sc[j+4] = lm
-		} else {
-			sc[j+4] = ls&0xf | (lm&0xf)<<4
-			sc[j-4] |= (ls >> 4) << 6
-			sc[j] |= (lm >> 4) << 6
-		}
-	}
-	putF16(dst[0:], maxScale/63)
-	putF16(dst[2:], maxMin/63)
-	d, dmin := f16le(dst[0:]), f16le(dst[2:])
 	for j := range 8 {
 		s, m := scaleMinK4(j, sc)
 		dd := d * float32(s)

@@ -30,9 +30,13 @@ var maxRelRMSE = map[Type]float64{
 	F16:  1e-3,
 	BF16: 5e-3,
 	Q8_0: 0.01,
-	Q4_0: 0.12,
-	Q4_K: 0.10,
-	Q6_K: 0.03,
+	Q4_0: 0.10,
+	Q4_1: 0.10,
+	Q5_0: 0.055,
+	Q5_1: 0.05,
+	Q4_K: 0.095,
+	Q5_K: 0.045,
+	Q6_K: 0.025,
 }
 
 func TestQuantizeRoundTrip(t *testing.T) {
@@ -199,18 +203,18 @@ func TestTypeTable(t *testing.T) {
 			t.Errorf("ParseType(%q) = %v, %v", typ.String(), got, err)
 		}
 	}
-	q5k := Type(13)
-	if q5k.String() != "Q5_K" || !q5k.Known() || q5k.Valid() {
-		t.Errorf("Q5_K: String %q Known %v Valid %v", q5k, q5k.Known(), q5k.Valid())
+	q3k := Type(11)
+	if q3k.String() != "Q3_K" || !q3k.Known() || q3k.Valid() {
+		t.Errorf("Q3_K: String %q Known %v Valid %v", q3k, q3k.Known(), q3k.Valid())
 	}
-	if n, err := RowBytes(q5k, 512); err != nil || n != 2*176 {
-		t.Errorf("RowBytes(Q5_K, 512) = %d, %v", n, err)
+	if n, err := RowBytes(q3k, 512); err != nil || n != 2*110 {
+		t.Errorf("RowBytes(Q3_K, 512) = %d, %v", n, err)
 	}
-	if _, err := Quantize(q5k, make([]float32, 256)); err == nil {
-		t.Error("Quantize to Q5_K succeeded")
+	if _, err := Quantize(q3k, make([]float32, 256)); err == nil {
+		t.Error("Quantize to Q3_K succeeded")
 	}
-	if _, err := NewMatrix(q5k, 1, 256, make([]byte, 176)); err == nil {
-		t.Error("NewMatrix of Q5_K succeeded")
+	if _, err := NewMatrix(q3k, 1, 256, make([]byte, 110)); err == nil {
+		t.Error("NewMatrix of Q3_K succeeded")
 	}
 	if Type(99).Known() || Type(4).Known() || Type(99).String() != "Type(99)" {
 		t.Error("type 99 or 4 (removed Q4_2) known")

@@ -20,14 +20,18 @@ const (
 	F32  Type = 0
 	F16  Type = 1
 	Q4_0 Type = 2
+	Q4_1 Type = 3
+	Q5_0 Type = 6
+	Q5_1 Type = 7
 	Q8_0 Type = 8
 	Q4_K Type = 12
+	Q5_K Type = 13
 	Q6_K Type = 14
 	BF16 Type = 30
 )
 
 // Types lists every supported type, in id order.
-var Types = []Type{F32, F16, Q4_0, Q8_0, Q4_K, Q6_K, BF16}
+var Types = []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16}
 
 // Sizes of the quantized blocks, from ggml-common.h.
 const (
@@ -52,10 +56,10 @@ type layout struct {
 // checked (from ggml.c's type_traits).
 var layouts = [...]layout{
 	F32: {"F32", 1, 4}, F16: {"F16", 1, 2}, Q4_0: {"Q4_0", 32, q4_0Size},
-	3: {"Q4_1", 32, 20}, 6: {"Q5_0", 32, 22}, 7: {"Q5_1", 32, 24},
+	Q4_1: {"Q4_1", 32, q4_1Size}, Q5_0: {"Q5_0", 32, q5_0Size}, Q5_1: {"Q5_1", 32, q5_1Size},
 	Q8_0: {"Q8_0", 32, q8_0Size}, 9: {"Q8_1", 32, 36},
 	10: {"Q2_K", qkK, 84}, 11: {"Q3_K", qkK, 110}, Q4_K: {"Q4_K", qkK, q4KSize},
-	13: {"Q5_K", qkK, 176}, Q6_K: {"Q6_K", qkK, q6KSize}, 15: {"Q8_K", qkK, 292},
+	Q5_K: {"Q5_K", qkK, q5KSize}, Q6_K: {"Q6_K", qkK, q6KSize}, 15: {"Q8_K", qkK, 292},
 	16: {"IQ2_XXS", qkK, 66}, 17: {"IQ2_XS", qkK, 74}, 18: {"IQ3_XXS", qkK, 98},
 	19: {"IQ1_S", qkK, 50}, 20: {"IQ4_NL", 32, 18}, 21: {"IQ3_S", qkK, 110},
 	22: {"IQ2_S", qkK, 82}, 23: {"IQ4_XS", qkK, 136},
@@ -86,7 +90,7 @@ func ParseType(name string) (Type, error) {
 // package can quantize, dequantize and multiply.
 func (t Type) Valid() bool {
 	switch t {
-	case F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K:
+	case F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
