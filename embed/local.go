@@ -3,6 +3,8 @@ package embed
 import (
 	"context"
 	"math"
+	"slices"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -94,10 +96,63 @@ func mix(h, kind uint64) uint64 {
 }
 
 // EmbedInto writes the embedding of text into v, which must have length
-// Dim. It allocates nothing.
+// Dim. It allocates nothing once the scratch pool is warm.
 func (l *Local) EmbedInto(v []float32, text string) {
 	clear(v)
-	dim := uint64(len(v))
+	sc := scratchPool.Get().(*scratch)
+	sc.idx, sc.val = l.AppendSparse(sc.idx[:0], sc.val[:0], text)
+	for k, i := range sc.idx {
+		v[i] = sc.val[k]
+	}
+	scratchPool.Put(sc)
+}
+
+type scratch struct {
+	idx []int32
+	val []float32
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// bucket is one hashed feature occurrence.
+type bucket struct {
+	i int32
+	w float32
+}
+
+// AppendSparse appends the non-zero entries of text's embedding to idx and
+// val, in increasing index order, and returns the extended slices. It is
+// the same vector as Embed's, without materialising Dim zeros: learners
+// over very large dimensions use it.
+func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32) {
+	var stack [512]bucket
+	bs := l.features(stack[:0], text)
+	slices.SortFunc(bs, func(a, b bucket) int { return int(a.i - b.i) })
+	// Merge repeats, then sublinear term frequency and L2 normalisation.
+	start := len(idx)
+	var ss float64
+	for k := 0; k < len(bs); {
+		i, w := bs[k].i, bs[k].w
+		for k++; k < len(bs) && bs[k].i == i; k++ {
+			w += bs[k].w
+		}
+		y := float32(math.Log1p(float64(w)))
+		idx = append(idx, i)
+		val = append(val, y)
+		ss += float64(y) * float64(y)
+	}
+	if ss > 0 {
+		inv := float32(1 / math.Sqrt(ss))
+		for k := start; k < len(val); k++ {
+			val[k] *= inv
+		}
+	}
+	return idx, val
+}
+
+// features appends the hashed features of text to bs.
+func (l *Local) features(bs []bucket, text string) []bucket {
+	dim := uint64(l.dim)
 	var (
 		word     [maxWordRunes + 2]rune // '<' + word + '>'
 		n        int                    // runes in word, excluding markers
@@ -113,9 +168,9 @@ func (l *Local) EmbedInto(v []float32, text string) {
 		for _, r := range word[1 : n+1] {
 			h = fnvRune(h, r)
 		}
-		v[mix(h, 1)%dim] += wordWeight
+		bs = append(bs, bucket{int32(mix(h, 1) % dim), wordWeight})
 		if havePrev {
-			v[mix(prevWord*31+h, 2)%dim] += bigramWeight
+			bs = append(bs, bucket{int32(mix(prevWord*31+h, 2) % dim), bigramWeight})
 		}
 		prevWord, havePrev = h, true
 		// Character n-grams over '<' + word + '>'.
@@ -126,7 +181,7 @@ func (l *Local) EmbedInto(v []float32, text string) {
 			for j := i; j < m && j < i+maxGram; j++ {
 				h = fnvRune(h, word[j])
 				if j-i+1 >= minGram {
-					v[mix(h, 3)%dim] += charWeight
+					bs = append(bs, bucket{int32(mix(h, 3) % dim), charWeight})
 				}
 			}
 		}
@@ -156,23 +211,5 @@ func (l *Local) EmbedInto(v []float32, text string) {
 		}
 	}
 	flush()
-
-	// Sublinear term frequency on each bucket, then L2 normalisation.
-	var ss float64
-	for i, x := range v {
-		if x != 0 {
-			y := float32(math.Log1p(float64(x)))
-			v[i] = y
-			ss += float64(y) * float64(y)
-		}
-	}
-	if ss == 0 {
-		return
-	}
-	inv := float32(1 / math.Sqrt(ss))
-	for i, x := range v {
-		if x != 0 {
-			v[i] = x * inv
-		}
-	}
+	return bs
 }
