@@ -179,3 +179,39 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 		t.Fatalf("callback error: %v, want it unchanged", err)
 	}
 }
+
+func TestKinds(t *testing.T) {
+	ctx := context.Background()
+	eng := demoEngine(t)
+	opened := 0
+	k := NewKinds(nil, eng, func(ctx context.Context, path string) (LocalEngine, error) {
+		opened++
+		if path != demo.dir+"/demo.gguf" {
+			return nil, errors.New("no such model")
+		}
+		return eng, nil
+	})
+	e, err := k.Build(ctx, Spec{Name: "tiny", Kind: KindLocal})
+	if l, ok := e.(*Local); err != nil || !ok || l.Engine() != LocalEngine(eng) {
+		t.Fatalf("default local: %T %v", e, err)
+	}
+	for range 2 {
+		if _, err := k.Build(ctx, Spec{Name: "tiny", Kind: KindLocal, Model: demo.dir + "/demo.gguf"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if opened != 1 {
+		t.Fatalf("engine opened %d times, want 1 (shared)", opened)
+	}
+	if _, err := k.Build(ctx, Spec{Name: "tiny", Kind: KindLocal, Model: "/nope.gguf"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("missing model: %v", err)
+	}
+	if e, err := k.Build(ctx, Spec{Name: "up", Kind: KindOpenAI, BaseURL: "http://127.0.0.1:1", Model: "m"}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := e.(*OpenAI); !ok {
+		t.Fatalf("openai kind built %T", e)
+	}
+	if _, err := NewKinds(nil, nil, nil).Build(ctx, Spec{Name: "tiny", Kind: KindLocal}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("no default engine: %v", err)
+	}
+}

@@ -305,12 +305,14 @@ func (r *Registry) Load(ctx context.Context) error { return r.Refresh(ctx) }
 // stays listed with Entry.Err set and takes no traffic; the failure is
 // logged. Subscribers are notified only when something changed.
 func (r *Registry) Refresh(ctx context.Context) error {
+	// Load under the lock: a change committed between an unlocked load and
+	// the publish would otherwise vanish until the next refresh.
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	specs, err := r.store.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("load experts: %w", err)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	old := r.cur.Load().entries
 	next := make(map[string]Entry, len(specs))
 	changed := false
