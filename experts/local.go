@@ -38,14 +38,20 @@ type Local struct {
 	engine  LocalEngine
 	system  string
 	timeout time.Duration // 0: none beyond the caller's
+	maxTok  int
 	sem     chan struct{}
 }
 
-// NewLocal returns the expert for spec (kind local) on engine. Unlike
-// OpenAI experts, a zero Timeout means no limit of the expert's own: the
-// engine's speed depends on the machine, so the request deadline governs.
-func NewLocal(spec Spec, engine LocalEngine) *Local {
-	l := &Local{name: spec.Name, engine: engine, system: spec.SystemPrompt, timeout: spec.Timeout.Std()}
+// NewLocal returns the expert for spec (kind local) on engine. maxTokens
+// caps answers whose request sets no max_tokens (0 = LocalDefaultMaxTokens).
+// Unlike OpenAI experts, a zero Timeout means no limit of the expert's
+// own: the engine's speed depends on the machine, so the request deadline
+// governs.
+func NewLocal(spec Spec, engine LocalEngine, maxTokens int) *Local {
+	if maxTokens <= 0 {
+		maxTokens = LocalDefaultMaxTokens
+	}
+	l := &Local{name: spec.Name, engine: engine, system: spec.SystemPrompt, timeout: spec.Timeout.Std(), maxTok: maxTokens}
 	if spec.MaxConcurrency > 0 {
 		l.sem = make(chan struct{}, spec.MaxConcurrency)
 	}
@@ -152,7 +158,7 @@ func (l *Local) convert(req *Request) ([]local.Message, local.Params, error) {
 		}
 	}
 	if p.MaxTokens <= 0 {
-		p.MaxTokens = LocalDefaultMaxTokens
+		p.MaxTokens = l.maxTok
 	}
 	if req.Temperature != nil {
 		p.Temperature = *req.Temperature

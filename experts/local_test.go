@@ -70,7 +70,7 @@ func (r *recordingEngine) Chat(ctx context.Context, msgs []local.Message, p loca
 
 func TestLocalMapsRequest(t *testing.T) {
 	eng := &recordingEngine{Engine: demoEngine(t)}
-	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal, SystemPrompt: "Be brief."}, eng)
+	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal, SystemPrompt: "Be brief."}, eng, 0)
 	resp, err := l.Complete(context.Background(), &Request{
 		Messages:  []Message{{Role: "developer", Content: "d"}, {Role: "user", Content: "hello"}, {Role: "tool", Content: "42"}},
 		MaxTokens: 5, Seed: ptr(0), Stop: []string{"\n\n"},
@@ -104,10 +104,13 @@ func TestLocalMapsRequest(t *testing.T) {
 	if _, p, _ := l.convert(&Request{}); p.MaxTokens != LocalDefaultMaxTokens || p.TopK != LocalDefaultTopK || p.Seed != 0 {
 		t.Fatalf("default params %+v", p)
 	}
+	if _, p, _ := NewLocal(Spec{Name: "tiny", Kind: KindLocal}, eng, 99).convert(&Request{}); p.MaxTokens != 99 {
+		t.Fatalf("configured default max tokens: %+v", p)
+	}
 }
 
 func TestLocalDeterministicWithSeed(t *testing.T) {
-	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal}, demoEngine(t))
+	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal}, demoEngine(t), 0)
 	req := &Request{Messages: []Message{{Role: "user", Content: "tell me a story"}}, MaxTokens: 12, Seed: ptr(42), Temperature: ptr(float32(1))}
 	a, err := l.Complete(context.Background(), req)
 	if err != nil {
@@ -127,7 +130,7 @@ func TestLocalDeterministicWithSeed(t *testing.T) {
 }
 
 func TestLocalRejectsWhatItCannotDo(t *testing.T) {
-	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal}, demoEngine(t))
+	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal}, demoEngine(t), 0)
 	for name, req := range map[string]*Request{
 		"tools":       {Tools: json.RawMessage(`[{"type":"function","function":{"name":"f"}}]`)},
 		"json_object": {ResponseFormat: json.RawMessage(`{"type":"json_object"}`)},
@@ -150,7 +153,7 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 	eng := demoEngine(t)
 	long := &Request{Messages: []Message{{Role: "user", Content: "go on"}}, MaxTokens: 100000}
 
-	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal, Timeout: Duration(20 * time.Millisecond)}, eng)
+	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal, Timeout: Duration(20 * time.Millisecond)}, eng, 0)
 	start := time.Now()
 	_, err := l.Complete(context.Background(), long)
 	var ue *UpstreamError
@@ -161,7 +164,7 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 		t.Fatalf("timeout took %v", time.Since(start))
 	}
 
-	l = NewLocal(Spec{Name: "tiny", Kind: KindLocal}, eng)
+	l = NewLocal(Spec{Name: "tiny", Kind: KindLocal}, eng, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := 0
 	_, err = l.Stream(ctx, long, func(Delta) error {
@@ -177,41 +180,5 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 	stop := errors.New("client gone")
 	if _, err := l.Stream(context.Background(), long, func(Delta) error { return stop }); err != stop {
 		t.Fatalf("callback error: %v, want it unchanged", err)
-	}
-}
-
-func TestKinds(t *testing.T) {
-	ctx := context.Background()
-	eng := demoEngine(t)
-	opened := 0
-	k := NewKinds(nil, eng, func(ctx context.Context, path string) (LocalEngine, error) {
-		opened++
-		if path != demo.dir+"/demo.gguf" {
-			return nil, errors.New("no such model")
-		}
-		return eng, nil
-	})
-	e, err := k.Build(ctx, Spec{Name: "tiny", Kind: KindLocal})
-	if l, ok := e.(*Local); err != nil || !ok || l.Engine() != LocalEngine(eng) {
-		t.Fatalf("default local: %T %v", e, err)
-	}
-	for range 2 {
-		if _, err := k.Build(ctx, Spec{Name: "tiny", Kind: KindLocal, Model: demo.dir + "/demo.gguf"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if opened != 1 {
-		t.Fatalf("engine opened %d times, want 1 (shared)", opened)
-	}
-	if _, err := k.Build(ctx, Spec{Name: "tiny", Kind: KindLocal, Model: "/nope.gguf"}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("missing model: %v", err)
-	}
-	if e, err := k.Build(ctx, Spec{Name: "up", Kind: KindOpenAI, BaseURL: "http://127.0.0.1:1", Model: "m"}); err != nil {
-		t.Fatal(err)
-	} else if _, ok := e.(*OpenAI); !ok {
-		t.Fatalf("openai kind built %T", e)
-	}
-	if _, err := NewKinds(nil, nil, nil).Build(ctx, Spec{Name: "tiny", Kind: KindLocal}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("no default engine: %v", err)
 	}
 }
