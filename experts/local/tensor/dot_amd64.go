@@ -154,4 +154,30 @@ func dotBF16(row []byte, x []float32) float32 {
 	return s
 }
 
-func dotQ5_0(row []byte, x []float32) float32 { return dotQ5_0Go(row, x) }
+//go:noescape
+func dotQ5KAVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotQ5_0AVX2(row *byte, x *float32, nb int) float32
+
+func dotQ5K(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ5KGo(row, x)
+	}
+	nb := checkBlocks(Q5_K, row, len(x), qkK, q5KSize)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ5KAVX2(&row[0], &x[0], nb)
+}
+
+func dotQ5_0(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ5_0Go(row, x)
+	}
+	nb := checkBlocks(Q5_0, row, len(x), 32, q5_0Size)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ5_0AVX2(&row[0], &x[0], nb)
+}

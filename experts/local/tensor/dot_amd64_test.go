@@ -45,6 +45,8 @@ func TestAVX2MatchesGo(t *testing.T) {
 		near("dotQ8_0", 32*nb, dotQ8_0(row, x), dotQ8_0Go(row, x))
 		row, _ = Quantize(Q4_0, randVec(r, 32*nb))
 		near("dotQ4_0", 32*nb, dotQ4_0(row, x), dotQ4_0Go(row, x))
+		row, _ = Quantize(Q5_0, randVec(r, 32*nb))
+		near("dotQ5_0", 32*nb, dotQ5_0(row, x), dotQ5_0Go(row, x))
 	}
 	for _, nb := range []int{0, 1, 2, 16} {
 		x := randVec(r, 256*nb)
@@ -52,5 +54,7 @@ func TestAVX2MatchesGo(t *testing.T) {
 		near("dotQ4K", 256*nb, dotQ4K(row, x), dotQ4KGo(row, x))
 		row, _ = Quantize(Q6_K, randVec(r, 256*nb))
 		near("dotQ6K", 256*nb, dotQ6K(row, x), dotQ6KGo(row, x))
+		row, _ = Quantize(Q5_K, randVec(r, 256*nb))
+		near("dotQ5K", 256*nb, dotQ5K(row, x), dotQ5KGo(row, x))
 	}
 }

@@ -23,3 +23,5 @@ func dotF16(row []byte, x []float32) float32 { return dotF16Go(row, x) }
 func dotBF16(row []byte, x []float32) float32 { return dotBF16Go(row, x) }
 
 func dotQ5_0(row []byte, x []float32) float32 { return dotQ5_0Go(row, x) }
+
+func dotQ5K(row []byte, x []float32) float32 { return dotQ5KGo(row, x) }

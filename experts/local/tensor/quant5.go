@@ -226,7 +226,7 @@ func dequantizeQ5K(b *[q5KSize]byte, y *[qkK]float32) {
 	}
 }
 
-func dotQ5K(row []byte, x []float32) float32 {
+func dotQ5KGo(row []byte, x []float32) float32 {
 	nb := checkBlocks(Q5_K, row, len(x), qkK, q5KSize)
 	var sum float32
 	for i := range nb {
