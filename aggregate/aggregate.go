@@ -147,8 +147,14 @@ func run(ctx context.Context, cands []Candidate, req *experts.Request, opts Opti
 	if opts.Backoff <= 0 {
 		opts.Backoff = 100 * time.Millisecond
 	}
-	// Highest weight first; ties keep the router's order.
+	// Highest weight first; ties keep the router's order. A candidate
+	// without an Expert (disabled, or failed to build) fails without a call.
 	cands = slices.Clone(cands)
+	for i, c := range cands {
+		if c.Expert == nil {
+			cands[i].Expert = unavailable{}
+		}
+	}
 	slices.SortStableFunc(cands, func(a, b Candidate) int { return cmp.Compare(b.Weight, a.Weight) })
 	r := &runner{ctx: ctx, cands: cands, req: req, opts: opts, onDelta: onDelta}
 	switch opts.Strategy {
@@ -185,6 +191,11 @@ func (r *runner) attempt(ctx context.Context, name string, fn func(context.Conte
 	var res result
 	res.call.Name = name
 	for i := 0; ; i++ {
+		if ctx.Err() != nil && i == 0 {
+			// Asked after the end: do not bother the upstream.
+			res.err = ctx.Err()
+			break
+		}
 		res.call.Attempts++
 		res.resp, res.err = fn(ctx)
 		if res.err == nil || i >= r.opts.Retries || !retryable(ctx, res.err) || (canRetry != nil && !canRetry()) {
@@ -471,4 +482,17 @@ func (r *runner) synthesize() (Outcome, error) {
 		return out, &Error{Expert: synth.Name, Timeout: isTimeout(res.err) || errors.Is(r.ctx.Err(), context.DeadlineExceeded), Err: res.err}
 	}
 	return fallback()
+}
+
+// ErrUnavailable is the error of a candidate that has no Expert.
+var ErrUnavailable = errors.New("expert is not available (disabled or failed to build)")
+
+type unavailable struct{}
+
+func (unavailable) Complete(context.Context, *experts.Request) (*experts.Response, error) {
+	return nil, ErrUnavailable
+}
+
+func (unavailable) Stream(context.Context, *experts.Request, func(experts.Delta) error) (*experts.Response, error) {
+	return nil, ErrUnavailable
 }

@@ -182,6 +182,22 @@ func TestTop1FallbackAndRetries(t *testing.T) {
 	}
 }
 
+func TestUnavailableCandidate(t *testing.T) {
+	b := newUpstream(t, "b", says("from b"))
+	out, err := Run(context.Background(), []Candidate{{Name: "gone", Weight: 0.9}, b.candidate(t, 0.1)}, question(), fastOpts(Top1, 2))
+	if err != nil || out.Answered != "b" {
+		t.Fatalf("answered %q, %v", out.Answered, err)
+	}
+	if got := statuses(out.Calls); got != "gone:error:1 b:ok:1" {
+		t.Fatalf("calls %s", got)
+	}
+	_, err = Run(context.Background(), []Candidate{{Name: "gone", Weight: 1}}, question(), fastOpts(ParallelBest, 0))
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Expert != "gone" || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("only candidate unavailable: %v", err)
+	}
+}
+
 func TestAllFail(t *testing.T) {
 	for _, s := range []Strategy{Top1, ParallelBest, Synthesize} {
 		t.Run(string(s), func(t *testing.T) {
