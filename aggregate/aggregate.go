@@ -277,7 +277,7 @@ func (r *runner) failure(results []result, last int) error {
 			return &Error{Expert: r.cands[i].Name, Timeout: isTimeout(res.err), Err: res.err}
 		}
 	}
-	return &Error{Expert: r.cands[0].Name, Err: r.ctx.Err()}
+	return &Error{Expert: r.cands[0].Name, Timeout: errors.Is(r.ctx.Err(), context.DeadlineExceeded), Err: r.ctx.Err()}
 }
 
 func addUsage(a *experts.Usage, b experts.Usage) {

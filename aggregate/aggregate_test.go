@@ -241,6 +241,21 @@ func TestDeadline(t *testing.T) {
 			t.Fatalf("calls %s", got)
 		}
 	})
+	t.Run("already expired", func(t *testing.T) {
+		a := newUpstream(t, "a", says("a"))
+		ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+		defer cancel()
+		for _, s := range []Strategy{Top1, ParallelBest, Synthesize} {
+			_, err := Run(ctx, []Candidate{a.candidate(t, 1)}, question(), fastOpts(s, 3))
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Expert != "a" || !ae.Timeout {
+				t.Fatalf("%s: err = %v, want timeout naming a", s, err)
+			}
+		}
+		if a.calls.Load() != 0 {
+			t.Fatalf("upstream asked %d times after the deadline", a.calls.Load())
+		}
+	})
 	t.Run("top1 fallback hangs", func(t *testing.T) {
 		a := newUpstream(t, "a", failWith(500))
 		b := newUpstream(t, "b", hang)
