@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -229,4 +230,45 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// bigFile is a reader of a 1 TiB file: a header, then 0xff bytes.
+type bigFile struct{ header []byte }
+
+const bigFileSize = 1 << 40
+
+func (b bigFile) ReadAt(p []byte, off int64) (int, error) {
+	for i := range p {
+		if o := off + int64(i); o < int64(len(b.header)) {
+			p[i] = b.header[o]
+		} else {
+			p[i] = 0xff
+		}
+	}
+	return len(p), nil
+}
+
+// In a big file the bytes-left bound lets large counts through; they must
+// still not reserve memory up front.
+func TestParseHugeCountsInBigFile(t *testing.T) {
+	cases := map[string][]byte{
+		"tensors":      header(3, 1<<36, 0).Bytes(),
+		"metadata":     header(3, 0, 1<<36).Bytes(),
+		"string array": header(3, 0, 1).str("a").u32(uint32(TypeArray)).u32(uint32(TypeString)).u64(1 << 36).Bytes(),
+		"nested array": header(3, 0, 1).str("a").u32(uint32(TypeArray)).u32(uint32(TypeArray)).u64(1 << 36).Bytes(),
+	}
+	for name, h := range cases {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := Parse(bigFile{h}, bigFileSize)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Parse: %v, want a corrupt-file error", err)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+				t.Errorf("Parse allocated %d MiB", grew>>20)
+			}
+		})
+	}
 }

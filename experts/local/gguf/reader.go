@@ -132,16 +132,40 @@ func (d *decoder) count(what string, minSize int64) (int, error) {
 	return int(n), nil
 }
 
+// prealloc caps capacity reserved ahead of parsing: a count that passed
+// the bytes-left check can still be far too many for the header when the
+// tensor data follows, so slices and maps grow as entries are really read.
+func prealloc(n int) int { return min(n, 1024) }
+
+// bytes reads n bytes, in pieces for large n so memory is only taken for
+// bytes that are really there.
+func (d *decoder) bytes(n int, what string) ([]byte, error) {
+	const piece = 1 << 20
+	if n <= piece {
+		b := make([]byte, n)
+		return b, d.read(b, what)
+	}
+	if int64(n) > d.remaining() {
+		return nil, d.corrupt("truncated reading %s at offset %d: need %d bytes, %d left", what, d.off, n, d.remaining())
+	}
+	b := make([]byte, 0, piece)
+	for len(b) < n {
+		k := min(piece, n-len(b))
+		b = append(b, make([]byte, k)...)
+		if err := d.read(b[len(b)-k:], what); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
 func (d *decoder) str(what string) (string, error) {
 	n, err := d.count(what+" length", 1)
 	if err != nil {
 		return "", err
 	}
-	b := make([]byte, n)
-	if err := d.read(b, what); err != nil {
-		return "", err
-	}
-	return string(b), nil
+	b, err := d.bytes(n, what)
+	return string(b), err
 }
 
 // value reads a value of type t; what names it for errors.
@@ -189,22 +213,25 @@ func (d *decoder) array(what string, depth int) (Value, error) {
 	v := Value{typ: TypeArray, elem: elem, n: n}
 	switch elem {
 	case TypeString:
-		v.strs = make([]string, n)
-		for i := range v.strs {
-			if v.strs[i], err = d.str(fmt.Sprintf("%s[%d]", what, i)); err != nil {
+		v.strs = make([]string, 0, prealloc(n))
+		for i := range n {
+			s, err := d.str(fmt.Sprintf("%s[%d]", what, i))
+			if err != nil {
 				return Value{}, err
 			}
+			v.strs = append(v.strs, s)
 		}
 	case TypeArray:
-		v.arrs = make([]Value, n)
-		for i := range v.arrs {
-			if v.arrs[i], err = d.array(fmt.Sprintf("%s[%d]", what, i), depth+1); err != nil {
+		v.arrs = make([]Value, 0, prealloc(n))
+		for i := range n {
+			a, err := d.array(fmt.Sprintf("%s[%d]", what, i), depth+1)
+			if err != nil {
 				return Value{}, err
 			}
+			v.arrs = append(v.arrs, a)
 		}
 	default:
-		v.raw = make([]byte, n*elem.size())
-		if err := d.read(v.raw, what); err != nil {
+		if v.raw, err = d.bytes(n*elem.size(), what); err != nil {
 			return Value{}, err
 		}
 		if elem == TypeBool {
@@ -256,9 +283,10 @@ func Parse(r io.ReaderAt, size int64) (*File, error) {
 	f := &File{
 		Version:   version,
 		Alignment: DefaultAlignment,
-		Metadata:  make(map[string]Value, nKV),
-		Keys:      make([]string, 0, nKV),
-		byName:    make(map[string]int, nTensors),
+		Metadata:  make(map[string]Value, prealloc(nKV)),
+		Keys:      make([]string, 0, prealloc(nKV)),
+		Tensors:   make([]TensorInfo, 0, prealloc(nTensors)),
+		byName:    make(map[string]int, prealloc(nTensors)),
 	}
 	for i := range nKV {
 		at := d.off
@@ -287,8 +315,7 @@ func Parse(r io.ReaderAt, size int64) (*File, error) {
 		}
 		f.Alignment = a
 	}
-	f.Tensors = make([]TensorInfo, nTensors)
-	for i := range f.Tensors {
+	for i := range nTensors {
 		if err := d.tensorInfo(f, i); err != nil {
 			return nil, err
 		}
@@ -369,7 +396,7 @@ func (d *decoder) tensorInfo(f *File, i int) error {
 		return d.corrupt("%s is too large (dimensions %v)", what, t.Dims)
 	}
 	t.Size = lo
-	f.Tensors[i] = t
+	f.Tensors = append(f.Tensors, t)
 	f.byName[name] = i
 	return nil
 }
