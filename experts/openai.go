@@ -212,7 +212,7 @@ func (o *OpenAI) Stream(ctx context.Context, req *Request, onDelta func(Delta) e
 		d := Delta{Content: ch.Delta.Content}
 		if len(ch.Delta.ToolCalls) > 0 {
 			calls.add(ch.Delta.ToolCalls)
-			d.ToolCalls, _ = json.Marshal(ch.Delta.ToolCalls)
+			d.ToolCalls = deltaJSON(ch.Delta.ToolCalls)
 		}
 		if d.Content == "" && d.ToolCalls == nil {
 			continue
@@ -419,5 +419,32 @@ func (a *toolCallAccumulator) json() json.RawMessage {
 		return nil
 	}
 	b, _ := json.Marshal(a.calls)
+	return b
+}
+
+// toolCallDelta is a streamed tool-call fragment in OpenAI's shape. Unlike
+// go-openai's ToolCall it omits an empty type: clients that merge
+// fragments would otherwise overwrite "function" with "".
+type toolCallDelta struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+func deltaJSON(calls []openai.ToolCall) json.RawMessage {
+	out := make([]toolCallDelta, len(calls))
+	for i, c := range calls {
+		out[i].Index = i
+		if c.Index != nil {
+			out[i].Index = *c.Index
+		}
+		out[i].ID, out[i].Type = c.ID, string(c.Type)
+		out[i].Function.Name, out[i].Function.Arguments = c.Function.Name, c.Function.Arguments
+	}
+	b, _ := json.Marshal(out)
 	return b
 }

@@ -393,6 +393,12 @@ func TestOpenAIStream(t *testing.T) {
 	if len(deltas) != 4 || deltas[0].Content != "Hel" || deltas[1].Content != "lo" || deltas[2].ToolCalls == nil {
 		t.Fatalf("deltas %+v", deltas)
 	}
+	if got := string(deltas[3].ToolCalls); got != `[{"index":0,"function":{"arguments":":1}"}}]` {
+		t.Fatalf("second tool-call fragment %s", got)
+	}
+	if got := string(deltas[2].ToolCalls); !strings.Contains(got, `"id":"call_9","type":"function"`) {
+		t.Fatalf("first tool-call fragment %s", got)
+	}
 	if resp.Content != "Hello" || resp.FinishReason != "tool_calls" || resp.Usage != (Usage{5, 4, 9}) {
 		t.Fatalf("response %+v", resp)
 	}
