@@ -178,7 +178,7 @@ func testTensors(t testing.TB, version uint32) (*Writer, map[string][]float32) {
 	w := NewWriter(version)
 	w.AddKV("general.architecture", String("test"))
 	want := map[string][]float32{}
-	for i, typ := range tensor.Types {
+	for i, typ := range tensor.SupportedTypes() {
 		cols := typ.BlockSize() * 2
 		if typ.BlockSize() == 1 {
 			cols = 8

@@ -10,7 +10,7 @@ func BenchmarkDot(b *testing.B) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const n = 4096
 	x := randVec(r, n)
-	for _, typ := range Types {
+	for _, typ := range SupportedTypes() {
 		row, err := Quantize(typ, randVec(r, n))
 		if err != nil {
 			b.Fatal(err)
@@ -29,7 +29,7 @@ func BenchmarkDot(b *testing.B) {
 func BenchmarkMatVec(b *testing.B) {
 	r := rand.New(rand.NewPCG(9, 10))
 	shapes := []struct{ rows, cols int }{{512, 1408}, {1408, 512}}
-	for _, typ := range Types {
+	for _, typ := range SupportedTypes() {
 		for _, sh := range shapes {
 			cols := sh.cols
 			if cols%typ.BlockSize() != 0 {

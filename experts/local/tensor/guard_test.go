@@ -25,7 +25,7 @@ func TestDotAtMappingEnd(t *testing.T) {
 	}
 	usable := mem[:3*page]
 	r := rand.New(rand.NewPCG(15, 16))
-	for _, typ := range Types {
+	for _, typ := range SupportedTypes() {
 		for _, n := range []int{256, 512} {
 			row, err := Quantize(typ, randVec(r, n))
 			if err != nil {

@@ -41,7 +41,7 @@ var maxRelRMSE = map[Type]float64{
 
 func TestQuantizeRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, typ := range Types {
+	for _, typ := range SupportedTypes() {
 		t.Run(typ.String(), func(t *testing.T) {
 			src := randVec(r, 4096)
 			// Mix scales across blocks, and include an all-zero block.
@@ -84,7 +84,7 @@ func TestQuantizeRoundTrip(t *testing.T) {
 }
 
 func TestQuantizeBadLength(t *testing.T) {
-	for _, typ := range Types {
+	for _, typ := range SupportedTypes() {
 		if typ.BlockSize() == 1 {
 			continue
 		}
@@ -102,7 +102,7 @@ func TestQuantizeBadLength(t *testing.T) {
 
 func TestDotMatchesDequantize(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, typ := range Types {
+	for _, typ := range SupportedTypes() {
 		for _, n := range []int{256, 512, 4096} {
 			t.Run(fmt.Sprintf("%v/%d", typ, n), func(t *testing.T) {
 				q, err := Quantize(typ, randVec(r, n))
@@ -145,7 +145,7 @@ func TestMatVecMatMul(t *testing.T) {
 	for _, threads := range []int{1, 2} {
 		pool := NewPool(threads)
 		defer pool.Close()
-		for _, typ := range Types {
+		for _, typ := range SupportedTypes() {
 			for _, sh := range shapes {
 				t.Run(fmt.Sprintf("%v/%dx%d/threads=%d", typ, sh.rows, sh.cols, threads), func(t *testing.T) {
 					data, err := Quantize(typ, randVec(r, sh.rows*sh.cols))
@@ -195,7 +195,7 @@ func TestNewMatrixValidates(t *testing.T) {
 }
 
 func TestTypeTable(t *testing.T) {
-	for _, typ := range Types {
+	for _, typ := range SupportedTypes() {
 		if !typ.Valid() || !typ.Known() {
 			t.Errorf("%v: Valid %v Known %v", typ, typ.Valid(), typ.Known())
 		}

@@ -30,8 +30,10 @@ const (
 	BF16 Type = 30
 )
 
-// Types lists every supported type, in id order.
-var Types = []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16}
+// SupportedTypes lists every supported type (those Valid), in id order.
+func SupportedTypes() []Type {
+	return []Type{F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16}
+}
 
 // Sizes of the quantized blocks, from ggml-common.h.
 const (
@@ -78,7 +80,7 @@ func (t Type) String() string {
 // ParseType returns the supported type with the given name, as printed by
 // String (case-sensitive, e.g. "Q8_0").
 func ParseType(name string) (Type, error) {
-	for _, t := range Types {
+	for _, t := range SupportedTypes() {
 		if t.String() == name {
 			return t, nil
 		}
