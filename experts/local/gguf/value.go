@@ -251,21 +251,42 @@ func (v Value) GoString() string {
 	return "<invalid>"
 }
 
-// Constructors.
+// Uint8 is a UINT8 value.
+func Uint8(x uint8) Value { return Value{typ: TypeUint8, bits: uint64(x)} }
 
-func Uint8(x uint8) Value   { return Value{typ: TypeUint8, bits: uint64(x)} }
-func Int8(x int8) Value     { return Value{typ: TypeInt8, bits: uint64(int64(x))} }
+// Int8 is an INT8 value.
+func Int8(x int8) Value { return Value{typ: TypeInt8, bits: uint64(int64(x))} }
+
+// Uint16 is a UINT16 value.
 func Uint16(x uint16) Value { return Value{typ: TypeUint16, bits: uint64(x)} }
-func Int16(x int16) Value   { return Value{typ: TypeInt16, bits: uint64(int64(x))} }
+
+// Int16 is an INT16 value.
+func Int16(x int16) Value { return Value{typ: TypeInt16, bits: uint64(int64(x))} }
+
+// Uint32 is a UINT32 value.
 func Uint32(x uint32) Value { return Value{typ: TypeUint32, bits: uint64(x)} }
-func Int32(x int32) Value   { return Value{typ: TypeInt32, bits: uint64(int64(x))} }
+
+// Int32 is an INT32 value.
+func Int32(x int32) Value { return Value{typ: TypeInt32, bits: uint64(int64(x))} }
+
+// Uint64 is a UINT64 value.
 func Uint64(x uint64) Value { return Value{typ: TypeUint64, bits: x} }
-func Int64(x int64) Value   { return Value{typ: TypeInt64, bits: uint64(x)} }
+
+// Int64 is an INT64 value.
+func Int64(x int64) Value { return Value{typ: TypeInt64, bits: uint64(x)} }
+
+// Float32 is a FLOAT32 value.
 func Float32(x float32) Value {
 	return Value{typ: TypeFloat32, bits: uint64(math.Float32bits(x))}
 }
+
+// Float64 is a FLOAT64 value.
 func Float64(x float64) Value { return Value{typ: TypeFloat64, bits: math.Float64bits(x)} }
-func String(s string) Value   { return Value{typ: TypeString, str: s} }
+
+// String is a STRING value.
+func String(s string) Value { return Value{typ: TypeString, str: s} }
+
+// Bool is a BOOL value.
 func Bool(b bool) Value {
 	v := Value{typ: TypeBool}
 	if b {
