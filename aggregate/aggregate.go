@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -197,7 +198,7 @@ func (r *runner) attempt(ctx context.Context, name string, fn func(context.Conte
 			break
 		}
 		res.call.Attempts++
-		res.resp, res.err = fn(ctx)
+		res.resp, res.err = r.safeCall(ctx, name, fn)
 		if res.err == nil || i >= r.opts.Retries || !retryable(ctx, res.err) || (canRetry != nil && !canRetry()) {
 			break
 		}
@@ -222,6 +223,20 @@ func (r *runner) attempt(ctx context.Context, name string, fn func(context.Conte
 		res.call.Error = res.err.Error()
 	}
 	return res
+}
+
+// ErrPanic is returned for an expert whose call panicked. The panic and
+// its stack go to the log; the gateway keeps serving.
+var ErrPanic = errors.New("aggregate: expert panicked")
+
+func (r *runner) safeCall(ctx context.Context, name string, fn func(context.Context) (*experts.Response, error)) (resp *experts.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.opts.Logger.Error("expert panicked", "expert", name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp, err = nil, fmt.Errorf("%w", ErrPanic)
+		}
+	}()
+	return fn(ctx)
 }
 
 func backoff(base time.Duration, i int) time.Duration {

@@ -600,3 +600,33 @@ func TestRetryClassification(t *testing.T) {
 		t.Fatalf("retries ran %v past a 100ms deadline", d)
 	}
 }
+
+// panicking is an expert whose every call panics.
+type panicking struct{}
+
+func (panicking) Complete(context.Context, *experts.Request) (*experts.Response, error) {
+	panic("boom")
+}
+
+func (panicking) Stream(context.Context, *experts.Request, func(experts.Delta) error) (*experts.Response, error) {
+	panic("boom")
+}
+
+// A panicking expert is a failed call, not a crashed gateway: the next
+// candidate answers, and with none left the error says what happened.
+func TestPanickingExpert(t *testing.T) {
+	for _, s := range []Strategy{Top1, ParallelBest, Synthesize} {
+		t.Run(string(s), func(t *testing.T) {
+			b := newUpstream(t, "b", says("from b"))
+			out, err := Run(context.Background(), []Candidate{{Name: "p", Weight: 0.9, Expert: panicking{}}, b.candidate(t, 0.1)}, question(), fastOpts(s, 2))
+			if err != nil || out.Answered != "b" {
+				t.Fatalf("answered %q, %v", out.Answered, err)
+			}
+			_, err = RunStream(context.Background(), []Candidate{{Name: "p", Weight: 1, Expert: panicking{}}}, question(), fastOpts(s, 2), func(experts.Delta) error { return nil })
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Expert != "p" || !errors.Is(err, ErrPanic) {
+				t.Fatalf("err = %v, want ErrPanic naming p", err)
+			}
+		})
+	}
+}
