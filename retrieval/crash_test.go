@@ -143,7 +143,7 @@ func TestCrashSafety(t *testing.T) {
 			}
 		}
 		wantCount(t, e, len(docs), len(docs)*crashChunks)
-		for id := range present {
+		for id := range found {
 			var i int
 			fmt.Sscanf(id, "doc%d", &i)
 			for _, c := range crashDoc(i)[:3] {

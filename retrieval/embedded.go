@@ -240,6 +240,9 @@ func (e *Embedded) rebuild(state map[string]*record) {
 	nodes := e.addAll(all, func(done int) {
 		e.log.Info("retrieval: building the index", "chunks", done, "of", total, "elapsed", time.Since(start).Round(time.Second))
 	})
+	if n := e.idx.Repair(); n > 0 {
+		e.log.Info("retrieval: reconnected unreachable index nodes", "nodes", n)
+	}
 	i := 0
 	for _, id := range ids {
 		d := e.docs[id]
@@ -283,6 +286,11 @@ func (e *Embedded) addAll(chunks []*Chunk, progress func(done int)) []uint32 {
 		})
 	}
 	wg.Wait()
+	if e.idx.SinceRepair() >= max(256, e.idx.Len()/20) {
+		if n := e.idx.Repair(); n > 0 {
+			e.log.Info("retrieval: reconnected unreachable index nodes", "nodes", n)
+		}
+	}
 	if n := e.idx.Len(); n > len(e.chunks) {
 		e.chunks = slices.Grow(e.chunks, n-len(e.chunks))[:n]
 	}

@@ -28,6 +28,9 @@ func (o HNSWOptions) withDefaults() HNSWOptions {
 	return o
 }
 
+// exactBelow is the graph size up to which Search scans every node.
+const exactBelow = 1024
+
 const (
 	pageBits = 12
 	pageSize = 1 << pageBits
@@ -55,6 +58,9 @@ type hnsw struct {
 	rng      *rand.Rand
 
 	deleted atomic.Int64
+
+	// sinceRepair counts Adds since the last Repair.
+	sinceRepair atomic.Int64
 
 	visitedPool sync.Pool
 }
@@ -130,6 +136,7 @@ func (h *hnsw) maxLinks(level int) int {
 // Add inserts the unit vector v and returns its id.
 func (h *hnsw) Add(v []float32) uint32 {
 	id, level := h.alloc(v)
+	h.sinceRepair.Add(1)
 
 	h.mu.RLock()
 	ep, maxLevel, ok := h.entry, h.maxLevel, h.hasEntry
@@ -161,13 +168,12 @@ func (h *hnsw) Add(v []float32) uint32 {
 	for l := min(level, maxLevel); l >= 0; l-- {
 		w := h.searchLayer(s, v, eps, h.opts.EfConstruction, l, nil)
 		neighbors := h.selectNeighbors(w, h.opts.M)
-		n := h.node(id)
-		n.mu.Lock()
-		n.links[l] = n.links[l][:0]
+		// Other inserters may have linked to this node already (it is
+		// reachable from its upper layers): link() merges rather than
+		// overwrites, or their nodes could be cut off from the graph.
 		for _, c := range neighbors {
-			n.links[l] = append(n.links[l], c.id)
+			h.link(id, c.id, c.dist, l)
 		}
-		n.mu.Unlock()
 		for _, c := range neighbors {
 			h.link(c.id, id, c.dist, l)
 		}
@@ -372,6 +378,27 @@ func (h *hnsw) Search(q []float32, k, ef int, accept func(uint32) bool) []candid
 	live := func(id uint32) bool {
 		return !h.node(id).deleted.Load() && (accept == nil || accept(id))
 	}
+	if n := h.Len(); n <= exactBelow {
+		// A scan is as fast as the graph here, and exact.
+		var res maxHeap
+		for id := range uint32(n) {
+			if !live(id) {
+				continue
+			}
+			d := 1 - dot(q, h.vec(id))
+			if len(res) < k {
+				res.push(candidate{d, id})
+			} else if d < res[0].dist {
+				res.pop()
+				res.push(candidate{d, id})
+			}
+		}
+		out := make([]candidate, len(res))
+		for i := len(out) - 1; i >= 0; i-- {
+			out[i] = res.pop()
+		}
+		return out
+	}
 	s := h.getSearcher()
 	defer h.visitedPool.Put(s)
 	cur, curDist := ep, 1-dot(q, h.vec(ep))
@@ -388,6 +415,85 @@ func (h *hnsw) Search(q []float32, k, ef int, accept func(uint32) bool) []candid
 	}
 	return res
 }
+
+// Repair makes every live node reachable from the entry point at layer 0
+// again and returns how many it had to reconnect. Pruning links with the
+// heuristic can drop the last link into a tight group of nodes (say, the
+// chunks of one document, all much nearer each other than anything else),
+// leaving an island no search reaches. Repair walks the graph from the
+// entry point and links each unreached node from the nearest reached one;
+// it is O(nodes·links), so callers run it after bulk builds and every so
+// many Adds. It must not run concurrently with Add.
+func (h *hnsw) Repair() int {
+	h.sinceRepair.Store(0)
+	h.mu.RLock()
+	ep, ok := h.entry, h.hasEntry
+	h.mu.RUnlock()
+	n := h.Len()
+	if !ok || n <= 1 {
+		return 0
+	}
+	reached := make([]bool, n)
+	var stack []uint32
+	var buf []uint32
+	walk := func(from uint32) {
+		if reached[from] {
+			return
+		}
+		reached[from] = true
+		stack = append(stack[:0], from)
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			buf = h.links(x, 0, buf[:0])
+			for _, y := range buf {
+				if int(y) < n && !reached[y] {
+					reached[y] = true
+					stack = append(stack, y)
+				}
+			}
+		}
+	}
+	walk(ep)
+	fixed := 0
+	for id := range uint32(n) {
+		if reached[id] || h.node(id).deleted.Load() {
+			continue
+		}
+		// The nearest reached node: search from the entry point, which
+		// only ever visits reached nodes.
+		q := h.vec(id)
+		s := h.getSearcher()
+		cur, curDist := ep, 1-dot(q, h.vec(ep))
+		h.mu.RLock()
+		maxLevel := h.maxLevel
+		h.mu.RUnlock()
+		for l := maxLevel; l > 0; l-- {
+			cur, curDist = h.greedy(q, cur, curDist, l)
+		}
+		res := h.searchLayer(s, q, []candidate{{curDist, cur}}, h.opts.M, 0, nil)
+		h.visitedPool.Put(s)
+		from := ep
+		for _, c := range res {
+			if reached[c.id] && c.id != id {
+				from = c.id
+				break
+			}
+		}
+		// Append without pruning: the list may exceed its maximum until
+		// the next link() to it prunes it.
+		f := h.node(from)
+		f.mu.Lock()
+		f.links[0] = append(f.links[0], id)
+		f.mu.Unlock()
+		fixed++
+		walk(id)
+	}
+	return fixed
+}
+
+// SinceRepair is the number of Adds since the last Repair.
+func (h *hnsw) SinceRepair() int { return int(h.sinceRepair.Load()) }
 
 // Delete marks id deleted: it stays in the graph as a waypoint but is never
 // returned. Compaction (rebuilding the graph) drops it for good.

@@ -3,6 +3,7 @@ package retrieval
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ func buildHNSW(dim int, opts HNSWOptions, data [][]float32, workers int) (*hnsw,
 		})
 	}
 	wg.Wait()
+	h.Repair()
 	return h, index
 }
 
@@ -154,5 +156,51 @@ func BenchmarkSearch(b *testing.B) {
 	for b.Loop() {
 		h.Search(queries[i%len(queries)], 10, 0, nil)
 		i++
+	}
+}
+
+// TestHNSWConcurrentReachability builds tightly clustered graphs (like the
+// chunks of many documents) with concurrent inserters and checks every
+// node can be found from the entry point. (Overwriting a node's links when
+// linking it, instead of merging in links that concurrent inserters had
+// added, used to cut off small islands; so can pruning, which Repair
+// fixes.)
+func TestHNSWConcurrentReachability(t *testing.T) {
+	var data [][]float32
+	for i := range 150 {
+		data = append(data, NewSynthetic(contractDim, 5, 0, uint64(1000+i)).NextN(12)...)
+	}
+	for trial := range 4 {
+		h, index := buildHNSW(contractDim, HNSWOptions{}, data, 4)
+		if n := h.Repair(); n != 0 {
+			t.Errorf("a second Repair reconnected %d nodes", n)
+		}
+		for id := range h.Len() {
+			r := h.Search(data[index[id]], 1, 0, nil)
+			if len(r) == 0 || r[0].id != uint32(id) && r[0].dist > 1e-6 {
+				t.Errorf("trial %d: node %d unreachable", trial, id)
+			}
+		}
+	}
+}
+
+func TestHNSWRepair(t *testing.T) {
+	data := NewSynthetic(contractDim, 10, 0, 15).NextN(2000)
+	h, index := buildHNSW(contractDim, HNSWOptions{}, data, 1)
+	// Cut node 1500 off: remove every link into it.
+	const victim = 1500
+	for id := range uint32(h.Len()) {
+		n := h.node(id)
+		n.links[0] = slices.DeleteFunc(n.links[0], func(x uint32) bool { return x == victim })
+	}
+	q := data[index[victim]]
+	if r := h.Search(q, 1, 0, nil); len(r) == 1 && r[0].id == victim {
+		t.Fatal("the victim is still reachable")
+	}
+	if n := h.Repair(); n != 1 {
+		t.Errorf("Repair reconnected %d nodes, want 1", n)
+	}
+	if r := h.Search(q, 1, 0, nil); len(r) != 1 || r[0].id != victim {
+		t.Errorf("after Repair the victim is not found: %v", r)
 	}
 }

@@ -17,12 +17,12 @@ import (
 
 // IngestDoc is a document to ingest.
 type IngestDoc struct {
-	ID        string // default: a slug of Title, else derived from the content hash
-	Title     string
-	Text      string
-	DataOwner string
-	Tags      []string
-	Meta      map[string]string // copied to every chunk, with "title"
+	ID        string            `json:"id,omitempty"` // default: a slug of Title, else derived from the content hash
+	Title     string            `json:"title,omitempty"`
+	Text      string            `json:"text"`
+	DataOwner string            `json:"data_owner,omitempty"`
+	Tags      []string          `json:"tags,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"` // copied to every chunk, with "title"
 }
 
 // Ingester chunks documents, embeds the chunks and stores them.

@@ -15,38 +15,38 @@ import (
 
 // Chunk is one searchable passage of a document.
 type Chunk struct {
-	ID        string // defaults to DocID#Seq
-	DocID     string
-	Seq       int
-	Text      string
-	Embedding []float32
-	DataOwner string // defaults to the document's
-	Tags      []string
-	Meta      map[string]string
+	ID        string            `json:"id"` // defaults to DocID#Seq
+	DocID     string            `json:"doc_id"`
+	Seq       int               `json:"seq"`
+	Text      string            `json:"text"`
+	Embedding []float32         `json:"embedding,omitempty"`
+	DataOwner string            `json:"data_owner,omitempty"` // defaults to the document's
+	Tags      []string          `json:"tags,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"`
 }
 
 // Filter restricts a search. The zero Filter allows everything.
 type Filter struct {
-	ExcludeDataOwners []string
-	OnlyDataOwners    []string // if set, only these owners
-	Tags              []string // if set, chunks with any of these tags
+	ExcludeDataOwners []string `json:"exclude_data_owners,omitempty"`
+	OnlyDataOwners    []string `json:"only_data_owners,omitempty"` // if set, only these owners
+	Tags              []string `json:"tags,omitempty"`             // if set, chunks with any of these tags
 }
 
 // Hit is one search result.
 type Hit struct {
-	Chunk Chunk   // Embedding may be nil
-	Score float64 // cosine similarity
+	Chunk Chunk   `json:"chunk"` // Embedding may be nil
+	Score float64 `json:"score"` // cosine similarity
 }
 
 // Document describes an ingested document.
 type Document struct {
-	ID          string
-	Title       string
-	DataOwner   string
-	Tags        []string
-	Chunks      int
-	ContentHash string
-	CreatedAt   time.Time
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	DataOwner   string    `json:"data_owner,omitempty"`
+	Tags        []string  `json:"tags,omitempty"`
+	Chunks      int       `json:"chunks"`
+	ContentHash string    `json:"content_hash"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // Store is a knowledge store.
@@ -71,6 +71,9 @@ var (
 	// ErrDimension is returned for a vector whose length is not the
 	// store's dimension.
 	ErrDimension = errors.New("retrieval: vector dimension mismatch")
+	// ErrInvalid is returned for a document or chunk the store cannot
+	// take: no ID, duplicate chunk IDs, an embedding without direction.
+	ErrInvalid = errors.New("retrieval: invalid document")
 	// ErrClosed is returned by a store used after Close.
 	ErrClosed = errors.New("retrieval: store closed")
 )
@@ -79,7 +82,7 @@ var (
 // caller's slices are not retained or changed.
 func prepare(doc Document, chunks []Chunk, dim int) (Document, []Chunk, error) {
 	if doc.ID == "" {
-		return doc, nil, errors.New("retrieval: document without an ID")
+		return doc, nil, fmt.Errorf("%w: no ID", ErrInvalid)
 	}
 	doc.Tags = slices.Clone(doc.Tags)
 	doc.Chunks = len(chunks)
@@ -98,7 +101,7 @@ func prepare(doc Document, chunks []Chunk, dim int) (Document, []Chunk, error) {
 			c.ID = fmt.Sprintf("%s#%d", doc.ID, c.Seq)
 		}
 		if seen[c.ID] {
-			return doc, nil, fmt.Errorf("retrieval: duplicate chunk ID %q in %q", c.ID, doc.ID)
+			return doc, nil, fmt.Errorf("%w: duplicate chunk ID %q in %q", ErrInvalid, c.ID, doc.ID)
 		}
 		seen[c.ID] = true
 		if c.DataOwner == "" {
@@ -110,7 +113,7 @@ func prepare(doc Document, chunks []Chunk, dim int) (Document, []Chunk, error) {
 		c.Tags = slices.Clone(c.Tags)
 		v := slices.Clone(c.Embedding)
 		if !normalize(v) {
-			return doc, nil, fmt.Errorf("retrieval: chunk %d of %q has a zero or non-finite embedding", i, doc.ID)
+			return doc, nil, fmt.Errorf("%w: chunk %d of %q has a zero or non-finite embedding", ErrInvalid, i, doc.ID)
 		}
 		c.Embedding = v
 		out[i] = c

@@ -346,4 +346,25 @@ func runStoreContract(t *testing.T, open func(t *testing.T) Store) {
 			t.Errorf("Search with %d dimensions: error %v, want ErrDimension", contractDim+1, err)
 		}
 	})
+
+	t.Run("invalid documents", func(t *testing.T) {
+		s := open(t)
+		g := NewSynthetic(contractDim, 1, 0, 14)
+		v := g.Next()
+		tests := []struct {
+			name   string
+			doc    Document
+			chunks []Chunk
+		}{
+			{"no ID", Document{}, []Chunk{{Seq: 0, Embedding: v}}},
+			{"duplicate chunk IDs", Document{ID: "d"}, []Chunk{{Seq: 1, Embedding: v}, {Seq: 1, Embedding: v}}},
+			{"zero embedding", Document{ID: "d"}, []Chunk{{Seq: 0, Embedding: make([]float32, contractDim)}}},
+		}
+		for _, tt := range tests {
+			if err := s.Upsert(ctx, tt.doc, tt.chunks); !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: error %v, want ErrInvalid", tt.name, err)
+			}
+		}
+		wantCount(t, s, 0, 0)
+	})
 }
