@@ -1,0 +1,553 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/router"
+)
+
+// echoExpert is an instant in-process expert: it answers with its name and
+// the last message, word by word when streaming.
+type echoExpert struct {
+	name  string
+	calls atomic.Int64
+}
+
+func (e *echoExpert) answer(req *experts.Request) string {
+	return e.name + " says: " + req.Messages[len(req.Messages)-1].Content
+}
+
+func (e *echoExpert) Complete(ctx context.Context, req *experts.Request) (*experts.Response, error) {
+	e.calls.Add(1)
+	text := e.answer(req)
+	return &experts.Response{Content: text, FinishReason: "stop", Usage: experts.Usage{PromptTokens: 3, CompletionTokens: len(strings.Fields(text))}}, nil
+}
+
+func (e *echoExpert) Stream(ctx context.Context, req *experts.Request, onDelta func(experts.Delta) error) (*experts.Response, error) {
+	e.calls.Add(1)
+	text := e.answer(req)
+	for i, w := range strings.Fields(text) {
+		if i > 0 {
+			w = " " + w
+		}
+		if err := onDelta(experts.Delta{Content: w}); err != nil {
+			return nil, err
+		}
+	}
+	return &experts.Response{Content: text, FinishReason: "stop", Usage: experts.Usage{PromptTokens: 3, CompletionTokens: len(strings.Fields(text))}}, nil
+}
+
+// blockingExpert waits until its context ends and records that it did.
+type blockingExpert struct {
+	started   chan struct{}
+	cancelled chan struct{}
+}
+
+func (b *blockingExpert) Complete(ctx context.Context, req *experts.Request) (*experts.Response, error) {
+	close(b.started)
+	<-ctx.Done()
+	close(b.cancelled)
+	return nil, ctx.Err()
+}
+
+func (b *blockingExpert) Stream(ctx context.Context, req *experts.Request, onDelta func(experts.Delta) error) (*experts.Response, error) {
+	if err := onDelta(experts.Delta{Content: "first"}); err != nil {
+		return nil, err
+	}
+	return b.Complete(ctx, req)
+}
+
+type panicExpert struct{}
+
+func (panicExpert) Complete(context.Context, *experts.Request) (*experts.Response, error) {
+	panic("boom: secret internal state")
+}
+
+func (p panicExpert) Stream(ctx context.Context, req *experts.Request, _ func(experts.Delta) error) (*experts.Response, error) {
+	return p.Complete(ctx, req)
+}
+
+type testEnv struct {
+	srv     *Server
+	reg     *experts.Registry
+	experts map[string]experts.Expert
+	dir     string
+}
+
+// newTestEnv builds a server on real parts: a file-backed registry, the
+// local embedder, the static router, file-backed tenants, in-process limits
+// and cache. Experts of kind "local" are the in-process test experts above,
+// looked up by name.
+func newTestEnv(t testing.TB, opts Options, tune func(*Deps)) *testEnv {
+	t.Helper()
+	env := &testEnv{dir: t.TempDir(), experts: map[string]experts.Expert{
+		"local":   &echoExpert{name: "local"},
+		"banking": &echoExpert{name: "banking"},
+		"travel":  &echoExpert{name: "travel"},
+		"panicky": panicExpert{},
+	}}
+	factory := func(_ context.Context, s experts.Spec) (experts.Expert, error) {
+		if s.Kind == experts.KindOpenAI {
+			return experts.NewOpenAI(s, nil)
+		}
+		e, ok := env.experts[s.Name]
+		if !ok {
+			return nil, errors.New("no test expert " + s.Name)
+		}
+		return e, nil
+	}
+	env.reg = experts.NewRegistry(experts.NewFileStore(filepath.Join(env.dir, "experts.json")), factory, nil)
+	ctx := context.Background()
+	if err := env.reg.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.reg.Seed(ctx, []experts.Spec{
+		{Name: "local", Kind: experts.KindLocal},
+		{Name: "banking", Kind: experts.KindLocal, DataOwner: "acme", Examples: []string{"check my balance"}},
+		{Name: "travel", Kind: experts.KindLocal},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	backend, err := policies.NewFileBackend(filepath.Join(env.dir, "tenants.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants, err := policies.NewTenants(nil, backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{
+		Registry: env.reg, Router: router.Static{Expert: "banking"}, Embedder: embed.NewLocal(256),
+		Tenants: tenants, Limiter: policies.NewMemoryLimiter(),
+	}
+	if tune != nil {
+		tune(&deps)
+	}
+	if opts.AdminToken == "" {
+		opts.AdminToken = "admin-token"
+	}
+	env.srv, err = New(opts, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func (e *testEnv) do(method, path, body string, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	w := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(w, req)
+	return w
+}
+
+func decode(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
+		t.Fatalf("not JSON (%d): %s", w.Code, w.Body)
+	}
+	return m
+}
+
+func assertError(t *testing.T, w *httptest.ResponseRecorder, status int, code, param string) {
+	t.Helper()
+	if w.Code != status {
+		t.Fatalf("status = %d, want %d: %s", w.Code, status, w.Body)
+	}
+	m := decode(t, w)
+	e, ok := m["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object: %s", w.Body)
+	}
+	for _, k := range []string{"message", "type", "param", "code"} {
+		if _, ok := e[k]; !ok {
+			t.Fatalf("error lacks %q: %s", k, w.Body)
+		}
+	}
+	if code != "" && e["code"] != code {
+		t.Fatalf("code = %v, want %q: %s", e["code"], code, w.Body)
+	}
+	if param != "" && e["param"] != param {
+		t.Fatalf("param = %v, want %q: %s", e["param"], param, w.Body)
+	}
+}
+
+const hello = `{"model":"auto","messages":[{"role":"user","content":"hello there"}]}`
+
+func TestChatCompletion(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	w := env.do("POST", "/v1/chat/completions", hello, "X-Request-Id", "my-request-1")
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	m := decode(t, w)
+	if m["object"] != "chat.completion" || m["model"] != "banking" {
+		t.Fatalf("shape: %v", m)
+	}
+	msg := m["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+	if msg["role"] != "assistant" || msg["content"] != "banking says: hello there" {
+		t.Fatalf("message: %v", msg)
+	}
+	if u := m["usage"].(map[string]any); u["total_tokens"].(float64) != u["prompt_tokens"].(float64)+u["completion_tokens"].(float64) {
+		t.Fatalf("usage: %v", u)
+	}
+	mg := m["moegate"].(map[string]any)
+	if mg["request_id"] != "my-request-1" || w.Header().Get("X-Request-Id") != "my-request-1" {
+		t.Fatalf("request id not echoed: %v / %q", mg["request_id"], w.Header().Get("X-Request-Id"))
+	}
+	route := mg["route"].(map[string]any)
+	if route["router"] != "static" || route["experts"].([]any)[0].(map[string]any)["name"] != "banking" {
+		t.Fatalf("route: %v", route)
+	}
+	if calls := mg["experts"].([]any); len(calls) != 1 || calls[0].(map[string]any)["status"] != "ok" {
+		t.Fatalf("expert calls: %v", calls)
+	}
+	if h := w.Header().Get("X-Moegate-Route"); !strings.Contains(h, "experts=banking:1") || !strings.Contains(h, "aggregate=top1") {
+		t.Fatalf("X-Moegate-Route = %q", h)
+	}
+}
+
+func TestContentPartsAndDirectModel(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	w := env.do("POST", "/v1/chat/completions", `{"model":"travel","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"fly"},{"type":"text","text":"to rome"}]}]}`)
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	m := decode(t, w)
+	if got := m["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"]; got != "travel says: fly\nto rome" {
+		t.Fatalf("content = %q", got)
+	}
+	if m["moegate"].(map[string]any)["route"].(map[string]any)["router"] != "direct" {
+		t.Fatalf("direct call not reported: %v", m["moegate"])
+	}
+}
+
+func TestChatStream(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	srv := httptest.NewServer(env.srv.Handler())
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"model":"auto","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"one two"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var events []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); line != "" {
+			if !strings.HasPrefix(line, "data: ") {
+				t.Fatalf("not an SSE data line: %q", line)
+			}
+			events = append(events, strings.TrimPrefix(line, "data: "))
+		}
+	}
+	if events[len(events)-1] != "[DONE]" {
+		t.Fatalf("no [DONE]: %q", events)
+	}
+	var text strings.Builder
+	var sawUsage, sawFinish bool
+	for i, ev := range events[:len(events)-1] {
+		var ch chatChunk
+		if err := json.Unmarshal([]byte(ev), &ch); err != nil {
+			t.Fatalf("chunk %d: %v: %s", i, err, ev)
+		}
+		if ch.Object != "chat.completion.chunk" {
+			t.Fatalf("chunk %d object %q", i, ch.Object)
+		}
+		if i == 0 && (ch.Moegate == nil || ch.Choices[0].Delta.Role != "assistant") {
+			t.Fatalf("first chunk lacks role or moegate: %s", ev)
+		}
+		for _, c := range ch.Choices {
+			if c.Delta.Content != nil {
+				text.WriteString(*c.Delta.Content)
+			}
+			sawFinish = sawFinish || c.FinishReason != nil
+		}
+		sawUsage = sawUsage || ch.Usage != nil
+	}
+	if text.String() != "banking says: one two" || !sawUsage || !sawFinish {
+		t.Fatalf("text %q usage %v finish %v", text.String(), sawUsage, sawFinish)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	env := newTestEnv(t, Options{MaxBodyBytes: 4096, MaxMessages: 3}, nil)
+	msgs := `"messages":[{"role":"user","content":"x"}]`
+	cases := []struct {
+		name, body  string
+		status      int
+		code, param string
+	}{
+		{"malformed json", `{"model":"auto",`, 400, "", ""},
+		{"empty body", ``, 400, "", ""},
+		{"messages wrong type", `{"model":"auto","messages":"hi"}`, 400, "", "messages"},
+		{"no model", `{` + msgs + `}`, 400, "", "model"},
+		{"no messages", `{"model":"auto","messages":[]}`, 400, "", "messages"},
+		{"too many messages", `{"model":"auto","messages":[{"role":"user","content":"a"},{"role":"user","content":"a"},{"role":"user","content":"a"},{"role":"user","content":"a"}]}`, 400, "", "messages"},
+		{"n=2", `{"model":"auto","n":2,` + msgs + `}`, 400, "", "n"},
+		{"temperature", `{"model":"auto","temperature":3,` + msgs + `}`, 400, "", "temperature"},
+		{"top_p", `{"model":"auto","top_p":-1,` + msgs + `}`, 400, "", "top_p"},
+		{"max_tokens", `{"model":"auto","max_tokens":0,` + msgs + `}`, 400, "", "max_tokens"},
+		{"bad role", `{"model":"auto","messages":[{"role":"wizard","content":"x"}]}`, 400, "", "messages[0].role"},
+		{"image part", `{"model":"auto","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400, "", "messages[0].content"},
+		{"five stops", `{"model":"auto","stop":["a","b","c","d","e"],` + msgs + `}`, 400, "", "stop"},
+		{"stream options without stream", `{"model":"auto","stream_options":{"include_usage":true},` + msgs + `}`, 400, "", "stream_options"},
+		{"bad aggregate", `{"model":"auto","moegate":{"aggregate":"vote"},` + msgs + `}`, 400, "", "moegate"},
+		{"bad retrieval mode", `{"model":"auto","moegate":{"retrieval":"maybe"},` + msgs + `}`, 400, "", "moegate"},
+		{"unknown model", `{"model":"gpt-17",` + msgs + `}`, 404, "model_not_found", ""},
+		{"too large", `{"model":"auto","messages":[{"role":"user","content":"` + strings.Repeat("x", 5000) + `"}]}`, 413, "request_too_large", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assertError(t, env.do("POST", "/v1/chat/completions", tc.body), tc.status, tc.code, tc.param)
+		})
+	}
+	assertError(t, env.do("GET", "/v1/nothing", ""), 404, "unknown_url", "")
+	assertError(t, env.do("DELETE", "/v1/chat/completions", ""), 405, "method_not_allowed", "")
+}
+
+func TestPanicBecomes500WithoutStack(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "panicky", Kind: experts.KindLocal}); err != nil {
+		t.Fatal(err)
+	}
+	w := env.do("POST", "/v1/chat/completions", `{"model":"panicky","messages":[{"role":"user","content":"x"}]}`)
+	if w.Code < 500 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	assertError(t, w, w.Code, "", "")
+	if strings.Contains(w.Body.String(), "secret internal state") || strings.Contains(w.Body.String(), "goroutine") {
+		t.Fatalf("internal detail leaked: %s", w.Body)
+	}
+}
+
+func TestClientDisconnectCancelsExpert(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	blk := &blockingExpert{started: make(chan struct{}), cancelled: make(chan struct{})}
+	env.experts["slow"] = blk
+	if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "slow", Kind: experts.KindLocal}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(env.srv.Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"slow","stream":true,"messages":[{"role":"user","content":"x"}]}`))
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case <-blk.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("expert never called")
+	}
+	cancel()
+	select {
+	case <-blk.cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("client disconnect did not cancel the expert call")
+	}
+	<-errc
+}
+
+func TestModels(t *testing.T) {
+	env := newTestEnv(t, Options{Notes: []string{"demo model"}}, nil)
+	w := env.do("GET", "/v1/models", "")
+	m := decode(t, w)
+	var ids []string
+	for _, d := range m["data"].([]any) {
+		ids = append(ids, d.(map[string]any)["id"].(string))
+	}
+	if strings.Join(ids, ",") != "auto,banking,local,travel" {
+		t.Fatalf("models = %v", ids)
+	}
+	w = env.do("GET", "/v1/models/local", "")
+	if w.Code != 200 || decode(t, w)["note"] != "demo model" {
+		t.Fatalf("local model: %d %s", w.Code, w.Body)
+	}
+	assertError(t, env.do("GET", "/v1/models/none", ""), 404, "model_not_found", "")
+}
+
+func TestAdminAPI(t *testing.T) {
+	env := newTestEnv(t, Options{AdminToken: "s3cret"}, nil)
+	auth := []string{"Authorization", "Bearer s3cret"}
+	assertError(t, env.do("GET", "/admin/experts", ""), 401, "", "")
+	assertError(t, env.do("GET", "/admin/experts", "", "Authorization", "Bearer wrong"), 401, "", "")
+
+	spec := `{"name":"legal","kind":"openai","base_url":"http://127.0.0.1:1/v1","model":"m","description":"law","tags":["law"],"examples":["can I sue"],"data_owner":"firm"}`
+	w := env.do("POST", "/admin/experts", spec, auth...)
+	if w.Code != 201 || decode(t, w)["data_owner"] != "firm" {
+		t.Fatalf("add: %d %s", w.Code, w.Body)
+	}
+	before, err := os.ReadFile(filepath.Join(env.dir, "experts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertError(t, env.do("POST", "/admin/experts", spec, auth...), 409, "expert_exists", "")
+	assertError(t, env.do("POST", "/admin/experts", `{"name":"x y","kind":"openai"}`, auth...), 400, "", "")
+	assertError(t, env.do("POST", "/admin/experts", `{"name":"ok","kind":"openai","base_url":"not a url","model":"m"}`, auth...), 400, "", "")
+	assertError(t, env.do("POST", "/admin/experts", `{"name":`, auth...), 400, "", "")
+	after, _ := os.ReadFile(filepath.Join(env.dir, "experts.json"))
+	if string(before) != string(after) {
+		t.Fatal("failed admin calls changed the registry file")
+	}
+	w = env.do("PUT", "/admin/experts/legal", `{"kind":"openai","base_url":"http://127.0.0.1:1/v1","model":"m2"}`, auth...)
+	if w.Code != 200 || decode(t, w)["model"] != "m2" {
+		t.Fatalf("update: %d %s", w.Code, w.Body)
+	}
+	assertError(t, env.do("PUT", "/admin/experts/none", `{"kind":"openai","base_url":"http://x/v1","model":"m"}`, auth...), 404, "", "")
+	if w := env.do("DELETE", "/admin/experts/legal", "", auth...); w.Code != 204 {
+		t.Fatalf("delete: %d %s", w.Code, w.Body)
+	}
+	assertError(t, env.do("GET", "/admin/experts/legal", "", auth...), 404, "", "")
+	assertError(t, env.do("DELETE", "/admin/experts/local", "", auth...), 409, "default_expert", "")
+}
+
+func TestAdminDisabledWithoutToken(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	env.srv.opts.AdminToken = ""
+	assertError(t, env.do("GET", "/admin/experts", "", "Authorization", "Bearer anything"), 404, "", "")
+}
+
+func TestOptOutOfDataOwner(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	// banking's data belongs to acme: excluding acme sends the query elsewhere.
+	w := env.do("POST", "/v1/chat/completions", hello, "X-Moegate-Exclude-Data", "acme")
+	if w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	m := decode(t, w)
+	mg := m["moegate"].(map[string]any)
+	if m["model"] == "banking" {
+		t.Fatalf("excluded expert answered: %v", m)
+	}
+	ex := mg["excluded"].([]any)
+	if len(ex) != 1 || ex[0].(map[string]any)["name"] != "banking" || !strings.Contains(ex[0].(map[string]any)["reason"].(string), "acme") {
+		t.Fatalf("excluded = %v", ex)
+	}
+	w = env.do("POST", "/v1/chat/completions", `{"model":"banking","moegate":{"exclude_data":["acme"]},"messages":[{"role":"user","content":"x"}]}`)
+	assertError(t, w, 403, "expert_excluded", "model")
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	env.do("POST", "/v1/chat/completions", hello)
+	if w := env.do("GET", "/healthz", ""); w.Code != 200 {
+		t.Fatalf("healthz %d", w.Code)
+	}
+	if w := env.do("GET", "/readyz", ""); w.Code != 200 {
+		t.Fatalf("readyz %d %s", w.Code, w.Body)
+	}
+	w := env.do("GET", "/metrics", "")
+	for _, series := range []string{"moegate_http_requests_total", `moegate_expert_requests_total{expert="banking",status="ok"} 1`, "moegate_routing_decisions_total", "moegate_tokens_total"} {
+		if !strings.Contains(w.Body.String(), series) {
+			t.Errorf("metrics lack %s", series)
+		}
+	}
+}
+
+func TestReadyzFailsWithoutDefaultExpert(t *testing.T) {
+	env := newTestEnv(t, Options{DefaultExpert: "missing"}, nil)
+	if w := env.do("GET", "/readyz", ""); w.Code != 503 {
+		t.Fatalf("readyz = %d, want 503: %s", w.Code, w.Body)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	env := newTestEnv(t, Options{AuthRequired: true, AdminToken: "adm"}, nil)
+	w := env.do("POST", "/admin/tenants", `{"name":"acme","rpm":2}`, "Authorization", "Bearer adm")
+	if w.Code != 201 {
+		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
+	}
+	key := decode(t, w)["key"].(string)
+	assertError(t, env.do("POST", "/v1/chat/completions", hello), 401, "invalid_api_key", "")
+	assertError(t, env.do("POST", "/v1/chat/completions", hello, "Authorization", "Bearer nope"), 401, "invalid_api_key", "")
+	for i := range 2 {
+		if w := env.do("POST", "/v1/chat/completions", hello, "Authorization", "Bearer "+key); w.Code != 200 {
+			t.Fatalf("request %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	w = env.do("POST", "/v1/chat/completions", hello, "Authorization", "Bearer "+key)
+	assertError(t, w, 429, "rate_limit_exceeded", "")
+	if ra := w.Header().Get("Retry-After"); ra == "" || ra == "0" {
+		t.Fatalf("Retry-After = %q", ra)
+	}
+}
+
+func TestEmbeddings(t *testing.T) {
+	env := newTestEnv(t, Options{}, nil)
+	w := env.do("POST", "/v1/embeddings", `{"model":"x","input":["a b","c"]}`)
+	m := decode(t, w)
+	data := m["data"].([]any)
+	if w.Code != 200 || len(data) != 2 || len(data[0].(map[string]any)["embedding"].([]any)) != 256 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	w = env.do("POST", "/v1/embeddings", `{"input":"hello","encoding_format":"base64"}`)
+	if s, ok := decode(t, w)["data"].([]any)[0].(map[string]any)["embedding"].(string); !ok || len(s) == 0 {
+		t.Fatalf("base64: %s", w.Body)
+	}
+	assertError(t, env.do("POST", "/v1/embeddings", `{"input":[1,2]}`), 400, "", "input")
+}
+
+// BenchmarkChatOverhead measures the gateway's own cost per request through
+// the whole handler stack with an instant in-process expert.
+func BenchmarkChatOverhead(b *testing.B) {
+	env := newTestEnv(b, Options{}, nil)
+	h := env.srv.Handler()
+	body := `{"model":"auto","messages":[{"role":"user","content":"what is the balance of my checking account"}]}`
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+		w := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(w, req)
+		lat = append(lat, time.Since(start))
+		if w.Code != 200 {
+			b.Fatalf("%d %s", w.Code, w.Body)
+		}
+	}
+	b.StopTimer()
+	reportPercentiles(b, lat)
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	sorted := append([]time.Duration(nil), lat...)
+	slices.Sort(sorted)
+	b.ReportMetric(float64(sorted[len(sorted)/2].Microseconds()), "p50_us")
+	b.ReportMetric(float64(sorted[len(sorted)*99/100].Microseconds()), "p99_us")
+}

@@ -1,0 +1,266 @@
+// Package api is the gateway's HTTP layer: OpenAI-compatible endpoints, the
+// admin API, health and metrics. It decodes and validates requests, calls the
+// routing, policy, retrieval and expert packages, and maps their errors to
+// OpenAI's error shape. It holds no routing or storage logic of its own.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server serves the gateway's HTTP API.
+type Server struct {
+	opts    Options
+	deps    Deps
+	log     *slog.Logger
+	metrics *metrics
+	recent  *recentQueries
+	engine  *gin.Engine
+	started time.Time
+}
+
+// New builds a server. Deps must hold at least Registry, Router, Embedder,
+// Tenants and Limiter; Knowledge, Cache and Feedback may be nil (features off).
+func New(opts Options, deps Deps) (*Server, error) {
+	if deps.Registry == nil || deps.Router == nil || deps.Embedder == nil || deps.Tenants == nil || deps.Limiter == nil {
+		return nil, errors.New("api: Registry, Router, Embedder, Tenants and Limiter are required")
+	}
+	opts.setDefaults()
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, deps: deps, log: log, metrics: newMetrics(), recent: newRecentQueries(10000), started: time.Now()}
+	s.engine = s.routes()
+	return s, nil
+}
+
+// Handler returns the http.Handler of the whole API.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.Use(s.requestID, s.recoverer, s.observe, s.limitBody)
+	e.NoRoute(func(c *gin.Context) {
+		writeError(c, notFound("unknown_url", "Unknown request URL: %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	e.NoMethod(func(c *gin.Context) {
+		writeError(c, &Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error", Code: "method_not_allowed",
+			Message: fmt.Sprintf("Method %s not allowed on %s", c.Request.Method, c.Request.URL.Path)})
+	})
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+
+	v1 := e.Group("/v1")
+	v1.POST("/chat/completions", s.handle(s.chatCompletions))
+	v1.GET("/models", s.handle(s.listModels))
+	v1.GET("/models/:id", s.handle(s.getModel))
+	v1.POST("/embeddings", s.handle(s.embeddings))
+	v1.POST("/feedback", s.handle(s.feedback))
+
+	admin := e.Group("/admin", s.adminAuth)
+	admin.GET("/experts", s.handle(s.adminListExperts))
+	admin.POST("/experts", s.handle(s.adminAddExpert))
+	admin.GET("/experts/:name", s.handle(s.adminGetExpert))
+	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert))
+	admin.DELETE("/experts/:name", s.handle(s.adminRemoveExpert))
+	admin.GET("/tenants", s.handle(s.adminListTenants))
+	admin.POST("/tenants", s.handle(s.adminCreateTenant))
+	admin.GET("/tenants/:name", s.handle(s.adminGetTenant))
+	admin.DELETE("/tenants/:name", s.handle(s.adminDeleteTenant))
+	admin.GET("/usage", s.handle(s.adminUsage))
+	admin.GET("/knowledge", s.handle(s.adminListKnowledge))
+	admin.POST("/knowledge", s.handle(s.adminIngest))
+	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
+	admin.POST("/router/retrain", s.handle(s.adminRetrain))
+	return e
+}
+
+// handle adapts a handler that returns an error, so that every error goes
+// through writeError.
+func (s *Server) handle(h func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				s.log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "err", err)
+			}
+			if c.Writer.Written() {
+				return // a stream already started; it reported the error itself
+			}
+			writeError(c, err)
+		}
+	}
+}
+
+const requestIDKey = "moegate.request_id"
+
+func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// requestID accepts a sane X-Request-Id from the caller or generates one,
+// and echoes it.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if !validRequestID(id) {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id = "req_" + hex.EncodeToString(b[:])
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if r <= ' ' || r > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverer turns a panic into a 500 in OpenAI's shape; the stack goes to
+// the log, never to the client.
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.ErrorContext(c.Request.Context(), "panic in handler", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			if !c.Writer.Written() {
+				writeError(c, internal("internal error; see the gateway log for request "+requestID(c)))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
+
+// observe logs each request and records its metrics.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	d := time.Since(start)
+	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
+		return
+	}
+	s.log.InfoContext(c.Request.Context(), "request", "request_id", requestID(c), "method", c.Request.Method,
+		"path", c.Request.URL.Path, "status", status, "duration_ms", float64(d.Microseconds())/1000)
+}
+
+// limitBody caps request bodies; reading past the cap fails with a
+// *http.MaxBytesError that decodeJSON maps to 413.
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > s.opts.MaxBodyBytes {
+		writeError(c, tooLarge(s.opts.MaxBodyBytes))
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+	c.Next()
+}
+
+func tooLarge(limit int64) *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
+		Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", limit)}
+}
+
+// adminAuth guards /admin: without a configured token the admin API does
+// not exist (404); with one, it needs "Authorization: Bearer TOKEN".
+func (s *Server) adminAuth(c *gin.Context) {
+	if s.opts.AdminToken == "" {
+		writeError(c, notFound("unknown_url", "Unknown request URL: %s %s (the admin API is disabled: set MOEGATE_ADMIN_TOKEN)", c.Request.Method, c.Request.URL.Path))
+		return
+	}
+	got, ok := bearer(c.Request)
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.AdminToken)) != 1 {
+		writeError(c, unauthorized("Invalid or missing admin token."))
+		return
+	}
+	c.Next()
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "uptime_seconds": int(time.Since(s.started).Seconds())})
+}
+
+// readyz reports whether the gateway can serve: the registry is loaded and
+// the default expert exists. Degraded dependencies (Redis down, limits
+// in-process) are reported without failing readiness, since requests are
+// still served.
+func (s *Server) readyz(c *gin.Context) {
+	checks := gin.H{}
+	ready := true
+	switch e, ok := s.deps.Registry.Get(s.opts.DefaultExpert); {
+	case !ok:
+		checks["default_expert"] = fmt.Sprintf("missing: expert %q is not registered", s.opts.DefaultExpert)
+		ready = false
+	case !e.Ready():
+		checks["default_expert"] = fmt.Sprintf("expert %q is disabled or failed to start: %v", s.opts.DefaultExpert, e.Err)
+		ready = false
+	default:
+		checks["default_expert"] = "ok"
+	}
+	for _, chk := range s.deps.Checks {
+		if err := chk.Check(c.Request.Context()); err != nil {
+			checks[chk.Name] = err.Error()
+			if !chk.Degrades {
+				ready = false
+			}
+		} else {
+			checks[chk.Name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	state := "ready"
+	if !ready {
+		status, state = http.StatusServiceUnavailable, "not ready"
+	}
+	c.JSON(status, gin.H{"status": state, "checks": checks})
+}
+
+// Check is one readiness check. A check that Degrades is reported but does
+// not make the gateway unready.
+type Check struct {
+	Name     string
+	Degrades bool
+	Check    func(ctx context.Context) error
+}

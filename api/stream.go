@@ -1,0 +1,112 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/experts"
+)
+
+// streamWriter writes chat.completion.chunk events. Nothing is written until
+// the first delta arrives, so a request whose experts all fail before
+// answering still gets a proper HTTP error status.
+type streamWriter struct {
+	c            *gin.Context
+	info         *moegateInfo
+	includeUsage bool
+	id           string
+	created      int64
+	started      bool
+	model        string
+}
+
+func newStreamWriter(c *gin.Context, info *moegateInfo, includeUsage bool, model string) *streamWriter {
+	return &streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
+		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_")}
+}
+
+// start sends the headers and the first chunk: the assistant role and the
+// moegate object.
+func (w *streamWriter) start() error {
+	w.started = true
+	h := w.c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.c.Status(http.StatusOK)
+	empty := ""
+	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Role: "assistant", Content: &empty}}}, Moegate: w.info})
+}
+
+func (w *streamWriter) send(ch chatChunk) error {
+	ch.ID, ch.Object, ch.Created, ch.Model = w.id, "chat.completion.chunk", w.created, w.model
+	if ch.Choices == nil {
+		ch.Choices = []chunkChoice{}
+	}
+	b, err := json.Marshal(ch)
+	if err != nil {
+		return err
+	}
+	return w.event(b)
+}
+
+func (w *streamWriter) event(data []byte) error {
+	if _, err := w.c.Writer.Write(append(append([]byte("data: "), data...), '\n', '\n')); err != nil {
+		return err
+	}
+	w.c.Writer.Flush()
+	return nil
+}
+
+// delta is the aggregate package's callback: one piece of the answer.
+func (w *streamWriter) delta(d experts.Delta) error {
+	if !w.started {
+		if err := w.start(); err != nil {
+			return err
+		}
+	}
+	var content *string
+	if d.Content != "" {
+		content = &d.Content
+	}
+	if content == nil && len(d.ToolCalls) == 0 {
+		return nil
+	}
+	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}})
+}
+
+// finish sends the finish reason, the final moegate object (now with each
+// expert's latency), usage when asked, and [DONE].
+func (w *streamWriter) finish(out aggregate.Outcome) {
+	w.model = out.Answered
+	if !w.started {
+		if err := w.start(); err != nil {
+			return
+		}
+	}
+	finish := out.Response.FinishReason
+	if finish == "" {
+		finish = "stop"
+	}
+	_ = w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{}, FinishReason: &finish}}, Moegate: w.info})
+	if w.includeUsage {
+		_ = w.send(chatChunk{Usage: usageOf(out.Response.Usage)})
+	}
+	_ = w.event([]byte("[DONE]"))
+}
+
+// fail reports an error after the stream started, in OpenAI's error shape.
+func (w *streamWriter) fail(e error) {
+	apiErr, ok := e.(*Error)
+	if !ok {
+		apiErr = internal("internal error")
+	}
+	b, _ := json.Marshal(errorBody{Error: errorDetail{Message: apiErr.Message, Type: apiErr.Type, Param: nullable(apiErr.Param), Code: nullable(apiErr.Code)}})
+	_ = w.event(b)
+}
