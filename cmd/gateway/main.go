@@ -20,12 +20,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":      {"run the gateway (default)", cmdServe},
-		"generate":   {"generate text with the local MoE engine from a GGUF file", cmdGenerate},
-		"bench":      {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index)", cmdBench},
-		"route-eval": {"train a router on one JSONL file and evaluate it on another", cmdRouteEval},
-		"router":     {"router tools: 'router train'", cmdRouter},
-		"ingest":     {"ingest a folder of text and Markdown files into the knowledge store", cmdIngest},
+		"serve":       {"run the gateway (default)", cmdServe},
+		"generate":    {"generate text with the local MoE engine from a GGUF file", cmdGenerate},
+		"bench":       {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index)", cmdBench},
+		"route-eval":  {"train a router on one JSONL file and evaluate it on another", cmdRouteEval},
+		"router":      {"router tools: 'router train'", cmdRouter},
+		"ingest":      {"ingest a folder of text and Markdown files into the knowledge store", cmdIngest},
+		"healthcheck": {"probe a running gateway (exit status 0 when ready)", cmdHealthcheck},
 	}
 }
 
@@ -37,7 +38,7 @@ Usage:
 
 Commands:
 `)
-	for _, name := range []string{"serve", "generate", "bench", "route-eval", "router", "ingest"} {
+	for _, name := range []string{"serve", "generate", "bench", "route-eval", "router", "ingest", "healthcheck"} {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", name, commands()[name].summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nWith no command, serve is run. 'gateway <command> --help' describes each command's flags.\n")

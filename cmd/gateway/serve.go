@@ -3,9 +3,94 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moegate/moegate/config"
 )
 
-// TODO(owner of this file): replace with the real command.
 func cmdServe(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", "", "YAML configuration `file` (default: "+config.DefaultFile+" in the working directory, when present)")
+	addr := fs.String("addr", "", "listen address `HOST:PORT` (default 127.0.0.1:8080; overrides addr in the config)")
+	dataDir := fs.String("data-dir", "", "`directory` for the gateway's state: registry, router model, knowledge index (default ./data)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: gateway serve [flags]
+
+Runs the OpenAI-compatible gateway. With no configuration it serves on
+127.0.0.1:8080 with embedded defaults: no Redis, no Postgres, and the local Go
+MoE engine as the default expert.
+
+Flags:
+`)
+		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nEvery configuration key can be set by an environment variable:\n  %s\n",
+			strings.Join(config.EnvVars(), "\n  "))
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cfg, err := config.Load(*configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *addr != "" {
+		cfg.Addr = *addr
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	log := newLogger(cfg)
+
+	gw, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer gw.close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: gw.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("moegate gateway listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Let in-flight requests and streams finish, up to the deadline.
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout.D().String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("shutdown deadline passed; closing open connections", "err", err)
+		_ = srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func chat(t *testing.T, in *instance, key string, body map[string]any, hdr ...string) (int, map[string]any) {
+	t.Helper()
+	if _, ok := body["messages"]; !ok {
+		body["messages"] = []map[string]any{{"role": "user", "content": body["q"]}}
+		delete(body, "q")
+	}
+	if _, ok := body["max_tokens"]; !ok {
+		body["max_tokens"] = 4
+	}
+	status, _, out := callH(t, "POST", in.url("/v1/chat/completions"), key, body, hdr...)
+	return status, out
+}
+
+func moegate(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	m, ok := body["moegate"].(map[string]any)
+	if !ok {
+		t.Fatalf("no moegate object: %v", body)
+	}
+	return m
+}
+
+func routedTo(t *testing.T, body map[string]any) string {
+	t.Helper()
+	exps, _ := moegate(t, body)["route"].(map[string]any)["experts"].([]any)
+	if len(exps) == 0 {
+		return ""
+	}
+	return exps[0].(map[string]any)["name"].(string)
+}
+
+// eventually retries f until it returns true or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var cooking = []string{
+	"how long do i boil an egg", "what temperature should i bake bread at", "give me a recipe for lasagna",
+	"how do i make pancakes from scratch", "what spices go with chicken curry", "how long to roast a turkey",
+	"can i substitute butter with oil in cake", "how do i caramelize onions", "what is a good pasta sauce recipe",
+	"how many cups of flour for cookies", "how do i cook rice on the stove", "what wine goes with salmon",
+	"how to make a vegetable soup", "best way to grill steak", "how do i knead pizza dough",
+}
+
+var cars = []string{
+	"my car battery is dead", "when should i change my oil", "how do i check tire pressure",
+	"what does the check engine light mean", "how to jump start a car", "my brakes are squeaking",
+	"how often should i rotate my tires", "the car won't start in the cold", "how do i replace a wiper blade",
+	"what is the best engine oil for my car", "my car is overheating", "how to change a flat tire",
+	"how do i register my vehicle", "what does the transmission do", "the steering wheel shakes at speed",
+}
+
+// TestEndToEndLearnedRouting: an admin adds experts with examples through the
+// admin API; after background retraining their queries are routed to them
+// without a restart; removing one routes its queries elsewhere; the model
+// survives a restart.
+func TestEndToEndLearnedRouting(t *testing.T) {
+	const tok = "adm"
+	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_ROUTER_RETRAIN_DEBOUNCE=50ms")
+	for name, ex := range map[string][]string{"cooking": cooking, "cars": cars} {
+		status, _, body := call(t, "POST", a.url("/admin/experts"), tok, map[string]any{
+			"name": name, "kind": "local", "system_prompt": "You are a " + name + " expert.", "examples": ex,
+			"description": name + " questions"})
+		if status != 201 {
+			t.Fatalf("add %s: %d %v", name, status, body)
+		}
+	}
+	var version float64
+	eventually(t, 30*time.Second, "routing to cooking after retraining", func() bool {
+		status, body := chat(t, a, "", map[string]any{"model": "auto", "q": "how long should i boil pasta"})
+		if status != 200 {
+			t.Fatalf("chat: %d %v", status, body)
+		}
+		route := moegate(t, body)["route"].(map[string]any)
+		version = route["version"].(float64)
+		return routedTo(t, body) == "cooking" && route["probabilities"] != nil
+	})
+	_, body := chat(t, a, "", map[string]any{"model": "auto", "q": "my engine makes a weird noise"})
+	if routedTo(t, body) != "cars" {
+		t.Fatalf("car query routed to %q: %v", routedTo(t, body), moegate(t, body)["route"])
+	}
+
+	// Persistence: the same model (version) serves after a restart.
+	a.stop()
+	a.start()
+	_, body = chat(t, a, "", map[string]any{"model": "auto", "q": "how long should i boil pasta"})
+	route := moegate(t, body)["route"].(map[string]any)
+	if routedTo(t, body) != "cooking" || route["version"].(float64) != version {
+		t.Fatalf("after restart: routed to %q version %v, want cooking version %v", routedTo(t, body), route["version"], version)
+	}
+
+	if status, _, _ := call(t, "DELETE", a.url("/admin/experts/cooking"), tok, nil); status != 204 {
+		t.Fatalf("delete: %d", status)
+	}
+	eventually(t, 30*time.Second, "cooking queries to go elsewhere", func() bool {
+		_, body := chat(t, a, "", map[string]any{"model": "auto", "q": "how long should i boil pasta"})
+		return routedTo(t, body) != "cooking"
+	})
+}
+
+// TestEndToEndRetrieval: documents ingested through the admin API are
+// retrieved and cited; excluding their data owner removes them.
+func TestEndToEndRetrieval(t *testing.T) {
+	const tok = "adm"
+	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok)
+	status, _, body := call(t, "POST", a.url("/admin/knowledge"), tok, map[string]any{"documents": []map[string]any{
+		{"id": "zorblax-warranty", "title": "Zorblax warranty", "text": "The Zorblax 3000 warranty lasts seven years and covers the flux capacitor.", "data_owner": "acme", "tags": []string{"support"}},
+		{"id": "quokka-returns", "title": "Quokka returns", "text": "Quokka blenders can be returned within 30 days with the receipt.", "data_owner": "globex"},
+	}})
+	if status != 201 {
+		t.Fatalf("ingest: %d %v", status, body)
+	}
+	status, _, body = call(t, "GET", a.url("/admin/knowledge"), tok, nil)
+	if status != 200 || len(body["data"].([]any)) != 2 {
+		t.Fatalf("list knowledge: %d %v", status, body)
+	}
+
+	question := "how long does the Zorblax 3000 warranty last"
+	status, body = chat(t, a, "", map[string]any{"model": "auto", "q": question})
+	if status != 200 {
+		t.Fatalf("chat: %d %v", status, body)
+	}
+	ret := moegate(t, body)["retrieval"].(map[string]any)
+	if ret["used"] != true || !strings.Contains(fmt.Sprint(ret["passages"]), "zorblax-warranty") {
+		t.Fatalf("the retrieval gate did not cite the document: %v", ret)
+	}
+
+	// Opting out of acme's data removes its passages.
+	status, body = chat(t, a, "", map[string]any{"model": "auto", "q": question, "moegate": map[string]any{"retrieval": "always"}}, "X-Moegate-Exclude-Data", "acme")
+	if status != 200 {
+		t.Fatalf("chat: %d %v", status, body)
+	}
+	if strings.Contains(fmt.Sprint(moegate(t, body)["retrieval"]), "zorblax-warranty") {
+		t.Fatalf("excluded data owner's passage retrieved: %v", moegate(t, body)["retrieval"])
+	}
+
+	// Deleting the document removes it from retrieval.
+	if status, _, _ := call(t, "DELETE", a.url("/admin/knowledge/zorblax-warranty"), tok, nil); status != 204 {
+		t.Fatalf("delete doc: %d", status)
+	}
+	_, body = chat(t, a, "", map[string]any{"model": "auto", "q": question, "moegate": map[string]any{"retrieval": "always"}})
+	if strings.Contains(fmt.Sprint(moegate(t, body)["retrieval"]), "zorblax-warranty") {
+		t.Fatalf("deleted document still retrieved")
+	}
+}
+
+func randomName(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// TestEndToEndSharedRedis: two gateways sharing one Redis enforce one global
+// limit and share the response cache; an excluded expert's cached answer is
+// not served.
+func TestEndToEndSharedRedis(t *testing.T) {
+	const key = "tenant-key-123"
+	tenant := randomName("t")
+	env := []string{
+		"MOEGATE_REDIS_URL=redis://127.0.0.1:6379/0", "MOEGATE_AUTH=keys", "E2E_TENANT_KEY=" + key,
+		`MOEGATE_TENANTS=[{"name":"` + tenant + `","key_env":"E2E_TENANT_KEY","rpm":6}]`,
+		`MOEGATE_EXPERTS=[{"name":"alt","kind":"local","system_prompt":"You are alt."}]`,
+		"MOEGATE_ROUTER_KIND=static", "MOEGATE_ROUTER_STATIC_EXPERT=alt",
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer rdb.Close()
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("these tests need Redis on 127.0.0.1:6379 (scripts/test.sh starts it): %v", err)
+	}
+	a := startInstance(t, t.TempDir(), env...)
+	b := startInstance(t, t.TempDir(), env...)
+
+	// Cache shared between replicas, scoped by what may contribute.
+	q := randomName("what is the answer to question ")
+	status, first := chat(t, a, key, map[string]any{"model": "auto", "q": q})
+	if status != 200 || routedTo(t, first) != "alt" || moegate(t, first)["cache"].(map[string]any)["hit"] != false {
+		t.Fatalf("first: %d %v", status, first)
+	}
+	status, second := chat(t, b, key, map[string]any{"model": "auto", "q": q})
+	if status != 200 || moegate(t, second)["cache"].(map[string]any)["hit"] != true {
+		t.Fatalf("replica B did not hit A's cache entry: %d %v", status, moegate(t, second))
+	}
+	status, third := chat(t, b, key, map[string]any{"model": "auto", "q": q, "moegate": map[string]any{"exclude_experts": []string{"alt"}}})
+	if status != 200 || moegate(t, third)["cache"].(map[string]any)["hit"] != false || third["model"] == "alt" {
+		t.Fatalf("excluded expert's cached answer served: %d %v", status, moegate(t, third))
+	}
+
+	// One global limit of 6 requests per minute across both replicas: 3 used.
+	allowed, limited := 3, 0
+	for i := range 6 {
+		in := a
+		if i%2 == 1 {
+			in = b
+		}
+		status, body := chat(t, in, key, map[string]any{"model": "auto", "q": fmt.Sprintf("question %d %s", i, q)})
+		switch status {
+		case 200:
+			allowed++
+		case 429:
+			limited++
+			if body["error"].(map[string]any)["code"] != "rate_limit_exceeded" {
+				t.Fatalf("429 body: %v", body)
+			}
+		default:
+			t.Fatalf("status %d: %v", status, body)
+		}
+	}
+	if allowed != 6 || limited != 3 {
+		t.Fatalf("allowed %d, limited %d: want 6 and 3 across both replicas", allowed, limited)
+	}
+}
+
+// TestEndToEndRedisOutage: with Redis gone, requests are still served and
+// /readyz says so; when it returns, the gateway uses it again.
+func TestEndToEndRedisOutage(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server is needed (scripts/test.sh installs it): %v", err)
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	startRedis := func() *exec.Cmd {
+		cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		eventually(t, 10*time.Second, "redis to start", func() bool { return rdb.Ping(t.Context()).Err() == nil })
+		return cmd
+	}
+	srv := startRedis()
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+
+	a := startInstance(t, t.TempDir(), "MOEGATE_REDIS_URL=redis://"+addr+"/0")
+	if status, body := chat(t, a, "", map[string]any{"model": "auto", "q": "hello"}); status != 200 {
+		t.Fatalf("with redis: %d %v", status, body)
+	}
+	_ = srv.Process.Kill()
+	_ = srv.Wait()
+	for i := range 3 {
+		if status, body := chat(t, a, "", map[string]any{"model": "auto", "q": fmt.Sprintf("hello %d", i)}); status != 200 {
+			t.Fatalf("redis down: %d %v", status, body)
+		}
+	}
+	eventually(t, 20*time.Second, "/readyz to report redis down", func() bool {
+		status, _, body := call(t, "GET", a.url("/readyz"), "", nil)
+		return status == 200 && fmt.Sprint(body["checks"].(map[string]any)["redis"]) != "ok"
+	})
+	srv = startRedis()
+	eventually(t, 30*time.Second, "/readyz to report redis back", func() bool {
+		chat(t, a, "", map[string]any{"model": "auto", "q": "ping"})
+		_, _, body := call(t, "GET", a.url("/readyz"), "", nil)
+		return fmt.Sprint(body["checks"].(map[string]any)["redis"]) == "ok"
+	})
+}

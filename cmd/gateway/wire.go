@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/moegate/moegate/api"
+	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/retrieval"
+	"github.com/moegate/moegate/router"
+)
+
+// gateway is the wired server and what must be closed when it stops.
+type gateway struct {
+	handler http.Handler
+	closers []io.Closer
+	stop    context.CancelFunc
+}
+
+func (g *gateway) close() {
+	g.stop()
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		_ = g.closers[i].Close()
+	}
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// build wires every package into one server according to cfg.
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway, err error) {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g := &gateway{stop: stop}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+
+	var pool *pgxpool.Pool
+	if cfg.Postgres.URL != "" {
+		if pool, err = openPostgres(ctx, cfg.Postgres.URL); err != nil {
+			return nil, err
+		}
+		g.closers = append(g.closers, closerFunc(func() error { pool.Close(); return nil }))
+	}
+	var rdb *redis.Client
+	if cfg.Redis.URL != "" {
+		opt, err := redis.ParseURL(cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		rdb = redis.NewClient(opt)
+		g.closers = append(g.closers, rdb)
+	}
+
+	// The default expert's engine.
+	engines, notes, err := openEngines(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, engines)
+
+	// Experts.
+	httpClient := &http.Client{}
+	factory := func(ctx context.Context, s experts.Spec) (experts.Expert, error) {
+		switch s.Kind {
+		case experts.KindOpenAI:
+			return experts.NewOpenAI(s, httpClient)
+		case experts.KindLocal:
+			eng, err := engines.get(ctx, s.Model)
+			if err != nil {
+				return nil, err
+			}
+			return experts.NewLocal(s, eng, cfg.Local.MaxTokens), nil
+		}
+		return nil, fmt.Errorf("%w: unknown kind %q", experts.ErrInvalid, s.Kind)
+	}
+	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
+	if pool != nil {
+		if specStore, err = experts.NewPostgresStore(ctx, pool); err != nil {
+			return nil, err
+		}
+	}
+	reg := experts.NewRegistry(specStore, factory, log)
+	if err := reg.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load experts: %w", err)
+	}
+	seed := append([]experts.Spec{{
+		Name: cfg.DefaultExpert, Kind: experts.KindLocal,
+		Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
+	}}, cfg.Experts...)
+	// An expert that fails to build (an unset API key variable, say) is
+	// registered without traffic and reported by /readyz; only invalid
+	// specs stop the start.
+	if err := reg.Seed(ctx, seed); err != nil {
+		if _, ok := reg.Get(cfg.DefaultExpert); !ok {
+			return nil, fmt.Errorf("seed experts: %w", err)
+		}
+		log.Warn("some configured experts could not be started", "err", err)
+	}
+	if pool != nil {
+		go reg.Run(bg, 5*time.Second)
+	}
+
+	// Embeddings.
+	var emb embed.Embedder
+	switch cfg.Embed.Kind {
+	case "openai":
+		emb = embed.NewOpenAI(embed.OpenAIConfig{BaseURL: cfg.Embed.BaseURL, Model: cfg.Embed.Model,
+			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.D()})
+	default:
+		emb = embed.NewLocal(cfg.Embed.Dim)
+	}
+
+	// Router.
+	deps := api.Deps{Registry: reg, Embedder: emb, Logger: log}
+	switch cfg.Router.Kind {
+	case "static":
+		deps.Router = router.Static{Expert: cfg.Router.StaticExpert}
+	default:
+		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
+		fb := router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
+		deps.Feedback = fb
+		learned := router.NewLearned(emb, router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight, Logger: log})
+		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
+			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.D(), Logger: log,
+		})
+		switch err := learned.LoadFile(modelPath); {
+		case err == nil:
+			log.Info("router model loaded", "path", modelPath, "version", learned.Version())
+		case errors.Is(err, os.ErrNotExist):
+			rt.Trigger() // first start: train from the registry in the background
+		default:
+			return nil, fmt.Errorf("router model: %w", err)
+		}
+		go func() { _ = rt.Run(bg) }()
+		go func() {
+			for range reg.Subscribe() {
+				rt.Trigger()
+			}
+		}()
+		deps.Router, deps.Retrainer = learned, rt
+	}
+
+	// Knowledge store.
+	var store retrieval.Store
+	switch cfg.Retrieval.Backend {
+	case "postgres":
+		store, err = retrieval.OpenPostgres(ctx, cfg.Postgres.URL, emb.Dim(), retrieval.PostgresOptions{})
+	default:
+		store, err = retrieval.OpenEmbedded(filepath.Join(cfg.DataDir, "knowledge"), emb.Dim(), retrieval.EmbeddedOptions{Logger: log})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("knowledge store: %w", err)
+	}
+	g.closers = append(g.closers, store)
+	deps.Knowledge = knowledge{Store: store, Ingester: &retrieval.Ingester{Store: store, Embedder: emb}}
+
+	// Policies.
+	var static []policies.StaticTenant
+	for _, t := range cfg.Tenants {
+		static = append(static, policies.StaticTenant{KeyEnv: t.KeyEnv, KeyHash: t.KeySHA256, Tenant: policies.Tenant{
+			Name: t.Name, RPM: t.RPM, TPM: t.TPM, BudgetTokens: t.BudgetTokens, BudgetPeriod: t.BudgetPeriod,
+			AllowedExperts: t.AllowedExperts, DeniedExperts: t.DeniedExperts, AllowedData: t.AllowedData, DeniedData: t.DeniedData,
+			DefaultAggregate: t.Aggregate, MaxK: t.MaxK,
+		}})
+	}
+	var backend policies.Backend
+	if pool != nil {
+		backend, err = policies.NewPostgresBackend(ctx, pool, "moegate_tenants")
+	} else {
+		backend, err = policies.NewFileBackend(filepath.Join(cfg.DataDir, "tenants.json"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	if deps.Tenants, err = policies.NewTenants(static, backend); err != nil {
+		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	mem := policies.NewMemoryLimiter()
+	deps.Limiter = mem
+	if rdb != nil {
+		fo := policies.NewFailover(policies.NewRedisLimiter(rdb, "moegate:"), mem, 5*time.Second, log)
+		deps.Limiter = fo
+		deps.Checks = append(deps.Checks, api.Check{Name: "redis", Degrades: true, Check: func(context.Context) error {
+			if ok, why := fo.Healthy(); !ok {
+				return errors.New(why)
+			}
+			return nil
+		}})
+	}
+	if cfg.Cache.Enabled {
+		if rdb != nil {
+			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+		} else {
+			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+		}
+	}
+
+	srv, err := api.New(api.Options{
+		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
+		RequestTimeout: cfg.RequestTimeout.D(), DefaultExpert: cfg.DefaultExpert, Aggregate: cfg.Aggregate, Synthesizer: cfg.Synthesizer,
+		Retries: cfg.Retries, TopK: cfg.Router.TopK, TopP: cfg.Router.TopP,
+		RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+	}, deps)
+	if err != nil {
+		return nil, err
+	}
+	g.handler = srv.Handler()
+	return g, nil
+}
+
+// knowledge joins a store and its ingester into the api's Knowledge.
+type knowledge struct {
+	retrieval.Store
+	*retrieval.Ingester
+}
+
+// trainingSource turns the registry's enabled domain experts (their
+// examples and descriptions) and recorded feedback into training data.
+func trainingSource(reg *experts.Registry, fb *router.FileFeedback, defaultExpert string) func(context.Context) ([]router.Example, error) {
+	return func(ctx context.Context) ([]router.Example, error) {
+		var out []router.Example
+		known := map[string]bool{}
+		for _, s := range reg.List() {
+			if !s.IsEnabled() || s.Name == defaultExpert {
+				continue
+			}
+			known[s.Name] = true
+			for _, ex := range s.Examples {
+				out = append(out, router.Example{Text: ex, Expert: s.Name})
+			}
+			if s.Description != "" {
+				out = append(out, router.Example{Text: s.Description, Expert: s.Name})
+			}
+		}
+		fbs, err := fb.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, ex := range router.FeedbackExamples(fbs, 0) {
+			if known[ex.Expert] {
+				out = append(out, ex)
+			}
+		}
+		return out, nil
+	}
+}
+
+func openPostgres(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres.url: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres at %s is unreachable: %w", pool.Config().ConnConfig.Host, err)
+	}
+	return pool, nil
+}
+
+// engineSet opens local GGUF models once each and shares them between the
+// local experts that name them; "" is the default model.
+type engineSet struct {
+	mu      sync.Mutex
+	opts    local.Options
+	engines map[string]*local.Engine
+}
+
+func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*engineSet, []string, error) {
+	set := &engineSet{engines: map[string]*local.Engine{},
+		opts: local.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log}}
+	path := cfg.Local.Model
+	var notes []string
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "models", "moegate-demo.gguf")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, nil, err
+			}
+			log.Info("writing the demo MoE model", "path", path)
+			if err := local.WriteDemoModel(path); err != nil {
+				return nil, nil, fmt.Errorf("demo model: %w", err)
+			}
+		}
+		const note = "The default expert runs moegate's built-in demo MoE model (random weights): its answers are not meaningful until a real GGUF file is configured (local.model or MOEGATE_LOCAL_MODEL)."
+		log.Warn(note)
+		notes = append(notes, note)
+	}
+	eng, err := local.Open(ctx, path, set.opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local model: %w", err)
+	}
+	set.engines[""] = eng
+	return set, notes, nil
+}
+
+func (s *engineSet) get(ctx context.Context, path string) (*local.Engine, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.engines[path]; ok {
+		return e, nil
+	}
+	e, err := local.Open(ctx, path, s.opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: model %s: %v", experts.ErrInvalid, path, err)
+	}
+	s.engines[path] = e
+	return e, nil
+}
+
+func (s *engineSet) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, e := range s.engines {
+		errs = append(errs, e.Close())
+	}
+	return errors.Join(errs...)
+}
