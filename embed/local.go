@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"slices"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -96,23 +95,34 @@ func mix(h, kind uint64) uint64 {
 }
 
 // EmbedInto writes the embedding of text into v, which must have length
-// Dim. It allocates nothing once the scratch pool is warm.
+// Dim. It allocates nothing for texts of up to a few hundred characters.
 func (l *Local) EmbedInto(v []float32, text string) {
 	clear(v)
-	sc := scratchPool.Get().(*scratch)
-	sc.idx, sc.val = l.AppendSparse(sc.idx[:0], sc.val[:0], text)
-	for k, i := range sc.idx {
-		v[i] = sc.val[k]
+	var stack [512]bucket
+	bs := l.features(stack[:0], text)
+	for _, b := range bs {
+		v[b.i] += b.w
 	}
-	scratchPool.Put(sc)
+	// Weights are positive: a negative entry marks a bucket already
+	// transformed.
+	var ss float64
+	for _, b := range bs {
+		if x := v[b.i]; x > 0 {
+			y := float32(math.Log1p(float64(x)))
+			v[b.i] = -y
+			ss += float64(y) * float64(y)
+		}
+	}
+	inv := float32(0)
+	if ss > 0 {
+		inv = float32(-1 / math.Sqrt(ss))
+	}
+	for _, b := range bs {
+		if x := v[b.i]; x < 0 {
+			v[b.i] = x * inv
+		}
+	}
 }
-
-type scratch struct {
-	idx []int32
-	val []float32
-}
-
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // bucket is one hashed feature occurrence.
 type bucket struct {

@@ -120,3 +120,39 @@ func BenchmarkLocalEmbed(b *testing.B) {
 		sink = e.Vector(q)
 	}
 }
+
+func TestLocalSparseMatchesDense(t *testing.T) {
+	e := NewLocal(1 << 16)
+	for _, s := range []string{"", "hello", "how do i say good bye in french", "a a a a b b", "Ünïcödé and more words here 42"} {
+		dense := e.Vector(s)
+		idx, val := e.AppendSparse(nil, nil, s)
+		nz := 0
+		for _, x := range dense {
+			if x != 0 {
+				nz++
+			}
+		}
+		if nz != len(idx) {
+			t.Fatalf("%q: %d sparse entries, %d dense non-zeros", s, len(idx), nz)
+		}
+		for k, i := range idx {
+			if k > 0 && idx[k-1] >= i {
+				t.Fatalf("%q: indices not increasing", s)
+			}
+			if math.Abs(float64(dense[i]-val[k])) > 1e-6 {
+				t.Fatalf("%q: entry %d dense %v sparse %v", s, i, dense[i], val[k])
+			}
+		}
+	}
+}
+
+func BenchmarkLocalAppendSparse(b *testing.B) {
+	e := NewLocal(1 << 16)
+	q := "can you tell me how to say 'i do not speak much spanish', in spanish"
+	var idx []int32
+	var val []float32
+	b.ReportAllocs()
+	for b.Loop() {
+		idx, val = e.AppendSparse(idx[:0], val[:0], q)
+	}
+}

@@ -1,0 +1,167 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/moegate/moegate/embed"
+)
+
+// ReadExamples reads JSON Lines of Example ({"text": ..., "expert": ...};
+// other fields are ignored, an empty expert is out of scope).
+func ReadExamples(r io.Reader) ([]Example, error) {
+	var out []Example
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	for line := 1; sc.Scan(); line++ {
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var ex Example
+		if err := json.Unmarshal(b, &ex); err != nil {
+			return nil, fmt.Errorf("router: examples line %d: %w", line, err)
+		}
+		out = append(out, ex)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("router: read examples: %w", err)
+	}
+	return out, nil
+}
+
+// ReadExamplesFile reads a JSON Lines file of examples.
+func ReadExamplesFile(path string) ([]Example, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	exs, err := ReadExamples(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return exs, nil
+}
+
+// EvalResult is what Evaluate measures on a test set.
+type EvalResult struct {
+	// Accuracy is top-1 accuracy of the gate on in-scope queries, ignoring
+	// the out-of-scope threshold; RoutedAccuracy counts a query as right
+	// only when it is also not sent to the default expert.
+	Accuracy       float64 `json:"accuracy"`
+	Top3Accuracy   float64 `json:"top3_accuracy"`
+	RoutedAccuracy float64 `json:"routed_accuracy"`
+	// OOSRecall is the share of out-of-scope queries sent to the default
+	// expert, OOSPrecision the share of default decisions that were out of
+	// scope, InScopeCoverage the share of in-scope queries not sent there.
+	OOSRecall       float64 `json:"oos_recall"`
+	OOSPrecision    float64 `json:"oos_precision"`
+	InScopeCoverage float64 `json:"in_scope_coverage"`
+	// Route latency per query, embedding included, one thread.
+	RouteP50us   float64 `json:"route_p50_us"`
+	RouteP99us   float64 `json:"route_p99_us"`
+	TrainSeconds float64 `json:"train_seconds"`
+	InScope      int     `json:"in_scope"`
+	OutOfScope   int     `json:"out_of_scope"`
+	Threshold    float64 `json:"threshold"`
+}
+
+// Evaluate trains a Learned router on train and measures it on test, with
+// every expert of the model as a candidate.
+func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, opts Options) (EvalResult, error) {
+	var res EvalResult
+	l := NewLearned(emb, opts)
+	start := time.Now()
+	m, err := l.Train(ctx, train)
+	if err != nil {
+		return res, err
+	}
+	res.TrainSeconds = time.Since(start).Seconds()
+	if err := l.Install(m); err != nil {
+		return res, err
+	}
+	res.Threshold = m.Threshold
+	var candidates []string
+	for i, e := range m.Experts {
+		if i != m.OOSClass {
+			candidates = append(candidates, e)
+		}
+	}
+
+	// Route single-threaded for latency figures, embedding included.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	lat := make([]float64, 0, len(test))
+	decisions := make([]Decision, len(test))
+	for i, ex := range test {
+		t0 := time.Now()
+		d, err := l.Route(ctx, Query{Text: ex.Text, Candidates: candidates})
+		lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
+		if err != nil {
+			return res, err
+		}
+		decisions[i] = d
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		res.RouteP50us = lat[len(lat)/2]
+		res.RouteP99us = lat[min(len(lat)-1, len(lat)*99/100)]
+	}
+
+	var correct, top3, routed, covered, oosHit, defaults int
+	for i, ex := range test {
+		d := decisions[i]
+		if d.Default {
+			defaults++
+		}
+		if ex.Expert == OutOfScope {
+			res.OutOfScope++
+			if d.Default {
+				oosHit++
+			}
+			continue
+		}
+		res.InScope++
+		if !d.Default {
+			covered++
+			if d.Experts[0].Name == ex.Expert {
+				routed++
+			}
+		}
+		rank := 0
+		for _, p := range d.Probabilities {
+			if p > d.Probabilities[ex.Expert] {
+				rank++
+			}
+		}
+		if _, ok := d.Probabilities[ex.Expert]; ok {
+			if rank == 0 {
+				correct++
+			}
+			if rank < 3 {
+				top3++
+			}
+		}
+	}
+	div := func(a, b int) float64 {
+		if b == 0 {
+			return 0
+		}
+		return float64(a) / float64(b)
+	}
+	res.Accuracy = div(correct, res.InScope)
+	res.Top3Accuracy = div(top3, res.InScope)
+	res.RoutedAccuracy = div(routed, res.InScope)
+	res.InScopeCoverage = div(covered, res.InScope)
+	res.OOSRecall = div(oosHit, res.OutOfScope)
+	res.OOSPrecision = div(oosHit, defaults)
+	return res, nil
+}

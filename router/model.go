@@ -1,0 +1,199 @@
+package router
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// OutOfScope is the class name of out-of-scope examples (Example.Expert
+// empty); queries of that class go to the default expert.
+const OutOfScope = ""
+
+// Model is a trained learned router: a linear softmax gate over query
+// embeddings, the out-of-scope threshold chosen at training time, and
+// optionally a retrieval gate. A Model is immutable once trained; Learned
+// swaps whole models.
+type Model struct {
+	Version int64     `json:"version"`
+	Kind    string    `json:"kind"` // "logreg" or "centroid"
+	Dim     int       `json:"dim"`
+	Trained time.Time `json:"trained"`
+	// Examples counts the training examples (feedback duplicates included).
+	Examples int `json:"examples"`
+	// Experts are the expert names the gate knows, in class order.
+	// OOSClass is their index of the out-of-scope class, or -1.
+	Experts  []string `json:"experts"`
+	OOSClass int      `json:"oos_class"`
+	Gate     *Linear  `json:"gate"` // one class per entry of Experts
+	// Threshold is the smallest expert probability that routes to an
+	// expert; below it the query is out of scope.
+	Threshold float64 `json:"threshold"`
+	// Retrieval is the trained retrieval gate (class 1 = retrieve), nil
+	// when no example was labelled for retrieval.
+	Retrieval *Linear `json:"retrieval,omitempty"`
+}
+
+// Linear is a dense linear layer followed by a softmax: Dim×Classes
+// weights and one bias per class.
+type Linear struct {
+	Classes int `json:"classes"`
+	Dim     int `json:"dim"`
+	// W is feature-major: the Classes weights of feature i are
+	// W[i*Classes:(i+1)*Classes], so a sparse input reads one cache line
+	// per feature.
+	W []float32 `json:"-"`
+	B []float32 `json:"-"`
+}
+
+// probs writes softmax(Wx+b) into p (length Classes) for a sparse x.
+func (g *Linear) probs(x sparse, p []float64) {
+	var acc [64]float32
+	logits := acc[:0]
+	if g.Classes > len(acc) {
+		logits = make([]float32, 0, g.Classes)
+	}
+	logits = append(logits, g.B...)
+	for k, i := range x.idx {
+		v := x.val[k]
+		for c, w := range g.W[int(i)*g.Classes : int(i+1)*g.Classes] {
+			logits[c] += w * v
+		}
+	}
+	maxLogit := math.Inf(-1)
+	for c, l := range logits {
+		p[c] = float64(l)
+		maxLogit = max(maxLogit, p[c])
+	}
+	var z float64
+	for c := range p {
+		p[c] = math.Exp(p[c] - maxLogit)
+		z += p[c]
+	}
+	for c := range p {
+		p[c] /= z
+	}
+}
+
+// linearJSON carries the weights as little-endian float32 bytes (base64 in
+// JSON): a tenth of the size of decimal text and exact.
+type linearJSON struct {
+	Classes int    `json:"classes"`
+	Dim     int    `json:"dim"`
+	W       []byte `json:"w"`
+	B       []byte `json:"b"`
+}
+
+func floatsToBytes(f []float32) []byte {
+	b := make([]byte, 4*len(f))
+	for i, x := range f {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+func bytesToFloats(b []byte) []float32 {
+	f := make([]float32, len(b)/4)
+	for i := range f {
+		f[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return f
+}
+
+// MarshalJSON implements json.Marshaler.
+func (g *Linear) MarshalJSON() ([]byte, error) {
+	return json.Marshal(linearJSON{g.Classes, g.Dim, floatsToBytes(g.W), floatsToBytes(g.B)})
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (g *Linear) UnmarshalJSON(data []byte) error {
+	var j linearJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	if j.Classes <= 0 || j.Dim <= 0 || len(j.W) != 4*j.Classes*j.Dim || len(j.B) != 4*j.Classes {
+		return fmt.Errorf("router: linear layer %dx%d with %d weight and %d bias bytes", j.Classes, j.Dim, len(j.W), len(j.B))
+	}
+	*g = Linear{Classes: j.Classes, Dim: j.Dim, W: bytesToFloats(j.W), B: bytesToFloats(j.B)}
+	return nil
+}
+
+// ErrBadModel reports a model file that cannot be used.
+var ErrBadModel = errors.New("router: bad model")
+
+func (m *Model) validate() error {
+	switch {
+	case m.Gate == nil:
+		return fmt.Errorf("%w: no gate", ErrBadModel)
+	case m.Gate.Dim != m.Dim || m.Gate.Classes != len(m.Experts):
+		return fmt.Errorf("%w: gate %dx%d for %d experts of dim %d", ErrBadModel, m.Gate.Classes, m.Gate.Dim, len(m.Experts), m.Dim)
+	case m.OOSClass >= len(m.Experts) || m.OOSClass >= 0 && m.Experts[m.OOSClass] != OutOfScope:
+		return fmt.Errorf("%w: out-of-scope class %d", ErrBadModel, m.OOSClass)
+	case m.Retrieval != nil && (m.Retrieval.Dim != m.Dim || m.Retrieval.Classes != 2):
+		return fmt.Errorf("%w: retrieval gate %dx%d", ErrBadModel, m.Retrieval.Classes, m.Retrieval.Dim)
+	}
+	return nil
+}
+
+// Save writes the model as JSON.
+func (m *Model) Save(w io.Writer) error {
+	return json.NewEncoder(w).Encode(m)
+}
+
+// Load reads a model written by Save.
+func Load(r io.Reader) (*Model, error) {
+	var m Model
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// SaveFile writes the model to path atomically: readers see the old file or
+// the new one, never a torn one.
+func (m *Model) SaveFile(path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("router: save model: %w", err)
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if err := m.Save(f); err != nil {
+		f.Close()
+		return fmt.Errorf("router: save model: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("router: save model: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("router: save model: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("router: save model: %w", err)
+	}
+	return nil
+}
+
+// LoadFile reads a model saved by SaveFile. A missing file is reported with
+// an error satisfying errors.Is(err, fs.ErrNotExist).
+func LoadFile(path string) (*Model, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("router: load model: %w", err)
+	}
+	defer f.Close()
+	m, err := Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("router: load model %s: %w", path, err)
+	}
+	return m, nil
+}
