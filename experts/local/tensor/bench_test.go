@@ -74,6 +74,17 @@ func BenchmarkMatMul(b *testing.B) {
 					m.MatMul(pool, dst, x, n)
 				}
 			})
+			// The same work as n MatVec calls, for comparison.
+			b.Run(fmt.Sprintf("%v/n=%d/threads=%d/MatVecs", typ, n, threads), func(b *testing.B) {
+				pool := NewPool(threads)
+				defer pool.Close()
+				b.SetBytes(int64(len(data)) * n)
+				for b.Loop() {
+					for j := range n {
+						m.MatVec(pool, dst[j*rows:(j+1)*rows], x[j*cols:(j+1)*cols])
+					}
+				}
+			})
 		}
 	}
 }

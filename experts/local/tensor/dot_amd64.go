@@ -17,9 +17,6 @@ func dotQ8_0AVX2(row *byte, x *float32, nb int) float32
 //go:noescape
 func dotF32AVX2(a, b *float32, n int) float32
 
-//go:noescape
-func dot4F32AVX2(r0, r1, r2, r3, x *float32, n int, out *[4]float32)
-
 func dotQ8_0(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ8_0Go(row, x)
@@ -43,23 +40,6 @@ func dotF32F32(a, b []float32) float32 {
 		s += dotF32F32Go(a[m:], b[m:])
 	}
 	return s
-}
-
-func dot4F32(r0, r1, r2, r3, x []float32) (a, b, c, d float32) {
-	n := len(x)
-	r0, r1, r2, r3 = r0[:n], r1[:n], r2[:n], r3[:n]
-	if !haveAVX2 || n < 8 {
-		return dot4F32Go(r0, r1, r2, r3, x)
-	}
-	m := n &^ 7
-	var out [4]float32
-	dot4F32AVX2(&r0[0], &r1[0], &r2[0], &r3[0], &x[0], m, &out)
-	a, b, c, d = out[0], out[1], out[2], out[3]
-	if m < n {
-		ta, tb, tc, td := dot4F32Go(r0[m:], r1[m:], r2[m:], r3[m:], x[m:])
-		a, b, c, d = a+ta, b+tb, c+tc, d+td
-	}
-	return a, b, c, d
 }
 
 // dotF32 reads the row's little-endian floats in place: amd64 is

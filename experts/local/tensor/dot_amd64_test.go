@@ -31,13 +31,6 @@ func TestAVX2MatchesGo(t *testing.T) {
 		near("dotF16", n, dotF16(row, b), dotF16Go(row, b))
 		row, _ = Quantize(BF16, a)
 		near("dotBF16", n, dotBF16(row, b), dotBF16Go(row, b))
-		c, d, e := randVec(r, n), randVec(r, n), randVec(r, n)
-		g0, g1, g2, g3 := dot4F32(a, c, d, e, b)
-		w0, w1, w2, w3 := dot4F32Go(a, c, d, e, b)
-		near("dot4F32[0]", n, g0, w0)
-		near("dot4F32[1]", n, g1, w1)
-		near("dot4F32[2]", n, g2, w2)
-		near("dot4F32[3]", n, g3, w3)
 	}
 	for _, nb := range []int{0, 1, 2, 3, 128} {
 		x := randVec(r, 32*nb)

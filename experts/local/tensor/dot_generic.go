@@ -6,10 +6,6 @@ func dotQ8_0(row []byte, x []float32) float32 { return dotQ8_0Go(row, x) }
 
 func dotF32F32(a, b []float32) float32 { return dotF32F32Go(a, b) }
 
-func dot4F32(r0, r1, r2, r3, x []float32) (a, b, c, d float32) {
-	return dot4F32Go(r0, r1, r2, r3, x)
-}
-
 func dotF32(row []byte, x []float32) float32 { return dotF32Go(row, x) }
 
 func dotQ4K(row []byte, x []float32) float32 { return dotQ4KGo(row, x) }

@@ -1,6 +1,10 @@
 package tensor
 
-// dotF32F32Go is the dot product of two float32 vectors of equal length.
+// DotF32 is the dot product of two float32 vectors; b must be at least as
+// long as a. It uses the same vector kernels as the F32 weight type.
+func DotF32(a, b []float32) float32 { return dotF32F32(a, b) }
+
+// dotF32F32Go is the pure Go DotF32.
 func dotF32F32Go(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
@@ -17,17 +21,4 @@ func dotF32F32Go(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
-}
-
-// dot4F32Go computes the dot products of four rows with x, reading x once.
-func dot4F32Go(r0, r1, r2, r3, x []float32) (a, b, c, d float32) {
-	n := len(x)
-	r0, r1, r2, r3 = r0[:n], r1[:n], r2[:n], r3[:n]
-	for i, v := range x {
-		a += r0[i] * v
-		b += r1[i] * v
-		c += r2[i] * v
-		d += r3[i] * v
-	}
-	return a, b, c, d
 }

@@ -79,12 +79,15 @@ func (m *Matrix) MatVec(pool *Pool, dst, x []float32) {
 	})
 }
 
+// matMulBlockBytes is the size of the block of weight rows MatMul keeps in
+// cache while all the input vectors pass over it: about an L1 data cache.
+const matMulBlockBytes = 32 << 10
+
 // MatMul computes n matrix-vector products at once: x holds n vectors of
-// Cols elements, and dst[j*Rows+r] = row r · x[j*Cols:(j+1)*Cols]. Each
-// weight row is decoded once and reused for all n vectors, which is what
-// makes batched prompt processing cheaper than n MatVec calls: rows are
-// decoded minRowsPerChunk at a time and each input vector is read once per
-// such block, four rows per pass.
+// Cols elements, and dst[j*Rows+r] = row r · x[j*Cols:(j+1)*Cols]. Weight
+// rows are taken a cache-sized block at a time and each block is used for
+// all n vectors before moving on, so the weights are read from memory once
+// rather than n times; the kernels work on the encoded rows, as in MatVec.
 func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 	if n < 0 || len(x) != n*m.Cols || len(dst) != n*m.Rows {
 		panic(fmt.Sprintf("tensor: MatMul of %dx%d matrix with n=%d len(x)=%d len(dst)=%d", m.Rows, m.Cols, n, len(x), len(dst)))
@@ -94,24 +97,17 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 		return
 	}
 	cols, rows := m.Cols, m.Rows
+	dot := dotFunc(m.Type)
+	rb := m.RowBytes()
+	block := max(1, matMulBlockBytes/rb)
 	run := func(lo, hi int) {
-		buf := make([]float32, minRowsPerChunk*cols)
-		for b0 := lo; b0 < hi; b0 += minRowsPerChunk {
-			nr := min(minRowsPerChunk, hi-b0)
-			for t := range nr {
-				// Cannot fail: the shape was validated by NewMatrix.
-				_ = Dequantize(m.Type, m.Row(b0+t), buf[t*cols:(t+1)*cols])
-			}
+		for b0 := lo; b0 < hi; b0 += block {
+			b1 := min(b0+block, hi)
 			for j := range n {
 				xv := x[j*cols : (j+1)*cols]
-				o := dst[j*rows+b0 : j*rows+b0+nr]
-				t := 0
-				for ; t+4 <= nr; t += 4 {
-					o[t], o[t+1], o[t+2], o[t+3] = dot4F32(buf[t*cols:(t+1)*cols], buf[(t+1)*cols:(t+2)*cols],
-						buf[(t+2)*cols:(t+3)*cols], buf[(t+3)*cols:(t+4)*cols], xv)
-				}
-				for ; t < nr; t++ {
-					o[t] = dotF32F32(buf[t*cols:(t+1)*cols], xv)
+				o := dst[j*rows : (j+1)*rows]
+				for r := b0; r < b1; r++ {
+					o[r] = dot(m.Data[r*rb:(r+1)*rb], xv)
 				}
 			}
 		}

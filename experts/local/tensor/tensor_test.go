@@ -220,3 +220,14 @@ func TestTypeTable(t *testing.T) {
 		t.Error("type 99 or 4 (removed Q4_2) known")
 	}
 }
+
+func TestDotF32(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, n := range []int{0, 1, 5, 8, 33, 64, 1000} {
+		a, b := randVec(r, n), randVec(r, n+3) // b may be longer
+		want := dot64(a, b[:n])
+		if got := DotF32(a, b); math.Abs(float64(got)-want) > 1e-5*float64(n+1) {
+			t.Errorf("n=%d: DotF32 = %g, want %g", n, got, want)
+		}
+	}
+}
