@@ -62,9 +62,10 @@ func (t ValueType) unsigned() bool {
 	return t == TypeUint8 || t == TypeUint16 || t == TypeUint32 || t == TypeUint64
 }
 
-// Value is one metadata value of any type, arrays included. Arrays of
-// numbers are kept in their encoded little-endian form, so a 150k-entry
-// vocabulary table costs its file size, not a Value per entry.
+// Value is one metadata value of any type, arrays included; the zero Value
+// is a UINT8 0. Arrays of numbers are kept in their encoded little-endian
+// form, so a 150k-entry vocabulary table costs its file size, not a Value
+// per entry.
 type Value struct {
 	typ  ValueType
 	bits uint64 // scalars: integer bits sign-extended, float bits, bool 0/1

@@ -152,11 +152,6 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, k := range w.keys {
-		if v := w.kv[k]; !v.typ.Valid() {
-			return 0, fmt.Errorf("gguf: metadata key %q has no value", k)
-		}
-	}
 	c := &countWriter{w: bufio.NewWriterSize(out, 1<<20)}
 	io.WriteString(c, Magic)
 	c.u32(w.version)

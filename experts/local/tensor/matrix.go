@@ -34,10 +34,12 @@ func NewMatrix(t Type, rows, cols int, data []byte) (*Matrix, error) {
 
 // RowBytes is the size in bytes of one row.
 func (m *Matrix) RowBytes() int {
-	if m.rowBytes == 0 {
-		m.rowBytes, _ = RowBytes(m.Type, m.Cols)
+	if m.rowBytes != 0 {
+		return m.rowBytes
 	}
-	return m.rowBytes
+	// A Matrix written as a literal: compute without storing, so that
+	// concurrent readers do not race.
+	return m.Cols / m.Type.BlockSize() * m.Type.BlockBytes()
 }
 
 // Row returns the encoded bytes of row i.
