@@ -161,3 +161,31 @@ func dotQ5_0(row []byte, x []float32) float32 {
 	}
 	return dotQ5_0AVX2(&row[0], &x[0], nb)
 }
+
+//go:noescape
+func dotQ4_1AVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotQ5_1AVX2(row *byte, x *float32, nb int) float32
+
+func dotQ4_1(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4_1Go(row, x)
+	}
+	nb := checkBlocks(Q4_1, row, len(x), 32, q4_1Size)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ4_1AVX2(&row[0], &x[0], nb)
+}
+
+func dotQ5_1(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ5_1Go(row, x)
+	}
+	nb := checkBlocks(Q5_1, row, len(x), 32, q5_1Size)
+	if nb == 0 {
+		return 0
+	}
+	return dotQ5_1AVX2(&row[0], &x[0], nb)
+}

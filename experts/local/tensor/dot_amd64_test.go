@@ -40,6 +40,10 @@ func TestAVX2MatchesGo(t *testing.T) {
 		near("dotQ4_0", 32*nb, dotQ4_0(row, x), dotQ4_0Go(row, x))
 		row, _ = Quantize(Q5_0, randVec(r, 32*nb))
 		near("dotQ5_0", 32*nb, dotQ5_0(row, x), dotQ5_0Go(row, x))
+		row, _ = Quantize(Q4_1, randVec(r, 32*nb))
+		near("dotQ4_1", 32*nb, dotQ4_1(row, x), dotQ4_1Go(row, x))
+		row, _ = Quantize(Q5_1, randVec(r, 32*nb))
+		near("dotQ5_1", 32*nb, dotQ5_1(row, x), dotQ5_1Go(row, x))
 	}
 	for _, nb := range []int{0, 1, 2, 16} {
 		x := randVec(r, 256*nb)

@@ -21,3 +21,7 @@ func dotBF16(row []byte, x []float32) float32 { return dotBF16Go(row, x) }
 func dotQ5_0(row []byte, x []float32) float32 { return dotQ5_0Go(row, x) }
 
 func dotQ5K(row []byte, x []float32) float32 { return dotQ5KGo(row, x) }
+
+func dotQ4_1(row []byte, x []float32) float32 { return dotQ4_1Go(row, x) }
+
+func dotQ5_1(row []byte, x []float32) float32 { return dotQ5_1Go(row, x) }

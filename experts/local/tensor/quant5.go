@@ -43,7 +43,7 @@ func dequantizeQ4_1(b *[q4_1Size]byte, y *[32]float32) {
 	}
 }
 
-func dotQ4_1(row []byte, x []float32) float32 {
+func dotQ4_1Go(row []byte, x []float32) float32 {
 	nb := checkBlocks(Q4_1, row, len(x), 32, q4_1Size)
 	var sum float32
 	for i := range nb {
@@ -151,7 +151,7 @@ func dequantizeQ5_1(b *[q5_1Size]byte, y *[32]float32) {
 	}
 }
 
-func dotQ5_1(row []byte, x []float32) float32 {
+func dotQ5_1Go(row []byte, x []float32) float32 {
 	nb := checkBlocks(Q5_1, row, len(x), 32, q5_1Size)
 	var sum float32
 	for i := range nb {
