@@ -116,8 +116,16 @@ func OpenPostgres(ctx context.Context, url string, dim int, opts PostgresOptions
 		if err := pgxvec.RegisterTypes(ctx, c); err != nil {
 			return err
 		}
-		_, err := c.Exec(ctx, "SET hnsw.ef_search = "+strconv.Itoa(efSearch))
-		return err
+		if _, err := c.Exec(ctx, "SET hnsw.ef_search = "+strconv.Itoa(efSearch)); err != nil {
+			return err
+		}
+		// pgvector 0.8+: keep scanning the index when filters reject
+		// candidates, so a selective filter still returns k rows. Older
+		// versions lack the setting and return fewer.
+		if _, err := c.Exec(ctx, "SET hnsw.iterative_scan = strict_order"); err != nil {
+			log.Debug("retrieval: hnsw.iterative_scan unavailable (pgvector < 0.8)", "err", err)
+		}
+		return nil
 	}
 	p.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -256,6 +264,15 @@ func (p *Postgres) DeleteDocument(ctx context.Context, id string) error {
 
 // Search implements Store.
 func (p *Postgres) Search(ctx context.Context, vec []float32, k int, f Filter) ([]Hit, error) {
+	return p.search(ctx, p.pool, vec, k, f)
+}
+
+// querier is a pool, a connection or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+func (p *Postgres) search(ctx context.Context, db querier, vec []float32, k int, f Filter) ([]Hit, error) {
 	if len(vec) != p.dim {
 		return nil, fmt.Errorf("%w: query has %d dimensions, the store %d", ErrDimension, len(vec), p.dim)
 	}
@@ -281,7 +298,7 @@ func (p *Postgres) Search(ctx context.Context, vec []float32, k int, f Filter) (
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY " + p.orderBy() + " LIMIT $2"
-	rows, err := p.pool.Query(ctx, q, args...)
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: search: %w", err)
 	}

@@ -128,3 +128,47 @@ func TestPostgresWideVectors(t *testing.T) {
 		t.Errorf("index %q, want one on halfvec", def)
 	}
 }
+
+// TestPostgresSelectiveFilter checks that a filter rejecting most rows
+// still yields k results when the HNSW index drives the scan.
+func TestPostgresSelectiveFilter(t *testing.T) {
+	ctx := context.Background()
+	p := openTestPostgres(t, testSchema(), contractDim)
+	defer p.Close()
+	defer p.DropSchema(ctx)
+	g := NewSynthetic(contractDim, 5, 0, 16)
+	for d := range 20 {
+		owner := "common"
+		if d == 7 {
+			owner = "rare"
+		}
+		mustUpsert(t, p, Document{ID: fmt.Sprint(d), DataOwner: owner}, testChunks(g, fmt.Sprint(d), 100))
+	}
+	// Make the planner walk the HNSW index, as it would on a big table,
+	// on one connection of the pool (and its settings).
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := p.search(ctx, tx, g.Next(), 10, Filter{OnlyDataOwners: []string{"rare"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 10 {
+		t.Errorf("%d hits, want 10", len(hits))
+	}
+	for _, h := range hits {
+		if h.Chunk.DataOwner != "rare" {
+			t.Errorf("hit from %s", h.Chunk.DataOwner)
+		}
+	}
+}
