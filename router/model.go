@@ -170,6 +170,10 @@ func (m *Model) SaveFile(path string) error {
 		f.Close()
 		return fmt.Errorf("router: save model: %w", err)
 	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("router: save model: %w", err)
+	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("router: save model: %w", err)

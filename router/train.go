@@ -248,7 +248,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		}
 		slices.Sort(scores)
 		m.Threshold = scores[int(math.Floor((1-opts.TargetCoverage)*float64(len(scores))))]
-		opts.progress("threshold %.4f for coverage %.2f on %d held-out queries (%v)", m.Threshold, opts.TargetCoverage, len(scores), time.Since(start).Round(time.Millisecond))
+		opts.progress("threshold %.4f for coverage %.3f on %d held-out queries (%v)", m.Threshold, opts.TargetCoverage, len(scores), time.Since(start).Round(time.Millisecond))
 	}
 	if m.Gate, err = fit(ctx, data, classes, dim, opts); err != nil {
 		return nil, err

@@ -24,9 +24,9 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	trainPath := fs.String("train", "", "training examples (JSON Lines)")
 	testPath := fs.String("test", "", "test examples (JSON Lines)")
 	k := fs.Int("k", 1, "experts per query (top_k)")
-	dim := fs.Int("dim", embed.DefaultLocalDim, "dimension of the local embedder")
+	dim := fs.Int("dim", router.LocalFeatureDim, "dimension of the local embedder's hashed features")
 	kind := fs.String("kind", router.KindLogReg, "model: logreg or centroid")
-	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
+	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default 0.965)")
 	epochs := fs.Int("epochs", 0, "training epochs (0: default)")
 	if err := fs.Parse(args); err != nil {
 		return err
