@@ -53,7 +53,6 @@ func (s *Server) adminAddExpert(c *gin.Context) error {
 	if err != nil {
 		return expertError(err)
 	}
-	s.log.InfoContext(c.Request.Context(), "expert added", "expert", stored.Name, "kind", stored.Kind)
 	c.JSON(http.StatusCreated, stored)
 	return nil
 }
@@ -67,7 +66,6 @@ func (s *Server) adminUpdateExpert(c *gin.Context) error {
 	if err != nil {
 		return expertError(err)
 	}
-	s.log.InfoContext(c.Request.Context(), "expert updated", "expert", stored.Name)
 	c.JSON(http.StatusOK, stored)
 	return nil
 }
@@ -81,7 +79,6 @@ func (s *Server) adminRemoveExpert(c *gin.Context) error {
 	if err := s.deps.Registry.Remove(c.Request.Context(), name); err != nil {
 		return expertError(err)
 	}
-	s.log.InfoContext(c.Request.Context(), "expert removed", "expert", name)
 	c.Status(http.StatusNoContent)
 	return nil
 }

@@ -551,3 +551,41 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(sorted[len(sorted)/2].Microseconds()), "p50_us")
 	b.ReportMetric(float64(sorted[len(sorted)*99/100].Microseconds()), "p99_us")
 }
+
+func TestCache(t *testing.T) {
+	env := newTestEnv(t, Options{}, func(d *Deps) { d.Cache = policies.NewMemoryCache(policies.CacheOptions{}) })
+	first := decode(t, env.do("POST", "/v1/chat/completions", hello))
+	banking := env.experts["banking"].(*echoExpert)
+	calls := banking.calls.Load()
+	w := env.do("POST", "/v1/chat/completions", hello)
+	second := decode(t, w)
+	if c := second["moegate"].(map[string]any)["cache"].(map[string]any); c["hit"] != true || c["kind"] != "exact" {
+		t.Fatalf("second request not served from cache: %v", c)
+	}
+	if banking.calls.Load() != calls {
+		t.Fatal("a cache hit called the expert")
+	}
+	if first["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"] != second["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"] {
+		t.Fatal("cached answer differs")
+	}
+	if !strings.Contains(w.Header().Get("X-Moegate-Route"), "cache=exact") {
+		t.Fatalf("header: %q", w.Header().Get("X-Moegate-Route"))
+	}
+	// Excluding the expert that produced the cached answer: no hit, another expert answers.
+	third := decode(t, env.do("POST", "/v1/chat/completions", hello, "X-Moegate-Exclude-Data", "acme"))
+	if third["moegate"].(map[string]any)["cache"].(map[string]any)["hit"] != false || third["model"] == "banking" {
+		t.Fatalf("excluded expert's cached answer served: %v", third["moegate"])
+	}
+	// Streaming requests are served from the cache too.
+	srv := httptest.NewServer(env.srv.Handler())
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(`{"model":"auto","stream":true,"messages":[{"role":"user","content":"hello there"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"hit":true`) || !strings.Contains(string(body), "banking says: hello there") || !strings.HasSuffix(strings.TrimSpace(string(body)), "data: [DONE]") {
+		t.Fatalf("stream from cache: %s", body)
+	}
+}

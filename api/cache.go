@@ -14,12 +14,20 @@ import (
 )
 
 // cacheKeys scope a request's cache entries: the policy scope (which
-// experts and data may contribute), the model asked for, every sampling
-// parameter and the conversation, so an answer is never served to a request
-// that excludes what produced it.
+// experts and data may contribute), the experts the router chose and the
+// passages retrieved, the model asked for, every sampling parameter and the
+// conversation. So an answer is never served to a request that excludes
+// what produced it, nor to one the router now sends elsewhere.
 func cacheKeys(call *chatCall, p *plan) (scopeKey, exactKey string) {
+	var routed, passages []string
+	for _, c := range p.candidates {
+		routed = append(routed, c.Name)
+	}
+	for _, ps := range p.info.Retrieval.Passages {
+		passages = append(passages, ps.Chunk)
+	}
 	r := policies.CacheRequest{Model: call.model, MaxTokens: call.req.MaxTokens, Stop: call.req.Stop, Seed: call.req.Seed,
-		Extra: fmt.Sprintf("aggregate=%s top_k=%d top_p=%g retrieval=%s format=%s", p.strategy, call.ext.TopK, call.ext.TopP, call.ext.Retrieval, call.req.ResponseFormat)}
+		Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s", p.strategy, routed, passages, call.req.ResponseFormat)}
 	if t := call.req.Temperature; t != nil {
 		r.Temperature = new(float64(*t))
 	}
@@ -48,7 +56,6 @@ func (s *Server) serveFromCache(ctx context.Context, c *gin.Context, call *chatC
 	s.metrics.cache.WithLabelValues(hit.Kind).Inc()
 	p.info.Cache = cacheInfo{Hit: true, Kind: hit.Kind, Similarity: hit.Similarity}
 	p.info.Experts = []expertCall{}
-	p.info.Route.Experts = nil
 	for _, name := range entry.Experts {
 		p.info.Experts = append(p.info.Experts, expertCall{Name: name, Status: "cached"})
 	}

@@ -72,12 +72,15 @@ type Config struct {
 
 // Router configures expert selection.
 type Router struct {
-	Kind            string   `yaml:"kind"` // learned | static
-	StaticExpert    string   `yaml:"static_expert"`
-	TopK            int      `yaml:"top_k"`
-	TopP            float64  `yaml:"top_p"`
-	MinWeight       float64  `yaml:"min_weight"`
-	RetrainDebounce Duration `yaml:"retrain_debounce"`
+	Kind         string  `yaml:"kind"` // learned | static
+	StaticExpert string  `yaml:"static_expert"`
+	TopK         int     `yaml:"top_k"`
+	TopP         float64 `yaml:"top_p"`
+	MinWeight    float64 `yaml:"min_weight"`
+	// KnowledgeThreshold: the retrieval gate fires when the knowledge
+	// store's best match scores at least this (cosine).
+	KnowledgeThreshold float64  `yaml:"knowledge_threshold"`
+	RetrainDebounce    Duration `yaml:"retrain_debounce"`
 }
 
 // Local configures the in-process MoE engine behind the default expert.
@@ -158,10 +161,10 @@ func Default() Config {
 		DefaultExpert:   "local",
 		Aggregate:       "top1",
 		Retries:         1,
-		Router:          Router{Kind: "learned", TopK: 1, MinWeight: 0.1, RetrainDebounce: Duration(500 * time.Millisecond)},
+		Router:          Router{Kind: "learned", TopK: 1, MinWeight: 0.1, KnowledgeThreshold: 0.35, RetrainDebounce: Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
 		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
-		Retrieval:       Retrieval{Backend: "embedded", TopK: 4, MinScore: 0.2},
+		Retrieval:       Retrieval{Backend: "embedded", TopK: 4, MinScore: 0.25},
 		Auth:            "none",
 		Cache:           Cache{Enabled: true, TTL: Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
 	}

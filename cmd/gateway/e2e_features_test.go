@@ -88,13 +88,19 @@ func TestEndToEndLearnedRouting(t *testing.T) {
 		}
 	}
 	var version float64
+	var last any
+	defer func() {
+		if t.Failed() {
+			t.Logf("last route: %v", last)
+		}
+	}()
 	eventually(t, 30*time.Second, "routing to cooking after retraining", func() bool {
 		status, body := chat(t, a, "", map[string]any{"model": "auto", "q": "how long should i boil pasta"})
 		if status != 200 {
 			t.Fatalf("chat: %d %v", status, body)
 		}
 		route := moegate(t, body)["route"].(map[string]any)
-		version = route["version"].(float64)
+		version, last = route["version"].(float64), route
 		return routedTo(t, body) == "cooking" && route["probabilities"] != nil
 	})
 	_, body := chat(t, a, "", map[string]any{"model": "auto", "q": "my engine makes a weird noise"})

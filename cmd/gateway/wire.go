@@ -139,9 +139,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 		deps.Router = router.Static{Expert: cfg.Router.StaticExpert}
 	default:
 		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
+		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
+			return nil, err
+		}
 		fb := router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
 		deps.Feedback = fb
-		learned := router.NewLearned(emb, router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight, Logger: log})
+		learned := router.NewLearned(emb, router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
 		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
 			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.D(), Logger: log,
 		})
