@@ -36,7 +36,7 @@ const (
 type TrainOptions struct {
 	Kind string // KindLogReg (default) or KindCentroid
 	// Epochs defaults to 20, or more for small sets so that training takes
-	// at least 4000 steps: an under-trained gate is under-confident.
+	// at least 2000 steps: an under-trained gate is under-confident.
 	Epochs       int
 	BatchSize    int     // default 64
 	LearningRate float64 // Adam step; default 0.02
@@ -223,37 +223,28 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	}
 
 	classes := len(experts)
-	// Threshold on a held-out split, then the final gate on everything.
-	train, held := splitStratified(data, classes, opts.HoldOut, opts.Seed)
-	heldIn := 0
-	for _, i := range held {
-		if data.y[i] != oos {
-			heldIn++
-		}
+	// The final gate on everything, and meanwhile the threshold from a gate
+	// trained without a held-out split: two independent fits, one per core.
+	type fitResult struct {
+		g   *Linear
+		err error
 	}
-	m.Threshold = opts.FallbackThreshold
-	if heldIn >= 50 && opts.TargetCoverage < 1 {
-		g, err := fit(ctx, data.subset(train), classes, dim, opts)
-		if err != nil {
-			return nil, err
-		}
-		scores := make([]float64, 0, heldIn)
-		p := make([]float64, classes)
-		for _, i := range held {
-			if data.y[i] == oos {
-				continue
-			}
-			g.probs(data.x[i], p)
-			scores = append(scores, bestExpert(p, oos))
-		}
-		slices.Sort(scores)
-		m.Threshold = scores[int(math.Floor((1-opts.TargetCoverage)*float64(len(scores))))]
-		opts.progress("threshold %.4f for coverage %.3f on %d held-out queries (%v)", m.Threshold, opts.TargetCoverage, len(scores), time.Since(start).Round(time.Millisecond))
-	}
-	if m.Gate, err = fit(ctx, data, classes, dim, opts); err != nil {
+	final := make(chan fitResult, 1)
+	go func() {
+		g, err := fit(ctx, data, classes, dim, opts)
+		final <- fitResult{g, err}
+	}()
+	m.Threshold, err = threshold(ctx, data, classes, dim, oos, opts)
+	if err != nil {
+		<-final
 		return nil, err
 	}
-	opts.progress("trained %s gate on %d examples (%v)", opts.Kind, len(data.x), time.Since(start).Round(time.Millisecond))
+	r := <-final
+	if r.err != nil {
+		return nil, r.err
+	}
+	m.Gate = r.g
+	opts.progress("trained %s gate on %d examples, threshold %.4f (%v)", opts.Kind, len(data.x), m.Threshold, time.Since(start).Round(time.Millisecond))
 
 	if anyRetrieve {
 		rd := &dataset{x: data.x}
@@ -270,6 +261,37 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	}
 	m.Trained = time.Now().UTC()
 	return m, nil
+}
+
+// threshold trains a gate without a held-out share of the examples and
+// returns the quantile of the held-out in-scope queries' best expert
+// probability that keeps TargetCoverage of them in scope. With too few
+// held-out examples it returns FallbackThreshold.
+func threshold(ctx context.Context, data *dataset, classes, dim, oos int, opts TrainOptions) (float64, error) {
+	train, held := splitStratified(data, classes, opts.HoldOut, opts.Seed)
+	heldIn := 0
+	for _, i := range held {
+		if data.y[i] != oos {
+			heldIn++
+		}
+	}
+	if heldIn < 50 || opts.TargetCoverage >= 1 {
+		return opts.FallbackThreshold, nil
+	}
+	g, err := fit(ctx, data.subset(train), classes, dim, opts)
+	if err != nil {
+		return 0, err
+	}
+	scores := make([]float64, 0, heldIn)
+	p := make([]float64, classes)
+	for _, i := range held {
+		if data.y[i] != oos {
+			g.probs(data.x[i], p)
+			scores = append(scores, bestExpert(p, oos))
+		}
+	}
+	slices.Sort(scores)
+	return scores[int(math.Floor((1-opts.TargetCoverage)*float64(len(scores))))], nil
 }
 
 func btoi(b bool) int {
@@ -349,7 +371,7 @@ func fitCentroid(d *dataset, classes, dim int, o TrainOptions) *Linear {
 func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions) (*Linear, error) {
 	if o.Epochs <= 0 {
 		batches := (len(d.x) + o.BatchSize - 1) / o.BatchSize
-		o.Epochs = min(200, max(20, (4000+batches-1)/batches))
+		o.Epochs = min(200, max(20, (2000+batches-1)/batches))
 	}
 	nw := classes * dim
 	params := make([]float32, nw+classes) // weights, then biases
