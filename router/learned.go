@@ -52,9 +52,20 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Learned routes with a trained Model over query embeddings. The model is
-// swapped atomically: Route calls in flight keep the model they started
-// with. It is safe for concurrent use.
+// Learned routes with a trained Model over query embeddings.
+//
+// For a query it computes the gate's probability of every expert (and of
+// the out-of-scope class when out-of-scope examples were given), keeps the
+// candidates, and sends the query to the default expert when the best
+// candidate's probability is below the model's threshold (chosen at
+// training time for a target in-scope coverage). Otherwise the candidates'
+// probabilities are renormalised into gate weights, the top k (or the
+// smallest set reaching top p) are chosen, those below MinWeight dropped,
+// and the weights renormalised again. Decision.Probabilities holds the
+// model's probabilities of the candidates, before renormalisation.
+//
+// The model is swapped atomically: Route calls in flight keep the model
+// they started with. It is safe for concurrent use.
 type Learned struct {
 	emb    embed.Embedder
 	opts   Options
@@ -245,15 +256,13 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 	}
 	n := min(k, len(cs))
 	if topP > 0 {
-		n, cum := 0, 0.0
-		for n < len(cs) && cum < topP {
+		// Dynamic k: the smallest prefix whose gate mass reaches topP.
+		n = 0
+		for cum := 0.0; n < len(cs) && cum < topP; n++ {
 			cum += cs[n].p / total
-			n++
 		}
-		cs = cs[:n]
-	} else {
-		cs = cs[:n]
 	}
+	cs = cs[:n]
 	kept := cs[:1]
 	for _, c := range cs[1:] {
 		if c.p/total >= l.opts.MinWeight {

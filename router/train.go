@@ -21,7 +21,7 @@ type Example struct {
 	// Retrieve marks queries that need the knowledge store. Once any example
 	// has it, all others count as "no retrieval" for the retrieval gate.
 	Retrieve bool `json:"retrieve,omitempty"`
-	// Weight scales the example's loss; 0 means 1.
+	// Weight scales the example's loss; 0 (or less) means 1.
 	Weight float64 `json:"weight,omitempty"`
 }
 
@@ -202,7 +202,10 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	var retrieve []bool
 	anyRetrieve := false
 	for i, ex := range examples {
-		w := cmp.Or(ex.Weight, 1)
+		w := 1.0
+		if ex.Weight > 0 {
+			w = ex.Weight
+		}
 		if ex.Expert == OutOfScope {
 			w *= opts.OOSWeight
 		}
@@ -223,8 +226,8 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	}
 
 	classes := len(experts)
-	// The final gate on everything, and meanwhile the threshold from a gate
-	// trained without a held-out split: two independent fits, one per core.
+	// The final gate on everything and, meanwhile, the threshold from a gate
+	// trained on all but a held-out split: two independent fits, one per core.
 	type fitResult struct {
 		g   *Linear
 		err error
