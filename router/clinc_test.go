@@ -9,7 +9,7 @@ import (
 
 // TestClincSample trains on a sample of CLINC150 (testdata/README.md) and
 // checks the figures Evaluate reports against bounds measured on this
-// sample (accuracy 0.923, top-3 0.987, OOS recall 0.56 at coverage 0.977)
+// sample (accuracy 0.923, top-3 0.987, OOS recall 0.60 at coverage 0.975)
 // minus a margin.
 func TestClincSample(t *testing.T) {
 	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
@@ -34,7 +34,7 @@ func TestClincSample(t *testing.T) {
 	}{
 		{"accuracy", res.Accuracy, 0.90},
 		{"top3_accuracy", res.Top3Accuracy, 0.97},
-		{"oos_recall", res.OOSRecall, 0.40},
+		{"oos_recall", res.OOSRecall, 0.45},
 		{"in_scope_coverage", res.InScopeCoverage, 0.94},
 	}
 	for _, c := range checks {

@@ -66,12 +66,13 @@ type EvalResult struct {
 	OOSPrecision    float64 `json:"oos_precision"`
 	InScopeCoverage float64 `json:"in_scope_coverage"`
 	// Route latency per query, embedding included, one thread.
-	RouteP50us   float64 `json:"route_p50_us"`
-	RouteP99us   float64 `json:"route_p99_us"`
-	TrainSeconds float64 `json:"train_seconds"`
-	InScope      int     `json:"in_scope"`
-	OutOfScope   int     `json:"out_of_scope"`
-	Threshold    float64 `json:"threshold"`
+	RouteP50us       float64 `json:"route_p50_us"`
+	RouteP99us       float64 `json:"route_p99_us"`
+	TrainSeconds     float64 `json:"train_seconds"`
+	InScope          int     `json:"in_scope"`
+	OutOfScope       int     `json:"out_of_scope"`
+	Threshold        float64 `json:"threshold"`
+	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
 }
 
 // Evaluate trains a Learned router on train and measures it on test, with
@@ -88,7 +89,7 @@ func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, op
 	if err := l.Install(m); err != nil {
 		return res, err
 	}
-	res.Threshold = m.Threshold
+	res.Threshold, res.InScopeThreshold = m.Threshold, m.InScopeThreshold
 	var candidates []string
 	for i, e := range m.Experts {
 		if i != m.OOSClass {

@@ -56,9 +56,10 @@ func (o Options) withDefaults() Options {
 //
 // For a query it computes the gate's probability of every expert (and of
 // the out-of-scope class when out-of-scope examples were given), keeps the
-// candidates, and sends the query to the default expert when the best
-// candidate's probability is below the model's threshold (chosen at
-// training time for a target in-scope coverage). Otherwise the candidates'
+// candidates, and sends the query to the default expert when it is out of
+// scope (see Model.Threshold and Model.InScopeThreshold, chosen at training
+// time for a target in-scope coverage) or the best candidate's probability
+// is below Model.Threshold. Otherwise the candidates'
 // probabilities are renormalised into gate weights, the top k (or the
 // smallest set reaching top p) are chosen, those below MinWeight dropped,
 // and the weights renormalised again. Decision.Probabilities holds the
@@ -226,7 +227,14 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 	}
 	slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(b.p, a.p) })
 
-	// Out of scope: even the best candidate is not likely enough.
+	// Out of scope: the out-of-scope class is too likely, or even the best
+	// candidate is not likely enough.
+	if m.OOSClass >= 0 && m.InScopeThreshold > 0 {
+		if in := 1 - p[m.OOSClass]; in < m.InScopeThreshold {
+			*d = deflt(*d, fmt.Sprintf("out of scope: P(in scope)=%.3f < threshold %.3f", in, m.InScopeThreshold))
+			return
+		}
+	}
 	tau := cmp.Or(l.opts.Threshold, m.Threshold)
 	if cs[0].p < tau {
 		best, bestP := "", 0.0

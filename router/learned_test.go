@@ -36,10 +36,11 @@ func oneHot(dim, i int) []float32 {
 func TestSelection(t *testing.T) {
 	experts := []string{"a", "b", "c", "d", OutOfScope}
 	dists := [][]float64{
-		{0.5, 0.3, 0.15, 0.05, 0},   // 0: clear order
-		{0.1, 0.1, 0.05, 0.05, 0.7}, // 1: out of scope
-		{0.05, 0.6, 0.2, 0.15, 0},   // 2: b best
-		{0.4, 0.35, 0.2, 0.05, 0},   // 3: close call
+		{0.5, 0.3, 0.15, 0.05, 0},     // 0: clear order
+		{0.1, 0.1, 0.05, 0.05, 0.7},   // 1: out of scope
+		{0.05, 0.6, 0.2, 0.15, 0},     // 2: b best
+		{0.4, 0.35, 0.2, 0.05, 0},     // 3: close call
+		{0.6, 0.15, 0.05, 0.05, 0.15}, // 4: a clear expert, but 15% out of scope
 	}
 	type want struct {
 		experts []Choice
@@ -47,32 +48,38 @@ func TestSelection(t *testing.T) {
 	}
 	all := []string{"a", "b", "c", "d"}
 	tests := []struct {
-		name  string
-		opts  Options
-		input int
-		q     Query
-		want  want
+		name    string
+		opts    Options
+		inScope float64 // Model.InScopeThreshold
+		input   int
+		q       Query
+		want    want
 	}{
-		{"top1", Options{}, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
-		{"top2 renormalised", Options{TopK: 2}, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
-		{"query top_k beats options", Options{TopK: 1, TopP: 0.9}, 0, Query{Candidates: all, TopK: 2}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
-		{"min weight drops third", Options{TopK: 3, MinWeight: 0.2}, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
-		{"top_p 0.75 needs two", Options{}, 0, Query{Candidates: all, TopP: 0.75}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
-		{"top_p 0.5 needs one", Options{}, 0, Query{Candidates: all, TopP: 0.5}, want{experts: []Choice{{"a", 1}}}},
-		{"top_p 0.9 needs three", Options{MinWeight: 0.01}, 0, Query{Candidates: all, TopP: 0.9}, want{experts: []Choice{{"a", 0.5 / 0.95}, {"b", 0.3 / 0.95}, {"c", 0.15 / 0.95}}}},
-		{"out of scope", Options{}, 1, Query{Candidates: all}, want{dflt: "out of scope"}},
-		{"excluded best expert", Options{}, 2, Query{Candidates: []string{"a", "c", "d"}}, want{dflt: `best expert "b"`}},
-		{"exclusion renormalises", Options{TopK: 2}, 3, Query{Candidates: []string{"a", "c", "d"}}, want{experts: []Choice{{"a", 0.4 / 0.6}, {"c", 0.2 / 0.6}}}},
-		{"top_p over remaining candidates", Options{}, 3, Query{Candidates: []string{"b", "c", "d"}, TopP: 0.6}, want{experts: []Choice{{"b", 0.35 / 0.55}, {"c", 0.2 / 0.55}}}},
-		{"threshold override", Options{Threshold: 0.55}, 0, Query{Candidates: all}, want{dflt: "out of scope"}},
-		{"no candidates", Options{}, 0, Query{}, want{dflt: "no candidate experts"}},
-		{"unknown candidates", Options{}, 0, Query{Candidates: []string{"zz"}}, want{dflt: "known to the router"}},
-		{"duplicate candidates", Options{TopK: 3, MinWeight: 0.01}, 0, Query{Candidates: []string{"b", "b", "a"}}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
+		{"top1", Options{}, 0, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
+		{"top2 renormalised", Options{TopK: 2}, 0, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
+		{"query top_k beats options", Options{TopK: 1, TopP: 0.9}, 0, 0, Query{Candidates: all, TopK: 2}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
+		{"min weight drops third", Options{TopK: 3, MinWeight: 0.2}, 0, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
+		{"top_p 0.75 needs two", Options{}, 0, 0, Query{Candidates: all, TopP: 0.75}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
+		{"top_p 0.5 needs one", Options{}, 0, 0, Query{Candidates: all, TopP: 0.5}, want{experts: []Choice{{"a", 1}}}},
+		{"top_p 0.9 needs three", Options{MinWeight: 0.01}, 0, 0, Query{Candidates: all, TopP: 0.9}, want{experts: []Choice{{"a", 0.5 / 0.95}, {"b", 0.3 / 0.95}, {"c", 0.15 / 0.95}}}},
+		{"out of scope", Options{}, 0, 1, Query{Candidates: all}, want{dflt: "out of scope"}},
+		{"excluded best expert", Options{}, 0, 2, Query{Candidates: []string{"a", "c", "d"}}, want{dflt: `best expert "b"`}},
+		{"exclusion renormalises", Options{TopK: 2}, 0, 3, Query{Candidates: []string{"a", "c", "d"}}, want{experts: []Choice{{"a", 0.4 / 0.6}, {"c", 0.2 / 0.6}}}},
+		{"top_p over remaining candidates", Options{}, 0, 3, Query{Candidates: []string{"b", "c", "d"}, TopP: 0.6}, want{experts: []Choice{{"b", 0.35 / 0.55}, {"c", 0.2 / 0.55}}}},
+		{"threshold override", Options{Threshold: 0.55}, 0, 0, Query{Candidates: all}, want{dflt: "out of scope"}},
+		{"in-scope threshold", Options{}, 0.9, 4, Query{Candidates: all}, want{dflt: "P(in scope)=0.850"}},
+		{"in-scope threshold passed", Options{}, 0.8, 4, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
+		{"in-scope threshold ignores clear queries", Options{}, 0.9, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
+		{"no candidates", Options{}, 0, 0, Query{}, want{dflt: "no candidate experts"}},
+		{"unknown candidates", Options{}, 0, 0, Query{Candidates: []string{"zz"}}, want{dflt: "known to the router"}},
+		{"duplicate candidates", Options{TopK: 3, MinWeight: 0.01}, 0, 0, Query{Candidates: []string{"b", "b", "a"}}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := NewLearned(embed.NewLocal(len(dists)), tt.opts)
-			if err := l.Install(handModel(experts, dists)); err != nil {
+			m := handModel(experts, dists)
+			m.InScopeThreshold = tt.inScope
+			if err := l.Install(m); err != nil {
 				t.Fatal(err)
 			}
 			q := tt.q

@@ -32,9 +32,17 @@ type Model struct {
 	Experts  []string `json:"experts"`
 	OOSClass int      `json:"oos_class"`
 	Gate     *Linear  `json:"gate"` // one class per entry of Experts
-	// Threshold is the smallest expert probability that routes to an
-	// expert; below it the query is out of scope.
+	// Threshold is the smallest probability of the best candidate expert
+	// that routes to it; below it the query goes to the default expert.
+	// Without out-of-scope examples it is the out-of-scope test, chosen for
+	// the target coverage at training.
 	Threshold float64 `json:"threshold"`
+	// InScopeThreshold is the out-of-scope test of models trained with
+	// out-of-scope examples (0 otherwise): the smallest probability that a
+	// query is in scope at all, 1 − P(out of scope), chosen for the target
+	// coverage at training. It separates better than the best expert's
+	// probability, which is also low for queries between two experts.
+	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
 	// Retrieval is the trained retrieval gate (class 1 = retrieve), nil
 	// when no example was labelled for retrieval.
 	Retrieval *Linear `json:"retrieval,omitempty"`

@@ -237,7 +237,18 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		g, err := fit(ctx, data, classes, dim, opts)
 		final <- fitResult{g, err}
 	}()
-	m.Threshold, err = threshold(ctx, data, classes, dim, oos, opts)
+	// With out-of-scope examples the calibrated test is on P(in scope), and
+	// the best candidate needs only FallbackThreshold.
+	score := func(p []float64) float64 { return bestExpert(p, oos) }
+	if oos >= 0 {
+		score = func(p []float64) float64 { return 1 - p[oos] }
+	}
+	tau, err := threshold(ctx, data, classes, dim, oos, score, opts)
+	if oos >= 0 {
+		m.Threshold, m.InScopeThreshold = opts.FallbackThreshold, tau
+	} else {
+		m.Threshold = tau
+	}
 	if err != nil {
 		<-final
 		return nil, err
@@ -247,7 +258,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		return nil, r.err
 	}
 	m.Gate = r.g
-	opts.progress("trained %s gate on %d examples, threshold %.4f (%v)", opts.Kind, len(data.x), m.Threshold, time.Since(start).Round(time.Millisecond))
+	opts.progress("trained %s gate on %d examples, threshold %.4f, in-scope threshold %.4f (%v)", opts.Kind, len(data.x), m.Threshold, m.InScopeThreshold, time.Since(start).Round(time.Millisecond))
 
 	if anyRetrieve {
 		rd := &dataset{x: data.x}
@@ -267,10 +278,11 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 }
 
 // threshold trains a gate without a held-out share of the examples and
-// returns the quantile of the held-out in-scope queries' best expert
-// probability that keeps TargetCoverage of them in scope. With too few
-// held-out examples it returns FallbackThreshold.
-func threshold(ctx context.Context, data *dataset, classes, dim, oos int, opts TrainOptions) (float64, error) {
+// returns the quantile of the held-out in-scope queries' scores that keeps
+// TargetCoverage of them in scope. With too few held-out examples it
+// returns FallbackThreshold for the best expert's probability, and 0.5 for
+// P(in scope) (more likely in scope than not).
+func threshold(ctx context.Context, data *dataset, classes, dim, oos int, score func(p []float64) float64, opts TrainOptions) (float64, error) {
 	train, held := splitStratified(data, classes, opts.HoldOut, opts.Seed)
 	heldIn := 0
 	for _, i := range held {
@@ -279,6 +291,9 @@ func threshold(ctx context.Context, data *dataset, classes, dim, oos int, opts T
 		}
 	}
 	if heldIn < 50 || opts.TargetCoverage >= 1 {
+		if oos >= 0 {
+			return 0.5, nil
+		}
 		return opts.FallbackThreshold, nil
 	}
 	g, err := fit(ctx, data.subset(train), classes, dim, opts)
@@ -290,7 +305,7 @@ func threshold(ctx context.Context, data *dataset, classes, dim, oos int, opts T
 	for _, i := range held {
 		if data.y[i] != oos {
 			g.probs(data.x[i], p)
-			scores = append(scores, bestExpert(p, oos))
+			scores = append(scores, score(p))
 		}
 	}
 	slices.Sort(scores)
