@@ -140,6 +140,20 @@ func (s *Server) adminDeleteTenant(c *gin.Context) error {
 	return nil
 }
 
+// ownUsage shows the calling tenant its own usage, and nobody else's.
+func (s *Server) ownUsage(c *gin.Context) error {
+	t, err := s.authenticate(c)
+	if err != nil {
+		return err
+	}
+	u, err := s.deps.Limiter.Usage(c.Request.Context(), t.Name)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, u)
+	return nil
+}
+
 // adminUsage lists every tenant's usage, or one tenant's with ?tenant=.
 func (s *Server) adminUsage(c *gin.Context) error {
 	ctx := c.Request.Context()

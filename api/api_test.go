@@ -502,6 +502,16 @@ func TestRateLimit(t *testing.T) {
 	if ra := w.Header().Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("Retry-After = %q", ra)
 	}
+
+	// Each tenant sees its own usage only; the admin sees everyone's.
+	w = env.do("GET", "/v1/usage", "", "Authorization", "Bearer "+key)
+	if u := decode(t, w); w.Code != 200 || u["tenant"] != "acme" || u["requests"].(float64) != 2 {
+		t.Fatalf("own usage: %d %s", w.Code, w.Body)
+	}
+	w = env.do("GET", "/admin/usage", "", "Authorization", "Bearer adm")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"acme"`) {
+		t.Fatalf("admin usage: %d %s", w.Code, w.Body)
+	}
 }
 
 func TestEmbeddings(t *testing.T) {
@@ -588,4 +598,29 @@ func TestCache(t *testing.T) {
 	if !strings.Contains(string(body), `"hit":true`) || !strings.Contains(string(body), "banking says: hello there") || !strings.HasSuffix(strings.TrimSpace(string(body)), "data: [DONE]") {
 		t.Fatalf("stream from cache: %s", body)
 	}
+}
+
+// FuzzChatRequest: no request body makes the handler panic or answer 5xx.
+func FuzzChatRequest(f *testing.F) {
+	for _, seed := range []string{
+		hello,
+		`{"model":"auto","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":[{"type":"text","text":"a"}]}]}`,
+		`{"model":"banking","moegate":{"exclude_data":["acme"],"top_k":2,"aggregate":"parallel-best"},"messages":[{"role":"user","content":"x"}]}`,
+		`{"model":"auto","stop":["a"],"temperature":0.5,"top_p":1,"max_tokens":3,"seed":1,"messages":[{"role":"system","content":"s"},{"role":"user","content":"u"}]}`,
+		`{"model":"auto","messages":[{"role":"assistant","content":null,"tool_calls":[{"id":"1"}]},{"role":"tool","tool_call_id":"1","content":"r"}]}`,
+		`{"model":1}`, `[]`, `null`, `{"messages":{}}`,
+	} {
+		f.Add(seed, "")
+		f.Add(seed, "acme, ,x")
+	}
+	env := newTestEnv(f, Options{}, func(d *Deps) { d.Cache = policies.NewMemoryCache(policies.CacheOptions{}) })
+	f.Fuzz(func(t *testing.T, body, excludeHeader string) {
+		w := env.do("POST", "/v1/chat/completions", body, "X-Moegate-Exclude-Data", excludeHeader)
+		if w.Code >= 500 {
+			t.Fatalf("status %d for %q: %s", w.Code, body, w.Body)
+		}
+		if w.Code != 200 {
+			assertError(t, w, w.Code, "", "")
+		}
+	})
 }

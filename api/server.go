@@ -75,6 +75,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/models/:id", s.handle(s.getModel))
 	v1.POST("/embeddings", s.handle(s.embeddings))
 	v1.POST("/feedback", s.handle(s.feedback))
+	v1.GET("/usage", s.handle(s.ownUsage))
 
 	admin := e.Group("/admin", s.adminAuth)
 	admin.GET("/experts", s.handle(s.adminListExperts))

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -396,4 +397,63 @@ func rawStream(t *testing.T, url, body string) []string {
 		}
 	}
 	return lines
+}
+
+// slowUpstream is an OpenAI-compatible server that streams n chunks, one
+// every gap.
+func slowUpstream(t *testing.T, n int, gap time.Duration) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range n {
+			fmt.Fprintf(w, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"},\"finish_reason\":null}]}\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(gap)
+		}
+		fmt.Fprint(w, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestGracefulShutdownFinishesStreams: SIGTERM in the middle of a stream
+// lets it finish, then the gateway exits cleanly.
+func TestGracefulShutdownFinishesStreams(t *testing.T) {
+	const tok = "adm"
+	up := slowUpstream(t, 10, 100*time.Millisecond)
+	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok)
+	if status, _, body := call(t, "POST", a.url("/admin/experts"), tok, map[string]any{
+		"name": "slow", "kind": "openai", "base_url": up.URL + "/v1", "model": "m"}); status != 201 {
+		t.Fatalf("add: %d %v", status, body)
+	}
+	resp, err := http.Post(a.url("/v1/chat/completions"), "application/json",
+		strings.NewReader(`{"model":"slow","stream":true,"messages":[{"role":"user","content":"x"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var text strings.Builder
+	done, signalled := false, false
+	for sc.Scan() {
+		line := sc.Text()
+		if !signalled && strings.Contains(line, "w0") {
+			_ = a.cmd.Process.Signal(syscall.SIGTERM) // mid-stream
+			signalled = true
+		}
+		if line == "data: [DONE]" {
+			done = true
+		}
+		text.WriteString(line)
+	}
+	if !signalled || !done || !strings.Contains(text.String(), "w9") {
+		t.Fatalf("stream cut by shutdown (signalled %v, done %v): %s", signalled, done, text.String())
+	}
+	select {
+	case err := <-a.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, a.logs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway did not exit after the stream finished")
+	}
 }
