@@ -137,8 +137,9 @@ const (
 	maxTimeout     = time.Hour
 	maxConcurrency = 100_000
 	maxTextLen     = 16 << 10 // description, system prompt
-	maxListLen     = 256      // tags, examples
-	maxItemLen     = 2 << 10  // one tag or example
+	maxTags        = 256
+	maxExamples    = 5000    // the router's training data: a few thousand per domain is normal
+	maxItemLen     = 2 << 10 // one tag or example
 )
 
 var (
@@ -245,8 +246,8 @@ func (s Spec) Validate() error {
 		return invalid("description", "longer than %d bytes", maxTextLen)
 	}
 	for field, list := range map[string][]string{"tags": s.Tags, "examples": s.Examples} {
-		if len(list) > maxListLen {
-			return invalid(field, "more than %d entries", maxListLen)
+		if limit := map[string]int{"tags": maxTags, "examples": maxExamples}[field]; len(list) > limit {
+			return invalid(field, "more than %d entries", limit)
 		}
 		for _, v := range list {
 			if len(v) > maxItemLen {

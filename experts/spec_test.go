@@ -48,11 +48,17 @@ func TestValidate(t *testing.T) {
 		{"negative latency", func(s *Spec) { s.LatencyHintMS = -5 }, "latency_hint_ms"},
 		{"bad data owner", func(s *Spec) { s.DataOwner = "Acme Corp" }, "data_owner"},
 		{"too many tags", func(s *Spec) {
-			s.Tags = make([]string, maxListLen+1)
+			s.Tags = make([]string, maxTags+1)
 			for i := range s.Tags {
 				s.Tags[i] = strings.Repeat("t", i+1)
 			}
 		}, "tags"},
+		{"too many examples", func(s *Spec) {
+			s.Examples = make([]string, maxExamples+1)
+			for i := range s.Examples {
+				s.Examples[i] = "q"
+			}
+		}, "examples"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
