@@ -144,7 +144,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 		}
 		fb := router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
 		deps.Feedback = fb
-		learned := router.NewLearned(emb, router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+		// The router has its own sparse n-gram features: far more buckets
+		// than the gateway's dense embedding, for accuracy, at no cost per
+		// query (it embeds the text itself).
+		learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
 			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
 		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
 			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.D(), Logger: log,
@@ -154,6 +157,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 			log.Info("router model loaded", "path", modelPath, "version", learned.Version())
 		case errors.Is(err, os.ErrNotExist):
 			rt.Trigger() // first start: train from the registry in the background
+		case errors.Is(err, router.ErrBadModel):
+			log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
+			rt.Trigger()
 		default:
 			return nil, fmt.Errorf("router model: %w", err)
 		}
