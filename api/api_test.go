@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -530,16 +531,35 @@ func TestEmbeddings(t *testing.T) {
 }
 
 // BenchmarkChatOverhead measures the gateway's own cost per request through
-// the whole handler stack with an instant in-process expert.
+// the whole handler stack with an instant in-process expert: with the static
+// router, and with the learned router and the response cache (all misses).
 func BenchmarkChatOverhead(b *testing.B) {
-	env := newTestEnv(b, Options{}, nil)
+	b.Run("static", func(b *testing.B) { benchChat(b, newTestEnv(b, Options{}, nil)) })
+	b.Run("learned+cache", func(b *testing.B) {
+		l := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{})
+		var ex []router.Example
+		for i, q := range []string{"balance", "transfer money", "my account", "credit card", "flight to rome", "hotel booking", "pack my suitcase", "passport"} {
+			ex = append(ex, router.Example{Text: q + " please", Expert: []string{"banking", "travel"}[i/4]})
+		}
+		if _, err := l.Train(context.Background(), ex); err != nil {
+			b.Fatal(err)
+		}
+		benchChat(b, newTestEnv(b, Options{}, func(d *Deps) {
+			d.Router = l
+			d.Cache = policies.NewMemoryCache(policies.CacheOptions{Threshold: 2}) // semantic lookup off: every request misses
+		}))
+	})
+}
+
+func benchChat(b *testing.B, env *testEnv) {
 	h := env.srv.Handler()
 	body := `{"model":"auto","messages":[{"role":"user","content":"what is the balance of my checking account"}]}`
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
-		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+	for i := range b.N {
+		// A distinct query each time, so the cache never answers.
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(strings.Replace(body, "account", fmt.Sprint("account ", i), 1)))
 		w := httptest.NewRecorder()
 		start := time.Now()
 		h.ServeHTTP(w, req)
