@@ -23,6 +23,7 @@ const (
 	opUpsert byte = 1
 	opDelete byte = 2
 	opEnd    byte = 3 // a snapshot's last record: number of documents
+	opGraph  byte = 4 // a snapshot's saved graph (see graph.go)
 
 	maxRecord = 1 << 30
 )
@@ -39,6 +40,7 @@ type record struct {
 	chunks []Chunk
 	id     string // opDelete
 	count  int    // opEnd
+	graph  []byte // opGraph
 }
 
 type encoder struct{ b []byte }
@@ -101,6 +103,8 @@ func encodeRecord(r record) []byte {
 		e.str(r.id)
 	case opEnd:
 		e.uvarint(uint64(r.count))
+	case opGraph:
+		e.b = append(e.b, r.graph...)
 	}
 	p := e.b[8:]
 	binary.LittleEndian.PutUint32(e.b[0:], uint32(len(p)))
@@ -225,6 +229,9 @@ func decodePayload(p []byte) (record, error) {
 		r.id = d.str()
 	case opEnd:
 		r.count = int(d.uvarint())
+	case opGraph:
+		r.graph = append([]byte(nil), d.b...)
+		d.b = nil
 	default:
 		return r, fmt.Errorf("%w: unknown op %d", errTorn, r.op)
 	}

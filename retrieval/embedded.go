@@ -121,11 +121,12 @@ func (e *Embedded) open() error {
 	}
 
 	start := time.Now()
-	state := map[string]*record{}
-	if err := e.loadSnapshot(state); err != nil {
+	snap, graph, err := e.loadSnapshot()
+	if err != nil {
 		return err
 	}
-	good, replayed, err := e.replay(state)
+	var logged []record
+	good, err := e.replay(func(r record) { logged = append(logged, r) })
 	if err != nil {
 		return err
 	}
@@ -149,70 +150,148 @@ func (e *Embedded) open() error {
 	if err := syncDir(e.dir, !e.opts.NoSync); err != nil {
 		return err
 	}
-	e.rebuild(state)
+	loaded := false
+	if graph != nil {
+		if err := e.install(snap, graph); err != nil {
+			e.log.Warn("retrieval: cannot use the saved graph; rebuilding it", "err", err)
+		} else {
+			loaded = true
+			for _, r := range logged {
+				e.apply(r)
+			}
+			if n := e.idx.Repair(); n > 0 {
+				e.log.Info("retrieval: reconnected unreachable index nodes", "nodes", n)
+			}
+		}
+	}
+	if !loaded {
+		state := make(map[string]*record, len(snap))
+		for _, r := range snap {
+			state[r.doc.ID] = r
+		}
+		for _, r := range logged {
+			switch r.op {
+			case opUpsert:
+				state[r.doc.ID] = &r
+			case opDelete:
+				delete(state, r.id)
+			}
+		}
+		e.rebuild(state)
+	}
 	e.log.Info("retrieval: embedded store open", "dir", e.dir, "documents", len(e.docs), "chunks", e.nchunks,
-		"replayed", replayed, "elapsed", time.Since(start).Round(time.Millisecond))
+		"replayed", len(logged), "graph_loaded", loaded, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-func (e *Embedded) loadSnapshot(state map[string]*record) error {
+// install replaces the in-memory state with the snapshot's documents and
+// their saved graph.
+func (e *Embedded) install(docs []*record, graph []byte) error {
+	var vecs [][]float32
+	for _, r := range docs {
+		for _, c := range r.chunks {
+			vecs = append(vecs, c.Embedding)
+		}
+	}
+	idx, err := importGraph(e.dim, e.opts.HNSW, vecs, graph)
+	if err != nil {
+		return err
+	}
+	e.idx = idx
+	e.chunks = make([]Chunk, len(vecs))
+	e.docs = make(map[string]*docEntry, len(docs))
+	e.nchunks = len(vecs)
+	i := 0
+	for _, r := range docs {
+		d := &docEntry{doc: r.doc, nodes: make([]uint32, len(r.chunks))}
+		for j, c := range r.chunks {
+			c.Embedding = nil
+			e.chunks[i] = c
+			d.nodes[j] = uint32(i)
+			i++
+		}
+		e.docs[r.doc.ID] = d
+	}
+	return nil
+}
+
+// apply applies a logged change to memory.
+func (e *Embedded) apply(r record) {
+	switch r.op {
+	case opUpsert:
+		e.remove(r.doc.ID)
+		ptrs := make([]*Chunk, len(r.chunks))
+		for i := range r.chunks {
+			ptrs[i] = &r.chunks[i]
+		}
+		e.docs[r.doc.ID] = &docEntry{doc: r.doc, nodes: e.addAll(ptrs, nil)}
+	case opDelete:
+		e.remove(r.id)
+	}
+}
+
+// loadSnapshot returns the snapshot's documents in order and its saved
+// graph, if any.
+func (e *Embedded) loadSnapshot() ([]*record, []byte, error) {
 	f, err := os.Open(e.path("snapshot"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("retrieval: %w", err)
+		return nil, nil, fmt.Errorf("retrieval: %w", err)
 	}
 	defer f.Close()
 	rr := newRecordReader(f)
+	var docs []*record
+	var graph []byte
 	for {
 		rec, err := rr.next()
 		if err != nil {
 			// The snapshot was renamed into place only when complete, so
 			// unlike the log's tail any damage here is real corruption.
-			return fmt.Errorf("retrieval: snapshot %s is damaged (%w); restore it or move it away to start from the log alone", e.path("snapshot"), err)
+			return nil, nil, fmt.Errorf("retrieval: snapshot %s is damaged (%w); restore it or move it away to start from the log alone", e.path("snapshot"), err)
 		}
-		if rec.op == opEnd {
-			if rec.count != len(state) {
-				return fmt.Errorf("retrieval: snapshot %s holds %d documents, its trailer says %d", e.path("snapshot"), len(state), rec.count)
+		switch rec.op {
+		case opEnd:
+			if rec.count != len(docs) {
+				return nil, nil, fmt.Errorf("retrieval: snapshot %s holds %d documents, its trailer says %d", e.path("snapshot"), len(docs), rec.count)
 			}
-			return nil
+			return docs, graph, nil
+		case opGraph:
+			graph = rec.graph
+		case opUpsert:
+			docs = append(docs, &rec)
 		}
-		state[rec.doc.ID] = &rec
 	}
 }
 
-func (e *Embedded) replay(state map[string]*record) (good int64, n int, err error) {
+// replay reads the log, passing each whole record to fn, and returns the
+// offset after the last one.
+func (e *Embedded) replay(fn func(record)) (good int64, err error) {
 	f, err := os.Open(e.path("wal"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, 0, nil
+		return 0, nil
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("retrieval: %w", err)
+		return 0, fmt.Errorf("retrieval: %w", err)
 	}
 	defer f.Close()
 	rr := newRecordReader(f)
 	for {
 		rec, err := rr.next()
 		if err == io.EOF {
-			return rr.good, n, nil
+			return rr.good, nil
 		}
 		if errors.Is(err, errTorn) {
 			// Each record is fsynced before it is acknowledged, so only the
 			// last, unacknowledged one can be incomplete.
 			e.log.Warn("retrieval: log ends in a torn record; ignoring it", "offset", rr.good, "err", err)
-			return rr.good, n, nil
+			return rr.good, nil
 		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("retrieval: reading the log: %w", err)
+			return 0, fmt.Errorf("retrieval: reading the log: %w", err)
 		}
-		switch rec.op {
-		case opUpsert:
-			state[rec.doc.ID] = &rec
-		case opDelete:
-			delete(state, rec.id)
-		}
-		n++
+		fn(rec)
 	}
 }
 
@@ -356,12 +435,7 @@ func (e *Embedded) Upsert(ctx context.Context, doc Document, chunks []Chunk) err
 	if err := e.appendLog(record{op: opUpsert, doc: doc, chunks: chunks}); err != nil {
 		return err
 	}
-	e.remove(doc.ID)
-	ptrs := make([]*Chunk, len(chunks))
-	for i := range chunks {
-		ptrs[i] = &chunks[i]
-	}
-	e.docs[doc.ID] = &docEntry{doc: doc, nodes: e.addAll(ptrs, nil)}
+	e.apply(record{op: opUpsert, doc: doc, chunks: chunks})
 	return e.maybeSnapshot()
 }
 
@@ -494,15 +568,21 @@ func (e *Embedded) snapshot() error {
 	defer os.Remove(tmp) // a no-op after the rename
 	w := bufio.NewWriterSize(f, 1<<20)
 	ids := slices.Sorted(maps.Keys(e.docs))
-	for _, id := range ids {
+	docs := make([]*record, len(ids))
+	var order []uint32
+	for i, id := range ids {
 		d := e.docs[id]
 		chunks := make([]Chunk, len(d.nodes))
 		for i, n := range d.nodes {
 			chunks[i] = e.chunks[n]
 			chunks[i].Embedding = e.idx.vec(n)
 		}
-		w.Write(encodeRecord(record{op: opUpsert, doc: d.doc, chunks: chunks}))
+		order = append(order, d.nodes...)
+		docs[i] = &record{op: opUpsert, doc: d.doc, chunks: chunks}
+		w.Write(encodeRecord(*docs[i]))
 	}
+	graph := e.idx.exportGraph(order)
+	w.Write(encodeRecord(record{op: opGraph, graph: graph}))
 	w.Write(encodeRecord(record{op: opEnd, count: len(ids)}))
 	if err := w.Flush(); err != nil { // a bufio.Writer keeps its first error
 		f.Close()
@@ -535,23 +615,14 @@ func (e *Embedded) snapshot() error {
 	}
 	e.log.Info("retrieval: snapshot written", "documents", len(ids), "chunks", e.nchunks, "elapsed", time.Since(start).Round(time.Millisecond))
 	if dead := e.idx.Len() - e.idx.Live(); dead > 1000 && dead*4 > e.idx.Len() {
-		e.compact()
+		// Compact: the saved graph is the live one without the deleted
+		// nodes, so loading it back is all it takes.
+		if err := e.install(docs, graph); err != nil {
+			return fmt.Errorf("retrieval: compacting: %w", err)
+		}
+		e.idx.Repair()
 	}
 	return nil
-}
-
-// compact rebuilds the graph from live chunks only.
-func (e *Embedded) compact() {
-	state := make(map[string]*record, len(e.docs))
-	for id, d := range e.docs {
-		chunks := make([]Chunk, len(d.nodes))
-		for i, n := range d.nodes {
-			chunks[i] = e.chunks[n]
-			chunks[i].Embedding = e.idx.vec(n)
-		}
-		state[id] = &record{op: opUpsert, doc: d.doc, chunks: chunks}
-	}
-	e.rebuild(state)
 }
 
 // Close writes a snapshot if the log is not empty and releases the store.
