@@ -51,10 +51,13 @@ type Embedded struct {
 	chunks  []Chunk // by node id, Embedding nil
 	docs    map[string]*docEntry
 	nchunks int
-	wal     *os.File
-	walSize int64
-	broken  error // a log write failed and could not be undone
-	closed  bool
+	// Node ids by data owner and by tag, deleted ones included until the
+	// next compaction: a selective filter scans these instead of the graph.
+	byOwner, byTag map[string][]uint32
+	wal            *os.File
+	walSize        int64
+	broken         error // a log write failed and could not be undone
+	closed         bool
 }
 
 type docEntry struct {
@@ -201,6 +204,7 @@ func (e *Embedded) install(docs []*record, graph []byte) error {
 	e.chunks = make([]Chunk, len(vecs))
 	e.docs = make(map[string]*docEntry, len(docs))
 	e.nchunks = len(vecs)
+	e.byOwner, e.byTag = map[string][]uint32{}, map[string][]uint32{}
 	i := 0
 	for _, r := range docs {
 		d := &docEntry{doc: r.doc, nodes: make([]uint32, len(r.chunks))}
@@ -208,6 +212,7 @@ func (e *Embedded) install(docs []*record, graph []byte) error {
 			c.Embedding = nil
 			e.chunks[i] = c
 			d.nodes[j] = uint32(i)
+			e.post(uint32(i), &c)
 			i++
 		}
 		e.docs[r.doc.ID] = d
@@ -307,6 +312,7 @@ func (e *Embedded) rebuild(state map[string]*record) {
 	e.chunks = make([]Chunk, total)
 	e.docs = make(map[string]*docEntry, len(ids))
 	e.nchunks = 0
+	e.byOwner, e.byTag = map[string][]uint32{}, map[string][]uint32{}
 	all := make([]*Chunk, 0, total)
 	for _, id := range ids {
 		rec := state[id]
@@ -377,10 +383,56 @@ func (e *Embedded) addAll(chunks []*Chunk, progress func(done int)) []uint32 {
 		cc := *c
 		cc.Embedding = nil
 		e.chunks[nodes[i]] = cc
+		e.post(nodes[i], c)
 	}
 	e.nchunks += len(chunks)
 	return nodes
 }
+
+// post adds node id to the postings of its chunk's owner and tags.
+func (e *Embedded) post(id uint32, c *Chunk) {
+	e.byOwner[c.DataOwner] = append(e.byOwner[c.DataOwner], id)
+	for _, t := range c.Tags {
+		e.byTag[t] = append(e.byTag[t], id)
+	}
+}
+
+// candidates returns the postings that cover every chunk f can allow, when
+// f restricts owners or tags to a set small enough to scan, else nil.
+func (e *Embedded) candidates(f Filter) [][]uint32 {
+	collect := func(keys []string, m map[string][]uint32) ([][]uint32, int) {
+		var lists [][]uint32
+		n := 0
+		for _, k := range keys {
+			if l := m[k]; len(l) > 0 {
+				lists = append(lists, l)
+				n += len(l)
+			}
+		}
+		return lists, n
+	}
+	best, size := [][]uint32(nil), -1
+	if len(f.OnlyDataOwners) > 0 {
+		best, size = collect(f.OnlyDataOwners, e.byOwner)
+	}
+	if len(f.Tags) > 0 {
+		if lists, n := collect(f.Tags, e.byTag); size < 0 || n < size {
+			best, size = lists, n
+		}
+	}
+	if size < 0 || size > scanFilteredBelow {
+		return nil
+	}
+	if best == nil {
+		return [][]uint32{} // nothing can match
+	}
+	return best
+}
+
+// scanFilteredBelow is the candidate count up to which a filtered search
+// scans the filter's postings instead of walking the graph, where most
+// nodes visited would be rejected.
+const scanFilteredBelow = 4096
 
 func (e *Embedded) sync(f *os.File) error {
 	if e.opts.NoSync {
@@ -498,7 +550,12 @@ func (e *Embedded) Search(ctx context.Context, vec []float32, k int, f Filter) (
 			return m.match(c.DataOwner, c.Tags)
 		}
 	}
-	res := e.idx.Search(q, k, 0, accept)
+	var res []candidate
+	if lists := e.candidates(f); lists != nil {
+		res = e.idx.Scan(q, k, lists, accept)
+	} else {
+		res = e.idx.Search(q, k, 0, accept)
+	}
 	hits := make([]Hit, len(res))
 	for i, r := range res {
 		c := e.chunks[r.id]

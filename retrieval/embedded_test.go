@@ -1,8 +1,11 @@
 package retrieval
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -105,6 +108,141 @@ func TestEmbeddedCompaction(t *testing.T) {
 		hits, err := e.Search(ctx, c.Embedding, 1, Filter{})
 		if err != nil || len(hits) != 1 || hits[0].Chunk.Text != c.Text {
 			t.Errorf("%q not found after compaction: %v %v", c.Text, hits, err)
+		}
+	}
+}
+
+// openBenchStore returns an embedded store of n 384-dimensional chunks in
+// documents of 100, a tenth of them owned by "rare".
+func openBenchStore(b *testing.B, n int) (*Embedded, [][]float32) {
+	g := NewSynthetic(384, 100, 0, 1)
+	e, err := OpenEmbedded(b.TempDir(), 384, EmbeddedOptions{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	for d := 0; d*100 < n; d++ {
+		owner := "common"
+		if d%10 == 0 {
+			owner = "rare"
+		}
+		if err := e.Upsert(context.Background(), Document{ID: fmt.Sprint(d), DataOwner: owner}, testChunks(g, "b", 100)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return e, g.NextN(256)
+}
+
+func BenchmarkEmbeddedSearch(b *testing.B) {
+	e, queries := openBenchStore(b, 10000)
+	for _, bm := range []struct {
+		name string
+		f    Filter
+	}{
+		{"nofilter", Filter{}},
+		{"exclude10pct", Filter{ExcludeDataOwners: []string{"rare"}}},
+		{"only10pct", Filter{OnlyDataOwners: []string{"rare"}}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if _, err := e.Search(context.Background(), queries[i%len(queries)], 10, bm.f); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkEmbeddedUpsert measures a durable (fsynced) upsert of a
+// 10-chunk document into a store of 10k chunks.
+func BenchmarkEmbeddedUpsert(b *testing.B) {
+	g := NewSynthetic(384, 100, 0, 2)
+	e, err := OpenEmbedded(b.TempDir(), 384, EmbeddedOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	for d := range 100 {
+		mustUpsertB(b, e, Document{ID: fmt.Sprint("base", d)}, testChunks(g, "b", 100))
+	}
+	i := 0
+	for b.Loop() {
+		mustUpsertB(b, e, Document{ID: fmt.Sprint(i % 50)}, testChunks(g, "u", 10))
+		i++
+	}
+}
+
+func mustUpsertB(b *testing.B, s Store, doc Document, chunks []Chunk) {
+	if err := s.Upsert(context.Background(), doc, chunks); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// TestEmbeddedFilteredRecall checks filtered searches on a store large
+// enough to use the graph (and, for selective filters, the postings scan)
+// against brute force over the chunks the filter allows.
+func TestEmbeddedFilteredRecall(t *testing.T) {
+	ctx := context.Background()
+	g := NewSynthetic(32, 30, 0, 19)
+	e := openTestEmbedded(t, t.TempDir(), 32)
+	defer e.Close()
+	type stored struct {
+		owner string
+		tags  []string
+		vec   []float32
+	}
+	all := map[string]stored{}
+	for d := range 80 {
+		owner := fmt.Sprint("o", d%4)
+		tags := []string{fmt.Sprint("t", d%5)}
+		cs := testChunks(g, fmt.Sprint(d), 100)
+		mustUpsert(t, e, Document{ID: fmt.Sprint(d), DataOwner: owner, Tags: tags}, cs)
+		for _, c := range cs {
+			all[fmt.Sprintf("%d#%d", d, c.Seq)] = stored{owner, tags, c.Embedding}
+		}
+	}
+	for _, f := range []Filter{
+		{ExcludeDataOwners: []string{"o0"}},    // graph, 75% allowed
+		{OnlyDataOwners: []string{"o1", "o2"}}, // graph, 50%
+		{OnlyDataOwners: []string{"o3"}},       // postings scan, 25%
+		{Tags: []string{"t1"}},                 // postings scan, 20%
+		{Tags: []string{"t1", "t2"}},           // two postings lists, 40%
+	} {
+		m := compile(f)
+		hits, total := 0, 0
+		for range 20 {
+			q := g.Next()
+			var want []candidate
+			var ids []string
+			for id, s := range all {
+				if m.match(s.owner, s.tags) {
+					ids = append(ids, id)
+					want = append(want, candidate{1 - dot(q, s.vec), uint32(len(ids) - 1)})
+				}
+			}
+			slices.SortFunc(want, func(a, b candidate) int { return cmp.Compare(a.dist, b.dist) })
+			exact := map[string]bool{}
+			for _, c := range want[:10] {
+				exact[ids[c.id]] = true
+			}
+			got, err := e.Search(ctx, q, 10, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range got {
+				if !m.match(h.Chunk.DataOwner, h.Chunk.Tags) {
+					t.Errorf("filter %+v: hit %s violates it", f, h.Chunk.ID)
+				}
+				if exact[h.Chunk.ID] {
+					hits++
+				}
+			}
+			total += 10
+		}
+		if r := float64(hits) / float64(total); r < 0.95 {
+			t.Errorf("filter %+v: recall@10 = %.3f, want >= 0.95", f, r)
 		}
 	}
 }

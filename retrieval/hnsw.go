@@ -380,24 +380,11 @@ func (h *hnsw) Search(q []float32, k, ef int, accept func(uint32) bool) []candid
 	}
 	if n := h.Len(); n <= exactBelow {
 		// A scan is as fast as the graph here, and exact.
-		var res maxHeap
-		for id := range uint32(n) {
-			if !live(id) {
-				continue
-			}
-			d := 1 - dot(q, h.vec(id))
-			if len(res) < k {
-				res.push(candidate{d, id})
-			} else if d < res[0].dist {
-				res.pop()
-				res.push(candidate{d, id})
-			}
+		all := make([]uint32, n)
+		for i := range all {
+			all[i] = uint32(i)
 		}
-		out := make([]candidate, len(res))
-		for i := len(out) - 1; i >= 0; i-- {
-			out[i] = res.pop()
-		}
-		return out
+		return h.Scan(q, k, [][]uint32{all}, accept)
 	}
 	s := h.getSearcher()
 	defer h.visitedPool.Put(s)
@@ -414,6 +401,44 @@ func (h *hnsw) Search(q []float32, k, ef int, accept func(uint32) bool) []candid
 		res = res[:k]
 	}
 	return res
+}
+
+// Scan is exact search over the given lists of node ids (which may
+// overlap), for live nodes that accept allows (nil: all).
+func (h *hnsw) Scan(q []float32, k int, lists [][]uint32, accept func(uint32) bool) []candidate {
+	if k <= 0 {
+		return nil
+	}
+	var seen map[uint32]bool
+	if len(lists) > 1 {
+		seen = map[uint32]bool{}
+	}
+	var res maxHeap
+	for _, l := range lists {
+		for _, id := range l {
+			if seen != nil {
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+			}
+			if h.node(id).deleted.Load() || (accept != nil && !accept(id)) {
+				continue
+			}
+			d := 1 - dot(q, h.vec(id))
+			if len(res) < k {
+				res.push(candidate{d, id})
+			} else if d < res[0].dist {
+				res.pop()
+				res.push(candidate{d, id})
+			}
+		}
+	}
+	out := make([]candidate, len(res))
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = res.pop()
+	}
+	return out
 }
 
 // Repair makes every live node reachable from the entry point at layer 0
