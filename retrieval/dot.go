@@ -1,6 +1,9 @@
 package retrieval
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // dotGeneric is the portable inner product: eight independent accumulators
 // so the loop is not bound by the latency of one chain of additions.
@@ -40,4 +43,10 @@ func normalize(v []float32) bool {
 		v[i] *= inv
 	}
 	return true
+}
+
+func dotBatchGeneric(q []float32, vecs []*float32, out []float32) {
+	for i, v := range vecs {
+		out[i] = dotGeneric(q, unsafe.Slice(v, len(q)))
+	}
 }

@@ -15,3 +15,19 @@ func dot(a, b []float32) float32 {
 	}
 	return dotGeneric(a, b)
 }
+
+//go:noescape
+func dotBatchAVX2(q *float32, vecs []*float32, dim int, out *float32)
+
+// dotBatch sets out[i] = q·vecs[i]; every vector has len(q) elements.
+func dotBatch(q []float32, vecs []*float32, out []float32) {
+	if len(vecs) == 0 {
+		return
+	}
+	if useAVX2 && len(q) >= 8 {
+		_ = out[len(vecs)-1]
+		dotBatchAVX2(&q[0], vecs, len(q), &out[0])
+		return
+	}
+	dotBatchGeneric(q, vecs, out)
+}

@@ -23,6 +23,34 @@ func TestDot(t *testing.T) {
 	}
 }
 
+func TestDotBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, dim := range []int{1, 8, 13, 384} {
+		q := make([]float32, dim)
+		for i := range q {
+			q[i] = r.Float32()
+		}
+		for _, n := range []int{0, 1, 2, 3, 40} {
+			vecs := make([][]float32, n)
+			ptrs := make([]*float32, n)
+			for i := range vecs {
+				vecs[i] = make([]float32, dim)
+				for j := range vecs[i] {
+					vecs[i][j] = r.Float32()*2 - 1
+				}
+				ptrs[i] = &vecs[i][0]
+			}
+			out := make([]float32, n)
+			dotBatch(q, ptrs, out)
+			for i := range vecs {
+				if want := dotGeneric(q, vecs[i]); math.Abs(float64(out[i]-want)) > 1e-4 {
+					t.Errorf("dim %d, n %d: out[%d] = %v, want %v", dim, n, i, out[i], want)
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkDot384(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x, y := make([]float32, 384), make([]float32, 384)

@@ -294,6 +294,8 @@ type searcher struct {
 	cand    minHeap
 	res     maxHeap
 	buf     []uint32
+	ptrs    []*float32 // vectors of buf's unvisited nodes
+	dots    []float32
 }
 
 func (h *hnsw) getSearcher() *searcher {
@@ -338,12 +340,23 @@ func (h *hnsw) searchLayer(s *searcher, q []float32, eps []candidate, ef, l int,
 			break
 		}
 		s.buf = h.links(c.id, l, s.buf[:0])
+		fresh := s.buf[:0]
+		s.ptrs = s.ptrs[:0]
 		for _, x := range s.buf {
 			if x >= limit || s.visited[x] == s.epoch {
 				continue
 			}
 			s.visited[x] = s.epoch
-			d := 1 - dot(q, h.vec(x))
+			fresh = append(fresh, x)
+			s.ptrs = append(s.ptrs, &h.vec(x)[0])
+		}
+		if cap(s.dots) < len(fresh) {
+			s.dots = make([]float32, len(fresh))
+		}
+		dots := s.dots[:len(fresh)]
+		dotBatch(q, s.ptrs, dots)
+		for i, x := range fresh {
+			d := 1 - dots[i]
 			if len(s.res) < ef || d < s.res[0].dist {
 				s.cand.push(candidate{d, x})
 				if accept == nil || accept(x) {
