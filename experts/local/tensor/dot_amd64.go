@@ -189,3 +189,13 @@ func dotQ5_1(row []byte, x []float32) float32 {
 	}
 	return dotQ5_1AVX2(&row[0], &x[0], nb)
 }
+
+//go:noescape
+func loadXorAVX2(p *byte, n int) uint64
+
+func loadXorArch(p []byte) uint64 {
+	if !haveAVX2 {
+		return loadXorGo(p)
+	}
+	return loadXorAVX2(&p[0], len(p))
+}

@@ -25,3 +25,5 @@ func dotQ5K(row []byte, x []float32) float32 { return dotQ5KGo(row, x) }
 func dotQ4_1(row []byte, x []float32) float32 { return dotQ4_1Go(row, x) }
 
 func dotQ5_1(row []byte, x []float32) float32 { return dotQ5_1Go(row, x) }
+
+func loadXorArch(p []byte) uint64 { return loadXorGo(p) }
