@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -244,5 +245,52 @@ func TestEmbeddedFilteredRecall(t *testing.T) {
 		if r := float64(hits) / float64(total); r < 0.95 {
 			t.Errorf("filter %+v: recall@10 = %.3f, want >= 0.95", f, r)
 		}
+	}
+}
+
+// TestEmbeddedConcurrentUse runs upserts, deletes and searches at once;
+// with -race it checks the locking.
+func TestEmbeddedConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	e, err := OpenEmbedded(t.TempDir(), contractDim, EmbeddedOptions{NoSync: true, SnapshotBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			g := NewSynthetic(contractDim, 5, 0, uint64(20+w))
+			for i := range 60 {
+				id := fmt.Sprint(w, "-", i%20)
+				if err := e.Upsert(ctx, Document{ID: id, DataOwner: fmt.Sprint(w)}, testChunks(g, id, 30)); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%7 == 6 {
+					e.DeleteDocument(ctx, id)
+				}
+			}
+		})
+		wg.Go(func() {
+			g := NewSynthetic(contractDim, 5, 0, uint64(30+w))
+			for range 300 {
+				hits, err := e.Search(ctx, g.Next(), 5, Filter{OnlyDataOwners: []string{fmt.Sprint(w)}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, h := range hits {
+					if h.Chunk.DataOwner != fmt.Sprint(w) {
+						t.Errorf("hit owned by %q", h.Chunk.DataOwner)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	docs, chunks, _ := e.Count(ctx)
+	if chunks != docs*30 {
+		t.Errorf("%d documents but %d chunks", docs, chunks)
 	}
 }
