@@ -253,12 +253,16 @@ func (m *Model) project(s *Sequence, t0, n int, dst []float32) {
 	for t := range n {
 		rmsNorm(xn[t*H:(t+1)*H], s.x[(t0+t)*H:(t0+t+1)*H], m.outNorm, m.Config.NormEps)
 	}
-	m.matmul(m.output, dst[:n*V], xn, n)
+	m.matmul(s, m.output, dst[:n*V], xn, n)
 }
 
-func (m *Model) matmul(w *tensor.Matrix, dst, x []float32, n int) {
+// matmul computes dst = w·x for n vectors. A single vector goes through
+// the sequence's fused loop, whose function is bound once, so decoding does
+// not allocate.
+func (m *Model) matmul(s *Sequence, w *tensor.Matrix, dst, x []float32, n int) {
 	if n == 1 {
-		w.MatVec(m.pool, dst, x)
+		s.queueMatVec(w, dst, x)
+		m.runMatVecs(s)
 		return
 	}
 	w.MatMul(m.pool, dst, x, n)
@@ -318,9 +322,9 @@ func (m *Model) attention(s *Sequence, il, B int) {
 		s.queueMatVec(ly.wv, v, xn)
 		m.runMatVecs(s)
 	} else {
-		m.matmul(ly.wq, q, xn, B)
-		m.matmul(ly.wk, k, xn, B)
-		m.matmul(ly.wv, v, xn, B)
+		m.matmul(s, ly.wq, q, xn, B)
+		m.matmul(s, ly.wk, k, xn, B)
+		m.matmul(s, ly.wv, v, xn, B)
 	}
 	addBias(q, ly.bq)
 	addBias(k, ly.bk)
@@ -356,7 +360,7 @@ func (m *Model) attention(s *Sequence, il, B int) {
 	att := s.att[:B*qDim]
 	s.attnLayer = il
 	m.pool.For(B*c.Heads, s.attendFn)
-	m.matmul(ly.wo, s.out[:B*H], att, B)
+	m.matmul(s, ly.wo, s.out[:B*H], att, B)
 	addBias(s.out[:B*H], ly.bo)
 }
 
@@ -388,11 +392,11 @@ func (m *Model) ffn(s *Sequence, gate, up, down *tensor.Matrix, x, dst []float32
 		s.queueMatVec(up, u, x)
 		m.runMatVecs(s)
 	} else {
-		m.matmul(gate, g, x, n)
-		m.matmul(up, u, x, n)
+		m.matmul(s, gate, g, x, n)
+		m.matmul(s, up, u, x, n)
 	}
 	swiglu(g, u)
-	m.matmul(down, dst, g, n)
+	m.matmul(s, down, dst, g, n)
 }
 
 // moe is llama.cpp's build_moe_ffn with softmax gating: probabilities over
@@ -406,7 +410,7 @@ func (m *Model) moe(s *Sequence, il, B int) {
 	H, E, K := c.Hidden, c.Experts, c.ExpertsUsed
 	xn, out := s.xn[:B*H], s.out[:B*H]
 	rl := s.rl[:B*E]
-	m.matmul(ly.router, rl, xn, B)
+	m.matmul(s, ly.router, rl, xn, B)
 	counts, load := s.counts[il], m.load[il*E:(il+1)*E]
 	for t := range B {
 		p := rl[t*E : (t+1)*E]

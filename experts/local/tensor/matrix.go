@@ -66,14 +66,18 @@ func (m *Matrix) MatVec(pool *Pool, dst, x []float32) {
 	dot := dotFunc(m.Type)
 	rb := m.RowBytes()
 	data := m.Data
+	if pool.Threads() == 1 || m.Rows < 2*minRowsPerChunk {
+		for r := range m.Rows {
+			dst[r] = dot(data[r*rb:(r+1)*rb], x)
+		}
+		return
+	}
+	// The closure is made only here: it escapes to the pool, so making it
+	// above would allocate on every call, serial ones included.
 	run := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			dst[r] = dot(data[r*rb:(r+1)*rb], x)
 		}
-	}
-	if pool.Threads() == 1 || m.Rows < 2*minRowsPerChunk {
-		run(0, m.Rows)
-		return
 	}
 	groups := (m.Rows + minRowsPerChunk - 1) / minRowsPerChunk
 	pool.For(groups, func(lo, hi int) {

@@ -14,13 +14,17 @@ import (
 type Pool struct {
 	threads int
 	work    chan *job
+	jobs    sync.Pool // of *job, recycled so that For does not allocate
 	once    sync.Once
 	closed  atomic.Bool
 	wg      sync.WaitGroup
 }
 
 // job is one For call. Chunks are claimed with an atomic counter, so a
-// worker that receives the job late finds nothing left and moves on.
+// worker that receives the job late finds nothing left and moves on. refs
+// counts the caller and the workers the job was sent to: a worker may take
+// it from the queue after the call has returned, so the job is recycled
+// only by whoever drops the last reference.
 type job struct {
 	fn      func(lo, hi int)
 	n       int
@@ -28,6 +32,7 @@ type job struct {
 	nchunks int64
 	next    atomic.Int64
 	done    sync.WaitGroup
+	refs    atomic.Int32
 }
 
 // NewPool starts a pool with the given number of threads (the caller of
@@ -56,6 +61,7 @@ func (p *Pool) worker() {
 	defer p.wg.Done()
 	for j := range p.work {
 		j.run()
+		p.release(j)
 	}
 }
 
@@ -88,21 +94,42 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 	nchunks := min(n, p.threads*chunksPerThread)
 	chunk := (n + nchunks - 1) / nchunks
 	nchunks = (n + chunk - 1) / chunk
-	j := &job{fn: fn, n: n, chunk: chunk, nchunks: int64(nchunks)}
+	j, _ := p.jobs.Get().(*job)
+	if j == nil {
+		j = new(job)
+	}
+	j.fn, j.n, j.chunk, j.nchunks = fn, n, chunk, int64(nchunks)
+	j.next.Store(0)
+	j.refs.Store(1)
 	j.done.Add(nchunks)
 	p.invite(j, min(nchunks-1, p.threads-1))
 	j.run()
 	j.done.Wait()
+	p.release(j)
+}
+
+// release drops a reference to j and recycles it after the last one.
+func (p *Pool) release(j *job) {
+	if j.refs.Add(-1) == 0 {
+		j.fn = nil
+		p.jobs.Put(j)
+	}
 }
 
 // invite offers j to up to k workers without blocking; if the queue is full
 // the workers are busy and the caller does the work itself.
 func (p *Pool) invite(j *job, k int) {
-	defer func() { _ = recover() }() // send on a channel closed by a concurrent Close
+	defer func() {
+		if recover() != nil { // send on a channel closed by a concurrent Close
+			j.refs.Add(-1)
+		}
+	}()
 	for range k {
+		j.refs.Add(1)
 		select {
 		case p.work <- j:
 		default:
+			j.refs.Add(-1)
 			return
 		}
 	}
