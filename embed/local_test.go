@@ -72,6 +72,18 @@ func TestLocalSimilarityOrder(t *testing.T) {
 	}
 }
 
+// Numbers share a token: "200" and "350" have nothing else in common.
+func TestLocalNumberToken(t *testing.T) {
+	e := NewLocal(1 << 16)
+	vs, _ := e.Embed(context.Background(), []string{"200", "350", "abc", "xyz"})
+	if s := dot(vs[0], vs[1]); s < 0.2 {
+		t.Errorf("similarity of two numbers %v, want >= 0.2", s)
+	}
+	if s := dot(vs[2], vs[3]); math.Abs(s) > 0.05 {
+		t.Errorf("similarity of two unrelated words %v, want ~0", s)
+	}
+}
+
 func TestLocalCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -103,7 +115,7 @@ func FuzzLocal(f *testing.F) {
 			t.Fatalf("norm² %v", n)
 		}
 		for _, x := range v {
-			if math.IsNaN(float64(x)) || x < 0 {
+			if math.IsNaN(float64(x)) || math.Abs(float64(x)) > 1 {
 				t.Fatalf("bad component %v", x)
 			}
 		}

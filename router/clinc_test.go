@@ -9,7 +9,7 @@ import (
 
 // TestClincSample trains on a sample of CLINC150 (testdata/README.md) and
 // checks the figures Evaluate reports against bounds measured on this
-// sample (accuracy 0.923, top-3 0.987, OOS recall 0.60 at coverage 0.975)
+// sample (accuracy 0.927, top-3 0.988, OOS recall 0.68 at coverage 0.947)
 // minus a margin.
 func TestClincSample(t *testing.T) {
 	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
@@ -34,8 +34,8 @@ func TestClincSample(t *testing.T) {
 	}{
 		{"accuracy", res.Accuracy, 0.90},
 		{"top3_accuracy", res.Top3Accuracy, 0.97},
-		{"oos_recall", res.OOSRecall, 0.45},
-		{"in_scope_coverage", res.InScopeCoverage, 0.94},
+		{"oos_recall", res.OOSRecall, 0.55},
+		{"in_scope_coverage", res.InScopeCoverage, 0.92},
 	}
 	for _, c := range checks {
 		if c.got < c.min {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -24,7 +25,7 @@ func handModel(experts []string, dists [][]float64) *Model {
 		}
 	}
 	oos := slices.Index(experts, OutOfScope)
-	return &Model{Kind: KindLogReg, Dim: len(dists), Experts: experts, OOSClass: oos, Gate: g, Threshold: 0.3}
+	return &Model{Kind: KindLogReg, Dim: len(dists), Features: embed.LocalFeatures, Experts: experts, OOSClass: oos, Gate: g, Threshold: 0.3}
 }
 
 func oneHot(dim, i int) []float32 {
@@ -302,6 +303,14 @@ func TestTrainErrors(t *testing.T) {
 	if err := NewLearned(embed.NewLocal(512), Options{}).Install(m); err == nil {
 		t.Error("model of dimension 256 installed for a 512 embedder")
 	}
+	// So is a model trained on other features (an older embed.Local).
+	if m.Features != embed.LocalFeatures {
+		t.Errorf("model features %q, want %q", m.Features, embed.LocalFeatures)
+	}
+	m.Features = "local-v1"
+	if err := NewLearned(emb, Options{}).Install(m); !errors.Is(err, ErrBadModel) {
+		t.Errorf("model of features local-v1 installed: %v", err)
+	}
 }
 
 func TestPersistenceRoundTrip(t *testing.T) {
@@ -364,8 +373,8 @@ func TestLoadRejectsBadModels(t *testing.T) {
 }
 
 func FuzzLoad(f *testing.F) {
-	f.Add(`{"dim":1,"experts":["a"],"oos_class":-1,"gate":{"classes":1,"dim":1,"w":"AAAAAA==","b":"AAAAAA=="}}`)
-	f.Add(`{"dim":2,"experts":["a",""],"oos_class":1,"gate":{"classes":2,"dim":2,"w":"AAAAAAAAAAAAAAAAAAAAAA==","b":"AAAAAAAAAAA="}}`)
+	f.Add(`{"dim":1,"features":"local-v2","experts":["a"],"oos_class":-1,"gate":{"classes":1,"dim":1,"w":"AAAAAA==","b":"AAAAAA=="}}`)
+	f.Add(`{"dim":2,"features":"local-v2","experts":["a",""],"oos_class":1,"gate":{"classes":2,"dim":2,"w":"AAAAAAAAAAAAAAAAAAAAAA==","b":"AAAAAAAAAAA="}}`)
 	f.Add(`{}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := Load(strings.NewReader(s))

@@ -21,10 +21,14 @@ const OutOfScope = ""
 // optionally a retrieval gate. A Model is immutable once trained; Learned
 // swaps whole models.
 type Model struct {
-	Version int64     `json:"version"`
-	Kind    string    `json:"kind"` // "logreg" or "centroid"
-	Dim     int       `json:"dim"`
-	Trained time.Time `json:"trained"`
+	Version int64  `json:"version"`
+	Kind    string `json:"kind"` // "logreg" or "centroid"
+	Dim     int    `json:"dim"`
+	// Features is the embedder's feature version (see featureVersioner)
+	// when it has one: a model is only valid over the features it was
+	// trained on.
+	Features string    `json:"features,omitempty"`
+	Trained  time.Time `json:"trained"`
 	// Examples counts the training examples (feedback duplicates included).
 	Examples int `json:"examples"`
 	// Experts are the expert names the gate knows, in class order.

@@ -48,7 +48,9 @@ type TrainOptions struct {
 	Temperature float64
 	// TargetCoverage is the share of in-scope queries that should pass the
 	// out-of-scope threshold; the threshold is the matching quantile of
-	// held-out in-scope probabilities. Default 0.965.
+	// held-out in-scope probabilities. Default 0.975: held-out training
+	// queries are easier than new ones (on CLINC150 validation queries the
+	// coverage comes out about 1% lower than the target).
 	TargetCoverage float64
 	// HoldOut is the share of examples held out to choose the threshold;
 	// default 0.15. With fewer than 50 held-out in-scope examples the
@@ -56,6 +58,11 @@ type TrainOptions struct {
 	HoldOut           float64
 	FallbackThreshold float64
 	Seed              uint64
+	// LabelSmoothing moves this share of each example's target from its
+	// class to all classes evenly; default 0.05. It keeps the gate from
+	// growing over-confident on the training examples, which helps both
+	// accuracy and out-of-scope detection on CLINC150. Negative disables it.
+	LabelSmoothing float64
 	// Progress, when set, receives one line per training stage.
 	Progress func(msg string)
 }
@@ -67,7 +74,8 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	o.L2 = cmp.Or(o.L2, 1e-5)
 	o.OOSWeight = cmp.Or(o.OOSWeight, 2)
 	o.Temperature = cmp.Or(o.Temperature, 0.05)
-	o.TargetCoverage = cmp.Or(o.TargetCoverage, 0.965)
+	o.TargetCoverage = cmp.Or(o.TargetCoverage, 0.975)
+	o.LabelSmoothing = cmp.Or(o.LabelSmoothing, 0.05)
 	o.HoldOut = cmp.Or(o.HoldOut, 0.15)
 	o.FallbackThreshold = cmp.Or(o.FallbackThreshold, 0.3)
 	o.Seed = cmp.Or(o.Seed, 1)
@@ -105,6 +113,20 @@ func toSparse(v []float32) sparse {
 // dimensions then cost what the text costs, not what the dimension costs.
 type sparseEmbedder interface {
 	AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32)
+}
+
+// featureVersioner is implemented by embedders whose features change
+// between versions (embed.Local): a model trained on one version is stale
+// on another.
+type featureVersioner interface {
+	FeatureVersion() string
+}
+
+func featureVersion(emb embed.Embedder) string {
+	if fv, ok := emb.(featureVersioner); ok {
+		return fv.FeatureVersion()
+	}
+	return ""
 }
 
 // embedAll embeds texts as sparse vectors, checking their dimension.
@@ -220,6 +242,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	m := &Model{
 		Kind:     opts.Kind,
 		Dim:      dim,
+		Features: featureVersion(emb),
 		Examples: len(examples),
 		Experts:  experts,
 		OOSClass: oos,
@@ -382,7 +405,7 @@ func fitCentroid(d *dataset, classes, dim int, o TrainOptions) *Linear {
 }
 
 // fitLogReg trains multinomial logistic regression with weighted cross
-// entropy and L2 by mini-batch Adam. Inputs are sparse, so the forward and
+// entropy (with label smoothing) and L2 by mini-batch Adam. Inputs are sparse, so the forward and
 // backward passes cost O(non-zeros × classes) per example, and the Adam
 // step touches only the weights of features seen in the batch (lazy Adam;
 // the L2 decay of a weight also waits until its feature is seen).
@@ -415,6 +438,7 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 		m2[i] = beta2*m2[i] + (1-beta2)*g*g
 		params[i] -= lr * (m1[i] * c1) / (float32(math.Sqrt(float64(m2[i]*c2))) + eps)
 	}
+	smooth := float32(max(0, o.LabelSmoothing) / float64(classes))
 	for range o.Epochs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -452,9 +476,9 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 					z += logits[c]
 				}
 				for c := range classes {
-					g := float32(logits[c] / z)
+					g := float32(logits[c]/z) - smooth
 					if c == y {
-						g--
+						g -= 1 - float32(classes)*smooth
 					}
 					gs[c] = g * w
 					grad[nw+c] += gs[c]
