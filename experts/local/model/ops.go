@@ -1,6 +1,10 @@
 package model
 
-import "math"
+import (
+	"math"
+
+	"github.com/moegate/moegate/experts/local/tensor"
+)
 
 // rmsNorm writes x / sqrt(mean(x²) + eps) * w into dst (which may be x).
 // The sum of squares is accumulated in float64, as ggml does.
@@ -91,29 +95,12 @@ func swiglu(g, u []float32) {
 	}
 }
 
-func dot(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
+// dot and axpy use the package tensor vector kernels: attention spends
+// most of its time in them.
+func dot(a, b []float32) float32 { return tensor.DotF32(a, b) }
 
 // axpy adds a*x to y.
-func axpy(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	for i := range y {
-		y[i] += a * x[i]
-	}
-}
+func axpy(y []float32, a float32, x []float32) { tensor.Axpy(y, a, x) }
 
 func scaleVec(y []float32, a float32) {
 	for i := range y {

@@ -199,3 +199,20 @@ func loadXorArch(p []byte) uint64 {
 	}
 	return loadXorAVX2(&p[0], len(p))
 }
+
+//go:noescape
+func axpyAVX2(y, x *float32, a float32, n int)
+
+func axpy(y []float32, a float32, x []float32) {
+	n := len(y)
+	x = x[:n]
+	if !haveAVX2 || n < 8 {
+		axpyGo(y, a, x)
+		return
+	}
+	m := n &^ 7
+	axpyAVX2(&y[0], &x[0], a, m)
+	if m < n {
+		axpyGo(y[m:], a, x[m:])
+	}
+}

@@ -25,6 +25,12 @@ func TestAVX2MatchesGo(t *testing.T) {
 	for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 64, 100, 257, 4096} {
 		a, b := randVec(r, n), randVec(r, n)
 		near("dotF32F32", n, dotF32F32(a, b), dotF32F32Go(a, b))
+		y1, y2 := append([]float32(nil), b...), append([]float32(nil), b...)
+		axpy(y1, 0.37, a)
+		axpyGo(y2, 0.37, a)
+		for i := range y1 {
+			near("axpy", n, y1[i], y2[i])
+		}
 		row, _ := Quantize(F32, a)
 		near("dotF32", n, dotF32(row, b), dotF32Go(row, b))
 		row, _ = Quantize(F16, a)

@@ -27,3 +27,5 @@ func dotQ4_1(row []byte, x []float32) float32 { return dotQ4_1Go(row, x) }
 func dotQ5_1(row []byte, x []float32) float32 { return dotQ5_1Go(row, x) }
 
 func loadXorArch(p []byte) uint64 { return loadXorGo(p) }
+
+func axpy(y []float32, a float32, x []float32) { axpyGo(y, a, x) }

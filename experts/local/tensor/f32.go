@@ -22,3 +22,14 @@ func dotF32F32Go(a, b []float32) float32 {
 	}
 	return (s0 + s1) + (s2 + s3)
 }
+
+// Axpy adds a*x to y; x must be at least as long as y.
+func Axpy(y []float32, a float32, x []float32) { axpy(y, a, x) }
+
+// axpyGo is the pure Go Axpy.
+func axpyGo(y []float32, a float32, x []float32) {
+	x = x[:len(y)]
+	for i := range y {
+		y[i] += a * x[i]
+	}
+}

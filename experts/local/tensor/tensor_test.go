@@ -231,3 +231,21 @@ func TestDotF32(t *testing.T) {
 		}
 	}
 }
+
+func TestAxpy(t *testing.T) {
+	for _, n := range []int{0, 1, 8, 13, 40, 100} {
+		y, x := make([]float32, n), make([]float32, n+3)
+		for i := range x {
+			x[i] = float32(i) - 5
+		}
+		for i := range y {
+			y[i] = float32(2 * i)
+		}
+		Axpy(y, 0.5, x)
+		for i, v := range y {
+			if want := float32(2*i) + 0.5*(float32(i)-5); v != want {
+				t.Fatalf("n=%d: y[%d] = %g, want %g", n, i, v, want)
+			}
+		}
+	}
+}
