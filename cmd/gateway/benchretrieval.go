@@ -20,6 +20,7 @@ func cmdBenchRetrieval(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.K, "k", 10, "neighbours per query; recall is measured at this `k`")
 	fs.IntVar(&cfg.Queries, "queries", 1000, "`number` of queries, run one at a time on one goroutine")
 	fs.IntVar(&cfg.Clusters, "clusters", 100, "Gaussian `clusters` the synthetic vectors are drawn around")
+	fs.Float64Var(&cfg.Spread, "spread", 0.6, "noise around each cluster centre, as a `fraction` of the centre's length; larger is harder")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random `seed`; the same seed gives the same data")
 	fs.IntVar(&cfg.HNSW.M, "m", 0, "HNSW links per node, `M` (default 16)")
 	fs.IntVar(&cfg.HNSW.EfConstruction, "ef-construction", 0, "HNSW candidate list `size` while building (default 200)")
