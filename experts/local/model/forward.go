@@ -47,6 +47,7 @@ type Sequence struct {
 
 	mv       []mvJob          // fused matrix-vector products (decoding)
 	mvGroups int              // row groups queued in mv
+	mvSums   []float32        // the queued jobs' block sums
 	mvFn     func(lo, hi int) // s.mvRange, bound once
 }
 
@@ -54,7 +55,8 @@ type Sequence struct {
 type mvJob struct {
 	w      *tensor.Matrix
 	dst, x []float32
-	first  int // index of its first row group in the set
+	sums   []float32 // tensor.BlockSums of x, if w's kernel uses them
+	first  int       // index of its first row group in the set
 }
 
 // mvRows is the number of rows of a fused matrix-vector task.
@@ -62,18 +64,27 @@ const mvRows = 16
 
 // queueMatVec adds dst = w·x to the set run by runMatVecs.
 func (s *Sequence) queueMatVec(w *tensor.Matrix, dst, x []float32) {
-	s.mv = append(s.mv, mvJob{w: w, dst: dst[:w.Rows], x: x[:w.Cols], first: s.mvGroups})
+	x = x[:w.Cols]
+	var sums []float32
+	if n := tensor.SumsLen(w.Type, w.Cols); n > 0 {
+		// Earlier jobs keep their slices if append moves s.mvSums.
+		at := len(s.mvSums)
+		s.mvSums = append(s.mvSums, make([]float32, n)...)
+		sums = s.mvSums[at : at+n]
+		tensor.BlockSums(sums, x)
+	}
+	s.mv = append(s.mv, mvJob{w: w, dst: dst[:w.Rows], x: x, sums: sums, first: s.mvGroups})
 	s.mvGroups += (w.Rows + mvRows - 1) / mvRows
 }
 
 // runMatVecs computes the queued products in one parallel loop. When
 // decoding one token the matrices are small, and one loop over all of them
 // (q, k and v; every selected expert's gate and up) costs one pool
-// round-trip instead of one per matrix. Each row is computed by tensor.Dot,
-// the kernel MatVec uses, so the results are the same.
+// round-trip instead of one per matrix. Each row is computed by
+// tensor.DotSums, the kernel MatVec uses, so the results are the same.
 func (m *Model) runMatVecs(s *Sequence) {
 	m.pool.For(s.mvGroups, s.mvFn)
-	s.mv, s.mvGroups = s.mv[:0], 0
+	s.mv, s.mvGroups, s.mvSums = s.mv[:0], 0, s.mvSums[:0]
 }
 
 func (s *Sequence) mvRange(lo, hi int) {
@@ -86,7 +97,7 @@ func (s *Sequence) mvRange(lo, hi int) {
 		w := job.w
 		r0 := (g - job.first) * mvRows
 		for r := r0; r < min(r0+mvRows, w.Rows); r++ {
-			job.dst[r] = tensor.Dot(w.Type, w.Row(r), job.x)
+			job.dst[r] = tensor.DotSums(w.Type, w.Row(r), job.x, job.sums)
 		}
 	}
 }

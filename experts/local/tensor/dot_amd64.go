@@ -11,6 +11,9 @@ import (
 // haveAVX2 selects the assembly kernels; it is fixed at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 
+// haveSumsKernel says whether a kernel uses BlockSums (see SumsLen).
+var haveSumsKernel = haveAVX2
+
 //go:noescape
 func dotQ8_0AVX2(row *byte, x *float32, nb int) float32
 
@@ -215,4 +218,19 @@ func axpy(y []float32, a float32, x []float32) {
 	if m < n {
 		axpyGo(y[m:], a, x[m:])
 	}
+}
+
+//go:noescape
+func dotQ4KSumsAVX2(row *byte, x, xsum *float32, nb int) float32
+
+func dotQ4KSums(row []byte, x, sums []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4KGo(row, x)
+	}
+	nb := checkBlocks(Q4_K, row, len(x), qkK, q4KSize)
+	if nb == 0 {
+		return 0
+	}
+	sums = sums[:nb*qkK/32]
+	return dotQ4KSumsAVX2(&row[0], &x[0], &sums[0], nb)
 }

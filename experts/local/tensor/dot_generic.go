@@ -2,6 +2,9 @@
 
 package tensor
 
+// haveSumsKernel says whether a kernel uses BlockSums (see SumsLen).
+const haveSumsKernel = false
+
 func dotQ8_0(row []byte, x []float32) float32 { return dotQ8_0Go(row, x) }
 
 func dotF32F32(a, b []float32) float32 { return dotF32F32Go(a, b) }
@@ -29,3 +32,5 @@ func dotQ5_1(row []byte, x []float32) float32 { return dotQ5_1Go(row, x) }
 func loadXorArch(p []byte) uint64 { return loadXorGo(p) }
 
 func axpy(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
+
+func dotQ4KSums(row []byte, x, _ []float32) float32 { return dotQ4KGo(row, x) }

@@ -63,12 +63,17 @@ func (m *Matrix) MatVec(pool *Pool, dst, x []float32) {
 	if len(x) != m.Cols || len(dst) != m.Rows {
 		panic(fmt.Sprintf("tensor: MatVec of %dx%d matrix with len(x)=%d len(dst)=%d", m.Rows, m.Cols, len(x), len(dst)))
 	}
-	dot := dotFunc(m.Type)
+	t := m.Type
 	rb := m.RowBytes()
 	data := m.Data
+	var sums []float32
+	if n := SumsLen(t, m.Cols); n > 0 {
+		sums = make([]float32, n)
+		BlockSums(sums, x)
+	}
 	if pool.Threads() == 1 || m.Rows < 2*minRowsPerChunk {
 		for r := range m.Rows {
-			dst[r] = dot(data[r*rb:(r+1)*rb], x)
+			dst[r] = DotSums(t, data[r*rb:(r+1)*rb], x, sums)
 		}
 		return
 	}
@@ -76,7 +81,7 @@ func (m *Matrix) MatVec(pool *Pool, dst, x []float32) {
 	// above would allocate on every call, serial ones included.
 	run := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			dst[r] = dot(data[r*rb:(r+1)*rb], x)
+			dst[r] = DotSums(t, data[r*rb:(r+1)*rb], x, sums)
 		}
 	}
 	groups := (m.Rows + minRowsPerChunk - 1) / minRowsPerChunk
@@ -102,18 +107,26 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 		m.MatVec(pool, dst, x)
 		return
 	}
-	cols, rows := m.Cols, m.Rows
-	dot := dotFunc(m.Type)
+	cols, rows, t := m.Cols, m.Rows, m.Type
 	rb := m.RowBytes()
 	block := max(1, matMulBlockBytes/rb)
+	sl := SumsLen(t, cols)
+	var sums []float32
+	if sl > 0 {
+		sums = make([]float32, n*sl)
+		for j := range n {
+			BlockSums(sums[j*sl:(j+1)*sl], x[j*cols:(j+1)*cols])
+		}
+	}
 	run := func(lo, hi int) {
 		for b0 := lo; b0 < hi; b0 += block {
 			b1 := min(b0+block, hi)
 			for j := range n {
 				xv := x[j*cols : (j+1)*cols]
+				sv := sums[j*sl : (j+1)*sl]
 				o := dst[j*rows : (j+1)*rows]
 				for r := b0; r < b1; r++ {
-					o[r] = dot(m.Data[r*rb:(r+1)*rb], xv)
+					o[r] = DotSums(t, m.Data[r*rb:(r+1)*rb], xv, sv)
 				}
 			}
 		}

@@ -249,3 +249,24 @@ func TestAxpy(t *testing.T) {
 		}
 	}
 }
+
+// TestDotSums checks that the kernels given the block sums of x agree with
+// Dot, for every type and for lengths of one and several blocks.
+func TestDotSums(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, typ := range SupportedTypes() {
+		for _, n := range []int{256, 768, 4096} {
+			x := randVec(r, n)
+			row, err := Quantize(typ, randVec(r, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sums := make([]float32, SumsLen(typ, n))
+			BlockSums(sums, x)
+			got, want := DotSums(typ, row, x, sums), Dot(typ, row, x)
+			if d := math.Abs(float64(got - want)); d > 1e-5*math.Sqrt(float64(n))*(1+math.Abs(float64(want))) {
+				t.Errorf("%v n=%d: DotSums %g, Dot %g", typ, n, got, want)
+			}
+		}
+	}
+}
