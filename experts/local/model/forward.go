@@ -80,8 +80,8 @@ func (s *Sequence) queueMatVec(w *tensor.Matrix, dst, x []float32) {
 // runMatVecs computes the queued products in one parallel loop. When
 // decoding one token the matrices are small, and one loop over all of them
 // (q, k and v; every selected expert's gate and up) costs one pool
-// round-trip instead of one per matrix. Each row is computed by
-// tensor.DotSums, the kernel MatVec uses, so the results are the same.
+// round-trip instead of one per matrix. Rows are computed by DotRows, as
+// in MatVec, so the results are the same.
 func (m *Model) runMatVecs(s *Sequence) {
 	m.pool.For(s.mvGroups, s.mvFn)
 	s.mv, s.mvGroups, s.mvSums = s.mv[:0], 0, s.mvSums[:0]
@@ -94,11 +94,8 @@ func (s *Sequence) mvRange(lo, hi int) {
 			j++
 		}
 		job := &s.mv[j]
-		w := job.w
 		r0 := (g - job.first) * mvRows
-		for r := r0; r < min(r0+mvRows, w.Rows); r++ {
-			job.dst[r] = tensor.DotSums(w.Type, w.Row(r), job.x, job.sums)
-		}
+		job.w.DotRows(job.dst, job.x, job.sums, r0, min(r0+mvRows, job.w.Rows))
 	}
 }
 

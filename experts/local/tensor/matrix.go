@@ -63,30 +63,20 @@ func (m *Matrix) MatVec(pool *Pool, dst, x []float32) {
 	if len(x) != m.Cols || len(dst) != m.Rows {
 		panic(fmt.Sprintf("tensor: MatVec of %dx%d matrix with len(x)=%d len(dst)=%d", m.Rows, m.Cols, len(x), len(dst)))
 	}
-	t := m.Type
-	rb := m.RowBytes()
-	data := m.Data
 	var sums []float32
-	if n := SumsLen(t, m.Cols); n > 0 {
+	if n := SumsLen(m.Type, m.Cols); n > 0 {
 		sums = make([]float32, n)
 		BlockSums(sums, x)
 	}
 	if pool.Threads() == 1 || m.Rows < 2*minRowsPerChunk {
-		for r := range m.Rows {
-			dst[r] = DotSums(t, data[r*rb:(r+1)*rb], x, sums)
-		}
+		m.DotRows(dst, x, sums, 0, m.Rows)
 		return
 	}
 	// The closure is made only here: it escapes to the pool, so making it
 	// above would allocate on every call, serial ones included.
-	run := func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			dst[r] = DotSums(t, data[r*rb:(r+1)*rb], x, sums)
-		}
-	}
 	groups := (m.Rows + minRowsPerChunk - 1) / minRowsPerChunk
 	pool.For(groups, func(lo, hi int) {
-		run(lo*minRowsPerChunk, min(hi*minRowsPerChunk, m.Rows))
+		m.DotRows(dst, x, sums, lo*minRowsPerChunk, min(hi*minRowsPerChunk, m.Rows))
 	})
 }
 
@@ -107,10 +97,9 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 		m.MatVec(pool, dst, x)
 		return
 	}
-	cols, rows, t := m.Cols, m.Rows, m.Type
-	rb := m.RowBytes()
-	block := max(1, matMulBlockBytes/rb)
-	sl := SumsLen(t, cols)
+	cols, rows := m.Cols, m.Rows
+	block := max(1, matMulBlockBytes/m.RowBytes())
+	sl := SumsLen(m.Type, cols)
 	var sums []float32
 	if sl > 0 {
 		sums = make([]float32, n*sl)
@@ -123,11 +112,7 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 			b1 := min(b0+block, hi)
 			for j := range n {
 				xv := x[j*cols : (j+1)*cols]
-				sv := sums[j*sl : (j+1)*sl]
-				o := dst[j*rows : (j+1)*rows]
-				for r := b0; r < b1; r++ {
-					o[r] = DotSums(t, m.Data[r*rb:(r+1)*rb], xv, sv)
-				}
+				m.DotRows(dst[j*rows:(j+1)*rows], xv, sums[j*sl:(j+1)*sl], b0, b1)
 			}
 		}
 	}

@@ -44,3 +44,22 @@ func DotSums(t Type, row []byte, x, sums []float32) float32 {
 	}
 	return dotFunc(t)(row, x)
 }
+
+// DotRows sets dst[r] = row r · x for the rows r in [lo, hi), given sums,
+// the BlockSums of x (SumsLen(m.Type, len(x)) elements). It is DotSums for
+// a run of rows, choosing the kernel once rather than per row.
+func (m *Matrix) DotRows(dst, x, sums []float32, lo, hi int) {
+	rb := m.RowBytes()
+	data := m.Data[lo*rb : hi*rb]
+	dst = dst[lo:hi]
+	if len(sums) > 0 && m.Type == Q4_K {
+		for i := range dst {
+			dst[i] = dotQ4KSums(data[i*rb:(i+1)*rb], x, sums)
+		}
+		return
+	}
+	dot := dotFunc(m.Type)
+	for i := range dst {
+		dst[i] = dot(data[i*rb:(i+1)*rb], x)
+	}
+}

@@ -267,6 +267,16 @@ func TestDotSums(t *testing.T) {
 			if d := math.Abs(float64(got - want)); d > 1e-5*math.Sqrt(float64(n))*(1+math.Abs(float64(want))) {
 				t.Errorf("%v n=%d: DotSums %g, Dot %g", typ, n, got, want)
 			}
+			// The same row three times: DotRows over the middle one.
+			m, err := NewMatrix(typ, 3, n, append(append(append([]byte(nil), row...), row...), row...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := []float32{-1, -1, -1}
+			m.DotRows(dst, x, sums, 1, 2)
+			if dst[0] != -1 || dst[1] != got || dst[2] != -1 {
+				t.Errorf("%v n=%d: DotRows over row 1 gave %v, want [-1 %g -1]", typ, n, dst, got)
+			}
 		}
 	}
 }
