@@ -118,32 +118,37 @@ func TestHNSWDeleteAndFilter(t *testing.T) {
 	}
 }
 
-// TestHNSWTune prints recall and speed for a grid of parameters; run by
-// hand: MOEGATE_TUNE_N=100000 go test -run TestHNSWTune -v ./retrieval
-func TestHNSWTune(t *testing.T) {
+// BenchmarkHNSWEf reports recall@10 and search time for a range of
+// efSearch on one graph, for tuning by hand. The graph has
+// MOEGATE_TUNE_N (default 20000) 384-dimensional vectors; MOEGATE_TUNE_M,
+// MOEGATE_TUNE_EFC and MOEGATE_TUNE_SPREAD set M, efConstruction and the
+// data's spread:
+//
+//	MOEGATE_TUNE_N=100000 go test -run XXX -bench HNSWEf ./retrieval
+func BenchmarkHNSWEf(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("MOEGATE_TUNE_N"))
-	if n == 0 {
-		t.Skip("set MOEGATE_TUNE_N to tune by hand")
+	if n <= 0 {
+		n = 20000
 	}
-	dim := 384
 	m, _ := strconv.Atoi(os.Getenv("MOEGATE_TUNE_M"))
 	efc, _ := strconv.Atoi(os.Getenv("MOEGATE_TUNE_EFC"))
 	spread, _ := strconv.ParseFloat(os.Getenv("MOEGATE_TUNE_SPREAD"), 64)
-	g := NewSynthetic(dim, 100, spread, 1)
+	g := NewSynthetic(384, 100, spread, 1)
 	data, queries := g.NextN(n), g.NextN(300)
 	start := time.Now()
-	h, index := buildHNSW(dim, HNSWOptions{M: m, EfConstruction: efc}, data, 2)
-	t.Logf("build %v", time.Since(start))
-	for _, ef := range []int{16, 32, 48, 64, 96, 128} {
-		r := recall(h, index, data, queries, 10, ef)
-		start := time.Now()
-		for range 3 {
-			for _, q := range queries {
-				h.Search(q, 10, ef, nil)
+	h, index := buildHNSW(384, HNSWOptions{M: m, EfConstruction: efc}, data, 2)
+	b.Logf("n=%d build %v", n, time.Since(start))
+	for _, ef := range []int{16, 32, 64, 96, 128, 200} {
+		b.Run(fmt.Sprint("ef=", ef), func(b *testing.B) {
+			h.opts.EfSearch = 1 // let ef below the default through
+			r := recall(h, index, data, queries, 10, ef)
+			i := 0
+			for b.Loop() {
+				h.Search(queries[i%len(queries)], 10, ef, nil)
+				i++
 			}
-		}
-		qps := float64(3*len(queries)) / time.Since(start).Seconds()
-		t.Logf("ef=%d recall@10=%.4f qps=%.0f", ef, r, qps)
+			b.ReportMetric(r, "recall@10")
+		})
 	}
 }
 
