@@ -234,3 +234,44 @@ func dotQ4KSums(row []byte, x, sums []float32) float32 {
 	sums = sums[:nb*qkK/32]
 	return dotQ4KSumsAVX2(&row[0], &x[0], &sums[0], nb)
 }
+
+//go:noescape
+func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32)
+
+// dot4Func returns the kernel for the dot products of one row with four
+// vectors at once, or nil if type t has none.
+func dot4Func(t Type) dot4Fn {
+	if !haveAVX2 {
+		return nil
+	}
+	switch t {
+	case Q8_0:
+		return dotQ8_0x4
+	case Q4_K:
+		return dotQ4Kx4
+	}
+	return nil
+}
+
+//go:noescape
+func dotQ4Kx4AVX2(row *byte, x *float32, stride, nb int, out *float32)
+
+func dotQ4Kx4(row []byte, x []float32, n int, out *[4]float32) {
+	nb := checkBlocks(Q4_K, row, n, qkK, q4KSize)
+	if nb == 0 {
+		*out = [4]float32{}
+		return
+	}
+	_ = x[3*n+n-1]
+	dotQ4Kx4AVX2(&row[0], &x[0], 4*n, nb, &out[0])
+}
+
+func dotQ8_0x4(row []byte, x []float32, n int, out *[4]float32) {
+	nb := checkBlocks(Q8_0, row, n, qk8_0, q8_0Size)
+	if nb == 0 {
+		*out = [4]float32{}
+		return
+	}
+	_ = x[3*n+n-1]
+	dotQ8_0x4AVX2(&row[0], &x[0], 4*n, nb, &out[0])
+}

@@ -34,3 +34,5 @@ func loadXorArch(p []byte) uint64 { return loadXorGo(p) }
 func axpy(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
 
 func dotQ4KSums(row []byte, x, _ []float32) float32 { return dotQ4KGo(row, x) }
+
+func dot4Func(Type) dot4Fn { return nil }

@@ -107,10 +107,25 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 			BlockSums(sums[j*sl:(j+1)*sl], x[j*cols:(j+1)*cols])
 		}
 	}
+	dot4 := dot4Func(m.Type)
+	rb := m.RowBytes()
 	run := func(lo, hi int) {
+		var o4 [4]float32
 		for b0 := lo; b0 < hi; b0 += block {
 			b1 := min(b0+block, hi)
-			for j := range n {
+			j := 0
+			if dot4 != nil {
+				for ; j+4 <= n; j += 4 {
+					xv := x[j*cols : (j+4)*cols]
+					for r := b0; r < b1; r++ {
+						dot4(m.Data[r*rb:(r+1)*rb], xv, cols, &o4)
+						for v, d := range o4 {
+							dst[(j+v)*rows+r] = d
+						}
+					}
+				}
+			}
+			for ; j < n; j++ {
 				xv := x[j*cols : (j+1)*cols]
 				m.DotRows(dst[j*rows:(j+1)*rows], xv, sums[j*sl:(j+1)*sl], b0, b1)
 			}
