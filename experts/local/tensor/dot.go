@@ -16,8 +16,9 @@ func Dot(t Type, row []byte, x []float32) float32 {
 type dotFn func(row []byte, x []float32) float32
 
 // dot4Fn computes the dot products of row, n elements, with the four
-// vectors x[0:n], x[n:2n], x[2n:3n] and x[3n:4n] into out.
-type dot4Fn func(row []byte, x []float32, n int, out *[4]float32)
+// vectors x[0:n], x[n:2n], x[2n:3n] and x[3n:4n] into dst[0], dst[stride],
+// dst[2*stride] and dst[3*stride].
+type dot4Fn func(row []byte, x []float32, n int, dst []float32, stride int)
 
 func dotFunc(t Type) dotFn {
 	switch t {

@@ -236,7 +236,7 @@ func dotQ4KSums(row []byte, x, sums []float32) float32 {
 }
 
 //go:noescape
-func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32)
+func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride int)
 
 // dot4Func returns the kernel for the dot products of one row with four
 // vectors at once, or nil if type t has none.
@@ -254,24 +254,26 @@ func dot4Func(t Type) dot4Fn {
 }
 
 //go:noescape
-func dotQ4Kx4AVX2(row *byte, x *float32, stride, nb int, out *float32)
+func dotQ4Kx4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride int)
 
-func dotQ4Kx4(row []byte, x []float32, n int, out *[4]float32) {
+func dotQ4Kx4(row []byte, x []float32, n int, dst []float32, stride int) {
 	nb := checkBlocks(Q4_K, row, n, qkK, q4KSize)
 	if nb == 0 {
-		*out = [4]float32{}
+		dst[0], dst[stride], dst[2*stride], dst[3*stride] = 0, 0, 0, 0
 		return
 	}
-	_ = x[3*n+n-1]
-	dotQ4Kx4AVX2(&row[0], &x[0], 4*n, nb, &out[0])
+	_ = x[4*n-1]
+	_ = dst[3*stride]
+	dotQ4Kx4AVX2(&row[0], &x[0], 4*n, nb, &dst[0], stride)
 }
 
-func dotQ8_0x4(row []byte, x []float32, n int, out *[4]float32) {
+func dotQ8_0x4(row []byte, x []float32, n int, dst []float32, stride int) {
 	nb := checkBlocks(Q8_0, row, n, qk8_0, q8_0Size)
 	if nb == 0 {
-		*out = [4]float32{}
+		dst[0], dst[stride], dst[2*stride], dst[3*stride] = 0, 0, 0, 0
 		return
 	}
-	_ = x[3*n+n-1]
-	dotQ8_0x4AVX2(&row[0], &x[0], 4*n, nb, &out[0])
+	_ = x[4*n-1]
+	_ = dst[3*stride]
+	dotQ8_0x4AVX2(&row[0], &x[0], 4*n, nb, &dst[0], stride)
 }

@@ -2,12 +2,13 @@
 
 #include "textflag.h"
 
-// func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32)
+// func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride int)
 // The dot products of one row of nb Q8_0 blocks with four vectors of 32*nb
-// floats, stride bytes apart, into out[0..3]. Each block is converted to
+// floats, stride bytes apart, into out[0], out[ostride], out[2*ostride] and
+// out[3*ostride]. Each block is converted to
 // floats (and scaled) once and used for all four vectors, which is most of
 // the work of a one-vector dot product.
-TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-40
+TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-48
 	MOVQ row+0(FP), SI
 	MOVQ x+8(FP), DI
 	MOVQ stride+16(FP), R8
@@ -67,39 +68,45 @@ x4loop:
 
 x4done:
 	MOVQ out+32(FP), DX
+	MOVQ ostride+40(FP), R8
+	SHLQ $2, R8
 	VADDPS       Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS       X1, X0, X0
 	VHADDPS      X0, X0, X0
 	VHADDPS      X0, X0, X0
-	VMOVSS       X0, 0(DX)
+	VMOVSS       X0, (DX)
+	ADDQ         R8, DX
 	VADDPS       Y3, Y2, Y2
 	VEXTRACTF128 $1, Y2, X3
 	VADDPS       X3, X2, X2
 	VHADDPS      X2, X2, X2
 	VHADDPS      X2, X2, X2
-	VMOVSS       X2, 4(DX)
+	VMOVSS       X2, (DX)
+	ADDQ         R8, DX
 	VADDPS       Y5, Y4, Y4
 	VEXTRACTF128 $1, Y4, X5
 	VADDPS       X5, X4, X4
 	VHADDPS      X4, X4, X4
 	VHADDPS      X4, X4, X4
-	VMOVSS       X4, 8(DX)
+	VMOVSS       X4, (DX)
+	ADDQ         R8, DX
 	VADDPS       Y7, Y6, Y6
 	VEXTRACTF128 $1, Y6, X7
 	VADDPS       X7, X6, X6
 	VHADDPS      X6, X6, X6
 	VHADDPS      X6, X6, X6
-	VMOVSS       X6, 12(DX)
+	VMOVSS       X6, (DX)
 	VZEROUPPER
 	RET
 
-// func dotQ4Kx4AVX2(row *byte, x *float32, stride, nb int, out *float32)
+// func dotQ4Kx4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride int)
 // The dot products of one row of nb Q4_K super-blocks with four vectors of
-// 256*nb floats, stride bytes apart, into out[0..3]. Each element is decoded
+// 256*nb floats, stride bytes apart, into out[0], out[ostride], out[2*ostride] and
+// out[3*ostride]. Each element is decoded
 // to d*sc*q - dmin*m once and used for all four vectors.
 // Locals: 0(SP) the 8 sub-block scales d*sc, 32(SP) the 8 mins dmin*m.
-TEXT ·dotQ4Kx4AVX2(SB), NOSPLIT, $64-40
+TEXT ·dotQ4Kx4AVX2(SB), NOSPLIT, $64-48
 	MOVQ row+0(FP), SI
 	MOVQ x+8(FP), DI
 	MOVQ stride+16(FP), R14
@@ -433,29 +440,34 @@ q4kx4loop:
 
 q4kx4done:
 	MOVQ out+32(FP), AX
+	MOVQ ostride+40(FP), R8
+	SHLQ $2, R8
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	VMOVSS X0, 0(AX)
+	VMOVSS X0, (AX)
+	ADDQ R8, AX
 	VADDPS Y3, Y2, Y2
 	VEXTRACTF128 $1, Y2, X3
 	VADDPS X3, X2, X2
 	VHADDPS X2, X2, X2
 	VHADDPS X2, X2, X2
-	VMOVSS X2, 4(AX)
+	VMOVSS X2, (AX)
+	ADDQ R8, AX
 	VADDPS Y5, Y4, Y4
 	VEXTRACTF128 $1, Y4, X5
 	VADDPS X5, X4, X4
 	VHADDPS X4, X4, X4
 	VHADDPS X4, X4, X4
-	VMOVSS X4, 8(AX)
+	VMOVSS X4, (AX)
+	ADDQ R8, AX
 	VADDPS Y7, Y6, Y6
 	VEXTRACTF128 $1, Y6, X7
 	VADDPS X7, X6, X6
 	VHADDPS X6, X6, X6
 	VHADDPS X6, X6, X6
-	VMOVSS X6, 12(AX)
+	VMOVSS X6, (AX)
 	VZEROUPPER
 	RET

@@ -110,7 +110,6 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 	dot4 := dot4Func(m.Type)
 	rb := m.RowBytes()
 	run := func(lo, hi int) {
-		var o4 [4]float32
 		for b0 := lo; b0 < hi; b0 += block {
 			b1 := min(b0+block, hi)
 			j := 0
@@ -118,10 +117,7 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 				for ; j+4 <= n; j += 4 {
 					xv := x[j*cols : (j+4)*cols]
 					for r := b0; r < b1; r++ {
-						dot4(m.Data[r*rb:(r+1)*rb], xv, cols, &o4)
-						for v, d := range o4 {
-							dst[(j+v)*rows+r] = d
-						}
+						dot4(m.Data[r*rb:(r+1)*rb], xv, cols, dst[j*rows+r:], rows)
 					}
 				}
 			}
