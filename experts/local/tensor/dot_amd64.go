@@ -277,3 +277,33 @@ func dotQ8_0x4(row []byte, x []float32, n int, dst []float32, stride int) {
 	_ = dst[3*stride]
 	dotQ8_0x4AVX2(&row[0], &x[0], 4*n, nb, &dst[0], stride)
 }
+
+// dotRowsArch is DotRows for the types decoding spends its time in: the
+// checks are made once for all the rows and the kernels called directly.
+// It reports whether it handled the type.
+func dotRowsArch(t Type, dst []float32, data []byte, rb int, x, sums []float32) bool {
+	if !haveAVX2 || len(dst) == 0 {
+		return false
+	}
+	switch t {
+	case Q8_0:
+		nb := checkBlocks(Q8_0, data[:rb], len(x), qk8_0, q8_0Size)
+		if nb == 0 {
+			return false
+		}
+		for i := range dst {
+			dst[i] = dotQ8_0AVX2(&data[i*rb], &x[0], nb)
+		}
+		return true
+	case Q4_K:
+		nb := checkBlocks(Q4_K, data[:rb], len(x), qkK, q4KSize)
+		if nb == 0 || len(sums) < nb*qkK/32 {
+			return false
+		}
+		for i := range dst {
+			dst[i] = dotQ4KSumsAVX2(&data[i*rb], &x[0], &sums[0], nb)
+		}
+		return true
+	}
+	return false
+}

@@ -36,3 +36,5 @@ func axpy(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
 func dotQ4KSums(row []byte, x, _ []float32) float32 { return dotQ4KGo(row, x) }
 
 func dot4Func(Type) dot4Fn { return nil }
+
+func dotRowsArch(Type, []float32, []byte, int, []float32, []float32) bool { return false }

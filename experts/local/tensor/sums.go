@@ -52,6 +52,9 @@ func (m *Matrix) DotRows(dst, x, sums []float32, lo, hi int) {
 	rb := m.RowBytes()
 	data := m.Data[lo*rb : hi*rb]
 	dst = dst[lo:hi]
+	if dotRowsArch(m.Type, dst, data, rb, x, sums) {
+		return
+	}
 	if len(sums) > 0 && m.Type == Q4_K {
 		for i := range dst {
 			dst[i] = dotQ4KSums(data[i*rb:(i+1)*rb], x, sums)
