@@ -160,7 +160,6 @@ func (s *Server) admit(ctx context.Context, t policies.Tenant) error {
 
 // plan is everything decided before any expert is called.
 type plan struct {
-	tenant     policies.Tenant
 	scope      policies.Scope
 	vec        []float32
 	candidates []aggregate.Candidate
@@ -171,7 +170,7 @@ type plan struct {
 
 func (s *Server) makePlan(ctx context.Context, c *gin.Context, call *chatCall, t policies.Tenant) (*plan, error) {
 	info := &moegateInfo{RequestID: requestID(c), Tenant: t.Name, Excluded: []excludedInfo{}, Notes: s.opts.Notes}
-	p := &plan{tenant: t, req: call.req, info: info}
+	p := &plan{req: call.req, info: info}
 
 	specs := s.deps.Registry.List()
 	infos := make([]policies.ExpertInfo, len(specs))

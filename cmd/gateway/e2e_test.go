@@ -252,7 +252,7 @@ func TestEndToEndGatewayToGateway(t *testing.T) {
 
 	// Non-streaming through the official client.
 	resp, err := client.CreateChatCompletion(ctx, openai.ChatCompletionRequest{
-		Model: "gw-b", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "say something"}}, MaxTokens: 8, Seed: ptr(7),
+		Model: "gw-b", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "say something"}}, MaxCompletionTokens: 8, Seed: ptr(7),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +266,7 @@ func TestEndToEndGatewayToGateway(t *testing.T) {
 
 	// Streaming through the official client.
 	stream, err := client.CreateChatCompletionStream(ctx, openai.ChatCompletionRequest{
-		Model: "gw-b", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "stream please"}}, MaxTokens: 8, Stream: true,
+		Model: "gw-b", Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "stream please"}}, MaxCompletionTokens: 8, Stream: true,
 		StreamOptions: &openai.StreamOptions{IncludeUsage: true},
 	})
 	if err != nil {
