@@ -177,8 +177,7 @@ func (s *Server) makePlan(ctx context.Context, c *gin.Context, call *chatCall, t
 	for i, sp := range specs {
 		infos[i] = policies.ExpertInfo{Name: sp.Name, DataOwner: sp.DataOwner, Enabled: sp.IsEnabled()}
 	}
-	optOut := call.ext.OptOut
-	optOut.ExcludeData = append(optOut.ExcludeData, policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))...)
+	optOut := call.ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
 	p.scope = policies.Resolve(t, optOut, infos, s.opts.DefaultExpert)
 	for _, e := range p.scope.Excluded {
 		info.Excluded = append(info.Excluded, excludedInfo{Name: e.Name, Reason: e.Reason})
@@ -217,7 +216,7 @@ func (s *Server) makePlan(ctx context.Context, c *gin.Context, call *chatCall, t
 	var hits []retrieval.Hit
 	if s.deps.Knowledge != nil && mode != "never" {
 		hits, err = s.deps.Knowledge.Search(ctx, p.vec, s.opts.RetrievalTopK, retrieval.Filter{
-			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: t.AllowedData,
+			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: p.scope.AllowedData,
 		})
 		if err != nil {
 			return nil, &Error{Status: http.StatusBadGateway, Type: "upstream_error", Code: "retrieval_failed", Message: "Searching the knowledge store failed: " + err.Error()}
@@ -282,9 +281,7 @@ func (s *Server) route(ctx context.Context, call *chatCall, p *plan, hits []retr
 	if call.ext.TopP > 0 {
 		q.TopP = call.ext.TopP
 	}
-	if p.scope.MaxK > 0 && q.TopK > p.scope.MaxK {
-		q.TopK = p.scope.MaxK
-	}
+	q.TopK = p.scope.ClampK(q.TopK)
 	if len(hits) > 0 {
 		q.KnowledgeScore = hits[0].Score
 	}

@@ -136,7 +136,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	deps := api.Deps{Registry: reg, Embedder: emb, Logger: log}
 	switch cfg.Router.Kind {
 	case "static":
-		deps.Router = router.Static{Expert: cfg.Router.StaticExpert}
+		deps.Router = router.Static{Expert: cfg.Router.StaticExpert, KnowledgeThreshold: cfg.Router.KnowledgeThreshold}
 	default:
 		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
 		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
