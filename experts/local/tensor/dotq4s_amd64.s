@@ -6,13 +6,15 @@
 // dotQ4KAVX2 given xsum, the sums of x over its runs of 32 elements: the
 // mins term of each super-block is then one product of 8 mins with 8 sums
 // instead of a running sum of x beside every row's products.
-// Locals: 0(SP) the 8 sub-block scales d*sc.
+// Locals: 0(SP) the 8 sub-block scales d*sc. The low and high sub-blocks
+// accumulate separately (Y14, Y6) to halve the chain of dependent adds.
 TEXT ·dotQ4KSumsAVX2(SB), NOSPLIT, $64-36
 	MOVQ row+0(FP), SI
 	MOVQ x+8(FP), DI
 	MOVQ xsum+16(FP), DX
 	MOVQ nb+24(FP), CX
 	VXORPS Y14, Y14, Y14
+	VXORPS Y6, Y6, Y6
 	VXORPS Y12, Y12, Y12
 	MOVL $15, AX
 	VMOVD AX, X13
@@ -102,7 +104,7 @@ q4ksloop:
 	VBROADCASTSS 0(SP), Y3
 	VFMADD231PS Y3, Y4, Y14
 	VBROADCASTSS 4(SP), Y3
-	VFMADD231PS Y3, Y5, Y14
+	VFMADD231PS Y3, Y5, Y6
 	// elements 64..127
 	VPMOVZXBD 48(SI), Y1
 	VPSRLD $4, Y1, Y2
@@ -143,7 +145,7 @@ q4ksloop:
 	VBROADCASTSS 8(SP), Y3
 	VFMADD231PS Y3, Y4, Y14
 	VBROADCASTSS 12(SP), Y3
-	VFMADD231PS Y3, Y5, Y14
+	VFMADD231PS Y3, Y5, Y6
 	// elements 128..191
 	VPMOVZXBD 80(SI), Y1
 	VPSRLD $4, Y1, Y2
@@ -184,7 +186,7 @@ q4ksloop:
 	VBROADCASTSS 16(SP), Y3
 	VFMADD231PS Y3, Y4, Y14
 	VBROADCASTSS 20(SP), Y3
-	VFMADD231PS Y3, Y5, Y14
+	VFMADD231PS Y3, Y5, Y6
 	// elements 192..255
 	VPMOVZXBD 112(SI), Y1
 	VPSRLD $4, Y1, Y2
@@ -225,7 +227,7 @@ q4ksloop:
 	VBROADCASTSS 24(SP), Y3
 	VFMADD231PS Y3, Y4, Y14
 	VBROADCASTSS 28(SP), Y3
-	VFMADD231PS Y3, Y5, Y14
+	VFMADD231PS Y3, Y5, Y6
 	ADDQ $144, SI
 	ADDQ $1024, DI
 	ADDQ $32, DX
@@ -233,6 +235,7 @@ q4ksloop:
 	JNZ q4ksloop
 
 q4ksdone:
+	VADDPS Y6, Y14, Y14
 	VSUBPS Y12, Y14, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
