@@ -117,6 +117,8 @@ type Redis struct {
 // Postgres enables the shared registry and pgvector knowledge store.
 type Postgres struct {
 	URL string `yaml:"url"`
+	// Schema holds every moegate table; replicas sharing it share state.
+	Schema string `yaml:"schema"`
 }
 
 // Tenant is a tenant defined in configuration. Its key is never written in
@@ -165,6 +167,7 @@ func Default() Config {
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
 		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
 		Retrieval:       Retrieval{Backend: "embedded", TopK: 4, MinScore: 0.25},
+		Postgres:        Postgres{Schema: "moegate"},
 		Auth:            "none",
 		Cache:           Cache{Enabled: true, TTL: Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
 	}

@@ -60,14 +60,15 @@ func (p *PostgresStore) Load(ctx context.Context) ([]Spec, error) {
 	return specs, rows.Err()
 }
 
-// Create stores a new spec; ErrExists if the name is taken.
+// Create stores a new spec; ErrExists if the name is taken. JSON goes as
+// text, which every query exec mode (and PgBouncer-style poolers) accept.
 func (p *PostgresStore) Create(ctx context.Context, s Spec) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
 	tag, err := p.pool.Exec(ctx, `INSERT INTO moegate_experts (name, spec, updated_at)
-		VALUES ($1, $2, now()) ON CONFLICT (name) DO NOTHING`, s.Name, b)
+		VALUES ($1, $2, now()) ON CONFLICT (name) DO NOTHING`, s.Name, string(b))
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func (p *PostgresStore) Put(ctx context.Context, s Spec) error {
 	}
 	_, err = p.pool.Exec(ctx, `INSERT INTO moegate_experts (name, spec, updated_at)
 		VALUES ($1, $2, now())
-		ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, updated_at = now()`, s.Name, b)
+		ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec, updated_at = now()`, s.Name, string(b))
 	return err
 }
 

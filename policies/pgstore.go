@@ -57,7 +57,7 @@ func (b *PostgresBackend) Insert(ctx context.Context, r Record) error {
 		return err
 	}
 	_, err = b.pool.Exec(ctx, `INSERT INTO `+b.table+` (name, key_hash, tenant, created_at) VALUES ($1, $2, $3, $4)`,
-		r.Tenant.Name, r.KeyHash, doc, r.Tenant.CreatedAt)
+		r.Tenant.Name, r.KeyHash, string(doc), r.Tenant.CreatedAt)
 	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23505" {
 		return fmt.Errorf("tenant %q: %w", r.Tenant.Name, ErrExists)
 	}

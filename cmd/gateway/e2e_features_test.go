@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -280,4 +283,63 @@ func TestEndToEndRedisOutage(t *testing.T) {
 		_, _, body := call(t, "GET", a.url("/readyz"), "", nil)
 		return fmt.Sprint(body["checks"].(map[string]any)["redis"]) == "ok"
 	})
+}
+
+// pgvectorURL is the Postgres with pgvector the tests use (tools/pglite).
+func pgvectorURL() string {
+	if u := os.Getenv("MOEGATE_TEST_PGVECTOR_URL"); u != "" {
+		return u
+	}
+	return "postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable&default_query_exec_mode=exec"
+}
+
+// TestEndToEndSharedPostgres: two replicas sharing one Postgres (with
+// pgvector) are one gateway: an expert, a tenant and a document added
+// through one are used through the other.
+func TestEndToEndSharedPostgres(t *testing.T) {
+	const tok = "adm"
+	schema := randomName("e2e_")
+	pool, err := pgxpool.New(t.Context(), pgvectorURL())
+	if err == nil {
+		err = pool.Ping(t.Context())
+	}
+	if err != nil {
+		t.Fatalf("this test needs Postgres with pgvector at %s (start it with tools/pglite/start.sh): %v", pgvectorURL(), err)
+	}
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
+		pool.Close()
+	})
+	env := []string{"MOEGATE_ADMIN_TOKEN=" + tok, "MOEGATE_AUTH=keys", "MOEGATE_POSTGRES_URL=" + pgvectorURL(),
+		"MOEGATE_POSTGRES_SCHEMA=" + schema, "MOEGATE_RETRIEVAL_BACKEND=postgres", "MOEGATE_EMBED_DIM=512",
+		"MOEGATE_ROUTER_KIND=static"}
+	a := startInstance(t, t.TempDir(), env...)
+	b := startInstance(t, t.TempDir(), env...)
+
+	status, _, body := call(t, "POST", a.url("/admin/tenants"), tok, map[string]any{"name": "shared", "rpm": 100})
+	if status != 201 {
+		t.Fatalf("create tenant on A: %d %v", status, body)
+	}
+	key := body["key"].(string)
+	if status, _, body := call(t, "POST", a.url("/admin/experts"), tok, map[string]any{"name": "pg-shared", "kind": "local"}); status != 201 {
+		t.Fatalf("add expert on A: %d %v", status, body)
+	}
+	if status, _, body := call(t, "POST", a.url("/admin/knowledge"), tok, map[string]any{
+		"id": "kb-shared", "text": "The shared handbook says the office plant is watered on Thursdays."}); status != 201 {
+		t.Fatalf("ingest on A: %d %v", status, body)
+	}
+
+	// B authenticates A's tenant at once, and sees A's expert after its refresh.
+	eventually(t, 20*time.Second, "B to serve the expert added on A", func() bool {
+		status, _ = chat(t, b, key, map[string]any{"model": "pg-shared", "q": "hi"})
+		if status == 401 {
+			t.Fatalf("B does not know the tenant created on A")
+		}
+		return status == 200
+	})
+	status, body = chat(t, b, key, map[string]any{"model": "auto", "q": "when is the office plant watered",
+		"moegate": map[string]any{"retrieval": "always"}})
+	if status != 200 || !strings.Contains(fmt.Sprint(moegate(t, body)["retrieval"]), "kb-shared") {
+		t.Fatalf("B did not retrieve the document ingested on A: %d %v", status, body)
+	}
 }

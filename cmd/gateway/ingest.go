@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,8 +79,8 @@ Flags:
 	if len(files) == 0 {
 		return fmt.Errorf("no .txt or .md files in %s", *dir)
 	}
-	emb := ingestEmbedder(cfg)
-	store, err := openKnowledge(ctx, cfg, emb.Dim())
+	emb := newEmbedder(cfg)
+	store, err := openKnowledge(ctx, cfg, emb.Dim(), nil)
 	if err != nil {
 		return err
 	}
@@ -121,9 +122,9 @@ Flags:
 	return nil
 }
 
-// ingestEmbedder builds the embedder the gateway is configured with, so
+// newEmbedder builds the embedder the gateway is configured with, so
 // stored vectors match its queries.
-func ingestEmbedder(cfg config.Config) embed.Embedder {
+func newEmbedder(cfg config.Config) embed.Embedder {
 	if cfg.Embed.Kind == "openai" {
 		return embed.NewOpenAI(embed.OpenAIConfig{BaseURL: cfg.Embed.BaseURL, Model: cfg.Embed.Model,
 			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.D()})
@@ -132,7 +133,7 @@ func ingestEmbedder(cfg config.Config) embed.Embedder {
 }
 
 // openKnowledge opens the knowledge store the gateway would.
-func openKnowledge(ctx context.Context, cfg config.Config, dim int) (retrieval.Store, error) {
+func openKnowledge(ctx context.Context, cfg config.Config, dim int, log *slog.Logger) (retrieval.Store, error) {
 	if dim <= 0 {
 		return nil, errors.New("the embedding dimension is unknown: set embed.dim in the config or --dim")
 	}
@@ -140,9 +141,9 @@ func openKnowledge(ctx context.Context, cfg config.Config, dim int) (retrieval.S
 		if cfg.Postgres.URL == "" {
 			return nil, errors.New("retrieval.backend is postgres but no postgres.url (or --postgres) is set")
 		}
-		return retrieval.OpenPostgres(ctx, cfg.Postgres.URL, dim, retrieval.PostgresOptions{})
+		return retrieval.OpenPostgres(ctx, cfg.Postgres.URL, dim, retrieval.PostgresOptions{Schema: cfg.Postgres.Schema, Logger: log})
 	}
-	return retrieval.OpenEmbedded(filepath.Join(cfg.DataDir, "knowledge"), dim, retrieval.EmbeddedOptions{})
+	return retrieval.OpenEmbedded(filepath.Join(cfg.DataDir, "knowledge"), dim, retrieval.EmbeddedOptions{Logger: log})
 }
 
 // knowledgeFiles lists the .txt and .md files under dir, relative, sorted.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -58,7 +59,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 
 	var pool *pgxpool.Pool
 	if cfg.Postgres.URL != "" {
-		if pool, err = openPostgres(ctx, cfg.Postgres.URL); err != nil {
+		if pool, err = openPostgres(ctx, cfg.Postgres.URL, cfg.Postgres.Schema); err != nil {
 			return nil, err
 		}
 		g.closers = append(g.closers, closerFunc(func() error { pool.Close(); return nil }))
@@ -122,15 +123,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 		go reg.Run(bg, 5*time.Second)
 	}
 
-	// Embeddings.
-	var emb embed.Embedder
-	switch cfg.Embed.Kind {
-	case "openai":
-		emb = embed.NewOpenAI(embed.OpenAIConfig{BaseURL: cfg.Embed.BaseURL, Model: cfg.Embed.Model,
-			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.D()})
-	default:
-		emb = embed.NewLocal(cfg.Embed.Dim)
-	}
+	// Embeddings: the same embedder as `gateway ingest`, so stored vectors
+	// match queries.
+	emb := newEmbedder(cfg)
 
 	// Router.
 	deps := api.Deps{Registry: reg, Embedder: emb, Logger: log}
@@ -173,13 +168,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	}
 
 	// Knowledge store.
-	var store retrieval.Store
-	switch cfg.Retrieval.Backend {
-	case "postgres":
-		store, err = retrieval.OpenPostgres(ctx, cfg.Postgres.URL, emb.Dim(), retrieval.PostgresOptions{})
-	default:
-		store, err = retrieval.OpenEmbedded(filepath.Join(cfg.DataDir, "knowledge"), emb.Dim(), retrieval.EmbeddedOptions{Logger: log})
-	}
+	store, err := openKnowledge(ctx, cfg, emb.Dim(), log)
 	if err != nil {
 		return nil, fmt.Errorf("knowledge store: %w", err)
 	}
@@ -277,14 +266,26 @@ func trainingSource(reg *experts.Registry, fb *router.FileFeedback, defaultExper
 	}
 }
 
-func openPostgres(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	pool, err := pgxpool.New(ctx, url)
+// openPostgres connects to the shared database with every moegate table in
+// schema, creating it if needed.
+func openPostgres(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres.url: %w", err)
 	}
-	if err := pool.Ping(ctx); err != nil {
+	ident := pgx.Identifier{schema}.Sanitize()
+	// public stays on the path: extensions such as vector live there.
+	pc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		_, err := c.Exec(ctx, "SET search_path TO "+ident+", public")
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres.url: %w", err)
+	}
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres at %s is unreachable: %w", pool.Config().ConnConfig.Host, err)
+		return nil, fmt.Errorf("postgres at %s: %w", pc.ConnConfig.Host, err)
 	}
 	return pool, nil
 }
