@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
 	"os"
 	"os/signal"
 	"syscall"
@@ -78,8 +80,8 @@ func main() {
 func subcommand(ctx context.Context, parent string, args []string, subs map[string]command) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintf(os.Stderr, "Usage: gateway %s <command> [flags]\n\nCommands:\n", parent)
-		for name, c := range subs {
-			fmt.Fprintf(os.Stderr, "  %-10s %s\n", name, c.summary)
+		for _, name := range slices.Sorted(maps.Keys(subs)) {
+			fmt.Fprintf(os.Stderr, "  %-10s %s\n", name, subs[name].summary)
 		}
 		if len(args) == 0 {
 			return fmt.Errorf("missing command")

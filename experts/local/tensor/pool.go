@@ -59,10 +59,33 @@ func (p *Pool) Threads() int {
 
 func (p *Pool) worker() {
 	defer p.wg.Done()
-	for j := range p.work {
+	for {
+		j, ok := p.next()
+		if !ok {
+			return
+		}
 		j.run()
 		p.release(j)
 	}
+}
+
+// spinPolls is how many times an idle worker polls the queue before it
+// blocks (some microseconds). Decoding a token makes a parallel loop every
+// few tens of microseconds, and waking a blocked worker through the
+// scheduler costs about as much as a small loop itself.
+const spinPolls = 2000
+
+// next takes the next job from the queue, polling briefly before blocking.
+func (p *Pool) next() (*job, bool) {
+	for range spinPolls {
+		select {
+		case j, ok := <-p.work:
+			return j, ok
+		default:
+		}
+	}
+	j, ok := <-p.work
+	return j, ok
 }
 
 func (j *job) run() {
@@ -78,7 +101,7 @@ func (j *job) run() {
 }
 
 // chunksPerThread balances uneven chunks without much claiming overhead.
-const chunksPerThread = 4
+const chunksPerThread = 2
 
 // For splits [0, n) into contiguous chunks, runs fn on each across the
 // workers and the calling goroutine, and returns when all are done. A nil
