@@ -8,9 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-	"slices"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 

@@ -101,7 +101,7 @@ func (j *job) run() {
 }
 
 // chunksPerThread balances uneven chunks without much claiming overhead.
-const chunksPerThread = 2
+const chunksPerThread = 8
 
 // For splits [0, n) into contiguous chunks, runs fn on each across the
 // workers and the calling goroutine, and returns when all are done. A nil
