@@ -644,3 +644,67 @@ func FuzzChatRequest(f *testing.F) {
 		}
 	})
 }
+
+// twoExperts routes every query to banking (0.7) and travel (0.3).
+type twoExperts struct{}
+
+func (twoExperts) Route(_ context.Context, q router.Query) (router.Decision, error) {
+	d := router.Decision{Router: "test"}
+	for _, c := range []router.Choice{{Name: "banking", Weight: 0.7}, {Name: "travel", Weight: 0.3}} {
+		if slices.Contains(q.Candidates, c.Name) {
+			d.Experts = append(d.Experts, c)
+		}
+	}
+	d.Experts = renormalize(d.Experts)
+	return d, nil
+}
+
+func TestAggregationStrategies(t *testing.T) {
+	env := newTestEnv(t, Options{}, func(d *Deps) { d.Router = twoExperts{} })
+	cases := []struct {
+		aggregate, wantModel, wantPrefix string
+		wantCalls                        int
+	}{
+		{"top1", "banking", "banking says", 2},          // travel is the unused fallback
+		{"parallel-best", "banking", "banking says", 2}, // both asked, best weight wins
+		{"synthesize", "local", "local says", 3},        // both asked, the default expert merges
+	}
+	for _, tc := range cases {
+		t.Run(tc.aggregate, func(t *testing.T) {
+			w := env.do("POST", "/v1/chat/completions", `{"model":"auto","moegate":{"aggregate":"`+tc.aggregate+`"},"messages":[{"role":"user","content":"q"}]}`)
+			m := decode(t, w)
+			if w.Code != 200 {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			content := m["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"].(string)
+			mg := m["moegate"].(map[string]any)
+			if m["model"] != tc.wantModel || !strings.HasPrefix(content, tc.wantPrefix) || mg["aggregate"] != tc.aggregate {
+				t.Fatalf("model %v content %q aggregate %v", m["model"], content, mg["aggregate"])
+			}
+			if calls := mg["experts"].([]any); len(calls) != tc.wantCalls {
+				t.Fatalf("calls = %v", calls)
+			}
+			if len(mg["route"].(map[string]any)["experts"].([]any)) != 2 {
+				t.Fatalf("route: %v", mg["route"])
+			}
+		})
+	}
+	// Excluding travel renormalises banking to the whole weight.
+	m := decode(t, env.do("POST", "/v1/chat/completions", `{"model":"auto","moegate":{"exclude_experts":["travel"]},"messages":[{"role":"user","content":"q"}]}`))
+	if ex := m["moegate"].(map[string]any)["route"].(map[string]any)["experts"].([]any); len(ex) != 1 || ex[0].(map[string]any)["weight"] != 1.0 {
+		t.Fatalf("route after exclusion: %v", ex)
+	}
+}
+
+func TestExpertTimeoutIs504(t *testing.T) {
+	env := newTestEnv(t, Options{RequestTimeout: 200 * time.Millisecond}, nil)
+	env.experts["slow"] = &blockingExpert{started: make(chan struct{}), cancelled: make(chan struct{})}
+	if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "slow", Kind: experts.KindLocal}); err != nil {
+		t.Fatal(err)
+	}
+	w := env.do("POST", "/v1/chat/completions", `{"model":"slow","messages":[{"role":"user","content":"x"}]}`)
+	assertError(t, w, 504, "expert_timeout", "")
+	if !strings.Contains(w.Body.String(), "slow") {
+		t.Fatalf("504 does not name the expert: %s", w.Body)
+	}
+}
