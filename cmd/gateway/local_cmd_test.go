@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/experts/local/modelgen"
+	"github.com/moegate/moegate/experts/local/tensor"
 )
 
 var localBin struct {
@@ -150,5 +152,48 @@ func TestBenchLocalCommand(t *testing.T) {
 		if !strings.Contains(stderr, flag) {
 			t.Errorf("bench local usage does not describe %s", flag)
 		}
+	}
+}
+
+// TestGenerateEveryArchitectureAndType: `gateway generate` produces text
+// from a GGUF file of each supported architecture and weight type.
+func TestGenerateEveryArchitectureAndType(t *testing.T) {
+	base := modelgen.Spec{Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2, Experts: 4, ExpertsUsed: 2, ExpertFFN: 256,
+		Vocab: 512, Context: 256, Type: tensor.Q8_0, Seed: 3}
+	type variant struct {
+		name string
+		edit func(*modelgen.Spec)
+	}
+	var cases []variant
+	for _, v := range []variant{
+		{"llama-dense", func(s *modelgen.Spec) { s.Arch, s.Experts, s.FFN, s.Tokenizer = "llama", 0, 512, "llama" }},
+		{"llama-moe", func(s *modelgen.Spec) { s.Arch = "llama" }},
+		{"llama-moe-per-expert", func(s *modelgen.Spec) { s.Arch, s.PerExpertLayout = "llama", true }},
+		{"qwen2moe", func(s *modelgen.Spec) { s.Arch = "qwen2moe" }},
+		{"qwen3moe", func(s *modelgen.Spec) { s.Arch = "qwen3moe" }},
+		{"olmoe", func(s *modelgen.Spec) { s.Arch = "olmoe" }},
+	} {
+		cases = append(cases, v)
+	}
+	for _, typ := range []tensor.Type{tensor.F32, tensor.F16, tensor.BF16, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K} {
+		cases = append(cases, variant{"qwen3moe-" + typ.String(), func(s *modelgen.Spec) { s.Arch, s.Type = "qwen3moe", typ }})
+	}
+	dir := t.TempDir()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := base
+			tc.edit(&spec)
+			path := filepath.Join(dir, tc.name+".gguf")
+			if err := modelgen.Write(path, spec); err != nil {
+				t.Fatal(err)
+			}
+			stdout, stderr, code := runGateway(t, "generate", "--model", path, "--prompt", "the quick brown fox", "--max-tokens", "6", "--threads", "1")
+			if code != 0 {
+				t.Fatalf("exit %d:\n%s", code, stderr)
+			}
+			if strings.TrimSpace(stdout) == "" {
+				t.Fatalf("no text generated; stderr:\n%s", stderr)
+			}
+		})
 	}
 }
