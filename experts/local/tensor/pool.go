@@ -31,7 +31,7 @@ type job struct {
 	chunk   int
 	nchunks int64
 	next    atomic.Int64
-	done    sync.WaitGroup
+	pending atomic.Int64 // chunks not yet finished
 	refs    atomic.Int32
 }
 
@@ -96,12 +96,12 @@ func (j *job) run() {
 		}
 		lo := int(c) * j.chunk
 		j.fn(lo, min(lo+j.chunk, j.n))
-		j.done.Done()
+		j.pending.Add(-1)
 	}
 }
 
 // chunksPerThread balances uneven chunks without much claiming overhead.
-const chunksPerThread = 8
+const chunksPerThread = 4
 
 // For splits [0, n) into contiguous chunks, runs fn on each across the
 // workers and the calling goroutine, and returns when all are done. A nil
@@ -124,11 +124,23 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 	j.fn, j.n, j.chunk, j.nchunks = fn, n, chunk, int64(nchunks)
 	j.next.Store(0)
 	j.refs.Store(1)
-	j.done.Add(nchunks)
+	j.pending.Store(int64(nchunks))
 	p.invite(j, min(nchunks-1, p.threads-1))
 	j.run()
-	j.done.Wait()
+	j.wait()
 	p.release(j)
+}
+
+// wait returns when every chunk of j is finished. By then the caller has
+// run out of chunks to claim, so at most one chunk per worker is left and
+// the wait is short: it polls, yielding now and then, rather than sleeping
+// in the scheduler, whose wake-up costs as much as a small loop.
+func (j *job) wait() {
+	for i := 0; j.pending.Load() > 0; i++ {
+		if i%64 == 63 {
+			runtime.Gosched()
+		}
+	}
 }
 
 // release drops a reference to j and recycles it after the last one.
