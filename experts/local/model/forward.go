@@ -403,8 +403,24 @@ func (m *Model) ffn(s *Sequence, gate, up, down *tensor.Matrix, x, dst []float32
 		m.matmul(s, gate, g, x, n)
 		m.matmul(s, up, u, x, n)
 	}
-	swiglu(g, u)
+	m.swiglu(g, u)
 	m.matmul(s, down, dst, g, n)
+}
+
+// swigluChunk is the number of elements of a parallel swiglu task.
+const swigluChunk = 4096
+
+// swiglu is the package function, in parallel when g is long (a batch):
+// its exponentials are otherwise a serial tenth of prompt processing.
+func (m *Model) swiglu(g, u []float32) {
+	if len(g) < 2*swigluChunk || m.pool.Threads() == 1 {
+		swiglu(g, u)
+		return
+	}
+	m.pool.For((len(g)+swigluChunk-1)/swigluChunk, func(lo, hi int) {
+		a, b := lo*swigluChunk, min(hi*swigluChunk, len(g))
+		swiglu(g[a:b], u[a:b])
+	})
 }
 
 // moe is llama.cpp's build_moe_ffn with softmax gating: probabilities over
@@ -496,7 +512,7 @@ func (m *Model) moeOne(s *Sequence, ly *layer) {
 		s.queueMatVec(ly.shUp, u[K*F:], xn)
 	}
 	m.runMatVecs(s)
-	swiglu(g, u)
+	m.swiglu(g, u)
 	for i, e := range sel {
 		s.queueMatVec(ly.expDown[e], s.eout[i*H:], g[i*F:(i+1)*F])
 	}
