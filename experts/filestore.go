@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/moegate/moegate/internal/atomicfile"
 )
 
 // FileStore keeps specs in one JSON file, rewritten atomically on every
@@ -110,42 +111,5 @@ func (f *FileStore) change(edit func([]Spec) ([]Spec, error)) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(f.path, append(b, '\n'), 0o600)
-}
-
-// writeFileAtomic replaces path with data so that readers and crashes see
-// either the old or the new contents.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(f.path, append(b, '\n'), 0o600)
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/moegate/moegate/internal/atomicfile"
 )
 
 // FileBackend keeps tenant records in one JSON file, rewritten atomically
@@ -105,47 +107,14 @@ func (b *FileBackend) write(recs map[string]Record) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(b.path, append(data, '\n'), 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Dir(b.path), 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(b.path, append(data, '\n'), 0o600); err != nil {
 		return fmt.Errorf("policies: writing tenant file: %w", err)
 	}
 	b.records = nil // force a re-read, which also records the new stamp
 	return b.refresh()
-}
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename itself durable.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // Insert adds r; ErrExists if its name or key hash is taken.

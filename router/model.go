@@ -8,8 +8,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/moegate/moegate/internal/atomicfile"
 )
 
 // OutOfScope is the class name of out-of-scope examples (Example.Expert
@@ -173,27 +174,7 @@ func Load(r io.Reader) (*Model, error) {
 // SaveFile writes the model to path atomically: readers see the old file or
 // the new one, never a torn one.
 func (m *Model) SaveFile(path string) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("router: save model: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	if err := m.Save(f); err != nil {
-		f.Close()
-		return fmt.Errorf("router: save model: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("router: save model: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("router: save model: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("router: save model: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.Write(path, 0o644, m.Save); err != nil {
 		return fmt.Errorf("router: save model: %w", err)
 	}
 	return nil

@@ -5,10 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/moegate/moegate/experts/local/tensor"
+	"github.com/moegate/moegate/internal/atomicfile"
 )
 
 // Writer builds a GGUF file in memory: add metadata and tensors, then
@@ -198,28 +197,9 @@ func (w *Writer) WriteTo(out io.Writer) (int64, error) {
 
 // WriteFile writes the file to path atomically: to a temporary file in the
 // same directory, then renamed over path.
-func (w *Writer) WriteFile(path string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+func (w *Writer) WriteFile(path string) error {
+	return atomicfile.Write(path, 0o644, func(out io.Writer) error {
+		_, err := w.WriteTo(out)
 		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := w.WriteTo(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	})
 }
