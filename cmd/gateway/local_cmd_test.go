@@ -3,12 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/moegate/moegate/experts/local"
@@ -16,37 +13,10 @@ import (
 	"github.com/moegate/moegate/experts/local/tensor"
 )
 
-var localBin struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// localGatewayBinary builds the gateway command once per test run (a
-// second build beside other tests' is a cache hit and only links).
-func localGatewayBinary(t *testing.T) string {
-	t.Helper()
-	localBin.Do(func() {
-		dir, err := os.MkdirTemp("", "gateway-local-")
-		if err != nil {
-			localBin.err = err
-			return
-		}
-		localBin.path = filepath.Join(dir, "gateway")
-		if out, err := exec.Command("go", "build", "-o", localBin.path, ".").CombinedOutput(); err != nil {
-			localBin.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if localBin.err != nil {
-		t.Fatal(localBin.err)
-	}
-	return localBin.path
-}
-
 // runGateway runs the gateway binary and returns stdout, stderr and the exit code.
 func runGateway(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(localGatewayBinary(t), args...)
+	cmd := exec.Command(gatewayBinary(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
