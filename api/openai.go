@@ -104,14 +104,13 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 }
 
 type chatCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	SystemFingerprint string       `json:"system_fingerprint,omitempty"`
-	Choices           []chatChoice `json:"choices"`
-	Usage             *usage       `json:"usage,omitempty"`
-	Moegate           *moegateInfo `json:"moegate,omitempty"`
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []chatChoice `json:"choices"`
+	Usage   *usage       `json:"usage,omitempty"`
+	Moegate *moegateInfo `json:"moegate,omitempty"`
 }
 
 type chatChoice struct {
