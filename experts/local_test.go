@@ -149,8 +149,28 @@ func TestLocalRejectsWhatItCannotDo(t *testing.T) {
 	}
 }
 
+// endlessEngine produces tokens until its context ends, so timeouts and
+// cancellation are tested without depending on when a real model stops.
+type endlessEngine struct{}
+
+func (endlessEngine) Chat(ctx context.Context, _ []local.Message, _ local.Params, onToken func(string) error) (local.Result, error) {
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return local.Result{CompletionTokens: n}, err
+		}
+		if onToken != nil {
+			if err := onToken("tok "); err != nil {
+				return local.Result{CompletionTokens: n}, err
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (endlessEngine) Info() local.Info { return local.Info{Name: "endless"} }
+
 func TestLocalCancelAndTimeout(t *testing.T) {
-	eng := demoEngine(t)
+	var eng endlessEngine
 	long := &Request{Messages: []Message{{Role: "user", Content: "go on"}}, MaxTokens: 100000}
 
 	l := NewLocal(Spec{Name: "tiny", Kind: KindLocal, Timeout: Duration(20 * time.Millisecond)}, eng, 0)
