@@ -30,17 +30,18 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 
 # PostgreSQL on 127.0.0.1:5432, trust auth, database test (registry and tenant stores).
+ver=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
+if [ -z "$ver" ]; then
+	echo "postgresql is installed but has no cluster" >&2
+	exit 1
+fi
+hba=/etc/postgresql/$ver/main/pg_hba.conf
+if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+	as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\nlocal all all trust' "$hba"
+	pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 	echo "starting postgresql"
-	ver=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
-	if [ -z "$ver" ]; then
-		echo "postgresql is installed but has no cluster" >&2
-		exit 1
-	fi
-	hba=/etc/postgresql/$ver/main/pg_hba.conf
-	if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
-		as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\nlocal all all trust' "$hba"
-	fi
 	as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start
 	for _ in $(seq 100); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
 fi
