@@ -24,11 +24,17 @@ func dotQ8_0(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ8_0Go(row, x)
 	}
-	nb := checkBlocks(Q8_0, row, len(x), qk8_0, q8_0Size)
+	return blocksAVX2(Q8_0, row, x, qk8_0, q8_0Size, dotQ8_0AVX2)
+}
+
+// blocksAVX2 checks a quantized row against x and runs kernel over its
+// whole blocks.
+func blocksAVX2(t Type, row []byte, x []float32, blockElems, blockBytes int, kernel func(row *byte, x *float32, nb int) float32) float32 {
+	nb := checkBlocks(t, row, len(x), blockElems, blockBytes)
 	if nb == 0 {
 		return 0
 	}
-	return dotQ8_0AVX2(&row[0], &x[0], nb)
+	return kernel(&row[0], &x[0], nb)
 }
 
 func dotF32F32(a, b []float32) float32 {
@@ -71,22 +77,14 @@ func dotQ4K(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ4KGo(row, x)
 	}
-	nb := checkBlocks(Q4_K, row, len(x), qkK, q4KSize)
-	if nb == 0 {
-		return 0
-	}
-	return dotQ4KAVX2(&row[0], &x[0], nb)
+	return blocksAVX2(Q4_K, row, x, qkK, q4KSize, dotQ4KAVX2)
 }
 
 func dotQ4_0(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ4_0Go(row, x)
 	}
-	nb := checkBlocks(Q4_0, row, len(x), qk4_0, q4_0Size)
-	if nb == 0 {
-		return 0
-	}
-	return dotQ4_0AVX2(&row[0], &x[0], nb)
+	return blocksAVX2(Q4_0, row, x, qk4_0, q4_0Size, dotQ4_0AVX2)
 }
 
 //go:noescape
@@ -102,11 +100,7 @@ func dotQ6K(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ6KGo(row, x)
 	}
-	nb := checkBlocks(Q6_K, row, len(x), qkK, q6KSize)
-	if nb == 0 {
-		return 0
-	}
-	return dotQ6KAVX2(&row[0], &x[0], nb)
+	return blocksAVX2(Q6_K, row, x, qkK, q6KSize, dotQ6KAVX2)
 }
 
 func dotF16(row []byte, x []float32) float32 {
@@ -147,22 +141,14 @@ func dotQ5K(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ5KGo(row, x)
 	}
-	nb := checkBlocks(Q5_K, row, len(x), qkK, q5KSize)
-	if nb == 0 {
-		return 0
-	}
-	return dotQ5KAVX2(&row[0], &x[0], nb)
+	return blocksAVX2(Q5_K, row, x, qkK, q5KSize, dotQ5KAVX2)
 }
 
 func dotQ5_0(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ5_0Go(row, x)
 	}
-	nb := checkBlocks(Q5_0, row, len(x), 32, q5_0Size)
-	if nb == 0 {
-		return 0
-	}
-	return dotQ5_0AVX2(&row[0], &x[0], nb)
+	return blocksAVX2(Q5_0, row, x, 32, q5_0Size, dotQ5_0AVX2)
 }
 
 //go:noescape
@@ -175,22 +161,14 @@ func dotQ4_1(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ4_1Go(row, x)
 	}
-	nb := checkBlocks(Q4_1, row, len(x), 32, q4_1Size)
-	if nb == 0 {
-		return 0
-	}
-	return dotQ4_1AVX2(&row[0], &x[0], nb)
+	return blocksAVX2(Q4_1, row, x, 32, q4_1Size, dotQ4_1AVX2)
 }
 
 func dotQ5_1(row []byte, x []float32) float32 {
 	if !haveAVX2 {
 		return dotQ5_1Go(row, x)
 	}
-	nb := checkBlocks(Q5_1, row, len(x), 32, q5_1Size)
-	if nb == 0 {
-		return 0
-	}
-	return dotQ5_1AVX2(&row[0], &x[0], nb)
+	return blocksAVX2(Q5_1, row, x, 32, q5_1Size, dotQ5_1AVX2)
 }
 
 //go:noescape
