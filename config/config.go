@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moegate/moegate/aggregate"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/moegate/moegate/experts"
@@ -149,24 +151,22 @@ type Cache struct {
 }
 
 // Default returns the configuration used when nothing is configured: one
-// process, no services, the local engine as the default expert.
+// process, no services, the local engine as the default expert. Tunables
+// of the request path stay zero here: each component owns its default
+// (gateway.Options, router.Options, api.Options), so it is defined once.
 func Default() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
 		DataDir:         "data",
 		LogLevel:        "info",
 		LogFormat:       "json",
-		MaxBodyBytes:    1 << 20,
-		MaxMessages:     256,
-		RequestTimeout:  Duration(120 * time.Second),
 		ShutdownTimeout: Duration(30 * time.Second),
 		DefaultExpert:   "local",
-		Aggregate:       "top1",
 		Retries:         1,
-		Router:          Router{Kind: "learned", TopK: 1, MinWeight: 0.1, KnowledgeThreshold: 0.35, RetrainDebounce: Duration(500 * time.Millisecond)},
+		Router:          Router{Kind: "learned", RetrainDebounce: Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
 		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
-		Retrieval:       Retrieval{Backend: "embedded", TopK: 4, MinScore: 0.25},
+		Retrieval:       Retrieval{Backend: "embedded"},
 		Postgres:        Postgres{Schema: "moegate"},
 		Auth:            "none",
 		Cache:           Cache{Enabled: true, TTL: Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
@@ -209,14 +209,14 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		errs = append(errs, errors.New("addr is empty"))
 	}
-	if c.MaxBodyBytes <= 0 {
-		errs = append(errs, errors.New("max_body_bytes must be positive"))
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("max_body_bytes must be positive (0: the default)"))
 	}
 	if c.Router.Kind != "learned" && c.Router.Kind != "static" {
 		errs = append(errs, fmt.Errorf("router.kind %q: want learned or static", c.Router.Kind))
 	}
-	if c.Router.TopK < 1 {
-		errs = append(errs, errors.New("router.top_k must be at least 1"))
+	if c.Router.TopK < 0 {
+		errs = append(errs, errors.New("router.top_k must be at least 1 (0: the default)"))
 	}
 	if c.Router.TopP < 0 || c.Router.TopP > 1 {
 		errs = append(errs, errors.New("router.top_p must be in [0,1]"))
@@ -233,10 +233,8 @@ func (c Config) Validate() error {
 	if c.Auth != "none" && c.Auth != "keys" {
 		errs = append(errs, fmt.Errorf("auth %q: want none or keys", c.Auth))
 	}
-	switch c.Aggregate {
-	case "top1", "parallel-best", "synthesize":
-	default:
-		errs = append(errs, fmt.Errorf("aggregate %q: want top1, parallel-best or synthesize", c.Aggregate))
+	if _, err := aggregate.ParseStrategy(c.Aggregate); err != nil {
+		errs = append(errs, fmt.Errorf("aggregate: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)

@@ -23,8 +23,8 @@ func TestLoadDefaultsWithoutFile(t *testing.T) {
 	if cfg.Addr != "127.0.0.1:8080" || cfg.DefaultExpert != "local" || cfg.Redis.URL != "" || cfg.Postgres.URL != "" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	if cfg.MaxBodyBytes != 1<<20 {
-		t.Fatalf("max body = %d", cfg.MaxBodyBytes)
+	if cfg.Addr != "127.0.0.1:8080" || cfg.Router.Kind != "learned" {
+		t.Fatalf("defaults: addr %q, router %q", cfg.Addr, cfg.Router.Kind)
 	}
 }
 

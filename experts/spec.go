@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/moegate/moegate/internal/errs"
 )
 
 // Kinds of expert the gateway knows how to build.
@@ -25,9 +27,9 @@ const ReservedName = "auto"
 
 // Sentinel errors. Check them with errors.Is.
 var (
-	ErrInvalid  = errors.New("invalid expert")
-	ErrExists   = errors.New("expert already exists")
-	ErrNotFound = errors.New("expert not found")
+	ErrInvalid  = errs.New(errs.Invalid, "invalid expert")
+	ErrExists   = errs.New(errs.Exists, "expert already exists").WithCode("expert_exists")
+	ErrNotFound = errs.New(errs.NotFound, "expert not found").WithCode("expert_not_found")
 )
 
 // ValidationError says which field of a Spec (or of a request) is wrong.
@@ -45,6 +47,9 @@ func (e *ValidationError) Error() string {
 }
 
 func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// Param is the request or spec field at fault, for the HTTP layer.
+func (e *ValidationError) Param() string { return e.Field }
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}

@@ -33,7 +33,8 @@ type Options struct {
 	Threshold float64
 	// The retrieval rule: retrieve when the trained retrieval gate's
 	// probability is at least RetrieveThreshold (default 0.5), or when
-	// Query.KnowledgeScore is at least KnowledgeThreshold (default 0.75).
+	// Query.KnowledgeScore is at least KnowledgeThreshold (default
+	// DefaultKnowledgeThreshold).
 	// Without a trained gate only the knowledge score counts.
 	RetrieveThreshold  float64
 	KnowledgeThreshold float64
@@ -45,7 +46,7 @@ func (o Options) withDefaults() Options {
 	o.TopK = cmp.Or(o.TopK, 1)
 	o.MinWeight = cmp.Or(o.MinWeight, 0.1)
 	o.RetrieveThreshold = cmp.Or(o.RetrieveThreshold, 0.5)
-	o.KnowledgeThreshold = cmp.Or(o.KnowledgeThreshold, 0.75)
+	o.KnowledgeThreshold = cmp.Or(o.KnowledgeThreshold, DefaultKnowledgeThreshold)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,26 +15,29 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/api"
 	"github.com/moegate/moegate/config"
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
 )
 
-// gateway is the wired server and what must be closed when it stops.
-type gateway struct {
+// server is the wired gateway and what must be closed when it stops.
+type server struct {
 	handler http.Handler
 	closers []io.Closer
 	stop    context.CancelFunc
 }
 
-func (g *gateway) close() {
+func (g *server) close() {
 	g.stop()
 	for i := len(g.closers) - 1; i >= 0; i-- {
 		_ = g.closers[i].Close()
@@ -45,9 +49,9 @@ type closerFunc func() error
 func (f closerFunc) Close() error { return f() }
 
 // build wires every package into one server according to cfg.
-func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway, err error) {
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server, err error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	g := &gateway{stop: stop}
+	g := &server{stop: stop}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -128,10 +132,12 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	emb := newEmbedder(cfg)
 
 	// Router.
-	deps := api.Deps{Registry: reg, Embedder: emb, Logger: log}
+	metrics := prometheus.NewRegistry()
+	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics}
+	apiDeps := api.Deps{Registry: reg, Logger: log, Metrics: metrics}
 	switch cfg.Router.Kind {
 	case "static":
-		deps.Router = router.Static{Expert: cfg.Router.StaticExpert, KnowledgeThreshold: cfg.Router.KnowledgeThreshold}
+		deps.Router = router.Static{Expert: cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
 	default:
 		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
 		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
@@ -193,15 +199,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
-	if deps.Tenants, err = policies.NewTenants(static, backend); err != nil {
+	if apiDeps.Tenants, err = policies.NewTenants(static, backend); err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
 	mem := policies.NewMemoryLimiter()
-	deps.Limiter = mem
+	deps.Limiter, apiDeps.Usage = mem, mem
 	if rdb != nil {
 		fo := policies.NewFailover(policies.NewRedisLimiter(rdb, "moegate:"), mem, 5*time.Second, log)
-		deps.Limiter = fo
-		deps.Checks = append(deps.Checks, api.Check{Name: "redis", Degrades: true, Check: func(context.Context) error {
+		deps.Limiter, apiDeps.Usage = fo, fo
+		apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "redis", Degrades: true, Check: func(context.Context) error {
 			if ok, why := fo.Healthy(); !ok {
 				return errors.New(why)
 			}
@@ -216,12 +222,19 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 		}
 	}
 
+	strategy, err := aggregate.ParseStrategy(cfg.Aggregate)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	if apiDeps.Gateway, err = gateway.New(gateway.Options{
+		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
+		RequestTimeout: cfg.RequestTimeout.D(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+	}, deps); err != nil {
+		return nil, err
+	}
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
-		RequestTimeout: cfg.RequestTimeout.D(), DefaultExpert: cfg.DefaultExpert, Aggregate: cfg.Aggregate, Synthesizer: cfg.Synthesizer,
-		Retries: cfg.Retries, TopK: cfg.Router.TopK, TopP: cfg.Router.TopP,
-		RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
-	}, deps)
+	}, apiDeps)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +242,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	return g, nil
 }
 
-// knowledge joins a store and its ingester into the api's Knowledge.
+// knowledge joins a store and its ingester into the gateway's knowledge store.
 type knowledge struct {
 	retrieval.Store
 	*retrieval.Ingester
