@@ -6,6 +6,8 @@ import (
 	"slices"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // DefaultLocalDim is the dimension NewLocal uses for dim <= 0: small enough
@@ -137,7 +139,6 @@ func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, 
 	// Merge repeats, then sublinear term frequency, sign kept, and L2
 	// normalisation. Buckets whose features cancelled are left out.
 	start := len(idx)
-	var ss float64
 	for k := 0; k < len(bs); {
 		i, w := bs[k].i, bs[k].w
 		for k++; k < len(bs) && bs[k].i == i; k++ {
@@ -149,14 +150,8 @@ func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, 
 		y := float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
 		idx = append(idx, i)
 		val = append(val, y)
-		ss += float64(y) * float64(y)
 	}
-	if ss > 0 {
-		inv := float32(1 / math.Sqrt(ss))
-		for k := start; k < len(val); k++ {
-			val[k] *= inv
-		}
-	}
+	vec.Normalize(val[start:])
 	return idx, val
 }
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // OpenAIConfig configures an OpenAI-compatible embeddings endpoint.
@@ -104,27 +105,10 @@ func (o *OpenAI) embedBatch(ctx context.Context, batch []string) ([][]float32, e
 				return nil, fmt.Errorf("%w: vector of length %d, want %d", ErrBadResponse, len(d.Embedding), o.Dim())
 			}
 		}
-		if !normalize(d.Embedding) {
+		if !vec.Normalize(d.Embedding) {
 			return nil, fmt.Errorf("%w: zero or non-finite vector for text %d", ErrBadResponse, j)
 		}
 		vecs[j] = d.Embedding
 	}
 	return vecs, nil
-}
-
-// normalize scales v to unit length in place; it reports false for a zero
-// or non-finite vector.
-func normalize(v []float32) bool {
-	var ss float64
-	for _, x := range v {
-		ss += float64(x) * float64(x)
-	}
-	if ss == 0 || math.IsInf(ss, 0) || math.IsNaN(ss) {
-		return false
-	}
-	inv := float32(1 / math.Sqrt(ss))
-	for i := range v {
-		v[i] *= inv
-	}
-	return true
 }

@@ -18,7 +18,7 @@ import (
 // Kinds of expert the gateway knows how to build.
 const (
 	KindOpenAI = "openai" // any OpenAI-compatible chat completions endpoint
-	KindLocal  = "local"  // the in-process MoE engine (experts/local)
+	KindLocal  = "local"  // the in-process MoE engine (experts/local, engine)
 )
 
 // ReservedName is the model name clients use to let the router choose; no

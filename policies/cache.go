@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Cache stores finished answers for replay. Every entry lives under a scope
@@ -166,29 +167,15 @@ func normalizeText(s string) string { return strings.Join(strings.Fields(s), " "
 // unit returns v scaled to length 1, or nil if v is empty, zero or not
 // finite.
 func unit(v []float32) []float32 {
-	var sum float64
-	for _, x := range v {
-		sum += float64(x) * float64(x)
-	}
-	if len(v) == 0 || sum == 0 || math.IsNaN(sum) || math.IsInf(sum, 0) {
+	out := slices.Clone(v)
+	if !vec.Normalize(out) {
 		return nil
-	}
-	inv := 1 / math.Sqrt(sum)
-	out := make([]float32, len(v))
-	for i, x := range v {
-		out[i] = float32(float64(x) * inv)
 	}
 	return out
 }
 
 // dot returns the dot product of two unit vectors of the same length.
-func dot(a, b []float32) float64 {
-	var s float32
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return float64(s)
-}
+func dot(a, b []float32) float64 { return float64(vec.Dot(a, b)) }
 
 func cloneEntry(e Entry) Entry {
 	e.Experts = slices.Clone(e.Experts)

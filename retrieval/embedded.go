@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // EmbeddedOptions configures an embedded store.
@@ -527,15 +529,15 @@ func (e *Embedded) DeleteDocument(ctx context.Context, id string) error {
 }
 
 // Search implements Store.
-func (e *Embedded) Search(ctx context.Context, vec []float32, k int, f Filter) ([]Hit, error) {
+func (e *Embedded) Search(ctx context.Context, query []float32, k int, f Filter) ([]Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if len(vec) != e.dim {
-		return nil, fmt.Errorf("%w: query has %d dimensions, the store %d", ErrDimension, len(vec), e.dim)
+	if len(query) != e.dim {
+		return nil, fmt.Errorf("%w: query has %d dimensions, the store %d", ErrDimension, len(query), e.dim)
 	}
-	q := slices.Clone(vec)
-	if !normalize(q) {
+	q := slices.Clone(query)
+	if !vec.Normalize(q) {
 		return nil, errors.New("retrieval: zero or non-finite query vector")
 	}
 	e.mu.RLock()

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 func openTestEmbedded(t *testing.T, dir string, dim int) *Embedded {
@@ -220,7 +222,7 @@ func TestEmbeddedFilteredRecall(t *testing.T) {
 			for id, s := range all {
 				if m.match(s.owner, s.tags) {
 					ids = append(ids, id)
-					want = append(want, candidate{1 - dot(q, s.vec), uint32(len(ids) - 1)})
+					want = append(want, candidate{1 - vec.Dot(q, s.vec), uint32(len(ids) - 1)})
 				}
 			}
 			slices.SortFunc(want, func(a, b candidate) int { return cmp.Compare(a.dist, b.dist) })

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // HNSW parameters. Defaults were tuned with 'gateway bench retrieval' on
@@ -160,7 +162,7 @@ func (h *hnsw) Add(v []float32) uint32 {
 	defer h.visitedPool.Put(s)
 
 	cur := ep
-	curDist := 1 - dot(v, h.vec(cur))
+	curDist := 1 - vec.Dot(v, h.vec(cur))
 	for l := maxLevel; l > level; l-- {
 		cur, curDist = h.greedy(v, cur, curDist, l)
 	}
@@ -206,7 +208,7 @@ func (h *hnsw) link(a, b uint32, dist float32, l int) {
 	cands := make([]candidate, 0, len(links)+1)
 	cands = append(cands, candidate{dist, b})
 	for _, x := range links {
-		cands = append(cands, candidate{1 - dot(av, h.vec(x)), x})
+		cands = append(cands, candidate{1 - vec.Dot(av, h.vec(x)), x})
 	}
 	sortCandidates(cands)
 	kept := h.selectNeighbors(cands, maxL)
@@ -235,7 +237,7 @@ func (h *hnsw) selectNeighbors(cands []candidate, m int) []candidate {
 		cv := h.vec(c.id)
 		good := true
 		for _, k := range kept {
-			if 1-dot(cv, h.vec(k.id)) < c.dist {
+			if 1-vec.Dot(cv, h.vec(k.id)) < c.dist {
 				good = false
 				break
 			}
@@ -262,7 +264,7 @@ func (h *hnsw) greedy(q []float32, cur uint32, curDist float32, l int) (uint32, 
 		changed = false
 		nbrs := h.links(cur, l, buf[:0])
 		for _, x := range nbrs {
-			if d := 1 - dot(q, h.vec(x)); d < curDist {
+			if d := 1 - vec.Dot(q, h.vec(x)); d < curDist {
 				cur, curDist, changed = x, d, true
 			}
 		}
@@ -354,7 +356,7 @@ func (h *hnsw) searchLayer(s *searcher, q []float32, eps []candidate, ef, l int,
 			s.dots = make([]float32, len(fresh))
 		}
 		dots := s.dots[:len(fresh)]
-		dotBatch(q, s.ptrs, dots)
+		vec.DotBatch(q, s.ptrs, dots)
 		for i, x := range fresh {
 			d := 1 - dots[i]
 			if len(s.res) < ef || d < s.res[0].dist {
@@ -401,7 +403,7 @@ func (h *hnsw) Search(q []float32, k, ef int, accept func(uint32) bool) []candid
 	}
 	s := h.getSearcher()
 	defer h.visitedPool.Put(s)
-	cur, curDist := ep, 1-dot(q, h.vec(ep))
+	cur, curDist := ep, 1-vec.Dot(q, h.vec(ep))
 	for l := maxLevel; l > 0; l-- {
 		cur, curDist = h.greedy(q, cur, curDist, l)
 	}
@@ -438,7 +440,7 @@ func (h *hnsw) Scan(q []float32, k int, lists [][]uint32, accept func(uint32) bo
 			if h.node(id).deleted.Load() || (accept != nil && !accept(id)) {
 				continue
 			}
-			d := 1 - dot(q, h.vec(id))
+			d := 1 - vec.Dot(q, h.vec(id))
 			if len(res) < k {
 				res.push(candidate{d, id})
 			} else if d < res[0].dist {
@@ -502,7 +504,7 @@ func (h *hnsw) Repair() int {
 		// only ever visits reached nodes.
 		q := h.vec(id)
 		s := h.getSearcher()
-		cur, curDist := ep, 1-dot(q, h.vec(ep))
+		cur, curDist := ep, 1-vec.Dot(q, h.vec(ep))
 		h.mu.RLock()
 		maxLevel := h.maxLevel
 		h.mu.RUnlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Chunk is one searchable passage of a document.
@@ -113,7 +114,7 @@ func prepare(doc Document, chunks []Chunk, dim int) (Document, []Chunk, error) {
 		}
 		c.Tags = slices.Clone(c.Tags)
 		v := slices.Clone(c.Embedding)
-		if !normalize(v) {
+		if !vec.Normalize(v) {
 			return doc, nil, fmt.Errorf("%w: chunk %d of %q has a zero or non-finite embedding", ErrInvalid, i, doc.ID)
 		}
 		c.Embedding = v

@@ -3,6 +3,8 @@ package retrieval
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Synthetic generates clustered unit vectors for benchmarks and tests:
@@ -33,7 +35,7 @@ func NewSynthetic(dim, clusters int, spread float64, seed uint64) *Synthetic {
 		for j := range c {
 			c[j] = float32(g.rng.NormFloat64())
 		}
-		normalize(c)
+		vec.Normalize(c)
 		g.centers[i] = c
 	}
 	return g
@@ -47,7 +49,7 @@ func (g *Synthetic) Next() []float32 {
 	for j := range v {
 		v[j] = c[j] + float32(s*g.rng.NormFloat64())
 	}
-	normalize(v)
+	vec.Normalize(v)
 	return v
 }
 

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/engine"
 )
 
 func cmdBenchLocal(ctx context.Context, args []string) error {
@@ -44,7 +44,7 @@ Flags:
 		return err
 	}
 	defer cleanup()
-	r, err := local.Bench(ctx, e, *promptTokens, *genTokens)
+	r, err := engine.Bench(ctx, e, *promptTokens, *genTokens)
 	if err != nil {
 		return err
 	}

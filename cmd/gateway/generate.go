@@ -9,7 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/engine"
+	"github.com/moegate/moegate/engine/modelgen"
 )
 
 func cmdGenerate(ctx context.Context, args []string) error {
@@ -48,14 +49,14 @@ Flags:
 	}
 	defer cleanup()
 
-	p := local.Params{
+	p := engine.Params{
 		MaxTokens: *maxTokens, Temperature: float32(*temperature),
 		TopK: *topK, TopP: float32(*topP), Seed: *seed,
 	}
 	out := func(s string) error { _, err := io.WriteString(os.Stdout, s); return err }
-	var res local.Result
+	var res engine.Result
 	if *asChat {
-		res, err = e.Chat(ctx, []local.Message{{Role: "user", Content: *prompt}}, p, out)
+		res, err = e.Chat(ctx, []engine.Message{{Role: "user", Content: *prompt}}, p, out)
 	} else {
 		res, err = e.Generate(ctx, *prompt, p, out)
 	}
@@ -69,7 +70,7 @@ Flags:
 
 // openLocal opens a model for the local commands; path "demo" writes the
 // demo model to a temporary directory, removed by the returned cleanup.
-func openLocal(ctx context.Context, path string, threads int, verbose bool) (*local.Engine, func(), error) {
+func openLocal(ctx context.Context, path string, threads int, verbose bool) (*engine.Engine, func(), error) {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
@@ -84,13 +85,13 @@ func openLocal(ctx context.Context, path string, threads int, verbose bool) (*lo
 		cleanup = func() { os.RemoveAll(dir) }
 		path = filepath.Join(dir, "demo.gguf")
 		fmt.Fprintf(os.Stderr, "writing demo model (random weights) to %s\n", path)
-		if err := local.WriteDemoModel(path); err != nil {
+		if err := modelgen.Write(path, modelgen.DemoSpec()); err != nil {
 			cleanup()
 			return nil, nil, err
 		}
 	}
 	fmt.Fprintf(os.Stderr, "loading %s\n", path)
-	e, err := local.Open(ctx, path, local.Options{Threads: threads, Parallel: 1, Logger: log})
+	e, err := engine.Open(ctx, path, engine.Options{Threads: threads, Parallel: 1, Logger: log})
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -101,7 +102,7 @@ func openLocal(ctx context.Context, path string, threads int, verbose bool) (*lo
 	return e, func() { e.Close(); cleanup() }, nil
 }
 
-func displayName(info local.Info) string {
+func displayName(info engine.Info) string {
 	if info.Name != "" {
 		return info.Name
 	}

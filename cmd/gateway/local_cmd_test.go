@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moegate/moegate/experts/local"
-	"github.com/moegate/moegate/experts/local/modelgen"
-	"github.com/moegate/moegate/experts/local/tensor"
+	"github.com/moegate/moegate/engine/modelgen"
+	"github.com/moegate/moegate/engine/tensor"
 )
 
 // runGateway runs the gateway binary and returns stdout, stderr and the exit code.
@@ -43,7 +42,7 @@ func TestGenerateCommand(t *testing.T) {
 
 	// Greedy generation from a model file is the same on every run.
 	path := filepath.Join(t.TempDir(), "demo.gguf")
-	if err := local.WriteDemoModel(path); err != nil {
+	if err := modelgen.Write(path, modelgen.DemoSpec()); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"generate", "--model", path, "--prompt", "Once upon a time", "--max-tokens", "10", "--threads", "1"}

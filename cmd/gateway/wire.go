@@ -22,6 +22,8 @@ import (
 	"github.com/moegate/moegate/api"
 	"github.com/moegate/moegate/config"
 	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/engine"
+	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/gateway"
@@ -96,7 +98,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 			if err != nil {
 				return nil, err
 			}
-			return experts.NewLocal(s, eng, cfg.Local.MaxTokens), nil
+			return local.New(s, eng, cfg.Local.MaxTokens), nil
 		}
 		return nil, fmt.Errorf("%w: unknown kind %q", experts.ErrInvalid, s.Kind)
 	}
@@ -307,13 +309,13 @@ func openPostgres(ctx context.Context, url, schema string) (*pgxpool.Pool, error
 // local experts that name them; "" is the default model.
 type engineSet struct {
 	mu      sync.Mutex
-	opts    local.Options
-	engines map[string]*local.Engine
+	opts    engine.Options
+	engines map[string]*engine.Engine
 }
 
 func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*engineSet, []string, error) {
-	set := &engineSet{engines: map[string]*local.Engine{},
-		opts: local.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log}}
+	set := &engineSet{engines: map[string]*engine.Engine{},
+		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log}}
 	path := cfg.Local.Model
 	var notes []string
 	if path == "" {
@@ -323,7 +325,7 @@ func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*eng
 				return nil, nil, err
 			}
 			log.Info("writing the demo MoE model", "path", path)
-			if err := local.WriteDemoModel(path); err != nil {
+			if err := modelgen.Write(path, modelgen.DemoSpec()); err != nil {
 				return nil, nil, fmt.Errorf("demo model: %w", err)
 			}
 		}
@@ -331,7 +333,7 @@ func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*eng
 		log.Warn(note)
 		notes = append(notes, note)
 	}
-	eng, err := local.Open(ctx, path, set.opts)
+	eng, err := engine.Open(ctx, path, set.opts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("local model: %w", err)
 	}
@@ -339,13 +341,13 @@ func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*eng
 	return set, notes, nil
 }
 
-func (s *engineSet) get(ctx context.Context, path string) (*local.Engine, error) {
+func (s *engineSet) get(ctx context.Context, path string) (*engine.Engine, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.engines[path]; ok {
 		return e, nil
 	}
-	e, err := local.Open(ctx, path, s.opts)
+	e, err := engine.Open(ctx, path, s.opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: model %s: %v", experts.ErrInvalid, path, err)
 	}

@@ -1,0 +1,75 @@
+package model
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/moegate/moegate/engine/modelgen"
+	"github.com/moegate/moegate/engine/tensor"
+)
+
+// benchSpec is the benchmark model: 4 layers, hidden 512, 8 experts, top-2.
+func benchSpec(typ tensor.Type) modelgen.Spec {
+	return modelgen.Spec{
+		Arch: "qwen3moe", Type: typ, Layers: 4, Hidden: 512, Heads: 8, KVHeads: 4,
+		Experts: 8, ExpertsUsed: 2, ExpertFFN: 512, Vocab: 1024, Context: 2048,
+		Tokenizer: "gpt2", Seed: 1,
+	}
+}
+
+func forEachBenchModel(b *testing.B, fn func(b *testing.B, m *Model)) {
+	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_K} {
+		b.Run(typ.String(), func(b *testing.B) {
+			f := writeModel(b, benchSpec(typ))
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+					fn(b, loadModel(b, f, threads))
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkGenerate measures single-token decoding at 16..256 tokens of
+// context.
+func BenchmarkGenerate(b *testing.B) {
+	forEachBenchModel(b, func(b *testing.B, m *Model) {
+		s := m.NewSequence(512)
+		p := prompt(16, m.Config.Vocab)
+		if _, err := m.Forward(s, p, false); err != nil {
+			b.Fatal(err)
+		}
+		tok := []int32{1}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			if s.Len() >= 256 {
+				s.Truncate(16)
+			}
+			lg, err := m.Forward(s, tok, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tok[0] = argmax(lg)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
+}
+
+// BenchmarkPromptProcessing measures a 128-token prompt processed in batches.
+func BenchmarkPromptProcessing(b *testing.B) {
+	const n = 128
+	forEachBenchModel(b, func(b *testing.B, m *Model) {
+		s := m.NewSequence(n)
+		p := prompt(n, m.Config.Vocab)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			s.Reset()
+			if _, err := m.Forward(s, p, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+	})
+}

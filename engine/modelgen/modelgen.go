@@ -1,0 +1,331 @@
+// Package modelgen writes tiny GGUF models with random weights: valid input
+// for the local engine's loader, tokenizer and tests, and the gateway's
+// built-in demo model. The same Spec always gives the same bytes.
+package modelgen
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/moegate/moegate/engine/gguf"
+	"github.com/moegate/moegate/engine/tensor"
+)
+
+// Spec describes a model to generate. Zero fields take the defaults noted.
+type Spec struct {
+	Name string      // general.name; default "moegate-tiny-<arch>"
+	Arch string      // llama, qwen2moe, qwen3moe or olmoe
+	Type tensor.Type // type of the large matrices; norms, biases and routers stay F32
+
+	Layers  int
+	Hidden  int
+	Heads   int
+	KVHeads int // default Heads
+	HeadDim int // default Hidden/Heads
+	FFN     int // dense feed-forward length (llama without experts)
+
+	Experts     int // 0: dense (llama only)
+	ExpertsUsed int // default 2 (at most Experts)
+	ExpertFFN   int // default FFN, else 2*Hidden
+	SharedFFN   int // qwen2moe shared expert; default ExpertFFN
+
+	Vocab   int // target vocabulary size; the tokenizer may end up smaller
+	Context int // default 2048
+
+	RopeBase  float32 // default 10000
+	RopeScale float32 // linear RoPE scaling factor; 0 or 1 = none
+
+	PerExpertLayout bool   // llama MoE: old blk.N.ffn_gate.E.weight tensors instead of merged 3-D ones
+	TiedOutput      bool   // omit output.weight (the engine reuses token_embd)
+	QKVBias         bool   // attention biases for llama (qwen2moe always has them)
+	Tokenizer       string // "gpt2" (default) or "llama"
+	Seed            uint64
+}
+
+// DemoSpec is the gateway's default demo model: a small qwen3moe-style MoE
+// (4 layers, hidden 256, 8 experts, top-2, Q8_0) that loads in milliseconds.
+// Its weights are random, so its text is gibberish; it exists to exercise the
+// whole pipeline without downloading a model.
+func DemoSpec() Spec {
+	return Spec{
+		Name:        "moegate-demo-moe",
+		Arch:        "qwen3moe",
+		Type:        tensor.Q8_0,
+		Layers:      4,
+		Hidden:      256,
+		Heads:       4,
+		KVHeads:     2,
+		HeadDim:     64,
+		Experts:     8,
+		ExpertsUsed: 2,
+		ExpertFFN:   256,
+		Vocab:       1024,
+		Context:     2048,
+		Tokenizer:   "gpt2",
+		Seed:        20240601,
+	}
+}
+
+// Write builds the model of spec and writes it to path.
+func Write(path string, spec Spec) error {
+	w, err := Build(spec)
+	if err != nil {
+		return err
+	}
+	return w.WriteFile(path)
+}
+
+// normalize fills in defaults and checks the spec.
+func (s Spec) normalize() (Spec, error) {
+	switch s.Arch {
+	case "llama":
+	case "qwen2moe", "qwen3moe", "olmoe":
+		if s.Experts == 0 {
+			return s, fmt.Errorf("modelgen: %s needs Experts > 0", s.Arch)
+		}
+	default:
+		return s, fmt.Errorf("modelgen: unsupported arch %q", s.Arch)
+	}
+	if s.Layers <= 0 || s.Hidden <= 0 || s.Heads <= 0 {
+		return s, fmt.Errorf("modelgen: need Layers, Hidden and Heads > 0")
+	}
+	if s.KVHeads == 0 {
+		s.KVHeads = s.Heads
+	}
+	if s.Heads%s.KVHeads != 0 {
+		return s, fmt.Errorf("modelgen: %d heads not a multiple of %d kv heads", s.Heads, s.KVHeads)
+	}
+	if s.HeadDim == 0 {
+		if s.Hidden%s.Heads != 0 {
+			return s, fmt.Errorf("modelgen: hidden %d not a multiple of %d heads", s.Hidden, s.Heads)
+		}
+		s.HeadDim = s.Hidden / s.Heads
+	}
+	if s.HeadDim%2 != 0 {
+		return s, fmt.Errorf("modelgen: odd head dim %d", s.HeadDim)
+	}
+	if s.Experts > 0 {
+		if s.ExpertsUsed == 0 {
+			s.ExpertsUsed = min(2, s.Experts)
+		}
+		if s.ExpertsUsed > s.Experts {
+			return s, fmt.Errorf("modelgen: %d experts used of %d", s.ExpertsUsed, s.Experts)
+		}
+		if s.ExpertFFN == 0 {
+			s.ExpertFFN = s.FFN
+		}
+		if s.ExpertFFN == 0 {
+			s.ExpertFFN = 2 * s.Hidden
+		}
+		if s.Arch == "qwen2moe" && s.SharedFFN == 0 {
+			s.SharedFFN = s.ExpertFFN
+		}
+	} else if s.FFN == 0 {
+		s.FFN = 4 * s.Hidden
+	}
+	if s.Arch != "qwen2moe" {
+		s.SharedFFN = 0
+	}
+	if s.PerExpertLayout && (s.Arch != "llama" || s.Experts == 0) {
+		return s, fmt.Errorf("modelgen: PerExpertLayout is for llama MoE models only")
+	}
+	if s.Context == 0 {
+		s.Context = 2048
+	}
+	if s.RopeBase == 0 {
+		s.RopeBase = 10000
+	}
+	if s.Tokenizer == "" {
+		s.Tokenizer = "gpt2"
+	}
+	if s.Vocab == 0 {
+		s.Vocab = 512
+	}
+	if s.Name == "" {
+		s.Name = "moegate-tiny-" + s.Arch
+	}
+	return s, nil
+}
+
+// Build returns a writer holding the model of spec, ready to be written.
+func Build(spec Spec) (*gguf.Writer, error) {
+	s, err := spec.normalize()
+	if err != nil {
+		return nil, err
+	}
+	var voc *vocabulary
+	switch s.Tokenizer {
+	case "gpt2":
+		voc, err = gpt2Vocab(s.Vocab)
+	case "llama":
+		voc, err = llamaVocab(s.Vocab)
+	default:
+		err = fmt.Errorf("modelgen: unknown tokenizer %q (want gpt2 or llama)", s.Tokenizer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	V := len(voc.tokens)
+
+	w := gguf.NewWriter(3)
+	a := s.Arch
+	kv := func(k string, v gguf.Value) { w.AddKV(k, v) }
+	u32 := func(k string, v int) { kv(a+"."+k, gguf.Uint32(uint32(v))) }
+	kv("general.architecture", gguf.String(a))
+	kv("general.name", gguf.String(s.Name))
+	u32("block_count", s.Layers)
+	u32("context_length", s.Context)
+	u32("embedding_length", s.Hidden)
+	switch {
+	case s.Experts == 0:
+		u32("feed_forward_length", s.FFN)
+	case a == "llama":
+		// Mixtral conversions put the expert size in feed_forward_length.
+		u32("feed_forward_length", s.ExpertFFN)
+	default:
+		u32("feed_forward_length", max(s.FFN, s.ExpertFFN))
+		u32("expert_feed_forward_length", s.ExpertFFN)
+	}
+	u32("attention.head_count", s.Heads)
+	u32("attention.head_count_kv", s.KVHeads)
+	u32("attention.key_length", s.HeadDim)
+	u32("attention.value_length", s.HeadDim)
+	kv(a+".attention.layer_norm_rms_epsilon", gguf.Float32(1e-6))
+	kv(a+".rope.freq_base", gguf.Float32(s.RopeBase))
+	u32("rope.dimension_count", s.HeadDim)
+	if s.RopeScale != 0 && s.RopeScale != 1 {
+		kv(a+".rope.scaling.type", gguf.String("linear"))
+		kv(a+".rope.scaling.factor", gguf.Float32(s.RopeScale))
+	}
+	if s.Experts > 0 {
+		u32("expert_count", s.Experts)
+		u32("expert_used_count", s.ExpertsUsed)
+	}
+	if s.SharedFFN > 0 {
+		u32("expert_shared_feed_forward_length", s.SharedFFN)
+	}
+	u32("vocab_size", V)
+	writeTokenizer(w, s.Tokenizer, voc)
+
+	g := gen{w: w, r: rand.New(rand.NewPCG(s.Seed, s.Seed^0x6d6f6567617465))}
+	H, HD := s.Hidden, s.HeadDim
+	qDim, kvDim := s.Heads*HD, s.KVHeads*HD
+	inv := func(n int) float64 { return 1 / math.Sqrt(float64(n)) }
+	g.tensor("token_embd.weight", s.Type, 0.5, 0, H, V)
+	g.tensor("output_norm.weight", tensor.F32, 0.1, 1, H)
+	if !s.TiedOutput {
+		g.tensor("output.weight", s.Type, inv(H), 0, H, V)
+	}
+	for i := range s.Layers {
+		p := fmt.Sprintf("blk.%d.", i)
+		g.tensor(p+"attn_norm.weight", tensor.F32, 0.1, 1, H)
+		g.tensor(p+"attn_q.weight", s.Type, inv(H), 0, H, qDim)
+		g.tensor(p+"attn_k.weight", s.Type, inv(H), 0, H, kvDim)
+		g.tensor(p+"attn_v.weight", s.Type, inv(H), 0, H, kvDim)
+		g.tensor(p+"attn_output.weight", s.Type, inv(qDim), 0, qDim, H)
+		if a == "qwen2moe" || s.QKVBias {
+			g.tensor(p+"attn_q.bias", tensor.F32, 0.1, 0, qDim)
+			g.tensor(p+"attn_k.bias", tensor.F32, 0.1, 0, kvDim)
+			g.tensor(p+"attn_v.bias", tensor.F32, 0.1, 0, kvDim)
+		}
+		switch a {
+		case "qwen3moe": // per-head norm weights
+			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, HD)
+			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, HD)
+		case "olmoe": // whole-vector norm weights
+			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, qDim)
+			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, kvDim)
+		}
+		g.tensor(p+"ffn_norm.weight", tensor.F32, 0.1, 1, H)
+		if s.Experts == 0 {
+			g.tensor(p+"ffn_gate.weight", s.Type, inv(H), 0, H, s.FFN)
+			g.tensor(p+"ffn_up.weight", s.Type, inv(H), 0, H, s.FFN)
+			g.tensor(p+"ffn_down.weight", s.Type, inv(s.FFN), 0, s.FFN, H)
+			continue
+		}
+		E, F := s.Experts, s.ExpertFFN
+		// A wide router makes the top-k choice clear-cut, so tests of the
+		// routing are not at the mercy of rounding.
+		g.tensor(p+"ffn_gate_inp.weight", tensor.F32, 2*inv(H), 0, H, E)
+		if s.PerExpertLayout {
+			for e := range E {
+				g.tensor(fmt.Sprintf("%sffn_gate.%d.weight", p, e), s.Type, inv(H), 0, H, F)
+				g.tensor(fmt.Sprintf("%sffn_down.%d.weight", p, e), s.Type, inv(F), 0, F, H)
+				g.tensor(fmt.Sprintf("%sffn_up.%d.weight", p, e), s.Type, inv(H), 0, H, F)
+			}
+		} else {
+			g.tensor(p+"ffn_gate_exps.weight", s.Type, inv(H), 0, H, F, E)
+			g.tensor(p+"ffn_down_exps.weight", s.Type, inv(F), 0, F, H, E)
+			g.tensor(p+"ffn_up_exps.weight", s.Type, inv(H), 0, H, F, E)
+		}
+		if s.SharedFFN > 0 {
+			g.tensor(p+"ffn_gate_inp_shexp.weight", tensor.F32, 2*inv(H), 0, H)
+			g.tensor(p+"ffn_gate_shexp.weight", s.Type, inv(H), 0, H, s.SharedFFN)
+			g.tensor(p+"ffn_up_shexp.weight", s.Type, inv(H), 0, H, s.SharedFFN)
+			g.tensor(p+"ffn_down_shexp.weight", s.Type, inv(s.SharedFFN), 0, s.SharedFFN, H)
+		}
+	}
+	if g.err != nil {
+		return nil, g.err
+	}
+	return w, nil
+}
+
+// gen draws tensors from one random stream, in a fixed order.
+type gen struct {
+	w   *gguf.Writer
+	r   *rand.Rand
+	err error
+}
+
+// tensor adds a tensor of the given dims (ne0 first) with values
+// mean + N(0, std).
+func (g *gen) tensor(name string, t tensor.Type, std, mean float64, dims ...int) {
+	if g.err != nil {
+		return
+	}
+	n := 1
+	d := make([]uint64, len(dims))
+	for i, v := range dims {
+		n *= v
+		d[i] = uint64(v)
+	}
+	vals := make([]float32, n)
+	for i := range vals {
+		vals[i] = float32(mean + std*g.r.NormFloat64())
+	}
+	if err := g.w.AddTensorF32(name, t, d, vals); err != nil {
+		g.err = fmt.Errorf("modelgen: tensor %s: %w", name, err)
+	}
+}
+
+func writeTokenizer(w *gguf.Writer, kind string, v *vocabulary) {
+	kv := func(k string, val gguf.Value) { w.AddKV(k, val) }
+	kv("tokenizer.ggml.model", gguf.String(kind))
+	if kind == "gpt2" {
+		kv("tokenizer.ggml.pre", gguf.String("qwen2"))
+	}
+	kv("tokenizer.ggml.tokens", gguf.Strings(v.tokens))
+	kv("tokenizer.ggml.token_type", gguf.Int32s(v.types))
+	if v.scores != nil {
+		kv("tokenizer.ggml.scores", gguf.Float32s(v.scores))
+	}
+	if v.merges != nil {
+		kv("tokenizer.ggml.merges", gguf.Strings(v.merges))
+	}
+	kv("tokenizer.ggml.bos_token_id", gguf.Uint32(uint32(v.bos)))
+	kv("tokenizer.ggml.eos_token_id", gguf.Uint32(uint32(v.eos)))
+	kv("tokenizer.ggml.padding_token_id", gguf.Uint32(uint32(v.pad)))
+	if v.unk >= 0 {
+		kv("tokenizer.ggml.unknown_token_id", gguf.Uint32(uint32(v.unk)))
+	}
+	if kind == "llama" {
+		kv("tokenizer.ggml.add_bos_token", gguf.Bool(true))
+		kv("tokenizer.ggml.add_space_prefix", gguf.Bool(true))
+		kv("tokenizer.chat_template", gguf.String(llama2Template))
+	} else {
+		kv("tokenizer.ggml.add_bos_token", gguf.Bool(false))
+		kv("tokenizer.chat_template", gguf.String(chatMLTemplate))
+	}
+}

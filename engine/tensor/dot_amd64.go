@@ -1,0 +1,267 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/moegate/moegate/internal/vec"
+)
+
+// haveAVX2 selects the assembly kernels; it is fixed at start-up.
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+
+// haveSumsKernel says whether a kernel uses BlockSums (see SumsLen).
+var haveSumsKernel = haveAVX2
+
+//go:noescape
+func dotQ8_0AVX2(row *byte, x *float32, nb int) float32
+
+func dotQ8_0(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ8_0Go(row, x)
+	}
+	return blocksAVX2(Q8_0, row, x, qk8_0, q8_0Size, dotQ8_0AVX2)
+}
+
+// blocksAVX2 checks a quantized row against x and runs kernel over its
+// whole blocks.
+func blocksAVX2(t Type, row []byte, x []float32, blockElems, blockBytes int, kernel func(row *byte, x *float32, nb int) float32) float32 {
+	nb := checkBlocks(t, row, len(x), blockElems, blockBytes)
+	if nb == 0 {
+		return 0
+	}
+	return kernel(&row[0], &x[0], nb)
+}
+
+// dotF32 reads the row's little-endian floats in place: amd64 is
+// little-endian and the vector loads need no alignment.
+func dotF32(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:4*n]
+	if n == 0 {
+		return 0
+	}
+	return vec.Dot(unsafe.Slice((*float32)(unsafe.Pointer(&row[0])), n), x)
+}
+
+//go:noescape
+func dotQ4KAVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotQ4_0AVX2(row *byte, x *float32, nb int) float32
+
+func dotQ4K(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4KGo(row, x)
+	}
+	return blocksAVX2(Q4_K, row, x, qkK, q4KSize, dotQ4KAVX2)
+}
+
+func dotQ4_0(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4_0Go(row, x)
+	}
+	return blocksAVX2(Q4_0, row, x, qk4_0, q4_0Size, dotQ4_0AVX2)
+}
+
+//go:noescape
+func dotQ6KAVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotF16AVX2(row *byte, x *float32, n int) float32
+
+//go:noescape
+func dotBF16AVX2(row *byte, x *float32, n int) float32
+
+func dotQ6K(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ6KGo(row, x)
+	}
+	return blocksAVX2(Q6_K, row, x, qkK, q6KSize, dotQ6KAVX2)
+}
+
+func dotF16(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:2*n]
+	if !haveAVX2 || n < 8 {
+		return dotF16Go(row, x)
+	}
+	m := n &^ 7
+	s := dotF16AVX2(&row[0], &x[0], m)
+	if m < n {
+		s += dotF16Go(row[2*m:], x[m:])
+	}
+	return s
+}
+
+func dotBF16(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:2*n]
+	if !haveAVX2 || n < 8 {
+		return dotBF16Go(row, x)
+	}
+	m := n &^ 7
+	s := dotBF16AVX2(&row[0], &x[0], m)
+	if m < n {
+		s += dotBF16Go(row[2*m:], x[m:])
+	}
+	return s
+}
+
+//go:noescape
+func dotQ5KAVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotQ5_0AVX2(row *byte, x *float32, nb int) float32
+
+func dotQ5K(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ5KGo(row, x)
+	}
+	return blocksAVX2(Q5_K, row, x, qkK, q5KSize, dotQ5KAVX2)
+}
+
+func dotQ5_0(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ5_0Go(row, x)
+	}
+	return blocksAVX2(Q5_0, row, x, 32, q5_0Size, dotQ5_0AVX2)
+}
+
+//go:noescape
+func dotQ4_1AVX2(row *byte, x *float32, nb int) float32
+
+//go:noescape
+func dotQ5_1AVX2(row *byte, x *float32, nb int) float32
+
+func dotQ4_1(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4_1Go(row, x)
+	}
+	return blocksAVX2(Q4_1, row, x, 32, q4_1Size, dotQ4_1AVX2)
+}
+
+func dotQ5_1(row []byte, x []float32) float32 {
+	if !haveAVX2 {
+		return dotQ5_1Go(row, x)
+	}
+	return blocksAVX2(Q5_1, row, x, 32, q5_1Size, dotQ5_1AVX2)
+}
+
+//go:noescape
+func loadXorAVX2(p *byte, n int) uint64
+
+func loadXorArch(p []byte) uint64 {
+	if !haveAVX2 {
+		return loadXorGo(p)
+	}
+	return loadXorAVX2(&p[0], len(p))
+}
+
+//go:noescape
+func axpyAVX2(y, x *float32, a float32, n int)
+
+func axpy(y []float32, a float32, x []float32) {
+	n := len(y)
+	x = x[:n]
+	if !haveAVX2 || n < 8 {
+		axpyGo(y, a, x)
+		return
+	}
+	m := n &^ 7
+	axpyAVX2(&y[0], &x[0], a, m)
+	if m < n {
+		axpyGo(y[m:], a, x[m:])
+	}
+}
+
+//go:noescape
+func dotQ4KSumsAVX2(row *byte, x, xsum *float32, nb int) float32
+
+func dotQ4KSums(row []byte, x, sums []float32) float32 {
+	if !haveAVX2 {
+		return dotQ4KGo(row, x)
+	}
+	nb := checkBlocks(Q4_K, row, len(x), qkK, q4KSize)
+	if nb == 0 {
+		return 0
+	}
+	sums = sums[:nb*qkK/32]
+	return dotQ4KSumsAVX2(&row[0], &x[0], &sums[0], nb)
+}
+
+//go:noescape
+func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride int)
+
+// dot4Func returns the kernel for the dot products of one row with four
+// vectors at once, or nil if type t has none.
+func dot4Func(t Type) dot4Fn {
+	if !haveAVX2 {
+		return nil
+	}
+	switch t {
+	case Q8_0:
+		return dotQ8_0x4
+	case Q4_K:
+		return dotQ4Kx4
+	}
+	return nil
+}
+
+//go:noescape
+func dotQ4Kx4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride int)
+
+func dotQ4Kx4(row []byte, x []float32, n int, dst []float32, stride int) {
+	nb := checkBlocks(Q4_K, row, n, qkK, q4KSize)
+	if nb == 0 {
+		dst[0], dst[stride], dst[2*stride], dst[3*stride] = 0, 0, 0, 0
+		return
+	}
+	_ = x[4*n-1]
+	_ = dst[3*stride]
+	dotQ4Kx4AVX2(&row[0], &x[0], 4*n, nb, &dst[0], stride)
+}
+
+func dotQ8_0x4(row []byte, x []float32, n int, dst []float32, stride int) {
+	nb := checkBlocks(Q8_0, row, n, qk8_0, q8_0Size)
+	if nb == 0 {
+		dst[0], dst[stride], dst[2*stride], dst[3*stride] = 0, 0, 0, 0
+		return
+	}
+	_ = x[4*n-1]
+	_ = dst[3*stride]
+	dotQ8_0x4AVX2(&row[0], &x[0], 4*n, nb, &dst[0], stride)
+}
+
+// dotRowsArch is DotRows for the types decoding spends its time in: the
+// checks are made once for all the rows and the kernels called directly.
+// It reports whether it handled the type.
+func dotRowsArch(t Type, dst []float32, data []byte, rb int, x, sums []float32) bool {
+	if !haveAVX2 || len(dst) == 0 {
+		return false
+	}
+	switch t {
+	case Q8_0:
+		nb := checkBlocks(Q8_0, data[:rb], len(x), qk8_0, q8_0Size)
+		if nb == 0 {
+			return false
+		}
+		for i := range dst {
+			dst[i] = dotQ8_0AVX2(&data[i*rb], &x[0], nb)
+		}
+		return true
+	case Q4_K:
+		nb := checkBlocks(Q4_K, data[:rb], len(x), qkK, q4KSize)
+		if nb == 0 || len(sums) < nb*qkK/32 {
+			return false
+		}
+		for i := range dst {
+			dst[i] = dotQ4KSumsAVX2(&data[i*rb], &x[0], &sums[0], nb)
+		}
+		return true
+	}
+	return false
+}

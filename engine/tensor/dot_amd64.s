@@ -1,0 +1,133 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// func dotQ8_0AVX2(row *byte, x *float32, nb int) float32
+// nb blocks of 34 bytes (fp16 d, int8 q[32]) dotted with 32*nb floats.
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ x+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y8, Y8, Y8
+	CMPQ CX, $2
+	JL   q8tail
+
+q8loop2:
+	// block 0
+	VCVTPH2PS   (SI), X6
+	VBROADCASTSS X6, Y6
+	VPMOVSXBD   2(SI), Y1
+	VPMOVSXBD   10(SI), Y2
+	VPMOVSXBD   18(SI), Y3
+	VPMOVSXBD   26(SI), Y4
+	VCVTDQ2PS   Y1, Y1
+	VCVTDQ2PS   Y2, Y2
+	VCVTDQ2PS   Y3, Y3
+	VCVTDQ2PS   Y4, Y4
+	VMULPS      (DI), Y1, Y1
+	VMULPS      32(DI), Y2, Y2
+	VFMADD231PS 64(DI), Y3, Y1
+	VFMADD231PS 96(DI), Y4, Y2
+	VADDPS      Y1, Y2, Y1
+	VFMADD231PS Y6, Y1, Y0
+
+	// block 1
+	VCVTPH2PS   34(SI), X7
+	VBROADCASTSS X7, Y7
+	VPMOVSXBD   36(SI), Y9
+	VPMOVSXBD   44(SI), Y10
+	VPMOVSXBD   52(SI), Y11
+	VPMOVSXBD   60(SI), Y12
+	VCVTDQ2PS   Y9, Y9
+	VCVTDQ2PS   Y10, Y10
+	VCVTDQ2PS   Y11, Y11
+	VCVTDQ2PS   Y12, Y12
+	VMULPS      128(DI), Y9, Y9
+	VMULPS      160(DI), Y10, Y10
+	VFMADD231PS 192(DI), Y11, Y9
+	VFMADD231PS 224(DI), Y12, Y10
+	VADDPS      Y9, Y10, Y9
+	VFMADD231PS Y7, Y9, Y8
+
+	ADDQ $68, SI
+	ADDQ $256, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q8loop2
+
+q8tail:
+	TESTQ CX, CX
+	JE    q8done
+	VCVTPH2PS   (SI), X6
+	VBROADCASTSS X6, Y6
+	VPMOVSXBD   2(SI), Y1
+	VPMOVSXBD   10(SI), Y2
+	VPMOVSXBD   18(SI), Y3
+	VPMOVSXBD   26(SI), Y4
+	VCVTDQ2PS   Y1, Y1
+	VCVTDQ2PS   Y2, Y2
+	VCVTDQ2PS   Y3, Y3
+	VCVTDQ2PS   Y4, Y4
+	VMULPS      (DI), Y1, Y1
+	VMULPS      32(DI), Y2, Y2
+	VFMADD231PS 64(DI), Y3, Y1
+	VFMADD231PS 96(DI), Y4, Y2
+	VADDPS      Y1, Y2, Y1
+	VFMADD231PS Y6, Y1, Y0
+
+q8done:
+	VADDPS       Y8, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(y, x *float32, a float32, n int)
+// y[i] += a*x[i] for n elements, n a multiple of 8.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y0
+	MOVQ n+24(FP), CX
+	CMPQ CX, $32
+	JL   axtail
+
+axloop32:
+	VMOVUPS     (DI), Y1
+	VMOVUPS     32(DI), Y2
+	VMOVUPS     64(DI), Y3
+	VMOVUPS     96(DI), Y4
+	VFMADD231PS (SI), Y0, Y1
+	VFMADD231PS 32(SI), Y0, Y2
+	VFMADD231PS 64(SI), Y0, Y3
+	VFMADD231PS 96(SI), Y0, Y4
+	VMOVUPS     Y1, (DI)
+	VMOVUPS     Y2, 32(DI)
+	VMOVUPS     Y3, 64(DI)
+	VMOVUPS     Y4, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  axloop32
+
+axtail:
+	TESTQ CX, CX
+	JE    axdone
+
+axloop8:
+	VMOVUPS     (DI), Y1
+	VFMADD231PS (SI), Y0, Y1
+	VMOVUPS     Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ  axloop8
+
+axdone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,62 @@
+//go:build amd64 && !purego
+
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestAVX2MatchesGo checks the assembly kernels against the pure Go ones
+// on lengths that exercise their unrolled loops and tails.
+func TestAVX2MatchesGo(t *testing.T) {
+	if !haveAVX2 {
+		t.Log("CPU lacks AVX2/FMA/F16C: the assembly is not used here")
+		return
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	near := func(what string, n int, got, want float32) {
+		t.Helper()
+		if math.Abs(float64(got-want)) > 1e-4*math.Sqrt(float64(n))*(1+math.Abs(float64(want))/10) {
+			t.Errorf("%s n=%d: asm %g, Go %g", what, n, got, want)
+		}
+	}
+	for _, n := range []int{1, 7, 8, 9, 31, 32, 33, 64, 100, 257, 4096} {
+		a, b := randVec(r, n), randVec(r, n)
+		y1, y2 := append([]float32(nil), b...), append([]float32(nil), b...)
+		axpy(y1, 0.37, a)
+		axpyGo(y2, 0.37, a)
+		for i := range y1 {
+			near("axpy", n, y1[i], y2[i])
+		}
+		row, _ := Quantize(F32, a)
+		near("dotF32", n, dotF32(row, b), dotF32Go(row, b))
+		row, _ = Quantize(F16, a)
+		near("dotF16", n, dotF16(row, b), dotF16Go(row, b))
+		row, _ = Quantize(BF16, a)
+		near("dotBF16", n, dotBF16(row, b), dotBF16Go(row, b))
+	}
+	for _, nb := range []int{0, 1, 2, 3, 128} {
+		x := randVec(r, 32*nb)
+		row, _ := Quantize(Q8_0, randVec(r, 32*nb))
+		near("dotQ8_0", 32*nb, dotQ8_0(row, x), dotQ8_0Go(row, x))
+		row, _ = Quantize(Q4_0, randVec(r, 32*nb))
+		near("dotQ4_0", 32*nb, dotQ4_0(row, x), dotQ4_0Go(row, x))
+		row, _ = Quantize(Q5_0, randVec(r, 32*nb))
+		near("dotQ5_0", 32*nb, dotQ5_0(row, x), dotQ5_0Go(row, x))
+		row, _ = Quantize(Q4_1, randVec(r, 32*nb))
+		near("dotQ4_1", 32*nb, dotQ4_1(row, x), dotQ4_1Go(row, x))
+		row, _ = Quantize(Q5_1, randVec(r, 32*nb))
+		near("dotQ5_1", 32*nb, dotQ5_1(row, x), dotQ5_1Go(row, x))
+	}
+	for _, nb := range []int{0, 1, 2, 16} {
+		x := randVec(r, 256*nb)
+		row, _ := Quantize(Q4_K, randVec(r, 256*nb))
+		near("dotQ4K", 256*nb, dotQ4K(row, x), dotQ4KGo(row, x))
+		row, _ = Quantize(Q6_K, randVec(r, 256*nb))
+		near("dotQ6K", 256*nb, dotQ6K(row, x), dotQ6KGo(row, x))
+		row, _ = Quantize(Q5_K, randVec(r, 256*nb))
+		near("dotQ5K", 256*nb, dotQ5K(row, x), dotQ5KGo(row, x))
+	}
+}

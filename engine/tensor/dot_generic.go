@@ -1,0 +1,38 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// haveSumsKernel says whether a kernel uses BlockSums (see SumsLen).
+const haveSumsKernel = false
+
+func dotQ8_0(row []byte, x []float32) float32 { return dotQ8_0Go(row, x) }
+
+func dotF32(row []byte, x []float32) float32 { return dotF32Go(row, x) }
+
+func dotQ4K(row []byte, x []float32) float32 { return dotQ4KGo(row, x) }
+
+func dotQ4_0(row []byte, x []float32) float32 { return dotQ4_0Go(row, x) }
+
+func dotQ6K(row []byte, x []float32) float32 { return dotQ6KGo(row, x) }
+
+func dotF16(row []byte, x []float32) float32 { return dotF16Go(row, x) }
+
+func dotBF16(row []byte, x []float32) float32 { return dotBF16Go(row, x) }
+
+func dotQ5_0(row []byte, x []float32) float32 { return dotQ5_0Go(row, x) }
+
+func dotQ5K(row []byte, x []float32) float32 { return dotQ5KGo(row, x) }
+
+func dotQ4_1(row []byte, x []float32) float32 { return dotQ4_1Go(row, x) }
+
+func dotQ5_1(row []byte, x []float32) float32 { return dotQ5_1Go(row, x) }
+
+func loadXorArch(p []byte) uint64 { return loadXorGo(p) }
+
+func axpy(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
+
+func dotQ4KSums(row []byte, x, _ []float32) float32 { return dotQ4KGo(row, x) }
+
+func dot4Func(Type) dot4Fn { return nil }
+
+func dotRowsArch(Type, []float32, []byte, int, []float32, []float32) bool { return false }

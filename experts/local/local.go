@@ -1,0 +1,203 @@
+// Package local adapts the in-process engine to the experts.Expert
+// interface: an expert of kind local answers with an *engine.Engine.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/moegate/moegate/engine"
+	"github.com/moegate/moegate/experts"
+)
+
+// Engine is what a local expert needs from the in-process engine
+// (*engine.Engine). Several local experts may share one engine; they differ
+// by system prompt and limits.
+type Engine interface {
+	Chat(ctx context.Context, msgs []engine.Message, p engine.Params, onToken func(piece string) error) (engine.Result, error)
+	Info() engine.Info
+}
+
+// Sampling defaults of local experts, for fields the request leaves unset.
+// They follow llama.cpp's defaults, with a mild repeat penalty because
+// small models loop easily.
+const (
+	DefaultMaxTokens     = 256
+	DefaultTemperature   = 0.7
+	DefaultTopK          = 40
+	DefaultTopP          = 0.95
+	DefaultMinP          = 0.05
+	DefaultRepeatPenalty = 1.1
+)
+
+// Expert is an expert answered by the in-process MoE engine. It does not
+// support tools or structured response formats: such requests fail with
+// experts.ErrInvalid.
+type Expert struct {
+	name    string
+	engine  Engine
+	system  string
+	timeout time.Duration // 0: none beyond the caller's
+	maxTok  int
+	sem     chan struct{}
+}
+
+// New returns the expert for spec (kind local) on engine. maxTokens
+// caps answers whose request sets no max_tokens (0 = DefaultMaxTokens).
+// Unlike OpenAI experts, a zero Timeout means no limit of the expert's
+// own: the engine's speed depends on the machine, so the request deadline
+// governs.
+func New(spec experts.Spec, eng Engine, maxTokens int) *Expert {
+	if maxTokens <= 0 {
+		maxTokens = DefaultMaxTokens
+	}
+	l := &Expert{name: spec.Name, engine: eng, system: spec.SystemPrompt, timeout: spec.Timeout.Std(), maxTok: maxTokens}
+	if spec.MaxConcurrency > 0 {
+		l.sem = make(chan struct{}, spec.MaxConcurrency)
+	}
+	return l
+}
+
+// Name returns the expert's name.
+func (l *Expert) Name() string { return l.name }
+
+// Engine returns the engine the expert runs on.
+func (l *Expert) Engine() Engine { return l.engine }
+
+// Complete implements experts.Expert.
+func (l *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.Response, error) {
+	return l.chat(ctx, req, nil)
+}
+
+// Stream implements experts.Expert.
+func (l *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(experts.Delta) error) (*experts.Response, error) {
+	return l.chat(ctx, req, func(piece string) error { return onDelta(experts.Delta{Content: piece}) })
+}
+
+func (l *Expert) chat(ctx context.Context, req *experts.Request, onToken func(string) error) (*experts.Response, error) {
+	msgs, params, err := l.convert(req)
+	if err != nil {
+		return nil, err
+	}
+	if l.sem != nil {
+		select {
+		case l.sem <- struct{}{}:
+			defer func() { <-l.sem }()
+		case <-ctx.Done():
+			return nil, l.wrap(ctx, ctx.Err(), false)
+		}
+	}
+	cctx, cancel := ctx, context.CancelFunc(func() {})
+	if l.timeout > 0 {
+		cctx, cancel = context.WithTimeout(ctx, l.timeout)
+	}
+	defer cancel()
+	// The callback's own error must come back unchanged (the caller aborts
+	// with it), so remember it apart from engine failures.
+	var cbErr error
+	var cb func(string) error
+	if onToken != nil {
+		cb = func(p string) error {
+			cbErr = onToken(p)
+			return cbErr
+		}
+	}
+	res, err := l.engine.Chat(cctx, msgs, params, cb)
+	if err != nil {
+		if cbErr != nil && errors.Is(err, cbErr) {
+			return nil, cbErr
+		}
+		return nil, l.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
+	}
+	return &experts.Response{
+		Content:      res.Text,
+		FinishReason: res.FinishReason,
+		Usage: experts.Usage{
+			PromptTokens:     res.PromptTokens,
+			CompletionTokens: res.CompletionTokens,
+			TotalTokens:      res.PromptTokens + res.CompletionTokens,
+		},
+	}, nil
+}
+
+func (l *Expert) wrap(ctx context.Context, err error, ourTimeout bool) error {
+	switch {
+	case errors.Is(err, engine.ErrPromptTooLong):
+		return &experts.ValidationError{Field: "messages", Message: err.Error()}
+	case ourTimeout:
+		return &experts.UpstreamError{Expert: l.name, Timeout: true, Err: fmt.Errorf("%w after %s", context.DeadlineExceeded, l.timeout)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &experts.UpstreamError{Expert: l.name, Timeout: true, Err: err}
+	case errors.Is(err, context.Canceled):
+		return &experts.UpstreamError{Expert: l.name, Err: err}
+	}
+	// Engine failures are not worth retrying, so they are not
+	// UpstreamErrors (which count as retryable without a status).
+	return fmt.Errorf("expert %q: %w", l.name, err)
+}
+
+// convert maps a request onto the engine's messages and sampling
+// parameters, applying the local defaults.
+func (l *Expert) convert(req *experts.Request) ([]engine.Message, engine.Params, error) {
+	p := engine.Params{
+		MaxTokens:     req.MaxTokens,
+		Temperature:   DefaultTemperature,
+		TopK:          DefaultTopK,
+		TopP:          DefaultTopP,
+		MinP:          DefaultMinP,
+		RepeatPenalty: DefaultRepeatPenalty,
+		Stop:          req.Stop,
+	}
+	if present(req.Tools) {
+		return nil, p, invalid("tools", "expert %q (kind local) does not support tools", l.name)
+	}
+	if present(req.ResponseFormat) {
+		var rf struct{ Type string }
+		if err := json.Unmarshal(req.ResponseFormat, &rf); err != nil || (rf.Type != "" && rf.Type != "text") {
+			return nil, p, invalid("response_format", "expert %q (kind local) only writes text", l.name)
+		}
+	}
+	if p.MaxTokens <= 0 {
+		p.MaxTokens = l.maxTok
+	}
+	if req.Temperature != nil {
+		p.Temperature = *req.Temperature
+	}
+	if req.TopP != nil {
+		p.TopP = *req.TopP
+	}
+	if req.Seed != nil {
+		// The engine reads seed 0 as "random"; a client that asks for
+		// seed 0 wants repeatable output, so give it a fixed stand-in.
+		p.Seed = uint64(*req.Seed)
+		if p.Seed == 0 {
+			p.Seed = 0x9e3779b97f4a7c15
+		}
+	}
+	msgs := make([]engine.Message, 0, len(req.Messages)+1)
+	if l.system != "" {
+		msgs = append(msgs, engine.Message{Role: "system", Content: l.system})
+	}
+	for _, m := range req.Messages {
+		role := m.Role
+		switch role {
+		case "developer":
+			role = "system"
+		case "tool", "function":
+			// The chat templates know system, user and assistant only.
+			role = "user"
+		}
+		msgs = append(msgs, engine.Message{Role: role, Content: m.Content})
+	}
+	return msgs, p, nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return &experts.ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// present reports whether a raw JSON field was sent with a value.
+func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }

@@ -1,0 +1,208 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moegate/moegate/engine"
+	"github.com/moegate/moegate/engine/modelgen"
+	"github.com/moegate/moegate/experts"
+)
+
+var demo struct {
+	once sync.Once
+	dir  string
+	eng  *engine.Engine
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if demo.eng != nil {
+		demo.eng.Close()
+	}
+	if demo.dir != "" {
+		os.RemoveAll(demo.dir)
+	}
+	os.Exit(code)
+}
+
+// demoEngine opens the engine's demo model (small, random weights) once
+// for all tests in the package.
+func demoEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	demo.once.Do(func() {
+		demo.dir, demo.err = os.MkdirTemp("", "moegate-experts-test")
+		if demo.err != nil {
+			return
+		}
+		path := filepath.Join(demo.dir, "demo.gguf")
+		if demo.err = modelgen.Write(path, modelgen.DemoSpec()); demo.err != nil {
+			return
+		}
+		demo.eng, demo.err = engine.Open(context.Background(), path, engine.Options{Parallel: 2, Context: 512})
+	})
+	if demo.err != nil {
+		t.Fatalf("demo model: %v", demo.err)
+	}
+	return demo.eng
+}
+
+// recordingEngine wraps the real engine and records what it was asked.
+type recordingEngine struct {
+	*engine.Engine
+	mu     sync.Mutex
+	msgs   []engine.Message
+	params engine.Params
+}
+
+func (r *recordingEngine) Chat(ctx context.Context, msgs []engine.Message, p engine.Params, onToken func(string) error) (engine.Result, error) {
+	r.mu.Lock()
+	r.msgs, r.params = msgs, p
+	r.mu.Unlock()
+	return r.Engine.Chat(ctx, msgs, p, onToken)
+}
+
+func TestLocalMapsRequest(t *testing.T) {
+	eng := &recordingEngine{Engine: demoEngine(t)}
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal, SystemPrompt: "Be brief."}, eng, 0)
+	resp, err := l.Complete(context.Background(), &experts.Request{
+		Messages:  []experts.Message{{Role: "developer", Content: "d"}, {Role: "user", Content: "hello"}, {Role: "tool", Content: "42"}},
+		MaxTokens: 5, Seed: ptr(0), Stop: []string{"\n\n"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Usage.CompletionTokens == 0 || resp.Usage.CompletionTokens > 5 || resp.Usage.PromptTokens == 0 ||
+		resp.Usage.TotalTokens != resp.Usage.PromptTokens+resp.Usage.CompletionTokens {
+		t.Fatalf("usage %+v", resp.Usage)
+	}
+	if resp.FinishReason != "length" && resp.FinishReason != "stop" {
+		t.Fatalf("finish reason %q", resp.FinishReason)
+	}
+	roles := []string{}
+	for _, m := range eng.msgs {
+		roles = append(roles, m.Role)
+	}
+	if strings.Join(roles, ",") != "system,system,user,user" || eng.msgs[0].Content != "Be brief." {
+		t.Fatalf("messages %+v", eng.msgs)
+	}
+	p := eng.params
+	if p.MaxTokens != 5 || p.Temperature != DefaultTemperature || p.Seed == 0 || len(p.Stop) != 1 {
+		t.Fatalf("params %+v", p)
+	}
+
+	// Defaults when the request sets nothing.
+	if _, err := l.Complete(context.Background(), &experts.Request{Messages: []experts.Message{{Role: "user", Content: "hi"}}, MaxTokens: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, _ := l.convert(&experts.Request{}); p.MaxTokens != DefaultMaxTokens || p.TopK != DefaultTopK || p.Seed != 0 {
+		t.Fatalf("default params %+v", p)
+	}
+	if _, p, _ := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal}, eng, 99).convert(&experts.Request{}); p.MaxTokens != 99 {
+		t.Fatalf("configured default max tokens: %+v", p)
+	}
+}
+
+func TestLocalDeterministicWithSeed(t *testing.T) {
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal}, demoEngine(t), 0)
+	req := &experts.Request{Messages: []experts.Message{{Role: "user", Content: "tell me a story"}}, MaxTokens: 12, Seed: ptr(42), Temperature: ptr(float32(1))}
+	a, err := l.Complete(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces []string
+	b, err := l.Stream(context.Background(), req, func(d experts.Delta) error {
+		pieces = append(pieces, d.Content)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Content != b.Content || strings.Join(pieces, "") != b.Content {
+		t.Fatalf("complete %q, stream %q, pieces %q", a.Content, b.Content, pieces)
+	}
+}
+
+func TestLocalRejectsWhatItCannotDo(t *testing.T) {
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal}, demoEngine(t), 0)
+	for name, req := range map[string]*experts.Request{
+		"tools":       {Tools: json.RawMessage(`[{"type":"function","function":{"name":"f"}}]`)},
+		"json_object": {ResponseFormat: json.RawMessage(`{"type":"json_object"}`)},
+	} {
+		if _, err := l.Complete(context.Background(), req); !errors.Is(err, experts.ErrInvalid) {
+			t.Errorf("%s: %v, want experts.ErrInvalid", name, err)
+		}
+	}
+	if _, err := l.Complete(context.Background(), &experts.Request{ResponseFormat: json.RawMessage(`{"type":"text"}`), MaxTokens: 1,
+		Messages: []experts.Message{{Role: "user", Content: "x"}}}); err != nil {
+		t.Errorf("response_format text: %v", err)
+	}
+	long := strings.Repeat("word ", 2000) // beyond the 512-token test context
+	if _, err := l.Complete(context.Background(), &experts.Request{Messages: []experts.Message{{Role: "user", Content: long}}}); !errors.Is(err, experts.ErrInvalid) {
+		t.Errorf("prompt too long: %v, want experts.ErrInvalid", err)
+	}
+}
+
+// endlessEngine produces tokens until its context ends, so timeouts and
+// cancellation are tested without depending on when a real model stops.
+type endlessEngine struct{}
+
+func (endlessEngine) Chat(ctx context.Context, _ []engine.Message, _ engine.Params, onToken func(string) error) (engine.Result, error) {
+	for n := 0; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return engine.Result{CompletionTokens: n}, err
+		}
+		if onToken != nil {
+			if err := onToken("tok "); err != nil {
+				return engine.Result{CompletionTokens: n}, err
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (endlessEngine) Info() engine.Info { return engine.Info{Name: "endless"} }
+
+func TestLocalCancelAndTimeout(t *testing.T) {
+	var eng endlessEngine
+	long := &experts.Request{Messages: []experts.Message{{Role: "user", Content: "go on"}}, MaxTokens: 100000}
+
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal, Timeout: experts.Duration(20 * time.Millisecond)}, eng, 0)
+	start := time.Now()
+	_, err := l.Complete(context.Background(), long)
+	var ue *experts.UpstreamError
+	if !errors.As(err, &ue) || !ue.Timeout {
+		t.Fatalf("timeout: %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("timeout took %v", time.Since(start))
+	}
+
+	l = New(experts.Spec{Name: "tiny", Kind: experts.KindLocal}, eng, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err = l.Stream(ctx, long, func(experts.Delta) error {
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancel: %v", err)
+	}
+
+	stop := errors.New("client gone")
+	if _, err := l.Stream(context.Background(), long, func(experts.Delta) error { return stop }); err != stop {
+		t.Fatalf("callback error: %v, want it unchanged", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package vec
+
+func dot(a, b []float32) float32 { return dotGeneric(a, b) }
+
+func dotBatch(q []float32, vecs []*float32, out []float32) { dotBatchGeneric(q, vecs, out) }

@@ -1,0 +1,119 @@
+package vec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestDot(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 100, 384, 1000} {
+		a, b := make([]float32, n), make([]float32, n)
+		var want float64
+		for i := range a {
+			a[i], b[i] = r.Float32()*2-1, r.Float32()*2-1
+			want += float64(a[i]) * float64(b[i])
+		}
+		for name, f := range map[string]func(a, b []float32) float32{"Dot": Dot, "generic": dotGeneric} {
+			if got := f(a, b); math.Abs(float64(got)-want) > 1e-4*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s n=%d: got %v, want %v", name, n, got, want)
+			}
+		}
+	}
+}
+
+func TestDotBatch(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, dim := range []int{1, 8, 13, 384} {
+		q := make([]float32, dim)
+		for i := range q {
+			q[i] = r.Float32()
+		}
+		for _, n := range []int{0, 1, 2, 3, 40} {
+			vecs := make([][]float32, n)
+			ptrs := make([]*float32, n)
+			for i := range vecs {
+				vecs[i] = make([]float32, dim)
+				for j := range vecs[i] {
+					vecs[i][j] = r.Float32()*2 - 1
+				}
+				ptrs[i] = &vecs[i][0]
+			}
+			out := make([]float32, n)
+			DotBatch(q, ptrs, out)
+			for i := range vecs {
+				if want := dotGeneric(q, vecs[i]); math.Abs(float64(out[i]-want)) > 1e-4 {
+					t.Errorf("dim %d, n %d: out[%d] = %v, want %v", dim, n, i, out[i], want)
+				}
+			}
+		}
+	}
+}
+
+func TestDotCommonLength(t *testing.T) {
+	a := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	b := []float32{1, 1, 1, 1, 1, 1, 1, 1, 1}
+	if got := Dot(a, b); got != 45 {
+		t.Errorf("Dot over 9 common elements = %v, want 45", got)
+	}
+	if got := Dot(b, a); got != 45 {
+		t.Errorf("Dot with the shorter first = %v, want 45", got)
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float32
+		ok   bool
+		want []float32
+	}{
+		{[]float32{3, 4}, true, []float32{0.6, 0.8}},
+		{[]float32{0, 0, 0}, false, []float32{0, 0, 0}},
+		{nil, false, nil},
+		{[]float32{float32(math.Inf(1)), 1}, false, []float32{float32(math.Inf(1)), 1}},
+		{[]float32{float32(math.NaN()), 1}, false, nil},
+		{[]float32{1e-30, 0}, true, []float32{1, 0}},
+	} {
+		v := append([]float32(nil), tt.in...)
+		if ok := Normalize(v); ok != tt.ok {
+			t.Errorf("Normalize(%v) = %v, want %v", tt.in, ok, tt.ok)
+			continue
+		}
+		if tt.want == nil {
+			continue
+		}
+		for i := range v {
+			if math.Abs(float64(v[i]-tt.want[i])) > 1e-6 {
+				t.Errorf("Normalize(%v) = %v, want %v", tt.in, v, tt.want)
+				break
+			}
+		}
+	}
+}
+
+func BenchmarkDot384(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float32, 384), make([]float32, 384)
+	for i := range x {
+		x[i], y[i] = r.Float32(), r.Float32()
+	}
+	var s float32
+	for b.Loop() {
+		s += Dot(x, y)
+	}
+	_ = s
+}
+
+func BenchmarkDotGeneric384(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float32, 384), make([]float32, 384)
+	for i := range x {
+		x[i], y[i] = r.Float32(), r.Float32()
+	}
+	var s float32
+	for b.Loop() {
+		s += dotGeneric(x, y)
+	}
+	_ = s
+}
