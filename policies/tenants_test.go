@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/moegate/moegate/internal/testdb"
 )
 
 const testPostgresURL = "postgres://postgres@127.0.0.1:5432/test"
@@ -138,13 +140,13 @@ func fileBackends(t *testing.T) (Backend, Backend) {
 
 func postgresBackends(t *testing.T) (Backend, Backend) {
 	pool := testPool(t)
-	table := "moegate_tenants_test_" + randomSuffix(t)
+	// A schema of its own: the table and its migration record go with it.
+	table := testdb.Schema(t) + ".moegate_tenants"
 	ctx := context.Background()
 	a, err := NewPostgresBackend(ctx, pool, table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
 	b, err := NewPostgresBackend(ctx, pool, table)
 	if err != nil {
 		t.Fatal(err)
