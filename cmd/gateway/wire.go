@@ -21,6 +21,7 @@ import (
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
@@ -283,7 +284,9 @@ func openPostgres(ctx context.Context, url, schema string) (*pgxpool.Pool, error
 	if err != nil {
 		return nil, fmt.Errorf("postgres.url: %w", err)
 	}
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident); err != nil {
+	// Created under pgmigrate's lock: replicas starting together would race
+	// on CREATE SCHEMA IF NOT EXISTS.
+	if _, err := pgmigrate.Apply(ctx, pool, pgmigrate.Set{Component: "gateway", Schema: schema}); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres at %s: %w", pc.ConnConfig.Host, err)
 	}

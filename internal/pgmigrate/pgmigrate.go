@@ -66,7 +66,8 @@ const lockClass = 0x6d6f65 // "moe"
 // Apply applies the migrations of s that the database has not recorded,
 // all in one transaction holding an advisory lock on the schema, so that
 // replicas starting together take turns and a failure leaves nothing
-// half-applied. It returns the migrations it applied.
+// half-applied. It returns the migrations it applied. A set without
+// migrations only creates the schema and schema_migrations.
 func Apply(ctx context.Context, db Beginner, s Set) ([]Migration, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
