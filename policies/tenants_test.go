@@ -2,8 +2,6 @@ package policies
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -16,30 +14,10 @@ import (
 	"github.com/moegate/moegate/internal/testdb"
 )
 
-const testPostgresURL = "postgres://postgres@127.0.0.1:5432/test"
-
-func randomSuffix(t testing.TB) string {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b[:])
-}
-
 // testPool connects to the test Postgres or fails the test saying so.
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, testPostgresURL)
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is required at %s for this test and is unreachable: %v", testPostgresURL, err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return testdb.Pool(t, "public")
 }
 
 func TestTenantValidate(t *testing.T) {
