@@ -13,7 +13,6 @@ import (
 type Memory struct {
 	max int
 	ttl time.Duration
-	now func() time.Time
 
 	mu    sync.Mutex
 	order *list.List // of *memEntry, newest first
@@ -36,13 +35,13 @@ func NewMemory(max int, ttl time.Duration) *Memory {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Memory{max: max, ttl: ttl, now: time.Now, order: list.New(), byKey: map[memKey]*list.Element{}}
+	return &Memory{max: max, ttl: ttl, order: list.New(), byKey: map[memKey]*list.Element{}}
 }
 
 // Put implements Log; a record of the same tenant and request id is
 // replaced.
 func (m *Memory) Put(_ context.Context, r Record) error {
-	now := m.now()
+	now := time.Now()
 	r, err := prepare(r, now)
 	if err != nil {
 		return err
@@ -71,7 +70,7 @@ func (m *Memory) Get(_ context.Context, tenantID, requestID string) (Record, err
 		return Record{}, notFound(tenantID, requestID)
 	}
 	e := el.Value.(*memEntry)
-	if !m.now().Before(e.expires) {
+	if !time.Now().Before(e.expires) {
 		m.order.Remove(el)
 		delete(m.byKey, e.key)
 		return Record{}, notFound(tenantID, requestID)
