@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-)
 
-const testPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	"github.com/moegate/moegate/internal/testdb"
+)
 
 // fixed is a tiny Expert that answers with its name; the registry tests
 // only need identity.
@@ -70,40 +70,17 @@ var storeKinds = []struct {
 // pgSchema creates a schema for one test and drops it afterwards.
 func pgSchema(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testPostgresURL)
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is required at %s: %v", testPostgresURL, err)
-	}
-	schema := fmt.Sprintf("moegate_experts_test_%d", time.Now().UnixNano())
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+	schema := testdb.Schema(t)
+	if _, err := testdb.Pool(t, "public").Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		pool.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		pool.Close()
-	})
 	return schema
 }
 
 // pgPool returns a pool whose tables live in schema.
 func pgPool(t *testing.T, schema string) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(testPostgresURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns = 4
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return testdb.Pool(t, schema)
 }
 
 func specJSON(t *testing.T, v any) string {

@@ -27,7 +27,9 @@ import (
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
 )
@@ -145,8 +147,23 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
 			return nil, err
 		}
-		fb := router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
+		// Feedback and the request log it names are shared by replicas
+		// when Postgres or Redis is configured.
+		var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
+		if pool != nil {
+			if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
+				return nil, fmt.Errorf("router feedback: %w", err)
+			}
+		}
 		deps.Feedback = fb
+		switch {
+		case rdb != nil:
+			deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
+		case pool != nil:
+			if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
+				return nil, fmt.Errorf("request log: %w", err)
+			}
+		}
 		// The router has its own sparse n-gram features: far more buckets
 		// than the gateway's dense embedding, for accuracy, at no cost per
 		// query (it embeds the text itself).
@@ -252,7 +269,7 @@ type knowledge struct {
 
 // trainingSource turns the registry's enabled domain experts (their
 // examples and descriptions) and recorded feedback into training data.
-func trainingSource(reg *experts.Registry, fb *router.FileFeedback, defaultExpert string) func(context.Context) ([]router.Example, error) {
+func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExpert string) func(context.Context) ([]router.Example, error) {
 	return func(ctx context.Context) ([]router.Example, error) {
 		var out []router.Example
 		known := map[string]bool{}
@@ -298,7 +315,9 @@ func openPostgres(ctx context.Context, url, schema string) (*pgxpool.Pool, error
 	if err != nil {
 		return nil, fmt.Errorf("postgres.url: %w", err)
 	}
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident); err != nil {
+	// Created under pgmigrate's lock: replicas starting together would race
+	// on CREATE SCHEMA IF NOT EXISTS.
+	if _, err := pgmigrate.Apply(ctx, pool, pgmigrate.Set{Component: "gateway", Schema: schema}); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres at %s: %w", pc.ConnConfig.Host, err)
 	}
