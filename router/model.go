@@ -53,6 +53,18 @@ type Model struct {
 	Retrieval *Linear `json:"retrieval,omitempty"`
 }
 
+// InScope returns the expert names of the model without the out-of-scope
+// class.
+func (m *Model) InScope() []string {
+	var out []string
+	for i, e := range m.Experts {
+		if i != m.OOSClass {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Linear is a dense linear layer followed by a softmax: Dim×Classes
 // weights and one bias per class.
 type Linear struct {

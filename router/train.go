@@ -23,6 +23,10 @@ type Example struct {
 	Retrieve bool `json:"retrieve,omitempty"`
 	// Weight scales the example's loss; 0 (or less) means 1.
 	Weight float64 `json:"weight,omitempty"`
+	// History and System are the conversation before Text (see Query);
+	// training ignores them, evaluation routes with them.
+	History []string `json:"history,omitempty"`
+	System  string   `json:"system,omitempty"`
 }
 
 // Model kinds.
