@@ -32,6 +32,9 @@ type Model struct {
 	Trained  time.Time `json:"trained"`
 	// Examples counts the training examples (feedback duplicates included).
 	Examples int `json:"examples"`
+	// Negatives counts the generic negatives of the out-of-scope class
+	// (TrainOptions.Negatives), 0 when it learnt from real examples.
+	Negatives int `json:"negatives,omitempty"`
 	// Experts are the expert names the gate knows, in class order.
 	// OOSClass is their index of the out-of-scope class, or -1.
 	Experts  []string `json:"experts"`

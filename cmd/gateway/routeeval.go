@@ -35,6 +35,10 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	kind := fs.String("kind", router.KindLogReg, "model: logreg or centroid")
 	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
 	epochs := fs.Int("epochs", 0, "training epochs (0: default)")
+	l2 := fs.Float64("l2", 0, "weight decay (0: default)")
+	negW := fs.Float64("negative-weight", 0, "weight of the generic negatives (0: default)")
+	shrink := fs.Float64("shrink", 0, "examples per expert at which the out-of-scope threshold is halved (0: default)")
+	noNeg := fs.Bool("no-negatives", false, "train without the generic negatives")
 	shots := fs.Int("shots", 0, "training examples sampled per class (0: all)")
 	seeds := fs.Int("seeds", 1, "repeats with different samples; metrics are averaged")
 	noOOS := fs.Bool("no-oos-train", false, "train without the out-of-scope examples")
@@ -65,7 +69,8 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs}}
+	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs,
+		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink}}
 	res, err := exp.Run(ctx, embed.NewLocal(*dim), train, test, opts)
 	if err != nil {
 		return err

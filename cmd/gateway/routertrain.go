@@ -24,7 +24,7 @@ func cmdRouterTrain(ctx context.Context, args []string) error {
 	data := fs.String("data", "", "training examples (JSON Lines)")
 	out := fs.String("out", "", "where to save the model")
 	dim := fs.Int("dim", router.LocalFeatureDim, "dimension of the local embedder's hashed features")
-	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default 0.965)")
+	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
