@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/moegate/moegate/embed"
@@ -26,7 +27,11 @@ type Experiment struct {
 	// NoOOSTrain drops the out-of-scope training examples: the served case,
 	// where the default expert has no examples.
 	NoOOSTrain bool
-	// Perturb is applied to every test query (see perturb.Apply).
+	// Perturb is applied to every test query (see perturb.Apply), or makes
+	// it a conversation: "followup" replaces the query by a follow-up turn
+	// without a topic of its own (perturb.FollowUp) after another test
+	// query of the same class; "switch" puts a test query of another class
+	// before it, so that the conversation changes topic.
 	Perturb string
 	// Teacher simulation: Pool holds unlabelled queries with their true
 	// labels (those already in the training sample are skipped; at most
@@ -44,9 +49,8 @@ type Experiment struct {
 // Run performs the experiment and returns its metrics averaged over the
 // seeds; train_seconds is that of the final training.
 func (e Experiment) Run(ctx context.Context, emb embed.Embedder, train, test []Example, opts Options) (EvalResult, error) {
-	if !slices.Contains(append([]string{""}, perturb.Kinds...), e.Perturb) {
-		_, err := perturb.Apply(e.Perturb, nil, "")
-		return EvalResult{}, err
+	if !slices.Contains(append([]string{"", "followup", "switch"}, perturb.Kinds...), e.Perturb) {
+		return EvalResult{}, fmt.Errorf("router: unknown perturbation %q (want one of %s, followup, switch)", e.Perturb, strings.Join(perturb.Kinds, ", "))
 	}
 	if e.TeacherNoise < 0 || e.TeacherNoise > 1 || e.TeacherShare < 0 || e.TeacherShare > 1 {
 		return EvalResult{}, fmt.Errorf("router: teacher noise %v and share %v must be within [0, 1]", e.TeacherNoise, e.TeacherShare)
@@ -86,13 +90,7 @@ func (e Experiment) once(ctx context.Context, emb embed.Embedder, train, test []
 	if len(train) == 0 {
 		return EvalResult{}, ErrNoExamples
 	}
-	test = slices.Clone(test)
-	for i := range test {
-		var err error
-		if test[i].Text, err = perturb.Apply(e.Perturb, rng, test[i].Text); err != nil {
-			return EvalResult{}, err
-		}
-	}
+	test = e.perturb(rng, test)
 	opts.Train.Seed = seed
 	l := NewLearned(emb, opts)
 	var res EvalResult
@@ -114,6 +112,33 @@ func (e Experiment) once(ctx context.Context, emb embed.Embedder, train, test []
 	r, err := measure(ctx, l, test)
 	r.TrainSeconds, r.TeacherLabels, r.TeacherWrong = secs, res.TeacherLabels, res.TeacherWrong
 	return r, err
+}
+
+// perturb returns test with Perturb applied.
+func (e Experiment) perturb(rng *rand.Rand, test []Example) []Example {
+	out := slices.Clone(test)
+	byClass := map[string][]string{}
+	for _, ex := range test {
+		byClass[ex.Expert] = append(byClass[ex.Expert], ex.Text)
+	}
+	for i, ex := range test {
+		switch e.Perturb {
+		case "followup":
+			same := byClass[ex.Expert]
+			out[i].History = []string{same[rng.IntN(len(same))]}
+			out[i].Text = perturb.FollowUp(rng)
+		case "switch":
+			for j := rng.IntN(len(test)); ; j = (j + 1) % len(test) {
+				if test[j].Expert != ex.Expert || len(byClass) == 1 {
+					out[i].History = []string{test[j].Text}
+					break
+				}
+			}
+		default:
+			out[i].Text, _ = perturb.Apply(e.Perturb, rng, ex.Text) // the kind was checked
+		}
+	}
+	return out
 }
 
 // sample applies Shots and NoOOSTrain to train.

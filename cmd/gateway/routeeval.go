@@ -42,7 +42,8 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	shots := fs.Int("shots", 0, "training examples sampled per class (0: all)")
 	seeds := fs.Int("seeds", 1, "repeats with different samples; metrics are averaged")
 	noOOS := fs.Bool("no-oos-train", false, "train without the out-of-scope examples")
-	pert := fs.String("perturb", "", "perturbation of the test queries: "+strings.Join(perturb.Kinds, ", "))
+	pert := fs.String("perturb", "", "perturbation of the test queries: "+strings.Join(perturb.Kinds, ", ")+
+		"; or followup (a topic-less follow-up after a query of the same class) or switch (a query of another class first)")
 	teacher := fs.String("teacher-labels", "", "unlabelled pool with true labels (JSON Lines) for the teacher simulation")
 	noise := fs.Float64("teacher-noise", 0.1, "share of the simulated teacher's labels that are wrong")
 	share := fs.Float64("teacher-share", 0.2, "share of the pool the teacher labels")

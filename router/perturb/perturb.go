@@ -90,6 +90,30 @@ func typo(rng *rand.Rand, w string) string {
 	return string(b)
 }
 
+// followUps are turns that only make sense in their conversation: the
+// topic is in the earlier turns.
+var followUps = []string{
+	"and tomorrow?",
+	"what about next week?",
+	"and for my wife?",
+	"ok, do it again",
+	"how about the other one?",
+	"same question for saturday",
+	"can you check again?",
+	"and what about last month?",
+	"are you sure?",
+	"and in the evening?",
+	"ok and the second one?",
+	"what if it's more than that?",
+	"can you explain that a bit more",
+	"hmm, and after that?",
+}
+
+// FollowUp returns a follow-up turn that carries no topic of its own.
+func FollowUp(rng *rand.Rand) string {
+	return followUps[rng.IntN(len(followUps))]
+}
+
 // fillers are openings people type before the request itself.
 var fillers = []string{
 	"hey could you please tell me ",
