@@ -188,16 +188,20 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		x = xs[0]
 		m.Gate.probs(x, p)
 	}
-	if len(q.History) == 0 || !ambiguous(m, p, q.Text) {
+	if len(q.History) == 0 && q.System == "" || !ambiguous(m, p, q.Text) {
 		return x, nil
 	}
 	// The current message's features at weight 1, each earlier turn's at
-	// half the weight of the one after it, in one vector: the gate then
-	// reads the conversation, dominated by its last message.
+	// half the weight of the one after it, and the system prompt's (which
+	// may name the assistant's domain) at a half, in one vector: the
+	// gate then reads the conversation, dominated by its last message.
 	turns := q.History[max(0, len(q.History)-historyTurns):]
-	texts := make([]string, len(turns))
-	for i, t := range turns {
-		texts[i] = lastWords(t, segmentWords)
+	texts := make([]string, 0, len(turns)+1)
+	for _, t := range turns {
+		texts = append(texts, lastWords(t, segmentWords))
+	}
+	if q.System != "" {
+		texts = append(texts, lastWords(q.System, segmentWords))
 	}
 	hs, err := l.embedTexts(ctx, m, texts)
 	if err != nil {
@@ -209,9 +213,12 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 	if countWords(q.Text, shortWords) < shortWords {
 		w = 1.5
 	}
-	for i := len(hs) - 1; i >= 0; i-- {
+	for i := len(turns) - 1; i >= 0; i-- {
 		w /= 2
 		conv = addSparse(conv, hs[i], float32(w))
+	}
+	if q.System != "" {
+		conv = addSparse(conv, hs[len(hs)-1], 0.5)
 	}
 	m.Gate.probs(conv, p)
 	return x, nil

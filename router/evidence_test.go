@@ -125,6 +125,7 @@ func TestLongAndConversation(t *testing.T) {
 		{"follow-up alone", Query{Text: "and the other one?"}, ""},
 		{"follow-up in a travel conversation", Query{Text: "and the other one?", History: []string{"book me a flight from boston to denver"}}, "travel"},
 		{"follow-up in a banking conversation", Query{Text: "and the other one?", History: []string{"what is the balance of my checking account"}}, "banking"},
+		{"follow-up under a banking system prompt", Query{Text: "and the other one?", System: "You are the assistant of a bank: checking and savings accounts, transfers, balances."}, "banking"},
 		{"new topic wins", Query{Text: "how many calories are in a slice of pizza", History: []string{"book me a flight from boston to denver"}}, "kitchen_and_dining"},
 	}
 	for _, tt := range tests {
