@@ -152,7 +152,8 @@ func (l *Learned) Version() int64 {
 
 // Route implements Router. It uses q.Vector when it has the model's
 // dimension and embeds q.Text with the router's embedder otherwise, so the
-// router may use its own features, independent of the gateway's vectors.
+// router may use its own features, independent of the gateway's vectors;
+// long texts and conversations are read as evidence.go describes.
 func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 	d := Decision{Router: "learned"}
 	m := l.active.Load()
@@ -161,24 +162,11 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 		return deflt(d, "router not trained"), nil
 	}
 	d.Version = m.Version
-	var sx sparse
-	switch se, ok := l.emb.(sparseEmbedder); {
-	case len(q.Vector) == m.Dim:
-		sx = toSparse(q.Vector)
-	case ok:
-		sx.idx, sx.val = se.AppendSparse(nil, nil, q.Text)
-	default:
-		vs, err := l.emb.Embed(ctx, []string{q.Text})
-		if err != nil {
-			return Decision{}, fmt.Errorf("router: embed query: %w", err)
-		}
-		if len(vs) != 1 || len(vs[0]) != m.Dim {
-			return Decision{}, fmt.Errorf("%w: query embedding does not have the model's dimension %d", ErrBadModel, m.Dim)
-		}
-		sx = toSparse(vs[0])
-	}
 	p := make([]float64, len(m.Experts))
-	m.Gate.probs(sx, p)
+	sx, err := l.evidence(ctx, m, q, p)
+	if err != nil {
+		return Decision{}, err
+	}
 	l.retrieval(&d, m.Model, sx, q.KnowledgeScore)
 	l.selectExperts(&d, m, p, q)
 	return d, nil

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/perturb"
 )
 
 // cmdRouteEval trains a learned router on one JSONL file and prints one JSON
@@ -16,18 +18,36 @@ import (
 func cmdRouteEval(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("route-eval", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway route-eval --train FILE.jsonl --test FILE.jsonl [flags]\n\n"+
+		fmt.Fprintf(os.Stdout, "Usage: gateway route-eval --train FILE.jsonl --test FILE.jsonl [flags]\n\n"+
 			"Trains the learned router on --train and prints one JSON object of metrics on --test.\n"+
-			"Lines are {\"text\": \"...\", \"expert\": \"banking\"}; an empty expert is out of scope.\n\n")
-		fs.PrintDefaults()
+			"Lines are {\"text\": \"...\", \"expert\": \"banking\"}; an empty expert is out of scope.\n"+
+			"A line may carry \"messages\" (a chat conversation) instead of \"text\": the last user\n"+
+			"message is the query, the earlier ones its history.\n\n"+
+			"--shots K samples K training examples per class, --seeds S repeats with S samples and\n"+
+			"averages; --perturb rewrites every test query; --teacher-labels simulates a teacher\n"+
+			"labelling the router's least certain queries of FILE (whose labels are the truth).\n\n")
+		printDefaults(fs)
 	}
 	trainPath := fs.String("train", "", "training examples (JSON Lines)")
 	testPath := fs.String("test", "", "test examples (JSON Lines)")
 	k := fs.Int("k", 1, "experts per query (top_k)")
 	dim := fs.Int("dim", router.LocalFeatureDim, "dimension of the local embedder's hashed features")
 	kind := fs.String("kind", router.KindLogReg, "model: logreg or centroid")
-	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default 0.965)")
+	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
 	epochs := fs.Int("epochs", 0, "training epochs (0: default)")
+	l2 := fs.Float64("l2", 0, "weight decay (0: default)")
+	negW := fs.Float64("negative-weight", 0, "weight of the generic negatives (0: default)")
+	shrink := fs.Float64("shrink", 0, "examples per expert at which the out-of-scope threshold is halved (0: default)")
+	noNeg := fs.Bool("no-negatives", false, "train without the generic negatives")
+	shots := fs.Int("shots", 0, "training examples sampled per class (0: all)")
+	seeds := fs.Int("seeds", 1, "repeats with different samples; metrics are averaged")
+	noOOS := fs.Bool("no-oos-train", false, "train without the out-of-scope examples")
+	pert := fs.String("perturb", "", "perturbation of the test queries: "+strings.Join(perturb.Kinds, ", ")+
+		"; or followup (a topic-less follow-up after a query of the same class) or switch (a query of another class first)")
+	teacher := fs.String("teacher-labels", "", "unlabelled pool with true labels (JSON Lines) for the teacher simulation")
+	noise := fs.Float64("teacher-noise", 0.1, "share of the simulated teacher's labels that are wrong")
+	share := fs.Float64("teacher-share", 0.2, "share of the pool the teacher labels")
+	pool := fs.Int("teacher-pool", 5000, "queries drawn from --teacher-labels")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,12 +63,29 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs}}
-	res, err := router.Evaluate(ctx, embed.NewLocal(*dim), train, test, opts)
+	exp := router.Experiment{Shots: *shots, Seeds: *seeds, NoOOSTrain: *noOOS, Perturb: *pert,
+		PoolSize: *pool, TeacherShare: *share, TeacherNoise: *noise}
+	if *teacher != "" {
+		if exp.Pool, err = router.ReadExamplesFile(*teacher); err != nil {
+			return err
+		}
+	}
+	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs,
+		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink}}
+	res, err := exp.Run(ctx, embed.NewLocal(*dim), train, test, opts)
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
+}
+
+// printDefaults prints fs's flags to stdout, where --help output belongs;
+// parse errors stay on fs's output (stderr).
+func printDefaults(fs *flag.FlagSet) {
+	out := fs.Output()
+	fs.SetOutput(os.Stdout)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
 }

@@ -16,15 +16,15 @@ import (
 func cmdRouterTrain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("router train", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway router train --data FILE.jsonl --out FILE [--dim N]\n\n"+
+		fmt.Fprintf(os.Stdout, "Usage: gateway router train --data FILE.jsonl --out FILE [--dim N]\n\n"+
 			"Trains the learned router on JSON Lines {\"text\": \"...\", \"expert\": \"banking\"}\n"+
 			"(an empty expert is out of scope; \"retrieve\": true labels the retrieval gate) and saves it.\n\n")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	data := fs.String("data", "", "training examples (JSON Lines)")
 	out := fs.String("out", "", "where to save the model")
 	dim := fs.Int("dim", router.LocalFeatureDim, "dimension of the local embedder's hashed features")
-	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default 0.965)")
+	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
