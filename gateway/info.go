@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/moegate/moegate/router"
+)
+
+// Info is the `moegate` object of every answer: how the request was
+// routed, what was excluded and why, and what each expert did.
+type Info struct {
+	RequestID string     `json:"request_id"`
+	Tenant    string     `json:"tenant,omitempty"`
+	Route     RouteInfo  `json:"route"`
+	Excluded  []Excluded `json:"excluded"`
+	// ExcludedData are the data owners whose experts and passages this
+	// request could not touch.
+	ExcludedData []string      `json:"excluded_data,omitempty"`
+	Retrieval    RetrievalInfo `json:"retrieval"`
+	Aggregate    string        `json:"aggregate"`
+	Experts      []ExpertCall  `json:"experts"`
+	Cache        CacheInfo     `json:"cache"`
+	Notes        []string      `json:"notes,omitempty"`
+}
+
+// RouteInfo is the routing decision.
+type RouteInfo struct {
+	Router        string             `json:"router"`
+	Version       int64              `json:"version"`
+	Model         string             `json:"model"` // what the caller asked for: "auto" or an expert
+	Experts       []router.Choice    `json:"experts"`
+	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	Default       bool               `json:"default"`
+	DefaultReason string             `json:"default_reason,omitempty"`
+}
+
+// Excluded is an expert the request could not use, and why.
+type Excluded struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// RetrievalInfo says whether passages grounded the answer.
+type RetrievalInfo struct {
+	Used     bool      `json:"used"`
+	Mode     string    `json:"mode"`
+	Reason   string    `json:"reason,omitempty"`
+	Passages []Passage `json:"passages,omitempty"`
+}
+
+// Passage is one retrieved passage shown to the experts.
+type Passage struct {
+	N     int     `json:"n"` // the citation number in the prompt: [n]
+	Doc   string  `json:"doc"`
+	Chunk string  `json:"chunk"`
+	Seq   int     `json:"seq"`
+	Score float64 `json:"score"`
+	Owner string  `json:"data_owner,omitempty"`
+	Text  string  `json:"-"`
+}
+
+// ExpertCall is what one expert did for the request.
+type ExpertCall struct {
+	Name      string  `json:"name"`
+	Status    string  `json:"status"`
+	LatencyMS float64 `json:"latency_ms"`
+	Attempts  int     `json:"attempts,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// CacheInfo says whether the answer came from the response cache.
+type CacheInfo struct {
+	Hit        bool    `json:"hit"`
+	Kind       string  `json:"kind,omitempty"` // exact | semantic
+	Similarity float64 `json:"similarity,omitempty"`
+}
+
+// Header renders the compact X-Moegate-Route form, e.g.
+// "experts=banking:0.81,travel:0.19; default=false; retrieval=false; aggregate=top1; router=learned/v3; cache=miss".
+func (m *Info) Header() string {
+	var b strings.Builder
+	b.WriteString("experts=")
+	for i, c := range m.Route.Experts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s:%.3g", c.Name, c.Weight)
+	}
+	fmt.Fprintf(&b, "; default=%t; retrieval=%t; aggregate=%s; router=%s/v%d", m.Route.Default, m.Retrieval.Used, m.Aggregate, m.Route.Router, m.Route.Version)
+	if len(m.Excluded) > 0 {
+		b.WriteString("; excluded=")
+		for i, e := range m.Excluded {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(e.Name)
+		}
+	}
+	if m.Cache.Hit {
+		fmt.Fprintf(&b, "; cache=%s", m.Cache.Kind)
+	} else {
+		b.WriteString("; cache=miss")
+	}
+	return b.String()
+}
