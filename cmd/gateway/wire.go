@@ -26,6 +26,7 @@ import (
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
@@ -90,19 +91,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	g.closers = append(g.closers, engines)
 
 	// Experts.
-	httpClient := &http.Client{}
-	factory := func(ctx context.Context, s experts.Spec) (experts.Expert, error) {
-		switch s.Kind {
-		case experts.KindOpenAI:
-			return experts.NewOpenAI(s, httpClient)
-		case experts.KindLocal:
-			eng, err := engines.get(ctx, s.Model)
-			if err != nil {
-				return nil, err
-			}
-			return local.New(s, eng, cfg.Local.MaxTokens), nil
-		}
-		return nil, fmt.Errorf("%w: unknown kind %q", experts.ErrInvalid, s.Kind)
+	// The kinds of expert this gateway serves: one line each.
+	kinds := experts.Kinds{
+		experts.KindOpenAI: openai.Kind(&http.Client{}),
+		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
 	if pool != nil {
@@ -110,7 +102,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 			return nil, err
 		}
 	}
-	reg := experts.NewRegistry(specStore, factory, log)
+	reg := experts.NewRegistry(specStore, kinds, log)
 	if err := reg.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load experts: %w", err)
 	}
@@ -358,6 +350,11 @@ func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*eng
 	}
 	set.engines[""] = eng
 	return set, notes, nil
+}
+
+// Engine implements local.Engines.
+func (s *engineSet) Engine(ctx context.Context, path string) (local.Engine, error) {
+	return s.get(ctx, path)
 }
 
 func (s *engineSet) get(ctx context.Context, path string) (*engine.Engine, error) {

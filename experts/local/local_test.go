@@ -206,3 +206,27 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		spec  experts.Spec
+		field string // "" = valid
+	}{
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal}, ""},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: "/models/m.gguf"}, ""},
+		{experts.Spec{Name: "tiny", Kind: experts.KindOpenAI}, "kind"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, BaseURL: "http://h"}, "base_url"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, APIKeyEnv: "KEY"}, "api_key_env"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Headers: map[string]string{"X-A": "b"}}, "headers"},
+	}
+	for _, tt := range tests {
+		err := Check(tt.spec)
+		var ve *experts.ValidationError
+		switch {
+		case tt.field == "" && err != nil:
+			t.Fatalf("%+v: %v", tt.spec, err)
+		case tt.field != "" && (!errors.As(err, &ve) || ve.Field != tt.field):
+			t.Fatalf("%+v: Check = %v, want invalid %s", tt.spec, err, tt.field)
+		}
+	}
+}
