@@ -24,7 +24,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":       {"run the gateway (default)", cmdServe},
 		"generate":    {"generate text with the local MoE engine from a GGUF file", cmdGenerate},
-		"bench":       {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index)", cmdBench},
+		"bench":       {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index), 'bench overhead' (gateway vs proxy)", cmdBench},
 		"route-eval":  {"train a router on one JSONL file and evaluate it on another", cmdRouteEval},
 		"router":      {"router tools: 'router train'", cmdRouter},
 		"ingest":      {"ingest a folder of text and Markdown files into the knowledge store", cmdIngest},
@@ -99,6 +99,9 @@ func cmdBench(ctx context.Context, args []string) error {
 	return subcommand(ctx, "bench", args, map[string]command{
 		"local":     {"prompt-processing and generation speed of the local MoE engine", cmdBenchLocal},
 		"retrieval": {"build, recall and query speed of the vector index (embedded and pgvector)", cmdBenchRetrieval},
+		"overhead":  {"what moegate adds over a plain reverse proxy, through real HTTP", cmdBenchOverhead},
+		"upstream":  {"serve an instant OpenAI-compatible upstream (for benchmarks)", cmdBenchUpstream},
+		"proxy":     {"serve a trivial reverse proxy (for benchmarks)", cmdBenchProxy},
 	})
 }
 
