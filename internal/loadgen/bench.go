@@ -183,18 +183,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 
-	rng := rand.New(rand.NewPCG(1, 2))
-	queries := makeQueries(rng, specs, 4096)
-	bodies := func(model string, stream bool) [][]byte {
-		out := make([][]byte, len(queries))
-		for i, q := range queries {
-			m := map[string]any{"model": model, "messages": []map[string]string{{"role": "user", "content": q}}}
-			if stream {
-				m["stream"] = true
-			}
-			out[i], _ = json.Marshal(m)
-		}
-		return out
+	// Every request asks a new question, as real traffic does: a
+	// benchmark that repeats itself measures the response cache.
+	bodies := func(model string, stream bool) func() []byte {
+		return func() []byte { return chatBody(specs, model, stream) }
 	}
 	chat := "/v1/chat/completions"
 	url := func(p *proc, fallback string) string {
@@ -204,14 +196,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return p.url + chat
 	}
 	all := []*setup{
-		{name: "upstream alone", system: "upstream", proc: upProc, tgt: &target{url: upURL + chat, bodies: bodies("auto", false)}},
-		{name: "reverse proxy", system: "proxy", baseline: "upstream alone", proc: proxyProc, tgt: &target{url: proxyURL + chat, bodies: bodies("auto", false)}},
-		{name: "moegate by name", system: "moegate", baseline: "upstream alone", proc: gw, tgt: &target{url: url(gw, ""), bodies: bodies(specs[0].Name, false)}},
-		{name: "moegate auto", system: "moegate", baseline: "upstream alone", proc: gw, tgt: &target{url: url(gw, ""), bodies: bodies("auto", false)}},
-		{name: "moegate auto, cache off", system: "moegate", baseline: "upstream alone", proc: gwNoCache, tgt: &target{url: url(gwNoCache, ""), bodies: bodies("auto", false)}},
-		{name: "upstream alone, stream", system: "upstream", stream: true, proc: upProc, tgt: &target{url: upURL + chat, bodies: bodies("auto", true)}},
-		{name: "reverse proxy, stream", system: "proxy", stream: true, baseline: "upstream alone, stream", proc: proxyProc, tgt: &target{url: proxyURL + chat, bodies: bodies("auto", true)}},
-		{name: "moegate auto, stream", system: "moegate", stream: true, baseline: "upstream alone, stream", proc: gw, tgt: &target{url: url(gw, ""), bodies: bodies("auto", true)}},
+		{name: "upstream alone", system: "upstream", proc: upProc, tgt: &target{url: upURL + chat, body: bodies("auto", false)}},
+		{name: "reverse proxy", system: "proxy", baseline: "upstream alone", proc: proxyProc, tgt: &target{url: proxyURL + chat, body: bodies("auto", false)}},
+		{name: "moegate by name", system: "moegate", baseline: "upstream alone", proc: gw, tgt: &target{url: url(gw, ""), body: bodies(specs[0].Name, false)}},
+		{name: "moegate auto", system: "moegate", baseline: "upstream alone", proc: gw, tgt: &target{url: url(gw, ""), body: bodies("auto", false)}},
+		{name: "moegate auto, cache off", system: "moegate", baseline: "upstream alone", proc: gwNoCache, tgt: &target{url: url(gwNoCache, ""), body: bodies("auto", false)}},
+		{name: "upstream alone, stream", system: "upstream", stream: true, proc: upProc, tgt: &target{url: upURL + chat, body: bodies("auto", true)}},
+		{name: "reverse proxy, stream", system: "proxy", stream: true, baseline: "upstream alone, stream", proc: proxyProc, tgt: &target{url: proxyURL + chat, body: bodies("auto", true)}},
+		{name: "moegate auto, stream", system: "moegate", stream: true, baseline: "upstream alone, stream", proc: gw, tgt: &target{url: url(gw, ""), body: bodies("auto", true)}},
 	}
 	var setups []*setup
 	for _, s := range all {
@@ -421,16 +413,32 @@ func sentence(rng *rand.Rand, words []string, n int) string {
 	return b.String()
 }
 
-// makeQueries returns n distinct questions spread over the experts' domains,
-// different enough that the response cache rarely answers them (as with real
-// traffic) but each clearly about one domain.
-func makeQueries(rng *rand.Rand, specs []expertSpec, n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		s := specs[i%len(specs)]
-		out[i] = fmt.Sprintf("%s (case %d, ref %x)", sentence(rng, s.words, 10), i, rng.Uint32())
+// chatBody returns a request with a question never asked before, about one
+// of the experts' domains, different enough from the others that the
+// semantic cache rarely answers it (as with real traffic).
+func chatBody(specs []expertSpec, model string, stream bool) []byte {
+	s := specs[rand.IntN(len(specs))]
+	b := make([]byte, 0, 256)
+	b = append(b, `{"model":"`...)
+	b = append(b, model...)
+	b = append(b, `","messages":[{"role":"user","content":"`...)
+	for i := range 12 {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		if i%3 == 0 {
+			b = append(b, s.words[rand.IntN(len(s.words))]...)
+		} else {
+			b = append(b, filler[rand.IntN(len(filler))]...)
+		}
 	}
-	return out
+	b = append(b, " (ref "...)
+	b = strconv.AppendUint(b, rand.Uint64(), 36)
+	b = append(b, `)?"}]`...)
+	if stream {
+		b = append(b, `,"stream":true`...)
+	}
+	return append(b, '}')
 }
 
 // waitRouted waits until the gateway is ready and its router routes a

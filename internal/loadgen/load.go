@@ -7,20 +7,13 @@ import (
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// target is one thing to drive: a URL and the request bodies to send it
-// (taken in turn).
+// target is one thing to drive: a URL and what makes each request body.
 type target struct {
-	url    string
-	bodies [][]byte
-	next   atomic.Uint64
-}
-
-func (t *target) body() []byte {
-	return t.bodies[(t.next.Add(1)-1)%uint64(len(t.bodies))]
+	url  string
+	body func() []byte
 }
 
 // sample is what one load phase measured.
