@@ -26,6 +26,7 @@ type Plan struct {
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
+	snap       *experts.Snapshot
 }
 
 // Admit applies the tenant's rate limits and budget.
@@ -55,11 +56,8 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
 	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages)}
 
-	specs := g.deps.Registry.List()
-	infos := make([]policies.ExpertInfo, len(specs))
-	for i, sp := range specs {
-		infos[i] = policies.ExpertInfo{Name: sp.Name, DataOwner: sp.DataOwner, Enabled: sp.IsEnabled()}
-	}
+	snap, infos := g.snapshot()
+	p.snap = snap
 	p.scope = policies.Resolve(req.Tenant, req.Ext.OptOut, infos, g.opts.DefaultExpert)
 	for _, e := range p.scope.Excluded {
 		info.Excluded = append(info.Excluded, Excluded{Name: e.Name, Reason: e.Reason})
@@ -119,7 +117,7 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason}
 
 	for _, ch := range decision.Experts {
-		e, ok := g.deps.Registry.Get(ch.Name)
+		e, ok := p.snap.Get(ch.Name)
 		if !ok || !e.Ready() {
 			continue // removed or broken since routing; its weight goes to the others
 		}
@@ -185,7 +183,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 
 // direct checks a request for one named expert.
 func (g *Gateway) direct(name string, p *Plan) error {
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := p.snap.Get(name)
 	if !ok || !e.Spec.IsEnabled() {
 		return errs.E(errs.NotFound, "The model '%s' does not exist or you do not have access to it.", name).WithCode("model_not_found")
 	}
@@ -230,5 +228,6 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info)
 	}
 	grounded := *req
 	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)
+	grounded.Prepended = req.Prepended + 1
 	return &grounded
 }
