@@ -44,41 +44,49 @@ type chatMessage struct {
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
 
-// contentText flattens a message's content to text. Only text parts are
-// supported; anything else is a 400 naming the part.
-func contentText(raw json.RawMessage) (string, error) {
+// contentText flattens a message's content to text for routing, the
+// cache and experts that read text only. Non-text parts (images, audio,
+// files) are left out of the text and reported in media: the client's
+// body, which openai-kind experts receive, still carries them.
+func contentText(raw json.RawMessage) (text string, media bool, err error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return "", nil
+		return "", false, nil
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", err
+			return "", false, err
 		}
-		return s, nil
+		return s, false, nil
 	case '[':
 		var parts []struct {
 			Type string  `json:"type"`
 			Text *string `json:"text"`
 		}
 		if err := json.Unmarshal(raw, &parts); err != nil {
-			return "", fmt.Errorf("content parts: %w", err)
+			return "", false, fmt.Errorf("content parts: %w", err)
 		}
 		var b strings.Builder
 		for i, p := range parts {
-			if p.Type != "text" || p.Text == nil {
-				return "", fmt.Errorf("content part %d has type %q: only text parts are supported", i, p.Type)
+			switch {
+			case p.Type == "":
+				return "", false, fmt.Errorf("content part %d has no type", i)
+			case p.Type != "text":
+				media = true
+				continue
+			case p.Text == nil:
+				return "", false, fmt.Errorf("content part %d of type text has no text", i)
 			}
 			if b.Len() > 0 {
 				b.WriteString("\n")
 			}
 			b.WriteString(*p.Text)
 		}
-		return b.String(), nil
+		return b.String(), media, nil
 	default:
-		return "", fmt.Errorf("content must be a string or an array of content parts")
+		return "", false, fmt.Errorf("content must be a string or an array of content parts")
 	}
 }
 

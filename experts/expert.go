@@ -41,6 +41,9 @@ type Request struct {
 	// Prepended counts the leading Messages the gateway added (retrieved
 	// passages) that Body does not hold.
 	Prepended int
+	// Media is true when some message has non-text parts (images, audio),
+	// which Messages leave out and only Body carries.
+	Media bool
 }
 
 // Usage counts tokens the way OpenAI does.

@@ -194,6 +194,9 @@ func (l *Expert) convert(req *experts.Request) ([]engine.Message, engine.Params,
 	if present(req.Tools) {
 		return nil, p, invalid("tools", "expert %q (kind local) does not support tools", l.name)
 	}
+	if req.Media {
+		return nil, p, invalid("messages", "expert %q (kind local) reads text only; the request has image, audio or file parts", l.name)
+	}
 	if present(req.ResponseFormat) {
 		var rf struct{ Type string }
 		if err := json.Unmarshal(req.ResponseFormat, &rf); err != nil || (rf.Type != "" && rf.Type != "text") {
