@@ -118,3 +118,20 @@ func recv(t *testing.T, got chan []byte) []byte {
 		return nil
 	}
 }
+
+// TestContentEventMatchesMarshal checks the hand-encoded content event
+// against encoding/json's encoding of the same chunk.
+func TestContentEventMatchesMarshal(t *testing.T) {
+	w := &streamWriter{id: "chatcmpl-1", created: 1700000000, model: `bank"ing<&>`}
+	for _, content := range []string{"Hello", "", "quote \" backslash \\ newline \n tab \t", "<html>&amp;</html>", "é 日本 \u2028 \x01", "emoji 🙂"} {
+		c := content
+		want, err := json.Marshal(chatChunk{ID: w.id, Object: "chat.completion.chunk", Created: w.created, Model: w.model,
+			Choices: []chunkChoice{{Delta: chunkDelta{Content: &c}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(w.contentEvent(content)); got != "data: "+string(want)+"\n\n" {
+			t.Errorf("content %q:\n got %s\nwant data: %s", content, got, want)
+		}
+	}
+}

@@ -62,7 +62,7 @@ type memShard struct {
 type memEntry struct {
 	key     string
 	scope   string
-	vec     []float32 // unit length; nil: not semantically findable
+	vec     *cacheVec // unit length; nil: not semantically findable
 	hashes  [lshTables]uint32
 	e       Entry
 	size    int64
@@ -132,10 +132,10 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			expired = append(expired, el)
 			return
 		}
-		if len(me.vec) != len(q) {
+		if me.vec.dim != len(q) {
 			return
 		}
-		if sim := float64(vec.Dot(q, me.vec)) / norm; sim >= bestSim {
+		if sim := float64(me.vec.dot(q)) / norm; sim >= bestSim {
 			best, bestSim = el, sim
 		}
 	}
@@ -185,9 +185,9 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		expires: now.Add(c.opts.TTL),
 	}
 	if c.opts.Threshold <= 1 {
-		me.vec = unit(v)
+		me.vec = newCacheVec(v)
 	}
-	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)+4*len(me.vec))
+	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
 	for _, x := range e.Experts {
 		me.size += int64(len(x)) + 16
 	}
@@ -195,7 +195,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		return nil // one answer may not crowd out the rest
 	}
 	if me.vec != nil {
-		me.hashes = c.hyperplanes(len(me.vec)).hash(me.vec)
+		me.hashes = c.hyperplanes(me.vec.dim).hashVec(me.vec)
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -314,12 +314,16 @@ func (c *MemoryCache) remove(s *memShard, el *list.Element) {
 }
 
 // hyperplanes are the random hyperplanes of the hash tables for one
-// dimension, as dense ±1 normals: hashing a vector is lshTables*lshBits
-// SIMD dot products.
+// dimension, as dense ±1 normals. A dense vector is hashed with
+// lshTables*lshBits SIMD dot products; a sparse one (the local embedder's
+// hashed features) through its non-zero coordinates only.
 type hyperplanes struct {
 	normals []*float32 // lshTables*lshBits vectors of dim
+	byCoord []float32  // the same, coordinate-major: dim rows of lshTables*lshBits
 	dim     int
 }
+
+const planes = lshTables * lshBits
 
 func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
 	c.planesMu.Lock()
@@ -327,8 +331,8 @@ func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
 	if h, ok := c.planes[dim]; ok {
 		return h
 	}
-	h := &hyperplanes{dim: dim}
-	flat := make([]float32, lshTables*lshBits*dim)
+	h := &hyperplanes{dim: dim, byCoord: make([]float32, planes*dim)}
+	flat := make([]float32, planes*dim)
 	x := uint64(dim)*0x9E3779B97F4A7C15 + 1
 	var z uint64
 	for i := range flat {
@@ -343,17 +347,57 @@ func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
 		}
 		flat[i] = float32(int64(z>>(i%64)&1)*2 - 1)
 	}
-	for b := range lshTables * lshBits {
+	for b := range planes {
 		h.normals = append(h.normals, &flat[b*dim])
+		for i := range dim {
+			h.byCoord[i*planes+b] = flat[b*dim+i]
+		}
 	}
 	c.planes[dim] = h
 	return h
 }
 
-// hash returns v's bucket in each table.
+// hash returns the bucket in each table of the dense vector v.
 func (h *hyperplanes) hash(v []float32) [lshTables]uint32 {
-	var sums [lshTables * lshBits]float32
-	vec.DotBatch(v, h.normals, sums[:])
+	var sums [planes]float32
+	nnz := 0
+	for _, x := range v {
+		if x != 0 {
+			nnz++
+		}
+	}
+	if nnz*sparseRatio > len(v) {
+		vec.DotBatch(v, h.normals, sums[:])
+		return buckets(&sums)
+	}
+	for i, x := range v {
+		if x != 0 {
+			h.add(&sums, i, x)
+		}
+	}
+	return buckets(&sums)
+}
+
+// hashVec returns the buckets of a stored vector.
+func (h *hyperplanes) hashVec(v *cacheVec) [lshTables]uint32 {
+	if v.idx == nil {
+		return h.hash(v.val)
+	}
+	var sums [planes]float32
+	for k, i := range v.idx {
+		h.add(&sums, int(i), v.val[k])
+	}
+	return buckets(&sums)
+}
+
+func (h *hyperplanes) add(sums *[planes]float32, i int, x float32) {
+	row := h.byCoord[i*planes : (i+1)*planes]
+	for b := range sums {
+		sums[b] += x * row[b]
+	}
+}
+
+func buckets(sums *[planes]float32) [lshTables]uint32 {
 	var out [lshTables]uint32
 	for t := range lshTables {
 		for b := range lshBits {
@@ -363,4 +407,62 @@ func (h *hyperplanes) hash(v []float32) [lshTables]uint32 {
 		}
 	}
 	return out
+}
+
+// sparseRatio: a vector with at most one non-zero coordinate in
+// sparseRatio is stored and hashed as sparse.
+const sparseRatio = 4
+
+// cacheVec is a stored unit vector: dense, or sparse (idx not nil) when
+// most coordinates are zero, as with the local embedder, which keeps it
+// small and its comparisons cheap.
+type cacheVec struct {
+	dim int
+	idx []int32
+	val []float32
+}
+
+// newCacheVec returns v scaled to unit length, or nil if v is empty, zero
+// or not finite.
+func newCacheVec(v []float32) *cacheVec {
+	u := unit(v)
+	if u == nil {
+		return nil
+	}
+	nnz := 0
+	for _, x := range u {
+		if x != 0 {
+			nnz++
+		}
+	}
+	if nnz*sparseRatio > len(u) {
+		return &cacheVec{dim: len(u), val: u}
+	}
+	cv := &cacheVec{dim: len(u), idx: make([]int32, 0, nnz), val: make([]float32, 0, nnz)}
+	for i, x := range u {
+		if x != 0 {
+			cv.idx = append(cv.idx, int32(i))
+			cv.val = append(cv.val, x)
+		}
+	}
+	return cv
+}
+
+// dot is the inner product with the dense vector q of the same dimension.
+func (v *cacheVec) dot(q []float32) float32 {
+	if v.idx == nil {
+		return vec.Dot(q, v.val)
+	}
+	var s float32
+	for k, i := range v.idx {
+		s += v.val[k] * q[i]
+	}
+	return s
+}
+
+func (v *cacheVec) bytes() int64 {
+	if v == nil {
+		return 0
+	}
+	return int64(4*len(v.idx) + 4*len(v.val))
 }
