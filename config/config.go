@@ -14,31 +14,12 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/internal/units"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/moegate/moegate/experts"
 )
-
-// Duration is a time.Duration written as "30s" in YAML and the environment.
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	return d.parse(n.Value)
-}
-
-func (d *Duration) parse(s string) error {
-	v, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: %w", s, err)
-	}
-	*d = Duration(v)
-	return nil
-}
 
 // Config is the whole gateway configuration. Every scalar key can be
 // overridden by an environment variable named MOEGATE_ plus its YAML path in
@@ -51,8 +32,8 @@ type Config struct {
 	AdminToken      string   `yaml:"admin_token"`
 	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
 	MaxMessages     int      `yaml:"max_messages"`
-	RequestTimeout  Duration `yaml:"request_timeout"`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	RequestTimeout  units.Duration `yaml:"request_timeout"`
+	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
 
 	DefaultExpert string `yaml:"default_expert"`
 	Aggregate     string `yaml:"aggregate"`
@@ -82,7 +63,7 @@ type Router struct {
 	// KnowledgeThreshold: the retrieval gate fires when the knowledge
 	// store's best match scores at least this (cosine).
 	KnowledgeThreshold float64  `yaml:"knowledge_threshold"`
-	RetrainDebounce    Duration `yaml:"retrain_debounce"`
+	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
 }
 
 // Local configures the in-process MoE engine behind the default expert.
@@ -101,7 +82,7 @@ type Embed struct {
 	BaseURL   string   `yaml:"base_url"`
 	Model     string   `yaml:"model"`
 	APIKeyEnv string   `yaml:"api_key_env"`
-	Timeout   Duration `yaml:"timeout"`
+	Timeout   units.Duration `yaml:"timeout"`
 }
 
 // Retrieval configures the knowledge store.
@@ -145,7 +126,7 @@ type Tenant struct {
 // Cache configures the response cache.
 type Cache struct {
 	Enabled           bool     `yaml:"enabled"`
-	TTL               Duration `yaml:"ttl"`
+	TTL               units.Duration `yaml:"ttl"`
 	SemanticThreshold float64  `yaml:"semantic_threshold"`
 	MaxEntries        int      `yaml:"max_entries"`
 }
@@ -160,16 +141,16 @@ func Default() Config {
 		DataDir:         "data",
 		LogLevel:        "info",
 		LogFormat:       "json",
-		ShutdownTimeout: Duration(30 * time.Second),
+		ShutdownTimeout: units.Duration(30 * time.Second),
 		DefaultExpert:   "local",
 		Retries:         1,
-		Router:          Router{Kind: "learned", RetrainDebounce: Duration(500 * time.Millisecond)},
+		Router:          Router{Kind: "learned", RetrainDebounce: units.Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
-		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
+		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: units.Duration(30 * time.Second)},
 		Retrieval:       Retrieval{Backend: "embedded"},
 		Postgres:        Postgres{Schema: "moegate"},
 		Auth:            "none",
-		Cache:           Cache{Enabled: true, TTL: Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
+		Cache:           Cache{Enabled: true, TTL: units.Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
 	}
 }
 
@@ -252,7 +233,7 @@ func Keys() []string {
 			if tag == "" || tag == "-" {
 				continue
 			}
-			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeFor[units.Duration]() {
 				walk(ft, prefix+tag+".")
 				continue
 			}
@@ -291,7 +272,7 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 			continue
 		}
 		fv := v.Field(i)
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]() {
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[units.Duration]() {
 			if err := applyEnv(fv, name, getenv); err != nil {
 				return err
 			}
@@ -309,8 +290,8 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 }
 
 func setFromString(fv reflect.Value, s string) error {
-	if fv.Type() == reflect.TypeFor[Duration]() {
-		return fv.Addr().Interface().(*Duration).parse(s)
+	if fv.Type() == reflect.TypeFor[units.Duration]() {
+		return fv.Addr().Interface().(*units.Duration).UnmarshalText([]byte(s))
 	}
 	switch fv.Kind() {
 	case reflect.String:

@@ -47,7 +47,7 @@ func TestLoadFileThenEnv(t *testing.T) {
 	if cfg.Addr != "0.0.0.0:9000" {
 		t.Errorf("addr from file: %q", cfg.Addr)
 	}
-	if cfg.Router.TopK != 3 || cfg.Redis.URL != "redis://127.0.0.1:6379/0" || cfg.Cache.TTL.D() != 90*time.Second || cfg.Cache.Enabled || cfg.Retrieval.MinScore != 0.5 {
+	if cfg.Router.TopK != 3 || cfg.Redis.URL != "redis://127.0.0.1:6379/0" || cfg.Cache.TTL.Std() != 90*time.Second || cfg.Cache.Enabled || cfg.Retrieval.MinScore != 0.5 {
 		t.Errorf("env overrides not applied: %+v", cfg)
 	}
 	if len(cfg.Experts) != 1 || cfg.Experts[0].Name != "a" {
