@@ -25,13 +25,13 @@ import (
 // overridden by an environment variable named MOEGATE_ plus its YAML path in
 // upper case joined by underscores (router.top_k → MOEGATE_ROUTER_TOP_K).
 type Config struct {
-	Addr            string   `yaml:"addr"`
-	DataDir         string   `yaml:"data_dir"`
-	LogLevel        string   `yaml:"log_level"`
-	LogFormat       string   `yaml:"log_format"`
-	AdminToken      string   `yaml:"admin_token"`
-	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
-	MaxMessages     int      `yaml:"max_messages"`
+	Addr            string         `yaml:"addr"`
+	DataDir         string         `yaml:"data_dir"`
+	LogLevel        string         `yaml:"log_level"`
+	LogFormat       string         `yaml:"log_format"`
+	AdminToken      string         `yaml:"admin_token"`
+	MaxBodyBytes    int64          `yaml:"max_body_bytes"`
+	MaxMessages     int            `yaml:"max_messages"`
 	RequestTimeout  units.Duration `yaml:"request_timeout"`
 	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
 
@@ -62,7 +62,7 @@ type Router struct {
 	MinWeight    float64 `yaml:"min_weight"`
 	// KnowledgeThreshold: the retrieval gate fires when the knowledge
 	// store's best match scores at least this (cosine).
-	KnowledgeThreshold float64  `yaml:"knowledge_threshold"`
+	KnowledgeThreshold float64        `yaml:"knowledge_threshold"`
 	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
 }
 
@@ -77,11 +77,11 @@ type Local struct {
 
 // Embed configures query embeddings.
 type Embed struct {
-	Kind      string   `yaml:"kind"` // local | openai
-	Dim       int      `yaml:"dim"`
-	BaseURL   string   `yaml:"base_url"`
-	Model     string   `yaml:"model"`
-	APIKeyEnv string   `yaml:"api_key_env"`
+	Kind      string         `yaml:"kind"` // local | openai
+	Dim       int            `yaml:"dim"`
+	BaseURL   string         `yaml:"base_url"`
+	Model     string         `yaml:"model"`
+	APIKeyEnv string         `yaml:"api_key_env"`
 	Timeout   units.Duration `yaml:"timeout"`
 }
 
@@ -125,10 +125,10 @@ type Tenant struct {
 
 // Cache configures the response cache.
 type Cache struct {
-	Enabled           bool     `yaml:"enabled"`
+	Enabled           bool           `yaml:"enabled"`
 	TTL               units.Duration `yaml:"ttl"`
-	SemanticThreshold float64  `yaml:"semantic_threshold"`
-	MaxEntries        int      `yaml:"max_entries"`
+	SemanticThreshold float64        `yaml:"semantic_threshold"`
+	MaxEntries        int            `yaml:"max_entries"`
 }
 
 // Default returns the configuration used when nothing is configured: one
@@ -192,9 +192,6 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("max_body_bytes must be positive (0: the default)"))
-	}
-	if c.Router.Kind != "learned" && c.Router.Kind != "static" {
-		errs = append(errs, fmt.Errorf("router.kind %q: want learned or static", c.Router.Kind))
 	}
 	if c.Router.TopK < 0 {
 		errs = append(errs, errors.New("router.top_k must be at least 1 (0: the default)"))

@@ -72,7 +72,6 @@ func TestLoadErrors(t *testing.T) {
 		{"missing explicit file", filepath.Join(dir, "nope.yaml"), nil, "no such file"},
 		{"unknown key", write("u.yaml", "adress: x\n"), nil, "adress"},
 		{"bad duration", write("d.yaml", "request_timeout: soon\n"), nil, "invalid duration"},
-		{"bad router kind", write("r.yaml", "router:\n  kind: magic\n"), nil, "router.kind"},
 		{"bad env int", write("ok.yaml", ""), map[string]string{"MOEGATE_ROUTER_TOP_K": "many"}, "MOEGATE_ROUTER_TOP_K"},
 		{"bad aggregate", write("ok2.yaml", ""), map[string]string{"MOEGATE_AGGREGATE": "vote"}, "aggregate"},
 		{"postgres backend without url", write("pg.yaml", "retrieval:\n  backend: postgres\n"), nil, "postgres.url"},

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,57 +134,12 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	metrics := prometheus.NewRegistry()
 	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics}
 	apiDeps := api.Deps{Registry: reg, Logger: log, Metrics: metrics}
-	switch cfg.Router.Kind {
-	case "static":
-		deps.Router = router.Static{Expert: cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
-	default:
-		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
-		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
-			return nil, err
-		}
-		// Feedback and the request log it names are shared by replicas
-		// when Postgres or Redis is configured.
-		var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
-		if pool != nil {
-			if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
-				return nil, fmt.Errorf("router feedback: %w", err)
-			}
-		}
-		deps.Feedback = fb
-		switch {
-		case rdb != nil:
-			deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
-		case pool != nil:
-			if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
-				return nil, fmt.Errorf("request log: %w", err)
-			}
-		}
-		// The router has its own sparse n-gram features: far more buckets
-		// than the gateway's dense embedding, for accuracy, at no cost per
-		// query (it embeds the text itself).
-		learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
-			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
-		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
-			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
-		})
-		switch err := learned.LoadFile(modelPath); {
-		case err == nil:
-			log.Info("router model loaded", "path", modelPath, "version", learned.Version())
-		case errors.Is(err, os.ErrNotExist):
-			rt.Trigger() // first start: train from the registry in the background
-		case errors.Is(err, router.ErrBadModel):
-			log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
-			rt.Trigger()
-		default:
-			return nil, fmt.Errorf("router model: %w", err)
-		}
-		go func() { _ = rt.Run(bg) }()
-		go func() {
-			for range reg.Subscribe() {
-				rt.Trigger()
-			}
-		}()
-		deps.Router, deps.Retrainer = learned, rt
+	newRouter, ok := routerKinds[cfg.Router.Kind]
+	if !ok {
+		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
+	}
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log}, &deps); err != nil {
+		return nil, err
 	}
 
 	// Knowledge store.
@@ -379,4 +337,80 @@ func (s *engineSet) Close() error {
 		errs = append(errs, e.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// routerKinds build the router of each router.kind into the pipeline's
+// deps: adding a kind is a function and a line here.
+var routerKinds = map[string]func(ctx context.Context, env routerEnv, deps *gateway.Deps) error{
+	"static":  staticRouter,
+	"learned": learnedRouter,
+}
+
+// routerEnv is what routers are built from.
+type routerEnv struct {
+	bg   context.Context // lives as long as the gateway
+	cfg  config.Config
+	reg  *experts.Registry
+	pool *pgxpool.Pool // nil: no Postgres
+	rdb  *redis.Client // nil: no Redis
+	log  *slog.Logger
+}
+
+func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
+	deps.Router = router.Static{Expert: env.cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(env.cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
+	return nil
+}
+
+// learnedRouter trains in the background from the registry and feedback,
+// and retrains when either changes.
+func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err error) {
+	cfg, reg, pool, rdb, log, bg := env.cfg, env.reg, env.pool, env.rdb, env.log, env.bg
+	modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
+	if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
+		return err
+	}
+	// Feedback and the request log it names are shared by replicas
+	// when Postgres or Redis is configured.
+	var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
+	if pool != nil {
+		if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
+			return fmt.Errorf("router feedback: %w", err)
+		}
+	}
+	deps.Feedback = fb
+	switch {
+	case rdb != nil:
+		deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
+	case pool != nil:
+		if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
+			return fmt.Errorf("request log: %w", err)
+		}
+	}
+	// The router has its own sparse n-gram features: far more buckets
+	// than the gateway's dense embedding, for accuracy, at no cost per
+	// query (it embeds the text itself).
+	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
+	rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
+		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
+	})
+	switch err := learned.LoadFile(modelPath); {
+	case err == nil:
+		log.Info("router model loaded", "path", modelPath, "version", learned.Version())
+	case errors.Is(err, os.ErrNotExist):
+		rt.Trigger() // first start: train from the registry in the background
+	case errors.Is(err, router.ErrBadModel):
+		log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
+		rt.Trigger()
+	default:
+		return fmt.Errorf("router model: %w", err)
+	}
+	go func() { _ = rt.Run(bg) }()
+	go func() {
+		for range reg.Subscribe() {
+			rt.Trigger()
+		}
+	}()
+	deps.Router, deps.Retrainer = learned, rt
+	return nil
 }
