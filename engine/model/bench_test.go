@@ -17,14 +17,23 @@ func benchSpec(typ tensor.Type) modelgen.Spec {
 	}
 }
 
+// forEachBenchModel runs fn on the benchmark model in each weight type,
+// with quantized activations (the default, act=q8) and float ones
+// (exact_float, act=f32), on 1 and 2 threads.
 func forEachBenchModel(b *testing.B, fn func(b *testing.B, m *Model)) {
-	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_K} {
+	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
 			f := writeModel(b, benchSpec(typ))
-			for _, threads := range []int{1, 2} {
-				b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-					fn(b, loadModel(b, f, threads))
-				})
+			for _, exact := range []bool{false, true} {
+				act := "q8"
+				if exact {
+					act = "f32"
+				}
+				for _, threads := range []int{1, 2} {
+					b.Run(fmt.Sprintf("act=%s/threads=%d", act, threads), func(b *testing.B) {
+						fn(b, loadModelOpts(b, f, threads, exact))
+					})
+				}
 			}
 		})
 	}

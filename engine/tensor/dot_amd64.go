@@ -265,3 +265,52 @@ func dotRowsArch(t Type, dst []float32, data []byte, rb int, x, sums []float32) 
 	}
 	return false
 }
+
+//go:noescape
+func dotQ8_0ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ4KActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ6KActAVX2(row, xq *byte, nb int) float32
+
+// actAVX2 checks a row and its activations and runs kernel over nb blocks.
+func actAVX2(t Type, row, xq []byte, nb int, kernel func(row, xq *byte, nb int) float32) float32 {
+	checkAct(t, row, xq, nb)
+	if nb == 0 {
+		return 0
+	}
+	return kernel(&row[0], &xq[0], nb)
+}
+
+func dotQ8_0Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ8_0ActGo(row, xq, nb)
+	}
+	return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActAVX2)
+}
+
+func dotQ4_0Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ4_0ActGo(row, xq, nb)
+	}
+	return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActAVX2)
+}
+
+func dotQ4KAct(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ4KActGo(row, xq, nb)
+	}
+	return actAVX2(Q4_K, row, xq, nb, dotQ4KActAVX2)
+}
+
+func dotQ6KAct(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ6KActGo(row, xq, nb)
+	}
+	return actAVX2(Q6_K, row, xq, nb, dotQ6KActAVX2)
+}

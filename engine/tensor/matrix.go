@@ -136,3 +136,49 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 		run(lo*minRowsPerChunk, min(hi*minRowsPerChunk, rows))
 	})
 }
+
+// DotRowsAct sets dst[r] = row r · x for the rows r in [lo, hi), given xq,
+// x quantized by QuantizeAct(m.Type, ...): the integer kernels llama.cpp's
+// CPU backend uses.
+func (m *Matrix) DotRowsAct(dst []float32, xq []byte, lo, hi int) {
+	rb := m.RowBytes()
+	nb := m.Cols / m.Type.BlockSize()
+	dot := dotActFunc(m.Type)
+	data := m.Data[lo*rb : hi*rb]
+	for i := range dst[lo:hi] {
+		dst[lo+i] = dot(data[i*rb:(i+1)*rb], xq, nb)
+	}
+}
+
+// MatMulAct is MatMul with the activations quantized, as llama.cpp does:
+// each of the n vectors is quantized once (QuantizeAct), then every weight
+// row is multiplied with all of them while it is in cache. m.Type must
+// have an ActType.
+func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int) {
+	if n < 0 || len(x) != n*m.Cols || len(dst) != n*m.Rows {
+		panic(fmt.Sprintf("tensor: MatMulAct of %dx%d matrix with n=%d len(x)=%d len(dst)=%d", m.Rows, m.Cols, n, len(x), len(dst)))
+	}
+	cols, rows := m.Cols, m.Rows
+	ab := ActBytes(m.Type, cols)
+	xq := make([]byte, n*ab)
+	for j := range n {
+		QuantizeAct(m.Type, xq[j*ab:(j+1)*ab], x[j*cols:(j+1)*cols])
+	}
+	block := max(1, matMulBlockBytes/m.RowBytes())
+	run := func(lo, hi int) {
+		for b0 := lo; b0 < hi; b0 += block {
+			b1 := min(b0+block, hi)
+			for j := range n {
+				m.DotRowsAct(dst[j*rows:(j+1)*rows], xq[j*ab:(j+1)*ab], b0, b1)
+			}
+		}
+	}
+	if pool.Threads() == 1 || rows < 2*minRowsPerChunk {
+		run(0, rows)
+		return
+	}
+	groups := (rows + minRowsPerChunk - 1) / minRowsPerChunk
+	pool.For(groups, func(lo, hi int) {
+		run(lo*minRowsPerChunk, min(hi*minRowsPerChunk, rows))
+	})
+}

@@ -1,0 +1,315 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Integer kernels for quantized activations (see qact.go). Their lane
+// structure and the order of their float operations are those of the Go
+// kernels (dotQ8_0ActGo, ...), so that both give the same bits.
+
+// hsum8 of Y0 into X0[0], in hsum8's order.
+#define HSUM8 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVHLPS     X0, X0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVSHDUP    X0, X1     \
+	VADDSS       X1, X0, X0
+
+// Y6 = the 8 int32 sums of four products of the signed bytes in Y2 (w) and
+// Y3 (a); Y7 holds int16 ones. |w|·(a·sign w) = w·a, and no pair sum
+// saturates: |w| ≤ 128, |a| ≤ 127.
+#define MULSUM8 \
+	VPSIGNB    Y2, Y2, Y4 \
+	VPSIGNB    Y2, Y3, Y5 \
+	VPMADDUBSW Y5, Y4, Y6 \
+	VPMADDWD   Y7, Y6, Y6
+
+// X1[0] = fp16 at a times fp16 at b.
+#define DPROD(a, b) \
+	MOVWLZX   a, AX  \
+	VMOVD     AX, X1 \
+	VCVTPH2PS X1, X1 \
+	MOVWLZX   b, AX  \
+	VMOVD     AX, X2 \
+	VCVTPH2PS X2, X2 \
+	VMULSS    X2, X1, X1
+
+// func dotQ8_0ActAVX2(row, xq *byte, nb int) float32
+TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	TESTQ CX, CX
+	JE q80done
+
+q80loop:
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	VMOVDQU 2(SI), Y2
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+	ADDQ $34, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  q80loop
+
+q80done:
+	HSUM8
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
+TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x08080808, AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	TESTQ CX, CX
+	JE q40done
+
+q40loop:
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	// low nibbles are elements 0..15, high nibbles 16..31; minus 8.
+	VMOVDQU     2(SI), X2
+	VPSRLW      $4, X2, X3
+	VINSERTI128 $1, X3, Y2, Y2
+	VPAND       Y8, Y2, Y2
+	VPSUBB      Y9, Y2, Y2
+	VMOVDQU     2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNZ  q40loop
+
+q40done:
+	HSUM8
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// Integer horizontal sum of the four int32 of X (using T) into R.
+#define HSUMI4(X, T, R) \
+	VPSHUFD $0x4E, X, T \
+	VPADDD  T, X, X     \
+	VPSHUFD $0xB1, X, T \
+	VPADDD  T, X, X     \
+	VMOVD   X, R
+
+// func dotQ4KActAVX2(row, xq *byte, nb int) float32
+// Locals: 0(SP) the 8 sub-block scales as int16.
+TEXT ·dotQ4KActAVX2(SB), NOSPLIT, $32-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x80000000, AX
+	VMOVD AX, X12
+	TESTQ CX, CX
+	JE q4kadone
+
+q4kaloop:
+	// Unpack the 6-bit scales and mins (ggml's kmask trick): R8 the 8
+	// scales, R13 the 8 mins, one byte each.
+	MOVL 4(SI), R8
+	MOVL 8(SI), R9
+	MOVL 12(SI), R10
+	MOVL R10, R11
+	SHRL $4, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL R9, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL R12, R11 // mins 4..7
+	MOVL R9, R13
+	ANDL $0x3f3f3f3f, R13 // mins 0..3
+	MOVL R10, R12
+	ANDL $0x0f0f0f0f, R12
+	MOVL R8, AX
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, R12 // scales 4..7
+	ANDL $0x3f3f3f3f, R8 // scales 0..3
+	SHLQ $32, R12
+	ORQ R12, R8
+	SHLQ $32, R11
+	ORQ R11, R13
+	VMOVQ     R8, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU   X1, 0(SP)
+
+	// summ = Σ m_j (bsums_2j + bsums_2j+1)
+	VMOVQ     R13, X2
+	VPMOVZXBW X2, X2
+	VMOVDQU   260(DI), X3
+	VMOVDQU   276(DI), X4
+	VPHADDW   X4, X3, X3
+	VPMADDWD  X3, X2, X2
+	HSUMI4(X2, X3, R9)
+
+	// sumi = Σ sc_j Σ q·a over sub-block j
+	VPXOR Y5, Y5, Y5
+#define Q4KSUB(qoff, aoff, soff) \
+	VMOVDQU      qoff(SI), Y6       \
+	VPSRLW       $4, Y6, Y7         \
+	VPAND        Y13, Y6, Y6        \
+	VPAND        Y13, Y7, Y7        \
+	VPMADDUBSW   aoff(DI), Y6, Y6   \
+	VPMADDUBSW   aoff+32(DI), Y7, Y7 \
+	VPBROADCASTW soff(SP), Y8       \
+	VPBROADCASTW soff+2(SP), Y9     \
+	VPMADDWD     Y8, Y6, Y6         \
+	VPMADDWD     Y9, Y7, Y7         \
+	VPADDD       Y6, Y5, Y5         \
+	VPADDD       Y7, Y5, Y5
+	Q4KSUB(16, 4, 0)
+	Q4KSUB(48, 68, 4)
+	Q4KSUB(80, 132, 8)
+	Q4KSUB(112, 196, 12)
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	HSUMI4(X5, X6, R10)
+
+	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
+	VMOVSS     (DI), X1
+	VCVTPH2PS  (SI), X2
+	VMULSS     X2, X1, X3
+	VMOVSHDUP  X2, X4
+	VMULSS     X4, X1, X4
+	VXORPS     X12, X4, X4
+	VCVTSI2SSL R10, X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+	VCVTSI2SSL R9, X6, X6
+	VMULSS     X6, X4, X6
+	VADDSS     X6, X0, X0
+
+	ADDQ $144, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q4kaloop
+
+q4kadone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func dotQ6KActAVX2(row, xq *byte, nb int) float32
+// Locals: 0(SP) the 16 scales as int16.
+TEXT ·dotQ6KActAVX2(SB), NOSPLIT, $32-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x03030303, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0x20202020, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	TESTQ CX, CX
+	JE q6kadone
+
+q6kaloop:
+	VPMOVSXBW 192(SI), Y1
+	VMOVDQU   Y1, 0(SP)
+	VPXOR     Y5, Y5, Y5
+
+// Y7 holds 32 six-bit values (0..63); adds Σ sc·(q-32)·a for the 32
+// activations at aoff, scales at soff (first 16) and soff+2 (last 16).
+#define Q6KACC(aoff, soff) \
+	VPMADDUBSW   aoff(DI), Y7, Y7    \
+	VPMADDUBSW   aoff(DI), Y11, Y8   \
+	VPSUBW       Y8, Y7, Y7          \
+	VPBROADCASTW soff(SP), X9        \
+	VPBROADCASTW soff+2(SP), X10     \
+	VINSERTI128  $1, X10, Y9, Y9     \
+	VPMADDWD     Y9, Y7, Y7          \
+	VPADDD       Y7, Y5, Y5
+
+// One half (128 elements): ql at qloff, qh at qhoff, activations at aoff,
+// scales from soff.
+#define Q6KHALF(qloff, qhoff, aoff, soff) \
+	VMOVDQU qloff(SI), Y2     \
+	VMOVDQU qloff+32(SI), Y3  \
+	VMOVDQU qhoff(SI), Y4     \
+	VPAND   Y12, Y4, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y2, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff, soff)        \
+	VPSRLW  $2, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y3, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff+32, soff+4)   \
+	VPSRLW  $4, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y2, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff+64, soff+8)   \
+	VPSRLW  $6, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y3, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff+96, soff+12)
+
+	Q6KHALF(0, 128, 4, 0)
+	Q6KHALF(64, 160, 132, 16)
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	HSUMI4(X5, X6, R10)
+
+	// sum += d*sumi, d = a.d*w.d
+	VMOVSS     (DI), X1
+	MOVWLZX    208(SI), AX
+	VMOVD      AX, X2
+	VCVTPH2PS  X2, X2
+	VMULSS     X2, X1, X3
+	VCVTSI2SSL R10, X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+
+	ADDQ $210, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q6kaloop
+
+q6kadone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
