@@ -314,3 +314,30 @@ func dotQ6KAct(row, xq []byte, nb int) float32 {
 	}
 	return actAVX2(Q6_K, row, xq, nb, dotQ6KActAVX2)
 }
+
+// dotRowsActArch is DotRowsAct with the checks made once for all the rows
+// and the kernels called directly. It reports whether it handled the type.
+func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb int) bool {
+	if !haveAVX2 || len(dst) == 0 || nb == 0 {
+		return false
+	}
+	var kernel func(row, xq *byte, nb int) float32
+	switch t {
+	case Q8_0:
+		kernel = dotQ8_0ActAVX2
+	case Q4_0:
+		kernel = dotQ4_0ActAVX2
+	case Q4_K:
+		kernel = dotQ4KActAVX2
+	case Q6_K:
+		kernel = dotQ6KActAVX2
+	default:
+		return false
+	}
+	checkAct(t, data[:rb], xq, nb)
+	_ = data[len(dst)*rb-1]
+	for i := range dst {
+		dst[i] = kernel(&data[i*rb], &xq[0], nb)
+	}
+	return true
+}

@@ -24,15 +24,15 @@
 	VPMADDUBSW Y5, Y4, Y6 \
 	VPMADDWD   Y7, Y6, Y6
 
-// X1[0] = fp16 at a times fp16 at b.
+// X1[0] = fp16 at a times fp16 at b (the conversions read 8 bytes, within
+// the blocks).
 #define DPROD(a, b) \
-	MOVWLZX   a, AX  \
-	VMOVD     AX, X1 \
-	VCVTPH2PS X1, X1 \
-	MOVWLZX   b, AX  \
-	VMOVD     AX, X2 \
-	VCVTPH2PS X2, X2 \
+	VCVTPH2PS a, X1 \
+	VCVTPH2PS b, X2 \
 	VMULSS    X2, X1, X1
+
+// Blocks alternate between two accumulators, Y0 (even blocks) and Y10
+// (odd), summed lane by lane at the end, as the Go kernels do.
 
 // func dotQ8_0ActAVX2(row, xq *byte, nb int) float32
 TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
@@ -40,11 +40,12 @@ TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVQ xq+8(FP), DI
 	MOVQ nb+16(FP), CX
 	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
 	MOVL $0x00010001, AX
 	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
-	TESTQ CX, CX
-	JE q80done
+	CMPQ CX, $2
+	JL   q80tail
 
 q80loop:
 	DPROD((SI), (DI))
@@ -55,16 +56,47 @@ q80loop:
 	VCVTDQ2PS Y6, Y6
 	VMULPS    Y1, Y6, Y6
 	VADDPS    Y6, Y0, Y0
-	ADDQ $34, SI
-	ADDQ $34, DI
-	DECQ CX
-	JNZ  q80loop
+	DPROD(34(SI), 34(DI))
+	VBROADCASTSS X1, Y1
+	VMOVDQU 36(SI), Y2
+	VMOVDQU 36(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y10, Y10
+	ADDQ $68, SI
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q80loop
+
+q80tail:
+	TESTQ CX, CX
+	JE    q80done
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	VMOVDQU 2(SI), Y2
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
 
 q80done:
+	VADDPS Y10, Y0, Y0
 	HSUM8
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// Y2 = the 32 Q4_0 values of the block at off(SI), minus 8: low nibbles
+// are elements 0..15, high nibbles 16..31.
+#define Q40VALUES(off) \
+	VMOVDQU     off(SI), X2     \
+	VPSRLW      $4, X2, X3      \
+	VINSERTI128 $1, X3, Y2, Y2  \
+	VPAND       Y8, Y2, Y2      \
+	VPSUBB      Y9, Y2, Y2
 
 // func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
 TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
@@ -72,6 +104,7 @@ TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVQ xq+8(FP), DI
 	MOVQ nb+16(FP), CX
 	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
 	MOVL $0x00010001, AX
 	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
@@ -81,29 +114,46 @@ TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVL $0x08080808, AX
 	VMOVD AX, X9
 	VPBROADCASTD X9, Y9
-	TESTQ CX, CX
-	JE q40done
+	CMPQ CX, $2
+	JL   q40tail
 
 q40loop:
 	DPROD((SI), (DI))
 	VBROADCASTSS X1, Y1
-	// low nibbles are elements 0..15, high nibbles 16..31; minus 8.
-	VMOVDQU     2(SI), X2
-	VPSRLW      $4, X2, X3
-	VINSERTI128 $1, X3, Y2, Y2
-	VPAND       Y8, Y2, Y2
-	VPSUBB      Y9, Y2, Y2
-	VMOVDQU     2(DI), Y3
+	Q40VALUES(2)
+	VMOVDQU 2(DI), Y3
 	MULSUM8
 	VCVTDQ2PS Y6, Y6
 	VMULPS    Y1, Y6, Y6
 	VADDPS    Y6, Y0, Y0
-	ADDQ $18, SI
-	ADDQ $34, DI
-	DECQ CX
-	JNZ  q40loop
+	DPROD(18(SI), 34(DI))
+	VBROADCASTSS X1, Y1
+	Q40VALUES(20)
+	VMOVDQU 36(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y10, Y10
+	ADDQ $36, SI
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q40loop
+
+q40tail:
+	TESTQ CX, CX
+	JE    q40done
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	Q40VALUES(2)
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
 
 q40done:
+	VADDPS Y10, Y0, Y0
 	HSUM8
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER

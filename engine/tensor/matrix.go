@@ -143,8 +143,11 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 func (m *Matrix) DotRowsAct(dst []float32, xq []byte, lo, hi int) {
 	rb := m.RowBytes()
 	nb := m.Cols / m.Type.BlockSize()
-	dot := dotActFunc(m.Type)
 	data := m.Data[lo*rb : hi*rb]
+	if dotRowsActArch(m.Type, dst[lo:hi], data, rb, xq, nb) {
+		return
+	}
+	dot := dotActFunc(m.Type)
 	for i := range dst[lo:hi] {
 		dst[lo+i] = dot(data[i*rb:(i+1)*rb], xq, nb)
 	}

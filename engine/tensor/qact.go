@@ -183,15 +183,16 @@ func dotActFunc(t Type) dotActFn {
 
 // The kernels of the 32-element types keep eight float accumulators, one
 // per group of four consecutive elements, as the AVX2 kernels keep eight
-// lanes: the group's integer sum is exact, and each block adds
-// d_w*d_x*sum to its lane with separate multiply and add roundings. The
-// lanes are then summed in a fixed order (hsum8), so the Go and assembly
-// kernels give the same bits.
+// lanes, and two sets of them, for even and odd blocks: the group's
+// integer sum is exact, and each block adds d_w*d_x*sum to its lane with
+// separate multiply and add roundings. The two sets are added and the
+// lanes summed in a fixed order (hsum8), so the Go and assembly kernels
+// give the same bits.
 
-func hsum8(acc *[8]float32) float32 {
+func hsum8(acc *[2][8]float32) float32 {
 	var t [4]float32
 	for i := range t {
-		t[i] = acc[i] + acc[i+4]
+		t[i] = float32(acc[0][i]+acc[1][i]) + float32(acc[0][i+4]+acc[1][i+4])
 	}
 	u0 := t[0] + t[2]
 	u1 := t[1] + t[3]
@@ -206,7 +207,7 @@ func checkAct(t Type, row, xq []byte, nb int) {
 
 func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 	checkAct(Q8_0, row, xq, nb)
-	var acc [8]float32
+	var acc [2][8]float32
 	for i := range nb {
 		w := (*[q8_0Size]byte)(row[i*q8_0Size:])
 		a := (*[q8_0Size]byte)(xq[i*q8_0Size:])
@@ -216,7 +217,7 @@ func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 			for k := 4 * l; k < 4*l+4; k++ {
 				s += int32(int8(w[2+k])) * int32(int8(a[2+k]))
 			}
-			acc[l] = float32(acc[l] + float32(d*float32(s)))
+			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
 		}
 	}
 	return hsum8(&acc)
@@ -224,7 +225,7 @@ func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 
 func dotQ4_0ActGo(row, xq []byte, nb int) float32 {
 	checkAct(Q4_0, row, xq, nb)
-	var acc [8]float32
+	var acc [2][8]float32
 	for i := range nb {
 		w := (*[q4_0Size]byte)(row[i*q4_0Size:])
 		a := (*[q8_0Size]byte)(xq[i*q8_0Size:])
@@ -238,7 +239,7 @@ func dotQ4_0ActGo(row, xq []byte, nb int) float32 {
 				}
 				s += (q - 8) * int32(int8(a[2+k]))
 			}
-			acc[l] = float32(acc[l] + float32(d*float32(s)))
+			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
 		}
 	}
 	return hsum8(&acc)
