@@ -123,7 +123,14 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 			ly.kNorm = l.vec(p+"attn_k_norm.weight", cfg.HeadDim)
 		case QKNormFull:
 			ly.qNorm = l.vec(p+"attn_q_norm.weight", qDim)
-			ly.kNorm = l.vec(p+"attn_k_norm.weight", kvDim)
+			// llama.cpp's loader wants the key norm at the full width even
+			// with fewer KV heads; the norm applies to the KV width, so
+			// its first kvDim weights are the ones used.
+			if ti, ok := f.Tensor(p + "attn_k_norm.weight"); ok && kvDim < qDim && ti.Elements() == uint64(qDim) {
+				ly.kNorm = l.vec(p+"attn_k_norm.weight", qDim)[:kvDim]
+			} else {
+				ly.kNorm = l.vec(p+"attn_k_norm.weight", kvDim)
+			}
 		}
 		ly.ffnNorm = l.vec(p+"ffn_norm.weight", H)
 		if cfg.Experts == 0 {

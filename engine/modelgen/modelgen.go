@@ -233,9 +233,10 @@ func Build(spec Spec) (*gguf.Writer, error) {
 		case "qwen3moe": // per-head norm weights
 			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, HD)
 			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, HD)
-		case "olmoe": // whole-vector norm weights
+		case "olmoe": // whole-vector norm weights, both at the full width as
+			// llama.cpp's loader wants them (the key norm uses kvDim of them)
 			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, qDim)
-			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, kvDim)
+			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, qDim)
 		}
 		g.tensor(p+"ffn_norm.weight", tensor.F32, 0.1, 1, H)
 		if s.Experts == 0 {
