@@ -13,7 +13,7 @@ import (
 )
 
 // modelgenArchs are the architectures modelgen writes.
-var modelgenArchs = []string{"llama", "qwen2moe", "qwen3moe", "olmoe"}
+var modelgenArchs = []string{"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "olmoe"}
 
 func cmdModelgen(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("modelgen", flag.ContinueOnError)
@@ -29,7 +29,7 @@ func cmdModelgen(_ context.Context, args []string) error {
 	kvHeads := fs.Int("kv-heads", 2, "key/value heads (0 = heads)")
 	headDim := fs.Int("head-dim", 0, "head dimension (0 = hidden/heads)")
 	ffn := fs.Int("ffn", 0, "dense feed-forward width (llama without experts; 0 = 4*hidden)")
-	experts := fs.Int("experts", 4, "experts per layer (0: dense, llama only)")
+	experts := fs.Int("experts", 4, "experts per layer (0: dense; llama may be either, qwen2 and qwen3 are dense)")
 	used := fs.Int("experts-used", 2, "experts per token")
 	expertFFN := fs.Int("expert-ffn", 0, "expert feed-forward width (0 = 2*hidden)")
 	vocab := fs.Int("vocab", 512, "target vocabulary size (the tokenizer may end up smaller)")
@@ -102,8 +102,9 @@ func writeModel(path string, spec modelgen.Spec) error {
 }
 
 // writeAllModels writes <arch>-<type>.gguf for every architecture and
-// weight type, plus llama's dense and per-expert layouts, into dir. The
-// hidden width is 256 so that the 256-element K-quant blocks fit.
+// weight type (llama as a MoE), plus llama's dense and per-expert layouts,
+// into dir. The hidden width is 256 so that the 256-element K-quant blocks
+// fit.
 func writeAllModels(dir string, seed uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -113,6 +114,9 @@ func writeAllModels(dir string, seed uint64) error {
 			spec := modelgen.Spec{
 				Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2,
 				Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 512, Seed: seed,
+			}
+			if arch == "qwen2" || arch == "qwen3" {
+				spec.Experts, spec.ExpertsUsed, spec.FFN = 0, 0, 512
 			}
 			if err := writeModel(filepath.Join(dir, fmt.Sprintf("%s-%s.gguf", arch, t)), spec); err != nil {
 				return err

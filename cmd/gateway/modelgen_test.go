@@ -21,7 +21,7 @@ func TestModelgenCommand(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
-	if want := 4*len(tensor.SupportedTypes()) + 2; len(files) != want || strings.Count(stdout, "wrote ") != want {
+	if want := len(modelgenArchs)*len(tensor.SupportedTypes()) + 2; len(files) != want || strings.Count(stdout, "wrote ") != want {
 		t.Fatalf("%d files, %d 'wrote' lines, want %d", len(files), strings.Count(stdout, "wrote "), want)
 	}
 	ctx := context.Background()

@@ -61,7 +61,9 @@ func small(arch string, typ tensor.Type) modelgen.Spec {
 		Arch: arch, Type: typ, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2,
 		FFN: 96, Vocab: 300, Context: 128, Seed: 7,
 	}
-	if arch != "llama" {
+	switch arch {
+	case "llama", "qwen2", "qwen3": // dense
+	default:
 		s.Experts, s.ExpertsUsed, s.ExpertFFN = 4, 2, 64
 	}
 	if arch == "qwen2moe" {
@@ -121,6 +123,8 @@ func referenceCases() []struct {
 		{"olmoe-F32", small("olmoe", tensor.F32), 12},
 		{"olmoe-Q6_K", k256(small("olmoe", tensor.Q6_K)), 10},
 		{"olmoe-F32-long", long, 300}, // several batch chunks, KV cache growth
+		{"qwen2-dense-Q8_0", small("qwen2", tensor.Q8_0), 12},
+		{"qwen3-dense-Q4_K", k256(small("qwen3", tensor.Q4_K)), 10},
 	}
 }
 

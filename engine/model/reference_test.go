@@ -34,6 +34,10 @@ func refSemanticsFor(arch string) refSemantics {
 		return refSemantics{neox: true, normTopK: true, qkNorm: "head"}
 	case "olmoe":
 		return refSemantics{neox: true, normTopK: false, qkNorm: "full"}
+	case "qwen2":
+		return refSemantics{neox: true}
+	case "qwen3":
+		return refSemantics{neox: true, qkNorm: "head"}
 	}
 	panic("unknown arch " + arch)
 }
