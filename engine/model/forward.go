@@ -49,6 +49,7 @@ type Sequence struct {
 	mvGroups int              // row groups queued in mv
 	mvSums   []float32        // the queued jobs' block sums
 	mvAct    []byte           // the queued jobs' quantized activations
+	mmAct    []byte           // quantized activations of batched products
 	mvFn     func(lo, hi int) // s.mvRange, bound once
 }
 
@@ -303,7 +304,7 @@ func (m *Model) matmul(s *Sequence, w *tensor.Matrix, dst, x []float32, n int) {
 		return
 	}
 	if _, ok := tensor.ActType(w.Type); ok && !m.exactFloat {
-		w.MatMulAct(m.pool, dst, x, n)
+		s.mmAct = w.MatMulAct(m.pool, dst, x, n, s.mmAct)
 		return
 	}
 	w.MatMul(m.pool, dst, x, n)

@@ -341,3 +341,36 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	}
 	return true
 }
+
+//go:noescape
+func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
+// dotAct4Fn computes the products of row (nb blocks) with the four
+// activation vectors at xq, xq[xstride:], xq[2*xstride:] and
+// xq[3*xstride:] into dst[0], dst[stride], dst[2*stride], dst[3*stride],
+// with the one-vector kernel's bits.
+type dotAct4Fn func(row, xq []byte, xstride, nb int, dst []float32, stride int)
+
+// dotAct4Func returns the four-vector kernel of weight type t, nil if none.
+func dotAct4Func(t Type) dotAct4Fn {
+	if !haveAVX2 {
+		return nil
+	}
+	var kernel func(row, xq *byte, xstride, nb int, out *float32, ostride int)
+	switch t {
+	case Q8_0:
+		kernel = dotQ8_0Actx4AVX2
+	case Q4_K:
+		kernel = dotQ4KActx4AVX2
+	default:
+		return nil
+	}
+	return func(row, xq []byte, xstride, nb int, dst []float32, stride int) {
+		checkAct(t, row, xq[3*xstride:], nb)
+		_ = dst[3*stride]
+		kernel(&row[0], &xq[0], xstride, nb, &dst[0], stride)
+	}
+}

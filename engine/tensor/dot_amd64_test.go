@@ -100,6 +100,21 @@ func TestActAVX2MatchesGo(t *testing.T) {
 			if math.Float32bits(got) != math.Float32bits(want) {
 				t.Fatalf("%v nb=%d trial %d: asm %v, Go %v", typ, nb, trial, got, want)
 			}
+			// The four-vector kernel, where there is one.
+			if dot4 := dotAct4Func(typ); dot4 != nil {
+				ab := ActBytes(typ, n)
+				xq4 := make([]byte, 4*ab)
+				for v := range 4 {
+					QuantizeAct(typ, xq4[v*ab:(v+1)*ab], randVec(r, n))
+				}
+				dst := make([]float32, 4*3)
+				dot4(row, xq4, ab, nb, dst, 3)
+				for v := range 4 {
+					if want := dotActGo(typ)(row, xq4[v*ab:(v+1)*ab], nb); math.Float32bits(dst[3*v]) != math.Float32bits(want) {
+						t.Fatalf("%v x4 nb=%d trial %d vector %d: asm %v, Go %v", typ, nb, trial, v, dst[3*v], want)
+					}
+				}
+			}
 		}
 	}
 }

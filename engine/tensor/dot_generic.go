@@ -46,3 +46,7 @@ func dotQ4KAct(row, xq []byte, nb int) float32 { return dotQ4KActGo(row, xq, nb)
 func dotQ6KAct(row, xq []byte, nb int) float32 { return dotQ6KActGo(row, xq, nb) }
 
 func dotRowsActArch(Type, []float32, []byte, int, []byte, int) bool { return false }
+
+type dotAct4Fn func(row, xq []byte, xstride, nb int, dst []float32, stride int)
+
+func dotAct4Func(Type) dotAct4Fn { return nil }

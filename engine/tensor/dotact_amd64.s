@@ -363,3 +363,234 @@ q6kadone:
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// Four activation vectors per weight row: the weights are loaded and
+// unpacked once for the four. Each vector's result has the bits of the
+// one-vector kernel.
+
+// One Q8_0 block of weights at woff(SI) (Y2 its values, Y3 their
+// magnitudes, X1 its scale) against the activation block at aoff(A),
+// accumulated into ACC.
+#define Q80X4VEC(A, aoff, ACC) \
+	VMOVDQU      aoff+2(A), Y4 \
+	VPSIGNB      Y2, Y4, Y4    \
+	VPMADDUBSW   Y4, Y3, Y4    \
+	VPMADDWD     Y7, Y4, Y4    \
+	VCVTDQ2PS    Y4, Y4        \
+	VCVTPH2PS    aoff(A), X5   \
+	VMULSS       X5, X1, X5    \
+	VBROADCASTSS X5, Y5        \
+	VMULPS       Y5, Y4, Y4    \
+	VADDPS       Y4, ACC, ACC
+
+#define Q80X4BLOCK(woff, aoff, A0, A1, A2, A3) \
+	VCVTPH2PS woff(SI), X1        \
+	VMOVDQU   woff+2(SI), Y2      \
+	VPSIGNB   Y2, Y2, Y3          \
+	Q80X4VEC(DI, aoff, A0)        \
+	Q80X4VEC(R8, aoff, A1)        \
+	Q80X4VEC(R9, aoff, A2)        \
+	Q80X4VEC(R10, aoff, A3)
+
+// Stores hsum8(EVEN+ODD) at off(BX).
+#define STOREX4(EVEN, ODD, off) \
+	VADDPS ODD, EVEN, Y0 \
+	HSUM8                \
+	VMOVSS X0, off(BX)
+
+// func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+TEXT ·dotQ8_0Actx4AVX2(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	CMPQ CX, $2
+	JL   q80x4tail
+
+q80x4loop:
+	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+	Q80X4BLOCK(34, 34, Y9, Y11, Y13, Y15)
+	ADDQ $68, SI
+	ADDQ $68, DI
+	ADDQ $68, R8
+	ADDQ $68, R9
+	ADDQ $68, R10
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q80x4loop
+
+q80x4tail:
+	TESTQ CX, CX
+	JE    q80x4done
+	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+
+q80x4done:
+	STOREX4(Y8, Y9, 0)
+	ADDQ R11, BX
+	STOREX4(Y10, Y11, 0)
+	ADDQ R11, BX
+	STOREX4(Y12, Y13, 0)
+	ADDQ R11, BX
+	STOREX4(Y14, Y15, 0)
+	VZEROUPPER
+	RET
+
+// func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+// Locals: 0(SP) the 8 scales and 16(SP) the 8 mins as int16, 32(SP) the
+// four float sums.
+TEXT ·dotQ4KActx4AVX2(SB), NOSPLIT, $48-48
+
+// Q4_K against four vectors: sub-block pair k of the weights (Y6 low, Y7
+// high nibbles, Y12/Y13 their scales) against vector A's activations.
+#define Q4KX4VEC(A, aoff, ACC) \
+	VPMADDUBSW aoff(A), Y6, Y4    \
+	VPMADDWD   Y12, Y4, Y4        \
+	VPADDD     Y4, ACC, ACC       \
+	VPMADDUBSW aoff+32(A), Y7, Y5 \
+	VPMADDWD   Y13, Y5, Y5        \
+	VPADDD     Y5, ACC, ACC
+
+#define Q4KX4SUB(qoff, aoff, soff) \
+	VMOVDQU      qoff(SI), Y6     \
+	VPSRLW       $4, Y6, Y7       \
+	VPAND        Y14, Y6, Y6      \
+	VPAND        Y14, Y7, Y7      \
+	VPBROADCASTW soff(SP), Y12    \
+	VPBROADCASTW soff+2(SP), Y13  \
+	Q4KX4VEC(DI, aoff, Y8)        \
+	Q4KX4VEC(R8, aoff, Y9)        \
+	Q4KX4VEC(R9, aoff, Y10)       \
+	Q4KX4VEC(R10, aoff, Y11)
+
+// Adds vector A's block (integer sums in ACC/XACC) to its float sum at
+// foff(SP), as the one-vector kernel does.
+#define Q4KX4FIN(A, ACC, XACC, foff) \
+	VEXTRACTI128 $1, ACC, X4     \
+	VPADDD       X4, XACC, X4    \
+	HSUMI4(X4, X5, R11)          \
+	VMOVDQU      260(A), X3      \
+	VMOVDQU      276(A), X4      \
+	VPHADDW      X4, X3, X3      \
+	VPMADDWD     16(SP), X3, X3  \
+	HSUMI4(X3, X4, R12)          \
+	VMOVSS       (A), X1         \
+	VCVTPH2PS    (SI), X2        \
+	VMULSS       X2, X1, X3      \
+	VMOVSHDUP    X2, X4          \
+	VMULSS       X4, X1, X4      \
+	VXORPS       X15, X4, X4     \
+	VMOVSS       foff(SP), X0    \
+	VCVTSI2SSL   R11, X5, X5     \
+	VMULSS       X5, X3, X5      \
+	VADDSS       X5, X0, X0      \
+	VCVTSI2SSL   R12, X6, X6     \
+	VMULSS       X6, X4, X6      \
+	VADDSS       X6, X0, X0      \
+	VMOVSS       X0, foff(SP)
+
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x80000000, AX
+	VMOVD AX, X15
+	VXORPS X0, X0, X0
+	VMOVUPS X0, 32(SP)
+	TESTQ CX, CX
+	JE q4kx4done
+
+q4kx4loop:
+	// The kmask unpacking of dotQ4KActAVX2: R14 the scales, R13 the mins.
+	MOVL 4(SI), R14
+	MOVL 8(SI), BX
+	MOVL 12(SI), DX
+	MOVL DX, R11
+	SHRL $4, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL BX, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL R12, R11
+	MOVL BX, R13
+	ANDL $0x3f3f3f3f, R13
+	MOVL DX, R12
+	ANDL $0x0f0f0f0f, R12
+	MOVL R14, AX
+	SHRL $6, AX
+	ANDL $0x03030303, AX
+	SHLL $4, AX
+	ORL AX, R12
+	ANDL $0x3f3f3f3f, R14
+	SHLQ $32, R12
+	ORQ R12, R14
+	SHLQ $32, R11
+	ORQ R11, R13
+	VMOVQ     R14, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU   X1, 0(SP)
+	VMOVQ     R13, X2
+	VPMOVZXBW X2, X2
+	VMOVDQU   X2, 16(SP)
+
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	Q4KX4SUB(16, 4, 0)
+	Q4KX4SUB(48, 68, 4)
+	Q4KX4SUB(80, 132, 8)
+	Q4KX4SUB(112, 196, 12)
+	Q4KX4FIN(DI, Y8, X8, 32)
+	Q4KX4FIN(R8, Y9, X9, 36)
+	Q4KX4FIN(R9, Y10, X10, 40)
+	Q4KX4FIN(R10, Y11, X11, 44)
+
+	ADDQ $144, SI
+	ADDQ $292, DI
+	ADDQ $292, R8
+	ADDQ $292, R9
+	ADDQ $292, R10
+	DECQ CX
+	JNZ  q4kx4loop
+
+q4kx4done:
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	MOVL 32(SP), AX
+	MOVL AX, (BX)
+	ADDQ R11, BX
+	MOVL 36(SP), AX
+	MOVL AX, (BX)
+	ADDQ R11, BX
+	MOVL 40(SP), AX
+	MOVL AX, (BX)
+	ADDQ R11, BX
+	MOVL 44(SP), AX
+	MOVL AX, (BX)
+	VZEROUPPER
+	RET

@@ -98,8 +98,15 @@ func quantizeActQ8_0(dst []byte, x []float32) {
 		id = 127 / amax
 	}
 	for j, v := range x[:qk8_0] {
-		dst[2+j] = byte(int8(math.RoundToEven(float64(float32(v * id)))))
+		dst[2+j] = byte(int8(nearestEven(float32(v * id))))
 	}
+}
+
+// nearestEven rounds f (|f| < 2^22) to the nearest integer, ties to even,
+// by ggml's nearest_int trick: adding 1.5*2^23 leaves the integer in the
+// low mantissa bits, rounded by the float32 addition.
+func nearestEven(f float32) int32 {
+	return int32(math.Float32bits(float32(f+12582912))&0x7fffff) - 0x400000
 }
 
 // quantizeActQ8K is ggml's quantize_row_q8_K_ref, which x86 builds use: the
@@ -120,7 +127,7 @@ func quantizeActQ8K(dst []byte, x []float32) {
 	binary.LittleEndian.PutUint32(dst, math.Float32bits(1/iscale))
 	q := dst[4 : 4+qkK]
 	for j, v := range x[:qkK] {
-		q[j] = byte(int8(min(127, int(math.RoundToEven(float64(float32(iscale*v)))))))
+		q[j] = byte(int8(min(127, nearestEven(float32(iscale*v)))))
 	}
 	for g := range qkK / 16 {
 		var s int16

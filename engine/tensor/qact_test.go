@@ -221,7 +221,7 @@ func TestMatMulAct(t *testing.T) {
 		x := randVec(r, n*cols)
 		for _, p := range []*Pool{nil, pool} {
 			dst := make([]float32, n*rows)
-			m.MatMulAct(p, dst, x, n)
+			m.MatMulAct(p, dst, x, n, nil)
 			for j := range n {
 				xq := QuantizeAct(typ, make([]byte, ActBytes(typ, cols)), x[j*cols:(j+1)*cols])
 				for i := range rows {
