@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -120,6 +121,7 @@ func BenchmarkRows(b *testing.B) {
 			b.Run(name+"/act=f32", func(b *testing.B) {
 				b.SetBytes(int64(len(data)))
 				sums := make([]float32, SumsLen(typ, sh.cols))
+				defer cpuRate(b, len(data))()
 				for b.Loop() {
 					BlockSums(sums, x)
 					m.DotRows(dst, x, sums, 0, sh.rows)
@@ -128,11 +130,26 @@ func BenchmarkRows(b *testing.B) {
 			b.Run(name+"/act=q8", func(b *testing.B) {
 				b.SetBytes(int64(len(data)))
 				xq := make([]byte, ActBytes(typ, sh.cols))
+				defer cpuRate(b, len(data))()
 				for b.Loop() {
 					QuantizeAct(typ, xq, x)
 					m.DotRowsAct(dst, xq, 0, sh.rows)
 				}
 			})
+		}
+	}
+}
+
+// cpuRate reports, when the returned function is called at the end of a
+// one-goroutine benchmark, the bytes per second of the OS thread's CPU
+// time ("cpu-MB/s"), which a busy machine does not deflate.
+func cpuRate(b *testing.B, bytes int) func() {
+	runtime.LockOSThread()
+	start := threadCPU()
+	return func() {
+		defer runtime.UnlockOSThread()
+		if d := threadCPU() - start; d > 0 {
+			b.ReportMetric(float64(bytes)*float64(b.N)/d.Seconds()/1e6, "cpu-MB/s")
 		}
 	}
 }
