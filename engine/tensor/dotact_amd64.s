@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "kscales_amd64.h"
 
 // Integer kernels for quantized activations (see qact.go). Their lane
 // structure and the order of their float operations are those of the Go
@@ -185,31 +186,7 @@ TEXT ·dotQ4KActAVX2(SB), NOSPLIT, $32-28
 q4kaloop:
 	// Unpack the 6-bit scales and mins (ggml's kmask trick): R8 the 8
 	// scales, R13 the 8 mins, one byte each.
-	MOVL 4(SI), R8
-	MOVL 8(SI), R9
-	MOVL 12(SI), R10
-	MOVL R10, R11
-	SHRL $4, R11
-	ANDL $0x0f0f0f0f, R11
-	MOVL R9, R12
-	SHRL $6, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL R12, R11 // mins 4..7
-	MOVL R9, R13
-	ANDL $0x3f3f3f3f, R13 // mins 0..3
-	MOVL R10, R12
-	ANDL $0x0f0f0f0f, R12
-	MOVL R8, AX
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL AX, R12 // scales 4..7
-	ANDL $0x3f3f3f3f, R8 // scales 0..3
-	SHLQ $32, R12
-	ORQ R12, R8
-	SHLQ $32, R11
-	ORQ R11, R13
+	Q4K_SCALES(R8, R13, R9, R10, R11, R12, AX)
 	VMOVQ     R8, X1
 	VPMOVZXBW X1, X1
 	VMOVDQU   X1, 0(SP)
@@ -524,31 +501,7 @@ TEXT ·dotQ4KActx4AVX2(SB), NOSPLIT, $48-48
 
 q4kx4loop:
 	// The kmask unpacking of dotQ4KActAVX2: R14 the scales, R13 the mins.
-	MOVL 4(SI), R14
-	MOVL 8(SI), BX
-	MOVL 12(SI), DX
-	MOVL DX, R11
-	SHRL $4, R11
-	ANDL $0x0f0f0f0f, R11
-	MOVL BX, R12
-	SHRL $6, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL R12, R11
-	MOVL BX, R13
-	ANDL $0x3f3f3f3f, R13
-	MOVL DX, R12
-	ANDL $0x0f0f0f0f, R12
-	MOVL R14, AX
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL AX, R12
-	ANDL $0x3f3f3f3f, R14
-	SHLQ $32, R12
-	ORQ R12, R14
-	SHLQ $32, R11
-	ORQ R11, R13
+	Q4K_SCALES(R14, R13, BX, DX, R11, R12, AX)
 	VMOVQ     R14, X1
 	VPMOVZXBW X1, X1
 	VMOVDQU   X1, 0(SP)
