@@ -73,6 +73,10 @@ type Local struct {
 	Parallel  int    `yaml:"parallel"`
 	Context   int    `yaml:"context"`
 	MaxTokens int    `yaml:"max_tokens"`
+	// ExactFloat multiplies quantized weights with float activations
+	// instead of quantizing activations as llama.cpp does (slower; for
+	// comparisons).
+	ExactFloat bool `yaml:"exact_float"`
 }
 
 // Embed configures query embeddings.

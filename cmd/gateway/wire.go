@@ -284,7 +284,7 @@ type engineSet struct {
 
 func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*engineSet, []string, error) {
 	set := &engineSet{engines: map[string]*engine.Engine{},
-		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log}}
+		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log, ExactFloat: cfg.Local.ExactFloat}}
 	path := cfg.Local.Model
 	var notes []string
 	if path == "" {
