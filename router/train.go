@@ -164,6 +164,18 @@ func featureVersion(emb embed.Embedder) string {
 
 // embedAll embeds texts as sparse vectors, checking their dimension.
 func embedAll(ctx context.Context, emb embed.Embedder, texts []string) ([]sparse, error) {
+	if be, ok := emb.(sparseBatchEmbedder); ok {
+		var out []sparse
+		const chunk = 256 // bounds one request to the dense embedder
+		for start := 0; start < len(texts); start += chunk {
+			xs, err := be.embedSparse(ctx, texts[start:min(start+chunk, len(texts))])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, xs...)
+		}
+		return out, nil
+	}
 	out := make([]sparse, len(texts))
 	if se, ok := emb.(sparseEmbedder); ok {
 		for i, t := range texts {
