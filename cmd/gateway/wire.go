@@ -21,6 +21,7 @@ import (
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/api"
 	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/console"
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
@@ -137,7 +138,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 
 	// Router.
 	metrics := prometheus.NewRegistry()
-	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics}
+	// The web console at /ui, and its recorder of recent requests.
+	consoleDeps := console.Deps{Registry: reg, Recorder: console.NewRecorder(0), DefaultExpert: cfg.DefaultExpert}
+	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics, Observer: consoleDeps.Recorder}
 	apiDeps := api.Deps{Registry: reg, Logger: log, Metrics: metrics}
 	switch cfg.Router.Kind {
 	case "static":
@@ -167,11 +170,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		// The router has its own sparse n-gram features: far more buckets
 		// than the gateway's dense embedding, for accuracy, at no cost per
 		// query (it embeds the text itself).
-		learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
-			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
+		routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
+		learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
 		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
 			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.D(), Logger: log,
 		})
+		routerOpts.Logger = nil // held-out evaluations train quietly
+		consoleDeps.Router, consoleDeps.RouterOptions, consoleDeps.Feedback, consoleDeps.RetrainErr = learned, routerOpts, fb, rt.Err
+		consoleDeps.Examples = trainingSource(reg, fb, cfg.DefaultExpert)
 		switch err := learned.LoadFile(modelPath); {
 		case err == nil:
 			log.Info("router model loaded", "path", modelPath, "version", learned.Version())
@@ -251,6 +258,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}, deps); err != nil {
 		return nil, err
 	}
+	consoleDeps.Gateway = apiDeps.Gateway
+	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
 	}, apiDeps)
