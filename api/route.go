@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"strings"
 	"time"
@@ -14,10 +15,18 @@ import (
 
 // Console is the web console (package console): it mounts its pages on
 // root, its admin endpoints on admin (already behind the admin token) and
-// its tenant endpoints on root, authenticating callers with tenant and
-// reporting errors through handle.
+// its tenant endpoints on root, authenticating callers with tenant,
+// recognising the admin token with isAdmin and reporting errors through
+// handle.
 type Console interface {
-	Mount(root, admin gin.IRouter, tenant func(*gin.Context) (policies.Tenant, error), handle func(func(*gin.Context) error) gin.HandlerFunc)
+	Mount(root, admin gin.IRouter, tenant func(*gin.Context) (policies.Tenant, error), isAdmin func(*gin.Context) bool,
+		handle func(func(*gin.Context) error) gin.HandlerFunc)
+}
+
+// isAdmin reports whether the request carries the admin token.
+func (s *Server) isAdmin(c *gin.Context) bool {
+	got, ok := bearer(c.Request)
+	return ok && s.opts.AdminToken != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.AdminToken)) == 1
 }
 
 // routeResponse is the dry run's answer: the moegate object of the

@@ -108,7 +108,7 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/route", s.asTenant, s.handle(s.route))
 	admin.POST("/chat/completions", s.asTenant, s.handle(s.chatCompletions))
 	if s.deps.Console != nil {
-		s.deps.Console.Mount(e, admin, s.authenticate, s.handle)
+		s.deps.Console.Mount(e, admin, s.authenticate, s.isAdmin, s.handle)
 	}
 	return e
 }

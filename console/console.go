@@ -2,7 +2,7 @@
 // (no build step; Chart.js vendored under static/vendor) embedded in the
 // binary, and the JSON endpoints it calls beyond the existing API:
 //
-//	GET  /v1/console/me               who the tenant key is, its limits
+//	GET  /v1/console/me               who signed in: admin, or the tenant and its limits
 //	GET  /v1/console/stats            the tenant's last hour, per minute
 //	GET  /v1/console/requests         the tenant's recent requests
 //	GET  /v1/console/requests/:id     one of them, with its moegate object
@@ -91,7 +91,8 @@ func New(deps Deps) *Console {
 func (c *Console) Recorder() *Recorder { return c.deps.Recorder }
 
 // Mount implements api.Console.
-func (c *Console) Mount(root, admin gin.IRouter, tenant func(*gin.Context) (policies.Tenant, error), handle func(func(*gin.Context) error) gin.HandlerFunc) {
+func (c *Console) Mount(root, admin gin.IRouter, tenant func(*gin.Context) (policies.Tenant, error), isAdmin func(*gin.Context) bool,
+	handle func(func(*gin.Context) error) gin.HandlerFunc) {
 	sub, _ := fs.Sub(staticFS, "static")
 	files := http.StripPrefix("/ui/", http.FileServer(http.FS(sub)))
 	root.GET("/", func(g *gin.Context) { g.Redirect(http.StatusFound, "/ui/") })
@@ -116,7 +117,16 @@ func (c *Console) Mount(root, admin gin.IRouter, tenant func(*gin.Context) (poli
 			return h(g, t)
 		})
 	}
-	root.GET("/v1/console/me", asTenant(func(g *gin.Context, t policies.Tenant) error {
+	// me tells the console who signed in: the admin token or a tenant key.
+	root.GET("/v1/console/me", handle(func(g *gin.Context) error {
+		if isAdmin(g) {
+			g.JSON(http.StatusOK, gin.H{"role": "admin", "default_expert": c.deps.DefaultExpert})
+			return nil
+		}
+		t, err := tenant(g)
+		if err != nil {
+			return err
+		}
 		g.JSON(http.StatusOK, gin.H{"role": "tenant", "tenant": t.Name, "policy": t})
 		return nil
 	}))

@@ -165,15 +165,17 @@ func TestPagesAreServedWithStrictHeaders(t *testing.T) {
 func TestMeAndAuth(t *testing.T) {
 	e := newEnv(t)
 	key := e.tenant(t, "acme")
-	if code, m, _ := e.do(t, "GET", "/admin/console/me", adminToken, ""); code != 200 || m["role"] != "admin" {
-		t.Fatalf("admin me: %d %v", code, m)
+	for _, path := range []string{"/admin/console/me", "/v1/console/me"} {
+		if code, m, _ := e.do(t, "GET", path, adminToken, ""); code != 200 || m["role"] != "admin" {
+			t.Fatalf("admin %s: %d %v", path, code, m)
+		}
 	}
 	if code, m, _ := e.do(t, "GET", "/v1/console/me", key, ""); code != 200 || m["role"] != "tenant" || m["tenant"] != "acme" {
 		t.Fatalf("tenant me: %d %v", code, m)
 	}
 	for _, c := range []struct{ path, token string }{
 		{"/admin/console/me", key}, {"/admin/console/stats", ""}, {"/admin/console/requests", key},
-		{"/v1/console/me", ""}, {"/v1/console/stats", "wrong"}, {"/v1/console/requests", adminToken},
+		{"/v1/console/me", ""}, {"/v1/console/me", "wrong"}, {"/v1/console/stats", "wrong"}, {"/v1/console/requests", adminToken},
 	} {
 		if code, m, _ := e.do(t, "GET", c.path, c.token, ""); code != 401 || m["error"] == nil {
 			t.Fatalf("GET %s with %q: %d %v", c.path, c.token, code, m)

@@ -137,14 +137,9 @@ function signinPage() {
 
 // identify finds whether the token is the admin token or a tenant key.
 async function identify() {
-  try {
-    await api('GET', '/admin/console/me');
-    S.role = 'admin'; S.tenant = '';
-  } catch (e) {
-    if (e.status !== 401 && e.status !== 404) throw e;
-    const me = await api('GET', '/v1/console/me');
-    S.role = 'tenant'; S.tenant = me.tenant;
-  }
+  const me = await api('GET', '/v1/console/me');
+  S.role = me.role;
+  S.tenant = me.role === 'tenant' ? me.tenant : '';
   sessionStorage.setItem('moegate.role', S.role);
   sessionStorage.setItem('moegate.tenant', S.tenant);
 }
