@@ -24,6 +24,7 @@ import (
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/api"
 	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/console"
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
@@ -132,13 +133,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 
 	// Router.
 	metrics := prometheus.NewRegistry()
-	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics}
+	// The web console at /ui, and its recorder of recent requests.
+	consoleDeps := console.Deps{Registry: reg, Recorder: console.NewRecorder(0), DefaultExpert: cfg.DefaultExpert}
+	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics, Observer: consoleDeps.Recorder}
 	apiDeps := api.Deps{Registry: reg, Logger: log, Metrics: metrics}
 	newRouter, ok := routerKinds[cfg.Router.Kind]
 	if !ok {
 		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
 	}
-	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log}, &deps); err != nil {
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps}, &deps); err != nil {
 		return nil, err
 	}
 
@@ -201,6 +204,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}, deps); err != nil {
 		return nil, err
 	}
+	consoleDeps.Gateway = apiDeps.Gateway
+	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
 	}, apiDeps)
@@ -354,6 +359,8 @@ type routerEnv struct {
 	pool *pgxpool.Pool // nil: no Postgres
 	rdb  *redis.Client // nil: no Redis
 	log  *slog.Logger
+	// console learns from the router what it shows of it.
+	console *console.Deps
 }
 
 func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
@@ -389,11 +396,16 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 	// The router has its own sparse n-gram features: far more buckets
 	// than the gateway's dense embedding, for accuracy, at no cost per
 	// query (it embeds the text itself).
-	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
-		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
+	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
+	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
 	rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
 		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
 	})
+	routerOpts.Logger = nil // held-out evaluations train quietly
+	c := env.console
+	c.Router, c.RouterOptions, c.Feedback, c.RetrainErr = learned, routerOpts, fb, rt.Err
+	c.Examples = trainingSource(reg, fb, cfg.DefaultExpert)
 	switch err := learned.LoadFile(modelPath); {
 	case err == nil:
 		log.Info("router model loaded", "path", modelPath, "version", learned.Version())
