@@ -114,10 +114,11 @@ type Retrainer interface {
 
 // Gateway runs requests. It is safe for concurrent use.
 type Gateway struct {
-	opts    Options
-	deps    Deps
-	log     *slog.Logger
-	metrics *metrics
+	opts        Options
+	deps        Deps
+	log         *slog.Logger
+	metrics     *metrics
+	corrections *corrections
 }
 
 // New builds a Gateway. Deps must hold at least Registry, Router, Embedder
@@ -141,7 +142,7 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m}, nil
+	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, corrections: newCorrections()}, nil
 }
 
 // DefaultExpert is the expert that answers when no other fits.

@@ -33,6 +33,9 @@ type RouteInfo struct {
 	Probabilities map[string]float64 `json:"probabilities,omitempty"`
 	Default       bool               `json:"default"`
 	DefaultReason string             `json:"default_reason,omitempty"`
+	// Override says why the router's choice was replaced, e.g. by the
+	// tenant's own feedback on a similar query.
+	Override string `json:"override,omitempty"`
 }
 
 // Excluded is an expert the request could not use, and why.

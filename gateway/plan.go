@@ -116,7 +116,7 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 		decision = router.Decision{Router: "direct", Experts: []router.Choice{{Name: req.Model, Weight: 1}}}
 	}
 	info.Route = RouteInfo{Router: decision.Router, Version: decision.Version, Model: req.Model, Experts: decision.Experts,
-		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason}
+		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason, Override: info.Route.Override}
 
 	for _, ch := range decision.Experts {
 		e, ok := g.deps.Registry.Get(ch.Name)
@@ -167,6 +167,10 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	d, err := g.deps.Router.Route(ctx, q)
 	if err != nil {
 		return d, fmt.Errorf("route: %w", err)
+	}
+	if expert, sim, ok := g.corrections.best(p.req.Tenant.Name, p.vec, p.scope.Allows); ok && expert != g.opts.DefaultExpert {
+		d.Experts, d.Default, d.DefaultReason = []router.Choice{{Name: expert, Weight: 1}}, false, ""
+		p.Info.Route.Override = fmt.Sprintf("tenant feedback on a query %.2f similar", sim)
 	}
 	if p.scope.MaxK > 0 && len(d.Experts) > p.scope.MaxK {
 		d.Experts = router.Renormalize(d.Experts[:p.scope.MaxK])

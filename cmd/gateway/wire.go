@@ -204,6 +204,19 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}, deps); err != nil {
 		return nil, err
 	}
+	if fb, ok := deps.Feedback.(router.FeedbackStore); ok {
+		if err := loadCorrections(ctx, apiDeps.Gateway, fb); err != nil {
+			return nil, fmt.Errorf("tenant feedback: %w", err)
+		}
+		if pool != nil {
+			// Other replicas' tenants' feedback, from the shared store.
+			go every(bg, 10*time.Second, func() {
+				if err := loadCorrections(bg, apiDeps.Gateway, fb); err != nil && bg.Err() == nil {
+					log.Warn("reloading tenant feedback failed", "err", err)
+				}
+			})
+		}
+	}
 	consoleDeps.Gateway = apiDeps.Gateway
 	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
@@ -244,6 +257,12 @@ func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExper
 		if err != nil {
 			return nil, err
 		}
+		// A tenant's feedback steers only its own routing (gateway
+		// corrections); the shared router learns from admins' and, with
+		// authentication off, from the one default tenant.
+		fbs = slices.DeleteFunc(fbs, func(f router.Feedback) bool {
+			return f.Tenant != "" && f.Tenant != policies.DefaultTenantName
+		})
 		for _, ex := range router.FeedbackExamples(fbs, 0) {
 			if known[ex.Expert] {
 				out = append(out, ex)
@@ -425,4 +444,26 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 	}()
 	deps.Router, deps.Retrainer = learned, rt
 	return nil
+}
+
+func loadCorrections(ctx context.Context, gw *gateway.Gateway, fb router.FeedbackStore) error {
+	fbs, err := fb.All(ctx)
+	if err != nil {
+		return err
+	}
+	return gw.LoadCorrections(ctx, fbs)
+}
+
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }
