@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moegate/moegate/internal/errs"
+
 	"github.com/moegate/moegate/experts"
 )
 
@@ -30,16 +32,35 @@ const (
 	Synthesize   Strategy = "synthesize"
 )
 
+// strategies is every strategy and how it runs: adding one is a name, a
+// line here and its method.
+var strategies = map[Strategy]func(*runner) (Outcome, error){
+	Top1:         (*runner).top1,
+	ParallelBest: (*runner).parallelBest,
+	Synthesize:   (*runner).synthesize,
+}
+
+// Strategies lists the strategy names, sorted.
+func Strategies() []string {
+	names := make([]string, 0, len(strategies))
+	for s := range strategies {
+		names = append(names, string(s))
+	}
+	slices.Sort(names)
+	return names
+}
+
 // ParseStrategy parses a strategy name; "" means Top1. An unknown name is
 // an error wrapping experts.ErrInvalid.
 func ParseStrategy(s string) (Strategy, error) {
-	switch st := Strategy(strings.ToLower(strings.TrimSpace(s))); st {
-	case "":
+	st := Strategy(strings.ToLower(strings.TrimSpace(s)))
+	if st == "" {
 		return Top1, nil
-	case Top1, ParallelBest, Synthesize:
+	}
+	if _, ok := strategies[st]; ok {
 		return st, nil
 	}
-	return "", &experts.ValidationError{Field: "aggregate", Message: fmt.Sprintf("%q is not %q, %q or %q", s, Top1, ParallelBest, Synthesize)}
+	return "", &experts.ValidationError{Field: "aggregate", Message: fmt.Sprintf("%q is not one of %s", s, strings.Join(Strategies(), ", "))}
 }
 
 // Candidate is one expert the router chose, with its gate weight.
@@ -72,6 +93,7 @@ const (
 	StatusTimeout   = "timeout"
 	StatusCancelled = "cancelled"
 	StatusSkipped   = "skipped" // never asked: an earlier candidate answered
+	StatusCached    = "cached"  // answered from the response cache
 )
 
 // Call reports what happened to one expert during a request.
@@ -118,7 +140,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // ErrNoCandidates is returned when there is nobody to ask.
-var ErrNoCandidates = errors.New("aggregate: no candidate experts")
+var ErrNoCandidates = errs.New(errs.Unavailable, "aggregate: no candidate experts")
 
 // Run asks the candidates according to opts.Strategy and returns the
 // combined answer. Cancelling ctx cancels every upstream call.
@@ -157,17 +179,12 @@ func run(ctx context.Context, cands []Candidate, req *experts.Request, opts Opti
 		}
 	}
 	slices.SortStableFunc(cands, func(a, b Candidate) int { return cmp.Compare(b.Weight, a.Weight) })
-	r := &runner{ctx: ctx, cands: cands, req: req, opts: opts, onDelta: onDelta}
-	switch opts.Strategy {
-	case Top1:
-		return r.top1()
-	case ParallelBest:
-		return r.parallelBest()
-	case Synthesize:
-		return r.synthesize()
+	strategy, ok := strategies[opts.Strategy]
+	if !ok {
+		_, err := ParseStrategy(string(opts.Strategy))
+		return Outcome{Strategy: opts.Strategy}, err
 	}
-	_, err := ParseStrategy(string(opts.Strategy))
-	return Outcome{Strategy: opts.Strategy}, err
+	return strategy(&runner{ctx: ctx, cands: cands, req: req, opts: opts, onDelta: onDelta})
 }
 
 type runner struct {
@@ -500,7 +517,7 @@ func (r *runner) synthesize() (Outcome, error) {
 }
 
 // ErrUnavailable is the error of a candidate that has no Expert.
-var ErrUnavailable = errors.New("expert is not available (disabled or failed to build)")
+var ErrUnavailable = errs.New(errs.Unavailable, "expert is not available (disabled or failed to build)")
 
 type unavailable struct{}
 

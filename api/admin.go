@@ -1,34 +1,16 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/policies"
-	"github.com/moegate/moegate/retrieval"
 )
-
-// expertError maps registry errors to statuses: 400 invalid, 404 missing,
-// 409 duplicate.
-func expertError(err error) error {
-	switch {
-	case errors.Is(err, experts.ErrInvalid):
-		var ve *experts.ValidationError
-		if errors.As(err, &ve) {
-			return invalid(ve.Field, "%v", err)
-		}
-		return invalid("", "%v", err)
-	case errors.Is(err, experts.ErrNotFound):
-		return notFound("expert_not_found", "%v", err)
-	case errors.Is(err, experts.ErrExists):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "expert_exists", Param: "name", Message: err.Error()}
-	}
-	return err
-}
 
 func (s *Server) adminListExperts(c *gin.Context) error {
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": s.deps.Registry.List()})
@@ -51,7 +33,7 @@ func (s *Server) adminAddExpert(c *gin.Context) error {
 	}
 	stored, err := s.deps.Registry.Add(c.Request.Context(), sp)
 	if err != nil {
-		return expertError(err)
+		return err
 	}
 	c.JSON(http.StatusCreated, stored)
 	return nil
@@ -64,7 +46,7 @@ func (s *Server) adminUpdateExpert(c *gin.Context) error {
 	}
 	stored, err := s.deps.Registry.Update(c.Request.Context(), c.Param("name"), sp)
 	if err != nil {
-		return expertError(err)
+		return err
 	}
 	c.JSON(http.StatusOK, stored)
 	return nil
@@ -72,33 +54,21 @@ func (s *Server) adminUpdateExpert(c *gin.Context) error {
 
 func (s *Server) adminRemoveExpert(c *gin.Context) error {
 	name := c.Param("name")
-	if name == s.opts.DefaultExpert {
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "default_expert", Param: "name",
-			Message: fmt.Sprintf("Expert '%s' is the default expert and cannot be removed; disable it with PUT instead.", name)}
+	if name == s.gw.DefaultExpert() {
+		return &errs.Error{Kind: errs.Conflict, Code: "default_expert", Param: "name",
+			Err: fmt.Errorf("Expert '%s' is the default expert and cannot be removed; disable it with PUT instead.", name)}
 	}
 	if err := s.deps.Registry.Remove(c.Request.Context(), name); err != nil {
-		return expertError(err)
+		return err
 	}
 	c.Status(http.StatusNoContent)
 	return nil
 }
 
-func tenantError(err error) error {
-	switch {
-	case errors.Is(err, policies.ErrInvalid):
-		return invalid("", "%v", err)
-	case errors.Is(err, policies.ErrNotFound):
-		return notFound("tenant_not_found", "%v", err)
-	case errors.Is(err, policies.ErrExists), errors.Is(err, policies.ErrReadOnly):
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "tenant_conflict", Param: "name", Message: err.Error()}
-	}
-	return err
-}
-
 func (s *Server) adminListTenants(c *gin.Context) error {
 	ts, err := s.deps.Tenants.List(c.Request.Context())
 	if err != nil {
-		return tenantError(err)
+		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": ts})
 	return nil
@@ -107,7 +77,7 @@ func (s *Server) adminListTenants(c *gin.Context) error {
 func (s *Server) adminGetTenant(c *gin.Context) error {
 	t, err := s.deps.Tenants.Get(c.Request.Context(), c.Param("name"))
 	if err != nil {
-		return tenantError(err)
+		return err
 	}
 	c.JSON(http.StatusOK, t)
 	return nil
@@ -122,7 +92,7 @@ func (s *Server) adminCreateTenant(c *gin.Context) error {
 	}
 	created, key, err := s.deps.Tenants.Create(c.Request.Context(), t)
 	if err != nil {
-		return tenantError(err)
+		return err
 	}
 	s.log.InfoContext(c.Request.Context(), "tenant created", "tenant", created.Name)
 	c.JSON(http.StatusCreated, struct {
@@ -134,7 +104,7 @@ func (s *Server) adminCreateTenant(c *gin.Context) error {
 
 func (s *Server) adminDeleteTenant(c *gin.Context) error {
 	if err := s.deps.Tenants.Delete(c.Request.Context(), c.Param("name")); err != nil {
-		return tenantError(err)
+		return err
 	}
 	c.Status(http.StatusNoContent)
 	return nil
@@ -146,7 +116,7 @@ func (s *Server) ownUsage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.deps.Limiter.Usage(c.Request.Context(), t.Name)
+	u, err := s.deps.Usage.Usage(c.Request.Context(), t.Name)
 	if err != nil {
 		return err
 	}
@@ -158,14 +128,14 @@ func (s *Server) ownUsage(c *gin.Context) error {
 func (s *Server) adminUsage(c *gin.Context) error {
 	ctx := c.Request.Context()
 	if name := c.Query("tenant"); name != "" {
-		u, err := s.deps.Limiter.Usage(ctx, name)
+		u, err := s.deps.Usage.Usage(ctx, name)
 		if err != nil {
 			return err
 		}
 		c.JSON(http.StatusOK, u)
 		return nil
 	}
-	all, err := s.deps.Limiter.AllUsage(ctx)
+	all, err := s.deps.Usage.AllUsage(ctx)
 	if err != nil {
 		return err
 	}
@@ -173,79 +143,40 @@ func (s *Server) adminUsage(c *gin.Context) error {
 	return nil
 }
 
-func (s *Server) knowledge() (Knowledge, error) {
-	if s.deps.Knowledge == nil {
-		return nil, &Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "retrieval_disabled", Message: "No knowledge store is configured."}
-	}
-	return s.deps.Knowledge, nil
-}
-
 // ingestRequest is one document, or several under "documents".
 type ingestRequest struct {
-	retrieval.IngestDoc
-	Documents []retrieval.IngestDoc `json:"documents"`
+	gateway.IngestDoc
+	Documents []gateway.IngestDoc `json:"documents"`
 }
 
 func (s *Server) adminIngest(c *gin.Context) error {
-	k, err := s.knowledge()
-	if err != nil {
-		return err
-	}
 	var req ingestRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
 	docs := req.Documents
 	if len(docs) == 0 {
-		docs = []retrieval.IngestDoc{req.IngestDoc}
+		docs = []gateway.IngestDoc{req.IngestDoc}
 	}
-	type result struct {
-		retrieval.Document
-		Changed bool `json:"changed"`
-	}
-	var out []result
-	for i, d := range docs {
-		if d.Text == "" {
-			return invalid(fmt.Sprintf("documents[%d].text", i), "Document %d has no text.", i)
-		}
-		doc, changed, err := k.Ingest(c.Request.Context(), d)
-		if err != nil {
-			if errors.Is(err, retrieval.ErrInvalid) {
-				return invalid(fmt.Sprintf("documents[%d]", i), "%v", err)
-			}
-			return fmt.Errorf("ingest document %d: %w", i, err)
-		}
-		out = append(out, result{doc, changed})
+	out, err := s.gw.Ingest(c.Request.Context(), docs)
+	if err != nil {
+		return err
 	}
 	c.JSON(http.StatusCreated, gin.H{"object": "list", "data": out})
 	return nil
 }
 
 func (s *Server) adminListKnowledge(c *gin.Context) error {
-	k, err := s.knowledge()
+	docs, err := s.gw.Documents(c.Request.Context())
 	if err != nil {
 		return err
-	}
-	docs, err := k.Documents(c.Request.Context())
-	if err != nil {
-		return err
-	}
-	if docs == nil {
-		docs = []retrieval.Document{}
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": docs})
 	return nil
 }
 
 func (s *Server) adminDeleteKnowledge(c *gin.Context) error {
-	k, err := s.knowledge()
-	if err != nil {
-		return err
-	}
-	if err := k.DeleteDocument(c.Request.Context(), c.Param("doc")); err != nil {
-		if errors.Is(err, retrieval.ErrNotFound) {
-			return notFound("document_not_found", "Document '%s' not found.", c.Param("doc"))
-		}
+	if err := s.gw.DeleteDocument(c.Request.Context(), c.Param("doc")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -253,10 +184,9 @@ func (s *Server) adminDeleteKnowledge(c *gin.Context) error {
 }
 
 func (s *Server) adminRetrain(c *gin.Context) error {
-	if s.deps.Retrainer == nil {
-		return &Error{Status: http.StatusConflict, Type: "invalid_request_error", Code: "static_router", Message: "The static router does not train."}
+	if err := s.gw.Retrain(); err != nil {
+		return err
 	}
-	s.deps.Retrainer.Trigger()
 	c.JSON(http.StatusAccepted, gin.H{"status": "retraining"})
 	return nil
 }

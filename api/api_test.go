@@ -19,8 +19,11 @@ import (
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/openai"
+	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // echoExpert is an instant in-process expert: it answers with its name and
@@ -95,7 +98,7 @@ type testEnv struct {
 // local embedder, the static router, file-backed tenants, in-process limits
 // and cache. Experts of kind "local" are the in-process test experts above,
 // looked up by name.
-func newTestEnv(t testing.TB, opts Options, tune func(*Deps)) *testEnv {
+func newTestEnv(t testing.TB, opts Options, gwOpts gateway.Options, tune func(*gateway.Deps)) *testEnv {
 	t.Helper()
 	env := &testEnv{dir: t.TempDir(), experts: map[string]experts.Expert{
 		"local":   &echoExpert{name: "local"},
@@ -105,7 +108,7 @@ func newTestEnv(t testing.TB, opts Options, tune func(*Deps)) *testEnv {
 	}}
 	factory := func(_ context.Context, s experts.Spec) (experts.Expert, error) {
 		if s.Kind == experts.KindOpenAI {
-			return experts.NewOpenAI(s, nil)
+			return openai.New(s, nil)
 		}
 		e, ok := env.experts[s.Name]
 		if !ok {
@@ -113,7 +116,7 @@ func newTestEnv(t testing.TB, opts Options, tune func(*Deps)) *testEnv {
 		}
 		return e, nil
 	}
-	env.reg = experts.NewRegistry(experts.NewFileStore(filepath.Join(env.dir, "experts.json")), factory, nil)
+	env.reg = experts.NewRegistry(experts.NewFileStore(filepath.Join(env.dir, "experts.json")), experts.Factory(factory), nil)
 	ctx := context.Background()
 	if err := env.reg.Load(ctx); err != nil {
 		t.Fatal(err)
@@ -133,17 +136,23 @@ func newTestEnv(t testing.TB, opts Options, tune func(*Deps)) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{
+	limiter := policies.NewMemoryLimiter()
+	metrics := prometheus.NewRegistry()
+	deps := gateway.Deps{
 		Registry: env.reg, Router: router.Static{Expert: "banking"}, Embedder: embed.NewLocal(256),
-		Tenants: tenants, Limiter: policies.NewMemoryLimiter(),
+		Limiter: limiter, Metrics: metrics,
 	}
 	if tune != nil {
 		tune(&deps)
 	}
+	gw, err := gateway.New(gwOpts, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if opts.AdminToken == "" {
 		opts.AdminToken = "admin-token"
 	}
-	env.srv, err = New(opts, deps)
+	env.srv, err = New(opts, Deps{Gateway: gw, Registry: env.reg, Tenants: tenants, Usage: limiter, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +205,7 @@ func assertError(t *testing.T, w *httptest.ResponseRecorder, status int, code, p
 const hello = `{"model":"auto","messages":[{"role":"user","content":"hello there"}]}`
 
 func TestChatCompletion(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	w := env.do("POST", "/v1/chat/completions", hello, "X-Request-Id", "my-request-1")
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
@@ -229,7 +238,7 @@ func TestChatCompletion(t *testing.T) {
 }
 
 func TestContentPartsAndDirectModel(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	w := env.do("POST", "/v1/chat/completions", `{"model":"travel","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"fly"},{"type":"text","text":"to rome"}]}]}`)
 	if w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body)
@@ -244,7 +253,7 @@ func TestContentPartsAndDirectModel(t *testing.T) {
 }
 
 func TestChatStream(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	srv := httptest.NewServer(env.srv.Handler())
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json",
@@ -296,7 +305,7 @@ func TestChatStream(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	env := newTestEnv(t, Options{MaxBodyBytes: 4096, MaxMessages: 3}, nil)
+	env := newTestEnv(t, Options{MaxBodyBytes: 4096, MaxMessages: 3}, gateway.Options{}, nil)
 	msgs := `"messages":[{"role":"user","content":"x"}]`
 	cases := []struct {
 		name, body  string
@@ -332,7 +341,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestPanicBecomes500WithoutStack(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "panicky", Kind: experts.KindLocal}); err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +356,7 @@ func TestPanicBecomes500WithoutStack(t *testing.T) {
 }
 
 func TestClientDisconnectCancelsExpert(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	blk := &blockingExpert{started: make(chan struct{}), cancelled: make(chan struct{})}
 	env.experts["slow"] = blk
 	if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "slow", Kind: experts.KindLocal}); err != nil {
@@ -382,7 +391,7 @@ func TestClientDisconnectCancelsExpert(t *testing.T) {
 }
 
 func TestModels(t *testing.T) {
-	env := newTestEnv(t, Options{Notes: []string{"demo model"}}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{Notes: []string{"demo model"}}, nil)
 	w := env.do("GET", "/v1/models", "")
 	m := decode(t, w)
 	var ids []string
@@ -400,7 +409,7 @@ func TestModels(t *testing.T) {
 }
 
 func TestAdminAPI(t *testing.T) {
-	env := newTestEnv(t, Options{AdminToken: "s3cret"}, nil)
+	env := newTestEnv(t, Options{AdminToken: "s3cret"}, gateway.Options{}, nil)
 	auth := []string{"Authorization", "Bearer s3cret"}
 	assertError(t, env.do("GET", "/admin/experts", ""), 401, "", "")
 	assertError(t, env.do("GET", "/admin/experts", "", "Authorization", "Bearer wrong"), 401, "", "")
@@ -435,13 +444,13 @@ func TestAdminAPI(t *testing.T) {
 }
 
 func TestAdminDisabledWithoutToken(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	env.srv.opts.AdminToken = ""
 	assertError(t, env.do("GET", "/admin/experts", "", "Authorization", "Bearer anything"), 404, "", "")
 }
 
 func TestOptOutOfDataOwner(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	// banking's data belongs to acme: excluding acme sends the query elsewhere.
 	w := env.do("POST", "/v1/chat/completions", hello, "X-Moegate-Exclude-Data", "acme")
 	if w.Code != 200 {
@@ -461,7 +470,7 @@ func TestOptOutOfDataOwner(t *testing.T) {
 }
 
 func TestMetricsAndHealth(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	env.do("POST", "/v1/chat/completions", hello)
 	if w := env.do("GET", "/healthz", ""); w.Code != 200 {
 		t.Fatalf("healthz %d", w.Code)
@@ -478,14 +487,14 @@ func TestMetricsAndHealth(t *testing.T) {
 }
 
 func TestReadyzFailsWithoutDefaultExpert(t *testing.T) {
-	env := newTestEnv(t, Options{DefaultExpert: "missing"}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{DefaultExpert: "missing"}, nil)
 	if w := env.do("GET", "/readyz", ""); w.Code != 503 {
 		t.Fatalf("readyz = %d, want 503: %s", w.Code, w.Body)
 	}
 }
 
 func TestRateLimit(t *testing.T) {
-	env := newTestEnv(t, Options{AuthRequired: true, AdminToken: "adm"}, nil)
+	env := newTestEnv(t, Options{AuthRequired: true, AdminToken: "adm"}, gateway.Options{}, nil)
 	w := env.do("POST", "/admin/tenants", `{"name":"acme","rpm":2}`, "Authorization", "Bearer adm")
 	if w.Code != 201 {
 		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
@@ -516,7 +525,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestEmbeddings(t *testing.T) {
-	env := newTestEnv(t, Options{}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
 	w := env.do("POST", "/v1/embeddings", `{"model":"x","input":["a b","c"]}`)
 	m := decode(t, w)
 	data := m["data"].([]any)
@@ -534,7 +543,7 @@ func TestEmbeddings(t *testing.T) {
 // the whole handler stack with an instant in-process expert: with the static
 // router, and with the learned router and the response cache (all misses).
 func BenchmarkChatOverhead(b *testing.B) {
-	b.Run("static", func(b *testing.B) { benchChat(b, newTestEnv(b, Options{}, nil)) })
+	b.Run("static", func(b *testing.B) { benchChat(b, newTestEnv(b, Options{}, gateway.Options{}, nil)) })
 	b.Run("learned+cache", func(b *testing.B) {
 		l := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{})
 		var ex []router.Example
@@ -544,7 +553,7 @@ func BenchmarkChatOverhead(b *testing.B) {
 		if _, err := l.Train(context.Background(), ex); err != nil {
 			b.Fatal(err)
 		}
-		benchChat(b, newTestEnv(b, Options{}, func(d *Deps) {
+		benchChat(b, newTestEnv(b, Options{}, gateway.Options{}, func(d *gateway.Deps) {
 			d.Router = l
 			d.Cache = policies.NewMemoryCache(policies.CacheOptions{Threshold: 2}) // semantic lookup off: every request misses
 		}))
@@ -583,7 +592,7 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 }
 
 func TestCache(t *testing.T) {
-	env := newTestEnv(t, Options{}, func(d *Deps) { d.Cache = policies.NewMemoryCache(policies.CacheOptions{}) })
+	env := newTestEnv(t, Options{}, gateway.Options{}, func(d *gateway.Deps) { d.Cache = policies.NewMemoryCache(policies.CacheOptions{}) })
 	first := decode(t, env.do("POST", "/v1/chat/completions", hello))
 	banking := env.experts["banking"].(*echoExpert)
 	calls := banking.calls.Load()
@@ -633,7 +642,7 @@ func FuzzChatRequest(f *testing.F) {
 		f.Add(seed, "")
 		f.Add(seed, "acme, ,x")
 	}
-	env := newTestEnv(f, Options{}, func(d *Deps) { d.Cache = policies.NewMemoryCache(policies.CacheOptions{}) })
+	env := newTestEnv(f, Options{}, gateway.Options{}, func(d *gateway.Deps) { d.Cache = policies.NewMemoryCache(policies.CacheOptions{}) })
 	f.Fuzz(func(t *testing.T, body, excludeHeader string) {
 		w := env.do("POST", "/v1/chat/completions", body, "X-Moegate-Exclude-Data", excludeHeader)
 		if w.Code >= 500 {
@@ -655,12 +664,12 @@ func (twoExperts) Route(_ context.Context, q router.Query) (router.Decision, err
 			d.Experts = append(d.Experts, c)
 		}
 	}
-	d.Experts = renormalize(d.Experts)
+	d.Experts = router.Renormalize(d.Experts)
 	return d, nil
 }
 
 func TestAggregationStrategies(t *testing.T) {
-	env := newTestEnv(t, Options{}, func(d *Deps) { d.Router = twoExperts{} })
+	env := newTestEnv(t, Options{}, gateway.Options{}, func(d *gateway.Deps) { d.Router = twoExperts{} })
 	cases := []struct {
 		aggregate, wantModel, wantPrefix string
 		wantCalls                        int
@@ -697,7 +706,7 @@ func TestAggregationStrategies(t *testing.T) {
 }
 
 func TestExpertTimeoutIs504(t *testing.T) {
-	env := newTestEnv(t, Options{RequestTimeout: 200 * time.Millisecond}, nil)
+	env := newTestEnv(t, Options{}, gateway.Options{RequestTimeout: 200 * time.Millisecond}, nil)
 	env.experts["slow"] = &blockingExpert{started: make(chan struct{}), cancelled: make(chan struct{})}
 	if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "slow", Kind: experts.KindLocal}); err != nil {
 		t.Fatal(err)

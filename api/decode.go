@@ -35,7 +35,3 @@ func (s *Server) decodeJSON(c *gin.Context, v any) error {
 	}
 	return nil
 }
-
-func fieldErr(param string, err error) *Error {
-	return invalid(param, "Invalid '%s': %v", param, err)
-}

@@ -1,77 +1,45 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
-	"time"
 
-	"github.com/moegate/moegate/embed"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/policies"
-	"github.com/moegate/moegate/retrieval"
-	"github.com/moegate/moegate/router"
 )
 
-// Options are the server's settings.
+// Options are the HTTP layer's settings; the request pipeline's are
+// gateway.Options.
 type Options struct {
-	AdminToken     string
-	AuthRequired   bool // false: auth "none", every caller is the default tenant
-	MaxBodyBytes   int64
-	MaxMessages    int
-	RequestTimeout time.Duration
-
-	DefaultExpert string
-	Aggregate     string
-	Synthesizer   string
-	Retries       int
-	TopK          int
-	TopP          float64
-
-	RetrievalTopK     int
-	RetrievalMinScore float64
-	// Notes are added to every moegate object, e.g. that the default expert
-	// runs a demo model whose answers are not meaningful.
-	Notes []string
+	AdminToken   string
+	AuthRequired bool  // false: auth "none", every caller is the default tenant
+	MaxBodyBytes int64 // 1 MiB
+	MaxMessages  int   // 256
 }
 
 func (o *Options) setDefaults() {
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 1 << 20
-	}
-	if o.MaxMessages <= 0 {
-		o.MaxMessages = 256
-	}
-	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 120 * time.Second
-	}
-	if o.DefaultExpert == "" {
-		o.DefaultExpert = "local"
-	}
-	if o.Aggregate == "" {
-		o.Aggregate = "top1"
-	}
-	if o.TopK <= 0 {
-		o.TopK = 1
-	}
-	if o.RetrievalTopK <= 0 {
-		o.RetrievalTopK = 4
-	}
+	o.MaxBodyBytes = cmp.Or(o.MaxBodyBytes, 1<<20)
+	o.MaxMessages = cmp.Or(o.MaxMessages, 256)
 }
 
 // Deps are the parts the server calls, each behind the small interface it
 // needs.
 type Deps struct {
-	Registry  Registry
-	Router    router.Router
-	Retrainer Retrainer // may be nil (static router)
-	Embedder  embed.Embedder
-	Knowledge Knowledge // may be nil: retrieval off
-	Tenants   policies.TenantStore
-	Limiter   Limiter
-	Cache     Cache         // may be nil: cache off
-	Feedback  FeedbackStore // may be nil: feedback off
-	Checks    []Check
-	Logger    *slog.Logger
+	Gateway  *gateway.Gateway
+	Registry Registry
+	Tenants  policies.TenantStore
+	Usage    UsageReader
+	Checks   []Check
+	Logger   *slog.Logger
+	// Metrics is the registry /metrics serves; the gateway's series must
+	// be registered on it too. nil: a registry of the server's own.
+	Metrics *prometheus.Registry
+	// Console is the web console at /ui; nil: none.
+	Console Console
 }
 
 // Registry is the runtime expert registry.
@@ -83,34 +51,8 @@ type Registry interface {
 	Remove(ctx context.Context, name string) error
 }
 
-// Retrainer retrains the learned router in the background.
-type Retrainer interface {
-	Trigger()
-}
-
-// Knowledge is the retrieval path: search, ingestion and listing.
-type Knowledge interface {
-	Search(ctx context.Context, vec []float32, k int, f retrieval.Filter) ([]retrieval.Hit, error)
-	Ingest(ctx context.Context, doc retrieval.IngestDoc) (retrieval.Document, bool, error)
-	Documents(ctx context.Context) ([]retrieval.Document, error)
-	DeleteDocument(ctx context.Context, id string) error
-}
-
-// Limiter enforces rate limits and budgets and accounts usage.
-type Limiter interface {
-	Allow(ctx context.Context, t policies.Tenant) (policies.Decision, error)
-	Record(ctx context.Context, t policies.Tenant, expert string, tokens int) error
+// UsageReader reads accounted token usage.
+type UsageReader interface {
 	Usage(ctx context.Context, tenant string) (policies.Usage, error)
 	AllUsage(ctx context.Context) ([]policies.Usage, error)
-}
-
-// Cache is the response cache.
-type Cache interface {
-	Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (policies.Entry, policies.Hit, bool, error)
-	Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e policies.Entry) error
-}
-
-// FeedbackStore keeps feedback for the router's next training.
-type FeedbackStore interface {
-	Append(ctx context.Context, fb router.Feedback) error
 }

@@ -62,9 +62,9 @@ func (s *Server) embeddings(c *gin.Context) error {
 	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
 		return invalid("encoding_format", "'encoding_format' must be 'float' or 'base64'.")
 	}
-	vecs, err := s.deps.Embedder.Embed(c.Request.Context(), inputs)
+	vecs, err := s.gw.Embed(c.Request.Context(), inputs)
 	if err != nil {
-		return &Error{Status: http.StatusBadGateway, Type: "upstream_error", Code: "embedding_failed", Message: "Embedding failed: " + err.Error()}
+		return err
 	}
 	data := make([]embeddingData, len(vecs))
 	tokens := 0

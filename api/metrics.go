@@ -5,24 +5,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// metrics are the gateway's Prometheus series, on a registry of their own so
-// that several servers in one process (tests) do not collide.
+// metrics are the HTTP layer's Prometheus series; the pipeline's are
+// package gateway's, on the same registry.
 type metrics struct {
-	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec   // HTTP requests by route and status
-	duration    *prometheus.HistogramVec // HTTP latency by route
-	expertCalls *prometheus.CounterVec   // expert calls by expert and status
-	expertLat   *prometheus.HistogramVec // expert latency by expert
-	tokens      *prometheus.CounterVec   // tokens by expert and kind (prompt, completion)
-	routes      *prometheus.CounterVec   // routing decisions by expert ("default" for the null option)
-	retrievals  *prometheus.CounterVec   // retrieval path by outcome
-	cache       *prometheus.CounterVec   // cache lookups by result
-	limited     *prometheus.CounterVec   // requests refused by limits, by reason
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec   // HTTP requests by route and status
+	duration *prometheus.HistogramVec // HTTP latency by route
 }
 
-func newMetrics() *metrics {
+func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moegate_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "status"}),
@@ -30,31 +23,12 @@ func newMetrics() *metrics {
 			Name: "moegate_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
 		}, []string{"route"}),
-		expertCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_expert_requests_total", Help: "Calls to experts by expert and status.",
-		}, []string{"expert", "status"}),
-		expertLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "moegate_expert_latency_seconds", Help: "Expert call latency.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
-		}, []string{"expert"}),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_tokens_total", Help: "Tokens by expert and kind (prompt, completion).",
-		}, []string{"expert", "kind"}),
-		routes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_routing_decisions_total", Help: "Experts chosen by routing; 'default' when no expert fit.",
-		}, []string{"expert"}),
-		retrievals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_retrieval_total", Help: "Retrieval path decisions (used, skipped).",
-		}, []string{"result"}),
-		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_cache_lookups_total", Help: "Response cache lookups by result (exact, semantic, miss, error).",
-		}, []string{"result"}),
-		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_rate_limited_total", Help: "Requests refused by rate limits and budgets, by reason.",
-		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.expertCalls, m.expertLat, m.tokens, m.routes,
-		m.retrievals, m.cache, m.limited,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
+	for _, c := range []prometheus.Collector{m.requests, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }

@@ -21,8 +21,8 @@ func (s *Server) models() []modelObject {
 		if sp.CreatedAt.IsZero() {
 			m.Created = created
 		}
-		if sp.Name == s.opts.DefaultExpert && len(s.opts.Notes) > 0 {
-			m.Note = s.opts.Notes[0]
+		if sp.Name == s.gw.DefaultExpert() && len(s.gw.Notes()) > 0 {
+			m.Note = s.gw.Notes()[0]
 		}
 		out = append(out, m)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/moegate/moegate/gateway"
 )
 
 // chatRequest is OpenAI's chat completion request. Fields the gateway does
@@ -104,13 +106,13 @@ func parseStop(raw json.RawMessage) ([]string, error) {
 }
 
 type chatCompletion struct {
-	ID      string       `json:"id"`
-	Object  string       `json:"object"`
-	Created int64        `json:"created"`
-	Model   string       `json:"model"`
-	Choices []chatChoice `json:"choices"`
-	Usage   *usage       `json:"usage,omitempty"`
-	Moegate *moegateInfo `json:"moegate,omitempty"`
+	ID      string        `json:"id"`
+	Object  string        `json:"object"`
+	Created int64         `json:"created"`
+	Model   string        `json:"model"`
+	Choices []chatChoice  `json:"choices"`
+	Usage   *usage        `json:"usage,omitempty"`
+	Moegate *gateway.Info `json:"moegate,omitempty"`
 }
 
 type chatChoice struct {
@@ -140,7 +142,7 @@ type chatChunk struct {
 	Model   string        `json:"model"`
 	Choices []chunkChoice `json:"choices"`
 	Usage   *usage        `json:"usage,omitempty"`
-	Moegate *moegateInfo  `json:"moegate,omitempty"`
+	Moegate *gateway.Info `json:"moegate,omitempty"`
 }
 
 type chunkChoice struct {

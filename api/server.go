@@ -19,32 +19,44 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/errs"
 )
 
 // Server serves the gateway's HTTP API.
 type Server struct {
 	opts    Options
 	deps    Deps
+	gw      *gateway.Gateway
 	log     *slog.Logger
 	metrics *metrics
-	recent  *recentQueries
 	engine  *gin.Engine
 	started time.Time
 }
 
-// New builds a server. Deps must hold at least Registry, Router, Embedder,
-// Tenants and Limiter; Knowledge, Cache and Feedback may be nil (features off).
+// New builds a server. Deps must hold every part but Checks, Logger and
+// Metrics.
 func New(opts Options, deps Deps) (*Server, error) {
-	if deps.Registry == nil || deps.Router == nil || deps.Embedder == nil || deps.Tenants == nil || deps.Limiter == nil {
-		return nil, errors.New("api: Registry, Router, Embedder, Tenants and Limiter are required")
+	if deps.Gateway == nil || deps.Registry == nil || deps.Tenants == nil || deps.Usage == nil {
+		return nil, errors.New("api: Gateway, Registry, Tenants and Usage are required")
 	}
 	opts.setDefaults()
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, deps: deps, log: log, metrics: newMetrics(), recent: newRecentQueries(10000), started: time.Now()}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, deps: deps, gw: deps.Gateway, log: log, metrics: m, started: time.Now()}
 	s.engine = s.routes()
 	return s, nil
 }
@@ -61,8 +73,8 @@ func (s *Server) routes() *gin.Engine {
 		writeError(c, notFound("unknown_url", "Unknown request URL: %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	e.NoMethod(func(c *gin.Context) {
-		writeError(c, &Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error", Code: "method_not_allowed",
-			Message: fmt.Sprintf("Method %s not allowed on %s", c.Request.Method, c.Request.URL.Path)})
+		_, body, _ := describe(errs.E(errs.Invalid, "Method %s not allowed on %s", c.Request.Method, c.Request.URL.Path).WithCode("method_not_allowed"), requestID(c))
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, body)
 	})
 
 	e.GET("/healthz", s.healthz)
@@ -76,6 +88,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/embeddings", s.handle(s.embeddings))
 	v1.POST("/feedback", s.handle(s.feedback))
 	v1.GET("/usage", s.handle(s.ownUsage))
+	v1.POST("/route", s.handle(s.route))
 
 	admin := e.Group("/admin", s.adminAuth)
 	admin.GET("/experts", s.handle(s.adminListExperts))
@@ -92,6 +105,11 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/knowledge", s.handle(s.adminIngest))
 	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
 	admin.POST("/router/retrain", s.handle(s.adminRetrain))
+	admin.POST("/route", s.asTenant, s.handle(s.route))
+	admin.POST("/chat/completions", s.asTenant, s.handle(s.chatCompletions))
+	if s.deps.Console != nil {
+		s.deps.Console.Mount(e, admin, s.authenticate, s.isAdmin, s.handle)
+	}
 	return e
 }
 
@@ -100,8 +118,7 @@ func (s *Server) routes() *gin.Engine {
 func (s *Server) handle(h func(c *gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := h(c); err != nil {
-			var e *Error
-			if !errors.As(err, &e) {
+			if errs.KindOf(err) == errs.Internal {
 				s.log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "err", err)
 			}
 			if c.Writer.Written() {
@@ -152,7 +169,7 @@ func (s *Server) recoverer(c *gin.Context) {
 			}
 			s.log.ErrorContext(c.Request.Context(), "panic in handler", "request_id", requestID(c), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			if !c.Writer.Written() {
-				writeError(c, internal("internal error; see the gateway log for request "+requestID(c)))
+				writeError(c, errors.New("panic"))
 			}
 			c.Abort()
 		}
@@ -190,11 +207,6 @@ func (s *Server) limitBody(c *gin.Context) {
 	c.Next()
 }
 
-func tooLarge(limit int64) *Error {
-	return &Error{Status: http.StatusRequestEntityTooLarge, Type: "invalid_request_error", Code: "request_too_large",
-		Message: fmt.Sprintf("Request body is larger than the limit of %d bytes.", limit)}
-}
-
 // adminAuth guards /admin: without a configured token the admin API does
 // not exist (404); with one, it needs "Authorization: Bearer TOKEN".
 func (s *Server) adminAuth(c *gin.Context) {
@@ -230,12 +242,13 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	checks := gin.H{}
 	ready := true
-	switch e, ok := s.deps.Registry.Get(s.opts.DefaultExpert); {
+	def := s.gw.DefaultExpert()
+	switch e, ok := s.deps.Registry.Get(def); {
 	case !ok:
-		checks["default_expert"] = fmt.Sprintf("missing: expert %q is not registered", s.opts.DefaultExpert)
+		checks["default_expert"] = fmt.Sprintf("missing: expert %q is not registered", def)
 		ready = false
 	case !e.Ready():
-		checks["default_expert"] = fmt.Sprintf("expert %q is disabled or failed to start: %v", s.opts.DefaultExpert, e.Err)
+		checks["default_expert"] = fmt.Sprintf("expert %q is disabled or failed to start: %v", def, e.Err)
 		ready = false
 	default:
 		checks["default_expert"] = "ok"

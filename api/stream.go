@@ -8,8 +8,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/gateway"
 )
 
 // streamWriter writes chat.completion.chunk events. Nothing is written until
@@ -17,7 +17,7 @@ import (
 // answering still gets a proper HTTP error status.
 type streamWriter struct {
 	c            *gin.Context
-	info         *moegateInfo
+	info         *gateway.Info
 	includeUsage bool
 	id           string
 	created      int64
@@ -25,7 +25,7 @@ type streamWriter struct {
 	model        string
 }
 
-func newStreamWriter(c *gin.Context, info *moegateInfo, includeUsage bool, model string) *streamWriter {
+func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
 	return &streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
 		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_")}
 }
@@ -39,6 +39,7 @@ func (w *streamWriter) start() error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no")
+	h.Set("X-Moegate-Route", w.info.Header())
 	w.c.Status(http.StatusOK)
 	empty := ""
 	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Role: "assistant", Content: &empty}}}, Moegate: w.info})
@@ -83,7 +84,7 @@ func (w *streamWriter) delta(d experts.Delta) error {
 
 // finish sends the finish reason, the final moegate object (now with each
 // expert's latency), usage when asked, and [DONE].
-func (w *streamWriter) finish(out aggregate.Outcome) {
+func (w *streamWriter) finish(out *gateway.Result) {
 	w.model = out.Answered
 	if !w.started {
 		if err := w.start(); err != nil {
@@ -103,10 +104,7 @@ func (w *streamWriter) finish(out aggregate.Outcome) {
 
 // fail reports an error after the stream started, in OpenAI's error shape.
 func (w *streamWriter) fail(e error) {
-	apiErr, ok := e.(*Error)
-	if !ok {
-		apiErr = internal("internal error")
-	}
-	b, _ := json.Marshal(errorBody{Error: errorDetail{Message: apiErr.Message, Type: apiErr.Type, Param: nullable(apiErr.Param), Code: nullable(apiErr.Code)}})
+	_, body, _ := describe(e, w.info.RequestID)
+	b, _ := json.Marshal(body)
 	_ = w.event(b)
 }

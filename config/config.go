@@ -13,44 +13,27 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/internal/units"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/moegate/moegate/experts"
 )
 
-// Duration is a time.Duration written as "30s" in YAML and the environment.
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	return d.parse(n.Value)
-}
-
-func (d *Duration) parse(s string) error {
-	v, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: %w", s, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
 // Config is the whole gateway configuration. Every scalar key can be
 // overridden by an environment variable named MOEGATE_ plus its YAML path in
 // upper case joined by underscores (router.top_k → MOEGATE_ROUTER_TOP_K).
 type Config struct {
-	Addr            string   `yaml:"addr"`
-	DataDir         string   `yaml:"data_dir"`
-	LogLevel        string   `yaml:"log_level"`
-	LogFormat       string   `yaml:"log_format"`
-	AdminToken      string   `yaml:"admin_token"`
-	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
-	MaxMessages     int      `yaml:"max_messages"`
-	RequestTimeout  Duration `yaml:"request_timeout"`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Addr            string         `yaml:"addr"`
+	DataDir         string         `yaml:"data_dir"`
+	LogLevel        string         `yaml:"log_level"`
+	LogFormat       string         `yaml:"log_format"`
+	AdminToken      string         `yaml:"admin_token"`
+	MaxBodyBytes    int64          `yaml:"max_body_bytes"`
+	MaxMessages     int            `yaml:"max_messages"`
+	RequestTimeout  units.Duration `yaml:"request_timeout"`
+	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
 
 	DefaultExpert string `yaml:"default_expert"`
 	Aggregate     string `yaml:"aggregate"`
@@ -79,8 +62,8 @@ type Router struct {
 	MinWeight    float64 `yaml:"min_weight"`
 	// KnowledgeThreshold: the retrieval gate fires when the knowledge
 	// store's best match scores at least this (cosine).
-	KnowledgeThreshold float64  `yaml:"knowledge_threshold"`
-	RetrainDebounce    Duration `yaml:"retrain_debounce"`
+	KnowledgeThreshold float64        `yaml:"knowledge_threshold"`
+	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
 }
 
 // Local configures the in-process MoE engine behind the default expert.
@@ -98,12 +81,12 @@ type Local struct {
 
 // Embed configures query embeddings.
 type Embed struct {
-	Kind      string   `yaml:"kind"` // local | openai
-	Dim       int      `yaml:"dim"`
-	BaseURL   string   `yaml:"base_url"`
-	Model     string   `yaml:"model"`
-	APIKeyEnv string   `yaml:"api_key_env"`
-	Timeout   Duration `yaml:"timeout"`
+	Kind      string         `yaml:"kind"` // local | openai
+	Dim       int            `yaml:"dim"`
+	BaseURL   string         `yaml:"base_url"`
+	Model     string         `yaml:"model"`
+	APIKeyEnv string         `yaml:"api_key_env"`
+	Timeout   units.Duration `yaml:"timeout"`
 }
 
 // Retrieval configures the knowledge store.
@@ -146,34 +129,32 @@ type Tenant struct {
 
 // Cache configures the response cache.
 type Cache struct {
-	Enabled           bool     `yaml:"enabled"`
-	TTL               Duration `yaml:"ttl"`
-	SemanticThreshold float64  `yaml:"semantic_threshold"`
-	MaxEntries        int      `yaml:"max_entries"`
+	Enabled           bool           `yaml:"enabled"`
+	TTL               units.Duration `yaml:"ttl"`
+	SemanticThreshold float64        `yaml:"semantic_threshold"`
+	MaxEntries        int            `yaml:"max_entries"`
 }
 
 // Default returns the configuration used when nothing is configured: one
-// process, no services, the local engine as the default expert.
+// process, no services, the local engine as the default expert. Tunables
+// of the request path stay zero here: each component owns its default
+// (gateway.Options, router.Options, api.Options), so it is defined once.
 func Default() Config {
 	return Config{
 		Addr:            "127.0.0.1:8080",
 		DataDir:         "data",
 		LogLevel:        "info",
 		LogFormat:       "json",
-		MaxBodyBytes:    1 << 20,
-		MaxMessages:     256,
-		RequestTimeout:  Duration(120 * time.Second),
-		ShutdownTimeout: Duration(30 * time.Second),
+		ShutdownTimeout: units.Duration(30 * time.Second),
 		DefaultExpert:   "local",
-		Aggregate:       "top1",
 		Retries:         1,
-		Router:          Router{Kind: "learned", TopK: 1, MinWeight: 0.1, KnowledgeThreshold: 0.35, RetrainDebounce: Duration(500 * time.Millisecond)},
+		Router:          Router{Kind: "learned", RetrainDebounce: units.Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
-		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
-		Retrieval:       Retrieval{Backend: "embedded", TopK: 4, MinScore: 0.25},
+		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: units.Duration(30 * time.Second)},
+		Retrieval:       Retrieval{Backend: "embedded"},
 		Postgres:        Postgres{Schema: "moegate"},
 		Auth:            "none",
-		Cache:           Cache{Enabled: true, TTL: Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
+		Cache:           Cache{Enabled: true, TTL: units.Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
 	}
 }
 
@@ -213,14 +194,11 @@ func (c Config) Validate() error {
 	if c.Addr == "" {
 		errs = append(errs, errors.New("addr is empty"))
 	}
-	if c.MaxBodyBytes <= 0 {
-		errs = append(errs, errors.New("max_body_bytes must be positive"))
+	if c.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("max_body_bytes must be positive (0: the default)"))
 	}
-	if c.Router.Kind != "learned" && c.Router.Kind != "static" {
-		errs = append(errs, fmt.Errorf("router.kind %q: want learned or static", c.Router.Kind))
-	}
-	if c.Router.TopK < 1 {
-		errs = append(errs, errors.New("router.top_k must be at least 1"))
+	if c.Router.TopK < 0 {
+		errs = append(errs, errors.New("router.top_k must be at least 1 (0: the default)"))
 	}
 	if c.Router.TopP < 0 || c.Router.TopP > 1 {
 		errs = append(errs, errors.New("router.top_p must be in [0,1]"))
@@ -237,10 +215,8 @@ func (c Config) Validate() error {
 	if c.Auth != "none" && c.Auth != "keys" {
 		errs = append(errs, fmt.Errorf("auth %q: want none or keys", c.Auth))
 	}
-	switch c.Aggregate {
-	case "top1", "parallel-best", "synthesize":
-	default:
-		errs = append(errs, fmt.Errorf("aggregate %q: want top1, parallel-best or synthesize", c.Aggregate))
+	if _, err := aggregate.ParseStrategy(c.Aggregate); err != nil {
+		errs = append(errs, fmt.Errorf("aggregate: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -258,7 +234,7 @@ func Keys() []string {
 			if tag == "" || tag == "-" {
 				continue
 			}
-			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeFor[units.Duration]() {
 				walk(ft, prefix+tag+".")
 				continue
 			}
@@ -297,7 +273,7 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 			continue
 		}
 		fv := v.Field(i)
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]() {
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[units.Duration]() {
 			if err := applyEnv(fv, name, getenv); err != nil {
 				return err
 			}
@@ -315,8 +291,8 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 }
 
 func setFromString(fv reflect.Value, s string) error {
-	if fv.Type() == reflect.TypeFor[Duration]() {
-		return fv.Addr().Interface().(*Duration).parse(s)
+	if fv.Type() == reflect.TypeFor[units.Duration]() {
+		return fv.Addr().Interface().(*units.Duration).UnmarshalText([]byte(s))
 	}
 	switch fv.Kind() {
 	case reflect.String:

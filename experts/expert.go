@@ -41,6 +41,14 @@ type Usage struct {
 	TotalTokens      int `json:"total_tokens"`
 }
 
+// Total is TotalTokens, or the sum of the parts when the expert left it out.
+func (u Usage) Total() int {
+	if u.TotalTokens != 0 {
+		return u.TotalTokens
+	}
+	return u.PromptTokens + u.CompletionTokens
+}
+
 // Response is a finished answer from an expert.
 type Response struct {
 	Content      string

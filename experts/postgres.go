@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/moegate/moegate/internal/pgmigrate"
 )
 
 // PostgresStore keeps specs in the table moegate_experts, shared by every
@@ -15,24 +16,21 @@ type PostgresStore struct {
 	pool *pgxpool.Pool
 }
 
-// NewPostgresStore creates the table if needed and returns the store. The
-// table lives in the pool's search_path.
+// migrations of moegate_experts. Version 1 adopts a table created before
+// migrations were recorded.
+var migrations = []pgmigrate.Migration{
+	{Version: 1, Name: "moegate_experts", SQL: `CREATE TABLE IF NOT EXISTS moegate_experts (
+	name       text PRIMARY KEY,
+	spec       jsonb NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now()
+)`},
+}
+
+// NewPostgresStore migrates the table and returns the store. The table
+// lives in the pool's current schema (the first on its search_path).
 func NewPostgresStore(ctx context.Context, pool *pgxpool.Pool) (*PostgresStore, error) {
-	// The advisory lock keeps replicas starting together from racing on
-	// CREATE TABLE IF NOT EXISTS, which can fail with a unique violation.
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('moegate_experts'))`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS moegate_experts (
-			name       text PRIMARY KEY,
-			spec       jsonb NOT NULL,
-			updated_at timestamptz NOT NULL DEFAULT now()
-		)`)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create table moegate_experts: %w", err)
+	if _, err := pgmigrate.Apply(ctx, pool, pgmigrate.Set{Component: "experts", Migrations: migrations}); err != nil {
+		return nil, fmt.Errorf("experts: %w", err)
 	}
 	return &PostgresStore{pool: pool}, nil
 }

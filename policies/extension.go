@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
+
+	"github.com/moegate/moegate/aggregate"
 )
 
 // Retrieval modes a request may ask for.
@@ -85,8 +88,8 @@ func (e Extension) Validate() error {
 	if math.IsNaN(e.TopP) || e.TopP < 0 || e.TopP > 1 {
 		return fmt.Errorf("%w: moegate.top_p %v: want 0 (default) to 1", ErrInvalid, e.TopP)
 	}
-	if !ValidAggregate(e.Aggregate) {
-		return fmt.Errorf("%w: moegate.aggregate %q: want top1, parallel-best or synthesize", ErrInvalid, e.Aggregate)
+	if !validAggregate(e.Aggregate) {
+		return fmt.Errorf("%w: moegate.aggregate %q: want one of %s", ErrInvalid, e.Aggregate, strings.Join(aggregate.Strategies(), ", "))
 	}
 	switch e.Retrieval {
 	case "", RetrievalAuto, RetrievalAlways, RetrievalNever:

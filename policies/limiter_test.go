@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/moegate/moegate/internal/testdb"
 )
 
 const testRedisAddr = "127.0.0.1:6379"
@@ -23,22 +25,7 @@ const testRedisAddr = "127.0.0.1:6379"
 // to this test; keys under the prefix are deleted when the test ends.
 func testRedis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: testRedisAddr})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis is required at %s for this test and is unreachable: %v", testRedisAddr, err)
-	}
-	prefix := "moegate-test-" + randomSuffix(t)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		rdb.Close()
-	})
-	return rdb, prefix
+	return testdb.Redis(t)
 }
 
 // fakeClock is a settable clock shared by limiters under test.

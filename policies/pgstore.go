@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/moegate/moegate/internal/pgmigrate"
 )
 
 // PostgresBackend keeps tenant records in one Postgres table. Every call is
@@ -38,14 +40,20 @@ func NewPostgresBackend(ctx context.Context, pool *pgxpool.Pool, table string) (
 		}
 	}
 	b := &PostgresBackend{pool: pool, table: pgx.Identifier(parts).Sanitize()}
-	_, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+b.table+` (
-		name       text PRIMARY KEY,
-		key_hash   text NOT NULL UNIQUE,
-		tenant     jsonb NOT NULL,
-		created_at timestamptz NOT NULL DEFAULT now()
-	)`)
-	if err != nil {
-		return nil, fmt.Errorf("policies: creating tenant table: %w", err)
+	set := pgmigrate.Set{Component: "tenants:" + parts[len(parts)-1], Migrations: []pgmigrate.Migration{
+		// Adopts a table created before migrations were recorded.
+		{Version: 1, Name: "tenant table", SQL: `CREATE TABLE IF NOT EXISTS ` + b.table + ` (
+	name       text PRIMARY KEY,
+	key_hash   text NOT NULL UNIQUE,
+	tenant     jsonb NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now()
+)`},
+	}}
+	if len(parts) == 2 {
+		set.Schema = parts[0]
+	}
+	if _, err := pgmigrate.Apply(ctx, pool, set); err != nil {
+		return nil, fmt.Errorf("policies: tenant table: %w", err)
 	}
 	return b, nil
 }

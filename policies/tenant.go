@@ -13,33 +13,27 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/moegate/moegate/aggregate"
+
+	"github.com/moegate/moegate/internal/errs"
 )
 
 // Sentinel errors. Callers check them with errors.Is.
 var (
-	ErrNotFound        = errors.New("policies: tenant not found")
-	ErrExists          = errors.New("policies: tenant already exists")
-	ErrUnauthorized    = errors.New("policies: invalid API key")
-	ErrInvalid         = errors.New("policies: invalid value")
-	ErrNoExpertAllowed = errors.New("policies: no expert is allowed for this request")
-	ErrReadOnly        = errors.New("policies: tenant is defined in configuration")
+	ErrNotFound        = errs.New(errs.NotFound, "policies: tenant not found").WithCode("tenant_not_found")
+	ErrExists          = errs.New(errs.Exists, "policies: tenant already exists").WithCode("tenant_conflict")
+	ErrUnauthorized    = errs.New(errs.Unauthenticated, "policies: invalid API key")
+	ErrInvalid         = errs.New(errs.Invalid, "policies: invalid value")
+	ErrNoExpertAllowed = errs.New(errs.PermissionDenied, "policies: no expert is allowed for this request")
+	ErrReadOnly        = errs.New(errs.Conflict, "policies: tenant is defined in configuration").WithCode("tenant_conflict")
 )
 
-// Aggregation modes a tenant or request may ask for.
-const (
-	AggregateTop1         = "top1"
-	AggregateParallelBest = "parallel-best"
-	AggregateSynthesize   = "synthesize"
-)
-
-// ValidAggregate reports whether s names an aggregation mode ("" means the
-// gateway default).
-func ValidAggregate(s string) bool {
-	switch s {
-	case "", AggregateTop1, AggregateParallelBest, AggregateSynthesize:
-		return true
-	}
-	return false
+// validAggregate reports whether s names an aggregation strategy ("" means
+// the gateway default).
+func validAggregate(s string) bool {
+	_, err := aggregate.ParseStrategy(s)
+	return err == nil
 }
 
 // DefaultTenantName is the implicit tenant when authentication is off.
@@ -96,8 +90,8 @@ func (t Tenant) Validate() error {
 	if _, err := parsePeriod(t.BudgetPeriod); err != nil {
 		errs = append(errs, err)
 	}
-	if !ValidAggregate(t.DefaultAggregate) {
-		bad("default_aggregate %q: want top1, parallel-best or synthesize", t.DefaultAggregate)
+	if !validAggregate(t.DefaultAggregate) {
+		bad("default_aggregate %q: want one of %s", t.DefaultAggregate, strings.Join(aggregate.Strategies(), ", "))
 	}
 	for _, l := range []struct {
 		field string

@@ -2,8 +2,6 @@ package policies
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,32 +10,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/moegate/moegate/internal/testdb"
 )
-
-const testPostgresURL = "postgres://postgres@127.0.0.1:5432/test"
-
-func randomSuffix(t testing.TB) string {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b[:])
-}
 
 // testPool connects to the test Postgres or fails the test saying so.
 func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, testPostgresURL)
-	if err == nil {
-		err = pool.Ping(ctx)
-	}
-	if err != nil {
-		t.Fatalf("PostgreSQL is required at %s for this test and is unreachable: %v", testPostgresURL, err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return testdb.Pool(t, "public")
 }
 
 func TestTenantValidate(t *testing.T) {
@@ -138,13 +118,13 @@ func fileBackends(t *testing.T) (Backend, Backend) {
 
 func postgresBackends(t *testing.T) (Backend, Backend) {
 	pool := testPool(t)
-	table := "moegate_tenants_test_" + randomSuffix(t)
+	// A schema of its own: the table and its migration record go with it.
+	table := testdb.Schema(t) + ".moegate_tenants"
 	ctx := context.Background()
 	a, err := NewPostgresBackend(ctx, pool, table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pool.Exec(context.Background(), "DROP TABLE IF EXISTS "+table) })
 	b, err := NewPostgresBackend(ctx, pool, table)
 	if err != nil {
 		t.Fatal(err)

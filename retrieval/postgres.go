@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
 	pgxvec "github.com/pgvector/pgvector-go/pgx"
+
+	"github.com/moegate/moegate/internal/pgmigrate"
 )
 
 // ErrNoPgvector is returned when the Postgres server cannot load the
@@ -35,18 +37,19 @@ type PostgresOptions struct {
 // chunks table with a vector(dim) column and an HNSW index over it by
 // cosine distance. Filters are applied in SQL.
 type Postgres struct {
-	pool   *pgxpool.Pool
-	dim    int
-	schema string // quoted identifier
-	log    *slog.Logger
+	pool       *pgxpool.Pool
+	dim        int
+	schema     string // quoted identifier
+	schemaName string
+	log        *slog.Logger
 }
 
-// migrations create and evolve the schema; each runs once, in order, in a
-// transaction, recorded in schema_migrations. %[1]s is the schema, %[2]d
-// the dimension, %[3]s the indexed expression and %[4]s its operator class
-// (see indexed).
-var migrations = []string{
-	1: `
+// migrations create and evolve the store's tables in its schema (the
+// first was recorded by version alone before pgmigrate, hence Legacy).
+func (p *Postgres) migrations() pgmigrate.Set {
+	expr, ops := p.indexed()
+	return pgmigrate.Set{Component: "retrieval", Schema: p.schemaName, Legacy: true, Migrations: []pgmigrate.Migration{
+		{Version: 1, Name: "documents and chunks", SQL: fmt.Sprintf(`
 CREATE TABLE %[1]s.documents (
 	id text PRIMARY KEY,
 	title text NOT NULL,
@@ -66,8 +69,9 @@ CREATE TABLE %[1]s.chunks (
 	meta jsonb NOT NULL,
 	embedding vector(%[2]d) NOT NULL,
 	PRIMARY KEY (doc_id, id)
-);`,
-	2: `CREATE INDEX chunks_embedding_hnsw ON %[1]s.chunks USING hnsw (%[3]s %[4]s);`,
+);`, p.schema, p.dim)},
+		{Version: 2, Name: "hnsw index", SQL: fmt.Sprintf(`CREATE INDEX chunks_embedding_hnsw ON %s.chunks USING hnsw (%s %s);`, p.schema, expr, ops)},
+	}}
 }
 
 // OpenPostgres connects to the database at url, creates the pgvector
@@ -93,7 +97,7 @@ func OpenPostgres(ctx context.Context, url string, dim int, opts PostgresOptions
 		return nil, fmt.Errorf("retrieval: postgres URL: %w", err)
 	}
 	host := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
-	p := &Postgres{dim: dim, schema: pgx.Identifier{opts.Schema}.Sanitize(), log: log}
+	p := &Postgres{dim: dim, schema: pgx.Identifier{opts.Schema}.Sanitize(), schemaName: opts.Schema, log: log}
 
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
 	if err != nil {
@@ -135,51 +139,36 @@ func OpenPostgres(ctx context.Context, url string, dim int, opts PostgresOptions
 }
 
 func (p *Postgres) migrate(ctx context.Context, conn *pgx.Conn) error {
-	tx, err := conn.Begin(ctx)
+	// Check before migrating: a vector(N) column rejects other lengths only
+	// at the first insert, with a cryptic message.
+	if err := p.checkDimension(ctx, conn); err != nil {
+		return err
+	}
+	applied, err := pgmigrate.Apply(ctx, conn, p.migrations())
 	if err != nil {
-		return fmt.Errorf("retrieval: migrating: %w", err)
+		return fmt.Errorf("retrieval: %w", err)
 	}
-	defer tx.Rollback(context.Background())
-	// Replicas starting together take turns.
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "moegate.retrieval."+p.schema); err != nil {
-		return fmt.Errorf("retrieval: migrating: %w", err)
+	for _, m := range applied {
+		p.log.Info("retrieval: applied migration", "schema", p.schema, "version", m.Version, "name", m.Name)
 	}
-	for _, q := range []string{
-		"CREATE SCHEMA IF NOT EXISTS " + p.schema,
-		"CREATE TABLE IF NOT EXISTS " + p.schema + ".schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-	} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return fmt.Errorf("retrieval: migrating: %w", err)
-		}
+	// Again, in case a replica with another dimension created the tables
+	// between the check and the migration.
+	return p.checkDimension(ctx, conn)
+}
+
+// checkDimension compares an existing chunks table's vectors with p.dim.
+func (p *Postgres) checkDimension(ctx context.Context, conn *pgx.Conn) error {
+	var have *int
+	err := conn.QueryRow(ctx, `SELECT a.atttypmod FROM pg_attribute a
+		WHERE a.attrelid = to_regclass($1) AND a.attname = 'embedding'`, p.schema+".chunks").Scan(&have)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
 	}
-	var current int
-	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM "+p.schema+".schema_migrations").Scan(&current); err != nil {
-		return fmt.Errorf("retrieval: migrating: %w", err)
+	if err != nil {
+		return fmt.Errorf("retrieval: reading the embedding column: %w", err)
 	}
-	if current >= 1 {
-		// Check before the tables are used: a vector(N) column rejects
-		// other lengths only at the first insert, with a cryptic message.
-		var have int
-		err := tx.QueryRow(ctx, `SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'`, p.schema+".chunks").Scan(&have)
-		if err != nil {
-			return fmt.Errorf("retrieval: reading the embedding column: %w", err)
-		}
-		if have != p.dim {
-			return fmt.Errorf("%w: the chunks table in schema %s holds %d-dimensional vectors, not %d", ErrDimension, p.schema, have, p.dim)
-		}
-	}
-	for v := current + 1; v < len(migrations); v++ {
-		expr, ops := p.indexed()
-		if _, err := tx.Exec(ctx, fmt.Sprintf(migrations[v], p.schema, p.dim, expr, ops)); err != nil {
-			return fmt.Errorf("retrieval: migration %d: %w", v, err)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO "+p.schema+".schema_migrations (version) VALUES ($1)", v); err != nil {
-			return fmt.Errorf("retrieval: migration %d: %w", v, err)
-		}
-		p.log.Info("retrieval: applied migration", "schema", p.schema, "version", v)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("retrieval: migrating: %w", err)
+	if have != nil && *have != p.dim {
+		return fmt.Errorf("%w: the chunks table in schema %s holds %d-dimensional vectors, not %d", ErrDimension, p.schema, *have, p.dim)
 	}
 	return nil
 }

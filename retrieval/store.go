@@ -7,11 +7,11 @@ package retrieval
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/internal/vec"
 )
 
@@ -69,15 +69,15 @@ type Store interface {
 
 var (
 	// ErrNotFound is returned for a document that does not exist.
-	ErrNotFound = errors.New("retrieval: document not found")
+	ErrNotFound = errs.New(errs.NotFound, "retrieval: document not found")
 	// ErrDimension is returned for a vector whose length is not the
 	// store's dimension.
-	ErrDimension = errors.New("retrieval: vector dimension mismatch")
+	ErrDimension = errs.New(errs.Invalid, "retrieval: vector dimension mismatch")
 	// ErrInvalid is returned for a document or chunk the store cannot
 	// take: no ID, duplicate chunk IDs, an embedding without direction.
-	ErrInvalid = errors.New("retrieval: invalid document")
+	ErrInvalid = errs.New(errs.Invalid, "retrieval: invalid document")
 	// ErrClosed is returned by a store used after Close.
-	ErrClosed = errors.New("retrieval: store closed")
+	ErrClosed = errs.New(errs.Unavailable, "retrieval: store closed")
 )
 
 // prepare validates an upsert and fills defaults, returning copies so the

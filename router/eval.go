@@ -4,18 +4,23 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/moegate/moegate/embed"
 )
 
 // ReadExamples reads JSON Lines of Example ({"text": ..., "expert": ...};
-// other fields are ignored, an empty expert is out of scope).
+// other fields are ignored, an empty expert is out of scope). A line may
+// carry a conversation, "messages" in the chat completions shape, instead
+// of "text": its last user message becomes Text, the earlier user messages
+// History and the system message System.
 func ReadExamples(r io.Reader) ([]Example, error) {
 	var out []Example
 	sc := bufio.NewScanner(r)
@@ -25,16 +30,77 @@ func ReadExamples(r io.Reader) ([]Example, error) {
 		if len(b) == 0 {
 			continue
 		}
-		var ex Example
+		var ex struct {
+			Example
+			Messages []message `json:"messages"`
+		}
 		if err := json.Unmarshal(b, &ex); err != nil {
 			return nil, fmt.Errorf("router: examples line %d: %w", line, err)
 		}
-		out = append(out, ex)
+		if len(ex.Messages) > 0 {
+			if ex.Text != "" {
+				return nil, fmt.Errorf("router: examples line %d: both text and messages", line)
+			}
+			if err := ex.fromMessages(ex.Messages); err != nil {
+				return nil, fmt.Errorf("router: examples line %d: %w", line, err)
+			}
+		}
+		out = append(out, ex.Example)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("router: read examples: %w", err)
 	}
 	return out, nil
+}
+
+// message is one chat message; Content is a string or an array of parts
+// of which the text parts count.
+type message struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+func (m message) text() (string, error) {
+	var s string
+	if err := json.Unmarshal(m.Content, &s); err == nil {
+		return s, nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(m.Content, &parts); err != nil {
+		return "", fmt.Errorf("%s message content is neither a string nor an array of parts", m.Role)
+	}
+	var texts []string
+	for _, p := range parts {
+		if p.Type == "text" {
+			texts = append(texts, p.Text)
+		}
+	}
+	return strings.Join(texts, "\n"), nil
+}
+
+// fromMessages sets Text, History and System from a conversation.
+func (ex *Example) fromMessages(msgs []message) error {
+	var user, system []string
+	for _, m := range msgs {
+		t, err := m.text()
+		if err != nil {
+			return err
+		}
+		switch m.Role {
+		case "user":
+			user = append(user, t)
+		case "system", "developer":
+			system = append(system, t)
+		}
+	}
+	if len(user) == 0 {
+		return errors.New("messages without a user message")
+	}
+	ex.Text, ex.History, ex.System = user[len(user)-1], user[:len(user)-1], strings.Join(system, "\n")
+	return nil
 }
 
 // ReadExamplesFile reads a JSON Lines file of examples.
@@ -73,29 +139,39 @@ type EvalResult struct {
 	OutOfScope       int     `json:"out_of_scope"`
 	Threshold        float64 `json:"threshold"`
 	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
+	// ExpertRouted is the routed accuracy of each expert's queries.
+	ExpertRouted map[string]float64 `json:"expert_routed_accuracy,omitempty"`
+	// Teacher simulation (Experiment.Pool): labels given, and how many of
+	// them were wrong.
+	TeacherLabels int `json:"teacher_labels,omitempty"`
+	TeacherWrong  int `json:"teacher_wrong,omitempty"`
 }
 
 // Evaluate trains a Learned router on train and measures it on test, with
 // every expert of the model as a candidate.
 func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, opts Options) (EvalResult, error) {
-	var res EvalResult
 	l := NewLearned(emb, opts)
 	start := time.Now()
 	m, err := l.Train(ctx, train)
 	if err != nil {
-		return res, err
+		return EvalResult{}, err
 	}
-	res.TrainSeconds = time.Since(start).Seconds()
+	secs := time.Since(start).Seconds()
 	if err := l.Install(m); err != nil {
-		return res, err
+		return EvalResult{}, err
 	}
+	res, err := measure(ctx, l, test)
+	res.TrainSeconds = secs
+	return res, err
+}
+
+// measure routes test with the installed model of l, every expert of the
+// model a candidate.
+func measure(ctx context.Context, l *Learned, test []Example) (EvalResult, error) {
+	var res EvalResult
+	m := l.Model()
 	res.Threshold, res.InScopeThreshold = m.Threshold, m.InScopeThreshold
-	var candidates []string
-	for i, e := range m.Experts {
-		if i != m.OOSClass {
-			candidates = append(candidates, e)
-		}
-	}
+	candidates := m.InScope()
 
 	// Route single-threaded for latency figures, embedding included.
 	runtime.LockOSThread()
@@ -104,7 +180,7 @@ func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, op
 	decisions := make([]Decision, len(test))
 	for i, ex := range test {
 		t0 := time.Now()
-		d, err := l.Route(ctx, Query{Text: ex.Text, Candidates: candidates})
+		d, err := l.Route(ctx, Query{Text: ex.Text, History: ex.History, System: ex.System, Candidates: candidates})
 		lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
 		if err != nil {
 			return res, err
@@ -118,6 +194,7 @@ func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, op
 	}
 
 	var correct, top3, routed, covered, oosHit, defaults int
+	perExpert := map[string]float64{}
 	for i, ex := range test {
 		d := decisions[i]
 		if d.Default {
@@ -131,10 +208,15 @@ func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, op
 			continue
 		}
 		res.InScope++
+		if res.ExpertRouted == nil {
+			res.ExpertRouted = map[string]float64{}
+		}
+		perExpert[ex.Expert]++
 		if !d.Default {
 			covered++
 			if d.Experts[0].Name == ex.Expert {
 				routed++
+				res.ExpertRouted[ex.Expert]++
 			}
 		}
 		rank := 0
@@ -157,6 +239,9 @@ func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, op
 			return 0
 		}
 		return float64(a) / float64(b)
+	}
+	for e, n := range perExpert {
+		res.ExpertRouted[e] /= n
 	}
 	res.Accuracy = div(correct, res.InScope)
 	res.Top3Accuracy = div(top3, res.InScope)

@@ -33,7 +33,8 @@ type Options struct {
 	Threshold float64
 	// The retrieval rule: retrieve when the trained retrieval gate's
 	// probability is at least RetrieveThreshold (default 0.5), or when
-	// Query.KnowledgeScore is at least KnowledgeThreshold (default 0.75).
+	// Query.KnowledgeScore is at least KnowledgeThreshold (default
+	// DefaultKnowledgeThreshold).
 	// Without a trained gate only the knowledge score counts.
 	RetrieveThreshold  float64
 	KnowledgeThreshold float64
@@ -45,7 +46,7 @@ func (o Options) withDefaults() Options {
 	o.TopK = cmp.Or(o.TopK, 1)
 	o.MinWeight = cmp.Or(o.MinWeight, 0.1)
 	o.RetrieveThreshold = cmp.Or(o.RetrieveThreshold, 0.5)
-	o.KnowledgeThreshold = cmp.Or(o.KnowledgeThreshold, 0.75)
+	o.KnowledgeThreshold = cmp.Or(o.KnowledgeThreshold, DefaultKnowledgeThreshold)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,7 +152,8 @@ func (l *Learned) Version() int64 {
 
 // Route implements Router. It uses q.Vector when it has the model's
 // dimension and embeds q.Text with the router's embedder otherwise, so the
-// router may use its own features, independent of the gateway's vectors.
+// router may use its own features, independent of the gateway's vectors;
+// long texts and conversations are read as evidence.go describes.
 func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 	d := Decision{Router: "learned"}
 	m := l.active.Load()
@@ -160,24 +162,11 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 		return deflt(d, "router not trained"), nil
 	}
 	d.Version = m.Version
-	var sx sparse
-	switch se, ok := l.emb.(sparseEmbedder); {
-	case len(q.Vector) == m.Dim:
-		sx = toSparse(q.Vector)
-	case ok:
-		sx.idx, sx.val = se.AppendSparse(nil, nil, q.Text)
-	default:
-		vs, err := l.emb.Embed(ctx, []string{q.Text})
-		if err != nil {
-			return Decision{}, fmt.Errorf("router: embed query: %w", err)
-		}
-		if len(vs) != 1 || len(vs[0]) != m.Dim {
-			return Decision{}, fmt.Errorf("%w: query embedding does not have the model's dimension %d", ErrBadModel, m.Dim)
-		}
-		sx = toSparse(vs[0])
-	}
 	p := make([]float64, len(m.Experts))
-	m.Gate.probs(sx, p)
+	sx, err := l.evidence(ctx, m, q, p)
+	if err != nil {
+		return Decision{}, err
+	}
 	l.retrieval(&d, m.Model, sx, q.KnowledgeScore)
 	l.selectExperts(&d, m, p, q)
 	return d, nil

@@ -32,6 +32,9 @@ type Model struct {
 	Trained  time.Time `json:"trained"`
 	// Examples counts the training examples (feedback duplicates included).
 	Examples int `json:"examples"`
+	// Negatives counts the generic negatives of the out-of-scope class
+	// (TrainOptions.Negatives), 0 when it learnt from real examples.
+	Negatives int `json:"negatives,omitempty"`
 	// Experts are the expert names the gate knows, in class order.
 	// OOSClass is their index of the out-of-scope class, or -1.
 	Experts  []string `json:"experts"`
@@ -51,6 +54,18 @@ type Model struct {
 	// Retrieval is the trained retrieval gate (class 1 = retrieve), nil
 	// when no example was labelled for retrieval.
 	Retrieval *Linear `json:"retrieval,omitempty"`
+}
+
+// InScope returns the expert names of the model without the out-of-scope
+// class.
+func (m *Model) InScope() []string {
+	var out []string
+	for i, e := range m.Experts {
+		if i != m.OOSClass {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Linear is a dense linear layer followed by a softmax: Dim×Classes

@@ -6,8 +6,13 @@ import "context"
 
 // Query is what a router sees of one request.
 type Query struct {
-	Text   string
-	Vector []float32 // embedding of Text, from the gateway's embedder
+	Text string
+	// History holds the earlier user turns of the conversation, oldest
+	// first, without Text; System is the system prompt (may be empty).
+	// Both inform the route when Text alone is short or ambiguous.
+	History []string
+	System  string
+	Vector  []float32 // embedding of Text, from the gateway's embedder
 	// Candidates are the experts the request may use after policies; a
 	// router never picks anything else. Empty means none is allowed.
 	Candidates []string

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/router/negatives"
+	"github.com/moegate/moegate/router/perturb"
 )
 
 // Example is one training query: an expert's example or description, a
@@ -23,6 +25,10 @@ type Example struct {
 	Retrieve bool `json:"retrieve,omitempty"`
 	// Weight scales the example's loss; 0 (or less) means 1.
 	Weight float64 `json:"weight,omitempty"`
+	// History and System are the conversation before Text (see Query);
+	// training ignores them, evaluation routes with them.
+	History []string `json:"history,omitempty"`
+	System  string   `json:"system,omitempty"`
 }
 
 // Model kinds.
@@ -46,15 +52,15 @@ type TrainOptions struct {
 	OOSWeight float64
 	// Temperature of the centroid model's softmax over cosines; default 0.05.
 	Temperature float64
-	// TargetCoverage is the share of in-scope queries that should pass the
-	// out-of-scope threshold; the threshold is the matching quantile of
-	// held-out in-scope probabilities. Default 0.975: held-out training
-	// queries are easier than new ones (on CLINC150 validation queries the
-	// coverage comes out about 1% lower than the target).
+	// TargetCoverage is the share of held-out in-scope examples that pass
+	// the out-of-scope tests; see calibrate. Default 0.975 (on the CLINC150
+	// validation queries coverage comes out about 2% lower with full data).
 	TargetCoverage float64
-	// HoldOut is the share of examples held out to choose the threshold;
-	// default 0.15. With fewer than 50 held-out in-scope examples the
-	// threshold is FallbackThreshold (default 0.3).
+	// HoldOut is the share of examples held out to calibrate the
+	// thresholds when it holds at least 300 in-scope examples (3-fold cross
+	// validation otherwise); default 0.15. FallbackThreshold (default 0.3)
+	// caps the best expert's threshold of models with an out-of-scope
+	// class.
 	HoldOut           float64
 	FallbackThreshold float64
 	Seed              uint64
@@ -63,6 +69,26 @@ type TrainOptions struct {
 	// growing over-confident on the training examples, which helps both
 	// accuracy and out-of-scope detection on CLINC150. Negative disables it.
 	LabelSmoothing float64
+	// Negatives are generic out-of-scope queries, the null expert's
+	// evidence when no example is out of scope (the default expert has no
+	// examples): without them the only out-of-scope test is a low best
+	// probability, which separates poorly with few examples. Nil means
+	// negatives.Generic(). Negatives with a cosine of at least
+	// NegativeMaxCosine (default 0.5) to some expert's example are dropped:
+	// they would teach the null expert that expert's queries. Each weighs
+	// NegativeWeight (default 0.5). NoNegatives disables them.
+	// ShrinkExamples sets how the out-of-scope threshold is shrunk for
+	// experts with few examples (see Train); default 10.
+	ShrinkExamples    float64
+	Negatives         []string
+	NegativeWeight    float64
+	NegativeMaxCosine float64
+	NoNegatives       bool
+	// Augment is how many in-scope examples (at most; default 2000) get a
+	// noisy copy, with a typo or an opening such as "hi, can you", at half
+	// their weight: live queries have both, tidy examples neither. Negative
+	// disables it.
+	Augment int
 	// Progress, when set, receives one line per training stage.
 	Progress func(msg string)
 }
@@ -79,6 +105,13 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	o.HoldOut = cmp.Or(o.HoldOut, 0.15)
 	o.FallbackThreshold = cmp.Or(o.FallbackThreshold, 0.3)
 	o.Seed = cmp.Or(o.Seed, 1)
+	o.NegativeWeight = cmp.Or(o.NegativeWeight, 0.5)
+	o.ShrinkExamples = cmp.Or(o.ShrinkExamples, 10)
+	o.Augment = cmp.Or(o.Augment, 2000)
+	o.NegativeMaxCosine = cmp.Or(o.NegativeMaxCosine, 0.5)
+	if o.Negatives == nil {
+		o.Negatives = negatives.Generic()
+	}
 	return o
 }
 
@@ -131,6 +164,18 @@ func featureVersion(emb embed.Embedder) string {
 
 // embedAll embeds texts as sparse vectors, checking their dimension.
 func embedAll(ctx context.Context, emb embed.Embedder, texts []string) ([]sparse, error) {
+	if be, ok := emb.(sparseBatchEmbedder); ok {
+		var out []sparse
+		const chunk = 256 // bounds one request to the dense embedder
+		for start := 0; start < len(texts); start += chunk {
+			xs, err := be.embedSparse(ctx, texts[start:min(start+chunk, len(texts))])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, xs...)
+		}
+		return out, nil
+	}
 	out := make([]sparse, len(texts))
 	if se, ok := emb.(sparseEmbedder); ok {
 		for i, t := range texts {
@@ -168,6 +213,10 @@ type dataset struct {
 	x []sparse
 	y []int // class index
 	w []float32
+	// src is the index of the example a noisy copy was made of (see
+	// augment), the example's own index otherwise: a copy never tells
+	// calibration how well its original is recognised.
+	src []int
 }
 
 func (d *dataset) subset(keep []int) *dataset {
@@ -201,6 +250,27 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		return nil, ErrNoExamples
 	}
 	slices.Sort(experts)
+
+	examples, src := augment(examples, opts)
+	texts := make([]string, len(examples))
+	for i, ex := range examples {
+		texts[i] = ex.Text
+	}
+	xs, err := embedAll(ctx, emb, texts)
+	if err != nil {
+		return nil, fmt.Errorf("router: embed training examples: %w", err)
+	}
+	var negs []sparse
+	if !names[OutOfScope] && !opts.NoNegatives && len(opts.Negatives) > 0 {
+		nx, err := embedAll(ctx, emb, opts.Negatives)
+		if err != nil {
+			return nil, fmt.Errorf("router: embed negatives: %w", err)
+		}
+		negs = farFrom(nx, xs, opts.NegativeMaxCosine)
+		if len(negs) > 0 {
+			names[OutOfScope] = true
+		}
+	}
 	oos := -1
 	if names[OutOfScope] {
 		oos = len(experts)
@@ -210,15 +280,8 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	for i, n := range experts {
 		class[n] = i
 	}
+	balance := classBalance(examples, class)
 
-	texts := make([]string, len(examples))
-	for i, ex := range examples {
-		texts[i] = ex.Text
-	}
-	xs, err := embedAll(ctx, emb, texts)
-	if err != nil {
-		return nil, fmt.Errorf("router: embed training examples: %w", err)
-	}
 	dim := emb.Dim()
 	data := &dataset{}
 	var retrieve []bool
@@ -231,21 +294,31 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		if ex.Expert == OutOfScope {
 			w *= opts.OOSWeight
 		}
+		c := class[ex.Expert]
+		data.src = append(data.src, src[i])
 		data.x = append(data.x, xs[i])
-		data.y = append(data.y, class[ex.Expert])
-		data.w = append(data.w, float32(w))
+		data.y = append(data.y, c)
+		data.w = append(data.w, float32(w*balance[c]))
 		retrieve = append(retrieve, ex.Retrieve)
 		anyRetrieve = anyRetrieve || ex.Retrieve
 	}
-	opts.progress("embedded %d examples (%d experts, out-of-scope class: %v) in %v", len(examples), len(experts)-btoi(oos >= 0), oos >= 0, time.Since(start).Round(time.Millisecond))
+	for _, x := range negs {
+		data.src = append(data.src, len(data.x))
+		data.x = append(data.x, x)
+		data.y = append(data.y, oos)
+		data.w = append(data.w, float32(opts.NegativeWeight))
+		retrieve = append(retrieve, false)
+	}
+	opts.progress("embedded %d examples (%d experts, out-of-scope class: %v, %d generic negatives) in %v", len(examples), len(experts)-btoi(oos >= 0), oos >= 0, len(negs), time.Since(start).Round(time.Millisecond))
 
 	m := &Model{
-		Kind:     opts.Kind,
-		Dim:      dim,
-		Features: featureVersion(emb),
-		Examples: len(examples),
-		Experts:  experts,
-		OOSClass: oos,
+		Kind:      opts.Kind,
+		Dim:       dim,
+		Features:  featureVersion(emb),
+		Examples:  len(examples),
+		Negatives: len(negs),
+		Experts:   experts,
+		OOSClass:  oos,
 	}
 
 	classes := len(experts)
@@ -260,22 +333,20 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		g, err := fit(ctx, data, classes, dim, opts)
 		final <- fitResult{g, err}
 	}()
-	// With out-of-scope examples the calibrated test is on P(in scope), and
-	// the best candidate needs only FallbackThreshold.
-	score := func(p []float64) float64 { return bestExpert(p, oos) }
-	if oos >= 0 {
-		score = func(p []float64) float64 { return 1 - p[oos] }
-	}
-	tau, err := threshold(ctx, data, classes, dim, oos, score, opts)
-	if oos >= 0 {
-		m.Threshold, m.InScopeThreshold = opts.FallbackThreshold, tau
-	} else {
-		m.Threshold = tau
-	}
+	held, err := heldOut(ctx, data, classes, dim, oos, opts)
 	if err != nil {
 		<-final
 		return nil, err
 	}
+	m.Threshold, m.InScopeThreshold = calibrate(held, oos, opts)
+	// Held-out examples of a few-shot expert are closer to its other
+	// examples than live queries are: shrink the thresholds towards 0 by
+	// the examples per expert n, by 1-exp(-n/ShrinkExamples): smoothly, and
+	// not at all once experts have a hundred examples.
+	perExpert := float64(len(examples)-countOOS(examples)) / float64(len(experts)-btoi(oos >= 0))
+	shrink := -math.Expm1(-perExpert / opts.ShrinkExamples)
+	m.Threshold *= shrink
+	m.InScopeThreshold *= shrink
 	r := <-final
 	if r.err != nil {
 		return nil, r.err
@@ -300,39 +371,276 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	return m, nil
 }
 
-// threshold trains a gate without a held-out share of the examples and
-// returns the quantile of the held-out in-scope queries' scores that keeps
-// TargetCoverage of them in scope. With too few held-out examples it
-// returns FallbackThreshold for the best expert's probability, and 0.5 for
-// P(in scope) (more likely in scope than not).
-func threshold(ctx context.Context, data *dataset, classes, dim, oos int, score func(p []float64) float64, opts TrainOptions) (float64, error) {
+// calibrate chooses the out-of-scope thresholds from the gate
+// probabilities of held-out in-scope examples so that TargetCoverage of
+// them pass. Without an out-of-scope class the test is on the best
+// expert's probability. With one, a query must also be likely in scope,
+// 1 − P(out of scope) ≥ inScope, which separates better; the best expert's
+// probability keeps a looser test (FallbackThreshold, or lower when the
+// gate is rarely that confident) that catches queries spread over several
+// experts, and takes a third of the share left out.
+func calibrate(held [][]float64, oos int, opts TrainOptions) (best, inScope float64) {
+	if len(held) == 0 || opts.TargetCoverage >= 1 {
+		return 0, 0
+	}
+	miss := 1 - opts.TargetCoverage
+	bests := make([]float64, len(held))
+	for i, p := range held {
+		bests[i] = bestExpert(p, oos)
+	}
+	if oos < 0 {
+		return quantile(bests, miss), 0
+	}
+	best = min(opts.FallbackThreshold, quantile(slices.Clone(bests), miss/3))
+	var ins []float64
+	for i, p := range held {
+		if bests[i] >= best {
+			ins = append(ins, 1-p[oos])
+		}
+	}
+	if len(ins) == 0 {
+		return best, 0
+	}
+	// The share of passing queries that may still fail: the coverage of
+	// both tests together is the target.
+	passed := float64(len(ins)) / float64(len(held))
+	return best, quantile(ins, max(0, 1-opts.TargetCoverage/passed))
+}
+
+// heldOut returns the gate probabilities of held-out in-scope examples:
+// from a gate trained without a held-out share of the examples when that
+// share holds at least minHeldOut in-scope examples, and otherwise from
+// k-fold cross validation (3 folds) over every example, so that thresholds are
+// quantiles of as many scores as there are examples and move smoothly
+// from one example per expert to thousands (a fixed fallback below some
+// count made a cliff).
+func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, opts TrainOptions) ([][]float64, error) {
+	const minHeldOut, folds = 300, 3
+	if opts.TargetCoverage >= 1 {
+		return nil, nil
+	}
+	var splits [][2][]int // train, held out
 	train, held := splitStratified(data, classes, opts.HoldOut, opts.Seed)
-	heldIn := 0
-	for _, i := range held {
+	if countIn(data, held, oos) >= minHeldOut {
+		splits = append(splits, [2][]int{train, held})
+	} else {
+		splits = kFold(data, classes, folds, opts.Seed)
+		// Small sets train for many epochs (see fitLogReg); the folds'
+		// gates only need to rank and scale their held-out examples
+		// roughly, at a quarter of the cost.
+		if opts.Epochs <= 0 {
+			batches := (len(data.x) + opts.BatchSize - 1) / opts.BatchSize
+			opts.Epochs = min(50, max(10, (500+batches-1)/batches))
+		}
+	}
+	var out [][]float64
+	for _, sp := range splits {
+		sp = withoutCopies(data, sp)
+		if countIn(data, sp[1], oos) == 0 {
+			continue
+		}
+		g, err := fit(ctx, data.subset(sp[0]), classes, dim, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range sp[1] {
+			if data.y[i] != oos {
+				p := make([]float64, classes)
+				g.probs(data.x[i], p)
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// withoutCopies drops the noisy copies from a split's held-out part, and
+// from its training part those of held-out examples.
+func withoutCopies(data *dataset, sp [2][]int) [2][]int {
+	held := make(map[int]bool, len(sp[1]))
+	var out [2][]int
+	for _, i := range sp[1] {
+		if data.src[i] == i {
+			held[i] = true
+			out[1] = append(out[1], i)
+		}
+	}
+	for _, i := range sp[0] {
+		if !held[data.src[i]] {
+			out[0] = append(out[0], i)
+		}
+	}
+	return out
+}
+
+// quantile is the q-quantile of xs by linear interpolation between order
+// statistics; it sorts xs.
+func quantile(xs []float64, q float64) float64 {
+	slices.Sort(xs)
+	pos := q * float64(len(xs)-1)
+	i := int(pos)
+	if i+1 >= len(xs) {
+		return xs[len(xs)-1]
+	}
+	return xs[i] + (pos-float64(i))*(xs[i+1]-xs[i])
+}
+
+func countOOS(examples []Example) int {
+	n := 0
+	for _, ex := range examples {
+		if ex.Expert == OutOfScope {
+			n++
+		}
+	}
+	return n
+}
+
+func countIn(data *dataset, idx []int, oos int) int {
+	n := 0
+	for _, i := range idx {
 		if data.y[i] != oos {
-			heldIn++
+			n++
 		}
 	}
-	if heldIn < 50 || opts.TargetCoverage >= 1 {
-		if oos >= 0 {
-			return 0.5, nil
+	return n
+}
+
+// kFold splits the examples into k stratified folds and returns, for each,
+// the other examples and the fold.
+func kFold(data *dataset, classes, k int, seed uint64) [][2][]int {
+	byClass := make([][]int, classes)
+	for i, y := range data.y {
+		byClass[y] = append(byClass[y], i)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0xf01d))
+	fold := make([]int, len(data.y))
+	next := 0 // deal classes round-robin, continuing across classes
+	for _, idx := range byClass {
+		rng.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+		for _, i := range idx {
+			fold[i] = next % k
+			next++
 		}
-		return opts.FallbackThreshold, nil
 	}
-	g, err := fit(ctx, data.subset(train), classes, dim, opts)
-	if err != nil {
-		return 0, err
-	}
-	scores := make([]float64, 0, heldIn)
-	p := make([]float64, classes)
-	for _, i := range held {
-		if data.y[i] != oos {
-			g.probs(data.x[i], p)
-			scores = append(scores, score(p))
+	out := make([][2][]int, k)
+	for i, f := range fold {
+		for j := range out {
+			if j == f {
+				out[j][1] = append(out[j][1], i)
+			} else {
+				out[j][0] = append(out[j][0], i)
+			}
 		}
 	}
-	slices.Sort(scores)
-	return scores[int(math.Floor((1-opts.TargetCoverage)*float64(len(scores))))], nil
+	return out
+}
+
+// openings are what people type before a request; augment puts them
+// before copies of examples. (Evaluations use perturb's own list.)
+var openings = []string{
+	"hi, ", "hello, can you ", "please ", "i want to know ", "can you tell me ",
+	"hey, i need help: ", "quick question, ", "i was wondering ", "ok so ",
+	"could you please ", "would you ", "help me ", "hi there ", "so ",
+}
+
+// augment returns examples with noisy copies of up to opts.Augment
+// in-scope ones, chosen evenly across the list, deterministically, and
+// for each returned example the index of its original.
+func augment(examples []Example, opts TrainOptions) ([]Example, []int) {
+	src := make([]int, len(examples))
+	for i := range src {
+		src[i] = i
+	}
+	in := len(examples) - countOOS(examples)
+	if opts.Augment <= 0 || in == 0 {
+		return examples, src
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0xa09))
+	n := min(opts.Augment, in)
+	out := slices.Clip(examples)
+	k := 0
+	for i, ex := range examples {
+		if ex.Expert == OutOfScope {
+			continue
+		}
+		// Bresenham-like: copy n of the in examples, spread evenly.
+		if (k+1)*n/in > k*n/in {
+			c := ex
+			c.Weight = 0.5 * cmp.Or(max(ex.Weight, 0), 1)
+			if rng.IntN(2) == 0 {
+				c.Text = perturb.Typos(rng, c.Text, 1)
+			} else {
+				c.Text = openings[rng.IntN(len(openings))] + c.Text
+			}
+			out = append(out, c)
+			src = append(src, i)
+		}
+		k++
+	}
+	return out, src
+}
+
+// classBalance returns a loss weight per class that evens out the
+// experts' example counts halfway (the square root of the ratio to the
+// mean count): an expert with 5 examples next to one with 5,000 is not
+// drowned, yet the counts still carry some prior. The out-of-scope class
+// keeps weight 1 (OOSWeight scales it).
+func classBalance(examples []Example, class map[string]int) []float64 {
+	counts := make([]float64, len(class))
+	for _, ex := range examples {
+		counts[class[ex.Expert]]++
+	}
+	var sum, n float64
+	for name, c := range class {
+		if name != OutOfScope && counts[c] > 0 {
+			sum += counts[c]
+			n++
+		}
+	}
+	w := make([]float64, len(class))
+	for name, c := range class {
+		w[c] = 1
+		if name != OutOfScope && counts[c] > 0 {
+			w[c] = math.Sqrt(sum / n / counts[c])
+		}
+	}
+	return w
+}
+
+// farFrom returns the vectors of negs whose cosine to every vector of xs
+// is below maxCos (vectors are L2-normalised), by an inverted index over
+// the features of negs.
+func farFrom(negs, xs []sparse, maxCos float64) []sparse {
+	type post struct {
+		n int
+		v float32
+	}
+	index := map[int32][]post{}
+	for n, x := range negs {
+		for k, i := range x.idx {
+			index[i] = append(index[i], post{n, x.val[k]})
+		}
+	}
+	best := make([]float32, len(negs))
+	dots := make([]float32, len(negs))
+	for _, x := range xs {
+		clear(dots)
+		for k, i := range x.idx {
+			for _, p := range index[i] {
+				dots[p.n] += p.v * x.val[k]
+			}
+		}
+		for n, d := range dots {
+			best[n] = max(best[n], d)
+		}
+	}
+	var out []sparse
+	for n, x := range negs {
+		if float64(best[n]) < maxCos {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func btoi(b bool) int {

@@ -343,3 +343,28 @@ func TestEndToEndSharedPostgres(t *testing.T) {
 		t.Fatalf("B did not retrieve the document ingested on A: %d %v", status, body)
 	}
 }
+
+// TestEndToEndSharedFeedback: feedback on a request answered by another
+// replica is accepted (the request log lives in Redis), and only from the
+// tenant that made the request.
+func TestEndToEndSharedFeedback(t *testing.T) {
+	const keyA, keyB = "tenant-key-aaa", "tenant-key-bbb"
+	env := []string{
+		"MOEGATE_REDIS_URL=redis://127.0.0.1:6379/0", "MOEGATE_AUTH=keys", "E2E_KEY_A=" + keyA, "E2E_KEY_B=" + keyB,
+		`MOEGATE_TENANTS=[{"name":"` + randomName("a") + `","key_env":"E2E_KEY_A"},{"name":"` + randomName("b") + `","key_env":"E2E_KEY_B"}]`,
+		"MOEGATE_CACHE_ENABLED=false",
+	}
+	a := startInstance(t, t.TempDir(), env...)
+	b := startInstance(t, t.TempDir(), env...)
+	id := randomName("req-feedback-")
+	if status, body := chat(t, a, keyA, map[string]any{"model": "auto", "q": "how do I reset my password"}, "X-Request-Id", id); status != 200 {
+		t.Fatalf("chat on A: %d %v", status, body)
+	}
+	fb := map[string]any{"request_id": id, "rating": 1}
+	if status, _, body := call(t, "POST", b.url("/v1/feedback"), keyB, fb); status != 404 {
+		t.Fatalf("another tenant's feedback on B: %d %v, want 404", status, body)
+	}
+	if status, _, body := call(t, "POST", b.url("/v1/feedback"), keyA, fb); status != 201 {
+		t.Fatalf("feedback on B for A's request: %d %v, want 201", status, body)
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router"
 )
 
@@ -16,16 +15,21 @@ import (
 func cmdRouterTrain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("router train", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway router train --data FILE.jsonl --out FILE [--dim N]\n\n"+
+		fmt.Fprintf(os.Stdout, "Usage: gateway router train --data FILE.jsonl --out FILE [--dim N]\n\n"+
 			"Trains the learned router on JSON Lines {\"text\": \"...\", \"expert\": \"banking\"}\n"+
 			"(an empty expert is out of scope; \"retrieve\": true labels the retrieval gate) and saves it.\n\n")
-		fs.PrintDefaults()
+		printDefaults(fs)
 	}
 	data := fs.String("data", "", "training examples (JSON Lines)")
 	out := fs.String("out", "", "where to save the model")
 	dim := fs.Int("dim", router.LocalFeatureDim, "dimension of the local embedder's hashed features")
-	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default 0.965)")
+	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
+	features := featureFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	emb, err := features.embedder(*dim)
+	if err != nil {
 		return err
 	}
 	if *data == "" || *out == "" {
@@ -38,7 +42,7 @@ func cmdRouterTrain(ctx context.Context, args []string) error {
 	}
 	start := time.Now()
 	progress := func(msg string) { fmt.Fprintf(os.Stderr, "router train: %s\n", msg) }
-	m, err := router.Train(ctx, embed.NewLocal(*dim), examples,
+	m, err := router.Train(ctx, emb, examples,
 		router.TrainOptions{TargetCoverage: *coverage, Progress: progress})
 	if err != nil {
 		return err

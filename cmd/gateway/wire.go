@@ -1,41 +1,52 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/api"
 	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/console"
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/local"
+	"github.com/moegate/moegate/experts/openai"
+	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
 )
 
-// gateway is the wired server and what must be closed when it stops.
-type gateway struct {
+// server is the wired gateway and what must be closed when it stops.
+type server struct {
 	handler http.Handler
 	closers []io.Closer
 	stop    context.CancelFunc
 }
 
-func (g *gateway) close() {
+func (g *server) close() {
 	g.stop()
 	for i := len(g.closers) - 1; i >= 0; i-- {
 		_ = g.closers[i].Close()
@@ -47,9 +58,9 @@ type closerFunc func() error
 func (f closerFunc) Close() error { return f() }
 
 // build wires every package into one server according to cfg.
-func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway, err error) {
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server, err error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	g := &gateway{stop: stop}
+	g := &server{stop: stop}
 	defer func() {
 		if err != nil {
 			g.close()
@@ -84,19 +95,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	g.closers = append(g.closers, engines)
 
 	// Experts.
-	httpClient := &http.Client{}
-	factory := func(ctx context.Context, s experts.Spec) (experts.Expert, error) {
-		switch s.Kind {
-		case experts.KindOpenAI:
-			return experts.NewOpenAI(s, httpClient)
-		case experts.KindLocal:
-			eng, err := engines.get(ctx, s.Model)
-			if err != nil {
-				return nil, err
-			}
-			return local.New(s, eng, cfg.Local.MaxTokens), nil
-		}
-		return nil, fmt.Errorf("%w: unknown kind %q", experts.ErrInvalid, s.Kind)
+	// The kinds of expert this gateway serves: one line each.
+	kinds := experts.Kinds{
+		experts.KindOpenAI: openai.Kind(&http.Client{}),
+		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
 	if pool != nil {
@@ -104,7 +106,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 			return nil, err
 		}
 	}
-	reg := experts.NewRegistry(specStore, factory, log)
+	reg := experts.NewRegistry(specStore, kinds, log)
 	if err := reg.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load experts: %w", err)
 	}
@@ -130,43 +132,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	emb := newEmbedder(cfg)
 
 	// Router.
-	deps := api.Deps{Registry: reg, Embedder: emb, Logger: log}
-	switch cfg.Router.Kind {
-	case "static":
-		deps.Router = router.Static{Expert: cfg.Router.StaticExpert, KnowledgeThreshold: cfg.Router.KnowledgeThreshold}
-	default:
-		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
-		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
-			return nil, err
-		}
-		fb := router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
-		deps.Feedback = fb
-		// The router has its own sparse n-gram features: far more buckets
-		// than the gateway's dense embedding, for accuracy, at no cost per
-		// query (it embeds the text itself).
-		learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
-			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
-		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
-			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.D(), Logger: log,
-		})
-		switch err := learned.LoadFile(modelPath); {
-		case err == nil:
-			log.Info("router model loaded", "path", modelPath, "version", learned.Version())
-		case errors.Is(err, os.ErrNotExist):
-			rt.Trigger() // first start: train from the registry in the background
-		case errors.Is(err, router.ErrBadModel):
-			log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
-			rt.Trigger()
-		default:
-			return nil, fmt.Errorf("router model: %w", err)
-		}
-		go func() { _ = rt.Run(bg) }()
-		go func() {
-			for range reg.Subscribe() {
-				rt.Trigger()
-			}
-		}()
-		deps.Router, deps.Retrainer = learned, rt
+	metrics := prometheus.NewRegistry()
+	// The web console at /ui, and its recorder of recent requests.
+	consoleDeps := console.Deps{Registry: reg, Recorder: console.NewRecorder(0), DefaultExpert: cfg.DefaultExpert}
+	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics, Observer: consoleDeps.Recorder}
+	apiDeps := api.Deps{Registry: reg, Logger: log, Metrics: metrics}
+	newRouter, ok := routerKinds[cfg.Router.Kind]
+	if !ok {
+		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
+	}
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps}, &deps); err != nil {
+		return nil, err
 	}
 
 	// Knowledge store.
@@ -195,15 +171,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
-	if deps.Tenants, err = policies.NewTenants(static, backend); err != nil {
+	if apiDeps.Tenants, err = policies.NewTenants(static, backend); err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
 	mem := policies.NewMemoryLimiter()
-	deps.Limiter = mem
+	deps.Limiter, apiDeps.Usage = mem, mem
 	if rdb != nil {
 		fo := policies.NewFailover(policies.NewRedisLimiter(rdb, "moegate:"), mem, 5*time.Second, log)
-		deps.Limiter = fo
-		deps.Checks = append(deps.Checks, api.Check{Name: "redis", Degrades: true, Check: func(context.Context) error {
+		deps.Limiter, apiDeps.Usage = fo, fo
+		apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "redis", Degrades: true, Check: func(context.Context) error {
 			if ok, why := fo.Healthy(); !ok {
 				return errors.New(why)
 			}
@@ -212,18 +188,27 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
 		} else {
-			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
 		}
 	}
 
+	strategy, err := aggregate.ParseStrategy(cfg.Aggregate)
+	if err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	if apiDeps.Gateway, err = gateway.New(gateway.Options{
+		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
+		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+	}, deps); err != nil {
+		return nil, err
+	}
+	consoleDeps.Gateway = apiDeps.Gateway
+	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
-		RequestTimeout: cfg.RequestTimeout.D(), DefaultExpert: cfg.DefaultExpert, Aggregate: cfg.Aggregate, Synthesizer: cfg.Synthesizer,
-		Retries: cfg.Retries, TopK: cfg.Router.TopK, TopP: cfg.Router.TopP,
-		RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
-	}, deps)
+	}, apiDeps)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +216,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *gateway
 	return g, nil
 }
 
-// knowledge joins a store and its ingester into the api's Knowledge.
+// knowledge joins a store and its ingester into the gateway's knowledge store.
 type knowledge struct {
 	retrieval.Store
 	*retrieval.Ingester
@@ -239,7 +224,7 @@ type knowledge struct {
 
 // trainingSource turns the registry's enabled domain experts (their
 // examples and descriptions) and recorded feedback into training data.
-func trainingSource(reg *experts.Registry, fb *router.FileFeedback, defaultExpert string) func(context.Context) ([]router.Example, error) {
+func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExpert string) func(context.Context) ([]router.Example, error) {
 	return func(ctx context.Context) ([]router.Example, error) {
 		var out []router.Example
 		known := map[string]bool{}
@@ -285,7 +270,9 @@ func openPostgres(ctx context.Context, url, schema string) (*pgxpool.Pool, error
 	if err != nil {
 		return nil, fmt.Errorf("postgres.url: %w", err)
 	}
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+ident); err != nil {
+	// Created under pgmigrate's lock: replicas starting together would race
+	// on CREATE SCHEMA IF NOT EXISTS.
+	if _, err := pgmigrate.Apply(ctx, pool, pgmigrate.Set{Component: "gateway", Schema: schema}); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres at %s: %w", pc.ConnConfig.Host, err)
 	}
@@ -328,6 +315,11 @@ func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*eng
 	return set, notes, nil
 }
 
+// Engine implements local.Engines.
+func (s *engineSet) Engine(ctx context.Context, path string) (local.Engine, error) {
+	return s.get(ctx, path)
+}
+
 func (s *engineSet) get(ctx context.Context, path string) (*engine.Engine, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -350,4 +342,87 @@ func (s *engineSet) Close() error {
 		errs = append(errs, e.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// routerKinds build the router of each router.kind into the pipeline's
+// deps: adding a kind is a function and a line here.
+var routerKinds = map[string]func(ctx context.Context, env routerEnv, deps *gateway.Deps) error{
+	"static":  staticRouter,
+	"learned": learnedRouter,
+}
+
+// routerEnv is what routers are built from.
+type routerEnv struct {
+	bg   context.Context // lives as long as the gateway
+	cfg  config.Config
+	reg  *experts.Registry
+	pool *pgxpool.Pool // nil: no Postgres
+	rdb  *redis.Client // nil: no Redis
+	log  *slog.Logger
+	// console learns from the router what it shows of it.
+	console *console.Deps
+}
+
+func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
+	deps.Router = router.Static{Expert: env.cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(env.cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
+	return nil
+}
+
+// learnedRouter trains in the background from the registry and feedback,
+// and retrains when either changes.
+func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err error) {
+	cfg, reg, pool, rdb, log, bg := env.cfg, env.reg, env.pool, env.rdb, env.log, env.bg
+	modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
+	if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
+		return err
+	}
+	// Feedback and the request log it names are shared by replicas
+	// when Postgres or Redis is configured.
+	var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
+	if pool != nil {
+		if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
+			return fmt.Errorf("router feedback: %w", err)
+		}
+	}
+	deps.Feedback = fb
+	switch {
+	case rdb != nil:
+		deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
+	case pool != nil:
+		if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
+			return fmt.Errorf("request log: %w", err)
+		}
+	}
+	// The router has its own sparse n-gram features: far more buckets
+	// than the gateway's dense embedding, for accuracy, at no cost per
+	// query (it embeds the text itself).
+	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
+	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
+	rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
+		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
+	})
+	routerOpts.Logger = nil // held-out evaluations train quietly
+	c := env.console
+	c.Router, c.RouterOptions, c.Feedback, c.RetrainErr = learned, routerOpts, fb, rt.Err
+	c.Examples = trainingSource(reg, fb, cfg.DefaultExpert)
+	switch err := learned.LoadFile(modelPath); {
+	case err == nil:
+		log.Info("router model loaded", "path", modelPath, "version", learned.Version())
+	case errors.Is(err, os.ErrNotExist):
+		rt.Trigger() // first start: train from the registry in the background
+	case errors.Is(err, router.ErrBadModel):
+		log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
+		rt.Trigger()
+	default:
+		return fmt.Errorf("router model: %w", err)
+	}
+	go func() { _ = rt.Run(bg) }()
+	go func() {
+		for range reg.Subscribe() {
+			rt.Trigger()
+		}
+	}()
+	deps.Router, deps.Retrainer = learned, rt
+	return nil
 }

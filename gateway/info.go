@@ -1,4 +1,4 @@
-package api
+package gateway
 
 import (
 	"fmt"
@@ -7,24 +7,25 @@ import (
 	"github.com/moegate/moegate/router"
 )
 
-// moegateInfo is the `moegate` object of every chat response: how the
-// request was routed, what was excluded and why, and what each expert did.
-type moegateInfo struct {
-	RequestID string         `json:"request_id"`
-	Tenant    string         `json:"tenant,omitempty"`
-	Route     routeInfo      `json:"route"`
-	Excluded  []excludedInfo `json:"excluded"`
+// Info is the `moegate` object of every answer: how the request was
+// routed, what was excluded and why, and what each expert did.
+type Info struct {
+	RequestID string     `json:"request_id"`
+	Tenant    string     `json:"tenant,omitempty"`
+	Route     RouteInfo  `json:"route"`
+	Excluded  []Excluded `json:"excluded"`
 	// ExcludedData are the data owners whose experts and passages this
 	// request could not touch.
 	ExcludedData []string      `json:"excluded_data,omitempty"`
-	Retrieval    retrievalInfo `json:"retrieval"`
+	Retrieval    RetrievalInfo `json:"retrieval"`
 	Aggregate    string        `json:"aggregate"`
-	Experts      []expertCall  `json:"experts"`
-	Cache        cacheInfo     `json:"cache"`
+	Experts      []ExpertCall  `json:"experts"`
+	Cache        CacheInfo     `json:"cache"`
 	Notes        []string      `json:"notes,omitempty"`
 }
 
-type routeInfo struct {
+// RouteInfo is the routing decision.
+type RouteInfo struct {
 	Router        string             `json:"router"`
 	Version       int64              `json:"version"`
 	Model         string             `json:"model"` // what the caller asked for: "auto" or an expert
@@ -34,28 +35,33 @@ type routeInfo struct {
 	DefaultReason string             `json:"default_reason,omitempty"`
 }
 
-type excludedInfo struct {
+// Excluded is an expert the request could not use, and why.
+type Excluded struct {
 	Name   string `json:"name"`
 	Reason string `json:"reason"`
 }
 
-type retrievalInfo struct {
-	Used     bool          `json:"used"`
-	Mode     string        `json:"mode"`
-	Reason   string        `json:"reason,omitempty"`
-	Passages []passageInfo `json:"passages,omitempty"`
+// RetrievalInfo says whether passages grounded the answer.
+type RetrievalInfo struct {
+	Used     bool      `json:"used"`
+	Mode     string    `json:"mode"`
+	Reason   string    `json:"reason,omitempty"`
+	Passages []Passage `json:"passages,omitempty"`
 }
 
-type passageInfo struct {
+// Passage is one retrieved passage shown to the experts.
+type Passage struct {
 	N     int     `json:"n"` // the citation number in the prompt: [n]
 	Doc   string  `json:"doc"`
 	Chunk string  `json:"chunk"`
 	Seq   int     `json:"seq"`
 	Score float64 `json:"score"`
 	Owner string  `json:"data_owner,omitempty"`
+	Text  string  `json:"-"`
 }
 
-type expertCall struct {
+// ExpertCall is what one expert did for the request.
+type ExpertCall struct {
 	Name      string  `json:"name"`
 	Status    string  `json:"status"`
 	LatencyMS float64 `json:"latency_ms"`
@@ -63,15 +69,16 @@ type expertCall struct {
 	Error     string  `json:"error,omitempty"`
 }
 
-type cacheInfo struct {
+// CacheInfo says whether the answer came from the response cache.
+type CacheInfo struct {
 	Hit        bool    `json:"hit"`
 	Kind       string  `json:"kind,omitempty"` // exact | semantic
 	Similarity float64 `json:"similarity,omitempty"`
 }
 
-// header renders the compact X-Moegate-Route form, e.g.
+// Header renders the compact X-Moegate-Route form, e.g.
 // "experts=banking:0.81,travel:0.19; default=false; retrieval=false; aggregate=top1; router=learned/v3; cache=miss".
-func (m *moegateInfo) header() string {
+func (m *Info) Header() string {
 	var b strings.Builder
 	b.WriteString("experts=")
 	for i, c := range m.Route.Experts {

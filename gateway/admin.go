@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/retrieval"
+)
+
+// The knowledge store's domain types, as the gateway's callers see them.
+type (
+	Document  = retrieval.Document
+	IngestDoc = retrieval.IngestDoc
+)
+
+// KnowledgeStore is the whole knowledge store: what the pipeline searches
+// and what admins manage.
+type KnowledgeStore interface {
+	Knowledge
+	Ingest(ctx context.Context, doc retrieval.IngestDoc) (retrieval.Document, bool, error)
+	Documents(ctx context.Context) ([]retrieval.Document, error)
+	DeleteDocument(ctx context.Context, id string) error
+}
+
+var errNoKnowledge = errs.E(errs.NotFound, "No knowledge store is configured.").WithCode("retrieval_disabled")
+
+func (g *Gateway) store() (KnowledgeStore, error) {
+	ks, ok := g.deps.Knowledge.(KnowledgeStore)
+	if !ok || ks == nil {
+		return nil, errNoKnowledge
+	}
+	return ks, nil
+}
+
+// IngestResult is one ingested document and whether it changed.
+type IngestResult struct {
+	Document
+	Changed bool `json:"changed"`
+}
+
+// Ingest adds or replaces documents in the knowledge store.
+func (g *Gateway) Ingest(ctx context.Context, docs []IngestDoc) ([]IngestResult, error) {
+	ks, err := g.store()
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range docs {
+		if d.Text == "" {
+			return nil, errs.Param(fmt.Sprintf("documents[%d].text", i), "Document %d has no text.", i)
+		}
+	}
+	out := make([]IngestResult, 0, len(docs))
+	for i, d := range docs {
+		doc, changed, err := ks.Ingest(ctx, d)
+		if err != nil {
+			if errs.Is(err, errs.Invalid) {
+				return nil, errs.Param(fmt.Sprintf("documents[%d]", i), "%v", err)
+			}
+			return nil, fmt.Errorf("ingest document %d: %w", i, err)
+		}
+		out = append(out, IngestResult{doc, changed})
+	}
+	return out, nil
+}
+
+// Documents lists the knowledge store.
+func (g *Gateway) Documents(ctx context.Context) ([]Document, error) {
+	ks, err := g.store()
+	if err != nil {
+		return nil, err
+	}
+	docs, err := ks.Documents(ctx)
+	if docs == nil {
+		docs = []Document{}
+	}
+	return docs, err
+}
+
+// DeleteDocument removes a document and its chunks.
+func (g *Gateway) DeleteDocument(ctx context.Context, id string) error {
+	ks, err := g.store()
+	if err != nil {
+		return err
+	}
+	if err := ks.DeleteDocument(ctx, id); err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return errs.E(errs.NotFound, "Document '%s' not found.", id).WithCode("document_not_found")
+		}
+		return err
+	}
+	return nil
+}
+
+// Retrain retrains the router now, in the background.
+func (g *Gateway) Retrain() error {
+	if g.deps.Retrainer == nil {
+		return errs.E(errs.Conflict, "The static router does not train.").WithCode("static_router")
+	}
+	g.deps.Retrainer.Trigger()
+	return nil
+}
+
+// Embed embeds texts with the gateway's embedder.
+func (g *Gateway) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vecs, err := g.deps.Embedder.Embed(ctx, texts)
+	if err != nil {
+		return nil, errs.E(errs.UpstreamFailed, "Embedding failed: %w", err).WithCode("embedding_failed")
+	}
+	return vecs, nil
+}

@@ -1,0 +1,205 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/policies"
+)
+
+// Result is a finished request: the answer, who gave it and the moegate
+// object, complete with every expert's call.
+type Result struct {
+	Info     *Info
+	Response *experts.Response
+	// Answered names the expert whose answer Response is.
+	Answered string
+}
+
+// Execute asks the planned experts, or the cache, for the answer. When
+// onDelta is not nil the answer is streamed to it as it arrives; nothing
+// is sent before the first piece, so a failure before it can still be
+// reported as an error status.
+func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Delta) error) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.opts.RequestTimeout)
+	defer cancel()
+	g.remember(ctx, p)
+
+	cacheable := g.deps.Cache != nil && len(p.req.Chat.Tools) == 0
+	var scopeKey, exactKey string
+	if cacheable {
+		scopeKey, exactKey = p.cacheKeys()
+		if res, ok := g.fromCache(ctx, p, scopeKey, exactKey, onDelta); ok {
+			return res, nil
+		}
+	}
+
+	opts := aggregate.Options{Strategy: p.strategy, Retries: g.opts.Retries, Logger: g.log}
+	if p.strategy == aggregate.Synthesize && len(p.candidates) > 1 {
+		if syn, ok := g.synthesizer(p); ok {
+			opts.Synthesizer = &syn
+		}
+	}
+	var out aggregate.Outcome
+	var err error
+	if onDelta != nil {
+		out, err = aggregate.RunStream(ctx, p.candidates, p.chat, opts, onDelta)
+	} else {
+		out, err = aggregate.Run(ctx, p.candidates, p.chat, opts)
+	}
+	g.recordCalls(p.Info, out)
+	if err != nil {
+		return &Result{Info: p.Info}, upstreamError(err)
+	}
+	g.account(ctx, p.req.Tenant, out)
+	if cacheable {
+		g.storeInCache(ctx, p, scopeKey, exactKey, out)
+	}
+	return &Result{Info: p.Info, Response: out.Response, Answered: out.Answered}, nil
+}
+
+// synthesizer is the configured aggregator expert, when the request may use it.
+func (g *Gateway) synthesizer(p *Plan) (aggregate.Candidate, bool) {
+	name := g.opts.Synthesizer
+	if name == "" {
+		name = g.opts.DefaultExpert
+	}
+	e, ok := g.deps.Registry.Get(name)
+	if !p.scope.Allows(name) || !ok {
+		return aggregate.Candidate{}, false
+	}
+	return aggregate.Candidate{Name: name, Weight: 1, Expert: e.Expert}, true
+}
+
+func (g *Gateway) recordCalls(info *Info, out aggregate.Outcome) {
+	info.Experts = make([]ExpertCall, 0, len(out.Calls))
+	for _, call := range out.Calls {
+		info.Experts = append(info.Experts, ExpertCall{Name: call.Name, Status: call.Status, LatencyMS: call.LatencyMS, Attempts: call.Attempts, Error: call.Error})
+		g.metrics.expertCalls.WithLabelValues(call.Name, call.Status).Inc()
+		switch call.Status {
+		case aggregate.StatusOK, aggregate.StatusError, aggregate.StatusTimeout:
+			g.metrics.expertLat.WithLabelValues(call.Name).Observe(call.LatencyMS / 1000)
+		}
+	}
+}
+
+// account records token usage against the tenant's limits and budget, on
+// the request's context minus its deadline so that a slow limiter never
+// cuts the record short.
+func (g *Gateway) account(ctx context.Context, t policies.Tenant, out aggregate.Outcome) {
+	if out.Response == nil {
+		return
+	}
+	// Every call that answered consumed tokens, used or not (synthesize,
+	// parallel-best), so budgets count them all.
+	u := out.Usage
+	if u == (experts.Usage{}) {
+		u = out.Response.Usage
+	}
+	g.metrics.tokens.WithLabelValues(out.Answered, "prompt").Add(float64(u.PromptTokens))
+	g.metrics.tokens.WithLabelValues(out.Answered, "completion").Add(float64(u.CompletionTokens))
+	if err := g.deps.Limiter.Record(context.WithoutCancel(ctx), t, out.Answered, u.Total()); err != nil {
+		g.log.WarnContext(ctx, "recording usage failed", "tenant", t.Name, "err", err)
+	}
+}
+
+// upstreamError classifies an aggregation failure: a timeout, the client
+// going away, an invalid request, or an expert that failed.
+func upstreamError(err error) error {
+	var ae *aggregate.Error
+	isAggregate := errors.As(err, &ae)
+	switch {
+	case errs.Is(err, errs.Invalid):
+		return err
+	case errs.Is(err, errs.Canceled):
+		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
+	case isAggregate && ae.Timeout:
+		return errs.E(errs.Timeout, "Expert '%s' did not answer in time: %v", ae.Expert, ae.Err).WithCode("expert_timeout")
+	case isAggregate:
+		return errs.E(errs.UpstreamFailed, "Expert '%s' failed: %v", ae.Expert, ae.Err).WithCode("expert_failed")
+	case errs.Is(err, errs.Timeout):
+		return errs.E(errs.Timeout, "The request deadline passed before an expert answered.").WithCode("expert_timeout")
+	}
+	return fmt.Errorf("aggregate: %w", err)
+}
+
+// fromCache answers from the cache when it can. Cache failures are logged
+// and count as misses.
+func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey string, onDelta func(experts.Delta) error) (*Result, bool) {
+	entry, hit, ok, err := g.deps.Cache.Get(ctx, scopeKey, exactKey, p.vec)
+	switch {
+	case err != nil:
+		g.metrics.cache.WithLabelValues("error").Inc()
+		g.log.WarnContext(ctx, "cache lookup failed", "request_id", p.Info.RequestID, "err", err)
+		return nil, false
+	case !ok:
+		g.metrics.cache.WithLabelValues("miss").Inc()
+		return nil, false
+	}
+	g.metrics.cache.WithLabelValues(hit.Kind).Inc()
+	p.Info.Cache = CacheInfo{Hit: true, Kind: hit.Kind, Similarity: hit.Similarity}
+	p.Info.Experts = []ExpertCall{}
+	for _, name := range entry.Experts {
+		p.Info.Experts = append(p.Info.Experts, ExpertCall{Name: name, Status: aggregate.StatusCached})
+	}
+	res := &Result{Info: p.Info, Answered: entry.Model, Response: &experts.Response{
+		Content: entry.Content, FinishReason: entry.FinishReason,
+		Usage: experts.Usage{PromptTokens: entry.Usage.PromptTokens, CompletionTokens: entry.Usage.CompletionTokens},
+	}}
+	if onDelta != nil {
+		// A client that went away is not an error of the cache.
+		_ = onDelta(experts.Delta{Content: entry.Content})
+	}
+	return res, true
+}
+
+// cacheKeys scope a request's cache entries: the policy scope (which
+// experts and data may contribute), the experts the router chose and the
+// passages retrieved, the model asked for, every sampling parameter and the
+// conversation. So an answer is never served to a request that excludes
+// what produced it, nor to one the router now sends elsewhere.
+func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
+	var routed, passages []string
+	for _, c := range p.candidates {
+		routed = append(routed, c.Name)
+	}
+	for _, ps := range p.Info.Retrieval.Passages {
+		passages = append(passages, ps.Chunk)
+	}
+	chat := p.req.Chat
+	r := policies.CacheRequest{Model: p.req.Model, MaxTokens: chat.MaxTokens, Stop: chat.Stop, Seed: chat.Seed,
+		Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s", p.strategy, routed, passages, chat.ResponseFormat)}
+	if t := chat.Temperature; t != nil {
+		r.Temperature = new(float64(*t))
+	}
+	if tp := chat.TopP; tp != nil {
+		r.TopP = new(float64(*tp))
+	}
+	for _, m := range chat.Messages {
+		r.Messages = append(r.Messages, policies.CacheMessage{Role: m.Role, Content: m.Content})
+	}
+	return policies.CacheKeys(p.scope, r)
+}
+
+func (g *Gateway) storeInCache(ctx context.Context, p *Plan, scopeKey, exactKey string, out aggregate.Outcome) {
+	if out.Response == nil || out.Response.Content == "" || len(out.Response.ToolCalls) > 0 {
+		return
+	}
+	var names []string
+	for _, call := range out.Calls {
+		if call.Status == aggregate.StatusOK {
+			names = append(names, call.Name)
+		}
+	}
+	e := policies.Entry{Content: out.Response.Content, FinishReason: out.Response.FinishReason, Experts: names, Model: out.Answered,
+		Usage:     policies.CacheUsage{PromptTokens: out.Response.Usage.PromptTokens, CompletionTokens: out.Response.Usage.CompletionTokens},
+		CreatedAt: time.Now()}
+	if err := g.deps.Cache.Put(context.WithoutCancel(ctx), scopeKey, exactKey, p.vec, e); err != nil {
+		g.log.WarnContext(ctx, "cache store failed", "request_id", p.Info.RequestID, "err", err)
+	}
+}

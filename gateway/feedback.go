@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/requestlog"
+	"github.com/moegate/moegate/router"
+)
+
+// RequestLog remembers recent requests, keyed by tenant and request id so
+// that no tenant can read or overwrite another's; requestlog has one in
+// process and ones shared by replicas (Redis, Postgres).
+type RequestLog interface {
+	Put(ctx context.Context, r requestlog.Record) error
+	Get(ctx context.Context, tenant, requestID string) (requestlog.Record, error)
+}
+
+func (g *Gateway) remember(ctx context.Context, p *Plan) {
+	r := requestlog.Record{RequestID: p.req.ID, TenantID: p.req.Tenant.Name, Query: p.routed.query, History: p.routed.history, Time: time.Now()}
+	for _, c := range p.candidates {
+		r.Experts = append(r.Experts, c.Name)
+	}
+	if err := g.deps.Log.Put(ctx, r); err != nil {
+		g.log.WarnContext(ctx, "request log failed; feedback on this request will be refused", "request_id", r.RequestID, "err", err)
+	}
+}
+
+// Feedback is a caller's verdict on one of its recent requests.
+type Feedback struct {
+	RequestID string
+	Rating    *int   // -1, 0 or 1
+	Expert    string // the expert that should have answered
+	Comment   string
+}
+
+// Feedback stores fb for the router's next training.
+func (g *Gateway) Feedback(ctx context.Context, tenant string, fb Feedback) error {
+	if g.deps.Feedback == nil {
+		return errs.E(errs.NotFound, "Feedback is not enabled on this gateway.").WithCode("feedback_disabled")
+	}
+	switch {
+	case fb.RequestID == "":
+		return errs.Param("request_id", "'request_id' is required.")
+	case fb.Rating == nil && fb.Expert == "":
+		return errs.Param("rating", "Give a 'rating' (-1, 0 or 1) or the 'expert' that should have answered.")
+	case fb.Rating != nil && (*fb.Rating < -1 || *fb.Rating > 1):
+		return errs.Param("rating", "'rating' must be -1, 0 or 1; got %d.", *fb.Rating)
+	}
+	if fb.Expert != "" {
+		if _, ok := g.deps.Registry.Get(fb.Expert); !ok {
+			return errs.E(errs.NotFound, "Expert '%s' not found.", fb.Expert).WithCode("expert_not_found")
+		}
+	}
+	rec, err := g.deps.Log.Get(ctx, tenant, fb.RequestID)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return errs.E(errs.NotFound, "Request '%s' is unknown or too old for feedback.", fb.RequestID).WithCode("request_not_found")
+		}
+		return err
+	}
+	f := router.Feedback{RequestID: fb.RequestID, Expert: fb.Expert, Text: rec.Query, Time: time.Now()}
+	if fb.Rating != nil {
+		f.Rating = *fb.Rating
+	}
+	if err := g.deps.Feedback.Append(ctx, f); err != nil {
+		return err
+	}
+	if g.deps.Retrainer != nil && fb.Expert != "" {
+		g.deps.Retrainer.Trigger()
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+// Package gateway runs one chat request from a decoded domain request to a
+// domain answer or stream, outside HTTP: resolve the caller's scope, embed
+// the query, route it (or take the expert it names), ground it in retrieved
+// passages, ask the experts and aggregate their answers, account the
+// tokens and cache the answer. The HTTP layer (package api) only decodes,
+// encodes and maps errors.
+package gateway
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/requestlog"
+	"github.com/moegate/moegate/retrieval"
+	"github.com/moegate/moegate/router"
+)
+
+// Options are the pipeline's own settings. A zero field takes the default
+// given beside it; these defaults are the only ones.
+type Options struct {
+	DefaultExpert  string             // "local": answers when no expert fits
+	Aggregate      aggregate.Strategy // top1: when neither request nor tenant says
+	Synthesizer    string             // "": the default expert merges answers for synthesize
+	Retries        int                // 0: no retry of the same expert
+	RequestTimeout time.Duration      // 120s: the whole request, every attempt included
+
+	RetrievalTopK     int     // 4 passages searched
+	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
+
+	// Notes are added to every moegate object, e.g. that the default
+	// expert runs a demo model whose answers are not meaningful.
+	Notes []string
+}
+
+// Defaults.
+const (
+	DefaultExpert            = "local"
+	DefaultRequestTimeout    = 120 * time.Second
+	DefaultRetrievalTopK     = 4
+	DefaultRetrievalMinScore = 0.25
+)
+
+func (o *Options) setDefaults() {
+	o.DefaultExpert = cmp.Or(o.DefaultExpert, DefaultExpert)
+	o.Aggregate = cmp.Or(o.Aggregate, aggregate.Top1)
+	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultRequestTimeout)
+	o.RetrievalTopK = cmp.Or(o.RetrievalTopK, DefaultRetrievalTopK)
+	if o.RetrievalMinScore == 0 {
+		o.RetrievalMinScore = DefaultRetrievalMinScore
+	}
+}
+
+// Deps are the parts the pipeline calls, each behind the small interface it
+// needs. Knowledge, Cache, Feedback, Retrainer and Log may be nil: the
+// feature is off.
+type Deps struct {
+	Registry  Registry
+	Router    router.Router
+	Embedder  embed.Embedder
+	Limiter   Limiter
+	Knowledge Knowledge
+	Cache     Cache
+	Feedback  FeedbackStore
+	Retrainer Retrainer
+	Log       RequestLog // remembers routed requests for feedback; nil: in-process
+	Observer  Observer   // told of every finished chat request (the console); nil: none
+	Logger    *slog.Logger
+	// Metrics is where the pipeline's series are registered; nil: a
+	// registry of its own.
+	Metrics prometheus.Registerer
+}
+
+// Registry is the runtime expert registry as the pipeline reads it.
+type Registry interface {
+	List() []experts.Spec
+	Get(name string) (experts.Entry, bool)
+}
+
+// Limiter enforces rate limits and budgets and accounts usage.
+type Limiter interface {
+	Allow(ctx context.Context, t policies.Tenant) (policies.Decision, error)
+	Record(ctx context.Context, t policies.Tenant, expert string, tokens int) error
+}
+
+// Knowledge is the retrieval store as the pipeline searches it.
+type Knowledge interface {
+	Search(ctx context.Context, vec []float32, k int, f retrieval.Filter) ([]retrieval.Hit, error)
+}
+
+// Cache is the response cache.
+type Cache interface {
+	Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (policies.Entry, policies.Hit, bool, error)
+	Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e policies.Entry) error
+}
+
+// FeedbackStore keeps feedback for the router's next training.
+type FeedbackStore interface {
+	Append(ctx context.Context, fb router.Feedback) error
+}
+
+// Retrainer retrains the learned router in the background.
+type Retrainer interface {
+	Trigger()
+}
+
+// Gateway runs requests. It is safe for concurrent use.
+type Gateway struct {
+	opts    Options
+	deps    Deps
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New builds a Gateway. Deps must hold at least Registry, Router, Embedder
+// and Limiter.
+func New(opts Options, deps Deps) (*Gateway, error) {
+	if deps.Registry == nil || deps.Router == nil || deps.Embedder == nil || deps.Limiter == nil {
+		return nil, errors.New("gateway: Registry, Router, Embedder and Limiter are required")
+	}
+	opts.setDefaults()
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Log == nil {
+		deps.Log = requestlog.NewMemory(0, 0)
+	}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m}, nil
+}
+
+// DefaultExpert is the expert that answers when no other fits.
+func (g *Gateway) DefaultExpert() string { return g.opts.DefaultExpert }
+
+// Notes are the remarks every answer carries.
+func (g *Gateway) Notes() []string { return g.opts.Notes }

@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/retrieval"
+	"github.com/moegate/moegate/router"
+)
+
+// Plan is everything decided about a request before any expert is called:
+// the dry run of a request.
+type Plan struct {
+	Info *Info
+
+	req        *Request
+	routed     routed
+	scope      policies.Scope
+	vec        []float32
+	candidates []aggregate.Candidate
+	strategy   aggregate.Strategy
+	chat       *experts.Request // with retrieved passages when retrieval is used
+}
+
+// Admit applies the tenant's rate limits and budget.
+func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) error {
+	d, err := g.deps.Limiter.Allow(ctx, t)
+	if err != nil {
+		// Limits must not take the gateway down; the failover limiter
+		// already degrades to in-process limits, so this is unexpected.
+		g.log.ErrorContext(ctx, "rate limiter failed; request admitted", "tenant", t.Name, "err", err)
+		return nil
+	}
+	if d.Allowed {
+		return nil
+	}
+	g.metrics.limited.WithLabelValues(d.Reason).Inc()
+	code := "rate_limit_exceeded"
+	if d.Reason == policies.ReasonBudget {
+		code = "insufficient_quota"
+	}
+	return &errs.Error{Kind: errs.RateLimited, Code: code, RetryAfter: d.RetryAfter,
+		Err: fmt.Errorf("Rate limit reached for tenant %s (%s). Retry after %s.", t.Name, d.Reason, d.RetryAfter.Round(time.Second))}
+}
+
+// Plan decides who answers req and with what prompt, without calling any
+// expert.
+func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
+	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
+	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages)}
+
+	specs := g.deps.Registry.List()
+	infos := make([]policies.ExpertInfo, len(specs))
+	for i, sp := range specs {
+		infos[i] = policies.ExpertInfo{Name: sp.Name, DataOwner: sp.DataOwner, Enabled: sp.IsEnabled()}
+	}
+	p.scope = policies.Resolve(req.Tenant, req.Ext.OptOut, infos, g.opts.DefaultExpert)
+	for _, e := range p.scope.Excluded {
+		info.Excluded = append(info.Excluded, Excluded{Name: e.Name, Reason: e.Reason})
+	}
+	info.ExcludedData = p.scope.ExcludedData
+	if err := p.scope.Err(); err != nil {
+		return nil, (&errs.Error{Kind: errs.PermissionDenied, Err: err}).WithCode("no_expert_allowed")
+	}
+
+	strategy, err := aggregate.ParseStrategy(req.Ext.Aggregate)
+	if err != nil {
+		return nil, errs.Param("moegate.aggregate", "%w", err)
+	}
+	if req.Ext.Aggregate == "" {
+		if strategy, err = aggregate.ParseStrategy(req.Tenant.DefaultAggregate); err != nil || req.Tenant.DefaultAggregate == "" {
+			strategy = g.opts.Aggregate
+		}
+	}
+	p.strategy = strategy
+	info.Aggregate = string(strategy)
+
+	mode := req.Ext.Retrieval
+	if mode == "" {
+		mode = policies.RetrievalAuto
+	}
+	info.Retrieval.Mode = mode
+
+	// The vector serves routing, the semantic cache and retrieval.
+	vecs, err := g.deps.Embedder.Embed(ctx, []string{p.routed.query})
+	if err != nil {
+		return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
+	}
+	p.vec = vecs[0]
+
+	var hits []retrieval.Hit
+	if g.deps.Knowledge != nil && mode != policies.RetrievalNever {
+		hits, err = g.deps.Knowledge.Search(ctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
+			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: p.scope.AllowedData,
+		})
+		if err != nil {
+			return nil, errs.E(errs.UpstreamFailed, "Searching the knowledge store failed: %w", err).WithCode("retrieval_failed")
+		}
+	}
+
+	var decision router.Decision
+	if req.Model == experts.ReservedName {
+		if decision, err = g.route(ctx, p, hits); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := g.direct(req.Model, p); err != nil {
+			return nil, err
+		}
+		decision = router.Decision{Router: "direct", Experts: []router.Choice{{Name: req.Model, Weight: 1}}}
+	}
+	info.Route = RouteInfo{Router: decision.Router, Version: decision.Version, Model: req.Model, Experts: decision.Experts,
+		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason}
+
+	for _, ch := range decision.Experts {
+		e, ok := g.deps.Registry.Get(ch.Name)
+		if !ok || !e.Ready() {
+			continue // removed or broken since routing; its weight goes to the others
+		}
+		p.candidates = append(p.candidates, aggregate.Candidate{Name: ch.Name, Weight: ch.Weight, Expert: e.Expert})
+		g.metrics.routes.WithLabelValues(ch.Name).Inc()
+	}
+	if decision.Default {
+		g.metrics.routes.WithLabelValues("default").Inc()
+	}
+	if len(p.candidates) == 0 {
+		return nil, errs.E(errs.Unavailable, "No expert is available to answer this request.").WithCode("no_expert_available")
+	}
+
+	useRetrieval := mode == policies.RetrievalAlways || (mode == policies.RetrievalAuto && decision.Retrieve)
+	switch {
+	case !useRetrieval && mode == policies.RetrievalNever:
+		info.Retrieval.Reason = "disabled by request"
+		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+	case !useRetrieval:
+		info.Retrieval.Reason = "retrieval gate did not fire"
+		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+	case g.deps.Knowledge == nil:
+		info.Retrieval.Reason = "no knowledge store configured"
+	default:
+		p.chat = g.ground(req.Chat, hits, info)
+	}
+	return p, nil
+}
+
+// route asks the router which experts answer an "auto" request. Only the
+// request's own top_k/top_p travel in the query: the router applies its
+// configured defaults, so an explicit top_k beats a configured top_p.
+func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (router.Decision, error) {
+	var candidates []string
+	for _, name := range p.scope.Allowed {
+		if name != g.opts.DefaultExpert {
+			candidates = append(candidates, name)
+		}
+	}
+	q := router.Query{Text: p.routed.query, History: p.routed.history, System: p.routed.system, Vector: p.vec, Candidates: candidates,
+		TopK: p.scope.ClampK(p.req.Ext.TopK), TopP: p.req.Ext.TopP}
+	if len(hits) > 0 {
+		q.KnowledgeScore = hits[0].Score
+	}
+	d, err := g.deps.Router.Route(ctx, q)
+	if err != nil {
+		return d, fmt.Errorf("route: %w", err)
+	}
+	if p.scope.MaxK > 0 && len(d.Experts) > p.scope.MaxK {
+		d.Experts = router.Renormalize(d.Experts[:p.scope.MaxK])
+	}
+	if len(d.Experts) == 0 {
+		d.Default = true
+	}
+	if d.Default {
+		if !p.scope.DefaultAllowed {
+			return d, errs.E(errs.PermissionDenied, "No expert fits this query, and the policies of this request exclude the default expert.").WithCode("no_expert_allowed")
+		}
+		d.Experts = []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}
+	}
+	return d, nil
+}
+
+// direct checks a request for one named expert.
+func (g *Gateway) direct(name string, p *Plan) error {
+	e, ok := g.deps.Registry.Get(name)
+	if !ok || !e.Spec.IsEnabled() {
+		return errs.E(errs.NotFound, "The model '%s' does not exist or you do not have access to it.", name).WithCode("model_not_found")
+	}
+	if !e.Ready() {
+		return errs.E(errs.Unavailable, "Expert '%s' is registered but could not be started: %v", name, e.Err).WithCode("expert_unavailable")
+	}
+	if p.scope.Allows(name) {
+		return nil
+	}
+	reason := "not allowed for this request"
+	for _, x := range p.scope.Excluded {
+		if x.Name == name {
+			reason = x.Reason
+		}
+	}
+	return &errs.Error{Kind: errs.PermissionDenied, Code: "expert_excluded", Param: "model",
+		Err: fmt.Errorf("The model '%s' is excluded from this request: %s.", name, reason)}
+}
+
+// ground puts retrieved passages into the prompt as a numbered list the
+// expert cites from, and records them in the moegate object.
+func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info) *experts.Request {
+	var kept []retrieval.Hit
+	for _, h := range hits {
+		if h.Score >= g.opts.RetrievalMinScore {
+			kept = append(kept, h)
+		}
+	}
+	if len(kept) == 0 {
+		info.Retrieval.Reason = "no passage scored above the minimum"
+		g.metrics.retrievals.WithLabelValues("empty").Inc()
+		return req
+	}
+	g.metrics.retrievals.WithLabelValues("used").Inc()
+	info.Retrieval.Used = true
+	var b strings.Builder
+	b.WriteString("Answer using the numbered passages below when they are relevant, and cite them as [n]. If they do not contain the answer, say so.\n\n")
+	for i, h := range kept {
+		n := i + 1
+		fmt.Fprintf(&b, "[%d] (%s) %s\n\n", n, h.Chunk.DocID, strings.TrimSpace(h.Chunk.Text))
+		info.Retrieval.Passages = append(info.Retrieval.Passages, Passage{N: n, Doc: h.Chunk.DocID, Chunk: h.Chunk.ID, Seq: h.Chunk.Seq, Score: h.Score, Owner: h.Chunk.DataOwner, Text: h.Chunk.Text})
+	}
+	grounded := *req
+	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)
+	return &grounded
+}

@@ -1,0 +1,197 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/router/negatives"
+)
+
+func TestQuantile(t *testing.T) {
+	tests := []struct {
+		xs   []float64
+		q    float64
+		want float64
+	}{
+		{[]float64{3, 1, 2}, 0, 1},
+		{[]float64{3, 1, 2}, 1, 3},
+		{[]float64{3, 1, 2}, 0.5, 2},
+		{[]float64{0, 10}, 0.25, 2.5},
+		{[]float64{7}, 0.3, 7},
+	}
+	for _, tt := range tests {
+		if got := quantile(tt.xs, tt.q); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("quantile(%v, %v) = %v, want %v", tt.xs, tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestCalibrate(t *testing.T) {
+	// 100 held-out in-scope examples over experts 0 and 1 and class 2 out
+	// of scope: P(in scope) i/100, best expert 0.2 + i/200.
+	var held [][]float64
+	for i := range 100 {
+		in := float64(i+1) / 100
+		held = append(held, []float64{in * 0.8, in * 0.2, 1 - in})
+	}
+	o := TrainOptions{TargetCoverage: 0.9}.withDefaults()
+	best, in := calibrate(held, 2, o)
+	passed := 0
+	for _, p := range held {
+		if bestExpert(p, 2) >= best && 1-p[2] >= in {
+			passed++
+		}
+	}
+	if passed < 89 || passed > 91 {
+		t.Errorf("thresholds %.3f, %.3f pass %d of 100, want 90", best, in, passed)
+	}
+	if best > o.FallbackThreshold {
+		t.Errorf("best-expert threshold %.3f above the fallback", best)
+	}
+	// Without the out-of-scope class: the best expert's 10% quantile.
+	var two [][]float64
+	for i := range 100 {
+		two = append(two, []float64{float64(i) / 100, 1 - float64(i)/100})
+	}
+	if best, in := calibrate(two, -1, o); math.Abs(best-0.545) > 0.01 || in != 0 {
+		t.Errorf("without out-of-scope class: %v, %v, want 0.545, 0", best, in)
+	}
+}
+
+func TestKFold(t *testing.T) {
+	d := &dataset{y: []int{0, 0, 0, 0, 1, 1, 1, 1, 1, 2}}
+	splits := kFold(d, 3, 4, 1)
+	seen := make([]int, len(d.y))
+	for _, sp := range splits {
+		if len(sp[0])+len(sp[1]) != len(d.y) {
+			t.Fatalf("split %v does not partition %d examples", sp, len(d.y))
+		}
+		for _, i := range sp[1] {
+			seen[i]++
+		}
+		if len(sp[1]) < 2 || len(sp[1]) > 3 {
+			t.Errorf("fold of %d examples, want 2 or 3", len(sp[1]))
+		}
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Errorf("example %d held out %d times", i, n)
+		}
+	}
+}
+
+func TestClassBalance(t *testing.T) {
+	exs := []Example{{Expert: "a"}, {Expert: OutOfScope}}
+	for range 99 {
+		exs = append(exs, Example{Expert: "b"})
+	}
+	w := classBalance(exs, map[string]int{"a": 0, "b": 1, OutOfScope: 2})
+	// Mean in-scope count 50: a weighs sqrt(50), b sqrt(50/99); their
+	// total losses are then in ratio sqrt(1/99), not 1/99.
+	if math.Abs(w[0]-math.Sqrt(50)) > 1e-9 || math.Abs(w[1]-math.Sqrt(50.0/99)) > 1e-9 || w[2] != 1 {
+		t.Errorf("weights %v", w)
+	}
+}
+
+// TestGenericNegatives checks the null expert learnt from the shipped
+// negatives: a model trained without out-of-scope examples gets an
+// out-of-scope class, drops the negatives that resemble an expert's data,
+// and sends general-knowledge queries to the default expert while routing
+// the experts' own.
+func TestGenericNegatives(t *testing.T) {
+	emb := embed.NewLocal(LocalFeatureDim)
+	ctx := context.Background()
+	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []Example
+	for _, ex := range train {
+		if ex.Expert != OutOfScope {
+			in = append(in, ex)
+		}
+	}
+	// An expert whose examples are some of the negatives: those must go.
+	gen := negatives.Generic()
+	for _, q := range gen[:20] {
+		in = append(in, Example{Text: q, Expert: "trivia"})
+	}
+	m, err := Train(ctx, emb, in, TrainOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.OOSClass < 0 || m.Negatives == 0 || m.Negatives > len(gen)-20 {
+		t.Fatalf("out-of-scope class %d with %d negatives of %d (20 are an expert's examples)", m.OOSClass, m.Negatives, len(gen))
+	}
+	l := NewLearned(emb, Options{})
+	if err := l.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	route := func(text string) Decision {
+		d, err := l.Route(ctx, Query{Text: text, Candidates: m.InScope()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, q := range []string{"who was the first president of france", "how do i repot an orchid"} {
+		if d := route(q); !d.Default {
+			t.Errorf("%q routed to %v, want the default expert", q, d.Experts)
+		}
+	}
+	if d := route("transfer 100 dollars from checking to savings"); d.Default || d.Experts[0].Name != "banking" {
+		t.Errorf("banking query: %+v", d)
+	}
+	if d := route(gen[3]); d.Default || d.Experts[0].Name != "trivia" {
+		t.Errorf("trivia expert's own example: %+v", d)
+	}
+
+	noNeg, err := Train(ctx, emb, in, TrainOptions{NoNegatives: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if noNeg.OOSClass >= 0 || noNeg.Negatives != 0 {
+		t.Errorf("NoNegatives: out-of-scope class %d, %d negatives", noNeg.OOSClass, noNeg.Negatives)
+	}
+}
+
+func TestAugment(t *testing.T) {
+	var exs []Example
+	for i := range 10 {
+		exs = append(exs, Example{Text: fmt.Sprintf("please transfer money number %d now", i), Expert: "bank", Retrieve: i == 0})
+	}
+	exs = append(exs, Example{Text: "who won the cup", Expert: OutOfScope})
+	out, src := augment(exs, TrainOptions{Augment: 4, Seed: 1})
+	if len(out) != 15 || len(src) != 15 {
+		t.Fatalf("%d examples, %d sources, want 15", len(out), len(src))
+	}
+	for i := range exs {
+		if src[i] != i || out[i].Text != exs[i].Text {
+			t.Errorf("original %d changed: %q (source %d)", i, out[i].Text, src[i])
+		}
+	}
+	for i := len(exs); i < len(out); i++ {
+		orig := exs[src[i]]
+		if orig.Expert != "bank" || out[i].Expert != "bank" || out[i].Weight != 0.5 || out[i].Text == orig.Text || out[i].Retrieve != orig.Retrieve {
+			t.Errorf("copy %d = %+v of %+v", i, out[i], orig)
+		}
+	}
+	if out, _ := augment(exs, TrainOptions{Augment: -1}); len(out) != len(exs) {
+		t.Errorf("Augment -1 made %d examples", len(out))
+	}
+
+	// Calibration never sees a copy, nor trains on the copy of a held-out
+	// example.
+	d := &dataset{src: []int{0, 1, 2, 0, 2}}
+	got := withoutCopies(d, [2][]int{{1, 2, 3, 4}, {0}})
+	if fmt.Sprint(got) != "[[1 2 4] [0]]" {
+		t.Errorf("split %v, want [[1 2 4] [0]]", got)
+	}
+	got = withoutCopies(d, [2][]int{{0, 1}, {2, 3, 4}})
+	if fmt.Sprint(got) != "[[0 1] [2]]" {
+		t.Errorf("split %v, want [[0 1] [2]]", got)
+	}
+}
