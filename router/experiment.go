@@ -42,10 +42,11 @@ type Experiment struct {
 	// each (four rounds gave 0.879 on CLINC150 5-shot, eight 0.893);
 	// then the unlabelled queries the router is sure of (uncertainty below
 	// 0.2) join at weight 0.3 (self-training: 0.901) before the test.
-	Pool         []Example
-	PoolSize     int
-	TeacherShare float64
-	TeacherNoise float64
+	Pool          []Example
+	PoolSize      int
+	TeacherRounds int // default 8
+	TeacherShare  float64
+	TeacherNoise  float64
 }
 
 // Run performs the experiment and returns its metrics averaged over the
@@ -202,7 +203,7 @@ func (e Experiment) teach(ctx context.Context, l *Learned, rng *rand.Rand, train
 	slices.Sort(answers)
 
 	budget := int(cmp.Or(e.TeacherShare, 0.2) * float64(len(pool)))
-	const rounds = 8
+	rounds := cmp.Or(e.TeacherRounds, 8)
 	labelled := make([]bool, len(pool))
 	for r := range rounds {
 		m, err := l.Train(ctx, train)
