@@ -81,6 +81,7 @@ function fmt(n, digits) {
   if (typeof n !== 'number') return String(n);
   return n.toLocaleString(undefined, { maximumFractionDigits: digits === undefined ? 2 : digits });
 }
+const sig = (x) => (x ? Number(x.toPrecision(3)).toString() : '0');
 const pct = (x) => fmt(100 * (x || 0), 1) + ' %';
 const timeLabel = (sec) => new Date(sec * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
@@ -161,6 +162,7 @@ function route() {
   document.getElementById('who').textContent = isAdmin() ? 'admin' : 'tenant ' + S.tenant;
   document.getElementById('signout').hidden = false;
   const m = clearPage();
+  flash('');
   m.append(el('h1', {}, page.title));
   const rest = location.hash.split('/').slice(2).map(decodeURIComponent);
   Promise.resolve(page.render(m, rest)).catch((e) => {
@@ -205,7 +207,7 @@ function drawOverview(s) {
   const t = s.totals;
   const errKinds = Object.entries(t.errors_by_kind || {}).map(([k, v]) => k + ' ' + v).join(', ');
   document.getElementById('stats').replaceChildren(
-    ...[['Requests', fmt(t.requests, 0)], ['RPS (hour avg)', fmt(t.rps, 3)], ['p50 latency', fmt(t.p50_ms) + ' ms'], ['p99 latency', fmt(t.p99_ms) + ' ms'],
+    ...[['Requests', fmt(t.requests, 0)], ['RPS (last 5 min)', sig(s.requests.slice(-5).reduce((a, b) => a + b, 0) / 300)], ['p50 latency', fmt(t.p50_ms) + ' ms'], ['p99 latency', fmt(t.p99_ms) + ' ms'],
       ['Errors', fmt(t.errors, 0) + (errKinds ? ' (' + errKinds + ')' : '')], ['Cache hit rate', pct(t.cache_hit_rate)],
       ['Tokens', fmt(t.tokens, 0)], ['Default-expert share', pct(t.default_share)]]
       .map(([k, v]) => el('div', { class: 'stat' }, el('div', { class: 'v' }, v), el('div', { class: 'k' }, k))));
@@ -243,6 +245,10 @@ async function playground(m) {
       const ts = await api('GET', '/admin/tenants');
       for (const t of ts.data || []) asTenant.append(el('option', { value: t.name }, t.name));
     } catch (_) { /* keep the default tenant */ }
+  }
+  S.routerModel = null;
+  if (isAdmin()) {
+    try { S.routerModel = (await api('GET', '/admin/console/router')).model || null; } catch (_) { /* thresholds are optional */ }
   }
   const out = el('div', { id: 'pg-result' });
   const answer = el('div', { id: 'pg-answer' });
@@ -306,7 +312,7 @@ function showDecision(out, r) {
         ' · tenant ', el('b', {}, r.tenant || mg.tenant || ''), ' · aggregate ', el('b', {}, mg.aggregate),
         r.took_ms !== undefined ? ' · decided in ' + fmt(r.took_ms) + ' ms' : ''),
       rt.default ? el('p', { id: 'pg-default' }, el('span', { class: 'badge warn' }, 'default expert'), ' ', rt.default_reason || 'no expert fits') :
-        el('p', { id: 'pg-default' }, el('span', { class: 'badge ok' }, 'in scope'), ' routed to a domain expert'),
+        el('p', { id: 'pg-default' }, el('span', { class: 'badge ok' }, 'in scope'), ' ', scopeText(rt, probs)),
       el('h2', {}, 'Chosen experts'),
       table(['expert', 'weight'], (rt.experts || []).map((c) => [c.name, fmt(c.weight, 3)]), 'pg-chosen'),
       el('h2', {}, 'Probabilities'),
@@ -323,6 +329,23 @@ function showDecision(out, r) {
       datasets: [{ label: 'P(expert)', data: probs.map((p) => p[1]), backgroundColor: probs.map((p) => chosen.has(p[0]) ? COLORS[0] : '#aab4c3') }] },
       options: { indexAxis: 'y', scales: { x: { beginAtZero: true, max: 1 } }, plugins: { legend: { display: false } } } });
   }
+}
+
+// scopeText says why a routed query is in scope: its best candidate's
+// probability against the router's threshold (and, for models trained with
+// out-of-scope examples, P(in scope), at least the candidates' total mass,
+// against the in-scope threshold). Admins see the thresholds of the model.
+function scopeText(rt, probs) {
+  if (rt.router !== 'learned' || !probs.length) return 'routed by the ' + rt.router + ' router';
+  const best = probs[0];
+  const mass = probs.reduce((a, p) => a + p[1], 0);
+  let text = 'best candidate ' + best[0] + ' p=' + fmt(best[1], 3);
+  const m = S.routerModel;
+  if (m) {
+    text += ' ≥ threshold ' + fmt(m.threshold, 3);
+    if (m.in_scope_threshold) text += '; P(in scope) ≥ ' + fmt(mass, 3) + ' ≥ in-scope threshold ' + fmt(m.in_scope_threshold, 3);
+  }
+  return text;
 }
 
 function passagesView(ps) {
