@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/openai"
 )
 
 // upstream is an OpenAI-compatible test server behind a real OpenAI expert.
@@ -50,7 +51,7 @@ func newUpstream(t *testing.T, name string, b behaviour) *upstream {
 
 func (u *upstream) candidate(t *testing.T, weight float64) Candidate {
 	t.Helper()
-	e, err := experts.NewOpenAI(experts.Spec{Name: u.name, Kind: experts.KindOpenAI, BaseURL: u.srv.URL, Model: "m"}, u.srv.Client())
+	e, err := openai.New(experts.Spec{Name: u.name, Kind: experts.KindOpenAI, BaseURL: u.srv.URL, Model: "m"}, u.srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}

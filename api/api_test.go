@@ -19,6 +19,7 @@ import (
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
@@ -107,7 +108,7 @@ func newTestEnv(t testing.TB, opts Options, gwOpts gateway.Options, tune func(*g
 	}}
 	factory := func(_ context.Context, s experts.Spec) (experts.Expert, error) {
 		if s.Kind == experts.KindOpenAI {
-			return experts.NewOpenAI(s, nil)
+			return openai.New(s, nil)
 		}
 		e, ok := env.experts[s.Name]
 		if !ok {
@@ -115,7 +116,7 @@ func newTestEnv(t testing.TB, opts Options, gwOpts gateway.Options, tune func(*g
 		}
 		return e, nil
 	}
-	env.reg = experts.NewRegistry(experts.NewFileStore(filepath.Join(env.dir, "experts.json")), factory, nil)
+	env.reg = experts.NewRegistry(experts.NewFileStore(filepath.Join(env.dir, "experts.json")), experts.Factory(factory), nil)
 	ctx := context.Background()
 	if err := env.reg.Load(ctx); err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
 	ctx := context.Background()
 	reg := experts.NewRegistry(experts.NewFileStore(filepath.Join(dir, "experts.json")),
-		func(_ context.Context, s experts.Spec) (experts.Expert, error) { return echo{s.Name}, nil }, nil)
+		experts.Factory(func(_ context.Context, s experts.Spec) (experts.Expert, error) { return echo{s.Name}, nil }), nil)
 	if err := reg.Load(ctx); err != nil {
 		t.Fatal(err)
 	}

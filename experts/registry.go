@@ -12,12 +12,6 @@ import (
 	"time"
 )
 
-// Factory builds the Expert a spec describes. The gateway supplies it (it
-// maps each kind to a constructor and owns shared resources such as the
-// local engine). Errors wrapping ErrInvalid mean the spec cannot work as
-// written (for example its API key variable is unset).
-type Factory func(ctx context.Context, s Spec) (Expert, error)
-
 // SpecStore persists expert specs. Each method is atomic: after an error
 // the stored set is unchanged.
 type SpecStore interface {
@@ -98,7 +92,7 @@ func (s *Snapshot) Len() int { return len(s.names) }
 // made it) owns its resources.
 type Registry struct {
 	store   SpecStore
-	factory Factory
+	builder Builder
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -111,11 +105,11 @@ type Registry struct {
 
 // NewRegistry returns an empty registry backed by store. Call Load to fill
 // it from the store. A nil logger discards logs.
-func NewRegistry(store SpecStore, factory Factory, logger *slog.Logger) *Registry {
+func NewRegistry(store SpecStore, builder Builder, logger *slog.Logger) *Registry {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Registry{store: store, factory: factory, log: logger, now: time.Now}
+	r := &Registry{store: store, builder: builder, log: logger, now: time.Now}
 	r.cur.Store(&Snapshot{entries: map[string]Entry{}})
 	return r
 }
@@ -185,7 +179,7 @@ func (r *Registry) build(ctx context.Context, s Spec) (Expert, error) {
 	if !s.IsEnabled() {
 		return nil, nil
 	}
-	e, err := r.factory(ctx, s.Clone())
+	e, err := r.builder.Build(ctx, s.Clone())
 	if err != nil {
 		return nil, fmt.Errorf("build expert %q: %w", s.Name, err)
 	}
@@ -195,10 +189,15 @@ func (r *Registry) build(ctx context.Context, s Spec) (Expert, error) {
 	return e, nil
 }
 
-func prepare(s Spec) (Spec, error) {
+// prepare normalizes and checks s: the fields every expert has, then its
+// kind's own.
+func (r *Registry) prepare(s Spec) (Spec, error) {
 	s = s.Clone()
 	s.Normalize()
 	if err := s.Validate(); err != nil {
+		return Spec{}, err
+	}
+	if err := r.builder.Check(s); err != nil {
 		return Spec{}, err
 	}
 	return s, nil
@@ -211,7 +210,7 @@ func (r *Registry) stamp() time.Time { return r.now().UTC().Round(0).Truncate(ti
 // ErrExists, or a build or store failure; after any error the registry and
 // the store are unchanged.
 func (r *Registry) Add(ctx context.Context, s Spec) (Spec, error) {
-	s, err := prepare(s)
+	s, err := r.prepare(s)
 	if err != nil {
 		return Spec{}, err
 	}
@@ -249,7 +248,7 @@ func (r *Registry) Update(ctx context.Context, name string, s Spec) (Spec, error
 	if s.Name != name {
 		return Spec{}, invalid("name", "%q does not match %q", s.Name, name)
 	}
-	s, err := prepare(s)
+	s, err := r.prepare(s)
 	if err != nil {
 		return Spec{}, err
 	}
@@ -337,7 +336,7 @@ func (r *Registry) Refresh(ctx context.Context) error {
 
 // entryFor builds the entry for a stored spec, keeping failures visible.
 func (r *Registry) entryFor(ctx context.Context, s Spec) Entry {
-	p, err := prepare(s)
+	p, err := r.prepare(s)
 	if err != nil {
 		s.Normalize()
 		r.log.Error("stored expert is invalid; keeping it without traffic", "expert", s.Name, "err", err)
@@ -366,7 +365,7 @@ func (r *Registry) Seed(ctx context.Context, specs []Spec) error {
 	prepared := make([]Spec, 0, len(specs))
 	seen := map[string]bool{}
 	for _, s := range specs {
-		p, err := prepare(s)
+		p, err := r.prepare(s)
 		if err != nil {
 			return fmt.Errorf("seed expert %q: %w", s.Name, err)
 		}

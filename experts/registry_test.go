@@ -100,7 +100,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			ctx := context.Background()
 			open := sk.setup(t)
 			tf := &testFactory{}
-			r := NewRegistry(open(), tf.build, nil)
+			r := NewRegistry(open(), Factory(tf.build), nil)
 			if err := r.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestRegistryLifecycle(t *testing.T) {
 			}
 
 			// Reopen: a new registry on the same data sees the same specs.
-			r2 := NewRegistry(open(), tf.build, nil)
+			r2 := NewRegistry(open(), Factory(tf.build), nil)
 			if err := r2.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +177,7 @@ func TestRegistryLifecycle(t *testing.T) {
 
 func TestRegistryErrors(t *testing.T) {
 	ctx := context.Background()
-	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), (&testFactory{}).build, nil)
+	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), Factory((&testFactory{}).build), nil)
 	if _, err := r.Add(ctx, localSpec("a", "")); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestRegistryFailedChangesLeaveStateUnchanged(t *testing.T) {
 			ctx := context.Background()
 			open := sk.setup(t)
 			store := open()
-			r := NewRegistry(store, (&testFactory{}).build, nil)
+			r := NewRegistry(store, Factory((&testFactory{}).build), nil)
 			if _, err := r.Add(ctx, localSpec("a", "v1")); err != nil {
 				t.Fatal(err)
 			}
@@ -224,7 +224,7 @@ func TestRegistryFailedChangesLeaveStateUnchanged(t *testing.T) {
 				{"add duplicate", func() error { _, err := r.Add(ctx, localSpec("a", "v2")); return err }, ErrExists},
 				{"add factory error", func() error { _, err := r.Add(ctx, localSpec("b", "fail-build")); return err }, nil},
 				{"update factory error", func() error { _, err := r.Update(ctx, "a", localSpec("a", "fail-build")); return err }, nil},
-				{"update invalid", func() error { _, err := r.Update(ctx, "a", Spec{Kind: "nope"}); return err }, ErrInvalid},
+				{"update invalid", func() error { _, err := r.Update(ctx, "a", Spec{Kind: ""}); return err }, ErrInvalid},
 			}
 			for _, f := range failures {
 				err := f.op()
@@ -253,7 +253,7 @@ func TestRegistryFailedChangesLeaveStateUnchanged(t *testing.T) {
 func TestRegistryStoreWriteError(t *testing.T) {
 	ctx := context.Background()
 	// A store whose directory does not exist: reads find nothing, writes fail.
-	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "missing", "e.json")), (&testFactory{}).build, nil)
+	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "missing", "e.json")), Factory((&testFactory{}).build), nil)
 	if err := r.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestRegistryStoreWriteError(t *testing.T) {
 	// A read-only directory (only meaningful when not root: root ignores modes).
 	dir := t.TempDir()
 	path := filepath.Join(dir, "e.json")
-	r = NewRegistry(NewFileStore(path), (&testFactory{}).build, nil)
+	r = NewRegistry(NewFileStore(path), Factory((&testFactory{}).build), nil)
 	if _, err := r.Add(ctx, localSpec("a", "v1")); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestRegistryStoreWriteError(t *testing.T) {
 func TestRegistryDisabledSpecIsNotBuilt(t *testing.T) {
 	ctx := context.Background()
 	tf := &testFactory{}
-	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), tf.build, nil)
+	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), Factory(tf.build), nil)
 	off := false
 	s := localSpec("quiet", "")
 	s.Enabled = &off
@@ -332,7 +332,7 @@ func TestRegistryLoadKeepsBrokenExperts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r := NewRegistry(st, (&testFactory{}).build, nil)
+	r := NewRegistry(st, Factory((&testFactory{}).build), nil)
 	if err := r.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestRegistrySeed(t *testing.T) {
 		t.Run(sk.name, func(t *testing.T) {
 			ctx := context.Background()
 			open := sk.setup(t)
-			r := NewRegistry(open(), (&testFactory{}).build, nil)
+			r := NewRegistry(open(), Factory((&testFactory{}).build), nil)
 			if err := r.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -375,7 +375,7 @@ func TestRegistrySeed(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Restart: the config is seeded again, but the admin's edit wins.
-			r2 := NewRegistry(open(), (&testFactory{}).build, nil)
+			r2 := NewRegistry(open(), Factory((&testFactory{}).build), nil)
 			if err := r2.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -402,8 +402,8 @@ func TestRegistryRefreshAcrossReplicas(t *testing.T) {
 			ctx := context.Background()
 			open := sk.setup(t)
 			tf := &testFactory{}
-			r1 := NewRegistry(open(), tf.build, nil)
-			r2 := NewRegistry(open(), tf.build, nil)
+			r1 := NewRegistry(open(), Factory(tf.build), nil)
+			r2 := NewRegistry(open(), Factory(tf.build), nil)
 			if _, err := r1.Add(ctx, localSpec("a", "v1")); err != nil {
 				t.Fatal(err)
 			}
@@ -417,7 +417,7 @@ func TestRegistryRefreshAcrossReplicas(t *testing.T) {
 			<-changes
 			a1, _ := r2.Get("a")
 			// Replica 2 adding a name replica 1 already stored is a conflict.
-			if _, err := NewRegistry(open(), tf.build, nil).Add(ctx, localSpec("a", "v9")); !errors.Is(err, ErrExists) {
+			if _, err := NewRegistry(open(), Factory(tf.build), nil).Add(ctx, localSpec("a", "v9")); !errors.Is(err, ErrExists) {
 				t.Fatalf("duplicate across replicas: %v", err)
 			}
 			if _, err := r1.Update(ctx, "b", localSpec("b", "v2")); err != nil {
@@ -457,7 +457,7 @@ func TestRegistryRefreshAcrossReplicas(t *testing.T) {
 				t.Fatal("replica 2 never saw a")
 			}
 			// A replica removing an expert another replica already removed succeeds.
-			r3 := NewRegistry(open(), tf.build, nil)
+			r3 := NewRegistry(open(), Factory(tf.build), nil)
 			if err := r3.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -475,8 +475,8 @@ func TestRegistryRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "e.json")
-	r1 := NewRegistry(NewFileStore(path), (&testFactory{}).build, nil)
-	r2 := NewRegistry(NewFileStore(path), (&testFactory{}).build, nil)
+	r1 := NewRegistry(NewFileStore(path), Factory((&testFactory{}).build), nil)
+	r2 := NewRegistry(NewFileStore(path), Factory((&testFactory{}).build), nil)
 	changes := r2.Subscribe()
 	done := make(chan struct{})
 	go func() { r2.Run(ctx, 10*time.Millisecond); close(done) }()
@@ -497,7 +497,7 @@ func TestRegistryRun(t *testing.T) {
 
 func TestRegistryConcurrent(t *testing.T) {
 	ctx := context.Background()
-	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), (&testFactory{}).build, nil)
+	r := NewRegistry(NewFileStore(filepath.Join(t.TempDir(), "e.json")), Factory((&testFactory{}).build), nil)
 	changes := r.Subscribe()
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {

@@ -46,7 +46,7 @@ func newEnv(t *testing.T, ropts router.Options, opts Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	factory := func(_ context.Context, s experts.Spec) (experts.Expert, error) { return echo(s.Name), nil }
-	reg := experts.NewRegistry(experts.NewFileStore(filepath.Join(t.TempDir(), "experts.json")), factory, nil)
+	reg := experts.NewRegistry(experts.NewFileStore(filepath.Join(t.TempDir(), "experts.json")), experts.Factory(factory), nil)
 	if err := reg.Load(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // chromiumPath finds Debian's chromium (or MOEGATE_CHROMIUM). The console's
@@ -219,7 +220,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.AdminToken = admin
 	cfg.Auth = "keys"
-	cfg.Router.RetrainDebounce = config.Duration(100 * time.Millisecond)
+	cfg.Router.RetrainDebounce = units.Duration(100 * time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	g, err := build(ctx, cfg, slog.New(slog.DiscardHandler))

@@ -45,6 +45,46 @@ type Expert struct {
 	sem     chan struct{}
 }
 
+// Engines opens the engine for a model file ("": the default model).
+type Engines interface {
+	Engine(ctx context.Context, model string) (Engine, error)
+}
+
+// Kind is the "local" kind for experts.Kinds: experts run on the engines
+// engines opens; maxTokens is as for New.
+func Kind(engines Engines, maxTokens int) experts.Builder { return kind{engines, maxTokens} }
+
+type kind struct {
+	engines   Engines
+	maxTokens int
+}
+
+func (kind) Check(s experts.Spec) error { return Check(s) }
+
+func (k kind) Build(ctx context.Context, s experts.Spec) (experts.Expert, error) {
+	eng, err := k.engines.Engine(ctx, s.Model)
+	if err != nil {
+		return nil, err
+	}
+	return New(s, eng, k.maxTokens), nil
+}
+
+// Check reports what is wrong with a normalized spec of kind local: the
+// fields of remote experts mean nothing here.
+func Check(s experts.Spec) error {
+	switch {
+	case s.Kind != experts.KindLocal:
+		return invalid("kind", "%q is not %q", s.Kind, experts.KindLocal)
+	case s.BaseURL != "":
+		return invalid("base_url", "not used by kind %q", s.Kind)
+	case s.APIKeyEnv != "":
+		return invalid("api_key_env", "not used by kind %q", s.Kind)
+	case len(s.Headers) > 0:
+		return invalid("headers", "not used by kind %q", s.Kind)
+	}
+	return nil
+}
+
 // New returns the expert for spec (kind local) on engine. maxTokens
 // caps answers whose request sets no max_tokens (0 = DefaultMaxTokens).
 // Unlike OpenAI experts, a zero Timeout means no limit of the expert's
@@ -195,9 +235,7 @@ func (l *Expert) convert(req *experts.Request) ([]engine.Message, engine.Params,
 	return msgs, p, nil
 }
 
-func invalid(field, format string, args ...any) error {
-	return &experts.ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
-}
+var invalid = experts.Invalid
 
 // present reports whether a raw JSON field was sent with a value.
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }

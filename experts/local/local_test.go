@@ -14,6 +14,7 @@ import (
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/units"
 )
 
 var demo struct {
@@ -175,7 +176,7 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 	var eng endlessEngine
 	long := &experts.Request{Messages: []experts.Message{{Role: "user", Content: "go on"}}, MaxTokens: 100000}
 
-	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal, Timeout: experts.Duration(20 * time.Millisecond)}, eng, 0)
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal, Timeout: units.Duration(20 * time.Millisecond)}, eng, 0)
 	start := time.Now()
 	_, err := l.Complete(context.Background(), long)
 	var ue *experts.UpstreamError
@@ -206,3 +207,27 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		spec  experts.Spec
+		field string // "" = valid
+	}{
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal}, ""},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: "/models/m.gguf"}, ""},
+		{experts.Spec{Name: "tiny", Kind: experts.KindOpenAI}, "kind"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, BaseURL: "http://h"}, "base_url"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, APIKeyEnv: "KEY"}, "api_key_env"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Headers: map[string]string{"X-A": "b"}}, "headers"},
+	}
+	for _, tt := range tests {
+		err := Check(tt.spec)
+		var ve *experts.ValidationError
+		switch {
+		case tt.field == "" && err != nil:
+			t.Fatalf("%+v: %v", tt.spec, err)
+		case tt.field != "" && (!errors.As(err, &ve) || ve.Field != tt.field):
+			t.Fatalf("%+v: Check = %v, want invalid %s", tt.spec, err, tt.field)
+		}
+	}
+}

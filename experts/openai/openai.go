@@ -1,4 +1,7 @@
-package experts
+// Package openai is the expert kind "openai": any OpenAI-compatible chat
+// completions endpoint (OpenAI itself, vLLM, llama.cpp server, Ollama, TEI,
+// another moegate).
+package openai
 
 import (
 	"context"
@@ -14,12 +17,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moegate/moegate/experts"
 	openai "github.com/sashabaranov/go-openai"
 )
 
-// OpenAI is an expert served by an OpenAI-compatible chat completions API
-// (OpenAI itself, vLLM, llama.cpp server, Ollama, ...).
-type OpenAI struct {
+// Expert is an expert served by an OpenAI-compatible chat completions API.
+type Expert struct {
 	name    string
 	model   string
 	system  string
@@ -28,17 +31,50 @@ type OpenAI struct {
 	sem     chan struct{} // nil: unbounded
 }
 
-// NewOpenAI builds the expert for spec (kind openai). The API key is read
-// now from the environment variable spec.APIKeyEnv; an unset variable is
-// an ErrInvalid error. httpClient may be nil (http.DefaultClient); it is
-// not modified.
-func NewOpenAI(spec Spec, httpClient *http.Client) (*OpenAI, error) {
+// Kind is the "openai" kind for experts.Kinds; its experts share
+// httpClient (nil: http.DefaultClient).
+func Kind(httpClient *http.Client) experts.Builder { return kind{httpClient} }
+
+type kind struct{ hc *http.Client }
+
+func (kind) Check(s experts.Spec) error { return Check(s) }
+
+func (k kind) Build(_ context.Context, s experts.Spec) (experts.Expert, error) { return New(s, k.hc) }
+
+// Check reports what is wrong with a normalized spec of kind openai.
+func Check(s experts.Spec) error {
+	if s.Kind != experts.KindOpenAI {
+		return invalid("kind", "%q is not %q", s.Kind, experts.KindOpenAI)
+	}
+	if s.BaseURL == "" {
+		return invalid("base_url", "required for kind %q", s.Kind)
+	}
+	u, err := url.Parse(s.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("base_url", "%q is not an http(s) URL", s.BaseURL)
+	}
+	if u.User != nil {
+		return invalid("base_url", "must not carry credentials; use api_key_env")
+	}
+	if s.Model == "" {
+		return invalid("model", "required for kind %q", s.Kind)
+	}
+	return nil
+}
+
+var invalid = experts.Invalid
+
+// New builds the expert for spec (kind openai). The API key is read now
+// from the environment variable spec.APIKeyEnv; an unset variable is an
+// experts.ErrInvalid error. httpClient may be nil (http.DefaultClient); it
+// is not modified.
+func New(spec experts.Spec, httpClient *http.Client) (*Expert, error) {
 	spec.Normalize()
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	if spec.Kind != KindOpenAI {
-		return nil, invalid("kind", "%q is not %q", spec.Kind, KindOpenAI)
+	if err := Check(spec); err != nil {
+		return nil, err
 	}
 	var key string
 	if spec.APIKeyEnv != "" {
@@ -59,7 +95,7 @@ func NewOpenAI(spec Spec, httpClient *http.Client) (*OpenAI, error) {
 		hc = &c
 	}
 	cfg.HTTPClient = hc
-	o := &OpenAI{
+	o := &Expert{
 		name:    spec.Name,
 		model:   spec.Model,
 		system:  spec.SystemPrompt,
@@ -67,7 +103,7 @@ func NewOpenAI(spec Spec, httpClient *http.Client) (*OpenAI, error) {
 		client:  openai.NewClientWithConfig(cfg),
 	}
 	if o.timeout <= 0 {
-		o.timeout = DefaultTimeout
+		o.timeout = experts.DefaultTimeout
 	}
 	if spec.MaxConcurrency > 0 {
 		o.sem = make(chan struct{}, spec.MaxConcurrency)
@@ -105,9 +141,9 @@ func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // Name returns the expert's name.
-func (o *OpenAI) Name() string { return o.name }
+func (o *Expert) Name() string { return o.name }
 
-func (o *OpenAI) acquire(ctx context.Context) (release func(), err error) {
+func (o *Expert) acquire(ctx context.Context) (release func(), err error) {
 	if o.sem == nil {
 		return func() {}, nil
 	}
@@ -120,7 +156,7 @@ func (o *OpenAI) acquire(ctx context.Context) (release func(), err error) {
 }
 
 // Complete implements Expert.
-func (o *OpenAI) Complete(ctx context.Context, req *Request) (*Response, error) {
+func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.Response, error) {
 	creq, err := o.request(req)
 	if err != nil {
 		return nil, err
@@ -137,13 +173,13 @@ func (o *OpenAI) Complete(ctx context.Context, req *Request) (*Response, error) 
 		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
 	}
 	if len(resp.Choices) == 0 {
-		return nil, &UpstreamError{Expert: o.name, Err: errors.New("response has no choices")}
+		return nil, &experts.UpstreamError{Expert: o.name, Err: errors.New("response has no choices")}
 	}
 	ch := resp.Choices[0]
-	out := &Response{
+	out := &experts.Response{
 		Content:      ch.Message.Content,
 		FinishReason: string(ch.FinishReason),
-		Usage: Usage{
+		Usage: experts.Usage{
 			PromptTokens:     resp.Usage.PromptTokens,
 			CompletionTokens: resp.Usage.CompletionTokens,
 			TotalTokens:      resp.Usage.TotalTokens,
@@ -158,7 +194,7 @@ func (o *OpenAI) Complete(ctx context.Context, req *Request) (*Response, error) 
 // Stream implements Expert. The timeout bounds the wait for the response
 // headers and then for each chunk, so long answers are not cut off while
 // a stalled upstream still is.
-func (o *OpenAI) Stream(ctx context.Context, req *Request, onDelta func(Delta) error) (*Response, error) {
+func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(experts.Delta) error) (*experts.Response, error) {
 	creq, err := o.request(req)
 	if err != nil {
 		return nil, err
@@ -183,7 +219,7 @@ func (o *OpenAI) Stream(ctx context.Context, req *Request, onDelta func(Delta) e
 	}
 	defer stream.Close()
 
-	out := &Response{}
+	out := &experts.Response{}
 	var content []byte
 	var calls toolCallAccumulator
 	for {
@@ -196,7 +232,7 @@ func (o *OpenAI) Stream(ctx context.Context, req *Request, onDelta func(Delta) e
 		}
 		idle.Reset(o.timeout)
 		if chunk.Usage != nil {
-			out.Usage = Usage{
+			out.Usage = experts.Usage{
 				PromptTokens:     chunk.Usage.PromptTokens,
 				CompletionTokens: chunk.Usage.CompletionTokens,
 				TotalTokens:      chunk.Usage.TotalTokens,
@@ -209,7 +245,7 @@ func (o *OpenAI) Stream(ctx context.Context, req *Request, onDelta func(Delta) e
 		if ch.FinishReason != "" && ch.FinishReason != openai.FinishReasonNull {
 			out.FinishReason = string(ch.FinishReason)
 		}
-		d := Delta{Content: ch.Delta.Content}
+		d := experts.Delta{Content: ch.Delta.Content}
 		if len(ch.Delta.ToolCalls) > 0 {
 			calls.add(ch.Delta.ToolCalls)
 			d.ToolCalls = deltaJSON(ch.Delta.ToolCalls)
@@ -232,10 +268,10 @@ func (o *OpenAI) Stream(ctx context.Context, req *Request, onDelta func(Delta) e
 
 var errIdle = errors.New("no data from upstream within the timeout")
 
-// wrap turns a go-openai or transport error into an *UpstreamError.
+// wrap turns a go-openai or transport error into an *experts.UpstreamError.
 // ourTimeout is true when the expert's own timeout expired.
-func (o *OpenAI) wrap(ctx context.Context, err error, ourTimeout bool) error {
-	ue := &UpstreamError{Expert: o.name, Err: err}
+func (o *Expert) wrap(ctx context.Context, err error, ourTimeout bool) error {
+	ue := &experts.UpstreamError{Expert: o.name, Err: err}
 	var apiErr *openai.APIError
 	var reqErr *openai.RequestError
 	switch {
@@ -259,9 +295,9 @@ func (o *OpenAI) wrap(ctx context.Context, err error, ourTimeout bool) error {
 	return ue
 }
 
-// request maps an expert Request to go-openai's. Malformed pass-through
-// JSON is an ErrInvalid error.
-func (o *OpenAI) request(req *Request) (openai.ChatCompletionRequest, error) {
+// request maps an expert experts.Request to go-openai's. Malformed pass-through
+// JSON is an experts.ErrInvalid error.
+func (o *Expert) request(req *experts.Request) (openai.ChatCompletionRequest, error) {
 	c := openai.ChatCompletionRequest{
 		Model:     o.model,
 		MaxTokens: req.MaxTokens,

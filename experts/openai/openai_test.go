@@ -1,4 +1,4 @@
-package experts
+package openai
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // received is what a test upstream saw.
@@ -87,13 +90,13 @@ func block(r *http.Request) {
 	}
 }
 
-func newTestOpenAI(t *testing.T, u *upstream, edit func(*Spec)) *OpenAI {
+func newTestOpenAI(t *testing.T, u *upstream, edit func(*experts.Spec)) *Expert {
 	t.Helper()
-	s := Spec{Name: "up", Kind: KindOpenAI, BaseURL: u.URL, Model: "gpt-test"}
+	s := experts.Spec{Name: "up", Kind: experts.KindOpenAI, BaseURL: u.URL, Model: "gpt-test"}
 	if edit != nil {
 		edit(&s)
 	}
-	o, err := NewOpenAI(s, u.Client())
+	o, err := New(s, u.Client())
 	if err != nil {
 		t.Fatalf("NewOpenAI: %v", err)
 	}
@@ -111,13 +114,13 @@ func TestOpenAICompleteMapsRequest(t *testing.T) {
 			"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}`)
 	})
 	t.Setenv("MOEGATE_TEST_KEY", "sk-secret")
-	o := newTestOpenAI(t, u, func(s *Spec) {
+	o := newTestOpenAI(t, u, func(s *experts.Spec) {
 		s.APIKeyEnv = "MOEGATE_TEST_KEY"
 		s.Headers = map[string]string{"X-Tenant": "acme"}
 		s.SystemPrompt = "You are a bank."
 	})
-	req := &Request{
-		Messages: []Message{
+	req := &experts.Request{
+		Messages: []experts.Message{
 			{Role: "user", Content: "balance?", Name: "ann"},
 			{Role: "assistant", ToolCalls: json.RawMessage(`[{"id":"call_0","type":"function","function":{"name":"lookup","arguments":"{}"}}]`)},
 			{Role: "tool", Content: "42", ToolCallID: "call_0"},
@@ -136,7 +139,7 @@ func TestOpenAICompleteMapsRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.FinishReason != "tool_calls" || resp.Usage != (Usage{3, 2, 5}) {
+	if resp.FinishReason != "tool_calls" || resp.Usage != (experts.Usage{PromptTokens: 3, CompletionTokens: 2, TotalTokens: 5}) {
 		t.Fatalf("response %+v", resp)
 	}
 	var calls []map[string]any
@@ -208,8 +211,8 @@ func TestOpenAIBaseURL(t *testing.T) {
 		}
 	}
 	u := newUpstream(t, nil)
-	o := newTestOpenAI(t, u, func(s *Spec) { s.BaseURL = u.URL + "/custom/v1/" })
-	if _, err := o.Complete(context.Background(), &Request{Messages: []Message{{Role: "user", Content: "hi"}}}); err != nil {
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.BaseURL = u.URL + "/custom/v1/" })
+	if _, err := o.Complete(context.Background(), &experts.Request{Messages: []experts.Message{{Role: "user", Content: "hi"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if p := u.requests()[0].Path; p != "/custom/v1/chat/completions" {
@@ -219,27 +222,27 @@ func TestOpenAIBaseURL(t *testing.T) {
 
 func TestOpenAIReasoningModel(t *testing.T) {
 	u := newUpstream(t, nil)
-	o := newTestOpenAI(t, u, func(s *Spec) { s.Model = "o3-mini" })
-	if _, err := o.Complete(context.Background(), &Request{MaxTokens: 50}); err != nil {
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Model = "o3-mini" })
+	if _, err := o.Complete(context.Background(), &experts.Request{MaxTokens: 50}); err != nil {
 		t.Fatal(err)
 	}
 	b := u.requests()[0].Body
 	if b["max_completion_tokens"] != 50.0 || b["max_tokens"] != nil {
 		t.Fatalf("body %v: reasoning models take max_completion_tokens", b)
 	}
-	if _, err := o.Complete(context.Background(), &Request{Temperature: ptr(float32(0.3))}); !errors.Is(err, ErrInvalid) {
+	if _, err := o.Complete(context.Background(), &experts.Request{Temperature: ptr(float32(0.3))}); !errors.Is(err, experts.ErrInvalid) {
 		t.Fatalf("temperature on a reasoning model: %v, want ErrInvalid", err)
 	}
 }
 
 func TestOpenAIConstruction(t *testing.T) {
 	u := newUpstream(t, nil)
-	_, err := NewOpenAI(Spec{Name: "x", Kind: KindOpenAI, BaseURL: u.URL, Model: "m", APIKeyEnv: "MOEGATE_SURELY_UNSET_VAR"}, nil)
-	if !errors.Is(err, ErrInvalid) {
+	_, err := New(experts.Spec{Name: "x", Kind: experts.KindOpenAI, BaseURL: u.URL, Model: "m", APIKeyEnv: "MOEGATE_SURELY_UNSET_VAR"}, nil)
+	if !errors.Is(err, experts.ErrInvalid) {
 		t.Fatalf("unset key variable: %v, want ErrInvalid", err)
 	}
-	_, err = NewOpenAI(Spec{Name: "x", Kind: KindLocal}, nil)
-	if !errors.Is(err, ErrInvalid) {
+	_, err = New(experts.Spec{Name: "x", Kind: experts.KindLocal}, nil)
+	if !errors.Is(err, experts.ErrInvalid) {
 		t.Fatalf("local spec: %v, want ErrInvalid", err)
 	}
 }
@@ -247,19 +250,19 @@ func TestOpenAIConstruction(t *testing.T) {
 func TestOpenAIInvalidPassthrough(t *testing.T) {
 	u := newUpstream(t, nil)
 	o := newTestOpenAI(t, u, nil)
-	tests := map[string]Request{
+	tests := map[string]experts.Request{
 		"tools":           {Tools: json.RawMessage(`{not json`)},
 		"tools not list":  {Tools: json.RawMessage(`{"type":"function"}`)},
 		"tool type":       {Tools: json.RawMessage(`[{"function":{"name":"f"}}]`)},
 		"tool_choice":     {ToolChoice: json.RawMessage(`{"type":`)},
 		"response_format": {ResponseFormat: json.RawMessage(`[1,2`)},
-		"tool_calls":      {Messages: []Message{{Role: "assistant", ToolCalls: json.RawMessage(`{"id":1}`)}}},
+		"tool_calls":      {Messages: []experts.Message{{Role: "assistant", ToolCalls: json.RawMessage(`{"id":1}`)}}},
 	}
 	for name, req := range tests {
-		if _, err := o.Complete(context.Background(), &req); !errors.Is(err, ErrInvalid) {
+		if _, err := o.Complete(context.Background(), &req); !errors.Is(err, experts.ErrInvalid) {
 			t.Errorf("%s: Complete = %v, want ErrInvalid", name, err)
 		}
-		if _, err := o.Stream(context.Background(), &req, func(Delta) error { return nil }); !errors.Is(err, ErrInvalid) {
+		if _, err := o.Stream(context.Background(), &req, func(experts.Delta) error { return nil }); !errors.Is(err, experts.ErrInvalid) {
 			t.Errorf("%s: Stream = %v, want ErrInvalid", name, err)
 		}
 	}
@@ -290,11 +293,11 @@ func TestOpenAIErrors(t *testing.T) {
 			for _, mode := range []string{"complete", "stream"} {
 				var err error
 				if mode == "complete" {
-					_, err = o.Complete(context.Background(), &Request{})
+					_, err = o.Complete(context.Background(), &experts.Request{})
 				} else {
-					_, err = o.Stream(context.Background(), &Request{}, func(Delta) error { return nil })
+					_, err = o.Stream(context.Background(), &experts.Request{}, func(experts.Delta) error { return nil })
 				}
-				var ue *UpstreamError
+				var ue *experts.UpstreamError
 				if !errors.As(err, &ue) {
 					t.Fatalf("%s: %v is not an *UpstreamError", mode, err)
 				}
@@ -310,8 +313,8 @@ func TestOpenAIConnectionRefused(t *testing.T) {
 	u := newUpstream(t, nil)
 	o := newTestOpenAI(t, u, nil)
 	u.Close()
-	_, err := o.Complete(context.Background(), &Request{})
-	var ue *UpstreamError
+	_, err := o.Complete(context.Background(), &experts.Request{})
+	var ue *experts.UpstreamError
 	if !errors.As(err, &ue) || ue.Status != 0 || !ue.Retryable() {
 		t.Fatalf("closed upstream: %v", err)
 	}
@@ -319,16 +322,16 @@ func TestOpenAIConnectionRefused(t *testing.T) {
 
 func TestOpenAITimeout(t *testing.T) {
 	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ map[string]any) { block(r) })
-	o := newTestOpenAI(t, u, func(s *Spec) { s.Timeout = Duration(100 * time.Millisecond) })
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Timeout = units.Duration(100 * time.Millisecond) })
 	for _, mode := range []string{"complete", "stream"} {
 		start := time.Now()
 		var err error
 		if mode == "complete" {
-			_, err = o.Complete(context.Background(), &Request{})
+			_, err = o.Complete(context.Background(), &experts.Request{})
 		} else {
-			_, err = o.Stream(context.Background(), &Request{}, func(Delta) error { return nil })
+			_, err = o.Stream(context.Background(), &experts.Request{}, func(experts.Delta) error { return nil })
 		}
-		var ue *UpstreamError
+		var ue *experts.UpstreamError
 		if !errors.As(err, &ue) || !ue.Timeout || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("%s: %v, want a timeout UpstreamError", mode, err)
 		}
@@ -352,14 +355,14 @@ func TestOpenAICancel(t *testing.T) {
 		start := time.Now()
 		var err error
 		if mode == "complete" {
-			_, err = o.Complete(ctx, &Request{})
+			_, err = o.Complete(ctx, &experts.Request{})
 		} else {
-			_, err = o.Stream(ctx, &Request{}, func(Delta) error { return nil })
+			_, err = o.Stream(ctx, &experts.Request{}, func(experts.Delta) error { return nil })
 		}
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("%s: %v, want context.Canceled", mode, err)
 		}
-		var ue *UpstreamError
+		var ue *experts.UpstreamError
 		if errors.As(err, &ue) && ue.Timeout {
 			t.Fatalf("%s: cancellation reported as timeout", mode)
 		}
@@ -382,8 +385,8 @@ func TestOpenAIStream(t *testing.T) {
 			`[DONE]`)
 	})
 	o := newTestOpenAI(t, u, nil)
-	var deltas []Delta
-	resp, err := o.Stream(context.Background(), &Request{Messages: []Message{{Role: "user", Content: "hi"}}}, func(d Delta) error {
+	var deltas []experts.Delta
+	resp, err := o.Stream(context.Background(), &experts.Request{Messages: []experts.Message{{Role: "user", Content: "hi"}}}, func(d experts.Delta) error {
 		deltas = append(deltas, d)
 		return nil
 	})
@@ -399,7 +402,7 @@ func TestOpenAIStream(t *testing.T) {
 	if got := string(deltas[2].ToolCalls); !strings.Contains(got, `"id":"call_9","type":"function"`) {
 		t.Fatalf("first tool-call fragment %s", got)
 	}
-	if resp.Content != "Hello" || resp.FinishReason != "tool_calls" || resp.Usage != (Usage{5, 4, 9}) {
+	if resp.Content != "Hello" || resp.FinishReason != "tool_calls" || resp.Usage != (experts.Usage{PromptTokens: 5, CompletionTokens: 4, TotalTokens: 9}) {
 		t.Fatalf("response %+v", resp)
 	}
 	var calls []struct {
@@ -430,11 +433,11 @@ func TestOpenAIStreamFailures(t *testing.T) {
 			u := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ map[string]any) { writeSSE(w, tt.events...) })
 			o := newTestOpenAI(t, u, nil)
 			var got []string
-			_, err := o.Stream(context.Background(), &Request{}, func(d Delta) error {
+			_, err := o.Stream(context.Background(), &experts.Request{}, func(d experts.Delta) error {
 				got = append(got, d.Content)
 				return nil
 			})
-			var ue *UpstreamError
+			var ue *experts.UpstreamError
 			if !errors.As(err, &ue) || ue.Expert != "up" {
 				t.Fatalf("err = %v, want *UpstreamError", err)
 			}
@@ -453,10 +456,10 @@ func TestOpenAIStreamIdleTimeout(t *testing.T) {
 		}
 		block(r)
 	})
-	o := newTestOpenAI(t, u, func(s *Spec) { s.Timeout = Duration(250 * time.Millisecond) })
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Timeout = units.Duration(250 * time.Millisecond) })
 	var n int
-	_, err := o.Stream(context.Background(), &Request{}, func(Delta) error { n++; return nil })
-	var ue *UpstreamError
+	_, err := o.Stream(context.Background(), &experts.Request{}, func(experts.Delta) error { n++; return nil })
+	var ue *experts.UpstreamError
 	if !errors.As(err, &ue) || !ue.Timeout {
 		t.Fatalf("err = %v, want timeout", err)
 	}
@@ -471,7 +474,7 @@ func TestOpenAIStreamCallbackError(t *testing.T) {
 	})
 	o := newTestOpenAI(t, u, nil)
 	stop := errors.New("client gone")
-	_, err := o.Stream(context.Background(), &Request{}, func(Delta) error { return stop })
+	_, err := o.Stream(context.Background(), &experts.Request{}, func(experts.Delta) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Fatalf("err = %v, want the callback's error", err)
 	}
@@ -491,13 +494,13 @@ func TestOpenAIMaxConcurrency(t *testing.T) {
 		inFlight.Add(-1)
 		writeCompletion(w, "ok", "stop")
 	})
-	o := newTestOpenAI(t, u, func(s *Spec) { s.MaxConcurrency = 2 })
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.MaxConcurrency = 2 })
 	var wg sync.WaitGroup
 	for i := 0; i < 6; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := o.Complete(context.Background(), &Request{}); err != nil {
+			if _, err := o.Complete(context.Background(), &experts.Request{}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -516,16 +519,16 @@ func TestOpenAIMaxConcurrency(t *testing.T) {
 		}
 		writeCompletion(w, "ok", "stop")
 	})
-	one := newTestOpenAI(t, blocked, func(s *Spec) { s.MaxConcurrency = 1 })
+	one := newTestOpenAI(t, blocked, func(s *experts.Spec) { s.MaxConcurrency = 1 })
 	done := make(chan error, 1)
-	go func() { _, err := one.Complete(context.Background(), &Request{}); done <- err }()
+	go func() { _, err := one.Complete(context.Background(), &experts.Request{}); done <- err }()
 	for len(blocked.requests()) == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := one.Complete(ctx, &Request{})
+	_, err := one.Complete(ctx, &experts.Request{})
 	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
 		t.Fatalf("waiting for a slot: %v after %v", err, time.Since(start))
 	}
@@ -535,5 +538,36 @@ func TestOpenAIMaxConcurrency(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	valid := experts.Spec{Name: "banking", Kind: experts.KindOpenAI, BaseURL: "http://127.0.0.1:8000", Model: "m"}
+	tests := []struct {
+		name  string
+		edit  func(*experts.Spec)
+		field string // "" = valid
+	}{
+		{"valid", func(s *experts.Spec) {}, ""},
+		{"other kind", func(s *experts.Spec) { s.Kind = experts.KindLocal }, "kind"},
+		{"missing base_url", func(s *experts.Spec) { s.BaseURL = "" }, "base_url"},
+		{"ftp base_url", func(s *experts.Spec) { s.BaseURL = "ftp://x" }, "base_url"},
+		{"base_url without host", func(s *experts.Spec) { s.BaseURL = "http://" }, "base_url"},
+		{"base_url with credentials", func(s *experts.Spec) { s.BaseURL = "http://u:p@h" }, "base_url"},
+		{"missing model", func(s *experts.Spec) { s.Model = "" }, "model"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := valid
+			tt.edit(&s)
+			err := Check(s)
+			var ve *experts.ValidationError
+			switch {
+			case tt.field == "" && err != nil:
+				t.Fatal(err)
+			case tt.field != "" && (!errors.As(err, &ve) || ve.Field != tt.field || !errors.Is(err, experts.ErrInvalid)):
+				t.Fatalf("Check = %v, want invalid %s", err, tt.field)
+			}
+		})
 	}
 }
