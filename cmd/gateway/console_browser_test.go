@@ -339,6 +339,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.shot("04-playground-answer.png")
 	var adminRequest string
 	b.eval(`document.querySelector('#pg-answer-card p.muted').textContent.split(' ')[1]`, &adminRequest)
+	// An opt-out: banking excluded, with the reason shown.
+	b.click(`.pg-exclude[value="banking"]`)
+	b.click("#pg-dry")
+	b.wait("exclusion", `document.getElementById('pg-excluded') && document.getElementById('pg-excluded').textContent.includes('banking')`)
+	if chosen := b.text("#pg-chosen"); strings.Contains(chosen, "banking") {
+		t.Fatalf("an excluded expert was chosen: %q", chosen)
+	}
+	b.shot("04b-playground-opt-out.png")
+	b.click(`.pg-exclude[value="banking"]`)
 
 	// The request is in the list; its row opens the moegate object.
 	b.goTo("requests")

@@ -236,7 +236,16 @@ async function playground(m) {
   const topP = el('input', { type: 'number', id: 'pg-topp', min: 0, max: 1, step: 0.05, placeholder: 'default', style: 'width:90px' });
   const agg = el('select', { id: 'pg-aggregate' }, ['', 'top1', 'parallel-best', 'synthesize'].map((a) => el('option', { value: a }, a || 'default')));
   const retr = el('select', { id: 'pg-retrieval' }, ['auto', 'always', 'never'].map((a) => el('option', { value: a }, a)));
-  const exclE = el('input', { type: 'text', id: 'pg-exclude-experts', placeholder: 'expert, expert' });
+  // Opt-outs: a checkbox per expert the gateway serves (GET /v1/models).
+  const exclE = el('span', { id: 'pg-exclude-experts' });
+  try {
+    const models = await api('GET', '/v1/models');
+    for (const mo of models.data || []) {
+      if (mo.id === 'auto') continue;
+      exclE.append(el('label', {}, el('input', { type: 'checkbox', value: mo.id, class: 'pg-exclude' }), mo.id));
+    }
+  } catch (_) { /* the dry run still works without opt-outs */ }
+  const excluded = () => [...exclE.querySelectorAll('input:checked')].map((i) => i.value);
   const exclD = el('input', { type: 'text', id: 'pg-exclude-data', placeholder: 'data owner, …' });
   let asTenant = null;
   if (isAdmin()) {
@@ -266,7 +275,7 @@ async function playground(m) {
     if (topP.value) ext.top_p = Number(topP.value);
     if (agg.value) ext.aggregate = agg.value;
     if (retr.value !== 'auto') ext.retrieval = retr.value;
-    if (list(exclE.value).length) ext.exclude_experts = list(exclE.value);
+    if (excluded().length) ext.exclude_experts = excluded();
     if (list(exclD.value).length) ext.exclude_data = list(exclD.value);
     return { model: model.value.trim() || 'auto', messages, moegate: ext };
   };
@@ -290,7 +299,8 @@ async function playground(m) {
   m.append(el('div', { class: 'card' }, msg,
     el('div', { class: 'row' }, el('label', {}, 'model', model), el('label', {}, 'top_k', topK), el('label', {}, 'top_p', topP),
       el('label', {}, 'aggregate', agg), el('label', {}, 'retrieval', retr)),
-    el('div', { class: 'row' }, el('label', {}, 'exclude experts', exclE), el('label', {}, 'exclude data', exclD), asTenant ? el('label', {}, 'as tenant', asTenant) : null),
+    el('div', { class: 'row' }, el('span', { class: 'muted' }, 'exclude experts:'), exclE),
+    el('div', { class: 'row' }, el('label', {}, 'exclude data owners', exclD), asTenant ? el('label', {}, 'as tenant', asTenant) : null),
     el('div', { class: 'row' }, el('button', { id: 'pg-dry', onclick: guard(dry) }, 'Dry run (no expert called)'),
       el('button', { id: 'pg-send', class: 'secondary', onclick: guard(send) }, 'Send for real'))),
   out, answer);
@@ -661,7 +671,8 @@ async function ownUsage(m) {
 async function requestsPage(m, rest) {
   if (rest[0]) return requestDetail(m, rest[0]);
   const box = el('div', { id: 'requests' });
-  m.append(el('p', { class: 'muted' }, 'The most recent requests kept in this gateway\'s memory (newest first). Click one for its moegate object.'), box);
+  m.append(el('div', { class: 'row' }, el('span', { class: 'muted' }, 'The most recent requests kept in this replica\'s memory (the last 1,000; newest first). Click one for its moegate object.'),
+    el('button', { class: 'secondary', id: 'requests-refresh', onclick: route }, 'Refresh')), box);
   const r = await api('GET', P.requests() + '?limit=200');
   if (!r.data.length) { box.replaceChildren(el('p', { class: 'muted' }, 'No requests yet.')); return; }
   box.replaceChildren(el('div', { class: 'card' }, table(
