@@ -297,6 +297,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.click("#ex-add")
 	b.wait("banking listed", `[...document.querySelectorAll('#experts-table .expert-name')].some(e => e.textContent.startsWith('banking'))`)
 	b.shot("02-experts.png")
+	// Disable and enable travel; edit its description (its examples stay).
+	b.click("#toggle-travel")
+	b.wait("travel disabled", `document.getElementById('status-travel').textContent === 'disabled'`)
+	b.click("#toggle-travel")
+	b.wait("travel enabled", `document.getElementById('status-travel').textContent === 'ok'`)
+	b.click("#edit-travel")
+	b.wait("expert editor", `document.getElementById('expert-edit')`)
+	b.set("#expert-edit #ex-desc", "Travel: flights, hotels, trains, car rental, visas.")
+	b.click("#ex-save")
+	b.wait("editor closed", `!document.getElementById('expert-editor')`)
+	if sp := gatewayCall(t, "GET", srv.URL+"/admin/experts/travel", admin, nil); !strings.HasSuffix(sp["description"].(string), "visas.") ||
+		len(sp["examples"].([]any)) != len(travel) || sp["base_url"] != upstream.URL+"/v1" {
+		t.Fatalf("edited spec: %v", sp)
+	}
 
 	// The router retrains with it in the background.
 	deadline := time.Now().Add(20 * time.Second)

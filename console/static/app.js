@@ -8,6 +8,7 @@ const S = {
   token: sessionStorage.getItem('moegate.token') || '',
   role: sessionStorage.getItem('moegate.role') || '',
   tenant: sessionStorage.getItem('moegate.tenant') || '',
+  features: JSON.parse(sessionStorage.getItem('moegate.features') || '{}'),
   charts: [],
   timer: null,
 };
@@ -65,6 +66,7 @@ async function api(method, path, body) {
     const msg = (data && data.error && data.error.message) || ('HTTP ' + resp.status);
     const err = new Error(msg);
     err.status = resp.status;
+    err.code = data && data.error && data.error.code;
     throw err;
   }
   return data;
@@ -141,6 +143,8 @@ async function identify() {
   const me = await api('GET', '/v1/console/me');
   S.role = me.role;
   S.tenant = me.role === 'tenant' ? me.tenant : '';
+  S.features = me.features || {};
+  sessionStorage.setItem('moegate.features', JSON.stringify(S.features));
   sessionStorage.setItem('moegate.role', S.role);
   sessionStorage.setItem('moegate.tenant', S.tenant);
 }
@@ -399,14 +403,14 @@ async function expertsPage(m) {
       r.data.map((e) => [
         el('span', { class: 'expert-name' }, e.name, e.default ? el('span', { class: 'badge' }, ' default') : ''),
         e.kind,
-        healthBadge(e),
+        el('span', { id: 'status-' + e.name }, healthBadge(e)),
         e.data_owner || '',
         e.kind === 'openai' ? (e.model || '') + ' @ ' + (e.base_url || '') : (e.model || 'default model'),
         String((e.examples || []).length),
         fmt(e.requests_last_hour, 0), fmt(e.tokens_last_hour, 0),
         el('span', {},
-          el('button', { class: 'secondary', onclick: () => editExpert(e.name, load) }, 'Edit'), ' ',
-          el('button', { class: 'secondary', onclick: () => patchExpert(e.name, { enabled: e.enabled === false }, load) }, e.enabled === false ? 'Enable' : 'Disable'), ' ',
+          el('button', { class: 'secondary', id: 'edit-' + e.name, onclick: () => editExpert(e.name, load) }, 'Edit'), ' ',
+          el('button', { class: 'secondary', id: 'toggle-' + e.name, onclick: () => patchExpert(e.name, { enabled: e.enabled === false }, load) }, e.enabled === false ? 'Enable' : 'Disable'), ' ',
           e.default ? '' : el('button', { class: 'danger', onclick: () => removeExpert(e.name, load) }, 'Remove')),
       ]), 'experts-table')));
   };
@@ -454,12 +458,18 @@ function expertForm(onsave, spec) {
     el('div', { class: 'row' }, el('button', { type: 'submit', id: spec.name ? 'ex-save' : 'ex-add' }, spec.name ? 'Save changes' : 'Add expert')));
 }
 
-// patchExpert changes some fields: the spec is read, merged and written
-// back whole, so nothing else is lost.
+// patchExpert changes some fields and keeps the others: with PATCH (a JSON
+// merge patch) where the gateway has it, else by reading the spec, merging
+// and writing it back whole.
 async function patchExpert(name, changes, reload) {
+  const path = '/admin/experts/' + encodeURIComponent(name);
   try {
-    const cur = await api('GET', '/admin/experts/' + encodeURIComponent(name));
-    await api('PUT', '/admin/experts/' + encodeURIComponent(name), Object.assign({}, cur, changes));
+    if (S.features.expert_patch) {
+      await api('PATCH', path, changes);
+    } else {
+      const cur = await api('GET', path);
+      await api('PUT', path, Object.assign({}, cur, changes));
+    }
     flash('Expert ' + name + ' updated.', true);
     await reload();
   } catch (e) { flash(e.message); }
