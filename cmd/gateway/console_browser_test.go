@@ -397,14 +397,32 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("08-router-quality.png")
 
-	// Knowledge: paste a document, see it listed, search it.
+	// Knowledge: paste a document, see it listed, search it. A hostile title
+	// is shown as text, never run.
+	const hostile = `<img src=x onerror="window.__xss=1">`
+	gatewayCall(t, "POST", srv.URL+"/admin/knowledge", admin, map[string]any{"id": "hostile", "title": hostile, "text": "Nothing to see here."})
 	b.goTo("knowledge")
+	b.wait("hostile title shown as text", `document.getElementById('docs-table') && document.getElementById('docs-table').textContent.includes(`+jsString(hostile)+`)`)
+	var injected bool
+	b.eval(`!!window.__xss || !!document.querySelector('#docs-table img')`, &injected)
+	if injected {
+		t.Fatal("a document title was rendered as HTML")
+	}
 	b.wait("documents", `document.getElementById('docs').textContent.includes('Documents')`)
 	b.set("#kn-id", "fees")
 	b.set("#kn-title", "Fees")
 	b.set("#kn-text", "Wire transfers cost five euros each. Card payments abroad are free of charge.")
 	b.click("#kn-add")
 	b.wait("document listed", `document.getElementById('docs-table') && document.getElementById('docs-table').textContent.includes('fees')`)
+	// ... and upload one.
+	upload := filepath.Join(t.TempDir(), "Card-Limits.md")
+	if err := os.WriteFile(upload, []byte("# Card limits\n\nThe daily card spending limit is 2000 euros."), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.do("choose a file", chromedp.SetUploadFiles(chromedp.CSS("#kn-file"), []string{upload}))
+	b.wait("file read", `document.getElementById('kn-text').value.includes('2000 euros')`)
+	b.click("#kn-add")
+	b.wait("uploaded document listed", `document.getElementById('docs-table') && document.getElementById('docs-table').textContent.includes('card-limits.md')`)
 	b.set("#kn-query", "how much does a wire transfer cost")
 	b.click("#kn-search")
 	b.wait("passages", `document.getElementById('kn-hits').textContent.includes('five euros')`)
