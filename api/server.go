@@ -192,8 +192,21 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 		return
 	}
-	s.log.InfoContext(c.Request.Context(), "request", "request_id", requestID(c), "method", c.Request.Method,
-		"path", c.Request.URL.Path, "status", status, "duration_ms", float64(d.Microseconds())/1000)
+	// Every request is counted above; at the default level only failures
+	// are logged, so a busy gateway does not spend its time writing logs.
+	level := slog.LevelDebug
+	switch {
+	case status >= 500:
+		level = slog.LevelWarn
+	case status >= 400:
+		level = slog.LevelInfo
+	}
+	ctx := c.Request.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	s.log.LogAttrs(ctx, level, "request", slog.String("request_id", requestID(c)), slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 }
 
 // limitBody caps request bodies; reading past the cap fails with a

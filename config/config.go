@@ -49,6 +49,7 @@ type Config struct {
 	Auth      string    `yaml:"auth"`
 	Tenants   []Tenant  `yaml:"tenants"`
 	Cache     Cache     `yaml:"cache"`
+	Upstream  Upstream  `yaml:"upstream"`
 
 	Experts []experts.Spec `yaml:"experts"`
 }
@@ -133,6 +134,13 @@ type Cache struct {
 	TTL               units.Duration `yaml:"ttl"`
 	SemanticThreshold float64        `yaml:"semantic_threshold"`
 	MaxEntries        int            `yaml:"max_entries"`
+	MaxBytes          int64          `yaml:"max_bytes"`
+}
+
+// Upstream tunes the calls to openai-kind experts (0: the kind's default).
+type Upstream struct {
+	MaxResponseBytes    int64 `yaml:"max_response_bytes"`
+	MaxIdleConnsPerHost int   `yaml:"max_idle_conns_per_host"`
 }
 
 // Default returns the configuration used when nothing is configured: one

@@ -69,7 +69,7 @@ func (g *Gateway) synthesizer(p *Plan) (aggregate.Candidate, bool) {
 	if name == "" {
 		name = g.opts.DefaultExpert
 	}
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := p.snap.Get(name)
 	if !p.scope.Allows(name) || !ok {
 		return aggregate.Candidate{}, false
 	}
@@ -113,6 +113,14 @@ func (g *Gateway) account(ctx context.Context, t policies.Tenant, out aggregate.
 func upstreamError(err error) error {
 	var ae *aggregate.Error
 	isAggregate := errors.As(err, &ae)
+	if isAggregate && !ae.Timeout && !errs.Is(err, errs.Canceled) {
+		// An expert that classified its failure (an upstream's 4xx passed
+		// on, 429 with its Retry-After, an answer too large) already
+		// wrote the message for the client, naming itself.
+		if ee, ok := errors.AsType[*errs.Error](ae.Err); ok && ee.Kind != errs.Internal {
+			return ee
+		}
+	}
 	switch {
 	case errs.Is(err, errs.Invalid):
 		return err

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,9 +80,10 @@ type Deps struct {
 	Metrics prometheus.Registerer
 }
 
-// Registry is the runtime expert registry as the pipeline reads it.
+// Registry is the runtime expert registry as the pipeline reads it: an
+// immutable snapshot per request, never a copy.
 type Registry interface {
-	List() []experts.Spec
+	Snapshot() *experts.Snapshot
 	Get(name string) (experts.Entry, bool)
 }
 
@@ -118,7 +120,32 @@ type Gateway struct {
 	deps        Deps
 	log         *slog.Logger
 	metrics     *metrics
+	uncounted   *metrics // registered nowhere: dry runs count nothing
 	corrections *corrections
+
+	experts atomic.Pointer[snapshotInfo]
+}
+
+// snapshotInfo is what policies read of one registry snapshot, computed
+// once per snapshot rather than once per request.
+type snapshotInfo struct {
+	snap  *experts.Snapshot
+	infos []policies.ExpertInfo
+}
+
+// snapshot returns the current registry snapshot and its expert infos.
+func (g *Gateway) snapshot() (*experts.Snapshot, []policies.ExpertInfo) {
+	snap := g.deps.Registry.Snapshot()
+	if cur := g.experts.Load(); cur != nil && cur.snap == snap {
+		return snap, cur.infos
+	}
+	entries := snap.Entries()
+	infos := make([]policies.ExpertInfo, len(entries))
+	for i, e := range entries {
+		infos[i] = policies.ExpertInfo{Name: e.Spec.Name, DataOwner: e.Spec.DataOwner, Enabled: e.Spec.IsEnabled()}
+	}
+	g.experts.Store(&snapshotInfo{snap: snap, infos: infos})
+	return snap, infos
 }
 
 // New builds a Gateway. Deps must hold at least Registry, Router, Embedder
@@ -142,7 +169,11 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, corrections: newCorrections()}, nil
+	dry, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections()}, nil
 }
 
 // DefaultExpert is the expert that answers when no other fits.

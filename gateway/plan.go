@@ -26,6 +26,7 @@ type Plan struct {
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
+	snap       *experts.Snapshot
 }
 
 // Admit applies the tenant's rate limits and budget.
@@ -52,14 +53,16 @@ func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) error {
 // Plan decides who answers req and with what prompt, without calling any
 // expert.
 func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
+	return g.plan(ctx, req, g.metrics)
+}
+
+// plan is Plan counting its decisions in m.
+func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, error) {
 	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
 	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages)}
 
-	specs := g.deps.Registry.List()
-	infos := make([]policies.ExpertInfo, len(specs))
-	for i, sp := range specs {
-		infos[i] = policies.ExpertInfo{Name: sp.Name, DataOwner: sp.DataOwner, Enabled: sp.IsEnabled()}
-	}
+	snap, infos := g.snapshot()
+	p.snap = snap
 	p.scope = policies.Resolve(req.Tenant, req.Ext.OptOut, infos, g.opts.DefaultExpert)
 	for _, e := range p.scope.Excluded {
 		info.Excluded = append(info.Excluded, Excluded{Name: e.Name, Reason: e.Reason})
@@ -119,15 +122,15 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason, Override: info.Route.Override}
 
 	for _, ch := range decision.Experts {
-		e, ok := g.deps.Registry.Get(ch.Name)
+		e, ok := p.snap.Get(ch.Name)
 		if !ok || !e.Ready() {
 			continue // removed or broken since routing; its weight goes to the others
 		}
 		p.candidates = append(p.candidates, aggregate.Candidate{Name: ch.Name, Weight: ch.Weight, Expert: e.Expert})
-		g.metrics.routes.WithLabelValues(ch.Name).Inc()
+		m.routes.WithLabelValues(ch.Name).Inc()
 	}
 	if decision.Default {
-		g.metrics.routes.WithLabelValues("default").Inc()
+		m.routes.WithLabelValues("default").Inc()
 	}
 	if len(p.candidates) == 0 {
 		return nil, errs.E(errs.Unavailable, "No expert is available to answer this request.").WithCode("no_expert_available")
@@ -137,14 +140,14 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 	switch {
 	case !useRetrieval && mode == policies.RetrievalNever:
 		info.Retrieval.Reason = "disabled by request"
-		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case !useRetrieval:
 		info.Retrieval.Reason = "retrieval gate did not fire"
-		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case g.deps.Knowledge == nil:
 		info.Retrieval.Reason = "no knowledge store configured"
 	default:
-		p.chat = g.ground(req.Chat, hits, info)
+		p.chat = g.ground(req.Chat, hits, info, m)
 	}
 	return p, nil
 }
@@ -189,7 +192,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 
 // direct checks a request for one named expert.
 func (g *Gateway) direct(name string, p *Plan) error {
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := p.snap.Get(name)
 	if !ok || !e.Spec.IsEnabled() {
 		return errs.E(errs.NotFound, "The model '%s' does not exist or you do not have access to it.", name).WithCode("model_not_found")
 	}
@@ -211,7 +214,7 @@ func (g *Gateway) direct(name string, p *Plan) error {
 
 // ground puts retrieved passages into the prompt as a numbered list the
 // expert cites from, and records them in the moegate object.
-func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info) *experts.Request {
+func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info, m *metrics) *experts.Request {
 	var kept []retrieval.Hit
 	for _, h := range hits {
 		if h.Score >= g.opts.RetrievalMinScore {
@@ -220,10 +223,10 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info)
 	}
 	if len(kept) == 0 {
 		info.Retrieval.Reason = "no passage scored above the minimum"
-		g.metrics.retrievals.WithLabelValues("empty").Inc()
+		m.retrievals.WithLabelValues("empty").Inc()
 		return req
 	}
-	g.metrics.retrievals.WithLabelValues("used").Inc()
+	m.retrievals.WithLabelValues("used").Inc()
 	info.Retrieval.Used = true
 	var b strings.Builder
 	b.WriteString("Answer using the numbered passages below when they are relevant, and cite them as [n]. If they do not contain the answer, say so.\n\n")
@@ -234,5 +237,6 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info)
 	}
 	grounded := *req
 	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)
+	grounded.Prepended = req.Prepended + 1
 	return &grounded
 }
