@@ -575,6 +575,12 @@ func (r *runner) sequential(first []int, retry []int) (int, error) {
 			r.last = i
 			sent := false
 			resp, err := r.once(r.ctx, i, r.budget(len(pending)-k), r.onDelta, &sent)
+			if err == nil && r.onDelta != nil && !sent && emptyStream(resp) {
+				err = errEmptyStream
+				if r.opts.Health != nil {
+					r.opts.Health.Observe(r.cands[i].Name, err)
+				}
+			}
 			r.settle(i, resp, err)
 			if err == nil {
 				return i, nil
@@ -598,6 +604,15 @@ func (r *runner) sequential(first []int, retry []int) (int, error) {
 		pending = failed
 	}
 	return -1, nil
+}
+
+// errEmptyStream is a stream that ended without sending anything and
+// without a finish reason: not an answer (an upstream that answered a
+// stream request with plain JSON or an HTML page, or closed it early).
+var errEmptyStream = errs.New(errs.UpstreamFailed, "the stream ended without content or finish reason")
+
+func emptyStream(resp *experts.Response) bool {
+	return resp == nil || (resp.Content == "" && len(resp.ToolCalls) == 0 && resp.FinishReason == "")
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -58,6 +58,10 @@ type Config struct {
 	Aggregate     string `yaml:"aggregate"`
 	Synthesizer   string `yaml:"synthesizer"`
 	Retries       int    `yaml:"retries"`
+	// FirstByteTimeout and HedgeDelay tune the aggregator (0: its defaults).
+	FirstByteTimeout Duration `yaml:"first_byte_timeout"`
+	HedgeDelay       Duration `yaml:"hedge_delay"`
+	Health           Health   `yaml:"health"`
 
 	Router    Router    `yaml:"router"`
 	Local     Local     `yaml:"local"`
@@ -150,6 +154,17 @@ type Cache struct {
 	MaxEntries        int      `yaml:"max_entries"`
 }
 
+// Health configures the per-expert circuit breakers (0: health's defaults).
+type Health struct {
+	Enabled             bool     `yaml:"enabled"`
+	ConsecutiveFailures int      `yaml:"consecutive_failures"`
+	ErrorRate           float64  `yaml:"error_rate"`
+	MinCalls            int      `yaml:"min_calls"`
+	Window              Duration `yaml:"window"`
+	Cooldown            Duration `yaml:"cooldown"`
+	MaxCooldown         Duration `yaml:"max_cooldown"`
+}
+
 // Default returns the configuration used when nothing is configured: one
 // process, no services, the local engine as the default expert. Tunables
 // of the request path stay zero here: each component owns its default
@@ -163,6 +178,7 @@ func Default() Config {
 		ShutdownTimeout: Duration(30 * time.Second),
 		DefaultExpert:   "local",
 		Retries:         1,
+		Health:          Health{Enabled: true},
 		Router:          Router{Kind: "learned", RetrainDebounce: Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
 		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
