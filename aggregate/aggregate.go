@@ -7,14 +7,17 @@ package aggregate
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moegate/moegate/internal/errs"
@@ -472,7 +475,7 @@ func (r *runner) settle(i int, resp *experts.Response, err error) {
 	res.call.Status = status(err)
 	res.call.Error = ""
 	if err != nil {
-		res.call.Error = err.Error()
+		res.call.Error = errMessage(err)
 		if !errors.Is(err, ErrEjected) {
 			r.opts.Logger.Warn("expert failed", "expert", r.cands[i].Name, "attempts", res.call.Attempts, "err", err)
 		}
@@ -527,18 +530,39 @@ func (r *runner) whyNotTop() string {
 	return msg
 }
 
-// errMessage is the innermost useful text of err, short enough for the
-// moegate object.
+// errMessage says what went wrong in words fit for the client's moegate
+// object: the class of failure and the upstream status, never the
+// upstream's own error text or internal addresses (those go to the log).
 func errMessage(err error) string {
 	var be *budgetError
-	if errors.As(err, &be) {
+	var ue *experts.UpstreamError
+	var se *json.SyntaxError
+	var ne net.Error
+	var ve *experts.ValidationError
+	var e *errs.Error
+	switch {
+	case errors.As(err, &be):
 		return be.Error()
+	case errors.Is(err, ErrPanic):
+		return "the expert crashed"
+	case errors.As(err, &ve):
+		return ve.Error()
+	case errors.As(err, &ue) && ue.Status != 0:
+		return fmt.Sprintf("upstream status %d", ue.Status)
+	case isTimeout(err):
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &ne):
+		return "malformed upstream response"
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+		return "connection to the upstream failed"
+	case errors.As(err, &e) && !errors.As(err, &ue):
+		return e.Error()
+	case errors.As(err, &e):
+		return e.Kind.String()
 	}
-	s := err.Error()
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
+	return "failed"
 }
 
 // sequential asks the candidates in order, one at a time, until one
