@@ -78,6 +78,7 @@ type Deps struct {
 	Retrainer Retrainer
 	Log       RequestLog // remembers routed requests for feedback; nil: in-process
 	Health    Health     // per-expert circuit breakers; nil: every expert is always tried
+	Observer  Observer   // told of every finished chat request (the console); nil: none
 	Logger    *slog.Logger
 	// Metrics is where the pipeline's series are registered; nil: a
 	// registry of its own.
