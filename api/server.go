@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/errs"
 )
 
@@ -276,8 +277,32 @@ func (s *Server) readyz(c *gin.Context) {
 			checks[chk.Name] = "ok"
 		}
 	}
+	degraded := false
+	if s.deps.Health != nil {
+		// An ejected expert degrades the gateway (its fallbacks answer)
+		// without making it unready.
+		var out []string
+		for _, st := range s.deps.Health.All() {
+			if st.State != health.Healthy {
+				out = append(out, fmt.Sprintf("%s %s (%s)", st.Name, st.State, st.Reason))
+			}
+		}
+		checks["experts"] = "ok"
+		if len(out) > 0 {
+			checks["experts"] = strings.Join(out, "; ")
+			degraded = true
+		}
+	}
+	for name, v := range checks {
+		if v != "ok" && name != "default_expert" && name != "experts" {
+			degraded = true
+		}
+	}
 	status := http.StatusOK
 	state := "ready"
+	if degraded {
+		state = "degraded"
+	}
 	if !ready {
 		status, state = http.StatusServiceUnavailable, "not ready"
 	}

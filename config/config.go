@@ -39,6 +39,10 @@ type Config struct {
 	Aggregate     string `yaml:"aggregate"`
 	Synthesizer   string `yaml:"synthesizer"`
 	Retries       int    `yaml:"retries"`
+	// FirstByteTimeout and HedgeDelay tune the aggregator (0: its defaults).
+	FirstByteTimeout units.Duration `yaml:"first_byte_timeout"`
+	HedgeDelay       units.Duration `yaml:"hedge_delay"`
+	Health           Health         `yaml:"health"`
 
 	Router    Router    `yaml:"router"`
 	Local     Local     `yaml:"local"`
@@ -143,6 +147,17 @@ type Upstream struct {
 	MaxIdleConnsPerHost int   `yaml:"max_idle_conns_per_host"`
 }
 
+// Health configures the per-expert circuit breakers (0: health's defaults).
+type Health struct {
+	Enabled             bool           `yaml:"enabled"`
+	ConsecutiveFailures int            `yaml:"consecutive_failures"`
+	ErrorRate           float64        `yaml:"error_rate"`
+	MinCalls            int            `yaml:"min_calls"`
+	Window              units.Duration `yaml:"window"`
+	Cooldown            units.Duration `yaml:"cooldown"`
+	MaxCooldown         units.Duration `yaml:"max_cooldown"`
+}
+
 // Default returns the configuration used when nothing is configured: one
 // process, no services, the local engine as the default expert. Tunables
 // of the request path stay zero here: each component owns its default
@@ -156,6 +171,7 @@ func Default() Config {
 		ShutdownTimeout: units.Duration(30 * time.Second),
 		DefaultExpert:   "local",
 		Retries:         1,
+		Health:          Health{Enabled: true},
 		Router:          Router{Kind: "learned", RetrainDebounce: units.Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
 		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: units.Duration(30 * time.Second)},

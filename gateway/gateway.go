@@ -31,8 +31,13 @@ type Options struct {
 	DefaultExpert  string             // "local": answers when no expert fits
 	Aggregate      aggregate.Strategy // top1: when neither request nor tenant says
 	Synthesizer    string             // "": the default expert merges answers for synthesize
-	Retries        int                // 0: no retry of the same expert
+	Retries        int                // 0: no retry; else the request's retry budget, spent after every candidate was tried
 	RequestTimeout time.Duration      // 120s: the whole request, every attempt included
+	// FirstByteTimeout bounds the wait for a streamed answer's first
+	// token; HedgeDelay how long parallel-best waits, once an answer is
+	// in, for better-weighted ones. 0: aggregate's defaults.
+	FirstByteTimeout time.Duration
+	HedgeDelay       time.Duration
 
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
@@ -73,6 +78,7 @@ type Deps struct {
 	Feedback  FeedbackStore
 	Retrainer Retrainer
 	Log       RequestLog // remembers routed requests for feedback; nil: in-process
+	Health    Health     // per-expert circuit breakers; nil: every expert is always tried
 	Observer  Observer   // told of every finished chat request (the console); nil: none
 	Logger    *slog.Logger
 	// Metrics is where the pipeline's series are registered; nil: a
@@ -107,6 +113,13 @@ type Cache interface {
 // FeedbackStore keeps feedback for the router's next training.
 type FeedbackStore interface {
 	Append(ctx context.Context, fb router.Feedback) error
+}
+
+// Health is the per-expert circuit breakers: routing skips the experts it
+// ejected, and the aggregator asks and tells it about every call.
+type Health interface {
+	aggregate.Health
+	Ejected(name string) (bool, string)
 }
 
 // Retrainer retrains the learned router in the background.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -27,6 +28,9 @@ type Plan struct {
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
 	snap       *experts.Snapshot
+	// skipped says why a chosen expert was left out after routing
+	// (ejected meanwhile), for the fallback reason.
+	skipped string
 }
 
 // Admit applies the tenant's rate limits and budget.
@@ -126,12 +130,20 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		if !ok || !e.Ready() {
 			continue // removed or broken since routing; its weight goes to the others
 		}
+		if req.Model == experts.ReservedName && g.deps.Health != nil {
+			if ej, why := g.deps.Health.Ejected(ch.Name); ej {
+				info.Excluded = append(info.Excluded, Excluded{Name: ch.Name, Reason: why})
+				p.skipped = cmp.Or(p.skipped, fmt.Sprintf("%q ejected: %s", ch.Name, why))
+				continue
+			}
+		}
 		p.candidates = append(p.candidates, aggregate.Candidate{Name: ch.Name, Weight: ch.Weight, Expert: e.Expert})
 		m.routes.WithLabelValues(ch.Name).Inc()
 	}
 	if decision.Default {
 		m.routes.WithLabelValues("default").Inc()
 	}
+	g.addFallbacks(p, decision, req.Model == experts.ReservedName)
 	if len(p.candidates) == 0 {
 		return nil, errs.E(errs.Unavailable, "No expert is available to answer this request.").WithCode("no_expert_available")
 	}
@@ -158,9 +170,18 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (router.Decision, error) {
 	var candidates []string
 	for _, name := range p.scope.Allowed {
-		if name != g.opts.DefaultExpert {
-			candidates = append(candidates, name)
+		if name == g.opts.DefaultExpert {
+			continue
 		}
+		if g.deps.Health != nil {
+			// Ejected experts are not offered to the router, so the weight
+			// goes to the others and top_k still counts healthy experts.
+			if ej, why := g.deps.Health.Ejected(name); ej {
+				p.Info.Excluded = append(p.Info.Excluded, Excluded{Name: name, Reason: why})
+				continue
+			}
+		}
+		candidates = append(candidates, name)
 	}
 	q := router.Query{Text: p.routed.query, History: p.routed.history, System: p.routed.system, Vector: p.vec, Candidates: candidates,
 		TopK: p.scope.ClampK(p.req.Ext.TopK), TopP: p.req.Ext.TopP}
@@ -239,4 +260,49 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info,
 	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)
 	grounded.Prepended = req.Prepended + 1
 	return &grounded
+}
+
+// maxFallbacks bounds a request's fallback chain, so a long configured
+// chain cannot split the deadline into slivers.
+const maxFallbacks = 4
+
+// addFallbacks appends, after the chosen experts, each one's configured
+// fallbacks and then (for routed requests) the default expert as the last
+// resort: allowed by the request's scope, ready, not ejected and not
+// already a candidate.
+func (g *Gateway) addFallbacks(p *Plan, d router.Decision, routed bool) {
+	have := map[string]bool{}
+	for _, c := range p.candidates {
+		have[c.Name] = true
+	}
+	var top string
+	if len(d.Experts) > 0 {
+		top = d.Experts[0].Name
+	}
+	add := func(name, forName string) {
+		if len(p.candidates) >= len(d.Experts)+maxFallbacks || have[name] || !p.scope.Allows(name) {
+			return
+		}
+		e, ok := p.snap.Get(name)
+		if !ok || !e.Ready() {
+			return
+		}
+		if g.deps.Health != nil {
+			if ej, _ := g.deps.Health.Ejected(name); ej {
+				return
+			}
+		}
+		have[name] = true
+		p.candidates = append(p.candidates, aggregate.Candidate{Name: name, Expert: e.Expert, FallbackFor: forName})
+	}
+	for _, ch := range d.Experts {
+		if e, ok := p.snap.Get(ch.Name); ok {
+			for _, fb := range e.Spec.Fallbacks {
+				add(fb, ch.Name)
+			}
+		}
+	}
+	if routed && p.scope.DefaultAllowed {
+		add(g.opts.DefaultExpert, top)
+	}
 }

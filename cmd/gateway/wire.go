@@ -32,6 +32,7 @@ import (
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
@@ -194,12 +195,23 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		}
 	}
 
+	if cfg.Health.Enabled {
+		h := cfg.Health
+		tracker := health.New(health.Options{ConsecutiveFailures: h.ConsecutiveFailures, ErrorRate: h.ErrorRate, MinCalls: h.MinCalls,
+			Window: h.Window.Std(), Cooldown: h.Cooldown.Std(), MaxCooldown: h.MaxCooldown.Std()})
+		if err := metrics.Register(tracker); err != nil {
+			return nil, fmt.Errorf("health: %w", err)
+		}
+		deps.Health, apiDeps.Health = tracker, tracker
+	}
+
 	strategy, err := aggregate.ParseStrategy(cfg.Aggregate)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate: %w", err)
 	}
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
+		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
 	}, deps); err != nil {
 		return nil, err
