@@ -610,6 +610,23 @@ func TestCache(t *testing.T) {
 	if !strings.Contains(w.Header().Get("X-Moegate-Route"), "cache=exact") {
 		t.Fatalf("header: %q", w.Header().Get("X-Moegate-Route"))
 	}
+	// Cache-Control: no-cache refreshes, no-store bypasses, a sampled
+	// request is not served, and the moegate object says so.
+	for _, tt := range []struct {
+		body, header, mode string
+	}{
+		{hello, "no-cache", "refresh"},
+		{hello, "no-store", "off"},
+		{`{"model":"auto","temperature":1.5,"messages":[{"role":"user","content":"hello there"}]}`, "", "off"},
+		{`{"model":"auto","moegate":{"cache":"off"},"messages":[{"role":"user","content":"hello there"}]}`, "max-age=0", "off"},
+	} {
+		before := banking.calls.Load()
+		c := decode(t, env.do("POST", "/v1/chat/completions", tt.body, "Cache-Control", tt.header))["moegate"].(map[string]any)["cache"].(map[string]any)
+		if c["hit"] != false || c["mode"] != tt.mode || c["reason"] == nil || banking.calls.Load() != before+1 {
+			t.Fatalf("%s with Cache-Control %q: cache %v, want a fresh answer, mode %s", tt.body, tt.header, c, tt.mode)
+		}
+	}
+	assertError(t, env.do("POST", "/v1/chat/completions", `{"model":"auto","moegate":{"cache":"sometimes"},"messages":[{"role":"user","content":"x"}]}`), 400, "", "moegate")
 	// Excluding the expert that produced the cached answer: no hit, another expert answers.
 	third := decode(t, env.do("POST", "/v1/chat/completions", hello, "X-Moegate-Exclude-Data", "acme"))
 	if third["moegate"].(map[string]any)["cache"].(map[string]any)["hit"] != false || third["model"] == "banking" {

@@ -72,7 +72,7 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	if err != nil {
 		return nil, fieldErr("moegate", err)
 	}
-	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
+	ext = withHeaders(c, ext)
 	msgs := make([]experts.Message, len(r.Messages))
 	for i, m := range r.Messages {
 		param := fmt.Sprintf("messages[%d]", i)
@@ -99,6 +99,27 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 		},
 		includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage,
 	}, nil
+}
+
+// withHeaders merges what the request's headers say into its moegate
+// object: X-Moegate-Exclude-Data adds to the opt-out, and Cache-Control
+// no-store (off) or no-cache (refresh) sets the cache mode unless the body
+// set one.
+func withHeaders(c *gin.Context, ext policies.Extension) policies.Extension {
+	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
+	if ext.Cache == "" {
+		for _, d := range strings.Split(c.GetHeader("Cache-Control"), ",") {
+			switch strings.ToLower(strings.TrimSpace(d)) {
+			case "no-store":
+				ext.Cache = policies.CacheOff
+			case "no-cache":
+				if ext.Cache == "" {
+					ext.Cache = policies.CacheRefresh
+				}
+			}
+		}
+	}
+	return ext
 }
 
 func nonNull(raw json.RawMessage) json.RawMessage {

@@ -148,6 +148,9 @@ type Cache struct {
 	TTL               Duration `yaml:"ttl"`
 	SemanticThreshold float64  `yaml:"semantic_threshold"`
 	MaxEntries        int      `yaml:"max_entries"`
+	// Sampled lets requests with temperature > 0 or top_p < 1 be answered
+	// from the cache; false (the default) gives them a fresh answer.
+	Sampled bool `yaml:"sampled"`
 }
 
 // Default returns the configuration used when nothing is configured: one

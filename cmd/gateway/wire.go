@@ -240,6 +240,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		RequestTimeout: cfg.RequestTimeout.D(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		CacheSampled: cfg.Cache.Sampled,
 	}, deps); err != nil {
 		return nil, err
 	}
