@@ -734,3 +734,36 @@ func TestExpertTimeoutIs504(t *testing.T) {
 		t.Fatalf("504 does not name the expert: %s", w.Body)
 	}
 }
+
+// The Responses and legacy completions endpoints answer through the same
+// pipeline as chat, and refuse what they cannot honour with a 400 naming
+// the parameter.
+func TestResponsesAndCompletions(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+	r := decode(t, env.do("POST", "/v1/responses", `{"model":"auto","instructions":"be brief","input":[{"role":"user","content":[{"type":"input_text","text":"hello there"}]}]}`))
+	out := r["output"].([]any)[0].(map[string]any)
+	if r["object"] != "response" || r["status"] != "completed" || r["model"] != "banking" || out["content"].([]any)[0].(map[string]any)["text"] != "banking says: hello there" || r["moegate"] == nil {
+		t.Fatalf("response: %v", r)
+	}
+	c := decode(t, env.do("POST", "/v1/completions", `{"model":"travel","prompt":"once upon","echo":true}`))
+	if c["object"] != "text_completion" || c["choices"].([]any)[0].(map[string]any)["text"] != "once upontravel says: once upon" {
+		t.Fatalf("completion: %v", c)
+	}
+	for _, tt := range []struct{ path, body, param string }{
+		{"/v1/responses", `{"model":"auto"}`, "input"},
+		{"/v1/responses", `{"model":"auto","input":"x","previous_response_id":"resp_1"}`, "previous_response_id"},
+		{"/v1/responses", `{"model":"auto","input":"x","tools":[{"type":"web_search"}]}`, "tools[0].type"},
+		{"/v1/responses", `{"model":"auto","input":[{"type":"reasoning"}]}`, "input[0].type"},
+		{"/v1/responses", `{"model":"auto","input":"x","text":{"format":{"type":"yaml"}}}`, "text.format.type"},
+		{"/v1/responses", `{"model":"auto","input":"x","temperature":3}`, "temperature"},
+		{"/v1/responses", `{"model":"auto","input":"x","max_output_tokens":0}`, "max_output_tokens"},
+		{"/v1/completions", `{"model":"auto"}`, "prompt"},
+		{"/v1/completions", `{"model":"auto","prompt":["a","b"]}`, "prompt"},
+		{"/v1/completions", `{"model":"auto","prompt":[1,2]}`, "prompt"},
+		{"/v1/completions", `{"model":"auto","prompt":"a","suffix":"b"}`, "suffix"},
+		{"/v1/completions", `{"model":"auto","prompt":"a","logprobs":2}`, "logprobs"},
+		{"/v1/completions", `{"model":"auto","prompt":"a","n":2}`, "n"},
+	} {
+		assertError(t, env.do("POST", tt.path, tt.body), 400, "", tt.param)
+	}
+}

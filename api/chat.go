@@ -42,11 +42,8 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	if r.N != nil && *r.N != 1 {
 		return nil, invalid("n", "Only n=1 is supported; got n=%d.", *r.N)
 	}
-	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
-		return nil, invalid("temperature", "'temperature' must be between 0 and 2; got %g.", *r.Temperature)
-	}
-	if r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1) {
-		return nil, invalid("top_p", "'top_p' must be between 0 and 1; got %g.", *r.TopP)
+	if err := checkSampling(r.Temperature, r.TopP); err != nil {
+		return nil, err
 	}
 	maxTokens := 0
 	for _, p := range []struct {
@@ -122,6 +119,16 @@ func withHeaders(c *gin.Context, ext policies.Extension) policies.Extension {
 	return ext
 }
 
+func checkSampling(temperature, topP *float32) error {
+	if temperature != nil && (*temperature < 0 || *temperature > 2) {
+		return invalid("temperature", "'temperature' must be between 0 and 2; got %g.", *temperature)
+	}
+	if topP != nil && (*topP < 0 || *topP > 1) {
+		return invalid("top_p", "'top_p' must be between 0 and 1; got %g.", *topP)
+	}
+	return nil
+}
+
 func nonNull(raw json.RawMessage) json.RawMessage {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || bytes.Equal(t, []byte("null")) {
 		return nil
@@ -154,17 +161,11 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if call.req.Tenant, err = s.authenticate(c); err != nil {
-		return err
-	}
-	ctx := c.Request.Context()
-	if err := s.gw.Admit(ctx, call.req.Tenant); err != nil {
-		return err
-	}
-	p, err := s.gw.Plan(ctx, call.req)
+	p, err := s.plan(c, call.req)
 	if err != nil {
 		return err
 	}
+	ctx := c.Request.Context()
 	// The route header is written last: the cache may still answer.
 	if !call.stream {
 		res, err := s.gw.Execute(ctx, p, nil)
@@ -187,6 +188,20 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 	}
 	sw.finish(res)
 	return nil
+}
+
+// plan authenticates the caller, applies its limits and plans req: the
+// common start of every endpoint that answers through the experts.
+func (s *Server) plan(c *gin.Context, req *gateway.Request) (*gateway.Plan, error) {
+	var err error
+	if req.Tenant, err = s.authenticate(c); err != nil {
+		return nil, err
+	}
+	ctx := c.Request.Context()
+	if err := s.gw.Admit(ctx, req.Tenant); err != nil {
+		return nil, err
+	}
+	return s.gw.Plan(ctx, req)
 }
 
 func completion(res *gateway.Result) chatCompletion {

@@ -83,6 +83,8 @@ func (s *Server) routes() *gin.Engine {
 
 	v1 := e.Group("/v1")
 	v1.POST("/chat/completions", s.handle(s.chatCompletions))
+	v1.POST("/responses", s.handle(s.responses))
+	v1.POST("/completions", s.handle(s.completions))
 	v1.GET("/models", s.handle(s.listModels))
 	v1.GET("/models/:id", s.handle(s.getModel))
 	v1.POST("/embeddings", s.handle(s.embeddings))

@@ -32,6 +32,9 @@ type Request struct {
 	Tools          json.RawMessage
 	ToolChoice     json.RawMessage
 	ResponseFormat json.RawMessage
+	// Images counts the image parts of the messages: only experts that
+	// take vision input can answer.
+	Images int
 }
 
 // Usage counts tokens the way OpenAI does.
