@@ -415,7 +415,9 @@ func responsesUsageOf(u experts.Usage) *responsesUsage {
 		InputTokensDetails: map[string]int{"cached_tokens": 0}, OutputTokensDetails: map[string]int{"reasoning_tokens": 0}}
 }
 
-func responseID(info *gateway.Info) string { return "resp_" + strings.TrimPrefix(info.RequestID, "req_") }
+func responseID(info *gateway.Info) string {
+	return "resp_" + strings.TrimPrefix(info.RequestID, "req_")
+}
 
 func messageID(info *gateway.Info) string { return "msg_" + strings.TrimPrefix(info.RequestID, "req_") }
 
@@ -620,4 +622,3 @@ func (w *responsesStream) fail(e error) {
 	r.Status, r.Error = "failed", &responseError{Code: cmpOr(code, "server_error"), Message: msg}
 	_ = w.event("response.failed", map[string]any{"response": r})
 }
-
