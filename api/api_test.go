@@ -323,7 +323,7 @@ func TestBadRequests(t *testing.T) {
 		{"top_p", `{"model":"auto","top_p":-1,` + msgs + `}`, 400, "", "top_p"},
 		{"max_tokens", `{"model":"auto","max_tokens":0,` + msgs + `}`, 400, "", "max_tokens"},
 		{"bad role", `{"model":"auto","messages":[{"role":"wizard","content":"x"}]}`, 400, "", "messages[0].role"},
-		{"image part", `{"model":"auto","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400, "", "messages[0].content"},
+		{"audio part", `{"model":"auto","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x"}}]}]}`, 400, "", "messages[0].content"},
 		{"five stops", `{"model":"auto","stop":["a","b","c","d","e"],` + msgs + `}`, 400, "", "stop"},
 		{"stream options without stream", `{"model":"auto","stream_options":{"include_usage":true},` + msgs + `}`, 400, "", "stream_options"},
 		{"bad aggregate", `{"model":"auto","moegate":{"aggregate":"vote"},` + msgs + `}`, 400, "", "moegate"},

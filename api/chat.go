@@ -71,15 +71,17 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	}
 	ext = withHeaders(c, ext)
 	msgs := make([]experts.Message, len(r.Messages))
+	images := 0
 	for i, m := range r.Messages {
 		param := fmt.Sprintf("messages[%d]", i)
 		if !validRoles[m.Role] {
 			return nil, invalid(param+".role", "Invalid role %q in %s: expected system, developer, user, assistant or tool.", m.Role, param)
 		}
-		text, err := contentText(m.Content)
+		text, n, err := contentText(m.Content)
 		if err != nil {
 			return nil, fieldErr(param+".content", err)
 		}
+		images += n
 		msgs[i] = experts.Message{Role: m.Role, Content: text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
 		if m.Role == "developer" {
 			msgs[i].Role = "system"
@@ -92,6 +94,7 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 			Chat: &experts.Request{
 				Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
 				Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
+				Images: images,
 			},
 		},
 		includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage,
