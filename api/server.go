@@ -231,13 +231,15 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "uptime_seconds": int(time.Since(s.started).Seconds())})
 }
 
-// readyz reports whether the gateway can serve: the registry is loaded and
-// the default expert exists. Degraded dependencies (Redis down, limits
+// readyz reports whether the gateway can serve: the registry is loaded (it
+// is, before the server is built), the default expert is up, and every
+// check the wiring added (the router's model) passes. Degraded dependencies (Redis down, limits
 // in-process) are reported without failing readiness, since requests are
 // still served.
 func (s *Server) readyz(c *gin.Context) {
 	checks := gin.H{}
 	ready := true
+	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", len(s.deps.Registry.List()))
 	def := s.gw.DefaultExpert()
 	switch e, ok := s.deps.Registry.Get(def); {
 	case !ok:

@@ -182,6 +182,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 			}
 		}()
 		deps.Router, deps.Retrainer = learned, rt
+		// Not ready until the router routes by a model: before it, every
+		// query would go to the default expert.
+		apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
 	}
 
 	// Knowledge store.
