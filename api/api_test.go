@@ -767,3 +767,76 @@ func TestResponsesAndCompletions(t *testing.T) {
 		assertError(t, env.do("POST", tt.path, tt.body), 400, "", tt.param)
 	}
 }
+
+// PATCH is a JSON merge patch: a partial patch keeps everything it does not
+// name (examples, description, system prompt); null removes a member; an
+// invalid result is refused with nothing stored. PUT replaces the whole
+// spec. The same holds for tenants.
+func TestAdminPatch(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+	auth := []string{"Authorization", "Bearer admin-token"}
+	var examples []string
+	for i := range 1500 {
+		examples = append(examples, fmt.Sprintf("banking example %d", i))
+	}
+	spec, _ := json.Marshal(map[string]any{"name": "legal", "kind": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m",
+		"description": "Contracts and law", "system_prompt": "You are a lawyer.", "examples": examples, "tags": []string{"law"}})
+	if w := env.do("POST", "/admin/experts", string(spec), auth...); w.Code != 201 {
+		t.Fatalf("add: %d %s", w.Code, w.Body)
+	}
+	w := env.do("PATCH", "/admin/experts/legal", `{"model":"m2","timeout":"30s","tags":null,"capabilities":{"vision":false}}`, auth...)
+	if w.Code != 200 {
+		t.Fatalf("patch: %d %s", w.Code, w.Body)
+	}
+	e, _ := env.reg.Get("legal")
+	s := e.Spec
+	if s.Model != "m2" || s.Timeout.Std() != 30*time.Second || len(s.Tags) != 0 || s.Capabilities.Vision == nil || *s.Capabilities.Vision ||
+		len(s.Examples) != 1500 || s.Description != "Contracts and law" || s.SystemPrompt != "You are a lawyer." || s.BaseURL != "http://127.0.0.1:1/v1" {
+		t.Fatalf("after a partial patch: %+v", s)
+	}
+	for _, tt := range []struct {
+		body   string
+		status int
+		param  string
+	}{
+		{`{"timeout":"forever"}`, 400, ""},
+		{`{"kind":null}`, 400, "kind"},
+		{`{"max_concurrency":-1}`, 400, "max_concurrency"},
+		{`{"name":"other"}`, 400, "name"},
+		{`{"modle":"typo"}`, 400, "modle"},
+		{`{"max_concurrency":"many"}`, 400, "max_concurrency"},
+		{`["not","an","object"]`, 400, ""},
+	} {
+		assertError(t, env.do("PATCH", "/admin/experts/legal", tt.body, auth...), tt.status, "", tt.param)
+	}
+	if e2, _ := env.reg.Get("legal"); !e2.Spec.UpdatedAt.Equal(s.UpdatedAt) || e2.Spec.Model != "m2" {
+		t.Fatalf("a refused patch changed the expert: %+v", e2.Spec)
+	}
+	assertError(t, env.do("PATCH", "/admin/experts/none", `{"model":"x"}`, auth...), 404, "", "")
+	// PUT is a full replacement: what it leaves out is gone.
+	if w := env.do("PUT", "/admin/experts/legal", `{"kind":"openai","base_url":"http://127.0.0.1:1/v1","model":"m3"}`, auth...); w.Code != 200 {
+		t.Fatalf("put: %d %s", w.Code, w.Body)
+	}
+	if e, _ := env.reg.Get("legal"); len(e.Spec.Examples) != 0 || e.Spec.Description != "" || e.Spec.Model != "m3" {
+		t.Fatalf("PUT did not replace: %+v", e.Spec)
+	}
+
+	// Tenants.
+	w = env.do("POST", "/admin/tenants", `{"name":"acme","rpm":10,"denied_data":["globex"],"max_k":2}`, auth...)
+	if w.Code != 201 {
+		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
+	}
+	key := decode(t, w)["key"].(string)
+	w = env.do("PATCH", "/admin/tenants/acme", `{"rpm":20,"max_k":null}`, auth...)
+	if got := decode(t, w); w.Code != 200 || got["rpm"] != 20.0 || got["max_k"] != nil || got["denied_data"].([]any)[0] != "globex" {
+		t.Fatalf("patch tenant: %d %v", w.Code, got)
+	}
+	assertError(t, env.do("PATCH", "/admin/tenants/acme", `{"rpm":-5}`, auth...), 400, "", "")
+	assertError(t, env.do("PATCH", "/admin/tenants/nobody", `{"rpm":5}`, auth...), 404, "", "")
+	if w := env.do("PUT", "/admin/tenants/acme", `{"rpm":7}`, auth...); w.Code != 200 || decode(t, w)["denied_data"] != nil {
+		t.Fatalf("put tenant: %d %s", w.Code, w.Body)
+	}
+	if tn, err := env.srv.deps.Tenants.Authenticate(context.Background(), key); err != nil || tn.RPM != 7 {
+		t.Fatalf("the key after updates: %+v %v", tn, err)
+	}
+}

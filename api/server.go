@@ -95,11 +95,14 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/experts", s.handle(s.adminListExperts))
 	admin.POST("/experts", s.handle(s.adminAddExpert))
 	admin.GET("/experts/:name", s.handle(s.adminGetExpert))
-	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert))
+	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert)) // full replacement
+	admin.PATCH("/experts/:name", s.handle(s.adminPatchExpert)) // JSON merge patch
 	admin.DELETE("/experts/:name", s.handle(s.adminRemoveExpert))
 	admin.GET("/tenants", s.handle(s.adminListTenants))
 	admin.POST("/tenants", s.handle(s.adminCreateTenant))
 	admin.GET("/tenants/:name", s.handle(s.adminGetTenant))
+	admin.PUT("/tenants/:name", s.handle(s.adminUpdateTenant))
+	admin.PATCH("/tenants/:name", s.handle(s.adminPatchTenant))
 	admin.DELETE("/tenants/:name", s.handle(s.adminDeleteTenant))
 	admin.GET("/usage", s.handle(s.adminUsage))
 	admin.GET("/knowledge", s.handle(s.adminListKnowledge))
