@@ -95,7 +95,7 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/experts", s.handle(s.adminListExperts))
 	admin.POST("/experts", s.handle(s.adminAddExpert))
 	admin.GET("/experts/:name", s.handle(s.adminGetExpert))
-	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert)) // full replacement
+	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert))  // full replacement
 	admin.PATCH("/experts/:name", s.handle(s.adminPatchExpert)) // JSON merge patch
 	admin.DELETE("/experts/:name", s.handle(s.adminRemoveExpert))
 	admin.GET("/tenants", s.handle(s.adminListTenants))
