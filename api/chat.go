@@ -142,6 +142,9 @@ func nonNull(raw json.RawMessage) json.RawMessage {
 // authenticate finds the caller's tenant. With auth "none" every caller is
 // the default tenant.
 func (s *Server) authenticate(c *gin.Context) (policies.Tenant, error) {
+	if t, ok := c.Get(asTenantKey); ok {
+		return t.(policies.Tenant), nil // an admin acting as a tenant (asTenant)
+	}
 	if !s.opts.AuthRequired {
 		return policies.DefaultTenant(), nil
 	}
@@ -159,19 +162,27 @@ func (s *Server) authenticate(c *gin.Context) (policies.Tenant, error) {
 	return t, nil
 }
 
-func (s *Server) chatCompletions(c *gin.Context) error {
-	call, err := s.decodeChat(c)
+func (s *Server) chatCompletions(c *gin.Context) (err error) {
+	start := time.Now()
+	var (
+		call      *chatCall
+		p         *gateway.Plan
+		res       *gateway.Result
+		streamErr error // a failure reported inside a stream already started
+	)
+	defer func() { s.observeChat(c, start, call, p, res, cmpErr(err, streamErr)) }()
+	call, err = s.decodeChat(c)
 	if err != nil {
 		return err
 	}
-	p, err := s.plan(c, call.req)
+	p, err = s.plan(c, call.req)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request.Context()
 	// The route header is written last: the cache may still answer.
 	if !call.stream {
-		res, err := s.gw.Execute(ctx, p, nil)
+		res, err = s.gw.Execute(ctx, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -180,13 +191,14 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 		return nil
 	}
 	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
-	res, err := s.gw.Execute(ctx, p, sw.delta)
+	res, err = s.gw.Execute(ctx, p, sw.delta)
 	if err != nil {
 		if !sw.started {
 			c.Header("X-Moegate-Route", p.Info.Header())
 			return err
 		}
 		sw.fail(err)
+		streamErr = err
 		return nil
 	}
 	sw.finish(res)

@@ -38,6 +38,8 @@ type Deps struct {
 	// Metrics is the registry /metrics serves; the gateway's series must
 	// be registered on it too. nil: a registry of the server's own.
 	Metrics *prometheus.Registry
+	// Console is the web console at /ui; nil: none.
+	Console Console
 }
 
 // Registry is the runtime expert registry.

@@ -90,6 +90,7 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/embeddings", s.handle(s.embeddings))
 	v1.POST("/feedback", s.handle(s.feedback))
 	v1.GET("/usage", s.handle(s.ownUsage))
+	v1.POST("/route", s.handle(s.route))
 
 	admin := e.Group("/admin", s.adminAuth)
 	admin.GET("/experts", s.handle(s.adminListExperts))
@@ -109,6 +110,11 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/knowledge", s.handle(s.adminIngest))
 	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
 	admin.POST("/router/retrain", s.handle(s.adminRetrain))
+	admin.POST("/route", s.asTenant, s.handle(s.route))
+	admin.POST("/chat/completions", s.asTenant, s.handle(s.chatCompletions))
+	if s.deps.Console != nil {
+		s.deps.Console.Mount(e, admin, s.authenticate, s.isAdmin, s.handle)
+	}
 	return e
 }
 

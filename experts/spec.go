@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Names of the kinds of expert the gateway builds (see Kinds).
@@ -57,49 +58,6 @@ func invalid(field, format string, args ...any) error {
 // Invalid returns a *ValidationError about field, for the kinds' checks.
 func Invalid(field, format string, args ...any) error { return invalid(field, format, args...) }
 
-// Duration is a time.Duration written in JSON and YAML as a Go duration
-// string ("30s", "1m30s"). A bare JSON/YAML number is read as seconds.
-type Duration time.Duration
-
-// MarshalText implements encoding.TextMarshaler.
-func (d Duration) MarshalText() ([]byte, error) {
-	return []byte(time.Duration(d).String()), nil
-}
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		*d = 0
-		return nil
-	}
-	if v, err := time.ParseDuration(s); err == nil {
-		*d = Duration(v)
-		return nil
-	}
-	secs, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || math.Abs(secs) > math.MaxInt64/float64(time.Second) {
-		return fmt.Errorf("invalid duration %q: want a Go duration such as \"30s\"", s)
-	}
-	*d = Duration(secs * float64(time.Second))
-	return nil
-}
-
-// UnmarshalJSON accepts a duration string or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if s == "null" {
-		return nil
-	}
-	if uq, err := strconv.Unquote(s); err == nil {
-		s = uq
-	}
-	return d.UnmarshalText([]byte(s))
-}
-
-// Std returns d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
-
 // Spec describes one expert. Its JSON and YAML field names are a contract
 // with the admin API and the config file.
 type Spec struct {
@@ -119,7 +77,7 @@ type Spec struct {
 	Headers   map[string]string `json:"headers,omitempty" yaml:"headers"`
 	// Timeout bounds one call (openai: the whole non-streaming call, or the
 	// wait for each streamed chunk). 0 = DefaultTimeout.
-	Timeout Duration `json:"timeout,omitempty" yaml:"timeout"`
+	Timeout units.Duration `json:"timeout,omitempty" yaml:"timeout"`
 	// MaxConcurrency bounds calls in flight to this expert; 0 = unbounded.
 	MaxConcurrency int `json:"max_concurrency,omitempty" yaml:"max_concurrency"`
 	// SystemPrompt is prepended to every conversation as a system message.

@@ -77,6 +77,7 @@ type Deps struct {
 	Feedback  FeedbackStore
 	Retrainer Retrainer
 	Log       RequestLog // remembers routed requests for feedback; nil: in-process
+	Observer  Observer   // told of every finished chat request (the console); nil: none
 	Logger    *slog.Logger
 	// Metrics is where the pipeline's series are registered; nil: a
 	// registry of its own.

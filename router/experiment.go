@@ -81,6 +81,12 @@ func (res *EvalResult) add(r EvalResult, w float64) {
 	res.Threshold += w * r.Threshold
 	res.InScopeThreshold += w * r.InScopeThreshold
 	res.InScope, res.OutOfScope = r.InScope, r.OutOfScope
+	for e, v := range r.ExpertRouted {
+		if res.ExpertRouted == nil {
+			res.ExpertRouted = map[string]float64{}
+		}
+		res.ExpertRouted[e] += w * v
+	}
 	res.TeacherLabels, res.TeacherWrong = r.TeacherLabels, r.TeacherWrong
 }
 

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/api"
 	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/console"
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
@@ -129,62 +133,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 
 	// Router.
 	metrics := prometheus.NewRegistry()
-	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics}
+	// The web console at /ui, and its recorder of recent requests.
+	consoleDeps := console.Deps{Registry: reg, Recorder: console.NewRecorder(0), DefaultExpert: cfg.DefaultExpert}
+	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics, Observer: consoleDeps.Recorder}
 	apiDeps := api.Deps{Registry: reg, Logger: log, Metrics: metrics}
-	switch cfg.Router.Kind {
-	case "static":
-		deps.Router = router.Static{Expert: cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
-	default:
-		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
-		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
-			return nil, err
-		}
-		// Feedback and the request log it names are shared by replicas
-		// when Postgres or Redis is configured.
-		var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
-		if pool != nil {
-			if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
-				return nil, fmt.Errorf("router feedback: %w", err)
-			}
-		}
-		deps.Feedback = fb
-		switch {
-		case rdb != nil:
-			deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
-		case pool != nil:
-			if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
-				return nil, fmt.Errorf("request log: %w", err)
-			}
-		}
-		// The router has its own sparse n-gram features: far more buckets
-		// than the gateway's dense embedding, for accuracy, at no cost per
-		// query (it embeds the text itself).
-		learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
-			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
-		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
-			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.D(), Logger: log,
-		})
-		switch err := learned.LoadFile(modelPath); {
-		case err == nil:
-			log.Info("router model loaded", "path", modelPath, "version", learned.Version())
-		case errors.Is(err, os.ErrNotExist):
-			rt.Trigger() // first start: train from the registry in the background
-		case errors.Is(err, router.ErrBadModel):
-			log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
-			rt.Trigger()
-		default:
-			return nil, fmt.Errorf("router model: %w", err)
-		}
-		go func() { _ = rt.Run(bg) }()
-		go func() {
-			for range reg.Subscribe() {
-				rt.Trigger()
-			}
-		}()
-		deps.Router, deps.Retrainer = learned, rt
-		// Not ready until the router routes by a model: before it, every
-		// query would go to the default expert.
-		apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
+	newRouter, ok := routerKinds[cfg.Router.Kind]
+	if !ok {
+		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
+	}
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
+		return nil, err
 	}
 
 	// Knowledge store.
@@ -230,9 +188,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
 		} else {
-			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
 		}
 	}
 
@@ -242,11 +200,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
-		RequestTimeout: cfg.RequestTimeout.D(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
 		CacheSampled: cfg.Cache.Sampled,
 	}, deps); err != nil {
 		return nil, err
 	}
+	consoleDeps.Gateway = apiDeps.Gateway
+	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
 	}, apiDeps)
@@ -330,7 +290,7 @@ type engineSet struct {
 
 func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*engineSet, []string, error) {
 	set := &engineSet{engines: map[string]*engine.Engine{},
-		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log}}
+		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log, ExactFloat: cfg.Local.ExactFloat}}
 	path := cfg.Local.Model
 	var notes []string
 	if path == "" {
@@ -383,4 +343,93 @@ func (s *engineSet) Close() error {
 		errs = append(errs, e.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// routerKinds build the router of each router.kind into the pipeline's
+// deps: adding a kind is a function and a line here.
+var routerKinds = map[string]func(ctx context.Context, env routerEnv, deps *gateway.Deps) error{
+	"static":  staticRouter,
+	"learned": learnedRouter,
+}
+
+// routerEnv is what routers are built from.
+type routerEnv struct {
+	bg   context.Context // lives as long as the gateway
+	cfg  config.Config
+	reg  *experts.Registry
+	pool *pgxpool.Pool // nil: no Postgres
+	rdb  *redis.Client // nil: no Redis
+	log  *slog.Logger
+	// console learns from the router what it shows of it.
+	console *console.Deps
+	// checks are /readyz's: a router that needs time to be useful adds
+	// its own.
+	checks *[]api.Check
+}
+
+func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
+	deps.Router = router.Static{Expert: env.cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(env.cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
+	return nil
+}
+
+// learnedRouter trains in the background from the registry and feedback,
+// and retrains when either changes.
+func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err error) {
+	cfg, reg, pool, rdb, log, bg := env.cfg, env.reg, env.pool, env.rdb, env.log, env.bg
+	modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
+	if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
+		return err
+	}
+	// Feedback and the request log it names are shared by replicas
+	// when Postgres or Redis is configured.
+	var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
+	if pool != nil {
+		if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
+			return fmt.Errorf("router feedback: %w", err)
+		}
+	}
+	deps.Feedback = fb
+	switch {
+	case rdb != nil:
+		deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
+	case pool != nil:
+		if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
+			return fmt.Errorf("request log: %w", err)
+		}
+	}
+	// The router has its own sparse n-gram features: far more buckets
+	// than the gateway's dense embedding, for accuracy, at no cost per
+	// query (it embeds the text itself).
+	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
+	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
+	rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
+		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
+	})
+	routerOpts.Logger = nil // held-out evaluations train quietly
+	c := env.console
+	c.Router, c.RouterOptions, c.Feedback, c.RetrainErr = learned, routerOpts, fb, rt.Err
+	c.Examples = trainingSource(reg, fb, cfg.DefaultExpert)
+	switch err := learned.LoadFile(modelPath); {
+	case err == nil:
+		log.Info("router model loaded", "path", modelPath, "version", learned.Version())
+	case errors.Is(err, os.ErrNotExist):
+		rt.Trigger() // first start: train from the registry in the background
+	case errors.Is(err, router.ErrBadModel):
+		log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
+		rt.Trigger()
+	default:
+		return fmt.Errorf("router model: %w", err)
+	}
+	go func() { _ = rt.Run(bg) }()
+	go func() {
+		for range reg.Subscribe() {
+			rt.Trigger()
+		}
+	}()
+	deps.Router, deps.Retrainer = learned, rt
+	// Not ready until the router routes by a model: before it, every
+	// query would go to the default expert.
+	*env.checks = append(*env.checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/units"
 )
 
 var demo struct {
@@ -197,7 +198,7 @@ func TestLocalCancelAndTimeout(t *testing.T) {
 	var eng endlessEngine
 	long := &experts.Request{Messages: []experts.Message{{Role: "user", Content: "go on"}}, MaxTokens: 100000}
 
-	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal, Timeout: experts.Duration(20 * time.Millisecond)}, eng, 0)
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal, Timeout: units.Duration(20 * time.Millisecond)}, eng, 0)
 	start := time.Now()
 	_, err := l.Complete(context.Background(), long)
 	var ue *experts.UpstreamError
