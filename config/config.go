@@ -139,6 +139,9 @@ type Cache struct {
 	SemanticThreshold float64        `yaml:"semantic_threshold"`
 	MaxEntries        int            `yaml:"max_entries"`
 	MaxBytes          int64          `yaml:"max_bytes"`
+	// Sampled lets requests with temperature > 0 or top_p < 1 be answered
+	// from the cache; false (the default) gives them a fresh answer.
+	Sampled bool `yaml:"sampled"`
 }
 
 // Upstream tunes the calls to openai-kind experts (0: the kind's default).

@@ -41,6 +41,9 @@ type Request struct {
 	// Prepended counts the leading Messages the gateway added (retrieved
 	// passages) that Body does not hold.
 	Prepended int
+	// Images counts the image parts of the messages: only experts that
+	// take vision input can answer.
+	Images int
 }
 
 // Usage counts tokens the way OpenAI does.

@@ -30,10 +30,12 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	defer cancel()
 	g.remember(ctx, p)
 
-	cacheable := g.deps.Cache != nil && len(p.req.Chat.Tools) == 0
+	use := g.cacheDecision(p)
 	var scopeKey, exactKey string
-	if cacheable {
+	if use.lookup || use.store {
 		scopeKey, exactKey = p.cacheKeys()
+	}
+	if use.lookup {
 		if res, ok := g.fromCache(ctx, p, scopeKey, exactKey, onDelta); ok {
 			return res, nil
 		}
@@ -66,7 +68,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 		return &Result{Info: p.Info}, upstreamError(err)
 	}
 	g.account(ctx, p.req.Tenant, out)
-	if cacheable {
+	if use.store {
 		g.storeInCache(ctx, p, scopeKey, exactKey, out)
 	}
 	return &Result{Info: p.Info, Response: out.Response, Answered: out.Answered}, nil
@@ -162,7 +164,7 @@ func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey str
 		return nil, false
 	}
 	g.metrics.cache.WithLabelValues(hit.Kind).Inc()
-	p.Info.Cache = CacheInfo{Hit: true, Kind: hit.Kind, Similarity: hit.Similarity}
+	p.Info.Cache.Hit, p.Info.Cache.Kind, p.Info.Cache.Similarity = true, hit.Kind, hit.Similarity
 	p.Info.Experts = []ExpertCall{}
 	for _, name := range entry.Experts {
 		p.Info.Experts = append(p.Info.Experts, ExpertCall{Name: name, Status: aggregate.StatusCached})

@@ -39,6 +39,11 @@ type Options struct {
 	FirstByteTimeout time.Duration
 	HedgeDelay       time.Duration
 
+	// CacheSampled lets requests that ask for sampling (temperature > 0
+	// or top_p < 1) use the response cache; false: they always get a fresh
+	// answer unless they set moegate.cache "on".
+	CacheSampled bool
+
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
 

@@ -83,6 +83,10 @@ type CacheInfo struct {
 	Hit        bool    `json:"hit"`
 	Kind       string  `json:"kind,omitempty"` // exact | semantic
 	Similarity float64 `json:"similarity,omitempty"`
+	// Mode is on, off or refresh as applied to this request; Reason says
+	// why the cache was skipped or refreshed.
+	Mode   string `json:"mode,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Header renders the compact X-Moegate-Route form, e.g.

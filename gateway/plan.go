@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ type Plan struct {
 	// skipped says why a chosen expert was left out after routing
 	// (ejected meanwhile), for the fallback reason.
 	skipped string
+
+	needs     experts.Needs // what the request asks of its experts
+	lacked    []string      // experts that could not serve it, and why
+	lackParam string        // the request parameter they could not honour
 }
 
 // Admit applies the tenant's rate limits and budget.
@@ -63,7 +68,7 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 // plan is Plan counting its decisions in m.
 func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, error) {
 	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
-	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages)}
+	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages), needs: experts.NeedsOf(req.Chat)}
 
 	snap, infos := g.snapshot()
 	p.snap = snap
@@ -168,6 +173,10 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 // request's own top_k/top_p travel in the query: the router applies its
 // configured defaults, so an explicit top_k beats a configured top_p.
 func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (router.Decision, error) {
+	defaultLacks := g.lacks(g.opts.DefaultExpert, p)
+	if defaultLacks != nil && p.scope.DefaultAllowed {
+		p.skip(g.opts.DefaultExpert, defaultLacks)
+	}
 	var candidates []string
 	for _, name := range p.scope.Allowed {
 		if name == g.opts.DefaultExpert {
@@ -181,6 +190,10 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 				continue
 			}
 		}
+		if l := g.lacks(name, p); l != nil {
+			p.skip(name, l)
+			continue
+		}
 		candidates = append(candidates, name)
 	}
 	q := router.Query{Text: p.routed.query, History: p.routed.history, System: p.routed.system, Vector: p.vec, Candidates: candidates,
@@ -192,7 +205,8 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	if err != nil {
 		return d, fmt.Errorf("route: %w", err)
 	}
-	if expert, sim, ok := g.corrections.best(p.req.Tenant.Name, p.vec, p.scope.Allows); ok && expert != g.opts.DefaultExpert {
+	isCandidate := func(name string) bool { return slices.Contains(candidates, name) }
+	if expert, sim, ok := g.corrections.best(p.req.Tenant.Name, p.vec, isCandidate); ok {
 		d.Experts, d.Default, d.DefaultReason = []router.Choice{{Name: expert, Weight: 1}}, false, ""
 		p.Info.Route.Override = fmt.Sprintf("tenant feedback on a query %.2f similar", sim)
 	}
@@ -204,9 +218,21 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	}
 	if d.Default {
 		if !p.scope.DefaultAllowed {
+			if len(p.lacked) > 0 {
+				return d, p.noCapableExpert()
+			}
 			return d, errs.E(errs.PermissionDenied, "No expert fits this query, and the policies of this request exclude the default expert.").WithCode("no_expert_allowed")
 		}
 		d.Experts = []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}
+		if l := defaultLacks; l != nil {
+			best, ok := capableFallback(d, candidates)
+			if !ok {
+				return d, p.noCapableExpert()
+			}
+			d.Experts = []router.Choice{{Name: best, Weight: 1}}
+			d.Default = false
+			d.DefaultReason = fmt.Sprintf("the default expert %s; the most probable expert that can serve the request answers", l.Reason)
+		}
 	}
 	return d, nil
 }
@@ -221,6 +247,10 @@ func (g *Gateway) direct(name string, p *Plan) error {
 		return errs.E(errs.Unavailable, "Expert '%s' is registered but could not be started: %v", name, e.Err).WithCode("expert_unavailable")
 	}
 	if p.scope.Allows(name) {
+		if l := g.lacks(name, p); l != nil {
+			return &errs.Error{Kind: errs.Invalid, Code: "unsupported_parameter", Param: l.Param,
+				Err: fmt.Errorf("The model '%s' cannot serve this request: it %s.", name, l.Reason)}
+		}
 		return nil
 	}
 	reason := "not allowed for this request"

@@ -142,7 +142,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if !ok {
 		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
 	}
-	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps}, &deps); err != nil {
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
 		return nil, err
 	}
 
@@ -213,6 +213,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		CacheSampled: cfg.Cache.Sampled,
 	}, deps); err != nil {
 		return nil, err
 	}
@@ -392,6 +393,9 @@ type routerEnv struct {
 	log  *slog.Logger
 	// console learns from the router what it shows of it.
 	console *console.Deps
+	// checks are /readyz's: a router that needs time to be useful adds
+	// its own.
+	checks *[]api.Check
 }
 
 func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
@@ -455,6 +459,9 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		}
 	}()
 	deps.Router, deps.Retrainer = learned, rt
+	// Not ready until the router routes by a model: before it, every
+	// query would go to the default expert.
+	*env.checks = append(*env.checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
 	return nil
 }
 
