@@ -43,11 +43,8 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	if r.N != nil && *r.N != 1 {
 		return nil, invalid("n", "Only n=1 is supported; got n=%d.", *r.N)
 	}
-	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
-		return nil, invalid("temperature", "'temperature' must be between 0 and 2; got %g.", *r.Temperature)
-	}
-	if r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1) {
-		return nil, invalid("top_p", "'top_p' must be between 0 and 1; got %g.", *r.TopP)
+	if err := checkSampling(r.Temperature, r.TopP); err != nil {
+		return nil, err
 	}
 	maxTokens := 0
 	for _, p := range []struct {
@@ -73,19 +70,19 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	if err != nil {
 		return nil, fieldErr("moegate", err)
 	}
-	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
+	ext = withHeaders(c, ext)
 	msgs := make([]experts.Message, len(r.Messages))
-	media := false
+	images := 0
 	for i, m := range r.Messages {
 		param := fmt.Sprintf("messages[%d]", i)
 		if !validRoles[m.Role] {
 			return nil, invalid(param+".role", "Invalid role %q in %s: expected system, developer, user, assistant or tool.", m.Role, param)
 		}
-		text, hasMedia, err := contentText(m.Content)
+		text, n, err := contentText(m.Content)
 		if err != nil {
 			return nil, fieldErr(param+".content", err)
 		}
-		media = media || hasMedia
+		images += n
 		msgs[i] = experts.Message{Role: m.Role, Content: text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
 		if m.Role == "developer" {
 			msgs[i].Role = "system"
@@ -98,11 +95,43 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 			Chat: &experts.Request{
 				Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
 				Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
-				Body: body, Media: media,
+				Body:   body,
+				Images: images,
 			},
 		},
 		includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage,
 	}, nil
+}
+
+// withHeaders merges what the request's headers say into its moegate
+// object: X-Moegate-Exclude-Data adds to the opt-out, and Cache-Control
+// no-store (off) or no-cache (refresh) sets the cache mode unless the body
+// set one.
+func withHeaders(c *gin.Context, ext policies.Extension) policies.Extension {
+	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
+	if ext.Cache == "" {
+		for _, d := range strings.Split(c.GetHeader("Cache-Control"), ",") {
+			switch strings.ToLower(strings.TrimSpace(d)) {
+			case "no-store":
+				ext.Cache = policies.CacheOff
+			case "no-cache":
+				if ext.Cache == "" {
+					ext.Cache = policies.CacheRefresh
+				}
+			}
+		}
+	}
+	return ext
+}
+
+func checkSampling(temperature, topP *float32) error {
+	if temperature != nil && (*temperature < 0 || *temperature > 2) {
+		return invalid("temperature", "'temperature' must be between 0 and 2; got %g.", *temperature)
+	}
+	if topP != nil && (*topP < 0 || *topP > 1) {
+		return invalid("top_p", "'top_p' must be between 0 and 1; got %g.", *topP)
+	}
+	return nil
 }
 
 func nonNull(raw json.RawMessage) json.RawMessage {
@@ -115,6 +144,9 @@ func nonNull(raw json.RawMessage) json.RawMessage {
 // authenticate finds the caller's tenant. With auth "none" every caller is
 // the default tenant.
 func (s *Server) authenticate(c *gin.Context) (policies.Tenant, error) {
+	if t, ok := c.Get(asTenantKey); ok {
+		return t.(policies.Tenant), nil // an admin acting as a tenant (asTenant)
+	}
 	if !s.opts.AuthRequired {
 		return policies.DefaultTenant(), nil
 	}
@@ -132,25 +164,27 @@ func (s *Server) authenticate(c *gin.Context) (policies.Tenant, error) {
 	return t, nil
 }
 
-func (s *Server) chatCompletions(c *gin.Context) error {
-	call, err := s.decodeChat(c)
+func (s *Server) chatCompletions(c *gin.Context) (err error) {
+	start := time.Now()
+	var (
+		call      *chatCall
+		p         *gateway.Plan
+		res       *gateway.Result
+		streamErr error // a failure reported inside a stream already started
+	)
+	defer func() { s.observeChat(c, start, call, p, res, cmpErr(err, streamErr)) }()
+	call, err = s.decodeChat(c)
 	if err != nil {
 		return err
 	}
-	if call.req.Tenant, err = s.authenticate(c); err != nil {
+	p, err = s.plan(c, call.req)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request.Context()
-	if err := s.gw.Admit(ctx, call.req.Tenant); err != nil {
-		return err
-	}
-	p, err := s.gw.Plan(ctx, call.req)
-	if err != nil {
-		return err
-	}
 	// The route header is written last: the cache may still answer.
 	if !call.stream {
-		res, err := s.gw.Execute(ctx, p, nil)
+		res, err = s.gw.Execute(ctx, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -159,17 +193,32 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 		return nil
 	}
 	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
-	res, err := s.gw.Execute(ctx, p, sw.delta)
+	res, err = s.gw.Execute(ctx, p, sw.delta)
 	if err != nil {
 		if !sw.started {
 			c.Header("X-Moegate-Route", p.Info.Header())
 			return err
 		}
 		sw.fail(err)
+		streamErr = err
 		return nil
 	}
 	sw.finish(res)
 	return nil
+}
+
+// plan authenticates the caller, applies its limits and plans req: the
+// common start of every endpoint that answers through the experts.
+func (s *Server) plan(c *gin.Context, req *gateway.Request) (*gateway.Plan, error) {
+	var err error
+	if req.Tenant, err = s.authenticate(c); err != nil {
+		return nil, err
+	}
+	ctx := c.Request.Context()
+	if err := s.gw.Admit(ctx, req.Tenant); err != nil {
+		return nil, err
+	}
+	return s.gw.Plan(ctx, req)
 }
 
 func completion(res *gateway.Result) chatCompletion {

@@ -44,49 +44,47 @@ type chatMessage struct {
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
 
-// contentText flattens a message's content to text for routing, the
-// cache and experts that read text only. Non-text parts (images, audio,
-// files) are left out of the text and reported in media: the client's
-// body, which openai-kind experts receive, still carries them.
-func contentText(raw json.RawMessage) (text string, media bool, err error) {
+// contentText flattens a message's content to text and counts its image
+// parts (only experts that take vision input are routed such requests).
+// Other part types are a 400 naming the part.
+func contentText(raw json.RawMessage) (string, int, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return "", false, nil
+		return "", 0, nil
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", false, err
+			return "", 0, err
 		}
-		return s, false, nil
+		return s, 0, nil
 	case '[':
 		var parts []struct {
 			Type string  `json:"type"`
 			Text *string `json:"text"`
 		}
 		if err := json.Unmarshal(raw, &parts); err != nil {
-			return "", false, fmt.Errorf("content parts: %w", err)
+			return "", 0, fmt.Errorf("content parts: %w", err)
 		}
 		var b strings.Builder
+		images := 0
 		for i, p := range parts {
-			switch {
-			case p.Type == "":
-				return "", false, fmt.Errorf("content part %d has no type", i)
-			case p.Type != "text":
-				media = true
+			if p.Type == "image_url" {
+				images++
 				continue
-			case p.Text == nil:
-				return "", false, fmt.Errorf("content part %d of type text has no text", i)
+			}
+			if p.Type != "text" || p.Text == nil {
+				return "", 0, fmt.Errorf("content part %d has type %q: only text and image_url parts are supported", i, p.Type)
 			}
 			if b.Len() > 0 {
 				b.WriteString("\n")
 			}
 			b.WriteString(*p.Text)
 		}
-		return b.String(), media, nil
+		return b.String(), images, nil
 	default:
-		return "", false, fmt.Errorf("content must be a string or an array of content parts")
+		return "", 0, fmt.Errorf("content must be a string or an array of content parts")
 	}
 }
 

@@ -14,50 +14,35 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/internal/units"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/moegate/moegate/experts"
 )
 
-// Duration is a time.Duration written as "30s" in YAML and the environment.
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	return d.parse(n.Value)
-}
-
-func (d *Duration) parse(s string) error {
-	v, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("invalid duration %q: %w", s, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
 // Config is the whole gateway configuration. Every scalar key can be
 // overridden by an environment variable named MOEGATE_ plus its YAML path in
 // upper case joined by underscores (router.top_k → MOEGATE_ROUTER_TOP_K).
 type Config struct {
-	Addr            string   `yaml:"addr"`
-	DataDir         string   `yaml:"data_dir"`
-	LogLevel        string   `yaml:"log_level"`
-	LogFormat       string   `yaml:"log_format"`
-	AdminToken      string   `yaml:"admin_token"`
-	MaxBodyBytes    int64    `yaml:"max_body_bytes"`
-	MaxMessages     int      `yaml:"max_messages"`
-	RequestTimeout  Duration `yaml:"request_timeout"`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	Addr            string         `yaml:"addr"`
+	DataDir         string         `yaml:"data_dir"`
+	LogLevel        string         `yaml:"log_level"`
+	LogFormat       string         `yaml:"log_format"`
+	AdminToken      string         `yaml:"admin_token"`
+	MaxBodyBytes    int64          `yaml:"max_body_bytes"`
+	MaxMessages     int            `yaml:"max_messages"`
+	RequestTimeout  units.Duration `yaml:"request_timeout"`
+	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
 
 	DefaultExpert string `yaml:"default_expert"`
 	Aggregate     string `yaml:"aggregate"`
 	Synthesizer   string `yaml:"synthesizer"`
 	Retries       int    `yaml:"retries"`
+	// FirstByteTimeout and HedgeDelay tune the aggregator (0: its defaults).
+	FirstByteTimeout units.Duration `yaml:"first_byte_timeout"`
+	HedgeDelay       units.Duration `yaml:"hedge_delay"`
+	Health           Health         `yaml:"health"`
 
 	Router    Router    `yaml:"router"`
 	Local     Local     `yaml:"local"`
@@ -69,6 +54,7 @@ type Config struct {
 	Tenants   []Tenant  `yaml:"tenants"`
 	Cache     Cache     `yaml:"cache"`
 	Upstream  Upstream  `yaml:"upstream"`
+	Teacher   Teacher   `yaml:"teacher"`
 
 	Experts []experts.Spec `yaml:"experts"`
 }
@@ -82,8 +68,8 @@ type Router struct {
 	MinWeight    float64 `yaml:"min_weight"`
 	// KnowledgeThreshold: the retrieval gate fires when the knowledge
 	// store's best match scores at least this (cosine).
-	KnowledgeThreshold float64  `yaml:"knowledge_threshold"`
-	RetrainDebounce    Duration `yaml:"retrain_debounce"`
+	KnowledgeThreshold float64        `yaml:"knowledge_threshold"`
+	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
 }
 
 // Local configures the in-process MoE engine behind the default expert.
@@ -93,16 +79,20 @@ type Local struct {
 	Parallel  int    `yaml:"parallel"`
 	Context   int    `yaml:"context"`
 	MaxTokens int    `yaml:"max_tokens"`
+	// ExactFloat multiplies quantized weights with float activations
+	// instead of quantizing activations as llama.cpp does (slower; for
+	// comparisons).
+	ExactFloat bool `yaml:"exact_float"`
 }
 
 // Embed configures query embeddings.
 type Embed struct {
-	Kind      string   `yaml:"kind"` // local | openai
-	Dim       int      `yaml:"dim"`
-	BaseURL   string   `yaml:"base_url"`
-	Model     string   `yaml:"model"`
-	APIKeyEnv string   `yaml:"api_key_env"`
-	Timeout   Duration `yaml:"timeout"`
+	Kind      string         `yaml:"kind"` // local | openai
+	Dim       int            `yaml:"dim"`
+	BaseURL   string         `yaml:"base_url"`
+	Model     string         `yaml:"model"`
+	APIKeyEnv string         `yaml:"api_key_env"`
+	Timeout   units.Duration `yaml:"timeout"`
 }
 
 // Retrieval configures the knowledge store.
@@ -145,17 +135,40 @@ type Tenant struct {
 
 // Cache configures the response cache.
 type Cache struct {
-	Enabled           bool     `yaml:"enabled"`
-	TTL               Duration `yaml:"ttl"`
-	SemanticThreshold float64  `yaml:"semantic_threshold"`
-	MaxEntries        int      `yaml:"max_entries"`
-	MaxBytes          int64    `yaml:"max_bytes"`
+	Enabled           bool           `yaml:"enabled"`
+	TTL               units.Duration `yaml:"ttl"`
+	SemanticThreshold float64        `yaml:"semantic_threshold"`
+	MaxEntries        int            `yaml:"max_entries"`
+	MaxBytes          int64          `yaml:"max_bytes"`
+	// Sampled lets requests with temperature > 0 or top_p < 1 be answered
+	// from the cache; false (the default) gives them a fresh answer.
+	Sampled bool `yaml:"sampled"`
+}
+
+// Teacher lets a registered expert teach the learned router from live
+// traffic (router/teacher); off while Expert is empty.
+type Teacher struct {
+	Expert         string  `yaml:"expert"`
+	CallsPerHour   int     `yaml:"calls_per_hour"`
+	Share          float64 `yaml:"share"`
+	MinUncertainty float64 `yaml:"min_uncertainty"`
 }
 
 // Upstream tunes the calls to openai-kind experts (0: the kind's default).
 type Upstream struct {
 	MaxResponseBytes    int64 `yaml:"max_response_bytes"`
 	MaxIdleConnsPerHost int   `yaml:"max_idle_conns_per_host"`
+}
+
+// Health configures the per-expert circuit breakers (0: health's defaults).
+type Health struct {
+	Enabled             bool           `yaml:"enabled"`
+	ConsecutiveFailures int            `yaml:"consecutive_failures"`
+	ErrorRate           float64        `yaml:"error_rate"`
+	MinCalls            int            `yaml:"min_calls"`
+	Window              units.Duration `yaml:"window"`
+	Cooldown            units.Duration `yaml:"cooldown"`
+	MaxCooldown         units.Duration `yaml:"max_cooldown"`
 }
 
 // Default returns the configuration used when nothing is configured: one
@@ -168,16 +181,17 @@ func Default() Config {
 		DataDir:         "data",
 		LogLevel:        "info",
 		LogFormat:       "json",
-		ShutdownTimeout: Duration(30 * time.Second),
+		ShutdownTimeout: units.Duration(30 * time.Second),
 		DefaultExpert:   "local",
 		Retries:         1,
-		Router:          Router{Kind: "learned", RetrainDebounce: Duration(500 * time.Millisecond)},
+		Health:          Health{Enabled: true},
+		Router:          Router{Kind: "learned", RetrainDebounce: units.Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
-		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: Duration(30 * time.Second)},
+		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: units.Duration(30 * time.Second)},
 		Retrieval:       Retrieval{Backend: "embedded"},
 		Postgres:        Postgres{Schema: "moegate"},
 		Auth:            "none",
-		Cache:           Cache{Enabled: true, TTL: Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
+		Cache:           Cache{Enabled: true, TTL: units.Duration(10 * time.Minute), SemanticThreshold: 0.95, MaxEntries: 10000},
 	}
 }
 
@@ -220,9 +234,6 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("max_body_bytes must be positive (0: the default)"))
 	}
-	if c.Router.Kind != "learned" && c.Router.Kind != "static" {
-		errs = append(errs, fmt.Errorf("router.kind %q: want learned or static", c.Router.Kind))
-	}
 	if c.Router.TopK < 0 {
 		errs = append(errs, errors.New("router.top_k must be at least 1 (0: the default)"))
 	}
@@ -260,7 +271,7 @@ func Keys() []string {
 			if tag == "" || tag == "-" {
 				continue
 			}
-			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeFor[Duration]() {
+			if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeFor[units.Duration]() {
 				walk(ft, prefix+tag+".")
 				continue
 			}
@@ -299,7 +310,7 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 			continue
 		}
 		fv := v.Field(i)
-		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]() {
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[units.Duration]() {
 			if err := applyEnv(fv, name, getenv); err != nil {
 				return err
 			}
@@ -317,8 +328,8 @@ func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error 
 }
 
 func setFromString(fv reflect.Value, s string) error {
-	if fv.Type() == reflect.TypeFor[Duration]() {
-		return fv.Addr().Interface().(*Duration).parse(s)
+	if fv.Type() == reflect.TypeFor[units.Duration]() {
+		return fv.Addr().Interface().(*units.Duration).UnmarshalText([]byte(s))
 	}
 	switch fv.Kind() {
 	case reflect.String:

@@ -38,6 +38,11 @@ type Options struct {
 	Parallel int // sequences generated at once; more requests wait; 0 = 2
 	Context  int // tokens per sequence; 0 = the model's, at most DefaultMaxContext
 	Logger   *slog.Logger
+
+	// ExactFloat multiplies quantized weights with float activations
+	// instead of quantizing the activations as llama.cpp does (see
+	// model.Options).
+	ExactFloat bool
 }
 
 // Engine generates text with one loaded model. It is safe for concurrent
@@ -62,6 +67,7 @@ type Info struct {
 	Context          int // tokens per sequence
 	Threads          int
 	Template         string // chat template in use
+	ExactFloat       bool   // float activations (Options.ExactFloat)
 	Demo             bool   // random weights written by modelgen (general.name "moegate-…")
 }
 
@@ -98,7 +104,7 @@ func Open(ctx context.Context, path string, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("local: %s: %w", path, err)
 	}
 	e.pool = tensor.NewPool(opts.Threads)
-	e.model, err = model.Load(f, model.Options{Pool: e.pool, Logger: log})
+	e.model, err = model.Load(f, model.Options{Pool: e.pool, Logger: log, ExactFloat: opts.ExactFloat})
 	if err != nil {
 		return nil, fmt.Errorf("local: %s: %w", path, err)
 	}
@@ -117,7 +123,7 @@ func Open(ctx context.Context, path string, opts Options) (*Engine, error) {
 	e.info = Info{
 		Path: path, Arch: cfg.Arch, Name: name,
 		Layers: cfg.Layers, Experts: cfg.Experts, ExpertsUsed: cfg.ExpertsUsed,
-		Context: n, Threads: opts.Threads, Template: string(e.tmpl),
+		Context: n, Threads: opts.Threads, Template: string(e.tmpl), ExactFloat: opts.ExactFloat,
 		Demo: strings.HasPrefix(name, "moegate-"),
 	}
 	e.slots = make(chan *model.Sequence, opts.Parallel)

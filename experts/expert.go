@@ -41,9 +41,9 @@ type Request struct {
 	// Prepended counts the leading Messages the gateway added (retrieved
 	// passages) that Body does not hold.
 	Prepended int
-	// Media is true when some message has non-text parts (images, audio),
-	// which Messages leave out and only Body carries.
-	Media bool
+	// Images counts the image parts of the messages: only experts that
+	// take vision input can answer.
+	Images int
 }
 
 // Usage counts tokens the way OpenAI does.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moegate/moegate/internal/units"
 	"gopkg.in/yaml.v3"
 )
 
@@ -33,8 +34,8 @@ func TestValidate(t *testing.T) {
 		{"bad env name", func(s *Spec) { s.APIKeyEnv = "1KEY" }, "api_key_env"},
 		{"bad header name", func(s *Spec) { s.Headers = map[string]string{"X Bad": "v"} }, "headers"},
 		{"header value newline", func(s *Spec) { s.Headers = map[string]string{"X-A": "v\r\nX-B: w"} }, "headers"},
-		{"negative timeout", func(s *Spec) { s.Timeout = Duration(-time.Second) }, "timeout"},
-		{"huge timeout", func(s *Spec) { s.Timeout = Duration(2 * time.Hour) }, "timeout"},
+		{"negative timeout", func(s *Spec) { s.Timeout = units.Duration(-time.Second) }, "timeout"},
+		{"huge timeout", func(s *Spec) { s.Timeout = units.Duration(2 * time.Hour) }, "timeout"},
 		{"negative concurrency", func(s *Spec) { s.MaxConcurrency = -1 }, "max_concurrency"},
 		{"negative cost", func(s *Spec) { s.CostPer1KTokens = -1 }, "cost_per_1k_tokens"},
 		{"NaN cost", func(s *Spec) { s.CostPer1KTokens = math.NaN() }, "cost_per_1k_tokens"},
@@ -103,7 +104,7 @@ func TestNormalize(t *testing.T) {
 
 func TestDurationEncoding(t *testing.T) {
 	var s struct {
-		T Duration `json:"t" yaml:"t"`
+		T units.Duration `json:"t" yaml:"t"`
 	}
 	for _, in := range []string{`{"t":"1m30s"}`, `{"t":90}`, `{"t":"90"}`} {
 		if err := json.Unmarshal([]byte(in), &s); err != nil {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"testing"
 
@@ -154,5 +155,43 @@ func TestGenericNegatives(t *testing.T) {
 	}
 	if noNeg.OOSClass >= 0 || noNeg.Negatives != 0 {
 		t.Errorf("NoNegatives: out-of-scope class %d, %d negatives", noNeg.OOSClass, noNeg.Negatives)
+	}
+}
+
+func TestAugment(t *testing.T) {
+	var exs []Example
+	for i := range 10 {
+		exs = append(exs, Example{Text: fmt.Sprintf("please transfer money number %d now", i), Expert: "bank", Retrieve: i == 0})
+	}
+	exs = append(exs, Example{Text: "who won the cup", Expert: OutOfScope})
+	out, src := augment(exs, TrainOptions{Augment: 4, Seed: 1})
+	if len(out) != 15 || len(src) != 15 {
+		t.Fatalf("%d examples, %d sources, want 15", len(out), len(src))
+	}
+	for i := range exs {
+		if src[i] != i || out[i].Text != exs[i].Text {
+			t.Errorf("original %d changed: %q (source %d)", i, out[i].Text, src[i])
+		}
+	}
+	for i := len(exs); i < len(out); i++ {
+		orig := exs[src[i]]
+		if orig.Expert != "bank" || out[i].Expert != "bank" || out[i].Weight != 0.5 || out[i].Text == orig.Text || out[i].Retrieve != orig.Retrieve {
+			t.Errorf("copy %d = %+v of %+v", i, out[i], orig)
+		}
+	}
+	if out, _ := augment(exs, TrainOptions{Augment: -1}); len(out) != len(exs) {
+		t.Errorf("Augment -1 made %d examples", len(out))
+	}
+
+	// Calibration never sees a copy, nor trains on the copy of a held-out
+	// example.
+	d := &dataset{src: []int{0, 1, 2, 0, 2}}
+	got := withoutCopies(d, [2][]int{{1, 2, 3, 4}, {0}})
+	if fmt.Sprint(got) != "[[1 2 4] [0]]" {
+		t.Errorf("split %v, want [[1 2 4] [0]]", got)
+	}
+	got = withoutCopies(d, [2][]int{{0, 1}, {2, 3, 4}})
+	if fmt.Sprint(got) != "[[0 1] [2]]" {
+		t.Errorf("split %v, want [[0 1] [2]]", got)
 	}
 }

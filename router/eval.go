@@ -139,6 +139,8 @@ type EvalResult struct {
 	OutOfScope       int     `json:"out_of_scope"`
 	Threshold        float64 `json:"threshold"`
 	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
+	// ExpertRouted is the routed accuracy of each expert's queries.
+	ExpertRouted map[string]float64 `json:"expert_routed_accuracy,omitempty"`
 	// Teacher simulation (Experiment.Pool): labels given, and how many of
 	// them were wrong.
 	TeacherLabels int `json:"teacher_labels,omitempty"`
@@ -192,6 +194,7 @@ func measure(ctx context.Context, l *Learned, test []Example) (EvalResult, error
 	}
 
 	var correct, top3, routed, covered, oosHit, defaults int
+	perExpert := map[string]float64{}
 	for i, ex := range test {
 		d := decisions[i]
 		if d.Default {
@@ -205,10 +208,15 @@ func measure(ctx context.Context, l *Learned, test []Example) (EvalResult, error
 			continue
 		}
 		res.InScope++
+		if res.ExpertRouted == nil {
+			res.ExpertRouted = map[string]float64{}
+		}
+		perExpert[ex.Expert]++
 		if !d.Default {
 			covered++
 			if d.Experts[0].Name == ex.Expert {
 				routed++
+				res.ExpertRouted[ex.Expert]++
 			}
 		}
 		rank := 0
@@ -231,6 +239,9 @@ func measure(ctx context.Context, l *Learned, test []Example) (EvalResult, error
 			return 0
 		}
 		return float64(a) / float64(b)
+	}
+	for e, n := range perExpert {
+		res.ExpertRouted[e] /= n
 	}
 	res.Accuracy = div(correct, res.InScope)
 	res.Top3Accuracy = div(top3, res.InScope)

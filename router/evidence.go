@@ -112,9 +112,19 @@ func lastWords(s string, n int) string {
 	return s
 }
 
+// isDense reports whether v is the dense block of the router's combined
+// features.
+func (l *Learned) isDense(v []float32) bool {
+	c, ok := l.emb.(*Combined)
+	return ok && len(v) > 0 && len(v) == c.dense.Dim()
+}
+
 // embedTexts embeds texts with the router's embedder as sparse vectors of
 // the model's dimension.
 func (l *Learned) embedTexts(ctx context.Context, m *installed, texts []string) ([]sparse, error) {
+	if be, ok := l.emb.(sparseBatchEmbedder); ok {
+		return be.embedSparse(ctx, texts)
+	}
 	out := make([]sparse, len(texts))
 	if se, ok := l.emb.(sparseEmbedder); ok {
 		for i, t := range texts {
@@ -179,6 +189,14 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		x = xs[len(xs)-1]
 	case len(q.Vector) == m.Dim:
 		x = toSparse(q.Vector)
+		m.Gate.probs(x, p)
+	case l.isDense(q.Vector):
+		// The gateway's vector is the dense block of combined features:
+		// no second call to the embedder.
+		var err error
+		if x, err = l.emb.(*Combined).join(q.Text, q.Vector); err != nil {
+			return sparse{}, err
+		}
 		m.Gate.probs(x, p)
 	default:
 		xs, err := l.embedTexts(ctx, m, []string{q.Text})

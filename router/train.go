@@ -12,6 +12,7 @@ import (
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router/negatives"
+	"github.com/moegate/moegate/router/perturb"
 )
 
 // Example is one training query: an expert's example or description, a
@@ -56,7 +57,7 @@ type TrainOptions struct {
 	// validation queries coverage comes out about 2% lower with full data).
 	TargetCoverage float64
 	// HoldOut is the share of examples held out to calibrate the
-	// thresholds when it holds at least 300 in-scope examples (4-fold cross
+	// thresholds when it holds at least 300 in-scope examples (3-fold cross
 	// validation otherwise); default 0.15. FallbackThreshold (default 0.3)
 	// caps the best expert's threshold of models with an out-of-scope
 	// class.
@@ -83,6 +84,11 @@ type TrainOptions struct {
 	NegativeWeight    float64
 	NegativeMaxCosine float64
 	NoNegatives       bool
+	// Augment is how many in-scope examples (at most; default 2000) get a
+	// noisy copy, with a typo or an opening such as "hi, can you", at half
+	// their weight: live queries have both, tidy examples neither. Negative
+	// disables it.
+	Augment int
 	// Progress, when set, receives one line per training stage.
 	Progress func(msg string)
 }
@@ -101,6 +107,7 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	o.Seed = cmp.Or(o.Seed, 1)
 	o.NegativeWeight = cmp.Or(o.NegativeWeight, 0.5)
 	o.ShrinkExamples = cmp.Or(o.ShrinkExamples, 10)
+	o.Augment = cmp.Or(o.Augment, 2000)
 	o.NegativeMaxCosine = cmp.Or(o.NegativeMaxCosine, 0.5)
 	if o.Negatives == nil {
 		o.Negatives = negatives.Generic()
@@ -157,6 +164,18 @@ func featureVersion(emb embed.Embedder) string {
 
 // embedAll embeds texts as sparse vectors, checking their dimension.
 func embedAll(ctx context.Context, emb embed.Embedder, texts []string) ([]sparse, error) {
+	if be, ok := emb.(sparseBatchEmbedder); ok {
+		var out []sparse
+		const chunk = 256 // bounds one request to the dense embedder
+		for start := 0; start < len(texts); start += chunk {
+			xs, err := be.embedSparse(ctx, texts[start:min(start+chunk, len(texts))])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, xs...)
+		}
+		return out, nil
+	}
 	out := make([]sparse, len(texts))
 	if se, ok := emb.(sparseEmbedder); ok {
 		for i, t := range texts {
@@ -194,6 +213,10 @@ type dataset struct {
 	x []sparse
 	y []int // class index
 	w []float32
+	// src is the index of the example a noisy copy was made of (see
+	// augment), the example's own index otherwise: a copy never tells
+	// calibration how well its original is recognised.
+	src []int
 }
 
 func (d *dataset) subset(keep []int) *dataset {
@@ -228,6 +251,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	}
 	slices.Sort(experts)
 
+	examples, src := augment(examples, opts)
 	texts := make([]string, len(examples))
 	for i, ex := range examples {
 		texts[i] = ex.Text
@@ -271,6 +295,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 			w *= opts.OOSWeight
 		}
 		c := class[ex.Expert]
+		data.src = append(data.src, src[i])
 		data.x = append(data.x, xs[i])
 		data.y = append(data.y, c)
 		data.w = append(data.w, float32(w*balance[c]))
@@ -278,6 +303,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		anyRetrieve = anyRetrieve || ex.Retrieve
 	}
 	for _, x := range negs {
+		data.src = append(data.src, len(data.x))
 		data.x = append(data.x, x)
 		data.y = append(data.y, oos)
 		data.w = append(data.w, float32(opts.NegativeWeight))
@@ -384,12 +410,12 @@ func calibrate(held [][]float64, oos int, opts TrainOptions) (best, inScope floa
 // heldOut returns the gate probabilities of held-out in-scope examples:
 // from a gate trained without a held-out share of the examples when that
 // share holds at least minHeldOut in-scope examples, and otherwise from
-// k-fold cross validation over every example, so that thresholds are
+// k-fold cross validation (3 folds) over every example, so that thresholds are
 // quantiles of as many scores as there are examples and move smoothly
 // from one example per expert to thousands (a fixed fallback below some
 // count made a cliff).
 func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, opts TrainOptions) ([][]float64, error) {
-	const minHeldOut, folds = 300, 4
+	const minHeldOut, folds = 300, 3
 	if opts.TargetCoverage >= 1 {
 		return nil, nil
 	}
@@ -399,9 +425,17 @@ func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, opts Tra
 		splits = append(splits, [2][]int{train, held})
 	} else {
 		splits = kFold(data, classes, folds, opts.Seed)
+		// Small sets train for many epochs (see fitLogReg); the folds'
+		// gates only need to rank and scale their held-out examples
+		// roughly, at a quarter of the cost.
+		if opts.Epochs <= 0 {
+			batches := (len(data.x) + opts.BatchSize - 1) / opts.BatchSize
+			opts.Epochs = min(50, max(10, (500+batches-1)/batches))
+		}
 	}
 	var out [][]float64
 	for _, sp := range splits {
+		sp = withoutCopies(data, sp)
 		if countIn(data, sp[1], oos) == 0 {
 			continue
 		}
@@ -418,6 +452,25 @@ func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, opts Tra
 		}
 	}
 	return out, nil
+}
+
+// withoutCopies drops the noisy copies from a split's held-out part, and
+// from its training part those of held-out examples.
+func withoutCopies(data *dataset, sp [2][]int) [2][]int {
+	held := make(map[int]bool, len(sp[1]))
+	var out [2][]int
+	for _, i := range sp[1] {
+		if data.src[i] == i {
+			held[i] = true
+			out[1] = append(out[1], i)
+		}
+	}
+	for _, i := range sp[0] {
+		if !held[data.src[i]] {
+			out[0] = append(out[0], i)
+		}
+	}
+	return out
 }
 
 // quantile is the q-quantile of xs by linear interpolation between order
@@ -480,6 +533,51 @@ func kFold(data *dataset, classes, k int, seed uint64) [][2][]int {
 		}
 	}
 	return out
+}
+
+// openings are what people type before a request; augment puts them
+// before copies of examples. (Evaluations use perturb's own list.)
+var openings = []string{
+	"hi, ", "hello, can you ", "please ", "i want to know ", "can you tell me ",
+	"hey, i need help: ", "quick question, ", "i was wondering ", "ok so ",
+	"could you please ", "would you ", "help me ", "hi there ", "so ",
+}
+
+// augment returns examples with noisy copies of up to opts.Augment
+// in-scope ones, chosen evenly across the list, deterministically, and
+// for each returned example the index of its original.
+func augment(examples []Example, opts TrainOptions) ([]Example, []int) {
+	src := make([]int, len(examples))
+	for i := range src {
+		src[i] = i
+	}
+	in := len(examples) - countOOS(examples)
+	if opts.Augment <= 0 || in == 0 {
+		return examples, src
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0xa09))
+	n := min(opts.Augment, in)
+	out := slices.Clip(examples)
+	k := 0
+	for i, ex := range examples {
+		if ex.Expert == OutOfScope {
+			continue
+		}
+		// Bresenham-like: copy n of the in examples, spread evenly.
+		if (k+1)*n/in > k*n/in {
+			c := ex
+			c.Weight = 0.5 * cmp.Or(max(ex.Weight, 0), 1)
+			if rng.IntN(2) == 0 {
+				c.Text = perturb.Typos(rng, c.Text, 1)
+			} else {
+				c.Text = openings[rng.IntN(len(openings))] + c.Text
+			}
+			out = append(out, c)
+			src = append(src, i)
+		}
+		k++
+	}
+	return out, src
 }
 
 // classBalance returns a loss weight per class that evens out the

@@ -19,6 +19,7 @@ func cmdBenchLocal(ctx context.Context, args []string) error {
 	genTokens := fs.Int("gen-tokens", 32, "tokens generated one at a time (tg)")
 	threads := fs.Int("threads", 0, "kernel threads; 0 = all CPUs")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
+	exactFloat := fs.Bool("exact-float", false, "multiply quantized weights with float activations instead of quantizing activations as llama.cpp does")
 	verbose := fs.Bool("v", false, "log model loading details to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway bench local --model FILE [flags]
@@ -39,7 +40,7 @@ Flags:
 		fs.Usage()
 		return fmt.Errorf("--model is required")
 	}
-	e, cleanup, err := openLocal(ctx, *modelPath, *threads, *verbose)
+	e, cleanup, err := openLocal(ctx, *modelPath, *threads, *exactFloat, *verbose)
 	if err != nil {
 		return err
 	}
@@ -57,10 +58,15 @@ Flags:
 			Threads      int     `json:"threads"`
 			PromptTokens int     `json:"prompt_tokens"`
 			GenTokens    int     `json:"gen_tokens"`
+			ExactFloat   bool    `json:"exact_float"`
 			ExpertLoad   [][]int `json:"expert_load"`
-		}{displayName(e.Info()), e.Info().Arch, r.PPTokensPerS, r.TGTokensPerS, r.Threads, r.PromptTokens, r.GenTokens, r.ExpertLoad})
+		}{displayName(e.Info()), e.Info().Arch, r.PPTokensPerS, r.TGTokensPerS, r.Threads, r.PromptTokens, r.GenTokens, e.Info().ExactFloat, r.ExpertLoad})
 	}
-	fmt.Printf("model %s (%s), %d threads\n", displayName(e.Info()), e.Info().Arch, r.Threads)
+	act := "integer kernels with quantized activations (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K)"
+	if e.Info().ExactFloat {
+		act = "float activations (exact-float)"
+	}
+	fmt.Printf("model %s (%s), %d threads, %s\n", displayName(e.Info()), e.Info().Arch, r.Threads, act)
 	fmt.Printf("pp %6d tokens  %10.1f tokens/s\n", r.PromptTokens, r.PPTokensPerS)
 	fmt.Printf("tg %6d tokens  %10.1f tokens/s\n", r.GenTokens, r.TGTokensPerS)
 	writeExpertLoad(os.Stdout, r.ExpertLoad)

@@ -24,6 +24,7 @@ func cmdGenerate(ctx context.Context, args []string) error {
 	seed := fs.Uint64("seed", 0, "random seed for sampling; 0 = random")
 	threads := fs.Int("threads", 0, "kernel threads; 0 = all CPUs")
 	asChat := fs.Bool("chat", false, "treat the prompt as a user message and apply the model's chat template")
+	exactFloat := fs.Bool("exact-float", false, "multiply quantized weights with float activations instead of quantizing activations as llama.cpp does")
 	verbose := fs.Bool("v", false, "log model loading details to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway generate --model FILE --prompt TEXT [flags]
@@ -43,7 +44,7 @@ Flags:
 		fs.Usage()
 		return fmt.Errorf("--model and --prompt are required")
 	}
-	e, cleanup, err := openLocal(ctx, *modelPath, *threads, *verbose)
+	e, cleanup, err := openLocal(ctx, *modelPath, *threads, *exactFloat, *verbose)
 	if err != nil {
 		return err
 	}
@@ -70,7 +71,7 @@ Flags:
 
 // openLocal opens a model for the local commands; path "demo" writes the
 // demo model to a temporary directory, removed by the returned cleanup.
-func openLocal(ctx context.Context, path string, threads int, verbose bool) (*engine.Engine, func(), error) {
+func openLocal(ctx context.Context, path string, threads int, exactFloat, verbose bool) (*engine.Engine, func(), error) {
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo
@@ -91,7 +92,7 @@ func openLocal(ctx context.Context, path string, threads int, verbose bool) (*en
 		}
 	}
 	fmt.Fprintf(os.Stderr, "loading %s\n", path)
-	e, err := engine.Open(ctx, path, engine.Options{Threads: threads, Parallel: 1, Logger: log})
+	e, err := engine.Open(ctx, path, engine.Options{Threads: threads, Parallel: 1, Logger: log, ExactFloat: exactFloat})
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -127,7 +127,7 @@ Flags:
 func newEmbedder(cfg config.Config) embed.Embedder {
 	if cfg.Embed.Kind == "openai" {
 		return embed.NewOpenAI(embed.OpenAIConfig{BaseURL: cfg.Embed.BaseURL, Model: cfg.Embed.Model,
-			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.D()})
+			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.Std()})
 	}
 	return embed.NewLocal(cfg.Embed.Dim)
 }

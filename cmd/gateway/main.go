@@ -24,6 +24,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":       {"run the gateway (default)", cmdServe},
 		"generate":    {"generate text with the local MoE engine from a GGUF file", cmdGenerate},
+		"modelgen":    {"write small GGUF models with random weights (demo and tests)", cmdModelgen},
 		"bench":       {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index), 'bench overhead' (gateway vs proxy)", cmdBench},
 		"route-eval":  {"train a router on one JSONL file and evaluate it on another", cmdRouteEval},
 		"router":      {"router tools: 'router train'", cmdRouter},
@@ -40,7 +41,7 @@ Usage:
 
 Commands:
 `)
-	for _, name := range []string{"serve", "generate", "bench", "route-eval", "router", "ingest", "healthcheck"} {
+	for _, name := range []string{"serve", "generate", "modelgen", "bench", "route-eval", "router", "ingest", "healthcheck"} {
 		fmt.Fprintf(os.Stderr, "  %-11s %s\n", name, commands()[name].summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nWith no command, serve is run. 'gateway <command> --help' describes each command's flags.\n")

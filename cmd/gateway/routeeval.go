@@ -48,7 +48,12 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	noise := fs.Float64("teacher-noise", 0.1, "share of the simulated teacher's labels that are wrong")
 	share := fs.Float64("teacher-share", 0.2, "share of the pool the teacher labels")
 	pool := fs.Int("teacher-pool", 5000, "queries drawn from --teacher-labels")
+	features := featureFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	emb, err := features.embedder(*dim)
+	if err != nil {
 		return err
 	}
 	if *trainPath == "" || *testPath == "" {
@@ -72,7 +77,7 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	}
 	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs,
 		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink}}
-	res, err := exp.Run(ctx, embed.NewLocal(*dim), train, test, opts)
+	res, err := exp.Run(ctx, emb, train, test, opts)
 	if err != nil {
 		return err
 	}
@@ -88,4 +93,44 @@ func printDefaults(fs *flag.FlagSet) {
 	fs.SetOutput(os.Stdout)
 	fs.PrintDefaults()
 	fs.SetOutput(out)
+}
+
+// routerFeatures are the flags choosing what the router trains on.
+type routerFeatures struct {
+	url, model, keyEnv *string
+	dim                *int
+	weight             *float64
+	combine            *bool
+}
+
+func featureFlags(fs *flag.FlagSet) routerFeatures {
+	return routerFeatures{
+		url:     fs.String("embed-url", "", "OpenAI-compatible embeddings endpoint (base URL ending in /v1) whose vectors the router trains on; empty: local features only"),
+		model:   fs.String("embed-model", "", "model of --embed-url"),
+		keyEnv:  fs.String("embed-key-env", "", "environment variable holding the API key of --embed-url"),
+		dim:     fs.Int("embed-dim", 0, "dimension of --embed-url's vectors (required)"),
+		combine: fs.Bool("combine", true, "with --embed-url: its vectors next to the local features (false: its vectors alone)"),
+		weight:  fs.Float64("embed-weight", 1, "with --combine: weight of the endpoint's vectors against the local features"),
+	}
+}
+
+// embedder returns the router's features: the local hashed features of
+// dimension dim, an endpoint's vectors, or both.
+func (f routerFeatures) embedder(dim int) (embed.Embedder, error) {
+	local := embed.NewLocal(dim)
+	if *f.url == "" {
+		return local, nil
+	}
+	if *f.dim <= 0 {
+		return nil, fmt.Errorf("--embed-dim is required with --embed-url")
+	}
+	var key string
+	if *f.keyEnv != "" {
+		key = os.Getenv(*f.keyEnv)
+	}
+	remote := embed.NewOpenAI(embed.OpenAIConfig{BaseURL: *f.url, Model: *f.model, APIKey: key, Dim: *f.dim})
+	if !*f.combine {
+		return remote, nil
+	}
+	return router.NewCombined(local, remote, *f.model, *f.weight)
 }

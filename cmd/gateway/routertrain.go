@@ -7,7 +7,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router"
 )
 
@@ -25,7 +24,12 @@ func cmdRouterTrain(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "where to save the model")
 	dim := fs.Int("dim", router.LocalFeatureDim, "dimension of the local embedder's hashed features")
 	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
+	features := featureFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	emb, err := features.embedder(*dim)
+	if err != nil {
 		return err
 	}
 	if *data == "" || *out == "" {
@@ -38,7 +42,7 @@ func cmdRouterTrain(ctx context.Context, args []string) error {
 	}
 	start := time.Now()
 	progress := func(msg string) { fmt.Fprintf(os.Stderr, "router train: %s\n", msg) }
-	m, err := router.Train(ctx, embed.NewLocal(*dim), examples,
+	m, err := router.Train(ctx, emb, examples,
 		router.TrainOptions{TargetCoverage: *coverage, Progress: progress})
 	if err != nil {
 		return err

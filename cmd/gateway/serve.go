@@ -72,8 +72,8 @@ Flags:
 	case <-ctx.Done():
 	}
 	// Let in-flight requests and streams finish, up to the deadline.
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.D().String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	log.Info("shutting down", "grace", cfg.ShutdownTimeout.Std().String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown deadline passed; closing open connections", "err", err)

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/api"
 	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/console"
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
@@ -28,11 +32,13 @@ import (
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // server is the wired gateway and what must be closed when it stops.
@@ -129,59 +135,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 
 	// Router.
 	metrics := prometheus.NewRegistry()
-	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics}
+	// The web console at /ui, and its recorder of recent requests.
+	consoleDeps := console.Deps{Registry: reg, Recorder: console.NewRecorder(0), DefaultExpert: cfg.DefaultExpert}
+	deps := gateway.Deps{Registry: reg, Embedder: emb, Logger: log, Metrics: metrics, Observer: consoleDeps.Recorder}
 	apiDeps := api.Deps{Registry: reg, Logger: log, Metrics: metrics}
-	switch cfg.Router.Kind {
-	case "static":
-		deps.Router = router.Static{Expert: cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
-	default:
-		modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
-		if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
-			return nil, err
-		}
-		// Feedback and the request log it names are shared by replicas
-		// when Postgres or Redis is configured.
-		var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
-		if pool != nil {
-			if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
-				return nil, fmt.Errorf("router feedback: %w", err)
-			}
-		}
-		deps.Feedback = fb
-		switch {
-		case rdb != nil:
-			deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
-		case pool != nil:
-			if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
-				return nil, fmt.Errorf("request log: %w", err)
-			}
-		}
-		// The router has its own sparse n-gram features: far more buckets
-		// than the gateway's dense embedding, for accuracy, at no cost per
-		// query (it embeds the text itself).
-		learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
-			KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log})
-		rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
-			Path: modelPath, Debounce: cfg.Router.RetrainDebounce.D(), Logger: log,
-		})
-		switch err := learned.LoadFile(modelPath); {
-		case err == nil:
-			log.Info("router model loaded", "path", modelPath, "version", learned.Version())
-		case errors.Is(err, os.ErrNotExist):
-			rt.Trigger() // first start: train from the registry in the background
-		case errors.Is(err, router.ErrBadModel):
-			log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
-			rt.Trigger()
-		default:
-			return nil, fmt.Errorf("router model: %w", err)
-		}
-		go func() { _ = rt.Run(bg) }()
-		go func() {
-			for range reg.Subscribe() {
-				rt.Trigger()
-			}
-		}()
-		deps.Router, deps.Retrainer = learned, rt
+	newRouter, ok := routerKinds[cfg.Router.Kind]
+	if !ok {
+		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
+	}
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
+		return nil, err
 	}
 
 	// Knowledge store.
@@ -227,10 +190,20 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
+			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		} else {
-			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.D(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
+			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		}
+	}
+
+	if cfg.Health.Enabled {
+		h := cfg.Health
+		tracker := health.New(health.Options{ConsecutiveFailures: h.ConsecutiveFailures, ErrorRate: h.ErrorRate, MinCalls: h.MinCalls,
+			Window: h.Window.Std(), Cooldown: h.Cooldown.Std(), MaxCooldown: h.MaxCooldown.Std()})
+		if err := metrics.Register(tracker); err != nil {
+			return nil, fmt.Errorf("health: %w", err)
+		}
+		deps.Health, apiDeps.Health = tracker, tracker
 	}
 
 	strategy, err := aggregate.ParseStrategy(cfg.Aggregate)
@@ -239,10 +212,26 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
-		RequestTimeout: cfg.RequestTimeout.D(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
+		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		CacheSampled: cfg.Cache.Sampled,
 	}, deps); err != nil {
 		return nil, err
 	}
+	if fb, ok := deps.Feedback.(router.FeedbackStore); ok && deps.Labels != nil {
+		if err := loadCorrections(ctx, apiDeps.Gateway, fb, deps.Labels); err != nil {
+			return nil, fmt.Errorf("tenant feedback: %w", err)
+		}
+		// Labels the teacher wrote meanwhile, and other replicas' feedback
+		// when the stores are shared.
+		go every(bg, 10*time.Second, func() {
+			if err := loadCorrections(bg, apiDeps.Gateway, fb, deps.Labels); err != nil && bg.Err() == nil {
+				log.Warn("reloading tenant feedback failed", "err", err)
+			}
+		})
+	}
+	consoleDeps.Gateway = apiDeps.Gateway
+	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
 	}, apiDeps)
@@ -261,7 +250,7 @@ type knowledge struct {
 
 // trainingSource turns the registry's enabled domain experts (their
 // examples and descriptions) and recorded feedback into training data.
-func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExpert string) func(context.Context) ([]router.Example, error) {
+func trainingSource(reg *experts.Registry, fb router.FeedbackStore, labels teacher.Store, defaultExpert string) func(context.Context) ([]router.Example, error) {
 	return func(ctx context.Context) ([]router.Example, error) {
 		var out []router.Example
 		known := map[string]bool{}
@@ -281,8 +270,29 @@ func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExper
 		if err != nil {
 			return nil, err
 		}
+		// A tenant's feedback steers only its own routing (gateway
+		// corrections); the shared router learns from admins' and, with
+		// authentication off, from the one default tenant.
+		fbs = slices.DeleteFunc(fbs, func(f router.Feedback) bool {
+			return f.Tenant != "" && f.Tenant != policies.DefaultTenantName
+		})
 		for _, ex := range router.FeedbackExamples(fbs, 0) {
 			if known[ex.Expert] {
+				out = append(out, ex)
+			}
+		}
+		// Labels likewise: the global ones and the default tenant's. A
+		// label naming no expert says the default expert should answer.
+		ls, err := labels.List(ctx, "", true)
+		if err != nil {
+			return nil, err
+		}
+		for _, ex := range teacher.Examples(ls, policies.DefaultTenantName) {
+			switch {
+			case ex.Expert == "" || ex.Expert == defaultExpert:
+				ex.Expert = router.OutOfScope
+				out = append(out, ex)
+			case known[ex.Expert]:
 				out = append(out, ex)
 			}
 		}
@@ -326,7 +336,7 @@ type engineSet struct {
 
 func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*engineSet, []string, error) {
 	set := &engineSet{engines: map[string]*engine.Engine{},
-		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log}}
+		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log, ExactFloat: cfg.Local.ExactFloat}}
 	path := cfg.Local.Model
 	var notes []string
 	if path == "" {
@@ -379,4 +389,158 @@ func (s *engineSet) Close() error {
 		errs = append(errs, e.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// routerKinds build the router of each router.kind into the pipeline's
+// deps: adding a kind is a function and a line here.
+var routerKinds = map[string]func(ctx context.Context, env routerEnv, deps *gateway.Deps) error{
+	"static":  staticRouter,
+	"learned": learnedRouter,
+}
+
+// routerEnv is what routers are built from.
+type routerEnv struct {
+	bg   context.Context // lives as long as the gateway
+	cfg  config.Config
+	reg  *experts.Registry
+	pool *pgxpool.Pool // nil: no Postgres
+	rdb  *redis.Client // nil: no Redis
+	log  *slog.Logger
+	// console learns from the router what it shows of it.
+	console *console.Deps
+	// checks are /readyz's: a router that needs time to be useful adds
+	// its own.
+	checks *[]api.Check
+}
+
+func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
+	deps.Router = router.Static{Expert: env.cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(env.cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
+	return nil
+}
+
+// learnedRouter trains in the background from the registry and feedback,
+// and retrains when either changes.
+func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err error) {
+	cfg, reg, pool, rdb, log, bg := env.cfg, env.reg, env.pool, env.rdb, env.log, env.bg
+	modelPath := filepath.Join(cfg.DataDir, "router", "model.json")
+	if err := os.MkdirAll(filepath.Dir(modelPath), 0o755); err != nil {
+		return err
+	}
+	// Feedback and the request log it names are shared by replicas
+	// when Postgres or Redis is configured.
+	var fb router.FeedbackStore = router.NewFileFeedback(filepath.Join(cfg.DataDir, "feedback.jsonl"))
+	if pool != nil {
+		if fb, err = router.NewPostgresFeedback(ctx, pool); err != nil {
+			return fmt.Errorf("router feedback: %w", err)
+		}
+	}
+	deps.Feedback = fb
+	// Routing labels (teacher, admins), shared by replicas with Postgres.
+	var labels teacher.Store = teacher.NewFileStore(filepath.Join(cfg.DataDir, "labels.jsonl"))
+	if pool != nil {
+		if labels, err = teacher.NewPostgresStore(ctx, pool); err != nil {
+			return fmt.Errorf("routing labels: %w", err)
+		}
+	}
+	deps.Labels = labels
+	switch {
+	case rdb != nil:
+		deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
+	case pool != nil:
+		if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
+			return fmt.Errorf("request log: %w", err)
+		}
+	}
+	// The router has its own sparse n-gram features: far more buckets
+	// than the gateway's dense embedding, for accuracy, at no cost per
+	// query (it embeds the text itself).
+	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
+		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
+	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
+	source := trainingSource(reg, fb, labels, cfg.DefaultExpert)
+	rt := router.NewRetrainer(learned, source, router.RetrainOptions{
+		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
+	})
+	routerOpts.Logger = nil // held-out evaluations train quietly
+	c := env.console
+	c.Router, c.RouterOptions, c.Feedback, c.RetrainErr = learned, routerOpts, fb, rt.Err
+	c.Examples = source
+	switch err := learned.LoadFile(modelPath); {
+	case err == nil:
+		log.Info("router model loaded", "path", modelPath, "version", learned.Version())
+	case errors.Is(err, os.ErrNotExist):
+		rt.Trigger() // first start: train from the registry in the background
+	case errors.Is(err, router.ErrBadModel):
+		log.Warn("router model unusable; retraining", "path", modelPath, "err", err)
+		rt.Trigger()
+	default:
+		return fmt.Errorf("router model: %w", err)
+	}
+	go func() { _ = rt.Run(bg) }()
+	go func() {
+		for range reg.Subscribe() {
+			rt.Trigger()
+		}
+	}()
+	deps.Router, deps.Retrainer = learned, rt
+	// Not ready until the router routes by a model: before it, every
+	// query would go to the default expert.
+	*env.checks = append(*env.checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
+	if cfg.Teacher.Expert != "" {
+		t := teacher.New(experts.Completer{Registry: reg, Name: cfg.Teacher.Expert}, labels, teacherExperts(reg, cfg.DefaultExpert, cfg.Teacher.Expert),
+			teacher.Options{CallsPerHour: cfg.Teacher.CallsPerHour, Share: cfg.Teacher.Share, MinUncertainty: cfg.Teacher.MinUncertainty,
+				OnLabel: func(teacher.Label) { rt.Trigger() }, Logger: log})
+		go func() { _ = t.Run(bg) }()
+		deps.Teacher = t
+		log.Info("teacher on", "expert", cfg.Teacher.Expert)
+	}
+	return nil
+}
+
+// teacherExperts lists what the teacher chooses among: the enabled domain
+// experts (not the default expert, which "none" stands for, nor the
+// teacher itself).
+func teacherExperts(reg *experts.Registry, defaultExpert, self string) func() []teacher.Expert {
+	return func() []teacher.Expert {
+		var out []teacher.Expert
+		for _, s := range reg.List() {
+			if s.IsEnabled() && s.Name != defaultExpert && s.Name != self {
+				out = append(out, teacher.Expert{Name: s.Name, Description: s.Description, Examples: s.Examples})
+			}
+		}
+		return out
+	}
+}
+
+// loadCorrections gives the gateway the tenants' own feedback and labels,
+// which steer only their routing.
+func loadCorrections(ctx context.Context, gw *gateway.Gateway, fb router.FeedbackStore, labels teacher.Store) error {
+	fbs, err := fb.All(ctx)
+	if err != nil {
+		return err
+	}
+	ls, err := labels.List(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if l.Tenant != "" && l.Tenant != policies.DefaultTenantName {
+			fbs = append(fbs, router.Feedback{Tenant: l.Tenant, Text: l.Text, Expert: l.Expert, Time: l.Time})
+		}
+	}
+	return gw.LoadCorrections(ctx, fbs)
+}
+
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }

@@ -87,35 +87,43 @@ func activeBytes(m *Model) int64 {
 // read at; compare with BenchmarkMemoryBandwidth in package tensor. Run by
 // hand: go test -run X -bench GenerateLarge ./engine/model
 func BenchmarkGenerateLarge(b *testing.B) {
-	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_K} {
+	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
 			f := cachedModel(b, largeSpec(typ))
-			for _, threads := range []int{1, 2} {
-				b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-					m := loadModel(b, f, threads)
-					s := m.NewSequence(128)
-					if _, err := m.Forward(s, prompt(16, m.Config.Vocab), false); err != nil {
-						b.Fatal(err)
-					}
-					tok := []int32{1}
-					b.ReportAllocs()
-					b.ResetTimer()
-					for b.Loop() {
-						if s.Len() >= 64 {
-							s.Truncate(16)
-						}
-						lg, err := m.Forward(s, tok, false)
-						if err != nil {
+			for _, exact := range []bool{false, true} {
+				act := "q8"
+				if exact {
+					act = "f32"
+				}
+				for _, threads := range []int{1, 2} {
+					b.Run(fmt.Sprintf("act=%s/threads=%d", act, threads), func(b *testing.B) {
+						m := loadModelOpts(b, f, threads, exact)
+						s := m.NewSequence(128)
+						if _, err := m.Forward(s, prompt(16, m.Config.Vocab), false); err != nil {
 							b.Fatal(err)
 						}
-						tok[0] = argmax(lg)
-					}
-					tps := float64(b.N) / b.Elapsed().Seconds()
-					ab := activeBytes(m)
-					b.ReportMetric(tps, "tokens/s")
-					b.ReportMetric(float64(ab)/1e6, "MB/token")
-					b.ReportMetric(tps*float64(ab)/1e9, "GB/s")
-				})
+						tok := []int32{1}
+						b.ReportAllocs()
+						cpu := startCPU(m)
+						b.ResetTimer()
+						for b.Loop() {
+							if s.Len() >= 64 {
+								s.Truncate(16)
+							}
+							lg, err := m.Forward(s, tok, false)
+							if err != nil {
+								b.Fatal(err)
+							}
+							tok[0] = argmax(lg)
+						}
+						tps := float64(b.N) / b.Elapsed().Seconds()
+						ab := activeBytes(m)
+						b.ReportMetric(tps, "tokens/s")
+						b.ReportMetric(float64(ab)/1e6, "MB/token")
+						b.ReportMetric(tps*float64(ab)/1e9, "GB/s")
+						cpu.report(b, b.N)
+					})
+				}
 			}
 		})
 	}

@@ -2,7 +2,9 @@ package model
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/engine/tensor"
@@ -17,14 +19,24 @@ func benchSpec(typ tensor.Type) modelgen.Spec {
 	}
 }
 
+// forEachBenchModel runs fn on the benchmark model in each weight type,
+// with quantized activations (the default, act=q8) and float ones
+// (exact_float, act=f32), on 1 and 2 threads.
 func forEachBenchModel(b *testing.B, fn func(b *testing.B, m *Model)) {
-	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_K} {
+	b.Helper()
+	for _, typ := range []tensor.Type{tensor.Q8_0, tensor.Q4_0, tensor.Q4_K, tensor.Q6_K} {
 		b.Run(typ.String(), func(b *testing.B) {
 			f := writeModel(b, benchSpec(typ))
-			for _, threads := range []int{1, 2} {
-				b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-					fn(b, loadModel(b, f, threads))
-				})
+			for _, exact := range []bool{false, true} {
+				act := "q8"
+				if exact {
+					act = "f32"
+				}
+				for _, threads := range []int{1, 2} {
+					b.Run(fmt.Sprintf("act=%s/threads=%d", act, threads), func(b *testing.B) {
+						fn(b, loadModelOpts(b, f, threads, exact))
+					})
+				}
 			}
 		})
 	}
@@ -41,6 +53,7 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 		tok := []int32{1}
 		b.ReportAllocs()
+		cpu := startCPU(m)
 		b.ResetTimer()
 		for b.Loop() {
 			if s.Len() >= 256 {
@@ -53,6 +66,7 @@ func BenchmarkGenerate(b *testing.B) {
 			tok[0] = argmax(lg)
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		cpu.report(b, b.N)
 	})
 }
 
@@ -63,6 +77,7 @@ func BenchmarkPromptProcessing(b *testing.B) {
 		s := m.NewSequence(n)
 		p := prompt(n, m.Config.Vocab)
 		b.ReportAllocs()
+		cpu := startCPU(m)
 		b.ResetTimer()
 		for b.Loop() {
 			s.Reset()
@@ -71,5 +86,32 @@ func BenchmarkPromptProcessing(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tokens/s")
+		cpu.report(b, n*b.N)
 	})
+}
+
+// cpuClock measures a one-thread benchmark by the CPU time of its OS
+// thread, which waiting for a busy machine's cores does not inflate.
+type cpuClock struct {
+	on    bool
+	start time.Duration
+}
+
+func startCPU(m *Model) cpuClock {
+	if m.pool.Threads() != 1 {
+		return cpuClock{}
+	}
+	runtime.LockOSThread()
+	return cpuClock{on: true, start: threadCPU()}
+}
+
+// report adds "cpu-tokens/s": tokens per second of the thread's CPU time.
+func (c cpuClock) report(b *testing.B, tokens int) {
+	if !c.on {
+		return
+	}
+	defer runtime.UnlockOSThread()
+	if d := threadCPU() - c.start; d > 0 {
+		b.ReportMetric(float64(tokens)/d.Seconds(), "cpu-tokens/s")
+	}
 }

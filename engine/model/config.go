@@ -68,6 +68,7 @@ type arch struct {
 	qkNorm   QKNorm
 	shared   bool
 	moe      bool // experts are mandatory
+	dense    bool // experts are not allowed
 }
 
 func lookupArch(name string) (arch, bool) {
@@ -80,6 +81,10 @@ func lookupArch(name string) (arch, bool) {
 		return arch{neox: true, normTopK: true, qkNorm: QKNormHead, moe: true}, true
 	case "olmoe":
 		return arch{neox: true, normTopK: false, qkNorm: QKNormFull, moe: true}, true
+	case "qwen2": // dense; q/k/v biases when the file has them
+		return arch{neox: true, dense: true}, true
+	case "qwen3": // dense
+		return arch{neox: true, qkNorm: QKNormHead, dense: true}, true
 	}
 	return arch{}, false
 }
@@ -94,7 +99,7 @@ func readConfig(f *gguf.File, log *slog.Logger) (Config, error) {
 	}
 	a, ok := lookupArch(name)
 	if !ok {
-		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2moe, qwen3moe, olmoe)", name)
+		return c, fmt.Errorf("model: unsupported architecture %q (supported: llama, qwen2, qwen3, qwen2moe, qwen3moe, olmoe)", name)
 	}
 	c.Arch = name
 	key := func(k string) string { return name + "." + k }
@@ -152,6 +157,9 @@ func readConfig(f *gguf.File, log *slog.Logger) (Config, error) {
 		c.ExpertFFN = opt("expert_feed_forward_length", def)
 	} else if a.moe {
 		return c, fmt.Errorf("model: architecture %s needs %s > 0", name, key("expert_count"))
+	}
+	if a.dense && c.Experts > 0 {
+		return c, fmt.Errorf("model: architecture %s is dense but has %s = %d", name, key("expert_count"), c.Experts)
 	}
 	if a.shared {
 		c.SharedFFN = opt("expert_shared_feed_forward_length", c.FFN)

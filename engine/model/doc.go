@@ -7,6 +7,8 @@
 //   - llama: dense Llama, or Mixtral-style MoE (merged 3-D ffn_*_exps
 //     tensors or the older per-expert ffn_*.E tensors); adjacent-pair RoPE;
 //     top-k gate weights renormalised.
+//   - qwen2, qwen3: dense; NeoX RoPE; qwen2 with q/k/v biases, qwen3 with
+//     per-head RMSNorm of q and k before RoPE.
 //   - qwen2moe: q/k/v biases, NeoX RoPE, top-k weights not renormalised,
 //     plus a shared expert scaled by sigmoid(ffn_gate_inp_shexp·x).
 //   - qwen3moe: per-head RMSNorm of q and k before RoPE, NeoX RoPE,

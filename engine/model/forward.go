@@ -48,6 +48,8 @@ type Sequence struct {
 	mv       []mvJob          // fused matrix-vector products (decoding)
 	mvGroups int              // row groups queued in mv
 	mvSums   []float32        // the queued jobs' block sums
+	mvAct    []byte           // the queued jobs' quantized activations
+	mmAct    []byte           // quantized activations of batched products
 	mvFn     func(lo, hi int) // s.mvRange, bound once
 }
 
@@ -56,6 +58,7 @@ type mvJob struct {
 	w      *tensor.Matrix
 	dst, x []float32
 	sums   []float32 // tensor.BlockSums of x, if w's kernel uses them
+	xq     []byte    // x quantized for w (tensor.QuantizeAct), nil: float path
 	first  int       // index of its first row group in the set
 }
 
@@ -65,6 +68,11 @@ const mvRows = 16
 // queueMatVec adds dst = w·x to the set run by runMatVecs.
 func (s *Sequence) queueMatVec(w *tensor.Matrix, dst, x []float32) {
 	x = x[:w.Cols]
+	if at, ok := tensor.ActType(w.Type); ok && !s.m.exactFloat {
+		s.mv = append(s.mv, mvJob{w: w, dst: dst[:w.Rows], x: x, xq: s.quantized(at, w.Type, x), first: s.mvGroups})
+		s.mvGroups += (w.Rows + mvRows - 1) / mvRows
+		return
+	}
 	var sums []float32
 	if n := tensor.SumsLen(w.Type, w.Cols); n > 0 {
 		// Earlier jobs keep their slices if append moves s.mvSums.
@@ -77,6 +85,24 @@ func (s *Sequence) queueMatVec(w *tensor.Matrix, dst, x []float32) {
 	s.mvGroups += (w.Rows + mvRows - 1) / mvRows
 }
 
+// quantized returns x quantized for weights of type t (activation format
+// at), reusing the previous job's when it has the same input and format:
+// q, k and v, or an expert's gate and up, share one quantization.
+func (s *Sequence) quantized(at, t tensor.Type, x []float32) []byte {
+	if n := len(s.mv); n > 0 {
+		prev := &s.mv[n-1]
+		if pat, _ := tensor.ActType(prev.w.Type); prev.xq != nil && pat == at &&
+			len(prev.x) == len(x) && &prev.x[0] == &x[0] {
+			return prev.xq
+		}
+	}
+	// Earlier jobs keep their slices if append moves s.mvAct.
+	at0 := len(s.mvAct)
+	n := tensor.ActBytes(t, len(x))
+	s.mvAct = append(s.mvAct, make([]byte, n)...)
+	return tensor.QuantizeAct(t, s.mvAct[at0:at0+n], x)
+}
+
 // runMatVecs computes the queued products in one parallel loop. When
 // decoding one token the matrices are small, and one loop over all of them
 // (q, k and v; every selected expert's gate and up) costs one pool
@@ -84,7 +110,7 @@ func (s *Sequence) queueMatVec(w *tensor.Matrix, dst, x []float32) {
 // in MatVec, so the results are the same.
 func (m *Model) runMatVecs(s *Sequence) {
 	m.pool.For(s.mvGroups, s.mvFn)
-	s.mv, s.mvGroups, s.mvSums = s.mv[:0], 0, s.mvSums[:0]
+	s.mv, s.mvGroups, s.mvSums, s.mvAct = s.mv[:0], 0, s.mvSums[:0], s.mvAct[:0]
 }
 
 func (s *Sequence) mvRange(lo, hi int) {
@@ -95,6 +121,10 @@ func (s *Sequence) mvRange(lo, hi int) {
 		}
 		job := &s.mv[j]
 		r0 := (g - job.first) * mvRows
+		if job.xq != nil {
+			job.w.DotRowsAct(job.dst, job.xq, r0, min(r0+mvRows, job.w.Rows))
+			continue
+		}
 		job.w.DotRows(job.dst, job.x, job.sums, r0, min(r0+mvRows, job.w.Rows))
 	}
 }
@@ -271,6 +301,10 @@ func (m *Model) matmul(s *Sequence, w *tensor.Matrix, dst, x []float32, n int) {
 	if n == 1 {
 		s.queueMatVec(w, dst, x)
 		m.runMatVecs(s)
+		return
+	}
+	if _, ok := tensor.ActType(w.Type); ok && !m.exactFloat {
+		s.mmAct = w.MatMulAct(m.pool, dst, x, n, s.mmAct)
 		return
 	}
 	w.MatMul(m.pool, dst, x, n)

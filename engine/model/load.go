@@ -20,6 +20,13 @@ type Options struct {
 	// (and closed by Close) by the model.
 	Pool   *tensor.Pool
 	Logger *slog.Logger // nil discards
+
+	// ExactFloat multiplies quantized weights with float activations.
+	// Otherwise activations are quantized once per product, as llama.cpp's
+	// CPU backend does (Q8_0 for Q4_0/Q8_0 weights, Q8_K for Q4_K/Q5_K/Q6_K),
+	// and the kernels multiply integers: faster, and rounded as llama.cpp
+	// rounds, so greedy output follows llama.cpp's on quantized files.
+	ExactFloat bool
 }
 
 // Model is a loaded transformer. Its weights are read-only after Load and
@@ -28,14 +35,15 @@ type Options struct {
 type Model struct {
 	Config Config
 
-	embd     *tensor.Matrix // Vocab x Hidden
-	outNorm  []float32
-	output   *tensor.Matrix // Vocab x Hidden (may be embd when tied)
-	layers   []layer
-	invFreq  []float64 // RoPE inverse frequencies, RopeDim/2
-	pool     *tensor.Pool
-	ownsPool bool
-	log      *slog.Logger
+	embd       *tensor.Matrix // Vocab x Hidden
+	outNorm    []float32
+	output     *tensor.Matrix // Vocab x Hidden (may be embd when tied)
+	layers     []layer
+	invFreq    []float64 // RoPE inverse frequencies, RopeDim/2
+	pool       *tensor.Pool
+	ownsPool   bool
+	exactFloat bool
+	log        *slog.Logger
 
 	load []atomic.Uint64 // [layer*Experts+expert], cumulative routed tokens
 }
@@ -115,7 +123,14 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 			ly.kNorm = l.vec(p+"attn_k_norm.weight", cfg.HeadDim)
 		case QKNormFull:
 			ly.qNorm = l.vec(p+"attn_q_norm.weight", qDim)
-			ly.kNorm = l.vec(p+"attn_k_norm.weight", kvDim)
+			// llama.cpp's loader wants the key norm at the full width even
+			// with fewer KV heads; the norm applies to the KV width, so
+			// its first kvDim weights are the ones used.
+			if ti, ok := f.Tensor(p + "attn_k_norm.weight"); ok && kvDim < qDim && ti.Elements() == uint64(qDim) {
+				ly.kNorm = l.vec(p+"attn_k_norm.weight", qDim)[:kvDim]
+			} else {
+				ly.kNorm = l.vec(p+"attn_k_norm.weight", kvDim)
+			}
 		}
 		ly.ffnNorm = l.vec(p+"ffn_norm.weight", H)
 		if cfg.Experts == 0 {
@@ -164,13 +179,14 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 	}
 	m.load = make([]atomic.Uint64, cfg.Layers*cfg.Experts)
 	m.pool = opts.Pool
+	m.exactFloat = opts.ExactFloat
 	if m.pool == nil {
 		m.pool = tensor.NewPool(runtime.GOMAXPROCS(0))
 		m.ownsPool = true
 	}
 	log.Info("model: loaded", "arch", cfg.Arch, "layers", cfg.Layers, "hidden", cfg.Hidden,
 		"experts", cfg.Experts, "top_k", cfg.ExpertsUsed, "vocab", cfg.Vocab,
-		"type", m.layers[0].wq.Type.String(), "elapsed", time.Since(start))
+		"type", m.layers[0].wq.Type.String(), "exact_float", m.exactFloat, "elapsed", time.Since(start))
 	return m, nil
 }
 

@@ -34,15 +34,36 @@ func refSemanticsFor(arch string) refSemantics {
 		return refSemantics{neox: true, normTopK: true, qkNorm: "head"}
 	case "olmoe":
 		return refSemantics{neox: true, normTopK: false, qkNorm: "full"}
+	case "qwen2":
+		return refSemantics{neox: true}
+	case "qwen3":
+		return refSemantics{neox: true, qkNorm: "head"}
 	}
 	panic("unknown arch " + arch)
 }
 
-type refMat [][]float64 // [row][col]
+// refMat is a dequantized weight matrix. With quantAct set, products
+// quantize their input vector first as the engine does for the matrix's
+// type (through float32, then tensor.QuantizeAct) and use the exactly
+// decoded activations.
+type refMat struct {
+	rows     [][]float64 // [row][col]
+	typ      tensor.Type
+	quantAct bool
+}
 
 func (w refMat) mul(x []float64) []float64 {
-	out := make([]float64, len(w))
-	for r, row := range w {
+	if _, ok := tensor.ActType(w.typ); ok && w.quantAct {
+		x32 := make([]float32, len(x))
+		for i, v := range x {
+			x32[i] = float32(v)
+		}
+		xq := tensor.QuantizeAct(w.typ, make([]byte, tensor.ActBytes(w.typ, len(x))), x32)
+		x = make([]float64, len(x))
+		tensor.DequantizeAct(w.typ, xq, x)
+	}
+	out := make([]float64, len(w.rows))
+	for r, row := range w.rows {
 		var s float64
 		for c, v := range row {
 			s += v * x[c]
@@ -76,10 +97,11 @@ type refModel struct {
 }
 
 // refLoad reads the model written for spec from f, dequantizing every
-// tensor into float64.
-func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec) *refModel {
+// tensor into float64. With quantAct, matrix products quantize their
+// activations as the engine does by default (see refMat).
+func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec, quantAct bool) *refModel {
 	t.Helper()
-	raw := func(name string) ([]float64, []uint64) {
+	raw := func(name string) ([]float64, []uint64, tensor.Type) {
 		ti, ok := f.Tensor(name)
 		if !ok {
 			t.Fatalf("reference: missing tensor %s", name)
@@ -96,9 +118,9 @@ func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec) *refModel {
 		for i, x := range v32 {
 			v[i] = float64(x)
 		}
-		return v, ti.Dims
+		return v, ti.Dims, ti.Type
 	}
-	vec := func(name string) []float64 { v, _ := raw(name); return v }
+	vec := func(name string) []float64 { v, _, _ := raw(name); return v }
 	opt := func(name string) []float64 {
 		if _, ok := f.Tensor(name); !ok {
 			return nil
@@ -106,7 +128,7 @@ func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec) *refModel {
 		return vec(name)
 	}
 	mats := func(name string) []refMat {
-		v, d := raw(name)
+		v, d, typ := raw(name)
 		cols, rows, n := int(d[0]), 1, 1
 		if len(d) > 1 {
 			rows = int(d[1])
@@ -116,10 +138,10 @@ func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec) *refModel {
 		}
 		out := make([]refMat, n)
 		for e := range n {
-			out[e] = make(refMat, rows)
+			out[e] = refMat{rows: make([][]float64, rows), typ: typ, quantAct: quantAct}
 			for r := range rows {
 				off := (e*rows + r) * cols
-				out[e][r] = v[off : off+cols]
+				out[e].rows[r] = v[off : off+cols]
 			}
 		}
 		return out
@@ -146,7 +168,7 @@ func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec) *refModel {
 		m.ropeScale = float64(spec.RopeScale)
 	}
 	m.embd = mat("token_embd.weight")
-	m.vocab = len(m.embd)
+	m.vocab = len(m.embd.rows)
 	m.outNorm = vec("output_norm.weight")
 	if _, ok := f.Tensor("output.weight"); ok {
 		m.out = mat("output.weight")
@@ -259,7 +281,7 @@ func (m *refModel) run(tokens []int32) ([][]float64, [][]int) {
 	var logits [][]float64
 	qDim, kvDim := m.heads*m.hd, m.kvh*m.hd
 	for pos, tok := range tokens {
-		x := append([]float64(nil), m.embd[tok]...)
+		x := append([]float64(nil), m.embd.rows[tok]...)
 		for il, l := range m.ly {
 			h := refRMSNorm(x, l.attnNorm, m.eps)
 			q, k, v := l.wq.mul(h), l.wk.mul(h), l.wv.mul(h)

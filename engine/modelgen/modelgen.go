@@ -15,7 +15,7 @@ import (
 // Spec describes a model to generate. Zero fields take the defaults noted.
 type Spec struct {
 	Name string      // general.name; default "moegate-tiny-<arch>"
-	Arch string      // llama, qwen2moe, qwen3moe or olmoe
+	Arch string      // llama, qwen2, qwen3 (dense), qwen2moe, qwen3moe or olmoe
 	Type tensor.Type // type of the large matrices; norms, biases and routers stay F32
 
 	Layers  int
@@ -38,7 +38,7 @@ type Spec struct {
 
 	PerExpertLayout bool   // llama MoE: old blk.N.ffn_gate.E.weight tensors instead of merged 3-D ones
 	TiedOutput      bool   // omit output.weight (the engine reuses token_embd)
-	QKVBias         bool   // attention biases for llama (qwen2moe always has them)
+	QKVBias         bool   // attention biases for llama (qwen2 and qwen2moe always have them)
 	Tokenizer       string // "gpt2" (default) or "llama"
 	Seed            uint64
 }
@@ -80,6 +80,10 @@ func Write(path string, spec Spec) error {
 func (s Spec) normalize() (Spec, error) {
 	switch s.Arch {
 	case "llama":
+	case "qwen2", "qwen3":
+		if s.Experts != 0 {
+			return s, fmt.Errorf("modelgen: %s is dense: Experts must be 0", s.Arch)
+		}
 	case "qwen2moe", "qwen3moe", "olmoe":
 		if s.Experts == 0 {
 			return s, fmt.Errorf("modelgen: %s needs Experts > 0", s.Arch)
@@ -224,18 +228,19 @@ func Build(spec Spec) (*gguf.Writer, error) {
 		g.tensor(p+"attn_k.weight", s.Type, inv(H), 0, H, kvDim)
 		g.tensor(p+"attn_v.weight", s.Type, inv(H), 0, H, kvDim)
 		g.tensor(p+"attn_output.weight", s.Type, inv(qDim), 0, qDim, H)
-		if a == "qwen2moe" || s.QKVBias {
+		if a == "qwen2moe" || a == "qwen2" || s.QKVBias {
 			g.tensor(p+"attn_q.bias", tensor.F32, 0.1, 0, qDim)
 			g.tensor(p+"attn_k.bias", tensor.F32, 0.1, 0, kvDim)
 			g.tensor(p+"attn_v.bias", tensor.F32, 0.1, 0, kvDim)
 		}
 		switch a {
-		case "qwen3moe": // per-head norm weights
+		case "qwen3moe", "qwen3": // per-head norm weights
 			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, HD)
 			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, HD)
-		case "olmoe": // whole-vector norm weights
+		case "olmoe": // whole-vector norm weights, both at the full width as
+			// llama.cpp's loader wants them (the key norm uses kvDim of them)
 			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, qDim)
-			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, kvDim)
+			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, qDim)
 		}
 		g.tensor(p+"ffn_norm.weight", tensor.F32, 0.1, 1, H)
 		if s.Experts == 0 {

@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -99,5 +100,56 @@ func BenchmarkPoolFor(b *testing.B) {
 				sink[i]++
 			}
 		})
+	}
+}
+
+// BenchmarkRows compares, one thread, the float-activation rows (DotRows,
+// exact_float) with the integer ones (DotRowsAct, activation quantization
+// included) on a matrix in cache (512x512) and one far larger than the
+// caches (4096x4096): GB/s is weight bytes read per second.
+func BenchmarkRows(b *testing.B) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, sh := range []struct{ rows, cols int }{{512, 512}, {4096, 4096}} {
+		for _, typ := range actTypes {
+			data, err := Quantize(typ, randVec(r, sh.rows*sh.cols))
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, _ := NewMatrix(typ, sh.rows, sh.cols, data)
+			x, dst := randVec(r, sh.cols), make([]float32, sh.rows)
+			name := fmt.Sprintf("%dx%d/%v", sh.rows, sh.cols, typ)
+			b.Run(name+"/act=f32", func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				sums := make([]float32, SumsLen(typ, sh.cols))
+				defer cpuRate(b, len(data))()
+				for b.Loop() {
+					BlockSums(sums, x)
+					m.DotRows(dst, x, sums, 0, sh.rows)
+				}
+			})
+			b.Run(name+"/act=q8", func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				xq := make([]byte, ActBytes(typ, sh.cols))
+				defer cpuRate(b, len(data))()
+				for b.Loop() {
+					QuantizeAct(typ, xq, x)
+					m.DotRowsAct(dst, xq, 0, sh.rows)
+				}
+			})
+		}
+	}
+}
+
+// cpuRate reports, when the returned function is called at the end of a
+// one-goroutine benchmark, the bytes per second of the OS thread's CPU
+// time ("cpu-MB/s"), which a busy machine does not deflate.
+func cpuRate(b *testing.B, bytes int) func() {
+	runtime.LockOSThread()
+	start := threadCPU()
+	return func() {
+		defer runtime.UnlockOSThread()
+		if d := threadCPU() - start; d > 0 {
+			b.ReportMetric(float64(bytes)*float64(b.N)/d.Seconds()/1e6, "cpu-MB/s")
+		}
 	}
 }

@@ -265,3 +265,124 @@ func dotRowsArch(t Type, dst []float32, data []byte, rb int, x, sums []float32) 
 	}
 	return false
 }
+
+//go:noescape
+func dotQ8_0ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ4KActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ5KActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ6KActAVX2(row, xq *byte, nb int) float32
+
+// actAVX2 checks a row and its activations and runs kernel over nb blocks.
+func actAVX2(t Type, row, xq []byte, nb int, kernel func(row, xq *byte, nb int) float32) float32 {
+	checkAct(t, row, xq, nb)
+	if nb == 0 {
+		return 0
+	}
+	return kernel(&row[0], &xq[0], nb)
+}
+
+func dotQ8_0Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ8_0ActGo(row, xq, nb)
+	}
+	return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActAVX2)
+}
+
+func dotQ4_0Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ4_0ActGo(row, xq, nb)
+	}
+	return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActAVX2)
+}
+
+func dotQ4KAct(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ4KActGo(row, xq, nb)
+	}
+	return actAVX2(Q4_K, row, xq, nb, dotQ4KActAVX2)
+}
+
+func dotQ5KAct(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ5KActGo(row, xq, nb)
+	}
+	return actAVX2(Q5_K, row, xq, nb, dotQ5KActAVX2)
+}
+
+func dotQ6KAct(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ6KActGo(row, xq, nb)
+	}
+	return actAVX2(Q6_K, row, xq, nb, dotQ6KActAVX2)
+}
+
+// dotRowsActArch is DotRowsAct with the checks made once for all the rows
+// and the kernels called directly. It reports whether it handled the type.
+func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb int) bool {
+	if !haveAVX2 || len(dst) == 0 || nb == 0 {
+		return false
+	}
+	var kernel func(row, xq *byte, nb int) float32
+	switch t {
+	case Q8_0:
+		kernel = dotQ8_0ActAVX2
+	case Q4_0:
+		kernel = dotQ4_0ActAVX2
+	case Q4_K:
+		kernel = dotQ4KActAVX2
+	case Q5_K:
+		kernel = dotQ5KActAVX2
+	case Q6_K:
+		kernel = dotQ6KActAVX2
+	default:
+		return false
+	}
+	checkAct(t, data[:rb], xq, nb)
+	_ = data[len(dst)*rb-1]
+	for i := range dst {
+		dst[i] = kernel(&data[i*rb], &xq[0], nb)
+	}
+	return true
+}
+
+//go:noescape
+func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
+// dotAct4Fn computes the products of row (nb blocks) with the four
+// activation vectors at xq, xq[xstride:], xq[2*xstride:] and
+// xq[3*xstride:] into dst[0], dst[stride], dst[2*stride], dst[3*stride],
+// with the one-vector kernel's bits.
+type dotAct4Fn func(row, xq []byte, xstride, nb int, dst []float32, stride int)
+
+// dotAct4Func returns the four-vector kernel of weight type t, nil if none.
+func dotAct4Func(t Type) dotAct4Fn {
+	if !haveAVX2 {
+		return nil
+	}
+	var kernel func(row, xq *byte, xstride, nb int, out *float32, ostride int)
+	switch t {
+	case Q8_0:
+		kernel = dotQ8_0Actx4AVX2
+	case Q4_K:
+		kernel = dotQ4KActx4AVX2
+	default:
+		return nil
+	}
+	return func(row, xq []byte, xstride, nb int, dst []float32, stride int) {
+		checkAct(t, row, xq[3*xstride:], nb)
+		_ = dst[3*stride]
+		kernel(&row[0], &xq[0], xstride, nb, &dst[0], stride)
+	}
+}

@@ -60,3 +60,61 @@ func TestAVX2MatchesGo(t *testing.T) {
 		near("dotQ5K", 256*nb, dotQ5K(row, x), dotQ5KGo(row, x))
 	}
 }
+
+// TestActAVX2MatchesGo checks that the integer kernels give the Go
+// kernels' bits, on random weight bytes (any int8, nibbles, scales) with
+// finite scales, and activations from the quantizer.
+func TestActAVX2MatchesGo(t *testing.T) {
+	if !haveAVX2 {
+		t.Log("CPU lacks AVX2/FMA/F16C: the assembly is not used here")
+		return
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, typ := range actTypes {
+		for trial := range 200 {
+			nb := 1 + r.IntN(12)
+			n := nb * typ.BlockSize()
+			row := make([]byte, nb*typ.BlockBytes())
+			for i := range row {
+				row[i] = byte(r.Uint32())
+			}
+			// Finite fp16 scales where the type keeps them.
+			for b := range nb {
+				blk := row[b*typ.BlockBytes():]
+				switch typ {
+				case Q8_0, Q4_0:
+					putF16(blk, float32(r.NormFloat64()))
+				case Q4_K, Q5_K:
+					putF16(blk, float32(r.NormFloat64()))
+					putF16(blk[2:], float32(r.NormFloat64()))
+				case Q6_K:
+					putF16(blk[208:], float32(r.NormFloat64()))
+				}
+			}
+			x := randVec(r, n)
+			if trial%10 == 0 {
+				clear(x[:typ.BlockSize()]) // an all-zero block
+			}
+			xq := QuantizeAct(typ, make([]byte, ActBytes(typ, n)), x)
+			got, want := DotAct(typ, row, xq, n), dotActGo(typ)(row, xq, nb)
+			if math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("%v nb=%d trial %d: asm %v, Go %v", typ, nb, trial, got, want)
+			}
+			// The four-vector kernel, where there is one.
+			if dot4 := dotAct4Func(typ); dot4 != nil {
+				ab := ActBytes(typ, n)
+				xq4 := make([]byte, 4*ab)
+				for v := range 4 {
+					QuantizeAct(typ, xq4[v*ab:(v+1)*ab], randVec(r, n))
+				}
+				dst := make([]float32, 4*3)
+				dot4(row, xq4, ab, nb, dst, 3)
+				for v := range 4 {
+					if want := dotActGo(typ)(row, xq4[v*ab:(v+1)*ab], nb); math.Float32bits(dst[3*v]) != math.Float32bits(want) {
+						t.Fatalf("%v x4 nb=%d trial %d vector %d: asm %v, Go %v", typ, nb, trial, v, dst[3*v], want)
+					}
+				}
+			}
+		}
+	}
+}

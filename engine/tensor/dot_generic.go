@@ -36,3 +36,19 @@ func dotQ4KSums(row []byte, x, _ []float32) float32 { return dotQ4KGo(row, x) }
 func dot4Func(Type) dot4Fn { return nil }
 
 func dotRowsArch(Type, []float32, []byte, int, []float32, []float32) bool { return false }
+
+func dotQ8_0Act(row, xq []byte, nb int) float32 { return dotQ8_0ActGo(row, xq, nb) }
+
+func dotQ4_0Act(row, xq []byte, nb int) float32 { return dotQ4_0ActGo(row, xq, nb) }
+
+func dotQ4KAct(row, xq []byte, nb int) float32 { return dotQ4KActGo(row, xq, nb) }
+
+func dotQ5KAct(row, xq []byte, nb int) float32 { return dotQ5KActGo(row, xq, nb) }
+
+func dotQ6KAct(row, xq []byte, nb int) float32 { return dotQ6KActGo(row, xq, nb) }
+
+func dotRowsActArch(Type, []float32, []byte, int, []byte, int) bool { return false }
+
+type dotAct4Fn func(row, xq []byte, xstride, nb int, dst []float32, stride int)
+
+func dotAct4Func(Type) dotAct4Fn { return nil }

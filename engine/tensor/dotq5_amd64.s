@@ -3,6 +3,7 @@
 // AVX2 kernels for Q5_K and Q5_0 (the per-chunk code is unrolled).
 
 #include "textflag.h"
+#include "kscales_amd64.h"
 
 // Shift counts 0..31 for VPSRLVD: element e's fifth bit is bit e of qh.
 DATA q5shifts<>+0(SB)/4, $0
@@ -63,31 +64,7 @@ q5kloop:
 	VMOVSHDUP X0, X0
 	VBROADCASTSS X0, Y10
 	// Unpack the 6-bit scales and mins like ggml's kmask trick.
-	MOVL 4(SI), R8
-	MOVL 8(SI), R9
-	MOVL 12(SI), R10
-	MOVL R10, R11
-	SHRL $4, R11
-	ANDL $0x0f0f0f0f, R11
-	MOVL R9, R12
-	SHRL $6, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL R12, R11
-	MOVL R9, R13
-	ANDL $0x3f3f3f3f, R13
-	MOVL R10, R12
-	ANDL $0x0f0f0f0f, R12
-	MOVL R8, AX
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL AX, R12
-	ANDL $0x3f3f3f3f, R8
-	SHLQ $32, R12
-	ORQ R12, R8
-	SHLQ $32, R11
-	ORQ R11, R13
+	Q4K_SCALES(R8, R13, R9, R10, R11, R12, AX)
 	VMOVQ R8, X1
 	VPMOVZXBD X1, Y1
 	VCVTDQ2PS Y1, Y1

@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "kscales_amd64.h"
 
 // func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride int)
 // The dot products of one row of nb Q8_0 blocks with four vectors of 32*nb
@@ -135,31 +136,7 @@ q4kx4loop:
 	VMOVSHDUP X15, X15
 	VBROADCASTSS X15, Y12
 	// Unpack the 6-bit scales and mins like ggml's kmask trick.
-	MOVL 4(SI), R8
-	MOVL 8(SI), R9
-	MOVL 12(SI), R10
-	MOVL R10, R11
-	SHRL $4, R11
-	ANDL $0x0f0f0f0f, R11
-	MOVL R9, R12
-	SHRL $6, R12
-	ANDL $0x03030303, R12
-	SHLL $4, R12
-	ORL R12, R11 // mins 4..7
-	MOVL R9, R13
-	ANDL $0x3f3f3f3f, R13 // mins 0..3
-	MOVL R10, R12
-	ANDL $0x0f0f0f0f, R12
-	MOVL R8, AX
-	SHRL $6, AX
-	ANDL $0x03030303, AX
-	SHLL $4, AX
-	ORL AX, R12 // scales 4..7
-	ANDL $0x3f3f3f3f, R8 // scales 0..3
-	SHLQ $32, R12
-	ORQ R12, R8
-	SHLQ $32, R11
-	ORQ R11, R13
+	Q4K_SCALES(R8, R13, R9, R10, R11, R12, AX)
 	VMOVQ R8, X8
 	VPMOVZXBD X8, Y8
 	VCVTDQ2PS Y8, Y8

@@ -31,6 +31,7 @@ func VocabFromGGUF(md map[string]gguf.Value) (Vocab, error) {
 	}
 	v.Model = model
 	v.Pre, _ = str("tokenizer.ggml.pre")
+	v.Name, _ = str("general.name")
 	tokens, ok := md["tokenizer.ggml.tokens"].Strings()
 	if !ok {
 		return v, fmt.Errorf("tokenizer: metadata has no tokenizer.ggml.tokens string array")
@@ -57,10 +58,15 @@ func VocabFromGGUF(md map[string]gguf.Value) (Vocab, error) {
 
 	// Defaults as llama.cpp: SentencePiece has <unk>=0, <s>=1, </s>=2 and
 	// wants BOS and a space prefix; BPE has none unless told.
-	v.BOS, v.EOS, v.EOT, v.UNK, v.PAD = -1, -1, -1, -1, -1
-	if model == "llama" {
+	v.BOS, v.EOS, v.EOT, v.UNK, v.PAD, v.SEP = -1, -1, -1, -1, -1, -1
+	switch model {
+	case "llama":
 		v.UNK, v.BOS, v.EOS = 0, 1, 2
 		v.AddBOS, v.AddSpacePrefix = true, true
+	case "bert":
+		// [CLS] is BERT's BOS.
+		v.PAD, v.UNK, v.BOS, v.SEP = 0, 100, 101, 102
+		v.AddBOS, v.AddSEP = true, true
 	}
 	for key, dst := range map[string]*int32{
 		"tokenizer.ggml.bos_token_id":     &v.BOS,
@@ -68,6 +74,9 @@ func VocabFromGGUF(md map[string]gguf.Value) (Vocab, error) {
 		"tokenizer.ggml.eot_token_id":     &v.EOT,
 		"tokenizer.ggml.unknown_token_id": &v.UNK,
 		"tokenizer.ggml.padding_token_id": &v.PAD,
+		"tokenizer.ggml.cls_token_id":     &v.BOS,
+		// sic: the GGUF key is spelled so.
+		"tokenizer.ggml.seperator_token_id": &v.SEP,
 	} {
 		if val, ok := md[key]; ok {
 			if id, ok := val.Uint64(); ok && id < uint64(len(tokens)) {
@@ -78,6 +87,7 @@ func VocabFromGGUF(md map[string]gguf.Value) (Vocab, error) {
 	for key, dst := range map[string]*bool{
 		"tokenizer.ggml.add_bos_token":    &v.AddBOS,
 		"tokenizer.ggml.add_space_prefix": &v.AddSpacePrefix,
+		"tokenizer.ggml.add_sep_token":    &v.AddSEP,
 	} {
 		if val, ok := md[key]; ok {
 			if b, ok := val.Bool(); ok {

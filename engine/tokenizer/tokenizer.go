@@ -1,9 +1,11 @@
 // Package tokenizer turns text into token ids and back for GGUF models:
-// byte-level BPE ("gpt2") and SentencePiece ("llama"), following the
+// byte-level BPE ("gpt2"), SentencePiece ("llama") and BERT WordPiece
+// ("bert"), following the
 // behaviour of llama.cpp's llama-vocab.cpp.
 package tokenizer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -24,7 +26,7 @@ const (
 // Vocab is the plain data a Tokenizer is built from; FromGGUF fills it from
 // a model file's metadata.
 type Vocab struct {
-	Model  string // "gpt2" (byte-level BPE) or "llama" (SentencePiece)
+	Model  string // "gpt2" (byte-level BPE), "llama" (SentencePiece) or "bert" (WordPiece)
 	Pre    string // BPE pre-tokenizer name (tokenizer.ggml.pre); "" means "default"
 	Tokens []string
 	Scores []float32 // SentencePiece merge scores; may be nil for BPE
@@ -32,12 +34,18 @@ type Vocab struct {
 	Merges []string  // BPE merges "left right", highest priority first
 
 	BOS, EOS, EOT, UNK, PAD int32 // special ids, -1 when absent
+	SEP                     int32 // separator (BERT's [SEP]), -1 when absent
 	AddBOS                  bool  // the model expects BOS at the start of a prompt
+	AddSEP                  bool  // the model expects SEP at the end of a prompt (BERT)
 
 	// AddSpacePrefix makes SentencePiece prepend a space to the text, as
 	// llama does; FromGGUF reads tokenizer.ggml.add_space_prefix
 	// (default true for "llama").
 	AddSpacePrefix bool
+
+	// Name is the model's general.name. llama.cpp gives the special tokens
+	// of some models (phi-3) white-space stripping by name.
+	Name string
 }
 
 // Tokenizer encodes and decodes text. It is safe for concurrent use.
@@ -48,20 +56,26 @@ type Tokenizer struct {
 	scores   []float32
 	ids      map[string]int32
 	bos, eos int32
-	unk      int32
+	unk, sep int32
 	addBOS   bool
+	addSEP   bool
 	addSpace bool
 	eog      map[int32]bool
 
 	// specials are the tokens matched as a whole in the text, by first byte,
 	// longest first.
 	specials map[byte][]int32
+	// lstrip and rstrip are special tokens that swallow the white space
+	// before or after them in the text.
+	lstrip, rstrip map[int32]bool
 
 	// BPE
 	ranks map[[2]string]int
 	pre   *preTokenizer
 	// SPM byte-fallback tokens <0xXX>, -1 if absent.
 	byteTokens [256]int32
+	// WPM: the longest vocabulary entry in bytes.
+	maxTokenLen int
 }
 
 // eogTexts are tokens that end a generation whatever ids the metadata names,
@@ -89,7 +103,9 @@ func New(v Vocab) (*Tokenizer, error) {
 		bos:      checkID(v.BOS, n),
 		eos:      checkID(v.EOS, n),
 		unk:      checkID(v.UNK, n),
+		sep:      checkID(v.SEP, n),
 		addBOS:   v.AddBOS,
+		addSEP:   v.AddSEP,
 		addSpace: v.AddSpacePrefix,
 		eog:      map[int32]bool{},
 		specials: map[byte][]int32{},
@@ -126,6 +142,7 @@ func New(v Vocab) (*Tokenizer, error) {
 	for _, list := range t.specials {
 		sort.SliceStable(list, func(a, b int) bool { return len(t.tokens[list[a]]) > len(t.tokens[list[b]]) })
 	}
+	t.lstrip, t.rstrip = stripAttrs(v, t.specials, t.ids)
 
 	switch v.Model {
 	case "gpt2":
@@ -152,8 +169,12 @@ func New(v Vocab) (*Tokenizer, error) {
 			}
 			t.byteTokens[b] = id
 		}
+	case "bert":
+		for _, s := range v.Tokens {
+			t.maxTokenLen = max(t.maxTokenLen, len(s))
+		}
 	default:
-		return nil, fmt.Errorf("tokenizer: unsupported model %q (want gpt2 or llama)", v.Model)
+		return nil, fmt.Errorf("tokenizer: unsupported model %q (want gpt2, llama or bert)", v.Model)
 	}
 	return t, nil
 }
@@ -165,7 +186,7 @@ func checkID(id int32, n int) int32 {
 	return id
 }
 
-// Model reports the tokenizer model, "gpt2" or "llama".
+// Model reports the tokenizer model, "gpt2", "llama" or "bert".
 func (t *Tokenizer) Model() string { return t.model }
 
 // Len is the vocabulary size.
@@ -245,19 +266,64 @@ func (t *Tokenizer) EncodeSegments(segs []Segment, addBOS bool) []int32 {
 				i++
 				continue
 			}
-			raw.WriteString(text[start:i])
+			if t.lstrip[id] {
+				before := strings.TrimRight(raw.String()+text[start:i], asciiSpace)
+				raw.Reset()
+				raw.WriteString(before)
+			} else {
+				raw.WriteString(text[start:i])
+			}
 			flush()
 			if !(len(out) == 1 && id == t.bos && out[0] == t.bos) {
 				out = append(out, id)
 			}
 			prevSpecial = true
 			i += n
+			if t.rstrip[id] {
+				for i < len(text) && strings.IndexByte(asciiSpace, text[i]) >= 0 {
+					i++
+				}
+			}
 			start = i
 		}
 		raw.WriteString(text[start:])
 	}
 	flush()
+	if addBOS && t.addSEP && t.sep >= 0 {
+		out = append(out, t.sep)
+	}
 	return out
+}
+
+// asciiSpace is C's isspace, which llama.cpp strips around special tokens.
+const asciiSpace = " \t\n\v\f\r"
+
+// stripAttrs returns the special tokens that strip white space on their
+// left and right, as llama.cpp sets them by model and pre-tokenizer name.
+func stripAttrs(v Vocab, specials map[byte][]int32, ids map[string]int32) (lstrip, rstrip map[int32]bool) {
+	lstrip, rstrip = map[int32]bool{}, map[int32]bool{}
+	name := strings.ToLower(v.Name)
+	switch {
+	case v.Pre == "jina-v2-de" || v.Pre == "jina-v2-es" || v.Pre == "jina-v2-code":
+		if id, ok := ids["<mask>"]; ok {
+			lstrip[id] = true
+		}
+	case strings.Contains(name, "phi-3") || strings.Contains(name, "phi3"):
+		for _, list := range specials {
+			for _, id := range list {
+				rstrip[id] = true
+			}
+		}
+		if id, ok := ids["</s>"]; ok {
+			rstrip[id] = true
+		}
+		for _, s := range []string{"<unk>", "<s>", "<|endoftext|>"} {
+			if id, ok := ids[s]; ok {
+				delete(rstrip, id)
+			}
+		}
+	}
+	return lstrip, rstrip
 }
 
 // matchSpecial returns the longest special token at the start of s.
@@ -274,8 +340,11 @@ func (t *Tokenizer) matchSpecial(s string, parseSpecial bool) (int32, int) {
 }
 
 func (t *Tokenizer) encodeText(out []int32, text string, afterSpecial bool) []int32 {
-	if t.model == "llama" {
+	switch t.model {
+	case "llama":
 		return t.encodeSPM(out, text, afterSpecial && t.addSpace)
+	case "bert":
+		return t.encodeWPM(out, text)
 	}
 	return t.encodeBPE(out, text)
 }
@@ -289,10 +358,17 @@ func (t *Tokenizer) Decode(ids []int32) string {
 		n := len(b)
 		b = t.appendPiece(b, id)
 		if first && len(b) > n {
-			if t.model == "llama" && t.addSpace && b[n] == ' ' {
+			if ((t.model == "llama" && t.addSpace) || t.model == "bert") && b[n] == ' ' {
 				b = append(b[:n], b[n+1:]...)
 			}
 			first = false
+		}
+	}
+	if t.model == "bert" {
+		// WordPiece splits punctuation off words; join it back as
+		// llama.cpp's clean_spaces does.
+		for _, p := range []string{" ?", " !", " .", " ,"} {
+			b = bytes.ReplaceAll(b, []byte(p), []byte(p[1:]))
 		}
 	}
 	return string(b)
@@ -322,7 +398,7 @@ func (t *Tokenizer) appendPiece(b []byte, id int32) []byte {
 			return append(b, v)
 		}
 	}
-	if t.model == "llama" {
+	if t.model == "llama" || t.model == "bert" {
 		return append(b, strings.ReplaceAll(tok, "\u2581", " ")...)
 	}
 	return appendBPEDecoded(b, tok)

@@ -11,7 +11,7 @@ import (
 // bpeVocab is a byte-level vocabulary: the 256 byte characters, one token
 // per merge result, then the given control tokens.
 func bpeVocab(pre string, merges []string, control ...string) Vocab {
-	v := Vocab{Model: "gpt2", Pre: pre, Merges: merges, BOS: -1, EOS: -1, EOT: -1, UNK: -1, PAD: -1}
+	v := Vocab{Model: "gpt2", Pre: pre, Merges: merges, BOS: -1, EOS: -1, EOT: -1, UNK: -1, PAD: -1, SEP: -1}
 	for b := 0; b < 256; b++ {
 		v.Tokens = append(v.Tokens, string(byteRunes[b]))
 		v.Types = append(v.Types, TypeNormal)
@@ -183,7 +183,7 @@ func TestSpecialTokens(t *testing.T) {
 // spmVocab is a SentencePiece vocabulary with <unk>, <s>, </s>, the 256
 // byte tokens, then the pieces with their scores.
 func spmVocab(pieces map[string]float32) Vocab {
-	v := Vocab{Model: "llama", BOS: 1, EOS: 2, EOT: -1, UNK: 0, PAD: -1, AddBOS: true, AddSpacePrefix: true}
+	v := Vocab{Model: "llama", BOS: 1, EOS: 2, EOT: -1, UNK: 0, PAD: -1, SEP: -1, AddBOS: true, AddSpacePrefix: true}
 	add := func(s string, score float32, typ int32) {
 		v.Tokens = append(v.Tokens, s)
 		v.Scores = append(v.Scores, score)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // received is what a test upstream saw.
@@ -321,7 +322,7 @@ func TestOpenAIConnectionRefused(t *testing.T) {
 
 func TestOpenAITimeout(t *testing.T) {
 	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ map[string]any) { block(r) })
-	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Timeout = experts.Duration(100 * time.Millisecond) })
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Timeout = units.Duration(100 * time.Millisecond) })
 	for _, mode := range []string{"complete", "stream"} {
 		start := time.Now()
 		var err error
@@ -455,7 +456,7 @@ func TestOpenAIStreamIdleTimeout(t *testing.T) {
 		}
 		block(r)
 	})
-	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Timeout = experts.Duration(250 * time.Millisecond) })
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Timeout = units.Duration(250 * time.Millisecond) })
 	var n int
 	_, err := o.Stream(context.Background(), &experts.Request{}, func(experts.Delta) error { n++; return nil })
 	var ue *experts.UpstreamError

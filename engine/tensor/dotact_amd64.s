@@ -1,0 +1,642 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+#include "kscales_amd64.h"
+
+// Integer kernels for quantized activations (see qact.go). Their lane
+// structure and the order of their float operations are those of the Go
+// kernels (dotQ8_0ActGo, ...), so that both give the same bits.
+
+// hsum8 of Y0 into X0[0], in hsum8's order.
+#define HSUM8 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVHLPS     X0, X0, X1 \
+	VADDPS       X1, X0, X0 \
+	VMOVSHDUP    X0, X1     \
+	VADDSS       X1, X0, X0
+
+// Y6 = the 8 int32 sums of four products of the signed bytes in Y2 (w) and
+// Y3 (a); Y7 holds int16 ones. |w|·(a·sign w) = w·a, and no pair sum
+// saturates: |w| ≤ 128, |a| ≤ 127.
+#define MULSUM8 \
+	VPSIGNB    Y2, Y2, Y4 \
+	VPSIGNB    Y2, Y3, Y5 \
+	VPMADDUBSW Y5, Y4, Y6 \
+	VPMADDWD   Y7, Y6, Y6
+
+// X1[0] = fp16 at a times fp16 at b (the conversions read 8 bytes, within
+// the blocks).
+#define DPROD(a, b) \
+	VCVTPH2PS a, X1 \
+	VCVTPH2PS b, X2 \
+	VMULSS    X2, X1, X1
+
+// Blocks alternate between two accumulators, Y0 (even blocks) and Y10
+// (odd), summed lane by lane at the end, as the Go kernels do.
+
+// func dotQ8_0ActAVX2(row, xq *byte, nb int) float32
+TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	CMPQ CX, $2
+	JL   q80tail
+
+q80loop:
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	VMOVDQU 2(SI), Y2
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+	DPROD(34(SI), 34(DI))
+	VBROADCASTSS X1, Y1
+	VMOVDQU 36(SI), Y2
+	VMOVDQU 36(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y10, Y10
+	ADDQ $68, SI
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q80loop
+
+q80tail:
+	TESTQ CX, CX
+	JE    q80done
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	VMOVDQU 2(SI), Y2
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+
+q80done:
+	VADDPS Y10, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// Y2 = the 32 Q4_0 values of the block at off(SI), minus 8: low nibbles
+// are elements 0..15, high nibbles 16..31.
+#define Q40VALUES(off) \
+	VMOVDQU     off(SI), X2     \
+	VPSRLW      $4, X2, X3      \
+	VINSERTI128 $1, X3, Y2, Y2  \
+	VPAND       Y8, Y2, Y2      \
+	VPSUBB      Y9, Y2, Y2
+
+// func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
+TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x08080808, AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	CMPQ CX, $2
+	JL   q40tail
+
+q40loop:
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	Q40VALUES(2)
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+	DPROD(18(SI), 34(DI))
+	VBROADCASTSS X1, Y1
+	Q40VALUES(20)
+	VMOVDQU 36(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y10, Y10
+	ADDQ $36, SI
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q40loop
+
+q40tail:
+	TESTQ CX, CX
+	JE    q40done
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	Q40VALUES(2)
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+
+q40done:
+	VADDPS Y10, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// Integer horizontal sum of the four int32 of X (using T) into R.
+#define HSUMI4(X, T, R) \
+	VPSHUFD $0x4E, X, T \
+	VPADDD  T, X, X     \
+	VPSHUFD $0xB1, X, T \
+	VPADDD  T, X, X     \
+	VMOVD   X, R
+
+// func dotQ4KActAVX2(row, xq *byte, nb int) float32
+// Locals: 0(SP) the 8 sub-block scales as int16.
+TEXT ·dotQ4KActAVX2(SB), NOSPLIT, $32-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x80000000, AX
+	VMOVD AX, X12
+	TESTQ CX, CX
+	JE q4kadone
+
+q4kaloop:
+	// Unpack the 6-bit scales and mins (ggml's kmask trick): R8 the 8
+	// scales, R13 the 8 mins, one byte each.
+	Q4K_SCALES(R8, R13, R9, R10, R11, R12, AX)
+	VMOVQ     R8, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU   X1, 0(SP)
+
+	// summ = Σ m_j (bsums_2j + bsums_2j+1)
+	VMOVQ     R13, X2
+	VPMOVZXBW X2, X2
+	VMOVDQU   260(DI), X3
+	VMOVDQU   276(DI), X4
+	VPHADDW   X4, X3, X3
+	VPMADDWD  X3, X2, X2
+	HSUMI4(X2, X3, R9)
+
+	// sumi = Σ sc_j Σ q·a over sub-block j
+	VPXOR Y5, Y5, Y5
+#define Q4KSUB(qoff, aoff, soff) \
+	VMOVDQU      qoff(SI), Y6       \
+	VPSRLW       $4, Y6, Y7         \
+	VPAND        Y13, Y6, Y6        \
+	VPAND        Y13, Y7, Y7        \
+	VPMADDUBSW   aoff(DI), Y6, Y6   \
+	VPMADDUBSW   aoff+32(DI), Y7, Y7 \
+	VPBROADCASTW soff(SP), Y8       \
+	VPBROADCASTW soff+2(SP), Y9     \
+	VPMADDWD     Y8, Y6, Y6         \
+	VPMADDWD     Y9, Y7, Y7         \
+	VPADDD       Y6, Y5, Y5         \
+	VPADDD       Y7, Y5, Y5
+	Q4KSUB(16, 4, 0)
+	Q4KSUB(48, 68, 4)
+	Q4KSUB(80, 132, 8)
+	Q4KSUB(112, 196, 12)
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	HSUMI4(X5, X6, R10)
+
+	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
+	VMOVSS     (DI), X1
+	VCVTPH2PS  (SI), X2
+	VMULSS     X2, X1, X3
+	VMOVSHDUP  X2, X4
+	VMULSS     X4, X1, X4
+	VXORPS     X12, X4, X4
+	VCVTSI2SSL R10, X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+	VCVTSI2SSL R9, X6, X6
+	VMULSS     X6, X4, X6
+	VADDSS     X6, X0, X0
+
+	ADDQ $144, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q4kaloop
+
+q4kadone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func dotQ6KActAVX2(row, xq *byte, nb int) float32
+// Locals: 0(SP) the 16 scales as int16.
+TEXT ·dotQ6KActAVX2(SB), NOSPLIT, $32-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x03030303, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $0x20202020, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	TESTQ CX, CX
+	JE q6kadone
+
+q6kaloop:
+	VPMOVSXBW 192(SI), Y1
+	VMOVDQU   Y1, 0(SP)
+	VPXOR     Y5, Y5, Y5
+
+// Y7 holds 32 six-bit values (0..63); adds Σ sc·(q-32)·a for the 32
+// activations at aoff, scales at soff (first 16) and soff+2 (last 16).
+#define Q6KACC(aoff, soff) \
+	VPMADDUBSW   aoff(DI), Y7, Y7    \
+	VPMADDUBSW   aoff(DI), Y11, Y8   \
+	VPSUBW       Y8, Y7, Y7          \
+	VPBROADCASTW soff(SP), X9        \
+	VPBROADCASTW soff+2(SP), X10     \
+	VINSERTI128  $1, X10, Y9, Y9     \
+	VPMADDWD     Y9, Y7, Y7          \
+	VPADDD       Y7, Y5, Y5
+
+// One half (128 elements): ql at qloff, qh at qhoff, activations at aoff,
+// scales from soff.
+#define Q6KHALF(qloff, qhoff, aoff, soff) \
+	VMOVDQU qloff(SI), Y2     \
+	VMOVDQU qloff+32(SI), Y3  \
+	VMOVDQU qhoff(SI), Y4     \
+	VPAND   Y12, Y4, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y2, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff, soff)        \
+	VPSRLW  $2, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y3, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff+32, soff+4)   \
+	VPSRLW  $4, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y2, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff+64, soff+8)   \
+	VPSRLW  $6, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y3, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KACC(aoff+96, soff+12)
+
+	Q6KHALF(0, 128, 4, 0)
+	Q6KHALF(64, 160, 132, 16)
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	HSUMI4(X5, X6, R10)
+
+	// sum += d*sumi, d = a.d*w.d
+	VMOVSS     (DI), X1
+	MOVWLZX    208(SI), AX
+	VMOVD      AX, X2
+	VCVTPH2PS  X2, X2
+	VMULSS     X2, X1, X3
+	VCVTSI2SSL R10, X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+
+	ADDQ $210, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q6kaloop
+
+q6kadone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// Four activation vectors per weight row: the weights are loaded and
+// unpacked once for the four. Each vector's result has the bits of the
+// one-vector kernel.
+
+// One Q8_0 block of weights at woff(SI) (Y2 its values, Y3 their
+// magnitudes, X1 its scale) against the activation block at aoff(A),
+// accumulated into ACC.
+#define Q80X4VEC(A, aoff, ACC) \
+	VMOVDQU      aoff+2(A), Y4 \
+	VPSIGNB      Y2, Y4, Y4    \
+	VPMADDUBSW   Y4, Y3, Y4    \
+	VPMADDWD     Y7, Y4, Y4    \
+	VCVTDQ2PS    Y4, Y4        \
+	VCVTPH2PS    aoff(A), X5   \
+	VMULSS       X5, X1, X5    \
+	VBROADCASTSS X5, Y5        \
+	VMULPS       Y5, Y4, Y4    \
+	VADDPS       Y4, ACC, ACC
+
+#define Q80X4BLOCK(woff, aoff, A0, A1, A2, A3) \
+	VCVTPH2PS woff(SI), X1        \
+	VMOVDQU   woff+2(SI), Y2      \
+	VPSIGNB   Y2, Y2, Y3          \
+	Q80X4VEC(DI, aoff, A0)        \
+	Q80X4VEC(R8, aoff, A1)        \
+	Q80X4VEC(R9, aoff, A2)        \
+	Q80X4VEC(R10, aoff, A3)
+
+// Stores hsum8(EVEN+ODD) at off(BX).
+#define STOREX4(EVEN, ODD, off) \
+	VADDPS ODD, EVEN, Y0 \
+	HSUM8                \
+	VMOVSS X0, off(BX)
+
+// func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+TEXT ·dotQ8_0Actx4AVX2(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	CMPQ CX, $2
+	JL   q80x4tail
+
+q80x4loop:
+	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+	Q80X4BLOCK(34, 34, Y9, Y11, Y13, Y15)
+	ADDQ $68, SI
+	ADDQ $68, DI
+	ADDQ $68, R8
+	ADDQ $68, R9
+	ADDQ $68, R10
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q80x4loop
+
+q80x4tail:
+	TESTQ CX, CX
+	JE    q80x4done
+	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+
+q80x4done:
+	STOREX4(Y8, Y9, 0)
+	ADDQ R11, BX
+	STOREX4(Y10, Y11, 0)
+	ADDQ R11, BX
+	STOREX4(Y12, Y13, 0)
+	ADDQ R11, BX
+	STOREX4(Y14, Y15, 0)
+	VZEROUPPER
+	RET
+
+// func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+// Locals: 0(SP) the 8 scales and 16(SP) the 8 mins as int16, 32(SP) the
+// four float sums.
+TEXT ·dotQ4KActx4AVX2(SB), NOSPLIT, $48-48
+
+// Q4_K against four vectors: sub-block pair k of the weights (Y6 low, Y7
+// high nibbles, Y12/Y13 their scales) against vector A's activations.
+#define Q4KX4VEC(A, aoff, ACC) \
+	VPMADDUBSW aoff(A), Y6, Y4    \
+	VPMADDWD   Y12, Y4, Y4        \
+	VPADDD     Y4, ACC, ACC       \
+	VPMADDUBSW aoff+32(A), Y7, Y5 \
+	VPMADDWD   Y13, Y5, Y5        \
+	VPADDD     Y5, ACC, ACC
+
+#define Q4KX4SUB(qoff, aoff, soff) \
+	VMOVDQU      qoff(SI), Y6     \
+	VPSRLW       $4, Y6, Y7       \
+	VPAND        Y14, Y6, Y6      \
+	VPAND        Y14, Y7, Y7      \
+	VPBROADCASTW soff(SP), Y12    \
+	VPBROADCASTW soff+2(SP), Y13  \
+	Q4KX4VEC(DI, aoff, Y8)        \
+	Q4KX4VEC(R8, aoff, Y9)        \
+	Q4KX4VEC(R9, aoff, Y10)       \
+	Q4KX4VEC(R10, aoff, Y11)
+
+// Adds vector A's block (integer sums in ACC/XACC) to its float sum at
+// foff(SP), as the one-vector kernel does.
+#define Q4KX4FIN(A, ACC, XACC, foff) \
+	VEXTRACTI128 $1, ACC, X4     \
+	VPADDD       X4, XACC, X4    \
+	HSUMI4(X4, X5, R11)          \
+	VMOVDQU      260(A), X3      \
+	VMOVDQU      276(A), X4      \
+	VPHADDW      X4, X3, X3      \
+	VPMADDWD     16(SP), X3, X3  \
+	HSUMI4(X3, X4, R12)          \
+	VMOVSS       (A), X1         \
+	VCVTPH2PS    (SI), X2        \
+	VMULSS       X2, X1, X3      \
+	VMOVSHDUP    X2, X4          \
+	VMULSS       X4, X1, X4      \
+	VXORPS       X15, X4, X4     \
+	VMOVSS       foff(SP), X0    \
+	VCVTSI2SSL   R11, X5, X5     \
+	VMULSS       X5, X3, X5      \
+	VADDSS       X5, X0, X0      \
+	VCVTSI2SSL   R12, X6, X6     \
+	VMULSS       X6, X4, X6      \
+	VADDSS       X6, X0, X0      \
+	VMOVSS       X0, foff(SP)
+
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $0x80000000, AX
+	VMOVD AX, X15
+	VXORPS X0, X0, X0
+	VMOVUPS X0, 32(SP)
+	TESTQ CX, CX
+	JE q4kx4done
+
+q4kx4loop:
+	// The kmask unpacking of dotQ4KActAVX2: R14 the scales, R13 the mins.
+	Q4K_SCALES(R14, R13, BX, DX, R11, R12, AX)
+	VMOVQ     R14, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU   X1, 0(SP)
+	VMOVQ     R13, X2
+	VPMOVZXBW X2, X2
+	VMOVDQU   X2, 16(SP)
+
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	VPXOR Y11, Y11, Y11
+	Q4KX4SUB(16, 4, 0)
+	Q4KX4SUB(48, 68, 4)
+	Q4KX4SUB(80, 132, 8)
+	Q4KX4SUB(112, 196, 12)
+	Q4KX4FIN(DI, Y8, X8, 32)
+	Q4KX4FIN(R8, Y9, X9, 36)
+	Q4KX4FIN(R9, Y10, X10, 40)
+	Q4KX4FIN(R10, Y11, X11, 44)
+
+	ADDQ $144, SI
+	ADDQ $292, DI
+	ADDQ $292, R8
+	ADDQ $292, R9
+	ADDQ $292, R10
+	DECQ CX
+	JNZ  q4kx4loop
+
+q4kx4done:
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	MOVL 32(SP), AX
+	MOVL AX, (BX)
+	ADDQ R11, BX
+	MOVL 36(SP), AX
+	MOVL AX, (BX)
+	ADDQ R11, BX
+	MOVL 40(SP), AX
+	MOVL AX, (BX)
+	ADDQ R11, BX
+	MOVL 44(SP), AX
+	MOVL AX, (BX)
+	VZEROUPPER
+	RET
+
+// func dotQ5KActAVX2(row, xq *byte, nb int) float32
+// Q4_K's kernel with a fifth bit per value from qh: bit j of qh[l] is the
+// high bit of element l of sub-block j.
+// Locals: 0(SP) the 8 sub-block scales as int16.
+TEXT ·dotQ5KActAVX2(SB), NOSPLIT, $32-28
+
+// Sub-block pair k: nibbles at qoff(SI), high bits j = 2k and 2k+1 of Y10
+// (qh), activations at aoff(DI), scales at soff(SP).
+#define Q5KSUB(qoff, shift, aoff, soff) \
+	VMOVDQU      qoff(SI), Y6       \
+	VPSRLW       $4, Y6, Y7         \
+	VPAND        Y13, Y6, Y6        \
+	VPAND        Y13, Y7, Y7        \
+	VPSRLW       $shift, Y10, Y2    \
+	VPAND        Y11, Y2, Y3        \
+	VPSLLW       $4, Y3, Y3         \
+	VPOR         Y3, Y6, Y6         \
+	VPSRLW       $1, Y2, Y2         \
+	VPAND        Y11, Y2, Y2        \
+	VPSLLW       $4, Y2, Y2         \
+	VPOR         Y2, Y7, Y7         \
+	VPMADDUBSW   aoff(DI), Y6, Y6   \
+	VPMADDUBSW   aoff+32(DI), Y7, Y7 \
+	VPBROADCASTW soff(SP), Y8       \
+	VPBROADCASTW soff+2(SP), Y9     \
+	VPMADDWD     Y8, Y6, Y6         \
+	VPMADDWD     Y9, Y7, Y7         \
+	VPADDD       Y6, Y5, Y5         \
+	VPADDD       Y7, Y5, Y5
+
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x01010101, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $0x80000000, AX
+	VMOVD AX, X12
+	TESTQ CX, CX
+	JE q5kadone
+
+q5kaloop:
+	Q4K_SCALES(R8, R13, R9, R10, R11, R12, AX)
+	VMOVQ     R8, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU   X1, 0(SP)
+
+	// summ = Σ m_j (bsums_2j + bsums_2j+1)
+	VMOVQ     R13, X2
+	VPMOVZXBW X2, X2
+	VMOVDQU   260(DI), X3
+	VMOVDQU   276(DI), X4
+	VPHADDW   X4, X3, X3
+	VPMADDWD  X3, X2, X2
+	HSUMI4(X2, X3, R9)
+
+	VMOVDQU 16(SI), Y10
+	VPXOR   Y5, Y5, Y5
+	Q5KSUB(48, 0, 4, 0)
+	Q5KSUB(80, 2, 68, 4)
+	Q5KSUB(112, 4, 132, 8)
+	Q5KSUB(144, 6, 196, 12)
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	HSUMI4(X5, X6, R10)
+
+	VMOVSS     (DI), X1
+	VCVTPH2PS  (SI), X2
+	VMULSS     X2, X1, X3
+	VMOVSHDUP  X2, X4
+	VMULSS     X4, X1, X4
+	VXORPS     X12, X4, X4
+	VCVTSI2SSL R10, X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+	VCVTSI2SSL R9, X6, X6
+	VMULSS     X6, X4, X6
+	VADDSS     X6, X0, X0
+
+	ADDQ $176, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q5kaloop
+
+q5kadone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
