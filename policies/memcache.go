@@ -5,6 +5,7 @@ import (
 	"context"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 		return Entry{}, Hit{}, false, nil
 	}
 	var best *list.Element
+	var hs *[lshTables]uint32 // the query's signature, once computed
 	bestSim := c.opts.Threshold
 	var expired []*list.Element
 	consider := func(el *list.Element) {
@@ -135,6 +137,13 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 		if me.vec.dim != len(q) {
 			return
 		}
+		// The table hashes are a 30-bit signature of the vector: a
+		// neighbour at the threshold differs in about 3 of its bits, an
+		// unrelated vector in 10 or more, so far signatures skip the
+		// full comparison.
+		if hs != nil && hamming(hs, &me.hashes) > maxSignatureDistance {
+			return
+		}
 		if sim := float64(me.vec.dot(q)) / norm; sim >= bestSim {
 			best, bestSim = el, sim
 		}
@@ -144,11 +153,12 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			consider(el)
 		}
 	} else {
-		hs := c.hyperplanes(len(q)).hash(q)
+		qh := c.hyperplanes(len(q)).hash(q)
+		hs = &qh
 		seen := make([]*list.Element, 0, lshTables*(lshBits+1)*bucketCap)
 		for t := range lshTables {
 			for probe := -1; probe < lshBits; probe++ {
-				h := hs[t]
+				h := qh[t]
 				if probe >= 0 {
 					h ^= 1 << probe
 				}
@@ -407,6 +417,19 @@ func buckets(sums *[planes]float32) [lshTables]uint32 {
 		}
 	}
 	return out
+}
+
+// maxSignatureDistance is the most signature bits a candidate may differ
+// in: at cosine 0.95 (each bit differs with probability 0.1) 9 or more of
+// 30 differ with probability 0.0015.
+const maxSignatureDistance = 8
+
+func hamming(a, b *[lshTables]uint32) int {
+	n := 0
+	for t := range lshTables {
+		n += bits.OnesCount32(a[t] ^ b[t])
+	}
+	return n
 }
 
 // sparseRatio: a vector with at most one non-zero coordinate in
