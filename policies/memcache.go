@@ -448,24 +448,29 @@ type cacheVec struct {
 // newCacheVec returns v scaled to unit length, or nil if v is empty, zero
 // or not finite.
 func newCacheVec(v []float32) *cacheVec {
-	u := unit(v)
-	if u == nil {
-		return nil
+	n2 := float64(vec.Dot(v, v))
+	if !(n2 > 0) || math.IsInf(n2, 0) {
+		return nil // empty, zero, or not finite
 	}
+	inv := float32(1 / math.Sqrt(n2))
 	nnz := 0
-	for _, x := range u {
+	for _, x := range v {
 		if x != 0 {
 			nnz++
 		}
 	}
-	if nnz*sparseRatio > len(u) {
-		return &cacheVec{dim: len(u), val: u}
+	if nnz*sparseRatio > len(v) {
+		u := make([]float32, len(v))
+		for i, x := range v {
+			u[i] = x * inv
+		}
+		return &cacheVec{dim: len(v), val: u}
 	}
-	cv := &cacheVec{dim: len(u), idx: make([]int32, 0, nnz), val: make([]float32, 0, nnz)}
-	for i, x := range u {
+	cv := &cacheVec{dim: len(v), idx: make([]int32, 0, nnz), val: make([]float32, 0, nnz)}
+	for i, x := range v {
 		if x != 0 {
 			cv.idx = append(cv.idx, int32(i))
-			cv.val = append(cv.val, x)
+			cv.val = append(cv.val, x*inv)
 		}
 	}
 	return cv
