@@ -20,6 +20,7 @@ import (
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // echo answers with its name.
@@ -99,7 +100,11 @@ func newEnv(t *testing.T) *env {
 		}
 		return out, nil
 	}
-	c := console.New(console.Deps{Gateway: gw, Registry: reg, Recorder: rec, Examples: examples, DefaultExpert: "local"})
+	labels := teacher.NewFileStore(filepath.Join(dir, "labels.jsonl"))
+	if _, err := labels.Add(ctx, teacher.Label{Text: "lost my card abroad", Expert: "banking", Tenant: "acme", Source: teacher.SourceTeacher}); err != nil {
+		t.Fatal(err)
+	}
+	c := console.New(console.Deps{Gateway: gw, Registry: reg, Recorder: rec, Examples: examples, DefaultExpert: "local", Labels: labels})
 	srv, err := api.New(api.Options{AdminToken: adminToken, AuthRequired: true},
 		api.Deps{Gateway: gw, Registry: reg, Tenants: tenants, Usage: limiter, Metrics: metrics, Console: c})
 	if err != nil {
@@ -338,5 +343,48 @@ func TestRecorderRingAndWindow(t *testing.T) {
 	}
 	if s.Totals.P50MS < 3 || s.Totals.P50MS > 3.7 || s.Totals.P99MS < 5 || s.Totals.P99MS > 6 {
 		t.Fatalf("p50 %v p99 %v", s.Totals.P50MS, s.Totals.P99MS)
+	}
+}
+
+func TestLabels(t *testing.T) {
+	e := newEnv(t)
+	code, m, _ := e.do(t, "POST", "/admin/console/labels", adminToken, `{"text":"visa for japan","expert":"travel"}`)
+	if code != 201 || m["source"] != "admin" || m["id"] == "" {
+		t.Fatalf("add: %d %v", code, m)
+	}
+	id := m["id"].(string)
+	_, m, _ = e.do(t, "GET", "/admin/console/labels", adminToken, "")
+	if d := m["data"].([]any); len(d) != 2 || d[0].(map[string]any)["id"] != id {
+		t.Fatalf("list (newest first): %v", m)
+	}
+	_, m, _ = e.do(t, "GET", "/admin/console/labels?source=teacher&tenant=acme", adminToken, "")
+	if d := m["data"].([]any); len(d) != 1 || d[0].(map[string]any)["text"] != "lost my card abroad" {
+		t.Fatalf("filtered: %v", m)
+	}
+	_, m, _ = e.do(t, "GET", "/admin/console/labels?tenant=-", adminToken, "")
+	if d := m["data"].([]any); len(d) != 1 || d[0].(map[string]any)["id"] != id {
+		t.Fatalf("global labels: %v", m)
+	}
+	_, info, _ := e.do(t, "GET", "/admin/console/router", adminToken, "")
+	if l := info["labels"].(map[string]any); l["total"].(float64) != 2 || l["by_source"].(map[string]any)["teacher"].(float64) != 1 {
+		t.Fatalf("router info labels: %v", info)
+	}
+	for _, c := range []struct {
+		body string
+		code int
+	}{{`{"text":" "}`, 400}, {`{"text":"x","expert":"ghost"}`, 404}, {`nope`, 400}} {
+		if code, m, _ := e.do(t, "POST", "/admin/console/labels", adminToken, c.body); code != c.code {
+			t.Fatalf("POST %s: %d %v", c.body, code, m)
+		}
+	}
+	if code, _, _ := e.do(t, "DELETE", "/admin/console/labels/"+id, adminToken, ""); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _, _ := e.do(t, "DELETE", "/admin/console/labels/"+id, adminToken, ""); code != 404 {
+		t.Fatalf("delete again: %d", code)
+	}
+	key := e.tenant(t, "acme")
+	if code, _, _ := e.do(t, "GET", "/admin/console/labels", key, ""); code != 401 {
+		t.Fatalf("a tenant read the labels: %d", code)
 	}
 }

@@ -524,8 +524,39 @@ async function routerPage(m) {
     r.training ? el('div', {}, el('h2', {}, 'Training data'),
       table(['expert', 'examples'], Object.entries(r.training.per_expert).map(([k, v]) => [k || '(out of scope)', fmt(v, 0)]), 'router-training')) : null,
     r.feedback ? el('p', {}, 'Feedback recorded: ' + r.feedback.total + ', of which ' + r.feedback.labels + ' name the expert that should have answered (used at the next training).') : null,
-    el('p', { class: 'muted' }, 'Teacher-written examples and labels are not part of this gateway yet.')));
+    r.labels ? null : el('p', { class: 'muted' }, 'This gateway keeps no router labels (teacher-written, feedback or admin).')));
   if (r.evaluation) showEval(evalBox, r.evaluation);
+  if (r.labels) {
+    const box = el('div', { id: 'labels' });
+    m.append(box);
+    await labelsView(box, r);
+  }
+}
+
+// labelsView reviews the router's labels: which expert a query is for,
+// written by the teacher model, taken from feedback or given by an admin.
+async function labelsView(box, r) {
+  const l = await api('GET', '/admin/console/labels');
+  const text = el('input', { type: 'text', id: 'lb-text', placeholder: 'a query', size: 40 });
+  const expert = el('select', { id: 'lb-expert' }, el('option', { value: '' }, '(default expert)'),
+    ((r.model && r.model.experts) || []).map((e) => el('option', { value: e }, e)));
+  const tenant = el('input', { type: 'text', id: 'lb-tenant', placeholder: 'tenant (empty: all)' });
+  const reload = async () => labelsView(box, await api('GET', '/admin/console/router'));
+  box.replaceChildren(el('div', { class: 'card' },
+    el('h2', {}, 'Labels (' + r.labels.total + ': ' + Object.entries(r.labels.by_source).map(([k, v]) => k + ' ' + v).join(', ') + ')'),
+    el('form', { id: 'label-add', onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('POST', '/admin/console/labels', { text: text.value, expert: expert.value, tenant: tenant.value.trim() });
+        flash('Label added; the router retrains.', true);
+        await reload();
+      } catch (e) { flash(e.message); }
+    } }, el('div', { class: 'row' }, text, el('label', {}, 'goes to', expert), tenant, el('button', { type: 'submit', id: 'lb-add' }, 'Add label'))),
+    l.data.length ? table(['time', 'source', 'tenant', 'query', 'expert', ''], l.data.slice(0, 500).map((x) => [
+      new Date(x.time).toLocaleString(), x.source, x.tenant || 'all', x.text, x.expert || '(default)',
+      el('button', { class: 'danger', onclick: async () => {
+        try { await api('DELETE', '/admin/console/labels/' + encodeURIComponent(x.id)); await reload(); } catch (e) { flash(e.message); }
+      } }, 'Delete')]), 'labels-table') : el('p', { class: 'muted' }, 'No labels yet.')));
 }
 
 function showEval(box, ev) {
