@@ -539,7 +539,7 @@ async function labelsView(box, r) {
   const l = await api('GET', '/admin/console/labels');
   const text = el('input', { type: 'text', id: 'lb-text', placeholder: 'a query', size: 40 });
   const expert = el('select', { id: 'lb-expert' }, el('option', { value: '' }, '(default expert)'),
-    ((r.model && r.model.experts) || []).map((e) => el('option', { value: e }, e)));
+    ((r.model && r.model.experts) || Object.keys((r.training && r.training.per_expert) || {}).filter(Boolean).sort()).map((e) => el('option', { value: e }, e)));
   const tenant = el('input', { type: 'text', id: 'lb-tenant', placeholder: 'tenant (empty: all)' });
   const reload = async () => labelsView(box, await api('GET', '/admin/console/router'));
   box.replaceChildren(el('div', { class: 'card' },
@@ -548,7 +548,7 @@ async function labelsView(box, r) {
       ev.preventDefault();
       try {
         await api('POST', '/admin/console/labels', { text: text.value, expert: expert.value, tenant: tenant.value.trim() });
-        flash('Label added; the router retrains.', true);
+        flash(r.kind === 'learned' ? 'Label added; the router retrains.' : 'Label added.', true);
         await reload();
       } catch (e) { flash(e.message); }
     } }, el('div', { class: 'row' }, text, el('label', {}, 'goes to', expert), tenant, el('button', { type: 'submit', id: 'lb-add' }, 'Add label'))),
