@@ -712,9 +712,26 @@ async function ownUsage(m) {
 async function requestsPage(m, rest) {
   if (rest[0]) return requestDetail(m, rest[0]);
   const box = el('div', { id: 'requests' });
+  let scope = null;
+  if (isAdmin()) {
+    scope = el('select', { id: 'rq-tenant' }, el('option', { value: '' }, 'all tenants'));
+    try {
+      const ts = await api('GET', '/admin/tenants');
+      for (const t of ts.data || []) scope.append(el('option', { value: t.name }, t.name));
+    } catch (_) { /* all tenants still works */ }
+  }
   m.append(el('div', { class: 'row' }, el('span', { class: 'muted' }, 'The most recent requests kept in this replica\'s memory (the last 1,000; newest first). Click one for its moegate object.'),
-    el('button', { class: 'secondary', id: 'requests-refresh', onclick: route }, 'Refresh')), box);
-  const r = await api('GET', P.requests() + '?limit=200');
+    scope ? el('label', {}, 'tenant', scope) : null,
+    el('button', { class: 'secondary', id: 'requests-refresh', onclick: () => load().catch((e) => flash(e.message)) }, 'Refresh')), box);
+  const load = async () => {
+    const q = '?limit=200' + (scope && scope.value ? '&tenant=' + encodeURIComponent(scope.value) : '');
+    showRequests(box, await api('GET', P.requests() + q));
+  };
+  if (scope) scope.addEventListener('change', () => load().catch((e) => flash(e.message)));
+  await load();
+}
+
+function showRequests(box, r) {
   if (!r.data.length) { box.replaceChildren(el('p', { class: 'muted' }, 'No requests yet.')); return; }
   box.replaceChildren(el('div', { class: 'card' }, table(
     ['time', 'request', 'tenant', 'model', 'route', 'answered', 'status', 'latency (ms)', 'cache', 'tokens'],
