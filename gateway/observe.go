@@ -2,10 +2,7 @@ package gateway
 
 import (
 	"context"
-	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/retrieval"
@@ -60,20 +57,9 @@ func (g *Gateway) SearchKnowledge(ctx context.Context, query string, k int) ([]r
 // DryRun plans req as Plan does, for a caller that will not execute it
 // (POST /v1/route): the decision is not counted in the pipeline's metrics.
 func (g *Gateway) DryRun(ctx context.Context, req *Request) (*Plan, error) {
-	dry := *g
-	dry.metrics = uncounted()
-	p, err := dry.Plan(ctx, req)
+	p, err := g.plan(ctx, req, g.uncounted)
 	if p != nil && p.Info.Experts == nil {
 		p.Info.Experts = []ExpertCall{} // no expert was called
 	}
 	return p, err
 }
-
-// uncounted are metrics registered nowhere, for dry runs.
-var uncounted = sync.OnceValue(func() *metrics {
-	m, err := newMetrics(prometheus.NewRegistry())
-	if err != nil {
-		panic(err) // a fresh registry has no conflicting series
-	}
-	return m
-})

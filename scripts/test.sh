@@ -55,6 +55,11 @@ fi
 # Postgres with pgvector for the knowledge store tests (PGlite over the wire protocol).
 tools/pglite/start.sh
 
+# The official OpenAI SDK for Node, for the API-fidelity checks (cmd/gateway TestOfficialSDK).
+if [ ! -f tools/sdkcheck/node_modules/openai/package.json ]; then
+	(cd tools/sdkcheck && npm ci --no-audit --no-fund >/dev/null)
+fi
+
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

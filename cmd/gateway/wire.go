@@ -32,6 +32,7 @@ import (
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
@@ -97,7 +98,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	// Experts.
 	// The kinds of expert this gateway serves: one line each.
 	kinds := experts.Kinds{
-		experts.KindOpenAI: openai.Kind(&http.Client{}),
+		experts.KindOpenAI: openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost}),
 		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
@@ -141,7 +142,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if !ok {
 		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
 	}
-	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps}, &deps); err != nil {
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
 		return nil, err
 	}
 
@@ -188,10 +189,20 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		} else {
-			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		}
+	}
+
+	if cfg.Health.Enabled {
+		h := cfg.Health
+		tracker := health.New(health.Options{ConsecutiveFailures: h.ConsecutiveFailures, ErrorRate: h.ErrorRate, MinCalls: h.MinCalls,
+			Window: h.Window.Std(), Cooldown: h.Cooldown.Std(), MaxCooldown: h.MaxCooldown.Std()})
+		if err := metrics.Register(tracker); err != nil {
+			return nil, fmt.Errorf("health: %w", err)
+		}
+		deps.Health, apiDeps.Health = tracker, tracker
 	}
 
 	strategy, err := aggregate.ParseStrategy(cfg.Aggregate)
@@ -200,7 +211,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
+		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		CacheSampled: cfg.Cache.Sampled,
 	}, deps); err != nil {
 		return nil, err
 	}
@@ -380,6 +393,9 @@ type routerEnv struct {
 	log  *slog.Logger
 	// console learns from the router what it shows of it.
 	console *console.Deps
+	// checks are /readyz's: a router that needs time to be useful adds
+	// its own.
+	checks *[]api.Check
 }
 
 func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
@@ -443,6 +459,9 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		}
 	}()
 	deps.Router, deps.Retrainer = learned, rt
+	// Not ready until the router routes by a model: before it, every
+	// query would go to the default expert.
+	*env.checks = append(*env.checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
 	return nil
 }
 
