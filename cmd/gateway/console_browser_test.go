@@ -142,15 +142,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("edited spec: %v", sp)
 	}
 
-	// The router retrains with it in the background.
-	deadline := time.Now().Add(20 * time.Second)
+	// The router retrains with both in the background (after each change).
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		r := gatewayCall(t, "GET", srv.URL+"/admin/console/router", admin, nil)
-		if m, ok := r["model"].(map[string]any); ok && slices.Contains(m["experts"].([]any), any("banking")) {
+		if m, ok := r["model"].(map[string]any); ok && slices.Contains(m["experts"].([]any), any("banking")) && slices.Contains(m["experts"].([]any), any("travel")) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("router never trained with banking: %v", r)
+			t.Fatalf("router never trained with banking and travel: %v", r)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -95,7 +95,7 @@ func Start(t testing.TB) *Browser {
 // Do runs actions, failing the test on error.
 func (b *Browser) Do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v%s", what, err, b.Errors())
@@ -114,10 +114,11 @@ func (b *Browser) Eval(expr string, out any) {
 	}
 }
 
-// Wait polls a JavaScript condition until it holds (20 s at most).
+// Wait polls a JavaScript condition until it holds (45 s at most: the
+// machine may be busy; a passing run waits far less).
 func (b *Browser) Wait(what, cond string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for {
 		var ok bool
 		b.Eval("!!("+cond+")", &ok)
