@@ -111,6 +111,10 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/knowledge", s.handle(s.adminIngest))
 	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
 	admin.POST("/router/retrain", s.handle(s.adminRetrain))
+	admin.POST("/experts/:name/examples/suggest", s.handle(s.adminSuggestExamples))
+	admin.GET("/labels", s.handle(s.adminListLabels))
+	admin.POST("/labels", s.handle(s.adminAddLabel))
+	admin.DELETE("/labels/:id", s.handle(s.adminDeleteLabel))
 	admin.POST("/route", s.asTenant, s.handle(s.route))
 	admin.POST("/chat/completions", s.asTenant, s.handle(s.observed(s.chatCompletions)))
 	if s.deps.Console != nil {

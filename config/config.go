@@ -54,6 +54,7 @@ type Config struct {
 	Tenants   []Tenant  `yaml:"tenants"`
 	Cache     Cache     `yaml:"cache"`
 	Upstream  Upstream  `yaml:"upstream"`
+	Teacher   Teacher   `yaml:"teacher"`
 
 	Experts []experts.Spec `yaml:"experts"`
 }
@@ -142,6 +143,15 @@ type Cache struct {
 	// Sampled lets requests with temperature > 0 or top_p < 1 be answered
 	// from the cache; false (the default) gives them a fresh answer.
 	Sampled bool `yaml:"sampled"`
+}
+
+// Teacher lets a registered expert teach the learned router from live
+// traffic (router/teacher); off while Expert is empty.
+type Teacher struct {
+	Expert         string  `yaml:"expert"`
+	CallsPerHour   int     `yaml:"calls_per_hour"`
+	Share          float64 `yaml:"share"`
+	MinUncertainty float64 `yaml:"min_uncertainty"`
 }
 
 // Upstream tunes the calls to openai-kind experts (0: the kind's default).

@@ -29,6 +29,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	ctx, cancel := context.WithTimeout(ctx, g.opts.RequestTimeout)
 	defer cancel()
 	g.remember(ctx, p)
+	g.offer(p)
 
 	use := g.cacheDecision(p)
 	var scopeKey, exactKey string

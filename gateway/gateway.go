@@ -23,6 +23,7 @@ import (
 	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // Options are the pipeline's own settings. A zero field takes the default
@@ -82,9 +83,11 @@ type Deps struct {
 	Cache     Cache
 	Feedback  FeedbackStore
 	Retrainer Retrainer
-	Log       RequestLog // remembers routed requests for feedback; nil: in-process
-	Health    Health     // per-expert circuit breakers; nil: every expert is always tried
-	Observer  Observer   // told of every finished chat request (the console); nil: none
+	Teacher   Teacher       // nil: no teacher
+	Labels    teacher.Store // nil: no routing labels (static router)
+	Log       RequestLog    // remembers routed requests for feedback; nil: in-process
+	Health    Health        // per-expert circuit breakers; nil: every expert is always tried
+	Observer  Observer      // told of every finished chat request (the console); nil: none
 	Logger    *slog.Logger
 	// Metrics is where the pipeline's series are registered; nil: a
 	// registry of its own.

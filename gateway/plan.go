@@ -28,6 +28,7 @@ type Plan struct {
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
+	decision   *router.Decision // the router's, for routed requests
 	snap       *experts.Snapshot
 	// skipped says why a chosen expert was left out after routing
 	// (ejected meanwhile), for the fallback reason.
@@ -121,6 +122,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		if decision, err = g.route(ctx, p, hits); err != nil {
 			return nil, err
 		}
+		p.decision = &decision
 	} else {
 		if err := g.direct(req.Model, p); err != nil {
 			return nil, err

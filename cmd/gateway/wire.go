@@ -38,6 +38,7 @@ import (
 	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // server is the wired gateway and what must be closed when it stops.
@@ -217,18 +218,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}, deps); err != nil {
 		return nil, err
 	}
-	if fb, ok := deps.Feedback.(router.FeedbackStore); ok {
-		if err := loadCorrections(ctx, apiDeps.Gateway, fb); err != nil {
+	if fb, ok := deps.Feedback.(router.FeedbackStore); ok && deps.Labels != nil {
+		if err := loadCorrections(ctx, apiDeps.Gateway, fb, deps.Labels); err != nil {
 			return nil, fmt.Errorf("tenant feedback: %w", err)
 		}
-		if pool != nil {
-			// Other replicas' tenants' feedback, from the shared store.
-			go every(bg, 10*time.Second, func() {
-				if err := loadCorrections(bg, apiDeps.Gateway, fb); err != nil && bg.Err() == nil {
-					log.Warn("reloading tenant feedback failed", "err", err)
-				}
-			})
-		}
+		// Labels the teacher wrote meanwhile, and other replicas' feedback
+		// when the stores are shared.
+		go every(bg, 10*time.Second, func() {
+			if err := loadCorrections(bg, apiDeps.Gateway, fb, deps.Labels); err != nil && bg.Err() == nil {
+				log.Warn("reloading tenant feedback failed", "err", err)
+			}
+		})
 	}
 	consoleDeps.Gateway = apiDeps.Gateway
 	apiDeps.Console = console.New(consoleDeps)
@@ -250,7 +250,7 @@ type knowledge struct {
 
 // trainingSource turns the registry's enabled domain experts (their
 // examples and descriptions) and recorded feedback into training data.
-func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExpert string) func(context.Context) ([]router.Example, error) {
+func trainingSource(reg *experts.Registry, fb router.FeedbackStore, labels teacher.Store, defaultExpert string) func(context.Context) ([]router.Example, error) {
 	return func(ctx context.Context) ([]router.Example, error) {
 		var out []router.Example
 		known := map[string]bool{}
@@ -278,6 +278,21 @@ func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExper
 		})
 		for _, ex := range router.FeedbackExamples(fbs, 0) {
 			if known[ex.Expert] {
+				out = append(out, ex)
+			}
+		}
+		// Labels likewise: the global ones and the default tenant's. A
+		// label naming no expert says the default expert should answer.
+		ls, err := labels.List(ctx, "", true)
+		if err != nil {
+			return nil, err
+		}
+		for _, ex := range teacher.Examples(ls, policies.DefaultTenantName) {
+			switch {
+			case ex.Expert == "" || ex.Expert == defaultExpert:
+				ex.Expert = router.OutOfScope
+				out = append(out, ex)
+			case known[ex.Expert]:
 				out = append(out, ex)
 			}
 		}
@@ -420,6 +435,14 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		}
 	}
 	deps.Feedback = fb
+	// Routing labels (teacher, admins), shared by replicas with Postgres.
+	var labels teacher.Store = teacher.NewFileStore(filepath.Join(cfg.DataDir, "labels.jsonl"))
+	if pool != nil {
+		if labels, err = teacher.NewPostgresStore(ctx, pool); err != nil {
+			return fmt.Errorf("routing labels: %w", err)
+		}
+	}
+	deps.Labels = labels
 	switch {
 	case rdb != nil:
 		deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
@@ -434,13 +457,14 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
 		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
 	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
-	rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
+	source := trainingSource(reg, fb, labels, cfg.DefaultExpert)
+	rt := router.NewRetrainer(learned, source, router.RetrainOptions{
 		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
 	})
 	routerOpts.Logger = nil // held-out evaluations train quietly
 	c := env.console
 	c.Router, c.RouterOptions, c.Feedback, c.RetrainErr = learned, routerOpts, fb, rt.Err
-	c.Examples = trainingSource(reg, fb, cfg.DefaultExpert)
+	c.Examples = source
 	switch err := learned.LoadFile(modelPath); {
 	case err == nil:
 		log.Info("router model loaded", "path", modelPath, "version", learned.Version())
@@ -462,13 +486,47 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 	// Not ready until the router routes by a model: before it, every
 	// query would go to the default expert.
 	*env.checks = append(*env.checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
+	if cfg.Teacher.Expert != "" {
+		t := teacher.New(experts.Completer{Registry: reg, Name: cfg.Teacher.Expert}, labels, teacherExperts(reg, cfg.DefaultExpert, cfg.Teacher.Expert),
+			teacher.Options{CallsPerHour: cfg.Teacher.CallsPerHour, Share: cfg.Teacher.Share, MinUncertainty: cfg.Teacher.MinUncertainty,
+				OnLabel: func(teacher.Label) { rt.Trigger() }, Logger: log})
+		go func() { _ = t.Run(bg) }()
+		deps.Teacher = t
+		log.Info("teacher on", "expert", cfg.Teacher.Expert)
+	}
 	return nil
 }
 
-func loadCorrections(ctx context.Context, gw *gateway.Gateway, fb router.FeedbackStore) error {
+// teacherExperts lists what the teacher chooses among: the enabled domain
+// experts (not the default expert, which "none" stands for, nor the
+// teacher itself).
+func teacherExperts(reg *experts.Registry, defaultExpert, self string) func() []teacher.Expert {
+	return func() []teacher.Expert {
+		var out []teacher.Expert
+		for _, s := range reg.List() {
+			if s.IsEnabled() && s.Name != defaultExpert && s.Name != self {
+				out = append(out, teacher.Expert{Name: s.Name, Description: s.Description, Examples: s.Examples})
+			}
+		}
+		return out
+	}
+}
+
+// loadCorrections gives the gateway the tenants' own feedback and labels,
+// which steer only their routing.
+func loadCorrections(ctx context.Context, gw *gateway.Gateway, fb router.FeedbackStore, labels teacher.Store) error {
 	fbs, err := fb.All(ctx)
 	if err != nil {
 		return err
+	}
+	ls, err := labels.List(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if l.Tenant != "" && l.Tenant != policies.DefaultTenantName {
+			fbs = append(fbs, router.Feedback{Tenant: l.Tenant, Text: l.Text, Expert: l.Expert, Time: l.Time})
+		}
 	}
 	return gw.LoadCorrections(ctx, fbs)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/moegate/moegate/internal/atomicfile"
+	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/router"
 )
 
@@ -42,7 +43,7 @@ type Label struct {
 }
 
 // ErrNotFound reports a label id that is not stored.
-var ErrNotFound = errors.New("teacher: label not found")
+var ErrNotFound = errs.New(errs.NotFound, "teacher: label not found")
 
 // Store keeps labels for review, deletion and training.
 type Store interface {
