@@ -14,9 +14,9 @@
 //	GET  /admin/console/router        the router model and training figures
 //	POST /admin/console/router/evaluate  confusion matrix on a held-out slice
 //	POST /admin/console/knowledge/search passages a query retrieves
-//	GET  /admin/console/labels        the router's labels (?tenant=, ?source=)
-//	POST /admin/console/labels        an admin's label: which expert a query is for
-//	DELETE /admin/console/labels/:id  drop a label (a wrong teacher label, say)
+//
+// Routing labels are reviewed through the admin API's /admin/labels, and
+// teacher-written examples through /admin/experts/:name/examples/suggest.
 //
 // Sign-in is the admin token or a tenant key, kept in the page's session
 // storage and sent as a bearer header by script: no cookie, so no CSRF.
@@ -25,7 +25,6 @@ package console
 import (
 	"context"
 	"embed"
-	"errors"
 	"io/fs"
 	"net/http"
 	"strconv"
@@ -40,7 +39,6 @@ import (
 	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
-	"github.com/moegate/moegate/router/teacher"
 )
 
 //go:embed static
@@ -72,9 +70,6 @@ type Deps struct {
 	RetrainErr func() error
 	// DefaultExpert names the default expert.
 	DefaultExpert string
-	// Labels are the router's stored labels (teacher-written, from
-	// feedback, or an admin's), for review; nil: the feature is off.
-	Labels teacher.Store
 }
 
 // Console serves the web console. Build it with New and give it to
@@ -177,9 +172,6 @@ func (c *Console) Mount(root, admin gin.IRouter, tenant func(*gin.Context) (poli
 	admin.GET("/console/router", handle(c.routerInfo))
 	admin.POST("/console/router/evaluate", handle(c.evaluate))
 	admin.POST("/console/knowledge/search", handle(c.search))
-	admin.GET("/console/labels", handle(c.labels))
-	admin.POST("/console/labels", handle(c.addLabel))
-	admin.DELETE("/console/labels/:id", handle(c.deleteLabel))
 }
 
 func (c *Console) recent(g *gin.Context, tenant string) error {
@@ -293,11 +285,11 @@ func (c *Console) routerInfo(g *gin.Context) error {
 		}
 		out["feedback"] = gin.H{"total": len(fbs), "labels": labels}
 	}
-	if c.deps.Labels != nil {
-		ls, err := c.deps.Labels.List(ctx, "", true)
-		if err != nil {
-			return err
-		}
+	switch ls, err := c.deps.Gateway.Labels(ctx, "", true); {
+	case errs.Is(err, errs.NotFound): // no routing labels on this gateway
+	case err != nil:
+		return err
+	default:
 		bySource := map[string]int{}
 		for _, l := range ls {
 			bySource[l.Source]++
@@ -376,77 +368,5 @@ func (c *Console) search(g *gin.Context) error {
 		out = append(out, searchHit{Doc: h.Chunk.DocID, Chunk: h.Chunk.ID, Seq: h.Chunk.Seq, Score: h.Score, Owner: h.Chunk.DataOwner, Text: h.Chunk.Text})
 	}
 	g.JSON(http.StatusOK, gin.H{"object": "list", "query": req.Query, "data": out})
-	return nil
-}
-
-var errNoLabels = errs.E(errs.NotFound, "This gateway keeps no router labels.").WithCode("labels_disabled")
-
-// labels lists stored labels, newest first, optionally of one tenant
-// ("-" for the global ones) or one source.
-func (c *Console) labels(g *gin.Context) error {
-	if c.deps.Labels == nil {
-		return errNoLabels
-	}
-	ls, err := c.deps.Labels.List(g.Request.Context(), "", true)
-	if err != nil {
-		return err
-	}
-	tenant, source := g.Query("tenant"), g.Query("source")
-	out := []teacher.Label{}
-	for i := len(ls) - 1; i >= 0; i-- {
-		l := ls[i]
-		if (tenant == "" || l.Tenant == tenant || tenant == "-" && l.Tenant == "") && (source == "" || l.Source == source) {
-			out = append(out, l)
-		}
-	}
-	g.JSON(http.StatusOK, gin.H{"object": "list", "data": out})
-	return nil
-}
-
-type labelRequest struct {
-	Text   string `json:"text"`
-	Expert string `json:"expert"` // "" = the default expert (out of scope)
-	Tenant string `json:"tenant"` // "" = every tenant's routing
-}
-
-// addLabel stores an admin's label and retrains the router.
-func (c *Console) addLabel(g *gin.Context) error {
-	if c.deps.Labels == nil {
-		return errNoLabels
-	}
-	var req labelRequest
-	if err := g.ShouldBindJSON(&req); err != nil {
-		return errs.Param("", "The body must be JSON: {\"text\": \"...\", \"expert\": \"...\"}.")
-	}
-	req.Text = strings.TrimSpace(req.Text)
-	if req.Text == "" {
-		return errs.Param("text", "'text' is required.")
-	}
-	if req.Expert != "" {
-		if _, ok := c.deps.Registry.Get(req.Expert); !ok {
-			return errs.E(errs.NotFound, "Expert '%s' not found.", req.Expert).WithCode("expert_not_found")
-		}
-	}
-	l, err := c.deps.Labels.Add(g.Request.Context(), teacher.Label{Text: req.Text, Expert: req.Expert, Tenant: req.Tenant, Source: teacher.SourceAdmin})
-	if err != nil {
-		return err
-	}
-	_ = c.deps.Gateway.Retrain() // the static router does not train; the label is kept
-	g.JSON(http.StatusCreated, l)
-	return nil
-}
-
-func (c *Console) deleteLabel(g *gin.Context) error {
-	if c.deps.Labels == nil {
-		return errNoLabels
-	}
-	if err := c.deps.Labels.Delete(g.Request.Context(), g.Param("id")); err != nil {
-		if errors.Is(err, teacher.ErrNotFound) {
-			return errs.E(errs.NotFound, "Label '%s' not found.", g.Param("id")).WithCode("label_not_found")
-		}
-		return err
-	}
-	_ = c.deps.Gateway.Retrain()
-	g.Status(http.StatusNoContent)
 	return nil
 }

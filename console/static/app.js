@@ -478,16 +478,43 @@ async function patchExpert(name, changes, reload) {
 async function editExpert(name, reload) {
   const cur = await api('GET', '/admin/experts/' + encodeURIComponent(name)).catch((e) => { flash(e.message); });
   if (!cur) return;
+  const suggestions = el('div', { id: 'suggestions' });
   const box = el('div', { class: 'card', id: 'expert-editor' }, el('h2', {}, 'Edit ' + name),
     expertForm(async (changes) => {
       delete changes.name;
       await patchExpert(name, changes, reload);
       box.remove();
     }, cur),
-    el('button', { class: 'secondary', onclick: () => box.remove() }, 'Cancel'));
+    el('div', { class: 'row' },
+      el('button', { class: 'secondary', id: 'suggest', onclick: (ev) => suggestExamples(ev, name, suggestions) }, 'Ask the teacher for examples'),
+      el('button', { class: 'secondary', onclick: () => box.remove() }, 'Cancel')),
+    suggestions);
   const old = document.getElementById('expert-editor');
   if (old) old.remove();
   document.getElementById('experts').before(box);
+}
+
+// suggestExamples shows example queries the teacher model wrote for an
+// expert; the admin ticks the good ones, which join the examples field (and
+// are stored on Save).
+async function suggestExamples(ev, name, box) {
+  ev.target.disabled = true;
+  box.replaceChildren(el('p', { class: 'muted' }, 'The teacher is writing examples…'));
+  try {
+    const r = await api('POST', '/admin/experts/' + encodeURIComponent(name) + '/examples/suggest', { n: 10 });
+    const boxes = r.data.map((q) => el('input', { type: 'checkbox', value: q, checked: true }));
+    box.replaceChildren(el('h2', {}, 'Teacher-written examples: keep the good ones'),
+      el('div', {}, r.data.map((q, i) => el('div', {}, el('label', {}, boxes[i], q)))),
+      el('button', { id: 'suggest-approve', onclick: () => {
+        const area = document.querySelector('#expert-edit #ex-examples');
+        const kept = boxes.filter((b) => b.checked).map((b) => b.value);
+        area.value = [area.value.trim(), ...kept].filter(Boolean).join('\n');
+        box.replaceChildren(el('p', { class: 'muted' }, kept.length + ' examples added to the form; Save changes to store them.'));
+      } }, 'Add the ticked ones'));
+  } catch (e) {
+    box.replaceChildren();
+    flash(e.message);
+  } finally { ev.target.disabled = false; }
 }
 
 async function removeExpert(name, reload) {
@@ -536,7 +563,8 @@ async function routerPage(m) {
 // labelsView reviews the router's labels: which expert a query is for,
 // written by the teacher model, taken from feedback or given by an admin.
 async function labelsView(box, r) {
-  const l = await api('GET', '/admin/console/labels');
+  const l = await api('GET', '/admin/labels?all=true');
+  l.data.reverse(); // newest first
   const text = el('input', { type: 'text', id: 'lb-text', placeholder: 'a query', size: 40 });
   const expert = el('select', { id: 'lb-expert' }, el('option', { value: '' }, '(default expert)'),
     ((r.model && r.model.experts) || Object.keys((r.training && r.training.per_expert) || {}).filter(Boolean).sort()).map((e) => el('option', { value: e }, e)));
@@ -547,7 +575,7 @@ async function labelsView(box, r) {
     el('form', { id: 'label-add', onsubmit: async (ev) => {
       ev.preventDefault();
       try {
-        await api('POST', '/admin/console/labels', { text: text.value, expert: expert.value, tenant: tenant.value.trim() });
+        await api('POST', '/admin/labels', { text: text.value.trim(), expert: expert.value, tenant: tenant.value.trim() });
         flash(r.kind === 'learned' ? 'Label added; the router retrains.' : 'Label added.', true);
         await reload();
       } catch (e) { flash(e.message); }
@@ -555,7 +583,7 @@ async function labelsView(box, r) {
     l.data.length ? table(['time', 'source', 'tenant', 'query', 'expert', ''], l.data.slice(0, 500).map((x) => [
       new Date(x.time).toLocaleString(), x.source, x.tenant || 'all', x.text, x.expert || '(default)',
       el('button', { class: 'danger', onclick: async () => {
-        try { await api('DELETE', '/admin/console/labels/' + encodeURIComponent(x.id)); await reload(); } catch (e) { flash(e.message); }
+        try { await api('DELETE', '/admin/labels/' + encodeURIComponent(x.id)); await reload(); } catch (e) { flash(e.message); }
       } }, 'Delete')]), 'labels-table') : el('p', { class: 'muted' }, 'No labels yet.')));
 }
 
