@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
@@ -56,6 +58,7 @@ type knowledge struct {
 
 type env struct {
 	h        http.Handler
+	breakers *health.Tracker
 	tenants  *policies.Tenants
 	recorder *console.Recorder
 }
@@ -104,7 +107,8 @@ func newEnv(t *testing.T) *env {
 	if _, err := labels.Add(ctx, teacher.Label{Text: "lost my card abroad", Expert: "banking", Tenant: "acme", Source: teacher.SourceTeacher}); err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(gateway.Options{}, gateway.Deps{Labels: labels, Teacher: fakeTeacher{}, Registry: reg, Router: router.Static{Expert: "banking"}, Embedder: emb, Limiter: limiter,
+	breakers := health.New(health.Options{ConsecutiveFailures: 2})
+	gw, err := gateway.New(gateway.Options{}, gateway.Deps{Labels: labels, Teacher: fakeTeacher{}, Health: breakers, Registry: reg, Router: router.Static{Expert: "banking"}, Embedder: emb, Limiter: limiter,
 		Knowledge: knowledge{store, &retrieval.Ingester{Store: store, Embedder: emb}}, Metrics: metrics, Observer: rec})
 	if err != nil {
 		t.Fatal(err)
@@ -118,13 +122,13 @@ func newEnv(t *testing.T) *env {
 		}
 		return out, nil
 	}
-	c := console.New(console.Deps{Gateway: gw, Registry: reg, Recorder: rec, Examples: examples, DefaultExpert: "local"})
+	c := console.New(console.Deps{Gateway: gw, Registry: reg, Recorder: rec, Examples: examples, DefaultExpert: "local", Health: breakers})
 	srv, err := api.New(api.Options{AdminToken: adminToken, AuthRequired: true},
 		api.Deps{Gateway: gw, Registry: reg, Tenants: tenants, Usage: limiter, Metrics: metrics, Console: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: srv.Handler(), tenants: tenants, recorder: rec}
+	return &env{h: srv.Handler(), tenants: tenants, recorder: rec, breakers: breakers}
 }
 
 func (e *env) do(t *testing.T, method, path, token, body string) (int, map[string]any, http.Header) {
@@ -290,6 +294,21 @@ func TestExpertsListShowsStatusAndRedactsHeaders(t *testing.T) {
 	}
 	if byName["travel"]["status"] != "disabled" || byName["local"]["default"] != true {
 		t.Fatalf("travel/local: %v %v", byName["travel"], byName["local"])
+	}
+	if h := b["health"].(map[string]any); h["state"] != health.Healthy {
+		t.Fatalf("banking health: %v", h)
+	}
+	// Two failures open banking's breaker: the list says so, and why.
+	for range 2 {
+		e.breakers.Observe("banking", errors.New("upstream 500"))
+	}
+	_, m, _ = e.do(t, "GET", "/admin/console/experts", adminToken, "")
+	for _, x := range m["data"].([]any) {
+		if x := x.(map[string]any); x["name"] == "banking" {
+			if x["status"] != health.Ejected || x["health"].(map[string]any)["last_error"] != "upstream 500" {
+				t.Fatalf("ejected banking listed as %v", x)
+			}
+		}
 	}
 }
 

@@ -418,13 +418,16 @@ async function expertsPage(m) {
 }
 
 function healthBadge(e) {
-  // Breaker / health state, when the gateway reports one.
-  const h = e.health || e.breaker || e.circuit;
-  const state = h ? (typeof h === 'string' ? h : h.state || JSON.stringify(h)) : '';
   if (e.status === 'disabled') return el('span', { class: 'badge' }, 'disabled');
   if (e.status === 'failed') return el('span', { class: 'badge bad', title: e.error || '' }, 'failed: ' + (e.error || ''));
-  if (state && state !== 'closed' && state !== 'ok') return el('span', { class: 'badge warn' }, state);
-  return el('span', { class: 'badge ok' }, state || 'ok');
+  const h = e.health;
+  if (h && h.state && h.state !== 'healthy') {
+    // The circuit breaker ejected the expert (open) or is probing it (half-open).
+    const why = [h.reason, h.last_error, h.ejected_until ? 'until ' + new Date(h.ejected_until).toLocaleTimeString() : ''].filter(Boolean).join(' · ');
+    return el('span', { class: 'badge ' + (h.state === 'ejected' ? 'bad' : 'warn'), title: why }, h.state + (why ? ': ' + why : ''));
+  }
+  const rate = h && h.recent_calls ? ' · ' + pct(h.recent_error_rate) + ' errors' : '';
+  return el('span', { class: 'badge ok' }, 'ok' + rate);
 }
 
 function expertForm(onsave, spec) {
