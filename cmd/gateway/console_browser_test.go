@@ -127,6 +127,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.Click("#ex-add")
 	b.Wait("banking listed", `[...document.querySelectorAll('#experts-table .expert-name')].some(e => e.textContent.startsWith('banking'))`)
 	b.Shot("02-experts.png")
+	var stale bool
+	b.Eval(`!!document.getElementById('ch-rps') || !!document.getElementById('stats')`, &stale)
+	if stale {
+		t.Fatal("the overview, still loading when the experts page opened, rendered into it")
+	}
 	// Disable and enable travel; edit its description (its examples stay).
 	b.Click("#toggle-travel")
 	b.Wait("travel disabled", `document.getElementById('status-travel').textContent === 'disabled'`)

@@ -88,6 +88,7 @@ const pct = (x) => fmt(100 * (x || 0), 1) + ' %';
 const timeLabel = (sec) => new Date(sec * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
 function chart(canvas, cfg) {
+  if (!canvas || !canvas.isConnected) return null; // its page is gone
   cfg.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: false,
     plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } } }, cfg.options || {});
   const c = new Chart(canvas, cfg);
@@ -165,11 +166,15 @@ function route() {
   nav.replaceChildren(...pages.map((p) => el('a', { href: '#/' + p.id, id: 'nav-' + p.id, class: p === page ? 'active' : '' }, p.title)));
   document.getElementById('who').textContent = isAdmin() ? 'admin' : 'tenant ' + S.tenant;
   document.getElementById('signout').hidden = false;
-  const m = clearPage();
+  // Each page renders into its own element: a page still loading when the
+  // user moves on renders into a detached element, never into the next page.
+  const m = el('div', { class: 'page', id: 'page-' + page.id });
+  clearPage().append(m);
   flash('');
   m.append(el('h1', {}, page.title));
   const rest = location.hash.split('/').slice(2).map(decodeURIComponent);
   Promise.resolve(page.render(m, rest)).catch((e) => {
+    if (!m.isConnected) return; // the user has moved on
     if (e.status === 401) { flash('Your session is no longer valid; sign in again.'); signOut(); return; }
     flash(page.title + ': ' + e.message);
   });
@@ -198,11 +203,11 @@ async function overview(m) {
   const load = async () => {
     const q = scope && scope.value ? '?tenant=' + encodeURIComponent(scope.value) : '';
     const s = await api('GET', P.stats() + q);
-    drawOverview(s);
+    if (m.isConnected) drawOverview(s);
   };
   if (scope) scope.addEventListener('change', () => load().catch((e) => flash(e.message)));
   await load();
-  S.timer = setInterval(() => load().catch(() => {}), 10000);
+  if (m.isConnected) S.timer = setInterval(() => load().catch(() => {}), 10000);
 }
 
 function drawOverview(s) {
@@ -393,6 +398,7 @@ async function expertsPage(m) {
   const form = expertForm(async (spec) => {
     await api('POST', '/admin/experts', spec);
     flash('Expert ' + spec.name + ' added; the router retrains in the background.', true);
+    document.getElementById('expert-add').reset();
     await load();
   });
   m.append(el('div', { class: 'card' }, el('h2', {}, 'Add an expert'), form), box);
@@ -713,7 +719,7 @@ async function tenantsPage(m) {
   };
   await load();
   const s = await api('GET', '/admin/console/stats');
-  usageCharts(s);
+  if (m.isConnected) usageCharts(s);
 }
 
 function usageCharts(s) {
@@ -735,7 +741,7 @@ async function ownUsage(m) {
     el('h2', {}, 'Per expert'),
     table(['expert', 'requests', 'tokens'], Object.entries(u.experts || {}).map(([k, v]) => [k, fmt(v.requests, 0), fmt(v.tokens, 0)]))),
   chartCard('Tokens per expert (last hour)', 'ch-expert-tokens'));
-  usageCharts(s);
+  if (m.isConnected) usageCharts(s);
 }
 
 // ---- requests ----
