@@ -695,6 +695,7 @@ async function tenantsPage(m) {
       const r = await api('POST', '/admin/tenants', t);
       keyBox.replaceChildren(el('div', { class: 'card' }, el('p', {}, 'Key of tenant ', el('b', {}, r.name), ' — shown this once, copy it now:'),
         el('div', { class: 'key', id: 'tn-key' }, r.key)));
+      document.getElementById('tenant-add').reset();
       await load();
     } catch (e) { flash(e.message); }
   };
