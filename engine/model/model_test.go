@@ -127,6 +127,7 @@ func referenceCases() []struct {
 		{"qwen3-dense-Q4_K", k256(small("qwen3", tensor.Q4_K)), 10},
 		{"qwen2moe-Q4_K", k256(small("qwen2moe", tensor.Q4_K)), 8},
 		{"qwen3moe-Q5_K", k256(small("qwen3moe", tensor.Q5_K)), 8},
+		{"olmoe-Q5_0", small("olmoe", tensor.Q5_0), 12},
 	}
 }
 

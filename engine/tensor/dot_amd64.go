@@ -279,6 +279,9 @@ func dotQ4KActAVX2(row, xq *byte, nb int) float32
 func dotQ5KActAVX2(row, xq *byte, nb int) float32
 
 //go:noescape
+func dotQ5_0ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
 func dotQ6KActAVX2(row, xq *byte, nb int) float32
 
 // actAVX2 checks a row and its activations and runs kernel over nb blocks.
@@ -311,6 +314,13 @@ func dotQ4KAct(row, xq []byte, nb int) float32 {
 	return actAVX2(Q4_K, row, xq, nb, dotQ4KActAVX2)
 }
 
+func dotQ5_0Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ5_0ActGo(row, xq, nb)
+	}
+	return actAVX2(Q5_0, row, xq, nb, dotQ5_0ActAVX2)
+}
+
 func dotQ5KAct(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ5KActGo(row, xq, nb)
@@ -337,6 +347,8 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 		kernel = dotQ8_0ActAVX2
 	case Q4_0:
 		kernel = dotQ4_0ActAVX2
+	case Q5_0:
+		kernel = dotQ5_0ActAVX2
 	case Q4_K:
 		kernel = dotQ4KActAVX2
 	case Q5_K:

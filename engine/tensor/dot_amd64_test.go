@@ -82,7 +82,7 @@ func TestActAVX2MatchesGo(t *testing.T) {
 			for b := range nb {
 				blk := row[b*typ.BlockBytes():]
 				switch typ {
-				case Q8_0, Q4_0:
+				case Q8_0, Q4_0, Q5_0:
 					putF16(blk, float32(r.NormFloat64()))
 				case Q4_K, Q5_K:
 					putF16(blk, float32(r.NormFloat64()))

@@ -35,7 +35,7 @@ const (
 // kernel here).
 func ActType(t Type) (Type, bool) {
 	switch t {
-	case Q8_0, Q4_0:
+	case Q8_0, Q4_0, Q5_0:
 		return Q8_0, true
 	case Q4_K, Q5_K, Q6_K:
 		return Q8_K, true
@@ -180,6 +180,8 @@ func dotActFunc(t Type) dotActFn {
 		return dotQ8_0Act
 	case Q4_0:
 		return dotQ4_0Act
+	case Q5_0:
+		return dotQ5_0Act
 	case Q4_K:
 		return dotQ4KAct
 	case Q5_K:
@@ -247,6 +249,30 @@ func dotQ4_0ActGo(row, xq []byte, nb int) float32 {
 					q = int32(w[2+k&15] >> 4)
 				}
 				s += (q - 8) * int32(int8(a[2+k]))
+			}
+			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
+		}
+	}
+	return hsum8(&acc)
+}
+
+func dotQ5_0ActGo(row, xq []byte, nb int) float32 {
+	checkAct(Q5_0, row, xq, nb)
+	var acc [2][8]float32
+	for i := range nb {
+		w := (*[q5_0Size]byte)(row[i*q5_0Size:])
+		a := (*[q8_0Size]byte)(xq[i*q8_0Size:])
+		d := f16le(w[:]) * f16le(a[:])
+		qh := binary.LittleEndian.Uint32(w[2:])
+		for l := range 8 {
+			var s int32
+			for k := 4 * l; k < 4*l+4; k++ {
+				q := int32(w[6+k&15] & 0xf)
+				if k >= 16 {
+					q = int32(w[6+k&15] >> 4)
+				}
+				q |= int32(qh>>k&1) << 4
+				s += (q - 16) * int32(int8(a[2+k]))
 			}
 			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
 		}

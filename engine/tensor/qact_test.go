@@ -8,7 +8,7 @@ import (
 )
 
 // actTypes are the weight types with integer kernels.
-var actTypes = []Type{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K}
+var actTypes = []Type{Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K}
 
 func dequantAct64(t Type, xq []byte, n int) []float64 {
 	out := make([]float64, n)
@@ -194,6 +194,8 @@ func dotActGo(t Type) dotActFn {
 		return dotQ8_0ActGo
 	case Q4_0:
 		return dotQ4_0ActGo
+	case Q5_0:
+		return dotQ5_0ActGo
 	case Q4_K:
 		return dotQ4KActGo
 	case Q5_K:
