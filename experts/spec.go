@@ -78,6 +78,9 @@ type Spec struct {
 	// Timeout bounds one call (openai: the whole non-streaming call, or the
 	// wait for each streamed chunk). 0 = DefaultTimeout.
 	Timeout units.Duration `json:"timeout,omitempty" yaml:"timeout"`
+	// Fallbacks are experts asked, in order, when this one fails or is
+	// ejected and nobody the router chose could answer.
+	Fallbacks []string `json:"fallbacks,omitempty" yaml:"fallbacks"`
 	// MaxConcurrency bounds calls in flight to this expert; 0 = unbounded.
 	MaxConcurrency int `json:"max_concurrency,omitempty" yaml:"max_concurrency"`
 	// SystemPrompt is prepended to every conversation as a system message.
@@ -88,6 +91,9 @@ type Spec struct {
 	DataOwner       string   `json:"data_owner,omitempty" yaml:"data_owner"`
 	CostPer1KTokens float64  `json:"cost_per_1k_tokens,omitempty" yaml:"cost_per_1k_tokens"`
 	LatencyHintMS   int      `json:"latency_hint_ms,omitempty" yaml:"latency_hint_ms"`
+	// Capabilities say which requests the expert can serve (tools,
+	// structured output, images, context and answer size).
+	Capabilities Capabilities `json:"capabilities,omitzero" yaml:"capabilities"`
 	// Enabled is nil when unset, which means true; Normalize sets it.
 	Enabled   *bool     `json:"enabled,omitempty" yaml:"enabled"`
 	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
@@ -105,6 +111,7 @@ const (
 	maxTags        = 256
 	maxExamples    = 5000    // the router's training data: a few thousand per domain is normal
 	maxItemLen     = 2 << 10 // one tag or example
+	maxFallbacks   = 8
 )
 
 var (
@@ -128,6 +135,7 @@ func (s *Spec) Normalize() {
 	s.DataOwner = strings.TrimSpace(s.DataOwner)
 	s.Tags = cleanList(s.Tags)
 	s.Examples = cleanList(s.Examples)
+	s.Fallbacks = cleanList(s.Fallbacks)
 	if len(s.Headers) == 0 {
 		s.Headers = nil
 	}
@@ -174,6 +182,14 @@ func (s Spec) Validate() error {
 	if s.Timeout < 0 || s.Timeout.Std() > maxTimeout {
 		return invalid("timeout", "%s is outside 0..%s", s.Timeout.Std(), maxTimeout)
 	}
+	if len(s.Fallbacks) > maxFallbacks {
+		return invalid("fallbacks", "more than %d entries", maxFallbacks)
+	}
+	for _, fb := range s.Fallbacks {
+		if fb == s.Name || fb == ReservedName || !nameRE.MatchString(fb) {
+			return invalid("fallbacks", "%q is not another expert's name", fb)
+		}
+	}
 	if s.MaxConcurrency < 0 || s.MaxConcurrency > maxConcurrency {
 		return invalid("max_concurrency", "%d is outside 0..%d", s.MaxConcurrency, maxConcurrency)
 	}
@@ -202,7 +218,7 @@ func (s Spec) Validate() error {
 	if s.LatencyHintMS < 0 {
 		return invalid("latency_hint_ms", "must be >= 0")
 	}
-	return nil
+	return s.Capabilities.validate()
 }
 
 // Clone returns a deep copy of s, so a caller can change it without
@@ -215,8 +231,10 @@ func (s Spec) Clone() Spec {
 		}
 		s.Headers = h
 	}
+	s.Capabilities = s.Capabilities.clone()
 	s.Tags = slices.Clone(s.Tags)
 	s.Examples = slices.Clone(s.Examples)
+	s.Fallbacks = slices.Clone(s.Fallbacks)
 	if s.Enabled != nil {
 		e := *s.Enabled
 		s.Enabled = &e

@@ -111,6 +111,16 @@ func TestEndToEndLearnedRouting(t *testing.T) {
 		t.Fatalf("car query routed to %q: %v", routedTo(t, body), moegate(t, body)["route"])
 	}
 
+	// Multi-turn: the same short follow-up goes where the conversation was.
+	for first, want := range map[string]string{"how long should i boil pasta": "cooking", "my engine makes a weird noise": "cars"} {
+		_, body := chat(t, a, "", map[string]any{"model": "auto", "messages": []map[string]any{
+			{"role": "user", "content": first}, {"role": "assistant", "content": "I see."},
+			{"role": "user", "content": "and what should I do next?"}}})
+		if routedTo(t, body) != want {
+			t.Fatalf("follow-up after %q routed to %q, want %s: %v", first, routedTo(t, body), want, moegate(t, body)["route"])
+		}
+	}
+
 	// Persistence: the same model (version) serves after a restart.
 	a.stop()
 	a.start()
