@@ -85,10 +85,10 @@ type TrainOptions struct {
 	NegativeWeight    float64
 	NegativeMaxCosine float64
 	NoNegatives       bool
-	// Augment is how many in-scope examples (at most; default 2000) get a
-	// noisy copy, with a typo or an opening such as "hi, can you", at half
-	// their weight: live queries have both, tidy examples neither. Negative
-	// disables it.
+	// Augment is how many in-scope examples (at most, and at most half of
+	// them; default 2000) get a noisy copy, with a typo or an opening such
+	// as "hi, can you", at half their weight: live queries have both, tidy
+	// examples neither. Negative disables it.
 	Augment int
 	// Progress, when set, receives one line per training stage.
 	Progress func(msg string)
@@ -563,7 +563,7 @@ func augment(examples []Example, opts TrainOptions) ([]Example, []int) {
 		return examples, src
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0xa09))
-	n := min(opts.Augment, in)
+	n := min(opts.Augment, (in+1)/2) // at most half: copies cost training time
 	out := slices.Clip(examples)
 	k := 0
 	for i, ex := range examples {
