@@ -135,3 +135,71 @@ func TestContentEventMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamErrorsReachClient checks what a client sees when the
+// upstream of an openai-kind expert refuses: its own request's faults
+// with the upstream's status and message (no internal address), 429 with
+// the upstream's Retry-After, and the gateway's faults as 502 naming the
+// expert once.
+func TestUpstreamErrorsReachClient(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     int
+		retryAfter string
+		body       string
+		want       int
+		code       string
+		param      string
+		message    string
+	}{
+		{"400", 400, "", `{"error":{"message":"Invalid 'logit_bias': see http://10.1.2.3:8000/docs","type":"invalid_request_error","param":"logit_bias","code":"invalid_value"}}`,
+			400, "invalid_value", "logit_bias", "Expert 'rec' rejected the request (upstream status 400): Invalid 'logit_bias': see [upstream]"},
+		{"429", 429, "7", `{"error":{"message":"Too many requests"}}`, 429, "upstream_rate_limited", "", "Expert 'rec' is rate limited by its upstream: Too many requests"},
+		{"401", 401, "", `{"error":{"message":"Incorrect API key provided: sk-...abc"}}`, 502, "upstream_auth_failed", "",
+			"Expert 'rec' refused the gateway's credentials (upstream status 401); an operator must fix its api_key_env or headers."},
+		{"500", 500, "", `{"error":{"message":"boom"}}`, 502, "expert_failed", "", "Expert 'rec' failed (upstream status 500): boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.retryAfter != "" {
+					w.Header().Set("Retry-After", tt.retryAfter)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer up.Close()
+			env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+			if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "rec", Kind: experts.KindOpenAI, BaseURL: up.URL, Model: "m"}); err != nil {
+				t.Fatal(err)
+			}
+			for _, stream := range []string{"false", "true"} {
+				w := env.do("POST", "/v1/chat/completions", `{"model":"rec","stream":`+stream+`,"messages":[{"role":"user","content":"hi"}]}`)
+				if w.Code != tt.want {
+					t.Fatalf("stream=%s: status %d, want %d: %s", stream, w.Code, tt.want, w.Body)
+				}
+				var body struct {
+					Error struct {
+						Message string  `json:"message"`
+						Code    string  `json:"code"`
+						Param   *string `json:"param"`
+					} `json:"error"`
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+					t.Fatal(err)
+				}
+				e := body.Error
+				if e.Message != tt.message || e.Code != tt.code || (tt.param != "" && (e.Param == nil || *e.Param != tt.param)) {
+					t.Errorf("stream=%s: error %+v (param %v), want message %q code %q param %q", stream, e, e.Param, tt.message, tt.code, tt.param)
+				}
+				if strings.Contains(w.Body.String(), up.URL[len("http://"):]) {
+					t.Errorf("the upstream's address reached the client: %s", w.Body)
+				}
+				if got := w.Header().Get("Retry-After"); got != tt.retryAfter {
+					t.Errorf("stream=%s: Retry-After %q, want %q", stream, got, tt.retryAfter)
+				}
+			}
+		})
+	}
+}
