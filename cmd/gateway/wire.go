@@ -143,7 +143,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if !ok {
 		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
 	}
-	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, emb: emb, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
 		return nil, err
 	}
 
@@ -406,6 +406,7 @@ type routerEnv struct {
 	pool *pgxpool.Pool // nil: no Postgres
 	rdb  *redis.Client // nil: no Redis
 	log  *slog.Logger
+	emb  embed.Embedder // the gateway's embedder
 	// console learns from the router what it shows of it.
 	console *console.Deps
 	// checks are /readyz's: a router that needs time to be useful adds
@@ -451,12 +452,13 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 			return fmt.Errorf("request log: %w", err)
 		}
 	}
-	// The router has its own sparse n-gram features: far more buckets
-	// than the gateway's dense embedding, for accuracy, at no cost per
-	// query (it embeds the text itself).
 	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
 		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
-	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
+	features, err := learnedFeatures(cfg, env.emb)
+	if err != nil {
+		return err
+	}
+	learned := router.NewLearned(features, routerOpts)
 	source := trainingSource(reg, fb, labels, cfg.DefaultExpert)
 	rt := router.NewRetrainer(learned, source, router.RetrainOptions{
 		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
@@ -495,6 +497,23 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		log.Info("teacher on", "expert", cfg.Teacher.Expert)
 	}
 	return nil
+}
+
+// learnedFeatures are what the learned router reads of a query. Its own
+// sparse n-gram features have far more buckets than the gateway's dense
+// embedding, for accuracy, at no cost per query; with another embedder
+// configured it may read that embedder's vectors too, or only them.
+func learnedFeatures(cfg config.Config, emb embed.Embedder) (embed.Embedder, error) {
+	local := embed.NewLocal(router.LocalFeatureDim)
+	switch cfg.Router.Features {
+	case "", "local":
+		return local, nil
+	case "combined":
+		return router.NewCombined(local, emb, cfg.Embed.Kind+":"+cfg.Embed.Model, 1)
+	case "embedder":
+		return emb, nil
+	}
+	return nil, fmt.Errorf("router.features %q: want local, combined or embedder", cfg.Router.Features)
 }
 
 // teacherExperts lists what the teacher chooses among: the enabled domain
