@@ -21,6 +21,7 @@ import (
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/loadgen"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
 	"github.com/prometheus/client_golang/prometheus"
@@ -558,17 +559,54 @@ func BenchmarkChatOverhead(b *testing.B) {
 			d.Cache = policies.NewMemoryCache(policies.CacheOptions{Threshold: 2}) // semantic lookup off: every request misses
 		}))
 	})
+	// What production runs: ten openai-kind experts on an instant upstream
+	// over loopback HTTP, the learned router, the default 2,048-dimension
+	// embedder and the response cache with semantic lookup on, every
+	// question new (so every lookup searches a full scope and misses).
+	b.Run("routed+cache, 10 openai experts", func(b *testing.B) {
+		up := httptest.NewServer(loadgen.Upstream())
+		defer up.Close()
+		domains := []string{"banking", "medicine", "law", "cooking", "travel", "sports", "astronomy", "programming", "gardening", "music"}
+		var ex []router.Example
+		for _, d := range domains {
+			for i := range 6 {
+				ex = append(ex, router.Example{Text: fmt.Sprintf("a question about %s number %d", d, i), Expert: d + "-up"})
+			}
+		}
+		l := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{})
+		if _, err := l.Train(context.Background(), ex); err != nil {
+			b.Fatal(err)
+		}
+		env := newTestEnv(b, Options{}, gateway.Options{}, func(d *gateway.Deps) {
+			d.Router = l
+			d.Embedder = embed.NewLocal(2048)
+			d.Cache = policies.NewMemoryCache(policies.CacheOptions{})
+		})
+		for _, d := range domains {
+			if _, err := env.reg.Add(context.Background(), experts.Spec{Name: d + "-up", Kind: experts.KindOpenAI, BaseURL: up.URL, Model: "instant"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchChatBodies(b, env, func(i int) string {
+			d := domains[i%len(domains)]
+			return fmt.Sprintf(`{"model":"auto","messages":[{"role":"user","content":"a %s question, %s, ref %x"}]}`, d, strings.Repeat(domains[(i*7+3)%10]+" ", i%5), i*2654435761)
+		})
+	})
 }
 
 func benchChat(b *testing.B, env *testEnv) {
-	h := env.srv.Handler()
 	body := `{"model":"auto","messages":[{"role":"user","content":"what is the balance of my checking account"}]}`
+	// A distinct query each time, so the cache never answers.
+	benchChatBodies(b, env, func(i int) string { return strings.Replace(body, "account", fmt.Sprint("account ", i), 1) })
+}
+
+func benchChatBodies(b *testing.B, env *testEnv, body func(i int) string) {
+	h := env.srv.Handler()
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		// A distinct query each time, so the cache never answers.
-		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(strings.Replace(body, "account", fmt.Sprint("account ", i), 1)))
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body(i)))
 		w := httptest.NewRecorder()
 		start := time.Now()
 		h.ServeHTTP(w, req)

@@ -266,7 +266,7 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	checks := gin.H{}
 	ready := true
-	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", len(s.deps.Registry.List()))
+	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", s.deps.Registry.Snapshot().Len())
 	def := s.gw.DefaultExpert()
 	switch e, ok := s.deps.Registry.Get(def); {
 	case !ok:

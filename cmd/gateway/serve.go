@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	configPath := fs.String("config", "", "YAML configuration `file` (default: "+config.DefaultFile+" in the working directory, when present)")
 	addr := fs.String("addr", "", "listen address `HOST:PORT` (default 127.0.0.1:8080; overrides addr in the config)")
 	dataDir := fs.String("data-dir", "", "`directory` for the gateway's state: registry, router model, knowledge index (default ./data)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (read it with go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway serve [flags]
 
@@ -50,6 +52,17 @@ Flags:
 		cfg.DataDir = *dataDir
 	}
 	log := newLogger(cfg)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	gw, err := build(ctx, cfg, log)
 	if err != nil {

@@ -112,10 +112,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if err := reg.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load experts: %w", err)
 	}
-	seed := append([]experts.Spec{{
-		Name: cfg.DefaultExpert, Kind: experts.KindLocal,
-		Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
-	}}, cfg.Experts...)
+	// The default expert is the local engine unless the configuration
+	// lists an expert of that name itself.
+	seed := cfg.Experts
+	if !slices.ContainsFunc(cfg.Experts, func(s experts.Spec) bool { return s.Name == cfg.DefaultExpert }) {
+		seed = append([]experts.Spec{{
+			Name: cfg.DefaultExpert, Kind: experts.KindLocal,
+			Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
+		}}, cfg.Experts...)
+	}
 	// An expert that fails to build (an unset API key variable, say) is
 	// registered without traffic and reported by /readyz; only invalid
 	// specs stop the start.
