@@ -34,6 +34,7 @@ type Config struct {
 	MaxMessages     int            `yaml:"max_messages"`
 	RequestTimeout  units.Duration `yaml:"request_timeout"`
 	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
+	Server          Server         `yaml:"server"`
 
 	DefaultExpert string `yaml:"default_expert"`
 	Aggregate     string `yaml:"aggregate"`
@@ -137,6 +138,15 @@ type Cache struct {
 	TTL               units.Duration `yaml:"ttl"`
 	SemanticThreshold float64        `yaml:"semantic_threshold"`
 	MaxEntries        int            `yaml:"max_entries"`
+}
+
+// Server bounds the HTTP server (0: api's defaults).
+type Server struct {
+	ReadHeaderTimeout units.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       units.Duration `yaml:"read_timeout"`
+	IdleTimeout       units.Duration `yaml:"idle_timeout"`
+	MaxConnections    int            `yaml:"max_connections"`
+	MaxInFlight       int            `yaml:"max_in_flight"`
 }
 
 // Health configures the per-expert circuit breakers (0: health's defaults).

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/moegate/moegate/config"
 )
@@ -61,9 +60,9 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: gw.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := gw.api.HTTPServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(gw.api.Listener(ln)) }()
 	log.Info("moegate gateway listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
 
 	select {

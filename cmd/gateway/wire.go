@@ -43,6 +43,7 @@ import (
 // server is the wired gateway and what must be closed when it stops.
 type server struct {
 	handler http.Handler
+	api     *api.Server
 	closers []io.Closer
 	stop    context.CancelFunc
 }
@@ -220,11 +221,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Std(), ReadTimeout: cfg.Server.ReadTimeout.Std(), IdleTimeout: cfg.Server.IdleTimeout.Std(),
+		MaxConnections: cfg.Server.MaxConnections, MaxInFlight: cfg.Server.MaxInFlight,
 	}, apiDeps)
 	if err != nil {
 		return nil, err
 	}
-	g.handler = srv.Handler()
+	g.handler, g.api = srv.Handler(), srv
 	return g, nil
 }
 
