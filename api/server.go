@@ -178,6 +178,10 @@ func (s *Server) recoverer(c *gin.Context) {
 	c.Next()
 }
 
+// statusKey holds, in the gin context, the status a request is logged and
+// counted with when it differs from the one sent (a stream the client cut).
+const statusKey = "moegate.status"
+
 // observe logs each request and records its metrics.
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
@@ -187,6 +191,9 @@ func (s *Server) observe(c *gin.Context) {
 		route = "unmatched"
 	}
 	status := c.Writer.Status()
+	if v, ok := c.Get(statusKey); ok {
+		status = v.(int)
+	}
 	d := time.Since(start)
 	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
