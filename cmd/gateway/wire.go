@@ -190,7 +190,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			copts := policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries}
+			fc := policies.NewFailoverCache(policies.NewRedisCache(rdb, "moegate:cache:", copts), policies.NewMemoryCache(copts), 0, 0, log)
+			_ = fc.Check(ctx) // an outage that predates the first request is seen at once
+			deps.Cache = fc
+			apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "redis_cache", Degrades: true, Check: func(context.Context) error {
+				if ok, why := fc.Healthy(); !ok {
+					return errors.New(why)
+				}
+				return nil
+			}})
 		} else {
 			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
 		}
