@@ -81,6 +81,10 @@ type Spec struct {
 	// Fallbacks are experts asked, in order, when this one fails or is
 	// ejected and nobody the router chose could answer.
 	Fallbacks []string `json:"fallbacks,omitempty" yaml:"fallbacks"`
+	// ContextTokens is the upstream model's context window, so that
+	// retrieved passages are trimmed to fit beside the conversation and
+	// the answer; 0 = unknown (a local expert knows its own).
+	ContextTokens int `json:"context_tokens,omitempty" yaml:"context_tokens"`
 	// MaxConcurrency bounds calls in flight to this expert; 0 = unbounded.
 	MaxConcurrency int `json:"max_concurrency,omitempty" yaml:"max_concurrency"`
 	// SystemPrompt is prepended to every conversation as a system message.
@@ -186,6 +190,9 @@ func (s Spec) Validate() error {
 		if fb == s.Name || fb == ReservedName || !nameRE.MatchString(fb) {
 			return invalid("fallbacks", "%q is not another expert's name", fb)
 		}
+	}
+	if s.ContextTokens < 0 || s.ContextTokens > 1<<24 {
+		return invalid("context_tokens", "%d is outside 0..%d", s.ContextTokens, 1<<24)
 	}
 	if s.MaxConcurrency < 0 || s.MaxConcurrency > maxConcurrency {
 		return invalid("max_concurrency", "%d is outside 0..%d", s.MaxConcurrency, maxConcurrency)

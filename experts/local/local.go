@@ -104,6 +104,10 @@ func New(spec experts.Spec, eng Engine, maxTokens int) *Expert {
 // Name returns the expert's name.
 func (l *Expert) Name() string { return l.name }
 
+// ContextTokens is the engine's context window, for the gateway's
+// budget of retrieved passages.
+func (l *Expert) ContextTokens() int { return l.engine.Info().Context }
+
 // Engine returns the engine the expert runs on.
 func (l *Expert) Engine() Engine { return l.engine }
 
