@@ -323,7 +323,7 @@ func TestBadRequests(t *testing.T) {
 		{"top_p", `{"model":"auto","top_p":-1,` + msgs + `}`, 400, "", "top_p"},
 		{"max_tokens", `{"model":"auto","max_tokens":0,` + msgs + `}`, 400, "", "max_tokens"},
 		{"bad role", `{"model":"auto","messages":[{"role":"wizard","content":"x"}]}`, 400, "", "messages[0].role"},
-		{"image part", `{"model":"auto","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400, "", "messages[0].content"},
+		{"audio part", `{"model":"auto","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"x"}}]}]}`, 400, "", "messages[0].content"},
 		{"five stops", `{"model":"auto","stop":["a","b","c","d","e"],` + msgs + `}`, 400, "", "stop"},
 		{"stream options without stream", `{"model":"auto","stream_options":{"include_usage":true},` + msgs + `}`, 400, "", "stream_options"},
 		{"bad aggregate", `{"model":"auto","moegate":{"aggregate":"vote"},` + msgs + `}`, 400, "", "moegate"},
@@ -638,6 +638,23 @@ func TestCache(t *testing.T) {
 	if !strings.Contains(w.Header().Get("X-Moegate-Route"), "cache=exact") {
 		t.Fatalf("header: %q", w.Header().Get("X-Moegate-Route"))
 	}
+	// Cache-Control: no-cache refreshes, no-store bypasses, a sampled
+	// request is not served, and the moegate object says so.
+	for _, tt := range []struct {
+		body, header, mode string
+	}{
+		{hello, "no-cache", "refresh"},
+		{hello, "no-store", "off"},
+		{`{"model":"auto","temperature":1.5,"messages":[{"role":"user","content":"hello there"}]}`, "", "off"},
+		{`{"model":"auto","moegate":{"cache":"off"},"messages":[{"role":"user","content":"hello there"}]}`, "max-age=0", "off"},
+	} {
+		before := banking.calls.Load()
+		c := decode(t, env.do("POST", "/v1/chat/completions", tt.body, "Cache-Control", tt.header))["moegate"].(map[string]any)["cache"].(map[string]any)
+		if c["hit"] != false || c["mode"] != tt.mode || c["reason"] == nil || banking.calls.Load() != before+1 {
+			t.Fatalf("%s with Cache-Control %q: cache %v, want a fresh answer, mode %s", tt.body, tt.header, c, tt.mode)
+		}
+	}
+	assertError(t, env.do("POST", "/v1/chat/completions", `{"model":"auto","moegate":{"cache":"sometimes"},"messages":[{"role":"user","content":"x"}]}`), 400, "", "moegate")
 	// Excluding the expert that produced the cached answer: no hit, another expert answers.
 	third := decode(t, env.do("POST", "/v1/chat/completions", hello, "X-Moegate-Exclude-Data", "acme"))
 	if third["moegate"].(map[string]any)["cache"].(map[string]any)["hit"] != false || third["model"] == "banking" {
@@ -743,5 +760,111 @@ func TestExpertTimeoutIs504(t *testing.T) {
 	assertError(t, w, 504, "expert_timeout", "")
 	if !strings.Contains(w.Body.String(), "slow") {
 		t.Fatalf("504 does not name the expert: %s", w.Body)
+	}
+}
+
+// The Responses and legacy completions endpoints answer through the same
+// pipeline as chat, and refuse what they cannot honour with a 400 naming
+// the parameter.
+func TestResponsesAndCompletions(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+	r := decode(t, env.do("POST", "/v1/responses", `{"model":"auto","instructions":"be brief","input":[{"role":"user","content":[{"type":"input_text","text":"hello there"}]}]}`))
+	out := r["output"].([]any)[0].(map[string]any)
+	if r["object"] != "response" || r["status"] != "completed" || r["model"] != "banking" || out["content"].([]any)[0].(map[string]any)["text"] != "banking says: hello there" || r["moegate"] == nil {
+		t.Fatalf("response: %v", r)
+	}
+	c := decode(t, env.do("POST", "/v1/completions", `{"model":"travel","prompt":"once upon","echo":true}`))
+	if c["object"] != "text_completion" || c["choices"].([]any)[0].(map[string]any)["text"] != "once upontravel says: once upon" {
+		t.Fatalf("completion: %v", c)
+	}
+	for _, tt := range []struct{ path, body, param string }{
+		{"/v1/responses", `{"model":"auto"}`, "input"},
+		{"/v1/responses", `{"model":"auto","input":"x","previous_response_id":"resp_1"}`, "previous_response_id"},
+		{"/v1/responses", `{"model":"auto","input":"x","tools":[{"type":"web_search"}]}`, "tools[0].type"},
+		{"/v1/responses", `{"model":"auto","input":[{"type":"reasoning"}]}`, "input[0].type"},
+		{"/v1/responses", `{"model":"auto","input":"x","text":{"format":{"type":"yaml"}}}`, "text.format.type"},
+		{"/v1/responses", `{"model":"auto","input":"x","temperature":3}`, "temperature"},
+		{"/v1/responses", `{"model":"auto","input":"x","max_output_tokens":0}`, "max_output_tokens"},
+		{"/v1/completions", `{"model":"auto"}`, "prompt"},
+		{"/v1/completions", `{"model":"auto","prompt":["a","b"]}`, "prompt"},
+		{"/v1/completions", `{"model":"auto","prompt":[1,2]}`, "prompt"},
+		{"/v1/completions", `{"model":"auto","prompt":"a","suffix":"b"}`, "suffix"},
+		{"/v1/completions", `{"model":"auto","prompt":"a","logprobs":2}`, "logprobs"},
+		{"/v1/completions", `{"model":"auto","prompt":"a","n":2}`, "n"},
+	} {
+		assertError(t, env.do("POST", tt.path, tt.body), 400, "", tt.param)
+	}
+}
+
+// PATCH is a JSON merge patch: a partial patch keeps everything it does not
+// name (examples, description, system prompt); null removes a member; an
+// invalid result is refused with nothing stored. PUT replaces the whole
+// spec. The same holds for tenants.
+func TestAdminPatch(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+	auth := []string{"Authorization", "Bearer admin-token"}
+	var examples []string
+	for i := range 1500 {
+		examples = append(examples, fmt.Sprintf("banking example %d", i))
+	}
+	spec, _ := json.Marshal(map[string]any{"name": "legal", "kind": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m",
+		"description": "Contracts and law", "system_prompt": "You are a lawyer.", "examples": examples, "tags": []string{"law"}})
+	if w := env.do("POST", "/admin/experts", string(spec), auth...); w.Code != 201 {
+		t.Fatalf("add: %d %s", w.Code, w.Body)
+	}
+	w := env.do("PATCH", "/admin/experts/legal", `{"model":"m2","timeout":"30s","tags":null,"capabilities":{"vision":false}}`, auth...)
+	if w.Code != 200 {
+		t.Fatalf("patch: %d %s", w.Code, w.Body)
+	}
+	e, _ := env.reg.Get("legal")
+	s := e.Spec
+	if s.Model != "m2" || s.Timeout.Std() != 30*time.Second || len(s.Tags) != 0 || s.Capabilities.Vision == nil || *s.Capabilities.Vision ||
+		len(s.Examples) != 1500 || s.Description != "Contracts and law" || s.SystemPrompt != "You are a lawyer." || s.BaseURL != "http://127.0.0.1:1/v1" {
+		t.Fatalf("after a partial patch: %+v", s)
+	}
+	for _, tt := range []struct {
+		body   string
+		status int
+		param  string
+	}{
+		{`{"timeout":"forever"}`, 400, ""},
+		{`{"kind":null}`, 400, "kind"},
+		{`{"max_concurrency":-1}`, 400, "max_concurrency"},
+		{`{"name":"other"}`, 400, "name"},
+		{`{"modle":"typo"}`, 400, "modle"},
+		{`{"max_concurrency":"many"}`, 400, "max_concurrency"},
+		{`["not","an","object"]`, 400, ""},
+	} {
+		assertError(t, env.do("PATCH", "/admin/experts/legal", tt.body, auth...), tt.status, "", tt.param)
+	}
+	if e2, _ := env.reg.Get("legal"); !e2.Spec.UpdatedAt.Equal(s.UpdatedAt) || e2.Spec.Model != "m2" {
+		t.Fatalf("a refused patch changed the expert: %+v", e2.Spec)
+	}
+	assertError(t, env.do("PATCH", "/admin/experts/none", `{"model":"x"}`, auth...), 404, "", "")
+	// PUT is a full replacement: what it leaves out is gone.
+	if w := env.do("PUT", "/admin/experts/legal", `{"kind":"openai","base_url":"http://127.0.0.1:1/v1","model":"m3"}`, auth...); w.Code != 200 {
+		t.Fatalf("put: %d %s", w.Code, w.Body)
+	}
+	if e, _ := env.reg.Get("legal"); len(e.Spec.Examples) != 0 || e.Spec.Description != "" || e.Spec.Model != "m3" {
+		t.Fatalf("PUT did not replace: %+v", e.Spec)
+	}
+
+	// Tenants.
+	w = env.do("POST", "/admin/tenants", `{"name":"acme","rpm":10,"denied_data":["globex"],"max_k":2}`, auth...)
+	if w.Code != 201 {
+		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
+	}
+	key := decode(t, w)["key"].(string)
+	w = env.do("PATCH", "/admin/tenants/acme", `{"rpm":20,"max_k":null}`, auth...)
+	if got := decode(t, w); w.Code != 200 || got["rpm"] != 20.0 || got["max_k"] != nil || got["denied_data"].([]any)[0] != "globex" {
+		t.Fatalf("patch tenant: %d %v", w.Code, got)
+	}
+	assertError(t, env.do("PATCH", "/admin/tenants/acme", `{"rpm":-5}`, auth...), 400, "", "")
+	assertError(t, env.do("PATCH", "/admin/tenants/nobody", `{"rpm":5}`, auth...), 404, "", "")
+	if w := env.do("PUT", "/admin/tenants/acme", `{"rpm":7}`, auth...); w.Code != 200 || decode(t, w)["denied_data"] != nil {
+		t.Fatalf("put tenant: %d %s", w.Code, w.Body)
+	}
+	if tn, err := env.srv.deps.Tenants.Authenticate(context.Background(), key); err != nil || tn.RPM != 7 {
+		t.Fatalf("the key after updates: %+v %v", tn, err)
 	}
 }

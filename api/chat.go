@@ -28,7 +28,8 @@ var validRoles = map[string]bool{"system": true, "developer": true, "user": true
 
 func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	var r chatRequest
-	if err := s.decodeJSON(c, &r); err != nil {
+	body, err := s.readJSON(c, &r)
+	if err != nil {
 		return nil, err
 	}
 	if r.Model == "" {
@@ -43,11 +44,8 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	if r.N != nil && *r.N != 1 {
 		return nil, invalid("n", "Only n=1 is supported; got n=%d.", *r.N)
 	}
-	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
-		return nil, invalid("temperature", "'temperature' must be between 0 and 2; got %g.", *r.Temperature)
-	}
-	if r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1) {
-		return nil, invalid("top_p", "'top_p' must be between 0 and 1; got %g.", *r.TopP)
+	if err := checkSampling(r.Temperature, r.TopP); err != nil {
+		return nil, err
 	}
 	maxTokens := 0
 	for _, p := range []struct {
@@ -73,17 +71,19 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	if err != nil {
 		return nil, fieldErr("moegate", err)
 	}
-	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
+	ext = withHeaders(c, ext)
 	msgs := make([]experts.Message, len(r.Messages))
+	images := 0
 	for i, m := range r.Messages {
 		param := fmt.Sprintf("messages[%d]", i)
 		if !validRoles[m.Role] {
 			return nil, invalid(param+".role", "Invalid role %q in %s: expected system, developer, user, assistant or tool.", m.Role, param)
 		}
-		text, err := contentText(m.Content)
+		text, n, err := contentText(m.Content)
 		if err != nil {
 			return nil, fieldErr(param+".content", err)
 		}
+		images += n
 		msgs[i] = experts.Message{Role: m.Role, Content: text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}
 		if m.Role == "developer" {
 			msgs[i].Role = "system"
@@ -96,10 +96,43 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 			Chat: &experts.Request{
 				Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
 				Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
+				Body:   body,
+				Images: images,
 			},
 		},
 		includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage,
 	}, nil
+}
+
+// withHeaders merges what the request's headers say into its moegate
+// object: X-Moegate-Exclude-Data adds to the opt-out, and Cache-Control
+// no-store (off) or no-cache (refresh) sets the cache mode unless the body
+// set one.
+func withHeaders(c *gin.Context, ext policies.Extension) policies.Extension {
+	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
+	if ext.Cache == "" {
+		for _, d := range strings.Split(c.GetHeader("Cache-Control"), ",") {
+			switch strings.ToLower(strings.TrimSpace(d)) {
+			case "no-store":
+				ext.Cache = policies.CacheOff
+			case "no-cache":
+				if ext.Cache == "" {
+					ext.Cache = policies.CacheRefresh
+				}
+			}
+		}
+	}
+	return ext
+}
+
+func checkSampling(temperature, topP *float32) error {
+	if temperature != nil && (*temperature < 0 || *temperature > 2) {
+		return invalid("temperature", "'temperature' must be between 0 and 2; got %g.", *temperature)
+	}
+	if topP != nil && (*topP < 0 || *topP > 1) {
+		return invalid("top_p", "'top_p' must be between 0 and 1; got %g.", *topP)
+	}
+	return nil
 }
 
 func nonNull(raw json.RawMessage) json.RawMessage {
@@ -145,17 +178,11 @@ func (s *Server) chatCompletions(c *gin.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if call.req.Tenant, err = s.authenticate(c); err != nil {
-		return err
-	}
-	ctx := c.Request.Context()
-	if err := s.gw.Admit(ctx, call.req.Tenant); err != nil {
-		return err
-	}
-	p, err = s.gw.Plan(ctx, call.req)
+	p, err = s.plan(c, call.req)
 	if err != nil {
 		return err
 	}
+	ctx := c.Request.Context()
 	// The route header is written last: the cache may still answer.
 	if !call.stream {
 		res, err = s.gw.Execute(ctx, p, nil)
@@ -185,6 +212,20 @@ func (s *Server) chatCompletions(c *gin.Context) (err error) {
 	}
 	sw.finish(res)
 	return nil
+}
+
+// plan authenticates the caller, applies its limits and plans req: the
+// common start of every endpoint that answers through the experts.
+func (s *Server) plan(c *gin.Context, req *gateway.Request) (*gateway.Plan, error) {
+	var err error
+	if req.Tenant, err = s.authenticate(c); err != nil {
+		return nil, err
+	}
+	ctx := c.Request.Context()
+	if err := s.gw.Admit(ctx, req.Tenant); err != nil {
+		return nil, err
+	}
+	return s.gw.Plan(ctx, req)
 }
 
 func completion(res *gateway.Result) chatCompletion {

@@ -44,41 +44,47 @@ type chatMessage struct {
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 }
 
-// contentText flattens a message's content to text. Only text parts are
-// supported; anything else is a 400 naming the part.
-func contentText(raw json.RawMessage) (string, error) {
+// contentText flattens a message's content to text and counts its image
+// parts (only experts that take vision input are routed such requests).
+// Other part types are a 400 naming the part.
+func contentText(raw json.RawMessage) (string, int, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return "", nil
+		return "", 0, nil
 	}
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", err
+			return "", 0, err
 		}
-		return s, nil
+		return s, 0, nil
 	case '[':
 		var parts []struct {
 			Type string  `json:"type"`
 			Text *string `json:"text"`
 		}
 		if err := json.Unmarshal(raw, &parts); err != nil {
-			return "", fmt.Errorf("content parts: %w", err)
+			return "", 0, fmt.Errorf("content parts: %w", err)
 		}
 		var b strings.Builder
+		images := 0
 		for i, p := range parts {
+			if p.Type == "image_url" {
+				images++
+				continue
+			}
 			if p.Type != "text" || p.Text == nil {
-				return "", fmt.Errorf("content part %d has type %q: only text parts are supported", i, p.Type)
+				return "", 0, fmt.Errorf("content part %d has type %q: only text and image_url parts are supported", i, p.Type)
 			}
 			if b.Len() > 0 {
 				b.WriteString("\n")
 			}
 			b.WriteString(*p.Text)
 		}
-		return b.String(), nil
+		return b.String(), images, nil
 	default:
-		return "", fmt.Errorf("content must be a string or an array of content parts")
+		return "", 0, fmt.Errorf("content must be a string or an array of content parts")
 	}
 }
 

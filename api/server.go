@@ -84,6 +84,8 @@ func (s *Server) routes() *gin.Engine {
 
 	v1 := e.Group("/v1")
 	v1.POST("/chat/completions", s.handle(s.chatCompletions))
+	v1.POST("/responses", s.handle(s.responses))
+	v1.POST("/completions", s.handle(s.completions))
 	v1.GET("/models", s.handle(s.listModels))
 	v1.GET("/models/:id", s.handle(s.getModel))
 	v1.POST("/embeddings", s.handle(s.embeddings))
@@ -95,17 +97,24 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/experts", s.handle(s.adminListExperts))
 	admin.POST("/experts", s.handle(s.adminAddExpert))
 	admin.GET("/experts/:name", s.handle(s.adminGetExpert))
-	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert))
+	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert))  // full replacement
+	admin.PATCH("/experts/:name", s.handle(s.adminPatchExpert)) // JSON merge patch
 	admin.DELETE("/experts/:name", s.handle(s.adminRemoveExpert))
 	admin.GET("/tenants", s.handle(s.adminListTenants))
 	admin.POST("/tenants", s.handle(s.adminCreateTenant))
 	admin.GET("/tenants/:name", s.handle(s.adminGetTenant))
+	admin.PUT("/tenants/:name", s.handle(s.adminUpdateTenant))
+	admin.PATCH("/tenants/:name", s.handle(s.adminPatchTenant))
 	admin.DELETE("/tenants/:name", s.handle(s.adminDeleteTenant))
 	admin.GET("/usage", s.handle(s.adminUsage))
 	admin.GET("/knowledge", s.handle(s.adminListKnowledge))
 	admin.POST("/knowledge", s.handle(s.adminIngest))
 	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
 	admin.POST("/router/retrain", s.handle(s.adminRetrain))
+	admin.POST("/experts/:name/examples/suggest", s.handle(s.adminSuggestExamples))
+	admin.GET("/labels", s.handle(s.adminListLabels))
+	admin.POST("/labels", s.handle(s.adminAddLabel))
+	admin.DELETE("/labels/:id", s.handle(s.adminDeleteLabel))
 	admin.POST("/route", s.asTenant, s.handle(s.route))
 	admin.POST("/chat/completions", s.asTenant, s.handle(s.chatCompletions))
 	if s.deps.Console != nil {
@@ -200,8 +209,21 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 		return
 	}
-	s.log.InfoContext(c.Request.Context(), "request", "request_id", requestID(c), "method", c.Request.Method,
-		"path", c.Request.URL.Path, "status", status, "duration_ms", float64(d.Microseconds())/1000)
+	// Every request is counted above; at the default level only failures
+	// are logged, so a busy gateway does not spend its time writing logs.
+	level := slog.LevelDebug
+	switch {
+	case status >= 500:
+		level = slog.LevelWarn
+	case status >= 400:
+		level = slog.LevelInfo
+	}
+	ctx := c.Request.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	s.log.LogAttrs(ctx, level, "request", slog.String("request_id", requestID(c)), slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
 }
 
 // limitBody caps request bodies; reading past the cap fails with a
@@ -243,13 +265,15 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok", "uptime_seconds": int(time.Since(s.started).Seconds())})
 }
 
-// readyz reports whether the gateway can serve: the registry is loaded and
-// the default expert exists. Degraded dependencies (Redis down, limits
+// readyz reports whether the gateway can serve: the registry is loaded (it
+// is, before the server is built), the default expert is up, and every
+// check the wiring added (the router's model) passes. Degraded dependencies (Redis down, limits
 // in-process) are reported without failing readiness, since requests are
 // still served.
 func (s *Server) readyz(c *gin.Context) {
 	checks := gin.H{}
 	ready := true
+	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", len(s.deps.Registry.List()))
 	def := s.gw.DefaultExpert()
 	switch e, ok := s.deps.Registry.Get(def); {
 	case !ok:

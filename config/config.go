@@ -54,6 +54,8 @@ type Config struct {
 	Auth      string    `yaml:"auth"`
 	Tenants   []Tenant  `yaml:"tenants"`
 	Cache     Cache     `yaml:"cache"`
+	Upstream  Upstream  `yaml:"upstream"`
+	Teacher   Teacher   `yaml:"teacher"`
 
 	Experts []experts.Spec `yaml:"experts"`
 }
@@ -138,6 +140,25 @@ type Cache struct {
 	TTL               units.Duration `yaml:"ttl"`
 	SemanticThreshold float64        `yaml:"semantic_threshold"`
 	MaxEntries        int            `yaml:"max_entries"`
+	MaxBytes          int64          `yaml:"max_bytes"`
+	// Sampled lets requests with temperature > 0 or top_p < 1 be answered
+	// from the cache; false (the default) gives them a fresh answer.
+	Sampled bool `yaml:"sampled"`
+}
+
+// Teacher lets a registered expert teach the learned router from live
+// traffic (router/teacher); off while Expert is empty.
+type Teacher struct {
+	Expert         string  `yaml:"expert"`
+	CallsPerHour   int     `yaml:"calls_per_hour"`
+	Share          float64 `yaml:"share"`
+	MinUncertainty float64 `yaml:"min_uncertainty"`
+}
+
+// Upstream tunes the calls to openai-kind experts (0: the kind's default).
+type Upstream struct {
+	MaxResponseBytes    int64 `yaml:"max_response_bytes"`
+	MaxIdleConnsPerHost int   `yaml:"max_idle_conns_per_host"`
 }
 
 // Server bounds the HTTP server (0: api's defaults).

@@ -95,6 +95,9 @@ type Spec struct {
 	DataOwner       string   `json:"data_owner,omitempty" yaml:"data_owner"`
 	CostPer1KTokens float64  `json:"cost_per_1k_tokens,omitempty" yaml:"cost_per_1k_tokens"`
 	LatencyHintMS   int      `json:"latency_hint_ms,omitempty" yaml:"latency_hint_ms"`
+	// Capabilities say which requests the expert can serve (tools,
+	// structured output, images, context and answer size).
+	Capabilities Capabilities `json:"capabilities,omitzero" yaml:"capabilities"`
 	// Enabled is nil when unset, which means true; Normalize sets it.
 	Enabled   *bool     `json:"enabled,omitempty" yaml:"enabled"`
 	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
@@ -222,7 +225,7 @@ func (s Spec) Validate() error {
 	if s.LatencyHintMS < 0 {
 		return invalid("latency_hint_ms", "must be >= 0")
 	}
-	return nil
+	return s.Capabilities.validate()
 }
 
 // Clone returns a deep copy of s, so a caller can change it without
@@ -235,6 +238,7 @@ func (s Spec) Clone() Spec {
 		}
 		s.Headers = h
 	}
+	s.Capabilities = s.Capabilities.clone()
 	s.Tags = slices.Clone(s.Tags)
 	s.Examples = slices.Clone(s.Examples)
 	s.Fallbacks = slices.Clone(s.Fallbacks)

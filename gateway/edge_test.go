@@ -77,7 +77,7 @@ func TestPassagesTrimmedToTheContext(t *testing.T) {
 			info := &Info{}
 			r := *req
 			r.MaxTokens = tt.maxTokens
-			got := e.gw.ground(&r, hits, info, tt.window)
+			got := e.gw.ground(&r, hits, info, tt.window, e.gw.metrics)
 			if n := len(info.Retrieval.Passages); n > tt.wantPassages || (tt.window == 0 && n != 4) {
 				t.Fatalf("%d passages kept, want at most %d", n, tt.wantPassages)
 			}

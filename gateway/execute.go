@@ -29,11 +29,14 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	ctx, cancel := context.WithTimeout(ctx, g.opts.RequestTimeout)
 	defer cancel()
 	g.remember(ctx, p)
+	g.offer(p)
 
-	cacheable := g.deps.Cache != nil && len(p.req.Chat.Tools) == 0
+	use := g.cacheDecision(p)
 	var scopeKey, exactKey string
-	if cacheable {
+	if use.lookup || use.store {
 		scopeKey, exactKey = p.cacheKeys()
+	}
+	if use.lookup {
 		if res, ok := g.fromCache(ctx, p, scopeKey, exactKey, onDelta); ok {
 			return res, nil
 		}
@@ -74,7 +77,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 		return &Result{Info: p.Info}, upstreamError(ctx, err)
 	}
 	g.account(ctx, p.req.Tenant, out)
-	if cacheable {
+	if use.store {
 		g.storeInCache(ctx, p, scopeKey, exactKey, out)
 	}
 	return &Result{Info: p.Info, Response: out.Response, Answered: out.Answered}, nil
@@ -86,7 +89,7 @@ func (g *Gateway) synthesizer(p *Plan) (aggregate.Candidate, bool) {
 	if name == "" {
 		name = g.opts.DefaultExpert
 	}
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := p.snap.Get(name)
 	if !p.scope.Allows(name) || !ok {
 		return aggregate.Candidate{}, false
 	}
@@ -169,6 +172,14 @@ func estimateTokens(n int) int { return (n + 3) / 4 }
 func upstreamError(ctx context.Context, err error) error {
 	var ae *aggregate.Error
 	isAggregate := errors.As(err, &ae)
+	if isAggregate && !ae.Timeout && !errs.Is(err, errs.Canceled) {
+		// An expert that classified its failure (an upstream's 4xx passed
+		// on, 429 with its Retry-After, an answer too large) already
+		// wrote the message for the client, naming itself.
+		if ee, ok := errors.AsType[*errs.Error](ae.Err); ok && ee.Kind != errs.Internal {
+			return ee
+		}
+	}
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		// Whatever the experts said, the client left first: 499, never 502.
@@ -201,7 +212,7 @@ func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey str
 		return nil, false
 	}
 	g.metrics.cache.WithLabelValues(hit.Kind).Inc()
-	p.Info.Cache = CacheInfo{Hit: true, Kind: hit.Kind, Similarity: hit.Similarity}
+	p.Info.Cache.Hit, p.Info.Cache.Kind, p.Info.Cache.Similarity = true, hit.Kind, hit.Similarity
 	p.Info.Experts = []ExpertCall{}
 	for _, name := range entry.Experts {
 		p.Info.Experts = append(p.Info.Experts, ExpertCall{Name: name, Status: aggregate.StatusCached})

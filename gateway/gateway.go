@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // Options are the pipeline's own settings. A zero field takes the default
@@ -37,6 +39,11 @@ type Options struct {
 	// in, for better-weighted ones. 0: aggregate's defaults.
 	FirstByteTimeout time.Duration
 	HedgeDelay       time.Duration
+
+	// CacheSampled lets requests that ask for sampling (temperature > 0
+	// or top_p < 1) use the response cache; false: they always get a fresh
+	// answer unless they set moegate.cache "on".
+	CacheSampled bool
 
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
@@ -76,18 +83,21 @@ type Deps struct {
 	Cache     Cache
 	Feedback  FeedbackStore
 	Retrainer Retrainer
-	Log       RequestLog // remembers routed requests for feedback; nil: in-process
-	Health    Health     // per-expert circuit breakers; nil: every expert is always tried
-	Observer  Observer   // told of every finished chat request (the console); nil: none
+	Teacher   Teacher       // nil: no teacher
+	Labels    teacher.Store // nil: no routing labels (static router)
+	Log       RequestLog    // remembers routed requests for feedback; nil: in-process
+	Health    Health        // per-expert circuit breakers; nil: every expert is always tried
+	Observer  Observer      // told of every finished chat request (the console); nil: none
 	Logger    *slog.Logger
 	// Metrics is where the pipeline's series are registered; nil: a
 	// registry of its own.
 	Metrics prometheus.Registerer
 }
 
-// Registry is the runtime expert registry as the pipeline reads it.
+// Registry is the runtime expert registry as the pipeline reads it: an
+// immutable snapshot per request, never a copy.
 type Registry interface {
-	List() []experts.Spec
+	Snapshot() *experts.Snapshot
 	Get(name string) (experts.Entry, bool)
 }
 
@@ -127,10 +137,36 @@ type Retrainer interface {
 
 // Gateway runs requests. It is safe for concurrent use.
 type Gateway struct {
-	opts    Options
-	deps    Deps
-	log     *slog.Logger
-	metrics *metrics
+	opts        Options
+	deps        Deps
+	log         *slog.Logger
+	metrics     *metrics
+	uncounted   *metrics // registered nowhere: dry runs count nothing
+	corrections *corrections
+
+	experts atomic.Pointer[snapshotInfo]
+}
+
+// snapshotInfo is what policies read of one registry snapshot, computed
+// once per snapshot rather than once per request.
+type snapshotInfo struct {
+	snap  *experts.Snapshot
+	infos []policies.ExpertInfo
+}
+
+// snapshot returns the current registry snapshot and its expert infos.
+func (g *Gateway) snapshot() (*experts.Snapshot, []policies.ExpertInfo) {
+	snap := g.deps.Registry.Snapshot()
+	if cur := g.experts.Load(); cur != nil && cur.snap == snap {
+		return snap, cur.infos
+	}
+	entries := snap.Entries()
+	infos := make([]policies.ExpertInfo, len(entries))
+	for i, e := range entries {
+		infos[i] = policies.ExpertInfo{Name: e.Spec.Name, DataOwner: e.Spec.DataOwner, Enabled: e.Spec.IsEnabled()}
+	}
+	g.experts.Store(&snapshotInfo{snap: snap, infos: infos})
+	return snap, infos
 }
 
 // New builds a Gateway. Deps must hold at least Registry, Router, Embedder
@@ -154,7 +190,11 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m}, nil
+	dry, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections()}, nil
 }
 
 // DefaultExpert is the expert that answers when no other fits.

@@ -37,6 +37,9 @@ type RouteInfo struct {
 	Probabilities map[string]float64 `json:"probabilities,omitempty"`
 	Default       bool               `json:"default"`
 	DefaultReason string             `json:"default_reason,omitempty"`
+	// Override says why the router's choice was replaced, e.g. by the
+	// tenant's own feedback on a similar query.
+	Override string `json:"override,omitempty"`
 }
 
 // Excluded is an expert the request could not use, and why.
@@ -80,6 +83,10 @@ type CacheInfo struct {
 	Hit        bool    `json:"hit"`
 	Kind       string  `json:"kind,omitempty"` // exact | semantic
 	Similarity float64 `json:"similarity,omitempty"`
+	// Mode is on, off or refresh as applied to this request; Reason says
+	// why the cache was skipped or refreshed.
+	Mode   string `json:"mode,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Header renders the compact X-Moegate-Route form, e.g.

@@ -30,9 +30,15 @@ type Plan struct {
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
+	decision   *router.Decision // the router's, for routed requests
+	snap       *experts.Snapshot
 	// skipped says why a chosen expert was left out after routing
 	// (ejected meanwhile), for the fallback reason.
 	skipped string
+
+	needs     experts.Needs // what the request asks of its experts
+	lacked    []string      // experts that could not serve it, and why
+	lackParam string        // the request parameter they could not honour
 }
 
 // Admit applies the tenant's rate limits and budget.
@@ -59,14 +65,16 @@ func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) error {
 // Plan decides who answers req and with what prompt, without calling any
 // expert.
 func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
-	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
-	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages)}
+	return g.plan(ctx, req, g.metrics)
+}
 
-	specs := g.deps.Registry.List()
-	infos := make([]policies.ExpertInfo, len(specs))
-	for i, sp := range specs {
-		infos[i] = policies.ExpertInfo{Name: sp.Name, DataOwner: sp.DataOwner, Enabled: sp.IsEnabled()}
-	}
+// plan is Plan counting its decisions in m.
+func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, error) {
+	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
+	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages), needs: experts.NeedsOf(req.Chat)}
+
+	snap, infos := g.snapshot()
+	p.snap = snap
 	p.scope = policies.Resolve(req.Tenant, req.Ext.OptOut, infos, g.opts.DefaultExpert)
 	for _, e := range p.scope.Excluded {
 		info.Excluded = append(info.Excluded, Excluded{Name: e.Name, Reason: e.Reason})
@@ -138,6 +146,7 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 		if decision, err = g.route(ctx, p, hits); err != nil {
 			return nil, err
 		}
+		p.decision = &decision
 	default:
 		if err := g.direct(req.Model, p); err != nil {
 			return nil, err
@@ -145,10 +154,10 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 		decision = router.Decision{Router: "direct", Experts: []router.Choice{{Name: req.Model, Weight: 1}}}
 	}
 	info.Route = RouteInfo{Router: decision.Router, Version: decision.Version, Model: req.Model, Experts: decision.Experts,
-		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason}
+		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason, Override: info.Route.Override}
 
 	for _, ch := range decision.Experts {
-		e, ok := g.deps.Registry.Get(ch.Name)
+		e, ok := p.snap.Get(ch.Name)
 		if !ok || !e.Ready() {
 			continue // removed or broken since routing; its weight goes to the others
 		}
@@ -160,10 +169,10 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 			}
 		}
 		p.candidates = append(p.candidates, aggregate.Candidate{Name: ch.Name, Weight: ch.Weight, Expert: e.Expert})
-		g.metrics.routes.WithLabelValues(ch.Name).Inc()
+		m.routes.WithLabelValues(ch.Name).Inc()
 	}
 	if decision.Default {
-		g.metrics.routes.WithLabelValues("default").Inc()
+		m.routes.WithLabelValues("default").Inc()
 	}
 	g.addFallbacks(p, decision, req.Model == experts.ReservedName)
 	if len(p.candidates) == 0 {
@@ -174,17 +183,17 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 	switch {
 	case noWords:
 		info.Retrieval.Reason = "the query has no words to search with"
-		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case !useRetrieval && mode == policies.RetrievalNever:
 		info.Retrieval.Reason = "disabled by request"
-		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case !useRetrieval:
 		info.Retrieval.Reason = "retrieval gate did not fire"
-		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case g.deps.Knowledge == nil:
 		info.Retrieval.Reason = "no knowledge store configured"
 	default:
-		p.chat = g.ground(req.Chat, hits, info, g.contextTokens(p))
+		p.chat = g.ground(req.Chat, hits, info, g.contextTokens(p), m)
 	}
 	return p, nil
 }
@@ -193,6 +202,10 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 // request's own top_k/top_p travel in the query: the router applies its
 // configured defaults, so an explicit top_k beats a configured top_p.
 func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (router.Decision, error) {
+	defaultLacks := g.lacks(g.opts.DefaultExpert, p)
+	if defaultLacks != nil && p.scope.DefaultAllowed {
+		p.skip(g.opts.DefaultExpert, defaultLacks)
+	}
 	var candidates []string
 	for _, name := range p.scope.Allowed {
 		if name == g.opts.DefaultExpert {
@@ -206,6 +219,10 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 				continue
 			}
 		}
+		if l := g.lacks(name, p); l != nil {
+			p.skip(name, l)
+			continue
+		}
 		candidates = append(candidates, name)
 	}
 	q := router.Query{Text: p.routed.query, History: p.routed.history, System: p.routed.system, Vector: p.vec, Candidates: candidates,
@@ -217,6 +234,11 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	if err != nil {
 		return d, fmt.Errorf("route: %w", err)
 	}
+	isCandidate := func(name string) bool { return slices.Contains(candidates, name) }
+	if expert, sim, ok := g.corrections.best(p.req.Tenant.Name, p.vec, isCandidate); ok {
+		d.Experts, d.Default, d.DefaultReason = []router.Choice{{Name: expert, Weight: 1}}, false, ""
+		p.Info.Route.Override = fmt.Sprintf("tenant feedback on a query %.2f similar", sim)
+	}
 	if p.scope.MaxK > 0 && len(d.Experts) > p.scope.MaxK {
 		d.Experts = router.Renormalize(d.Experts[:p.scope.MaxK])
 	}
@@ -225,16 +247,28 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	}
 	if d.Default {
 		if !p.scope.DefaultAllowed {
+			if len(p.lacked) > 0 {
+				return d, p.noCapableExpert()
+			}
 			return d, errs.E(errs.PermissionDenied, "No expert fits this query, and the policies of this request exclude the default expert.").WithCode("no_expert_allowed")
 		}
 		d.Experts = []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}
+		if l := defaultLacks; l != nil {
+			best, ok := capableFallback(d, candidates)
+			if !ok {
+				return d, p.noCapableExpert()
+			}
+			d.Experts = []router.Choice{{Name: best, Weight: 1}}
+			d.Default = false
+			d.DefaultReason = fmt.Sprintf("the default expert %s; the most probable expert that can serve the request answers", l.Reason)
+		}
 	}
 	return d, nil
 }
 
 // direct checks a request for one named expert.
 func (g *Gateway) direct(name string, p *Plan) error {
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := p.snap.Get(name)
 	if !ok || !e.Spec.IsEnabled() {
 		return errs.E(errs.NotFound, "The model '%s' does not exist or you do not have access to it.", name).WithCode("model_not_found")
 	}
@@ -242,6 +276,10 @@ func (g *Gateway) direct(name string, p *Plan) error {
 		return errs.E(errs.Unavailable, "Expert '%s' is registered but could not be started: %v", name, e.Err).WithCode("expert_unavailable")
 	}
 	if p.scope.Allows(name) {
+		if l := g.lacks(name, p); l != nil {
+			return &errs.Error{Kind: errs.Invalid, Code: "unsupported_parameter", Param: l.Param,
+				Err: fmt.Errorf("The model '%s' cannot serve this request: it %s.", name, l.Reason)}
+		}
 		return nil
 	}
 	reason := "not allowed for this request"
@@ -259,7 +297,7 @@ func (g *Gateway) direct(name string, p *Plan) error {
 // experts' context window known (window > 0), passages are kept, best
 // first, only while they fit beside the conversation and room for the
 // answer; the last one kept may be cut short.
-func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info, window int) *experts.Request {
+func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info, window int, m *metrics) *experts.Request {
 	var kept []retrieval.Hit
 	for _, h := range hits {
 		if h.Score >= g.opts.RetrievalMinScore {
@@ -268,15 +306,15 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info,
 	}
 	if len(kept) == 0 {
 		info.Retrieval.Reason = "no passage scored above the minimum"
-		g.metrics.retrievals.WithLabelValues("empty").Inc()
+		m.retrievals.WithLabelValues("empty").Inc()
 		return req
 	}
 	const header = "Answer using the numbered passages below when they are relevant, and cite them as [n]. If they do not contain the answer, say so.\n\n"
 	room := -1 // bytes of passages that fit; -1: no limit known
 	if window > 0 {
 		used := len(header)
-		for _, m := range req.Messages {
-			used += len(m.Content) + len(m.ToolCalls) + 16
+		for _, msg := range req.Messages {
+			used += len(msg.Content) + len(msg.ToolCalls) + 16
 		}
 		answer := req.MaxTokens
 		if answer <= 0 {
@@ -307,16 +345,17 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info,
 	}
 	if len(info.Retrieval.Passages) == 0 {
 		info.Retrieval.Reason = fmt.Sprintf("no room for passages in the expert's %d-token context", window)
-		g.metrics.retrievals.WithLabelValues("empty").Inc()
+		m.retrievals.WithLabelValues("empty").Inc()
 		return req
 	}
 	if dropped > 0 || cut {
 		info.Retrieval.Reason = fmt.Sprintf("passages trimmed to fit the expert's %d-token context (%d left out)", window, dropped)
 	}
-	g.metrics.retrievals.WithLabelValues("used").Inc()
+	m.retrievals.WithLabelValues("used").Inc()
 	info.Retrieval.Used = true
 	grounded := *req
 	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)
+	grounded.Prepended = req.Prepended + 1
 	return &grounded
 }
 
@@ -384,7 +423,7 @@ func (g *Gateway) addFallbacks(p *Plan, d router.Decision, routed bool) {
 		if len(p.candidates) >= len(d.Experts)+maxFallbacks || have[name] || !p.scope.Allows(name) {
 			return
 		}
-		e, ok := g.deps.Registry.Get(name)
+		e, ok := p.snap.Get(name)
 		if !ok || !e.Ready() {
 			return
 		}
@@ -397,7 +436,7 @@ func (g *Gateway) addFallbacks(p *Plan, d router.Decision, routed bool) {
 		p.candidates = append(p.candidates, aggregate.Candidate{Name: name, Expert: e.Expert, FallbackFor: forName})
 	}
 	for _, ch := range d.Experts {
-		if e, ok := g.deps.Registry.Get(ch.Name); ok {
+		if e, ok := p.snap.Get(ch.Name); ok {
 			for _, fb := range e.Spec.Fallbacks {
 				add(fb, ch.Name)
 			}

@@ -30,7 +30,17 @@ type Extension struct {
 	TopP      float64 `json:"top_p,omitempty"`
 	Aggregate string  `json:"aggregate,omitempty"`
 	Retrieval string  `json:"retrieval,omitempty"` // auto, always or never
+	// Cache is on, off or refresh (look nothing up, store the new answer);
+	// "" lets the gateway decide (sampled requests skip the cache).
+	Cache string `json:"cache,omitempty"`
 }
+
+// Cache modes a request may ask for.
+const (
+	CacheOn      = "on"
+	CacheOff     = "off"
+	CacheRefresh = "refresh"
+)
 
 // ParseRequestExtension decodes and validates the `moegate` object of a
 // request body. Empty or null input gives the zero Extension. Unknown fields
@@ -95,6 +105,11 @@ func (e Extension) Validate() error {
 	case "", RetrievalAuto, RetrievalAlways, RetrievalNever:
 	default:
 		return fmt.Errorf("%w: moegate.retrieval %q: want auto, always or never", ErrInvalid, e.Retrieval)
+	}
+	switch e.Cache {
+	case "", CacheOn, CacheOff, CacheRefresh:
+	default:
+		return fmt.Errorf("%w: moegate.cache %q: want on, off or refresh", ErrInvalid, e.Cache)
 	}
 	return nil
 }

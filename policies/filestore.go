@@ -167,6 +167,25 @@ func (b *FileBackend) List(context.Context) ([]Record, error) {
 	return out, nil
 }
 
+// Replace stores t in place of the tenant of its name, keeping its key.
+func (b *FileBackend) Replace(_ context.Context, t Tenant) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.refresh(); err != nil {
+		return err
+	}
+	old, ok := b.records[t.Name]
+	if !ok {
+		return fmt.Errorf("tenant %q: %w", t.Name, ErrNotFound)
+	}
+	recs := make(map[string]Record, len(b.records))
+	for k, v := range b.records {
+		recs[k] = v
+	}
+	recs[t.Name] = Record{Tenant: t, KeyHash: old.KeyHash}
+	return b.write(recs)
+}
+
 // Delete removes the named record.
 func (b *FileBackend) Delete(_ context.Context, name string) error {
 	b.mu.Lock()

@@ -130,6 +130,22 @@ func (b *PostgresBackend) List(ctx context.Context) ([]Record, error) {
 	return out, nil
 }
 
+// Replace stores t in place of the tenant of its name, keeping its key.
+func (b *PostgresBackend) Replace(ctx context.Context, t Tenant) error {
+	doc, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	tag, err := b.pool.Exec(ctx, `UPDATE `+b.table+` SET tenant = $2 WHERE name = $1`, t.Name, string(doc))
+	if err != nil {
+		return fmt.Errorf("policies: updating tenant: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("tenant %q: %w", t.Name, ErrNotFound)
+	}
+	return nil
+}
+
 // Delete removes the named record.
 func (b *PostgresBackend) Delete(ctx context.Context, name string) error {
 	tag, err := b.pool.Exec(ctx, `DELETE FROM `+b.table+` WHERE name = $1`, name)

@@ -57,6 +57,9 @@ type Backend interface {
 	Get(ctx context.Context, name string) (Record, error)
 	List(ctx context.Context) ([]Record, error) // sorted by name
 	Delete(ctx context.Context, name string) error
+	// Replace stores t as the tenant of its name, keeping its key;
+	// ErrNotFound if absent.
+	Replace(ctx context.Context, t Tenant) error
 	// ByKeyHash finds the record whose KeyHash equals keyHash.
 	ByKeyHash(ctx context.Context, keyHash string) (Record, error)
 }
@@ -67,6 +70,7 @@ type TenantStore interface {
 	Create(ctx context.Context, t Tenant) (Tenant, string, error)
 	Get(ctx context.Context, name string) (Tenant, error)
 	List(ctx context.Context) ([]Tenant, error)
+	Update(ctx context.Context, name string, t Tenant) (Tenant, error)
 	Delete(ctx context.Context, name string) error
 	Authenticate(ctx context.Context, key string) (Tenant, error)
 }
@@ -208,6 +212,36 @@ func (ts *Tenants) List(ctx context.Context) ([]Tenant, error) {
 	return out, nil
 }
 
+// Update replaces a runtime tenant's policy, keeping its key and creation
+// time. t is validated before anything is stored; its name must be empty
+// or name.
+func (ts *Tenants) Update(ctx context.Context, name string, t Tenant) (Tenant, error) {
+	if t.Name == "" {
+		t.Name = name
+	}
+	if t.Name != name {
+		return Tenant{}, fmt.Errorf("%w: name %q does not match %q (tenants cannot be renamed)", ErrInvalid, t.Name, name)
+	}
+	if _, ok := ts.staticByName(name); ok {
+		return Tenant{}, fmt.Errorf("tenant %q is defined in the configuration: %w", name, ErrReadOnly)
+	}
+	if ts.backend == nil {
+		return Tenant{}, fmt.Errorf("tenant %q: %w", name, ErrNotFound)
+	}
+	old, err := ts.backend.Get(ctx, name)
+	if err != nil {
+		return Tenant{}, err
+	}
+	t.CreatedAt = old.Tenant.CreatedAt
+	if err := t.Validate(); err != nil {
+		return Tenant{}, err
+	}
+	if err := ts.backend.Replace(ctx, t); err != nil {
+		return Tenant{}, err
+	}
+	return t, nil
+}
+
 // Delete removes a runtime tenant; its key stops working at once on every
 // replica that reads the same backend.
 func (ts *Tenants) Delete(ctx context.Context, name string) error {
@@ -279,6 +313,11 @@ func (NoAuth) Get(_ context.Context, name string) (Tenant, error) {
 
 // List returns DefaultTenant.
 func (NoAuth) List(context.Context) ([]Tenant, error) { return []Tenant{DefaultTenant()}, nil }
+
+// Update fails.
+func (NoAuth) Update(context.Context, string, Tenant) (Tenant, error) {
+	return Tenant{}, fmt.Errorf("%w: authentication is off", ErrReadOnly)
+}
 
 // Delete fails.
 func (NoAuth) Delete(context.Context, string) error {

@@ -206,6 +206,33 @@ func testTenantStore(t *testing.T, open backendFactory) {
 		t.Errorf("List = %v, want acme,bi,ops", names)
 	}
 
+	// Update replaces the policy, keeps the key and the creation time; the
+	// other replica sees it; invalid updates change nothing.
+	up, err := a.Update(ctx, "acme", Tenant{RPM: 99, AllowedExperts: []string{"banking"}})
+	if err != nil || up.RPM != 99 || !up.CreatedAt.Equal(created.CreatedAt) {
+		t.Fatalf("Update = %+v, %v", up, err)
+	}
+	if got, err := b.Authenticate(ctx, key); err != nil || got.RPM != 99 || len(got.DeniedData) != 0 || len(got.AllowedExperts) != 1 {
+		t.Fatalf("replica b after Update: %+v, %v", got, err)
+	}
+	for _, bad := range []struct {
+		name string
+		t    Tenant
+		want error
+	}{
+		{"acme", Tenant{RPM: -1}, ErrInvalid},
+		{"acme", Tenant{Name: "other"}, ErrInvalid},
+		{"ops", Tenant{RPM: 1}, ErrReadOnly},
+		{"nobody", Tenant{RPM: 1}, ErrNotFound},
+	} {
+		if _, err := a.Update(ctx, bad.name, bad.t); !errors.Is(err, bad.want) {
+			t.Errorf("Update(%s, %+v) = %v, want %v", bad.name, bad.t, err, bad.want)
+		}
+	}
+	if got, _ := b.Get(ctx, "acme"); got.RPM != 99 {
+		t.Errorf("a failed update changed the tenant: %+v", got)
+	}
+
 	if err := a.Delete(ctx, "ops"); !errors.Is(err, ErrReadOnly) {
 		t.Errorf("Delete static: %v, want ErrReadOnly", err)
 	}

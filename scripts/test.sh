@@ -14,6 +14,9 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# Headless Chromium for the web console's browser tests (cmd/gateway
+# TestConsoleInBrowser, which fails without it).
+command -v chromium >/dev/null || [ -n "${MOEGATE_CHROMIUM:-}" ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing: ${need_apt[*]}"
 	as_root apt-get update -qq
@@ -51,6 +54,11 @@ fi
 
 # Postgres with pgvector for the knowledge store tests (PGlite over the wire protocol).
 tools/pglite/start.sh
+
+# The official OpenAI SDK for Node, for the API-fidelity checks (cmd/gateway TestOfficialSDK).
+if [ ! -f tools/sdkcheck/node_modules/openai/package.json ]; then
+	(cd tools/sdkcheck && npm ci --no-audit --no-fund >/dev/null)
+fi
 
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -43,6 +43,8 @@ type Expert struct {
 	timeout time.Duration // 0: none beyond the caller's
 	maxTok  int
 	sem     chan struct{}
+	// declared are the spec's capabilities, which may narrow the engine's.
+	declared experts.Capabilities
 }
 
 // Engines opens the engine for a model file ("": the default model).
@@ -82,6 +84,11 @@ func Check(s experts.Spec) error {
 	case len(s.Headers) > 0:
 		return invalid("headers", "not used by kind %q", s.Kind)
 	}
+	for field, v := range map[string]*bool{"tools": s.Capabilities.Tools, "json_schema": s.Capabilities.JSONSchema, "vision": s.Capabilities.Vision} {
+		if v != nil && *v {
+			return invalid("capabilities."+field, "the local engine does not support %s", field)
+		}
+	}
 	return nil
 }
 
@@ -94,11 +101,19 @@ func New(spec experts.Spec, eng Engine, maxTokens int) *Expert {
 	if maxTokens <= 0 {
 		maxTokens = DefaultMaxTokens
 	}
-	l := &Expert{name: spec.Name, engine: eng, system: spec.SystemPrompt, timeout: spec.Timeout.Std(), maxTok: maxTokens}
+	l := &Expert{name: spec.Name, engine: eng, system: spec.SystemPrompt, timeout: spec.Timeout.Std(), maxTok: maxTokens, declared: spec.Capabilities}
 	if spec.MaxConcurrency > 0 {
 		l.sem = make(chan struct{}, spec.MaxConcurrency)
 	}
 	return l
+}
+
+// Capabilities are what the loaded model can do: text in and out, no
+// tools, structured output or images, within the engine's context (a
+// sequence holds prompt and answer).
+func (l *Expert) Capabilities() experts.Capabilities {
+	ctx := l.engine.Info().Context
+	return experts.Capabilities{Tools: new(false), JSONSchema: new(false), Vision: new(false), MaxContext: ctx, MaxOutput: ctx}.Narrow(l.declared)
 }
 
 // Name returns the expert's name.
@@ -203,6 +218,9 @@ func (l *Expert) convert(req *experts.Request) ([]engine.Message, engine.Params,
 		if err := json.Unmarshal(req.ResponseFormat, &rf); err != nil || (rf.Type != "" && rf.Type != "text") {
 			return nil, p, invalid("response_format", "expert %q (kind local) only writes text", l.name)
 		}
+	}
+	if req.Images > 0 {
+		return nil, p, invalid("messages", "expert %q (kind local) does not take image input", l.name)
 	}
 	if p.MaxTokens <= 0 {
 		p.MaxTokens = l.maxTok

@@ -137,6 +137,7 @@ func TestLocalRejectsWhatItCannotDo(t *testing.T) {
 	for name, req := range map[string]*experts.Request{
 		"tools":       {Tools: json.RawMessage(`[{"type":"function","function":{"name":"f"}}]`)},
 		"json_object": {ResponseFormat: json.RawMessage(`{"type":"json_object"}`)},
+		"images":      {Images: 1, Messages: []experts.Message{{Role: "user", Content: "what is this?"}}},
 	} {
 		if _, err := l.Complete(context.Background(), req); !errors.Is(err, experts.ErrInvalid) {
 			t.Errorf("%s: %v, want experts.ErrInvalid", name, err)
@@ -149,6 +150,27 @@ func TestLocalRejectsWhatItCannotDo(t *testing.T) {
 	long := strings.Repeat("word ", 2000) // beyond the 512-token test context
 	if _, err := l.Complete(context.Background(), &experts.Request{Messages: []experts.Message{{Role: "user", Content: long}}}); !errors.Is(err, experts.ErrInvalid) {
 		t.Errorf("prompt too long: %v, want experts.ErrInvalid", err)
+	}
+}
+
+// The local expert states its capabilities from the loaded model: text
+// only, within the engine's context; its spec may narrow them.
+func TestLocalCapabilities(t *testing.T) {
+	eng := demoEngine(t)
+	c := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal}, eng, 0).Capabilities()
+	if *c.Tools || *c.JSONSchema || *c.Vision || c.MaxContext != eng.Info().Context || c.MaxContext == 0 {
+		t.Fatalf("capabilities %+v, engine context %d", c, eng.Info().Context)
+	}
+	c = New(experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{MaxOutput: 64}}, eng, 0).Capabilities()
+	if c.MaxOutput != 64 || c.MaxContext != eng.Info().Context {
+		t.Fatalf("narrowed by the spec: %+v", c)
+	}
+	if l := c.Lacks(experts.NeedsOf(&experts.Request{MaxTokens: 100})); l == nil || l.Param != "max_tokens" {
+		t.Fatalf("max_tokens 100 over max_output 64: %+v", l)
+	}
+	long := experts.NeedsOf(&experts.Request{Messages: []experts.Message{{Role: "user", Content: strings.Repeat("word ", 2000)}}})
+	if l := c.Lacks(long); l == nil || l.Param != "messages" {
+		t.Fatalf("a prompt over the context: %+v", l)
 	}
 }
 
@@ -219,6 +241,9 @@ func TestCheck(t *testing.T) {
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, BaseURL: "http://h"}, "base_url"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, APIKeyEnv: "KEY"}, "api_key_env"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Headers: map[string]string{"X-A": "b"}}, "headers"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(true)}}, "capabilities.tools"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Vision: new(true)}}, "capabilities.vision"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(false), MaxOutput: 64}}, ""},
 	}
 	for _, tt := range tests {
 		err := Check(tt.spec)
