@@ -57,7 +57,11 @@ type Config struct {
 	Upstream  Upstream  `yaml:"upstream"`
 	Teacher   Teacher   `yaml:"teacher"`
 
-	Experts []experts.Spec `yaml:"experts"`
+	// SecretsEnvPrefix, when set, is the prefix every environment variable
+	// an expert names for a secret (api_key_env, headers_env) must have;
+	// MOEGATE_* is never allowed.
+	SecretsEnvPrefix string         `yaml:"secrets_env_prefix"`
+	Experts          []experts.Spec `yaml:"experts"`
 }
 
 // Router configures expert selection.

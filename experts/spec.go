@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -73,8 +74,14 @@ type Spec struct {
 	Model string `json:"model,omitempty" yaml:"model"`
 	// APIKeyEnv names the environment variable holding the API key. The key
 	// itself is never stored or echoed.
-	APIKeyEnv string            `json:"api_key_env,omitempty" yaml:"api_key_env"`
-	Headers   map[string]string `json:"headers,omitempty" yaml:"headers"`
+	APIKeyEnv string `json:"api_key_env,omitempty" yaml:"api_key_env"`
+	// Headers are extra request headers, stored and shown (redacted) as
+	// given: not for secrets, which go in HeadersEnv.
+	Headers map[string]string `json:"headers,omitempty" yaml:"headers"`
+	// HeadersEnv maps a header to the environment variable holding its
+	// value, read when the expert is built; the value is never stored or
+	// echoed.
+	HeadersEnv map[string]string `json:"headers_env,omitempty" yaml:"headers_env"`
 	// Timeout bounds one call (openai: the whole non-streaming call, or the
 	// wait for each streamed chunk). 0 = DefaultTimeout.
 	Timeout units.Duration `json:"timeout,omitempty" yaml:"timeout"`
@@ -143,6 +150,9 @@ func (s *Spec) Normalize() {
 	if len(s.Headers) == 0 {
 		s.Headers = nil
 	}
+	if len(s.HeadersEnv) == 0 {
+		s.HeadersEnv = nil
+	}
 	if s.Enabled == nil {
 		t := true
 		s.Enabled = &t
@@ -181,6 +191,14 @@ func (s Spec) Validate() error {
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
 			return invalid("headers", "value of %q contains a control character", k)
+		}
+	}
+	for k, v := range s.HeadersEnv {
+		if !headerRE.MatchString(k) {
+			return invalid("headers_env", "%q is not a valid header name", k)
+		}
+		if !envRE.MatchString(v) {
+			return invalid("headers_env", "%q is not an environment variable name", v)
 		}
 	}
 	if s.Timeout < 0 || s.Timeout.Std() > maxTimeout {
@@ -228,6 +246,72 @@ func (s Spec) Validate() error {
 	return s.Capabilities.validate()
 }
 
+// checkStoredHeaders refuses credentials among the headers a new or
+// updated spec would store: they belong in headers_env.
+func checkStoredHeaders(s Spec) error {
+	for k := range s.Headers {
+		switch strings.ToLower(k) {
+		case "authorization", "proxy-authorization", "api-key", "x-api-key", "cookie":
+			return invalid("headers", "%q carries a credential: name the environment variable holding it in headers_env (or use api_key_env) so it is not stored", k)
+		}
+	}
+	return nil
+}
+
+// EnvPolicy says which environment variables a spec may name for its
+// secrets (api_key_env, headers_env). The gateway's own (MOEGATE_*: the
+// admin token, database URLs) are never allowed, so an admin cannot send
+// them to an upstream; with Prefix set, only names starting with it are.
+type EnvPolicy struct {
+	Prefix string
+}
+
+// Check returns a *ValidationError about field if s names a variable the
+// policy does not allow.
+func (p EnvPolicy) Check(s Spec) error {
+	names := map[string]string{}
+	if s.APIKeyEnv != "" {
+		names[s.APIKeyEnv] = "api_key_env"
+	}
+	for _, v := range s.HeadersEnv {
+		names[v] = "headers_env"
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		field := names[name]
+		if strings.HasPrefix(strings.ToUpper(name), "MOEGATE_") {
+			return invalid(field, "%s is one of the gateway's own variables (MOEGATE_*), which are never sent to an expert", name)
+		}
+		if p.Prefix != "" && !strings.HasPrefix(name, p.Prefix) {
+			return invalid(field, "%s does not start with %s, the prefix this gateway allows for expert secrets", name, p.Prefix)
+		}
+	}
+	return nil
+}
+
+// ResolveEnv returns s with HeadersEnv read from the environment into
+// Headers, for building the expert (never for storing). An unset variable
+// is an error.
+func (s Spec) ResolveEnv(getenv func(string) string) (Spec, error) {
+	if len(s.HeadersEnv) == 0 {
+		return s, nil
+	}
+	s = s.Clone()
+	if s.Headers == nil {
+		s.Headers = map[string]string{}
+	}
+	for k, name := range s.HeadersEnv {
+		v := getenv(name)
+		if v == "" {
+			return s, invalid("headers_env", "environment variable %s (header %s) is not set", name, k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return s, invalid("headers_env", "environment variable %s (header %s) contains a control character", name, k)
+		}
+		s.Headers[k] = v
+	}
+	return s, nil
+}
+
 // Clone returns a deep copy of s, so a caller can change it without
 // touching the registry's copy.
 func (s Spec) Clone() Spec {
@@ -239,6 +323,7 @@ func (s Spec) Clone() Spec {
 		s.Headers = h
 	}
 	s.Capabilities = s.Capabilities.clone()
+	s.HeadersEnv = maps.Clone(s.HeadersEnv)
 	s.Tags = slices.Clone(s.Tags)
 	s.Examples = slices.Clone(s.Examples)
 	s.Fallbacks = slices.Clone(s.Fallbacks)

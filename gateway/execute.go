@@ -172,6 +172,10 @@ func estimateTokens(n int) int { return (n + 3) / 4 }
 func upstreamError(ctx context.Context, err error) error {
 	var ae *aggregate.Error
 	isAggregate := errors.As(err, &ae)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Whatever the experts said, the client left first: 499, never 502.
+		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
+	}
 	if isAggregate && !ae.Timeout && !errs.Is(err, errs.Canceled) {
 		// An expert that classified its failure (an upstream's 4xx passed
 		// on, 429 with its Retry-After, an answer too large) already
@@ -180,18 +184,17 @@ func upstreamError(ctx context.Context, err error) error {
 			return ee
 		}
 	}
+	// The client is told what failed in general terms (the full error,
+	// with upstream text and addresses, is in the log and the metrics).
 	switch {
-	case errors.Is(ctx.Err(), context.Canceled):
-		// Whatever the experts said, the client left first: 499, never 502.
-		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
 	case errs.Is(err, errs.Invalid):
 		return err
 	case errs.Is(err, errs.Canceled):
 		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
 	case isAggregate && ae.Timeout:
-		return errs.E(errs.Timeout, "Expert '%s' did not answer in time: %v", ae.Expert, ae.Err).WithCode("expert_timeout")
+		return errs.E(errs.Timeout, "Expert '%s' did not answer in time: %s.", ae.Expert, aggregate.Reason(ae.Err)).WithCode("expert_timeout")
 	case isAggregate:
-		return errs.E(errs.UpstreamFailed, "Expert '%s' failed: %v", ae.Expert, ae.Err).WithCode("expert_failed")
+		return errs.E(errs.UpstreamFailed, "Expert '%s' failed: %s.", ae.Expert, aggregate.Reason(ae.Err)).WithCode("expert_failed")
 	case errs.Is(err, errs.Timeout):
 		return errs.E(errs.Timeout, "The request deadline passed before an expert answered.").WithCode("expert_timeout")
 	}

@@ -110,6 +110,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		}
 	}
 	reg := experts.NewRegistry(specStore, kinds, log)
+	reg.SetEnvPolicy(experts.EnvPolicy{Prefix: cfg.SecretsEnvPrefix})
 	if err := reg.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load experts: %w", err)
 	}
