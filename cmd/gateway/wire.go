@@ -114,10 +114,14 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if err := reg.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load experts: %w", err)
 	}
-	seed := append([]experts.Spec{{
-		Name: cfg.DefaultExpert, Kind: experts.KindLocal,
-		Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
-	}}, cfg.Experts...)
+	// The default expert is the local engine unless the config defines it.
+	seed := cfg.Experts
+	if !slices.ContainsFunc(seed, func(s experts.Spec) bool { return strings.TrimSpace(s.Name) == cfg.DefaultExpert }) {
+		seed = append([]experts.Spec{{
+			Name: cfg.DefaultExpert, Kind: experts.KindLocal,
+			Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
+		}}, cfg.Experts...)
+	}
 	// An expert that fails to build (an unset API key variable, say) is
 	// registered without traffic and reported by /readyz; only invalid
 	// specs stop the start.
