@@ -93,6 +93,13 @@ func OpenEmbedded(dir string, dim int, opts EmbeddedOptions) (*Embedded, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Temporary files a crash left behind (a half-written snapshot) are
+	// never read; with the lock held no one else is writing them.
+	for _, name := range []string{"snapshot.tmp", "meta.json.tmp"} {
+		if err := os.Remove(filepath.Join(dir, name)); err == nil {
+			log.Warn("retrieval: removed a temporary file left by a crash", "file", filepath.Join(dir, name))
+		}
+	}
 	e := &Embedded{dir: dir, dim: dim, opts: opts, log: log, lock: lock}
 	if err := e.open(); err != nil {
 		lock.Close()

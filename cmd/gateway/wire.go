@@ -33,6 +33,7 @@ import (
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/health"
+	"github.com/moegate/moegate/internal/dirlock"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
@@ -69,8 +70,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 			g.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// The data directory is this process's before anything is written in
+	// it: a second instance on it stops here, having changed nothing.
+	lock, err := dirlock.Lock(cfg.DataDir)
+	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	g.closers = append(g.closers, lock)
+	if removed, err := dirlock.RemoveStale(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	} else if len(removed) > 0 {
+		log.Warn("removed temporary files left by a crash", "data_dir", cfg.DataDir, "files", removed)
 	}
 
 	var pool *pgxpool.Pool
