@@ -393,7 +393,7 @@ func TestClientDisconnectCancelsExpert(t *testing.T) {
 	var status string
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		u, _ = env.srv.deps.Usage.Usage(context.Background(), policies.DefaultTenantName)
+		u, _ = env.srv.deps.Usage.Usage(context.Background(), policies.DefaultTenant().Key())
 		status = scrape(env.do("GET", "/metrics", "").Body.String(), `moegate_http_requests_total{route="/v1/chat/completions",status=`)
 		if u.Tokens > 0 && status != "" {
 			break

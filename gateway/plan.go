@@ -235,7 +235,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 		return d, fmt.Errorf("route: %w", err)
 	}
 	isCandidate := func(name string) bool { return slices.Contains(candidates, name) }
-	if expert, sim, ok := g.corrections.best(p.req.Tenant.Name, p.vec, isCandidate); ok {
+	if expert, sim, ok := g.corrections.best(p.req.Tenant.Key(), p.vec, isCandidate); ok {
 		d.Experts, d.Default, d.DefaultReason = []router.Choice{{Name: expert, Weight: 1}}, false, ""
 		p.Info.Route.Override = fmt.Sprintf("tenant feedback on a query %.2f similar", sim)
 	}
