@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -227,7 +228,14 @@ func (s *Server) adminListKnowledge(c *gin.Context) error {
 }
 
 func (s *Server) adminDeleteKnowledge(c *gin.Context) error {
-	if err := s.gw.DeleteDocument(c.Request.Context(), c.Param("doc")); err != nil {
+	id := strings.TrimPrefix(c.Param("doc"), "/")
+	if q, ok := c.GetQuery("id"); ok {
+		id = q
+	}
+	if id == "" {
+		return errs.Param("id", "Name the document: DELETE /admin/knowledge/{id} or /admin/knowledge?id={id}.")
+	}
+	if err := s.gw.DeleteDocument(c.Request.Context(), id); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

@@ -109,7 +109,10 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/usage", s.handle(s.adminUsage))
 	admin.GET("/knowledge", s.handle(s.adminListKnowledge))
 	admin.POST("/knowledge", s.handle(s.adminIngest))
-	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
+	// Document ids may hold any character, "/" included: the rest of the
+	// path is the id (percent-encoded as needed), or ?id= names it.
+	admin.DELETE("/knowledge/*doc", s.handle(s.adminDeleteKnowledge))
+	admin.DELETE("/knowledge", s.handle(s.adminDeleteKnowledge))
 	admin.POST("/router/retrain", s.handle(s.adminRetrain))
 	admin.POST("/experts/:name/examples/suggest", s.handle(s.adminSuggestExamples))
 	admin.GET("/labels", s.handle(s.adminListLabels))
