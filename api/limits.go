@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -103,6 +105,17 @@ func (s *Server) limitInFlight() gin.HandlerFunc {
 			c.Next()
 			return
 		}
+		// The body is read before a slot is taken, so clients that trickle
+		// their bodies (bounded by the read timeout and the body cap) do
+		// not hold the slots of requests ready to be served.
+		if c.Request.Body != nil && c.Request.Body != http.NoBody {
+			buf, err := io.ReadAll(c.Request.Body)
+			var rest io.Reader = bytes.NewReader(buf)
+			if err != nil {
+				rest = io.MultiReader(rest, errReader{err})
+			}
+			c.Request.Body = io.NopCloser(rest)
+		}
 		select {
 		case sem <- struct{}{}:
 			defer func() { <-sem }()
@@ -113,3 +126,9 @@ func (s *Server) limitInFlight() gin.HandlerFunc {
 		}
 	}
 }
+
+// errReader replays a read error after the bytes that were read, so the
+// handler's decoder reports it as it would have.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

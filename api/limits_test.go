@@ -63,6 +63,14 @@ func TestInFlightCap(t *testing.T) {
 	}
 	cancel()
 	<-blk.cancelled
+	// A client trickling its body does not hold the slot.
+	slowc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slowc.Close()
+	io.WriteString(slowc, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	time.Sleep(100 * time.Millisecond)
 	// Freed: served again.
 	deadline := time.Now().Add(2 * time.Second)
 	for {

@@ -69,7 +69,7 @@ func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(s.requestID, s.recoverer, s.observe, s.limitInFlight(), s.limitBody)
+	e.Use(s.requestID, s.recoverer, s.observe, s.limitBody, s.limitInFlight())
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, notFound("unknown_url", "Unknown request URL: %s %s", c.Request.Method, c.Request.URL.Path))
 	})
