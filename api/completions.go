@@ -145,11 +145,10 @@ func (s *Server) completions(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
 	id := "cmpl-" + strings.TrimPrefix(p.Info.RequestID, "req_")
 	created := time.Now().Unix()
 	if !call.stream {
-		res, err := s.gw.Execute(ctx, p, nil)
+		res, err := s.execute(c, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -193,7 +192,7 @@ func (s *Server) completions(c *gin.Context) error {
 		}
 		return nil
 	}
-	res, err := s.gw.Execute(ctx, p, func(d experts.Delta) error {
+	res, err := s.execute(c, p, func(d experts.Delta) error {
 		if d.Content == "" {
 			return nil
 		}

@@ -480,10 +480,9 @@ func (s *Server) responses(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
 	created := time.Now().Unix()
 	if !call.stream {
-		res, err := s.gw.Execute(ctx, p, nil)
+		res, err := s.execute(c, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -494,7 +493,7 @@ func (s *Server) responses(c *gin.Context) error {
 		return nil
 	}
 	w := &responsesStream{c: c, call: call, info: p.Info, created: created, model: p.Info.Route.Experts[0].Name}
-	res, err := s.gw.Execute(ctx, p, w.delta)
+	res, err := s.execute(c, p, w.delta)
 	if err != nil {
 		if !w.started {
 			c.Header("X-Moegate-Route", p.Info.Header())
