@@ -65,12 +65,23 @@ func TestSecretRedaction(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ body, param string }{
-		{`{"name":"x1","kind":"openai","base_url":"http://u","model":"m","headers":{"Authorization":"Bearer abc"}}`, "headers"},
 		{`{"name":"x2","kind":"openai","base_url":"http://u","model":"m","api_key_env":"MOEGATE_ADMIN_TOKEN"}`, "api_key_env"},
 		{`{"name":"x3","kind":"openai","base_url":"http://u","model":"m","headers_env":{"X-Key":"moegate_admin_token"}}`, "headers_env"},
 		{`{"name":"x4","kind":"openai","base_url":"http://u","model":"m","headers_env":{"X-Key":"NOT SET"}}`, "headers_env"},
 	} {
 		assertError(t, env.do("POST", "/admin/experts", tc.body, auth...), 400, "", tc.param)
+	}
+
+	// A credential given in plain headers (older configurations) is
+	// accepted, but never shown.
+	w = env.do("POST", "/admin/experts", `{"name":"plain","kind":"openai","base_url":"http://u","model":"m","headers":{"Authorization":"Bearer plain-secret"}}`, auth...)
+	if w.Code != 201 || strings.Contains(w.Body.String(), "plain-secret") {
+		t.Fatalf("plain credential header: %d %s", w.Code, w.Body)
+	}
+	for _, path := range []string{"/admin/experts", "/admin/experts/plain"} {
+		if body := env.do("GET", path, "", auth...).Body.String(); strings.Contains(body, "plain-secret") || !strings.Contains(body, `"Authorization":"[redacted]"`) {
+			t.Fatalf("GET %s shows the credential: %s", path, body)
+		}
 	}
 
 	// With a prefix configured, only variables under it may be named.

@@ -246,16 +246,18 @@ func (s Spec) Validate() error {
 	return s.Capabilities.validate()
 }
 
-// checkStoredHeaders refuses credentials among the headers a new or
-// updated spec would store: they belong in headers_env.
-func checkStoredHeaders(s Spec) error {
+// CredentialHeaders names the headers of s that carry credentials in
+// plain text, to be warned about: they belong in headers_env.
+func CredentialHeaders(s Spec) []string {
+	var out []string
 	for k := range s.Headers {
 		switch strings.ToLower(k) {
 		case "authorization", "proxy-authorization", "api-key", "x-api-key", "cookie":
-			return invalid("headers", "%q carries a credential: name the environment variable holding it in headers_env (or use api_key_env) so it is not stored", k)
+			out = append(out, k)
 		}
 	}
-	return nil
+	slices.Sort(out)
+	return out
 }
 
 // EnvPolicy says which environment variables a spec may name for its
