@@ -389,6 +389,34 @@ func TestClientDisconnectCancelsExpert(t *testing.T) {
 		t.Fatal("client disconnect did not cancel the expert call")
 	}
 	<-errc
+	// The cut stream is billed for what was sent, and counted as 499.
+	var u policies.Usage
+	var status string
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		u, _ = env.srv.deps.Usage.Usage(context.Background(), policies.DefaultTenant().Key())
+		status = scrape(env.do("GET", "/metrics", "").Body.String(), `moegate_http_requests_total{route="/v1/chat/completions",status=`)
+		if u.Tokens > 0 && status != "" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if u.Tokens == 0 {
+		t.Fatalf("a stream cut by the client was not billed: %+v", u)
+	}
+	if status != "499" {
+		t.Fatalf("cut stream counted with status %q, want 499", status)
+	}
+}
+
+// scrape returns the label value that follows prefix in a metrics page.
+func scrape(page, prefix string) string {
+	i := strings.Index(page, prefix)
+	if i < 0 {
+		return ""
+	}
+	rest := page[i+len(prefix)+1:]
+	return rest[:strings.IndexByte(rest, '"')]
 }
 
 func TestModels(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/policies"
 )
 
@@ -190,7 +191,13 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 			c.Header("X-Moegate-Route", p.Info.Header())
 			return err
 		}
-		sw.fail(err)
+		if errs.Is(err, errs.Canceled) {
+			// The 200 went out with the first piece, but the request
+			// ended because the client left: log and count it as 499.
+			c.Set(statusKey, StatusClientClosedRequest)
+		} else {
+			sw.fail(err)
+		}
 		return nil
 	}
 	sw.finish(res)

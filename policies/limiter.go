@@ -138,10 +138,10 @@ func NewMemoryLimiter() *MemoryLimiter {
 // tenant returns t's state with its budget period rolled forward to now.
 // l.mu is held.
 func (l *MemoryLimiter) tenant(t Tenant, now time.Time) *memTenant {
-	s := l.tenants[t.Name]
+	s := l.tenants[t.Key()]
 	if s == nil {
 		s = &memTenant{experts: map[string]ExpertUsage{}}
-		l.tenants[t.Name] = s
+		l.tenants[t.Key()] = s
 	}
 	start, end := t.BudgetWindow(now)
 	if !start.Equal(s.periodStart) {

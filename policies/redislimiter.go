@@ -114,8 +114,8 @@ func (l *RedisLimiter) Allow(ctx context.Context, t Tenant) (Decision, error) {
 	now := l.now()
 	start, end := t.BudgetWindow(now)
 	res, err := allowScript.Run(ctx, l.rdb,
-		[]string{l.key(t.Name, "rpm"), l.key(t.Name, "tpm"), l.budgetKey(t.Name, start), l.key(t.Name, "usage"), l.tenantsKey()},
-		now.UnixMilli(), t.RPM, t.TPM, t.BudgetTokens, end.UnixMilli(), t.Name, t.BudgetPeriod,
+		[]string{l.key(t.Key(), "rpm"), l.key(t.Key(), "tpm"), l.budgetKey(t.Key(), start), l.key(t.Key(), "usage"), l.tenantsKey()},
+		now.UnixMilli(), t.RPM, t.TPM, t.BudgetTokens, end.UnixMilli(), t.Key(), t.BudgetPeriod,
 	).Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("policies: redis limiter: %w", err)
@@ -137,8 +137,8 @@ func (l *RedisLimiter) Record(ctx context.Context, t Tenant, expert string, toke
 	now := l.now()
 	start, end := t.BudgetWindow(now)
 	err := recordScript.Run(ctx, l.rdb,
-		[]string{l.key(t.Name, "tpm"), l.budgetKey(t.Name, start), l.key(t.Name, "usage"), l.tenantsKey()},
-		now.UnixMilli(), tokens, expert, end.Add(24*time.Hour).UnixMilli(), t.Name, t.BudgetTokens, t.BudgetPeriod,
+		[]string{l.key(t.Key(), "tpm"), l.budgetKey(t.Key(), start), l.key(t.Key(), "usage"), l.tenantsKey()},
+		now.UnixMilli(), tokens, expert, end.Add(24*time.Hour).UnixMilli(), t.Key(), t.BudgetTokens, t.BudgetPeriod,
 	).Err()
 	if err != nil {
 		return fmt.Errorf("policies: redis limiter: %w", err)

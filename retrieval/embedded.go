@@ -93,6 +93,13 @@ func OpenEmbedded(dir string, dim int, opts EmbeddedOptions) (*Embedded, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Temporary files a crash left behind (a half-written snapshot) are
+	// never read; with the lock held no one else is writing them.
+	for _, name := range []string{"snapshot.tmp", "meta.json.tmp"} {
+		if err := os.Remove(filepath.Join(dir, name)); err == nil {
+			log.Warn("retrieval: removed a temporary file left by a crash", "file", filepath.Join(dir, name))
+		}
+	}
 	e := &Embedded{dir: dir, dim: dim, opts: opts, log: log, lock: lock}
 	if err := e.open(); err != nil {
 		lock.Close()
@@ -291,7 +298,12 @@ func (e *Embedded) replay(fn func(record)) (good int64, err error) {
 		}
 		if errors.Is(err, errTorn) {
 			// Each record is fsynced before it is acknowledged, so only the
-			// last, unacknowledged one can be incomplete.
+			// last, unacknowledged one can be incomplete. A damaged record
+			// with an intact one after it is not a torn tail: refuse to
+			// open rather than drop acknowledged records.
+			if next, ok := intactAfter(e.path("wal"), rr.good); ok {
+				return 0, &CorruptError{File: e.path("wal"), Offset: rr.good, Next: next, Err: err}
+			}
 			e.log.Warn("retrieval: log ends in a torn record; ignoring it", "offset", rr.good, "err", err)
 			return rr.good, nil
 		}
@@ -300,6 +312,17 @@ func (e *Embedded) replay(fn func(record)) (good int64, err error) {
 		}
 		fn(rec)
 	}
+}
+
+// intactAfter reports whether the log at path holds an intact record
+// after the damaged one at offset, and where.
+func intactAfter(path string, offset int64) (int64, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil || offset >= int64(len(data)) {
+		return 0, false
+	}
+	next := nextRecord(data, int(offset)+1)
+	return int64(next), next >= 0
 }
 
 // rebuild replaces the in-memory state with state's documents, building

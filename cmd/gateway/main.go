@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"router":      {"router tools: 'router train'", cmdRouter},
 		"ingest":      {"ingest a folder of text and Markdown files into the knowledge store", cmdIngest},
 		"healthcheck": {"probe a running gateway (exit status 0 when ready)", cmdHealthcheck},
+		"repair":      {"salvage the knowledge store's log after corruption stopped the gateway", cmdRepair},
 	}
 }
 

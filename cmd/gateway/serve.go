@@ -11,7 +11,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
-	"time"
 
 	"github.com/moegate/moegate/config"
 )
@@ -74,9 +73,9 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: gw.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := gw.api.HTTPServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(gw.api.Listener(ln)) }()
 	log.Info("moegate gateway listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
 
 	select {

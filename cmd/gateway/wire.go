@@ -33,6 +33,7 @@ import (
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/health"
+	"github.com/moegate/moegate/internal/dirlock"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
@@ -44,6 +45,7 @@ import (
 // server is the wired gateway and what must be closed when it stops.
 type server struct {
 	handler http.Handler
+	api     *api.Server
 	closers []io.Closer
 	stop    context.CancelFunc
 }
@@ -68,8 +70,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 			g.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// The data directory is this process's before anything is written in
+	// it: a second instance on it stops here, having changed nothing.
+	lock, err := dirlock.Lock(cfg.DataDir)
+	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	g.closers = append(g.closers, lock)
+	if removed, err := dirlock.RemoveStale(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	} else if len(removed) > 0 {
+		log.Warn("removed temporary files left by a crash", "data_dir", cfg.DataDir, "files", removed)
 	}
 
 	var pool *pgxpool.Pool
@@ -109,13 +120,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		}
 	}
 	reg := experts.NewRegistry(specStore, kinds, log)
+	reg.SetEnvPolicy(experts.EnvPolicy{Prefix: cfg.SecretsEnvPrefix})
 	if err := reg.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load experts: %w", err)
 	}
-	// The default expert is the local engine unless the configuration
-	// lists an expert of that name itself.
+	// The default expert is the local engine unless the config defines it.
 	seed := cfg.Experts
-	if !slices.ContainsFunc(cfg.Experts, func(s experts.Spec) bool { return s.Name == cfg.DefaultExpert }) {
+	if !slices.ContainsFunc(seed, func(s experts.Spec) bool { return strings.TrimSpace(s.Name) == cfg.DefaultExpert }) {
 		seed = append([]experts.Spec{{
 			Name: cfg.DefaultExpert, Kind: experts.KindLocal,
 			Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
@@ -195,7 +206,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
+			copts := policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes}
+			fc := policies.NewFailoverCache(policies.NewRedisCache(rdb, "moegate:cache:", copts), policies.NewMemoryCache(copts), 0, 0, log)
+			_ = fc.Check(ctx) // an outage that predates the first request is seen at once
+			deps.Cache = fc
+			apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "redis_cache", Degrades: true, Check: func(context.Context) error {
+				if ok, why := fc.Healthy(); !ok {
+					return errors.New(why)
+				}
+				return nil
+			}})
 		} else {
 			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		}
@@ -239,11 +259,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Std(), ReadTimeout: cfg.Server.ReadTimeout.Std(), IdleTimeout: cfg.Server.IdleTimeout.Std(),
+		MaxConnections: cfg.Server.MaxConnections, MaxInFlight: cfg.Server.MaxInFlight,
 	}, apiDeps)
 	if err != nil {
 		return nil, err
 	}
-	g.handler = srv.Handler()
+	g.handler, g.api = srv.Handler(), srv
 	return g, nil
 }
 

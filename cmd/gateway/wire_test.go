@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/moegate/moegate/config"
 	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/router"
 )
 
@@ -49,4 +55,49 @@ func TestLearnedFeatures(t *testing.T) {
 			t.Fatalf("%q: %d dimensions, want %d", tt.features, got.Dim(), tt.wantDim)
 		}
 	}
+}
+
+// A second gateway on a data directory stops before writing anything in
+// it; stale temporary files are removed at start.
+func TestDataDirLock(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.DefaultExpert = "general"
+	cfg.Experts = []experts.Spec{{Name: "general", Kind: experts.KindOpenAI, BaseURL: "http://127.0.0.1:9", Model: "m"}}
+	os.WriteFile(filepath.Join(cfg.DataDir, ".experts.json.42.tmp"), []byte("half"), 0o644)
+	log := slog.New(slog.DiscardHandler)
+	g, err := build(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, ".experts.json.42.tmp")); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file still there: %v", err)
+	}
+	before := snapshotDir(t, cfg.DataDir)
+	second := cfg
+	second.Experts = append(slices.Clone(cfg.Experts), experts.Spec{Name: "extra", Kind: experts.KindOpenAI, BaseURL: "http://127.0.0.1:9", Model: "m"})
+	if g2, err := build(context.Background(), second, log); err == nil {
+		g2.close()
+		t.Fatal("a second gateway started on the same data directory")
+	} else if !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("error does not say the directory is in use: %v", err)
+	}
+	if after := snapshotDir(t, cfg.DataDir); !maps.Equal(before, after) {
+		t.Fatalf("the refused instance changed the data directory:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// snapshotDir maps every file under dir to its contents.
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			out[p] = string(b)
+		}
+		return nil
+	})
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/moegate/moegate/engine"
@@ -64,6 +65,16 @@ type kind struct {
 func (kind) Check(s experts.Spec) error { return Check(s) }
 
 func (k kind) Build(ctx context.Context, s experts.Spec) (experts.Expert, error) {
+	if s.Model != "" {
+		// Opening a FIFO or a device would block the registry.
+		fi, err := os.Stat(s.Model)
+		if err != nil {
+			return nil, invalid("model", "%v", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, invalid("model", "%s is not a regular file (%s)", s.Model, fi.Mode().Type())
+		}
+	}
 	eng, err := k.engines.Engine(ctx, s.Model)
 	if err != nil {
 		return nil, err
@@ -83,6 +94,16 @@ func Check(s experts.Spec) error {
 		return invalid("api_key_env", "not used by kind %q", s.Kind)
 	case len(s.Headers) > 0:
 		return invalid("headers", "not used by kind %q", s.Kind)
+	case len(s.HeadersEnv) > 0:
+		return invalid("headers_env", "not used by kind %q", s.Kind)
+	}
+	if s.Model != "" {
+		// A missing file fails the build (the expert is registered
+		// without traffic until it appears); anything but a regular file
+		// is refused outright.
+		if fi, err := os.Stat(s.Model); err == nil && !fi.Mode().IsRegular() {
+			return invalid("model", "%s is not a regular file (%s)", s.Model, fi.Mode().Type())
+		}
 	}
 	for field, v := range map[string]*bool{"tools": s.Capabilities.Tools, "json_schema": s.Capabilities.JSONSchema, "vision": s.Capabilities.Vision} {
 		if v != nil && *v {
@@ -118,6 +139,10 @@ func (l *Expert) Capabilities() experts.Capabilities {
 
 // Name returns the expert's name.
 func (l *Expert) Name() string { return l.name }
+
+// ContextTokens is the engine's context window, for the gateway's
+// budget of retrieved passages.
+func (l *Expert) ContextTokens() int { return l.engine.Info().Context }
 
 // Engine returns the engine the expert runs on.
 func (l *Expert) Engine() Engine { return l.engine }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -244,6 +245,31 @@ func TestCheck(t *testing.T) {
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(true)}}, "capabilities.tools"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Vision: new(true)}}, "capabilities.vision"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(false), MaxOutput: 64}}, ""},
+	}
+	fifo := filepath.Join(t.TempDir(), "model.fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		spec  experts.Spec
+		field string
+	}{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: fifo}, "model"}, struct {
+		spec  experts.Spec
+		field string
+	}{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: t.TempDir()}, "model"})
+	// Building a FIFO fails at once instead of blocking on open.
+	done := make(chan error, 1)
+	go func() {
+		_, err := Kind(nil, 0).Build(context.Background(), experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: fifo})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("Build on a FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Build on a FIFO blocked")
 	}
 	for _, tt := range tests {
 		err := Check(tt.spec)
