@@ -840,3 +840,39 @@ func TestAdminPatch(t *testing.T) {
 		t.Fatalf("the key after updates: %+v %v", tn, err)
 	}
 }
+
+// With auth "none" a tenant's key is still honoured (its limits apply), an
+// unknown key is the default tenant, and answers carry OpenAI's
+// x-ratelimit-* headers for the limits the tenant has.
+func TestRateLimitHeadersAndKeysWithoutAuth(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+	w := env.do("POST", "/admin/tenants", `{"name":"acme","rpm":2,"tpm":1000}`, "Authorization", "Bearer admin-token")
+	if w.Code != 201 {
+		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
+	}
+	key := decode(t, w)["key"].(string)
+	for i, want := range []string{"1", "0"} {
+		w := env.do("POST", "/v1/chat/completions", hello, "Authorization", "Bearer "+key)
+		h := w.Header()
+		if w.Code != 200 || decode(t, w)["moegate"].(map[string]any)["tenant"] != "acme" {
+			t.Fatalf("request %d with the tenant's key: %d %s", i, w.Code, w.Body)
+		}
+		if h.Get("x-ratelimit-limit-requests") != "2" || h.Get("x-ratelimit-remaining-requests") != want || h.Get("x-ratelimit-limit-tokens") != "1000" {
+			t.Fatalf("request %d headers: %v", i, h)
+		}
+		if d, err := time.ParseDuration(h.Get("x-ratelimit-reset-requests")); err != nil || d <= 0 || d > time.Minute {
+			t.Fatalf("x-ratelimit-reset-requests %q", h.Get("x-ratelimit-reset-requests"))
+		}
+	}
+	w = env.do("POST", "/v1/chat/completions", hello, "Authorization", "Bearer "+key)
+	assertError(t, w, 429, "rate_limit_exceeded", "")
+	if w.Header().Get("x-ratelimit-remaining-requests") != "0" || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("429 headers: %v", w.Header())
+	}
+	for _, hdr := range [][]string{nil, {"Authorization", "Bearer sk-not-a-tenant"}} {
+		w := env.do("POST", "/v1/chat/completions", hello, hdr...)
+		if w.Code != 200 || decode(t, w)["moegate"].(map[string]any)["tenant"] != "default" || w.Header().Get("x-ratelimit-limit-requests") != "" {
+			t.Fatalf("without a tenant key (%v): %d %v %s", hdr, w.Code, w.Header(), w.Body)
+		}
+	}
+}
