@@ -526,17 +526,45 @@ func TestRateLimit(t *testing.T) {
 
 func TestEmbeddings(t *testing.T) {
 	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
-	w := env.do("POST", "/v1/embeddings", `{"model":"x","input":["a b","c"]}`)
+	w := env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":["a b","c"]}`)
 	m := decode(t, w)
 	data := m["data"].([]any)
-	if w.Code != 200 || len(data) != 2 || len(data[0].(map[string]any)["embedding"].([]any)) != 256 {
+	if w.Code != 200 || len(data) != 2 || len(data[0].(map[string]any)["embedding"].([]any)) != 256 || m["model"] != "moegate-embed" {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	w = env.do("POST", "/v1/embeddings", `{"input":"hello","encoding_format":"base64"}`)
+	w = env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"hello","encoding_format":"base64"}`)
 	if s, ok := decode(t, w)["data"].([]any)[0].(map[string]any)["embedding"].(string); !ok || len(s) == 0 {
 		t.Fatalf("base64: %s", w.Body)
 	}
-	assertError(t, env.do("POST", "/v1/embeddings", `{"input":[1,2]}`), 400, "", "input")
+	// dimensions: the local embedder hashes into as many buckets as asked.
+	w = env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"hello world","dimensions":64}`)
+	if v := decode(t, w)["data"].([]any)[0].(map[string]any)["embedding"].([]any); w.Code != 200 || len(v) != 64 {
+		t.Fatalf("dimensions 64: %d %s", w.Code, w.Body)
+	}
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"text-embedding-3-small","input":"a"}`), 404, "model_not_found", "model")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"input":"a"}`), 400, "", "model")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"a","dimensions":0}`), 400, "", "dimensions")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"a","dimensions":100000000}`), 400, "", "dimensions")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":[1,2]}`), 400, "", "input")
+}
+
+// An embedder that cannot change its size refuses other dimensions.
+func TestEmbeddingDimensionsFixedEmbedder(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{EmbedModels: []string{"moegate-embed", "remote-embed"}}, func(d *gateway.Deps) {
+		d.Embedder = fixedEmbedder{embed.NewLocal(32)}
+	})
+	if w := env.do("POST", "/v1/embeddings", `{"model":"remote-embed","input":"a","dimensions":32}`); w.Code != 200 {
+		t.Fatalf("its own size: %d %s", w.Code, w.Body)
+	}
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"remote-embed","input":"a","dimensions":16}`), 400, "", "dimensions")
+}
+
+// fixedEmbedder is an embedder of one size (like a remote model).
+type fixedEmbedder struct{ l *embed.Local }
+
+func (f fixedEmbedder) Dim() int { return f.l.Dim() }
+func (f fixedEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	return f.l.Embed(ctx, texts)
 }
 
 // BenchmarkChatOverhead measures the gateway's own cost per request through

@@ -201,7 +201,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
-		CacheSampled: cfg.Cache.Sampled,
+		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
 	}
@@ -215,6 +215,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	g.handler = srv.Handler()
 	return g, nil
+}
+
+// embedModels are the names /v1/embeddings accepts: the gateway's own, and
+// the upstream model's when the embedder is remote.
+func embedModels(cfg config.Config) []string {
+	names := []string{gateway.DefaultEmbedModel}
+	if cfg.Embed.Kind == "openai" && cfg.Embed.Model != "" && cfg.Embed.Model != gateway.DefaultEmbedModel {
+		names = append(names, cfg.Embed.Model)
+	}
+	return names
 }
 
 // knowledge joins a store and its ingester into the gateway's knowledge store.
