@@ -29,6 +29,7 @@ import (
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/deploy"
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
@@ -97,7 +98,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	// Experts.
 	// The kinds of expert this gateway serves: one line each.
 	kinds := experts.Kinds{
-		experts.KindOpenAI: openai.Kind(&http.Client{}),
+		experts.KindOpenAI: deploy.Kind(openai.Kind(&http.Client{})), // one endpoint, or several deployments balanced
 		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))

@@ -83,6 +83,8 @@ func Check(s experts.Spec) error {
 		return invalid("api_key_env", "not used by kind %q", s.Kind)
 	case len(s.Headers) > 0:
 		return invalid("headers", "not used by kind %q", s.Kind)
+	case len(s.Deployments) > 0:
+		return invalid("deployments", "not used by kind %q", s.Kind)
 	}
 	for field, v := range map[string]*bool{"tools": s.Capabilities.Tools, "json_schema": s.Capabilities.JSONSchema, "vision": s.Capabilities.Vision} {
 		if v != nil && *v {

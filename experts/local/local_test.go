@@ -242,6 +242,7 @@ func TestCheck(t *testing.T) {
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, APIKeyEnv: "KEY"}, "api_key_env"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Headers: map[string]string{"X-A": "b"}}, "headers"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(true)}}, "capabilities.tools"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Deployments: []experts.Deployment{{BaseURL: "http://a"}}}, "deployments"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Vision: new(true)}}, "capabilities.vision"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(false), MaxOutput: 64}}, ""},
 	}
