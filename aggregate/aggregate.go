@@ -20,6 +20,8 @@ import (
 	"github.com/moegate/moegate/internal/errs"
 
 	"github.com/moegate/moegate/experts"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Strategy names a way of combining experts.
@@ -223,7 +225,7 @@ func (r *runner) attempt(ctx context.Context, name string, fn func(context.Conte
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			break
 		}
-		r.opts.Logger.Debug("retrying expert", "expert", name, "attempt", i+1, "wait", wait, "err", res.err)
+		r.opts.Logger.Debug("retrying expert", "expert", name, "attempt", i+1, "wait_ms", units.MS(wait), "err", res.err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

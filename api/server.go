@@ -24,6 +24,8 @@ import (
 
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/internal/errs"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Server serves the gateway's HTTP API.
@@ -198,7 +200,7 @@ func (s *Server) observe(c *gin.Context) {
 		return
 	}
 	s.log.InfoContext(c.Request.Context(), "request", "request_id", requestID(c), "method", c.Request.Method,
-		"path", c.Request.URL.Path, "status", status, "duration_ms", float64(d.Microseconds())/1000)
+		"path", c.Request.URL.Path, "status", status, "duration_ms", units.MS(d))
 }
 
 // limitBody caps request bodies; reading past the cap fails with a
