@@ -23,7 +23,7 @@ func (instant) Stream(ctx context.Context, req *experts.Request, onDelta func(ex
 }
 
 func BenchmarkRun(b *testing.B) {
-	cands := []Candidate{{"a", 0.5, instant{}}, {"b", 0.3, instant{}}, {"c", 0.2, instant{}}}
+	cands := []Candidate{{Name: "a", Weight: 0.5, Expert: instant{}}, {Name: "b", Weight: 0.3, Expert: instant{}}, {Name: "c", Weight: 0.2, Expert: instant{}}}
 	for _, s := range []Strategy{Top1, ParallelBest, Synthesize} {
 		b.Run(string(s), func(b *testing.B) {
 			b.ReportAllocs()

@@ -8,12 +8,41 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/policies"
 )
 
+// expertView is a spec as the admin API shows it: secrets redacted, with
+// the expert's circuit breaker.
+type expertView struct {
+	experts.Spec
+	Health *health.Status `json:"health,omitempty"`
+}
+
+// redacted is what the admin API shows instead of a header's value.
+const redacted = "[redacted]"
+
+func (s *Server) view(sp experts.Spec) expertView {
+	sp = sp.Clone()
+	for k := range sp.Headers {
+		sp.Headers[k] = redacted
+	}
+	v := expertView{Spec: sp}
+	if s.deps.Health != nil {
+		st := s.deps.Health.Status(sp.Name)
+		v.Health = &st
+	}
+	return v
+}
+
 func (s *Server) adminListExperts(c *gin.Context) error {
-	c.JSON(http.StatusOK, gin.H{"object": "list", "data": s.deps.Registry.List()})
+	specs := s.deps.Registry.List()
+	data := make([]expertView, len(specs))
+	for i, sp := range specs {
+		data[i] = s.view(sp)
+	}
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": data})
 	return nil
 }
 
@@ -22,7 +51,7 @@ func (s *Server) adminGetExpert(c *gin.Context) error {
 	if !ok {
 		return notFound("expert_not_found", "Expert '%s' not found.", c.Param("name"))
 	}
-	c.JSON(http.StatusOK, e.Spec)
+	c.JSON(http.StatusOK, s.view(e.Spec))
 	return nil
 }
 
@@ -35,7 +64,7 @@ func (s *Server) adminAddExpert(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusCreated, stored)
+	c.JSON(http.StatusCreated, s.view(stored))
 	return nil
 }
 
@@ -48,7 +77,7 @@ func (s *Server) adminUpdateExpert(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, stored)
+	c.JSON(http.StatusOK, s.view(stored))
 	return nil
 }
 

@@ -28,7 +28,8 @@ var validRoles = map[string]bool{"system": true, "developer": true, "user": true
 
 func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	var r chatRequest
-	if err := s.decodeJSON(c, &r); err != nil {
+	body, err := s.readJSON(c, &r)
+	if err != nil {
 		return nil, err
 	}
 	if r.Model == "" {
@@ -95,6 +96,7 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 			Chat: &experts.Request{
 				Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
 				Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
+				Body:   body,
 				Images: images,
 			},
 		},

@@ -1,11 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -14,16 +14,41 @@ import (
 // OpenAI error: 413 past the body limit, 400 for malformed JSON or a field
 // of the wrong type (named in param).
 func (s *Server) decodeJSON(c *gin.Context, v any) error {
-	body, err := io.ReadAll(c.Request.Body)
+	_, err := s.readJSON(c, v)
+	return err
+}
+
+// readJSON is decodeJSON that also returns the body read.
+func (s *Server) readJSON(c *gin.Context, v any) ([]byte, error) {
+	body, err := readBody(c.Request, s.opts.MaxBodyBytes)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return tooLarge(s.opts.MaxBodyBytes)
+			return nil, tooLarge(s.opts.MaxBodyBytes)
 		}
-		return invalid("", "Could not read the request body: %v", err)
+		return nil, invalid("", "Could not read the request body: %v", err)
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return invalid("", "The request body is empty; expected a JSON object.")
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, invalid("", "The request body is empty; expected a JSON object.")
 	}
+	return body, s.unmarshal(body, v)
+}
+
+// readBody reads the whole body, in one allocation when its length is
+// announced.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, err
+		}
+		// A body longer than announced is the server's to reject; a
+		// MaxBytesReader still reports the limit.
+		return b, nil
+	}
+	return io.ReadAll(r.Body)
+}
+
+func (s *Server) unmarshal(body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 			return invalid(te.Field, "Invalid type for '%s': expected %s, got JSON %s.", te.Field, te.Type, te.Value)

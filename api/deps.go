@@ -9,6 +9,7 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/policies"
 )
 
@@ -34,6 +35,7 @@ type Deps struct {
 	Tenants  policies.TenantStore
 	Usage    UsageReader
 	Checks   []Check
+	Health   HealthReader // per-expert breakers shown by /readyz and /admin/experts; nil: none
 	Logger   *slog.Logger
 	// Metrics is the registry /metrics serves; the gateway's series must
 	// be registered on it too. nil: a registry of the server's own.
@@ -55,4 +57,10 @@ type Registry interface {
 type UsageReader interface {
 	Usage(ctx context.Context, tenant string) (policies.Usage, error)
 	AllUsage(ctx context.Context) ([]policies.Usage, error)
+}
+
+// HealthReader reports the experts' circuit breakers.
+type HealthReader interface {
+	Status(name string) health.Status
+	All() []health.Status
 }

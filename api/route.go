@@ -61,7 +61,7 @@ func (s *Server) route(c *gin.Context) error {
 	if call.req.Tenant, err = s.authenticate(c); err != nil {
 		return err
 	}
-	p, err := s.gw.Plan(c.Request.Context(), call.req)
+	p, err := s.gw.DryRun(c.Request.Context(), call.req)
 	if err != nil {
 		return err
 	}

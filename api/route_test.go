@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -51,6 +52,13 @@ func TestRouteDryRunCallsNoExpert(t *testing.T) {
 	}
 	if len(obs.all()) != 0 {
 		t.Fatalf("a dry run was observed as a request: %v", obs.all())
+	}
+	if calls, ok := mg["experts"].([]any); !ok || len(calls) != 0 {
+		t.Fatalf("a dry run reports expert calls: %v", mg["experts"])
+	}
+	// It is not counted as a routing decision.
+	if m := env.do("GET", "/metrics", ""); strings.Contains(m.Body.String(), "moegate_routing_decisions_total{") {
+		t.Fatalf("dry run counted in the metrics")
 	}
 	// Validation is that of chat completions.
 	assertError(t, env.do("POST", "/v1/route", `{"model":"auto","messages":[]}`), 400, "", "messages")

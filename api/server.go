@@ -23,8 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/errs"
-
 	"github.com/moegate/moegate/internal/units"
 )
 
@@ -112,6 +112,10 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/knowledge", s.handle(s.adminIngest))
 	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
 	admin.POST("/router/retrain", s.handle(s.adminRetrain))
+	admin.POST("/experts/:name/examples/suggest", s.handle(s.adminSuggestExamples))
+	admin.GET("/labels", s.handle(s.adminListLabels))
+	admin.POST("/labels", s.handle(s.adminAddLabel))
+	admin.DELETE("/labels/:id", s.handle(s.adminDeleteLabel))
 	admin.POST("/route", s.asTenant, s.handle(s.route))
 	admin.POST("/chat/completions", s.asTenant, s.handle(s.chatCompletions))
 	if s.deps.Console != nil {
@@ -199,8 +203,21 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 		return
 	}
-	s.log.InfoContext(c.Request.Context(), "request", "request_id", requestID(c), "method", c.Request.Method,
-		"path", c.Request.URL.Path, "status", status, "duration_ms", units.MS(d))
+	// Every request is counted above; at the default level only failures
+	// are logged, so a busy gateway does not spend its time writing logs.
+	level := slog.LevelDebug
+	switch {
+	case status >= 500:
+		level = slog.LevelWarn
+	case status >= 400:
+		level = slog.LevelInfo
+	}
+	ctx := c.Request.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	s.log.LogAttrs(ctx, level, "request", slog.String("request_id", requestID(c)), slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", units.MS(d)))
 }
 
 // limitBody caps request bodies; reading past the cap fails with a
@@ -272,8 +289,32 @@ func (s *Server) readyz(c *gin.Context) {
 			checks[chk.Name] = "ok"
 		}
 	}
+	degraded := false
+	if s.deps.Health != nil {
+		// An ejected expert degrades the gateway (its fallbacks answer)
+		// without making it unready.
+		var out []string
+		for _, st := range s.deps.Health.All() {
+			if st.State != health.Healthy {
+				out = append(out, fmt.Sprintf("%s %s (%s)", st.Name, st.State, st.Reason))
+			}
+		}
+		checks["experts"] = "ok"
+		if len(out) > 0 {
+			checks["experts"] = strings.Join(out, "; ")
+			degraded = true
+		}
+	}
+	for name, v := range checks {
+		if v != "ok" && name != "default_expert" && name != "experts" {
+			degraded = true
+		}
+	}
 	status := http.StatusOK
 	state := "ready"
+	if degraded {
+		state = "degraded"
+	}
 	if !ready {
 		status, state = http.StatusServiceUnavailable, "not ready"
 	}

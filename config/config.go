@@ -39,6 +39,10 @@ type Config struct {
 	Aggregate     string `yaml:"aggregate"`
 	Synthesizer   string `yaml:"synthesizer"`
 	Retries       int    `yaml:"retries"`
+	// FirstByteTimeout and HedgeDelay tune the aggregator (0: its defaults).
+	FirstByteTimeout units.Duration `yaml:"first_byte_timeout"`
+	HedgeDelay       units.Duration `yaml:"hedge_delay"`
+	Health           Health         `yaml:"health"`
 
 	Router    Router    `yaml:"router"`
 	Local     Local     `yaml:"local"`
@@ -49,6 +53,8 @@ type Config struct {
 	Auth      string    `yaml:"auth"`
 	Tenants   []Tenant  `yaml:"tenants"`
 	Cache     Cache     `yaml:"cache"`
+	Upstream  Upstream  `yaml:"upstream"`
+	Teacher   Teacher   `yaml:"teacher"`
 
 	Experts []experts.Spec `yaml:"experts"`
 }
@@ -133,9 +139,36 @@ type Cache struct {
 	TTL               units.Duration `yaml:"ttl"`
 	SemanticThreshold float64        `yaml:"semantic_threshold"`
 	MaxEntries        int            `yaml:"max_entries"`
+	MaxBytes          int64          `yaml:"max_bytes"`
 	// Sampled lets requests with temperature > 0 or top_p < 1 be answered
 	// from the cache; false (the default) gives them a fresh answer.
 	Sampled bool `yaml:"sampled"`
+}
+
+// Teacher lets a registered expert teach the learned router from live
+// traffic (router/teacher); off while Expert is empty.
+type Teacher struct {
+	Expert         string  `yaml:"expert"`
+	CallsPerHour   int     `yaml:"calls_per_hour"`
+	Share          float64 `yaml:"share"`
+	MinUncertainty float64 `yaml:"min_uncertainty"`
+}
+
+// Upstream tunes the calls to openai-kind experts (0: the kind's default).
+type Upstream struct {
+	MaxResponseBytes    int64 `yaml:"max_response_bytes"`
+	MaxIdleConnsPerHost int   `yaml:"max_idle_conns_per_host"`
+}
+
+// Health configures the per-expert circuit breakers (0: health's defaults).
+type Health struct {
+	Enabled             bool           `yaml:"enabled"`
+	ConsecutiveFailures int            `yaml:"consecutive_failures"`
+	ErrorRate           float64        `yaml:"error_rate"`
+	MinCalls            int            `yaml:"min_calls"`
+	Window              units.Duration `yaml:"window"`
+	Cooldown            units.Duration `yaml:"cooldown"`
+	MaxCooldown         units.Duration `yaml:"max_cooldown"`
 }
 
 // Default returns the configuration used when nothing is configured: one
@@ -151,6 +184,7 @@ func Default() Config {
 		ShutdownTimeout: units.Duration(30 * time.Second),
 		DefaultExpert:   "local",
 		Retries:         1,
+		Health:          Health{Enabled: true},
 		Router:          Router{Kind: "learned", RetrainDebounce: units.Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
 		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: units.Duration(30 * time.Second)},

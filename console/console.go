@@ -117,10 +117,23 @@ func (c *Console) Mount(root, admin gin.IRouter, tenant func(*gin.Context) (poli
 			return h(g, t)
 		})
 	}
-	// me tells the console who signed in: the admin token or a tenant key.
+	// me tells the console who signed in: the admin token or a tenant key,
+	// and for an admin which optional endpoints this gateway has.
+	routes, _ := root.(interface{ Routes() gin.RoutesInfo })
+	adminMe := func(g *gin.Context) {
+		features := gin.H{}
+		if routes != nil {
+			for _, r := range routes.Routes() {
+				if r.Method == http.MethodPatch && r.Path == "/admin/experts/:name" {
+					features["expert_patch"] = true
+				}
+			}
+		}
+		g.JSON(http.StatusOK, gin.H{"role": "admin", "default_expert": c.deps.DefaultExpert, "features": features})
+	}
 	root.GET("/v1/console/me", handle(func(g *gin.Context) error {
 		if isAdmin(g) {
-			g.JSON(http.StatusOK, gin.H{"role": "admin", "default_expert": c.deps.DefaultExpert})
+			adminMe(g)
 			return nil
 		}
 		t, err := tenant(g)
@@ -143,7 +156,7 @@ func (c *Console) Mount(root, admin gin.IRouter, tenant func(*gin.Context) (poli
 
 	// Admin endpoints: admin is already behind the admin token.
 	admin.GET("/console/me", handle(func(g *gin.Context) error {
-		g.JSON(http.StatusOK, gin.H{"role": "admin", "default_expert": c.deps.DefaultExpert})
+		adminMe(g)
 		return nil
 	}))
 	admin.GET("/console/stats", handle(func(g *gin.Context) error {

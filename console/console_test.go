@@ -166,7 +166,7 @@ func TestMeAndAuth(t *testing.T) {
 	e := newEnv(t)
 	key := e.tenant(t, "acme")
 	for _, path := range []string{"/admin/console/me", "/v1/console/me"} {
-		if code, m, _ := e.do(t, "GET", path, adminToken, ""); code != 200 || m["role"] != "admin" {
+		if code, m, _ := e.do(t, "GET", path, adminToken, ""); code != 200 || m["role"] != "admin" || m["features"] == nil {
 			t.Fatalf("admin %s: %d %v", path, code, m)
 		}
 	}

@@ -32,6 +32,15 @@ type Request struct {
 	Tools          json.RawMessage
 	ToolChoice     json.RawMessage
 	ResponseFormat json.RawMessage
+
+	// Body is the client's JSON request body when the request came
+	// through the OpenAI API, nil otherwise. Experts that speak that API
+	// forward it with only the model replaced and the Prepended messages
+	// added, so parameters the fields above do not model reach them too.
+	Body []byte
+	// Prepended counts the leading Messages the gateway added (retrieved
+	// passages) that Body does not hold.
+	Prepended int
 	// Images counts the image parts of the messages: only experts that
 	// take vision input can answer.
 	Images int

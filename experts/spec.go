@@ -78,6 +78,9 @@ type Spec struct {
 	// Timeout bounds one call (openai: the whole non-streaming call, or the
 	// wait for each streamed chunk). 0 = DefaultTimeout.
 	Timeout units.Duration `json:"timeout,omitempty" yaml:"timeout"`
+	// Fallbacks are experts asked, in order, when this one fails or is
+	// ejected and nobody the router chose could answer.
+	Fallbacks []string `json:"fallbacks,omitempty" yaml:"fallbacks"`
 	// MaxConcurrency bounds calls in flight to this expert; 0 = unbounded.
 	MaxConcurrency int `json:"max_concurrency,omitempty" yaml:"max_concurrency"`
 	// SystemPrompt is prepended to every conversation as a system message.
@@ -125,6 +128,7 @@ const (
 	maxTags        = 256
 	maxExamples    = 5000    // the router's training data: a few thousand per domain is normal
 	maxItemLen     = 2 << 10 // one tag or example
+	maxFallbacks   = 8
 )
 
 var (
@@ -156,6 +160,7 @@ func (s *Spec) Normalize() {
 		s.Deployments = nil
 	}
 	s.Examples = cleanList(s.Examples)
+	s.Fallbacks = cleanList(s.Fallbacks)
 	if len(s.Headers) == 0 {
 		s.Headers = nil
 	}
@@ -201,6 +206,14 @@ func (s Spec) Validate() error {
 	}
 	if s.Timeout < 0 || s.Timeout.Std() > maxTimeout {
 		return invalid("timeout", "%s is outside 0..%s", s.Timeout.Std(), maxTimeout)
+	}
+	if len(s.Fallbacks) > maxFallbacks {
+		return invalid("fallbacks", "more than %d entries", maxFallbacks)
+	}
+	for _, fb := range s.Fallbacks {
+		if fb == s.Name || fb == ReservedName || !nameRE.MatchString(fb) {
+			return invalid("fallbacks", "%q is not another expert's name", fb)
+		}
 	}
 	if s.MaxConcurrency < 0 || s.MaxConcurrency > maxConcurrency {
 		return invalid("max_concurrency", "%d is outside 0..%d", s.MaxConcurrency, maxConcurrency)
@@ -262,6 +275,7 @@ func (s Spec) Clone() Spec {
 	s.Deployments = slices.Clone(s.Deployments)
 	s.Tags = slices.Clone(s.Tags)
 	s.Examples = slices.Clone(s.Examples)
+	s.Fallbacks = slices.Clone(s.Fallbacks)
 	if s.Enabled != nil {
 		e := *s.Enabled
 		s.Enabled = &e

@@ -29,6 +29,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	ctx, cancel := context.WithTimeout(ctx, g.opts.RequestTimeout)
 	defer cancel()
 	g.remember(ctx, p)
+	g.offer(p)
 
 	use := g.cacheDecision(p)
 	var scopeKey, exactKey string
@@ -41,7 +42,11 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 		}
 	}
 
-	opts := aggregate.Options{Strategy: p.strategy, Retries: g.opts.Retries, Logger: g.log}
+	opts := aggregate.Options{Strategy: p.strategy, Retries: g.opts.Retries, Logger: g.log,
+		FirstByteTimeout: g.opts.FirstByteTimeout, HedgeDelay: g.opts.HedgeDelay}
+	if g.deps.Health != nil {
+		opts.Health = g.deps.Health
+	}
 	if p.strategy == aggregate.Synthesize && len(p.candidates) > 1 {
 		if syn, ok := g.synthesizer(p); ok {
 			opts.Synthesizer = &syn
@@ -55,6 +60,11 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 		out, err = aggregate.Run(ctx, p.candidates, p.chat, opts)
 	}
 	g.recordCalls(p.Info, out)
+	p.Info.AnsweredBy = out.Answered
+	p.Info.FallbackReason = out.FallbackReason
+	if out.Answered != "" && out.FallbackReason == "" && len(p.Info.Route.Experts) > 0 && out.Answered != p.Info.Route.Experts[0].Name && p.strategy != aggregate.Synthesize {
+		p.Info.FallbackReason = p.skipped
+	}
 	if err != nil {
 		return &Result{Info: p.Info}, upstreamError(err)
 	}
@@ -71,7 +81,7 @@ func (g *Gateway) synthesizer(p *Plan) (aggregate.Candidate, bool) {
 	if name == "" {
 		name = g.opts.DefaultExpert
 	}
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := p.snap.Get(name)
 	if !p.scope.Allows(name) || !ok {
 		return aggregate.Candidate{}, false
 	}
@@ -81,7 +91,10 @@ func (g *Gateway) synthesizer(p *Plan) (aggregate.Candidate, bool) {
 func (g *Gateway) recordCalls(info *Info, out aggregate.Outcome) {
 	info.Experts = make([]ExpertCall, 0, len(out.Calls))
 	for _, call := range out.Calls {
-		info.Experts = append(info.Experts, ExpertCall{Name: call.Name, Status: call.Status, LatencyMS: call.LatencyMS, Attempts: call.Attempts, Error: call.Error})
+		if call.FallbackFor != "" && call.Status == aggregate.StatusSkipped {
+			continue // a stand-in that was not needed
+		}
+		info.Experts = append(info.Experts, ExpertCall{Name: call.Name, Status: call.Status, LatencyMS: call.LatencyMS, Attempts: call.Attempts, Error: call.Error, FallbackFor: call.FallbackFor})
 		g.metrics.expertCalls.WithLabelValues(call.Name, call.Status).Inc()
 		switch call.Status {
 		case aggregate.StatusOK, aggregate.StatusError, aggregate.StatusTimeout:
@@ -115,6 +128,14 @@ func (g *Gateway) account(ctx context.Context, t policies.Tenant, out aggregate.
 func upstreamError(err error) error {
 	var ae *aggregate.Error
 	isAggregate := errors.As(err, &ae)
+	if isAggregate && !ae.Timeout && !errs.Is(err, errs.Canceled) {
+		// An expert that classified its failure (an upstream's 4xx passed
+		// on, 429 with its Retry-After, an answer too large) already
+		// wrote the message for the client, naming itself.
+		if ee, ok := errors.AsType[*errs.Error](ae.Err); ok && ee.Kind != errs.Internal {
+			return ee
+		}
+	}
 	switch {
 	case errs.Is(err, errs.Invalid):
 		return err
@@ -168,7 +189,9 @@ func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey str
 func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
 	var routed, passages []string
 	for _, c := range p.candidates {
-		routed = append(routed, c.Name)
+		if c.FallbackFor == "" {
+			routed = append(routed, c.Name)
+		}
 	}
 	for _, ps := range p.Info.Retrieval.Passages {
 		passages = append(passages, ps.Chunk)
@@ -189,8 +212,8 @@ func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
 }
 
 func (g *Gateway) storeInCache(ctx context.Context, p *Plan, scopeKey, exactKey string, out aggregate.Outcome) {
-	if out.Response == nil || out.Response.Content == "" || len(out.Response.ToolCalls) > 0 {
-		return
+	if out.Response == nil || out.Response.Content == "" || len(out.Response.ToolCalls) > 0 || p.Info.FallbackReason != "" {
+		return // a stand-in's answer must not outlive the outage it covered
 	}
 	var names []string
 	for _, call := range out.Calls {

@@ -35,7 +35,10 @@ type Feedback struct {
 	Comment   string
 }
 
-// Feedback stores fb for the router's next training.
+// Feedback stores fb. A correction (the expert that should have
+// answered) steers the tenant's own similar queries at once; the router's
+// next training learns from it only when it is not a tenant's (see
+// corrections).
 func (g *Gateway) Feedback(ctx context.Context, tenant string, fb Feedback) error {
 	if g.deps.Feedback == nil {
 		return errs.E(errs.NotFound, "Feedback is not enabled on this gateway.").WithCode("feedback_disabled")
@@ -60,15 +63,20 @@ func (g *Gateway) Feedback(ctx context.Context, tenant string, fb Feedback) erro
 		}
 		return err
 	}
-	f := router.Feedback{RequestID: fb.RequestID, Expert: fb.Expert, Text: rec.Query, Time: time.Now()}
+	f := router.Feedback{RequestID: fb.RequestID, Expert: fb.Expert, Text: rec.Query, Tenant: tenant, Time: time.Now()}
 	if fb.Rating != nil {
 		f.Rating = *fb.Rating
 	}
 	if err := g.deps.Feedback.Append(ctx, f); err != nil {
 		return err
 	}
-	if g.deps.Retrainer != nil && fb.Expert != "" {
-		g.deps.Retrainer.Trigger()
+	if fb.Expert != "" {
+		if vecs, err := g.deps.Embedder.Embed(ctx, []string{rec.Query}); err == nil {
+			g.corrections.add(tenant, rec.Query, vecs[0], fb.Expert)
+		}
+		if g.deps.Retrainer != nil {
+			g.deps.Retrainer.Trigger()
+		}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // Options are the pipeline's own settings. A zero field takes the default
@@ -30,8 +32,13 @@ type Options struct {
 	DefaultExpert  string             // "local": answers when no expert fits
 	Aggregate      aggregate.Strategy // top1: when neither request nor tenant says
 	Synthesizer    string             // "": the default expert merges answers for synthesize
-	Retries        int                // 0: no retry of the same expert
+	Retries        int                // 0: no retry; else the request's retry budget, spent after every candidate was tried
 	RequestTimeout time.Duration      // 120s: the whole request, every attempt included
+	// FirstByteTimeout bounds the wait for a streamed answer's first
+	// token; HedgeDelay how long parallel-best waits, once an answer is
+	// in, for better-weighted ones. 0: aggregate's defaults.
+	FirstByteTimeout time.Duration
+	HedgeDelay       time.Duration
 
 	// CacheSampled lets requests that ask for sampling (temperature > 0
 	// or top_p < 1) use the response cache; false: they always get a fresh
@@ -83,17 +90,21 @@ type Deps struct {
 	Cache     Cache
 	Feedback  FeedbackStore
 	Retrainer Retrainer
-	Log       RequestLog // remembers routed requests for feedback; nil: in-process
-	Observer  Observer   // told of every finished chat request (the console); nil: none
+	Teacher   Teacher       // nil: no teacher
+	Labels    teacher.Store // nil: no routing labels (static router)
+	Log       RequestLog    // remembers routed requests for feedback; nil: in-process
+	Health    Health        // per-expert circuit breakers; nil: every expert is always tried
+	Observer  Observer      // told of every finished chat request (the console); nil: none
 	Logger    *slog.Logger
 	// Metrics is where the pipeline's series are registered; nil: a
 	// registry of its own.
 	Metrics prometheus.Registerer
 }
 
-// Registry is the runtime expert registry as the pipeline reads it.
+// Registry is the runtime expert registry as the pipeline reads it: an
+// immutable snapshot per request, never a copy.
 type Registry interface {
-	List() []experts.Spec
+	Snapshot() *experts.Snapshot
 	Get(name string) (experts.Entry, bool)
 }
 
@@ -119,6 +130,13 @@ type FeedbackStore interface {
 	Append(ctx context.Context, fb router.Feedback) error
 }
 
+// Health is the per-expert circuit breakers: routing skips the experts it
+// ejected, and the aggregator asks and tells it about every call.
+type Health interface {
+	aggregate.Health
+	Ejected(name string) (bool, string)
+}
+
 // Retrainer retrains the learned router in the background.
 type Retrainer interface {
 	Trigger()
@@ -126,10 +144,36 @@ type Retrainer interface {
 
 // Gateway runs requests. It is safe for concurrent use.
 type Gateway struct {
-	opts    Options
-	deps    Deps
-	log     *slog.Logger
-	metrics *metrics
+	opts        Options
+	deps        Deps
+	log         *slog.Logger
+	metrics     *metrics
+	uncounted   *metrics // registered nowhere: dry runs count nothing
+	corrections *corrections
+
+	experts atomic.Pointer[snapshotInfo]
+}
+
+// snapshotInfo is what policies read of one registry snapshot, computed
+// once per snapshot rather than once per request.
+type snapshotInfo struct {
+	snap  *experts.Snapshot
+	infos []policies.ExpertInfo
+}
+
+// snapshot returns the current registry snapshot and its expert infos.
+func (g *Gateway) snapshot() (*experts.Snapshot, []policies.ExpertInfo) {
+	snap := g.deps.Registry.Snapshot()
+	if cur := g.experts.Load(); cur != nil && cur.snap == snap {
+		return snap, cur.infos
+	}
+	entries := snap.Entries()
+	infos := make([]policies.ExpertInfo, len(entries))
+	for i, e := range entries {
+		infos[i] = policies.ExpertInfo{Name: e.Spec.Name, DataOwner: e.Spec.DataOwner, Enabled: e.Spec.IsEnabled()}
+	}
+	g.experts.Store(&snapshotInfo{snap: snap, infos: infos})
+	return snap, infos
 }
 
 // New builds a Gateway. Deps must hold at least Registry, Router, Embedder
@@ -153,7 +197,11 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m}, nil
+	dry, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return nil, err
+	}
+	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections()}, nil
 }
 
 // DefaultExpert is the expert that answers when no other fits.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -216,5 +217,56 @@ func TestRoutedText(t *testing.T) {
 	}
 	if r := routedText([]experts.Message{{Role: "assistant", Content: "hi"}}); r.query != "hi" {
 		t.Fatalf("no user message: %+v", r)
+	}
+}
+
+// A tenant's corrections steer its own similar queries at once and never
+// another tenant's: ten corrections by acme sending card-like queries to
+// travel leave globex's routing as it was.
+func TestTenantFeedbackMovesOnlyItsOwnRouting(t *testing.T) {
+	e := newEnv(t, router.Options{}, Options{})
+	ctx := context.Background()
+	acme, globex := policies.Tenant{Name: "acme"}, policies.Tenant{Name: "globex"}
+	ask := func(tenant policies.Tenant, id, text string) *Plan {
+		t.Helper()
+		req := chat(text, policies.Extension{})
+		req.ID, req.Tenant = id, tenant
+		p, err := e.gw.Plan(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.gw.Execute(ctx, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const q = "transfer money to savings"
+	before := ask(globex, "g0", q).Info.Route.Experts[0].Name
+	if before != "banking" {
+		t.Fatalf("before any feedback %q went to %s, want banking", q, before)
+	}
+	for i := range 10 {
+		id := fmt.Sprintf("a%d", i)
+		ask(acme, id, q)
+		if err := e.gw.Feedback(ctx, "acme", Feedback{RequestID: id, Expert: "travel"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := ask(acme, "a-after", "transfer some money to my savings"); p.Info.Route.Experts[0].Name != "travel" || p.Info.Route.Override == "" {
+		t.Fatalf("acme's own similar query: %+v, want travel by its feedback", p.Info.Route)
+	}
+	if p := ask(globex, "g1", q); p.Info.Route.Experts[0].Name != "banking" || p.Info.Route.Override != "" {
+		t.Fatalf("globex's query moved by acme's feedback: %+v", p.Info.Route)
+	}
+	// The corrections survive a restart from the stored feedback.
+	stored := e.gw.deps.Feedback.(*feedbackSink).got
+	fresh := newEnv(t, router.Options{}, Options{})
+	if err := fresh.gw.LoadCorrections(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	req := chat(q, policies.Extension{})
+	req.Tenant = acme
+	if p, err := fresh.gw.Plan(ctx, req); err != nil || p.Info.Route.Experts[0].Name != "travel" {
+		t.Fatalf("after reload: %v %+v", err, p.Info.Route)
 	}
 }

@@ -20,8 +20,12 @@ type Info struct {
 	Retrieval    RetrievalInfo `json:"retrieval"`
 	Aggregate    string        `json:"aggregate"`
 	Experts      []ExpertCall  `json:"experts"`
-	Cache        CacheInfo     `json:"cache"`
-	Notes        []string      `json:"notes,omitempty"`
+	// AnsweredBy names the expert whose answer this is; FallbackReason
+	// says why it is not the top expert the router chose.
+	AnsweredBy     string    `json:"answered_by,omitempty"`
+	FallbackReason string    `json:"fallback_reason,omitempty"`
+	Cache          CacheInfo `json:"cache"`
+	Notes          []string  `json:"notes,omitempty"`
 }
 
 // RouteInfo is the routing decision.
@@ -33,6 +37,9 @@ type RouteInfo struct {
 	Probabilities map[string]float64 `json:"probabilities,omitempty"`
 	Default       bool               `json:"default"`
 	DefaultReason string             `json:"default_reason,omitempty"`
+	// Override says why the router's choice was replaced, e.g. by the
+	// tenant's own feedback on a similar query.
+	Override string `json:"override,omitempty"`
 }
 
 // Excluded is an expert the request could not use, and why.
@@ -67,6 +74,8 @@ type ExpertCall struct {
 	LatencyMS float64 `json:"latency_ms"`
 	Attempts  int     `json:"attempts,omitempty"`
 	Error     string  `json:"error,omitempty"`
+	// FallbackFor names whom a fallback stood in for.
+	FallbackFor string `json:"fallback_for,omitempty"`
 }
 
 // CacheInfo says whether the answer came from the response cache.

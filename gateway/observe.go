@@ -53,3 +53,13 @@ func (g *Gateway) SearchKnowledge(ctx context.Context, query string, k int) ([]r
 	}
 	return g.deps.Knowledge.Search(ctx, vecs[0], k, retrieval.Filter{})
 }
+
+// DryRun plans req as Plan does, for a caller that will not execute it
+// (POST /v1/route): the decision is not counted in the pipeline's metrics.
+func (g *Gateway) DryRun(ctx context.Context, req *Request) (*Plan, error) {
+	p, err := g.plan(ctx, req, g.uncounted)
+	if p != nil && p.Info.Experts == nil {
+		p.Info.Experts = []ExpertCall{} // no expert was called
+	}
+	return p, err
+}

@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +28,11 @@ type Plan struct {
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
+	decision   *router.Decision // the router's, for routed requests
+	snap       *experts.Snapshot
+	// skipped says why a chosen expert was left out after routing
+	// (ejected meanwhile), for the fallback reason.
+	skipped string
 
 	needs     experts.Needs // what the request asks of its experts
 	lacked    []string      // experts that could not serve it, and why
@@ -57,14 +64,16 @@ func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) (policies.Decisi
 // Plan decides who answers req and with what prompt, without calling any
 // expert.
 func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
+	return g.plan(ctx, req, g.metrics)
+}
+
+// plan is Plan counting its decisions in m.
+func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, error) {
 	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
 	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages), needs: experts.NeedsOf(req.Chat)}
 
-	specs := g.deps.Registry.List()
-	infos := make([]policies.ExpertInfo, len(specs))
-	for i, sp := range specs {
-		infos[i] = policies.ExpertInfo{Name: sp.Name, DataOwner: sp.DataOwner, Enabled: sp.IsEnabled()}
-	}
+	snap, infos := g.snapshot()
+	p.snap = snap
 	p.scope = policies.Resolve(req.Tenant, req.Ext.OptOut, infos, g.opts.DefaultExpert)
 	for _, e := range p.scope.Excluded {
 		info.Excluded = append(info.Excluded, Excluded{Name: e.Name, Reason: e.Reason})
@@ -114,6 +123,7 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 		if decision, err = g.route(ctx, p, hits); err != nil {
 			return nil, err
 		}
+		p.decision = &decision
 	} else {
 		if err := g.direct(req.Model, p); err != nil {
 			return nil, err
@@ -121,19 +131,27 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 		decision = router.Decision{Router: "direct", Experts: []router.Choice{{Name: req.Model, Weight: 1}}}
 	}
 	info.Route = RouteInfo{Router: decision.Router, Version: decision.Version, Model: req.Model, Experts: decision.Experts,
-		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason}
+		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason, Override: info.Route.Override}
 
 	for _, ch := range decision.Experts {
-		e, ok := g.deps.Registry.Get(ch.Name)
+		e, ok := p.snap.Get(ch.Name)
 		if !ok || !e.Ready() {
 			continue // removed or broken since routing; its weight goes to the others
 		}
+		if req.Model == experts.ReservedName && g.deps.Health != nil {
+			if ej, why := g.deps.Health.Ejected(ch.Name); ej {
+				info.Excluded = append(info.Excluded, Excluded{Name: ch.Name, Reason: why})
+				p.skipped = cmp.Or(p.skipped, fmt.Sprintf("%q ejected: %s", ch.Name, why))
+				continue
+			}
+		}
 		p.candidates = append(p.candidates, aggregate.Candidate{Name: ch.Name, Weight: ch.Weight, Expert: e.Expert})
-		g.metrics.routes.WithLabelValues(ch.Name).Inc()
+		m.routes.WithLabelValues(ch.Name).Inc()
 	}
 	if decision.Default {
-		g.metrics.routes.WithLabelValues("default").Inc()
+		m.routes.WithLabelValues("default").Inc()
 	}
+	g.addFallbacks(p, decision, req.Model == experts.ReservedName)
 	if len(p.candidates) == 0 {
 		return nil, errs.E(errs.Unavailable, "No expert is available to answer this request.").WithCode("no_expert_available")
 	}
@@ -142,14 +160,14 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 	switch {
 	case !useRetrieval && mode == policies.RetrievalNever:
 		info.Retrieval.Reason = "disabled by request"
-		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case !useRetrieval:
 		info.Retrieval.Reason = "retrieval gate did not fire"
-		g.metrics.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case g.deps.Knowledge == nil:
 		info.Retrieval.Reason = "no knowledge store configured"
 	default:
-		p.chat = g.ground(req.Chat, hits, info)
+		p.chat = g.ground(req.Chat, hits, info, m)
 	}
 	return p, nil
 }
@@ -167,6 +185,14 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 		if name == g.opts.DefaultExpert {
 			continue
 		}
+		if g.deps.Health != nil {
+			// Ejected experts are not offered to the router, so the weight
+			// goes to the others and top_k still counts healthy experts.
+			if ej, why := g.deps.Health.Ejected(name); ej {
+				p.Info.Excluded = append(p.Info.Excluded, Excluded{Name: name, Reason: why})
+				continue
+			}
+		}
 		if l := g.lacks(name, p); l != nil {
 			p.skip(name, l)
 			continue
@@ -181,6 +207,11 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	d, err := g.deps.Router.Route(ctx, q)
 	if err != nil {
 		return d, fmt.Errorf("route: %w", err)
+	}
+	isCandidate := func(name string) bool { return slices.Contains(candidates, name) }
+	if expert, sim, ok := g.corrections.best(p.req.Tenant.Name, p.vec, isCandidate); ok {
+		d.Experts, d.Default, d.DefaultReason = []router.Choice{{Name: expert, Weight: 1}}, false, ""
+		p.Info.Route.Override = fmt.Sprintf("tenant feedback on a query %.2f similar", sim)
 	}
 	if p.scope.MaxK > 0 && len(d.Experts) > p.scope.MaxK {
 		d.Experts = router.Renormalize(d.Experts[:p.scope.MaxK])
@@ -211,7 +242,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 
 // direct checks a request for one named expert.
 func (g *Gateway) direct(name string, p *Plan) error {
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := p.snap.Get(name)
 	if !ok || !e.Spec.IsEnabled() {
 		return errs.E(errs.NotFound, "The model '%s' does not exist or you do not have access to it.", name).WithCode("model_not_found")
 	}
@@ -237,7 +268,7 @@ func (g *Gateway) direct(name string, p *Plan) error {
 
 // ground puts retrieved passages into the prompt as a numbered list the
 // expert cites from, and records them in the moegate object.
-func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info) *experts.Request {
+func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info, m *metrics) *experts.Request {
 	var kept []retrieval.Hit
 	for _, h := range hits {
 		if h.Score >= g.opts.RetrievalMinScore {
@@ -246,10 +277,10 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info)
 	}
 	if len(kept) == 0 {
 		info.Retrieval.Reason = "no passage scored above the minimum"
-		g.metrics.retrievals.WithLabelValues("empty").Inc()
+		m.retrievals.WithLabelValues("empty").Inc()
 		return req
 	}
-	g.metrics.retrievals.WithLabelValues("used").Inc()
+	m.retrievals.WithLabelValues("used").Inc()
 	info.Retrieval.Used = true
 	var b strings.Builder
 	b.WriteString("Answer using the numbered passages below when they are relevant, and cite them as [n]. If they do not contain the answer, say so.\n\n")
@@ -260,5 +291,51 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info)
 	}
 	grounded := *req
 	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)
+	grounded.Prepended = req.Prepended + 1
 	return &grounded
+}
+
+// maxFallbacks bounds a request's fallback chain, so a long configured
+// chain cannot split the deadline into slivers.
+const maxFallbacks = 4
+
+// addFallbacks appends, after the chosen experts, each one's configured
+// fallbacks and then (for routed requests) the default expert as the last
+// resort: allowed by the request's scope, ready, not ejected and not
+// already a candidate.
+func (g *Gateway) addFallbacks(p *Plan, d router.Decision, routed bool) {
+	have := map[string]bool{}
+	for _, c := range p.candidates {
+		have[c.Name] = true
+	}
+	var top string
+	if len(d.Experts) > 0 {
+		top = d.Experts[0].Name
+	}
+	add := func(name, forName string) {
+		if len(p.candidates) >= len(d.Experts)+maxFallbacks || have[name] || !p.scope.Allows(name) {
+			return
+		}
+		e, ok := p.snap.Get(name)
+		if !ok || !e.Ready() {
+			return
+		}
+		if g.deps.Health != nil {
+			if ej, _ := g.deps.Health.Ejected(name); ej {
+				return
+			}
+		}
+		have[name] = true
+		p.candidates = append(p.candidates, aggregate.Candidate{Name: name, Expert: e.Expert, FallbackFor: forName})
+	}
+	for _, ch := range d.Experts {
+		if e, ok := p.snap.Get(ch.Name); ok {
+			for _, fb := range e.Spec.Fallbacks {
+				add(fb, ch.Name)
+			}
+		}
+	}
+	if routed && p.scope.DefaultAllowed {
+		add(g.opts.DefaultExpert, top)
+	}
 }

@@ -64,9 +64,12 @@ type CacheOptions struct {
 	// Threshold is the least cosine similarity of a semantic hit, default
 	// 0.95. Semantic lookup is off when it is above 1.
 	Threshold float64
-	// MaxPerScope bounds the vectors compared per scope key, newest kept,
-	// default 256.
+	// MaxPerScope bounds the vectors kept as semantic candidates per
+	// scope key, newest kept, default 256.
 	MaxPerScope int
+	// MaxBytes bounds the in-process cache's memory, counting each entry's
+	// answer, keys and vector, default 64 MiB.
+	MaxBytes int64
 }
 
 func (o CacheOptions) withDefaults() CacheOptions {
@@ -81,6 +84,9 @@ func (o CacheOptions) withDefaults() CacheOptions {
 	}
 	if o.MaxPerScope <= 0 {
 		o.MaxPerScope = 256
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 64 << 20
 	}
 	return o
 }

@@ -3,136 +3,364 @@ package policies
 import (
 	"container/list"
 	"context"
+	"hash/maphash"
+	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
-// MemoryCache is an in-process Cache: LRU bounded by MaxEntries, entries
-// expiring after TTL, semantic lookup by a linear scan of the newest
-// MaxPerScope vectors of the scope.
+// MemoryCache is an in-process Cache, bounded by MaxEntries and MaxBytes
+// (least recently used entries go first) with entries expiring after TTL.
+//
+// It is split into shards by scope key, each with its own lock, so
+// concurrent requests rarely wait for each other. Exact lookups are one
+// map access. Semantic lookups have a bounded cost: a scope holding few
+// vectors is scanned; a larger one is searched through locality-sensitive
+// hashing (random hyperplanes, several tables, probing the neighbouring
+// buckets), which compares the query with a handful of stored vectors
+// instead of all of them.
 type MemoryCache struct {
-	opts CacheOptions
-	now  func() time.Time
+	opts   CacheOptions
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [cacheShards]memShard
 
+	entries atomic.Int64
+	bytes   atomic.Int64
+	hand    atomic.Uint32 // the shard to evict from next
+
+	planesMu sync.Mutex
+	planes   map[int]*hyperplanes // by dimension
+}
+
+const (
+	cacheShards = 32
+	// scanBelow is the number of vectors a scope holds before it is
+	// searched through its hash tables rather than scanned.
+	scanBelow = 32
+	lshTables = 3
+	lshBits   = 10
+	// bucketCap bounds each bucket (newest kept), so a lookup compares
+	// at most lshTables*(lshBits+1)*bucketCap vectors.
+	bucketCap = 4
+	// entryOverhead approximates what an entry costs beyond its strings
+	// and vector: list element, map slots, struct fields.
+	entryOverhead = 256
+)
+
+type memShard struct {
 	mu     sync.Mutex
-	lru    *list.List               // of *memEntry, most recently used first
+	lru    list.List                // of *memEntry, most recently used first
 	items  map[string]*list.Element // by scopeKey + "\x00" + exactKey
-	scopes map[string][]*list.Element
+	scopes map[string]*scopeIndex
 }
 
 type memEntry struct {
 	key     string
 	scope   string
 	vec     []float32 // unit length; nil: not semantically findable
+	hashes  [lshTables]uint32
 	e       Entry
+	size    int64
+	used    int64 // unix nanoseconds of the last store or hit
 	expires time.Time
+}
+
+// scopeIndex holds one scope's semantic candidates.
+type scopeIndex struct {
+	order  []*list.Element // indexed vectors, oldest first
+	tables [lshTables]map[uint32][]*list.Element
 }
 
 // NewMemoryCache returns an empty in-process cache.
 func NewMemoryCache(opts CacheOptions) *MemoryCache {
-	return &MemoryCache{
-		opts:   opts.withDefaults(),
-		now:    time.Now,
-		lru:    list.New(),
-		items:  map[string]*list.Element{},
-		scopes: map[string][]*list.Element{},
+	c := &MemoryCache{opts: opts.withDefaults(), now: time.Now, seed: maphash.MakeSeed(), planes: map[int]*hyperplanes{}}
+	for i := range c.shards {
+		c.shards[i].items = map[string]*list.Element{}
+		c.shards[i].scopes = map[string]*scopeIndex{}
 	}
+	return c
+}
+
+func (c *MemoryCache) shard(scopeKey string) *memShard {
+	return &c.shards[maphash.String(c.seed, scopeKey)%cacheShards]
 }
 
 // Len returns the number of entries held, expired ones included until they
 // are noticed.
-func (c *MemoryCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
+func (c *MemoryCache) Len() int { return int(c.entries.Load()) }
+
+// Bytes returns the approximate memory the entries hold.
+func (c *MemoryCache) Bytes() int64 { return c.bytes.Load() }
 
 // Get implements Cache.
-func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, vec []float32) (Entry, Hit, bool, error) {
+func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []float32) (Entry, Hit, bool, error) {
 	now := c.now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[scopeKey+"\x00"+exactKey]; ok {
+	s := c.shard(scopeKey)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el, ok := s.items[scopeKey+"\x00"+exactKey]; ok {
 		me := el.Value.(*memEntry)
 		if now.Before(me.expires) {
-			c.lru.MoveToFront(el)
+			s.lru.MoveToFront(el)
+			me.used = now.UnixNano()
 			return cloneEntry(me.e), Hit{Kind: HitExact, Similarity: 1}, true, nil
 		}
-		c.remove(el)
+		c.remove(s, el)
 	}
-	q := unit(vec)
-	if q == nil || c.opts.Threshold > 1 {
+	if c.opts.Threshold > 1 {
+		return Entry{}, Hit{}, false, nil
+	}
+	idx := s.scopes[scopeKey]
+	if idx == nil {
+		return Entry{}, Hit{}, false, nil
+	}
+	norm := math.Sqrt(float64(vec.Dot(q, q)))
+	if norm == 0 || math.IsNaN(norm) || math.IsInf(norm, 0) {
 		return Entry{}, Hit{}, false, nil
 	}
 	var best *list.Element
 	bestSim := c.opts.Threshold
-	for _, el := range slices.Clone(c.scopes[scopeKey]) {
+	var expired []*list.Element
+	consider := func(el *list.Element) {
 		me := el.Value.(*memEntry)
 		if !now.Before(me.expires) {
-			c.remove(el)
-			continue
+			expired = append(expired, el)
+			return
 		}
 		if len(me.vec) != len(q) {
-			continue
+			return
 		}
-		if sim := dot(q, me.vec); sim >= bestSim {
+		if sim := float64(vec.Dot(q, me.vec)) / norm; sim >= bestSim {
 			best, bestSim = el, sim
+		}
+	}
+	if len(idx.order) < scanBelow {
+		for _, el := range idx.order {
+			consider(el)
+		}
+	} else {
+		hs := c.hyperplanes(len(q)).hash(q)
+		seen := make([]*list.Element, 0, lshTables*(lshBits+1)*bucketCap)
+		for t := range lshTables {
+			for probe := -1; probe < lshBits; probe++ {
+				h := hs[t]
+				if probe >= 0 {
+					h ^= 1 << probe
+				}
+				for _, el := range idx.tables[t][h] {
+					if !slices.Contains(seen, el) {
+						seen = append(seen, el)
+						consider(el)
+					}
+				}
+			}
+		}
+	}
+	for _, el := range expired {
+		if el != best {
+			c.remove(s, el)
 		}
 	}
 	if best == nil {
 		return Entry{}, Hit{}, false, nil
 	}
-	c.lru.MoveToFront(best)
+	s.lru.MoveToFront(best)
+	best.Value.(*memEntry).used = now.UnixNano()
 	return cloneEntry(best.Value.(*memEntry).e), Hit{Kind: HitSemantic, Similarity: min(bestSim, 1)}, true, nil
 }
 
 // Put implements Cache.
-func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, vec []float32, e Entry) error {
+func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []float32, e Entry) error {
+	now := c.now()
 	me := &memEntry{
+		used:    now.UnixNano(),
 		key:     scopeKey + "\x00" + exactKey,
 		scope:   scopeKey,
-		vec:     unit(vec),
 		e:       cloneEntry(e),
-		expires: c.now().Add(c.opts.TTL),
+		expires: now.Add(c.opts.TTL),
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old, ok := c.items[me.key]; ok {
-		c.remove(old)
+	if c.opts.Threshold <= 1 {
+		me.vec = unit(v)
 	}
-	el := c.lru.PushFront(me)
-	c.items[me.key] = el
+	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)+4*len(me.vec))
+	for _, x := range e.Experts {
+		me.size += int64(len(x)) + 16
+	}
+	if me.size > c.opts.MaxBytes/8 {
+		return nil // one answer may not crowd out the rest
+	}
 	if me.vec != nil {
-		s := append(c.scopes[scopeKey], el)
-		if len(s) > c.opts.MaxPerScope {
-			// The oldest vectors stop being candidates; their entries stay
-			// reachable by exact key.
-			for _, old := range s[:len(s)-c.opts.MaxPerScope] {
-				old.Value.(*memEntry).vec = nil
-			}
-			s = slices.Clone(s[len(s)-c.opts.MaxPerScope:])
-		}
-		c.scopes[scopeKey] = s
+		me.hashes = c.hyperplanes(len(me.vec)).hash(me.vec)
 	}
-	for c.lru.Len() > c.opts.MaxEntries {
-		c.remove(c.lru.Back())
+	s := c.shard(scopeKey)
+	s.mu.Lock()
+	if old, ok := s.items[me.key]; ok {
+		c.remove(s, old)
 	}
+	el := s.lru.PushFront(me)
+	s.items[me.key] = el
+	c.entries.Add(1)
+	c.bytes.Add(me.size)
+	if me.vec != nil {
+		c.index(s, el)
+	}
+	s.mu.Unlock()
+	c.evict(el)
 	return nil
 }
 
-// remove drops el from every index. c.mu is held.
-func (c *MemoryCache) remove(el *list.Element) {
+// evict drops least recently used entries until the cache is within its
+// bounds. Like Redis's approximated LRU it samples: of the tails of a few
+// shards (each the least recently used of its shard) the oldest goes, so
+// one shard lock is held at a time and a lightly used shard's newest
+// entry is not sacrificed for a busy shard's old ones. The entry just
+// stored is never the one dropped.
+func (c *MemoryCache) evict(just *list.Element) {
+	const samples = 4
+	misses := 0
+	for c.entries.Load() > int64(c.opts.MaxEntries) || c.bytes.Load() > c.opts.MaxBytes {
+		var victim *memShard
+		oldest := int64(math.MaxInt64)
+		for range samples {
+			s := &c.shards[c.hand.Add(1)%cacheShards]
+			s.mu.Lock()
+			if t := s.lru.Back(); t != nil && t != just {
+				if u := t.Value.(*memEntry).used; u < oldest {
+					victim, oldest = s, u
+				}
+			}
+			s.mu.Unlock()
+		}
+		if victim == nil {
+			if misses++; misses > cacheShards {
+				return // nothing but the new entry is left
+			}
+			continue
+		}
+		misses = 0
+		victim.mu.Lock()
+		if t := victim.lru.Back(); t != nil && t != just {
+			c.remove(victim, t)
+		}
+		victim.mu.Unlock()
+	}
+}
+
+// index makes el a semantic candidate of its scope. s.mu is held.
+func (c *MemoryCache) index(s *memShard, el *list.Element) {
 	me := el.Value.(*memEntry)
-	c.lru.Remove(el)
-	delete(c.items, me.key)
-	if me.vec == nil {
+	idx := s.scopes[me.scope]
+	if idx == nil {
+		idx = &scopeIndex{}
+		for t := range idx.tables {
+			idx.tables[t] = map[uint32][]*list.Element{}
+		}
+		s.scopes[me.scope] = idx
+	}
+	idx.order = append(idx.order, el)
+	for t := range lshTables {
+		b := append(idx.tables[t][me.hashes[t]], el)
+		if len(b) > bucketCap {
+			b = slices.Delete(b, 0, 1)
+		}
+		idx.tables[t][me.hashes[t]] = b
+	}
+	if len(idx.order) > c.opts.MaxPerScope {
+		// The oldest vector stops being a candidate; its entry stays
+		// reachable by exact key.
+		old := idx.order[0]
+		c.unindex(s, old)
+		old.Value.(*memEntry).vec = nil
+	}
+}
+
+// unindex removes el from its scope's index. s.mu is held.
+func (c *MemoryCache) unindex(s *memShard, el *list.Element) {
+	me := el.Value.(*memEntry)
+	idx := s.scopes[me.scope]
+	if idx == nil {
 		return
 	}
-	s := slices.DeleteFunc(c.scopes[me.scope], func(x *list.Element) bool { return x == el })
-	if len(s) == 0 {
-		delete(c.scopes, me.scope)
-	} else {
-		c.scopes[me.scope] = s
+	drop := func(x *list.Element) bool { return x == el }
+	idx.order = slices.DeleteFunc(idx.order, drop)
+	for t := range lshTables {
+		b := slices.DeleteFunc(idx.tables[t][me.hashes[t]], drop)
+		if len(b) == 0 {
+			delete(idx.tables[t], me.hashes[t])
+		} else {
+			idx.tables[t][me.hashes[t]] = b
+		}
 	}
+	if len(idx.order) == 0 {
+		delete(s.scopes, me.scope)
+	}
+}
+
+// remove drops el from every index. s.mu is held.
+func (c *MemoryCache) remove(s *memShard, el *list.Element) {
+	me := el.Value.(*memEntry)
+	s.lru.Remove(el)
+	delete(s.items, me.key)
+	c.entries.Add(-1)
+	c.bytes.Add(-me.size)
+	if me.vec != nil {
+		c.unindex(s, el)
+	}
+}
+
+// hyperplanes are the random hyperplanes of the hash tables for one
+// dimension, as dense ±1 normals: hashing a vector is lshTables*lshBits
+// SIMD dot products.
+type hyperplanes struct {
+	normals []*float32 // lshTables*lshBits vectors of dim
+	dim     int
+}
+
+func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
+	c.planesMu.Lock()
+	defer c.planesMu.Unlock()
+	if h, ok := c.planes[dim]; ok {
+		return h
+	}
+	h := &hyperplanes{dim: dim}
+	flat := make([]float32, lshTables*lshBits*dim)
+	x := uint64(dim)*0x9E3779B97F4A7C15 + 1
+	var z uint64
+	for i := range flat {
+		// splitmix64, 64 signs per draw: deterministic, so every
+		// replica hashes alike.
+		if i%64 == 0 {
+			x += 0x9E3779B97F4A7C15
+			z = x
+			z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+			z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+			z ^= z >> 31
+		}
+		flat[i] = float32(int64(z>>(i%64)&1)*2 - 1)
+	}
+	for b := range lshTables * lshBits {
+		h.normals = append(h.normals, &flat[b*dim])
+	}
+	c.planes[dim] = h
+	return h
+}
+
+// hash returns v's bucket in each table.
+func (h *hyperplanes) hash(v []float32) [lshTables]uint32 {
+	var sums [lshTables * lshBits]float32
+	vec.DotBatch(v, h.normals, sums[:])
+	var out [lshTables]uint32
+	for t := range lshTables {
+		for b := range lshBits {
+			if sums[t*lshBits+b] > 0 {
+				out[t] |= 1 << b
+			}
+		}
+	}
+	return out
 }

@@ -94,18 +94,18 @@ func TestExperimentRun(t *testing.T) {
 	if typos.Accuracy >= full.Accuracy {
 		t.Errorf("typos accuracy %.3f not below clean %.3f: perturbation not applied", typos.Accuracy, full.Accuracy)
 	}
-	few := run(Experiment{Shots: 3, Seeds: 2, NoOOSTrain: true})
+	few := run(Experiment{Shots: 3, NoOOSTrain: true})
 	if few.Accuracy >= full.Accuracy-0.05 {
 		t.Errorf("3-shot accuracy %.3f not well below full %.3f", few.Accuracy, full.Accuracy)
 	}
-	taught := run(Experiment{Shots: 3, Seeds: 2, NoOOSTrain: true, Pool: train, PoolSize: 1000, TeacherShare: 0.2})
+	taught := run(Experiment{Shots: 3, NoOOSTrain: true, Pool: train, PoolSize: 800, TeacherShare: 0.25, TeacherRounds: 2})
 	if taught.TeacherLabels != 200 || taught.TeacherWrong != 0 {
 		t.Errorf("teacher gave %d labels (%d wrong), want 200 (0)", taught.TeacherLabels, taught.TeacherWrong)
 	}
 	if taught.Accuracy < few.Accuracy+0.05 {
 		t.Errorf("taught accuracy %.3f not above 3-shot %.3f", taught.Accuracy, few.Accuracy)
 	}
-	noisy := run(Experiment{Shots: 3, NoOOSTrain: true, Pool: train, PoolSize: 1000, TeacherShare: 0.2, TeacherNoise: 0.5})
+	noisy := run(Experiment{Shots: 3, NoOOSTrain: true, Pool: train, PoolSize: 800, TeacherShare: 0.25, TeacherNoise: 0.5, TeacherRounds: 1})
 	if noisy.TeacherWrong < 70 || noisy.TeacherWrong > 130 {
 		t.Errorf("teacher with noise 0.5 was wrong %d times of %d", noisy.TeacherWrong, noisy.TeacherLabels)
 	}

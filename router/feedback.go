@@ -20,8 +20,12 @@ type Feedback struct {
 	// which uses Expert.
 	Rating int `json:"rating"`
 	// Expert is the expert that should have answered; "" when unknown.
-	Expert string    `json:"expert,omitempty"`
-	Text   string    `json:"text,omitempty"` // the query, filled in by the gateway
+	Expert string `json:"expert,omitempty"`
+	Text   string `json:"text,omitempty"` // the query, filled in by the gateway
+	// Tenant gave the feedback; "" for an admin's. A tenant's feedback
+	// steers only its own routing (see gateway), so that no tenant can move
+	// another's.
+	Tenant string    `json:"tenant,omitempty"`
 	Time   time.Time `json:"time"`
 }
 

@@ -14,6 +14,9 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# Headless Chromium for the web console's browser tests (cmd/gateway
+# TestConsoleInBrowser, which fails without it).
+command -v chromium >/dev/null || [ -n "${MOEGATE_CHROMIUM:-}" ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing: ${need_apt[*]}"
 	as_root apt-get update -qq

@@ -25,7 +25,7 @@ func commands() map[string]command {
 		"serve":       {"run the gateway (default)", cmdServe},
 		"generate":    {"generate text with the local MoE engine from a GGUF file", cmdGenerate},
 		"modelgen":    {"write small GGUF models with random weights (demo and tests)", cmdModelgen},
-		"bench":       {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index)", cmdBench},
+		"bench":       {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index), 'bench overhead' (gateway vs proxy)", cmdBench},
 		"route-eval":  {"train a router on one JSONL file and evaluate it on another", cmdRouteEval},
 		"router":      {"router tools: 'router train'", cmdRouter},
 		"ingest":      {"ingest a folder of text and Markdown files into the knowledge store", cmdIngest},
@@ -118,6 +118,9 @@ func cmdBench(ctx context.Context, args []string) error {
 	return subcommand(ctx, "bench", args, map[string]command{
 		"local":     {"prompt-processing and generation speed of the local MoE engine", cmdBenchLocal},
 		"retrieval": {"build, recall and query speed of the vector index (embedded and pgvector)", cmdBenchRetrieval},
+		"overhead":  {"what moegate adds over a plain reverse proxy, through real HTTP", cmdBenchOverhead},
+		"upstream":  {"serve an instant OpenAI-compatible upstream (for benchmarks)", cmdBenchUpstream},
+		"proxy":     {"serve a trivial reverse proxy (for benchmarks)", cmdBenchProxy},
 	})
 }
 

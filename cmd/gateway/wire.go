@@ -33,11 +33,13 @@ import (
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // server is the wired gateway and what must be closed when it stops.
@@ -98,7 +100,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	// Experts.
 	// The kinds of expert this gateway serves: one line each.
 	kinds := experts.Kinds{
-		experts.KindOpenAI: deploy.Kind(openai.Kind(&http.Client{})), // one endpoint, or several deployments balanced
+		// one endpoint, or several deployments balanced (experts/deploy)
+		experts.KindOpenAI: deploy.Kind(openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost})),
 		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
@@ -189,10 +192,20 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		} else {
-			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries})
+			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		}
+	}
+
+	if cfg.Health.Enabled {
+		h := cfg.Health
+		tracker := health.New(health.Options{ConsecutiveFailures: h.ConsecutiveFailures, ErrorRate: h.ErrorRate, MinCalls: h.MinCalls,
+			Window: h.Window.Std(), Cooldown: h.Cooldown.Std(), MaxCooldown: h.MaxCooldown.Std()})
+		if err := metrics.Register(tracker); err != nil {
+			return nil, fmt.Errorf("health: %w", err)
+		}
+		deps.Health, apiDeps.Health = tracker, tracker
 	}
 
 	strategy, err := aggregate.ParseStrategy(cfg.Aggregate)
@@ -201,10 +214,23 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
+		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
 		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
+	}
+	if fb, ok := deps.Feedback.(router.FeedbackStore); ok && deps.Labels != nil {
+		if err := loadCorrections(ctx, apiDeps.Gateway, fb, deps.Labels); err != nil {
+			return nil, fmt.Errorf("tenant feedback: %w", err)
+		}
+		// Labels the teacher wrote meanwhile, and other replicas' feedback
+		// when the stores are shared.
+		go every(bg, 10*time.Second, func() {
+			if err := loadCorrections(bg, apiDeps.Gateway, fb, deps.Labels); err != nil && bg.Err() == nil {
+				log.Warn("reloading tenant feedback failed", "err", err)
+			}
+		})
 	}
 	consoleDeps.Gateway = apiDeps.Gateway
 	apiDeps.Console = console.New(consoleDeps)
@@ -236,7 +262,7 @@ type knowledge struct {
 
 // trainingSource turns the registry's enabled domain experts (their
 // examples and descriptions) and recorded feedback into training data.
-func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExpert string) func(context.Context) ([]router.Example, error) {
+func trainingSource(reg *experts.Registry, fb router.FeedbackStore, labels teacher.Store, defaultExpert string) func(context.Context) ([]router.Example, error) {
 	return func(ctx context.Context) ([]router.Example, error) {
 		var out []router.Example
 		known := map[string]bool{}
@@ -256,8 +282,29 @@ func trainingSource(reg *experts.Registry, fb router.FeedbackStore, defaultExper
 		if err != nil {
 			return nil, err
 		}
+		// A tenant's feedback steers only its own routing (gateway
+		// corrections); the shared router learns from admins' and, with
+		// authentication off, from the one default tenant.
+		fbs = slices.DeleteFunc(fbs, func(f router.Feedback) bool {
+			return f.Tenant != "" && f.Tenant != policies.DefaultTenantName
+		})
 		for _, ex := range router.FeedbackExamples(fbs, 0) {
 			if known[ex.Expert] {
+				out = append(out, ex)
+			}
+		}
+		// Labels likewise: the global ones and the default tenant's. A
+		// label naming no expert says the default expert should answer.
+		ls, err := labels.List(ctx, "", true)
+		if err != nil {
+			return nil, err
+		}
+		for _, ex := range teacher.Examples(ls, policies.DefaultTenantName) {
+			switch {
+			case ex.Expert == "" || ex.Expert == defaultExpert:
+				ex.Expert = router.OutOfScope
+				out = append(out, ex)
+			case known[ex.Expert]:
 				out = append(out, ex)
 			}
 		}
@@ -400,6 +447,14 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		}
 	}
 	deps.Feedback = fb
+	// Routing labels (teacher, admins), shared by replicas with Postgres.
+	var labels teacher.Store = teacher.NewFileStore(filepath.Join(cfg.DataDir, "labels.jsonl"))
+	if pool != nil {
+		if labels, err = teacher.NewPostgresStore(ctx, pool); err != nil {
+			return fmt.Errorf("routing labels: %w", err)
+		}
+	}
+	deps.Labels = labels
 	switch {
 	case rdb != nil:
 		deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
@@ -414,13 +469,14 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
 		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
 	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
-	rt := router.NewRetrainer(learned, trainingSource(reg, fb, cfg.DefaultExpert), router.RetrainOptions{
+	source := trainingSource(reg, fb, labels, cfg.DefaultExpert)
+	rt := router.NewRetrainer(learned, source, router.RetrainOptions{
 		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
 	})
 	routerOpts.Logger = nil // held-out evaluations train quietly
 	c := env.console
 	c.Router, c.RouterOptions, c.Feedback, c.RetrainErr = learned, routerOpts, fb, rt.Err
-	c.Examples = trainingSource(reg, fb, cfg.DefaultExpert)
+	c.Examples = source
 	switch err := learned.LoadFile(modelPath); {
 	case err == nil:
 		log.Info("router model loaded", "path", modelPath, "version", learned.Version())
@@ -442,5 +498,61 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 	// Not ready until the router routes by a model: before it, every
 	// query would go to the default expert.
 	*env.checks = append(*env.checks, api.Check{Name: "router", Check: func(context.Context) error { return rt.Ready() }})
+	if cfg.Teacher.Expert != "" {
+		t := teacher.New(experts.Completer{Registry: reg, Name: cfg.Teacher.Expert}, labels, teacherExperts(reg, cfg.DefaultExpert, cfg.Teacher.Expert),
+			teacher.Options{CallsPerHour: cfg.Teacher.CallsPerHour, Share: cfg.Teacher.Share, MinUncertainty: cfg.Teacher.MinUncertainty,
+				OnLabel: func(teacher.Label) { rt.Trigger() }, Logger: log})
+		go func() { _ = t.Run(bg) }()
+		deps.Teacher = t
+		log.Info("teacher on", "expert", cfg.Teacher.Expert)
+	}
 	return nil
+}
+
+// teacherExperts lists what the teacher chooses among: the enabled domain
+// experts (not the default expert, which "none" stands for, nor the
+// teacher itself).
+func teacherExperts(reg *experts.Registry, defaultExpert, self string) func() []teacher.Expert {
+	return func() []teacher.Expert {
+		var out []teacher.Expert
+		for _, s := range reg.List() {
+			if s.IsEnabled() && s.Name != defaultExpert && s.Name != self {
+				out = append(out, teacher.Expert{Name: s.Name, Description: s.Description, Examples: s.Examples})
+			}
+		}
+		return out
+	}
+}
+
+// loadCorrections gives the gateway the tenants' own feedback and labels,
+// which steer only their routing.
+func loadCorrections(ctx context.Context, gw *gateway.Gateway, fb router.FeedbackStore, labels teacher.Store) error {
+	fbs, err := fb.All(ctx)
+	if err != nil {
+		return err
+	}
+	ls, err := labels.List(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	for _, l := range ls {
+		if l.Tenant != "" && l.Tenant != policies.DefaultTenantName {
+			fbs = append(fbs, router.Feedback{Tenant: l.Tenant, Text: l.Text, Expert: l.Expert, Time: l.Time})
+		}
+	}
+	return gw.LoadCorrections(ctx, fbs)
+}
+
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }

@@ -8,6 +8,7 @@ const S = {
   token: sessionStorage.getItem('moegate.token') || '',
   role: sessionStorage.getItem('moegate.role') || '',
   tenant: sessionStorage.getItem('moegate.tenant') || '',
+  features: JSON.parse(sessionStorage.getItem('moegate.features') || '{}'),
   charts: [],
   timer: null,
 };
@@ -65,6 +66,7 @@ async function api(method, path, body) {
     const msg = (data && data.error && data.error.message) || ('HTTP ' + resp.status);
     const err = new Error(msg);
     err.status = resp.status;
+    err.code = data && data.error && data.error.code;
     throw err;
   }
   return data;
@@ -81,6 +83,7 @@ function fmt(n, digits) {
   if (typeof n !== 'number') return String(n);
   return n.toLocaleString(undefined, { maximumFractionDigits: digits === undefined ? 2 : digits });
 }
+const sig = (x) => (x ? Number(x.toPrecision(3)).toString() : '0');
 const pct = (x) => fmt(100 * (x || 0), 1) + ' %';
 const timeLabel = (sec) => new Date(sec * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
@@ -140,6 +143,8 @@ async function identify() {
   const me = await api('GET', '/v1/console/me');
   S.role = me.role;
   S.tenant = me.role === 'tenant' ? me.tenant : '';
+  S.features = me.features || {};
+  sessionStorage.setItem('moegate.features', JSON.stringify(S.features));
   sessionStorage.setItem('moegate.role', S.role);
   sessionStorage.setItem('moegate.tenant', S.tenant);
 }
@@ -161,6 +166,7 @@ function route() {
   document.getElementById('who').textContent = isAdmin() ? 'admin' : 'tenant ' + S.tenant;
   document.getElementById('signout').hidden = false;
   const m = clearPage();
+  flash('');
   m.append(el('h1', {}, page.title));
   const rest = location.hash.split('/').slice(2).map(decodeURIComponent);
   Promise.resolve(page.render(m, rest)).catch((e) => {
@@ -205,7 +211,7 @@ function drawOverview(s) {
   const t = s.totals;
   const errKinds = Object.entries(t.errors_by_kind || {}).map(([k, v]) => k + ' ' + v).join(', ');
   document.getElementById('stats').replaceChildren(
-    ...[['Requests', fmt(t.requests, 0)], ['RPS (hour avg)', fmt(t.rps, 3)], ['p50 latency', fmt(t.p50_ms) + ' ms'], ['p99 latency', fmt(t.p99_ms) + ' ms'],
+    ...[['Requests', fmt(t.requests, 0)], ['RPS (last 5 min)', sig(s.requests.slice(-5).reduce((a, b) => a + b, 0) / 300)], ['p50 latency', fmt(t.p50_ms) + ' ms'], ['p99 latency', fmt(t.p99_ms) + ' ms'],
       ['Errors', fmt(t.errors, 0) + (errKinds ? ' (' + errKinds + ')' : '')], ['Cache hit rate', pct(t.cache_hit_rate)],
       ['Tokens', fmt(t.tokens, 0)], ['Default-expert share', pct(t.default_share)]]
       .map(([k, v]) => el('div', { class: 'stat' }, el('div', { class: 'v' }, v), el('div', { class: 'k' }, k))));
@@ -234,7 +240,16 @@ async function playground(m) {
   const topP = el('input', { type: 'number', id: 'pg-topp', min: 0, max: 1, step: 0.05, placeholder: 'default', style: 'width:90px' });
   const agg = el('select', { id: 'pg-aggregate' }, ['', 'top1', 'parallel-best', 'synthesize'].map((a) => el('option', { value: a }, a || 'default')));
   const retr = el('select', { id: 'pg-retrieval' }, ['auto', 'always', 'never'].map((a) => el('option', { value: a }, a)));
-  const exclE = el('input', { type: 'text', id: 'pg-exclude-experts', placeholder: 'expert, expert' });
+  // Opt-outs: a checkbox per expert the gateway serves (GET /v1/models).
+  const exclE = el('span', { id: 'pg-exclude-experts' });
+  try {
+    const models = await api('GET', '/v1/models');
+    for (const mo of models.data || []) {
+      if (mo.id === 'auto') continue;
+      exclE.append(el('label', {}, el('input', { type: 'checkbox', value: mo.id, class: 'pg-exclude' }), mo.id));
+    }
+  } catch (_) { /* the dry run still works without opt-outs */ }
+  const excluded = () => [...exclE.querySelectorAll('input:checked')].map((i) => i.value);
   const exclD = el('input', { type: 'text', id: 'pg-exclude-data', placeholder: 'data owner, …' });
   let asTenant = null;
   if (isAdmin()) {
@@ -243,6 +258,10 @@ async function playground(m) {
       const ts = await api('GET', '/admin/tenants');
       for (const t of ts.data || []) asTenant.append(el('option', { value: t.name }, t.name));
     } catch (_) { /* keep the default tenant */ }
+  }
+  S.routerModel = null;
+  if (isAdmin()) {
+    try { S.routerModel = (await api('GET', '/admin/console/router')).model || null; } catch (_) { /* thresholds are optional */ }
   }
   const out = el('div', { id: 'pg-result' });
   const answer = el('div', { id: 'pg-answer' });
@@ -260,7 +279,7 @@ async function playground(m) {
     if (topP.value) ext.top_p = Number(topP.value);
     if (agg.value) ext.aggregate = agg.value;
     if (retr.value !== 'auto') ext.retrieval = retr.value;
-    if (list(exclE.value).length) ext.exclude_experts = list(exclE.value);
+    if (excluded().length) ext.exclude_experts = excluded();
     if (list(exclD.value).length) ext.exclude_data = list(exclD.value);
     return { model: model.value.trim() || 'auto', messages, moegate: ext };
   };
@@ -284,7 +303,8 @@ async function playground(m) {
   m.append(el('div', { class: 'card' }, msg,
     el('div', { class: 'row' }, el('label', {}, 'model', model), el('label', {}, 'top_k', topK), el('label', {}, 'top_p', topP),
       el('label', {}, 'aggregate', agg), el('label', {}, 'retrieval', retr)),
-    el('div', { class: 'row' }, el('label', {}, 'exclude experts', exclE), el('label', {}, 'exclude data', exclD), asTenant ? el('label', {}, 'as tenant', asTenant) : null),
+    el('div', { class: 'row' }, el('span', { class: 'muted' }, 'exclude experts:'), exclE),
+    el('div', { class: 'row' }, el('label', {}, 'exclude data owners', exclD), asTenant ? el('label', {}, 'as tenant', asTenant) : null),
     el('div', { class: 'row' }, el('button', { id: 'pg-dry', onclick: guard(dry) }, 'Dry run (no expert called)'),
       el('button', { id: 'pg-send', class: 'secondary', onclick: guard(send) }, 'Send for real'))),
   out, answer);
@@ -306,7 +326,7 @@ function showDecision(out, r) {
         ' · tenant ', el('b', {}, r.tenant || mg.tenant || ''), ' · aggregate ', el('b', {}, mg.aggregate),
         r.took_ms !== undefined ? ' · decided in ' + fmt(r.took_ms) + ' ms' : ''),
       rt.default ? el('p', { id: 'pg-default' }, el('span', { class: 'badge warn' }, 'default expert'), ' ', rt.default_reason || 'no expert fits') :
-        el('p', { id: 'pg-default' }, el('span', { class: 'badge ok' }, 'in scope'), ' routed to a domain expert'),
+        el('p', { id: 'pg-default' }, el('span', { class: 'badge ok' }, 'in scope'), ' ', scopeText(rt, probs)),
       el('h2', {}, 'Chosen experts'),
       table(['expert', 'weight'], (rt.experts || []).map((c) => [c.name, fmt(c.weight, 3)]), 'pg-chosen'),
       el('h2', {}, 'Probabilities'),
@@ -323,6 +343,23 @@ function showDecision(out, r) {
       datasets: [{ label: 'P(expert)', data: probs.map((p) => p[1]), backgroundColor: probs.map((p) => chosen.has(p[0]) ? COLORS[0] : '#aab4c3') }] },
       options: { indexAxis: 'y', scales: { x: { beginAtZero: true, max: 1 } }, plugins: { legend: { display: false } } } });
   }
+}
+
+// scopeText says why a routed query is in scope: its best candidate's
+// probability against the router's threshold (and, for models trained with
+// out-of-scope examples, P(in scope), at least the candidates' total mass,
+// against the in-scope threshold). Admins see the thresholds of the model.
+function scopeText(rt, probs) {
+  if (rt.router !== 'learned' || !probs.length) return 'routed by the ' + rt.router + ' router';
+  const best = probs[0];
+  const mass = probs.reduce((a, p) => a + p[1], 0);
+  let text = 'best candidate ' + best[0] + ' p=' + fmt(best[1], 3);
+  const m = S.routerModel;
+  if (m) {
+    text += ' ≥ threshold ' + fmt(m.threshold, 3);
+    if (m.in_scope_threshold) text += '; P(in scope) ≥ ' + fmt(mass, 3) + ' ≥ in-scope threshold ' + fmt(m.in_scope_threshold, 3);
+  }
+  return text;
 }
 
 function passagesView(ps) {
@@ -366,14 +403,14 @@ async function expertsPage(m) {
       r.data.map((e) => [
         el('span', { class: 'expert-name' }, e.name, e.default ? el('span', { class: 'badge' }, ' default') : ''),
         e.kind,
-        healthBadge(e),
+        el('span', { id: 'status-' + e.name }, healthBadge(e)),
         e.data_owner || '',
         e.kind === 'openai' ? (e.model || '') + ' @ ' + (e.base_url || '') : (e.model || 'default model'),
         String((e.examples || []).length),
         fmt(e.requests_last_hour, 0), fmt(e.tokens_last_hour, 0),
         el('span', {},
-          el('button', { class: 'secondary', onclick: () => editExpert(e.name, load) }, 'Edit'), ' ',
-          el('button', { class: 'secondary', onclick: () => patchExpert(e.name, { enabled: e.enabled === false }, load) }, e.enabled === false ? 'Enable' : 'Disable'), ' ',
+          el('button', { class: 'secondary', id: 'edit-' + e.name, onclick: () => editExpert(e.name, load) }, 'Edit'), ' ',
+          el('button', { class: 'secondary', id: 'toggle-' + e.name, onclick: () => patchExpert(e.name, { enabled: e.enabled === false }, load) }, e.enabled === false ? 'Enable' : 'Disable'), ' ',
           e.default ? '' : el('button', { class: 'danger', onclick: () => removeExpert(e.name, load) }, 'Remove')),
       ]), 'experts-table')));
   };
@@ -421,12 +458,18 @@ function expertForm(onsave, spec) {
     el('div', { class: 'row' }, el('button', { type: 'submit', id: spec.name ? 'ex-save' : 'ex-add' }, spec.name ? 'Save changes' : 'Add expert')));
 }
 
-// patchExpert changes some fields: the spec is read, merged and written
-// back whole, so nothing else is lost.
+// patchExpert changes some fields and keeps the others: with PATCH (a JSON
+// merge patch) where the gateway has it, else by reading the spec, merging
+// and writing it back whole.
 async function patchExpert(name, changes, reload) {
+  const path = '/admin/experts/' + encodeURIComponent(name);
   try {
-    const cur = await api('GET', '/admin/experts/' + encodeURIComponent(name));
-    await api('PUT', '/admin/experts/' + encodeURIComponent(name), Object.assign({}, cur, changes));
+    if (S.features.expert_patch) {
+      await api('PATCH', path, changes);
+    } else {
+      const cur = await api('GET', path);
+      await api('PUT', path, Object.assign({}, cur, changes));
+    }
     flash('Expert ' + name + ' updated.', true);
     await reload();
   } catch (e) { flash(e.message); }
@@ -638,7 +681,8 @@ async function ownUsage(m) {
 async function requestsPage(m, rest) {
   if (rest[0]) return requestDetail(m, rest[0]);
   const box = el('div', { id: 'requests' });
-  m.append(el('p', { class: 'muted' }, 'The most recent requests kept in this gateway\'s memory (newest first). Click one for its moegate object.'), box);
+  m.append(el('div', { class: 'row' }, el('span', { class: 'muted' }, 'The most recent requests kept in this replica\'s memory (the last 1,000; newest first). Click one for its moegate object.'),
+    el('button', { class: 'secondary', id: 'requests-refresh', onclick: route }, 'Refresh')), box);
   const r = await api('GET', P.requests() + '?limit=200');
   if (!r.data.length) { box.replaceChildren(el('p', { class: 'muted' }, 'No requests yet.')); return; }
   box.replaceChildren(el('div', { class: 'card' }, table(

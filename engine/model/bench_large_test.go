@@ -104,6 +104,7 @@ func BenchmarkGenerateLarge(b *testing.B) {
 						}
 						tok := []int32{1}
 						b.ReportAllocs()
+						cpu := startCPU(m)
 						b.ResetTimer()
 						for b.Loop() {
 							if s.Len() >= 64 {
@@ -120,6 +121,7 @@ func BenchmarkGenerateLarge(b *testing.B) {
 						b.ReportMetric(tps, "tokens/s")
 						b.ReportMetric(float64(ab)/1e6, "MB/token")
 						b.ReportMetric(tps*float64(ab)/1e9, "GB/s")
+						cpu.report(b, b.N)
 					})
 				}
 			}

@@ -276,6 +276,9 @@ func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
 func dotQ4KActAVX2(row, xq *byte, nb int) float32
 
 //go:noescape
+func dotQ5KActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
 func dotQ6KActAVX2(row, xq *byte, nb int) float32
 
 // actAVX2 checks a row and its activations and runs kernel over nb blocks.
@@ -308,6 +311,13 @@ func dotQ4KAct(row, xq []byte, nb int) float32 {
 	return actAVX2(Q4_K, row, xq, nb, dotQ4KActAVX2)
 }
 
+func dotQ5KAct(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ5KActGo(row, xq, nb)
+	}
+	return actAVX2(Q5_K, row, xq, nb, dotQ5KActAVX2)
+}
+
 func dotQ6KAct(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ6KActGo(row, xq, nb)
@@ -329,6 +339,8 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 		kernel = dotQ4_0ActAVX2
 	case Q4_K:
 		kernel = dotQ4KActAVX2
+	case Q5_K:
+		kernel = dotQ5KActAVX2
 	case Q6_K:
 		kernel = dotQ6KActAVX2
 	default:

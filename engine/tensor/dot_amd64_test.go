@@ -84,7 +84,7 @@ func TestActAVX2MatchesGo(t *testing.T) {
 				switch typ {
 				case Q8_0, Q4_0:
 					putF16(blk, float32(r.NormFloat64()))
-				case Q4_K:
+				case Q4_K, Q5_K:
 					putF16(blk, float32(r.NormFloat64()))
 					putF16(blk[2:], float32(r.NormFloat64()))
 				case Q6_K:

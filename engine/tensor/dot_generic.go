@@ -43,6 +43,8 @@ func dotQ4_0Act(row, xq []byte, nb int) float32 { return dotQ4_0ActGo(row, xq, n
 
 func dotQ4KAct(row, xq []byte, nb int) float32 { return dotQ4KActGo(row, xq, nb) }
 
+func dotQ5KAct(row, xq []byte, nb int) float32 { return dotQ5KActGo(row, xq, nb) }
+
 func dotQ6KAct(row, xq []byte, nb int) float32 { return dotQ6KActGo(row, xq, nb) }
 
 func dotRowsActArch(Type, []float32, []byte, int, []byte, int) bool { return false }

@@ -547,3 +547,96 @@ q4kx4done:
 	MOVL AX, (BX)
 	VZEROUPPER
 	RET
+
+// func dotQ5KActAVX2(row, xq *byte, nb int) float32
+// Q4_K's kernel with a fifth bit per value from qh: bit j of qh[l] is the
+// high bit of element l of sub-block j.
+// Locals: 0(SP) the 8 sub-block scales as int16.
+TEXT ·dotQ5KActAVX2(SB), NOSPLIT, $32-28
+
+// Sub-block pair k: nibbles at qoff(SI), high bits j = 2k and 2k+1 of Y10
+// (qh), activations at aoff(DI), scales at soff(SP).
+#define Q5KSUB(qoff, shift, aoff, soff) \
+	VMOVDQU      qoff(SI), Y6       \
+	VPSRLW       $4, Y6, Y7         \
+	VPAND        Y13, Y6, Y6        \
+	VPAND        Y13, Y7, Y7        \
+	VPSRLW       $shift, Y10, Y2    \
+	VPAND        Y11, Y2, Y3        \
+	VPSLLW       $4, Y3, Y3         \
+	VPOR         Y3, Y6, Y6         \
+	VPSRLW       $1, Y2, Y2         \
+	VPAND        Y11, Y2, Y2        \
+	VPSLLW       $4, Y2, Y2         \
+	VPOR         Y2, Y7, Y7         \
+	VPMADDUBSW   aoff(DI), Y6, Y6   \
+	VPMADDUBSW   aoff+32(DI), Y7, Y7 \
+	VPBROADCASTW soff(SP), Y8       \
+	VPBROADCASTW soff+2(SP), Y9     \
+	VPMADDWD     Y8, Y6, Y6         \
+	VPMADDWD     Y9, Y7, Y7         \
+	VPADDD       Y6, Y5, Y5         \
+	VPADDD       Y7, Y5, Y5
+
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS X0, X0, X0
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x01010101, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $0x80000000, AX
+	VMOVD AX, X12
+	TESTQ CX, CX
+	JE q5kadone
+
+q5kaloop:
+	Q4K_SCALES(R8, R13, R9, R10, R11, R12, AX)
+	VMOVQ     R8, X1
+	VPMOVZXBW X1, X1
+	VMOVDQU   X1, 0(SP)
+
+	// summ = Σ m_j (bsums_2j + bsums_2j+1)
+	VMOVQ     R13, X2
+	VPMOVZXBW X2, X2
+	VMOVDQU   260(DI), X3
+	VMOVDQU   276(DI), X4
+	VPHADDW   X4, X3, X3
+	VPMADDWD  X3, X2, X2
+	HSUMI4(X2, X3, R9)
+
+	VMOVDQU 16(SI), Y10
+	VPXOR   Y5, Y5, Y5
+	Q5KSUB(48, 0, 4, 0)
+	Q5KSUB(80, 2, 68, 4)
+	Q5KSUB(112, 4, 132, 8)
+	Q5KSUB(144, 6, 196, 12)
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	HSUMI4(X5, X6, R10)
+
+	VMOVSS     (DI), X1
+	VCVTPH2PS  (SI), X2
+	VMULSS     X2, X1, X3
+	VMOVSHDUP  X2, X4
+	VMULSS     X4, X1, X4
+	VXORPS     X12, X4, X4
+	VCVTSI2SSL R10, X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+	VCVTSI2SSL R9, X6, X6
+	VMULSS     X6, X4, X6
+	VADDSS     X6, X0, X0
+
+	ADDQ $176, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q5kaloop
+
+q5kadone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET

@@ -37,7 +37,7 @@ func ActType(t Type) (Type, bool) {
 	switch t {
 	case Q8_0, Q4_0:
 		return Q8_0, true
-	case Q4_K, Q6_K:
+	case Q4_K, Q5_K, Q6_K:
 		return Q8_K, true
 	}
 	return 0, false
@@ -182,6 +182,8 @@ func dotActFunc(t Type) dotActFn {
 		return dotQ4_0Act
 	case Q4_K:
 		return dotQ4KAct
+	case Q5_K:
+		return dotQ5KAct
 	case Q6_K:
 		return dotQ6KAct
 	}
@@ -279,6 +281,38 @@ func dotQ4KActGo(row, xq []byte, nb int) float32 {
 			for l := range 32 {
 				lo += int32(q[l]&0xf) * int32(int8(q8[64*k+l]))
 				hi += int32(q[l]>>4) * int32(int8(q8[64*k+32+l]))
+			}
+			sumi += int32(sc[2*k])*lo + int32(sc[2*k+1])*hi
+		}
+		ad := q8Kd(a)
+		d := ad * f16le(w[0:])
+		dmin := -ad * f16le(w[2:])
+		sum = float32(sum + float32(d*float32(sumi)))
+		sum = float32(sum + float32(dmin*float32(summ)))
+	}
+	return sum
+}
+
+func dotQ5KActGo(row, xq []byte, nb int) float32 {
+	checkAct(Q5_K, row, xq, nb)
+	var sum float32
+	for i := range nb {
+		w := (*[q5KSize]byte)(row[i*q5KSize:])
+		a := xq[i*q8KSize : (i+1)*q8KSize]
+		q8 := a[4 : 4+qkK]
+		sc, m := scalesK4((*[12]byte)(w[4:16]))
+		qh, qs := w[16:48], w[48:176]
+		var sumi, summ int32
+		for j := range 8 {
+			summ += int32(m[j]) * (q8KBsum(a, 2*j) + q8KBsum(a, 2*j+1))
+		}
+		for k := range 4 {
+			q := qs[32*k : 32*k+32]
+			var lo, hi int32
+			for l := range 32 {
+				h := qh[l] >> (2 * k)
+				lo += int32(q[l]&0xf|(h&1)<<4) * int32(int8(q8[64*k+l]))
+				hi += int32(q[l]>>4|(h>>1&1)<<4) * int32(int8(q8[64*k+32+l]))
 			}
 			sumi += int32(sc[2*k])*lo + int32(sc[2*k+1])*hi
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // actTypes are the weight types with integer kernels.
-var actTypes = []Type{Q8_0, Q4_0, Q4_K, Q6_K}
+var actTypes = []Type{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K}
 
 func dequantAct64(t Type, xq []byte, n int) []float64 {
 	out := make([]float64, n)
@@ -196,6 +196,8 @@ func dotActGo(t Type) dotActFn {
 		return dotQ4_0ActGo
 	case Q4_K:
 		return dotQ4KActGo
+	case Q5_K:
+		return dotQ5KActGo
 	case Q6_K:
 		return dotQ6KActGo
 	}

@@ -53,7 +53,7 @@ func build(t *testing.T, weights ...int) (*Balancer, []*upstream) {
 		ups = append(ups, u)
 		spec.Deployments = append(spec.Deployments, experts.Deployment{BaseURL: u.URL + "/v1", Weight: w})
 	}
-	k := Kind(openai.Kind(nil))
+	k := Kind(openai.Kind(openai.Options{}))
 	spec.Normalize()
 	if err := k.Check(spec); err != nil {
 		t.Fatal(err)
@@ -157,7 +157,7 @@ func TestFailingEndpointEjectedAndBack(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	k := Kind(openai.Kind(nil))
+	k := Kind(openai.Kind(openai.Options{}))
 	tests := []struct {
 		spec  experts.Spec
 		field string

@@ -1,45 +1,114 @@
 // Package openai is the expert kind "openai": any OpenAI-compatible chat
 // completions endpoint (OpenAI itself, vLLM, llama.cpp server, Ollama, TEI,
 // another moegate).
+//
+// It speaks the API over net/http directly. A request that came through
+// the gateway's OpenAI API is forwarded as the client's own bytes with only
+// the model replaced, the moegate extension removed and the expert's system
+// prompt and retrieved passages prepended, so every parameter, known now or
+// added to the API later, reaches the upstream unchanged.
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/moegate/moegate/experts"
-	openai "github.com/sashabaranov/go-openai"
+	"github.com/moegate/moegate/internal/errs"
 )
+
+// Defaults of Options.
+const (
+	DefaultMaxResponseBytes    = 8 << 20
+	DefaultMaxIdleConnsPerHost = 256
+)
+
+// Options tune the kind; zero values take the defaults.
+type Options struct {
+	// Client carries the requests; nil: a client on a transport tuned for
+	// a gateway (MaxIdleConnsPerHost idle connections kept per upstream,
+	// keep-alive, HTTP/2 when the upstream offers it), shared by every
+	// expert of the kind so experts on one upstream share its connections.
+	Client *http.Client
+	// MaxIdleConnsPerHost sizes that transport's pool, default 256.
+	MaxIdleConnsPerHost int
+	// MaxResponseBytes bounds an upstream answer, streamed or not,
+	// default 8 MiB: a larger one is a failure naming the limit.
+	MaxResponseBytes int64
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Transport: NewTransport(o.MaxIdleConnsPerHost)}
+	}
+}
+
+// NewTransport returns a transport for upstream calls: keep-alive
+// connections pooled per host (perHost idle ones kept, so that a burst of
+// concurrent requests does not open and close a connection each), HTTP/2
+// where the upstream offers it over TLS.
+func NewTransport(perHost int) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4 * perHost,
+		MaxIdleConnsPerHost:   perHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		// Answers are JSON the gateway parses: compression costs more CPU
+		// on loopback and LAN than it saves.
+		DisableCompression: true,
+	}
+}
 
 // Expert is an expert served by an OpenAI-compatible chat completions API.
 type Expert struct {
-	name    string
-	model   string
-	system  string
-	timeout time.Duration
-	client  *openai.Client
-	sem     chan struct{} // nil: unbounded
+	name      string
+	model     string
+	system    string
+	timeout   time.Duration
+	url       string
+	host      string // of url, removed from upstream messages shown to clients
+	header    http.Header
+	client    *http.Client
+	maxBytes  int64
+	reasoning bool
+	sem       chan struct{} // nil: unbounded
 }
 
-// Kind is the "openai" kind for experts.Kinds; its experts share
-// httpClient (nil: http.DefaultClient).
-func Kind(httpClient *http.Client) experts.Builder { return kind{httpClient} }
+// Kind is the "openai" kind for experts.Kinds. Its experts share one
+// client (and so one connection pool).
+func Kind(opts Options) experts.Builder {
+	opts.setDefaults()
+	return kind{opts}
+}
 
-type kind struct{ hc *http.Client }
+type kind struct{ opts Options }
 
 func (kind) Check(s experts.Spec) error { return Check(s) }
 
-func (k kind) Build(_ context.Context, s experts.Spec) (experts.Expert, error) { return New(s, k.hc) }
+func (k kind) Build(_ context.Context, s experts.Spec) (experts.Expert, error) {
+	return newExpert(s, k.opts)
+}
 
 // Check reports what is wrong with a normalized spec of kind openai.
 func Check(s experts.Spec) error {
@@ -64,11 +133,17 @@ func Check(s experts.Spec) error {
 
 var invalid = experts.Invalid
 
-// New builds the expert for spec (kind openai). The API key is read now
+// New builds the expert for spec (kind openai) with default options on
+// httpClient (nil: a tuned client of its own). The API key is read now
 // from the environment variable spec.APIKeyEnv; an unset variable is an
-// experts.ErrInvalid error. httpClient may be nil (http.DefaultClient); it
-// is not modified.
+// experts.ErrInvalid error.
 func New(spec experts.Spec, httpClient *http.Client) (*Expert, error) {
+	opts := Options{Client: httpClient}
+	opts.setDefaults()
+	return newExpert(spec, opts)
+}
+
+func newExpert(spec experts.Spec, opts Options) (*Expert, error) {
 	spec.Normalize()
 	if err := spec.Validate(); err != nil {
 		return nil, err
@@ -76,31 +151,33 @@ func New(spec experts.Spec, httpClient *http.Client) (*Expert, error) {
 	if err := Check(spec); err != nil {
 		return nil, err
 	}
-	var key string
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "application/json, text/event-stream")
 	if spec.APIKeyEnv != "" {
-		key = os.Getenv(spec.APIKeyEnv)
+		key := os.Getenv(spec.APIKeyEnv)
 		if key == "" {
 			return nil, invalid("api_key_env", "environment variable %s is not set", spec.APIKeyEnv)
 		}
+		h.Set("Authorization", "Bearer "+key)
 	}
-	cfg := openai.DefaultConfig(key)
-	cfg.BaseURL = apiBase(spec.BaseURL)
-	hc := http.DefaultClient
-	if httpClient != nil {
-		hc = httpClient
+	// The spec's headers come last so that they can replace Authorization.
+	for k, v := range spec.Headers {
+		h.Set(k, v)
 	}
-	if len(spec.Headers) > 0 {
-		c := *hc
-		c.Transport = &headerTransport{base: hc.Transport, headers: spec.Headers}
-		hc = &c
-	}
-	cfg.HTTPClient = hc
+	endpoint := strings.TrimRight(apiBase(spec.BaseURL), "/") + "/chat/completions"
+	u, _ := url.Parse(endpoint)
 	o := &Expert{
-		name:    spec.Name,
-		model:   spec.Model,
-		system:  spec.SystemPrompt,
-		timeout: spec.Timeout.Std(),
-		client:  openai.NewClientWithConfig(cfg),
+		name:      spec.Name,
+		model:     spec.Model,
+		system:    spec.SystemPrompt,
+		timeout:   spec.Timeout.Std(),
+		url:       endpoint,
+		host:      u.Host,
+		header:    h,
+		client:    opts.Client,
+		maxBytes:  opts.MaxResponseBytes,
+		reasoning: isReasoningModel(spec.Model),
 	}
 	if o.timeout <= 0 {
 		o.timeout = experts.DefaultTimeout
@@ -111,33 +188,14 @@ func New(spec experts.Spec, httpClient *http.Client) (*Expert, error) {
 	return o, nil
 }
 
-// apiBase turns a configured base URL into the prefix go-openai appends
-// "/chat/completions" to: a bare host gets "/v1", any path is kept.
+// apiBase turns a configured base URL into the prefix "/chat/completions"
+// is appended to: a bare host gets "/v1", any path is kept.
 func apiBase(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Path == "" || u.Path == "/" {
-		return raw + "/v1"
+		return strings.TrimRight(raw, "/") + "/v1"
 	}
 	return raw
-}
-
-// headerTransport adds the spec's extra headers to every request; they
-// override go-openai's own (so a spec can replace Authorization).
-type headerTransport struct {
-	base    http.RoundTripper
-	headers map[string]string
-}
-
-func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	for k, v := range t.headers {
-		req.Header.Set(k, v)
-	}
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return base.RoundTrip(req)
 }
 
 // Name returns the expert's name.
@@ -155,9 +213,31 @@ func (o *Expert) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
+// post sends body and returns the response once its status is 2xx; any
+// other status is mapped to an error.
+func (o *Expert) post(ctx context.Context, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range o.header {
+		req.Header[k] = v
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return nil, o.statusError(resp, b)
+}
+
 // Complete implements Expert.
 func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.Response, error) {
-	creq, err := o.request(req)
+	body, err := o.body(req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -168,25 +248,35 @@ func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.R
 	defer release()
 	cctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	resp, err := o.client.CreateChatCompletion(cctx, creq)
+	resp, err := o.post(cctx, body)
 	if err != nil {
 		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
 	}
-	if len(resp.Choices) == 0 {
-		return nil, &experts.UpstreamError{Expert: o.name, Err: errors.New("response has no choices")}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, o.maxBytes+1))
+	if err != nil {
+		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
 	}
-	ch := resp.Choices[0]
-	out := &experts.Response{
-		Content:      ch.Message.Content,
-		FinishReason: string(ch.FinishReason),
-		Usage: experts.Usage{
-			PromptTokens:     resp.Usage.PromptTokens,
-			CompletionTokens: resp.Usage.CompletionTokens,
-			TotalTokens:      resp.Usage.TotalTokens,
-		},
+	if int64(len(raw)) > o.maxBytes {
+		return nil, o.tooLarge()
 	}
-	if len(ch.Message.ToolCalls) > 0 {
-		out.ToolCalls, _ = json.Marshal(ch.Message.ToolCalls)
+	var w wireResponse
+	if err := json.Unmarshal(raw, &w); err != nil {
+		return nil, o.failed(0, "the answer is not a chat completion (%s): %v", contentType(resp), err)
+	}
+	if w.Error != nil {
+		return nil, o.failed(0, "the upstream answered with an error: %s", o.sanitize(w.Error.Message))
+	}
+	if len(w.Choices) == 0 {
+		return nil, o.failed(0, "the answer has no choices")
+	}
+	ch := w.Choices[0]
+	out := &experts.Response{FinishReason: ch.FinishReason, Usage: w.Usage}
+	if ch.Message.Content != nil {
+		out.Content = *ch.Message.Content
+	}
+	if present(ch.Message.ToolCalls) {
+		out.ToolCalls = ch.Message.ToolCalls
 	}
 	return out, nil
 }
@@ -195,12 +285,10 @@ func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.R
 // headers and then for each chunk, so long answers are not cut off while
 // a stalled upstream still is.
 func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(experts.Delta) error) (*experts.Response, error) {
-	creq, err := o.request(req)
+	body, err := o.body(req, true)
 	if err != nil {
 		return nil, err
 	}
-	creq.Stream = true
-	creq.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	release, err := o.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -213,42 +301,70 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	defer idle.Stop()
 	timedOut := func() bool { return errors.Is(context.Cause(cctx), errIdle) }
 
-	stream, err := o.client.CreateChatCompletionStream(cctx, creq)
+	resp, err := o.post(cctx, body)
 	if err != nil {
 		return nil, o.wrap(ctx, err, timedOut())
 	}
-	defer stream.Close()
+	defer resp.Body.Close()
+	// An upstream that answers a stream with JSON or a web page has not
+	// streamed: failing here lets the aggregator try another expert while
+	// nothing has been sent to the client. Servers that forget the
+	// content type but do send events are accepted.
+	sse := newSSEReader(resp.Body, o.maxBytes)
+	if ct := contentType(resp); ct != "text/event-stream" && !sse.looksLikeEvents() {
+		b, _ := sse.r.Peek(4 << 10)
+		msg := ""
+		var w wireResponse
+		if json.Unmarshal(b, &w) == nil && w.Error != nil {
+			msg = ": " + o.sanitize(w.Error.Message)
+		}
+		return nil, o.failed(0, "asked to stream, the upstream answered %s instead of server-sent events%s", orUnknown(ct), msg)
+	}
 
 	out := &experts.Response{}
 	var content []byte
 	var calls toolCallAccumulator
-	for {
-		chunk, err := stream.Recv()
+	done := false
+	for !done {
+		data, err := sse.next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if errors.Is(err, errTooLarge) {
+			return nil, o.tooLarge()
 		}
 		if err != nil {
 			return nil, o.wrap(ctx, err, timedOut())
 		}
 		idle.Reset(o.timeout)
-		if chunk.Usage != nil {
-			out.Usage = experts.Usage{
-				PromptTokens:     chunk.Usage.PromptTokens,
-				CompletionTokens: chunk.Usage.CompletionTokens,
-				TotalTokens:      chunk.Usage.TotalTokens,
-			}
+		if bytes.Equal(data, doneEvent) {
+			done = true
+			break
 		}
-		if len(chunk.Choices) == 0 {
+		var c wireChunk
+		if err := json.Unmarshal(data, &c); err != nil {
+			return nil, o.failed(0, "malformed stream event: %v", err)
+		}
+		if c.Error != nil {
+			return nil, o.failed(0, "the upstream sent an error in the stream: %s", o.sanitize(c.Error.Message))
+		}
+		if c.Usage != nil {
+			out.Usage = *c.Usage
+		}
+		if len(c.Choices) == 0 {
 			continue
 		}
-		ch := chunk.Choices[0]
-		if ch.FinishReason != "" && ch.FinishReason != openai.FinishReasonNull {
-			out.FinishReason = string(ch.FinishReason)
+		ch := c.Choices[0]
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			out.FinishReason = *ch.FinishReason
 		}
 		d := experts.Delta{Content: ch.Delta.Content}
-		if len(ch.Delta.ToolCalls) > 0 {
-			calls.add(ch.Delta.ToolCalls)
-			d.ToolCalls = deltaJSON(ch.Delta.ToolCalls)
+		if present(ch.Delta.ToolCalls) {
+			frags, err := calls.add(ch.Delta.ToolCalls)
+			if err != nil {
+				return nil, o.failed(0, "malformed tool call in the stream: %v", err)
+			}
+			d.ToolCalls = frags
 		}
 		if d.Content == "" && d.ToolCalls == nil {
 			continue
@@ -261,30 +377,55 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	if ctx.Err() != nil {
 		return nil, o.wrap(ctx, ctx.Err(), false)
 	}
+	if timedOut() {
+		return nil, o.wrap(ctx, context.DeadlineExceeded, true)
+	}
+	got := len(content) > 0 || len(calls.calls) > 0 || out.FinishReason != ""
+	switch {
+	case !done && !got:
+		return nil, o.failed(0, "the stream ended without any content or [DONE]")
+	case !done && out.FinishReason == "":
+		return nil, o.failed(0, "the stream was cut off before [DONE]")
+	case !got:
+		return nil, o.failed(0, "the stream ended without any content")
+	}
 	out.Content = string(content)
 	out.ToolCalls = calls.json()
 	return out, nil
 }
 
-var errIdle = errors.New("no data from upstream within the timeout")
+var (
+	errIdle   = errors.New("no data from upstream within the timeout")
+	doneEvent = []byte("[DONE]")
+)
 
-// wrap turns a go-openai or transport error into an *experts.UpstreamError.
-// ourTimeout is true when the expert's own timeout expired.
-func (o *Expert) wrap(ctx context.Context, err error, ourTimeout bool) error {
-	ue := &experts.UpstreamError{Expert: o.name, Err: err}
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
-	switch {
-	case errors.As(err, &apiErr):
-		ue.Status = apiErr.HTTPStatusCode
-	case errors.As(err, &reqErr):
-		ue.Status = reqErr.HTTPStatusCode
+func contentType(resp *http.Response) string {
+	ct := resp.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
 	}
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "no content type"
+	}
+	return s
+}
+
+// wrap turns a transport error into an *experts.UpstreamError. ourTimeout
+// is true when the expert's own timeout expired.
+func (o *Expert) wrap(ctx context.Context, err error, ourTimeout bool) error {
+	if ue, ok := errors.AsType[*experts.UpstreamError](err); ok {
+		return ue
+	}
+	ue := &experts.UpstreamError{Expert: o.name, Err: err}
 	var ne net.Error
 	switch {
 	case ourTimeout:
 		ue.Timeout = true
-		ue.Err = fmt.Errorf("%w after %s: %w", context.DeadlineExceeded, o.timeout, err)
+		ue.Err = fmt.Errorf("%w after %s", context.DeadlineExceeded, o.timeout)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded):
 		ue.Timeout = true
 	case errors.As(err, &ne) && ne.Timeout():
@@ -292,66 +433,93 @@ func (o *Expert) wrap(ctx context.Context, err error, ourTimeout bool) error {
 	case ctx.Err() != nil && !errors.Is(err, context.Canceled):
 		ue.Err = fmt.Errorf("%w: %w", ctx.Err(), err)
 	}
+	if ue.Err != nil && !errors.Is(ue.Err, context.Canceled) && !ue.Timeout {
+		// Transport errors name the upstream's address: keep it in the
+		// chain for logs, show the client only what happened.
+		ue.Err = &errs.Error{Kind: errs.UpstreamFailed, Code: "expert_failed",
+			Err: &shown{msg: fmt.Sprintf("Expert '%s' could not be reached: %s", o.name, o.sanitize(err.Error())), cause: err}}
+	}
 	return ue
 }
 
-// request maps an expert experts.Request to go-openai's. Malformed pass-through
-// JSON is an experts.ErrInvalid error.
-func (o *Expert) request(req *experts.Request) (openai.ChatCompletionRequest, error) {
-	c := openai.ChatCompletionRequest{
-		Model:     o.model,
-		MaxTokens: req.MaxTokens,
-		Stop:      req.Stop,
-		Seed:      req.Seed,
-		User:      req.User,
+// shown is an error whose message is safe for clients while the cause,
+// kept for errors.Is and logs, may not be.
+type shown struct {
+	msg   string
+	cause error
+}
+
+func (s *shown) Error() string { return s.msg }
+func (s *shown) Unwrap() error { return s.cause }
+
+// failed is an upstream that answered, but not with a usable answer.
+func (o *Expert) failed(status int, format string, args ...any) error {
+	return &experts.UpstreamError{Expert: o.name, Status: status, Err: &errs.Error{Kind: errs.UpstreamFailed, Code: "expert_failed",
+		Err: fmt.Errorf("Expert '%s' failed: %s", o.name, fmt.Sprintf(format, args...))}}
+}
+
+func (o *Expert) tooLarge() error {
+	return &experts.UpstreamError{Expert: o.name, Err: &errs.Error{Kind: errs.UpstreamFailed, Code: "upstream_response_too_large",
+		Err: fmt.Errorf("Expert '%s' answered more than the %d-byte limit on upstream answers (upstream.max_response_bytes).", o.name, o.maxBytes)}}
+}
+
+// statusError maps a non-2xx upstream answer to an error the client can
+// act on: its own request's faults keep their status and the upstream's
+// message (sanitised), the gateway's faults (credentials, the upstream
+// failing) are 502 naming the expert, 429 keeps Retry-After.
+func (o *Expert) statusError(resp *http.Response, body []byte) error {
+	status := resp.StatusCode
+	msg, param, code := "", "", ""
+	var w wireResponse
+	if json.Unmarshal(body, &w) == nil && w.Error != nil {
+		msg, param = o.sanitize(w.Error.Message), w.Error.Param
+		_ = json.Unmarshal(w.Error.Code, &code)
 	}
-	if req.Temperature != nil {
-		c.Temperature = nonZero(*req.Temperature)
+	suffix := ""
+	if msg != "" {
+		suffix = ": " + msg
 	}
-	if req.TopP != nil {
-		c.TopP = nonZero(*req.TopP)
-	}
-	if o.system != "" {
-		c.Messages = append(c.Messages, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: o.system})
-	}
-	for i, m := range req.Messages {
-		cm := openai.ChatCompletionMessage{Role: m.Role, Content: m.Content, Name: m.Name, ToolCallID: m.ToolCallID}
-		if len(m.ToolCalls) > 0 && string(m.ToolCalls) != "null" {
-			if err := json.Unmarshal(m.ToolCalls, &cm.ToolCalls); err != nil {
-				return c, invalid(fmt.Sprintf("messages[%d].tool_calls", i), "%v", err)
-			}
+	e := &errs.Error{Param: param, Code: code}
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		e.Kind, e.Code, e.Param = errs.UpstreamFailed, "upstream_auth_failed", ""
+		e.Err = fmt.Errorf("Expert '%s' refused the gateway's credentials (upstream status %d); an operator must fix its api_key_env or headers.", o.name, status)
+	case status == http.StatusTooManyRequests:
+		e.Kind, e.Code, e.Param = errs.RateLimited, "upstream_rate_limited", ""
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		e.Err = fmt.Errorf("Expert '%s' is rate limited by its upstream%s", o.name, suffix)
+	case status >= 400 && status < 500:
+		e.Kind = map[int]errs.Kind{404: errs.NotFound, 409: errs.Conflict, 413: errs.TooLarge}[status]
+		if e.Kind == errs.Internal {
+			e.Kind = errs.Invalid
 		}
-		c.Messages = append(c.Messages, cm)
-	}
-	if present(req.Tools) {
-		tools, err := parseTools(req.Tools)
-		if err != nil {
-			return c, err
+		if e.Code == "" {
+			e.Code = "upstream_rejected_request"
 		}
-		c.Tools = tools
-	}
-	if present(req.ToolChoice) {
-		if !json.Valid(req.ToolChoice) {
-			return c, invalid("tool_choice", "not valid JSON")
+		if msg == "" {
+			msg = http.StatusText(status)
 		}
-		c.ToolChoice = req.ToolChoice // json.RawMessage marshals verbatim
+		e.Err = fmt.Errorf("Expert '%s' rejected the request (upstream status %d): %s", o.name, status, msg)
+	default:
+		e.Kind, e.Code, e.Param = errs.UpstreamFailed, "expert_failed", ""
+		e.Err = fmt.Errorf("Expert '%s' failed (upstream status %d)%s", o.name, status, suffix)
 	}
-	if present(req.ResponseFormat) {
-		var rf openai.ChatCompletionResponseFormat
-		if err := json.Unmarshal(req.ResponseFormat, &rf); err != nil {
-			return c, invalid("response_format", "%v", err)
-		}
-		c.ResponseFormat = &rf
+	return &experts.UpstreamError{Expert: o.name, Status: status, Err: e}
+}
+
+// retryAfter parses a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
 	}
-	// Reasoning models take max_completion_tokens, and go-openai refuses
-	// max_tokens for them before sending anything.
-	if isReasoningModel(o.model) {
-		c.MaxCompletionTokens, c.MaxTokens = c.MaxTokens, 0
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
 	}
-	if err := openai.NewReasoningValidator().Validate(c); err != nil {
-		return c, invalid("request", "model %q: %v", o.model, err)
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
 	}
-	return c, nil
+	return 0
 }
 
 func isReasoningModel(model string) bool {
@@ -365,122 +533,35 @@ func isReasoningModel(model string) bool {
 
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
 
-// nonZero works around go-openai's omitempty on float fields: an explicit 0
-// would be dropped and the upstream would use its default instead, so send
-// the smallest positive float, which every server treats as 0.
-func nonZero(v float32) float32 {
-	if v == 0 {
-		return math.SmallestNonzeroFloat32
-	}
-	return v
+// wireError is OpenAI's error object.
+type wireError struct {
+	Message string          `json:"message"`
+	Param   string          `json:"param"`
+	Code    json.RawMessage `json:"code"`
 }
 
-// parseTools keeps each tool's JSON intact: parameters stay raw and any
-// extra keys ride along in Tool.Parameters.
-func parseTools(raw json.RawMessage) ([]openai.Tool, error) {
-	var items []map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, invalid("tools", "%v", err)
-	}
-	tools := make([]openai.Tool, 0, len(items))
-	for i, it := range items {
-		var t openai.Tool
-		if err := json.Unmarshal(it["type"], &t.Type); err != nil || t.Type == "" {
-			return nil, invalid(fmt.Sprintf("tools[%d].type", i), "missing or not a string")
-		}
-		if fn, ok := it["function"]; ok {
-			var f struct {
-				Name        string          `json:"name"`
-				Description string          `json:"description"`
-				Strict      bool            `json:"strict"`
-				Parameters  json.RawMessage `json:"parameters"`
-			}
-			if err := json.Unmarshal(fn, &f); err != nil {
-				return nil, invalid(fmt.Sprintf("tools[%d].function", i), "%v", err)
-			}
-			t.Function = &openai.FunctionDefinition{Name: f.Name, Description: f.Description, Strict: f.Strict}
-			if present(f.Parameters) {
-				t.Function.Parameters = f.Parameters
-			}
-		}
-		for k, v := range it {
-			if k == "type" || k == "function" {
-				continue
-			}
-			if t.Parameters == nil {
-				t.Parameters = map[string]any{}
-			}
-			t.Parameters[k] = v
-		}
-		tools = append(tools, t)
-	}
-	return tools, nil
+// wireResponse is what is read of a chat completion.
+type wireResponse struct {
+	Choices []struct {
+		Message struct {
+			Content   *string         `json:"content"`
+			ToolCalls json.RawMessage `json:"tool_calls"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage experts.Usage `json:"usage"`
+	Error *wireError    `json:"error"`
 }
 
-// toolCallAccumulator merges streamed tool-call fragments by index.
-type toolCallAccumulator struct {
-	calls []openai.ToolCall
-}
-
-func (a *toolCallAccumulator) add(deltas []openai.ToolCall) {
-	for _, d := range deltas {
-		i := len(a.calls)
-		if d.Index != nil {
-			i = *d.Index
-		}
-		if i < 0 || i > 1024 {
-			continue
-		}
-		for len(a.calls) <= i {
-			a.calls = append(a.calls, openai.ToolCall{})
-		}
-		c := &a.calls[i]
-		if d.ID != "" {
-			c.ID = d.ID
-		}
-		if d.Type != "" {
-			c.Type = d.Type
-		} else if c.Type == "" {
-			c.Type = openai.ToolTypeFunction
-		}
-		if c.Function.Name == "" {
-			c.Function.Name = d.Function.Name
-		}
-		c.Function.Arguments += d.Function.Arguments
-	}
-}
-
-func (a *toolCallAccumulator) json() json.RawMessage {
-	if len(a.calls) == 0 {
-		return nil
-	}
-	b, _ := json.Marshal(a.calls)
-	return b
-}
-
-// toolCallDelta is a streamed tool-call fragment in OpenAI's shape. Unlike
-// go-openai's ToolCall it omits an empty type: clients that merge
-// fragments would otherwise overwrite "function" with "".
-type toolCallDelta struct {
-	Index    int    `json:"index"`
-	ID       string `json:"id,omitempty"`
-	Type     string `json:"type,omitempty"`
-	Function struct {
-		Name      string `json:"name,omitempty"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
-}
-
-func deltaJSON(calls []openai.ToolCall) json.RawMessage {
-	out := make([]toolCallDelta, len(calls))
-	for i, c := range calls {
-		out[i].Index = i
-		if c.Index != nil {
-			out[i].Index = *c.Index
-		}
-		out[i].ID, out[i].Type = c.ID, string(c.Type)
-		out[i].Function.Name, out[i].Function.Arguments = c.Function.Name, c.Function.Arguments
-	}
-	b, _ := json.Marshal(out)
-	return b
+// wireChunk is what is read of a chat.completion.chunk.
+type wireChunk struct {
+	Choices []struct {
+		Delta struct {
+			Content   string          `json:"content"`
+			ToolCalls json.RawMessage `json:"tool_calls"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *experts.Usage `json:"usage"`
+	Error *wireError     `json:"error"`
 }

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moegate/moegate/internal/loadgen"
+)
+
+func cmdBenchOverhead(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench overhead", flag.ContinueOnError)
+	fs.SetOutput(os.Stdout)
+	var cfg loadgen.Config
+	fs.DurationVar(&cfg.Duration, "duration", 2*time.Second, "length of each closed-loop and each open-loop `phase`")
+	fs.IntVar(&cfg.Reps, "reps", 3, "`repetitions`; setups alternate within each and medians are reported")
+	fs.IntVar(&cfg.Conns, "conns", 32, "closed-loop `connections`")
+	fs.IntVar(&cfg.Rate, "rate", 1000, "open-loop `requests per second`")
+	fs.IntVar(&cfg.Experts, "experts", 10, "`number` of experts behind the gateway")
+	fs.StringVar(&cfg.UpstreamURL, "upstream", "", "use the OpenAI-compatible upstream at this `URL` instead of starting the instant one")
+	fs.StringVar(&cfg.ProxyURL, "proxy", "", "use the reverse proxy at this `URL` instead of starting one")
+	only := fs.String("only", "", "comma-separated `substrings`: run only the setups whose names contain one (the upstream baselines always run)")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	quiet := fs.Bool("q", false, "no progress on stderr")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: gateway bench overhead [flags]
+
+Measures what a caller pays for moegate over a plain reverse proxy, through
+real HTTP on loopback. It starts, each as its own process: an instant
+OpenAI-compatible upstream, the standard library's reverse proxy in front of
+it, and this gateway binary (in-memory cache on, and off) with the given
+number of experts on that upstream. Each setup (upstream alone, proxy,
+moegate by expert name, moegate with model "auto", with the cache off,
+streaming) is driven by a closed-loop generator (saturated throughput; CPU
+of the serving process per request from /proc) and an open-loop generator at
+a fixed rate (latency from each request's due time), alternating setups in
+every repetition. Added latency is against the upstream alone in the same
+repetition. The machine's load average is printed: on a shared machine,
+compare rows of one run, not runs.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cfg.Binary = bin
+	if !*quiet {
+		cfg.Log = os.Stderr
+	}
+	rep, err := loadgen.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteTable(os.Stdout)
+}
+
+func cmdBenchUpstream(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench upstream", flag.ContinueOnError)
+	fs.SetOutput(os.Stdout)
+	addr := fs.String("addr", "127.0.0.1:8090", "listen `address`")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gateway bench upstream [flags]\n\nServes an instant OpenAI-compatible /v1/chat/completions (JSON or SSE) for benchmarks.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return serveUntilDone(ctx, *addr, loadgen.Upstream())
+}
+
+func cmdBenchProxy(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench proxy", flag.ContinueOnError)
+	fs.SetOutput(os.Stdout)
+	addr := fs.String("addr", "127.0.0.1:8091", "listen `address`")
+	target := fs.String("target", "", "`URL` to proxy to (required)")
+	conns := fs.Int("conns", 32, "idle upstream `connections` to keep")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gateway bench proxy [flags]\n\nA trivial reverse proxy (net/http/httputil) for comparison with the gateway.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	u, err := url.Parse(*target)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("--target: %q is not a URL", *target)
+	}
+	return serveUntilDone(ctx, *addr, loadgen.Proxy(u, *conns))
+}
+
+func serveUntilDone(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ErrorLog: nil}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,475 @@
+// Package loadgen measures what a caller of moegate pays over a plain
+// reverse proxy: it starts an instant OpenAI-compatible upstream, the
+// standard library's reverse proxy and the gateway in several setups, each
+// as its own process, drives them with closed- and open-loop load over real
+// HTTP and reports throughput, CPU per request, added latency and memory.
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config says what to run and for how long. Zero values take the defaults
+// beside them.
+type Config struct {
+	// Binary is the gateway executable; the upstream, the proxy and each
+	// gateway run as children of it so /proc gives each its own CPU and RSS.
+	Binary   string
+	Duration time.Duration // 2s per closed-loop and per open-loop phase
+	Reps     int           // 3: setups alternate, medians are reported
+	Conns    int           // 32 closed-loop connections
+	Rate     int           // 1000 open-loop requests per second
+	Experts  int           // 10 experts behind the gateway
+	// UpstreamURL and ProxyURL use running servers instead of starting
+	// them (their CPU and RSS are then not reported).
+	UpstreamURL string
+	ProxyURL    string
+	// Only runs the setups whose names contain one of these strings.
+	Only []string
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+func (c *Config) setDefaults() {
+	if c.Duration <= 0 {
+		c.Duration = 2 * time.Second
+	}
+	if c.Reps <= 0 {
+		c.Reps = 3
+	}
+	if c.Conns <= 0 {
+		c.Conns = 32
+	}
+	if c.Rate <= 0 {
+		c.Rate = 1000
+	}
+	if c.Experts <= 0 {
+		c.Experts = 10
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// Row is one setup's medians.
+type Row struct {
+	Setup  string `json:"setup"`
+	System string `json:"system"` // upstream | proxy | moegate
+	Stream bool   `json:"stream"`
+	// Closed loop, Conns connections.
+	RPS          float64 `json:"saturated_rps"`
+	CPUus        float64 `json:"cpu_us_per_request"` // -1: not measured
+	CPUusAtRate  float64 `json:"cpu_us_per_request_at_rate"`
+	Rate         float64 `json:"open_loop_achieved_rps"`
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	AddedP50ms   float64 `json:"added_p50_ms"`
+	AddedP99ms   float64 `json:"added_p99_ms"`
+	RSSMB        float64 `json:"rss_mb"` // -1: not measured
+	Errors       int     `json:"errors"`
+	Requests     int     `json:"requests"`
+	BaselineName string  `json:"baseline"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Duration string `json:"duration_per_phase"`
+	Reps     int    `json:"reps"`
+	Conns    int    `json:"conns"`
+	Rate     int    `json:"rate"`
+	Experts  int    `json:"experts"`
+	CPUs     int    `json:"cpus"`
+	Load     string `json:"load_before"`
+	LoadEnd  string `json:"load_after"`
+	Rows     []Row  `json:"rows"`
+}
+
+type setup struct {
+	name     string
+	system   string
+	stream   bool
+	baseline string
+	proc     *proc
+	tgt      *target
+	closed   []sample
+	open     []sample
+	cpu      []float64
+	cpuOpen  []float64
+}
+
+// Run starts everything, measures, stops everything and returns the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.setDefaults()
+	dir, err := os.MkdirTemp("", "moegate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var procs []*proc
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	start := func(name string, env []string, args ...string) (*proc, error) {
+		p, err := startProc(ctx, cfg.Binary, filepath.Join(dir, name), env, args...)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		procs = append(procs, p)
+		return p, nil
+	}
+
+	rep := &Report{Duration: cfg.Duration.String(), Reps: cfg.Reps, Conns: cfg.Conns, Rate: cfg.Rate, Experts: cfg.Experts,
+		CPUs: numCPU(), Load: loadavg()}
+
+	var upProc, proxyProc *proc
+	upURL := strings.TrimRight(cfg.UpstreamURL, "/")
+	if upURL == "" {
+		fmt.Fprintln(cfg.Log, "starting the instant upstream")
+		if upProc, err = start("upstream", nil, "bench", "upstream", "--addr", "ADDR"); err != nil {
+			return nil, err
+		}
+		upURL = upProc.url
+	}
+	proxyURL := strings.TrimRight(cfg.ProxyURL, "/")
+	if proxyURL == "" {
+		fmt.Fprintln(cfg.Log, "starting the reverse proxy")
+		if proxyProc, err = start("proxy", nil, "bench", "proxy", "--addr", "ADDR", "--target", upURL, "--conns", strconv.Itoa(cfg.Conns)); err != nil {
+			return nil, err
+		}
+		proxyURL = proxyProc.url
+	}
+	specs := expertSpecs(cfg.Experts, upURL)
+	specJSON, _ := json.Marshal(specs)
+	gwEnv := []string{"MOEGATE_EXPERTS=" + string(specJSON)}
+	wanted := func(name string) bool {
+		return len(cfg.Only) == 0 || slices.ContainsFunc(cfg.Only, func(o string) bool { return strings.Contains(name, o) })
+	}
+	// Each gateway starts only when a chosen setup needs it.
+	gateway := func(name string, env ...string) (*proc, error) {
+		fmt.Fprintf(cfg.Log, "starting %s\n", name)
+		g, err := start(name, append(slices.Clone(gwEnv), env...), "serve", "--addr", "ADDR", "--data-dir", filepath.Join(dir, name+"-data"))
+		if err != nil {
+			return nil, err
+		}
+		if err := waitRouted(ctx, g.url, specs, 120*time.Second); err != nil {
+			return nil, fmt.Errorf("%w\n%s", err, g.logTail())
+		}
+		return g, nil
+	}
+	var gw, gwNoCache *proc
+	if wanted("moegate by name") || wanted("moegate auto") || wanted("moegate auto, stream") {
+		if gw, err = gateway("moegate"); err != nil {
+			return nil, err
+		}
+	}
+	if wanted("moegate auto, cache off") {
+		if gwNoCache, err = gateway("moegate-nocache", "MOEGATE_CACHE_ENABLED=false"); err != nil {
+			return nil, err
+		}
+	}
+
+	// Every request asks a new question, as real traffic does: a
+	// benchmark that repeats itself measures the response cache.
+	bodies := func(model string, stream bool) func() []byte {
+		return func() []byte { return chatBody(specs, model, stream) }
+	}
+	chat := "/v1/chat/completions"
+	url := func(p *proc, fallback string) string {
+		if p == nil {
+			return fallback + chat
+		}
+		return p.url + chat
+	}
+	all := []*setup{
+		{name: "upstream alone", system: "upstream", proc: upProc, tgt: &target{url: upURL + chat, body: bodies("auto", false)}},
+		{name: "reverse proxy", system: "proxy", baseline: "upstream alone", proc: proxyProc, tgt: &target{url: proxyURL + chat, body: bodies("auto", false)}},
+		{name: "moegate by name", system: "moegate", baseline: "upstream alone", proc: gw, tgt: &target{url: url(gw, ""), body: bodies(specs[0].Name, false)}},
+		{name: "moegate auto", system: "moegate", baseline: "upstream alone", proc: gw, tgt: &target{url: url(gw, ""), body: bodies("auto", false)}},
+		{name: "moegate auto, cache off", system: "moegate", baseline: "upstream alone", proc: gwNoCache, tgt: &target{url: url(gwNoCache, ""), body: bodies("auto", false)}},
+		{name: "upstream alone, stream", system: "upstream", stream: true, proc: upProc, tgt: &target{url: upURL + chat, body: bodies("auto", true)}},
+		{name: "reverse proxy, stream", system: "proxy", stream: true, baseline: "upstream alone, stream", proc: proxyProc, tgt: &target{url: proxyURL + chat, body: bodies("auto", true)}},
+		{name: "moegate auto, stream", system: "moegate", stream: true, baseline: "upstream alone, stream", proc: gw, tgt: &target{url: url(gw, ""), body: bodies("auto", true)}},
+	}
+	var setups []*setup
+	for _, s := range all {
+		if s.system == "upstream" || wanted(s.name) {
+			setups = append(setups, s)
+		}
+	}
+
+	closedClient := newClient(cfg.Conns)
+	openClient := newClient(max(cfg.Conns, cfg.Rate/10))
+	warm := min(cfg.Duration/2, time.Second)
+	for _, s := range setups {
+		fmt.Fprintf(cfg.Log, "warming up %s\n", s.name)
+		closedLoop(ctx, closedClient, s.tgt, cfg.Conns, warm)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	// Setups alternate within each repetition, so a noisy neighbour on
+	// the machine hurts them all alike.
+	for r := range cfg.Reps {
+		for _, s := range setups {
+			c0 := s.proc.cpu()
+			smp := closedLoop(ctx, closedClient, s.tgt, cfg.Conns, cfg.Duration)
+			s.closed = append(s.closed, smp)
+			s.cpu = append(s.cpu, perRequest(s.proc.cpu()-c0, smp.n+smp.errors))
+			fmt.Fprintf(cfg.Log, "rep %d closed  %-26s %8.0f rps  %d errors\n", r+1, s.name, smp.rps(), smp.errors)
+		}
+		for _, s := range setups {
+			c0 := s.proc.cpu()
+			smp := openLoop(ctx, openClient, s.tgt, cfg.Rate, cfg.Duration)
+			s.open = append(s.open, smp)
+			s.cpuOpen = append(s.cpuOpen, perRequest(s.proc.cpu()-c0, smp.n+smp.errors))
+			fmt.Fprintf(cfg.Log, "rep %d open    %-26s p50 %6.2f ms  p99 %7.2f ms  %d errors\n", r+1, s.name, ms(smp.pct(0.5)), ms(smp.pct(0.99)), smp.errors)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+
+	byName := map[string]*setup{}
+	for _, s := range setups {
+		byName[s.name] = s
+	}
+	for _, s := range setups {
+		row := Row{Setup: s.name, System: s.system, Stream: s.stream, BaselineName: s.baseline, CPUus: -1, CPUusAtRate: -1, RSSMB: -1}
+		row.RPS = median(s.closed, func(x sample) float64 { return x.rps() })
+		row.Rate = median(s.open, func(x sample) float64 { return x.rps() })
+		row.P50ms = median(s.open, func(x sample) float64 { return ms(x.pct(0.5)) })
+		row.P99ms = median(s.open, func(x sample) float64 { return ms(x.pct(0.99)) })
+		for _, x := range append(slices.Clone(s.closed), s.open...) {
+			row.Errors += x.errors
+			row.Requests += x.n + x.errors
+		}
+		if s.proc != nil {
+			row.CPUus = medianF(s.cpu)
+			row.CPUusAtRate = medianF(s.cpuOpen)
+			row.RSSMB = s.proc.rssMB()
+		}
+		if b := byName[s.baseline]; b != nil {
+			// Added latency is taken per repetition, against the upstream
+			// measured in the same repetition.
+			var a50, a99 []float64
+			for i := range s.open {
+				a50 = append(a50, ms(s.open[i].pct(0.5))-ms(b.open[i].pct(0.5)))
+				a99 = append(a99, ms(s.open[i].pct(0.99))-ms(b.open[i].pct(0.99)))
+			}
+			row.AddedP50ms, row.AddedP99ms = medianF(a50), medianF(a99)
+		}
+		rep.Rows = append(rep.Rows, row)
+	}
+	rep.LoadEnd = loadavg()
+	return rep, nil
+}
+
+func perRequest(cpu time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(cpu.Microseconds()) / float64(n)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func median[T any](xs []T, f func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	return medianF(v)
+}
+
+func medianF(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// WriteTable prints r as an aligned table.
+func (r *Report) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "moegate overhead: %s per phase, %d reps (medians), %d closed-loop connections, open loop at %d req/s, %d experts, %d CPUs\nload average before: %s; after: %s\n\n",
+		r.Duration, r.Reps, r.Conns, r.Rate, r.Experts, r.CPUs, r.Load, r.LoadEnd)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "setup\tsaturated RPS\tCPU µs/req\tCPU µs/req @rate\tachieved RPS\tp50 ms\tp99 ms\tadded p50 ms\tadded p99 ms\tRSS MB\terrors\t\n")
+	for _, row := range r.Rows {
+		added50, added99 := "-", "-"
+		if row.BaselineName != "" {
+			added50, added99 = fmt.Sprintf("%+.2f", row.AddedP50ms), fmt.Sprintf("%+.2f", row.AddedP99ms)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.2f\t%.2f\t%s\t%s\t%s\t%d\t\n", row.Setup, row.RPS, opt(row.CPUus, "%.0f"), opt(row.CPUusAtRate, "%.0f"),
+			row.Rate, row.P50ms, row.P99ms, added50, added99, opt(row.RSSMB, "%.0f"), row.Errors)
+	}
+	return tw.Flush()
+}
+
+func opt(v float64, format string) string {
+	if v < 0 {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// expertSpec is the part of an expert spec the benchmark sets.
+type expertSpec struct {
+	Name        string   `json:"name"`
+	Kind        string   `json:"kind"`
+	BaseURL     string   `json:"base_url"`
+	Model       string   `json:"model"`
+	Description string   `json:"description"`
+	Examples    []string `json:"examples"`
+	words       []string
+}
+
+var domains = []struct{ name, words string }{
+	{"banking", "account loan mortgage interest deposit overdraft credit card transfer savings bank statement"},
+	{"medicine", "symptom fever diagnosis treatment dose prescription allergy infection doctor blood pressure"},
+	{"law", "contract lawsuit court tenant lease liability attorney clause statute appeal verdict"},
+	{"cooking", "recipe bake oven flour sauce simmer garlic roast knead dough spice"},
+	{"travel", "flight hotel passport visa luggage itinerary airport booking beach train tour"},
+	{"sports", "football match score league goal coach tournament referee training marathon team"},
+	{"astronomy", "planet star galaxy telescope orbit comet nebula eclipse moon asteroid cosmos"},
+	{"programming", "function compiler variable loop golang python debug pointer array recursion api"},
+	{"gardening", "soil seed compost prune tomato fertilizer roses weeds mulch sprout watering"},
+	{"music", "guitar chord melody piano rhythm tempo scale song concert violin harmony"},
+}
+
+func expertSpecs(n int, upstream string) []expertSpec {
+	var out []expertSpec
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range n {
+		d := domains[i%len(domains)]
+		name := d.name
+		if i >= len(domains) {
+			name = fmt.Sprintf("%s-%d", d.name, i/len(domains))
+		}
+		s := expertSpec{Name: name, Kind: "openai", BaseURL: upstream, Model: "instant",
+			Description: "questions about " + d.name, words: strings.Fields(d.words)}
+		for range 12 {
+			s.Examples = append(s.Examples, sentence(rng, s.words, 6))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+var filler = strings.Fields("how what why when can should does is the a my our about with for to of in on please explain help me tell need best way")
+
+// sentence mixes domain words and filler into a question.
+func sentence(rng *rand.Rand, words []string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if i%2 == 0 {
+			b.WriteString(filler[rng.IntN(len(filler))])
+		} else {
+			b.WriteString(words[rng.IntN(len(words))])
+		}
+	}
+	b.WriteByte('?')
+	return b.String()
+}
+
+// chatBody returns a request with a question never asked before, about one
+// of the experts' domains, different enough from the others that the
+// semantic cache rarely answers it (as with real traffic).
+func chatBody(specs []expertSpec, model string, stream bool) []byte {
+	s := specs[rand.IntN(len(specs))]
+	b := make([]byte, 0, 256)
+	b = append(b, `{"model":"`...)
+	b = append(b, model...)
+	b = append(b, `","messages":[{"role":"user","content":"`...)
+	for i := range 12 {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		if i%3 == 0 {
+			b = append(b, s.words[rand.IntN(len(s.words))]...)
+		} else {
+			b = append(b, filler[rand.IntN(len(filler))]...)
+		}
+	}
+	b = append(b, " (ref "...)
+	b = strconv.AppendUint(b, rand.Uint64(), 36)
+	b = append(b, `)?"}]`...)
+	if stream {
+		b = append(b, `,"stream":true`...)
+	}
+	return append(b, '}')
+}
+
+// waitRouted waits until the gateway is ready and its router routes a
+// domain question to a domain expert (it trains in the background).
+func waitRouted(ctx context.Context, base string, specs []expertSpec, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	body, _ := json.Marshal(map[string]any{"model": "auto", "messages": []map[string]string{{"role": "user", "content": strings.Join(specs[0].words, " ")}}})
+	last := "not ready"
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		resp, err := http.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(string(body)))
+		if err == nil {
+			var out struct {
+				Moegate struct {
+					Route struct {
+						Default bool `json:"default"`
+					} `json:"route"`
+				} `json:"moegate"`
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && json.Unmarshal(b, &out) == nil && !out.Moegate.Route.Default {
+				return nil
+			}
+			last = fmt.Sprintf("status %d: %.300s", resp.StatusCode, b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("gateway at %s did not route within %s: %s", base, limit, last)
+}

@@ -1,0 +1,176 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func randomUnit(rng *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return unit(v)
+}
+
+// nearVec returns a unit vector at cosine about cos from v.
+func nearVec(rng *rand.Rand, v []float32, cos float64) []float32 {
+	noise := randomUnit(rng, len(v))
+	// Make the noise orthogonal to v, then mix.
+	d := dot(noise, v)
+	for i := range noise {
+		noise[i] -= float32(d) * v[i]
+	}
+	noise = unit(noise)
+	s := math.Sqrt(1 - cos*cos)
+	out := make([]float32, len(v))
+	for i := range v {
+		out[i] = float32(cos)*v[i] + float32(s)*noise[i]
+	}
+	return out
+}
+
+// TestMemoryCacheIndexedScope fills one scope past the scan size, so it is
+// searched through its hash tables, and checks that near duplicates are
+// still found and unrelated queries are not.
+func TestMemoryCacheIndexedScope(t *testing.T) {
+	tests := []struct {
+		name    string
+		dim     int
+		sim     float64
+		minRate float64
+	}{
+		{"dense 2048 at 0.99", 2048, 0.99, 0.97},
+		{"dense 2048 at 0.97", 2048, 0.97, 0.90},
+		{"dense 384 at 0.99", 384, 0.99, 0.97},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(tt.dim)))
+			c := NewMemoryCache(CacheOptions{Threshold: 0.95})
+			var stored [][]float32
+			for i := range 256 {
+				v := randomUnit(rng, tt.dim)
+				stored = append(stored, v)
+				mustPut(t, c, "s", fmt.Sprint("k", i), v, testEntry(fmt.Sprint(i)))
+			}
+			found := 0
+			for i, v := range stored {
+				e, hit, ok := mustGet(t, c, "s", "q", nearVec(rng, v, tt.sim))
+				if ok && e.Content == fmt.Sprint(i) && hit.Kind == HitSemantic {
+					found++
+				}
+			}
+			if rate := float64(found) / float64(len(stored)); rate < tt.minRate {
+				t.Errorf("found %d of %d near duplicates (%.2f), want at least %.2f", found, len(stored), rate, tt.minRate)
+			}
+			for range 100 {
+				if e, hit, ok := mustGet(t, c, "s", "q", randomUnit(rng, tt.dim)); ok {
+					t.Fatalf("unrelated query hit %q at %v", e.Content, hit.Similarity)
+				}
+			}
+		})
+	}
+}
+
+func TestMemoryCacheMaxBytes(t *testing.T) {
+	const limit = 64 << 10
+	c := NewMemoryCache(CacheOptions{MaxBytes: limit})
+	rng := rand.New(rand.NewPCG(2, 3))
+	big := string(make([]byte, 2000))
+	for i := range 200 {
+		mustPut(t, c, fmt.Sprint("scope", i%7), fmt.Sprint("k", i), randomUnit(rng, 64), testEntry(big))
+		if b := c.Bytes(); b > limit {
+			t.Fatalf("after %d puts the cache holds %d bytes, limit %d", i+1, b, limit)
+		}
+	}
+	if c.Len() < 10 || c.Bytes() < limit/2 {
+		t.Errorf("cache holds %d entries, %d bytes: evicted far more than needed", c.Len(), c.Bytes())
+	}
+	// The newest entry is kept, the oldest is gone.
+	if _, _, ok := mustGet(t, c, "scope3", "k199", nil); !ok {
+		t.Error("newest entry evicted")
+	}
+	if _, _, ok := mustGet(t, c, "scope0", "k0", nil); ok {
+		t.Error("oldest entry kept past the byte limit")
+	}
+	// An answer larger than an eighth of the cache is not stored.
+	mustPut(t, c, "s", "huge", nil, testEntry(string(make([]byte, limit/4))))
+	if _, _, ok := mustGet(t, c, "s", "huge", nil); ok {
+		t.Error("an answer of a quarter of the cache was stored")
+	}
+}
+
+// TestMemoryCacheConcurrent runs lookups and stores from many goroutines
+// over many scopes (run with -race) and checks the bounds hold.
+func TestMemoryCacheConcurrent(t *testing.T) {
+	c := NewMemoryCache(CacheOptions{MaxEntries: 500})
+	var wg sync.WaitGroup
+	var lost atomic.Int32
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			for i := range 400 {
+				scope := fmt.Sprint("s", rng.IntN(20))
+				v := randomUnit(rng, 32)
+				if err := c.Put(context.Background(), scope, fmt.Sprint(g, "-", i), v, testEntry("x")); err != nil {
+					t.Error(err)
+					return
+				}
+				_, _, ok, err := c.Get(context.Background(), scope, fmt.Sprint(g, "-", i), nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !ok {
+					lost.Add(1)
+				}
+				_, _, _, _ = c.Get(context.Background(), scope, "other", v)
+			}
+		}()
+	}
+	wg.Wait()
+	// Eviction approximates LRU across shards: an entry just stored may
+	// rarely lose to another goroutine's store, but not routinely.
+	if n := lost.Load(); n > 3200/50 {
+		t.Errorf("%d of 3200 entries gone right after being stored", n)
+	}
+	if n := c.Len(); n > 500 {
+		t.Errorf("Len = %d past MaxEntries 500", n)
+	}
+	var n int
+	for i := range c.shards {
+		n += c.shards[i].lru.Len()
+	}
+	if n != c.Len() {
+		t.Errorf("shards hold %d entries, counter says %d", n, c.Len())
+	}
+}
+
+// BenchmarkMemoryCacheMiss is the common case: a query with no similar
+// entry in a full scope of 2,048-dimension vectors.
+func BenchmarkMemoryCacheMiss(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	c := NewMemoryCache(CacheOptions{})
+	for i := range 256 {
+		_ = c.Put(context.Background(), "s", fmt.Sprint("k", i), randomUnit(rng, 2048), testEntry("x"))
+	}
+	qs := make([][]float32, 64)
+	for i := range qs {
+		qs[i] = randomUnit(rng, 2048)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, _, ok, _ := c.Get(context.Background(), "s", "q", qs[i%len(qs)]); ok {
+			b.Fatal("hit")
+		}
+	}
+}
