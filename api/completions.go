@@ -136,20 +136,32 @@ func parsePrompt(raw json.RawMessage) (string, error) {
 	return list[0], nil
 }
 
-func (s *Server) completions(c *gin.Context) error {
-	call, err := s.decodeCompletion(c)
-	if err != nil {
+func (s *Server) completions(c *gin.Context) (err error) {
+	start := time.Now()
+	var (
+		call      *completionCall
+		p         *gateway.Plan
+		res       *gateway.Result
+		streamErr error
+	)
+	defer func() {
+		var cc *chatCall
+		if call != nil {
+			cc = &chatCall{req: call.req, stream: call.stream}
+		}
+		s.observeChat(c, start, cc, p, res, cmpErr(err, streamErr))
+	}()
+	if call, err = s.decodeCompletion(c); err != nil {
 		return err
 	}
-	p, err := s.plan(c, call.req)
-	if err != nil {
+	if p, err = s.plan(c, call.req); err != nil {
 		return err
 	}
 	ctx := c.Request.Context()
 	id := "cmpl-" + strings.TrimPrefix(p.Info.RequestID, "req_")
-	created := time.Now().Unix()
+	created := start.Unix()
 	if !call.stream {
-		res, err := s.gw.Execute(ctx, p, nil)
+		res, err = s.gw.Execute(ctx, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -180,7 +192,7 @@ func (s *Server) completions(c *gin.Context) error {
 		c.Writer.Flush()
 		return nil
 	}
-	start := func() error {
+	begin := func() error {
 		started = true
 		h := c.Writer.Header()
 		h.Set("Content-Type", "text/event-stream")
@@ -193,12 +205,12 @@ func (s *Server) completions(c *gin.Context) error {
 		}
 		return nil
 	}
-	res, err := s.gw.Execute(ctx, p, func(d experts.Delta) error {
+	res, err = s.gw.Execute(ctx, p, func(d experts.Delta) error {
 		if d.Content == "" {
 			return nil
 		}
 		if !started {
-			if err := start(); err != nil {
+			if err := begin(); err != nil {
 				return err
 			}
 		}
@@ -212,11 +224,12 @@ func (s *Server) completions(c *gin.Context) error {
 		_, body, _ := describe(err, p.Info.RequestID)
 		b, _ := json.Marshal(body)
 		_, _ = fmt.Fprintf(c.Writer, "data: %s\n\n", b)
+		streamErr = err
 		return nil
 	}
 	model = res.Answered
 	if !started {
-		if err := start(); err != nil {
+		if err := begin(); err != nil {
 			return nil
 		}
 	}
