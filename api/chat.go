@@ -173,27 +173,18 @@ func (s *Server) authenticate(c *gin.Context) (policies.Tenant, error) {
 	return t, nil
 }
 
-func (s *Server) chatCompletions(c *gin.Context) (err error) {
-	start := time.Now()
-	var (
-		call      *chatCall
-		p         *gateway.Plan
-		res       *gateway.Result
-		streamErr error // a failure reported inside a stream already started
-	)
-	defer func() { s.observeChat(c, start, call, p, res, cmpErr(err, streamErr)) }()
-	call, err = s.decodeChat(c)
+func (s *Server) chatCompletions(c *gin.Context) error {
+	call, err := s.decodeChat(c)
 	if err != nil {
 		return err
 	}
-	p, err = s.plan(c, call.req)
+	p, err := s.plan(c, call.req)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
 	// The route header is written last: the cache may still answer.
 	if !call.stream {
-		res, err = s.gw.Execute(ctx, p, nil)
+		res, err := s.execute(c, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -202,14 +193,13 @@ func (s *Server) chatCompletions(c *gin.Context) (err error) {
 		return nil
 	}
 	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
-	res, err = s.gw.Execute(ctx, p, sw.delta)
+	res, err := s.execute(c, p, sw.delta)
 	if err != nil {
 		if !sw.started {
 			c.Header("X-Moegate-Route", p.Info.Header())
 			return err
 		}
 		sw.fail(err)
-		streamErr = err
 		return nil
 	}
 	sw.finish(res)
@@ -219,6 +209,7 @@ func (s *Server) chatCompletions(c *gin.Context) (err error) {
 // plan authenticates the caller, applies its limits and plans req: the
 // common start of every endpoint that answers through the experts.
 func (s *Server) plan(c *gin.Context, req *gateway.Request) (*gateway.Plan, error) {
+	c.Set(observedRequestKey, req)
 	var err error
 	if req.Tenant, err = s.authenticate(c); err != nil {
 		return nil, err
@@ -229,7 +220,11 @@ func (s *Server) plan(c *gin.Context, req *gateway.Request) (*gateway.Plan, erro
 	if err != nil {
 		return nil, err
 	}
-	return s.gw.Plan(ctx, req)
+	p, err := s.gw.Plan(ctx, req)
+	if p != nil {
+		c.Set(observedPlanKey, p)
+	}
+	return p, err
 }
 
 // rateLimitHeaders are OpenAI's x-ratelimit-* headers for the limits the

@@ -136,32 +136,19 @@ func parsePrompt(raw json.RawMessage) (string, error) {
 	return list[0], nil
 }
 
-func (s *Server) completions(c *gin.Context) (err error) {
-	start := time.Now()
-	var (
-		call      *completionCall
-		p         *gateway.Plan
-		res       *gateway.Result
-		streamErr error
-	)
-	defer func() {
-		var cc *chatCall
-		if call != nil {
-			cc = &chatCall{req: call.req, stream: call.stream}
-		}
-		s.observeChat(c, start, cc, p, res, cmpErr(err, streamErr))
-	}()
-	if call, err = s.decodeCompletion(c); err != nil {
+func (s *Server) completions(c *gin.Context) error {
+	call, err := s.decodeCompletion(c)
+	if err != nil {
 		return err
 	}
-	if p, err = s.plan(c, call.req); err != nil {
+	p, err := s.plan(c, call.req)
+	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
 	id := "cmpl-" + strings.TrimPrefix(p.Info.RequestID, "req_")
-	created := start.Unix()
+	created := time.Now().Unix()
 	if !call.stream {
-		res, err = s.gw.Execute(ctx, p, nil)
+		res, err := s.execute(c, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -192,7 +179,7 @@ func (s *Server) completions(c *gin.Context) (err error) {
 		c.Writer.Flush()
 		return nil
 	}
-	begin := func() error {
+	start := func() error {
 		started = true
 		h := c.Writer.Header()
 		h.Set("Content-Type", "text/event-stream")
@@ -205,12 +192,12 @@ func (s *Server) completions(c *gin.Context) (err error) {
 		}
 		return nil
 	}
-	res, err = s.gw.Execute(ctx, p, func(d experts.Delta) error {
+	res, err := s.execute(c, p, func(d experts.Delta) error {
 		if d.Content == "" {
 			return nil
 		}
 		if !started {
-			if err := begin(); err != nil {
+			if err := start(); err != nil {
 				return err
 			}
 		}
@@ -224,12 +211,11 @@ func (s *Server) completions(c *gin.Context) (err error) {
 		_, body, _ := describe(err, p.Info.RequestID)
 		b, _ := json.Marshal(body)
 		_, _ = fmt.Fprintf(c.Writer, "data: %s\n\n", b)
-		streamErr = err
 		return nil
 	}
 	model = res.Answered
 	if !started {
-		if err := begin(); err != nil {
+		if err := start(); err != nil {
 			return nil
 		}
 	}

@@ -471,31 +471,18 @@ func functionCalls(raw json.RawMessage) []outputItem {
 	return out
 }
 
-func (s *Server) responses(c *gin.Context) (err error) {
-	start := time.Now()
-	var (
-		call      *responsesCall
-		p         *gateway.Plan
-		res       *gateway.Result
-		streamErr error
-	)
-	defer func() {
-		var cc *chatCall
-		if call != nil {
-			cc = &chatCall{req: call.req, stream: call.stream}
-		}
-		s.observeChat(c, start, cc, p, res, cmpErr(err, streamErr))
-	}()
-	if call, err = s.decodeResponses(c); err != nil {
+func (s *Server) responses(c *gin.Context) error {
+	call, err := s.decodeResponses(c)
+	if err != nil {
 		return err
 	}
-	if p, err = s.plan(c, call.req); err != nil {
+	p, err := s.plan(c, call.req)
+	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
-	created := start.Unix()
+	created := time.Now().Unix()
 	if !call.stream {
-		res, err = s.gw.Execute(ctx, p, nil)
+		res, err := s.execute(c, p, nil)
 		c.Header("X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
@@ -506,14 +493,13 @@ func (s *Server) responses(c *gin.Context) (err error) {
 		return nil
 	}
 	w := &responsesStream{c: c, call: call, info: p.Info, created: created, model: p.Info.Route.Experts[0].Name}
-	res, err = s.gw.Execute(ctx, p, w.delta)
+	res, err := s.execute(c, p, w.delta)
 	if err != nil {
 		if !w.started {
 			c.Header("X-Moegate-Route", p.Info.Header())
 			return err
 		}
 		w.fail(err)
-		streamErr = err
 		return nil
 	}
 	w.finish(res)

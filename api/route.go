@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/policies"
@@ -94,21 +95,57 @@ func (s *Server) asTenant(c *gin.Context) {
 	c.Next()
 }
 
-// observeChat tells the gateway's observer (the console) how a chat
-// request ended.
-func (s *Server) observeChat(c *gin.Context, start time.Time, call *chatCall, p *gateway.Plan, res *gateway.Result, err error) {
-	o := gateway.Observation{Time: start, RequestID: requestID(c), Latency: time.Since(start), Status: http.StatusOK}
-	if call != nil {
-		o.Tenant, o.Model, o.Stream = call.req.Tenant.Name, call.req.Model, call.stream
+// What observed reads of a request: the decoded request (plan stores it),
+// its plan, and the outcome of execute.
+const (
+	observedRequestKey = "moegate.observed.request"
+	observedPlanKey    = "moegate.observed.plan"
+	observedResultKey  = "moegate.observed.result"
+	observedErrKey     = "moegate.observed.err"
+)
+
+// observed wraps a handler that answers through the experts (chat,
+// completions, responses) so that the gateway's observer (the console) is
+// told how each request ended.
+func (s *Server) observed(h func(*gin.Context) error) func(*gin.Context) error {
+	return func(c *gin.Context) error {
+		start := time.Now()
+		err := h(c)
+		s.report(c, start, err)
+		return err
 	}
-	if p != nil {
-		o.Info = p.Info
+}
+
+// execute runs a plan and keeps its outcome for observed.
+func (s *Server) execute(c *gin.Context, p *gateway.Plan, onDelta func(experts.Delta) error) (*gateway.Result, error) {
+	res, err := s.gw.Execute(c.Request.Context(), p, onDelta)
+	c.Set(observedResultKey, res)
+	if err != nil {
+		c.Set(observedErrKey, err)
 	}
-	if res != nil {
-		o.Answered = res.Answered
-		if res.Response != nil {
-			o.Usage = res.Response.Usage
+	return res, err
+}
+
+func (s *Server) report(c *gin.Context, start time.Time, err error) {
+	o := gateway.Observation{Time: start, RequestID: requestID(c), Latency: time.Since(start), Status: http.StatusOK,
+		Stream: strings.HasPrefix(c.Writer.Header().Get("Content-Type"), "text/event-stream")}
+	if v, ok := c.Get(observedRequestKey); ok {
+		req := v.(*gateway.Request)
+		o.Tenant, o.Model = req.Tenant.Name, req.Model
+	}
+	if v, ok := c.Get(observedPlanKey); ok {
+		o.Info = v.(*gateway.Plan).Info
+	}
+	if v, ok := c.Get(observedResultKey); ok {
+		if res := v.(*gateway.Result); res != nil {
+			o.Answered = res.Answered
+			if res.Response != nil {
+				o.Usage = res.Response.Usage
+			}
 		}
+	}
+	if v, ok := c.Get(observedErrKey); ok && err == nil {
+		err = v.(error) // reported inside a stream already started
 	}
 	if err != nil {
 		status, body, _ := describe(err, o.RequestID)
@@ -119,11 +156,4 @@ func (s *Server) observeChat(c *gin.Context, start time.Time, call *chatCall, p 
 		o.Status = status
 	}
 	s.gw.Observe(o)
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }

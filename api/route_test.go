@@ -108,9 +108,26 @@ func TestChatIsObserved(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	env.do("POST", "/v1/chat/completions", `{"model":"nope","messages":[{"role":"user","content":"x"}]}`, "X-Request-Id", "obs-2")
+	for _, c := range []struct{ path, body string }{
+		{"/v1/completions", `{"model":"auto","prompt":"hello there"}`},
+		{"/v1/responses", `{"model":"auto","input":"hello there"}`},
+		{"/v1/chat/completions", `{"model":"auto","stream":true,"messages":[{"role":"user","content":"hello there"}]}`},
+	} {
+		if w := env.do("POST", c.path, c.body, "X-Request-Id", "obs"+c.path); w.Code != 200 {
+			t.Fatalf("%s: %d %s", c.path, w.Code, w.Body)
+		}
+	}
 	got := obs.all()
-	if len(got) != 2 {
+	if len(got) != 5 {
 		t.Fatalf("observations: %+v", got)
+	}
+	for _, o := range got[2:] {
+		if o.Status != 200 || o.Answered != "banking" || o.Info == nil || o.Model != "auto" || o.ErrorKind != "" {
+			t.Fatalf("%s observed as %+v", o.RequestID, o)
+		}
+	}
+	if !got[4].Stream || got[2].Stream {
+		t.Fatalf("stream flags: %v %v", got[2].Stream, got[4].Stream)
 	}
 	ok := got[0]
 	if ok.RequestID != "obs-1" || ok.Status != 200 || ok.Answered != "banking" || ok.Info == nil || ok.Usage.Total() == 0 || ok.Latency <= 0 || ok.Tenant != policies.DefaultTenantName {

@@ -84,9 +84,9 @@ func (s *Server) routes() *gin.Engine {
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 
 	v1 := e.Group("/v1")
-	v1.POST("/chat/completions", s.handle(s.chatCompletions))
-	v1.POST("/responses", s.handle(s.responses))
-	v1.POST("/completions", s.handle(s.completions))
+	v1.POST("/chat/completions", s.handle(s.observed(s.chatCompletions)))
+	v1.POST("/responses", s.handle(s.observed(s.responses)))
+	v1.POST("/completions", s.handle(s.observed(s.completions)))
 	v1.GET("/models", s.handle(s.listModels))
 	v1.GET("/models/:id", s.handle(s.getModel))
 	v1.POST("/embeddings", s.handle(s.embeddings))
@@ -117,7 +117,7 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/labels", s.handle(s.adminAddLabel))
 	admin.DELETE("/labels/:id", s.handle(s.adminDeleteLabel))
 	admin.POST("/route", s.asTenant, s.handle(s.route))
-	admin.POST("/chat/completions", s.asTenant, s.handle(s.chatCompletions))
+	admin.POST("/chat/completions", s.asTenant, s.handle(s.observed(s.chatCompletions)))
 	if s.deps.Console != nil {
 		s.deps.Console.Mount(e, admin, s.authenticate, s.isAdmin, s.handle)
 	}

@@ -15,6 +15,9 @@
 //	POST /admin/console/router/evaluate  confusion matrix on a held-out slice
 //	POST /admin/console/knowledge/search passages a query retrieves
 //
+// Routing labels are reviewed through the admin API's /admin/labels, and
+// teacher-written examples through /admin/experts/:name/examples/suggest.
+//
 // Sign-in is the admin token or a tenant key, kept in the page's session
 // storage and sent as a bearer header by script: no cookie, so no CSRF.
 package console
@@ -33,6 +36,7 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
@@ -67,6 +71,10 @@ type Deps struct {
 	RetrainErr func() error
 	// DefaultExpert names the default expert.
 	DefaultExpert string
+	// Health reports the experts' circuit breakers; nil: none.
+	Health interface {
+		Status(name string) health.Status
+	}
 }
 
 // Console serves the web console. Build it with New and give it to
@@ -200,6 +208,8 @@ type expertStatus struct {
 	Status  string `json:"status"` // ok | disabled | failed
 	Error   string `json:"error,omitempty"`
 	Default bool   `json:"default"`
+	// Health is the expert's circuit breaker, when the gateway has them.
+	Health *health.Status `json:"health,omitempty"`
 	// Traffic is what the expert answered in the last hour.
 	Requests int `json:"requests_last_hour"`
 	Tokens   int `json:"tokens_last_hour"`
@@ -221,6 +231,13 @@ func (c *Console) experts(g *gin.Context) error {
 			st.Status = "disabled"
 		case !st.Ready:
 			st.Status = "failed"
+		}
+		if c.deps.Health != nil {
+			h := c.deps.Health.Status(sp.Name)
+			st.Health = &h
+			if h.State != "" && h.State != health.Healthy && st.Status == "ok" {
+				st.Status = h.State // ejected (open) or probing (half-open)
+			}
 		}
 		st.Headers = redact(st.Headers)
 		st.Requests = s.Totals.Answered[sp.Name]
@@ -281,6 +298,17 @@ func (c *Console) routerInfo(g *gin.Context) error {
 			}
 		}
 		out["feedback"] = gin.H{"total": len(fbs), "labels": labels}
+	}
+	switch ls, err := c.deps.Gateway.Labels(ctx, "", true); {
+	case errs.Is(err, errs.NotFound): // no routing labels on this gateway
+	case err != nil:
+		return err
+	default:
+		bySource := map[string]int{}
+		for _, l := range ls {
+			bySource[l.Source]++
+		}
+		out["labels"] = gin.H{"total": len(ls), "by_source": bySource}
 	}
 	if c.deps.RetrainErr != nil {
 		if err := c.deps.RetrainErr(); err != nil {

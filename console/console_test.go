@@ -3,6 +3,8 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,9 +19,11 @@ import (
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
+	"github.com/moegate/moegate/router/teacher"
 )
 
 // echo answers with its name.
@@ -34,6 +38,19 @@ func (e echo) Stream(ctx context.Context, req *experts.Request, onDelta func(exp
 	return r, onDelta(experts.Delta{Content: r.Content})
 }
 
+// fakeTeacher writes numbered examples and labels nothing.
+type fakeTeacher struct{}
+
+func (fakeTeacher) Offer(string, string, router.Decision) bool { return false }
+
+func (fakeTeacher) WriteExamples(_ context.Context, e teacher.Expert, n int) ([]string, error) {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("%s question %d", e.Name, i+1))
+	}
+	return out, nil
+}
+
 type knowledge struct {
 	retrieval.Store
 	*retrieval.Ingester
@@ -41,6 +58,7 @@ type knowledge struct {
 
 type env struct {
 	h        http.Handler
+	breakers *health.Tracker
 	tenants  *policies.Tenants
 	recorder *console.Recorder
 }
@@ -85,7 +103,12 @@ func newEnv(t *testing.T) *env {
 	limiter := policies.NewMemoryLimiter()
 	metrics := prometheus.NewRegistry()
 	rec := console.NewRecorder(10)
-	gw, err := gateway.New(gateway.Options{}, gateway.Deps{Registry: reg, Router: router.Static{Expert: "banking"}, Embedder: emb, Limiter: limiter,
+	labels := teacher.NewFileStore(filepath.Join(dir, "labels.jsonl"))
+	if _, err := labels.Add(ctx, teacher.Label{Text: "lost my card abroad", Expert: "banking", Tenant: "acme", Source: teacher.SourceTeacher}); err != nil {
+		t.Fatal(err)
+	}
+	breakers := health.New(health.Options{ConsecutiveFailures: 2})
+	gw, err := gateway.New(gateway.Options{}, gateway.Deps{Labels: labels, Teacher: fakeTeacher{}, Health: breakers, Registry: reg, Router: router.Static{Expert: "banking"}, Embedder: emb, Limiter: limiter,
 		Knowledge: knowledge{store, &retrieval.Ingester{Store: store, Embedder: emb}}, Metrics: metrics, Observer: rec})
 	if err != nil {
 		t.Fatal(err)
@@ -99,13 +122,13 @@ func newEnv(t *testing.T) *env {
 		}
 		return out, nil
 	}
-	c := console.New(console.Deps{Gateway: gw, Registry: reg, Recorder: rec, Examples: examples, DefaultExpert: "local"})
+	c := console.New(console.Deps{Gateway: gw, Registry: reg, Recorder: rec, Examples: examples, DefaultExpert: "local", Health: breakers})
 	srv, err := api.New(api.Options{AdminToken: adminToken, AuthRequired: true},
 		api.Deps{Gateway: gw, Registry: reg, Tenants: tenants, Usage: limiter, Metrics: metrics, Console: c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: srv.Handler(), tenants: tenants, recorder: rec}
+	return &env{h: srv.Handler(), tenants: tenants, recorder: rec, breakers: breakers}
 }
 
 func (e *env) do(t *testing.T, method, path, token, body string) (int, map[string]any, http.Header) {
@@ -272,6 +295,21 @@ func TestExpertsListShowsStatusAndRedactsHeaders(t *testing.T) {
 	if byName["travel"]["status"] != "disabled" || byName["local"]["default"] != true {
 		t.Fatalf("travel/local: %v %v", byName["travel"], byName["local"])
 	}
+	if h := b["health"].(map[string]any); h["state"] != health.Healthy {
+		t.Fatalf("banking health: %v", h)
+	}
+	// Two failures open banking's breaker: the list says so, and why.
+	for range 2 {
+		e.breakers.Observe("banking", errors.New("upstream 500"))
+	}
+	_, m, _ = e.do(t, "GET", "/admin/console/experts", adminToken, "")
+	for _, x := range m["data"].([]any) {
+		if x := x.(map[string]any); x["name"] == "banking" {
+			if x["status"] != health.Ejected || x["health"].(map[string]any)["last_error"] != "upstream 500" {
+				t.Fatalf("ejected banking listed as %v", x)
+			}
+		}
+	}
 }
 
 func TestRouterEvaluationAndInfo(t *testing.T) {
@@ -338,5 +376,17 @@ func TestRecorderRingAndWindow(t *testing.T) {
 	}
 	if s.Totals.P50MS < 3 || s.Totals.P50MS > 3.7 || s.Totals.P99MS < 5 || s.Totals.P99MS > 6 {
 		t.Fatalf("p50 %v p99 %v", s.Totals.P50MS, s.Totals.P99MS)
+	}
+}
+
+func TestRouterInfoCountsLabels(t *testing.T) {
+	e := newEnv(t)
+	if code, m, _ := e.do(t, "POST", "/admin/labels", adminToken, `{"text":"visa for japan","expert":"travel"}`); code != 201 {
+		t.Fatalf("add label: %d %v", code, m)
+	}
+	_, info, _ := e.do(t, "GET", "/admin/console/router", adminToken, "")
+	l, ok := info["labels"].(map[string]any)
+	if !ok || l["total"].(float64) != 2 || l["by_source"].(map[string]any)["teacher"].(float64) != 1 || l["by_source"].(map[string]any)["admin"].(float64) != 1 {
+		t.Fatalf("router info labels: %v", info)
 	}
 }

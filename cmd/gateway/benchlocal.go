@@ -62,7 +62,7 @@ Flags:
 			ExpertLoad   [][]int `json:"expert_load"`
 		}{displayName(e.Info()), e.Info().Arch, r.PPTokensPerS, r.TGTokensPerS, r.Threads, r.PromptTokens, r.GenTokens, e.Info().ExactFloat, r.ExpertLoad})
 	}
-	act := "integer kernels with quantized activations (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K)"
+	act := "integer kernels with quantized activations (every quantized type)"
 	if e.Info().ExactFloat {
 		act = "float activations (exact-float)"
 	}

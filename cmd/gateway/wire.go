@@ -205,7 +205,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		if err := metrics.Register(tracker); err != nil {
 			return nil, fmt.Errorf("health: %w", err)
 		}
-		deps.Health, apiDeps.Health = tracker, tracker
+		deps.Health, apiDeps.Health, consoleDeps.Health = tracker, tracker, tracker
 	}
 
 	strategy, err := aggregate.ParseStrategy(cfg.Aggregate)

@@ -88,6 +88,7 @@ const pct = (x) => fmt(100 * (x || 0), 1) + ' %';
 const timeLabel = (sec) => new Date(sec * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
 function chart(canvas, cfg) {
+  if (!canvas || !canvas.isConnected) return null; // its page is gone
   cfg.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: false,
     plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } } }, cfg.options || {});
   const c = new Chart(canvas, cfg);
@@ -165,11 +166,15 @@ function route() {
   nav.replaceChildren(...pages.map((p) => el('a', { href: '#/' + p.id, id: 'nav-' + p.id, class: p === page ? 'active' : '' }, p.title)));
   document.getElementById('who').textContent = isAdmin() ? 'admin' : 'tenant ' + S.tenant;
   document.getElementById('signout').hidden = false;
-  const m = clearPage();
+  // Each page renders into its own element: a page still loading when the
+  // user moves on renders into a detached element, never into the next page.
+  const m = el('div', { class: 'page', id: 'page-' + page.id });
+  clearPage().append(m);
   flash('');
   m.append(el('h1', {}, page.title));
   const rest = location.hash.split('/').slice(2).map(decodeURIComponent);
   Promise.resolve(page.render(m, rest)).catch((e) => {
+    if (!m.isConnected) return; // the user has moved on
     if (e.status === 401) { flash('Your session is no longer valid; sign in again.'); signOut(); return; }
     flash(page.title + ': ' + e.message);
   });
@@ -198,11 +203,11 @@ async function overview(m) {
   const load = async () => {
     const q = scope && scope.value ? '?tenant=' + encodeURIComponent(scope.value) : '';
     const s = await api('GET', P.stats() + q);
-    drawOverview(s);
+    if (m.isConnected) drawOverview(s);
   };
   if (scope) scope.addEventListener('change', () => load().catch((e) => flash(e.message)));
   await load();
-  S.timer = setInterval(() => load().catch(() => {}), 10000);
+  if (m.isConnected) S.timer = setInterval(() => load().catch(() => {}), 10000);
 }
 
 function drawOverview(s) {
@@ -393,6 +398,7 @@ async function expertsPage(m) {
   const form = expertForm(async (spec) => {
     await api('POST', '/admin/experts', spec);
     flash('Expert ' + spec.name + ' added; the router retrains in the background.', true);
+    document.getElementById('expert-add').reset();
     await load();
   });
   m.append(el('div', { class: 'card' }, el('h2', {}, 'Add an expert'), form), box);
@@ -418,13 +424,16 @@ async function expertsPage(m) {
 }
 
 function healthBadge(e) {
-  // Breaker / health state, when the gateway reports one.
-  const h = e.health || e.breaker || e.circuit;
-  const state = h ? (typeof h === 'string' ? h : h.state || JSON.stringify(h)) : '';
   if (e.status === 'disabled') return el('span', { class: 'badge' }, 'disabled');
   if (e.status === 'failed') return el('span', { class: 'badge bad', title: e.error || '' }, 'failed: ' + (e.error || ''));
-  if (state && state !== 'closed' && state !== 'ok') return el('span', { class: 'badge warn' }, state);
-  return el('span', { class: 'badge ok' }, state || 'ok');
+  const h = e.health;
+  if (h && h.state && h.state !== 'healthy') {
+    // The circuit breaker ejected the expert (open) or is probing it (half-open).
+    const why = [h.reason, h.last_error, h.ejected_until ? 'until ' + new Date(h.ejected_until).toLocaleTimeString() : ''].filter(Boolean).join(' · ');
+    return el('span', { class: 'badge ' + (h.state === 'ejected' ? 'bad' : 'warn'), title: why }, h.state + (why ? ': ' + why : ''));
+  }
+  const rate = h && h.recent_calls ? ' · ' + pct(h.recent_error_rate) + ' errors' : '';
+  return el('span', { class: 'badge ok' }, 'ok' + rate);
 }
 
 function expertForm(onsave, spec) {
@@ -478,16 +487,43 @@ async function patchExpert(name, changes, reload) {
 async function editExpert(name, reload) {
   const cur = await api('GET', '/admin/experts/' + encodeURIComponent(name)).catch((e) => { flash(e.message); });
   if (!cur) return;
+  const suggestions = el('div', { id: 'suggestions' });
   const box = el('div', { class: 'card', id: 'expert-editor' }, el('h2', {}, 'Edit ' + name),
     expertForm(async (changes) => {
       delete changes.name;
       await patchExpert(name, changes, reload);
       box.remove();
     }, cur),
-    el('button', { class: 'secondary', onclick: () => box.remove() }, 'Cancel'));
+    el('div', { class: 'row' },
+      el('button', { class: 'secondary', id: 'suggest', onclick: (ev) => suggestExamples(ev, name, suggestions) }, 'Ask the teacher for examples'),
+      el('button', { class: 'secondary', onclick: () => box.remove() }, 'Cancel')),
+    suggestions);
   const old = document.getElementById('expert-editor');
   if (old) old.remove();
   document.getElementById('experts').before(box);
+}
+
+// suggestExamples shows example queries the teacher model wrote for an
+// expert; the admin ticks the good ones, which join the examples field (and
+// are stored on Save).
+async function suggestExamples(ev, name, box) {
+  ev.target.disabled = true;
+  box.replaceChildren(el('p', { class: 'muted' }, 'The teacher is writing examples…'));
+  try {
+    const r = await api('POST', '/admin/experts/' + encodeURIComponent(name) + '/examples/suggest', { n: 10 });
+    const boxes = r.data.map((q) => el('input', { type: 'checkbox', value: q, checked: true }));
+    box.replaceChildren(el('h2', {}, 'Teacher-written examples: keep the good ones'),
+      el('div', {}, r.data.map((q, i) => el('div', {}, el('label', {}, boxes[i], q)))),
+      el('button', { id: 'suggest-approve', onclick: () => {
+        const area = document.querySelector('#expert-edit #ex-examples');
+        const kept = boxes.filter((b) => b.checked).map((b) => b.value);
+        area.value = [area.value.trim(), ...kept].filter(Boolean).join('\n');
+        box.replaceChildren(el('p', { class: 'muted' }, kept.length + ' examples added to the form; Save changes to store them.'));
+      } }, 'Add the ticked ones'));
+  } catch (e) {
+    box.replaceChildren();
+    flash(e.message);
+  } finally { ev.target.disabled = false; }
 }
 
 async function removeExpert(name, reload) {
@@ -524,8 +560,40 @@ async function routerPage(m) {
     r.training ? el('div', {}, el('h2', {}, 'Training data'),
       table(['expert', 'examples'], Object.entries(r.training.per_expert).map(([k, v]) => [k || '(out of scope)', fmt(v, 0)]), 'router-training')) : null,
     r.feedback ? el('p', {}, 'Feedback recorded: ' + r.feedback.total + ', of which ' + r.feedback.labels + ' name the expert that should have answered (used at the next training).') : null,
-    el('p', { class: 'muted' }, 'Teacher-written examples and labels are not part of this gateway yet.')));
+    r.labels ? null : el('p', { class: 'muted' }, 'This gateway keeps no router labels (teacher-written, feedback or admin).')));
   if (r.evaluation) showEval(evalBox, r.evaluation);
+  if (r.labels) {
+    const box = el('div', { id: 'labels' });
+    m.append(box);
+    await labelsView(box, r);
+  }
+}
+
+// labelsView reviews the router's labels: which expert a query is for,
+// written by the teacher model, taken from feedback or given by an admin.
+async function labelsView(box, r) {
+  const l = await api('GET', '/admin/labels?all=true');
+  l.data.reverse(); // newest first
+  const text = el('input', { type: 'text', id: 'lb-text', placeholder: 'a query', size: 40 });
+  const expert = el('select', { id: 'lb-expert' }, el('option', { value: '' }, '(default expert)'),
+    ((r.model && r.model.experts) || Object.keys((r.training && r.training.per_expert) || {}).filter(Boolean).sort()).map((e) => el('option', { value: e }, e)));
+  const tenant = el('input', { type: 'text', id: 'lb-tenant', placeholder: 'tenant (empty: all)' });
+  const reload = async () => labelsView(box, await api('GET', '/admin/console/router'));
+  box.replaceChildren(el('div', { class: 'card' },
+    el('h2', {}, 'Labels (' + r.labels.total + ': ' + Object.entries(r.labels.by_source).map(([k, v]) => k + ' ' + v).join(', ') + ')'),
+    el('form', { id: 'label-add', onsubmit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api('POST', '/admin/labels', { text: text.value.trim(), expert: expert.value, tenant: tenant.value.trim() });
+        flash(r.kind === 'learned' ? 'Label added; the router retrains.' : 'Label added.', true);
+        await reload();
+      } catch (e) { flash(e.message); }
+    } }, el('div', { class: 'row' }, text, el('label', {}, 'goes to', expert), tenant, el('button', { type: 'submit', id: 'lb-add' }, 'Add label'))),
+    l.data.length ? table(['time', 'source', 'tenant', 'query', 'expert', ''], l.data.slice(0, 500).map((x) => [
+      new Date(x.time).toLocaleString(), x.source, x.tenant || 'all', x.text, x.expert || '(default)',
+      el('button', { class: 'danger', onclick: async () => {
+        try { await api('DELETE', '/admin/labels/' + encodeURIComponent(x.id)); await reload(); } catch (e) { flash(e.message); }
+      } }, 'Delete')]), 'labels-table') : el('p', { class: 'muted' }, 'No labels yet.')));
 }
 
 function showEval(box, ev) {
@@ -627,6 +695,7 @@ async function tenantsPage(m) {
       const r = await api('POST', '/admin/tenants', t);
       keyBox.replaceChildren(el('div', { class: 'card' }, el('p', {}, 'Key of tenant ', el('b', {}, r.name), ' — shown this once, copy it now:'),
         el('div', { class: 'key', id: 'tn-key' }, r.key)));
+      document.getElementById('tenant-add').reset();
       await load();
     } catch (e) { flash(e.message); }
   };
@@ -651,7 +720,7 @@ async function tenantsPage(m) {
   };
   await load();
   const s = await api('GET', '/admin/console/stats');
-  usageCharts(s);
+  if (m.isConnected) usageCharts(s);
 }
 
 function usageCharts(s) {
@@ -673,7 +742,7 @@ async function ownUsage(m) {
     el('h2', {}, 'Per expert'),
     table(['expert', 'requests', 'tokens'], Object.entries(u.experts || {}).map(([k, v]) => [k, fmt(v.requests, 0), fmt(v.tokens, 0)]))),
   chartCard('Tokens per expert (last hour)', 'ch-expert-tokens'));
-  usageCharts(s);
+  if (m.isConnected) usageCharts(s);
 }
 
 // ---- requests ----
@@ -681,9 +750,26 @@ async function ownUsage(m) {
 async function requestsPage(m, rest) {
   if (rest[0]) return requestDetail(m, rest[0]);
   const box = el('div', { id: 'requests' });
+  let scope = null;
+  if (isAdmin()) {
+    scope = el('select', { id: 'rq-tenant' }, el('option', { value: '' }, 'all tenants'));
+    try {
+      const ts = await api('GET', '/admin/tenants');
+      for (const t of ts.data || []) scope.append(el('option', { value: t.name }, t.name));
+    } catch (_) { /* all tenants still works */ }
+  }
   m.append(el('div', { class: 'row' }, el('span', { class: 'muted' }, 'The most recent requests kept in this replica\'s memory (the last 1,000; newest first). Click one for its moegate object.'),
-    el('button', { class: 'secondary', id: 'requests-refresh', onclick: route }, 'Refresh')), box);
-  const r = await api('GET', P.requests() + '?limit=200');
+    scope ? el('label', {}, 'tenant', scope) : null,
+    el('button', { class: 'secondary', id: 'requests-refresh', onclick: () => load().catch((e) => flash(e.message)) }, 'Refresh')), box);
+  const load = async () => {
+    const q = '?limit=200' + (scope && scope.value ? '&tenant=' + encodeURIComponent(scope.value) : '');
+    showRequests(box, await api('GET', P.requests() + q));
+  };
+  if (scope) scope.addEventListener('change', () => load().catch((e) => flash(e.message)));
+  await load();
+}
+
+function showRequests(box, r) {
   if (!r.data.length) { box.replaceChildren(el('p', { class: 'muted' }, 'No requests yet.')); return; }
   box.replaceChildren(el('div', { class: 'card' }, table(
     ['time', 'request', 'tenant', 'model', 'route', 'answered', 'status', 'latency (ms)', 'cache', 'tokens'],

@@ -8,6 +8,7 @@ import (
 
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/engine/tensor"
+	"github.com/moegate/moegate/internal/cputime"
 )
 
 // benchSpec is the benchmark model: 4 layers, hidden 512, 8 experts, top-2.
@@ -102,7 +103,7 @@ func startCPU(m *Model) cpuClock {
 		return cpuClock{}
 	}
 	runtime.LockOSThread()
-	return cpuClock{on: true, start: threadCPU()}
+	return cpuClock{on: true, start: cputime.Thread()}
 }
 
 // report adds "cpu-tokens/s": tokens per second of the thread's CPU time.
@@ -111,7 +112,7 @@ func (c cpuClock) report(b *testing.B, tokens int) {
 		return
 	}
 	defer runtime.UnlockOSThread()
-	if d := threadCPU() - c.start; d > 0 {
+	if d := cputime.Thread() - c.start; d > 0 {
 		b.ReportMetric(float64(tokens)/d.Seconds(), "cpu-tokens/s")
 	}
 }

@@ -23,9 +23,10 @@ type Options struct {
 
 	// ExactFloat multiplies quantized weights with float activations.
 	// Otherwise activations are quantized once per product, as llama.cpp's
-	// CPU backend does (Q8_0 for Q4_0/Q8_0 weights, Q8_K for Q4_K/Q5_K/Q6_K),
-	// and the kernels multiply integers: faster, and rounded as llama.cpp
-	// rounds, so greedy output follows llama.cpp's on quantized files.
+	// CPU backend does (Q8_0 for Q4_0/Q5_0/Q8_0 weights, Q8_1 for
+	// Q4_1/Q5_1, Q8_K for Q4_K/Q5_K/Q6_K), and the kernels multiply
+	// integers: faster, and rounded as llama.cpp rounds, so greedy output
+	// follows llama.cpp's on quantized files.
 	ExactFloat bool
 }
 

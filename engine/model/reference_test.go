@@ -50,6 +50,10 @@ type refMat struct {
 	rows     [][]float64 // [row][col]
 	typ      tensor.Type
 	quantAct bool
+	// mins are the per-block offsets m of Q4_1/Q5_1 rows ([row][block]):
+	// with Q8_1 activations their term is m times the activations' stored
+	// sum s, as in llama.cpp, not the sum of the decoded activations.
+	mins [][]float64
 }
 
 func (w refMat) mul(x []float64) []float64 {
@@ -61,6 +65,21 @@ func (w refMat) mul(x []float64) []float64 {
 		xq := tensor.QuantizeAct(w.typ, make([]byte, tensor.ActBytes(w.typ, len(x))), x32)
 		x = make([]float64, len(x))
 		tensor.DequantizeAct(w.typ, xq, x)
+		if w.mins != nil {
+			const q8_1Size = 36
+			out := make([]float64, len(w.rows))
+			for r, row := range w.rows {
+				var s float64
+				for c, v := range row {
+					s += (v - w.mins[r][c/32]) * x[c]
+				}
+				for b, m := range w.mins[r] {
+					s += m * float64(tensor.F16ToF32(uint16(xq[b*q8_1Size+2])|uint16(xq[b*q8_1Size+3])<<8))
+				}
+				out[r] = s
+			}
+			return out
+		}
 	}
 	out := make([]float64, len(w.rows))
 	for r, row := range w.rows {
@@ -129,6 +148,8 @@ func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec, quantAct bool) *ref
 	}
 	mats := func(name string) []refMat {
 		v, d, typ := raw(name)
+		ti, _ := f.Tensor(name)
+		data := f.TensorData(ti)
 		cols, rows, n := int(d[0]), 1, 1
 		if len(d) > 1 {
 			rows = int(d[1])
@@ -142,6 +163,16 @@ func refLoad(t *testing.T, f *gguf.File, spec modelgen.Spec, quantAct bool) *ref
 			for r := range rows {
 				off := (e*rows + r) * cols
 				out[e].rows[r] = v[off : off+cols]
+			}
+			if typ == tensor.Q4_1 || typ == tensor.Q5_1 {
+				bb := typ.BlockBytes()
+				out[e].mins = make([][]float64, rows)
+				for r := range rows {
+					for b := range cols / 32 {
+						at := ((e*rows+r)*(cols/32) + b) * bb
+						out[e].mins[r] = append(out[e].mins[r], float64(tensor.F16ToF32(uint16(data[at+2])|uint16(data[at+3])<<8)))
+					}
+				}
 			}
 		}
 		return out

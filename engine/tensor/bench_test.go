@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/moegate/moegate/internal/cputime"
 )
 
 func BenchmarkDot(b *testing.B) {
@@ -145,10 +147,10 @@ func BenchmarkRows(b *testing.B) {
 // time ("cpu-MB/s"), which a busy machine does not deflate.
 func cpuRate(b *testing.B, bytes int) func() {
 	runtime.LockOSThread()
-	start := threadCPU()
+	start := cputime.Thread()
 	return func() {
 		defer runtime.UnlockOSThread()
-		if d := threadCPU() - start; d > 0 {
+		if d := cputime.Thread() - start; d > 0 {
 			b.ReportMetric(float64(bytes)*float64(b.N)/d.Seconds()/1e6, "cpu-MB/s")
 		}
 	}

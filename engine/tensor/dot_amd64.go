@@ -279,6 +279,15 @@ func dotQ4KActAVX2(row, xq *byte, nb int) float32
 func dotQ5KActAVX2(row, xq *byte, nb int) float32
 
 //go:noescape
+func dotQ5_0ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ4_1ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ5_1ActAVX2(row, xq *byte, nb int) float32
+
+//go:noescape
 func dotQ6KActAVX2(row, xq *byte, nb int) float32
 
 // actAVX2 checks a row and its activations and runs kernel over nb blocks.
@@ -311,6 +320,27 @@ func dotQ4KAct(row, xq []byte, nb int) float32 {
 	return actAVX2(Q4_K, row, xq, nb, dotQ4KActAVX2)
 }
 
+func dotQ4_1Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ4_1ActGo(row, xq, nb)
+	}
+	return actAVX2(Q4_1, row, xq, nb, dotQ4_1ActAVX2)
+}
+
+func dotQ5_1Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ5_1ActGo(row, xq, nb)
+	}
+	return actAVX2(Q5_1, row, xq, nb, dotQ5_1ActAVX2)
+}
+
+func dotQ5_0Act(row, xq []byte, nb int) float32 {
+	if !haveAVX2 {
+		return dotQ5_0ActGo(row, xq, nb)
+	}
+	return actAVX2(Q5_0, row, xq, nb, dotQ5_0ActAVX2)
+}
+
 func dotQ5KAct(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ5KActGo(row, xq, nb)
@@ -337,6 +367,12 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 		kernel = dotQ8_0ActAVX2
 	case Q4_0:
 		kernel = dotQ4_0ActAVX2
+	case Q5_0:
+		kernel = dotQ5_0ActAVX2
+	case Q4_1:
+		kernel = dotQ4_1ActAVX2
+	case Q5_1:
+		kernel = dotQ5_1ActAVX2
 	case Q4_K:
 		kernel = dotQ4KActAVX2
 	case Q5_K:

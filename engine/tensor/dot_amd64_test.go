@@ -82,8 +82,11 @@ func TestActAVX2MatchesGo(t *testing.T) {
 			for b := range nb {
 				blk := row[b*typ.BlockBytes():]
 				switch typ {
-				case Q8_0, Q4_0:
+				case Q8_0, Q4_0, Q5_0:
 					putF16(blk, float32(r.NormFloat64()))
+				case Q4_1, Q5_1:
+					putF16(blk, float32(r.NormFloat64()))
+					putF16(blk[2:], float32(r.NormFloat64()))
 				case Q4_K, Q5_K:
 					putF16(blk, float32(r.NormFloat64()))
 					putF16(blk[2:], float32(r.NormFloat64()))

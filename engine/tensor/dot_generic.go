@@ -45,6 +45,12 @@ func dotQ4KAct(row, xq []byte, nb int) float32 { return dotQ4KActGo(row, xq, nb)
 
 func dotQ5KAct(row, xq []byte, nb int) float32 { return dotQ5KActGo(row, xq, nb) }
 
+func dotQ5_0Act(row, xq []byte, nb int) float32 { return dotQ5_0ActGo(row, xq, nb) }
+
+func dotQ4_1Act(row, xq []byte, nb int) float32 { return dotQ4_1ActGo(row, xq, nb) }
+
+func dotQ5_1Act(row, xq []byte, nb int) float32 { return dotQ5_1ActGo(row, xq, nb) }
+
 func dotQ6KAct(row, xq []byte, nb int) float32 { return dotQ6KActGo(row, xq, nb) }
 
 func dotRowsActArch(Type, []float32, []byte, int, []byte, int) bool { return false }

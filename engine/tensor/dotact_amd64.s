@@ -640,3 +640,226 @@ q5kadone:
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// Q5_0 bit expansion (llama.cpp's bytes_from_bits_32): the shuffle that
+// spreads byte j/8 of qh to byte j, and the mask that leaves byte j all
+// ones exactly when bit j is set.
+DATA q5bits<>+0(SB)/8, $0x0000000000000000
+DATA q5bits<>+8(SB)/8, $0x0101010101010101
+DATA q5bits<>+16(SB)/8, $0x0202020202020202
+DATA q5bits<>+24(SB)/8, $0x0303030303030303
+DATA q5bits<>+32(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5bits<>+40(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5bits<>+48(SB)/8, $0x7fbfdfeff7fbfdfe
+DATA q5bits<>+56(SB)/8, $0x7fbfdfeff7fbfdfe
+GLOBL q5bits<>(SB), RODATA|NOPTR, $64
+
+// Y2 = the 32 Q5_0 values of the block at off(SI), (nibble | high bit<<4)
+// - 16 as signed bytes: nibble | 0xF0 where the high bit is clear.
+#define Q50VALUES(off) \
+	VMOVDQU      off+6(SI), X2    \
+	VPSRLW       $4, X2, X3       \
+	VINSERTI128  $1, X3, Y2, Y2   \
+	VPAND        Y8, Y2, Y2       \
+	VPBROADCASTD off+2(SI), Y4    \
+	VPSHUFB      Y11, Y4, Y4      \
+	VPOR         Y12, Y4, Y4      \
+	VPCMPEQB     Y13, Y4, Y4      \
+	VPANDN       Y9, Y4, Y4       \
+	VPOR         Y4, Y2, Y2
+
+// func dotQ5_0ActAVX2(row, xq *byte, nb int) float32
+TEXT ·dotQ5_0ActAVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0xf0f0f0f0, AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	VMOVDQU q5bits<>+0(SB), Y11
+	VMOVDQU q5bits<>+32(SB), Y12
+	VPCMPEQB Y13, Y13, Y13
+	CMPQ CX, $2
+	JL   q50atail
+
+q50aloop:
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	Q50VALUES(0)
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+	DPROD(22(SI), 34(DI))
+	VBROADCASTSS X1, Y1
+	Q50VALUES(22)
+	VMOVDQU 36(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y10, Y10
+	ADDQ $44, SI
+	ADDQ $68, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q50aloop
+
+q50atail:
+	TESTQ CX, CX
+	JE    q50adone
+	DPROD((SI), (DI))
+	VBROADCASTSS X1, Y1
+	Q50VALUES(0)
+	VMOVDQU 2(DI), Y3
+	MULSUM8
+	VCVTDQ2PS Y6, Y6
+	VMULPS    Y1, Y6, Y6
+	VADDPS    Y6, Y0, Y0
+
+q50adone:
+	VADDPS Y10, Y0, Y0
+	HSUM8
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// Q4_1 and Q5_1 against Q8_1: unsigned values (no sign trick), and the
+// offsets m_w*s_a summed per block into X14, added after the lanes.
+
+// X1[0] = d_w*d_a, and X14 += m_w*s_a, for the blocks at woff(SI) and
+// aoff(DI) (both start with two fp16: scale, then offset or sum).
+#define Q81SCALES(woff, aoff) \
+	VCVTPH2PS woff(SI), X1 \
+	VCVTPH2PS aoff(DI), X2 \
+	VMULPS    X2, X1, X1   \
+	VMOVSHDUP X1, X3       \
+	VADDSS    X3, X14, X14
+
+// Y6 = the 8 int32 sums of four products of the unsigned bytes in Y2 and
+// the signed activations at aoff(DI).
+#define MULSUMU8(aoff) \
+	VPMADDUBSW aoff(DI), Y2, Y6 \
+	VPMADDWD   Y7, Y6, Y6
+
+#define Q41BLOCK(woff, aoff, ACC) \
+	Q81SCALES(woff, aoff)         \
+	VBROADCASTSS X1, Y1           \
+	VMOVDQU      woff+4(SI), X2   \
+	VPSRLW       $4, X2, X3       \
+	VINSERTI128  $1, X3, Y2, Y2   \
+	VPAND        Y8, Y2, Y2       \
+	MULSUMU8(aoff+4)              \
+	VCVTDQ2PS    Y6, Y6           \
+	VMULPS       Y1, Y6, Y6       \
+	VADDPS       Y6, ACC, ACC
+
+// func dotQ4_1ActAVX2(row, xq *byte, nb int) float32
+TEXT ·dotQ4_1ActAVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	VXORPS X14, X14, X14
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	CMPQ CX, $2
+	JL   q41atail
+
+q41aloop:
+	Q41BLOCK(0, 0, Y0)
+	Q41BLOCK(20, 36, Y10)
+	ADDQ $40, SI
+	ADDQ $72, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q41aloop
+
+q41atail:
+	TESTQ CX, CX
+	JE    q41adone
+	Q41BLOCK(0, 0, Y0)
+
+q41adone:
+	VADDPS Y10, Y0, Y0
+	HSUM8
+	VADDSS X14, X0, X0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+#define Q51BLOCK(woff, aoff, ACC) \
+	Q81SCALES(woff, aoff)         \
+	VBROADCASTSS X1, Y1           \
+	VMOVDQU      woff+8(SI), X2   \
+	VPSRLW       $4, X2, X3       \
+	VINSERTI128  $1, X3, Y2, Y2   \
+	VPAND        Y8, Y2, Y2       \
+	VPBROADCASTD woff+4(SI), Y4   \
+	VPSHUFB      Y11, Y4, Y4      \
+	VPOR         Y12, Y4, Y4      \
+	VPCMPEQB     Y13, Y4, Y4      \
+	VPAND        Y9, Y4, Y4       \
+	VPOR         Y4, Y2, Y2       \
+	MULSUMU8(aoff+4)              \
+	VCVTDQ2PS    Y6, Y6           \
+	VMULPS       Y1, Y6, Y6       \
+	VADDPS       Y6, ACC, ACC
+
+// func dotQ5_1ActAVX2(row, xq *byte, nb int) float32
+TEXT ·dotQ5_1ActAVX2(SB), NOSPLIT, $0-28
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	VXORPS X14, X14, X14
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x10101010, AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	VMOVDQU q5bits<>+0(SB), Y11
+	VMOVDQU q5bits<>+32(SB), Y12
+	VPCMPEQB Y13, Y13, Y13
+	CMPQ CX, $2
+	JL   q51atail
+
+q51aloop:
+	Q51BLOCK(0, 0, Y0)
+	Q51BLOCK(24, 36, Y10)
+	ADDQ $48, SI
+	ADDQ $72, DI
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q51aloop
+
+q51atail:
+	TESTQ CX, CX
+	JE    q51adone
+	Q51BLOCK(0, 0, Y0)
+
+q51adone:
+	VADDPS Y10, Y0, Y0
+	HSUM8
+	VADDSS X14, X0, X0
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET

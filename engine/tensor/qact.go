@@ -31,12 +31,13 @@ const (
 
 // ActType returns the format activations are quantized to for a product
 // with weights of type t, and false when t is multiplied with float
-// activations (float weights, and quantized types without an integer
-// kernel here).
+// activations (the float types).
 func ActType(t Type) (Type, bool) {
 	switch t {
-	case Q8_0, Q4_0:
+	case Q8_0, Q4_0, Q5_0:
 		return Q8_0, true
+	case Q4_1, Q5_1:
+		return Q8_1, true
 	case Q4_K, Q5_K, Q6_K:
 		return Q8_K, true
 	}
@@ -76,6 +77,10 @@ func QuantizeAct(t Type, dst []byte, x []float32) []byte {
 		for i := range len(x) / qk8_0 {
 			quantizeActQ8_0(dst[i*q8_0Size:(i+1)*q8_0Size], x[i*qk8_0:(i+1)*qk8_0])
 		}
+	case Q8_1:
+		for i := range len(x) / 32 {
+			quantizeActQ8_1(dst[i*q8_1Size:(i+1)*q8_1Size], x[i*32:(i+1)*32])
+		}
 	case Q8_K:
 		for i := range len(x) / qkK {
 			quantizeActQ8K(dst[i*q8KSize:(i+1)*q8KSize], x[i*qkK:(i+1)*qkK])
@@ -100,6 +105,29 @@ func quantizeActQ8_0(dst []byte, x []float32) {
 	for j, v := range x[:qk8_0] {
 		dst[2+j] = byte(int8(nearestEven(float32(v * id))))
 	}
+}
+
+// quantizeActQ8_1 is ggml's x86 quantize_row_q8_1: Q8_0's scale and
+// rounding, and s = d*Σq (the sum of the rounded values, in float32, then
+// fp16), which the products with Q4_1/Q5_1 use for the weights' offset m.
+func quantizeActQ8_1(dst []byte, x []float32) {
+	var amax float32
+	for _, v := range x[:32] {
+		amax = max(amax, abs32(v))
+	}
+	d := amax / 127
+	putF16(dst, d)
+	var id float32
+	if amax != 0 {
+		id = 127 / amax
+	}
+	var sum int32
+	for j, v := range x[:32] {
+		q := nearestEven(float32(v * id))
+		dst[4+j] = byte(int8(q))
+		sum += q
+	}
+	putF16(dst[2:], d*float32(sum))
 }
 
 // nearestEven rounds f (|f| < 2^22) to the nearest integer, ties to even,
@@ -155,6 +183,14 @@ func DequantizeAct(t Type, xq []byte, dst []float64) {
 				dst[qk8_0*i+j] = d * float64(int8(b[2+j]))
 			}
 		}
+	case Q8_1:
+		for i := range len(dst) / 32 {
+			b := xq[i*q8_1Size:]
+			d := float64(f16le(b))
+			for j := range 32 {
+				dst[32*i+j] = d * float64(int8(b[4+j]))
+			}
+		}
 	case Q8_K:
 		for i := range len(dst) / qkK {
 			b := xq[i*q8KSize:]
@@ -180,6 +216,12 @@ func dotActFunc(t Type) dotActFn {
 		return dotQ8_0Act
 	case Q4_0:
 		return dotQ4_0Act
+	case Q5_0:
+		return dotQ5_0Act
+	case Q4_1:
+		return dotQ4_1Act
+	case Q5_1:
+		return dotQ5_1Act
 	case Q4_K:
 		return dotQ4KAct
 	case Q5_K:
@@ -252,6 +294,83 @@ func dotQ4_0ActGo(row, xq []byte, nb int) float32 {
 		}
 	}
 	return hsum8(&acc)
+}
+
+func dotQ5_0ActGo(row, xq []byte, nb int) float32 {
+	checkAct(Q5_0, row, xq, nb)
+	var acc [2][8]float32
+	for i := range nb {
+		w := (*[q5_0Size]byte)(row[i*q5_0Size:])
+		a := (*[q8_0Size]byte)(xq[i*q8_0Size:])
+		d := f16le(w[:]) * f16le(a[:])
+		qh := binary.LittleEndian.Uint32(w[2:])
+		for l := range 8 {
+			var s int32
+			for k := 4 * l; k < 4*l+4; k++ {
+				q := int32(w[6+k&15] & 0xf)
+				if k >= 16 {
+					q = int32(w[6+k&15] >> 4)
+				}
+				q |= int32(qh>>k&1) << 4
+				s += (q - 16) * int32(int8(a[2+k]))
+			}
+			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
+		}
+	}
+	return hsum8(&acc)
+}
+
+// The Q4_1 and Q5_1 kernels add, besides the lanes, the offsets: m_w*s_a
+// per block, summed in block order into one float32 added last.
+
+func dotQ4_1ActGo(row, xq []byte, nb int) float32 {
+	checkAct(Q4_1, row, xq, nb)
+	var acc [2][8]float32
+	var summs float32
+	for i := range nb {
+		w := (*[q4_1Size]byte)(row[i*q4_1Size:])
+		a := (*[q8_1Size]byte)(xq[i*q8_1Size:])
+		d := f16le(w[0:]) * f16le(a[0:])
+		summs = float32(summs + float32(f16le(w[2:])*f16le(a[2:])))
+		for l := range 8 {
+			var s int32
+			for k := 4 * l; k < 4*l+4; k++ {
+				q := int32(w[4+k&15] & 0xf)
+				if k >= 16 {
+					q = int32(w[4+k&15] >> 4)
+				}
+				s += q * int32(int8(a[4+k]))
+			}
+			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
+		}
+	}
+	return hsum8(&acc) + summs
+}
+
+func dotQ5_1ActGo(row, xq []byte, nb int) float32 {
+	checkAct(Q5_1, row, xq, nb)
+	var acc [2][8]float32
+	var summs float32
+	for i := range nb {
+		w := (*[q5_1Size]byte)(row[i*q5_1Size:])
+		a := (*[q8_1Size]byte)(xq[i*q8_1Size:])
+		d := f16le(w[0:]) * f16le(a[0:])
+		summs = float32(summs + float32(f16le(w[2:])*f16le(a[2:])))
+		qh := binary.LittleEndian.Uint32(w[4:])
+		for l := range 8 {
+			var s int32
+			for k := 4 * l; k < 4*l+4; k++ {
+				q := int32(w[8+k&15] & 0xf)
+				if k >= 16 {
+					q = int32(w[8+k&15] >> 4)
+				}
+				q |= int32(qh>>k&1) << 4
+				s += q * int32(int8(a[4+k]))
+			}
+			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
+		}
+	}
+	return hsum8(&acc) + summs
 }
 
 // The K-quant kernels sum each 256-element block exactly in integers and

@@ -8,7 +8,7 @@ import (
 )
 
 // actTypes are the weight types with integer kernels.
-var actTypes = []Type{Q8_0, Q4_0, Q4_K, Q5_K, Q6_K}
+var actTypes = []Type{Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q4_K, Q5_K, Q6_K}
 
 func dequantAct64(t Type, xq []byte, n int) []float64 {
 	out := make([]float64, n)
@@ -33,6 +33,14 @@ func TestQuantizeActRounding(t *testing.T) {
 	}
 	if b := QuantizeAct(Q8_0, make([]byte, q8_0Size), make([]float32, 32)); f16le(b) != 0 || b[2] != 0 {
 		t.Errorf("Q8_0 of zeros: %v", b[:4])
+	}
+
+	// Q8_1: Q8_0's values, and s = d*Σq in fp16 (here 127+2+4-2+0+2 = 133).
+	x = make([]float32, 32)
+	x[0], x[1], x[2], x[3], x[4], x[5] = 127, 2.5, 3.5, -2.5, -0.5, 1.5
+	b = QuantizeAct(Q4_1, make([]byte, q8_1Size), x)
+	if d, s := f16le(b), f16le(b[2:]); d != 1 || s != 133 || int8(b[4+1]) != 2 || int8(b[4+2]) != 4 {
+		t.Errorf("Q8_1: d %v s %v q %v", d, s, b[4:10])
 	}
 
 	x = make([]float32, qkK)
@@ -172,6 +180,18 @@ func TestDotActMatchesFloat64(t *testing.T) {
 				want += float64(wf[i]) * xa[i]
 				mag += math.Abs(float64(wf[i]) * xa[i])
 			}
+			if at, _ := ActType(typ); at == Q8_1 {
+				// x = d*q + m: the m term uses the activations' stored sum
+				// s (fp16 of d*Σq), as llama.cpp's, not Σ of their values.
+				for b := range n / 32 {
+					m := float64(f16le(w[b*typ.BlockBytes()+2:]))
+					s := float64(f16le(xq[b*q8_1Size+2:]))
+					for j := range 32 {
+						want -= m * xa[32*b+j]
+					}
+					want += m * s
+				}
+			}
 			got := DotAct(typ, w, xq, n)
 			if math.Abs(float64(got)-want) > 2e-6*mag {
 				t.Errorf("%v n=%d: %v, float64 reference %v (Σ|wx| %v)", typ, n, got, want, mag)
@@ -194,6 +214,12 @@ func dotActGo(t Type) dotActFn {
 		return dotQ8_0ActGo
 	case Q4_0:
 		return dotQ4_0ActGo
+	case Q5_0:
+		return dotQ5_0ActGo
+	case Q4_1:
+		return dotQ4_1ActGo
+	case Q5_1:
+		return dotQ5_1ActGo
 	case Q4_K:
 		return dotQ4KActGo
 	case Q5_K:
