@@ -23,7 +23,7 @@ func TestMS(t *testing.T) {
 // nanoseconds in JSON and as "1.5s" in text).
 func TestLogDurationsInMilliseconds(t *testing.T) {
 	logCall := regexp.MustCompile(`\.(Info|Warn|Error|Debug)(Context)?\(`)
-	duration := regexp.MustCompile(`time\.Since\(|\.Sub\(|Round\(time\.|Duration\(`)
+	duration := regexp.MustCompile(`time\.Since\(|\.Sub\(|Round\(time\.|Duration\(|\.Std\(\)`)
 	key := regexp.MustCompile(`"([a-z_]+)",\s*units\.MS\(`)
 	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
