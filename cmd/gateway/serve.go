@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/moegate/moegate/config"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 func cmdServe(ctx context.Context, args []string) error {
@@ -84,7 +86,7 @@ Flags:
 	case <-ctx.Done():
 	}
 	// Let in-flight requests and streams finish, up to the deadline.
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.Std().String())
+	log.Info("shutting down", "grace_ms", units.MS(cfg.ShutdownTimeout.Std()))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -29,6 +29,7 @@ import (
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/deploy"
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
@@ -110,7 +111,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	// Experts.
 	// The kinds of expert this gateway serves: one line each.
 	kinds := experts.Kinds{
-		experts.KindOpenAI: openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost}),
+		// one endpoint, or several deployments balanced (experts/deploy)
+		experts.KindOpenAI: deploy.Kind(openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost})),
 		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
@@ -239,7 +241,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
-		CacheSampled: cfg.Cache.Sampled,
+		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
 	}
@@ -267,6 +269,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	g.handler, g.api = srv.Handler(), srv
 	return g, nil
+}
+
+// embedModels are the names /v1/embeddings accepts: the gateway's own, and
+// the upstream model's when the embedder is remote.
+func embedModels(cfg config.Config) []string {
+	names := []string{gateway.DefaultEmbedModel}
+	if cfg.Embed.Kind == "openai" && cfg.Embed.Model != "" && cfg.Embed.Model != gateway.DefaultEmbedModel {
+		names = append(names, cfg.Embed.Model)
+	}
+	return names
 }
 
 // knowledge joins a store and its ingester into the gateway's knowledge store.
