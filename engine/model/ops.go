@@ -188,3 +188,41 @@ func attend(out, q, kc, vc []float32, off, stride, npos int, scale float32) {
 	}
 	scaleVec(out, 1/sum)
 }
+
+// layerNorm writes (x - mean) / sqrt(var + eps) * w + b into dst (which may
+// be x), with the mean and variance accumulated in float64 as ggml_norm
+// does.
+func layerNorm(dst, x, w, b []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	var ss float64
+	for _, v := range x {
+		d := float64(v) - mean
+		ss += d * d
+	}
+	scale := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
+	m := float32(mean)
+	w, b, dst = w[:len(x)], b[:len(x)], dst[:len(x)]
+	for i, v := range x {
+		dst[i] = (v-m)*scale*w[i] + b[i]
+	}
+}
+
+// gelu is the tanh approximation ggml_gelu computes (and BERT checkpoints
+// converted for llama.cpp run with): 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
+// tanh(u) = 1 - 2/(e^{2u}+1) reuses expf, which saturates cleanly at both
+// ends.
+func gelu(x float32) float32 {
+	const c = 0.7978845608028654 // √(2/π)
+	u := c * x * (1 + 0.044715*x*x)
+	return 0.5 * x * (2 - 2/(expf(2*u)+1))
+}
+
+func geluVec(x []float32) {
+	for i, v := range x {
+		x[i] = gelu(v)
+	}
+}

@@ -15,7 +15,7 @@ import (
 // Spec describes a model to generate. Zero fields take the defaults noted.
 type Spec struct {
 	Name string      // general.name; default "moegate-tiny-<arch>"
-	Arch string      // llama, qwen2, qwen3 (dense), qwen2moe, qwen3moe or olmoe
+	Arch string      // llama, qwen2, qwen3 (dense), qwen2moe, qwen3moe, olmoe, or bert (encoder)
 	Type tensor.Type // type of the large matrices; norms, biases and routers stay F32
 
 	Layers  int
@@ -39,7 +39,10 @@ type Spec struct {
 	PerExpertLayout bool   // llama MoE: old blk.N.ffn_gate.E.weight tensors instead of merged 3-D ones
 	TiedOutput      bool   // omit output.weight (the engine reuses token_embd)
 	QKVBias         bool   // attention biases for llama (qwen2 and qwen2moe always have them)
-	Tokenizer       string // "gpt2" (default) or "llama"
+	Tokenizer       string // "gpt2" (default) or "llama"; bert always has WordPiece ("bert")
+	// Pooling is bert's pooling_type, in llama.cpp's values: 1 mean
+	// (default), 2 cls, 3 last.
+	Pooling int
 	Seed            uint64
 }
 
@@ -79,6 +82,17 @@ func Write(path string, spec Spec) error {
 // normalize fills in defaults and checks the spec.
 func (s Spec) normalize() (Spec, error) {
 	switch s.Arch {
+	case "bert":
+		if s.Experts != 0 || s.KVHeads != 0 && s.KVHeads != s.Heads {
+			return s, fmt.Errorf("modelgen: bert is dense with as many kv heads as heads")
+		}
+		if s.Pooling == 0 {
+			s.Pooling = 1
+		}
+		s.Tokenizer = "bert"
+		if s.Context == 0 {
+			s.Context = 512
+		}
 	case "llama":
 	case "qwen2", "qwen3":
 		if s.Experts != 0 {
@@ -157,6 +171,9 @@ func Build(spec Spec) (*gguf.Writer, error) {
 	s, err := spec.normalize()
 	if err != nil {
 		return nil, err
+	}
+	if s.Arch == "bert" {
+		return buildBERT(s)
 	}
 	var voc *vocabulary
 	switch s.Tokenizer {
