@@ -43,7 +43,7 @@ type Spec struct {
 	// Pooling is bert's pooling_type, in llama.cpp's values: 1 mean
 	// (default), 2 cls, 3 last.
 	Pooling int
-	Seed            uint64
+	Seed    uint64
 }
 
 // DemoSpec is the gateway's default demo model: a small qwen3moe-style MoE
