@@ -139,3 +139,15 @@ func buildBERT(s Spec) (*gguf.Writer, error) {
 	}
 	return w, nil
 }
+
+// EmbedSpec is a small BERT embedding model with the shape of
+// all-MiniLM-L6-v2 (6 layers, hidden 384, 12 heads, feed-forward 1536,
+// mean pooling): the size the engine's embedding benchmark runs, and a
+// stand-in for a real sentence encoder in tests. Its weights are random.
+func EmbedSpec(typ tensor.Type) Spec {
+	return Spec{
+		Name: "moegate-embed-bert", Arch: "bert", Type: typ,
+		Layers: 6, Hidden: 384, Heads: 12, FFN: 1536,
+		Vocab: 2048, Context: 512, Pooling: 1, Seed: 20240601,
+	}
+}
