@@ -33,12 +33,17 @@ type EmbedOptions struct {
 	Logger      *slog.Logger
 }
 
-// Embedder turns texts into L2-normalised vectors with an encoder model
-// (BERT family) loaded from a GGUF file. It implements embed.Embedder and
-// is safe for concurrent use.
+// Embedder turns texts into L2-normalised vectors with an embedding model
+// loaded from a GGUF file: a BERT-family encoder, or a decoder (qwen3,
+// llama, …) that declares <arch>.pooling_type, as llama.cpp's converter
+// writes for Qwen3-Embedding, or is given a pooling. It implements
+// embed.Embedder and is safe for concurrent use.
 type Embedder struct {
 	file    *gguf.File
-	enc     *model.Encoder
+	enc     *model.Encoder // an encoder (BERT), or
+	dec     *model.Model   // a decoder embedding model
+	seqs    chan *model.Sequence
+	addEOS  bool // decoders: append EOS (tokenizer.ggml.add_eos_token)
 	pool    *tensor.Pool
 	tok     *tokenizer.Tokenizer
 	pooling model.Pooling
@@ -87,29 +92,57 @@ func OpenEmbedder(ctx context.Context, path string, opts EmbedOptions) (*Embedde
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !model.IsEncoder(f) {
-		arch, _ := f.Str("general.architecture")
-		return nil, fmt.Errorf("embed model %s: architecture %q is not an embedding model (supported: bert)", path, arch)
-	}
 	if e.tok, err = tokenizer.FromGGUF(f.Metadata); err != nil {
 		return nil, fmt.Errorf("embed model %s: %w", path, err)
 	}
 	e.pool = tensor.NewPool(opts.Threads)
-	if e.enc, err = model.LoadEncoder(f, model.Options{Pool: e.pool, Logger: log, ExactFloat: opts.ExactFloat}); err != nil {
-		return nil, fmt.Errorf("embed model %s: %w", path, err)
+	mopts := model.Options{Pool: e.pool, Logger: log, ExactFloat: opts.ExactFloat}
+	var c struct {
+		arch                    string
+		hidden, layers, context int
 	}
-	e.pooling = e.enc.Config.Pooling
+	if model.IsEncoder(f) {
+		if e.enc, err = model.LoadEncoder(f, mopts); err != nil {
+			return nil, fmt.Errorf("embed model %s: %w", path, err)
+		}
+		ec := e.enc.Config
+		c.arch, c.hidden, c.layers, c.context = ec.Arch, ec.Hidden, ec.Layers, ec.Context
+		e.pooling = ec.Pooling
+	} else {
+		arch, _ := f.Str("general.architecture")
+		pt, declared := f.Uint(arch + ".pooling_type")
+		if (!declared || pt == 0) && opts.Pooling == "" {
+			return nil, fmt.Errorf("embed model %s: architecture %q is not an embedding model: an encoder (bert), or a decoder with %s.pooling_type or a pooling set", path, arch, arch)
+		}
+		if e.dec, err = model.Load(f, mopts); err != nil {
+			return nil, fmt.Errorf("embed model %s: %w", path, err)
+		}
+		dc := e.dec.Config
+		c.arch, c.hidden, c.layers, c.context = dc.Arch, dc.Hidden, dc.Layers, min(dc.Context, 8192)
+		e.pooling = model.Pooling(pt)
+		if e.pooling != model.PoolingMean && e.pooling != model.PoolingCLS && e.pooling != model.PoolingLast {
+			e.pooling = model.PoolingLast
+		}
+		if v, ok := f.Metadata["tokenizer.ggml.add_eos_token"]; ok {
+			e.addEOS, _ = v.Bool()
+		}
+		// The KV caches grow as used, so a long context costs nothing
+		// until a long text comes.
+		e.seqs = make(chan *model.Sequence, opts.Parallel)
+		for range opts.Parallel {
+			e.seqs <- e.dec.NewSequence(c.context)
+		}
+	}
 	if opts.Pooling != "" {
 		if e.pooling, err = model.ParsePooling(opts.Pooling); err != nil {
 			return nil, fmt.Errorf("embed model %s: %w", path, err)
 		}
 	}
 	e.slots = make(chan struct{}, opts.Parallel)
-	c := e.enc.Config
 	name, _ := f.Str("general.name")
-	e.info = EmbedderInfo{Path: path, Arch: c.Arch, Name: name, Dim: c.Hidden, Layers: c.Layers,
-		Context: c.Context, Pooling: e.pooling.String(), Threads: opts.Threads}
-	log.Info("embed model: ready", "path", path, "arch", c.Arch, "dim", c.Hidden, "pooling", e.info.Pooling,
+	e.info = EmbedderInfo{Path: path, Arch: c.arch, Name: name, Dim: c.hidden, Layers: c.layers,
+		Context: c.context, Pooling: e.pooling.String(), Threads: opts.Threads}
+	log.Info("embed model: ready", "path", path, "arch", c.arch, "dim", c.hidden, "pooling", e.info.Pooling,
 		"threads", opts.Threads, "elapsed", time.Since(start))
 	ok = true
 	return e, nil
@@ -120,6 +153,10 @@ func (e *Embedder) Close() error {
 	if e.enc != nil {
 		e.enc.Close()
 		e.enc = nil
+	}
+	if e.dec != nil {
+		e.dec.Close()
+		e.dec = nil
 	}
 	if e.pool != nil {
 		e.pool.Close()
@@ -139,10 +176,14 @@ func (e *Embedder) Dim() int { return e.info.Dim }
 // Info describes the loaded model.
 func (e *Embedder) Info() EmbedderInfo { return e.info }
 
-// Tokenize returns the ids Embed runs for text: [CLS] text [SEP], cut to
-// the model's context (keeping the final [SEP]).
+// Tokenize returns the ids Embed runs for text: [CLS] text [SEP] for an
+// encoder, BOS text (EOS) for a decoder, as the vocabulary asks; cut to the
+// model's context, keeping the final token.
 func (e *Embedder) Tokenize(text string) []int32 {
 	toks := e.tok.Encode(text, true, false)
+	if e.addEOS && e.tok.EOS() >= 0 {
+		toks = append(toks, e.tok.EOS())
+	}
 	if n := e.info.Context; len(toks) > n {
 		last := toks[len(toks)-1]
 		toks = append(toks[:n-1], last)
@@ -161,6 +202,9 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 		return nil, ctx.Err()
 	}
 	defer func() { <-e.slots }()
+	if e.dec != nil {
+		return e.embedDecoder(ctx, texts)
+	}
 	out := make([][]float32, 0, len(texts))
 	var batch [][]int32
 	n := 0
@@ -197,6 +241,35 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 	}
 	if err := flush(); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// embedDecoder embeds texts one after the other on a sequence of the
+// decoder (each text's tokens are one batch of the forward pass).
+func (e *Embedder) embedDecoder(ctx context.Context, texts []string) ([][]float32, error) {
+	var s *model.Sequence
+	select {
+	case s = <-e.seqs:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { e.seqs <- s }()
+	out := make([][]float32, len(texts))
+	for i, text := range texts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		toks := e.Tokenize(text)
+		if len(toks) == 0 {
+			return nil, errs.E(errs.Invalid, "embed model: text %d gives no tokens", i)
+		}
+		v, err := e.dec.Embed(s, toks, e.pooling)
+		if err != nil {
+			return nil, errs.E(errs.Internal, "embed model: %w", err)
+		}
+		normalize(v)
+		out[i] = v
 	}
 	return out, nil
 }

@@ -226,3 +226,50 @@ func BenchmarkEmbed(b *testing.B) {
 		})
 	}
 }
+
+// TestEmbedderDecoder embeds with decoder models: a qwen3 file that
+// declares last-token pooling, and the (MoE, chat) demo model with a
+// pooling given.
+func TestEmbedderDecoder(t *testing.T) {
+	spec := modelgen.Spec{Arch: "qwen3", Type: tensor.Q8_0, Layers: 2, Hidden: 64, Heads: 4, KVHeads: 2, FFN: 128,
+		Vocab: 400, Context: 256, Pooling: 3, Seed: 5}
+	demo := filepath.Join(t.TempDir(), "demo.gguf")
+	if err := modelgen.Write(demo, modelgen.DemoSpec()); err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"How do I transfer money to my savings account?", "Book a flight", "How do I transfer money to my savings account?"}
+	for _, tc := range []struct {
+		name, path, pooling string
+		dim                 int
+	}{
+		{"qwen3-last", writeBERT(t, spec), "", 64},
+		{"demo-mean", demo, "mean", 256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := openEmbedder(t, tc.path, EmbedOptions{Pooling: tc.pooling})
+			if e.Dim() != tc.dim || e.Info().Pooling != map[string]string{"": "last"}[tc.pooling]+tc.pooling {
+				t.Fatalf("info %+v", e.Info())
+			}
+			vecs, err := e.Embed(context.Background(), texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vecs {
+				var s float64
+				for _, x := range v {
+					s += float64(x) * float64(x)
+				}
+				if len(v) != tc.dim || math.Abs(s-1) > 1e-5 {
+					t.Errorf("vector %d: length %d, norm² %g", i, len(v), s)
+				}
+			}
+			if !equalVec(vecs[0], vecs[2], 1e-6) || equalVec(vecs[0], vecs[1], 1e-3) {
+				t.Error("same texts differ or different texts agree")
+			}
+			one, err := e.Embed(context.Background(), texts[1:2])
+			if err != nil || !equalVec(one[0], vecs[1], 1e-6) {
+				t.Errorf("alone vs in a call: %v", err)
+			}
+		})
+	}
+}

@@ -396,3 +396,59 @@ func (e *Encoder) matmul(s *encScratch, w *tensor.Matrix, dst, x []float32, n in
 	}
 	w.MatMul(e.pool, dst, x, n)
 }
+
+// Embed runs tokens through a decoder model from an empty cache (s is reset
+// first) and pools the final-norm hidden states, as llama.cpp does for
+// decoder embedding models (Qwen3-Embedding: last token; others: mean).
+// The vector has Hidden floats and is not normalised.
+func (m *Model) Embed(s *Sequence, tokens []int32, pooling Pooling) ([]float32, error) {
+	if pooling != PoolingMean && pooling != PoolingLast && pooling != PoolingCLS {
+		return nil, fmt.Errorf("model: Embed with pooling %v", pooling)
+	}
+	if len(tokens) == 0 {
+		return nil, errors.New("model: Embed with no tokens")
+	}
+	if s.m != m {
+		return nil, errors.New("model: sequence belongs to another model")
+	}
+	if len(tokens) > s.cap {
+		return nil, fmt.Errorf("%w: %d tokens, context %d", ErrTooLong, len(tokens), s.cap)
+	}
+	V := m.Config.Vocab
+	for i, t := range tokens {
+		if t < 0 || int(t) >= V {
+			return nil, fmt.Errorf("model: token %d at index %d out of range [0,%d)", t, i, V)
+		}
+	}
+	s.Reset()
+	H := m.Config.Hidden
+	acc := make([]float64, H)
+	out := make([]float32, H)
+	for start := 0; start < len(tokens); start += maxBatch {
+		chunk := tokens[start:min(len(tokens), start+maxBatch)]
+		if err := m.forwardChunk(s, chunk); err != nil {
+			return nil, err
+		}
+		for t := range chunk {
+			p := start + t
+			if pooling == PoolingCLS && p != 0 || pooling == PoolingLast && p != len(tokens)-1 {
+				continue
+			}
+			h := s.xn[:H]
+			rmsNorm(h, s.x[t*H:(t+1)*H], m.outNorm, m.Config.NormEps)
+			if pooling != PoolingMean {
+				copy(out, h)
+				continue
+			}
+			for j, v := range h {
+				acc[j] += float64(v)
+			}
+		}
+	}
+	if pooling == PoolingMean {
+		for j := range out {
+			out[j] = float32(acc[j] / float64(len(tokens)))
+		}
+	}
+	return out, nil
+}

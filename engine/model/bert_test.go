@@ -275,3 +275,81 @@ func TestEncoderRejects(t *testing.T) {
 		t.Error("LoadEncoder accepted a llama file")
 	}
 }
+
+// TestDecoderEmbed checks a decoder's pooled hidden states: the output
+// matrix times the last-token vector gives Forward's logits (themselves
+// checked against the float64 reference), a causal model's mean equals the
+// average of its prefixes' last-token vectors, and CLS is the first
+// token's. 70 tokens span two forward chunks.
+func TestDecoderEmbed(t *testing.T) {
+	for _, arch := range []string{"qwen3", "llama"} {
+		t.Run(arch, func(t *testing.T) {
+			spec := small(arch, tensor.F32)
+			spec.Experts, spec.ExpertsUsed, spec.FFN = 0, 0, 96
+			f := writeModel(t, spec)
+			m := loadModel(t, f, 2)
+			toks := prompt(70, m.Config.Vocab)
+			s := m.NewSequence(0)
+			last, err := m.Embed(s, toks, PoolingLast)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits, err := m.Forward(m.NewSequence(0), toks, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			H := m.Config.Hidden
+			row := make([]float32, H)
+			for v := range m.Config.Vocab {
+				if err := m.output.RowF32(v, row); err != nil {
+					t.Fatal(err)
+				}
+				var z float64
+				for j := range row {
+					z += float64(row[j]) * float64(last[j])
+				}
+				if math.Abs(z-float64(logits[v])) > 1e-4*max(1, math.Abs(z)) {
+					t.Fatalf("logit %d from the vector %g, Forward %g", v, z, logits[v])
+				}
+			}
+			mean, err := m.Embed(s, toks, PoolingMean)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, err := m.Embed(s, toks, PoolingCLS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			avg := make([]float64, H)
+			for p := range toks {
+				v, err := m.Embed(s, toks[:p+1], PoolingLast)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p == 0 && !slicesEqualTol(v, first, 1e-6) {
+					t.Fatal("CLS pooling differs from the first token's vector")
+				}
+				for j := range v {
+					avg[j] += float64(v[j]) / float64(len(toks))
+				}
+			}
+			for j := range avg {
+				if math.Abs(avg[j]-float64(mean[j])) > 1e-4 {
+					t.Fatalf("mean[%d] = %g, average of prefixes %g", j, mean[j], avg[j])
+				}
+			}
+			if _, err := m.Embed(s, nil, PoolingMean); err == nil {
+				t.Error("no tokens accepted")
+			}
+		})
+	}
+}
+
+func slicesEqualTol(a, b []float32, tol float64) bool {
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > tol {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}

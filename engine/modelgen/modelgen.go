@@ -40,8 +40,9 @@ type Spec struct {
 	TiedOutput      bool   // omit output.weight (the engine reuses token_embd)
 	QKVBias         bool   // attention biases for llama (qwen2 and qwen2moe always have them)
 	Tokenizer       string // "gpt2" (default) or "llama"; bert always has WordPiece ("bert")
-	// Pooling is bert's pooling_type, in llama.cpp's values: 1 mean
-	// (default), 2 cls, 3 last.
+	// Pooling is <arch>.pooling_type, in llama.cpp's values: 1 mean, 2
+	// cls, 3 last. bert defaults to mean; a decoder with a pooling type is
+	// an embedding model (0: none written).
 	Pooling int
 	Seed    uint64
 }
@@ -104,6 +105,9 @@ func (s Spec) normalize() (Spec, error) {
 		}
 	default:
 		return s, fmt.Errorf("modelgen: unsupported arch %q", s.Arch)
+	}
+	if s.Pooling < 0 || s.Pooling > 3 {
+		return s, fmt.Errorf("modelgen: pooling type %d (want 1 mean, 2 cls or 3 last)", s.Pooling)
 	}
 	if s.Layers <= 0 || s.Hidden <= 0 || s.Heads <= 0 {
 		return s, fmt.Errorf("modelgen: need Layers, Hidden and Heads > 0")
@@ -227,6 +231,9 @@ func Build(spec Spec) (*gguf.Writer, error) {
 		u32("expert_shared_feed_forward_length", s.SharedFFN)
 	}
 	u32("vocab_size", V)
+	if s.Pooling > 0 { // a decoder embedding model (Qwen3-Embedding style)
+		u32("pooling_type", s.Pooling)
+	}
 	writeTokenizer(w, s.Tokenizer, voc)
 
 	g := gen{w: w, r: rand.New(rand.NewPCG(s.Seed, s.Seed^0x6d6f6567617465))}
