@@ -272,7 +272,8 @@ var ErrTooLong = errors.New("model: input longer than the encoder's context")
 // matrix products share one pass over the weights; attention stays within
 // each sequence) and returns one pooled vector of Hidden floats per
 // sequence, not normalised. A sequence's vector does not depend on the
-// other sequences of the call.
+// other sequences of the call, but for rounding: products of four vectors
+// at once sum in another order than products of one.
 func (e *Encoder) Encode(seqs [][]int32, pooling Pooling) ([][]float32, error) {
 	c := &e.Config
 	if pooling != PoolingMean && pooling != PoolingCLS && pooling != PoolingLast {
