@@ -149,7 +149,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 
 	// Embeddings: the same embedder as `gateway ingest`, so stored vectors
 	// match queries.
-	emb := newEmbedder(cfg)
+	emb, embCloser, err := newEmbedder(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if embCloser != nil {
+		g.closers = append(g.closers, embCloser)
+	}
 
 	// Router.
 	metrics := prometheus.NewRegistry()
