@@ -128,7 +128,7 @@ func TestBuildEngineEmbedder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.close()
-	body := `{"model":"any","input":["How do I transfer money?","Book a flight"]}`
+	body := `{"model":"bert","input":["How do I transfer money?","Book a flight"]}`
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/v1/embeddings", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
