@@ -156,6 +156,7 @@ func TestBuildEngineEmbedder(t *testing.T) {
 
 	// A file that is not an embedding model stops the start with a clear error.
 	cfg.Embed.Model = filepath.Join(dir, "missing.gguf")
+	cfg.DataDir = filepath.Join(dir, "data2") // the first gateway holds the other
 	if g2, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
 		g2.close()
 		t.Fatal("build accepted a missing embedding model")
