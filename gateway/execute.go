@@ -57,8 +57,15 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	}
 	var out aggregate.Outcome
 	var err error
+	var sent int // bytes of answer passed to the client
 	if onDelta != nil {
-		out, err = aggregate.RunStream(ctx, p.candidates, p.chat, opts, onDelta)
+		out, err = aggregate.RunStream(ctx, p.candidates, p.chat, opts, func(d experts.Delta) error {
+			if err := onDelta(d); err != nil {
+				return err
+			}
+			sent += len(d.Content) + len(d.ToolCalls)
+			return nil
+		})
 	} else {
 		out, err = aggregate.Run(ctx, p.candidates, p.chat, opts)
 	}
@@ -69,7 +76,8 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 		p.Info.FallbackReason = p.skipped
 	}
 	if err != nil {
-		return &Result{Info: p.Info}, upstreamError(err)
+		g.accountCut(ctx, p, out, sent)
+		return &Result{Info: p.Info}, upstreamError(ctx, err)
 	}
 	g.account(ctx, p.req.Tenant, out)
 	if use.store {
@@ -126,11 +134,51 @@ func (g *Gateway) account(ctx context.Context, t policies.Tenant, out aggregate.
 	}
 }
 
-// upstreamError classifies an aggregation failure: a timeout, the client
-// going away, an invalid request, or an expert that failed.
-func upstreamError(err error) error {
+// accountCut bills a run that failed: the answers of calls that finished
+// (parallel-best, synthesize), and the part of a stream that reached the
+// client before it was cut, by the client or the upstream. An upstream
+// reports usage only at the end of a stream, so the sent part is estimated
+// from its length (about 4 bytes a token) and the prompt from the
+// conversation's.
+func (g *Gateway) accountCut(ctx context.Context, p *Plan, out aggregate.Outcome, sent int) {
+	u := out.Usage
+	name := ""
+	for _, c := range out.Calls {
+		if c.Attempts > 0 {
+			name = c.Name // the last expert asked: the one that streamed
+		}
+	}
+	if sent > 0 {
+		prompt := 0
+		for _, m := range p.chat.Messages {
+			prompt += len(m.Content)
+		}
+		u.PromptTokens += estimateTokens(prompt)
+		u.CompletionTokens += estimateTokens(sent)
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	if u.Total() == 0 || name == "" {
+		return
+	}
+	g.metrics.tokens.WithLabelValues(name, "prompt").Add(float64(u.PromptTokens))
+	g.metrics.tokens.WithLabelValues(name, "completion").Add(float64(u.CompletionTokens))
+	if err := g.deps.Limiter.Record(context.WithoutCancel(ctx), p.req.Tenant, name, u.Total()); err != nil {
+		g.log.WarnContext(ctx, "recording usage failed", "tenant", p.req.Tenant.Name, "err", err)
+	}
+}
+
+// estimateTokens is a rough token count of n bytes of text.
+func estimateTokens(n int) int { return (n + 3) / 4 }
+
+// upstreamError classifies an aggregation failure: the client going away,
+// a timeout, an invalid request, or an expert that failed.
+func upstreamError(ctx context.Context, err error) error {
 	var ae *aggregate.Error
 	isAggregate := errors.As(err, &ae)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Whatever the experts said, the client left first: 499, never 502.
+		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
+	}
 	if isAggregate && !ae.Timeout && !errs.Is(err, errs.Canceled) {
 		// An expert that classified its failure (an upstream's 4xx passed
 		// on, 429 with its Retry-After, an answer too large) already
@@ -139,15 +187,17 @@ func upstreamError(err error) error {
 			return ee
 		}
 	}
+	// The client is told what failed in general terms (the full error,
+	// with upstream text and addresses, is in the log and the metrics).
 	switch {
 	case errs.Is(err, errs.Invalid):
 		return err
 	case errs.Is(err, errs.Canceled):
 		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
 	case isAggregate && ae.Timeout:
-		return errs.E(errs.Timeout, "Expert '%s' did not answer in time: %v", ae.Expert, ae.Err).WithCode("expert_timeout")
+		return errs.E(errs.Timeout, "Expert '%s' did not answer in time: %s.", ae.Expert, aggregate.Reason(ae.Err)).WithCode("expert_timeout")
 	case isAggregate:
-		return errs.E(errs.UpstreamFailed, "Expert '%s' failed: %v", ae.Expert, ae.Err).WithCode("expert_failed")
+		return errs.E(errs.UpstreamFailed, "Expert '%s' failed: %s.", ae.Expert, aggregate.Reason(ae.Err)).WithCode("expert_failed")
 	case errs.Is(err, errs.Timeout):
 		return errs.E(errs.Timeout, "The request deadline passed before an expert answered.").WithCode("expert_timeout")
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Source supplies the current training examples: the examples and
@@ -144,6 +146,6 @@ func (r *Retrainer) Retrain(ctx context.Context) (err error) {
 		return fmt.Errorf("router: retrain: %w", err)
 	}
 	r.opts.Logger.Info("router retrained", "version", m.Version, "examples", len(examples),
-		"experts", len(m.Experts), "threshold", m.Threshold, "duration", time.Since(start).Round(time.Millisecond))
+		"experts", len(m.Experts), "threshold", m.Threshold, "duration_ms", units.MS(time.Since(start)))
 	return saveErr
 }

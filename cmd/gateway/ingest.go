@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moegate/moegate/config"
 	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/retrieval"
 )
 
@@ -36,6 +38,8 @@ func cmdIngest(ctx context.Context, args []string) error {
 	pgURL := fs.String("postgres", "", "store in Postgres+pgvector at this `URL` instead (default from the config when retrieval.backend is postgres)")
 	dim := fs.Int("dim", 0, "embedding dimension `N` (default from the config's embed.dim); must match the store")
 	maxChars := fs.Int("max-chars", 0, "largest chunk in `characters` (default 1000)")
+	gatewayURL := fs.String("url", "", "send the files through a running gateway's admin API at this base `URL` (e.g. http://127.0.0.1:8080) instead of opening the store; its embedder and store are used")
+	adminToken := fs.String("admin-token", os.Getenv("MOEGATE_ADMIN_TOKEN"), "the running gateway's admin `token`, with --url (default $MOEGATE_ADMIN_TOKEN)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway ingest --dir PATH [flags]
 
@@ -43,6 +47,11 @@ Ingests a folder of text and Markdown files into the knowledge store the
 gateway reads: split into chunks, embedded with the configured embedder and
 stored. Each document's ID is its path relative to --dir; re-ingesting an
 unchanged file does nothing, a changed one replaces its chunks.
+
+The embedded store can be open in one process only: while a gateway runs
+on the data directory, send the files through it instead:
+
+  gateway ingest --dir docs --url http://127.0.0.1:8080 --admin-token TOKEN
 
 Flags:
 `)
@@ -79,8 +88,20 @@ Flags:
 	if len(files) == 0 {
 		return fmt.Errorf("no .txt or .md files in %s", *dir)
 	}
-	emb := newEmbedder(cfg)
+	if *gatewayURL != "" {
+		return ingestRemote(ctx, *gatewayURL, *adminToken, *dir, files, *owner, tags)
+	}
+	emb, closer, err := newEmbedder(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	if closer != nil {
+		defer closer.Close()
+	}
 	store, err := openKnowledge(ctx, cfg, emb.Dim(), nil)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("%w\nA gateway is probably running on %s: ingest through it with --url http://HOST:PORT --admin-token TOKEN (see --help)", err, cfg.DataDir)
+	}
 	if err != nil {
 		return err
 	}
@@ -123,13 +144,22 @@ Flags:
 }
 
 // newEmbedder builds the embedder the gateway is configured with, so
-// stored vectors match its queries.
-func newEmbedder(cfg config.Config) embed.Embedder {
-	if cfg.Embed.Kind == "openai" {
+// that `gateway ingest` and the server embed alike. The closer (nil for
+// kinds that hold nothing) releases an engine model.
+func newEmbedder(ctx context.Context, cfg config.Config, log *slog.Logger) (embed.Embedder, io.Closer, error) {
+	switch cfg.Embed.Kind {
+	case "openai":
 		return embed.NewOpenAI(embed.OpenAIConfig{BaseURL: cfg.Embed.BaseURL, Model: cfg.Embed.Model,
-			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.Std()})
+			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.Std()}), nil, nil
+	case "engine":
+		e, err := engine.OpenEmbedder(ctx, cfg.Embed.Model, engine.EmbedOptions{Threads: cfg.Embed.Threads,
+			Parallel: cfg.Embed.Parallel, Pooling: cfg.Embed.Pooling, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("embed.kind engine: %w", err)
+		}
+		return e, e, nil
 	}
-	return embed.NewLocal(cfg.Embed.Dim)
+	return embed.NewLocal(cfg.Embed.Dim), nil, nil
 }
 
 // openKnowledge opens the knowledge store the gateway would.

@@ -11,9 +11,10 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
-	"time"
 
 	"github.com/moegate/moegate/config"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 func cmdServe(ctx context.Context, args []string) error {
@@ -74,9 +75,9 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: gw.handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := gw.api.HTTPServer()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(gw.api.Listener(ln)) }()
 	log.Info("moegate gateway listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
 
 	select {
@@ -85,7 +86,7 @@ Flags:
 	case <-ctx.Done():
 	}
 	// Let in-flight requests and streams finish, up to the deadline.
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.Std().String())
+	log.Info("shutting down", "grace_ms", units.MS(cfg.ShutdownTimeout.Std()))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
