@@ -23,6 +23,8 @@ import (
 	"github.com/moegate/moegate/internal/errs"
 
 	"github.com/moegate/moegate/experts"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Strategy names a way of combining experts.
@@ -475,7 +477,7 @@ func (r *runner) settle(i int, resp *experts.Response, err error) {
 	res.call.Status = status(err)
 	res.call.Error = ""
 	if err != nil {
-		res.call.Error = errMessage(err)
+		res.call.Error = Reason(err)
 		if !errors.Is(err, ErrEjected) {
 			r.opts.Logger.Warn("expert failed", "expert", r.cands[i].Name, "attempts", res.call.Attempts, "err", err)
 		}
@@ -525,15 +527,15 @@ func (r *runner) whyNotTop() string {
 	top := r.results[0]
 	msg := fmt.Sprintf("%q %s", r.cands[0].Name, top.call.Status)
 	if top.err != nil {
-		msg += ": " + errMessage(top.err)
+		msg += ": " + Reason(top.err)
 	}
 	return msg
 }
 
-// errMessage says what went wrong in words fit for the client's moegate
-// object: the class of failure and the upstream status, never the
-// upstream's own error text or internal addresses (those go to the log).
-func errMessage(err error) string {
+// Reason says what went wrong in words fit for a client: the class of
+// failure and the upstream status, never the upstream's own error text or
+// internal addresses (those go to the log).
+func Reason(err error) string {
 	var be *budgetError
 	var ue *experts.UpstreamError
 	var se *json.SyntaxError
@@ -591,7 +593,7 @@ func (r *runner) sequential(first []int, retry []int) (int, error) {
 					continue // it asked for more time than there is
 				}
 				r.retries--
-				r.opts.Logger.Debug("retrying expert", "expert", r.cands[i].Name, "wait", wait, "err", r.results[i].err)
+				r.opts.Logger.Debug("retrying expert", "expert", r.cands[i].Name, "wait_ms", units.MS(wait), "err", r.results[i].err)
 				if !sleep(r.ctx, wait) {
 					return -1, nil
 				}

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -145,10 +146,11 @@ func (s *Server) ownUsage(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.deps.Usage.Usage(c.Request.Context(), t.Name)
+	u, err := s.deps.Usage.Usage(c.Request.Context(), t.Key())
 	if err != nil {
 		return err
 	}
+	u.Tenant = t.Name
 	c.JSON(http.StatusOK, u)
 	return nil
 }
@@ -157,16 +159,37 @@ func (s *Server) ownUsage(c *gin.Context) error {
 func (s *Server) adminUsage(c *gin.Context) error {
 	ctx := c.Request.Context()
 	if name := c.Query("tenant"); name != "" {
-		u, err := s.deps.Usage.Usage(ctx, name)
+		t, err := s.deps.Tenants.Get(ctx, name)
+		if name == policies.DefaultTenantName && errs.Is(err, errs.NotFound) {
+			t, err = policies.DefaultTenant(), nil
+		}
 		if err != nil {
 			return err
 		}
+		u, err := s.deps.Usage.Usage(ctx, t.Key())
+		if err != nil {
+			return err
+		}
+		u.Tenant = t.Name
 		c.JSON(http.StatusOK, u)
 		return nil
 	}
 	all, err := s.deps.Usage.AllUsage(ctx)
 	if err != nil {
 		return err
+	}
+	// Usage is kept by tenant key; show names (a deleted tenant's usage
+	// keeps its id).
+	names := map[string]string{policies.DefaultTenant().Key(): policies.DefaultTenantName}
+	if ts, err := s.deps.Tenants.List(ctx); err == nil {
+		for _, t := range ts {
+			names[t.Key()] = t.Name
+		}
+	}
+	for i := range all {
+		if n, ok := names[all[i].Tenant]; ok {
+			all[i].Tenant = n
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"object": "list", "data": all})
 	return nil
@@ -205,7 +228,14 @@ func (s *Server) adminListKnowledge(c *gin.Context) error {
 }
 
 func (s *Server) adminDeleteKnowledge(c *gin.Context) error {
-	if err := s.gw.DeleteDocument(c.Request.Context(), c.Param("doc")); err != nil {
+	id := strings.TrimPrefix(c.Param("doc"), "/")
+	if q, ok := c.GetQuery("id"); ok {
+		id = q
+	}
+	if id == "" {
+		return errs.Param("id", "Name the document: DELETE /admin/knowledge/{id} or /admin/knowledge?id={id}.")
+	}
+	if err := s.gw.DeleteDocument(c.Request.Context(), id); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

@@ -28,7 +28,7 @@ func (s *Server) feedback(c *gin.Context) error {
 		return err
 	}
 	fb := gateway.Feedback{RequestID: req.RequestID, Rating: req.Rating, Expert: req.Expert, Comment: req.Comment}
-	if err := s.gw.Feedback(c.Request.Context(), t.Name, fb); err != nil {
+	if err := s.gw.Feedback(c.Request.Context(), t.Key(), fb); err != nil {
 		return err
 	}
 	c.JSON(http.StatusCreated, gin.H{"status": "recorded", "request_id": req.RequestID})

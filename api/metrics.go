@@ -11,6 +11,7 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec   // HTTP requests by route and status
 	duration *prometheus.HistogramVec // HTTP latency by route
+	refused  *prometheus.CounterVec   // 503s for load, by cap
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -23,8 +24,11 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "moegate_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
 		}, []string{"route"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "moegate_http_refused_total", Help: "Requests and connections refused with 503 because a cap (connections, in_flight) was reached.",
+		}, []string{"cap"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration,
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

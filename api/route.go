@@ -150,7 +150,7 @@ func (s *Server) report(c *gin.Context, start time.Time, err error) {
 	if err != nil {
 		status, body, _ := describe(err, o.RequestID)
 		o.ErrorKind, o.Error = strings.ReplaceAll(errs.KindOf(err).String(), " ", "_"), body.Error.Message
-		if c.Writer.Written() {
+		if c.Writer.Written() && !errs.Is(err, errs.Canceled) {
 			status = c.Writer.Status() // a stream had started: the client saw this and an error event
 		}
 		o.Status = status

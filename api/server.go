@@ -25,6 +25,7 @@ import (
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Server serves the gateway's HTTP API.
@@ -69,7 +70,7 @@ func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
-	e.Use(s.requestID, s.recoverer, s.observe, s.limitBody)
+	e.Use(s.requestID, s.recoverer, s.observe, s.limitBody, s.limitInFlight())
 	e.NoRoute(func(c *gin.Context) {
 		writeError(c, notFound("unknown_url", "Unknown request URL: %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -109,7 +110,10 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/usage", s.handle(s.adminUsage))
 	admin.GET("/knowledge", s.handle(s.adminListKnowledge))
 	admin.POST("/knowledge", s.handle(s.adminIngest))
-	admin.DELETE("/knowledge/:doc", s.handle(s.adminDeleteKnowledge))
+	// Document ids may hold any character, "/" included: the rest of the
+	// path is the id (percent-encoded as needed), or ?id= names it.
+	admin.DELETE("/knowledge/*doc", s.handle(s.adminDeleteKnowledge))
+	admin.DELETE("/knowledge", s.handle(s.adminDeleteKnowledge))
 	admin.POST("/router/retrain", s.handle(s.adminRetrain))
 	admin.POST("/experts/:name/examples/suggest", s.handle(s.adminSuggestExamples))
 	admin.GET("/labels", s.handle(s.adminListLabels))
@@ -187,6 +191,10 @@ func (s *Server) recoverer(c *gin.Context) {
 	c.Next()
 }
 
+// statusKey holds, in the gin context, the status a request is logged and
+// counted with when it differs from the one sent (a stream the client cut).
+const statusKey = "moegate.status"
+
 // observe logs each request and records its metrics.
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
@@ -196,6 +204,9 @@ func (s *Server) observe(c *gin.Context) {
 		route = "unmatched"
 	}
 	status := c.Writer.Status()
+	if v, ok := c.Get(statusKey); ok {
+		status = v.(int)
+	}
 	d := time.Since(start)
 	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
@@ -216,7 +227,7 @@ func (s *Server) observe(c *gin.Context) {
 		return
 	}
 	s.log.LogAttrs(ctx, level, "request", slog.String("request_id", requestID(c)), slog.String("method", c.Request.Method),
-		slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+		slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", units.MS(d)))
 }
 
 // limitBody caps request bodies; reading past the cap fails with a
@@ -266,7 +277,7 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	checks := gin.H{}
 	ready := true
-	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", len(s.deps.Registry.List()))
+	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", s.deps.Registry.Snapshot().Len())
 	def := s.gw.DefaultExpert()
 	switch e, ok := s.deps.Registry.Get(def); {
 	case !ok:

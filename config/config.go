@@ -34,6 +34,7 @@ type Config struct {
 	MaxMessages     int            `yaml:"max_messages"`
 	RequestTimeout  units.Duration `yaml:"request_timeout"`
 	ShutdownTimeout units.Duration `yaml:"shutdown_timeout"`
+	Server          Server         `yaml:"server"`
 
 	DefaultExpert string `yaml:"default_expert"`
 	Aggregate     string `yaml:"aggregate"`
@@ -56,7 +57,11 @@ type Config struct {
 	Upstream  Upstream  `yaml:"upstream"`
 	Teacher   Teacher   `yaml:"teacher"`
 
-	Experts []experts.Spec `yaml:"experts"`
+	// SecretsEnvPrefix, when set, is the prefix every environment variable
+	// an expert names for a secret (api_key_env, headers_env) must have;
+	// MOEGATE_* is never allowed.
+	SecretsEnvPrefix string         `yaml:"secrets_env_prefix"`
+	Experts          []experts.Spec `yaml:"experts"`
 }
 
 // Router configures expert selection.
@@ -70,6 +75,10 @@ type Router struct {
 	// store's best match scores at least this (cosine).
 	KnowledgeThreshold float64        `yaml:"knowledge_threshold"`
 	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
+	// Features are what the learned router reads of a query: "local"
+	// (hashed n-grams, the default), "combined" (those next to the
+	// configured embedder's vectors) or "embedder" (its vectors alone).
+	Features string `yaml:"features"`
 }
 
 // Local configures the in-process MoE engine behind the default expert.
@@ -171,6 +180,15 @@ type Teacher struct {
 type Upstream struct {
 	MaxResponseBytes    int64 `yaml:"max_response_bytes"`
 	MaxIdleConnsPerHost int   `yaml:"max_idle_conns_per_host"`
+}
+
+// Server bounds the HTTP server (0: api's defaults).
+type Server struct {
+	ReadHeaderTimeout units.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       units.Duration `yaml:"read_timeout"`
+	IdleTimeout       units.Duration `yaml:"idle_timeout"`
+	MaxConnections    int            `yaml:"max_connections"`
+	MaxInFlight       int            `yaml:"max_in_flight"`
 }
 
 // Health configures the per-expert circuit breakers (0: health's defaults).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,8 @@ type Registry struct {
 	builder Builder
 	log     *slog.Logger
 	now     func() time.Time
+	env     EnvPolicy
+	getenv  func(string) string
 
 	mu  sync.Mutex // serialises writers
 	cur atomic.Pointer[Snapshot]
@@ -109,10 +112,15 @@ func NewRegistry(store SpecStore, builder Builder, logger *slog.Logger) *Registr
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Registry{store: store, builder: builder, log: logger, now: time.Now}
+	r := &Registry{store: store, builder: builder, log: logger, now: time.Now, getenv: os.Getenv}
 	r.cur.Store(&Snapshot{entries: map[string]Entry{}})
 	return r
 }
+
+// SetEnvPolicy restricts the environment variables specs may name for
+// their secrets (beyond the default, which refuses MOEGATE_*). Call it
+// before Load.
+func (r *Registry) SetEnvPolicy(p EnvPolicy) { r.env = p }
 
 // Snapshot returns the current immutable view.
 func (r *Registry) Snapshot() *Snapshot { return r.cur.Load() }
@@ -179,7 +187,16 @@ func (r *Registry) build(ctx context.Context, s Spec) (Expert, error) {
 	if !s.IsEnabled() {
 		return nil, nil
 	}
-	e, err := r.builder.Build(ctx, s.Clone())
+	// Specs loaded from the store went through no check of this gateway's
+	// policy: a secret it forbids is never read.
+	if err := r.env.Check(s); err != nil {
+		return nil, fmt.Errorf("build expert %q: %w", s.Name, err)
+	}
+	bs, err := s.ResolveEnv(r.getenv)
+	if err != nil {
+		return nil, fmt.Errorf("build expert %q: %w", s.Name, err)
+	}
+	e, err := r.builder.Build(ctx, bs.Clone())
 	if err != nil {
 		return nil, fmt.Errorf("build expert %q: %w", s.Name, err)
 	}
@@ -196,6 +213,13 @@ func (r *Registry) prepare(s Spec) (Spec, error) {
 	s.Normalize()
 	if err := s.Validate(); err != nil {
 		return Spec{}, err
+	}
+	if err := r.env.Check(s); err != nil {
+		return Spec{}, err
+	}
+	if hs := CredentialHeaders(s); len(hs) > 0 {
+		// Accepted, for existing configurations, but stored as given: say so.
+		r.log.Warn("expert headers carry credentials in plain text; name their environment variables in headers_env instead", "expert", s.Name, "headers", hs)
 	}
 	if err := r.builder.Check(s); err != nil {
 		return Spec{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"slices"
@@ -73,14 +74,24 @@ type Spec struct {
 	Model string `json:"model,omitempty" yaml:"model"`
 	// APIKeyEnv names the environment variable holding the API key. The key
 	// itself is never stored or echoed.
-	APIKeyEnv string            `json:"api_key_env,omitempty" yaml:"api_key_env"`
-	Headers   map[string]string `json:"headers,omitempty" yaml:"headers"`
+	APIKeyEnv string `json:"api_key_env,omitempty" yaml:"api_key_env"`
+	// Headers are extra request headers, stored and shown (redacted) as
+	// given: not for secrets, which go in HeadersEnv.
+	Headers map[string]string `json:"headers,omitempty" yaml:"headers"`
+	// HeadersEnv maps a header to the environment variable holding its
+	// value, read when the expert is built; the value is never stored or
+	// echoed.
+	HeadersEnv map[string]string `json:"headers_env,omitempty" yaml:"headers_env"`
 	// Timeout bounds one call (openai: the whole non-streaming call, or the
 	// wait for each streamed chunk). 0 = DefaultTimeout.
 	Timeout units.Duration `json:"timeout,omitempty" yaml:"timeout"`
 	// Fallbacks are experts asked, in order, when this one fails or is
 	// ejected and nobody the router chose could answer.
 	Fallbacks []string `json:"fallbacks,omitempty" yaml:"fallbacks"`
+	// ContextTokens is the upstream model's context window, so that
+	// retrieved passages are trimmed to fit beside the conversation and
+	// the answer; 0 = unknown (a local expert knows its own).
+	ContextTokens int `json:"context_tokens,omitempty" yaml:"context_tokens"`
 	// MaxConcurrency bounds calls in flight to this expert; 0 = unbounded.
 	MaxConcurrency int `json:"max_concurrency,omitempty" yaml:"max_concurrency"`
 	// SystemPrompt is prepended to every conversation as a system message.
@@ -91,6 +102,10 @@ type Spec struct {
 	DataOwner       string   `json:"data_owner,omitempty" yaml:"data_owner"`
 	CostPer1KTokens float64  `json:"cost_per_1k_tokens,omitempty" yaml:"cost_per_1k_tokens"`
 	LatencyHintMS   int      `json:"latency_hint_ms,omitempty" yaml:"latency_hint_ms"`
+	// Deployments are several endpoints serving this expert (the same
+	// model in several places); requests are balanced among them by
+	// experts/deploy. Exclusive with BaseURL.
+	Deployments []Deployment `json:"deployments,omitempty" yaml:"deployments"`
 	// Capabilities say which requests the expert can serve (tools,
 	// structured output, images, context and answer size).
 	Capabilities Capabilities `json:"capabilities,omitzero" yaml:"capabilities"`
@@ -99,6 +114,19 @@ type Spec struct {
 	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
 	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
 }
+
+// Deployment is one endpoint of an expert with several.
+type Deployment struct {
+	BaseURL   string `json:"base_url" yaml:"base_url"`
+	Model     string `json:"model,omitempty" yaml:"model"`             // "": the expert's model
+	APIKeyEnv string `json:"api_key_env,omitempty" yaml:"api_key_env"` // "": the expert's
+	// Weight is the deployment's share of requests relative to the
+	// others' (0 counts as 1).
+	Weight int `json:"weight,omitempty" yaml:"weight"`
+}
+
+// maxDeployments bounds the endpoints of one expert.
+const maxDeployments = 64
 
 // DefaultTimeout applies when Spec.Timeout is zero.
 const DefaultTimeout = 60 * time.Second
@@ -134,10 +162,21 @@ func (s *Spec) Normalize() {
 	s.Description = strings.TrimSpace(s.Description)
 	s.DataOwner = strings.TrimSpace(s.DataOwner)
 	s.Tags = cleanList(s.Tags)
+	for i := range s.Deployments {
+		d := &s.Deployments[i]
+		d.BaseURL = strings.TrimRight(strings.TrimSpace(d.BaseURL), "/")
+		d.Model, d.APIKeyEnv = strings.TrimSpace(d.Model), strings.TrimSpace(d.APIKeyEnv)
+	}
+	if len(s.Deployments) == 0 {
+		s.Deployments = nil
+	}
 	s.Examples = cleanList(s.Examples)
 	s.Fallbacks = cleanList(s.Fallbacks)
 	if len(s.Headers) == 0 {
 		s.Headers = nil
+	}
+	if len(s.HeadersEnv) == 0 {
+		s.HeadersEnv = nil
 	}
 	if s.Enabled == nil {
 		t := true
@@ -179,6 +218,14 @@ func (s Spec) Validate() error {
 			return invalid("headers", "value of %q contains a control character", k)
 		}
 	}
+	for k, v := range s.HeadersEnv {
+		if !headerRE.MatchString(k) {
+			return invalid("headers_env", "%q is not a valid header name", k)
+		}
+		if !envRE.MatchString(v) {
+			return invalid("headers_env", "%q is not an environment variable name", v)
+		}
+	}
 	if s.Timeout < 0 || s.Timeout.Std() > maxTimeout {
 		return invalid("timeout", "%s is outside 0..%s", s.Timeout.Std(), maxTimeout)
 	}
@@ -189,6 +236,9 @@ func (s Spec) Validate() error {
 		if fb == s.Name || fb == ReservedName || !nameRE.MatchString(fb) {
 			return invalid("fallbacks", "%q is not another expert's name", fb)
 		}
+	}
+	if s.ContextTokens < 0 || s.ContextTokens > 1<<24 {
+		return invalid("context_tokens", "%d is outside 0..%d", s.ContextTokens, 1<<24)
 	}
 	if s.MaxConcurrency < 0 || s.MaxConcurrency > maxConcurrency {
 		return invalid("max_concurrency", "%d is outside 0..%d", s.MaxConcurrency, maxConcurrency)
@@ -218,7 +268,90 @@ func (s Spec) Validate() error {
 	if s.LatencyHintMS < 0 {
 		return invalid("latency_hint_ms", "must be >= 0")
 	}
+	if len(s.Deployments) > maxDeployments {
+		return invalid("deployments", "more than %d entries", maxDeployments)
+	}
+	for i, d := range s.Deployments {
+		field := fmt.Sprintf("deployments[%d]", i)
+		if d.BaseURL == "" {
+			return invalid(field+".base_url", "required")
+		}
+		if d.APIKeyEnv != "" && !envRE.MatchString(d.APIKeyEnv) {
+			return invalid(field+".api_key_env", "%q is not an environment variable name", d.APIKeyEnv)
+		}
+		if d.Weight < 0 || d.Weight > 1000 {
+			return invalid(field+".weight", "%d is outside 0..1000", d.Weight)
+		}
+	}
 	return s.Capabilities.validate()
+}
+
+// CredentialHeaders names the headers of s that carry credentials in
+// plain text, to be warned about: they belong in headers_env.
+func CredentialHeaders(s Spec) []string {
+	var out []string
+	for k := range s.Headers {
+		switch strings.ToLower(k) {
+		case "authorization", "proxy-authorization", "api-key", "x-api-key", "cookie":
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// EnvPolicy says which environment variables a spec may name for its
+// secrets (api_key_env, headers_env). The gateway's own (MOEGATE_*: the
+// admin token, database URLs) are never allowed, so an admin cannot send
+// them to an upstream; with Prefix set, only names starting with it are.
+type EnvPolicy struct {
+	Prefix string
+}
+
+// Check returns a *ValidationError about field if s names a variable the
+// policy does not allow.
+func (p EnvPolicy) Check(s Spec) error {
+	names := map[string]string{}
+	if s.APIKeyEnv != "" {
+		names[s.APIKeyEnv] = "api_key_env"
+	}
+	for _, v := range s.HeadersEnv {
+		names[v] = "headers_env"
+	}
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		field := names[name]
+		if strings.HasPrefix(strings.ToUpper(name), "MOEGATE_") {
+			return invalid(field, "%s is one of the gateway's own variables (MOEGATE_*), which are never sent to an expert", name)
+		}
+		if p.Prefix != "" && !strings.HasPrefix(name, p.Prefix) {
+			return invalid(field, "%s does not start with %s, the prefix this gateway allows for expert secrets", name, p.Prefix)
+		}
+	}
+	return nil
+}
+
+// ResolveEnv returns s with HeadersEnv read from the environment into
+// Headers, for building the expert (never for storing). An unset variable
+// is an error.
+func (s Spec) ResolveEnv(getenv func(string) string) (Spec, error) {
+	if len(s.HeadersEnv) == 0 {
+		return s, nil
+	}
+	s = s.Clone()
+	if s.Headers == nil {
+		s.Headers = map[string]string{}
+	}
+	for k, name := range s.HeadersEnv {
+		v := getenv(name)
+		if v == "" {
+			return s, invalid("headers_env", "environment variable %s (header %s) is not set", name, k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return s, invalid("headers_env", "environment variable %s (header %s) contains a control character", name, k)
+		}
+		s.Headers[k] = v
+	}
+	return s, nil
 }
 
 // Clone returns a deep copy of s, so a caller can change it without
@@ -232,6 +365,8 @@ func (s Spec) Clone() Spec {
 		s.Headers = h
 	}
 	s.Capabilities = s.Capabilities.clone()
+	s.HeadersEnv = maps.Clone(s.HeadersEnv)
+	s.Deployments = slices.Clone(s.Deployments)
 	s.Tags = slices.Clone(s.Tags)
 	s.Examples = slices.Clone(s.Examples)
 	s.Fallbacks = slices.Clone(s.Fallbacks)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/retrieval"
@@ -46,18 +47,48 @@ func (g *Gateway) Ingest(ctx context.Context, docs []IngestDoc) ([]IngestResult,
 		return nil, err
 	}
 	for i, d := range docs {
-		if d.Text == "" {
+		if strings.TrimSpace(d.Text) == "" {
 			return nil, errs.Param(fmt.Sprintf("documents[%d].text", i), "Document %d has no text.", i)
 		}
 	}
+	// A batch is all or nothing: every document is checked before any is
+	// stored, and if storing one fails the documents this batch created
+	// are removed again (a replaced one cannot be restored; the error
+	// names them).
+	existing := map[string]bool{}
+	if len(docs) > 1 {
+		all, err := ks.Documents(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range all {
+			existing[d.ID] = true
+		}
+	}
 	out := make([]IngestResult, 0, len(docs))
+	var created, replaced []string
 	for i, d := range docs {
 		doc, changed, err := ks.Ingest(ctx, d)
 		if err != nil {
+			for _, id := range created {
+				if derr := ks.DeleteDocument(context.WithoutCancel(ctx), id); derr != nil {
+					g.log.ErrorContext(ctx, "rolling back a failed batch ingest", "document", id, "err", derr)
+				}
+			}
+			if len(replaced) > 0 {
+				err = fmt.Errorf("%w (the batch's new documents were removed again; %q had already been replaced)", err, replaced)
+			}
 			if errs.Is(err, errs.Invalid) {
 				return nil, errs.Param(fmt.Sprintf("documents[%d]", i), "%v", err)
 			}
 			return nil, fmt.Errorf("ingest document %d: %w", i, err)
+		}
+		switch {
+		case changed && !existing[doc.ID]:
+			created = append(created, doc.ID)
+			existing[doc.ID] = true
+		case changed:
+			replaced = append(replaced, doc.ID)
 		}
 		out = append(out, IngestResult{doc, changed})
 	}

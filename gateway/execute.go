@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/jsonobj"
 	"github.com/moegate/moegate/policies"
 )
 
@@ -54,8 +57,15 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	}
 	var out aggregate.Outcome
 	var err error
+	var sent int // bytes of answer passed to the client
 	if onDelta != nil {
-		out, err = aggregate.RunStream(ctx, p.candidates, p.chat, opts, onDelta)
+		out, err = aggregate.RunStream(ctx, p.candidates, p.chat, opts, func(d experts.Delta) error {
+			if err := onDelta(d); err != nil {
+				return err
+			}
+			sent += len(d.Content) + len(d.ToolCalls)
+			return nil
+		})
 	} else {
 		out, err = aggregate.Run(ctx, p.candidates, p.chat, opts)
 	}
@@ -66,7 +76,8 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 		p.Info.FallbackReason = p.skipped
 	}
 	if err != nil {
-		return &Result{Info: p.Info}, upstreamError(err)
+		g.accountCut(ctx, p, out, sent)
+		return &Result{Info: p.Info}, upstreamError(ctx, err)
 	}
 	g.account(ctx, p.req.Tenant, out)
 	if use.store {
@@ -123,11 +134,51 @@ func (g *Gateway) account(ctx context.Context, t policies.Tenant, out aggregate.
 	}
 }
 
-// upstreamError classifies an aggregation failure: a timeout, the client
-// going away, an invalid request, or an expert that failed.
-func upstreamError(err error) error {
+// accountCut bills a run that failed: the answers of calls that finished
+// (parallel-best, synthesize), and the part of a stream that reached the
+// client before it was cut, by the client or the upstream. An upstream
+// reports usage only at the end of a stream, so the sent part is estimated
+// from its length (about 4 bytes a token) and the prompt from the
+// conversation's.
+func (g *Gateway) accountCut(ctx context.Context, p *Plan, out aggregate.Outcome, sent int) {
+	u := out.Usage
+	name := ""
+	for _, c := range out.Calls {
+		if c.Attempts > 0 {
+			name = c.Name // the last expert asked: the one that streamed
+		}
+	}
+	if sent > 0 {
+		prompt := 0
+		for _, m := range p.chat.Messages {
+			prompt += len(m.Content)
+		}
+		u.PromptTokens += estimateTokens(prompt)
+		u.CompletionTokens += estimateTokens(sent)
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens
+	}
+	if u.Total() == 0 || name == "" {
+		return
+	}
+	g.metrics.tokens.WithLabelValues(name, "prompt").Add(float64(u.PromptTokens))
+	g.metrics.tokens.WithLabelValues(name, "completion").Add(float64(u.CompletionTokens))
+	if err := g.deps.Limiter.Record(context.WithoutCancel(ctx), p.req.Tenant, name, u.Total()); err != nil {
+		g.log.WarnContext(ctx, "recording usage failed", "tenant", p.req.Tenant.Name, "err", err)
+	}
+}
+
+// estimateTokens is a rough token count of n bytes of text.
+func estimateTokens(n int) int { return (n + 3) / 4 }
+
+// upstreamError classifies an aggregation failure: the client going away,
+// a timeout, an invalid request, or an expert that failed.
+func upstreamError(ctx context.Context, err error) error {
 	var ae *aggregate.Error
 	isAggregate := errors.As(err, &ae)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Whatever the experts said, the client left first: 499, never 502.
+		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
+	}
 	if isAggregate && !ae.Timeout && !errs.Is(err, errs.Canceled) {
 		// An expert that classified its failure (an upstream's 4xx passed
 		// on, 429 with its Retry-After, an answer too large) already
@@ -136,15 +187,17 @@ func upstreamError(err error) error {
 			return ee
 		}
 	}
+	// The client is told what failed in general terms (the full error,
+	// with upstream text and addresses, is in the log and the metrics).
 	switch {
 	case errs.Is(err, errs.Invalid):
 		return err
 	case errs.Is(err, errs.Canceled):
 		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
 	case isAggregate && ae.Timeout:
-		return errs.E(errs.Timeout, "Expert '%s' did not answer in time: %v", ae.Expert, ae.Err).WithCode("expert_timeout")
+		return errs.E(errs.Timeout, "Expert '%s' did not answer in time: %s.", ae.Expert, aggregate.Reason(ae.Err)).WithCode("expert_timeout")
 	case isAggregate:
-		return errs.E(errs.UpstreamFailed, "Expert '%s' failed: %v", ae.Expert, ae.Err).WithCode("expert_failed")
+		return errs.E(errs.UpstreamFailed, "Expert '%s' failed: %s.", ae.Expert, aggregate.Reason(ae.Err)).WithCode("expert_failed")
 	case errs.Is(err, errs.Timeout):
 		return errs.E(errs.Timeout, "The request deadline passed before an expert answered.").WithCode("expert_timeout")
 	}
@@ -198,7 +251,7 @@ func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
 	}
 	chat := p.req.Chat
 	r := policies.CacheRequest{Model: p.req.Model, MaxTokens: chat.MaxTokens, Stop: chat.Stop, Seed: chat.Seed,
-		Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s", p.strategy, routed, passages, chat.ResponseFormat)}
+		Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s params=%s", p.strategy, routed, passages, chat.ResponseFormat, otherParams(chat.Body))}
 	if t := chat.Temperature; t != nil {
 		r.Temperature = new(float64(*t))
 	}
@@ -227,4 +280,27 @@ func (g *Gateway) storeInCache(ctx context.Context, p *Plan, scopeKey, exactKey 
 	if err := g.deps.Cache.Put(context.WithoutCancel(ctx), scopeKey, exactKey, p.vec, e); err != nil {
 		g.log.WarnContext(ctx, "cache store failed", "request_id", p.Info.RequestID, "err", err)
 	}
+}
+
+// otherParams lists, sorted, the members of a client's body beyond the
+// conversation and the gateway's own: any parameter, known or not
+// (logprobs, logit_bias, penalties...), may change the answer, so each is
+// part of the cache key.
+func otherParams(body []byte) string {
+	if len(body) == 0 {
+		return ""
+	}
+	var params []string
+	err := jsonobj.Members(body, func(key, value, _ []byte) {
+		switch string(key) {
+		case "model", "messages", "moegate", "stream", "stream_options", "user":
+			return
+		}
+		params = append(params, string(key)+"="+string(value))
+	})
+	if err != nil {
+		return "unparsed:" + string(body)
+	}
+	slices.Sort(params)
+	return strings.Join(params, "\x00")
 }

@@ -18,7 +18,7 @@ type RequestLog interface {
 }
 
 func (g *Gateway) remember(ctx context.Context, p *Plan) {
-	r := requestlog.Record{RequestID: p.req.ID, TenantID: p.req.Tenant.Name, Query: p.routed.query, History: p.routed.history, Time: time.Now()}
+	r := requestlog.Record{RequestID: p.req.ID, TenantID: p.req.Tenant.Key(), Query: p.routed.query, History: p.routed.history, Time: time.Now()}
 	for _, c := range p.candidates {
 		r.Experts = append(r.Experts, c.Name)
 	}

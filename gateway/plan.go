@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/experts"
@@ -39,24 +41,25 @@ type Plan struct {
 	lackParam string        // the request parameter they could not honour
 }
 
-// Admit applies the tenant's rate limits and budget.
-func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) error {
+// Admit applies the tenant's rate limits and budget. The decision is
+// returned either way, for the caller's rate-limit headers.
+func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) (policies.Decision, error) {
 	d, err := g.deps.Limiter.Allow(ctx, t)
 	if err != nil {
 		// Limits must not take the gateway down; the failover limiter
 		// already degrades to in-process limits, so this is unexpected.
 		g.log.ErrorContext(ctx, "rate limiter failed; request admitted", "tenant", t.Name, "err", err)
-		return nil
+		return policies.Decision{Allowed: true}, nil
 	}
 	if d.Allowed {
-		return nil
+		return d, nil
 	}
 	g.metrics.limited.WithLabelValues(d.Reason).Inc()
 	code := "rate_limit_exceeded"
 	if d.Reason == policies.ReasonBudget {
 		code = "insufficient_quota"
 	}
-	return &errs.Error{Kind: errs.RateLimited, Code: code, RetryAfter: d.RetryAfter,
+	return d, &errs.Error{Kind: errs.RateLimited, Code: code, RetryAfter: d.RetryAfter,
 		Err: fmt.Errorf("Rate limit reached for tenant %s (%s). Retry after %s.", t.Name, d.Reason, d.RetryAfter.Round(time.Second))}
 }
 
@@ -100,15 +103,30 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	}
 	info.Retrieval.Mode = mode
 
-	// The vector serves routing, the semantic cache and retrieval.
-	vecs, err := g.deps.Embedder.Embed(ctx, []string{p.routed.query})
-	if err != nil {
-		return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
+	// The vector serves routing, the semantic cache and retrieval. A query
+	// without a word ("???", an emoji) has nothing to search or route by:
+	// a follow-up is routed by the conversation's last worded turn, and
+	// with none the default expert answers.
+	text, noWords := p.routed.query, !hasWords(p.routed.query)
+	if noWords {
+		text = ""
+		for _, h := range slices.Backward(p.routed.history) {
+			if hasWords(h) {
+				text = h
+				break
+			}
+		}
 	}
-	p.vec = vecs[0]
+	if text != "" {
+		vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
+		if err != nil {
+			return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
+		}
+		p.vec = vecs[0]
+	}
 
 	var hits []retrieval.Hit
-	if g.deps.Knowledge != nil && mode != policies.RetrievalNever {
+	if g.deps.Knowledge != nil && mode != policies.RetrievalNever && !noWords {
 		hits, err = g.deps.Knowledge.Search(ctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
 			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: p.scope.AllowedData,
 		})
@@ -118,12 +136,19 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	}
 
 	var decision router.Decision
-	if req.Model == experts.ReservedName {
+	switch {
+	case req.Model == experts.ReservedName && p.vec == nil:
+		if !p.scope.DefaultAllowed {
+			return nil, errs.E(errs.PermissionDenied, "The query has no words to route by, and the policies of this request exclude the default expert.").WithCode("no_expert_allowed")
+		}
+		decision = router.Decision{Router: "none", Default: true, DefaultReason: "the query has no words to route by",
+			Experts: []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}}
+	case req.Model == experts.ReservedName:
 		if decision, err = g.route(ctx, p, hits); err != nil {
 			return nil, err
 		}
 		p.decision = &decision
-	} else {
+	default:
 		if err := g.direct(req.Model, p); err != nil {
 			return nil, err
 		}
@@ -157,6 +182,9 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 
 	useRetrieval := mode == policies.RetrievalAlways || (mode == policies.RetrievalAuto && decision.Retrieve)
 	switch {
+	case noWords:
+		info.Retrieval.Reason = "the query has no words to search with"
+		m.retrievals.WithLabelValues("skipped").Inc()
 	case !useRetrieval && mode == policies.RetrievalNever:
 		info.Retrieval.Reason = "disabled by request"
 		m.retrievals.WithLabelValues("skipped").Inc()
@@ -166,7 +194,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	case g.deps.Knowledge == nil:
 		info.Retrieval.Reason = "no knowledge store configured"
 	default:
-		p.chat = g.ground(req.Chat, hits, info, m)
+		p.chat = g.ground(req.Chat, hits, info, g.contextTokens(p), m)
 	}
 	return p, nil
 }
@@ -208,7 +236,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 		return d, fmt.Errorf("route: %w", err)
 	}
 	isCandidate := func(name string) bool { return slices.Contains(candidates, name) }
-	if expert, sim, ok := g.corrections.best(p.req.Tenant.Name, p.vec, isCandidate); ok {
+	if expert, sim, ok := g.corrections.best(p.req.Tenant.Key(), p.vec, isCandidate); ok {
 		d.Experts, d.Default, d.DefaultReason = []router.Choice{{Name: expert, Weight: 1}}, false, ""
 		p.Info.Route.Override = fmt.Sprintf("tenant feedback on a query %.2f similar", sim)
 	}
@@ -266,8 +294,11 @@ func (g *Gateway) direct(name string, p *Plan) error {
 }
 
 // ground puts retrieved passages into the prompt as a numbered list the
-// expert cites from, and records them in the moegate object.
-func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info, m *metrics) *experts.Request {
+// expert cites from, and records them in the moegate object. With the
+// experts' context window known (window > 0), passages are kept, best
+// first, only while they fit beside the conversation and room for the
+// answer; the last one kept may be cut short.
+func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info, window int, m *metrics) *experts.Request {
 	var kept []retrieval.Hit
 	for _, h := range hits {
 		if h.Score >= g.opts.RetrievalMinScore {
@@ -279,19 +310,97 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info,
 		m.retrievals.WithLabelValues("empty").Inc()
 		return req
 	}
+	const header = "Answer using the numbered passages below when they are relevant, and cite them as [n]. If they do not contain the answer, say so.\n\n"
+	room := -1 // bytes of passages that fit; -1: no limit known
+	if window > 0 {
+		used := len(header)
+		for _, msg := range req.Messages {
+			used += len(msg.Content) + len(msg.ToolCalls) + 16
+		}
+		answer := req.MaxTokens
+		if answer <= 0 {
+			answer = max(256, window/4)
+		}
+		// About 3 bytes a token: conservative for most languages, so the
+		// estimate errs on the side of fitting.
+		room = max(0, (window-answer)*3-used)
+	}
+	var b strings.Builder
+	b.WriteString(header)
+	dropped, cut := 0, false
+	for i, h := range kept {
+		text := strings.TrimSpace(h.Chunk.Text)
+		line := fmt.Sprintf("[%d] (%s) ", i+1, h.Chunk.DocID)
+		if room >= 0 {
+			left := room - (b.Len() - len(header)) - len(line) - 2
+			if left < 64 {
+				dropped = len(kept) - i
+				break
+			}
+			if len(text) > left {
+				text, cut = truncateUTF8(text, left-len(" …"))+" …", true
+			}
+		}
+		b.WriteString(line + text + "\n\n")
+		info.Retrieval.Passages = append(info.Retrieval.Passages, Passage{N: i + 1, Doc: h.Chunk.DocID, Chunk: h.Chunk.ID, Seq: h.Chunk.Seq, Score: h.Score, Owner: h.Chunk.DataOwner, Text: text})
+	}
+	if len(info.Retrieval.Passages) == 0 {
+		info.Retrieval.Reason = fmt.Sprintf("no room for passages in the expert's %d-token context", window)
+		m.retrievals.WithLabelValues("empty").Inc()
+		return req
+	}
+	if dropped > 0 || cut {
+		info.Retrieval.Reason = fmt.Sprintf("passages trimmed to fit the expert's %d-token context (%d left out)", window, dropped)
+	}
 	m.retrievals.WithLabelValues("used").Inc()
 	info.Retrieval.Used = true
-	var b strings.Builder
-	b.WriteString("Answer using the numbered passages below when they are relevant, and cite them as [n]. If they do not contain the answer, say so.\n\n")
-	for i, h := range kept {
-		n := i + 1
-		fmt.Fprintf(&b, "[%d] (%s) %s\n\n", n, h.Chunk.DocID, strings.TrimSpace(h.Chunk.Text))
-		info.Retrieval.Passages = append(info.Retrieval.Passages, Passage{N: n, Doc: h.Chunk.DocID, Chunk: h.Chunk.ID, Seq: h.Chunk.Seq, Score: h.Score, Owner: h.Chunk.DataOwner, Text: h.Chunk.Text})
-	}
 	grounded := *req
 	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)
 	grounded.Prepended = req.Prepended + 1
 	return &grounded
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// hasWords reports whether s has a letter or a digit.
+func hasWords(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }) >= 0
+}
+
+// contextTokens is the smallest context window among the chosen experts
+// that say theirs (0: none does): retrieved passages must fit in it.
+func (g *Gateway) contextTokens(p *Plan) int {
+	n := 0
+	for _, c := range p.candidates {
+		if c.FallbackFor != "" {
+			continue
+		}
+		w := 0
+		if e, ok := c.Expert.(interface{ ContextTokens() int }); ok {
+			w = e.ContextTokens()
+		}
+		if w == 0 {
+			if e, ok := g.deps.Registry.Get(c.Name); ok {
+				w = e.Spec.ContextTokens
+			}
+		}
+		if w > 0 && (n == 0 || w < n) {
+			n = w
+		}
+	}
+	return n
 }
 
 // maxFallbacks bounds a request's fallback chain, so a long configured

@@ -30,7 +30,7 @@ func (g *Gateway) offer(p *Plan) {
 	if g.deps.Teacher == nil || p.decision == nil {
 		return
 	}
-	g.deps.Teacher.Offer(p.req.Tenant.Name, p.routed.query, *p.decision)
+	g.deps.Teacher.Offer(p.req.Tenant.Key(), p.routed.query, *p.decision)
 }
 
 // SuggestExamples asks the teacher for n example queries for the expert

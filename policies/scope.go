@@ -89,7 +89,7 @@ type Scope struct {
 // experts only the name-based rules apply to it.
 func Resolve(t Tenant, o OptOut, experts []ExpertInfo, defaultExpert string) Scope {
 	s := Scope{
-		Tenant:       t.Name,
+		Tenant:       t.Key(),
 		ExcludedData: union(t.DeniedData, o.ExcludeData),
 		MaxK:         t.MaxK,
 	}

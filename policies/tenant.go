@@ -7,6 +7,8 @@
 package policies
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -42,6 +44,12 @@ const DefaultTenantName = "default"
 // Tenant is one customer of the gateway and its policy. Zero limits mean
 // "no limit"; empty allow lists mean "everything not denied".
 type Tenant struct {
+	// ID is generated when a tenant is created and never reused: usage,
+	// limits, cache entries and feedback are keyed by it, so a tenant
+	// deleted and created again under the same name inherits nothing.
+	// Tenants from the configuration (and older stored ones) have none and
+	// are keyed by name.
+	ID               string    `json:"id,omitempty"`
 	Name             string    `json:"name"`
 	RPM              int       `json:"rpm,omitempty"`
 	TPM              int       `json:"tpm,omitempty"`
@@ -54,6 +62,24 @@ type Tenant struct {
 	DefaultAggregate string    `json:"default_aggregate,omitempty"`
 	MaxK             int       `json:"max_k,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+}
+
+// Key identifies t in usage, limits, the cache and feedback: its ID, or
+// its name for a tenant without one.
+func (t Tenant) Key() string {
+	if t.ID != "" {
+		return t.ID
+	}
+	return t.Name // names cannot take the form of an ID (see Validate)
+}
+
+// NewTenantID returns a fresh random tenant ID.
+func NewTenantID() (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("policies: tenant id: %w", err)
+	}
+	return "tnt_" + hex.EncodeToString(b[:]), nil
 }
 
 // DefaultTenant is the tenant used when authentication is off: no limits,
@@ -71,6 +97,9 @@ func (t Tenant) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
+	}
+	if strings.HasPrefix(t.Name, "tnt_") {
+		bad("tenant name %q: the prefix tnt_ is reserved for tenant ids", t.Name)
 	}
 	if !tenantName.MatchString(t.Name) {
 		bad("tenant name %q: want 1-63 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit", t.Name)

@@ -173,6 +173,9 @@ func (ts *Tenants) Create(ctx context.Context, t Tenant) (Tenant, string, error)
 	if err != nil {
 		return Tenant{}, "", err
 	}
+	if t.ID, err = NewTenantID(); err != nil {
+		return Tenant{}, "", err
+	}
 	if err := ts.backend.Insert(ctx, Record{Tenant: t, KeyHash: HashKey(key)}); err != nil {
 		return Tenant{}, "", err
 	}
@@ -212,8 +215,8 @@ func (ts *Tenants) List(ctx context.Context) ([]Tenant, error) {
 	return out, nil
 }
 
-// Update replaces a runtime tenant's policy, keeping its key and creation
-// time. t is validated before anything is stored; its name must be empty
+// Update replaces a runtime tenant's policy, keeping its key, id and
+// creation time. t is validated before anything is stored; its name must be empty
 // or name.
 func (ts *Tenants) Update(ctx context.Context, name string, t Tenant) (Tenant, error) {
 	if t.Name == "" {
@@ -232,7 +235,7 @@ func (ts *Tenants) Update(ctx context.Context, name string, t Tenant) (Tenant, e
 	if err != nil {
 		return Tenant{}, err
 	}
-	t.CreatedAt = old.Tenant.CreatedAt
+	t.CreatedAt, t.ID = old.Tenant.CreatedAt, old.Tenant.ID // identity is not the caller's to change
 	if err := t.Validate(); err != nil {
 		return Tenant{}, err
 	}

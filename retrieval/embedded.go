@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/internal/vec"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // EmbeddedOptions configures an embedded store.
@@ -92,6 +94,13 @@ func OpenEmbedded(dir string, dim int, opts EmbeddedOptions) (*Embedded, error) 
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
+	}
+	// Temporary files a crash left behind (a half-written snapshot) are
+	// never read; with the lock held no one else is writing them.
+	for _, name := range []string{"snapshot.tmp", "meta.json.tmp"} {
+		if err := os.Remove(filepath.Join(dir, name)); err == nil {
+			log.Warn("retrieval: removed a temporary file left by a crash", "file", filepath.Join(dir, name))
+		}
 	}
 	e := &Embedded{dir: dir, dim: dim, opts: opts, log: log, lock: lock}
 	if err := e.open(); err != nil {
@@ -185,7 +194,7 @@ func (e *Embedded) open() error {
 		e.rebuild(state)
 	}
 	e.log.Info("retrieval: embedded store open", "dir", e.dir, "documents", len(e.docs), "chunks", e.nchunks,
-		"replayed", len(logged), "graph_loaded", loaded, "elapsed", time.Since(start).Round(time.Millisecond))
+		"replayed", len(logged), "graph_loaded", loaded, "duration_ms", units.MS(time.Since(start)))
 	return nil
 }
 
@@ -291,7 +300,12 @@ func (e *Embedded) replay(fn func(record)) (good int64, err error) {
 		}
 		if errors.Is(err, errTorn) {
 			// Each record is fsynced before it is acknowledged, so only the
-			// last, unacknowledged one can be incomplete.
+			// last, unacknowledged one can be incomplete. A damaged record
+			// with an intact one after it is not a torn tail: refuse to
+			// open rather than drop acknowledged records.
+			if next, ok := intactAfter(e.path("wal"), rr.good); ok {
+				return 0, &CorruptError{File: e.path("wal"), Offset: rr.good, Next: next, Err: err}
+			}
 			e.log.Warn("retrieval: log ends in a torn record; ignoring it", "offset", rr.good, "err", err)
 			return rr.good, nil
 		}
@@ -300,6 +314,17 @@ func (e *Embedded) replay(fn func(record)) (good int64, err error) {
 		}
 		fn(rec)
 	}
+}
+
+// intactAfter reports whether the log at path holds an intact record
+// after the damaged one at offset, and where.
+func intactAfter(path string, offset int64) (int64, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil || offset >= int64(len(data)) {
+		return 0, false
+	}
+	next := nextRecord(data, int(offset)+1)
+	return int64(next), next >= 0
 }
 
 // rebuild replaces the in-memory state with state's documents, building
@@ -325,7 +350,7 @@ func (e *Embedded) rebuild(state map[string]*record) {
 	}
 	start := time.Now()
 	nodes := e.addAll(all, func(done int) {
-		e.log.Info("retrieval: building the index", "chunks", done, "of", total, "elapsed", time.Since(start).Round(time.Second))
+		e.log.Info("retrieval: building the index", "chunks", done, "of", total, "duration_ms", units.MS(time.Since(start)))
 	})
 	if n := e.idx.Repair(); n > 0 {
 		e.log.Info("retrieval: reconnected unreachable index nodes", "nodes", n)
@@ -672,7 +697,7 @@ func (e *Embedded) snapshot() error {
 	if err := e.sync(e.wal); err != nil {
 		return err
 	}
-	e.log.Info("retrieval: snapshot written", "documents", len(ids), "chunks", e.nchunks, "elapsed", time.Since(start).Round(time.Millisecond))
+	e.log.Info("retrieval: snapshot written", "documents", len(ids), "chunks", e.nchunks, "duration_ms", units.MS(time.Since(start)))
 	if dead := e.idx.Len() - e.idx.Live(); dead > 1000 && dead*4 > e.idx.Len() {
 		// Compact: the saved graph is the live one without the deleted
 		// nodes, so loading it back is all it takes.

@@ -29,10 +29,12 @@ import (
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/deploy"
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/health"
+	"github.com/moegate/moegate/internal/dirlock"
 	"github.com/moegate/moegate/internal/pgmigrate"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
@@ -44,6 +46,7 @@ import (
 // server is the wired gateway and what must be closed when it stops.
 type server struct {
 	handler http.Handler
+	api     *api.Server
 	closers []io.Closer
 	stop    context.CancelFunc
 }
@@ -68,8 +71,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 			g.close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// The data directory is this process's before anything is written in
+	// it: a second instance on it stops here, having changed nothing.
+	lock, err := dirlock.Lock(cfg.DataDir)
+	if err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	g.closers = append(g.closers, lock)
+	if removed, err := dirlock.RemoveStale(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	} else if len(removed) > 0 {
+		log.Warn("removed temporary files left by a crash", "data_dir", cfg.DataDir, "files", removed)
 	}
 
 	var pool *pgxpool.Pool
@@ -99,7 +111,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	// Experts.
 	// The kinds of expert this gateway serves: one line each.
 	kinds := experts.Kinds{
-		experts.KindOpenAI: openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost}),
+		// one endpoint, or several deployments balanced (experts/deploy)
+		experts.KindOpenAI: deploy.Kind(openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost})),
 		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
@@ -109,13 +122,18 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		}
 	}
 	reg := experts.NewRegistry(specStore, kinds, log)
+	reg.SetEnvPolicy(experts.EnvPolicy{Prefix: cfg.SecretsEnvPrefix})
 	if err := reg.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load experts: %w", err)
 	}
-	seed := append([]experts.Spec{{
-		Name: cfg.DefaultExpert, Kind: experts.KindLocal,
-		Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
-	}}, cfg.Experts...)
+	// The default expert is the local engine unless the config defines it.
+	seed := cfg.Experts
+	if !slices.ContainsFunc(seed, func(s experts.Spec) bool { return strings.TrimSpace(s.Name) == cfg.DefaultExpert }) {
+		seed = append([]experts.Spec{{
+			Name: cfg.DefaultExpert, Kind: experts.KindLocal,
+			Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
+		}}, cfg.Experts...)
+	}
 	// An expert that fails to build (an unset API key variable, say) is
 	// registered without traffic and reported by /readyz; only invalid
 	// specs stop the start.
@@ -149,7 +167,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if !ok {
 		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
 	}
-	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, emb: emb, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
 		return nil, err
 	}
 
@@ -196,7 +214,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	if cfg.Cache.Enabled {
 		if rdb != nil {
-			deps.Cache = policies.NewRedisCache(rdb, "moegate:cache:", policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
+			copts := policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes}
+			fc := policies.NewFailoverCache(policies.NewRedisCache(rdb, "moegate:cache:", copts), policies.NewMemoryCache(copts), 0, 0, log)
+			_ = fc.Check(ctx) // an outage that predates the first request is seen at once
+			deps.Cache = fc
+			apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "redis_cache", Degrades: true, Check: func(context.Context) error {
+				if ok, why := fc.Healthy(); !ok {
+					return errors.New(why)
+				}
+				return nil
+			}})
 		} else {
 			deps.Cache = policies.NewMemoryCache(policies.CacheOptions{TTL: cfg.Cache.TTL.Std(), Threshold: cfg.Cache.SemanticThreshold, MaxEntries: cfg.Cache.MaxEntries, MaxBytes: cfg.Cache.MaxBytes})
 		}
@@ -220,7 +247,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
-		CacheSampled: cfg.Cache.Sampled,
+		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
 	}
@@ -240,12 +267,29 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	apiDeps.Console = console.New(consoleDeps)
 	srv, err := api.New(api.Options{
 		AdminToken: cfg.AdminToken, AuthRequired: cfg.Auth == "keys", MaxBodyBytes: cfg.MaxBodyBytes, MaxMessages: cfg.MaxMessages,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.Std(), ReadTimeout: cfg.Server.ReadTimeout.Std(), IdleTimeout: cfg.Server.IdleTimeout.Std(),
+		MaxConnections: cfg.Server.MaxConnections, MaxInFlight: cfg.Server.MaxInFlight,
 	}, apiDeps)
 	if err != nil {
 		return nil, err
 	}
-	g.handler = srv.Handler()
+	g.handler, g.api = srv.Handler(), srv
 	return g, nil
+}
+
+// embedModels are the names /v1/embeddings accepts: the gateway's own, the
+// upstream model's when the embedder is remote, and the file's name
+// without .gguf ("all-MiniLM-L6-v2") when it runs in the engine.
+func embedModels(cfg config.Config) []string {
+	names := []string{gateway.DefaultEmbedModel}
+	model := cfg.Embed.Model
+	if cfg.Embed.Kind == "engine" {
+		model = strings.TrimSuffix(filepath.Base(model), ".gguf")
+	}
+	if (cfg.Embed.Kind == "openai" || cfg.Embed.Kind == "engine") && model != "" && model != "." && model != gateway.DefaultEmbedModel {
+		names = append(names, model)
+	}
+	return names
 }
 
 // knowledge joins a store and its ingester into the gateway's knowledge store.
@@ -412,6 +456,7 @@ type routerEnv struct {
 	pool *pgxpool.Pool // nil: no Postgres
 	rdb  *redis.Client // nil: no Redis
 	log  *slog.Logger
+	emb  embed.Embedder // the gateway's embedder
 	// console learns from the router what it shows of it.
 	console *console.Deps
 	// checks are /readyz's: a router that needs time to be useful adds
@@ -457,12 +502,13 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 			return fmt.Errorf("request log: %w", err)
 		}
 	}
-	// The router has its own sparse n-gram features: far more buckets
-	// than the gateway's dense embedding, for accuracy, at no cost per
-	// query (it embeds the text itself).
 	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
 		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
-	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
+	features, err := learnedFeatures(cfg, env.emb)
+	if err != nil {
+		return err
+	}
+	learned := router.NewLearned(features, routerOpts)
 	source := trainingSource(reg, fb, labels, cfg.DefaultExpert)
 	rt := router.NewRetrainer(learned, source, router.RetrainOptions{
 		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
@@ -501,6 +547,23 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		log.Info("teacher on", "expert", cfg.Teacher.Expert)
 	}
 	return nil
+}
+
+// learnedFeatures are what the learned router reads of a query. Its own
+// sparse n-gram features have far more buckets than the gateway's dense
+// embedding, for accuracy, at no cost per query; with another embedder
+// configured it may read that embedder's vectors too, or only them.
+func learnedFeatures(cfg config.Config, emb embed.Embedder) (embed.Embedder, error) {
+	local := embed.NewLocal(router.LocalFeatureDim)
+	switch cfg.Router.Features {
+	case "", "local":
+		return local, nil
+	case "combined":
+		return router.NewCombined(local, emb, cfg.Embed.Kind+":"+cfg.Embed.Model, 1)
+	case "embedder":
+		return emb, nil
+	}
+	return nil, fmt.Errorf("router.features %q: want local, combined or embedder", cfg.Router.Features)
 }
 
 // teacherExperts lists what the teacher chooses among: the enabled domain

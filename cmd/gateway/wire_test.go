@@ -3,16 +3,23 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/moegate/moegate/config"
+	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/engine/tensor"
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/router"
 )
 
 func TestBuildRefusesUnknownRouterKind(t *testing.T) {
@@ -27,6 +34,77 @@ func TestBuildRefusesUnknownRouterKind(t *testing.T) {
 	if !strings.Contains(err.Error(), `router.kind "magic"`) || !strings.Contains(err.Error(), "learned, static") {
 		t.Fatalf("error does not name the key and the kinds: %v", err)
 	}
+}
+
+func TestLearnedFeatures(t *testing.T) {
+	dense := embed.NewLocal(64) // stands for any embedder that knows its dimension
+	tests := []struct {
+		features string
+		wantDim  int
+		wantErr  bool
+	}{
+		{"", router.LocalFeatureDim, false},
+		{"local", router.LocalFeatureDim, false},
+		{"combined", router.LocalFeatureDim + 64, false},
+		{"embedder", 64, false},
+		{"magic", 0, true},
+	}
+	for _, tt := range tests {
+		cfg := config.Default()
+		cfg.Router.Features = tt.features
+		got, err := learnedFeatures(cfg, dense)
+		if (err != nil) != tt.wantErr {
+			t.Fatalf("%q: err = %v", tt.features, err)
+		}
+		if err == nil && got.Dim() != tt.wantDim {
+			t.Fatalf("%q: %d dimensions, want %d", tt.features, got.Dim(), tt.wantDim)
+		}
+	}
+}
+
+// A second gateway on a data directory stops before writing anything in
+// it; stale temporary files are removed at start.
+func TestDataDirLock(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.DefaultExpert = "general"
+	cfg.Experts = []experts.Spec{{Name: "general", Kind: experts.KindOpenAI, BaseURL: "http://127.0.0.1:9", Model: "m"}}
+	os.WriteFile(filepath.Join(cfg.DataDir, ".experts.json.42.tmp"), []byte("half"), 0o644)
+	log := slog.New(slog.DiscardHandler)
+	g, err := build(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, ".experts.json.42.tmp")); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file still there: %v", err)
+	}
+	before := snapshotDir(t, cfg.DataDir)
+	second := cfg
+	second.Experts = append(slices.Clone(cfg.Experts), experts.Spec{Name: "extra", Kind: experts.KindOpenAI, BaseURL: "http://127.0.0.1:9", Model: "m"})
+	if g2, err := build(context.Background(), second, log); err == nil {
+		g2.close()
+		t.Fatal("a second gateway started on the same data directory")
+	} else if !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("error does not say the directory is in use: %v", err)
+	}
+	if after := snapshotDir(t, cfg.DataDir); !maps.Equal(before, after) {
+		t.Fatalf("the refused instance changed the data directory:\nbefore %v\nafter  %v", before, after)
+	}
+}
+
+// snapshotDir maps every file under dir to its contents.
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			out[p] = string(b)
+		}
+		return nil
+	})
+	return out
 }
 
 // TestBuildEngineEmbedder starts the gateway with embed.kind engine on a
@@ -50,11 +128,29 @@ func TestBuildEngineEmbedder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.close()
-	body := `{"model":"any","input":["How do I transfer money?","Book a flight"]}`
+	// The gateway's name for its embedder, and the file's.
+	for _, name := range []string{"moegate-embed", "bert"} {
+		body := `{"model":"` + name + `","input":["How do I transfer money?","Book a flight"]}`
+		checkEmbeddings(t, g.handler, body, spec.Hidden)
+	}
+
+	// A file that is not an embedding model stops the start with a clear error.
+	cfg.DataDir = filepath.Join(dir, "data2")
+	cfg.Embed.Model = filepath.Join(dir, "missing.gguf")
+	if g2, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+		g2.close()
+		t.Fatal("build accepted a missing embedding model")
+	} else if !strings.Contains(err.Error(), "embed.kind engine") {
+		t.Errorf("error does not name the key: %v", err)
+	}
+}
+
+func checkEmbeddings(t *testing.T, h http.Handler, body string, dim int) {
+	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/v1/embeddings", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	g.handler.ServeHTTP(rec, req)
+	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
@@ -71,17 +167,8 @@ func TestBuildEngineEmbedder(t *testing.T) {
 		t.Fatalf("%d embeddings, want 2: %s", len(resp.Data), rec.Body)
 	}
 	for _, d := range resp.Data {
-		if len(d.Embedding) != spec.Hidden {
-			t.Errorf("embedding %d has %d dimensions, want the model's %d", d.Index, len(d.Embedding), spec.Hidden)
+		if len(d.Embedding) != dim {
+			t.Errorf("embedding %d has %d dimensions, want the model's %d", d.Index, len(d.Embedding), dim)
 		}
-	}
-
-	// A file that is not an embedding model stops the start with a clear error.
-	cfg.Embed.Model = filepath.Join(dir, "missing.gguf")
-	if g2, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
-		g2.close()
-		t.Fatal("build accepted a missing embedding model")
-	} else if !strings.Contains(err.Error(), "embed.kind engine") {
-		t.Errorf("error does not name the key: %v", err)
 	}
 }

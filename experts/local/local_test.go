@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,6 +154,37 @@ func TestLocalRejectsWhatItCannotDo(t *testing.T) {
 	}
 }
 
+// Parameters of the client's body the engine cannot honour are a 400
+// naming them, not silently ignored.
+func TestLocalNamesWhatItCannotHonour(t *testing.T) {
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal}, demoEngine(t), 0)
+	msgs := []experts.Message{{Role: "user", Content: "x"}}
+	for _, tt := range []struct{ body, param string }{
+		{`{"presence_penalty":0.5}`, "presence_penalty"},
+		{`{"frequency_penalty":-1}`, "frequency_penalty"},
+		{`{"logit_bias":{"50256":-100}}`, "logit_bias"},
+		{`{"logprobs":true,"top_logprobs":2}`, "logprobs"},
+		{`{"top_logprobs":2}`, "top_logprobs"},
+		{`{"n":2}`, "n"},
+		{`{"reasoning_effort":"low"}`, "reasoning_effort"},
+		{`{"modalities":["text","audio"]}`, "modalities"},
+		{`{"audio":{"voice":"alloy","format":"wav"}}`, "audio"},
+		{`{"prediction":{"type":"content","content":"x"}}`, "prediction"},
+		{`{"web_search_options":{}}`, "web_search_options"},
+	} {
+		_, err := l.Complete(context.Background(), &experts.Request{Messages: msgs, MaxTokens: 1, Body: []byte(tt.body)})
+		var ve *experts.ValidationError
+		if !errors.As(err, &ve) || ve.Field != tt.param || !strings.Contains(ve.Message, tt.param) {
+			t.Errorf("%s: %v, want a 400 naming %s", tt.body, err, tt.param)
+		}
+	}
+	// What it honours, or neutral values, pass.
+	body := `{"model":"tiny","temperature":0,"top_p":1,"seed":1,"stop":["x"],"presence_penalty":0,"logprobs":false,"n":1,"modalities":["text"],"user":"u"}`
+	if _, err := l.Complete(context.Background(), &experts.Request{Messages: msgs, MaxTokens: 1, Body: []byte(body)}); err != nil {
+		t.Errorf("neutral parameters: %v", err)
+	}
+}
+
 // The local expert states its capabilities from the loaded model: text
 // only, within the engine's context; its spec may narrow them.
 func TestLocalCapabilities(t *testing.T) {
@@ -242,8 +274,34 @@ func TestCheck(t *testing.T) {
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, APIKeyEnv: "KEY"}, "api_key_env"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Headers: map[string]string{"X-A": "b"}}, "headers"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(true)}}, "capabilities.tools"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Deployments: []experts.Deployment{{BaseURL: "http://a"}}}, "deployments"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Vision: new(true)}}, "capabilities.vision"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(false), MaxOutput: 64}}, ""},
+	}
+	fifo := filepath.Join(t.TempDir(), "model.fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		spec  experts.Spec
+		field string
+	}{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: fifo}, "model"}, struct {
+		spec  experts.Spec
+		field string
+	}{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: t.TempDir()}, "model"})
+	// Building a FIFO fails at once instead of blocking on open.
+	done := make(chan error, 1)
+	go func() {
+		_, err := Kind(nil, 0).Build(context.Background(), experts.Spec{Name: "tiny", Kind: experts.KindLocal, Model: fifo})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("Build on a FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Build on a FIFO blocked")
 	}
 	for _, tt := range tests {
 		err := Check(tt.spec)
