@@ -277,17 +277,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	return g, nil
 }
 
-// embedModels are the names /v1/embeddings accepts: the gateway's own, the
-// upstream model's when the embedder is remote, and the file's name
-// without .gguf ("all-MiniLM-L6-v2") when it runs in the engine.
+// embedModels are the names /v1/embeddings accepts: the gateway's own, and
+// the upstream model's when the embedder is remote.
 func embedModels(cfg config.Config) []string {
 	names := []string{gateway.DefaultEmbedModel}
-	model := cfg.Embed.Model
-	if cfg.Embed.Kind == "engine" {
-		model = strings.TrimSuffix(filepath.Base(model), ".gguf")
-	}
-	if (cfg.Embed.Kind == "openai" || cfg.Embed.Kind == "engine") && model != "" && model != "." && model != gateway.DefaultEmbedModel {
-		names = append(names, model)
+	switch {
+	case cfg.Embed.Kind == "openai" && cfg.Embed.Model != "" && cfg.Embed.Model != gateway.DefaultEmbedModel:
+		names = append(names, cfg.Embed.Model)
+	case cfg.Embed.Kind == "engine" && cfg.Embed.Model != "":
+		// The model file's name without its extension ("bge-small" for
+		// /models/bge-small.gguf).
+		names = append(names, strings.TrimSuffix(filepath.Base(cfg.Embed.Model), filepath.Ext(cfg.Embed.Model)))
 	}
 	return names
 }
