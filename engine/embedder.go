@@ -13,6 +13,7 @@ import (
 	"github.com/moegate/moegate/engine/tensor"
 	"github.com/moegate/moegate/engine/tokenizer"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // DefaultBatchTokens is the number of tokens an Embed call runs through the
@@ -143,7 +144,7 @@ func OpenEmbedder(ctx context.Context, path string, opts EmbedOptions) (*Embedde
 	e.info = EmbedderInfo{Path: path, Arch: c.arch, Name: name, Dim: c.hidden, Layers: c.layers,
 		Context: c.context, Pooling: e.pooling.String(), Threads: opts.Threads}
 	log.Info("embed model: ready", "path", path, "arch", c.arch, "dim", c.hidden, "pooling", e.info.Pooling,
-		"threads", opts.Threads, "elapsed", time.Since(start))
+		"threads", opts.Threads, "load_ms", units.MS(time.Since(start)))
 	ok = true
 	return e, nil
 }

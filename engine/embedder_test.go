@@ -221,6 +221,7 @@ func BenchmarkEmbed(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(texts))/b.Elapsed().Seconds(), "sentences/s")
 			if d := cputime.Thread() - start; d > 0 {
 				b.ReportMetric(float64(b.N*len(texts))/d.Seconds(), "cpu-sentences/s")
+				b.ReportMetric(float64(b.N*tokens)/d.Seconds(), "cpu-tokens/s")
 			}
 			b.ReportMetric(float64(tokens)/float64(len(texts)), "tokens/sentence")
 		})
