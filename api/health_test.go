@@ -48,6 +48,13 @@ func TestBreakerStateIsVisible(t *testing.T) {
 	if w.Code != 200 || info["answered_by"] != "local" || !strings.Contains(w.Body.String(), "circuit open") {
 		t.Fatalf("request with banking ejected: %d %s", w.Code, w.Body)
 	}
+	// Asked for by name, the ejected expert is 503 with the time until its
+	// probe.
+	w = env.do("POST", "/v1/chat/completions", `{"model":"banking","messages":[{"role":"user","content":"check my balance"}]}`)
+	assertError(t, w, 503, "expert_unavailable", "")
+	if ra := w.Header().Get("Retry-After"); ra == "" || ra == "0" || ra == "1" {
+		t.Fatalf("Retry-After %q, want the cooldown left (about 60)", ra)
+	}
 }
 
 func grepLines(page, substr string) string {
