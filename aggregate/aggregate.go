@@ -23,6 +23,8 @@ import (
 	"github.com/moegate/moegate/internal/errs"
 
 	"github.com/moegate/moegate/experts"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Strategy names a way of combining experts.
@@ -591,7 +593,7 @@ func (r *runner) sequential(first []int, retry []int) (int, error) {
 					continue // it asked for more time than there is
 				}
 				r.retries--
-				r.opts.Logger.Debug("retrying expert", "expert", r.cands[i].Name, "wait", wait, "err", r.results[i].err)
+				r.opts.Logger.Debug("retrying expert", "expert", r.cands[i].Name, "wait_ms", units.MS(wait), "err", r.results[i].err)
 				if !sleep(r.ctx, wait) {
 					return -1, nil
 				}

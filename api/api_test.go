@@ -21,6 +21,7 @@ import (
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/loadgen"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
 	"github.com/prometheus/client_golang/prometheus"
@@ -554,17 +555,45 @@ func TestRateLimit(t *testing.T) {
 
 func TestEmbeddings(t *testing.T) {
 	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
-	w := env.do("POST", "/v1/embeddings", `{"model":"x","input":["a b","c"]}`)
+	w := env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":["a b","c"]}`)
 	m := decode(t, w)
 	data := m["data"].([]any)
-	if w.Code != 200 || len(data) != 2 || len(data[0].(map[string]any)["embedding"].([]any)) != 256 {
+	if w.Code != 200 || len(data) != 2 || len(data[0].(map[string]any)["embedding"].([]any)) != 256 || m["model"] != "moegate-embed" {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	w = env.do("POST", "/v1/embeddings", `{"input":"hello","encoding_format":"base64"}`)
+	w = env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"hello","encoding_format":"base64"}`)
 	if s, ok := decode(t, w)["data"].([]any)[0].(map[string]any)["embedding"].(string); !ok || len(s) == 0 {
 		t.Fatalf("base64: %s", w.Body)
 	}
-	assertError(t, env.do("POST", "/v1/embeddings", `{"input":[1,2]}`), 400, "", "input")
+	// dimensions: the local embedder hashes into as many buckets as asked.
+	w = env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"hello world","dimensions":64}`)
+	if v := decode(t, w)["data"].([]any)[0].(map[string]any)["embedding"].([]any); w.Code != 200 || len(v) != 64 {
+		t.Fatalf("dimensions 64: %d %s", w.Code, w.Body)
+	}
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"text-embedding-3-small","input":"a"}`), 404, "model_not_found", "model")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"input":"a"}`), 400, "", "model")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"a","dimensions":0}`), 400, "", "dimensions")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":"a","dimensions":100000000}`), 400, "", "dimensions")
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"moegate-embed","input":[1,2]}`), 400, "", "input")
+}
+
+// An embedder that cannot change its size refuses other dimensions.
+func TestEmbeddingDimensionsFixedEmbedder(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{EmbedModels: []string{"moegate-embed", "remote-embed"}}, func(d *gateway.Deps) {
+		d.Embedder = fixedEmbedder{embed.NewLocal(32)}
+	})
+	if w := env.do("POST", "/v1/embeddings", `{"model":"remote-embed","input":"a","dimensions":32}`); w.Code != 200 {
+		t.Fatalf("its own size: %d %s", w.Code, w.Body)
+	}
+	assertError(t, env.do("POST", "/v1/embeddings", `{"model":"remote-embed","input":"a","dimensions":16}`), 400, "", "dimensions")
+}
+
+// fixedEmbedder is an embedder of one size (like a remote model).
+type fixedEmbedder struct{ l *embed.Local }
+
+func (f fixedEmbedder) Dim() int { return f.l.Dim() }
+func (f fixedEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	return f.l.Embed(ctx, texts)
 }
 
 // BenchmarkChatOverhead measures the gateway's own cost per request through
@@ -586,17 +615,54 @@ func BenchmarkChatOverhead(b *testing.B) {
 			d.Cache = policies.NewMemoryCache(policies.CacheOptions{Threshold: 2}) // semantic lookup off: every request misses
 		}))
 	})
+	// What production runs: ten openai-kind experts on an instant upstream
+	// over loopback HTTP, the learned router, the default 2,048-dimension
+	// embedder and the response cache with semantic lookup on, every
+	// question new (so every lookup searches a full scope and misses).
+	b.Run("routed+cache, 10 openai experts", func(b *testing.B) {
+		up := httptest.NewServer(loadgen.Upstream())
+		defer up.Close()
+		domains := []string{"banking", "medicine", "law", "cooking", "travel", "sports", "astronomy", "programming", "gardening", "music"}
+		var ex []router.Example
+		for _, d := range domains {
+			for i := range 6 {
+				ex = append(ex, router.Example{Text: fmt.Sprintf("a question about %s number %d", d, i), Expert: d + "-up"})
+			}
+		}
+		l := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{})
+		if _, err := l.Train(context.Background(), ex); err != nil {
+			b.Fatal(err)
+		}
+		env := newTestEnv(b, Options{}, gateway.Options{}, func(d *gateway.Deps) {
+			d.Router = l
+			d.Embedder = embed.NewLocal(2048)
+			d.Cache = policies.NewMemoryCache(policies.CacheOptions{})
+		})
+		for _, d := range domains {
+			if _, err := env.reg.Add(context.Background(), experts.Spec{Name: d + "-up", Kind: experts.KindOpenAI, BaseURL: up.URL, Model: "instant"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchChatBodies(b, env, func(i int) string {
+			d := domains[i%len(domains)]
+			return fmt.Sprintf(`{"model":"auto","messages":[{"role":"user","content":"a %s question, %s, ref %x"}]}`, d, strings.Repeat(domains[(i*7+3)%10]+" ", i%5), i*2654435761)
+		})
+	})
 }
 
 func benchChat(b *testing.B, env *testEnv) {
-	h := env.srv.Handler()
 	body := `{"model":"auto","messages":[{"role":"user","content":"what is the balance of my checking account"}]}`
+	// A distinct query each time, so the cache never answers.
+	benchChatBodies(b, env, func(i int) string { return strings.Replace(body, "account", fmt.Sprint("account ", i), 1) })
+}
+
+func benchChatBodies(b *testing.B, env *testEnv, body func(i int) string) {
+	h := env.srv.Handler()
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		// A distinct query each time, so the cache never answers.
-		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(strings.Replace(body, "account", fmt.Sprint("account ", i), 1)))
+		req := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body(i)))
 		w := httptest.NewRecorder()
 		start := time.Now()
 		h.ServeHTTP(w, req)
@@ -866,5 +932,41 @@ func TestAdminPatch(t *testing.T) {
 	}
 	if tn, err := env.srv.deps.Tenants.Authenticate(context.Background(), key); err != nil || tn.RPM != 7 {
 		t.Fatalf("the key after updates: %+v %v", tn, err)
+	}
+}
+
+// With auth "none" a tenant's key is still honoured (its limits apply), an
+// unknown key is the default tenant, and answers carry OpenAI's
+// x-ratelimit-* headers for the limits the tenant has.
+func TestRateLimitHeadersAndKeysWithoutAuth(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+	w := env.do("POST", "/admin/tenants", `{"name":"acme","rpm":2,"tpm":1000}`, "Authorization", "Bearer admin-token")
+	if w.Code != 201 {
+		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
+	}
+	key := decode(t, w)["key"].(string)
+	for i, want := range []string{"1", "0"} {
+		w := env.do("POST", "/v1/chat/completions", hello, "Authorization", "Bearer "+key)
+		h := w.Header()
+		if w.Code != 200 || decode(t, w)["moegate"].(map[string]any)["tenant"] != "acme" {
+			t.Fatalf("request %d with the tenant's key: %d %s", i, w.Code, w.Body)
+		}
+		if h.Get("x-ratelimit-limit-requests") != "2" || h.Get("x-ratelimit-remaining-requests") != want || h.Get("x-ratelimit-limit-tokens") != "1000" {
+			t.Fatalf("request %d headers: %v", i, h)
+		}
+		if d, err := time.ParseDuration(h.Get("x-ratelimit-reset-requests")); err != nil || d <= 0 || d > time.Minute {
+			t.Fatalf("x-ratelimit-reset-requests %q", h.Get("x-ratelimit-reset-requests"))
+		}
+	}
+	w = env.do("POST", "/v1/chat/completions", hello, "Authorization", "Bearer "+key)
+	assertError(t, w, 429, "rate_limit_exceeded", "")
+	if w.Header().Get("x-ratelimit-remaining-requests") != "0" || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("429 headers: %v", w.Header())
+	}
+	for _, hdr := range [][]string{nil, {"Authorization", "Bearer sk-not-a-tenant"}} {
+		w := env.do("POST", "/v1/chat/completions", hello, hdr...)
+		if w.Code != 200 || decode(t, w)["moegate"].(map[string]any)["tenant"] != "default" || w.Header().Get("x-ratelimit-limit-requests") != "" {
+			t.Fatalf("without a tenant key (%v): %d %v %s", hdr, w.Code, w.Header(), w.Body)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,16 +143,24 @@ func nonNull(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// authenticate finds the caller's tenant. With auth "none" every caller is
-// the default tenant.
+// authenticate finds the caller's tenant. With auth "none" a caller
+// without a tenant's key is the default tenant.
 func (s *Server) authenticate(c *gin.Context) (policies.Tenant, error) {
 	if t, ok := c.Get(asTenantKey); ok {
 		return t.(policies.Tenant), nil // an admin acting as a tenant (asTenant)
 	}
+	key, ok := bearer(c.Request)
 	if !s.opts.AuthRequired {
+		// Keys are optional, but a tenant's key is honoured: its limits
+		// and policies apply. SDKs always send some key, so an unknown
+		// one is the default tenant, not an error.
+		if ok {
+			if t, err := s.deps.Tenants.Authenticate(c.Request.Context(), key); err == nil {
+				return t, nil
+			}
+		}
 		return policies.DefaultTenant(), nil
 	}
-	key, ok := bearer(c.Request)
 	if !ok {
 		return policies.Tenant{}, unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer KEY'.")
 	}
@@ -213,7 +222,9 @@ func (s *Server) plan(c *gin.Context, req *gateway.Request) (*gateway.Plan, erro
 		return nil, err
 	}
 	ctx := c.Request.Context()
-	if err := s.gw.Admit(ctx, req.Tenant); err != nil {
+	d, err := s.gw.Admit(ctx, req.Tenant)
+	rateLimitHeaders(c, d)
+	if err != nil {
 		return nil, err
 	}
 	p, err := s.gw.Plan(ctx, req)
@@ -221,6 +232,23 @@ func (s *Server) plan(c *gin.Context, req *gateway.Request) (*gateway.Plan, erro
 		c.Set(observedPlanKey, p)
 	}
 	return p, err
+}
+
+// rateLimitHeaders are OpenAI's x-ratelimit-* headers for the limits the
+// tenant has.
+func rateLimitHeaders(c *gin.Context, d policies.Decision) {
+	for _, q := range []struct {
+		what string
+		q    policies.Quota
+	}{{"requests", d.Requests}, {"tokens", d.Tokens}} {
+		if q.q.Limit <= 0 {
+			continue
+		}
+		h := c.Writer.Header()
+		h.Set("x-ratelimit-limit-"+q.what, strconv.FormatInt(q.q.Limit, 10))
+		h.Set("x-ratelimit-remaining-"+q.what, strconv.FormatInt(q.q.Remaining, 10))
+		h.Set("x-ratelimit-reset-"+q.what, q.q.Reset.Round(time.Millisecond).String())
+	}
 }
 
 func completion(res *gateway.Result) chatCompletion {

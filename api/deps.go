@@ -60,6 +60,9 @@ type Deps struct {
 
 // Registry is the runtime expert registry.
 type Registry interface {
+	// Snapshot is the read path: an immutable view, nothing copied.
+	Snapshot() *experts.Snapshot
+	// List copies every spec, for admin reads that hand them out.
 	List() []experts.Spec
 	Get(name string) (experts.Entry, bool)
 	Add(ctx context.Context, s experts.Spec) (experts.Spec, error)

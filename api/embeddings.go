@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -15,6 +16,7 @@ type embeddingRequest struct {
 	Input          json.RawMessage `json:"input"`
 	Model          string          `json:"model"`
 	EncodingFormat string          `json:"encoding_format"`
+	Dimensions     *int            `json:"dimensions"`
 }
 
 type embeddingData struct {
@@ -34,6 +36,15 @@ func (s *Server) embeddings(c *gin.Context) error {
 	var req embeddingRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
+	}
+	if req.Model == "" {
+		return invalid("model", "You must provide a model parameter (%s).", strings.Join(s.gw.EmbedModels(), " or "))
+	}
+	dims := 0
+	if req.Dimensions != nil {
+		if dims = *req.Dimensions; dims < 1 {
+			return invalid("dimensions", "'dimensions' must be at least 1; got %d.", dims)
+		}
 	}
 	var inputs []string
 	raw := bytes.TrimSpace(req.Input)
@@ -62,7 +73,7 @@ func (s *Server) embeddings(c *gin.Context) error {
 	if req.EncodingFormat != "" && req.EncodingFormat != "float" && req.EncodingFormat != "base64" {
 		return invalid("encoding_format", "'encoding_format' must be 'float' or 'base64'.")
 	}
-	vecs, err := s.gw.Embed(c.Request.Context(), inputs)
+	vecs, err := s.gw.EmbedAs(c.Request.Context(), req.Model, dims, inputs)
 	if err != nil {
 		return err
 	}
@@ -79,11 +90,7 @@ func (s *Server) embeddings(c *gin.Context) error {
 		}
 		tokens += len(bytes.Fields([]byte(inputs[i])))
 	}
-	model := req.Model
-	if model == "" {
-		model = "moegate-embed"
-	}
-	c.JSON(http.StatusOK, gin.H{"object": "list", "data": data, "model": model,
+	c.JSON(http.StatusOK, gin.H{"object": "list", "data": data, "model": req.Model,
 		"usage": gin.H{"prompt_tokens": tokens, "total_tokens": tokens}})
 	return nil
 }

@@ -12,7 +12,8 @@ func (s *Server) models() []modelObject {
 	created := s.started.Unix()
 	out := []modelObject{{ID: experts.ReservedName, Object: "model", Created: created, OwnedBy: "moegate",
 		Description: "Routed by the gateway's router to the best-fitting experts."}}
-	for _, sp := range s.deps.Registry.List() {
+	for _, e := range s.deps.Registry.Snapshot().Entries() {
+		sp := e.Spec // read only: snapshots are shared
 		if !sp.IsEnabled() {
 			continue
 		}

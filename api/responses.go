@@ -517,6 +517,7 @@ type responsesStream struct {
 	created int64
 	model   string
 	started bool
+	msgOpen bool // the message item was added
 	seq     int
 	text    strings.Builder
 }
@@ -548,9 +549,12 @@ func (w *responsesStream) start() error {
 	if err := w.event("response.created", map[string]any{"response": r}); err != nil {
 		return err
 	}
-	if err := w.event("response.in_progress", map[string]any{"response": r}); err != nil {
-		return err
-	}
+	return w.event("response.in_progress", map[string]any{"response": r})
+}
+
+// openMessage adds the message item the text streams into: output 0.
+func (w *responsesStream) openMessage() error {
+	w.msgOpen = true
 	if err := w.event("response.output_item.added", map[string]any{"output_index": 0, "item": messageItem(w.info, "", "in_progress")}); err != nil {
 		return err
 	}
@@ -564,6 +568,11 @@ func (w *responsesStream) delta(d experts.Delta) error {
 	}
 	if !w.started {
 		if err := w.start(); err != nil {
+			return err
+		}
+	}
+	if !w.msgOpen {
+		if err := w.openMessage(); err != nil {
 			return err
 		}
 	}
@@ -582,13 +591,26 @@ func (w *responsesStream) finish(res *gateway.Result) {
 	r := newResponse(w.call, w.info, w.model, w.created)
 	finishResponse(&r, res)
 	text := res.Response.Content
-	id := messageID(w.info)
-	part := contentPart{Type: "output_text", Text: text, Annotations: []any{}, Logprobs: []any{}}
-	_ = w.event("response.output_text.done", map[string]any{"item_id": id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []any{}})
-	_ = w.event("response.content_part.done", map[string]any{"item_id": id, "output_index": 0, "content_index": 0, "part": part})
-	_ = w.event("response.output_item.done", map[string]any{"output_index": 0, "item": messageItem(w.info, text, "completed")})
-	for i, fc := range functionCalls(res.Response.ToolCalls) {
-		idx := i + 1
+	calls := functionCalls(res.Response.ToolCalls)
+	first := 0 // output index of the first function call
+	// A message item when text streamed, or when there is nothing else to
+	// answer with (as in the non-streaming output).
+	if w.msgOpen || text != "" || len(calls) == 0 {
+		if !w.msgOpen {
+			_ = w.openMessage()
+		}
+		id := messageID(w.info)
+		part := contentPart{Type: "output_text", Text: text, Annotations: []any{}, Logprobs: []any{}}
+		_ = w.event("response.output_text.done", map[string]any{"item_id": id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []any{}})
+		_ = w.event("response.content_part.done", map[string]any{"item_id": id, "output_index": 0, "content_index": 0, "part": part})
+		_ = w.event("response.output_item.done", map[string]any{"output_index": 0, "item": messageItem(w.info, text, "completed")})
+		first = 1
+		if len(r.Output) == 0 || r.Output[0].Type != "message" {
+			r.Output = append([]outputItem{messageItem(w.info, text, "completed")}, r.Output...)
+		}
+	}
+	for i, fc := range calls {
+		idx := first + i
 		args := *fc.Arguments
 		added := fc
 		added.Status, added.Arguments = "in_progress", new(string)
@@ -596,10 +618,6 @@ func (w *responsesStream) finish(res *gateway.Result) {
 		_ = w.event("response.function_call_arguments.delta", map[string]any{"item_id": fc.ID, "output_index": idx, "delta": args})
 		_ = w.event("response.function_call_arguments.done", map[string]any{"item_id": fc.ID, "output_index": idx, "arguments": args})
 		_ = w.event("response.output_item.done", map[string]any{"output_index": idx, "item": fc})
-	}
-	// The streamed message item is always output 0.
-	if len(r.Output) > 0 && r.Output[0].Type != "message" {
-		r.Output = append([]outputItem{messageItem(w.info, text, "completed")}, r.Output...)
 	}
 	typ := "response.completed"
 	if r.Status == "incomplete" {

@@ -25,6 +25,7 @@ import (
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/health"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Server serves the gateway's HTTP API.
@@ -226,7 +227,7 @@ func (s *Server) observe(c *gin.Context) {
 		return
 	}
 	s.log.LogAttrs(ctx, level, "request", slog.String("request_id", requestID(c)), slog.String("method", c.Request.Method),
-		slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+		slog.String("path", c.Request.URL.Path), slog.Int("status", status), slog.Float64("duration_ms", units.MS(d)))
 }
 
 // limitBody caps request bodies; reading past the cap fails with a
@@ -276,7 +277,7 @@ func (s *Server) healthz(c *gin.Context) {
 func (s *Server) readyz(c *gin.Context) {
 	checks := gin.H{}
 	ready := true
-	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", len(s.deps.Registry.List()))
+	checks["registry"] = fmt.Sprintf("ok: %d experts loaded", s.deps.Registry.Snapshot().Len())
 	def := s.gw.DefaultExpert()
 	switch e, ok := s.deps.Registry.Get(def); {
 	case !ok:

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,11 +59,39 @@ func (w *streamWriter) send(ch chatChunk) error {
 }
 
 func (w *streamWriter) event(data []byte) error {
-	if _, err := w.c.Writer.Write(append(append([]byte("data: "), data...), '\n', '\n')); err != nil {
+	return w.write(append(append([]byte("data: "), data...), '\n', '\n'), true)
+}
+
+// write sends b, flushing unless more is about to follow.
+func (w *streamWriter) write(b []byte, flush bool) error {
+	if _, err := w.c.Writer.Write(b); err != nil {
 		return err
 	}
-	w.c.Writer.Flush()
+	if flush {
+		w.c.Writer.Flush()
+	}
 	return nil
+}
+
+// contentEvent is the event of a content-only delta, encoded without
+// reflection: the bytes json.Marshal would write for its chatChunk.
+func (w *streamWriter) contentEvent(content string) []byte {
+	s, _ := json.Marshal(content)
+	b := make([]byte, 0, len(s)+len(w.id)+len(w.model)+160)
+	b = append(b, `data: {"id":`...)
+	b = appendJSONString(b, w.id)
+	b = append(b, `,"object":"chat.completion.chunk","created":`...)
+	b = strconv.AppendInt(b, w.created, 10)
+	b = append(b, `,"model":`...)
+	b = appendJSONString(b, w.model)
+	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
+	b = append(b, s...)
+	return append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
 }
 
 // delta is the aggregate package's callback: one piece of the answer.
@@ -78,6 +107,9 @@ func (w *streamWriter) delta(d experts.Delta) error {
 	}
 	if content == nil && len(d.ToolCalls) == 0 {
 		return nil
+	}
+	if len(d.ToolCalls) == 0 {
+		return w.write(w.contentEvent(d.Content), !d.More)
 	}
 	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}})
 }

@@ -75,6 +75,10 @@ type Router struct {
 	// store's best match scores at least this (cosine).
 	KnowledgeThreshold float64        `yaml:"knowledge_threshold"`
 	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
+	// Features are what the learned router reads of a query: "local"
+	// (hashed n-grams, the default), "combined" (those next to the
+	// configured embedder's vectors) or "embedder" (its vectors alone).
+	Features string `yaml:"features"`
 }
 
 // Local configures the in-process MoE engine behind the default expert.

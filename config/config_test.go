@@ -148,8 +148,25 @@ func TestComposeFile(t *testing.T) {
 	if !strings.HasPrefix(doc.Services["redis"].Image, "redis") {
 		t.Errorf("redis image = %q", doc.Services["redis"].Image)
 	}
-	if len(gw.Ports) == 0 || !strings.HasSuffix(gw.Ports[0], ":8080") {
-		t.Errorf("gateway ports = %v", gw.Ports)
+	// The gateway scales: no fixed host port; one proxy publishes the API,
+	// on loopback only; Postgres and Redis publish nothing.
+	if len(gw.Ports) != 0 {
+		t.Errorf("gateway publishes %v: a fixed host port cannot be scaled", gw.Ports)
+	}
+	if p := doc.Services["proxy"]; len(p.Ports) != 1 || !strings.HasPrefix(p.Ports[0], "127.0.0.1:") || p.DependsOn["gateway"].Condition != "service_healthy" {
+		t.Errorf("proxy ports = %v, depends on %v; want one loopback port in front of ready gateways", p.Ports, p.DependsOn)
+	}
+	if !strings.Contains(string(data), "dynamic a gateway 8080") {
+		t.Error("the proxy does not balance over every gateway replica")
+	}
+	for _, name := range []string{"postgres", "redis"} {
+		if ports := doc.Services[name].Ports; len(ports) != 0 {
+			t.Errorf("%s publishes %v on the host", name, ports)
+		}
+	}
+	// The admin token must come from the environment: no default.
+	if tok := gw.Environment["MOEGATE_ADMIN_TOKEN"]; !strings.HasPrefix(tok, "${MOEGATE_ADMIN_TOKEN:?") {
+		t.Errorf("MOEGATE_ADMIN_TOKEN = %q, want ${MOEGATE_ADMIN_TOKEN:?...} (required, no default)", tok)
 	}
 	for name, s := range doc.Services {
 		if len(s.Healthcheck.Test) == 0 {

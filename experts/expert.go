@@ -73,6 +73,9 @@ type Response struct {
 type Delta struct {
 	Content   string
 	ToolCalls json.RawMessage
+	// More is true when more of the answer has already arrived: a writer
+	// may hold this piece to send it with the next in one write.
+	More bool
 }
 
 // Expert answers chat requests. Implementations must honour ctx

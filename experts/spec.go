@@ -102,6 +102,10 @@ type Spec struct {
 	DataOwner       string   `json:"data_owner,omitempty" yaml:"data_owner"`
 	CostPer1KTokens float64  `json:"cost_per_1k_tokens,omitempty" yaml:"cost_per_1k_tokens"`
 	LatencyHintMS   int      `json:"latency_hint_ms,omitempty" yaml:"latency_hint_ms"`
+	// Deployments are several endpoints serving this expert (the same
+	// model in several places); requests are balanced among them by
+	// experts/deploy. Exclusive with BaseURL.
+	Deployments []Deployment `json:"deployments,omitempty" yaml:"deployments"`
 	// Capabilities say which requests the expert can serve (tools,
 	// structured output, images, context and answer size).
 	Capabilities Capabilities `json:"capabilities,omitzero" yaml:"capabilities"`
@@ -110,6 +114,19 @@ type Spec struct {
 	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
 	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
 }
+
+// Deployment is one endpoint of an expert with several.
+type Deployment struct {
+	BaseURL   string `json:"base_url" yaml:"base_url"`
+	Model     string `json:"model,omitempty" yaml:"model"`             // "": the expert's model
+	APIKeyEnv string `json:"api_key_env,omitempty" yaml:"api_key_env"` // "": the expert's
+	// Weight is the deployment's share of requests relative to the
+	// others' (0 counts as 1).
+	Weight int `json:"weight,omitempty" yaml:"weight"`
+}
+
+// maxDeployments bounds the endpoints of one expert.
+const maxDeployments = 64
 
 // DefaultTimeout applies when Spec.Timeout is zero.
 const DefaultTimeout = 60 * time.Second
@@ -145,6 +162,14 @@ func (s *Spec) Normalize() {
 	s.Description = strings.TrimSpace(s.Description)
 	s.DataOwner = strings.TrimSpace(s.DataOwner)
 	s.Tags = cleanList(s.Tags)
+	for i := range s.Deployments {
+		d := &s.Deployments[i]
+		d.BaseURL = strings.TrimRight(strings.TrimSpace(d.BaseURL), "/")
+		d.Model, d.APIKeyEnv = strings.TrimSpace(d.Model), strings.TrimSpace(d.APIKeyEnv)
+	}
+	if len(s.Deployments) == 0 {
+		s.Deployments = nil
+	}
 	s.Examples = cleanList(s.Examples)
 	s.Fallbacks = cleanList(s.Fallbacks)
 	if len(s.Headers) == 0 {
@@ -243,6 +268,21 @@ func (s Spec) Validate() error {
 	if s.LatencyHintMS < 0 {
 		return invalid("latency_hint_ms", "must be >= 0")
 	}
+	if len(s.Deployments) > maxDeployments {
+		return invalid("deployments", "more than %d entries", maxDeployments)
+	}
+	for i, d := range s.Deployments {
+		field := fmt.Sprintf("deployments[%d]", i)
+		if d.BaseURL == "" {
+			return invalid(field+".base_url", "required")
+		}
+		if d.APIKeyEnv != "" && !envRE.MatchString(d.APIKeyEnv) {
+			return invalid(field+".api_key_env", "%q is not an environment variable name", d.APIKeyEnv)
+		}
+		if d.Weight < 0 || d.Weight > 1000 {
+			return invalid(field+".weight", "%d is outside 0..1000", d.Weight)
+		}
+	}
 	return s.Capabilities.validate()
 }
 
@@ -326,6 +366,7 @@ func (s Spec) Clone() Spec {
 	}
 	s.Capabilities = s.Capabilities.clone()
 	s.HeadersEnv = maps.Clone(s.HeadersEnv)
+	s.Deployments = slices.Clone(s.Deployments)
 	s.Tags = slices.Clone(s.Tags)
 	s.Examples = slices.Clone(s.Examples)
 	s.Fallbacks = slices.Clone(s.Fallbacks)

@@ -27,6 +27,10 @@ func (g *Gateway) cacheDecision(p *Plan) cacheUse {
 	case len(p.req.Chat.Tools) > 0:
 		info.Mode, info.Reason = policies.CacheOff, "requests with tools are not cached"
 		return cacheUse{}
+	case p.req.Chat.Images > 0:
+		// The keys hold the conversation's text only.
+		info.Mode, info.Reason = policies.CacheOff, "requests with images are not cached"
+		return cacheUse{}
 	case mode == policies.CacheOff:
 		info.Reason = "disabled by request"
 		return cacheUse{}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,13 +27,28 @@ func capabilitiesOf(e experts.Entry) experts.Capabilities {
 	return c
 }
 
+// refuser is an expert that can tell in advance that it would refuse a
+// request (the local engine, on parameters it cannot honour).
+type refuser interface {
+	Refuses(req *experts.Request) error
+}
+
 // lacks says what the named expert cannot give this request, or nil.
 func (g *Gateway) lacks(name string, p *Plan) *experts.Lack {
 	e, ok := g.deps.Registry.Get(name)
 	if !ok {
 		return nil // gone: the candidate step drops it
 	}
-	return capabilitiesOf(e).Lacks(p.needs)
+	if l := capabilitiesOf(e).Lacks(p.needs); l != nil {
+		return l
+	}
+	if x, ok := e.Expert.(refuser); ok {
+		var ve *experts.ValidationError
+		if err := x.Refuses(p.req.Chat); errors.As(err, &ve) {
+			return &experts.Lack{Param: ve.Field, Reason: fmt.Sprintf("cannot honour '%s'", ve.Field)}
+		}
+	}
+	return nil
 }
 
 // skip records an expert that cannot serve the request.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/jsonobj"
 	"github.com/moegate/moegate/policies"
 )
 
@@ -256,7 +259,7 @@ func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
 	}
 	chat := p.req.Chat
 	r := policies.CacheRequest{Model: p.req.Model, MaxTokens: chat.MaxTokens, Stop: chat.Stop, Seed: chat.Seed,
-		Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s", p.strategy, routed, passages, chat.ResponseFormat)}
+		Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s params=%s", p.strategy, routed, passages, chat.ResponseFormat, otherParams(chat.Body))}
 	if t := chat.Temperature; t != nil {
 		r.Temperature = new(float64(*t))
 	}
@@ -285,4 +288,27 @@ func (g *Gateway) storeInCache(ctx context.Context, p *Plan, scopeKey, exactKey 
 	if err := g.deps.Cache.Put(context.WithoutCancel(ctx), scopeKey, exactKey, p.vec, e); err != nil {
 		g.log.WarnContext(ctx, "cache store failed", "request_id", p.Info.RequestID, "err", err)
 	}
+}
+
+// otherParams lists, sorted, the members of a client's body beyond the
+// conversation and the gateway's own: any parameter, known or not
+// (logprobs, logit_bias, penalties...), may change the answer, so each is
+// part of the cache key.
+func otherParams(body []byte) string {
+	if len(body) == 0 {
+		return ""
+	}
+	var params []string
+	err := jsonobj.Members(body, func(key, value, _ []byte) {
+		switch string(key) {
+		case "model", "messages", "moegate", "stream", "stream_options", "user":
+			return
+		}
+		params = append(params, string(key)+"="+string(value))
+	})
+	if err != nil {
+		return "unparsed:" + string(body)
+	}
+	slices.Sort(params)
+	return strings.Join(params, "\x00")
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// answer unless they set moegate.cache "on".
 	CacheSampled bool
 
+	// EmbedModels are the names /v1/embeddings accepts for the gateway's
+	// embedder; [DefaultEmbedModel] when empty.
+	EmbedModels []string
+
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
 
@@ -66,6 +70,9 @@ func (o *Options) setDefaults() {
 	o.Aggregate = cmp.Or(o.Aggregate, aggregate.Top1)
 	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultRequestTimeout)
 	o.RetrievalTopK = cmp.Or(o.RetrievalTopK, DefaultRetrievalTopK)
+	if len(o.EmbedModels) == 0 {
+		o.EmbedModels = []string{DefaultEmbedModel}
+	}
 	if o.RetrievalMinScore == 0 {
 		o.RetrievalMinScore = DefaultRetrievalMinScore
 	}

@@ -41,24 +41,25 @@ type Plan struct {
 	lackParam string        // the request parameter they could not honour
 }
 
-// Admit applies the tenant's rate limits and budget.
-func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) error {
+// Admit applies the tenant's rate limits and budget. The decision is
+// returned either way, for the caller's rate-limit headers.
+func (g *Gateway) Admit(ctx context.Context, t policies.Tenant) (policies.Decision, error) {
 	d, err := g.deps.Limiter.Allow(ctx, t)
 	if err != nil {
 		// Limits must not take the gateway down; the failover limiter
 		// already degrades to in-process limits, so this is unexpected.
 		g.log.ErrorContext(ctx, "rate limiter failed; request admitted", "tenant", t.Name, "err", err)
-		return nil
+		return policies.Decision{Allowed: true}, nil
 	}
 	if d.Allowed {
-		return nil
+		return d, nil
 	}
 	g.metrics.limited.WithLabelValues(d.Reason).Inc()
 	code := "rate_limit_exceeded"
 	if d.Reason == policies.ReasonBudget {
 		code = "insufficient_quota"
 	}
-	return &errs.Error{Kind: errs.RateLimited, Code: code, RetryAfter: d.RetryAfter,
+	return d, &errs.Error{Kind: errs.RateLimited, Code: code, RetryAfter: d.RetryAfter,
 		Err: fmt.Errorf("Rate limit reached for tenant %s (%s). Retry after %s.", t.Name, d.Reason, d.RetryAfter.Round(time.Second))}
 }
 

@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"hash"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,10 +150,19 @@ func CacheKeys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
 	return scopeKey, hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// writeField writes tag, the count of items and each item with its length,
+// so that no two different field lists hash alike.
 func writeField(h hash.Hash, tag string, items ...string) {
-	fmt.Fprintf(h, "%s:%d:", tag, len(items))
+	var buf [64]byte
+	b := append(buf[:0], tag...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(len(items)), 10)
+	b = append(b, ':')
+	h.Write(b)
 	for _, it := range items {
-		fmt.Fprintf(h, "%d:%s", len(it), it)
+		h.Write(strconv.AppendInt(buf[:0], int64(len(it)), 10))
+		h.Write([]byte{':'})
+		io.WriteString(h, it)
 	}
 }
 

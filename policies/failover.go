@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Failover is a Limiter that uses Redis while it answers and an in-process
@@ -69,7 +71,7 @@ func (f *Failover) Check(ctx context.Context) error {
 	defer f.mu.Unlock()
 	if f.down {
 		f.down = false
-		f.log.Info("redis limiter reachable again; using shared limits", "down_for", f.now().Sub(f.downSince).Round(time.Millisecond))
+		f.log.Info("redis limiter reachable again; using shared limits", "down_for_ms", units.MS(f.now().Sub(f.downSince)))
 	}
 	return nil
 }

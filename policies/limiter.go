@@ -40,6 +40,29 @@ type Decision struct {
 	Allowed    bool
 	RetryAfter time.Duration // when refused: how long until a retry can succeed
 	Reason     string        // when refused: ReasonRPM, ReasonTPM or ReasonBudget
+	// Requests and Tokens are the tenant's per-minute windows after this
+	// decision, for the x-ratelimit-* headers; a zero Limit means none.
+	Requests, Tokens Quota
+}
+
+// Quota is one rate limit's state: the limit, what remains of it, and how
+// long until it is whole again.
+type Quota struct {
+	Limit, Remaining int64
+	Reset            time.Duration
+}
+
+// quota is the state of a window of limit at nowMs.
+func (w *window) quota(nowMs, limit int64) Quota {
+	if limit <= 0 {
+		return Quota{}
+	}
+	used := w.total(nowMs / 1000)
+	q := Quota{Limit: limit, Remaining: max(0, limit-used)}
+	if used > 0 {
+		q.Reset = w.retryAfter(nowMs, 0)
+	}
+	return q
 }
 
 // ExpertUsage counts one expert's calls and tokens for a tenant.
@@ -159,18 +182,28 @@ func (l *MemoryLimiter) Allow(_ context.Context, t Tenant) (Decision, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.tenant(t, now)
+	d := l.decide(t, s, now)
+	if d.Allowed {
+		s.rpm.add(sec, 1)
+		s.requests++
+	}
+	d.Requests, d.Tokens = s.rpm.quota(ms, int64(t.RPM)), s.tpm.quota(ms, int64(t.TPM))
+	return d, nil
+}
+
+func (l *MemoryLimiter) decide(t Tenant, s *memTenant, now time.Time) Decision {
+	ms := now.UnixMilli()
+	sec := ms / 1000
 	if t.RPM > 0 && s.rpm.total(sec)+1 > int64(t.RPM) {
-		return Decision{Reason: ReasonRPM, RetryAfter: s.rpm.retryAfter(ms, int64(t.RPM)-1)}, nil
+		return Decision{Reason: ReasonRPM, RetryAfter: s.rpm.retryAfter(ms, int64(t.RPM)-1)}
 	}
 	if t.TPM > 0 && s.tpm.total(sec) >= int64(t.TPM) {
-		return Decision{Reason: ReasonTPM, RetryAfter: s.tpm.retryAfter(ms, int64(t.TPM)-1)}, nil
+		return Decision{Reason: ReasonTPM, RetryAfter: s.tpm.retryAfter(ms, int64(t.TPM)-1)}
 	}
 	if t.BudgetTokens > 0 && s.budgetUsed >= t.BudgetTokens {
-		return Decision{Reason: ReasonBudget, RetryAfter: s.periodEnd.Sub(now)}, nil
+		return Decision{Reason: ReasonBudget, RetryAfter: s.periodEnd.Sub(now)}
 	}
-	s.rpm.add(sec, 1)
-	s.requests++
-	return Decision{Allowed: true}, nil
+	return Decision{Allowed: true}
 }
 
 // Record implements Limiter.

@@ -121,6 +121,30 @@ func TestLimiters(t *testing.T) {
 				// Another tenant is unaffected.
 				mustAllow(t, l, Tenant{Name: "globex", RPM: 3}, true, "")
 			})
+			t.Run("quotas", func(t *testing.T) {
+				clock := newClock()
+				l := open(t, clock)
+				tn := Tenant{Name: "acme", RPM: 3, TPM: 100}
+				d := mustAllow(t, l, tn, true, "")
+				// The request just counted leaves the window in 60s (clock is 250ms in).
+				if d.Requests != (Quota{Limit: 3, Remaining: 2, Reset: 60*time.Second - 250*time.Millisecond}) || d.Tokens != (Quota{Limit: 100, Remaining: 100}) {
+					t.Fatalf("first request: %+v", d)
+				}
+				mustRecord(t, l, tn, "banking", 30)
+				clock.Advance(10 * time.Second)
+				d = mustAllow(t, l, tn, true, "")
+				if d.Requests.Remaining != 1 || d.Tokens.Remaining != 70 || !near(d.Tokens.Reset, 50*time.Second-250*time.Millisecond) {
+					t.Fatalf("second request: %+v", d)
+				}
+				mustAllow(t, l, tn, true, "")
+				d = mustAllow(t, l, tn, false, ReasonRPM)
+				if d.Requests.Remaining != 0 || d.Requests.Limit != 3 {
+					t.Fatalf("refused: %+v", d)
+				}
+				if d := mustAllow(t, l, Tenant{Name: "free"}, true, ""); d.Requests != (Quota{}) || d.Tokens != (Quota{}) {
+					t.Fatalf("no limits, no quotas: %+v", d)
+				}
+			})
 			t.Run("tpm", func(t *testing.T) {
 				clock := newClock()
 				l := open(t, clock)

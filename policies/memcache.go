@@ -5,6 +5,7 @@ import (
 	"context"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -62,7 +63,7 @@ type memShard struct {
 type memEntry struct {
 	key     string
 	scope   string
-	vec     []float32 // unit length; nil: not semantically findable
+	vec     *cacheVec // unit length; nil: not semantically findable
 	hashes  [lshTables]uint32
 	e       Entry
 	size    int64
@@ -124,6 +125,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 		return Entry{}, Hit{}, false, nil
 	}
 	var best *list.Element
+	var hs *[lshTables]uint32 // the query's signature, once computed
 	bestSim := c.opts.Threshold
 	var expired []*list.Element
 	consider := func(el *list.Element) {
@@ -132,10 +134,17 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			expired = append(expired, el)
 			return
 		}
-		if len(me.vec) != len(q) {
+		if me.vec.dim != len(q) {
 			return
 		}
-		if sim := float64(vec.Dot(q, me.vec)) / norm; sim >= bestSim {
+		// The table hashes are a 30-bit signature of the vector: a
+		// neighbour at the threshold differs in about 3 of its bits, an
+		// unrelated vector in 10 or more, so far signatures skip the
+		// full comparison.
+		if hs != nil && hamming(hs, &me.hashes) > maxSignatureDistance {
+			return
+		}
+		if sim := float64(me.vec.dot(q)) / norm; sim >= bestSim {
 			best, bestSim = el, sim
 		}
 	}
@@ -144,11 +153,12 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			consider(el)
 		}
 	} else {
-		hs := c.hyperplanes(len(q)).hash(q)
+		qh := c.hyperplanes(len(q)).hash(q)
+		hs = &qh
 		seen := make([]*list.Element, 0, lshTables*(lshBits+1)*bucketCap)
 		for t := range lshTables {
 			for probe := -1; probe < lshBits; probe++ {
-				h := hs[t]
+				h := qh[t]
 				if probe >= 0 {
 					h ^= 1 << probe
 				}
@@ -185,9 +195,9 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		expires: now.Add(c.opts.TTL),
 	}
 	if c.opts.Threshold <= 1 {
-		me.vec = unit(v)
+		me.vec = newCacheVec(v)
 	}
-	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)+4*len(me.vec))
+	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
 	for _, x := range e.Experts {
 		me.size += int64(len(x)) + 16
 	}
@@ -195,7 +205,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		return nil // one answer may not crowd out the rest
 	}
 	if me.vec != nil {
-		me.hashes = c.hyperplanes(len(me.vec)).hash(me.vec)
+		me.hashes = c.hyperplanes(me.vec.dim).hashVec(me.vec)
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -314,12 +324,16 @@ func (c *MemoryCache) remove(s *memShard, el *list.Element) {
 }
 
 // hyperplanes are the random hyperplanes of the hash tables for one
-// dimension, as dense ±1 normals: hashing a vector is lshTables*lshBits
-// SIMD dot products.
+// dimension, as dense ±1 normals. A dense vector is hashed with
+// lshTables*lshBits SIMD dot products; a sparse one (the local embedder's
+// hashed features) through its non-zero coordinates only.
 type hyperplanes struct {
 	normals []*float32 // lshTables*lshBits vectors of dim
+	byCoord []float32  // the same, coordinate-major: dim rows of lshTables*lshBits
 	dim     int
 }
+
+const planes = lshTables * lshBits
 
 func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
 	c.planesMu.Lock()
@@ -327,8 +341,8 @@ func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
 	if h, ok := c.planes[dim]; ok {
 		return h
 	}
-	h := &hyperplanes{dim: dim}
-	flat := make([]float32, lshTables*lshBits*dim)
+	h := &hyperplanes{dim: dim, byCoord: make([]float32, planes*dim)}
+	flat := make([]float32, planes*dim)
 	x := uint64(dim)*0x9E3779B97F4A7C15 + 1
 	var z uint64
 	for i := range flat {
@@ -343,17 +357,57 @@ func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
 		}
 		flat[i] = float32(int64(z>>(i%64)&1)*2 - 1)
 	}
-	for b := range lshTables * lshBits {
+	for b := range planes {
 		h.normals = append(h.normals, &flat[b*dim])
+		for i := range dim {
+			h.byCoord[i*planes+b] = flat[b*dim+i]
+		}
 	}
 	c.planes[dim] = h
 	return h
 }
 
-// hash returns v's bucket in each table.
+// hash returns the bucket in each table of the dense vector v.
 func (h *hyperplanes) hash(v []float32) [lshTables]uint32 {
-	var sums [lshTables * lshBits]float32
-	vec.DotBatch(v, h.normals, sums[:])
+	var sums [planes]float32
+	nnz := 0
+	for _, x := range v {
+		if x != 0 {
+			nnz++
+		}
+	}
+	if nnz*sparseRatio > len(v) {
+		vec.DotBatch(v, h.normals, sums[:])
+		return buckets(&sums)
+	}
+	for i, x := range v {
+		if x != 0 {
+			h.add(&sums, i, x)
+		}
+	}
+	return buckets(&sums)
+}
+
+// hashVec returns the buckets of a stored vector.
+func (h *hyperplanes) hashVec(v *cacheVec) [lshTables]uint32 {
+	if v.idx == nil {
+		return h.hash(v.val)
+	}
+	var sums [planes]float32
+	for k, i := range v.idx {
+		h.add(&sums, int(i), v.val[k])
+	}
+	return buckets(&sums)
+}
+
+func (h *hyperplanes) add(sums *[planes]float32, i int, x float32) {
+	row := h.byCoord[i*planes : (i+1)*planes]
+	for b := range sums {
+		sums[b] += x * row[b]
+	}
+}
+
+func buckets(sums *[planes]float32) [lshTables]uint32 {
 	var out [lshTables]uint32
 	for t := range lshTables {
 		for b := range lshBits {
@@ -363,4 +417,80 @@ func (h *hyperplanes) hash(v []float32) [lshTables]uint32 {
 		}
 	}
 	return out
+}
+
+// maxSignatureDistance is the most signature bits a candidate may differ
+// in: at cosine 0.95 (each bit differs with probability 0.1) 9 or more of
+// 30 differ with probability 0.0015.
+const maxSignatureDistance = 8
+
+func hamming(a, b *[lshTables]uint32) int {
+	n := 0
+	for t := range lshTables {
+		n += bits.OnesCount32(a[t] ^ b[t])
+	}
+	return n
+}
+
+// sparseRatio: a vector with at most one non-zero coordinate in
+// sparseRatio is stored and hashed as sparse.
+const sparseRatio = 4
+
+// cacheVec is a stored unit vector: dense, or sparse (idx not nil) when
+// most coordinates are zero, as with the local embedder, which keeps it
+// small and its comparisons cheap.
+type cacheVec struct {
+	dim int
+	idx []int32
+	val []float32
+}
+
+// newCacheVec returns v scaled to unit length, or nil if v is empty, zero
+// or not finite.
+func newCacheVec(v []float32) *cacheVec {
+	n2 := float64(vec.Dot(v, v))
+	if !(n2 > 0) || math.IsInf(n2, 0) {
+		return nil // empty, zero, or not finite
+	}
+	inv := float32(1 / math.Sqrt(n2))
+	nnz := 0
+	for _, x := range v {
+		if x != 0 {
+			nnz++
+		}
+	}
+	if nnz*sparseRatio > len(v) {
+		u := make([]float32, len(v))
+		for i, x := range v {
+			u[i] = x * inv
+		}
+		return &cacheVec{dim: len(v), val: u}
+	}
+	cv := &cacheVec{dim: len(v), idx: make([]int32, 0, nnz), val: make([]float32, 0, nnz)}
+	for i, x := range v {
+		if x != 0 {
+			cv.idx = append(cv.idx, int32(i))
+			cv.val = append(cv.val, x*inv)
+		}
+	}
+	return cv
+}
+
+// dot is the inner product with the dense vector q of the same dimension.
+func (v *cacheVec) dot(q []float32) float32 {
+	if v.idx == nil {
+		return vec.Dot(q, v.val)
+	}
+	var s float32
+	for k, i := range v.idx {
+		s += v.val[k] * q[i]
+	}
+	return s
+}
+
+func (v *cacheVec) bytes() int64 {
+	if v == nil {
+		return 0
+	}
+	return int64(4*len(v.idx) + 4*len(v.val))
 }

@@ -10,9 +10,12 @@ import (
 	"testing"
 )
 
-func randomUnit(rng *rand.Rand, dim int) []float32 {
+func randomUnit(rng *rand.Rand, dim int) []float32 { return randomSparse(rng, dim, dim) }
+
+// randomSparse returns a random unit vector with nnz non-zero coordinates.
+func randomSparse(rng *rand.Rand, dim, nnz int) []float32 {
 	v := make([]float32, dim)
-	for i := range v {
+	for _, i := range rng.Perm(dim)[:nnz] {
 		v[i] = float32(rng.NormFloat64())
 	}
 	return unit(v)
@@ -20,7 +23,14 @@ func randomUnit(rng *rand.Rand, dim int) []float32 {
 
 // nearVec returns a unit vector at cosine about cos from v.
 func nearVec(rng *rand.Rand, v []float32, cos float64) []float32 {
-	noise := randomUnit(rng, len(v))
+	// The noise lives on v's support, so a sparse v stays sparse.
+	noise := make([]float32, len(v))
+	for i, x := range v {
+		if x != 0 {
+			noise[i] = float32(rng.NormFloat64())
+		}
+	}
+	noise = unit(noise)
 	// Make the noise orthogonal to v, then mix.
 	d := dot(noise, v)
 	for i := range noise {
@@ -42,12 +52,15 @@ func TestMemoryCacheIndexedScope(t *testing.T) {
 	tests := []struct {
 		name    string
 		dim     int
+		nnz     int
 		sim     float64
 		minRate float64
 	}{
-		{"dense 2048 at 0.99", 2048, 0.99, 0.97},
-		{"dense 2048 at 0.97", 2048, 0.97, 0.90},
-		{"dense 384 at 0.99", 384, 0.99, 0.97},
+		{"dense 2048 at 0.99", 2048, 2048, 0.99, 0.97},
+		{"dense 2048 at 0.97", 2048, 2048, 0.97, 0.90},
+		{"dense 384 at 0.99", 384, 384, 0.99, 0.97},
+		{"sparse 2048 (local embedder) at 0.99", 2048, 150, 0.99, 0.97},
+		{"sparse 2048 at 0.97", 2048, 150, 0.97, 0.90},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +68,7 @@ func TestMemoryCacheIndexedScope(t *testing.T) {
 			c := NewMemoryCache(CacheOptions{Threshold: 0.95})
 			var stored [][]float32
 			for i := range 256 {
-				v := randomUnit(rng, tt.dim)
+				v := randomSparse(rng, tt.dim, tt.nnz)
 				stored = append(stored, v)
 				mustPut(t, c, "s", fmt.Sprint("k", i), v, testEntry(fmt.Sprint(i)))
 			}
@@ -70,7 +83,7 @@ func TestMemoryCacheIndexedScope(t *testing.T) {
 				t.Errorf("found %d of %d near duplicates (%.2f), want at least %.2f", found, len(stored), rate, tt.minRate)
 			}
 			for range 100 {
-				if e, hit, ok := mustGet(t, c, "s", "q", randomUnit(rng, tt.dim)); ok {
+				if e, hit, ok := mustGet(t, c, "s", "q", randomSparse(rng, tt.dim, tt.nnz)); ok {
 					t.Fatalf("unrelated query hit %q at %v", e.Content, hit.Similarity)
 				}
 			}
@@ -165,6 +178,27 @@ func BenchmarkMemoryCacheMiss(b *testing.B) {
 	qs := make([][]float32, 64)
 	for i := range qs {
 		qs[i] = randomUnit(rng, 2048)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, _, ok, _ := c.Get(context.Background(), "s", "q", qs[i%len(qs)]); ok {
+			b.Fatal("hit")
+		}
+	}
+}
+
+// BenchmarkMemoryCacheMissSparse is the same with the local embedder's
+// sparse vectors (150 non-zero of 2,048).
+func BenchmarkMemoryCacheMissSparse(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	c := NewMemoryCache(CacheOptions{})
+	for i := range 256 {
+		_ = c.Put(context.Background(), "s", fmt.Sprint("k", i), randomSparse(rng, 2048, 150), testEntry("x"))
+	}
+	qs := make([][]float32, 64)
+	for i := range qs {
+		qs[i] = randomSparse(rng, 2048, 150)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -72,24 +72,32 @@ local function retry(total, items, keep)
   return 60000
 end
 local rpm, tpm, budget = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-if rpm > 0 then
-  local total, items = window(KEYS[1])
-  if total + 1 > rpm then return {0, 'rpm', retry(total, items, rpm - 1)} end
+local rtotal, ritems, ttotal, titems = 0, {}, 0, {}
+if rpm > 0 then rtotal, ritems = window(KEYS[1]) end
+if tpm > 0 then ttotal, titems = window(KEYS[2]) end
+-- The decision, then each window's use and time until it is whole again.
+local function reply(ok, reason, ms)
+  local rreset, treset = 0, 0
+  if rtotal > 0 then rreset = retry(rtotal, ritems, 0) end
+  if ttotal > 0 then treset = retry(ttotal, titems, 0) end
+  return {ok, reason, ms, rtotal, rreset, ttotal, treset}
 end
-if tpm > 0 then
-  local total, items = window(KEYS[2])
-  if total >= tpm then return {0, 'tpm', retry(total, items, tpm - 1)} end
-end
+if rpm > 0 and rtotal + 1 > rpm then return reply(0, 'rpm', retry(rtotal, ritems, rpm - 1)) end
+if tpm > 0 and ttotal >= tpm then return reply(0, 'tpm', retry(ttotal, titems, tpm - 1)) end
 if budget > 0 then
   local used = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if used >= budget then return {0, 'budget', tonumber(ARGV[5]) - now} end
+  if used >= budget then return reply(0, 'budget', tonumber(ARGV[5]) - now) end
 end
 redis.call('HINCRBY', KEYS[1], sec, 1)
 redis.call('PEXPIRE', KEYS[1], 61000)
 redis.call('HINCRBY', KEYS[4], 'requests', 1)
 redis.call('HSET', KEYS[4], 'budget_tokens', ARGV[4], 'budget_period', ARGV[7])
 redis.call('SADD', KEYS[5], ARGV[6])
-return {1, '', 0}
+if rpm > 0 then
+  rtotal = rtotal + 1
+  ritems[#ritems + 1] = {sec, 1}
+end
+return reply(1, '', 0)
 `)
 
 var recordScript = redis.NewScript(`
@@ -120,13 +128,20 @@ func (l *RedisLimiter) Allow(ctx context.Context, t Tenant) (Decision, error) {
 	if err != nil {
 		return Decision{}, fmt.Errorf("policies: redis limiter: %w", err)
 	}
-	if len(res) != 3 {
+	if len(res) != 7 {
 		return Decision{}, fmt.Errorf("policies: redis limiter: unexpected reply %v", res)
 	}
-	ok, _ := res[0].(int64)
+	n := func(i int) int64 { v, _ := res[i].(int64); return v }
 	reason, _ := res[1].(string)
-	ms, _ := res[2].(int64)
-	return Decision{Allowed: ok == 1, Reason: reason, RetryAfter: time.Duration(ms) * time.Millisecond}, nil
+	ms := time.Millisecond
+	quota := func(limit int, used, reset int64) Quota {
+		if limit <= 0 {
+			return Quota{}
+		}
+		return Quota{Limit: int64(limit), Remaining: max(0, int64(limit)-used), Reset: time.Duration(reset) * ms}
+	}
+	return Decision{Allowed: n(0) == 1, Reason: reason, RetryAfter: time.Duration(n(2)) * ms,
+		Requests: quota(t.RPM, n(3), n(4)), Tokens: quota(t.TPM, n(5), n(6))}, nil
 }
 
 // Record implements Limiter.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/internal/vec"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // EmbeddedOptions configures an embedded store.
@@ -192,7 +194,7 @@ func (e *Embedded) open() error {
 		e.rebuild(state)
 	}
 	e.log.Info("retrieval: embedded store open", "dir", e.dir, "documents", len(e.docs), "chunks", e.nchunks,
-		"replayed", len(logged), "graph_loaded", loaded, "elapsed", time.Since(start).Round(time.Millisecond))
+		"replayed", len(logged), "graph_loaded", loaded, "duration_ms", units.MS(time.Since(start)))
 	return nil
 }
 
@@ -348,7 +350,7 @@ func (e *Embedded) rebuild(state map[string]*record) {
 	}
 	start := time.Now()
 	nodes := e.addAll(all, func(done int) {
-		e.log.Info("retrieval: building the index", "chunks", done, "of", total, "elapsed", time.Since(start).Round(time.Second))
+		e.log.Info("retrieval: building the index", "chunks", done, "of", total, "duration_ms", units.MS(time.Since(start)))
 	})
 	if n := e.idx.Repair(); n > 0 {
 		e.log.Info("retrieval: reconnected unreachable index nodes", "nodes", n)
@@ -695,7 +697,7 @@ func (e *Embedded) snapshot() error {
 	if err := e.sync(e.wal); err != nil {
 		return err
 	}
-	e.log.Info("retrieval: snapshot written", "documents", len(ids), "chunks", e.nchunks, "elapsed", time.Since(start).Round(time.Millisecond))
+	e.log.Info("retrieval: snapshot written", "documents", len(ids), "chunks", e.nchunks, "duration_ms", units.MS(time.Since(start)))
 	if dead := e.idx.Len() - e.idx.Live(); dead > 1000 && dead*4 > e.idx.Len() {
 		// Compact: the saved graph is the live one without the deleted
 		// nodes, so loading it back is all it takes.

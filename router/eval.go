@@ -150,7 +150,11 @@ type EvalResult struct {
 // Evaluate trains a Learned router on train and measures it on test, with
 // every expert of the model as a candidate.
 func Evaluate(ctx context.Context, emb embed.Embedder, train, test []Example, opts Options) (EvalResult, error) {
-	l := NewLearned(emb, opts)
+	return trainAndMeasure(ctx, NewLearned(emb, opts), train, test)
+}
+
+// trainAndMeasure trains and installs a model on l, then measures it.
+func trainAndMeasure(ctx context.Context, l *Learned, train, test []Example) (EvalResult, error) {
 	start := time.Now()
 	m, err := l.Train(ctx, train)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router/perturb"
@@ -109,17 +108,8 @@ func (e Experiment) once(ctx context.Context, emb embed.Embedder, train, test []
 			return EvalResult{}, err
 		}
 	}
-	start := time.Now()
-	m, err := l.Train(ctx, train)
-	if err != nil {
-		return EvalResult{}, err
-	}
-	secs := time.Since(start).Seconds()
-	if err := l.Install(m); err != nil {
-		return EvalResult{}, err
-	}
-	r, err := measure(ctx, l, test)
-	r.TrainSeconds, r.TeacherLabels, r.TeacherWrong = secs, res.TeacherLabels, res.TeacherWrong
+	r, err := trainAndMeasure(ctx, l, train, test)
+	r.TeacherLabels, r.TeacherWrong = res.TeacherLabels, res.TeacherWrong
 	return r, err
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Source supplies the current training examples: the examples and
@@ -130,17 +132,20 @@ func (r *Retrainer) Retrain(ctx context.Context) (err error) {
 		}
 		return fmt.Errorf("router: retrain: %w", err)
 	}
+	// Saved before it serves, with the version Install will keep: a
+	// restart right after a route finds the model that made it.
+	m.Version = max(m.Version, r.l.Version()+1)
+	var saveErr error
+	if r.opts.Path != "" {
+		if saveErr = m.SaveFile(r.opts.Path); saveErr != nil {
+			r.opts.Logger.Error("router retrain: saving", "err", saveErr)
+		}
+	}
 	if err := r.l.Install(m); err != nil {
 		r.opts.Logger.Error("router retrain: installing", "err", err)
 		return fmt.Errorf("router: retrain: %w", err)
 	}
 	r.opts.Logger.Info("router retrained", "version", m.Version, "examples", len(examples),
-		"experts", len(m.Experts), "threshold", m.Threshold, "duration", time.Since(start).Round(time.Millisecond))
-	if r.opts.Path != "" {
-		if err := m.SaveFile(r.opts.Path); err != nil {
-			r.opts.Logger.Error("router retrain: saving", "err", err)
-			return err
-		}
-	}
-	return nil
+		"experts", len(m.Experts), "threshold", m.Threshold, "duration_ms", units.MS(time.Since(start)))
+	return saveErr
 }

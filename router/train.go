@@ -70,9 +70,10 @@ type TrainOptions struct {
 	// accuracy and out-of-scope detection on CLINC150. Negative disables it.
 	LabelSmoothing float64
 	// Negatives are generic out-of-scope queries, the null expert's
-	// evidence when no example is out of scope (the default expert has no
-	// examples): without them the only out-of-scope test is a low best
-	// probability, which separates poorly with few examples. Nil means
+	// evidence when fewer examples than negatives are out of scope (the
+	// default expert usually has none): without them the only out-of-scope
+	// test is a low best probability, which separates poorly with few
+	// examples. Nil means
 	// negatives.Generic(). Negatives with a cosine of at least
 	// NegativeMaxCosine (default 0.5) to some expert's example are dropped:
 	// they would teach the null expert that expert's queries. Each weighs
@@ -84,10 +85,10 @@ type TrainOptions struct {
 	NegativeWeight    float64
 	NegativeMaxCosine float64
 	NoNegatives       bool
-	// Augment is how many in-scope examples (at most; default 2000) get a
-	// noisy copy, with a typo or an opening such as "hi, can you", at half
-	// their weight: live queries have both, tidy examples neither. Negative
-	// disables it.
+	// Augment is how many in-scope examples (at most, and at most half of
+	// them; default 2000) get a noisy copy, with a typo or an opening such
+	// as "hi, can you", at half their weight: live queries have both, tidy
+	// examples neither. Negative disables it.
 	Augment int
 	// Progress, when set, receives one line per training stage.
 	Progress func(msg string)
@@ -261,12 +262,18 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		return nil, fmt.Errorf("router: embed training examples: %w", err)
 	}
 	var negs []sparse
-	if !names[OutOfScope] && !opts.NoNegatives && len(opts.Negatives) > 0 {
+	if countOOS(examples) < len(opts.Negatives) && !opts.NoNegatives {
 		nx, err := embedAll(ctx, emb, opts.Negatives)
 		if err != nil {
 			return nil, fmt.Errorf("router: embed negatives: %w", err)
 		}
-		negs = farFrom(nx, xs, opts.NegativeMaxCosine)
+		var in []sparse
+		for i, ex := range examples {
+			if ex.Expert != OutOfScope {
+				in = append(in, xs[i])
+			}
+		}
+		negs = farFrom(nx, in, opts.NegativeMaxCosine)
 		if len(negs) > 0 {
 			names[OutOfScope] = true
 		}
@@ -556,7 +563,7 @@ func augment(examples []Example, opts TrainOptions) ([]Example, []int) {
 		return examples, src
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0xa09))
-	n := min(opts.Augment, in)
+	n := min(opts.Augment, (in+1)/2) // at most half: copies cost training time
 	out := slices.Clip(examples)
 	k := 0
 	for i, ex := range examples {

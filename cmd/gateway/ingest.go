@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/moegate/moegate/config"
@@ -36,6 +37,8 @@ func cmdIngest(ctx context.Context, args []string) error {
 	pgURL := fs.String("postgres", "", "store in Postgres+pgvector at this `URL` instead (default from the config when retrieval.backend is postgres)")
 	dim := fs.Int("dim", 0, "embedding dimension `N` (default from the config's embed.dim); must match the store")
 	maxChars := fs.Int("max-chars", 0, "largest chunk in `characters` (default 1000)")
+	gatewayURL := fs.String("url", "", "send the files through a running gateway's admin API at this base `URL` (e.g. http://127.0.0.1:8080) instead of opening the store; its embedder and store are used")
+	adminToken := fs.String("admin-token", os.Getenv("MOEGATE_ADMIN_TOKEN"), "the running gateway's admin `token`, with --url (default $MOEGATE_ADMIN_TOKEN)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway ingest --dir PATH [flags]
 
@@ -43,6 +46,11 @@ Ingests a folder of text and Markdown files into the knowledge store the
 gateway reads: split into chunks, embedded with the configured embedder and
 stored. Each document's ID is its path relative to --dir; re-ingesting an
 unchanged file does nothing, a changed one replaces its chunks.
+
+The embedded store can be open in one process only: while a gateway runs
+on the data directory, send the files through it instead:
+
+  gateway ingest --dir docs --url http://127.0.0.1:8080 --admin-token TOKEN
 
 Flags:
 `)
@@ -79,8 +87,14 @@ Flags:
 	if len(files) == 0 {
 		return fmt.Errorf("no .txt or .md files in %s", *dir)
 	}
+	if *gatewayURL != "" {
+		return ingestRemote(ctx, *gatewayURL, *adminToken, *dir, files, *owner, tags)
+	}
 	emb := newEmbedder(cfg)
 	store, err := openKnowledge(ctx, cfg, emb.Dim(), nil)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return fmt.Errorf("%w\nA gateway is probably running on %s: ingest through it with --url http://HOST:PORT --admin-token TOKEN (see --help)", err, cfg.DataDir)
+	}
 	if err != nil {
 		return err
 	}

@@ -69,13 +69,13 @@ func TestGenerateCommandErrors(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "missing.gguf") {
 		t.Errorf("missing model: exit %d, stderr:\n%s", code, stderr)
 	}
-	_, stderr, code = runGateway(t, "generate", "--help")
+	help, _, code := runGateway(t, "generate", "--help")
 	if code != 0 {
 		t.Errorf("--help: exit %d", code)
 	}
 	for _, flag := range []string{"-model", "-prompt", "-max-tokens", "-temperature", "-seed", "-threads", "-chat", "demo"} {
-		if !strings.Contains(stderr, flag) {
-			t.Errorf("generate usage does not describe %s:\n%s", flag, stderr)
+		if !strings.Contains(help, flag) {
+			t.Errorf("generate usage does not describe %s:\n%s", flag, help)
 		}
 	}
 }
@@ -116,9 +116,9 @@ func TestBenchLocalCommand(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}
 	}
-	_, stderr, _ = runGateway(t, "bench", "local", "--help")
+	help, _, _ := runGateway(t, "bench", "local", "--help")
 	for _, flag := range []string{"-model", "-prompt-tokens", "-gen-tokens", "-threads", "-json"} {
-		if !strings.Contains(stderr, flag) {
+		if !strings.Contains(help, flag) {
 			t.Errorf("bench local usage does not describe %s", flag)
 		}
 	}

@@ -53,6 +53,11 @@ func main() {
 	defer stop()
 
 	args := os.Args[1:]
+	if helpAsked(args) {
+		// Help asked for is the output, not a diagnostic: every command's
+		// usage (flag sets print to stderr) goes to stdout.
+		os.Stderr = os.Stdout
+	}
 	name := "serve"
 	if len(args) > 0 {
 		switch a := args[0]; {
@@ -76,6 +81,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "gateway %s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// helpAsked reports whether args ask for help rather than run anything.
+func helpAsked(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-h" || a == "-help" || a == "--help" || (i == 0 && a == "help"):
+			return true
+		}
+	}
+	return false
 }
 
 // subcommand dispatches to a nested command such as "bench local".

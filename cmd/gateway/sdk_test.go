@@ -27,6 +27,15 @@ func toolUpstream(t *testing.T) *httptest.Server {
 			} `json:"tools"`
 		}
 		_ = json.NewDecoder(r.Body).Decode(&req)
+		if len(req.Tools) > 0 && req.Stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":%q,\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n", req.Tools[0].Function.Name)
+			for _, piece := range []string{`{"city":`, `"Paris"}`} {
+				fmt.Fprintf(w, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":%q}}]},\"finish_reason\":null}]}\n\n", piece)
+			}
+			fmt.Fprint(w, "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n")
+			return
+		}
 		if len(req.Tools) > 0 {
 			fmt.Fprintf(w, `{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":%q,"arguments":"{\"city\":\"Paris\"}"}}]}}],"usage":{"prompt_tokens":9,"completion_tokens":5,"total_tokens":14}}`, req.Tools[0].Function.Name)
 			return
@@ -111,6 +120,17 @@ func TestOfficialSDK(t *testing.T) {
 		"response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"}
 	if !slices.Equal(events, want) || st["text"] != "Hello from upstream." || st["final_text"] != "Hello from upstream." {
 		t.Errorf("responses stream:\n got %v\nwant %v\n(%v)", events, want, st)
+	}
+	ts := got["responses_tools_stream"]
+	var tevents []string
+	for _, e := range ts["events"].([]any) {
+		tevents = append(tevents, e.(string))
+	}
+	twant := []string{"response.created", "response.in_progress",
+		"response.output_item.added", "response.function_call_arguments.delta", "response.function_call_arguments.done", "response.output_item.done",
+		"response.completed"}
+	if !slices.Equal(tevents, twant) || ts["arguments"] != `{"city":"Paris"}` || ts["name"] != "get_weather" {
+		t.Errorf("responses stream with a function call:\n got %v\nwant %v\n(%v)", tevents, twant, ts)
 	}
 	if c := got["completions"]; c["object"] != "text_completion" || c["text"] != "Hello from upstream." || c["finish_reason"] != "stop" {
 		t.Errorf("completions.create: %v", c)

@@ -9,9 +9,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/moegate/moegate/config"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 func cmdServe(ctx context.Context, args []string) error {
@@ -19,6 +22,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	configPath := fs.String("config", "", "YAML configuration `file` (default: "+config.DefaultFile+" in the working directory, when present)")
 	addr := fs.String("addr", "", "listen address `HOST:PORT` (default 127.0.0.1:8080; overrides addr in the config)")
 	dataDir := fs.String("data-dir", "", "`directory` for the gateway's state: registry, router model, knowledge index (default ./data)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (read it with go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway serve [flags]
 
@@ -49,6 +53,17 @@ Flags:
 		cfg.DataDir = *dataDir
 	}
 	log := newLogger(cfg)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	gw, err := build(ctx, cfg, log)
 	if err != nil {
@@ -71,7 +86,7 @@ Flags:
 	case <-ctx.Done():
 	}
 	// Let in-flight requests and streams finish, up to the deadline.
-	log.Info("shutting down", "grace", cfg.ShutdownTimeout.Std().String())
+	log.Info("shutting down", "grace_ms", units.MS(cfg.ShutdownTimeout.Std()))
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -29,6 +29,7 @@ import (
 	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/engine/modelgen"
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/experts/deploy"
 	"github.com/moegate/moegate/experts/local"
 	"github.com/moegate/moegate/experts/openai"
 	"github.com/moegate/moegate/gateway"
@@ -110,7 +111,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	// Experts.
 	// The kinds of expert this gateway serves: one line each.
 	kinds := experts.Kinds{
-		experts.KindOpenAI: openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost}),
+		// one endpoint, or several deployments balanced (experts/deploy)
+		experts.KindOpenAI: deploy.Kind(openai.Kind(openai.Options{MaxResponseBytes: cfg.Upstream.MaxResponseBytes, MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost})),
 		experts.KindLocal:  local.Kind(engines, cfg.Local.MaxTokens),
 	}
 	var specStore experts.SpecStore = experts.NewFileStore(filepath.Join(cfg.DataDir, "experts.json"))
@@ -159,7 +161,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if !ok {
 		return nil, fmt.Errorf("router.kind %q: want one of %s", cfg.Router.Kind, strings.Join(slices.Sorted(maps.Keys(routerKinds)), ", "))
 	}
-	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
+	if err := newRouter(ctx, routerEnv{bg: bg, cfg: cfg, emb: emb, reg: reg, pool: pool, rdb: rdb, log: log, console: &consoleDeps, checks: &apiDeps.Checks}, &deps); err != nil {
 		return nil, err
 	}
 
@@ -239,7 +241,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
-		CacheSampled: cfg.Cache.Sampled,
+		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
 	}
@@ -267,6 +269,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	g.handler, g.api = srv.Handler(), srv
 	return g, nil
+}
+
+// embedModels are the names /v1/embeddings accepts: the gateway's own, and
+// the upstream model's when the embedder is remote.
+func embedModels(cfg config.Config) []string {
+	names := []string{gateway.DefaultEmbedModel}
+	if cfg.Embed.Kind == "openai" && cfg.Embed.Model != "" && cfg.Embed.Model != gateway.DefaultEmbedModel {
+		names = append(names, cfg.Embed.Model)
+	}
+	return names
 }
 
 // knowledge joins a store and its ingester into the gateway's knowledge store.
@@ -433,6 +445,7 @@ type routerEnv struct {
 	pool *pgxpool.Pool // nil: no Postgres
 	rdb  *redis.Client // nil: no Redis
 	log  *slog.Logger
+	emb  embed.Embedder // the gateway's embedder
 	// console learns from the router what it shows of it.
 	console *console.Deps
 	// checks are /readyz's: a router that needs time to be useful adds
@@ -478,12 +491,13 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 			return fmt.Errorf("request log: %w", err)
 		}
 	}
-	// The router has its own sparse n-gram features: far more buckets
-	// than the gateway's dense embedding, for accuracy, at no cost per
-	// query (it embeds the text itself).
 	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
 		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
-	learned := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), routerOpts)
+	features, err := learnedFeatures(cfg, env.emb)
+	if err != nil {
+		return err
+	}
+	learned := router.NewLearned(features, routerOpts)
 	source := trainingSource(reg, fb, labels, cfg.DefaultExpert)
 	rt := router.NewRetrainer(learned, source, router.RetrainOptions{
 		Path: modelPath, Debounce: cfg.Router.RetrainDebounce.Std(), Logger: log,
@@ -522,6 +536,23 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		log.Info("teacher on", "expert", cfg.Teacher.Expert)
 	}
 	return nil
+}
+
+// learnedFeatures are what the learned router reads of a query. Its own
+// sparse n-gram features have far more buckets than the gateway's dense
+// embedding, for accuracy, at no cost per query; with another embedder
+// configured it may read that embedder's vectors too, or only them.
+func learnedFeatures(cfg config.Config, emb embed.Embedder) (embed.Embedder, error) {
+	local := embed.NewLocal(router.LocalFeatureDim)
+	switch cfg.Router.Features {
+	case "", "local":
+		return local, nil
+	case "combined":
+		return router.NewCombined(local, emb, cfg.Embed.Kind+":"+cfg.Embed.Model, 1)
+	case "embedder":
+		return emb, nil
+	}
+	return nil, fmt.Errorf("router.features %q: want local, combined or embedder", cfg.Router.Features)
 }
 
 // teacherExperts lists what the teacher chooses among: the enabled domain

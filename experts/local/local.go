@@ -96,6 +96,8 @@ func Check(s experts.Spec) error {
 		return invalid("headers", "not used by kind %q", s.Kind)
 	case len(s.HeadersEnv) > 0:
 		return invalid("headers_env", "not used by kind %q", s.Kind)
+	case len(s.Deployments) > 0:
+		return invalid("deployments", "not used by kind %q", s.Kind)
 	}
 	if s.Model != "" {
 		// A missing file fails the build (the expert is registered
@@ -243,6 +245,9 @@ func (l *Expert) convert(req *experts.Request) ([]engine.Message, engine.Params,
 	if req.Images > 0 {
 		return nil, p, invalid("messages", "expert %q (kind local) does not take image input", l.name)
 	}
+	if err := l.unsupported(req.Body); err != nil {
+		return nil, p, err
+	}
 	if p.MaxTokens <= 0 {
 		p.MaxTokens = l.maxTok
 	}
@@ -276,6 +281,63 @@ func (l *Expert) convert(req *experts.Request) ([]engine.Message, engine.Params,
 		msgs = append(msgs, engine.Message{Role: role, Content: m.Content})
 	}
 	return msgs, p, nil
+}
+
+// Refuses reports, before any call, a parameter of req the engine cannot
+// honour, so that routing can send the request elsewhere.
+func (l *Expert) Refuses(req *experts.Request) error { return l.unsupported(req.Body) }
+
+// unsupported names the first parameter of the client's request that the
+// engine cannot honour (it samples text with temperature, top_p, seed and
+// stop only), rather than answering as if it had.
+func (l *Expert) unsupported(body []byte) error {
+	if len(body) == 0 {
+		return nil
+	}
+	var r struct {
+		PresencePenalty  *float64        `json:"presence_penalty"`
+		FrequencyPenalty *float64        `json:"frequency_penalty"`
+		LogitBias        map[string]any  `json:"logit_bias"`
+		Logprobs         *bool           `json:"logprobs"`
+		TopLogprobs      *int            `json:"top_logprobs"`
+		N                *int            `json:"n"`
+		ReasoningEffort  *string         `json:"reasoning_effort"`
+		Modalities       []string        `json:"modalities"`
+		Audio            json.RawMessage `json:"audio"`
+		Prediction       json.RawMessage `json:"prediction"`
+		WebSearch        json.RawMessage `json:"web_search_options"`
+	}
+	if json.Unmarshal(body, &r) != nil {
+		return nil // the HTTP layer validated the body; nothing to add
+	}
+	cannot := func(param string) error {
+		return invalid(param, "expert %q (kind local) cannot honour '%s'; leave it out or route to another expert", l.name, param)
+	}
+	switch {
+	case r.PresencePenalty != nil && *r.PresencePenalty != 0:
+		return cannot("presence_penalty")
+	case r.FrequencyPenalty != nil && *r.FrequencyPenalty != 0:
+		return cannot("frequency_penalty")
+	case len(r.LogitBias) > 0:
+		return cannot("logit_bias")
+	case r.Logprobs != nil && *r.Logprobs:
+		return cannot("logprobs")
+	case r.TopLogprobs != nil && *r.TopLogprobs > 0:
+		return cannot("top_logprobs")
+	case r.N != nil && *r.N > 1:
+		return cannot("n")
+	case r.ReasoningEffort != nil:
+		return cannot("reasoning_effort")
+	case len(r.Modalities) > 0 && (len(r.Modalities) > 1 || r.Modalities[0] != "text"):
+		return cannot("modalities")
+	case present(r.Audio):
+		return cannot("audio")
+	case present(r.Prediction):
+		return cannot("prediction")
+	case present(r.WebSearch):
+		return cannot("web_search_options")
+	}
+	return nil
 }
 
 var invalid = experts.Invalid

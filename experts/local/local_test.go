@@ -154,6 +154,37 @@ func TestLocalRejectsWhatItCannotDo(t *testing.T) {
 	}
 }
 
+// Parameters of the client's body the engine cannot honour are a 400
+// naming them, not silently ignored.
+func TestLocalNamesWhatItCannotHonour(t *testing.T) {
+	l := New(experts.Spec{Name: "tiny", Kind: experts.KindLocal}, demoEngine(t), 0)
+	msgs := []experts.Message{{Role: "user", Content: "x"}}
+	for _, tt := range []struct{ body, param string }{
+		{`{"presence_penalty":0.5}`, "presence_penalty"},
+		{`{"frequency_penalty":-1}`, "frequency_penalty"},
+		{`{"logit_bias":{"50256":-100}}`, "logit_bias"},
+		{`{"logprobs":true,"top_logprobs":2}`, "logprobs"},
+		{`{"top_logprobs":2}`, "top_logprobs"},
+		{`{"n":2}`, "n"},
+		{`{"reasoning_effort":"low"}`, "reasoning_effort"},
+		{`{"modalities":["text","audio"]}`, "modalities"},
+		{`{"audio":{"voice":"alloy","format":"wav"}}`, "audio"},
+		{`{"prediction":{"type":"content","content":"x"}}`, "prediction"},
+		{`{"web_search_options":{}}`, "web_search_options"},
+	} {
+		_, err := l.Complete(context.Background(), &experts.Request{Messages: msgs, MaxTokens: 1, Body: []byte(tt.body)})
+		var ve *experts.ValidationError
+		if !errors.As(err, &ve) || ve.Field != tt.param || !strings.Contains(ve.Message, tt.param) {
+			t.Errorf("%s: %v, want a 400 naming %s", tt.body, err, tt.param)
+		}
+	}
+	// What it honours, or neutral values, pass.
+	body := `{"model":"tiny","temperature":0,"top_p":1,"seed":1,"stop":["x"],"presence_penalty":0,"logprobs":false,"n":1,"modalities":["text"],"user":"u"}`
+	if _, err := l.Complete(context.Background(), &experts.Request{Messages: msgs, MaxTokens: 1, Body: []byte(body)}); err != nil {
+		t.Errorf("neutral parameters: %v", err)
+	}
+}
+
 // The local expert states its capabilities from the loaded model: text
 // only, within the engine's context; its spec may narrow them.
 func TestLocalCapabilities(t *testing.T) {
@@ -243,6 +274,7 @@ func TestCheck(t *testing.T) {
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, APIKeyEnv: "KEY"}, "api_key_env"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Headers: map[string]string{"X-A": "b"}}, "headers"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(true)}}, "capabilities.tools"},
+		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Deployments: []experts.Deployment{{BaseURL: "http://a"}}}, "deployments"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Vision: new(true)}}, "capabilities.vision"},
 		{experts.Spec{Name: "tiny", Kind: experts.KindLocal, Capabilities: experts.Capabilities{Tools: new(false), MaxOutput: 64}}, ""},
 	}

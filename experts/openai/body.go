@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/jsonobj"
 )
 
 // body returns the upstream request body for req. When req carries the
@@ -50,7 +51,7 @@ func (o *Expert) forward(req *experts.Request, stream bool) ([]byte, bool) {
 		out = append(out, `,"stream":true,"stream_options":{"include_usage":true}`...)
 	}
 	hasMaxCompletion := false
-	err := members(src, func(key, _ []byte) {
+	err := jsonobj.Members(src, func(key, _, _ []byte) {
 		if string(key) == "max_completion_tokens" {
 			hasMaxCompletion = true
 		}
@@ -60,21 +61,21 @@ func (o *Expert) forward(req *experts.Request, stream bool) ([]byte, bool) {
 	}
 	prefix := o.prefix(req)
 	sawMessages := false
-	err = members(src, func(key, member []byte) {
+	err = jsonobj.Members(src, func(key, value, member []byte) {
 		switch string(key) {
 		case "model", "moegate", "stream", "stream_options":
 			return
 		case "max_tokens":
 			// Reasoning models take only max_completion_tokens.
 			if o.reasoning && !hasMaxCompletion {
-				out = append(out, `,"max_completion_tokens"`...)
-				out = append(out, member[bytes.IndexByte(member[1:], '"')+2:]...)
+				out = append(out, `,"max_completion_tokens":`...)
+				out = append(out, value...)
 				return
 			}
 		case "messages":
 			sawMessages = true
 			if len(prefix) > 0 {
-				out = appendMessages(out, member, prefix)
+				out = appendMessages(out, value, prefix)
 				return
 			}
 		}
@@ -88,11 +89,11 @@ func (o *Expert) forward(req *experts.Request, stream bool) ([]byte, bool) {
 }
 
 // appendMessages writes the messages member with prefix in front of the
-// client's array.
-func appendMessages(out, member []byte, prefix []experts.Message) []byte {
-	colon := bytes.IndexByte(member[1:], '"') + 2 // past the closing quote of the key
-	val := bytes.TrimSpace(member[colon:])
-	val = bytes.TrimSpace(bytes.TrimPrefix(val, []byte(":")))
+// client's array val.
+func appendMessages(out, val []byte, prefix []experts.Message) []byte {
+	if len(val) < 2 || val[0] != '[' {
+		val = []byte("[]")
+	}
 	out = append(out, `,"messages":[`...)
 	for i, m := range prefix {
 		if i > 0 {
@@ -107,115 +108,6 @@ func appendMessages(out, member []byte, prefix []experts.Message) []byte {
 		out = append(out, inner...)
 	}
 	return append(out, ']')
-}
-
-// members calls fn with each top-level member of the JSON object src: its
-// key as written between the quotes, and the member's bytes from the key's
-// opening quote to the end of its value. src must be valid JSON (the API
-// layer has decoded it); anything else is an error, never a panic.
-func members(src []byte, fn func(key, member []byte)) error {
-	i := skipSpace(src, 0)
-	if i >= len(src) || src[i] != '{' {
-		return errNotObject
-	}
-	i = skipSpace(src, i+1)
-	if i < len(src) && src[i] == '}' {
-		return nil
-	}
-	for i < len(src) {
-		if src[i] != '"' {
-			return errNotObject
-		}
-		start := i
-		end, err := skipString(src, i)
-		if err != nil {
-			return err
-		}
-		key := src[start+1 : end-1]
-		i = skipSpace(src, end)
-		if i >= len(src) || src[i] != ':' {
-			return errNotObject
-		}
-		i = skipSpace(src, i+1)
-		if i, err = skipValue(src, i); err != nil {
-			return err
-		}
-		fn(key, src[start:i])
-		i = skipSpace(src, i)
-		if i >= len(src) {
-			return errNotObject
-		}
-		switch src[i] {
-		case ',':
-			i = skipSpace(src, i+1)
-		case '}':
-			return nil
-		default:
-			return errNotObject
-		}
-	}
-	return errNotObject
-}
-
-var errNotObject = errors.New("not a JSON object")
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i] == '"'.
-func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
-		}
-	}
-	return 0, errNotObject
-}
-
-// skipValue returns the index after the value starting at b[i].
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errNotObject
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errNotObject
-	}
-	j := i
-	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
-		j++
-	}
-	if j == i {
-		return 0, errNotObject
-	}
-	return j, nil
 }
 
 // wireRequest is a request encoded from its fields, for calls that did not

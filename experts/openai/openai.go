@@ -358,7 +358,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			out.FinishReason = *ch.FinishReason
 		}
-		d := experts.Delta{Content: ch.Delta.Content}
+		d := experts.Delta{Content: ch.Delta.Content, More: sse.r.Buffered() > 0}
 		if present(ch.Delta.ToolCalls) {
 			frags, err := calls.add(ch.Delta.ToolCalls)
 			if err != nil {

@@ -39,6 +39,9 @@ type Config struct {
 	ProxyURL    string
 	// Only runs the setups whose names contain one of these strings.
 	Only []string
+	// ProfileDir, when set, receives a CPU profile of each gateway
+	// (moegate.pprof, moegate-nocache.pprof).
+	ProfileDir string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -154,15 +157,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		proxyURL = proxyProc.url
 	}
 	specs := expertSpecs(cfg.Experts, upURL)
-	specJSON, _ := json.Marshal(specs)
-	gwEnv := []string{"MOEGATE_EXPERTS=" + string(specJSON)}
+	// The default expert, which answers what fits no domain, is on the
+	// instant upstream too: the local engine would otherwise generate
+	// text for those requests, and its cost is not the gateway's.
+	general := expertSpec{Name: "general", Kind: "openai", BaseURL: upURL, Model: "instant", Description: "anything else"}
+	specJSON, _ := json.Marshal(append(slices.Clone(specs), general))
+	gwEnv := []string{"MOEGATE_EXPERTS=" + string(specJSON), "MOEGATE_DEFAULT_EXPERT=general"}
 	wanted := func(name string) bool {
 		return len(cfg.Only) == 0 || slices.ContainsFunc(cfg.Only, func(o string) bool { return strings.Contains(name, o) })
 	}
 	// Each gateway starts only when a chosen setup needs it.
 	gateway := func(name string, env ...string) (*proc, error) {
 		fmt.Fprintf(cfg.Log, "starting %s\n", name)
-		g, err := start(name, append(slices.Clone(gwEnv), env...), "serve", "--addr", "ADDR", "--data-dir", filepath.Join(dir, name+"-data"))
+		args := []string{"serve", "--addr", "ADDR", "--data-dir", filepath.Join(dir, name+"-data")}
+		if cfg.ProfileDir != "" {
+			args = append(args, "--cpuprofile", filepath.Join(cfg.ProfileDir, name+".pprof"))
+		}
+		g, err := start(name, append(slices.Clone(gwEnv), env...), args...)
 		if err != nil {
 			return nil, err
 		}

@@ -52,3 +52,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// MS is d in milliseconds (to the microsecond), the one unit of durations
+// in logs: fields named "<what>_ms" carry it.
+func MS(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

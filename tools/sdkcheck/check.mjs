@@ -33,6 +33,22 @@ for await (const ev of stream) {
 }
 out("responses_stream", { events, text, final_status: final && final.status, final_text: final && final.output[0].content[0].text });
 
+// Responses API, streaming a function call: the call arrives as an output
+// item with its arguments.
+const ts = await client.responses.create({
+  model, stream: true, input: "What is the weather in Paris?",
+  tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false }],
+});
+const tevents = [];
+let args = "";
+let call = null;
+for await (const ev of ts) {
+  tevents.push(ev.type);
+  if (ev.type === "response.function_call_arguments.delta") args += ev.delta;
+  if (ev.type === "response.output_item.done" && ev.item.type === "function_call") call = ev.item;
+}
+out("responses_tools_stream", { events: tevents, arguments: args, name: call && call.name, call_id: call && call.call_id });
+
 // Legacy completions, streaming and not.
 const c = await client.completions.create({ model, prompt: "Once upon a time", max_tokens: 16 });
 out("completions", { object: c.object, text: c.choices[0].text, finish_reason: c.choices[0].finish_reason, usage: c.usage });

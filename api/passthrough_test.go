@@ -1,0 +1,137 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/policies"
+)
+
+// passthroughCorpus is a set of rich chat requests, each for the recording
+// expert: every OpenAI parameter, tools, json_schema, image parts, stream
+// options and fields no version of the API has yet.
+var passthroughCorpus = map[string]string{
+	"sampling parameters": `{"model":"rec","messages":[{"role":"user","content":"hi"}],"temperature":0,"top_p":0.9,"presence_penalty":0.5,"frequency_penalty":-0.25,"seed":7,"stop":["END","\n\n"],"user":"u-1","n":1}`,
+	"logprobs and bias":   `{"model":"rec","messages":[{"role":"user","content":"hi"}],"logprobs":true,"top_logprobs":3,"logit_bias":{"50256":-100,"15":2.5}}`,
+	"reasoning":           `{"model":"rec","messages":[{"role":"developer","content":"Be brief."},{"role":"user","content":"hi"}],"reasoning_effort":"low","max_completion_tokens":300}`,
+	"tools": `{"model":"rec","messages":[{"role":"user","content":"weather?"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Oslo\"}"}}]},{"role":"tool","tool_call_id":"call_1","content":"-3C"}],
+		"tools":[{"type":"function","function":{"name":"weather","description":"d","strict":true,"parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false}}}],
+		"tool_choice":"auto","parallel_tool_calls":false}`,
+	"json schema":         `{"model":"rec","messages":[{"role":"user","content":"a number"}],"response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true,"schema":{"type":"object","properties":{"a":{"type":"number","minimum":0.5e-3}},"required":["a"]}}}}`,
+	"image parts":         `{"model":"rec","messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo=","detail":"low"}}]}],"max_tokens":20}`,
+	"unknown fields":      `{"model":"rec","messages":[{"role":"user","content":"hi","x_msg":1}],"service_tier":"auto","store":false,"metadata":{"k":"v"},"a_future_parameter":{"nested":[1,2.50,"\u00e9\"}"]},"moegate":{"retrieval":"never"}}`,
+	"stream with options": `{"model":"rec","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true},"logprobs":true,"top_logprobs":2}`,
+}
+
+// TestRequestsReachUpstreamUnchanged sends the corpus through the HTTP
+// handler to an openai-kind expert and compares what the upstream received
+// with what the client sent, member by member and byte for byte.
+func TestRequestsReachUpstreamUnchanged(t *testing.T) {
+	got := make(chan []byte, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+		if bytes.Contains(b, []byte(`"stream":true`)) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
+	}))
+	defer up.Close()
+	env := newTestEnv(t, Options{}, gateway.Options{}, func(d *gateway.Deps) { d.Cache = policies.NewMemoryCache(policies.CacheOptions{}) })
+	if _, err := env.reg.Add(context.Background(), experts.Spec{Name: "rec", Kind: experts.KindOpenAI, BaseURL: up.URL, Model: "gpt-4o"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range passthroughCorpus {
+		t.Run(name, func(t *testing.T) {
+			w := env.do("POST", "/v1/chat/completions", body)
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			if strings.Contains(body, `"stream":true`) {
+				sc := bufio.NewScanner(w.Body)
+				done := false
+				for sc.Scan() {
+					done = done || sc.Text() == "data: [DONE]"
+				}
+				if !done {
+					t.Fatalf("stream did not end with [DONE]: %s", w.Body)
+				}
+			}
+			var sent, received map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(body), &sent); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(recv(t, got), &received); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range sent {
+				switch k {
+				case "model", "moegate", "stream_options":
+					continue
+				}
+				if !bytes.Equal(received[k], v) {
+					t.Errorf("%s: upstream got %s, client sent %s", k, received[k], v)
+				}
+			}
+			for k, v := range received {
+				if _, ok := sent[k]; !ok && k != "stream" && k != "stream_options" {
+					t.Errorf("upstream got %s=%s the client did not send", k, v)
+				}
+			}
+			if string(received["model"]) != `"gpt-4o"` || received["moegate"] != nil {
+				t.Errorf("model %s, moegate %s", received["model"], received["moegate"])
+			}
+		})
+	}
+	// A request with an image is answered by the expert every time: the
+	// cache, whose keys hold text only, stays out of it.
+	for range 2 {
+		if w := env.do("POST", "/v1/chat/completions", passthroughCorpus["image parts"]); w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+		recv(t, got)
+	}
+}
+
+// recv returns what the upstream received, failing when nothing reached
+// it (the cache answered instead).
+func recv(t *testing.T, got chan []byte) []byte {
+	t.Helper()
+	select {
+	case b := <-got:
+		return b
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request never reached the upstream")
+		return nil
+	}
+}
+
+// TestContentEventMatchesMarshal checks the hand-encoded content event
+// against encoding/json's encoding of the same chunk.
+func TestContentEventMatchesMarshal(t *testing.T) {
+	w := &streamWriter{id: "chatcmpl-1", created: 1700000000, model: `bank"ing<&>`}
+	for _, content := range []string{"Hello", "", "quote \" backslash \\ newline \n tab \t", "<html>&amp;</html>", "é 日本 \u2028 \x01", "emoji 🙂"} {
+		c := content
+		want, err := json.Marshal(chatChunk{ID: w.id, Object: "chat.completion.chunk", Created: w.created, Model: w.model,
+			Choices: []chunkChoice{{Delta: chunkDelta{Content: &c}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(w.contentEvent(content)); got != "data: "+string(want)+"\n\n" {
+			t.Errorf("content %q:\n got %s\nwant data: %s", content, got, want)
+		}
+	}
+}
