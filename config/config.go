@@ -96,12 +96,25 @@ type Local struct {
 
 // Embed configures query embeddings.
 type Embed struct {
-	Kind      string         `yaml:"kind"` // local | openai
-	Dim       int            `yaml:"dim"`
-	BaseURL   string         `yaml:"base_url"`
+	// Kind is local (hashed n-grams, no model), openai (any
+	// OpenAI-compatible /v1/embeddings endpoint) or engine (an embedding
+	// model in a GGUF file, BERT family, run in-process by the engine).
+	Kind string `yaml:"kind"`
+	// Dim is the vector length of local and openai; engine vectors have
+	// the model's width and ignore it.
+	Dim     int    `yaml:"dim"`
+	BaseURL string `yaml:"base_url"`
+	// Model is the endpoint's model name (openai) or the GGUF file's path
+	// (engine).
 	Model     string         `yaml:"model"`
 	APIKeyEnv string         `yaml:"api_key_env"`
 	Timeout   units.Duration `yaml:"timeout"`
+	// Threads, Parallel and Pooling tune engine: kernel threads (0: all
+	// cores), Embed calls run at once (0: 2), and pooling ("mean", "cls",
+	// "last"; "": the file's <arch>.pooling_type).
+	Threads  int    `yaml:"threads"`
+	Parallel int    `yaml:"parallel"`
+	Pooling  string `yaml:"pooling"`
 }
 
 // Retrieval configures the knowledge store.
@@ -258,8 +271,19 @@ func (c Config) Validate() error {
 	if c.Router.TopP < 0 || c.Router.TopP > 1 {
 		errs = append(errs, errors.New("router.top_p must be in [0,1]"))
 	}
-	if c.Embed.Kind != "local" && c.Embed.Kind != "openai" {
-		errs = append(errs, fmt.Errorf("embed.kind %q: want local or openai", c.Embed.Kind))
+	switch c.Embed.Kind {
+	case "local", "openai":
+	case "engine":
+		if c.Embed.Model == "" {
+			errs = append(errs, errors.New("embed.kind engine needs embed.model: the path of a GGUF embedding model"))
+		}
+		switch c.Embed.Pooling {
+		case "", "mean", "cls", "last":
+		default:
+			errs = append(errs, fmt.Errorf("embed.pooling %q: want mean, cls or last", c.Embed.Pooling))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("embed.kind %q: want local, openai or engine", c.Embed.Kind))
 	}
 	if c.Retrieval.Backend != "embedded" && c.Retrieval.Backend != "postgres" {
 		errs = append(errs, fmt.Errorf("retrieval.backend %q: want embedded or postgres", c.Retrieval.Backend))

@@ -75,6 +75,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad env int", write("ok.yaml", ""), map[string]string{"MOEGATE_ROUTER_TOP_K": "many"}, "MOEGATE_ROUTER_TOP_K"},
 		{"bad aggregate", write("ok2.yaml", ""), map[string]string{"MOEGATE_AGGREGATE": "vote"}, "aggregate"},
 		{"postgres backend without url", write("pg.yaml", "retrieval:\n  backend: postgres\n"), nil, "postgres.url"},
+		{"unknown embed kind", write("ek.yaml", "embed:\n  kind: bert\n"), nil, "local, openai or engine"},
+		{"engine embedder without model", write("em.yaml", "embed:\n  kind: engine\n"), nil, "embed.model"},
+		{"bad pooling", write("ep.yaml", "embed:\n  kind: engine\n  model: m.gguf\n  pooling: max\n"), nil, "embed.pooling"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

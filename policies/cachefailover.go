@@ -114,7 +114,7 @@ func (f *FailoverCache) check(ctx context.Context) error {
 	defer f.mu.Unlock()
 	if f.down {
 		f.down = false
-		f.log.Info("redis cache reachable again; using the shared cache", "down_for_ms", units.MS(f.now().Sub(f.downSince)))
+		f.log.Info("redis cache reachable again; using the shared cache", "down_ms", units.MS(f.now().Sub(f.downSince)))
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/moegate/moegate/config"
 	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/engine"
 	"github.com/moegate/moegate/retrieval"
 )
 
@@ -90,7 +91,13 @@ Flags:
 	if *gatewayURL != "" {
 		return ingestRemote(ctx, *gatewayURL, *adminToken, *dir, files, *owner, tags)
 	}
-	emb := newEmbedder(cfg)
+	emb, closer, err := newEmbedder(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	if closer != nil {
+		defer closer.Close()
+	}
 	store, err := openKnowledge(ctx, cfg, emb.Dim(), nil)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return fmt.Errorf("%w\nA gateway is probably running on %s: ingest through it with --url http://HOST:PORT --admin-token TOKEN (see --help)", err, cfg.DataDir)
@@ -137,13 +144,22 @@ Flags:
 }
 
 // newEmbedder builds the embedder the gateway is configured with, so
-// stored vectors match its queries.
-func newEmbedder(cfg config.Config) embed.Embedder {
-	if cfg.Embed.Kind == "openai" {
+// that `gateway ingest` and the server embed alike. The closer (nil for
+// kinds that hold nothing) releases an engine model.
+func newEmbedder(ctx context.Context, cfg config.Config, log *slog.Logger) (embed.Embedder, io.Closer, error) {
+	switch cfg.Embed.Kind {
+	case "openai":
 		return embed.NewOpenAI(embed.OpenAIConfig{BaseURL: cfg.Embed.BaseURL, Model: cfg.Embed.Model,
-			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.Std()})
+			APIKey: os.Getenv(cfg.Embed.APIKeyEnv), Dim: cfg.Embed.Dim, Timeout: cfg.Embed.Timeout.Std()}), nil, nil
+	case "engine":
+		e, err := engine.OpenEmbedder(ctx, cfg.Embed.Model, engine.EmbedOptions{Threads: cfg.Embed.Threads,
+			Parallel: cfg.Embed.Parallel, Pooling: cfg.Embed.Pooling, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("embed.kind engine: %w", err)
+		}
+		return e, e, nil
 	}
-	return embed.NewLocal(cfg.Embed.Dim)
+	return embed.NewLocal(cfg.Embed.Dim), nil, nil
 }
 
 // openKnowledge opens the knowledge store the gateway would.

@@ -13,7 +13,7 @@ import (
 )
 
 // modelgenArchs are the architectures modelgen writes.
-var modelgenArchs = []string{"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "olmoe"}
+var modelgenArchs = []string{"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "olmoe", "bert"}
 
 func cmdModelgen(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("modelgen", flag.ContinueOnError)
@@ -40,12 +40,15 @@ func cmdModelgen(_ context.Context, args []string) error {
 	qkvBias := fs.Bool("qkv-bias", false, "attention biases (llama; qwen2moe always has them)")
 	seed := fs.Uint64("seed", 1, "random seed; the same flags always give the same bytes")
 	name := fs.String("name", "", "general.name (default moegate-tiny-<arch>)")
+	pooling := fs.String("pooling", "mean", "bert: pooling_type written in the file: mean, cls or last")
+	embedModel := fs.Bool("embed", false, "write the engine's benchmark embedding model (bert, 6 layers, hidden 384, as all-MiniLM-L6-v2) in --type; the other shape flags are ignored")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway modelgen --out FILE [flags]
        gateway modelgen --all DIR
 
 Writes small GGUF models with random weights: valid input for the engine
-(gateway generate, bench local, a local expert's model) and for tests. Their
+(gateway generate, bench local, a local expert's model; --arch bert writes
+an embedding model for embed.kind engine) and for tests. Their
 text is gibberish; they exercise loading, tokenizing, routing and the
 kernels of every weight type without downloading a model. The same flags
 always write the same bytes.
@@ -75,6 +78,20 @@ Flags:
 	t, err := tensor.ParseType(*typ)
 	if err != nil {
 		return fmt.Errorf("--type: %w (want one of %s)", err, typeNames())
+	}
+	if *embedModel {
+		return writeModel(*out, modelgen.EmbedSpec(t))
+	}
+	if *arch == "bert" {
+		// An encoder: dense, no separate kv heads, a WordPiece vocabulary.
+		p, ok := map[string]int{"mean": 1, "cls": 2, "last": 3}[*pooling]
+		if !ok {
+			return fmt.Errorf("--pooling %q: want mean, cls or last", *pooling)
+		}
+		return writeModel(*out, modelgen.Spec{
+			Name: *name, Arch: "bert", Type: t, Layers: *layers, Hidden: *hidden, Heads: *heads, FFN: *ffn,
+			Vocab: *vocab, Context: min(*ctxLen, 512), Pooling: p, Seed: *seed,
+		})
 	}
 	return writeModel(*out, modelgen.Spec{
 		Name: *name, Arch: *arch, Type: t,
@@ -117,6 +134,10 @@ func writeAllModels(dir string, seed uint64) error {
 			}
 			if arch == "qwen2" || arch == "qwen3" {
 				spec.Experts, spec.ExpertsUsed, spec.FFN = 0, 0, 512
+			}
+			if arch == "bert" {
+				spec = modelgen.Spec{Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, FFN: 512,
+					Vocab: 512, Context: 512, Seed: seed}
 			}
 			if err := writeModel(filepath.Join(dir, fmt.Sprintf("%s-%s.gguf", arch, t)), spec); err != nil {
 				return err

@@ -26,6 +26,19 @@ func TestModelgenCommand(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, path := range files {
+		if strings.HasPrefix(filepath.Base(path), "bert-") {
+			// An encoder: it embeds rather than generates.
+			e, err := engine.OpenEmbedder(ctx, path, engine.EmbedOptions{Threads: 1})
+			if err != nil {
+				t.Errorf("%s: %v", filepath.Base(path), err)
+				continue
+			}
+			if v, err := e.Embed(ctx, []string{"how do I transfer money?"}); err != nil || len(v) != 1 || len(v[0]) != 256 {
+				t.Errorf("%s: Embed: %v", filepath.Base(path), err)
+			}
+			e.Close()
+			continue
+		}
 		e, err := engine.Open(ctx, path, engine.Options{Threads: 1, Parallel: 1, Context: 64})
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(path), err)
@@ -63,7 +76,25 @@ func TestModelgenCommandFlags(t *testing.T) {
 	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
 		t.Fatalf("no model written: %v", err)
 	}
+	for _, args := range [][]string{
+		{"--arch", "bert", "--type", "F16", "--hidden", "64", "--heads", "4", "--pooling", "cls"},
+		{"--embed", "--type", "Q8_0"},
+	} {
+		enc := filepath.Join(t.TempDir(), "e.gguf")
+		if _, stderr, code := runGateway(t, append([]string{"modelgen", "--out", enc}, args...)...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		e, err := engine.OpenEmbedder(context.Background(), enc, engine.EmbedOptions{Threads: 1})
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if info := e.Info(); info.Arch != "bert" || (args[0] == "--embed") != (info.Dim == 384) {
+			t.Errorf("%v: %+v", args, info)
+		}
+		e.Close()
+	}
 	for _, bad := range [][]string{
+		{"modelgen", "--out", out, "--arch", "bert", "--pooling", "max"},
 		{"modelgen", "--out", out, "--type", "Q3_K"},
 		{"modelgen", "--out", out, "--arch", "gpt9"},
 		{"modelgen"},

@@ -149,7 +149,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 
 	// Embeddings: the same embedder as `gateway ingest`, so stored vectors
 	// match queries.
-	emb := newEmbedder(cfg)
+	emb, embCloser, err := newEmbedder(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if embCloser != nil {
+		g.closers = append(g.closers, embCloser)
+	}
 
 	// Router.
 	metrics := prometheus.NewRegistry()
@@ -275,8 +281,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 // the upstream model's when the embedder is remote.
 func embedModels(cfg config.Config) []string {
 	names := []string{gateway.DefaultEmbedModel}
-	if cfg.Embed.Kind == "openai" && cfg.Embed.Model != "" && cfg.Embed.Model != gateway.DefaultEmbedModel {
+	switch {
+	case cfg.Embed.Kind == "openai" && cfg.Embed.Model != "" && cfg.Embed.Model != gateway.DefaultEmbedModel:
 		names = append(names, cfg.Embed.Model)
+	case cfg.Embed.Kind == "engine" && cfg.Embed.Model != "":
+		// The model file's name without its extension ("bge-small" for
+		// /models/bge-small.gguf).
+		names = append(names, strings.TrimSuffix(filepath.Base(cfg.Embed.Model), filepath.Ext(cfg.Embed.Model)))
 	}
 	return names
 }

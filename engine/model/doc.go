@@ -16,6 +16,11 @@
 //   - olmoe: RMSNorm of the whole q and k vectors, NeoX RoPE, top-k not
 //     renormalised.
 //
+// LoadEncoder loads a BERT-family encoder ("bert", llama.cpp's
+// LLM_ARCH_BERT: learned positions, post-layer-norm, GELU, bidirectional
+// attention) for embeddings; Encoder.Encode runs several token sequences
+// through it at once and pools each (mean, CLS or last token).
+//
 // Load maps a gguf.File into a Model (weights stay in the file's mapping).
 // Each concurrent generation owns a Sequence (KV cache, scratch buffers,
 // expert counts); Forward processes a batch of new tokens of one sequence,

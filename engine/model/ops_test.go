@@ -44,3 +44,36 @@ func BenchmarkMathExp(b *testing.B) {
 	}
 	_ = s
 }
+
+// TestGELU checks gelu (and its tanh) against the float64 formula over the
+// range activations take, and at the saturated ends.
+func TestGELU(t *testing.T) {
+	worst := 0.0
+	for i := -200000; i <= 200000; i++ {
+		x := float32(i) / 10000 // [-20, 20]
+		xd := float64(x)
+		want := 0.5 * xd * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(xd+0.044715*xd*xd*xd)))
+		got := float64(gelu(x))
+		err := math.Abs(got-want) / max(1, math.Abs(want))
+		worst = max(worst, err)
+		if err > 1e-6 {
+			t.Fatalf("gelu(%g) = %g, want %g", x, got, want)
+		}
+		if d := math.Abs(float64(tanhf(x)) - math.Tanh(xd)); d > 1e-6 {
+			t.Fatalf("tanhf(%g) = %g, want %g", x, tanhf(x), math.Tanh(xd))
+		}
+	}
+	t.Logf("worst relative error %.3g", worst)
+}
+
+func BenchmarkGELU(b *testing.B) {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = float32(i-2048) / 512
+	}
+	y := make([]float32, len(x))
+	for b.Loop() {
+		copy(y, x)
+		geluVec(y)
+	}
+}

@@ -15,7 +15,7 @@ import (
 // Spec describes a model to generate. Zero fields take the defaults noted.
 type Spec struct {
 	Name string      // general.name; default "moegate-tiny-<arch>"
-	Arch string      // llama, qwen2, qwen3 (dense), qwen2moe, qwen3moe or olmoe
+	Arch string      // llama, qwen2, qwen3 (dense), qwen2moe, qwen3moe, olmoe, or bert (encoder)
 	Type tensor.Type // type of the large matrices; norms, biases and routers stay F32
 
 	Layers  int
@@ -39,8 +39,12 @@ type Spec struct {
 	PerExpertLayout bool   // llama MoE: old blk.N.ffn_gate.E.weight tensors instead of merged 3-D ones
 	TiedOutput      bool   // omit output.weight (the engine reuses token_embd)
 	QKVBias         bool   // attention biases for llama (qwen2 and qwen2moe always have them)
-	Tokenizer       string // "gpt2" (default) or "llama"
-	Seed            uint64
+	Tokenizer       string // "gpt2" (default) or "llama"; bert always has WordPiece ("bert")
+	// Pooling is <arch>.pooling_type, in llama.cpp's values: 1 mean, 2
+	// cls, 3 last. bert defaults to mean; a decoder with a pooling type is
+	// an embedding model (0: none written).
+	Pooling int
+	Seed    uint64
 }
 
 // DemoSpec is the gateway's default demo model: a small qwen3moe-style MoE
@@ -79,6 +83,17 @@ func Write(path string, spec Spec) error {
 // normalize fills in defaults and checks the spec.
 func (s Spec) normalize() (Spec, error) {
 	switch s.Arch {
+	case "bert":
+		if s.Experts != 0 || s.KVHeads != 0 && s.KVHeads != s.Heads {
+			return s, fmt.Errorf("modelgen: bert is dense with as many kv heads as heads")
+		}
+		if s.Pooling == 0 {
+			s.Pooling = 1
+		}
+		s.Tokenizer = "bert"
+		if s.Context == 0 {
+			s.Context = 512
+		}
 	case "llama":
 	case "qwen2", "qwen3":
 		if s.Experts != 0 {
@@ -90,6 +105,9 @@ func (s Spec) normalize() (Spec, error) {
 		}
 	default:
 		return s, fmt.Errorf("modelgen: unsupported arch %q", s.Arch)
+	}
+	if s.Pooling < 0 || s.Pooling > 3 {
+		return s, fmt.Errorf("modelgen: pooling type %d (want 1 mean, 2 cls or 3 last)", s.Pooling)
 	}
 	if s.Layers <= 0 || s.Hidden <= 0 || s.Heads <= 0 {
 		return s, fmt.Errorf("modelgen: need Layers, Hidden and Heads > 0")
@@ -158,6 +176,9 @@ func Build(spec Spec) (*gguf.Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.Arch == "bert" {
+		return buildBERT(s)
+	}
 	var voc *vocabulary
 	switch s.Tokenizer {
 	case "gpt2":
@@ -210,6 +231,9 @@ func Build(spec Spec) (*gguf.Writer, error) {
 		u32("expert_shared_feed_forward_length", s.SharedFFN)
 	}
 	u32("vocab_size", V)
+	if s.Pooling > 0 { // a decoder embedding model (Qwen3-Embedding style)
+		u32("pooling_type", s.Pooling)
+	}
 	writeTokenizer(w, s.Tokenizer, voc)
 
 	g := gen{w: w, r: rand.New(rand.NewPCG(s.Seed, s.Seed^0x6d6f6567617465))}

@@ -207,6 +207,10 @@ func dot4Func(t Type) dot4Fn {
 		return dotQ8_0x4
 	case Q4_K:
 		return dotQ4Kx4
+	case F32:
+		return dotF32x4
+	case F16:
+		return dotF16x4
 	}
 	return nil
 }
