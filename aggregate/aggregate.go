@@ -532,9 +532,10 @@ func (r *runner) whyNotTop() string {
 	return msg
 }
 
-// Reason says what went wrong in words fit for a client: the class of
-// failure and the upstream status, never the upstream's own error text or
-// internal addresses (those go to the log).
+// Reason says what went wrong in words fit for a client: the message of
+// an expert that classified its failure (experts/openai writes those for
+// clients, addresses removed), else the class of failure and the upstream
+// status; never a raw transport error (that goes to the log).
 func Reason(err error) string {
 	var be *budgetError
 	var ue *experts.UpstreamError
@@ -549,6 +550,14 @@ func Reason(err error) string {
 		return "the expert crashed"
 	case errors.As(err, &ve):
 		return ve.Error()
+	case errors.As(err, &e) && e.Kind != errs.Internal && !errors.Is(err, context.DeadlineExceeded):
+		// Written for clients by the expert that classified it (no
+		// upstream addresses); shortened for the moegate object.
+		msg := e.Error()
+		if len(msg) > 300 {
+			msg = msg[:300] + "…"
+		}
+		return msg
 	case errors.As(err, &ue) && ue.Status != 0:
 		return fmt.Sprintf("upstream status %d", ue.Status)
 	case isTimeout(err):
@@ -559,10 +568,6 @@ func Reason(err error) string {
 		return "malformed upstream response"
 	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
 		return "connection to the upstream failed"
-	case errors.As(err, &e) && !errors.As(err, &ue):
-		return e.Error()
-	case errors.As(err, &e):
-		return e.Kind.String()
 	}
 	return "failed"
 }

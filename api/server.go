@@ -289,17 +289,18 @@ func (s *Server) readyz(c *gin.Context) {
 	default:
 		checks["default_expert"] = "ok"
 	}
+	degraded := false
 	for _, chk := range s.deps.Checks {
 		if err := chk.Check(c.Request.Context()); err != nil {
 			checks[chk.Name] = err.Error()
 			if !chk.Degrades {
 				ready = false
 			}
+			degraded = true
 		} else {
 			checks[chk.Name] = "ok"
 		}
 	}
-	degraded := false
 	if s.deps.Health != nil {
 		// An ejected expert degrades the gateway (its fallbacks answer)
 		// without making it unready.
@@ -312,11 +313,6 @@ func (s *Server) readyz(c *gin.Context) {
 		checks["experts"] = "ok"
 		if len(out) > 0 {
 			checks["experts"] = strings.Join(out, "; ")
-			degraded = true
-		}
-	}
-	for name, v := range checks {
-		if v != "ok" && name != "default_expert" && name != "experts" {
 			degraded = true
 		}
 	}

@@ -77,7 +77,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	}
 	if err != nil {
 		g.accountCut(ctx, p, out, sent)
-		return &Result{Info: p.Info}, upstreamError(ctx, err)
+		return &Result{Info: p.Info}, g.upstreamError(ctx, err)
 	}
 	g.account(ctx, p.req.Tenant, out)
 	if use.store {
@@ -172,12 +172,20 @@ func estimateTokens(n int) int { return (n + 3) / 4 }
 
 // upstreamError classifies an aggregation failure: the client going away,
 // a timeout, an invalid request, or an expert that failed.
-func upstreamError(ctx context.Context, err error) error {
+func (g *Gateway) upstreamError(ctx context.Context, err error) error {
 	var ae *aggregate.Error
 	isAggregate := errors.As(err, &ae)
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// Whatever the experts said, the client left first: 499, never 502.
 		return errs.E(errs.Canceled, "The client closed the request.").WithCode("client_closed_request")
+	}
+	if isAggregate && errors.Is(ae.Err, aggregate.ErrEjected) {
+		e := &errs.Error{Kind: errs.Unavailable, Code: "expert_unavailable",
+			Err: fmt.Errorf("Expert '%s' is out of rotation after repeated failures; retry later.", ae.Expert)}
+		if g.deps.Health != nil {
+			e.RetryAfter = max(time.Second, g.deps.Health.RetryIn(ae.Expert))
+		}
+		return e
 	}
 	if isAggregate && !ae.Timeout && !errs.Is(err, errs.Canceled) {
 		// An expert that classified its failure (an upstream's 4xx passed

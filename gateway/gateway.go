@@ -135,6 +135,7 @@ type FeedbackStore interface {
 type Health interface {
 	aggregate.Health
 	Ejected(name string) (bool, string)
+	RetryIn(name string) time.Duration // until an ejected expert may be tried again
 }
 
 // Retrainer retrains the learned router in the background.

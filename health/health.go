@@ -153,6 +153,24 @@ func (t *Tracker) Ejected(name string) (bool, string) {
 	return false, ""
 }
 
+// RetryIn is how long until name may be probed again: 0 unless it is
+// ejected.
+func (t *Tracker) RetryIn(name string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := t.breakers[name]
+	if !ok {
+		return 0
+	}
+	switch now := t.now(); {
+	case b.state == Ejected:
+		return max(0, b.until.Sub(now))
+	case b.state == Probing:
+		return max(0, b.probeSince.Add(t.probeTimeout(b)).Sub(now))
+	}
+	return 0
+}
+
 // Observe records how a call to name went; err nil means it answered.
 func (t *Tracker) Observe(name string, err error) {
 	t.mu.Lock()

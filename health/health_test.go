@@ -44,6 +44,9 @@ func TestConsecutiveFailuresEjectProbeRecover(t *testing.T) {
 	if tr.Allow("a") {
 		t.Fatal("allowed inside the cooldown")
 	}
+	if d := tr.RetryIn("a"); d != time.Second {
+		t.Fatalf("RetryIn = %v, want 1s", d)
+	}
 	c.add(time.Second)
 	if ej, _ := tr.Ejected("a"); ej {
 		t.Fatal("routing should offer the expert for its probe once the cooldown ended")

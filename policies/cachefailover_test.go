@@ -103,3 +103,24 @@ func TestCacheFailoverOutage(t *testing.T) {
 		t.Fatalf("transitions not logged:\n%s", logs.String())
 	}
 }
+
+// BenchmarkFailoverCacheRedisDown is the cost of a cache lookup while Redis
+// is down and the circuit is open: the in-process cache's, plus a check.
+func BenchmarkFailoverCacheRedisDown(b *testing.B) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	defer rdb.Close()
+	opts := CacheOptions{TTL: time.Minute, Threshold: 0.95}
+	f := NewFailoverCache(NewRedisCache(rdb, "bench", opts), NewMemoryCache(opts), 0, time.Hour, nil)
+	ctx := context.Background()
+	vec := []float32{1, 0, 0}
+	f.Put(ctx, "s", "k", vec, Entry{Content: "x", CreatedAt: time.Now()}) // opens the circuit
+	if ok, _ := f.Healthy(); ok {
+		b.Fatal("Redis at 127.0.0.1:1 answered")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok, err := f.Get(ctx, "s", "k", vec); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
