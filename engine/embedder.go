@@ -143,7 +143,7 @@ func OpenEmbedder(ctx context.Context, path string, opts EmbedOptions) (*Embedde
 	e.info = EmbedderInfo{Path: path, Arch: c.arch, Name: name, Dim: c.hidden, Layers: c.layers,
 		Context: c.context, Pooling: e.pooling.String(), Threads: opts.Threads}
 	log.Info("embed model: ready", "path", path, "arch", c.arch, "dim", c.hidden, "pooling", e.info.Pooling,
-		"threads", opts.Threads, "elapsed", time.Since(start))
+		"threads", opts.Threads, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 	ok = true
 	return e, nil
 }

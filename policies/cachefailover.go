@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // FailoverCache is the response cache of several replicas: Redis while it
@@ -112,7 +114,7 @@ func (f *FailoverCache) check(ctx context.Context) error {
 	defer f.mu.Unlock()
 	if f.down {
 		f.down = false
-		f.log.Info("redis cache reachable again; using the shared cache", "down_for", f.now().Sub(f.downSince).Round(time.Millisecond))
+		f.log.Info("redis cache reachable again; using the shared cache", "down_for_ms", units.MS(f.now().Sub(f.downSince)))
 	}
 	return nil
 }
