@@ -24,6 +24,7 @@ func TestMS(t *testing.T) {
 func TestLogDurationsInMilliseconds(t *testing.T) {
 	logCall := regexp.MustCompile(`\.(Info|Warn|Error|Debug)(Context)?\(`)
 	duration := regexp.MustCompile(`time\.Since\(|\.Sub\(|Round\(time\.|Duration\(|\.Std\(\)`)
+	msInline := regexp.MustCompile(`"[a-z_]+_ms",\s*float64\([^"]*\.Microseconds\(\)\)/1000`)
 	key := regexp.MustCompile(`"([a-z_]+)",\s*units\.MS\(`)
 	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -50,7 +51,10 @@ func TestLogDurationsInMilliseconds(t *testing.T) {
 			if i+1 < len(lines) && !strings.HasSuffix(strings.TrimSpace(l), ")") {
 				call += lines[i+1]
 			}
-			if duration.MatchString(strings.ReplaceAll(call, "units.MS(time.Since(", "")) && !strings.Contains(call, "units.MS(") {
+			// The engine depends on nothing of the gateway, so it converts
+			// inline: a *_ms key with a value in Microseconds()/1000.
+			inline := msInline.MatchString(call)
+			if duration.MatchString(call) && !strings.Contains(call, "units.MS(") && !inline {
 				t.Errorf("%s:%d logs a duration not in milliseconds: %s", path, i+1, strings.TrimSpace(l))
 			}
 			for _, m := range key.FindAllStringSubmatch(call, -1) {
