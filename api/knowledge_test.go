@@ -38,7 +38,7 @@ func TestKnowledgeIDsAndBatches(t *testing.T) {
 	}
 	defer store.Close()
 	env := newTestEnv(t, Options{}, gateway.Options{}, func(d *gateway.Deps) {
-		d.Knowledge = knowledgeStore{store, &retrieval.Ingester{Store: store, Embedder: failingEmbedder{embed.NewLocal(256)}}}
+		d.Retrieval = knowledgeStore{store, &retrieval.Ingester{Store: store, Embedder: failingEmbedder{embed.NewLocal(256)}}}
 	})
 	adm := []string{"Authorization", "Bearer admin-token"}
 	ids := func() string {

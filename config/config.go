@@ -71,9 +71,9 @@ type Router struct {
 	TopK         int     `yaml:"top_k"`
 	TopP         float64 `yaml:"top_p"`
 	MinWeight    float64 `yaml:"min_weight"`
-	// KnowledgeThreshold: the retrieval gate fires when the knowledge
+	// RetrievalThreshold: the retrieval gate fires when the knowledge
 	// store's best match scores at least this (cosine).
-	KnowledgeThreshold float64        `yaml:"knowledge_threshold"`
+	RetrievalThreshold float64        `yaml:"retrieval_threshold"`
 	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
 	// Features are what the learned router reads of a query: "local"
 	// (hashed n-grams, the default), "combined" (those next to the
@@ -117,7 +117,7 @@ type Embed struct {
 	Pooling  string `yaml:"pooling"`
 }
 
-// Retrieval configures the knowledge store.
+// Retrieval configures the retrieval store.
 type Retrieval struct {
 	Backend  string  `yaml:"backend"` // embedded | postgres
 	TopK     int     `yaml:"top_k"`
@@ -129,7 +129,7 @@ type Redis struct {
 	URL string `yaml:"url"`
 }
 
-// Postgres enables the shared registry and pgvector knowledge store.
+// Postgres enables the shared registry and pgvector retrieval store.
 type Postgres struct {
 	URL string `yaml:"url"`
 	// Schema holds every moegate table; replicas sharing it share state.

@@ -373,7 +373,7 @@ func (c *Console) search(g *gin.Context) error {
 	if req.K <= 0 || req.K > 50 {
 		req.K = 5
 	}
-	hits, err := c.deps.Gateway.SearchKnowledge(g.Request.Context(), req.Query, req.K)
+	hits, err := c.deps.Gateway.Retrieve(g.Request.Context(), req.Query, req.K)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func newEnv(t *testing.T) *env {
 	}
 	breakers := health.New(health.Options{ConsecutiveFailures: 2})
 	gw, err := gateway.New(gateway.Options{}, gateway.Deps{Labels: labels, Teacher: fakeTeacher{}, Health: breakers, Registry: reg, Router: router.Static{Expert: "banking"}, Embedder: emb, Limiter: limiter,
-		Knowledge: knowledge{store, &retrieval.Ingester{Store: store, Embedder: emb}}, Metrics: metrics, Observer: rec})
+		Retrieval: knowledge{store, &retrieval.Ingester{Store: store, Embedder: emb}}, Metrics: metrics, Observer: rec})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,27 +9,27 @@ import (
 	"github.com/moegate/moegate/retrieval"
 )
 
-// The knowledge store's domain types, as the gateway's callers see them.
+// The retrieval store's domain types, as the gateway's callers see them.
 type (
 	Document  = retrieval.Document
 	IngestDoc = retrieval.IngestDoc
 )
 
-// KnowledgeStore is the whole knowledge store: what the pipeline searches
-// and what admins manage.
-type KnowledgeStore interface {
-	Knowledge
+// RetrievalStore is the whole retrieval store: what the pipeline searches
+// and the documents admins manage.
+type RetrievalStore interface {
+	Retriever
 	Ingest(ctx context.Context, doc retrieval.IngestDoc) (retrieval.Document, bool, error)
 	Documents(ctx context.Context) ([]retrieval.Document, error)
 	DeleteDocument(ctx context.Context, id string) error
 }
 
-var errNoKnowledge = errs.E(errs.NotFound, "No knowledge store is configured.").WithCode("retrieval_disabled")
+var errNoRetrieval = errs.E(errs.NotFound, "No retrieval store is configured.").WithCode("retrieval_disabled")
 
-func (g *Gateway) store() (KnowledgeStore, error) {
-	ks, ok := g.deps.Knowledge.(KnowledgeStore)
+func (g *Gateway) store() (RetrievalStore, error) {
+	ks, ok := g.deps.Retrieval.(RetrievalStore)
 	if !ok || ks == nil {
-		return nil, errNoKnowledge
+		return nil, errNoRetrieval
 	}
 	return ks, nil
 }
@@ -40,7 +40,7 @@ type IngestResult struct {
 	Changed bool `json:"changed"`
 }
 
-// Ingest adds or replaces documents in the knowledge store.
+// Ingest adds or replaces documents in the retrieval store.
 func (g *Gateway) Ingest(ctx context.Context, docs []IngestDoc) ([]IngestResult, error) {
 	ks, err := g.store()
 	if err != nil {
@@ -95,7 +95,7 @@ func (g *Gateway) Ingest(ctx context.Context, docs []IngestDoc) ([]IngestResult,
 	return out, nil
 }
 
-// Documents lists the knowledge store.
+// Documents lists the retrieval store.
 func (g *Gateway) Documents(ctx context.Context) ([]Document, error) {
 	ks, err := g.store()
 	if err != nil {

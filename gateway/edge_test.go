@@ -29,7 +29,7 @@ func TestEdgeQueries(t *testing.T) {
 	if err := store.Upsert(context.Background(), retrieval.Document{ID: "hours"}, []retrieval.Chunk{{DocID: "hours", Text: "opening hours of the bank", Embedding: vec[0]}}); err != nil {
 		t.Fatal(err)
 	}
-	e.gw.deps.Knowledge = store
+	e.gw.deps.Retrieval = store
 	for _, q := range []string{"???", "🙂", "", "   ", "!!! ... ---"} {
 		for _, mode := range []string{policies.RetrievalAuto, policies.RetrievalAlways} {
 			t.Run(fmt.Sprintf("%q/%s", q, mode), func(t *testing.T) {

@@ -79,14 +79,14 @@ func (o *Options) setDefaults() {
 }
 
 // Deps are the parts the pipeline calls, each behind the small interface it
-// needs. Knowledge, Cache, Feedback, Retrainer and Log may be nil: the
+// needs. Retrieval, Cache, Feedback, Retrainer and Log may be nil: the
 // feature is off.
 type Deps struct {
 	Registry  Registry
 	Router    router.Router
 	Embedder  embed.Embedder
 	Limiter   Limiter
-	Knowledge Knowledge
+	Retrieval Retriever
 	Cache     Cache
 	Feedback  FeedbackStore
 	Retrainer Retrainer
@@ -114,8 +114,8 @@ type Limiter interface {
 	Record(ctx context.Context, t policies.Tenant, expert string, tokens int) error
 }
 
-// Knowledge is the retrieval store as the pipeline searches it.
-type Knowledge interface {
+// Retriever is the retrieval store as the pipeline searches it.
+type Retriever interface {
 	Search(ctx context.Context, vec []float32, k int, f retrieval.Filter) ([]retrieval.Hit, error)
 }
 

@@ -40,18 +40,18 @@ func (g *Gateway) Observe(o Observation) {
 	}
 }
 
-// SearchKnowledge embeds query and returns the k passages it retrieves
-// from the knowledge store, without a minimum score: what an operator's
+// Retrieve embeds query and returns the k passages it retrieves
+// from the retrieval store, without a minimum score: what an operator's
 // search box shows.
-func (g *Gateway) SearchKnowledge(ctx context.Context, query string, k int) ([]retrieval.Hit, error) {
-	if g.deps.Knowledge == nil {
-		return nil, errNoKnowledge
+func (g *Gateway) Retrieve(ctx context.Context, query string, k int) ([]retrieval.Hit, error) {
+	if g.deps.Retrieval == nil {
+		return nil, errNoRetrieval
 	}
 	vecs, err := g.Embed(ctx, []string{query})
 	if err != nil {
 		return nil, err
 	}
-	return g.deps.Knowledge.Search(ctx, vecs[0], k, retrieval.Filter{})
+	return g.deps.Retrieval.Search(ctx, vecs[0], k, retrieval.Filter{})
 }
 
 // DryRun plans req as Plan does, for a caller that will not execute it

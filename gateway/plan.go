@@ -126,12 +126,12 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	}
 
 	var hits []retrieval.Hit
-	if g.deps.Knowledge != nil && mode != policies.RetrievalNever && !noWords {
-		hits, err = g.deps.Knowledge.Search(ctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
+	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && !noWords {
+		hits, err = g.deps.Retrieval.Search(ctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
 			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: p.scope.AllowedData,
 		})
 		if err != nil {
-			return nil, errs.E(errs.UpstreamFailed, "Searching the knowledge store failed: %w", err).WithCode("retrieval_failed")
+			return nil, errs.E(errs.UpstreamFailed, "Searching the retrieval store failed: %w", err).WithCode("retrieval_failed")
 		}
 	}
 
@@ -191,8 +191,8 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	case !useRetrieval:
 		info.Retrieval.Reason = "retrieval gate did not fire"
 		m.retrievals.WithLabelValues("skipped").Inc()
-	case g.deps.Knowledge == nil:
-		info.Retrieval.Reason = "no knowledge store configured"
+	case g.deps.Retrieval == nil:
+		info.Retrieval.Reason = "no retrieval store configured"
 	default:
 		p.chat = g.ground(req.Chat, hits, info, g.contextTokens(p), m)
 	}
@@ -229,7 +229,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	q := router.Query{Text: p.routed.query, History: p.routed.history, System: p.routed.system, Vector: p.vec, Candidates: candidates,
 		TopK: p.scope.ClampK(p.req.Ext.TopK), TopP: p.req.Ext.TopP}
 	if len(hits) > 0 {
-		q.KnowledgeScore = hits[0].Score
+		q.RetrievalScore = hits[0].Score
 	}
 	d, err := g.deps.Router.Route(ctx, q)
 	if err != nil {

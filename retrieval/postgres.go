@@ -26,7 +26,7 @@ var ErrNoPgvector = errors.New("retrieval: the Postgres server lacks the pgvecto
 // PostgresOptions configures a Postgres store.
 type PostgresOptions struct {
 	// Schema holds the store's tables; default "moegate". Replicas sharing
-	// a knowledge store use the same schema.
+	// a retrieval store use the same schema.
 	Schema string
 	// EfSearch is pgvector's hnsw.ef_search; default 64.
 	EfSearch int

@@ -1,4 +1,4 @@
-// Package retrieval is moegate's knowledge store: documents split into
+// Package retrieval is moegate's retrieval store: documents split into
 // chunks, embedded, and searched by cosine similarity with per-request
 // filters on data owner and tags. Two back ends share one contract: an
 // embedded HNSW index persisted in a directory (the default), and Postgres
@@ -51,7 +51,7 @@ type Document struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// Store is a knowledge store.
+// Store is a retrieval store.
 type Store interface {
 	// Upsert replaces a document and all its chunks atomically; once it
 	// returns nil the change is durable.

@@ -1,8 +1,8 @@
 package router
 
-// DefaultKnowledgeThreshold is the best knowledge-store match (cosine) at
+// DefaultRetrievalThreshold is the best knowledge-store match (cosine) at
 // which routers take the retrieval path when not configured otherwise.
-const DefaultKnowledgeThreshold = 0.35
+const DefaultRetrievalThreshold = 0.35
 
 // Renormalize returns cs with weights scaled to sum to 1, as after some
 // chosen experts were dropped.

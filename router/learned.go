@@ -33,11 +33,11 @@ type Options struct {
 	Threshold float64
 	// The retrieval rule: retrieve when the trained retrieval gate's
 	// probability is at least RetrieveThreshold (default 0.5), or when
-	// Query.KnowledgeScore is at least KnowledgeThreshold (default
-	// DefaultKnowledgeThreshold).
+	// Query.RetrievalScore is at least RetrievalThreshold (default
+	// DefaultRetrievalThreshold).
 	// Without a trained gate only the knowledge score counts.
 	RetrieveThreshold  float64
-	KnowledgeThreshold float64
+	RetrievalThreshold float64
 	Train              TrainOptions
 	Logger             *slog.Logger // nil: discard
 }
@@ -46,7 +46,7 @@ func (o Options) withDefaults() Options {
 	o.TopK = cmp.Or(o.TopK, 1)
 	o.MinWeight = cmp.Or(o.MinWeight, 0.1)
 	o.RetrieveThreshold = cmp.Or(o.RetrieveThreshold, 0.5)
-	o.KnowledgeThreshold = cmp.Or(o.KnowledgeThreshold, DefaultKnowledgeThreshold)
+	o.RetrievalThreshold = cmp.Or(o.RetrievalThreshold, DefaultRetrievalThreshold)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -158,7 +158,7 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 	d := Decision{Router: "learned"}
 	m := l.active.Load()
 	if m == nil {
-		l.retrieval(&d, nil, sparse{}, q.KnowledgeScore)
+		l.retrieval(&d, nil, sparse{}, q.RetrievalScore)
 		return deflt(d, "router not trained"), nil
 	}
 	d.Version = m.Version
@@ -167,7 +167,7 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	l.retrieval(&d, m.Model, sx, q.KnowledgeScore)
+	l.retrieval(&d, m.Model, sx, q.RetrievalScore)
 	l.selectExperts(&d, m, p, q)
 	return d, nil
 }
@@ -180,7 +180,7 @@ func deflt(d Decision, reason string) Decision {
 // retrieval applies the retrieval rule documented on Options.
 func (l *Learned) retrieval(d *Decision, m *Model, x sparse, knowledge float64) {
 	d.RetrieveScore = knowledge
-	d.Retrieve = knowledge >= l.opts.KnowledgeThreshold
+	d.Retrieve = knowledge >= l.opts.RetrievalThreshold
 	if m == nil || m.Retrieval == nil {
 		return
 	}

@@ -129,8 +129,8 @@ func TestSelection(t *testing.T) {
 }
 
 func TestUntrained(t *testing.T) {
-	l := NewLearned(embed.NewLocal(64), Options{KnowledgeThreshold: 0.6})
-	d, err := l.Route(context.Background(), Query{Text: "hello", Candidates: []string{"a"}, KnowledgeScore: 0.7})
+	l := NewLearned(embed.NewLocal(64), Options{RetrievalThreshold: 0.6})
+	d, err := l.Route(context.Background(), Query{Text: "hello", Candidates: []string{"a"}, RetrievalScore: 0.7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,14 +233,14 @@ func TestTrainCalibration(t *testing.T) {
 
 func TestRetrievalGate(t *testing.T) {
 	ctx := context.Background()
-	l := NewLearned(embed.NewLocal(4096), Options{Train: TrainOptions{Epochs: 60}, KnowledgeThreshold: 0.8})
+	l := NewLearned(embed.NewLocal(4096), Options{Train: TrainOptions{Epochs: 60}, RetrievalThreshold: 0.8})
 	m, err := l.Train(ctx, toyExamples())
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Install(m)
 	route := func(text string, ks float64) Decision {
-		d, err := l.Route(ctx, Query{Text: text, Candidates: []string{"banking", "travel", "kitchen"}, KnowledgeScore: ks})
+		d, err := l.Route(ctx, Query{Text: text, Candidates: []string{"banking", "travel", "kitchen"}, RetrievalScore: ks})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,8 +339,8 @@ func TestPersistenceRoundTrip(t *testing.T) {
 	queries := []string{"transfer 20 dollars to savings", "cheap flights to berlin", "recipe for soup",
 		"what is the policy on baggage", "who is the president", ""}
 	for _, q := range queries {
-		a, err1 := l.Route(ctx, Query{Text: q, Candidates: []string{"banking", "travel", "kitchen"}, KnowledgeScore: 0.5})
-		b, err2 := l2.Route(ctx, Query{Text: q, Candidates: []string{"banking", "travel", "kitchen"}, KnowledgeScore: 0.5})
+		a, err1 := l.Route(ctx, Query{Text: q, Candidates: []string{"banking", "travel", "kitchen"}, RetrievalScore: 0.5})
+		b, err2 := l2.Route(ctx, Query{Text: q, Candidates: []string{"banking", "travel", "kitchen"}, RetrievalScore: 0.5})
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
 		}

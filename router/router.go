@@ -18,10 +18,10 @@ type Query struct {
 	Candidates []string
 	TopK       int     // 0: router default
 	TopP       float64 // 0: use TopK; otherwise dynamic k by gate mass
-	// KnowledgeScore is the best cosine similarity of the query to the
-	// knowledge store (0 when the store is empty or not consulted); the
+	// RetrievalScore is the best cosine similarity of the query to the
+	// retrieval store (0 when the store is empty or not consulted); the
 	// retrieval gate may use it.
-	KnowledgeScore float64
+	RetrievalScore float64
 }
 
 // Choice is one chosen expert and its gate weight; the weights of a

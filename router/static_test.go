@@ -17,9 +17,9 @@ func TestStatic(t *testing.T) {
 		{"to the expert", Static{Expert: "a"}, Query{Candidates: []string{"a", "b"}}, "a", false, false},
 		{"expert excluded", Static{Expert: "a"}, Query{Candidates: []string{"b"}}, "", true, false},
 		{"no expert configured", Static{}, Query{Candidates: []string{"a"}}, "", true, false},
-		{"knowledge above threshold", Static{Expert: "a", KnowledgeThreshold: 0.5}, Query{Candidates: []string{"a"}, KnowledgeScore: 0.6}, "a", false, true},
-		{"knowledge below threshold", Static{Expert: "a", KnowledgeThreshold: 0.5}, Query{Candidates: []string{"a"}, KnowledgeScore: 0.4}, "a", false, false},
-		{"no threshold never retrieves", Static{Expert: "a"}, Query{Candidates: []string{"a"}, KnowledgeScore: 1}, "a", false, false},
+		{"knowledge above threshold", Static{Expert: "a", RetrievalThreshold: 0.5}, Query{Candidates: []string{"a"}, RetrievalScore: 0.6}, "a", false, true},
+		{"knowledge below threshold", Static{Expert: "a", RetrievalThreshold: 0.5}, Query{Candidates: []string{"a"}, RetrievalScore: 0.4}, "a", false, false},
+		{"no threshold never retrieves", Static{Expert: "a"}, Query{Candidates: []string{"a"}, RetrievalScore: 1}, "a", false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 type Example struct {
 	Text   string `json:"text"`
 	Expert string `json:"expert"`
-	// Retrieve marks queries that need the knowledge store. Once any example
+	// Retrieve marks queries that need the retrieval store. Once any example
 	// has it, all others count as "no retrieval" for the retrieval gate.
 	Retrieve bool `json:"retrieve,omitempty"`
 	// Weight scales the example's loss; 0 (or less) means 1.

@@ -31,7 +31,7 @@ func cmdBenchRetrieval(ctx context.Context, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway bench retrieval [flags]
 
-Builds the knowledge store's vector index from synthetic clustered vectors
+Builds the retrieval store's vector index from synthetic clustered vectors
 and reports build time, recall@k against exact search, and single-threaded
 query throughput and latency: for the embedded HNSW index and, with
 --postgres, for pgvector side by side.

@@ -43,7 +43,7 @@ func cmdIngest(ctx context.Context, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway ingest --dir PATH [flags]
 
-Ingests a folder of text and Markdown files into the knowledge store the
+Ingests a folder of text and Markdown files into the retrieval store the
 gateway reads: split into chunks, embedded with the configured embedder and
 stored. Each document's ID is its path relative to --dir; re-ingesting an
 unchanged file does nothing, a changed one replaces its chunks.
@@ -98,7 +98,7 @@ Flags:
 	if closer != nil {
 		defer closer.Close()
 	}
-	store, err := openKnowledge(ctx, cfg, emb.Dim(), nil)
+	store, err := openRetrieval(ctx, cfg, emb.Dim(), nil)
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		return fmt.Errorf("%w\nA gateway is probably running on %s: ingest through it with --url http://HOST:PORT --admin-token TOKEN (see --help)", err, cfg.DataDir)
 	}
@@ -162,8 +162,8 @@ func newEmbedder(ctx context.Context, cfg config.Config, log *slog.Logger) (embe
 	return embed.NewLocal(cfg.Embed.Dim), nil, nil
 }
 
-// openKnowledge opens the knowledge store the gateway would.
-func openKnowledge(ctx context.Context, cfg config.Config, dim int, log *slog.Logger) (retrieval.Store, error) {
+// openRetrieval opens the retrieval store the gateway would.
+func openRetrieval(ctx context.Context, cfg config.Config, dim int, log *slog.Logger) (retrieval.Store, error) {
 	if dim <= 0 {
 		return nil, errors.New("the embedding dimension is unknown: set embed.dim in the config or --dim")
 	}

@@ -28,9 +28,9 @@ func commands() map[string]command {
 		"bench":       {"benchmarks: 'bench local' (MoE engine), 'bench retrieval' (vector index), 'bench overhead' (gateway vs proxy)", cmdBench},
 		"route-eval":  {"train a router on one JSONL file and evaluate it on another", cmdRouteEval},
 		"router":      {"router tools: 'router train'", cmdRouter},
-		"ingest":      {"ingest a folder of text and Markdown files into the knowledge store", cmdIngest},
+		"ingest":      {"ingest a folder of text and Markdown files into the retrieval store", cmdIngest},
 		"healthcheck": {"probe a running gateway (exit status 0 when ready)", cmdHealthcheck},
-		"repair":      {"salvage the knowledge store's log after corruption stopped the gateway", cmdRepair},
+		"repair":      {"salvage the retrieval store's log after corruption stopped the gateway", cmdRepair},
 	}
 }
 

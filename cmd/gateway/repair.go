@@ -12,7 +12,7 @@ import (
 	"github.com/moegate/moegate/retrieval"
 )
 
-// cmdRepair salvages the embedded knowledge store's log after corruption
+// cmdRepair salvages the embedded retrieval store's log after corruption
 // made the gateway refuse to start.
 func cmdRepair(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
@@ -22,7 +22,7 @@ func cmdRepair(ctx context.Context, args []string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway repair [flags]
 
-Repairs the embedded knowledge store after the gateway refused to start
+Repairs the embedded retrieval store after the gateway refused to start
 because its write-ahead log is corrupt in the middle. Every intact record is
 kept; the damaged stretches are dropped and reported (offset and bytes) as
 JSON on stdout, and the damaged log is kept beside the new one as

@@ -171,13 +171,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		return nil, err
 	}
 
-	// Knowledge store.
-	store, err := openKnowledge(ctx, cfg, emb.Dim(), log)
+	// Retrieval store.
+	store, err := openRetrieval(ctx, cfg, emb.Dim(), log)
 	if err != nil {
-		return nil, fmt.Errorf("knowledge store: %w", err)
+		return nil, fmt.Errorf("retrieval store: %w", err)
 	}
 	g.closers = append(g.closers, store)
-	deps.Knowledge = knowledge{Store: store, Ingester: &retrieval.Ingester{Store: store, Embedder: emb}}
+	deps.Retrieval = retrievalStore{Store: store, Ingester: &retrieval.Ingester{Store: store, Embedder: emb}}
 
 	// Policies.
 	var static []policies.StaticTenant
@@ -292,8 +292,8 @@ func embedModels(cfg config.Config) []string {
 	return names
 }
 
-// knowledge joins a store and its ingester into the gateway's knowledge store.
-type knowledge struct {
+// retrievalStore joins a store and its ingester into the gateway's retrieval store.
+type retrievalStore struct {
 	retrieval.Store
 	*retrieval.Ingester
 }
@@ -465,7 +465,7 @@ type routerEnv struct {
 }
 
 func staticRouter(_ context.Context, env routerEnv, deps *gateway.Deps) error {
-	deps.Router = router.Static{Expert: env.cfg.Router.StaticExpert, KnowledgeThreshold: cmp.Or(env.cfg.Router.KnowledgeThreshold, router.DefaultKnowledgeThreshold)}
+	deps.Router = router.Static{Expert: env.cfg.Router.StaticExpert, RetrievalThreshold: cmp.Or(env.cfg.Router.RetrievalThreshold, router.DefaultRetrievalThreshold)}
 	return nil
 }
 
@@ -503,7 +503,7 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 		}
 	}
 	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
-		KnowledgeThreshold: cfg.Router.KnowledgeThreshold, Logger: log}
+		RetrievalThreshold: cfg.Router.RetrievalThreshold, Logger: log}
 	features, err := learnedFeatures(cfg, env.emb)
 	if err != nil {
 		return err

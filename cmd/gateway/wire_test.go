@@ -109,7 +109,7 @@ func snapshotDir(t *testing.T, dir string) map[string]string {
 
 // TestBuildEngineEmbedder starts the gateway with embed.kind engine on a
 // BERT file written by modelgen: /v1/embeddings answers with vectors of
-// the model's width, and the knowledge store takes that dimension.
+// the model's width, and the retrieval store takes that dimension.
 func TestBuildEngineEmbedder(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "bert.gguf")

@@ -29,7 +29,7 @@ func Lock(dir string) (*os.File, error) {
 
 // RemoveStale deletes the temporary files (*.tmp) a crash left in dir
 // itself, and returns their names. Call it only while holding dir's lock.
-// Subdirectories with locks of their own (the knowledge store) clean up
+// Subdirectories with locks of their own (the retrieval store) clean up
 // after themselves.
 func RemoveStale(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)

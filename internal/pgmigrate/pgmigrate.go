@@ -172,7 +172,7 @@ func (s Set) apply(ctx context.Context, tx pgx.Tx) ([]Migration, error) {
 	return applied, nil
 }
 
-// ensureTable creates schema_migrations, or converts the knowledge store's
+// ensureTable creates schema_migrations, or converts the retrieval store's
 // earlier one (version alone as key) by giving its rows component "",
 // which a Legacy set claims.
 func ensureTable(ctx context.Context, tx pgx.Tx, schema, table string) error {

@@ -148,7 +148,7 @@ func TestApplyFailureRollsBack(t *testing.T) {
 	}
 }
 
-// TestApplyConvertsLegacyTable starts from the knowledge store's earlier
+// TestApplyConvertsLegacyTable starts from the retrieval store's earlier
 // schema_migrations (version alone) and checks that its versions stay
 // applied, claimed by the Legacy set, whichever component comes first.
 func TestApplyConvertsLegacyTable(t *testing.T) {
