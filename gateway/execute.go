@@ -105,7 +105,7 @@ func (g *Gateway) recordCalls(info *Info, out aggregate.Outcome) {
 		if call.FallbackFor != "" && call.Status == aggregate.StatusSkipped {
 			continue // a stand-in that was not needed
 		}
-		info.Experts = append(info.Experts, ExpertCall{Name: call.Name, Status: call.Status, LatencyMS: call.LatencyMS, Attempts: call.Attempts, Error: call.Error, FallbackFor: call.FallbackFor})
+		info.Experts = append(info.Experts, call)
 		g.metrics.expertCalls.WithLabelValues(call.Name, call.Status).Inc()
 		switch call.Status {
 		case aggregate.StatusOK, aggregate.StatusError, aggregate.StatusTimeout:

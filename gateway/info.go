@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/router"
 )
 
@@ -67,16 +68,9 @@ type Passage struct {
 	Text  string  `json:"-"`
 }
 
-// ExpertCall is what one expert did for the request.
-type ExpertCall struct {
-	Name      string  `json:"name"`
-	Status    string  `json:"status"`
-	LatencyMS float64 `json:"latency_ms"`
-	Attempts  int     `json:"attempts,omitempty"`
-	Error     string  `json:"error,omitempty"`
-	// FallbackFor names whom a fallback stood in for.
-	FallbackFor string `json:"fallback_for,omitempty"`
-}
+// ExpertCall is what one expert did for the request, as aggregate
+// reports it.
+type ExpertCall = aggregate.Call
 
 // CacheInfo says whether the answer came from the response cache.
 type CacheInfo struct {
