@@ -3,13 +3,8 @@ package policies
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/moegate/moegate/internal/units"
 )
 
 // FailoverCache is the response cache of several replicas: Redis while it
@@ -26,17 +21,7 @@ type FailoverCache struct {
 	primary  *RedisCache
 	fallback *MemoryCache
 	timeout  time.Duration
-	every    time.Duration
-	log      *slog.Logger
-	now      func() time.Time
-
-	probing atomic.Bool
-
-	mu        sync.Mutex
-	down      bool
-	downSince time.Time
-	lastErr   error
-	nextProbe time.Time
+	circuit
 }
 
 // Defaults of NewFailoverCache.
@@ -58,7 +43,13 @@ func NewFailoverCache(primary *RedisCache, fallback *MemoryCache, timeout, probe
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &FailoverCache{primary: primary, fallback: fallback, timeout: timeout, every: probeEvery, log: log, now: time.Now}
+	f := &FailoverCache{primary: primary, fallback: fallback, timeout: timeout}
+	f.circuit = circuit{what: "redis cache", fallback: "the in-process cache", degraded: "the cache is per replica", every: probeEvery, log: log, now: time.Now,
+		ping: func(ctx context.Context) error {
+			_, err := bounded(ctx, timeout, func(ctx context.Context) (struct{}, error) { return struct{}{}, primary.Ping(ctx) })
+			return err
+		}}
+	return f
 }
 
 // Ping checks that the cache's Redis answers.
@@ -66,14 +57,7 @@ func (c *RedisCache) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Er
 
 // Healthy reports whether the cache is shared through Redis, with a reason
 // for a readiness endpoint.
-func (f *FailoverCache) Healthy() (bool, string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.down {
-		return true, "redis cache ok"
-	}
-	return false, fmt.Sprintf("redis unreachable since %s (%v); the cache is per replica", f.downSince.UTC().Format(time.RFC3339), f.lastErr)
-}
+func (f *FailoverCache) Healthy() (bool, string) { return f.healthy() }
 
 // errCacheTimeout is a Redis operation that outlived the cache's timeout.
 var errCacheTimeout = errors.New("redis cache operation timed out")
@@ -104,51 +88,9 @@ func bounded[T any](ctx context.Context, d time.Duration, fn func(context.Contex
 	}
 }
 
-func (f *FailoverCache) check(ctx context.Context) error {
-	_, err := bounded(ctx, f.timeout, func(ctx context.Context) (struct{}, error) { return struct{}{}, f.primary.Ping(ctx) })
-	if err != nil {
-		f.markDown(err)
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
-		f.down = false
-		f.log.Info("redis cache reachable again; using the shared cache", "down_ms", units.MS(f.now().Sub(f.downSince)))
-	}
-	return nil
-}
-
 // Check pings Redis now; call it at start-up so an outage that predates
 // the first request is seen.
 func (f *FailoverCache) Check(ctx context.Context) error { return f.check(ctx) }
-
-func (f *FailoverCache) usePrimary() bool {
-	f.mu.Lock()
-	down, due := f.down, !f.now().Before(f.nextProbe)
-	f.mu.Unlock()
-	if !down {
-		return true
-	}
-	if due && f.probing.CompareAndSwap(false, true) {
-		go func() {
-			defer f.probing.Store(false)
-			f.check(context.Background())
-		}()
-	}
-	return false
-}
-
-func (f *FailoverCache) markDown(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.lastErr = err
-	f.nextProbe = f.now().Add(f.every)
-	if !f.down {
-		f.down, f.downSince = true, f.now()
-		f.log.Warn("redis cache unreachable; falling back to the in-process cache", "err", err)
-	}
-}
 
 type cacheHit struct {
 	e   Entry
@@ -158,7 +100,7 @@ type cacheHit struct {
 
 // Get implements Cache.
 func (f *FailoverCache) Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (Entry, Hit, bool, error) {
-	if f.usePrimary() {
+	if f.use() {
 		r, err := bounded(ctx, f.timeout, func(ctx context.Context) (cacheHit, error) {
 			e, h, ok, err := f.primary.Get(ctx, scopeKey, exactKey, vec)
 			return cacheHit{e, h, ok}, err
@@ -169,21 +111,21 @@ func (f *FailoverCache) Get(ctx context.Context, scopeKey, exactKey string, vec 
 		if ctx.Err() != nil {
 			return Entry{}, Hit{}, false, err
 		}
-		f.markDown(err)
+		f.fail(err)
 	}
 	return f.fallback.Get(ctx, scopeKey, exactKey, vec)
 }
 
 // Put implements Cache.
 func (f *FailoverCache) Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e Entry) error {
-	if f.usePrimary() {
+	if f.use() {
 		_, err := bounded(ctx, f.timeout, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, f.primary.Put(ctx, scopeKey, exactKey, vec, e)
 		})
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		f.markDown(err)
+		f.fail(err)
 	}
 	return f.fallback.Put(ctx, scopeKey, exactKey, vec, e)
 }

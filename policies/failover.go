@@ -3,13 +3,8 @@ package policies
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/moegate/moegate/internal/units"
 )
 
 // Failover is a Limiter that uses Redis while it answers and an in-process
@@ -23,17 +18,7 @@ import (
 type Failover struct {
 	primary  *RedisLimiter
 	fallback *MemoryLimiter
-	every    time.Duration
-	log      *slog.Logger
-	now      func() time.Time
-
-	probing atomic.Bool
-
-	mu        sync.Mutex
-	down      bool
-	downSince time.Time
-	lastErr   error
-	nextProbe time.Time
+	circuit
 }
 
 // NewFailover wraps primary and fallback. probeEvery is how often Redis is
@@ -45,80 +30,28 @@ func NewFailover(primary *RedisLimiter, fallback *MemoryLimiter, probeEvery time
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Failover{primary: primary, fallback: fallback, every: probeEvery, log: log, now: time.Now}
+	return &Failover{primary: primary, fallback: fallback, circuit: circuit{what: "redis limiter", fallback: "in-process limits", degraded: "limits are per replica",
+		every: probeEvery, ping: primary.Ping, log: log, now: time.Now}}
 }
 
 // Healthy reports whether limits are enforced through Redis, with a reason
 // suitable for a readiness endpoint.
-func (f *Failover) Healthy() (bool, string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.down {
-		return true, "redis limiter ok"
-	}
-	return false, fmt.Sprintf("redis unreachable since %s (%v); limits are per replica", f.downSince.UTC().Format(time.RFC3339), f.lastErr)
-}
+func (f *Failover) Healthy() (bool, string) { return f.healthy() }
 
 // Check pings Redis now and updates the state Healthy reports; call it at
 // start-up so an outage that predates the first request is seen.
-func (f *Failover) Check(ctx context.Context) error {
-	err := f.primary.Ping(ctx)
-	if err != nil {
-		f.markDown(err)
-		return err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
-		f.down = false
-		f.log.Info("redis limiter reachable again; using shared limits", "down_for_ms", units.MS(f.now().Sub(f.downSince)))
-	}
-	return nil
-}
-
-// usePrimary reports whether to try Redis, starting a background probe when
-// it is down and one is due.
-func (f *Failover) usePrimary() bool {
-	f.mu.Lock()
-	down, due := f.down, !f.now().Before(f.nextProbe)
-	f.mu.Unlock()
-	if !down {
-		return true
-	}
-	if due && f.probing.CompareAndSwap(false, true) {
-		go f.probe()
-	}
-	return false
-}
-
-func (f *Failover) probe() {
-	defer f.probing.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	f.Check(ctx)
-}
+func (f *Failover) Check(ctx context.Context) error { return f.check(ctx) }
 
 // failed records a Redis failure unless the caller gave up first.
 func (f *Failover) failed(ctx context.Context, err error) {
 	if ctx.Err() == nil {
-		f.markDown(err)
-	}
-}
-
-func (f *Failover) markDown(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.lastErr = err
-	f.nextProbe = f.now().Add(f.every)
-	if !f.down {
-		f.down, f.downSince = true, f.now()
-		f.log.Warn("redis limiter unreachable; falling back to in-process limits", "err", err)
+		f.fail(err)
 	}
 }
 
 // Allow implements Limiter.
 func (f *Failover) Allow(ctx context.Context, t Tenant) (Decision, error) {
-	if f.usePrimary() {
+	if f.use() {
 		d, err := f.primary.Allow(ctx, t)
 		if err == nil {
 			return d, nil
@@ -133,7 +66,7 @@ func (f *Failover) Allow(ctx context.Context, t Tenant) (Decision, error) {
 
 // Record implements Limiter.
 func (f *Failover) Record(ctx context.Context, t Tenant, expert string, tokens int) error {
-	if f.usePrimary() {
+	if f.use() {
 		err := f.primary.Record(ctx, t, expert, tokens)
 		if err == nil || ctx.Err() != nil || errors.Is(err, ErrInvalid) {
 			return err
@@ -146,7 +79,7 @@ func (f *Failover) Record(ctx context.Context, t Tenant, expert string, tokens i
 // Usage implements Limiter; while Redis is down it reports the in-process
 // counts.
 func (f *Failover) Usage(ctx context.Context, tenant string) (Usage, error) {
-	if f.usePrimary() {
+	if f.use() {
 		u, err := f.primary.Usage(ctx, tenant)
 		if err == nil || ctx.Err() != nil {
 			return u, err
@@ -158,7 +91,7 @@ func (f *Failover) Usage(ctx context.Context, tenant string) (Usage, error) {
 
 // AllUsage implements Limiter.
 func (f *Failover) AllUsage(ctx context.Context) ([]Usage, error) {
-	if f.usePrimary() {
+	if f.use() {
 		u, err := f.primary.AllUsage(ctx)
 		if err == nil || ctx.Err() != nil {
 			return u, err
