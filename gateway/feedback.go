@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/requestlog"
 	"github.com/moegate/moegate/router"
 )
@@ -74,7 +75,8 @@ func (g *Gateway) Feedback(ctx context.Context, tenant string, fb Feedback) erro
 		if vecs, err := g.deps.Embedder.Embed(ctx, []string{rec.Query}); err == nil {
 			g.corrections.add(tenant, rec.Query, vecs[0], fb.Expert)
 		}
-		if g.deps.Retrainer != nil {
+		// Only the default tenant's feedback trains the shared router.
+		if g.deps.Retrainer != nil && tenant == policies.DefaultTenantName {
 			g.deps.Retrainer.Trigger()
 		}
 	}
