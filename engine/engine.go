@@ -22,6 +22,7 @@ import (
 	"github.com/moegate/moegate/engine/sample"
 	"github.com/moegate/moegate/engine/tensor"
 	"github.com/moegate/moegate/engine/tokenizer"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // DefaultMaxContext caps the context of a sequence when Options.Context is
@@ -132,7 +133,7 @@ func Open(ctx context.Context, path string, opts Options) (*Engine, error) {
 	}
 	log.Info("local: model ready", "path", path, "name", name, "arch", cfg.Arch, "layers", cfg.Layers,
 		"experts", cfg.Experts, "experts_used", cfg.ExpertsUsed, "vocab", e.tok.Len(), "context", n,
-		"parallel", opts.Parallel, "threads", opts.Threads, "template", e.tmpl, "load_time", time.Since(start))
+		"parallel", opts.Parallel, "threads", opts.Threads, "template", e.tmpl, "load_ms", units.MS(time.Since(start)))
 	ok = true
 	return e, nil
 }

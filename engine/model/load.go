@@ -12,6 +12,7 @@ import (
 
 	"github.com/moegate/moegate/engine/gguf"
 	"github.com/moegate/moegate/engine/tensor"
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Options configure Load.
@@ -187,7 +188,7 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 	}
 	log.Info("model: loaded", "arch", cfg.Arch, "layers", cfg.Layers, "hidden", cfg.Hidden,
 		"experts", cfg.Experts, "top_k", cfg.ExpertsUsed, "vocab", cfg.Vocab,
-		"type", m.layers[0].wq.Type.String(), "exact_float", m.exactFloat, "elapsed", time.Since(start))
+		"type", m.layers[0].wq.Type.String(), "exact_float", m.exactFloat, "load_ms", units.MS(time.Since(start)))
 	return m, nil
 }
 
