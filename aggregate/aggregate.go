@@ -473,7 +473,7 @@ func status(err error) string {
 func (r *runner) settle(i int, resp *experts.Response, err error) {
 	res := &r.results[i]
 	res.resp, res.err = resp, err
-	res.call.LatencyMS = float64(res.elapsed.Microseconds()) / 1000
+	res.call.LatencyMS = units.MS(res.elapsed)
 	res.call.Status = status(err)
 	res.call.Error = ""
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/units"
 	"github.com/moegate/moegate/policies"
 )
 
@@ -70,7 +71,7 @@ func (s *Server) route(c *gin.Context) error {
 	for _, ps := range p.Info.Retrieval.Passages {
 		out.Passages = append(out.Passages, routePassage{ps, ps.Text})
 	}
-	out.TookMS = float64(time.Since(start).Microseconds()) / 1000
+	out.TookMS = units.MS(time.Since(start))
 	c.Header("X-Moegate-Route", p.Info.Header())
 	c.JSON(http.StatusOK, out)
 	return nil

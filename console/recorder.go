@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/units"
 	"github.com/moegate/moegate/router"
 )
 
@@ -126,7 +127,7 @@ type bucket struct {
 // Observe implements gateway.Observer.
 func (r *Recorder) Observe(o gateway.Observation) {
 	rec := Record{Time: o.Time, RequestID: o.RequestID, Tenant: o.Tenant, Model: o.Model, Stream: o.Stream, Status: o.Status,
-		ErrorKind: o.ErrorKind, Error: o.Error, LatencyMS: float64(o.Latency.Microseconds()) / 1000, Answered: o.Answered,
+		ErrorKind: o.ErrorKind, Error: o.Error, LatencyMS: units.MS(o.Latency), Answered: o.Answered,
 		PromptTokens: o.Usage.PromptTokens, CompletionTokens: o.Usage.CompletionTokens, Info: o.Info, Route: []router.Choice{}}
 	if rec.Time.IsZero() {
 		rec.Time = r.now()

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/moegate/moegate/internal/units"
 )
 
 // Config says what to run and for how long. Zero values take the defaults
@@ -248,7 +250,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			smp := openLoop(ctx, openClient, s.tgt, cfg.Rate, cfg.Duration)
 			s.open = append(s.open, smp)
 			s.cpuOpen = append(s.cpuOpen, perRequest(s.proc.cpu()-c0, smp.n+smp.errors))
-			fmt.Fprintf(cfg.Log, "rep %d open    %-26s p50 %6.2f ms  p99 %7.2f ms  %d errors\n", r+1, s.name, ms(smp.pct(0.5)), ms(smp.pct(0.99)), smp.errors)
+			fmt.Fprintf(cfg.Log, "rep %d open    %-26s p50 %6.2f ms  p99 %7.2f ms  %d errors\n", r+1, s.name, units.MS(smp.pct(0.5)), units.MS(smp.pct(0.99)), smp.errors)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -263,8 +265,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		row := Row{Setup: s.name, System: s.system, Stream: s.stream, BaselineName: s.baseline, CPUus: -1, CPUusAtRate: -1, RSSMB: -1}
 		row.RPS = median(s.closed, func(x sample) float64 { return x.rps() })
 		row.Rate = median(s.open, func(x sample) float64 { return x.rps() })
-		row.P50ms = median(s.open, func(x sample) float64 { return ms(x.pct(0.5)) })
-		row.P99ms = median(s.open, func(x sample) float64 { return ms(x.pct(0.99)) })
+		row.P50ms = median(s.open, func(x sample) float64 { return units.MS(x.pct(0.5)) })
+		row.P99ms = median(s.open, func(x sample) float64 { return units.MS(x.pct(0.99)) })
 		for _, x := range append(slices.Clone(s.closed), s.open...) {
 			row.Errors += x.errors
 			row.Requests += x.n + x.errors
@@ -279,8 +281,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			// measured in the same repetition.
 			var a50, a99 []float64
 			for i := range s.open {
-				a50 = append(a50, ms(s.open[i].pct(0.5))-ms(b.open[i].pct(0.5)))
-				a99 = append(a99, ms(s.open[i].pct(0.99))-ms(b.open[i].pct(0.99)))
+				a50 = append(a50, units.MS(s.open[i].pct(0.5))-units.MS(b.open[i].pct(0.5)))
+				a99 = append(a99, units.MS(s.open[i].pct(0.99))-units.MS(b.open[i].pct(0.99)))
 			}
 			row.AddedP50ms, row.AddedP99ms = medianF(a50), medianF(a99)
 		}
@@ -296,8 +298,6 @@ func perRequest(cpu time.Duration, n int) float64 {
 	}
 	return float64(cpu.Microseconds()) / float64(n)
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func median[T any](xs []T, f func(T) float64) float64 {
 	v := make([]float64, len(xs))
