@@ -786,15 +786,7 @@ func (r *runner) parallelBest() (Outcome, error) {
 	retry := r.askAll(true)
 	best := bestSuccess(r.results, r.nPrimary)
 	if best < 0 {
-		r.last = r.lastToFinish()
-		i, err := r.sequential(r.indices(r.nPrimary, len(r.cands)), retry)
-		if err != nil {
-			return r.outcome(-1), err
-		}
-		if i < 0 {
-			return r.outcome(-1), r.failure()
-		}
-		return r.outcome(i), nil // a streamed fallback has already been sent
+		return r.askFallbacks(retry)
 	}
 	out := r.outcome(best)
 	if r.onDelta != nil {
@@ -803,6 +795,21 @@ func (r *runner) parallelBest() (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// askFallbacks asks the fallbacks in turn once every chosen expert failed
+// (retry: the calls the retry budget may repeat). A streamed fallback's
+// answer has already been sent.
+func (r *runner) askFallbacks(retry []int) (Outcome, error) {
+	r.last = r.lastToFinish()
+	i, err := r.sequential(r.indices(r.nPrimary, len(r.cands)), retry)
+	if err != nil {
+		return r.outcome(-1), err
+	}
+	if i < 0 {
+		return r.outcome(-1), r.failure()
+	}
+	return r.outcome(i), nil
 }
 
 // emit sends a finished answer as one delta.
@@ -824,15 +831,7 @@ func (r *runner) synthesize() (Outcome, error) {
 		}
 	}
 	if len(answers) == 0 {
-		r.last = r.lastToFinish()
-		i, err := r.sequential(r.indices(r.nPrimary, len(r.cands)), retry)
-		if err != nil {
-			return r.outcome(-1), err
-		}
-		if i < 0 {
-			return r.outcome(-1), r.failure()
-		}
-		return r.outcome(i), nil
+		return r.askFallbacks(retry)
 	}
 	best := bestSuccess(r.results, r.nPrimary)
 	fallback := func() (Outcome, error) {
