@@ -43,7 +43,7 @@ type Expert struct {
 	system  string
 	timeout time.Duration // 0: none beyond the caller's
 	maxTok  int
-	sem     chan struct{}
+	slots   experts.Slots
 	// declared are the spec's capabilities, which may narrow the engine's.
 	declared experts.Capabilities
 }
@@ -125,9 +125,7 @@ func New(spec experts.Spec, eng Engine, maxTokens int) *Expert {
 		maxTokens = DefaultMaxTokens
 	}
 	l := &Expert{name: spec.Name, engine: eng, system: spec.SystemPrompt, timeout: spec.Timeout.Std(), maxTok: maxTokens, declared: spec.Capabilities}
-	if spec.MaxConcurrency > 0 {
-		l.sem = make(chan struct{}, spec.MaxConcurrency)
-	}
+	l.slots = experts.NewSlots(spec.MaxConcurrency)
 	return l
 }
 
@@ -164,14 +162,11 @@ func (l *Expert) chat(ctx context.Context, req *experts.Request, onToken func(st
 	if err != nil {
 		return nil, err
 	}
-	if l.sem != nil {
-		select {
-		case l.sem <- struct{}{}:
-			defer func() { <-l.sem }()
-		case <-ctx.Done():
-			return nil, l.wrap(ctx, ctx.Err(), false)
-		}
+	release, err := l.slots.Acquire(ctx)
+	if err != nil {
+		return nil, l.wrap(ctx, err, false)
 	}
+	defer release()
 	cctx, cancel := ctx, context.CancelFunc(func() {})
 	if l.timeout > 0 {
 		cctx, cancel = context.WithTimeout(ctx, l.timeout)

@@ -92,7 +92,7 @@ type Expert struct {
 	client    *http.Client
 	maxBytes  int64
 	reasoning bool
-	sem       chan struct{} // nil: unbounded
+	slots     experts.Slots
 }
 
 // Kind is the "openai" kind for experts.Kinds. Its experts share one
@@ -182,9 +182,7 @@ func newExpert(spec experts.Spec, opts Options) (*Expert, error) {
 	if o.timeout <= 0 {
 		o.timeout = experts.DefaultTimeout
 	}
-	if spec.MaxConcurrency > 0 {
-		o.sem = make(chan struct{}, spec.MaxConcurrency)
-	}
+	o.slots = experts.NewSlots(spec.MaxConcurrency)
 	return o, nil
 }
 
@@ -202,15 +200,11 @@ func apiBase(raw string) string {
 func (o *Expert) Name() string { return o.name }
 
 func (o *Expert) acquire(ctx context.Context) (release func(), err error) {
-	if o.sem == nil {
-		return func() {}, nil
+	release, err = o.slots.Acquire(ctx)
+	if err != nil {
+		return nil, o.wrap(ctx, err, false)
 	}
-	select {
-	case o.sem <- struct{}{}:
-		return func() { <-o.sem }, nil
-	case <-ctx.Done():
-		return nil, o.wrap(ctx, ctx.Err(), false)
-	}
+	return release, nil
 }
 
 // post sends body and returns the response once its status is 2xx; any
