@@ -72,22 +72,49 @@ func (c *corrections) best(tenant string, v []float32, allowed func(string) bool
 }
 
 // LoadCorrections replaces the corrections with the tenants' stored
-// feedback (oldest first), so that they survive a restart and reach every
-// replica sharing the store.
+// feedback (oldest first, a later correction of a text winning), so that
+// they survive a restart and reach every replica sharing the store.
+// Reloads run every few seconds, so a text already held keeps its vector
+// and only new feedback is embedded.
 func (g *Gateway) LoadCorrections(ctx context.Context, fbs []router.Feedback) error {
-	fresh := newCorrections()
+	type key struct{ tenant, text string }
+	held := map[key][]float32{}
+	g.corrections.mu.RLock()
+	for tenant, list := range g.corrections.byTenant {
+		for _, x := range list {
+			held[key{tenant, x.text}] = x.vec
+		}
+	}
+	g.corrections.mu.RUnlock()
+
+	fresh := map[string][]correction{}
+	at := map[key]int{}
 	for _, fb := range fbs {
 		if fb.Tenant == "" || fb.Expert == "" || fb.Text == "" {
 			continue
 		}
-		vecs, err := g.deps.Embedder.Embed(ctx, []string{fb.Text})
-		if err != nil {
-			return err
+		k := key{fb.Tenant, fb.Text}
+		v := held[k]
+		if v == nil {
+			vecs, err := g.deps.Embedder.Embed(ctx, []string{fb.Text})
+			if err != nil {
+				return err
+			}
+			if v = slices.Clone(vecs[0]); !vec.Normalize(v) {
+				continue
+			}
+			held[k] = v
 		}
-		fresh.add(fb.Tenant, fb.Text, vecs[0], fb.Expert)
+		c := correction{vec: v, text: fb.Text, expert: fb.Expert}
+		if i, ok := at[k]; ok {
+			fresh[fb.Tenant][i] = c
+			continue
+		}
+		at[k] = len(fresh[fb.Tenant])
+		fresh[fb.Tenant] = append(fresh[fb.Tenant], c)
 	}
 	g.corrections.mu.Lock()
-	g.corrections.byTenant = fresh.byTenant
+	g.corrections.byTenant = fresh
 	g.corrections.mu.Unlock()
 	return nil
 }
