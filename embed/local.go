@@ -122,11 +122,14 @@ func (l *Local) EmbedInto(v []float32, text string) {
 	}
 }
 
-// bucket is one hashed feature occurrence.
-type bucket struct {
-	i int32
-	w float32
-}
+// bucket is one hashed feature occurrence: its index in the high 32 bits,
+// its weight's bits in the low ones, so that sorting plain integers
+// groups a bucket's occurrences (a comparison function costs twice as
+// much).
+type bucket uint64
+
+func (b bucket) index() int32    { return int32(b >> 32) }
+func (b bucket) weight() float32 { return math.Float32frombits(uint32(b)) }
 
 // AppendSparse appends the non-zero entries of text's embedding to idx and
 // val, in increasing index order, and returns the extended slices. It is
@@ -135,25 +138,95 @@ type bucket struct {
 func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32) {
 	var stack [512]bucket
 	bs := l.features(stack[:0], text)
-	slices.SortFunc(bs, func(a, b bucket) int { return int(a.i - b.i) })
+	slices.Sort(bs)
 	// Merge repeats, then sublinear term frequency, sign kept, and L2
 	// normalisation. Buckets whose features cancelled are left out.
 	start := len(idx)
 	for k := 0; k < len(bs); {
-		i, w := bs[k].i, bs[k].w
-		for k++; k < len(bs) && bs[k].i == i; k++ {
-			w += bs[k].w
+		i, w := bs[k].index(), bs[k].weight()
+		for k++; k < len(bs) && bs[k].index() == i; k++ {
+			w += bs[k].weight()
 		}
 		if w == 0 {
 			continue
 		}
-		y := float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
 		idx = append(idx, i)
-		val = append(val, y)
+		val = append(val, sublinear(w))
 	}
 	vec.Normalize(val[start:])
 	return idx, val
 }
+
+// EmbedWith writes text's embedding into v (length Dim), as EmbedInto
+// does, and appends to idx and val its sparse embedding under fine, as
+// fine.AppendSparse does, from one pass over the text: both hash the same
+// features, and when l's dimension divides fine's, l's bucket of a feature
+// is its bucket under fine folded, so the merged weights under fine give
+// both. A router with its own wide features and a gateway with a small
+// dense vector for its cache and retrieval then read a query once. ok is
+// false, and nothing is written, when the dimensions do not fold.
+func (l *Local) EmbedWith(fine *Local, v []float32, idx []int32, val []float32, text string) (_ []int32, _ []float32, ok bool) {
+	if fine == nil || fine.dim%l.dim != 0 || len(v) != l.dim {
+		return idx, val, false
+	}
+	clear(v)
+	var stack [512]bucket
+	bs := fine.features(stack[:0], text)
+	slices.Sort(bs)
+	start := len(idx)
+	for k := 0; k < len(bs); {
+		i, w := bs[k].index(), bs[k].weight()
+		for k++; k < len(bs) && bs[k].index() == i; k++ {
+			w += bs[k].weight()
+		}
+		if w == 0 {
+			continue
+		}
+		v[int(i)%l.dim] += w
+		idx = append(idx, i)
+		val = append(val, sublinear(w))
+	}
+	vec.Normalize(val[start:])
+	for i, w := range v {
+		if w != 0 {
+			v[i] = sublinear(w)
+		}
+	}
+	vec.Normalize(v)
+	return idx, val, true
+}
+
+// sublinear damps a bucket's merged weight (term frequency), sign kept.
+// Most buckets hold one feature, so the weights of single features are
+// looked up rather than computed (a logarithm is most of an embedding's
+// cost otherwise).
+func sublinear(w float32) float32 {
+	switch w {
+	case wordWeight:
+		return sublinearWord
+	case -wordWeight:
+		return -sublinearWord
+	case bigramWeight:
+		return sublinearBigram
+	case -bigramWeight:
+		return -sublinearBigram
+	case charWeight:
+		return sublinearChar
+	case -charWeight:
+		return -sublinearChar
+	}
+	return logDamp(w)
+}
+
+func logDamp(w float32) float32 {
+	return float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
+}
+
+var (
+	sublinearWord   = logDamp(wordWeight)
+	sublinearBigram = logDamp(bigramWeight)
+	sublinearChar   = logDamp(charWeight)
+)
 
 // add appends the bucket of feature hash h (see mix) with weight w, or -w
 // by the hash's top bit.
@@ -161,7 +234,7 @@ func (l *Local) add(bs []bucket, h uint64, w float32) []bucket {
 	if h>>63 != 0 {
 		w = -w
 	}
-	return append(bs, bucket{int32(h % uint64(l.dim)), w})
+	return append(bs, bucket(h%uint64(l.dim))<<32|bucket(math.Float32bits(w)))
 }
 
 // numberToken is the hash of the token every run of digits adds.

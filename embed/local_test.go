@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -167,4 +168,72 @@ func BenchmarkLocalAppendSparse(b *testing.B) {
 	for b.Loop() {
 		idx, val = e.AppendSparse(idx[:0], val[:0], q)
 	}
+}
+
+// EmbedWith must give what the two embedders give separately: the gateway
+// caches and retrieves by the small vector and the router routes by the
+// wide features, whichever way they were computed.
+func TestLocalEmbedWithMatchesSeparatePasses(t *testing.T) {
+	texts := []string{
+		"how much money is in my checking account",
+		"HOW MUCH money is in my   checking account?!",
+		"Ünïcödé wörds — and 12345 numbers",
+		"the the the the the the the the the the the the", // repeats merge
+		"",
+		"...!!!",
+		strings.Repeat("a long question about mortgage interest rates and loans ", 40), // spills the stack buffer
+	}
+	for _, dims := range []struct {
+		small, wide int
+		ok          bool
+	}{{1024, 1 << 16, true}, {256, 1024, true}, {1024, 1024, true}, {1000, 1 << 16, false}} {
+		small, wide := NewLocal(dims.small), NewLocal(dims.wide)
+		for _, text := range texts {
+			v := make([]float32, dims.small)
+			idx, val, ok := small.EmbedWith(wide, v, nil, nil, text)
+			if ok != dims.ok {
+				t.Fatalf("%d into %d: ok = %v, want %v", dims.small, dims.wide, ok, dims.ok)
+			}
+			if !ok {
+				if idx != nil || val != nil {
+					t.Fatalf("%d into %d: wrote features though the dimensions do not fold", dims.small, dims.wide)
+				}
+				continue
+			}
+			want := small.Vector(text)
+			for i := range want {
+				if math.Abs(float64(want[i]-v[i])) > 1e-5 {
+					t.Fatalf("%d/%d %.30q: v[%d] = %g, separate pass %g", dims.small, dims.wide, text, i, v[i], want[i])
+				}
+			}
+			wi, wv := wide.AppendSparse(nil, nil, text)
+			if len(wi) != len(idx) {
+				t.Fatalf("%d/%d %.30q: %d wide features, separate pass %d", dims.small, dims.wide, text, len(idx), len(wi))
+			}
+			for k := range wi {
+				if wi[k] != idx[k] || math.Abs(float64(wv[k]-val[k])) > 1e-6 {
+					t.Fatalf("%d/%d %.30q: feature %d = (%d, %g), separate pass (%d, %g)", dims.small, dims.wide, text, k, idx[k], val[k], wi[k], wv[k])
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkLocalQuery(b *testing.B) {
+	const text = "what interest rate should I expect on a mortgage loan for my savings account (ref 3k2j4h5)?"
+	small, wide := NewLocal(DefaultLocalDim), NewLocal(1<<16)
+	v := make([]float32, DefaultLocalDim)
+	var idx []int32
+	var val []float32
+	b.Run("two passes", func(b *testing.B) {
+		for b.Loop() {
+			small.EmbedInto(v, text)
+			idx, val = wide.AppendSparse(idx[:0], val[:0], text)
+		}
+	})
+	b.Run("one pass", func(b *testing.B) {
+		for b.Loop() {
+			idx, val, _ = small.EmbedWith(wide, v, idx[:0], val[:0], text)
+		}
+	})
 }
