@@ -151,6 +151,7 @@ type Gateway struct {
 	metrics     *metrics
 	uncounted   *metrics // registered nowhere: dry runs count nothing
 	corrections *corrections
+	shared      *sharedEmbedder // nil: the router embeds queries itself
 
 	experts atomic.Pointer[snapshotInfo]
 }
@@ -202,7 +203,8 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections()}, nil
+	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections(),
+		shared: shareEmbedding(deps)}, nil
 }
 
 // DefaultExpert is the expert that answers when no other fits.

@@ -27,6 +27,7 @@ type Plan struct {
 	routed     routed
 	scope      policies.Scope
 	vec        []float32
+	features   router.Features // the router's features of the query, when shared with vec
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
@@ -118,11 +119,12 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		}
 	}
 	if text != "" {
-		vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
-		if err != nil {
+		// The router reads the query's own text: its features can come
+		// with the vector only when that is what was embedded.
+		forRouter := req.Model == experts.ReservedName && !noWords
+		if p.vec, p.features, err = g.embedQuery(ctx, text, forRouter); err != nil {
 			return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
 		}
-		p.vec = vecs[0]
 	}
 
 	var hits []retrieval.Hit
@@ -226,7 +228,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 		}
 		candidates = append(candidates, name)
 	}
-	q := router.Query{Text: p.routed.query, History: p.routed.history, System: p.routed.system, Vector: p.vec, Candidates: candidates,
+	q := router.Query{Text: p.routed.query, History: p.routed.history, System: p.routed.system, Vector: p.vec, Features: p.features, Candidates: candidates,
 		TopK: p.scope.ClampK(p.req.Ext.TopK), TopP: p.req.Ext.TopP}
 	if len(hits) > 0 {
 		q.RetrievalScore = hits[0].Score

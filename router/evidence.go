@@ -157,9 +157,9 @@ func inScope(m *installed, p []float64) float64 {
 	return bestExpert(p, -1)
 }
 
-// evidence writes into p the gate probabilities for q, from q.Vector when
-// it has the model's dimension and the text is short, otherwise from the
-// router's own embedding (by segments for a long text), and with the
+// evidence writes into p the gate probabilities for q, from q.Features
+// or q.Vector when the text is short and they are the router's features,
+// otherwise from the router's own embedding (by segments for a long text), and with the
 // conversation when the text alone is ambiguous. It returns the features
 // of the main text for the retrieval gate.
 func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64) (sparse, error) {
@@ -187,6 +187,9 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 			combine(m, segs, xs, p)
 		}
 		x = xs[len(xs)-1]
+	case len(q.Features.Idx) > 0:
+		x = sparse{idx: q.Features.Idx, val: q.Features.Val}
+		m.Gate.probs(x, p)
 	case len(q.Vector) == m.Dim:
 		x = toSparse(q.Vector)
 		m.Gate.probs(x, p)

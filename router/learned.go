@@ -134,6 +134,10 @@ func (l *Learned) LoadFile(path string) error {
 	return l.Install(m)
 }
 
+// Features is the embedder the router reads queries with; a caller that
+// computes Query.Features uses it.
+func (l *Learned) Features() embed.Embedder { return l.emb }
+
 // Model returns the active model, nil before the first one.
 func (l *Learned) Model() *Model {
 	if in := l.active.Load(); in != nil {

@@ -13,6 +13,10 @@ type Query struct {
 	History []string
 	System  string
 	Vector  []float32 // embedding of Text, from the gateway's embedder
+	// Features, when not empty, are Text's features under the router's
+	// own embedder (Learned.Features), computed by the caller along with
+	// Vector so the query is read once.
+	Features Features
 	// Candidates are the experts the request may use after policies; a
 	// router never picks anything else. Empty means none is allowed.
 	Candidates []string
@@ -22,6 +26,12 @@ type Query struct {
 	// retrieval store (0 when the store is empty or not consulted); the
 	// retrieval gate may use it.
 	RetrievalScore float64
+}
+
+// Features are a text's non-zero coordinates, in increasing index order.
+type Features struct {
+	Idx []int32
+	Val []float32
 }
 
 // Choice is one chosen expert and its gate weight; the weights of a

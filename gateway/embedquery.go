@@ -1,0 +1,52 @@
+package gateway
+
+import (
+	"context"
+
+	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/router"
+)
+
+// sharedEmbedder reads a query once for the pipeline and the router when
+// both use the local n-gram features: the gateway's small dense vector
+// (cache, retrieval, corrections) and the router's wide sparse features
+// are then two foldings of one hashing of the text.
+type sharedEmbedder struct {
+	small, wide *embed.Local
+}
+
+// shareEmbedding returns the shared embedder for deps, nil when the
+// router does not read the gateway embedder's features at a dimension it
+// folds onto.
+func shareEmbedding(deps Deps) *sharedEmbedder {
+	small, ok := deps.Embedder.(*embed.Local)
+	if !ok {
+		return nil
+	}
+	fr, ok := deps.Router.(interface{ Features() embed.Embedder })
+	if !ok {
+		return nil
+	}
+	wide, ok := fr.Features().(*embed.Local)
+	if !ok || wide.FeatureVersion() != small.FeatureVersion() || wide.Dim()%small.Dim() != 0 {
+		return nil
+	}
+	return &sharedEmbedder{small: small, wide: wide}
+}
+
+// embedQuery embeds text with the gateway's embedder and, when forRouter
+// and the router shares its features, also returns the router's features
+// of it.
+func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) ([]float32, router.Features, error) {
+	if s := g.shared; s != nil && forRouter {
+		v := make([]float32, s.small.Dim())
+		// A question of a few dozen words has a few hundred features.
+		idx, val, _ := s.small.EmbedWith(s.wide, v, make([]int32, 0, 512), make([]float32, 0, 512), text)
+		return v, router.Features{Idx: idx, Val: val}, nil
+	}
+	vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
+	if err != nil {
+		return nil, router.Features{}, err
+	}
+	return vecs[0], router.Features{}, nil
+}
