@@ -74,7 +74,15 @@ type memEntry struct {
 // scopeIndex holds one scope's semantic candidates.
 type scopeIndex struct {
 	order  []*list.Element // indexed vectors, oldest first
-	tables [lshTables]map[uint32][]*list.Element
+	tables [lshTables]map[uint32][]lshRef
+}
+
+// lshRef is an entry in a hash bucket with its signature beside it, so
+// that a lookup skips far candidates without touching their entries (a
+// cache miss each).
+type lshRef struct {
+	el  *list.Element
+	sig [lshTables]uint32
 }
 
 // NewMemoryCache returns an empty in-process cache.
@@ -125,7 +133,6 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 		return Entry{}, Hit{}, false, nil
 	}
 	var best *list.Element
-	var hs *[lshTables]uint32 // the query's signature, once computed
 	bestSim := c.opts.Threshold
 	var expired []*list.Element
 	consider := func(el *list.Element) {
@@ -135,13 +142,6 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			return
 		}
 		if me.vec.dim != len(q) {
-			return
-		}
-		// The table hashes are a 30-bit signature of the vector: a
-		// neighbour at the threshold differs in about 3 of its bits, an
-		// unrelated vector in 10 or more, so far signatures skip the
-		// full comparison.
-		if hs != nil && hamming(hs, &me.hashes) > maxSignatureDistance {
 			return
 		}
 		if sim := float64(me.vec.dot(q)) / norm; sim >= bestSim {
@@ -154,19 +154,25 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 		}
 	} else {
 		qh := c.hyperplanes(len(q)).hash(q)
-		hs = &qh
-		seen := make([]*list.Element, 0, lshTables*(lshBits+1)*bucketCap)
+		var seenBuf [16]*list.Element
+		seen := seenBuf[:0]
 		for t := range lshTables {
 			for probe := -1; probe < lshBits; probe++ {
 				h := qh[t]
 				if probe >= 0 {
 					h ^= 1 << probe
 				}
-				for _, el := range idx.tables[t][h] {
-					if !slices.Contains(seen, el) {
-						seen = append(seen, el)
-						consider(el)
+				for _, ref := range idx.tables[t][h] {
+					// The table hashes are a 30-bit signature of the
+					// vector: a neighbour at the threshold differs in
+					// about 3 of its bits, an unrelated vector in 10 or
+					// more, so far signatures are skipped before the
+					// entry is read; the few near ones are compared once.
+					if hamming(&qh, &ref.sig) > maxSignatureDistance || slices.Contains(seen, ref.el) {
+						continue
 					}
+					seen = append(seen, ref.el)
+					consider(ref.el)
 				}
 			}
 		}
@@ -268,13 +274,13 @@ func (c *MemoryCache) index(s *memShard, el *list.Element) {
 	if idx == nil {
 		idx = &scopeIndex{}
 		for t := range idx.tables {
-			idx.tables[t] = map[uint32][]*list.Element{}
+			idx.tables[t] = map[uint32][]lshRef{}
 		}
 		s.scopes[me.scope] = idx
 	}
 	idx.order = append(idx.order, el)
 	for t := range lshTables {
-		b := append(idx.tables[t][me.hashes[t]], el)
+		b := append(idx.tables[t][me.hashes[t]], lshRef{el: el, sig: me.hashes})
 		if len(b) > bucketCap {
 			b = slices.Delete(b, 0, 1)
 		}
@@ -296,10 +302,9 @@ func (c *MemoryCache) unindex(s *memShard, el *list.Element) {
 	if idx == nil {
 		return
 	}
-	drop := func(x *list.Element) bool { return x == el }
-	idx.order = slices.DeleteFunc(idx.order, drop)
+	idx.order = slices.DeleteFunc(idx.order, func(x *list.Element) bool { return x == el })
 	for t := range lshTables {
-		b := slices.DeleteFunc(idx.tables[t][me.hashes[t]], drop)
+		b := slices.DeleteFunc(idx.tables[t][me.hashes[t]], func(r lshRef) bool { return r.el == el })
 		if len(b) == 0 {
 			delete(idx.tables[t], me.hashes[t])
 		} else {
@@ -401,7 +406,7 @@ func (h *hyperplanes) hashVec(v *cacheVec) [lshTables]uint32 {
 }
 
 func (h *hyperplanes) add(sums *[planes]float32, i int, x float32) {
-	row := h.byCoord[i*planes : (i+1)*planes]
+	row := (*[planes]float32)(h.byCoord[i*planes:]) // a fixed-size row: no bounds checks in the loop
 	for b := range sums {
 		sums[b] += x * row[b]
 	}
