@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
 )
@@ -73,5 +76,48 @@ func TestCacheSemantics(t *testing.T) {
 		if res.Info.Cache.Hit != (i == 1) {
 			t.Fatalf("request %d (%q): cache %+v", i, mode, res.Info.Cache)
 		}
+	}
+}
+
+// The cache keys' extra field is built by hand for speed: it must read as
+// the fmt format it replaced, or every stored answer would miss.
+func TestCacheKeysExtraAsFormatted(t *testing.T) {
+	tests := []struct {
+		name       string
+		candidates []aggregate.Candidate
+		passages   []Passage
+		format     string
+		body       string
+	}{
+		{"routed", []aggregate.Candidate{{Name: "banking"}, {Name: "local", FallbackFor: "banking"}}, nil, "", `{"model":"auto","messages":[]}`},
+		{"several, passages, format and params", []aggregate.Candidate{{Name: "a\"b"}, {Name: "c"}, {Name: "d", FallbackFor: "c"}},
+			[]Passage{{Chunk: "doc1#0"}, {Chunk: "dóc\n2"}}, `{"type":"json_object"}`, `{"model":"auto","seed":3,"logit_bias":{"1":2},"messages":[]}`},
+		{"nothing", nil, nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chat := &experts.Request{Messages: []experts.Message{{Role: "user", Content: "hi"}}, Body: []byte(tt.body)}
+			if tt.format != "" {
+				chat.ResponseFormat = []byte(tt.format)
+			}
+			p := &Plan{Info: &Info{}, req: &Request{Model: "auto", Chat: chat}, candidates: tt.candidates, strategy: aggregate.Top1,
+				scope: policies.Scope{Tenant: "t"}}
+			p.Info.Retrieval.Passages = tt.passages
+			var routed, passages []string
+			for _, c := range tt.candidates {
+				if c.FallbackFor == "" {
+					routed = append(routed, c.Name)
+				}
+			}
+			for _, ps := range tt.passages {
+				passages = append(passages, ps.Chunk)
+			}
+			want := policies.CacheRequest{Model: "auto", Messages: []policies.CacheMessage{{Role: "user", Content: "hi"}},
+				Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s params=%s", aggregate.Top1, routed, passages, chat.ResponseFormat, otherParams(chat.Body))}
+			ws, we := policies.CacheKeys(p.scope, want)
+			if gs, ge := p.cacheKeys(); gs != ws || ge != we {
+				t.Fatalf("keys %s %s, want %s %s", gs, ge, ws, we)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -248,18 +249,29 @@ func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey str
 // conversation. So an answer is never served to a request that excludes
 // what produced it, nor to one the router now sends elsewhere.
 func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
-	var routed, passages []string
+	// Extra reads as fmt's "aggregate=%s routed=%q passages=%q format=%s
+	// params=%s" would write it, without its allocations.
+	chat := p.req.Chat
+	extra := make([]byte, 0, 256)
+	extra = append(extra, "aggregate="...)
+	extra = append(extra, p.strategy...)
+	extra = append(extra, " routed=["...)
+	n := 0
 	for _, c := range p.candidates {
 		if c.FallbackFor == "" {
-			routed = append(routed, c.Name)
+			extra = appendQuotedItem(extra, c.Name, n)
+			n++
 		}
 	}
-	for _, ps := range p.Info.Retrieval.Passages {
-		passages = append(passages, ps.Chunk)
+	extra = append(extra, "] passages=["...)
+	for i, ps := range p.Info.Retrieval.Passages {
+		extra = appendQuotedItem(extra, ps.Chunk, i)
 	}
-	chat := p.req.Chat
-	r := policies.CacheRequest{Model: p.req.Model, MaxTokens: chat.MaxTokens, Stop: chat.Stop, Seed: chat.Seed,
-		Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s params=%s", p.strategy, routed, passages, chat.ResponseFormat, otherParams(chat.Body))}
+	extra = append(extra, "] format="...)
+	extra = append(extra, chat.ResponseFormat...)
+	extra = append(extra, " params="...)
+	extra = append(extra, otherParams(chat.Body)...)
+	r := policies.CacheRequest{Model: p.req.Model, MaxTokens: chat.MaxTokens, Stop: chat.Stop, Seed: chat.Seed, Extra: string(extra)}
 	if t := chat.Temperature; t != nil {
 		r.Temperature = new(float64(*t))
 	}
@@ -270,6 +282,15 @@ func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
 		r.Messages = append(r.Messages, policies.CacheMessage{Role: m.Role, Content: m.Content})
 	}
 	return policies.CacheKeys(p.scope, r)
+}
+
+// appendQuotedItem appends the i-th item of a list as fmt's %q of a
+// []string writes it.
+func appendQuotedItem(b []byte, item string, i int) []byte {
+	if i > 0 {
+		b = append(b, ' ')
+	}
+	return strconv.AppendQuote(b, item)
 }
 
 func (g *Gateway) storeInCache(ctx context.Context, p *Plan, scopeKey, exactKey string, out aggregate.Outcome) {

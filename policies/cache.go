@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/moegate/moegate/internal/vec"
 )
@@ -120,50 +120,70 @@ type CacheRequest struct {
 // message (whose embedding is the vec passed to Get and Put). exactKey
 // covers the whole request, whitespace-normalized.
 func CacheKeys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
-	h := sha256.New()
-	writeField(h, "scope", s.Key())
-	writeField(h, "model", r.Model)
-	writeField(h, "temperature", optFloat(r.Temperature))
-	writeField(h, "top_p", optFloat(r.TopP))
-	writeField(h, "max_tokens", strconv.Itoa(r.MaxTokens))
-	writeField(h, "stop", r.Stop...)
+	// Fields are appended to one buffer and hashed at once: a hash.Hash
+	// written field by field costs an allocation per write.
+	var arr [1024]byte
+	b := appendField(arr[:0], "scope", s.Key())
+	b = appendField(b, "model", r.Model)
+	b = appendField(b, "temperature", optFloat(r.Temperature))
+	b = appendField(b, "top_p", optFloat(r.TopP))
+	b = appendField(b, "max_tokens", strconv.Itoa(r.MaxTokens))
+	b = appendField(b, "stop", r.Stop...)
 	seed := "-"
 	if r.Seed != nil {
 		seed = strconv.Itoa(*r.Seed)
 	}
-	writeField(h, "seed", seed)
-	writeField(h, "extra", r.Extra)
+	b = appendField(b, "seed", seed)
+	b = appendField(b, "extra", r.Extra)
 	n := len(r.Messages)
 	for i, m := range r.Messages {
 		if i == n-1 {
 			break
 		}
-		writeField(h, "message", normalizeRole(m.Role), normalizeText(m.Content))
+		b = appendMessage(b, "message", m)
 	}
-	scopeKey = hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	scopeKey = hex.EncodeToString(sum[:16])
 
-	h.Reset()
-	writeField(h, "scope_key", scopeKey)
+	b = appendField(b[:0], "scope_key", scopeKey)
 	if n > 0 {
-		writeField(h, "last", normalizeRole(r.Messages[n-1].Role), normalizeText(r.Messages[n-1].Content))
+		b = appendMessage(b, "last", r.Messages[n-1])
 	}
-	return scopeKey, hex.EncodeToString(h.Sum(nil)[:16])
+	sum = sha256.Sum256(b)
+	return scopeKey, hex.EncodeToString(sum[:16])
 }
 
-// writeField writes tag, the count of items and each item with its length,
-// so that no two different field lists hash alike.
-func writeField(h hash.Hash, tag string, items ...string) {
-	var buf [64]byte
-	b := append(buf[:0], tag...)
+// appendField appends tag, the count of items and each item with its
+// length, so that no two different field lists encode alike.
+func appendField(b []byte, tag string, items ...string) []byte {
+	b = append(b, tag...)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, int64(len(items)), 10)
 	b = append(b, ':')
-	h.Write(b)
 	for _, it := range items {
-		h.Write(strconv.AppendInt(buf[:0], int64(len(it)), 10))
-		h.Write([]byte{':'})
-		io.WriteString(h, it)
+		b = strconv.AppendInt(b, int64(len(it)), 10)
+		b = append(b, ':')
+		b = append(b, it...)
 	}
+	return b
+}
+
+// appendMessage appends a message as the field tag of its normalized role
+// and text.
+func appendMessage(b []byte, tag string, m CacheMessage) []byte {
+	b = append(b, tag...)
+	b = append(b, ":2:"...) // two items: role and text
+	role := normalizeRole(m.Role)
+	b = strconv.AppendInt(b, int64(len(role)), 10)
+	b = append(b, ':')
+	b = append(b, role...)
+	// The text's length precedes it but is known only once it is
+	// normalized: normalize in place, then slide it after its length.
+	at := len(b)
+	b = appendNormalized(b, m.Content)
+	var num [20]byte
+	prefix := append(strconv.AppendInt(num[:0], int64(len(b)-at), 10), ':')
+	return slices.Insert(b, at, prefix...)
 }
 
 func optFloat(f *float64) string {
@@ -175,9 +195,44 @@ func optFloat(f *float64) string {
 
 func normalizeRole(r string) string { return strings.ToLower(strings.TrimSpace(r)) }
 
-// normalizeText collapses runs of white space: they never change an answer
-// worth caching separately.
-func normalizeText(s string) string { return strings.Join(strings.Fields(s), " ") }
+// appendNormalized appends s with runs of white space collapsed to one
+// space and none at the ends (strings.Join(strings.Fields(s), " ")):
+// spacing never changes an answer worth caching separately.
+func appendNormalized(b []byte, s string) []byte {
+	space := false
+	start := len(b)
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if asciiSpace[c] {
+				space = true
+				i++
+				continue
+			}
+			if space && len(b) > start {
+				b = append(b, ' ')
+			}
+			space = false
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if unicode.IsSpace(r) {
+			space = true
+		} else {
+			if space && len(b) > start {
+				b = append(b, ' ')
+			}
+			space = false
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return b
+}
+
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // unit returns v scaled to length 1, or nil if v is empty, zero or not
 // finite.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -206,25 +207,19 @@ func (s Scope) AllowsDataOwner(owner string) bool {
 // expert or data a request excludes is never served to that request, and no
 // tenant ever reads another's entries.
 func (s Scope) Key() string {
-	h := sha256.New()
-	field := func(tag string, items ...string) {
-		// Length-prefixed so no two different scopes encode alike.
-		fmt.Fprintf(h, "%s:%d:", tag, len(items))
-		for _, it := range items {
-			fmt.Fprintf(h, "%d:%s", len(it), it)
-		}
-	}
-	field("v1")
-	field("tenant", s.Tenant)
-	field("allowed", s.Allowed...)
-	field("default", fmt.Sprint(s.DefaultAllowed))
-	field("excluded_data", s.ExcludedData...)
+	var arr [512]byte
+	b := appendField(arr[:0], "v1")
+	b = appendField(b, "tenant", s.Tenant)
+	b = appendField(b, "allowed", s.Allowed...)
+	b = appendField(b, "default", strconv.FormatBool(s.DefaultAllowed))
+	b = appendField(b, "excluded_data", s.ExcludedData...)
 	if s.AllowedData != nil {
-		field("allowed_data", s.AllowedData...)
+		b = appendField(b, "allowed_data", s.AllowedData...)
 	} else {
-		field("allowed_data_any")
+		b = appendField(b, "allowed_data_any")
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // union returns the sorted, de-duplicated union of a and b (nil if empty).
