@@ -76,13 +76,13 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	msgs := make([]experts.Message, len(r.Messages))
 	images := 0
 	for i, m := range r.Messages {
-		param := fmt.Sprintf("messages[%d]", i)
+		param := func() string { return "messages[" + strconv.Itoa(i) + "]" } // for errors only
 		if !validRoles[m.Role] {
-			return nil, invalid(param+".role", "Invalid role %q in %s: expected system, developer, user, assistant or tool.", m.Role, param)
+			return nil, invalid(param()+".role", "Invalid role %q in %s: expected system, developer, user, assistant or tool.", m.Role, param())
 		}
 		text, n, err := contentText(m.Content)
 		if err != nil {
-			return nil, fieldErr(param+".content", err)
+			return nil, fieldErr(param()+".content", err)
 		}
 		images += n
 		msgs[i] = experts.Message{Role: m.Role, Content: text, Name: m.Name, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID}

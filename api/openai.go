@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/moegate/moegate/gateway"
 )
@@ -54,6 +55,11 @@ func contentText(raw json.RawMessage) (string, int, error) {
 	}
 	switch raw[0] {
 	case '"':
+		// The body was validated as JSON already: a string without
+		// escapes in valid UTF-8 is its bytes between the quotes.
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+			return string(raw[1 : len(raw)-1]), 0, nil
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return "", 0, err

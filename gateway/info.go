@@ -1,8 +1,7 @@
 package gateway
 
 import (
-	"fmt"
-	"strings"
+	"strconv"
 
 	"github.com/moegate/moegate/aggregate"
 	"github.com/moegate/moegate/router"
@@ -86,28 +85,40 @@ type CacheInfo struct {
 // Header renders the compact X-Moegate-Route form, e.g.
 // "experts=banking:0.81,travel:0.19; default=false; retrieval=false; aggregate=top1; router=learned/v3; cache=miss".
 func (m *Info) Header() string {
-	var b strings.Builder
-	b.WriteString("experts=")
+	b := make([]byte, 0, 160)
+	b = append(b, "experts="...)
 	for i, c := range m.Route.Experts {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		fmt.Fprintf(&b, "%s:%.3g", c.Name, c.Weight)
+		b = append(b, c.Name...)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, c.Weight, 'g', 3, 64) // fmt's %.3g
 	}
-	fmt.Fprintf(&b, "; default=%t; retrieval=%t; aggregate=%s; router=%s/v%d", m.Route.Default, m.Retrieval.Used, m.Aggregate, m.Route.Router, m.Route.Version)
+	b = append(b, "; default="...)
+	b = strconv.AppendBool(b, m.Route.Default)
+	b = append(b, "; retrieval="...)
+	b = strconv.AppendBool(b, m.Retrieval.Used)
+	b = append(b, "; aggregate="...)
+	b = append(b, m.Aggregate...)
+	b = append(b, "; router="...)
+	b = append(b, m.Route.Router...)
+	b = append(b, "/v"...)
+	b = strconv.AppendInt(b, m.Route.Version, 10)
 	if len(m.Excluded) > 0 {
-		b.WriteString("; excluded=")
+		b = append(b, "; excluded="...)
 		for i, e := range m.Excluded {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			b.WriteString(e.Name)
+			b = append(b, e.Name...)
 		}
 	}
+	b = append(b, "; cache="...)
 	if m.Cache.Hit {
-		fmt.Fprintf(&b, "; cache=%s", m.Cache.Kind)
+		b = append(b, m.Cache.Kind...)
 	} else {
-		b.WriteString("; cache=miss")
+		b = append(b, "miss"...)
 	}
-	return b.String()
+	return string(b)
 }

@@ -209,7 +209,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	if defaultLacks != nil && p.scope.DefaultAllowed {
 		p.skip(g.opts.DefaultExpert, defaultLacks)
 	}
-	var candidates []string
+	candidates := make([]string, 0, len(p.scope.Allowed))
 	for _, name := range p.scope.Allowed {
 		if name == g.opts.DefaultExpert {
 			continue

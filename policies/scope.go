@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -97,13 +98,21 @@ func Resolve(t Tenant, o OptOut, experts []ExpertInfo, defaultExpert string) Sco
 	if len(t.AllowedData) > 0 {
 		s.AllowedData = sortedSet(t.AllowedData)
 	}
-	seen := map[string]bool{}
+	// Names listed in strictly increasing order (as the registry's
+	// snapshots list them) are unique: no set is needed to skip repeats.
+	var seen map[string]bool
+	if !slices.IsSortedFunc(experts, func(a, b ExpertInfo) int { return cmp.Or(strings.Compare(a.Name, b.Name), -1) }) {
+		seen = make(map[string]bool, len(experts))
+	}
+	s.Allowed = make([]string, 0, len(experts))
 	defaultSeen := false
 	for _, e := range experts {
 		if !e.Enabled || e.Name == "" || seen[e.Name] {
 			continue
 		}
-		seen[e.Name] = true
+		if seen != nil {
+			seen[e.Name] = true
+		}
 		reason := exclusionReason(t, o, e.Name, e.DataOwner)
 		if e.Name == defaultExpert {
 			defaultSeen = true
@@ -117,6 +126,9 @@ func Resolve(t Tenant, o OptOut, experts []ExpertInfo, defaultExpert string) Sco
 	}
 	if defaultExpert != "" && !defaultSeen {
 		s.DefaultAllowed = exclusionReason(t, o, defaultExpert, "") == ""
+	}
+	if len(s.Allowed) == 0 {
+		s.Allowed = nil
 	}
 	slices.Sort(s.Allowed)
 	slices.SortFunc(s.Excluded, func(a, b Exclusion) int { return strings.Compare(a.Name, b.Name) })

@@ -345,3 +345,19 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// A name listed twice counts once, whether the list is sorted (the
+// registry's order, resolved without a set) or not.
+func TestResolveRepeatedNames(t *testing.T) {
+	for _, names := range [][]string{{"a", "b", "b", "c"}, {"c", "b", "a", "b"}, {"a", "a"}} {
+		var infos []ExpertInfo
+		for _, n := range names {
+			infos = append(infos, ExpertInfo{Name: n, Enabled: true})
+		}
+		s := Resolve(Tenant{Name: "t"}, OptOut{}, infos, "a")
+		want := slices.Compact(slices.Sorted(slices.Values(names)))
+		if !slices.Equal(s.Allowed, want) || !s.DefaultAllowed {
+			t.Errorf("%v: allowed %v (default %v), want %v", names, s.Allowed, s.DefaultAllowed, want)
+		}
+	}
+}
