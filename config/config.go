@@ -189,6 +189,12 @@ type Server struct {
 	IdleTimeout       units.Duration `yaml:"idle_timeout"`
 	MaxConnections    int            `yaml:"max_connections"`
 	MaxInFlight       int            `yaml:"max_in_flight"`
+	// GCPercent paces the garbage collector (Go's GOGC, which wins when
+	// set): 0 is the gateway's default, 200; negative turns it off.
+	// MemoryLimit (bytes; Go's GOMEMLIMIT wins when set) makes it collect
+	// harder near the limit; 0: none.
+	GCPercent   int   `yaml:"gc_percent"`
+	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
 // Health configures the per-expert circuit breakers (0: health's defaults).
