@@ -11,11 +11,14 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/jsonobj"
 )
 
 // streamWriter writes chat.completion.chunk events. Nothing is written until
 // the first delta arrives, so a request whose experts all fail before
-// answering still gets a proper HTTP error status.
+// answering still gets a proper HTTP error status. Events are flushed only
+// when no more of the answer is waiting, so an upstream's burst of chunks
+// reaches the client in one write.
 type streamWriter struct {
 	c            *gin.Context
 	info         *gateway.Info
@@ -24,6 +27,10 @@ type streamWriter struct {
 	created      int64
 	started      bool
 	model        string
+	// head is the start of every chunk event up to its choices, for
+	// headModel.
+	head      []byte
+	headModel string
 }
 
 func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
@@ -32,7 +39,8 @@ func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, mode
 }
 
 // start sends the headers and the first chunk: the assistant role and the
-// moegate object.
+// moegate object. It does not flush: the first piece of the answer
+// follows at once.
 func (w *streamWriter) start() error {
 	w.started = true
 	h := w.c.Writer.Header()
@@ -43,10 +51,10 @@ func (w *streamWriter) start() error {
 	h.Set("X-Moegate-Route", w.info.Header())
 	w.c.Status(http.StatusOK)
 	empty := ""
-	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Role: "assistant", Content: &empty}}}, Moegate: w.info})
+	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Role: "assistant", Content: &empty}}}, Moegate: w.info}, false)
 }
 
-func (w *streamWriter) send(ch chatChunk) error {
+func (w *streamWriter) send(ch chatChunk, flush bool) error {
 	ch.ID, ch.Object, ch.Created, ch.Model = w.id, "chat.completion.chunk", w.created, w.model
 	if ch.Choices == nil {
 		ch.Choices = []chunkChoice{}
@@ -55,11 +63,11 @@ func (w *streamWriter) send(ch chatChunk) error {
 	if err != nil {
 		return err
 	}
-	return w.event(b)
+	return w.event(b, flush)
 }
 
-func (w *streamWriter) event(data []byte) error {
-	return w.write(append(append([]byte("data: "), data...), '\n', '\n'), true)
+func (w *streamWriter) event(data []byte, flush bool) error {
+	return w.write(append(append([]byte("data: "), data...), '\n', '\n'), flush)
 }
 
 // write sends b, flushing unless more is about to follow.
@@ -73,20 +81,54 @@ func (w *streamWriter) write(b []byte, flush bool) error {
 	return nil
 }
 
-// contentEvent is the event of a content-only delta, encoded without
-// reflection: the bytes json.Marshal would write for its chatChunk.
-func (w *streamWriter) contentEvent(content string) []byte {
-	s, _ := json.Marshal(content)
-	b := make([]byte, 0, len(s)+len(w.id)+len(w.model)+160)
+// chunkHead returns the bytes json.Marshal writes for a chatChunk before
+// its choices, prefixed with "data: ", built once per model.
+func (w *streamWriter) chunkHead() []byte {
+	if w.head != nil && w.headModel == w.model {
+		return w.head
+	}
+	b := make([]byte, 0, len(w.id)+len(w.model)+96)
 	b = append(b, `data: {"id":`...)
 	b = appendJSONString(b, w.id)
 	b = append(b, `,"object":"chat.completion.chunk","created":`...)
 	b = strconv.AppendInt(b, w.created, 10)
 	b = append(b, `,"model":`...)
 	b = appendJSONString(b, w.model)
+	w.head, w.headModel = b, w.model
+	return b
+}
+
+// contentEvent is the event of a content-only delta, encoded without
+// reflection: the bytes json.Marshal would write for its chatChunk.
+func (w *streamWriter) contentEvent(content string) []byte {
+	head := w.chunkHead()
+	s, _ := json.Marshal(content)
+	b := make([]byte, 0, len(head)+len(s)+80)
+	b = append(b, head...)
 	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
 	b = append(b, s...)
 	return append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
+}
+
+// rawEvent is an upstream's chunk as its event, with the gateway's id,
+// object, created and model in place of the upstream's (and no moegate
+// object of another gateway): every other member keeps its bytes.
+func (w *streamWriter) rawEvent(raw []byte) ([]byte, bool) {
+	head := w.chunkHead()
+	b := make([]byte, 0, len(head)+len(raw)+8)
+	b = append(b, head...)
+	err := jsonobj.Members(raw, func(key, _, member []byte) {
+		switch string(key) {
+		case "id", "object", "created", "model", "moegate":
+			return
+		}
+		b = append(b, ',')
+		b = append(b, member...)
+	})
+	if err != nil {
+		return nil, false
+	}
+	return append(b, "}\n\n"...), true
 }
 
 func appendJSONString(b []byte, s string) []byte {
@@ -101,21 +143,29 @@ func (w *streamWriter) delta(d experts.Delta) error {
 			return err
 		}
 	}
-	var content *string
-	if d.Content != "" {
-		content = &d.Content
-	}
-	if content == nil && len(d.ToolCalls) == 0 {
+	if d.Content == "" && len(d.ToolCalls) == 0 {
+		if !d.More {
+			w.c.Writer.Flush()
+		}
 		return nil
 	}
-	if len(d.ToolCalls) == 0 {
-		return w.write(w.contentEvent(d.Content), !d.More)
+	if len(d.ToolCalls) > 0 {
+		content := &d.Content
+		if d.Content == "" {
+			content = nil
+		}
+		return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}}, !d.More)
 	}
-	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}})
+	if d.Raw != nil {
+		if b, ok := w.rawEvent(d.Raw); ok {
+			return w.write(b, !d.More)
+		}
+	}
+	return w.write(w.contentEvent(d.Content), !d.More)
 }
 
 // finish sends the finish reason, the final moegate object (now with each
-// expert's latency), usage when asked, and [DONE].
+// expert's latency), usage when asked, and [DONE], in one write.
 func (w *streamWriter) finish(out *gateway.Result) {
 	w.model = out.Answered
 	if !w.started {
@@ -127,16 +177,16 @@ func (w *streamWriter) finish(out *gateway.Result) {
 	if finish == "" {
 		finish = "stop"
 	}
-	_ = w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{}, FinishReason: &finish}}, Moegate: w.info})
+	_ = w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{}, FinishReason: &finish}}, Moegate: w.info}, false)
 	if w.includeUsage {
-		_ = w.send(chatChunk{Usage: usageOf(out.Response.Usage)})
+		_ = w.send(chatChunk{Usage: usageOf(out.Response.Usage)}, false)
 	}
-	_ = w.event([]byte("[DONE]"))
+	_ = w.event([]byte("[DONE]"), true)
 }
 
 // fail reports an error after the stream started, in OpenAI's error shape.
 func (w *streamWriter) fail(e error) {
 	_, body, _ := describe(e, w.info.RequestID)
 	b, _ := json.Marshal(body)
-	_ = w.event(b)
+	_ = w.event(b, true)
 }

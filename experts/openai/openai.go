@@ -363,6 +363,13 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		if d.Content == "" && d.ToolCalls == nil {
 			continue
 		}
+		// An event split over several data lines has line breaks the
+		// client's event would break on: only single-line events go as
+		// they are.
+		if d.ToolCalls == nil && len(c.Choices) == 1 && (ch.FinishReason == nil || *ch.FinishReason == "") && c.Usage == nil &&
+			bytes.IndexAny(data, "\r\n") < 0 {
+			d.Raw = data
+		}
 		content = append(content, d.Content...)
 		if err := onDelta(d); err != nil {
 			return nil, err
