@@ -31,6 +31,7 @@ type streamWriter struct {
 	// headModel.
 	head      []byte
 	headModel string
+	pending   []byte // events held for the next flush
 }
 
 func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
@@ -70,14 +71,21 @@ func (w *streamWriter) event(data []byte, flush bool) error {
 	return w.write(append(append([]byte("data: "), data...), '\n', '\n'), flush)
 }
 
-// write sends b, flushing unless more is about to follow.
+// write sends b, at once when flush is set; otherwise it is held to go
+// with what follows in one write (the server's own buffers are a few KB,
+// less than a burst of chunks with two moegate objects, and each of
+// their writes is a system call).
 func (w *streamWriter) write(b []byte, flush bool) error {
-	if _, err := w.c.Writer.Write(b); err != nil {
+	w.pending = append(w.pending, b...)
+	if !flush {
+		return nil
+	}
+	_, err := w.c.Writer.Write(w.pending)
+	w.pending = w.pending[:0]
+	if err != nil {
 		return err
 	}
-	if flush {
-		w.c.Writer.Flush()
-	}
+	w.c.Writer.Flush()
 	return nil
 }
 
