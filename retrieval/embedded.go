@@ -561,6 +561,14 @@ func (e *Embedded) Search(ctx context.Context, query []float32, k int, f Filter)
 	if len(query) != e.dim {
 		return nil, fmt.Errorf("%w: query has %d dimensions, the store %d", ErrDimension, len(query), e.dim)
 	}
+	e.mu.RLock()
+	empty := e.nchunks == 0 && !e.closed
+	e.mu.RUnlock()
+	if empty {
+		// Every routed query searches: an empty store answers at once
+		// rather than after copying and normalising the vector.
+		return nil, nil
+	}
 	q := slices.Clone(query)
 	if !vec.Normalize(q) {
 		return nil, errors.New("retrieval: zero or non-finite query vector")
