@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"sync"
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router"
@@ -13,6 +14,16 @@ import (
 // are then two foldings of one hashing of the text.
 type sharedEmbedder struct {
 	small, wide *embed.Local
+	// bufs holds the features' buffers between requests: the router reads
+	// them only while routing (see release).
+	bufs sync.Pool
+}
+
+// featureBuf is one request's buffers for the router's features; a
+// question of a few dozen words has a few hundred.
+type featureBuf struct {
+	idx []int32
+	val []float32
 }
 
 // shareEmbedding returns the shared embedder for deps, nil when the
@@ -40,8 +51,11 @@ func shareEmbedding(deps Deps) *sharedEmbedder {
 func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) ([]float32, router.Features, error) {
 	if s := g.shared; s != nil && forRouter {
 		v := make([]float32, s.small.Dim())
-		// A question of a few dozen words has a few hundred features.
-		idx, val, _ := s.small.EmbedWith(s.wide, v, make([]int32, 0, 512), make([]float32, 0, 512), text)
+		buf, _ := s.bufs.Get().(*featureBuf)
+		if buf == nil {
+			buf = &featureBuf{idx: make([]int32, 0, 512), val: make([]float32, 0, 512)}
+		}
+		idx, val, _ := s.small.EmbedWith(s.wide, v, buf.idx[:0], buf.val[:0], text)
 		return v, router.Features{Idx: idx, Val: val}, nil
 	}
 	vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
@@ -49,4 +63,13 @@ func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (
 		return nil, router.Features{}, err
 	}
 	return vecs[0], router.Features{}, nil
+}
+
+// release returns the buffers of f, which nothing may read after, for
+// the next request.
+func (s *sharedEmbedder) release(f router.Features) {
+	if s == nil || cap(f.Idx) == 0 || cap(f.Idx) > 1<<14 {
+		return // none, or grown by an unusually long text: not kept
+	}
+	s.bufs.Put(&featureBuf{idx: f.Idx[:0], val: f.Val[:0]})
 }

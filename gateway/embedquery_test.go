@@ -15,23 +15,51 @@ import (
 // share its pass with the router.
 type opaque struct{ embed.Embedder }
 
+// seeing is a learned router that remembers the features it was given.
+type seeing struct {
+	*router.Learned
+	features int
+}
+
+func (s *seeing) Route(ctx context.Context, q router.Query) (router.Decision, error) {
+	s.features = len(q.Features.Idx)
+	return s.Learned.Route(ctx, q)
+}
+
+// planSeen plans req and returns what the router saw of its features.
+func planSeen(t *testing.T, gw *Gateway, req *Request) (*Plan, int) {
+	t.Helper()
+	r := gw.deps.Router.(*seeing)
+	r.features = -1
+	p, err := gw.Plan(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, r.features
+}
+
 // One embedding pass for cache and router must route, and find in the
 // cache, exactly as the two separate passes did.
 func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
-	shared := newEnv(t, router.Options{}, Options{})
-	if shared.gw.shared == nil {
+	env := newEnv(t, router.Options{}, Options{})
+	deps := env.gw.deps
+	deps.Router, deps.Metrics = &seeing{Learned: deps.Router.(*router.Learned)}, nil
+	gw, err := New(env.gw.opts, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gw.shared == nil {
 		t.Fatal("the router's local features fold onto the gateway's, yet the embedding is not shared")
 	}
-	deps := shared.gw.deps
-	deps.Embedder, deps.Metrics = opaque{deps.Embedder}, nil
-	separate, err := New(shared.gw.opts, deps)
+	deps.Embedder = opaque{deps.Embedder}
+	deps.Router = &seeing{Learned: deps.Router.(*seeing).Learned}
+	separate, err := New(env.gw.opts, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if separate.shared != nil {
 		t.Fatal("shared an embedding with an embedder that is not embed.Local")
 	}
-	ctx := context.Background()
 	for _, text := range []string{
 		"will it rain tomorrow in the city",
 		"book a flight to rome and a hotel",
@@ -40,18 +68,12 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 		"zzz qqq",
 		"Ünïcödé wörds about the weather",
 	} {
-		a, err := shared.gw.Plan(ctx, chat(text, policies.Extension{}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(a.features.Idx) == 0 {
+		a, seen := planSeen(t, gw, chat(text, policies.Extension{}))
+		if seen <= 0 {
 			t.Fatalf("%q: routed without the shared features", text)
 		}
-		b, err := separate.Plan(ctx, chat(text, policies.Extension{}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(b.features.Idx) != 0 {
+		b, seen := planSeen(t, separate, chat(text, policies.Extension{}))
+		if seen != 0 {
 			t.Fatalf("%q: features computed for a router that embeds itself", text)
 		}
 		ra, rb := a.Info.Route, b.Info.Route
@@ -73,11 +95,7 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 	// router must not get that turn's features as the query's.
 	req := chat("???", policies.Extension{})
 	req.Chat.Messages = append([]experts.Message{{Role: "user", Content: "will it rain tomorrow"}, {Role: "assistant", Content: "yes"}}, req.Chat.Messages...)
-	p, err := shared.gw.Plan(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.features.Idx) != 0 {
+	if _, seen := planSeen(t, gw, req); seen != 0 {
 		t.Fatal("an earlier turn's features were given to the router as the query's")
 	}
 }

@@ -234,6 +234,9 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 		q.RetrievalScore = hits[0].Score
 	}
 	d, err := g.deps.Router.Route(ctx, q)
+	// Routers read the features only while routing.
+	g.shared.release(p.features)
+	p.features = router.Features{}
 	if err != nil {
 		return d, fmt.Errorf("route: %w", err)
 	}
