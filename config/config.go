@@ -190,7 +190,7 @@ type Server struct {
 	MaxConnections    int            `yaml:"max_connections"`
 	MaxInFlight       int            `yaml:"max_in_flight"`
 	// GCPercent paces the garbage collector (Go's GOGC, which wins when
-	// set): 0 is the gateway's default, 200; negative turns it off.
+	// set): 0 keeps Go's 100; negative turns it off.
 	// MemoryLimit (bytes; Go's GOMEMLIMIT wins when set) makes it collect
 	// harder near the limit; 0: none.
 	GCPercent   int   `yaml:"gc_percent"`

@@ -20,7 +20,7 @@ func TestTuneGC(t *testing.T) {
 		wantGC    int
 		wantLimit int64
 	}{
-		{"default", config.Server{}, nil, defaultGCPercent, math.MaxInt64},
+		{"default: Go's", config.Server{}, nil, 100, math.MaxInt64},
 		{"configured", config.Server{GCPercent: 50, MemoryLimit: 256 << 20}, nil, 50, 256 << 20},
 		{"off", config.Server{GCPercent: -5}, nil, -1, math.MaxInt64},
 		{"GOGC and GOMEMLIMIT win", config.Server{GCPercent: 50, MemoryLimit: 256 << 20}, map[string]string{"GOGC": "100", "GOMEMLIMIT": "1GiB"}, 100, math.MaxInt64},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -24,6 +25,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	addr := fs.String("addr", "", "listen address `HOST:PORT` (default 127.0.0.1:8080; overrides addr in the config)")
 	dataDir := fs.String("data-dir", "", "`directory` for the gateway's state: registry, router model, knowledge index (default ./data)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (read it with go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to `file` when the gateway stops (read it with go tool pprof)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: gateway serve [flags]
 
@@ -95,8 +97,28 @@ Flags:
 		log.Warn("shutdown deadline passed; closing open connections", "err", err)
 		_ = srv.Close()
 	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// writeHeapProfile writes what the heap holds after a collection: what a
+// long run keeps, which its memory footprint follows.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func newLogger(cfg config.Config) *slog.Logger {
@@ -111,22 +133,15 @@ func newLogger(cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
-// defaultGCPercent is the collector's pace unless configured: a request
-// leaves a few tens of KB of garbage over a live heap of tens of MB (the
-// cache, the request log), so Go's 100 collected every few hundred
-// requests, about a tenth of the gateway's CPU, to save memory it does
-// not need.
-const defaultGCPercent = 200
-
 // tuneGC applies server.gc_percent and server.memory_limit unless Go's own
-// environment variables set them.
+// environment variables set them. The default stays Go's 100: measured
+// with the overhead benchmark, 200 saved about 5% of the CPU per request
+// and cost 20 MB of resident memory (83 MB to 104 MB after 50,000
+// requests, the cache full), past the 100 MB a gateway replica should
+// need.
 func tuneGC(s config.Server, getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		p := s.GCPercent
-		if p == 0 {
-			p = defaultGCPercent
-		}
-		debug.SetGCPercent(max(p, -1))
+	if getenv("GOGC") == "" && s.GCPercent != 0 {
+		debug.SetGCPercent(max(s.GCPercent, -1))
 	}
 	if getenv("GOMEMLIMIT") == "" && s.MemoryLimit > 0 {
 		debug.SetMemoryLimit(s.MemoryLimit)
