@@ -40,7 +40,9 @@ func (c *RedisCache) entryKey(scopeKey, exactKey string) string {
 	return c.prefix + "e:" + scopeKey + ":" + exactKey
 }
 
-func (c *RedisCache) vecKey(scopeKey string) string { return c.prefix + "v:" + scopeKey }
+// vecKey is a scope's list of vectors. Lists of the earlier, dense-only
+// item encoding (under "v:") are not read and expire.
+func (c *RedisCache) vecKey(scopeKey string) string { return c.prefix + "v2:" + scopeKey }
 
 // Get implements Cache.
 func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (Entry, Hit, bool, error) {
@@ -130,13 +132,41 @@ func (c *RedisCache) Put(ctx context.Context, scopeKey, exactKey string, vec []f
 	return nil
 }
 
-// encodeVecItem packs an exact key and a vector: uvarint key length, key,
-// then little-endian float32s.
+// encodeVecItem packs an exact key and a unit vector: uvarint key length,
+// key, then either 'd' and the vector's float32s, or, when at most one
+// coordinate in sparseRatio is non-zero (the local embedder's vectors),
+// 's', the uvarint dimension and each non-zero coordinate as a uint32
+// index and a float32, so that an item (and a lookup reading a scope's
+// list) costs what the vector holds: a fifth of the dense size for the
+// default embedder. Numbers are little-endian.
 func encodeVecItem(exact string, v []float32) []byte {
-	b := binary.AppendUvarint(make([]byte, 0, 2+len(exact)+4*len(v)), uint64(len(exact)))
-	b = append(b, exact...)
+	nnz := 0
 	for _, x := range v {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		if x != 0 {
+			nnz++
+		}
+	}
+	sparse := nnz*sparseRatio <= len(v)
+	size := 4 * len(v)
+	if sparse {
+		size = binary.MaxVarintLen64 + 8*nnz
+	}
+	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(exact)+1+size), uint64(len(exact)))
+	b = append(b, exact...)
+	if !sparse {
+		b = append(b, 'd')
+		for _, x := range v {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		}
+		return b
+	}
+	b = append(b, 's')
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	for i, x := range v {
+		if x != 0 {
+			b = binary.LittleEndian.AppendUint32(b, uint32(i))
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		}
 	}
 	return b
 }
@@ -145,29 +175,54 @@ func encodeVecItem(exact string, v []float32) []byte {
 // and its dot product with q, without allocating: this loop is the cost of
 // a semantic lookup. ok is false for a malformed item or another dimension.
 func vecItemDot(s string, q []float32) (exact string, sim float64, ok bool) {
-	var n uint64
-	k := 0
-	for shift := 0; ; shift += 7 {
-		if k >= len(s) || shift > 63 {
-			return "", 0, false
-		}
-		c := s[k]
-		k++
-		n |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			break
-		}
-	}
-	if uint64(len(s)-k) < n || uint64(len(s)-k)-n != 4*uint64(len(q)) {
+	n, k := uvarint(s)
+	if k <= 0 || n >= uint64(len(s)-k) { // the key and a kind byte
 		return "", 0, false
 	}
 	exact = s[k : k+int(n)]
-	b := s[k+int(n):]
+	kind, b := s[k+int(n)], s[k+int(n)+1:]
 	var sum float32
-	for i, x := range q {
-		j := 4 * i
-		bits := uint32(b[j]) | uint32(b[j+1])<<8 | uint32(b[j+2])<<16 | uint32(b[j+3])<<24
-		sum += x * math.Float32frombits(bits)
+	switch kind {
+	case 'd':
+		if len(b) != 4*len(q) {
+			return "", 0, false
+		}
+		for i, x := range q {
+			sum += x * math.Float32frombits(le32(b[4*i:]))
+		}
+	case 's':
+		dim, k := uvarint(b)
+		if k <= 0 || dim != uint64(len(q)) || (len(b)-k)%8 != 0 {
+			return "", 0, false
+		}
+		for b = b[k:]; len(b) > 0; b = b[8:] {
+			i := le32(b)
+			if uint64(i) >= dim {
+				return "", 0, false
+			}
+			sum += q[i] * math.Float32frombits(le32(b[4:]))
+		}
+	default:
+		return "", 0, false
 	}
 	return exact, float64(sum), true
+}
+
+// uvarint decodes a uvarint at the start of s; k is the bytes it took, 0
+// or less when s does not start with one.
+func uvarint(s string) (v uint64, k int) {
+	for shift := 0; k < len(s) && shift <= 63; shift += 7 {
+		c := s[k]
+		k++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return v, k
+		}
+	}
+	return 0, 0
+}
+
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
