@@ -137,6 +137,36 @@ func TestCaches(t *testing.T) {
 					t.Error("entry dropped from the semantic list lost its exact key too")
 				}
 			})
+			t.Run("large scope", func(t *testing.T) {
+				// A scope fuller than MaxPerScope is searched through its
+				// hash tables: a paraphrase of a recent question is found,
+				// one of a question pushed out of the scope is not.
+				c, _ := open(t, CacheOptions{MaxPerScope: 64})
+				rng := rand.New(rand.NewPCG(7, 8))
+				vecs := make([][]float32, 100)
+				for i := range vecs {
+					vecs[i] = make([]float32, 64)
+					for j := range vecs[i] {
+						vecs[i][j] = float32(rng.NormFloat64())
+					}
+					mustPut(t, c, "s", fmt.Sprint("k", i), vecs[i], testEntry(fmt.Sprint(i)))
+				}
+				paraphrase := func(v []float32) []float32 {
+					out := make([]float32, len(v))
+					for j := range v {
+						out[j] = v[j] + float32(rng.NormFloat64()*0.1)
+					}
+					return out
+				}
+				for _, i := range []int{99, 80, 40} {
+					if e, hit, ok := mustGet(t, c, "s", "q", paraphrase(vecs[i])); !ok || hit.Kind != HitSemantic || e.Content != fmt.Sprint(i) {
+						t.Errorf("paraphrase of question %d: %q %+v %v", i, e.Content, hit, ok)
+					}
+				}
+				if _, _, ok := mustGet(t, c, "s", "q", paraphrase(vecs[10])); ok {
+					t.Error("a question pushed out of the scope was found semantically")
+				}
+			})
 			t.Run("scope isolation", func(t *testing.T) {
 				c, _ := open(t, CacheOptions{})
 				req := CacheRequest{Model: "moegate", Messages: []CacheMessage{{"user", "Best travel card?"}}}

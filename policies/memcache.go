@@ -34,8 +34,7 @@ type MemoryCache struct {
 	bytes   atomic.Int64
 	hand    atomic.Uint32 // the shard to evict from next
 
-	planesMu sync.Mutex
-	planes   map[int]*hyperplanes // by dimension
+	planes planeSets
 }
 
 const (
@@ -87,7 +86,7 @@ type lshRef struct {
 
 // NewMemoryCache returns an empty in-process cache.
 func NewMemoryCache(opts CacheOptions) *MemoryCache {
-	c := &MemoryCache{opts: opts.withDefaults(), now: time.Now, seed: maphash.MakeSeed(), planes: map[int]*hyperplanes{}}
+	c := &MemoryCache{opts: opts.withDefaults(), now: time.Now, seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i].items = map[string]*list.Element{}
 		c.shards[i].scopes = map[string]*scopeIndex{}
@@ -153,7 +152,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			consider(el)
 		}
 	} else {
-		qh := c.hyperplanes(len(q)).hash(q)
+		qh := c.planes.get(len(q)).hash(q)
 		var seenBuf [16]*list.Element
 		seen := seenBuf[:0]
 		for t := range lshTables {
@@ -211,7 +210,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		return nil // one answer may not crowd out the rest
 	}
 	if me.vec != nil {
-		me.hashes = c.hyperplanes(me.vec.dim).hashVec(me.vec)
+		me.hashes = c.planes.get(me.vec.dim).hashVec(me.vec)
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -340,11 +339,20 @@ type hyperplanes struct {
 
 const planes = lshTables * lshBits
 
-func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
-	c.planesMu.Lock()
-	defer c.planesMu.Unlock()
-	if h, ok := c.planes[dim]; ok {
+// planeSets are the hyperplanes of each dimension, made on first use.
+type planeSets struct {
+	mu  sync.Mutex
+	set map[int]*hyperplanes
+}
+
+func (p *planeSets) get(dim int) *hyperplanes {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h, ok := p.set[dim]; ok {
 		return h
+	}
+	if p.set == nil {
+		p.set = map[int]*hyperplanes{}
 	}
 	h := &hyperplanes{dim: dim, byCoord: make([]float32, planes*dim)}
 	flat := make([]float32, planes*dim)
@@ -368,7 +376,7 @@ func (c *MemoryCache) hyperplanes(dim int) *hyperplanes {
 			h.byCoord[i*planes+b] = flat[b*dim+i]
 		}
 	}
-	c.planes[dim] = h
+	p.set[dim] = h
 	return h
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -15,16 +16,20 @@ import (
 // RedisCache is a Cache shared by every replica using the same Redis.
 //
 // An entry is one JSON string with a TTL. For semantic lookup each scope key
-// has a list of its newest MaxPerScope (exact key, vector) pairs, trimmed on
-// every Put and expiring with its newest entry; Get reads the list and
-// compares in Go. That costs one LRANGE of at most MaxPerScope vectors per
-// exact miss, but needs no Redis module, and scopes are narrow (one tenant,
-// one set of allowed experts, one conversation prefix), so lists stay short.
-// Redis's own maxmemory policy bounds the total size.
+// indexes its newest MaxPerScope vectors as the in-process cache does:
+// their items in a hash by exact key, their exact keys in age order (to
+// drop the oldest), and each exact key with its 30-bit signature in one
+// bucket list per hash table (random hyperplanes, at most bucketCap
+// newest per bucket). A lookup reads the buckets of the query's signature
+// and their neighbours in one round trip, skips far signatures, and
+// compares only the near candidates' vectors, fetched in a second: its
+// cost is bounded whatever the scope holds, and no Redis module is
+// needed. Redis's own maxmemory policy bounds the total size.
 type RedisCache struct {
 	rdb    redis.UniversalClient
 	prefix string
 	opts   CacheOptions
+	planes planeSets
 }
 
 // NewRedisCache returns a cache on rdb whose keys start with prefix
@@ -40,9 +45,13 @@ func (c *RedisCache) entryKey(scopeKey, exactKey string) string {
 	return c.prefix + "e:" + scopeKey + ":" + exactKey
 }
 
-// vecKey is a scope's list of vectors. Lists of the earlier, dense-only
-// item encoding (under "v:") are not read and expire.
-func (c *RedisCache) vecKey(scopeKey string) string { return c.prefix + "v2:" + scopeKey }
+// The semantic index of a scope: its vectors by exact key, their exact
+// keys newest first, and the hash tables' buckets.
+func (c *RedisCache) vecsKey(scopeKey string) string  { return c.prefix + "h:" + scopeKey }
+func (c *RedisCache) orderKey(scopeKey string) string { return c.prefix + "o:" + scopeKey }
+func (c *RedisCache) bucketKey(scopeKey string, table int, bucket uint32) string {
+	return c.prefix + "b:" + scopeKey + ":" + strconv.Itoa(table) + ":" + strconv.FormatUint(uint64(bucket), 16)
+}
 
 // Get implements Cache.
 func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (Entry, Hit, bool, error) {
@@ -54,7 +63,36 @@ func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, vec []f
 	if q == nil || c.opts.Threshold > 1 {
 		return Entry{}, Hit{}, false, nil
 	}
-	items, err := c.rdb.LRange(ctx, c.vecKey(scopeKey), 0, int64(c.opts.MaxPerScope)-1).Result()
+	qh := c.planes.get(len(q)).hash(q)
+	var lists []*redis.StringSliceCmd
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for t := range lshTables {
+			for probe := -1; probe < lshBits; probe++ {
+				h := qh[t]
+				if probe >= 0 {
+					h ^= 1 << probe
+				}
+				lists = append(lists, p.LRange(ctx, c.bucketKey(scopeKey, t, h), 0, -1))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Entry{}, Hit{}, false, fmt.Errorf("policies: redis cache: %w", err)
+	}
+	var near []string
+	for _, l := range lists {
+		for _, it := range l.Val() {
+			sig, exact, ok := decodeBucketItem(it)
+			if ok && hamming(&qh, &sig) <= maxSignatureDistance && !slices.Contains(near, exact) {
+				near = append(near, exact)
+			}
+		}
+	}
+	if len(near) == 0 {
+		return Entry{}, Hit{}, false, nil
+	}
+	items, err := c.rdb.HMGet(ctx, c.vecsKey(scopeKey), near...).Result()
 	if err != nil {
 		return Entry{}, Hit{}, false, fmt.Errorf("policies: redis cache: %w", err)
 	}
@@ -64,7 +102,11 @@ func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, vec []f
 	}
 	var cands []cand
 	for _, it := range items {
-		exact, sim, ok := vecItemDot(it, q)
+		s, ok := it.(string) // nil: dropped from the scope since
+		if !ok {
+			continue
+		}
+		exact, sim, ok := vecItemDot(s, q)
 		if ok && sim >= c.opts.Threshold {
 			cands = append(cands, cand{exact, sim})
 		}
@@ -78,7 +120,7 @@ func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, vec []f
 		}
 		return 0
 	})
-	// The best candidates' entries may have expired before the list did.
+	// The best candidates' entries may have expired before the index did.
 	for i, cd := range cands {
 		if i == 3 {
 			break
@@ -109,6 +151,31 @@ func (c *RedisCache) load(ctx context.Context, key string) (Entry, bool, error) 
 	return e, true, nil
 }
 
+// putScript stores an entry and indexes its vector, atomically: KEYS are
+// the entry, the scope's vectors, its age order and the entry's bucket in
+// each table; ARGV the entry, the TTL in ms, the exact key, the vector
+// item, MaxPerScope, bucketCap and the bucket item. The oldest vectors
+// beyond MaxPerScope leave the index (their entries stay reachable by
+// exact key); bucket items whose vector left are skipped by readers.
+var putScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('LREM', KEYS[3], 0, ARGV[3])
+redis.call('LPUSH', KEYS[3], ARGV[3])
+local max = tonumber(ARGV[5])
+while redis.call('LLEN', KEYS[3]) > max do
+  redis.call('HDEL', KEYS[2], redis.call('RPOP', KEYS[3]))
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+for i = 4, #KEYS do
+  redis.call('LPUSH', KEYS[i], ARGV[7])
+  redis.call('LTRIM', KEYS[i], 0, tonumber(ARGV[6]) - 1)
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+return 1
+`)
+
 // Put implements Cache.
 func (c *RedisCache) Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e Entry) error {
 	b, err := json.Marshal(e)
@@ -116,20 +183,41 @@ func (c *RedisCache) Put(ctx context.Context, scopeKey, exactKey string, vec []f
 		return err
 	}
 	u := unit(vec)
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, c.entryKey(scopeKey, exactKey), b, c.opts.TTL)
-		if u != nil && c.opts.Threshold <= 1 {
-			vk := c.vecKey(scopeKey)
-			p.LPush(ctx, vk, encodeVecItem(exactKey, u))
-			p.LTrim(ctx, vk, 0, int64(c.opts.MaxPerScope)-1)
-			p.PExpire(ctx, vk, c.opts.TTL)
+	if u == nil || c.opts.Threshold > 1 {
+		err = c.rdb.Set(ctx, c.entryKey(scopeKey, exactKey), b, c.opts.TTL).Err()
+	} else {
+		sig := c.planes.get(len(u)).hash(u)
+		keys := []string{c.entryKey(scopeKey, exactKey), c.vecsKey(scopeKey), c.orderKey(scopeKey)}
+		for t := range lshTables {
+			keys = append(keys, c.bucketKey(scopeKey, t, sig[t]))
 		}
-		return nil
-	})
+		err = putScript.Run(ctx, c.rdb, keys, b, c.opts.TTL.Milliseconds(), exactKey, encodeVecItem(exactKey, u),
+			c.opts.MaxPerScope, bucketCap, encodeBucketItem(sig, exactKey)).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("policies: redis cache: %w", err)
 	}
 	return nil
+}
+
+// encodeBucketItem packs a signature (little-endian uint32s) and an exact
+// key.
+func encodeBucketItem(sig [lshTables]uint32, exact string) []byte {
+	b := make([]byte, 0, 4*lshTables+len(exact))
+	for _, h := range sig {
+		b = binary.LittleEndian.AppendUint32(b, h)
+	}
+	return append(b, exact...)
+}
+
+func decodeBucketItem(s string) (sig [lshTables]uint32, exact string, ok bool) {
+	if len(s) < 4*lshTables {
+		return sig, "", false
+	}
+	for t := range sig {
+		sig[t] = le32(s[4*t:])
+	}
+	return sig, s[4*lshTables:], true
 }
 
 // encodeVecItem packs an exact key and a unit vector: uvarint key length,
