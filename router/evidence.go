@@ -189,7 +189,7 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		x = xs[len(xs)-1]
 	case len(q.Vector) == m.Dim:
 		x = toSparse(q.Vector)
-		m.Gate.probs(x, p)
+		m.sc.probs(x, p)
 	case l.isDense(q.Vector):
 		// The gateway's vector is the dense block of combined features:
 		// no second call to the embedder.
@@ -197,14 +197,14 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		if x, err = l.emb.(*Combined).join(q.Text, q.Vector); err != nil {
 			return sparse{}, err
 		}
-		m.Gate.probs(x, p)
+		m.sc.probs(x, p)
 	default:
 		xs, err := l.embedTexts(ctx, m, []string{q.Text})
 		if err != nil {
 			return sparse{}, err
 		}
 		x = xs[0]
-		m.Gate.probs(x, p)
+		m.sc.probs(x, p)
 	}
 	if len(q.History) == 0 && q.System == "" || !ambiguous(m, p, q.Text) {
 		return x, nil
@@ -238,7 +238,7 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 	if q.System != "" {
 		conv = addSparse(conv, hs[len(hs)-1], 0.5)
 	}
-	m.Gate.probs(conv, p)
+	m.sc.probs(conv, p)
 	return x, nil
 }
 
@@ -263,7 +263,7 @@ func combine(m *installed, segs []segment, xs []sparse, p []float64) {
 	acc := make([]float64, len(p))
 	var total float64
 	for i, x := range xs {
-		m.Gate.probs(x, ps)
+		m.sc.probs(x, ps)
 		in := inScope(m, ps)
 		w := segs[i].weight * (in*in*in + 1e-6)
 		for c, v := range ps {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/moegate/moegate/embed"
@@ -29,6 +30,28 @@ type Example struct {
 	// training ignores them, evaluation routes with them.
 	History []string `json:"history,omitempty"`
 	System  string   `json:"system,omitempty"`
+	// Description marks text from the expert's description (see
+	// DescriptionExamples): it is evidence, but not an example query, when
+	// counting an expert's examples for its exemplar weight.
+	Description bool `json:"description,omitempty"`
+}
+
+// DescriptionExamples returns the training examples an expert's
+// description gives: the description, and each of its phrases (split at
+// punctuation) on its own, since a query usually matches one phrase of a
+// description listing several topics, not the whole of it.
+func DescriptionExamples(expert, description string) []Example {
+	out := []Example{{Text: description, Expert: expert, Description: true}}
+	phrases := strings.FieldsFunc(description, func(r rune) bool { return strings.ContainsRune(",;:.()/", r) })
+	if len(phrases) < 2 {
+		return out
+	}
+	for _, p := range phrases {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, Example{Text: p, Expert: expert, Description: true})
+		}
+	}
+	return out
 }
 
 // Model kinds.
@@ -90,6 +113,13 @@ type TrainOptions struct {
 	// as "hi, can you", at half their weight: live queries have both, tidy
 	// examples neither. Negative disables it.
 	Augment int
+	// Exemplar scores (see exemplar.go): an expert with n examples blends
+	// its exemplar probability in at ExemplarWeight·exp(−n/ExemplarScale)
+	// (defaults 0.5 and 10); ExemplarTemp is the softmax temperature over
+	// cosines (default 0.05). A negative ExemplarWeight disables them.
+	ExemplarWeight float64
+	ExemplarScale  float64
+	ExemplarTemp   float64
 	// Progress, when set, receives one line per training stage.
 	Progress func(msg string)
 }
@@ -110,6 +140,9 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	o.ShrinkExamples = cmp.Or(o.ShrinkExamples, 10)
 	o.Augment = cmp.Or(o.Augment, 2000)
 	o.NegativeMaxCosine = cmp.Or(o.NegativeMaxCosine, 0.5)
+	o.ExemplarWeight = cmp.Or(o.ExemplarWeight, 1)
+	o.ExemplarScale = cmp.Or(o.ExemplarScale, 3)
+	o.ExemplarTemp = cmp.Or(o.ExemplarTemp, 0.05)
 	if o.Negatives == nil {
 		o.Negatives = negatives.Generic()
 	}
@@ -288,6 +321,16 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		class[n] = i
 	}
 	balance := classBalance(examples, class)
+	var exWeights []float64
+	if opts.ExemplarWeight > 0 {
+		counts := make([]int, len(experts))
+		for i, ex := range examples {
+			if src[i] == i && !ex.Description {
+				counts[class[ex.Expert]]++
+			}
+		}
+		exWeights = exemplarWeights(counts, oos, opts.ExemplarWeight, opts.ExemplarScale)
+	}
 
 	dim := emb.Dim()
 	data := &dataset{}
@@ -340,7 +383,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		g, err := fit(ctx, data, classes, dim, opts)
 		final <- fitResult{g, err}
 	}()
-	held, err := heldOut(ctx, data, classes, dim, oos, opts)
+	held, err := heldOut(ctx, data, classes, dim, oos, exWeights, opts)
 	if err != nil {
 		<-final
 		return nil, err
@@ -359,6 +402,18 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		return nil, r.err
 	}
 	m.Gate = r.g
+	if exWeights != nil {
+		m.ExemplarWeights, m.ExemplarTemp = exWeights, opts.ExemplarTemp
+		all := make([]int, len(examples))
+		for i := range all {
+			all[i] = i
+		}
+		for _, i := range pickExemplars(data, all, oos, exWeights) {
+			m.Exemplars = append(m.Exemplars, Example{Text: examples[i].Text, Expert: examples[i].Expert})
+			m.exemplarX = append(m.exemplarX, xs[i])
+			m.exemplarY = append(m.exemplarY, data.y[i])
+		}
+	}
 	opts.progress("trained %s gate on %d examples, threshold %.4f, in-scope threshold %.4f (%v)", opts.Kind, len(data.x), m.Threshold, m.InScopeThreshold, time.Since(start).Round(time.Millisecond))
 
 	if anyRetrieve {
@@ -421,7 +476,7 @@ func calibrate(held [][]float64, oos int, opts TrainOptions) (best, inScope floa
 // quantiles of as many scores as there are examples and move smoothly
 // from one example per expert to thousands (a fixed fallback below some
 // count made a cliff).
-func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, opts TrainOptions) ([][]float64, error) {
+func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, exWeights []float64, opts TrainOptions) ([][]float64, error) {
 	const minHeldOut, folds = 300, 3
 	if opts.TargetCoverage >= 1 {
 		return nil, nil
@@ -450,10 +505,19 @@ func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, opts Tra
 		if err != nil {
 			return nil, err
 		}
+		sc := &scorer{gate: g}
+		if exWeights != nil {
+			var xs []sparse
+			var ys []int
+			for _, i := range pickExemplars(data, sp[0], oos, exWeights) {
+				xs, ys = append(xs, data.x[i]), append(ys, data.y[i])
+			}
+			sc = exemplarScorer(g, xs, ys, exWeights, opts.ExemplarTemp)
+		}
 		for _, i := range sp[1] {
 			if data.y[i] != oos {
 				p := make([]float64, classes)
-				g.probs(data.x[i], p)
+				sc.probs(data.x[i], p)
 				out = append(out, p)
 			}
 		}

@@ -554,7 +554,7 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 // embedding, for accuracy, at no cost per query; with another embedder
 // configured it may read that embedder's vectors too, or only them.
 func learnedFeatures(cfg config.Config, emb embed.Embedder) (embed.Embedder, error) {
-	local := embed.NewLocal(router.LocalFeatureDim)
+	local := router.NewLexical(embed.NewLocal(router.LocalFeatureDim), router.LexicalOptions{})
 	switch cfg.Router.Features {
 	case "", "local":
 		return local, nil
