@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -122,6 +123,12 @@ func (l *Learned) isDense(v []float32) bool {
 // embedTexts embeds texts with the router's embedder as sparse vectors of
 // the model's dimension.
 func (l *Learned) embedTexts(ctx context.Context, m *installed, texts []string) ([]sparse, error) {
+	if m.spell != nil {
+		texts = slices.Clone(texts)
+		for i, t := range texts {
+			texts[i] = m.spell.correct(t)
+		}
+	}
 	if be, ok := l.emb.(sparseBatchEmbedder); ok {
 		return be.embedSparse(ctx, texts)
 	}

@@ -78,7 +78,14 @@ type Learned struct {
 type installed struct {
 	*Model
 	index map[string]int
-	sc    *scorer // the gate with its exemplars
+	sc    *scorer  // the gate with its exemplars
+	spell *speller // nil: no spelling correction
+}
+
+// wordKnower is implemented by features that know a language's words
+// (Lexical): such words are not typos even when no example has them.
+type wordKnower interface {
+	KnownWord(w string) bool
 }
 
 // NewLearned returns an untrained router over emb's embeddings; until a
@@ -122,6 +129,13 @@ func (l *Learned) Install(m *Model) error {
 		if i != m.OOSClass {
 			in.index[e] = i
 		}
+	}
+	if len(m.Vocabulary) > 0 {
+		var known func(string) bool
+		if k, ok := l.emb.(wordKnower); ok {
+			known = k.KnownWord
+		}
+		in.spell = newSpeller(m.Vocabulary, known)
 	}
 	for {
 		old := l.active.Load()

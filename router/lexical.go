@@ -102,6 +102,16 @@ func (l *Lexical) lexicon() *wordnet.Lexicon {
 	return l.wn
 }
 
+// KnownWord reports whether the lower-case word w is an English word
+// (WordNet knows it or it is a function word), hence no typo.
+func (l *Lexical) KnownWord(w string) bool {
+	if stopWords[w] {
+		return true
+	}
+	wn := l.lexicon()
+	return wn != nil && wn.Synsets(w) != nil
+}
+
 // AppendSparse appends text's features to idx and val in increasing index
 // order, L2-normalised, like embed.Local.AppendSparse.
 func (l *Lexical) AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32) {

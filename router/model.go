@@ -61,6 +61,9 @@ type Model struct {
 	ExemplarTemp    float64   `json:"exemplar_temp,omitempty"`
 	exemplarX       []sparse
 	exemplarY       []int
+	// Vocabulary counts the words of the training examples: queries are
+	// spelling-corrected against it (see speller.go). Empty: no correction.
+	Vocabulary map[string]int32 `json:"vocabulary,omitempty"`
 	// Retrieval is the trained retrieval gate (class 1 = retrieve), nil
 	// when no example was labelled for retrieval.
 	Retrieval *Linear `json:"retrieval,omitempty"`

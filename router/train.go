@@ -42,6 +42,9 @@ type Example struct {
 // description listing several topics, not the whole of it.
 func DescriptionExamples(expert, description string) []Example {
 	out := []Example{{Text: description, Expert: expert, Description: true}}
+	if name := strings.NewReplacer("_", " ", "-", " ").Replace(expert); name != "" {
+		out = append(out, Example{Text: name, Expert: expert, Description: true})
+	}
 	phrases := strings.FieldsFunc(description, func(r rune) bool { return strings.ContainsRune(",;:.()/", r) })
 	if len(phrases) < 2 {
 		return out
@@ -120,6 +123,9 @@ type TrainOptions struct {
 	ExemplarWeight float64
 	ExemplarScale  float64
 	ExemplarTemp   float64
+	// NoSpelling turns off the spelling correction of queries against the
+	// training vocabulary (see speller.go).
+	NoSpelling bool
 	// Progress, when set, receives one line per training stage.
 	Progress func(msg string)
 }
@@ -402,6 +408,15 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		return nil, r.err
 	}
 	m.Gate = r.g
+	if !opts.NoSpelling {
+		var texts []string
+		for i, ex := range examples {
+			if src[i] == i {
+				texts = append(texts, ex.Text)
+			}
+		}
+		m.Vocabulary = vocabulary(texts)
+	}
 	if exWeights != nil {
 		m.ExemplarWeights, m.ExemplarTemp = exWeights, opts.ExemplarTemp
 		all := make([]int, len(examples))

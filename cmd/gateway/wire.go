@@ -313,7 +313,7 @@ func trainingSource(reg *experts.Registry, fb router.FeedbackStore, labels teach
 				out = append(out, router.Example{Text: ex, Expert: s.Name})
 			}
 			if s.Description != "" {
-				out = append(out, router.Example{Text: s.Description, Expert: s.Name})
+				out = append(out, router.DescriptionExamples(s.Name, s.Description)...)
 			}
 		}
 		fbs, err := fb.All(ctx)
