@@ -38,7 +38,7 @@ func TestCalibrate(t *testing.T) {
 		held = append(held, []float64{in * 0.8, in * 0.2, 1 - in})
 	}
 	o := TrainOptions{TargetCoverage: 0.9}.withDefaults()
-	best, in := calibrate(held, 2, o)
+	best, in := calibrate(held, nil, 2, o)
 	passed := 0
 	for _, p := range held {
 		if bestExpert(p, 2) >= best && 1-p[2] >= in {
@@ -56,7 +56,7 @@ func TestCalibrate(t *testing.T) {
 	for i := range 100 {
 		two = append(two, []float64{float64(i) / 100, 1 - float64(i)/100})
 	}
-	if best, in := calibrate(two, -1, o); math.Abs(best-0.545) > 0.01 || in != 0 {
+	if best, in := calibrate(two, nil, -1, o); math.Abs(best-0.545) > 0.01 || in != 0 {
 		t.Errorf("without out-of-scope class: %v, %v, want 0.545, 0", best, in)
 	}
 }
