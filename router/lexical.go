@@ -102,14 +102,15 @@ func (l *Lexical) lexicon() *wordnet.Lexicon {
 	return l.wn
 }
 
-// KnownWord reports whether the lower-case word w is an English word
-// (WordNet knows it or it is a function word), hence no typo.
+// KnownWord reports whether the lower-case word w is an English word: a
+// WordNet lemma or a function word. Inflections do not count: a typo often
+// looks like one ("pleaes", "neeed").
 func (l *Lexical) KnownWord(w string) bool {
 	if stopWords[w] {
 		return true
 	}
 	wn := l.lexicon()
-	return wn != nil && wn.Synsets(w) != nil
+	return wn != nil && wn.Lemma(w)
 }
 
 // AppendSparse appends text's features to idx and val in increasing index

@@ -7,14 +7,15 @@ import (
 // Spelling correction against the training vocabulary. A typo turns a
 // word the gate knows into one it never saw: the word's features, its stem
 // and its concepts vanish and only some of its character n-grams remain.
-// Before a query is embedded, each word of letters that is neither in the
-// vocabulary of the training examples nor an English word the features
-// know is replaced by the most frequent vocabulary word one edit away
-// (a deletion, insertion, substitution or swap of adjacent letters), found
-// by the symmetric-delete method: both words share a form with at most one
-// letter deleted.
+// Before a query is embedded, each word of letters that is not in the
+// vocabulary of the training examples is replaced by the closest
+// vocabulary word (a deletion, insertion, substitution or swap of adjacent
+// letters away), found by the symmetric-delete method: both words share a
+// form with at most one letter deleted. English words the features know
+// are replaced only by frequent vocabulary words one edit away.
 
 const (
+	minTypoOf      = 20 // examples using a word that an English word is a typo of
 	minVocabWord   = 3  // shorter words are not corrected, nor targets
 	maxSpellerWord = 24 // longer "words" are not words
 )
@@ -85,13 +86,23 @@ func (s *speller) word(w string) string {
 	if len(w) < minVocabWord || len(w) > maxSpellerWord {
 		return ""
 	}
-	if _, ok := s.count[w]; ok || s.known != nil && s.known(w) {
+	if _, ok := s.count[w]; ok {
 		return ""
 	}
-	best, bestN := "", int32(0)
+	known := s.known != nil && s.known(w)
+	// Rank candidates by edit distance (symmetric deletes also find some
+	// at two edits), then by a shared first letter (people rarely miss
+	// the first), then by frequency.
+	best, bestRank := "", [3]int{}
 	consider := func(c string) {
-		if n := s.count[c]; n > bestN || n == bestN && n > 0 && c < best {
-			best, bestN = c, n
+		n, ok := s.count[c]
+		if !ok {
+			return
+		}
+		rank := [3]int{-editDistance(w, c), btoi(c[0] == w[0]), int(n)}
+		if best == "" || rank[0] > bestRank[0] || rank[0] == bestRank[0] && (rank[1] > bestRank[1] ||
+			rank[1] == bestRank[1] && (rank[2] > bestRank[2] || rank[2] == bestRank[2] && c < best)) {
+			best, bestRank = c, rank
 		}
 	}
 	// w is a vocabulary word with a letter inserted (or w with one letter
@@ -110,6 +121,12 @@ func (s *speller) word(w string) string {
 	// w lacks a letter of a vocabulary word.
 	for _, c := range s.deletes[w] {
 		consider(c)
+	}
+	// An English word the examples lack is taken for a typo only of a
+	// word one edit away that they use often: "moth" is "month" in a
+	// router that saw "month" a hundred times.
+	if known && (bestRank[0] < -1 || bestRank[2] < minTypoOf) {
+		return ""
 	}
 	return best
 }
@@ -149,4 +166,26 @@ func eachWord(text string, f func(start, end int, w string)) {
 func isASCIILetter(c byte) bool {
 	c |= 0x20
 	return 'a' <= c && c <= 'z'
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of adjacent letters.
+func editDistance(a, b string) int {
+	var rows [3][maxSpellerWord + 2]int
+	prev2, prev, cur := &rows[0], &rows[1], &rows[2]
+	for j := range len(b) + 1 {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := btoi(a[i-1] != b[j-1])
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }

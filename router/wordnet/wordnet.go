@@ -104,6 +104,13 @@ func (lx *Lexicon) Synsets(word string) []int32 {
 	return nil
 }
 
+// Lemma reports whether word is a lemma (or an irregular form) itself,
+// without detaching suffixes: "flights" is not, "flight" and "flew" are.
+func (lx *Lexicon) Lemma(word string) bool {
+	_, ok := lx.lemmas[word]
+	return ok
+}
+
 // Parents returns the hypernyms of synset id.
 func (lx *Lexicon) Parents(id int32) []int32 { return lx.parents[id] }
 
