@@ -6,7 +6,6 @@ import (
 	"math"
 	"testing"
 
-	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router/negatives"
 )
 
@@ -102,7 +101,8 @@ func TestClassBalance(t *testing.T) {
 // and sends general-knowledge queries to the default expert while routing
 // the experts' own.
 func TestGenericNegatives(t *testing.T) {
-	emb := embed.NewLocal(LocalFeatureDim)
+	t.Parallel()
+	emb := features()
 	ctx := context.Background()
 	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
 	if err != nil {
