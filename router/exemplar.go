@@ -126,9 +126,10 @@ func (sc *scorer) probs(x sparse, p []float64) {
 	}
 }
 
-// minExemplarWeight is the smallest exemplar weight that counts: below it
-// an expert's examples are not kept as exemplars.
-const minExemplarWeight = 1e-3
+// minExemplarWeight is the smallest exemplar weight that counts (at the
+// default scale, experts with up to 13 examples): when no expert's weight
+// reaches it, no exemplar is kept.
+const minExemplarWeight = 0.01
 
 // exemplarWeights returns each class's exemplar weight from its example
 // count n: weight·exp(−n/scale), and −1 for the out-of-scope class.
