@@ -19,13 +19,22 @@ func clincSample(b *testing.B) []Example {
 	return ex
 }
 
+// features are the router's features as the gateway configures them by
+// default.
+func features() *Lexical {
+	return NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
+}
+
 // benchRoute measures routing text with a router trained on the sample,
-// embedding of the query text included, with the default feature
-// dimension.
+// embedding of the query text included, with the default features.
 func benchRoute(b *testing.B, text string) {
+	benchRouteOn(b, clincSample(b), text)
+}
+
+func benchRouteOn(b *testing.B, train []Example, text string) {
 	ctx := context.Background()
-	l := NewLearned(embed.NewLocal(LocalFeatureDim), Options{})
-	m, err := l.Train(ctx, clincSample(b))
+	l := NewLearned(features(), Options{})
+	m, err := l.Train(ctx, train)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,12 +55,37 @@ func BenchmarkRoute(b *testing.B) {
 	benchRoute(b, "can you tell me how to say 'i do not speak much spanish', in spanish")
 }
 
+// BenchmarkRouteTypo measures a short query with a misspelt word, which
+// the speller corrects before embedding.
+func BenchmarkRouteTypo(b *testing.B) {
+	benchRoute(b, "can you tell me how to say 'i do not speak much spanihs', in spanish")
+}
+
+// BenchmarkRouteFewShot measures a short query on a router trained on 10
+// examples and the description of each expert, where exemplar scores
+// count.
+func BenchmarkRouteFewShot(b *testing.B) {
+	var train []Example
+	seen := map[string]int{}
+	for _, ex := range clincSample(b) {
+		if seen[ex.Expert]++; seen[ex.Expert] <= 10 && ex.Expert != OutOfScope {
+			train = append(train, ex)
+		}
+	}
+	for e := range seen {
+		if e != OutOfScope {
+			train = append(train, DescriptionExamples(e, "questions about "+e+": help, advice, problems, how to and what is")...)
+		}
+	}
+	benchRouteOn(b, train, "can you tell me how to say 'i do not speak much spanish', in spanish")
+}
+
 // BenchmarkTrain measures training (threshold calibration included) on
 // the 2,100-query CLINC150 sample.
 func BenchmarkTrain(b *testing.B) {
 	ctx := context.Background()
 	ex := clincSample(b)
-	emb := embed.NewLocal(LocalFeatureDim)
+	emb := features()
 	for b.Loop() {
 		if _, err := Train(ctx, emb, ex, TrainOptions{}); err != nil {
 			b.Fatal(err)
@@ -87,7 +121,7 @@ func BenchmarkTrainFull(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	emb := embed.NewLocal(LocalFeatureDim)
+	emb := features()
 	for b.Loop() {
 		if _, err := Train(context.Background(), emb, ex, TrainOptions{}); err != nil {
 			b.Fatal(err)

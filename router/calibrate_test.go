@@ -6,7 +6,6 @@ import (
 	"math"
 	"testing"
 
-	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router/negatives"
 )
 
@@ -38,7 +37,7 @@ func TestCalibrate(t *testing.T) {
 		held = append(held, []float64{in * 0.8, in * 0.2, 1 - in})
 	}
 	o := TrainOptions{TargetCoverage: 0.9}.withDefaults()
-	best, in := calibrate(held, 2, o)
+	best, in := calibrate(held, nil, 2, o)
 	passed := 0
 	for _, p := range held {
 		if bestExpert(p, 2) >= best && 1-p[2] >= in {
@@ -56,7 +55,7 @@ func TestCalibrate(t *testing.T) {
 	for i := range 100 {
 		two = append(two, []float64{float64(i) / 100, 1 - float64(i)/100})
 	}
-	if best, in := calibrate(two, -1, o); math.Abs(best-0.545) > 0.01 || in != 0 {
+	if best, in := calibrate(two, nil, -1, o); math.Abs(best-0.545) > 0.01 || in != 0 {
 		t.Errorf("without out-of-scope class: %v, %v, want 0.545, 0", best, in)
 	}
 }
@@ -102,7 +101,8 @@ func TestClassBalance(t *testing.T) {
 // and sends general-knowledge queries to the default expert while routing
 // the experts' own.
 func TestGenericNegatives(t *testing.T) {
-	emb := embed.NewLocal(LocalFeatureDim)
+	t.Parallel()
+	emb := features()
 	ctx := context.Background()
 	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
 	if err != nil {
@@ -149,7 +149,8 @@ func TestGenericNegatives(t *testing.T) {
 		t.Errorf("trivia expert's own example: %+v", d)
 	}
 
-	noNeg, err := Train(ctx, emb, in, TrainOptions{NoNegatives: true})
+	// One epoch: only the model's shape is checked.
+	noNeg, err := Train(ctx, emb, in, TrainOptions{NoNegatives: true, Epochs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +194,41 @@ func TestAugment(t *testing.T) {
 	got = withoutCopies(d, [2][]int{{0, 1}, {2, 3, 4}})
 	if fmt.Sprint(got) != "[[0 1] [2]]" {
 		t.Errorf("split %v, want [[0 1] [2]]", got)
+	}
+}
+
+// TestCalibrateByHeldOutOOS: when held-out out-of-scope queries look in
+// scope (1 − P(out of scope) high) but spread over the experts (best
+// expert low), the best expert's test takes the share left out.
+func TestCalibrateByHeldOutOOS(t *testing.T) {
+	// Experts 0-2, class 3 out of scope. In scope: P(in scope) 0.5..1 and
+	// the best expert's share of it 0.4..0.9, independently.
+	var held, oos [][]float64
+	for i := range 100 {
+		in, f := 0.5+float64(i)/200, 0.4+0.5*float64(i*37%100)/100
+		held = append(held, []float64{in * f, in * (1 - f) / 2, in * (1 - f) / 2, 1 - in})
+	}
+	for range 10 {
+		oos = append(oos, []float64{0.27, 0.27, 0.27, 0.19}) // confidently "in scope", no expert stands out
+	}
+	o := TrainOptions{TargetCoverage: 0.9}.withDefaults()
+	best, in := calibrate(held, oos, 3, o)
+	caught := 0
+	for _, p := range oos {
+		if bestExpert(p, 3) < best || 1-p[3] < in {
+			caught++
+		}
+	}
+	passed := 0
+	for _, p := range held {
+		if bestExpert(p, 3) >= best && 1-p[3] >= in {
+			passed++
+		}
+	}
+	if caught != len(oos) || passed < 88 || passed > 92 {
+		t.Errorf("thresholds %.3f, %.3f catch %d of %d held-out out-of-scope queries and pass %d of 100 in scope, want all and 90", best, in, caught, len(oos), passed)
+	}
+	if b0, _ := calibrate(held, nil, 3, o); b0 >= best {
+		t.Errorf("best-expert threshold %.3f without held-out out-of-scope queries, %.3f with them: want it raised", b0, best)
 	}
 }

@@ -3,8 +3,6 @@ package router
 import (
 	"context"
 	"testing"
-
-	"github.com/moegate/moegate/embed"
 )
 
 // TestClincSample trains on a sample of CLINC150 (testdata/README.md) and
@@ -12,6 +10,7 @@ import (
 // sample (accuracy 0.93, top-3 0.99, OOS recall 0.64 at coverage 0.957)
 // minus a margin.
 func TestClincSample(t *testing.T) {
+	t.Parallel()
 	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +19,7 @@ func TestClincSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(context.Background(), embed.NewLocal(LocalFeatureDim), train, test, Options{})
+	res, err := Evaluate(context.Background(), features(), train, test, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

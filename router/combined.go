@@ -16,7 +16,7 @@ import (
 // embedder alone it routes on its vectors only. Vectors are the local
 // block followed by DenseWeight times the dense block, L2-normalised.
 type Combined struct {
-	local  *embed.Local
+	local  SparseFeatures
 	dense  embed.Embedder
 	name   string
 	weight float32
@@ -27,7 +27,7 @@ type Combined struct {
 // so that a model trained on another embedder's vectors is refused;
 // weight scales the dense block (0: 1). The dense embedder must know its
 // dimension.
-func NewCombined(local *embed.Local, dense embed.Embedder, name string, weight float64) (*Combined, error) {
+func NewCombined(local SparseFeatures, dense embed.Embedder, name string, weight float64) (*Combined, error) {
 	if dense.Dim() <= 0 {
 		return nil, errors.New("router: the dense embedder of combined features must know its dimension (configure it)")
 	}
@@ -109,6 +109,14 @@ func (c *Combined) join(text string, dense []float32) (sparse, error) {
 		x.val[k] *= norm
 	}
 	return x, nil
+}
+
+// SparseFeatures are hashed features computed sparsely, with a version:
+// embed.Local or Lexical.
+type SparseFeatures interface {
+	embed.Embedder
+	FeatureVersion() string
+	AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32)
 }
 
 // sparseBatchEmbedder is implemented by feature sets that embed into

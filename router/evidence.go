@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -122,6 +123,12 @@ func (l *Learned) isDense(v []float32) bool {
 // embedTexts embeds texts with the router's embedder as sparse vectors of
 // the model's dimension.
 func (l *Learned) embedTexts(ctx context.Context, m *installed, texts []string) ([]sparse, error) {
+	if m.spell != nil {
+		texts = slices.Clone(texts)
+		for i, t := range texts {
+			texts[i] = m.spell.correct(t)
+		}
+	}
 	if be, ok := l.emb.(sparseBatchEmbedder); ok {
 		return be.embedSparse(ctx, texts)
 	}
@@ -192,7 +199,7 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		m.Gate.probs(x, p)
 	case len(q.Vector) == m.Dim:
 		x = toSparse(q.Vector)
-		m.Gate.probs(x, p)
+		m.sc.probs(x, p)
 	case l.isDense(q.Vector):
 		// The gateway's vector is the dense block of combined features:
 		// no second call to the embedder.
@@ -200,14 +207,14 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		if x, err = l.emb.(*Combined).join(q.Text, q.Vector); err != nil {
 			return sparse{}, err
 		}
-		m.Gate.probs(x, p)
+		m.sc.probs(x, p)
 	default:
 		xs, err := l.embedTexts(ctx, m, []string{q.Text})
 		if err != nil {
 			return sparse{}, err
 		}
 		x = xs[0]
-		m.Gate.probs(x, p)
+		m.sc.probs(x, p)
 	}
 	if len(q.History) == 0 && q.System == "" || !ambiguous(m, p, q.Text) {
 		return x, nil
@@ -241,7 +248,7 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 	if q.System != "" {
 		conv = addSparse(conv, hs[len(hs)-1], 0.5)
 	}
-	m.Gate.probs(conv, p)
+	m.sc.probs(conv, p)
 	return x, nil
 }
 
@@ -266,7 +273,7 @@ func combine(m *installed, segs []segment, xs []sparse, p []float64) {
 	acc := make([]float64, len(p))
 	var total float64
 	for i, x := range xs {
-		m.Gate.probs(x, ps)
+		m.sc.probs(x, ps)
 		in := inScope(m, ps)
 		w := segs[i].weight * (in*in*in + 1e-6)
 		for c, v := range ps {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router/perturb"
 )
 
@@ -89,12 +88,13 @@ func TestAddSparse(t *testing.T) {
 // follow-up without a topic of its own, and a change of topic, with a
 // model trained on the CLINC150 sample.
 func TestLongAndConversation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewLearned(embed.NewLocal(LocalFeatureDim), Options{})
+	l := NewLearned(features(), Options{})
 	m, err := l.Train(ctx, train)
 	if err != nil {
 		t.Fatal(err)

@@ -41,6 +41,12 @@ type Experiment struct {
 	// each (four rounds gave 0.879 on CLINC150 5-shot, eight 0.893);
 	// then the unlabelled queries the router is sure of (uncertainty below
 	// 0.2) join at weight 0.3 (self-training: 0.901) before the test.
+	// Descriptions are the experts' descriptions, each trained on as its
+	// expert's examples are in the gateway (DescriptionExamples);
+	// DescribeOnly names experts whose examples are dropped: they are
+	// known by their description alone.
+	Descriptions  map[string]string
+	DescribeOnly  []string
 	Pool          []Example
 	PoolSize      int
 	TeacherRounds int // default 8
@@ -156,6 +162,12 @@ func (e Experiment) sample(rng *rand.Rand, train []Example) []Example {
 	var out []Example
 	for _, c := range classes {
 		exs := byClass[c]
+		if d, ok := e.Descriptions[c]; ok {
+			out = append(out, DescriptionExamples(c, d)...)
+		}
+		if slices.Contains(e.DescribeOnly, c) {
+			continue
+		}
 		if e.Shots > 0 && len(exs) > e.Shots {
 			exs = slices.Clone(exs)
 			rng.Shuffle(len(exs), func(i, j int) { exs[i], exs[j] = exs[j], exs[i] })

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
-
-	"github.com/moegate/moegate/embed"
 )
 
 func TestReadExamplesMessages(t *testing.T) {
@@ -69,6 +68,7 @@ func TestExperimentRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains several routers")
 	}
+	t.Parallel()
 	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +78,8 @@ func TestExperimentRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	emb := embed.NewLocal(LocalFeatureDim)
-	run := func(e Experiment) EvalResult {
+	emb := features()
+	run := func(t *testing.T, e Experiment) EvalResult {
 		t.Helper()
 		res, err := e.Run(ctx, emb, train, test, Options{})
 		if err != nil {
@@ -89,26 +89,46 @@ func TestExperimentRun(t *testing.T) {
 			e.Shots, e.Perturb, len(e.Pool), e.TeacherNoise, res.Accuracy, res.RoutedAccuracy, res.OOSRecall, res.InScopeCoverage, res.TeacherWrong, res.TeacherLabels)
 		return res
 	}
-	full := run(Experiment{})
-	typos := run(Experiment{Perturb: "typos"})
-	if typos.Accuracy >= full.Accuracy {
-		t.Errorf("typos accuracy %.3f not below clean %.3f: perturbation not applied", typos.Accuracy, full.Accuracy)
-	}
-	few := run(Experiment{Shots: 3, NoOOSTrain: true})
-	if few.Accuracy >= full.Accuracy-0.05 {
-		t.Errorf("3-shot accuracy %.3f not well below full %.3f", few.Accuracy, full.Accuracy)
-	}
-	taught := run(Experiment{Shots: 3, NoOOSTrain: true, Pool: train, PoolSize: 800, TeacherShare: 0.25, TeacherRounds: 2})
-	if taught.TeacherLabels != 200 || taught.TeacherWrong != 0 {
-		t.Errorf("teacher gave %d labels (%d wrong), want 200 (0)", taught.TeacherLabels, taught.TeacherWrong)
-	}
-	if taught.Accuracy < few.Accuracy+0.05 {
-		t.Errorf("taught accuracy %.3f not above 3-shot %.3f", taught.Accuracy, few.Accuracy)
-	}
-	noisy := run(Experiment{Shots: 3, NoOOSTrain: true, Pool: train, PoolSize: 800, TeacherShare: 0.25, TeacherNoise: 0.5, TeacherRounds: 1})
-	if noisy.TeacherWrong < 70 || noisy.TeacherWrong > 130 {
-		t.Errorf("teacher with noise 0.5 was wrong %d times of %d", noisy.TeacherWrong, noisy.TeacherLabels)
-	}
+	// Three comparisons in parallel; the 3-shot run is shared.
+	few := sync.OnceValues(func() (EvalResult, error) {
+		return Experiment{Shots: 3, NoOOSTrain: true}.Run(ctx, emb, train, test, Options{})
+	})
+	t.Run("perturbed", func(t *testing.T) {
+		t.Parallel()
+		full := run(t, Experiment{})
+		typos := run(t, Experiment{Perturb: "typos"})
+		if typos.Accuracy >= full.Accuracy {
+			t.Errorf("typos accuracy %.3f not below clean %.3f: perturbation not applied", typos.Accuracy, full.Accuracy)
+		}
+		f, err := few()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Accuracy >= full.Accuracy-0.05 {
+			t.Errorf("3-shot accuracy %.3f not well below full %.3f", f.Accuracy, full.Accuracy)
+		}
+	})
+	t.Run("teacher", func(t *testing.T) {
+		t.Parallel()
+		taught := run(t, Experiment{Shots: 3, NoOOSTrain: true, Pool: train, PoolSize: 800, TeacherShare: 0.25, TeacherRounds: 2})
+		if taught.TeacherLabels != 200 || taught.TeacherWrong != 0 {
+			t.Errorf("teacher gave %d labels (%d wrong), want 200 (0)", taught.TeacherLabels, taught.TeacherWrong)
+		}
+		f, err := few()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if taught.Accuracy < f.Accuracy+0.05 {
+			t.Errorf("taught accuracy %.3f not above 3-shot %.3f", taught.Accuracy, f.Accuracy)
+		}
+	})
+	t.Run("noisy teacher", func(t *testing.T) {
+		t.Parallel()
+		noisy := run(t, Experiment{Shots: 3, NoOOSTrain: true, Pool: train, PoolSize: 800, TeacherShare: 0.25, TeacherNoise: 0.5, TeacherRounds: 1})
+		if noisy.TeacherWrong < 70 || noisy.TeacherWrong > 130 {
+			t.Errorf("teacher with noise 0.5 was wrong %d times of %d", noisy.TeacherWrong, noisy.TeacherLabels)
+		}
+	})
 	if _, err := (Experiment{Perturb: "shouting"}).Run(ctx, emb, train, test, Options{}); err == nil {
 		t.Error("unknown perturbation accepted")
 	}

@@ -78,6 +78,14 @@ type Learned struct {
 type installed struct {
 	*Model
 	index map[string]int
+	sc    *scorer  // the gate with its exemplars
+	spell *speller // nil: no spelling correction
+}
+
+// wordKnower is implemented by features that know a language's words
+// (Lexical): such words are not typos even when no example has them.
+type wordKnower interface {
+	KnownWord(w string) bool
 }
 
 // NewLearned returns an untrained router over emb's embeddings; until a
@@ -104,11 +112,30 @@ func (l *Learned) Install(m *Model) error {
 	if f := featureVersion(l.emb); f != m.Features {
 		return fmt.Errorf("%w: model trained on features %q, embedder has %q", ErrBadModel, m.Features, f)
 	}
-	in := &installed{Model: m, index: make(map[string]int, len(m.Experts))}
+	in := &installed{Model: m, index: make(map[string]int, len(m.Experts)), sc: &scorer{gate: m.Gate}}
+	if len(m.ExemplarWeights) > 0 {
+		xs, ys := m.exemplarX, m.exemplarY
+		if xs == nil {
+			// A loaded model: its exemplars' features were not saved.
+			var err error
+			embed := func(ctx context.Context, texts []string) ([]sparse, error) { return embedAll(ctx, l.emb, texts) }
+			if xs, ys, err = embedExemplars(context.Background(), embed, m); err != nil {
+				return fmt.Errorf("router: embed exemplars: %w", err)
+			}
+		}
+		in.sc = exemplarScorer(m.Gate, xs, ys, m.ExemplarWeights, m.ExemplarTemp)
+	}
 	for i, e := range m.Experts {
 		if i != m.OOSClass {
 			in.index[e] = i
 		}
+	}
+	if len(m.Vocabulary) > 0 {
+		var known func(string) bool
+		if k, ok := l.emb.(wordKnower); ok {
+			known = k.KnownWord
+		}
+		in.spell = newSpeller(m.Vocabulary, known)
 	}
 	for {
 		old := l.active.Load()

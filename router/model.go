@@ -51,6 +51,19 @@ type Model struct {
 	// coverage at training. It separates better than the best expert's
 	// probability, which is also low for queries between two experts.
 	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
+	// Exemplars are the examples of the experts whose exemplar weight
+	// counts (see exemplar.go), ExemplarWeights each class's weight (−1 for
+	// the out-of-scope class) and ExemplarTemp the softmax temperature over
+	// their cosines. exemplarX caches the exemplars' features from
+	// training; a loaded model embeds them again at Install.
+	Exemplars       []Example `json:"exemplars,omitempty"`
+	ExemplarWeights []float64 `json:"exemplar_weights,omitempty"`
+	ExemplarTemp    float64   `json:"exemplar_temp,omitempty"`
+	exemplarX       []sparse
+	exemplarY       []int
+	// Vocabulary counts the words of the training examples: queries are
+	// spelling-corrected against it (see speller.go). Empty: no correction.
+	Vocabulary map[string]int32 `json:"vocabulary,omitempty"`
 	// Retrieval is the trained retrieval gate (class 1 = retrieve), nil
 	// when no example was labelled for retrieval.
 	Retrieval *Linear `json:"retrieval,omitempty"`
@@ -163,6 +176,8 @@ func (m *Model) validate() error {
 		return fmt.Errorf("%w: gate %dx%d for %d experts of dim %d", ErrBadModel, m.Gate.Classes, m.Gate.Dim, len(m.Experts), m.Dim)
 	case m.OOSClass >= len(m.Experts) || m.OOSClass >= 0 && m.Experts[m.OOSClass] != OutOfScope:
 		return fmt.Errorf("%w: out-of-scope class %d", ErrBadModel, m.OOSClass)
+	case len(m.ExemplarWeights) != 0 && (len(m.ExemplarWeights) != len(m.Experts) || m.ExemplarTemp <= 0):
+		return fmt.Errorf("%w: %d exemplar weights for %d experts, temperature %v", ErrBadModel, len(m.ExemplarWeights), len(m.Experts), m.ExemplarTemp)
 	case m.Retrieval != nil && (m.Retrieval.Dim != m.Dim || m.Retrieval.Classes != 2):
 		return fmt.Errorf("%w: retrieval gate %dx%d", ErrBadModel, m.Retrieval.Classes, m.Retrieval.Dim)
 	}

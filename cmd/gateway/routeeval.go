@@ -38,6 +38,10 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	l2 := fs.Float64("l2", 0, "weight decay (0: default)")
 	negW := fs.Float64("negative-weight", 0, "weight of the generic negatives (0: default)")
 	shrink := fs.Float64("shrink", 0, "examples per expert at which the out-of-scope threshold is halved (0: default)")
+	exW := fs.Float64("exemplar-weight", 0, "blend weight of exemplar scores for an expert with no examples (0: default, <0: none)")
+	exScale := fs.Float64("exemplar-scale", 0, "examples per expert at which the exemplar weight falls by e (0: default)")
+	exTemp := fs.Float64("exemplar-temp", 0, "softmax temperature over exemplar cosines (0: default)")
+	noSpell := fs.Bool("no-spelling", false, "no spelling correction of queries against the training vocabulary")
 	noNeg := fs.Bool("no-negatives", false, "train without the generic negatives")
 	shots := fs.Int("shots", 0, "training examples sampled per class (0: all)")
 	seeds := fs.Int("seeds", 1, "repeats with different samples; metrics are averaged")
@@ -48,6 +52,8 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	noise := fs.Float64("teacher-noise", 0.1, "share of the simulated teacher's labels that are wrong")
 	share := fs.Float64("teacher-share", 0.2, "share of the pool the teacher labels")
 	pool := fs.Int("teacher-pool", 5000, "queries drawn from --teacher-labels")
+	descs := fs.String("descriptions", "", "JSON object of expert descriptions, trained on as the gateway does")
+	descOnly := fs.String("describe-only", "", "comma-separated experts whose examples are dropped (known by --descriptions alone)")
 	features := featureFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -70,13 +76,26 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	}
 	exp := router.Experiment{Shots: *shots, Seeds: *seeds, NoOOSTrain: *noOOS, Perturb: *pert,
 		PoolSize: *pool, TeacherShare: *share, TeacherNoise: *noise}
+	if *descs != "" {
+		b, err := os.ReadFile(*descs)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &exp.Descriptions); err != nil {
+			return fmt.Errorf("%s: %w", *descs, err)
+		}
+	}
+	if *descOnly != "" {
+		exp.DescribeOnly = strings.Split(*descOnly, ",")
+	}
 	if *teacher != "" {
 		if exp.Pool, err = router.ReadExamplesFile(*teacher); err != nil {
 			return err
 		}
 	}
 	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs,
-		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink}}
+		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink,
+		NoSpelling: *noSpell, ExemplarWeight: *exW, ExemplarScale: *exScale, ExemplarTemp: *exTemp}}
 	res, err := exp.Run(ctx, emb, train, test, opts)
 	if err != nil {
 		return err
@@ -101,23 +120,33 @@ type routerFeatures struct {
 	dim                *int
 	weight             *float64
 	combine            *bool
+	lexical            *bool
+	lex                router.LexicalOptions
 }
 
-func featureFlags(fs *flag.FlagSet) routerFeatures {
-	return routerFeatures{
+func featureFlags(fs *flag.FlagSet) *routerFeatures {
+	f := &routerFeatures{
 		url:     fs.String("embed-url", "", "OpenAI-compatible embeddings endpoint (base URL ending in /v1) whose vectors the router trains on; empty: local features only"),
 		model:   fs.String("embed-model", "", "model of --embed-url"),
 		keyEnv:  fs.String("embed-key-env", "", "environment variable holding the API key of --embed-url"),
 		dim:     fs.Int("embed-dim", 0, "dimension of --embed-url's vectors (required)"),
 		combine: fs.Bool("combine", true, "with --embed-url: its vectors next to the local features (false: its vectors alone)"),
 		weight:  fs.Float64("embed-weight", 1, "with --combine: weight of the endpoint's vectors against the local features"),
+		lexical: fs.Bool("lexical", true, "add stems and WordNet concepts to the local n-grams"),
 	}
+	fs.Float64Var(&f.lex.Stem, "lex-stem", 0, "weight of a word's stem feature (0: default, <0: none)")
+	fs.Float64Var(&f.lex.Concept, "lex-concept", 0, "weight of a word's WordNet concepts (0: default, <0: none)")
+	fs.Float64Var(&f.lex.Extra, "lex-extra", 0, "weight of the stem and concept block against the n-grams (0: default)")
+	return f
 }
 
 // embedder returns the router's features: the local hashed features of
 // dimension dim, an endpoint's vectors, or both.
 func (f routerFeatures) embedder(dim int) (embed.Embedder, error) {
-	local := embed.NewLocal(dim)
+	var local router.SparseFeatures = embed.NewLocal(dim)
+	if *f.lexical {
+		local = router.NewLexical(embed.NewLocal(dim), f.lex)
+	}
 	if *f.url == "" {
 		return local, nil
 	}

@@ -313,7 +313,7 @@ func trainingSource(reg *experts.Registry, fb router.FeedbackStore, labels teach
 				out = append(out, router.Example{Text: ex, Expert: s.Name})
 			}
 			if s.Description != "" {
-				out = append(out, router.Example{Text: s.Description, Expert: s.Name})
+				out = append(out, router.DescriptionExamples(s.Name, s.Description)...)
 			}
 		}
 		fbs, err := fb.All(ctx)
@@ -554,7 +554,7 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 // embedding, for accuracy, at no cost per query; with another embedder
 // configured it may read that embedder's vectors too, or only them.
 func learnedFeatures(cfg config.Config, emb embed.Embedder) (embed.Embedder, error) {
-	local := embed.NewLocal(router.LocalFeatureDim)
+	local := router.NewLexical(embed.NewLocal(router.LocalFeatureDim), router.LexicalOptions{})
 	switch cfg.Router.Features {
 	case "", "local":
 		return local, nil

@@ -1,0 +1,214 @@
+package router
+
+import (
+	"context"
+	"math"
+	"slices"
+)
+
+// Exemplar scores. A linear gate trained on a handful of examples per
+// expert generalises poorly, and an expert known only by its description
+// gets almost no probability next to experts with thousands of examples.
+// Nearest neighbours do better there (Bifrost routes by exemplars alone):
+// each expert scores its examples' best cosine to the query, a softmax over
+// experts turns the scores into probabilities, and these are blended into
+// the gate's, with a weight that fades as an expert's examples grow
+// (Model.ExemplarWeights): for an expert with thousands of examples the
+// gate alone decides.
+
+// exemplarIndex is an inverted index over the exemplars' features: the
+// postings of feature f are post[start[f]:start[f+1]].
+type exemplarIndex struct {
+	start []int32
+	post  []posting
+	class []int32 // class of each exemplar
+	n     int     // classes
+}
+
+type posting struct {
+	ex  int32
+	val float32
+}
+
+// newExemplarIndex indexes xs (of classes ys) over features of dimension dim.
+func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
+	ix := &exemplarIndex{start: make([]int32, dim+1), class: make([]int32, len(xs)), n: classes}
+	for _, x := range xs {
+		for _, f := range x.idx {
+			ix.start[f+1]++
+		}
+	}
+	for f := range dim {
+		ix.start[f+1] += ix.start[f]
+	}
+	ix.post = make([]posting, ix.start[dim])
+	fill := make([]int32, dim)
+	for e, x := range xs {
+		ix.class[e] = int32(ys[e])
+		for k, f := range x.idx {
+			ix.post[ix.start[f]+fill[f]] = posting{int32(e), x.val[k]}
+			fill[f]++
+		}
+	}
+	return ix
+}
+
+// best writes into s each class's best cosine between x and its exemplars
+// (x and exemplars L2-normalised; 0 for a class without exemplars).
+func (ix *exemplarIndex) best(x sparse, s []float64) {
+	dots := make([]float32, len(ix.class))
+	for k, f := range x.idx {
+		if int(f)+1 >= len(ix.start) {
+			continue
+		}
+		v := x.val[k]
+		for _, p := range ix.post[ix.start[f]:ix.start[f+1]] {
+			dots[p.ex] += v * p.val
+		}
+	}
+	clear(s)
+	for e, d := range dots {
+		if c := ix.class[e]; float64(d) > s[c] {
+			s[c] = float64(d)
+		}
+	}
+}
+
+// scorer is a trained gate with its exemplars: the probabilities a query
+// gets.
+type scorer struct {
+	gate *Linear
+	ex   *exemplarIndex
+	// weight is each class's exemplar weight (0 for the out-of-scope class
+	// and for experts with many examples); temp the softmax temperature
+	// over cosines.
+	weight []float64
+	temp   float64
+}
+
+// probs writes the query's class probabilities into p: the gate's, with
+// each expert's exemplar probability blended in by its weight, the
+// in-scope mass kept.
+func (sc *scorer) probs(x sparse, p []float64) {
+	sc.gate.probs(x, p)
+	if sc.ex == nil {
+		return
+	}
+	s := make([]float64, len(p))
+	sc.ex.best(x, s)
+	var mass, z, maxS float64
+	for c, w := range sc.weight {
+		if w >= 0 {
+			maxS = max(maxS, s[c])
+		}
+	}
+	for c := range p {
+		if sc.weight[c] >= 0 { // in scope
+			mass += p[c]
+			s[c] = math.Exp((s[c] - maxS) / sc.temp)
+			z += s[c]
+		}
+	}
+	if z == 0 || mass == 0 {
+		return
+	}
+	var sum float64
+	for c := range p {
+		if w := sc.weight[c]; w >= 0 {
+			p[c] = (1-w)*p[c] + w*mass*s[c]/z
+			sum += p[c]
+		}
+	}
+	for c := range p {
+		if sc.weight[c] >= 0 {
+			p[c] *= mass / sum
+		}
+	}
+}
+
+// minExemplarWeight is the smallest exemplar weight that counts (at the
+// default scale, experts with up to 13 examples): when no expert's weight
+// reaches it, no exemplar is kept.
+const minExemplarWeight = 0.01
+
+// exemplarWeights returns each class's exemplar weight from its example
+// count n: weight·exp(−n/scale), and −1 for the out-of-scope class.
+func exemplarWeights(counts []int, oos int, weight, scale float64) []float64 {
+	w := make([]float64, len(counts))
+	for c, n := range counts {
+		if c == oos {
+			w[c] = -1
+			continue
+		}
+		w[c] = weight * math.Exp(-float64(n)/scale)
+	}
+	return w
+}
+
+// maxExemplars caps the exemplars kept per expert: enough for a fair
+// best-cosine against an expert with few, bounded route time for one
+// with thousands.
+const maxExemplars = 64
+
+// pickExemplars returns the exemplars among the examples idx of data
+// (index order): none when no expert's weight counts, else up to
+// maxExemplars original examples (not noisy copies) of each in-scope
+// class, spread evenly over its examples.
+func pickExemplars(data *dataset, idx []int, oos int, weights []float64) []int {
+	if !slices.ContainsFunc(weights, func(w float64) bool { return w > minExemplarWeight }) {
+		return nil
+	}
+	byClass := make([][]int, len(weights))
+	for _, i := range idx {
+		if y := data.y[i]; data.src[i] == i && y != oos {
+			byClass[y] = append(byClass[y], i)
+		}
+	}
+	var out []int
+	for _, is := range byClass {
+		n := min(len(is), maxExemplars)
+		for k := range n {
+			out = append(out, is[k*len(is)/n])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// exemplarScorer builds the scorer of gate g over the exemplars xs (of
+// classes ys) with the model's weights.
+func exemplarScorer(g *Linear, xs []sparse, ys []int, weights []float64, temp float64) *scorer {
+	sc := &scorer{gate: g, weight: weights, temp: temp}
+	use := false
+	for _, w := range weights {
+		use = use || w > minExemplarWeight
+	}
+	if use && len(xs) > 0 {
+		sc.ex = newExemplarIndex(xs, ys, g.Classes, g.Dim)
+	}
+	return sc
+}
+
+// embedExemplars embeds a model's exemplars for its scorer.
+func embedExemplars(ctx context.Context, embed func(context.Context, []string) ([]sparse, error), m *Model) ([]sparse, []int, error) {
+	if len(m.Exemplars) == 0 {
+		return nil, nil, nil
+	}
+	class := make(map[string]int, len(m.Experts))
+	for i, e := range m.Experts {
+		class[e] = i
+	}
+	texts := make([]string, 0, len(m.Exemplars))
+	ys := make([]int, 0, len(m.Exemplars))
+	for _, ex := range m.Exemplars {
+		if c, ok := class[ex.Expert]; ok {
+			texts = append(texts, ex.Text)
+			ys = append(ys, c)
+		}
+	}
+	xs, err := embed(ctx, texts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return xs, ys, nil
+}

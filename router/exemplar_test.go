@@ -1,0 +1,142 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/moegate/moegate/embed"
+)
+
+func TestExemplarIndexBest(t *testing.T) {
+	xs := []sparse{
+		{idx: []int32{1, 3}, val: []float32{0.6, 0.8}},
+		{idx: []int32{2}, val: []float32{1}},
+		{idx: []int32{1}, val: []float32{1}},
+	}
+	ix := newExemplarIndex(xs, []int{0, 1, 1}, 3, 8)
+	s := make([]float64, 3)
+	ix.best(sparse{idx: []int32{1, 2}, val: []float32{0.8, 0.6}}, s)
+	want := []float64{0.48, 0.8, 0} // class 1: max(0.6, 0.8); class 2 has no exemplar
+	for c := range want {
+		if math.Abs(s[c]-want[c]) > 1e-6 {
+			t.Errorf("best = %v, want %v", s, want)
+			break
+		}
+	}
+}
+
+func TestExemplarWeights(t *testing.T) {
+	w := exemplarWeights([]int{0, 3, 1000, 5}, 3, 1, 3)
+	if w[0] != 1 || math.Abs(w[1]-math.Exp(-1)) > 1e-12 || w[2] > minExemplarWeight || w[3] != -1 {
+		t.Errorf("weights %v", w)
+	}
+}
+
+func TestDescriptionExamples(t *testing.T) {
+	got := DescriptionExamples("kitchen_and_dining", "Cooking: recipes, cooking times (and more).")
+	want := []string{"Cooking: recipes, cooking times (and more).", "kitchen and dining", "Cooking", "recipes", "cooking times", "and more"}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i, ex := range got {
+		if ex.Text != want[i] || ex.Expert != "kitchen_and_dining" || !ex.Description {
+			t.Errorf("example %d = %+v, want text %q", i, ex, want[i])
+		}
+	}
+}
+
+// TestDescriptionOnlyExpert: an expert known by its description alone
+// receives its queries by exemplar scores; without them the gate, which
+// saw its few phrases next to the other experts' hundreds of examples,
+// gives it few.
+func TestDescriptionOnlyExpert(t *testing.T) {
+	t.Parallel()
+	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := ReadExamplesFile("testdata/clinc_val.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("../examples/data/clinc150/descriptions.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var descs map[string]string
+	if err := json.Unmarshal(b, &descs); err != nil {
+		t.Fatal(err)
+	}
+	emb := NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
+	exp := Experiment{Descriptions: descs, DescribeOnly: []string{"banking"}, NoOOSTrain: true}
+	routed := func(weight float64) float64 {
+		res, err := exp.Run(context.Background(), emb, train, test, Options{Train: TrainOptions{ExemplarWeight: weight}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.ExpertRouted["banking"]
+	}
+	with, without := routed(0), routed(-1)
+	t.Logf("banking queries routed to banking: %.2f with exemplars, %.2f without", with, without)
+	if with < 0.25 || with < without+0.1 {
+		t.Errorf("description-only expert gets %.2f of its queries with exemplars (%.2f without), want >= 0.25 and 0.1 more", with, without)
+	}
+}
+
+// TestExemplarsSurviveSaveLoad: a loaded model embeds its exemplars
+// again and routes as the trained one.
+func TestExemplarsSurviveSaveLoad(t *testing.T) {
+	t.Parallel()
+	var exs []Example
+	for _, q := range []string{"what is my balance", "move money to savings", "my checking account", "send money to mom"} {
+		exs = append(exs, Example{Text: q, Expert: "banking"})
+	}
+	for _, q := range []string{"book a flight", "hotel in rome", "do i need a visa", "pack my luggage"} {
+		exs = append(exs, Example{Text: q, Expert: "travel"})
+	}
+	exs = append(exs, DescriptionExamples("cooking", "Cooking: recipes, ingredients, baking, dinner ideas")...)
+	emb := NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
+	l := NewLearned(emb, Options{})
+	m, err := l.Train(context.Background(), exs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Exemplars) == 0 || len(m.Vocabulary) == 0 {
+		t.Fatalf("model without exemplars (%d) or vocabulary (%d)", len(m.Exemplars), len(m.Vocabulary))
+	}
+	var buf bytes.Buffer
+	if err := m.Save(&buf); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2 := NewLearned(emb, Options{})
+	if err := l.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Install(loaded); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"a recipe for baking bread", "whats my balanse", "flights to rome"} {
+		q1 := Query{Text: q, Candidates: m.InScope()}
+		d1, err1 := l.Route(context.Background(), q1)
+		d2, err2 := l2.Route(context.Background(), q1)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		for e, p := range d1.Probabilities {
+			if math.Abs(p-d2.Probabilities[e]) > 1e-5 {
+				t.Errorf("%q: P(%s) %.4f trained, %.4f loaded", q, e, p, d2.Probabilities[e])
+			}
+		}
+		if len(d1.Experts) == 0 || q == "a recipe for baking bread" && d1.Experts[0].Name != "cooking" {
+			t.Errorf("%q routed to %+v, want cooking (its description's expert)", q, d1.Experts)
+		}
+	}
+}

@@ -1,0 +1,297 @@
+package router
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/router/wordnet"
+)
+
+// Lexical are the learned router's default features: embed.Local's hashed
+// word and character n-grams, plus for each word its Porter stem and its
+// WordNet concepts (senses, their hypernyms and lexicographer classes),
+// hashed into the same buckets. The n-grams capture wording; stems and
+// concepts let an expert with few examples claim queries whose words its
+// examples never used ("salmon" and "steak" share the concept food).
+// The WordNet lexicon is parsed on first use, once. It is safe for
+// concurrent use.
+type Lexical struct {
+	local *embed.Local
+	opts  LexicalOptions
+
+	once sync.Once
+	wn   *wordnet.Lexicon
+	err  error
+}
+
+// LexicalOptions weigh the features Lexical adds to embed.Local's; zero
+// fields take the defaults, negative ones disable the feature.
+type LexicalOptions struct {
+	Stem float64 // weight of a word's stem feature; default 0.5
+	// Concept is the weight of a word's WordNet senses together (divided
+	// by the square root of their number); each sense's hypernyms get half
+	// of its weight, theirs a quarter, and its class a quarter. Default 0.3.
+	Concept float64
+	// Extra weighs the stem and concept block (L2-normalised) against the
+	// n-grams (L2-normalised) before the sum is normalised; default 1.
+	// CLINC150 10-shot, held-out split of train: n-grams alone 0.594,
+	// + stems 0.613, + concepts 0.633, + both 0.629 at 0.5, 0.637 at 1.
+	Extra float64
+}
+
+func (o LexicalOptions) withDefaults() LexicalOptions {
+	if o.Stem == 0 {
+		o.Stem = 0.5
+	}
+	if o.Concept == 0 {
+		o.Concept = 0.3
+	}
+	if o.Extra == 0 {
+		o.Extra = 1
+	}
+	return o
+}
+
+// NewLexical returns the lexical features over local's n-grams.
+func NewLexical(local *embed.Local, opts LexicalOptions) *Lexical {
+	return &Lexical{local: local, opts: opts.withDefaults()}
+}
+
+// Dim implements embed.Embedder.
+func (l *Lexical) Dim() int { return l.local.Dim() }
+
+// FeatureVersion names the n-grams' version and the lexical features with
+// their weights.
+func (l *Lexical) FeatureVersion() string {
+	return fmt.Sprintf("%s+lex1(%g,%g,%g)", l.local.FeatureVersion(), l.opts.Stem, l.opts.Concept, l.opts.Extra)
+}
+
+// Embed implements embed.Embedder with dense vectors (the router itself
+// uses AppendSparse).
+func (l *Lexical) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		idx, val := l.AppendSparse(nil, nil, t)
+		out[i] = make([]float32, l.Dim())
+		for k, j := range idx {
+			out[i][j] = val[k]
+		}
+	}
+	return out, nil
+}
+
+// lexicon returns the WordNet lexicon, loading it on first use; nil when
+// concepts are disabled or it failed to load (then only stems are added:
+// the shipped file is checked by the tests, so that is a broken build).
+func (l *Lexical) lexicon() *wordnet.Lexicon {
+	if l.opts.Concept < 0 {
+		return nil
+	}
+	l.once.Do(func() { l.wn, l.err = wordnet.Load() })
+	return l.wn
+}
+
+// KnownWord reports whether the lower-case word w is an English word: a
+// WordNet lemma or a function word. Inflections do not count: a typo often
+// looks like one ("pleaes", "neeed").
+func (l *Lexical) KnownWord(w string) bool {
+	if stopWords[w] {
+		return true
+	}
+	wn := l.lexicon()
+	return wn != nil && wn.Lemma(w)
+}
+
+// AppendSparse appends text's features to idx and val in increasing index
+// order, L2-normalised, like embed.Local.AppendSparse.
+func (l *Lexical) AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32) {
+	var li [256]int32
+	var lv [256]float32
+	a := sparse{}
+	a.idx, a.val = l.local.AppendSparse(li[:0], lv[:0], text)
+	var stack [256]bucket
+	bs := l.features(stack[:0], text)
+	if len(bs) == 0 {
+		return append(idx, a.idx...), append(val, a.val...)
+	}
+	b := merge(bs)
+	x := addSparse(a, b, float32(l.opts.Extra))
+	return append(idx, x.idx...), append(val, x.val...)
+}
+
+// bucket is one hashed feature occurrence.
+type bucket struct {
+	i int32
+	w float32
+}
+
+// merge sums repeated buckets, applies sublinear term frequency (sign
+// kept) and L2-normalises, as embed.Local does.
+func merge(bs []bucket) sparse {
+	slices.SortFunc(bs, func(a, b bucket) int { return int(a.i - b.i) })
+	var x sparse
+	var ss float64
+	for k := 0; k < len(bs); {
+		i, w := bs[k].i, bs[k].w
+		for k++; k < len(bs) && bs[k].i == i; k++ {
+			w += bs[k].w
+		}
+		if w == 0 {
+			continue
+		}
+		y := float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
+		x.idx = append(x.idx, i)
+		x.val = append(x.val, y)
+		ss += float64(y) * float64(y)
+	}
+	if ss > 0 {
+		inv := float32(1 / math.Sqrt(ss))
+		for k := range x.val {
+			x.val[k] *= inv
+		}
+	}
+	return x
+}
+
+// Feature kinds, tagging the hashes of the lexical features.
+const (
+	kindStem    = 11
+	kindSynset  = 12
+	kindLexFile = 13
+)
+
+// features appends the stem and concept features of text's words.
+func (l *Lexical) features(bs []bucket, text string) []bucket {
+	wn := l.lexicon()
+	var word [maxLexWord]byte
+	n, ascii := 0, true
+	flush := func() {
+		if n == 0 || n == maxLexWord || !ascii {
+			n, ascii = 0, true
+			return
+		}
+		w := string(word[:n])
+		n, ascii = 0, true
+		if stopWords[w] {
+			return
+		}
+		if l.opts.Stem > 0 {
+			bs = l.add(bs, hashString(stem(w), kindStem), float32(l.opts.Stem))
+		}
+		if wn == nil {
+			return
+		}
+		ids := wn.Synsets(w)
+		if len(ids) == 0 {
+			return
+		}
+		// A word's senses share its concept weight; each parent gets half
+		// of its child's share and each class a quarter.
+		c := float32(l.opts.Concept) / float32(math.Sqrt(float64(len(ids))))
+		for _, id := range ids {
+			bs = l.add(bs, hashID(id, kindSynset), c)
+			bs = l.add(bs, hashID(int32(wn.LexFile(id)), kindLexFile), c/4)
+			for _, p := range wn.Parents(id) {
+				bs = l.add(bs, hashID(p, kindSynset), c/2)
+				for _, g := range wn.Parents(p) {
+					bs = l.add(bs, hashID(g, kindSynset), c/4)
+				}
+			}
+		}
+	}
+	for i := 0; i < len(text); {
+		r, size := rune(text[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(text[i:])
+		}
+		i += size
+		switch {
+		case r < utf8.RuneSelf && ('a' <= r && r <= 'z' || '0' <= r && r <= '9'):
+		case r < utf8.RuneSelf && 'A' <= r && r <= 'Z':
+			r += 'a' - 'A'
+		case r == '\'' || r == '’':
+			continue // "don't" and "dont" are the same word, as in embed.Local
+		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsNumber(r)):
+			ascii = false
+			continue
+		default:
+			flush()
+			continue
+		}
+		if r >= '0' && r <= '9' {
+			ascii = false // numbers have no stem or concept
+		}
+		if n < maxLexWord {
+			word[n] = byte(r)
+			n++
+		}
+	}
+	flush()
+	return bs
+}
+
+// maxLexWord bounds the words that get a stem and concepts: longer ones
+// are not words.
+const maxLexWord = 24
+
+func (l *Lexical) add(bs []bucket, h uint64, w float32) []bucket {
+	if h>>63 != 0 {
+		w = -w
+	}
+	return append(bs, bucket{int32(h % uint64(l.local.Dim())), w})
+}
+
+// hashString is FNV-1a of s finalised by splitmix64 with a kind tag.
+func hashString(s string, kind uint64) uint64 {
+	h := uint64(14695981039346656037)
+	for i := range len(s) {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return mix64(h, kind)
+}
+
+func hashID(id int32, kind uint64) uint64 { return mix64(uint64(id)+1, kind) }
+
+func mix64(h, kind uint64) uint64 {
+	h ^= kind * 0x9e3779b97f4a7c15
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return h
+}
+
+// stopWords get no stem or concept feature: WordNet gives them senses
+// ("can" the container, "will" the document) that are noise for routing.
+var stopWords = map[string]bool{
+	"a": true, "an": true, "the": true, "and": true, "or": true, "but": true, "if": true,
+	"of": true, "to": true, "in": true, "on": true, "at": true, "by": true, "for": true,
+	"with": true, "from": true, "up": true, "about": true, "into": true, "over": true,
+	"after": true, "i": true, "me": true, "my": true, "you": true, "your": true, "we": true,
+	"our": true, "it": true, "its": true, "is": true, "are": true, "was": true, "were": true,
+	"be": true, "been": true, "am": true, "do": true, "does": true, "did": true, "have": true,
+	"has": true, "had": true, "can": true, "could": true, "will": true, "would": true,
+	"shall": true, "should": true, "may": true, "might": true, "must": true, "what": true,
+	"which": true, "who": true, "whom": true, "this": true, "that": true, "these": true,
+	"those": true, "how": true, "when": true, "where": true, "why": true, "there": true,
+	"here": true, "please": true, "tell": true, "know": true, "want": true, "need": true,
+	"like": true, "get": true, "let": true, "make": true, "so": true, "not": true, "no": true,
+	"yes": true, "some": true, "any": true, "all": true, "just": true, "now": true, "then": true,
+	"than": true, "too": true, "very": true, "much": true, "many": true, "more": true,
+	"most": true, "also": true, "as": true, "s": true, "t": true, "im": true, "id": true,
+	"ive": true, "dont": true, "cant": true, "hi": true, "hey": true, "hello": true, "ok": true,
+	"okay": true,
+}

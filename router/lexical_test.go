@@ -1,0 +1,105 @@
+package router
+
+import (
+	"testing"
+
+	"github.com/moegate/moegate/embed"
+)
+
+func TestStem(t *testing.T) {
+	// From Porter's paper and the reference vocabulary.
+	tests := []struct{ word, want string }{
+		{"caresses", "caress"}, {"ponies", "poni"}, {"ties", "ti"}, {"caress", "caress"},
+		{"cats", "cat"}, {"feed", "feed"}, {"agreed", "agre"}, {"plastered", "plaster"},
+		{"bled", "bled"}, {"motoring", "motor"}, {"sing", "sing"}, {"conflated", "conflat"},
+		{"troubled", "troubl"}, {"sized", "size"}, {"hopping", "hop"}, {"tanned", "tan"},
+		{"falling", "fall"}, {"hissing", "hiss"}, {"fizzed", "fizz"}, {"failing", "fail"},
+		{"filing", "file"}, {"happy", "happi"}, {"sky", "sky"}, {"relational", "relat"},
+		{"conditional", "condit"}, {"rational", "ration"}, {"valenci", "valenc"},
+		{"digitizer", "digit"}, {"generalization", "gener"}, {"hopeful", "hope"},
+		{"goodness", "good"}, {"revival", "reviv"}, {"allowance", "allow"},
+		{"adjustment", "adjust"}, {"adoption", "adopt"}, {"probate", "probat"},
+		{"rate", "rate"}, {"cease", "ceas"}, {"controll", "control"}, {"roll", "roll"},
+		{"flights", "flight"}, {"flight", "flight"}, {"booking", "book"},
+		// Not stemmed: too short, or not lower-case ASCII letters.
+		{"is", "is"}, {"ab", "ab"}, {"café", "café"}, {"a1s", "a1s"},
+	}
+	for _, tt := range tests {
+		if got := stem(tt.word); got != tt.want {
+			t.Errorf("stem(%q) = %q, want %q", tt.word, got, tt.want)
+		}
+	}
+}
+
+// cosine of two L2-normalised sparse vectors with sorted indices.
+func cosine(a, b sparse) float64 {
+	var dot float64
+	for i, j := 0, 0; i < len(a.idx) && j < len(b.idx); {
+		switch {
+		case a.idx[i] < b.idx[j]:
+			i++
+		case a.idx[i] > b.idx[j]:
+			j++
+		default:
+			dot += float64(a.val[i]) * float64(b.val[j])
+			i++
+			j++
+		}
+	}
+	return dot
+}
+
+func TestLexicalSharesMeaning(t *testing.T) {
+	local := embed.NewLocal(LocalFeatureDim)
+	lex := NewLexical(local, LexicalOptions{})
+	vec := func(e SparseFeatures, text string) sparse {
+		var x sparse
+		x.idx, x.val = e.AppendSparse(nil, nil, text)
+		return x
+	}
+	tests := []struct {
+		a, b string
+		gain float64 // at least this much more cosine with lexical features
+	}{
+		{"salmon", "steak", 0.001},         // concepts only (a shared class): no shared n-gram
+		{"flew", "fly", 0.1},               // irregular form, by WordNet's exceptions
+		{"automobile", "car", 0.05},        // synonyms share a synset
+		{"my flights", "book a flight", 0}, // stems add to shared n-grams
+	}
+	for _, tt := range tests {
+		before := cosine(vec(local, tt.a), vec(local, tt.b))
+		after := cosine(vec(lex, tt.a), vec(lex, tt.b))
+		if after < before+tt.gain || after <= 0 {
+			t.Errorf("cos(%q, %q) = %.3f with lexical features, %.3f without; want a gain of %v", tt.a, tt.b, after, before, tt.gain)
+		}
+	}
+	// The vector is normalised and sorted, and the version names the lexical block.
+	x := vec(lex, "How do I cook salmon?")
+	var ss float64
+	for k, v := range x.val {
+		ss += float64(v) * float64(v)
+		if k > 0 && x.idx[k] <= x.idx[k-1] {
+			t.Fatalf("indices not increasing at %d", k)
+		}
+	}
+	if ss < 0.999 || ss > 1.001 {
+		t.Errorf("squared norm %v, want 1", ss)
+	}
+	if lex.FeatureVersion() == local.FeatureVersion() {
+		t.Error("lexical features share the n-grams' version")
+	}
+	for w, want := range map[string]bool{"salmon": true, "the": true, "flew": true, "flights": false, "pleaes": false, "acount": false} {
+		if got := lex.KnownWord(w); got != want {
+			t.Errorf("KnownWord(%q) = %v, want %v", w, got, want)
+		}
+	}
+}
+
+func BenchmarkLexicalShort(b *testing.B) {
+	lex := NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
+	var idx []int32
+	var val []float32
+	for b.Loop() {
+		idx, val = lex.AppendSparse(idx[:0], val[:0], "how do i change the oil in my car")
+	}
+}

@@ -1,0 +1,191 @@
+package router
+
+import (
+	"strings"
+)
+
+// Spelling correction against the training vocabulary. A typo turns a
+// word the gate knows into one it never saw: the word's features, its stem
+// and its concepts vanish and only some of its character n-grams remain.
+// Before a query is embedded, each word of letters that is not in the
+// vocabulary of the training examples is replaced by the closest
+// vocabulary word (a deletion, insertion, substitution or swap of adjacent
+// letters away), found by the symmetric-delete method: both words share a
+// form with at most one letter deleted. English words the features know
+// are replaced only by frequent vocabulary words one edit away.
+
+const (
+	minTypoOf      = 20 // examples using a word that an English word is a typo of
+	minVocabWord   = 3  // shorter words are not corrected, nor targets
+	maxSpellerWord = 24 // longer "words" are not words
+)
+
+// speller corrects words to a vocabulary. It is immutable once built.
+type speller struct {
+	count   map[string]int32    // vocabulary words and their counts
+	deletes map[string][]string // a word with one letter deleted -> vocabulary words
+	known   func(string) bool   // English words that are not typos (may be nil)
+}
+
+// vocabulary returns the words of letters of texts (lower-cased, at least
+// minVocabWord letters) with their counts.
+func vocabulary(texts []string) map[string]int32 {
+	v := map[string]int32{}
+	for _, t := range texts {
+		eachWord(t, func(_, _ int, w string) {
+			if len(w) >= minVocabWord && len(w) <= maxSpellerWord {
+				v[w]++
+			}
+		})
+	}
+	return v
+}
+
+// newSpeller indexes vocab; known reports words that must not be
+// corrected although the vocabulary lacks them.
+func newSpeller(vocab map[string]int32, known func(string) bool) *speller {
+	s := &speller{count: vocab, deletes: make(map[string][]string, 8*len(vocab)), known: known}
+	var buf []byte
+	for w := range vocab {
+		for i := range len(w) {
+			buf = append(append(buf[:0], w[:i]...), w[i+1:]...)
+			d := string(buf)
+			s.deletes[d] = append(s.deletes[d], w)
+		}
+	}
+	return s
+}
+
+// correct returns text with its misspelt words corrected, or text itself
+// when none is.
+func (s *speller) correct(text string) string {
+	var b *strings.Builder
+	last := 0
+	eachWord(text, func(start, end int, w string) {
+		c := s.word(w)
+		if c == "" {
+			return
+		}
+		if b == nil {
+			b = &strings.Builder{}
+			b.Grow(len(text) + 8)
+		}
+		b.WriteString(text[last:start])
+		b.WriteString(c)
+		last = end
+	})
+	if b == nil {
+		return text
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+// word returns the correction of w, "" when it needs none or has none.
+func (s *speller) word(w string) string {
+	if len(w) < minVocabWord || len(w) > maxSpellerWord {
+		return ""
+	}
+	if _, ok := s.count[w]; ok {
+		return ""
+	}
+	known := s.known != nil && s.known(w)
+	// Rank candidates by edit distance (symmetric deletes also find some
+	// at two edits), then by a shared first letter (people rarely miss
+	// the first), then by frequency.
+	best, bestRank := "", [3]int{}
+	consider := func(c string) {
+		n, ok := s.count[c]
+		if !ok {
+			return
+		}
+		rank := [3]int{-editDistance(w, c), btoi(c[0] == w[0]), int(n)}
+		if best == "" || rank[0] > bestRank[0] || rank[0] == bestRank[0] && (rank[1] > bestRank[1] ||
+			rank[1] == bestRank[1] && (rank[2] > bestRank[2] || rank[2] == bestRank[2] && c < best)) {
+			best, bestRank = c, rank
+		}
+	}
+	// w is a vocabulary word with a letter inserted (or w with one letter
+	// deleted is one).
+	var buf [maxSpellerWord]byte
+	for i := range len(w) {
+		d := string(append(append(buf[:0], w[:i]...), w[i+1:]...))
+		if len(d) >= minVocabWord {
+			consider(d)
+		}
+		// Substitutions and swaps: both lose a letter to the same form.
+		for _, c := range s.deletes[d] {
+			consider(c)
+		}
+	}
+	// w lacks a letter of a vocabulary word.
+	for _, c := range s.deletes[w] {
+		consider(c)
+	}
+	// An English word the examples lack is taken for a typo only of a
+	// word one edit away that they use often: "moth" is "month" in a
+	// router that saw "month" a hundred times.
+	if known && (bestRank[0] < -1 || bestRank[2] < minTypoOf) {
+		return ""
+	}
+	return best
+}
+
+// eachWord calls f with the byte span and lower-cased text of each run of
+// ASCII letters in text that is not part of a longer run of letters and
+// digits (a word with digits or other scripts is left alone).
+func eachWord(text string, f func(start, end int, w string)) {
+	var buf [maxSpellerWord]byte
+	for i := 0; i < len(text); {
+		if !isASCIILetter(text[i]) {
+			i++
+			continue
+		}
+		start := i
+		for i < len(text) && isASCIILetter(text[i]) {
+			i++
+		}
+		if i < len(text) && (text[i] >= 0x80 || '0' <= text[i] && text[i] <= '9') ||
+			start > 0 && (text[start-1] >= 0x80 || '0' <= text[start-1] && text[start-1] <= '9') {
+			for i < len(text) && text[i] != ' ' {
+				i++
+			}
+			continue
+		}
+		if i-start > maxSpellerWord {
+			continue
+		}
+		w := buf[:0]
+		for _, c := range []byte(text[start:i]) {
+			w = append(w, c|0x20)
+		}
+		f(start, i, string(w))
+	}
+}
+
+func isASCIILetter(c byte) bool {
+	c |= 0x20
+	return 'a' <= c && c <= 'z'
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of adjacent letters.
+func editDistance(a, b string) int {
+	var rows [3][maxSpellerWord + 2]int
+	prev2, prev, cur := &rows[0], &rows[1], &rows[2]
+	for j := range len(b) + 1 {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := btoi(a[i-1] != b[j-1])
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,56 @@
+package wordnet
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestLoad(t *testing.T) {
+	lx, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(lx.lemmas); n < 50000 {
+		t.Fatalf("%d lemmas, want the whole of WordNet's single words", n)
+	}
+	tests := []struct {
+		word, same string // same senses (an inflection or an irregular form)
+	}{
+		{"flights", "flight"}, {"books", "book"}, {"cities", "city"}, {"flew", "fly"},
+		{"mice", "mouse"}, {"watches", "watch"},
+	}
+	for _, tt := range tests {
+		got, want := lx.Synsets(tt.word), lx.Synsets(tt.same)
+		if len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("Synsets(%q) = %v, want those of %q, %v", tt.word, got, tt.same, want)
+		}
+	}
+	if got := lx.Synsets("qwzx"); got != nil {
+		t.Errorf("Synsets of a non-word: %v", got)
+	}
+	// salmon and steak are both food: some sense of each has a class or
+	// an ancestor in common.
+	reach := func(w string) map[int32]bool {
+		out := map[int32]bool{}
+		for _, s := range lx.Synsets(w) {
+			out[-1-int32(lx.LexFile(s))] = true
+			for _, p := range lx.Parents(s) {
+				out[p] = true
+				for _, g := range lx.Parents(p) {
+					out[g] = true
+				}
+			}
+		}
+		return out
+	}
+	a, b := reach("salmon"), reach("steak")
+	shared := 0
+	for k := range a {
+		if b[k] {
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Error("salmon and steak share no class or ancestor")
+	}
+}

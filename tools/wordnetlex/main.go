@@ -1,0 +1,224 @@
+// Command wordnetlex writes the router's WordNet lexicon
+// (router/wordnet/wordnet.txt.gz) from the WordNet 3.0 database files, as
+// Debian's wordnet-base package installs them:
+//
+//	apt-get install wordnet-base
+//	go run ./tools/wordnetlex -dict /usr/share/wordnet -out router/wordnet/wordnet.txt.gz
+//
+// It keeps, for every single-word lemma of letters, its most frequent
+// senses of each part of speech, and for every synset they reach its
+// lexicographer file (a coarse class such as noun.food) and hypernyms.
+// See router/wordnet for the format.
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+type synset struct {
+	lex     int
+	parents []string // keys "pos:offset"
+}
+
+func main() {
+	dict := flag.String("dict", "/usr/share/wordnet", "WordNet dict directory")
+	out := flag.String("out", "router/wordnet/wordnet.txt.gz", "output file")
+	senses := flag.Int("senses", 3, "senses kept per lemma and part of speech")
+	depth := flag.Int("depth", 2, "hypernym levels kept above a kept sense")
+	flag.Parse()
+	if err := run(*dict, *out, *senses, *depth); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(dict, out string, senses, depth int) error {
+	pos := []struct{ name, tag string }{{"noun", "n"}, {"verb", "v"}, {"adj", "a"}, {"adv", "r"}}
+	synsets := map[string]synset{}
+	for _, p := range pos {
+		if err := readData(filepath.Join(dict, "data."+p.name), p.tag, synsets); err != nil {
+			return err
+		}
+	}
+	words := map[string][]string{} // lemma -> synset keys, by rank across parts of speech
+	for _, p := range pos {
+		if err := readIndex(filepath.Join(dict, "index."+p.name), p.tag, senses, words); err != nil {
+			return err
+		}
+	}
+	// Irregular forms (flew, mice, better) take their base forms' senses.
+	for _, p := range pos {
+		if err := readExceptions(filepath.Join(dict, p.name+".exc"), words); err != nil {
+			return err
+		}
+	}
+	// Keep the synsets the senses reach within depth, numbered densely.
+	ids := map[string]int{}
+	var order []string
+	var visit func(k string, d int)
+	visit = func(k string, d int) {
+		if _, ok := ids[k]; !ok {
+			ids[k] = len(order)
+			order = append(order, k)
+		}
+		if d < depth {
+			for _, p := range synsets[k].parents {
+				visit(p, d+1)
+			}
+		}
+	}
+	lemmas := make([]string, 0, len(words))
+	for w, ks := range words {
+		lemmas = append(lemmas, w)
+		for _, k := range ks {
+			visit(k, 0)
+		}
+	}
+	slices.Sort(lemmas)
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zw, err := gzip.NewWriterLevel(f, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(zw)
+	fmt.Fprintf(bw, "# From WordNet 3.0, Copyright 2006 by Princeton University (see LICENSE-WordNet).\n")
+	fmt.Fprintf(bw, "# Synset lines: s lexfile parent... ; lemma lines: lemma synset... (ids are line numbers of s lines from 0).\n")
+	for _, k := range order {
+		s := synsets[k]
+		fmt.Fprintf(bw, "s %d", s.lex)
+		for _, p := range s.parents {
+			if id, ok := ids[p]; ok {
+				fmt.Fprintf(bw, " %s", strconv.FormatInt(int64(id), 36))
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	for _, w := range lemmas {
+		bw.WriteString(w)
+		for _, k := range words[w] {
+			fmt.Fprintf(bw, " %s", strconv.FormatInt(int64(ids[k]), 36))
+		}
+		bw.WriteByte('\n')
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	log.Printf("%d lemmas, %d synsets", len(lemmas), len(order))
+	return f.Close()
+}
+
+// readData reads a data.* file: offset lexfile type n word lex_id ... p ptr... | gloss.
+func readData(path, tag string, synsets map[string]synset) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "  ") {
+			continue // license header
+		}
+		if i := strings.Index(line, " | "); i >= 0 {
+			line = line[:i]
+		}
+		fs := strings.Fields(line)
+		lex, _ := strconv.Atoi(fs[1])
+		n, _ := strconv.ParseInt(fs[3], 16, 32)
+		i := 4 + 2*int(n)
+		p, _ := strconv.Atoi(fs[i])
+		s := synset{lex: lex}
+		for j := range p {
+			sym, off, ptag := fs[i+1+4*j], fs[i+2+4*j], fs[i+3+4*j]
+			if (sym == "@" || sym == "@i") && len(s.parents) < 2 {
+				if ptag == "s" {
+					ptag = "a"
+				}
+				s.parents = append(s.parents, ptag+":"+off)
+			}
+		}
+		if tag == "a" && fs[2] == "s" {
+			tag = "a"
+		}
+		synsets[tag+":"+fs[0]] = s
+	}
+	return sc.Err()
+}
+
+// readIndex reads an index.* file: lemma pos synset_cnt p_cnt ptr... sense_cnt tagsense_cnt offset...
+func readIndex(path, tag string, senses int, words map[string][]string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "  ") {
+			continue
+		}
+		fs := strings.Fields(line)
+		lemma := fs[0]
+		if !letters(lemma) {
+			continue
+		}
+		cnt, _ := strconv.Atoi(fs[2])
+		offs := fs[len(fs)-cnt:]
+		for _, off := range offs[:min(senses, len(offs))] {
+			words[lemma] = append(words[lemma], tag+":"+off)
+		}
+	}
+	return sc.Err()
+}
+
+func letters(w string) bool {
+	for i := range len(w) {
+		if w[i] < 'a' || w[i] > 'z' {
+			return false
+		}
+	}
+	return len(w) > 1
+}
+
+// readExceptions reads an *.exc file (inflected form, base forms) and
+// gives each form that is not a lemma itself its first base form's senses.
+func readExceptions(path string, words map[string][]string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) < 2 || !letters(fs[0]) {
+			continue
+		}
+		if _, ok := words[fs[0]]; ok {
+			continue
+		}
+		if base, ok := words[fs[1]]; ok {
+			words[fs[0]] = base
+		}
+	}
+	return sc.Err()
+}
