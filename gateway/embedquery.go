@@ -34,12 +34,12 @@ func shareEmbedding(deps Deps) *sharedEmbedder {
 	if !ok {
 		return nil
 	}
-	fr, ok := deps.Router.(interface{ Features() embed.Embedder })
+	fr, ok := deps.Router.(interface{ NGrams() *embed.Local })
 	if !ok {
 		return nil
 	}
-	wide, ok := fr.Features().(*embed.Local)
-	if !ok || wide.FeatureVersion() != small.FeatureVersion() || wide.Dim()%small.Dim() != 0 {
+	wide := fr.NGrams()
+	if wide == nil || wide.FeatureVersion() != small.FeatureVersion() || wide.Dim()%small.Dim() != 0 {
 		return nil
 	}
 	return &sharedEmbedder{small: small, wide: wide}

@@ -39,63 +39,76 @@ func planSeen(t *testing.T, gw *Gateway, req *Request) (*Plan, int) {
 }
 
 // One embedding pass for cache and router must route, and find in the
-// cache, exactly as the two separate passes did.
+// cache, exactly as the two separate passes did: with the router on the
+// n-grams alone, and on the n-grams extended by stems, concepts and
+// spelling correction (the gateway's default).
 func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
-	env := newEnv(t, router.Options{}, Options{})
-	deps := env.gw.deps
-	deps.Router, deps.Metrics = &seeing{Learned: deps.Router.(*router.Learned)}, nil
-	gw, err := New(env.gw.opts, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if gw.shared == nil {
-		t.Fatal("the router's local features fold onto the gateway's, yet the embedding is not shared")
-	}
-	deps.Embedder = opaque{deps.Embedder}
-	deps.Router = &seeing{Learned: deps.Router.(*seeing).Learned}
-	separate, err := New(env.gw.opts, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if separate.shared != nil {
-		t.Fatal("shared an embedding with an embedder that is not embed.Local")
-	}
-	for _, text := range []string{
-		"will it rain tomorrow in the city",
-		"book a flight to rome and a hotel",
-		"TRANSFER 200 dollars to my savings account!!",
-		"how long should I roast vegetables",
-		"zzz qqq",
-		"Ünïcödé wörds about the weather",
+	for _, tc := range []struct {
+		name     string
+		features embed.Embedder
+	}{
+		{"n-grams", embed.NewLocal(router.LocalFeatureDim)},
+		{"lexical", router.NewLexical(embed.NewLocal(router.LocalFeatureDim), router.LexicalOptions{})},
 	} {
-		a, seen := planSeen(t, gw, chat(text, policies.Extension{}))
-		if seen <= 0 {
-			t.Fatalf("%q: routed without the shared features", text)
-		}
-		b, seen := planSeen(t, separate, chat(text, policies.Extension{}))
-		if seen != 0 {
-			t.Fatalf("%q: features computed for a router that embeds itself", text)
-		}
-		ra, rb := a.Info.Route, b.Info.Route
-		if len(ra.Experts) != len(rb.Experts) || ra.Default != rb.Default || len(ra.Experts) > 0 && ra.Experts[0].Name != rb.Experts[0].Name {
-			t.Fatalf("%q: shared pass routed %+v, separate passes %+v", text, ra, rb)
-		}
-		for name, p := range rb.Probabilities {
-			if math.Abs(ra.Probabilities[name]-p) > 1e-5 {
-				t.Fatalf("%q: P(%s) = %g shared, %g separate", text, name, ra.Probabilities[name], p)
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t, router.Options{}, Options{})
+			deps := env.gw.deps
+			deps.Router, deps.Metrics = &seeing{Learned: trainedRouter(t, tc.features, router.Options{})}, nil
+			gw, err := New(env.gw.opts, deps)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		for i := range b.vec {
-			if math.Abs(float64(a.vec[i]-b.vec[i])) > 1e-5 {
-				t.Fatalf("%q: vector[%d] = %g shared, %g separate", text, i, a.vec[i], b.vec[i])
+			if gw.shared == nil {
+				t.Fatal("the router's n-grams fold onto the gateway's, yet the embedding is not shared")
 			}
-		}
-	}
-	// A query without words is routed by an earlier turn's vector: the
-	// router must not get that turn's features as the query's.
-	req := chat("???", policies.Extension{})
-	req.Chat.Messages = append([]experts.Message{{Role: "user", Content: "will it rain tomorrow"}, {Role: "assistant", Content: "yes"}}, req.Chat.Messages...)
-	if _, seen := planSeen(t, gw, req); seen != 0 {
-		t.Fatal("an earlier turn's features were given to the router as the query's")
+			deps.Embedder = opaque{deps.Embedder}
+			deps.Router = &seeing{Learned: deps.Router.(*seeing).Learned}
+			separate, err := New(env.gw.opts, deps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if separate.shared != nil {
+				t.Fatal("shared an embedding with an embedder that is not embed.Local")
+			}
+			for _, text := range []string{
+				"will it rain tomorrow in the city",
+				"book a flight to rome and a hotel",
+				"TRANSFER 200 dollars to my savings account!!",
+				"how long should I roast vegetables",
+				"how lnog should I roast vegetabels", // the speller corrects it
+				"zzz qqq",
+				"Ünïcödé wörds about the weather",
+			} {
+				a, seen := planSeen(t, gw, chat(text, policies.Extension{}))
+				if seen <= 0 {
+					t.Fatalf("%q: routed without the shared features", text)
+				}
+				b, seen := planSeen(t, separate, chat(text, policies.Extension{}))
+				if seen != 0 {
+					t.Fatalf("%q: features computed for a router that embeds itself", text)
+				}
+				ra, rb := a.Info.Route, b.Info.Route
+				if len(ra.Experts) != len(rb.Experts) || ra.Default != rb.Default || len(ra.Experts) > 0 && ra.Experts[0].Name != rb.Experts[0].Name {
+					t.Fatalf("%q: shared pass routed %+v, separate passes %+v", text, ra, rb)
+				}
+				for name, p := range rb.Probabilities {
+					if math.Abs(ra.Probabilities[name]-p) > 1e-5 {
+						t.Fatalf("%q: P(%s) = %g shared, %g separate", text, name, ra.Probabilities[name], p)
+					}
+				}
+				for i := range b.vec {
+					if math.Abs(float64(a.vec[i]-b.vec[i])) > 1e-5 {
+						t.Fatalf("%q: vector[%d] = %g shared, %g separate", text, i, a.vec[i], b.vec[i])
+					}
+				}
+			}
+			// A query without words is routed by an earlier turn's vector:
+			// the router must not get that turn's features as the query's.
+			req := chat("???", policies.Extension{})
+			req.Chat.Messages = append([]experts.Message{{Role: "user", Content: "will it rain tomorrow"}, {Role: "assistant", Content: "yes"}}, req.Chat.Messages...)
+			if _, seen := planSeen(t, gw, req); seen != 0 {
+				t.Fatal("an earlier turn's features were given to the router as the query's")
+			}
+		})
 	}
 }

@@ -52,30 +52,39 @@ func newEnv(t *testing.T, ropts router.Options, opts Options) *env {
 		t.Fatal(err)
 	}
 	specs := []experts.Spec{{Name: "local", Kind: experts.KindLocal}}
-	var examples []router.Example
 	for name, ex := range domains {
 		specs = append(specs, experts.Spec{Name: name, Kind: experts.KindLocal, Examples: ex, DataOwner: "owner-" + name})
-		for _, e := range ex {
-			examples = append(examples, router.Example{Text: e, Expert: name})
-		}
 	}
 	if err := reg.Seed(ctx, specs); err != nil {
 		t.Fatal(err)
 	}
-	l := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), ropts)
-	m, err := l.Train(ctx, examples)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Install(m); err != nil {
-		t.Fatal(err)
-	}
+	l := trainedRouter(t, embed.NewLocal(router.LocalFeatureDim), ropts)
 	gw, err := New(opts, Deps{Registry: reg, Router: l, Embedder: embed.NewLocal(256), Limiter: policies.NewMemoryLimiter(),
 		Feedback: &feedbackSink{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &env{gw: gw, reg: reg}
+}
+
+// trainedRouter returns a learned router on features, trained on domains.
+func trainedRouter(t *testing.T, features embed.Embedder, ropts router.Options) *router.Learned {
+	t.Helper()
+	var examples []router.Example
+	for name, ex := range domains {
+		for _, e := range ex {
+			examples = append(examples, router.Example{Text: e, Expert: name})
+		}
+	}
+	l := router.NewLearned(features, ropts)
+	m, err := l.Train(context.Background(), examples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 type feedbackSink struct{ got []router.Feedback }

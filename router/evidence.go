@@ -155,6 +155,23 @@ func (l *Learned) embedTexts(ctx context.Context, m *installed, texts []string) 
 	return out, nil
 }
 
+// fromNGrams returns the router's features of text given its n-grams
+// under l.NGrams, computed by the caller: the lexical features are added
+// to them, unless the speller corrects text, whose n-grams then differ.
+func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngrams sparse) (sparse, error) {
+	if m.spell != nil && m.spell.correct(text) != text {
+		xs, err := l.embedTexts(ctx, m, []string{text})
+		if err != nil {
+			return sparse{}, err
+		}
+		return xs[0], nil
+	}
+	if lex, ok := l.emb.(*Lexical); ok {
+		return lex.extend(ngrams, text), nil
+	}
+	return ngrams, nil
+}
+
 // inScope is how in-scope the probabilities p say a text is: 1 − P(out of
 // scope) with an out-of-scope class, else the best expert's probability.
 func inScope(m *installed, p []float64) float64 {
@@ -195,8 +212,12 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		}
 		x = xs[len(xs)-1]
 	case len(q.Features.Idx) > 0:
-		x = sparse{idx: q.Features.Idx, val: q.Features.Val}
-		m.Gate.probs(x, p)
+		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val})
+		if err != nil {
+			return sparse{}, err
+		}
+		x = xs
+		m.sc.probs(x, p)
 	case len(q.Vector) == m.Dim:
 		x = toSparse(q.Vector)
 		m.sc.probs(x, p)

@@ -161,9 +161,18 @@ func (l *Learned) LoadFile(path string) error {
 	return l.Install(m)
 }
 
-// Features is the embedder the router reads queries with; a caller that
-// computes Query.Features uses it.
-func (l *Learned) Features() embed.Embedder { return l.emb }
+// NGrams is the embed.Local whose n-grams the router's features are, or
+// extend (Lexical); nil when they are not n-grams. A caller that hashes
+// the query with it anyway passes the result in Query.Features.
+func (l *Learned) NGrams() *embed.Local {
+	switch f := l.emb.(type) {
+	case *embed.Local:
+		return f
+	case *Lexical:
+		return f.NGrams()
+	}
+	return nil
+}
 
 // Model returns the active model, nil before the first one.
 func (l *Learned) Model() *Model {

@@ -120,14 +120,23 @@ func (l *Lexical) AppendSparse(idx []int32, val []float32, text string) ([]int32
 	var lv [256]float32
 	a := sparse{}
 	a.idx, a.val = l.local.AppendSparse(li[:0], lv[:0], text)
+	x := l.extend(a, text)
+	return append(idx, x.idx...), append(val, x.val...)
+}
+
+// NGrams is the embed.Local whose n-grams Lexical extends: a caller that
+// already hashed a text with it passes them in Query.Features.
+func (l *Lexical) NGrams() *embed.Local { return l.local }
+
+// extend adds text's stem and concept features to its n-grams a (as
+// l.NGrams gives them). The result may share a's arrays.
+func (l *Lexical) extend(a sparse, text string) sparse {
 	var stack [256]bucket
 	bs := l.features(stack[:0], text)
 	if len(bs) == 0 {
-		return append(idx, a.idx...), append(val, a.val...)
+		return a
 	}
-	b := merge(bs)
-	x := addSparse(a, b, float32(l.opts.Extra))
-	return append(idx, x.idx...), append(val, x.val...)
+	return addSparse(a, merge(bs), float32(l.opts.Extra))
 }
 
 // bucket is one hashed feature occurrence.

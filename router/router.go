@@ -13,9 +13,10 @@ type Query struct {
 	History []string
 	System  string
 	Vector  []float32 // embedding of Text, from the gateway's embedder
-	// Features, when not empty, are Text's features under the router's
-	// own embedder (Learned.Features), computed by the caller along with
-	// Vector so the query is read once.
+	// Features, when not empty, are Text's n-grams under the router's
+	// own n-gram features (Learned.NGrams), computed by the caller along
+	// with Vector so the query is hashed once; the router adds the rest
+	// of its features (spelling, stems, concepts).
 	Features Features
 	// Candidates are the experts the request may use after policies; a
 	// router never picks anything else. Empty means none is allowed.
