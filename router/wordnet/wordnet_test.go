@@ -10,7 +10,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(lx.lemmas); n < 50000 {
+	if n := lx.Len(); n < 50000 {
 		t.Fatalf("%d lemmas, want the whole of WordNet's single words", n)
 	}
 	tests := []struct {
@@ -27,6 +27,15 @@ func TestLoad(t *testing.T) {
 	}
 	if got := lx.Synsets("qwzx"); got != nil {
 		t.Errorf("Synsets of a non-word: %v", got)
+	}
+	for w, want := range map[string]bool{"flight": true, "flew": true, "flights": false, "qwzx": false, "": false} {
+		if got := lx.Lemma(w); got != want {
+			t.Errorf("Lemma(%q) = %v, want %v", w, got, want)
+		}
+	}
+	// Routing looks words up on every request: no garbage.
+	if n := testing.AllocsPerRun(100, func() { lx.Synsets("watches"); lx.Synsets("qwzxing"); lx.Lemma("flew") }); n != 0 {
+		t.Errorf("lookups allocate %v times", n)
 	}
 	// salmon and steak are both food: some sense of each has a class or
 	// an ancestor in common.
