@@ -309,7 +309,8 @@ func combine(m *installed, segs []segment, xs []sparse, p []float64) {
 
 // addSparse returns a + w·b, L2-normalised, for index-sorted a and b.
 func addSparse(a, b sparse, w float32) sparse {
-	var out sparse
+	n := len(a.idx) + len(b.idx)
+	out := sparse{idx: make([]int32, 0, n), val: make([]float32, 0, n)}
 	i, j := 0, 0
 	for i < len(a.idx) || j < len(b.idx) {
 		switch {

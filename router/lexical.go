@@ -149,7 +149,7 @@ type bucket struct {
 // kept) and L2-normalises, as embed.Local does.
 func merge(bs []bucket) sparse {
 	slices.SortFunc(bs, func(a, b bucket) int { return int(a.i - b.i) })
-	var x sparse
+	x := sparse{idx: make([]int32, 0, len(bs)), val: make([]float32, 0, len(bs))}
 	var ss float64
 	for k := 0; k < len(bs); {
 		i, w := bs[k].i, bs[k].w
