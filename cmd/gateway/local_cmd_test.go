@@ -140,7 +140,7 @@ func TestGenerateEveryArchitectureAndType(t *testing.T) {
 		{"llama-moe-per-expert", func(s *modelgen.Spec) { s.Arch, s.PerExpertLayout = "llama", true }},
 		{"qwen2moe", func(s *modelgen.Spec) { s.Arch = "qwen2moe" }},
 		{"qwen3moe", func(s *modelgen.Spec) { s.Arch = "qwen3moe" }},
-		{"olmoe", func(s *modelgen.Spec) { s.Arch = "olmoe" }},
+		{"olmoe", func(s *modelgen.Spec) { s.Arch, s.KVHeads = "olmoe", 4 }},
 	} {
 		cases = append(cases, v)
 	}
