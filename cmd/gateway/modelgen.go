@@ -139,20 +139,7 @@ func writeAllModels(dir string, seed uint64) error {
 	}
 	for _, arch := range modelgenArchs {
 		for _, t := range tensor.SupportedTypes() {
-			spec := modelgen.Spec{
-				Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2,
-				Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 512, Seed: seed,
-			}
-			switch arch {
-			case "qwen2", "qwen3":
-				spec.Experts, spec.ExpertsUsed, spec.FFN = 0, 0, 512
-			case "olmoe":
-				spec.KVHeads = 4
-			}
-			if arch == "bert" {
-				spec = modelgen.Spec{Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, FFN: 512,
-					Vocab: 512, Context: 512, Seed: seed}
-			}
+			spec := modelgen.AllSpec(arch, t, seed)
 			if err := writeModel(filepath.Join(dir, fmt.Sprintf("%s-%s.gguf", arch, t)), spec); err != nil {
 				return err
 			}

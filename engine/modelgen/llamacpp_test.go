@@ -141,17 +141,7 @@ func llamaCppTensors(arch string, h llamaCppHparams) (required, optional map[str
 func TestLlamaCppLoadsEveryFile(t *testing.T) {
 	var specs []Spec
 	for _, arch := range []string{"llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe", "olmoe", "bert"} {
-		// The shapes of gateway modelgen --all.
-		s := Spec{Arch: arch, Type: tensor.Q4_K, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2,
-			Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 512, Seed: 1}
-		switch arch {
-		case "qwen2", "qwen3":
-			s.Experts, s.ExpertsUsed, s.FFN = 0, 0, 512
-		case "olmoe":
-			s.KVHeads = 4
-		case "bert":
-			s = Spec{Arch: arch, Type: tensor.Q4_K, Layers: 2, Hidden: 256, Heads: 4, FFN: 512, Vocab: 512, Seed: 1}
-		}
+		s := AllSpec(arch, tensor.Q4_K, 1) // the shapes of gateway modelgen --all
 		specs = append(specs, s)
 		if arch != "bert" {
 			wide := s // head dim apart from hidden/heads, biases, tied output

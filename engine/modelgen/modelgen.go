@@ -75,6 +75,27 @@ func DemoSpec() Spec {
 	}
 }
 
+// AllSpec is the spec `gateway modelgen --all DIR --seed SEED` writes as
+// <arch>-<type>.gguf (llama as a MoE): 2 layers, hidden 256 (so the
+// 256-element K-quant blocks fit), 4 heads, 4 experts of width 256, top-2,
+// a 512-token vocabulary. Golden data recorded from llama.cpp on those
+// files names them by these flags.
+func AllSpec(arch string, t tensor.Type, seed uint64) Spec {
+	s := Spec{
+		Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2,
+		Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 512, Seed: seed,
+	}
+	switch arch {
+	case "qwen2", "qwen3":
+		s.Experts, s.ExpertsUsed, s.FFN = 0, 0, 512
+	case "olmoe":
+		s.KVHeads = 4
+	case "bert":
+		s = Spec{Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, FFN: 512, Vocab: 512, Context: 512, Seed: seed}
+	}
+	return s
+}
+
 // Write builds the model of spec and writes it to path.
 func Write(path string, spec Spec) error {
 	w, err := Build(spec)
