@@ -429,6 +429,83 @@ q80x4done:
 	VZEROUPPER
 	RET
 
+// One Q4_0 block of weights at woff(SI) (18 bytes: scale, 16 bytes of
+// nibbles) against the activation blocks at aoff of the four vectors: as
+// Q80X4BLOCK, with the values unpacked as Q40VALUES does (Y6 holds 0x0f
+// bytes, Y0 8s).
+#define Q40X4BLOCK(woff, aoff, A0, A1, A2, A3) \
+	VCVTPH2PS   woff(SI), X1       \
+	VMOVDQU     woff+2(SI), X2     \
+	VPSRLW      $4, X2, X3         \
+	VINSERTI128 $1, X3, Y2, Y2     \
+	VPAND       Y6, Y2, Y2         \
+	VPSUBB      Y0, Y2, Y2         \
+	VPSIGNB     Y2, Y2, Y3         \
+	Q80X4VEC(DI, aoff, A0)         \
+	Q80X4VEC(R8, aoff, A1)         \
+	Q80X4VEC(R9, aoff, A2)         \
+	Q80X4VEC(R10, aoff, A3)
+
+// func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+TEXT ·dotQ4_0Actx4AVX2(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x08080808, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y0
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	CMPQ CX, $2
+	JL   q40x4tail
+
+q40x4loop:
+	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+	Q40X4BLOCK(18, 34, Y9, Y11, Y13, Y15)
+	ADDQ $36, SI
+	ADDQ $68, DI
+	ADDQ $68, R8
+	ADDQ $68, R9
+	ADDQ $68, R10
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q40x4loop
+
+q40x4tail:
+	TESTQ CX, CX
+	JE    q40x4done
+	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+
+q40x4done:
+	STOREX4(Y8, Y9, 0)
+	ADDQ R11, BX
+	STOREX4(Y10, Y11, 0)
+	ADDQ R11, BX
+	STOREX4(Y12, Y13, 0)
+	ADDQ R11, BX
+	STOREX4(Y14, Y15, 0)
+	VZEROUPPER
+	RET
+
 // func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
 // Locals: 0(SP) the 8 scales and 16(SP) the 8 mins as int16, 32(SP) the
 // four float sums.
