@@ -7,7 +7,8 @@
 #
 #   scripts/llamacpp-compare.sh golden   # rewrite engine/model/testdata/llamacpp-greedy.json
 #   scripts/llamacpp-compare.sh embed    # rewrite engine/testdata/llamacpp-embed.json
-#   scripts/llamacpp-compare.sh bench    # speed table: llama-bench (zen4, haswell) vs gateway bench local
+#   scripts/llamacpp-compare.sh benchcpu [TYPES]  # one thread, tokens per CPU second (robust to load)
+#   scripts/llamacpp-compare.sh bench [TYPES]  # speed table (llama-bench zen4, haswell vs gateway bench local) into $BENCH_OUT
 #
 # The haswell (AVX2) CPU backend is forced with a private mount namespace
 # (unshare -m, root) that hides every other backend variant.
@@ -20,14 +21,25 @@ trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/gateway" ./cmd/gateway
 mkdir "$tmp/haswell" && cp "$BACKENDS/libggml-cpu-haswell.so" "$tmp/haswell/"
 
-haswell() { unshare -m sh -c "mount --bind $tmp/haswell $BACKENDS && exec \"\$@\"" sh "$@"; }
-
 case "${1:-}" in
 golden)
 	python3 scripts/llamacpp-golden.py "$tmp/gateway" "$RUN" engine/model/testdata/llamacpp-greedy.json
 	;;
+embed)
+	python3 scripts/llamacpp-embed.py "$tmp/gateway" "$RUN" engine/testdata/llamacpp-embed.json
+	;;
+benchcpu)
+	shift
+	python3 scripts/llamacpp-benchcpu.py "$tmp/gateway" "$RUN" "$tmp/haswell" "${BENCH_OUT:-llamacpp-benchcpu.md}" "$@"
+	cat "${BENCH_OUT:-llamacpp-benchcpu.md}"
+	;;
+bench)
+	shift
+	python3 scripts/llamacpp-bench.py "$tmp/gateway" "$RUN" "$tmp/haswell" "${BENCH_OUT:-llamacpp-bench.md}" "$@"
+	cat "${BENCH_OUT:-llamacpp-bench.md}"
+	;;
 *)
-	echo "usage: $0 golden|embed|bench" >&2
+	echo "usage: $0 golden|embed|benchcpu|bench" >&2
 	exit 2
 	;;
 esac
