@@ -186,6 +186,14 @@ func TestLlamaCppLoadsEveryFile(t *testing.T) {
 					t.Errorf("%s dims %v, llama.cpp wants %v", n, got[n], want)
 				}
 			}
+			if arch == "bert" {
+				// llama.cpp adds BOS as [CLS]; absent, it takes id 101.
+				bos, ok := f.Uint("tokenizer.ggml.bos_token_id")
+				cls, _ := f.Uint("tokenizer.ggml.cls_token_id")
+				if !ok || bos != cls {
+					t.Errorf("bert bos_token_id %d (present %v), want the [CLS] id %d", bos, ok, cls)
+				}
+			}
 			if arch == "olmoe" && h.headKV != h.head {
 				t.Errorf("olmoe with %d kv heads of %d: llama.cpp's graph aborts", h.headKV, h.head)
 			}
