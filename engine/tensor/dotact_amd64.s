@@ -271,12 +271,12 @@ q6kaloop:
 	VMOVDQU   Y1, 0(SP)
 	VPXOR     Y5, Y5, Y5
 
-// Y7 holds 32 six-bit values (0..63); adds Σ sc·(q-32)·a for the 32
-// activations at aoff, scales at soff (first 16) and soff+2 (last 16).
+// Y7 holds 32 six-bit values (0..63); adds Σ sc·q·a for the 32
+// activations at aoff, scales at soff (first 16) and soff+2 (last 16). The
+// -32 offset of the values is applied once per block from the activation
+// group sums (Q6KOFFSET), in exact integers: the same sumi.
 #define Q6KACC(aoff, soff) \
 	VPMADDUBSW   aoff(DI), Y7, Y7    \
-	VPMADDUBSW   aoff(DI), Y11, Y8   \
-	VPSUBW       Y8, Y7, Y7          \
 	VPBROADCASTW soff(SP), X9        \
 	VPBROADCASTW soff+2(SP), X10     \
 	VINSERTI128  $1, X10, Y9, Y9     \
@@ -317,6 +317,10 @@ q6kaloop:
 
 	Q6KHALF(0, 128, 4, 0)
 	Q6KHALF(64, 160, 132, 16)
+	// sumi -= 32 Σ sc_g bsum_g (Y1: the 16 scales as int16)
+	VPMADDWD     260(DI), Y1, Y6
+	VPSLLD       $5, Y6, Y6
+	VPSUBD       Y6, Y5, Y5
 	VEXTRACTI128 $1, Y5, X6
 	VPADDD       X6, X5, X5
 	HSUMI4(X5, X6, R10)
