@@ -520,6 +520,138 @@ q40x4done:
 	VZEROUPPER
 	RET
 
+// Q6_K, four activation vectors: each block's 256 six-bit values are
+// unpacked once to 0(SP) (eight groups of 32, in the one-row kernel's
+// order) with their scale pairs to 256(SP), then each vector runs the
+// one-row kernel's integer sums from memory and its float tail into its
+// own accumulator (X0, X8, X10, X11): the one-row kernel's bits.
+// Locals: 0(SP) values, 256(SP) scale vectors, 512(SP) the 16 scales.
+
+// Stores group k's values (Y7) and its scale pair, broadcast to the
+// 16-bit halves as Q6KACC does.
+#define Q6KX4GROUP(k, soff) \
+	VMOVDQU      Y7, (32*(k))(SP)     \
+	VPBROADCASTW 512+soff(SP), X9     \
+	VPBROADCASTW 512+soff+2(SP), X1   \
+	VINSERTI128  $1, X1, Y9, Y9       \
+	VMOVDQU      Y9, (256+32*(k))(SP)
+
+#define Q6KX4HALF(qloff, qhoff, k0, soff) \
+	VMOVDQU qloff(SI), Y2     \
+	VMOVDQU qloff+32(SI), Y3  \
+	VMOVDQU qhoff(SI), Y4     \
+	VPAND   Y12, Y4, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y2, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0, soff)      \
+	VPSRLW  $2, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y3, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0+1, soff+4)  \
+	VPSRLW  $4, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y2, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0+2, soff+8)  \
+	VPSRLW  $6, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y3, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0+3, soff+12)
+
+// Σ sc·q·a of group k against the activations at aoff(P), into Y5.
+#define Q6KX4SUM(P, k, aoff) \
+	VMOVDQU    (32*k)(SP), Y7        \
+	VPMADDUBSW aoff(P), Y7, Y7       \
+	VPMADDWD   (256+32*k)(SP), Y7, Y7 \
+	VPADDD     Y7, Y5, Y5
+
+// One vector's block: the integer sum, the offset, then acc += d*sumi.
+#define Q6KX4VEC(P, ACC) \
+	VPXOR        Y5, Y5, Y5      \
+	Q6KX4SUM(P, 0, 4)            \
+	Q6KX4SUM(P, 1, 36)           \
+	Q6KX4SUM(P, 2, 68)           \
+	Q6KX4SUM(P, 3, 100)          \
+	Q6KX4SUM(P, 4, 132)          \
+	Q6KX4SUM(P, 5, 164)          \
+	Q6KX4SUM(P, 6, 196)          \
+	Q6KX4SUM(P, 7, 228)          \
+	VPMADDWD     260(P), Y14, Y6 \
+	VPSLLD       $5, Y6, Y6      \
+	VPSUBD       Y6, Y5, Y5      \
+	VEXTRACTI128 $1, Y5, X6      \
+	VPADDD       X6, X5, X5      \
+	HSUMI4(X5, X6, R12)          \
+	VMOVSS       (P), X1         \
+	VMULSS       X15, X1, X3     \
+	VCVTSI2SSL   R12, X5, X5     \
+	VMULSS       X5, X3, X5      \
+	VADDSS       X5, ACC, ACC
+
+// func dotQ6KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+TEXT ·dotQ6KActx4AVX2(SB), 0, $544-48
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	VXORPS X0, X0, X0
+	VXORPS X8, X8, X8
+	VXORPS X10, X10, X10
+	VXORPS X11, X11, X11
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x03030303, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	TESTQ CX, CX
+	JE q6kx4done
+
+q6kx4loop:
+	VPMOVSXBW 192(SI), Y14
+	VMOVDQU   Y14, 512(SP)
+	MOVWLZX   208(SI), AX
+	VMOVD     AX, X15
+	VCVTPH2PS X15, X15
+	Q6KX4HALF(0, 128, 0, 0)
+	Q6KX4HALF(64, 160, 4, 16)
+	Q6KX4VEC(DI, X0)
+	Q6KX4VEC(R8, X8)
+	Q6KX4VEC(R9, X10)
+	Q6KX4VEC(R10, X11)
+	ADDQ $210, SI
+	ADDQ $292, DI
+	ADDQ $292, R8
+	ADDQ $292, R9
+	ADDQ $292, R10
+	DECQ CX
+	JNZ  q6kx4loop
+
+q6kx4done:
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	VMOVSS X0, (BX)
+	ADDQ   R11, BX
+	VMOVSS X8, (BX)
+	ADDQ   R11, BX
+	VMOVSS X10, (BX)
+	ADDQ   R11, BX
+	VMOVSS X11, (BX)
+	VZEROUPPER
+	RET
+
 // func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
 // Locals: 0(SP) the 8 scales and 16(SP) the 8 mins as int16, 32(SP) the
 // four float sums.
