@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """One-thread speed table in CPU time: llama.cpp (zen4, haswell) vs the engine.
 
-Usage: llamacpp-benchcpu.py GATEWAY RUN_SH HASWELL_DIR OUT.md [TYPES...]
+Usage: llamacpp-benchcpu.py GATEWAY RUN_SH HASWELL_DIR OUT.md [tiny|large] [TYPES...]
 
 A busy machine inflates wall-clock times but not the CPU time of a
 one-thread process, so each speed here is work divided by CPU seconds:
 the CPU time (user + system, from getrusage of the child) of a run with
-R2 repetitions minus that of a run with R1, which cancels loading, warm-up
-and start-up. Prompt processing: llama-bench -p 64 -n 0 -t 1 -r R vs
+R1 + EXTRA repetitions minus that of a run with R1, which cancels loading,
+warm-up and start-up. Prompt processing: llama-bench -p 64 -n 0 -t 1 -r R vs
 gateway bench local --prompt-tokens 64 --gen-tokens 0 --threads 1
 --repetitions R; generation: llama-bench -p 0 -n 32 vs --prompt-tokens 1
 --gen-tokens 32 (the engine's runs also process one prompt token each,
@@ -24,7 +24,10 @@ from importlib import import_module
 
 SHAPES = import_module("llamacpp-bench").SHAPES
 BACKENDS = "/usr/lib/x86_64-linux-gnu/ggml/backends0"
-R1, R2 = 2, 6
+R1 = 2
+# Extra runs per measurement: the tiny model's runs take milliseconds, so
+# it needs many for the difference to stand out of start-up noise.
+EXTRA = {"tiny": 20, "large": 4}
 
 
 def cpu(cmd):
@@ -46,25 +49,29 @@ def ours(gateway, model, p, n, r):
                 "--gen-tokens", str(n), "--repetitions", str(r)])
 
 
-def rate(f, tokens):
-    return tokens * (R2 - R1) / (f(R2) - f(R1))
+def rate(f, tokens, extra):
+    return tokens * extra / (f(R1 + extra) - f(R1))
 
 
 def main():
     gateway, run, hdir, out = sys.argv[1:5]
-    types = sys.argv[5:] or ["Q8_0", "Q4_0", "Q4_K", "Q6_K"]
+    args = sys.argv[5:]
+    shapes = [a for a in args if a in SHAPES] or list(SHAPES)
+    types = [a for a in args if a not in SHAPES] or ["Q8_0", "Q4_0", "Q4_K", "Q6_K"]
     tmp = tempfile.mkdtemp(prefix="llamacpp-benchcpu-")
     rows = []
-    for shape, flags in SHAPES.items():
+    for shape in shapes:
+        flags = SHAPES[shape]
         for typ in types:
             model = os.path.join(tmp, f"{shape}-{typ}.gguf")
             subprocess.run([gateway, "modelgen", "--out", model, "--arch", "qwen3moe", "--type", typ] + flags,
                            check=True, stdout=subprocess.DEVNULL)
             row = [shape, typ, os.path.getsize(model) / 1e6]
             for kind, p, n, tok in (("pp", 64, 0, 64), ("tg", 0, 32, 32)):
-                z = rate(lambda r: llama(run, model, None, p, n, r), tok)
-                h = rate(lambda r: llama(run, model, hdir, p, n, r), tok)
-                o = rate(lambda r: ours(gateway, model, max(p, 1), n, r), tok)
+                x = EXTRA[shape]
+                z = rate(lambda r: llama(run, model, None, p, n, r), tok, x)
+                h = rate(lambda r: llama(run, model, hdir, p, n, r), tok, x)
+                o = rate(lambda r: ours(gateway, model, max(p, 1), n, r), tok, x)
                 row += [z, h, o]
             rows.append(row)
             print(row, file=sys.stderr, flush=True)

@@ -7,7 +7,7 @@
 #
 #   scripts/llamacpp-compare.sh golden   # rewrite engine/model/testdata/llamacpp-greedy.json
 #   scripts/llamacpp-compare.sh embed    # rewrite engine/testdata/llamacpp-embed.json
-#   scripts/llamacpp-compare.sh benchcpu [TYPES]  # one thread, tokens per CPU second (robust to load)
+#   scripts/llamacpp-compare.sh benchcpu [tiny|large] [TYPES]  # one thread, tokens per CPU second (robust to load)
 #   scripts/llamacpp-compare.sh bench [TYPES]  # speed table (llama-bench zen4, haswell vs gateway bench local) into $BENCH_OUT
 #
 # The haswell (AVX2) CPU backend is forced with a private mount namespace
