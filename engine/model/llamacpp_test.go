@@ -32,8 +32,7 @@ type llamaCppGreedy struct {
 // llama.cpp's. The tokenization must be identical. minMatch is how many
 // leading tokens must equal those of llama.cpp with an F32 KV cache and
 // no flash attention (zen4_f32kv), the configuration whose arithmetic is
-// closest to the engine's; below 32 where the two diverge at a near-tie
-// (see the README's identity table), so that a regression shows.
+// closest to the engine's.
 func TestGreedyMatchesLlamaCpp(t *testing.T) {
 	raw, err := os.ReadFile("testdata/llamacpp-greedy.json")
 	if err != nil {
@@ -43,9 +42,12 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 	if err := json.Unmarshal(raw, &g); err != nil {
 		t.Fatal(err)
 	}
+	// qwen2moe-Q4_0 is below 32 because llama.cpp's own arithmetic differs
+	// there between its CPU variants (its repacked Q4_0 kernels): its
+	// zen4 and haswell builds agree on 3 tokens only.
 	minMatch := map[string]int{
-		"llama-Q8_0": 32, "llama-Q4_0": 32, "llama-Q4_K": 4, "llama-Q6_K": 32,
-		"qwen2moe-Q8_0": 32, "qwen2moe-Q4_0": 12, "qwen2moe-Q4_K": 13, "qwen2moe-Q6_K": 1,
+		"llama-Q8_0": 32, "llama-Q4_0": 32, "llama-Q4_K": 32, "llama-Q6_K": 32,
+		"qwen2moe-Q8_0": 32, "qwen2moe-Q4_0": 12, "qwen2moe-Q4_K": 32, "qwen2moe-Q6_K": 32,
 	}
 	if len(g.Cases) != len(minMatch) {
 		t.Fatalf("%d golden cases, want %d", len(g.Cases), len(minMatch))
