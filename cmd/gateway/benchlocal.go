@@ -18,6 +18,7 @@ func cmdBenchLocal(ctx context.Context, args []string) error {
 	promptTokens := fs.Int("prompt-tokens", 128, "prompt length processed as one batch (pp)")
 	genTokens := fs.Int("gen-tokens", 32, "tokens generated one at a time (tg)")
 	threads := fs.Int("threads", 0, "kernel threads; 0 = all CPUs")
+	reps := fs.Int("repetitions", 1, "measured runs after one warm-up run (which faults the weights in); speeds are their mean, as llama-bench -r")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	exactFloat := fs.Bool("exact-float", false, "multiply quantized weights with float activations instead of quantizing activations as llama.cpp does")
 	verbose := fs.Bool("v", false, "log model loading details to stderr")
@@ -45,7 +46,10 @@ Flags:
 		return err
 	}
 	defer cleanup()
-	r, err := engine.Bench(ctx, e, *promptTokens, *genTokens)
+	if *reps < 1 {
+		return fmt.Errorf("--repetitions %d: want at least 1", *reps)
+	}
+	r, err := benchRepeated(ctx, e, *promptTokens, *genTokens, *reps)
 	if err != nil {
 		return err
 	}
@@ -69,8 +73,34 @@ Flags:
 	fmt.Printf("model %s (%s), %d threads, %s\n", displayName(e.Info()), e.Info().Arch, r.Threads, act)
 	fmt.Printf("pp %6d tokens  %10.1f tokens/s\n", r.PromptTokens, r.PPTokensPerS)
 	fmt.Printf("tg %6d tokens  %10.1f tokens/s\n", r.GenTokens, r.TGTokensPerS)
+	if *reps > 1 {
+		fmt.Printf("(mean of %d runs after a warm-up run)\n", *reps)
+	}
 	writeExpertLoad(os.Stdout, r.ExpertLoad)
 	return nil
+}
+
+// benchRepeated runs engine.Bench once to warm up (page the weights in,
+// size the scratch buffers), then reps times, and returns the last run with
+// the mean speeds; for reps == 1 it skips the warm-up, as before.
+func benchRepeated(ctx context.Context, e *engine.Engine, pp, tg, reps int) (engine.BenchResult, error) {
+	if reps == 1 {
+		return engine.Bench(ctx, e, pp, tg)
+	}
+	if _, err := engine.Bench(ctx, e, pp, tg); err != nil {
+		return engine.BenchResult{}, err
+	}
+	var r engine.BenchResult
+	var ppSum, tgSum float64
+	for range reps {
+		var err error
+		if r, err = engine.Bench(ctx, e, pp, tg); err != nil {
+			return r, err
+		}
+		ppSum, tgSum = ppSum+r.PPTokensPerS, tgSum+r.TGTokensPerS
+	}
+	r.PPTokensPerS, r.TGTokensPerS = ppSum/float64(reps), tgSum/float64(reps)
+	return r, nil
 }
 
 // writeExpertLoad prints, per layer, each expert's share of the routed

@@ -107,17 +107,17 @@ func TestBenchLocalCommand(t *testing.T) {
 		}
 	}
 
-	stdout, stderr, code = runGateway(t, "bench", "local", "--model", "demo", "--prompt-tokens", "8", "--gen-tokens", "2")
+	stdout, stderr, code = runGateway(t, "bench", "local", "--model", "demo", "--prompt-tokens", "8", "--gen-tokens", "2", "--repetitions", "3")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
-	for _, want := range []string{"pp ", "tg ", "tokens/s", "layer 0", "#"} {
+	for _, want := range []string{"pp ", "tg ", "tokens/s", "layer 0", "#", "mean of 3 runs"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}
 	}
 	help, _, _ := runGateway(t, "bench", "local", "--help")
-	for _, flag := range []string{"-model", "-prompt-tokens", "-gen-tokens", "-threads", "-json"} {
+	for _, flag := range []string{"-model", "-prompt-tokens", "-gen-tokens", "-threads", "-json", "-repetitions"} {
 		if !strings.Contains(help, flag) {
 			t.Errorf("bench local usage does not describe %s", flag)
 		}
@@ -140,7 +140,7 @@ func TestGenerateEveryArchitectureAndType(t *testing.T) {
 		{"llama-moe-per-expert", func(s *modelgen.Spec) { s.Arch, s.PerExpertLayout = "llama", true }},
 		{"qwen2moe", func(s *modelgen.Spec) { s.Arch = "qwen2moe" }},
 		{"qwen3moe", func(s *modelgen.Spec) { s.Arch = "qwen3moe" }},
-		{"olmoe", func(s *modelgen.Spec) { s.Arch = "olmoe" }},
+		{"olmoe", func(s *modelgen.Spec) { s.Arch, s.KVHeads = "olmoe", 4 }},
 	} {
 		cases = append(cases, v)
 	}

@@ -26,7 +26,7 @@ func cmdModelgen(_ context.Context, args []string) error {
 	layers := fs.Int("layers", 2, "transformer layers")
 	hidden := fs.Int("hidden", 256, "embedding width")
 	heads := fs.Int("heads", 4, "attention heads")
-	kvHeads := fs.Int("kv-heads", 2, "key/value heads (0 = heads)")
+	kvHeads := fs.Int("kv-heads", 2, "key/value heads (0 = heads; olmoe always has as many as heads)")
 	headDim := fs.Int("head-dim", 0, "head dimension (0 = hidden/heads)")
 	ffn := fs.Int("ffn", 0, "dense feed-forward width (llama without experts; 0 = 4*hidden)")
 	experts := fs.Int("experts", 4, "experts per layer (0: dense; llama may be either, qwen2 and qwen3 are dense)")
@@ -35,7 +35,7 @@ func cmdModelgen(_ context.Context, args []string) error {
 	vocab := fs.Int("vocab", 512, "target vocabulary size (the tokenizer may end up smaller)")
 	ctxLen := fs.Int("context", 2048, "context length")
 	tok := fs.String("tokenizer", "gpt2", "tokenizer: gpt2 (byte-level BPE) or llama (SentencePiece)")
-	perExpert := fs.Bool("per-expert", false, "llama MoE: one tensor per expert (blk.N.ffn_gate.E.weight) instead of merged 3-D tensors")
+	perExpert := fs.Bool("per-expert", false, "llama MoE: the old one-tensor-per-expert layout (blk.N.ffn_gate.E.weight), which the engine reads but current llama.cpp does not")
 	tied := fs.Bool("tied-output", false, "omit output.weight (the token embeddings are reused)")
 	qkvBias := fs.Bool("qkv-bias", false, "attention biases (llama; qwen2moe always has them)")
 	seed := fs.Uint64("seed", 1, "random seed; the same flags always give the same bytes")
@@ -93,13 +93,23 @@ Flags:
 			Vocab: *vocab, Context: min(*ctxLen, 512), Pooling: p, Seed: *seed,
 		})
 	}
+	kv := *kvHeads
+	if *arch == "olmoe" && !flagSet(fs, "kv-heads") {
+		kv = 0 // llama.cpp's olmoe has no grouped-query attention
+	}
 	return writeModel(*out, modelgen.Spec{
 		Name: *name, Arch: *arch, Type: t,
-		Layers: *layers, Hidden: *hidden, Heads: *heads, KVHeads: *kvHeads, HeadDim: *headDim, FFN: *ffn,
+		Layers: *layers, Hidden: *hidden, Heads: *heads, KVHeads: kv, HeadDim: *headDim, FFN: *ffn,
 		Experts: *experts, ExpertsUsed: *used, ExpertFFN: *expertFFN,
 		Vocab: *vocab, Context: *ctxLen, Tokenizer: *tok,
 		PerExpertLayout: *perExpert, TiedOutput: *tied, QKVBias: *qkvBias, Seed: *seed,
 	})
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func typeNames() string {
@@ -119,26 +129,17 @@ func writeModel(path string, spec modelgen.Spec) error {
 }
 
 // writeAllModels writes <arch>-<type>.gguf for every architecture and
-// weight type (llama as a MoE), plus llama's dense and per-expert layouts,
-// into dir. The hidden width is 256 so that the 256-element K-quant blocks
-// fit.
+// weight type (llama as a MoE), plus a dense llama, into dir: every one
+// loads in llama.cpp (the legacy per-expert layout, which it no longer
+// reads, is left out). The hidden width is 256 so that the 256-element
+// K-quant blocks fit.
 func writeAllModels(dir string, seed uint64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for _, arch := range modelgenArchs {
 		for _, t := range tensor.SupportedTypes() {
-			spec := modelgen.Spec{
-				Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2,
-				Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 512, Seed: seed,
-			}
-			if arch == "qwen2" || arch == "qwen3" {
-				spec.Experts, spec.ExpertsUsed, spec.FFN = 0, 0, 512
-			}
-			if arch == "bert" {
-				spec = modelgen.Spec{Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, FFN: 512,
-					Vocab: 512, Context: 512, Seed: seed}
-			}
+			spec := modelgen.AllSpec(arch, t, seed)
 			if err := writeModel(filepath.Join(dir, fmt.Sprintf("%s-%s.gguf", arch, t)), spec); err != nil {
 				return err
 			}
@@ -146,10 +147,5 @@ func writeAllModels(dir string, seed uint64) error {
 	}
 	dense := modelgen.Spec{Arch: "llama", Type: tensor.Q8_0, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2, FFN: 512,
 		Vocab: 512, Tokenizer: "llama", Seed: seed}
-	if err := writeModel(filepath.Join(dir, "llama-dense-Q8_0.gguf"), dense); err != nil {
-		return err
-	}
-	perExpert := modelgen.Spec{Arch: "llama", Type: tensor.Q8_0, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2,
-		Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 512, PerExpertLayout: true, Seed: seed}
-	return writeModel(filepath.Join(dir, "llama-per-expert-Q8_0.gguf"), perExpert)
+	return writeModel(filepath.Join(dir, "llama-dense-Q8_0.gguf"), dense)
 }

@@ -21,7 +21,7 @@ func TestModelgenCommand(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.gguf"))
-	if want := len(modelgenArchs)*len(tensor.SupportedTypes()) + 2; len(files) != want || strings.Count(stdout, "wrote ") != want {
+	if want := len(modelgenArchs)*len(tensor.SupportedTypes()) + 1; len(files) != want || strings.Count(stdout, "wrote ") != want {
 		t.Fatalf("%d files, %d 'wrote' lines, want %d", len(files), strings.Count(stdout, "wrote "), want)
 	}
 	ctx := context.Background()
@@ -70,7 +70,7 @@ func TestModelgenCommandFlags(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "m.gguf")
 	if _, stderr, code := runGateway(t, "modelgen", "--out", out, "--arch", "olmoe", "--type", "Q4_K",
-		"--hidden", "256", "--kv-heads", "1"); code != 0 {
+		"--hidden", "256"); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if st, err := os.Stat(out); err != nil || st.Size() == 0 {

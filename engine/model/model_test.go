@@ -69,6 +69,9 @@ func small(arch string, typ tensor.Type) modelgen.Spec {
 	if arch == "qwen2moe" {
 		s.SharedFFN = 96
 	}
+	if arch == "olmoe" {
+		s.KVHeads = s.Heads // as llama.cpp's olmoe
+	}
 	return s
 }
 
@@ -81,6 +84,9 @@ func withSeed(s modelgen.Spec, seed uint64) modelgen.Spec {
 // k256 makes a spec's dimensions multiples of 256, for K-quants.
 func k256(s modelgen.Spec) modelgen.Spec {
 	s.Hidden, s.Heads, s.KVHeads, s.HeadDim = 256, 4, 2, 64
+	if s.Arch == "olmoe" {
+		s.KVHeads = 4
+	}
 	s.FFN, s.ExpertFFN = 256, 256
 	if s.SharedFFN > 0 {
 		s.SharedFFN = 256

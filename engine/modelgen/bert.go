@@ -102,6 +102,10 @@ func buildBERT(s Spec) (*gguf.Writer, error) {
 	kv("tokenizer.ggml.token_type", gguf.Int32s(voc.types))
 	kv("tokenizer.ggml.token_type_count", gguf.Uint32(2))
 	kv("tokenizer.ggml.unknown_token_id", gguf.Uint32(bertUnk))
+	// llama.cpp adds the BOS token as BERT's [CLS] and does not read
+	// cls_token_id: without bos_token_id it would use its WordPiece
+	// default, 101, a word of this vocabulary.
+	kv("tokenizer.ggml.bos_token_id", gguf.Uint32(bertCLS))
 	kv("tokenizer.ggml.cls_token_id", gguf.Uint32(bertCLS))
 	kv("tokenizer.ggml.seperator_token_id", gguf.Uint32(bertSEP)) // sic, llama.cpp's key
 	kv("tokenizer.ggml.padding_token_id", gguf.Uint32(bertPad))

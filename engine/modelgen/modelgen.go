@@ -36,7 +36,11 @@ type Spec struct {
 	RopeBase  float32 // default 10000
 	RopeScale float32 // linear RoPE scaling factor; 0 or 1 = none
 
-	PerExpertLayout bool   // llama MoE: old blk.N.ffn_gate.E.weight tensors instead of merged 3-D ones
+	// PerExpertLayout writes a llama MoE's experts as the old separate
+	// blk.N.ffn_gate.E.weight tensors instead of merged 3-D ones. The
+	// engine still reads such files; llama.cpp no longer does (its llama
+	// loader requires ffn_*_exps), so only tests of that reader use it.
+	PerExpertLayout bool
 	TiedOutput      bool   // omit output.weight (the engine reuses token_embd)
 	QKVBias         bool   // attention biases for llama (qwen2 and qwen2moe always have them)
 	Tokenizer       string // "gpt2" (default) or "llama"; bert always has WordPiece ("bert")
@@ -69,6 +73,27 @@ func DemoSpec() Spec {
 		Tokenizer:   "gpt2",
 		Seed:        20240601,
 	}
+}
+
+// AllSpec is the spec `gateway modelgen --all DIR --seed SEED` writes as
+// <arch>-<type>.gguf (llama as a MoE): 2 layers, hidden 256 (so the
+// 256-element K-quant blocks fit), 4 heads, 4 experts of width 256, top-2,
+// a 512-token vocabulary. Golden data recorded from llama.cpp on those
+// files names them by these flags.
+func AllSpec(arch string, t tensor.Type, seed uint64) Spec {
+	s := Spec{
+		Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, KVHeads: 2,
+		Experts: 4, ExpertsUsed: 2, ExpertFFN: 256, Vocab: 512, Seed: seed,
+	}
+	switch arch {
+	case "qwen2", "qwen3":
+		s.Experts, s.ExpertsUsed, s.FFN = 0, 0, 512
+	case "olmoe":
+		s.KVHeads = 4
+	case "bert":
+		s = Spec{Arch: arch, Type: t, Layers: 2, Hidden: 256, Heads: 4, FFN: 512, Vocab: 512, Context: 512, Seed: seed}
+	}
+	return s
 }
 
 // Write builds the model of spec and writes it to path.
@@ -123,6 +148,25 @@ func (s Spec) normalize() (Spec, error) {
 			return s, fmt.Errorf("modelgen: hidden %d not a multiple of %d heads", s.Hidden, s.Heads)
 		}
 		s.HeadDim = s.Hidden / s.Heads
+	}
+	// llama.cpp sizes these architectures' q and output projections by
+	// the embedding width, and olmoe norms the whole key vector with a
+	// weight of that width (src/models/{qwen2,qwen2moe,olmoe}.cpp): a file
+	// with other shapes is refused or aborts there.
+	switch s.Arch {
+	case "qwen2", "qwen2moe", "olmoe":
+		if s.Heads*s.HeadDim != s.Hidden {
+			return s, fmt.Errorf("modelgen: %s needs heads*head_dim = hidden (%d*%d != %d), as llama.cpp loads it", s.Arch, s.Heads, s.HeadDim, s.Hidden)
+		}
+	}
+	if s.TiedOutput && (s.Arch == "qwen2moe" || s.Arch == "olmoe") {
+		return s, fmt.Errorf("modelgen: llama.cpp's %s requires output.weight: no TiedOutput", s.Arch)
+	}
+	if s.Arch == "olmoe" && s.QKVBias {
+		return s, fmt.Errorf("modelgen: olmoe has no attention biases")
+	}
+	if s.Arch == "olmoe" && s.KVHeads != s.Heads {
+		return s, fmt.Errorf("modelgen: olmoe needs as many kv heads as heads (llama.cpp norms keys at the full width), got %d of %d", s.KVHeads, s.Heads)
 	}
 	if s.HeadDim%2 != 0 {
 		return s, fmt.Errorf("modelgen: odd head dim %d", s.HeadDim)
@@ -261,10 +305,9 @@ func Build(spec Spec) (*gguf.Writer, error) {
 		case "qwen3moe", "qwen3": // per-head norm weights
 			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, HD)
 			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, HD)
-		case "olmoe": // whole-vector norm weights, both at the full width as
-			// llama.cpp's loader wants them (the key norm uses kvDim of them)
+		case "olmoe": // whole-vector norm weights (kvDim = qDim, see normalize)
 			g.tensor(p+"attn_q_norm.weight", tensor.F32, 0.1, 1, qDim)
-			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, qDim)
+			g.tensor(p+"attn_k_norm.weight", tensor.F32, 0.1, 1, kvDim)
 		}
 		g.tensor(p+"ffn_norm.weight", tensor.F32, 0.1, 1, H)
 		if s.Experts == 0 {

@@ -249,6 +249,9 @@ func TestBadSpecs(t *testing.T) {
 		"used":           func(s *Spec) { s.Experts, s.ExpertsUsed = 2, 3 },
 		"per-expert":     func(s *Spec) { s.Arch, s.Experts, s.PerExpertLayout = "olmoe", 4, true },
 		"tokenizer":      func(s *Spec) { s.Tokenizer = "wordpiece" },
+		"olmoe-gqa":      func(s *Spec) { s.Arch, s.Experts, s.Heads, s.KVHeads = "olmoe", 4, 4, 2 },
+		"olmoe-bias":     func(s *Spec) { s.Arch, s.Experts, s.QKVBias = "olmoe", 4, true },
+		"qwen2moe-hd":    func(s *Spec) { s.Arch, s.Experts, s.HeadDim = "qwen2moe", 4, 16 },
 		"vocab":          func(s *Spec) { s.Vocab = 100 },
 		"q4k-blocks":     func(s *Spec) { s.Type = tensor.Q4_K }, // 64 columns is not a multiple of 256
 	}

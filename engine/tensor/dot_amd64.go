@@ -400,6 +400,12 @@ func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
 //go:noescape
 func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
 
+//go:noescape
+func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ6KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
 // dotAct4Fn computes the products of row (nb blocks) with the four
 // activation vectors at xq, xq[xstride:], xq[2*xstride:] and
 // xq[3*xstride:] into dst[0], dst[stride], dst[2*stride], dst[3*stride],
@@ -417,6 +423,10 @@ func dotAct4Func(t Type) dotAct4Fn {
 		kernel = dotQ8_0Actx4AVX2
 	case Q4_K:
 		kernel = dotQ4KActx4AVX2
+	case Q4_0:
+		kernel = dotQ4_0Actx4AVX2
+	case Q6_K:
+		kernel = dotQ6KActx4AVX2
 	default:
 		return nil
 	}

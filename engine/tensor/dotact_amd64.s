@@ -99,6 +99,22 @@ q80done:
 	VPAND       Y8, Y2, Y2      \
 	VPSUBB      Y9, Y2, Y2
 
+// Y6 = the 8 int32 sums of four products (q-8)·a for the Q4_0 block's
+// nibbles at woff(SI) and the activations at aoff(DI): the unsigned
+// nibbles multiply the activations directly and 8·a is subtracted in the
+// 16-bit pair sums (|pair| ≤ 2·15·127 + 2·8·127), the same integers as
+// Q40VALUES and MULSUM8 with fewer instructions. Y8: 0x0f bytes, Y9: 8s.
+#define Q40MUL(woff, aoff) \
+	VMOVDQU     woff(SI), X2    \
+	VPSRLW      $4, X2, X3      \
+	VINSERTI128 $1, X3, Y2, Y2  \
+	VPAND       Y8, Y2, Y2      \
+	VMOVDQU     aoff(DI), Y3    \
+	VPMADDUBSW  Y3, Y2, Y6      \
+	VPMADDUBSW  Y3, Y9, Y4      \
+	VPSUBW      Y4, Y6, Y6      \
+	VPMADDWD    Y7, Y6, Y6
+
 // func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
 TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVQ row+0(FP), SI
@@ -121,17 +137,13 @@ TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 q40loop:
 	DPROD((SI), (DI))
 	VBROADCASTSS X1, Y1
-	Q40VALUES(2)
-	VMOVDQU 2(DI), Y3
-	MULSUM8
+	Q40MUL(2, 2)
 	VCVTDQ2PS Y6, Y6
 	VMULPS    Y1, Y6, Y6
 	VADDPS    Y6, Y0, Y0
 	DPROD(18(SI), 34(DI))
 	VBROADCASTSS X1, Y1
-	Q40VALUES(20)
-	VMOVDQU 36(DI), Y3
-	MULSUM8
+	Q40MUL(20, 36)
 	VCVTDQ2PS Y6, Y6
 	VMULPS    Y1, Y6, Y6
 	VADDPS    Y6, Y10, Y10
@@ -146,9 +158,7 @@ q40tail:
 	JE    q40done
 	DPROD((SI), (DI))
 	VBROADCASTSS X1, Y1
-	Q40VALUES(2)
-	VMOVDQU 2(DI), Y3
-	MULSUM8
+	Q40MUL(2, 2)
 	VCVTDQ2PS Y6, Y6
 	VMULPS    Y1, Y6, Y6
 	VADDPS    Y6, Y0, Y0
@@ -271,12 +281,12 @@ q6kaloop:
 	VMOVDQU   Y1, 0(SP)
 	VPXOR     Y5, Y5, Y5
 
-// Y7 holds 32 six-bit values (0..63); adds Σ sc·(q-32)·a for the 32
-// activations at aoff, scales at soff (first 16) and soff+2 (last 16).
+// Y7 holds 32 six-bit values (0..63); adds Σ sc·q·a for the 32
+// activations at aoff, scales at soff (first 16) and soff+2 (last 16). The
+// -32 offset of the values is applied once per block from the activation
+// group sums (Q6KOFFSET), in exact integers: the same sumi.
 #define Q6KACC(aoff, soff) \
 	VPMADDUBSW   aoff(DI), Y7, Y7    \
-	VPMADDUBSW   aoff(DI), Y11, Y8   \
-	VPSUBW       Y8, Y7, Y7          \
 	VPBROADCASTW soff(SP), X9        \
 	VPBROADCASTW soff+2(SP), X10     \
 	VINSERTI128  $1, X10, Y9, Y9     \
@@ -317,6 +327,10 @@ q6kaloop:
 
 	Q6KHALF(0, 128, 4, 0)
 	Q6KHALF(64, 160, 132, 16)
+	// sumi -= 32 Σ sc_g bsum_g (Y1: the 16 scales as int16)
+	VPMADDWD     260(DI), Y1, Y6
+	VPSLLD       $5, Y6, Y6
+	VPSUBD       Y6, Y5, Y5
 	VEXTRACTI128 $1, Y5, X6
 	VPADDD       X6, X5, X5
 	HSUMI4(X5, X6, R10)
@@ -426,6 +440,215 @@ q80x4done:
 	STOREX4(Y12, Y13, 0)
 	ADDQ R11, BX
 	STOREX4(Y14, Y15, 0)
+	VZEROUPPER
+	RET
+
+// One Q4_0 block of weights at woff(SI) (18 bytes: scale, 16 bytes of
+// nibbles) against the activation blocks at aoff of the four vectors: as
+// Q80X4BLOCK, with the values unpacked as Q40VALUES does (Y6 holds 0x0f
+// bytes, Y0 8s).
+#define Q40X4BLOCK(woff, aoff, A0, A1, A2, A3) \
+	VCVTPH2PS   woff(SI), X1       \
+	VMOVDQU     woff+2(SI), X2     \
+	VPSRLW      $4, X2, X3         \
+	VINSERTI128 $1, X3, Y2, Y2     \
+	VPAND       Y6, Y2, Y2         \
+	VPSUBB      Y0, Y2, Y2         \
+	VPSIGNB     Y2, Y2, Y3         \
+	Q80X4VEC(DI, aoff, A0)         \
+	Q80X4VEC(R8, aoff, A1)         \
+	Q80X4VEC(R9, aoff, A2)         \
+	Q80X4VEC(R10, aoff, A3)
+
+// func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+TEXT ·dotQ4_0Actx4AVX2(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL $0x08080808, AX
+	VMOVD AX, X0
+	VPBROADCASTD X0, Y0
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+	CMPQ CX, $2
+	JL   q40x4tail
+
+q40x4loop:
+	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+	Q40X4BLOCK(18, 34, Y9, Y11, Y13, Y15)
+	ADDQ $36, SI
+	ADDQ $68, DI
+	ADDQ $68, R8
+	ADDQ $68, R9
+	ADDQ $68, R10
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE  q40x4loop
+
+q40x4tail:
+	TESTQ CX, CX
+	JE    q40x4done
+	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
+
+q40x4done:
+	STOREX4(Y8, Y9, 0)
+	ADDQ R11, BX
+	STOREX4(Y10, Y11, 0)
+	ADDQ R11, BX
+	STOREX4(Y12, Y13, 0)
+	ADDQ R11, BX
+	STOREX4(Y14, Y15, 0)
+	VZEROUPPER
+	RET
+
+// Q6_K, four activation vectors: each block's 256 six-bit values are
+// unpacked once to 0(SP) (eight groups of 32, in the one-row kernel's
+// order) with their scale pairs to 256(SP), then each vector runs the
+// one-row kernel's integer sums from memory and its float tail into its
+// own accumulator (X0, X8, X10, X11): the one-row kernel's bits.
+// Locals: 0(SP) values, 256(SP) scale vectors, 512(SP) the 16 scales.
+
+// Stores group k's values (Y7) and its scale pair, broadcast to the
+// 16-bit halves as Q6KACC does.
+#define Q6KX4GROUP(k, soff) \
+	VMOVDQU      Y7, (32*(k))(SP)     \
+	VPBROADCASTW 512+soff(SP), X9     \
+	VPBROADCASTW 512+soff+2(SP), X1   \
+	VINSERTI128  $1, X1, Y9, Y9       \
+	VMOVDQU      Y9, (256+32*(k))(SP)
+
+#define Q6KX4HALF(qloff, qhoff, k0, soff) \
+	VMOVDQU qloff(SI), Y2     \
+	VMOVDQU qloff+32(SI), Y3  \
+	VMOVDQU qhoff(SI), Y4     \
+	VPAND   Y12, Y4, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y2, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0, soff)      \
+	VPSRLW  $2, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPAND   Y13, Y3, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0+1, soff+4)  \
+	VPSRLW  $4, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y2, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0+2, soff+8)  \
+	VPSRLW  $6, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
+	VPSLLW  $4, Y6, Y6        \
+	VPSRLW  $4, Y3, Y7        \
+	VPAND   Y13, Y7, Y7       \
+	VPOR    Y6, Y7, Y7        \
+	Q6KX4GROUP(k0+3, soff+12)
+
+// Σ sc·q·a of group k against the activations at aoff(P), into Y5.
+#define Q6KX4SUM(P, k, aoff) \
+	VMOVDQU    (32*k)(SP), Y7        \
+	VPMADDUBSW aoff(P), Y7, Y7       \
+	VPMADDWD   (256+32*k)(SP), Y7, Y7 \
+	VPADDD     Y7, Y5, Y5
+
+// One vector's block: the integer sum, the offset, then acc += d*sumi.
+#define Q6KX4VEC(P, ACC) \
+	VPXOR        Y5, Y5, Y5      \
+	Q6KX4SUM(P, 0, 4)            \
+	Q6KX4SUM(P, 1, 36)           \
+	Q6KX4SUM(P, 2, 68)           \
+	Q6KX4SUM(P, 3, 100)          \
+	Q6KX4SUM(P, 4, 132)          \
+	Q6KX4SUM(P, 5, 164)          \
+	Q6KX4SUM(P, 6, 196)          \
+	Q6KX4SUM(P, 7, 228)          \
+	VPMADDWD     260(P), Y14, Y6 \
+	VPSLLD       $5, Y6, Y6      \
+	VPSUBD       Y6, Y5, Y5      \
+	VEXTRACTI128 $1, Y5, X6      \
+	VPADDD       X6, X5, X5      \
+	HSUMI4(X5, X6, R12)          \
+	VMOVSS       (P), X1         \
+	VMULSS       X15, X1, X3     \
+	VCVTSI2SSL   R12, X5, X5     \
+	VMULSS       X5, X3, X5      \
+	VADDSS       X5, ACC, ACC
+
+// func dotQ6KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+TEXT ·dotQ6KActx4AVX2(SB), 0, $544-48
+	MOVQ row+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), DX
+	MOVQ nb+24(FP), CX
+	LEAQ (DI)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	VXORPS X0, X0, X0
+	VXORPS X8, X8, X8
+	VXORPS X10, X10, X10
+	VXORPS X11, X11, X11
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x03030303, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	TESTQ CX, CX
+	JE q6kx4done
+
+q6kx4loop:
+	VPMOVSXBW 192(SI), Y14
+	VMOVDQU   Y14, 512(SP)
+	MOVWLZX   208(SI), AX
+	VMOVD     AX, X15
+	VCVTPH2PS X15, X15
+	Q6KX4HALF(0, 128, 0, 0)
+	Q6KX4HALF(64, 160, 4, 16)
+	Q6KX4VEC(DI, X0)
+	Q6KX4VEC(R8, X8)
+	Q6KX4VEC(R9, X10)
+	Q6KX4VEC(R10, X11)
+	ADDQ $210, SI
+	ADDQ $292, DI
+	ADDQ $292, R8
+	ADDQ $292, R9
+	ADDQ $292, R10
+	DECQ CX
+	JNZ  q6kx4loop
+
+q6kx4done:
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), R11
+	SHLQ $2, R11
+	VMOVSS X0, (BX)
+	ADDQ   R11, BX
+	VMOVSS X8, (BX)
+	ADDQ   R11, BX
+	VMOVSS X10, (BX)
+	ADDQ   R11, BX
+	VMOVSS X11, (BX)
 	VZEROUPPER
 	RET
 

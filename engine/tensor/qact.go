@@ -459,10 +459,10 @@ func dotQ6KActGo(row, xq []byte, nb int) float32 {
 			y := q8[128*h : 128*h+128]
 			var g [8]int32 // sums per 16 elements, by scale index within the half
 			for l := range 32 {
-				q1 := int32(ql[l]&0xf|(qh[l]&3)<<4) - 32
-				q2 := int32(ql[l+32]&0xf|(qh[l]>>2&3)<<4) - 32
-				q3 := int32(ql[l]>>4|(qh[l]>>4&3)<<4) - 32
-				q4 := int32(ql[l+32]>>4|(qh[l]>>6)<<4) - 32
+				q1 := int32(ql[l]&0xf | (qh[l]&3)<<4)
+				q2 := int32(ql[l+32]&0xf | (qh[l]>>2&3)<<4)
+				q3 := int32(ql[l]>>4 | (qh[l]>>4&3)<<4)
+				q4 := int32(ql[l+32]>>4 | (qh[l]>>6)<<4)
 				g[l/16] += q1 * int32(int8(y[l]))
 				g[2+l/16] += q2 * int32(int8(y[l+32]))
 				g[4+l/16] += q3 * int32(int8(y[l+64]))
@@ -471,6 +471,12 @@ func dotQ6KActGo(row, xq []byte, nb int) float32 {
 			for k, s := range g {
 				sumi += int32(int8(sc[8*h+k])) * s
 			}
+		}
+		// The values' -32 offset, from the activation group sums (as the
+		// AVX2 kernel applies it; equal to subtracting 32 from each value
+		// when the sums are those of the block).
+		for k := range 16 {
+			sumi -= 32 * int32(int8(sc[k])) * q8KBsum(a, k)
 		}
 		d := q8Kd(a) * f16le(w[208:])
 		sum = float32(sum + float32(d*float32(sumi)))

@@ -125,6 +125,9 @@ func TestDotActHandBuilt(t *testing.T) {
 	for j := range qkK {
 		a8[4+j] = 1
 	}
+	for g := range 16 {
+		binary.LittleEndian.PutUint16(a8[4+qkK+2*g:], 16)
+	}
 	if got := DotAct(Q6_K, w6, a8, qkK); got != 16*136 {
 		t.Errorf("Q6_K: %v, want %v", got, 16*136)
 	}
@@ -143,9 +146,6 @@ func TestDotActHandBuilt(t *testing.T) {
 	}
 	for i := range 128 {
 		wk[16+i] = 0x22
-	}
-	for g := range 16 {
-		binary.LittleEndian.PutUint16(a8[4+qkK+2*g:], 16)
 	}
 	if got := DotAct(Q4_K, wk, a8, qkK); got != 64*36-8*32 {
 		t.Errorf("Q4_K: %v, want %v", got, 64*36-8*32)

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Speed table: llama.cpp's llama-bench (zen4 and haswell CPU backends) vs
+`gateway bench local`, on the same modelgen files, alternated.
+
+Usage: llamacpp-bench.py GATEWAY RUN_SH HASWELL_DIR OUT.md [TYPES...]
+
+For each weight type (default Q8_0 Q4_0 Q4_K Q6_K), two qwen3moe shapes
+(tiny: 4 layers, hidden 512, 8 experts of 512, top-2; large: 9 layers,
+hidden 2048, 8 experts of 1024, top-2, about 0.6 GB in Q8_0, far larger
+than the caches) and 1 and 2 threads, it runs llama-bench -p 64 -n 32 -r 3
+(zen4, then haswell) and gateway bench local --prompt-tokens 64
+--gen-tokens 32 --repetitions 3, one after the other, and writes a
+markdown table of tokens/s with ours/llama.cpp ratios and the load average
+seen before each row.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+SHAPES = {
+    "tiny": ["--layers", "4", "--hidden", "512", "--heads", "8", "--kv-heads", "4",
+             "--experts", "8", "--experts-used", "2", "--expert-ffn", "512", "--vocab", "1024", "--seed", "1"],
+    "large": ["--layers", "9", "--hidden", "2048", "--heads", "16", "--kv-heads", "4",
+              "--experts", "8", "--experts-used", "2", "--expert-ffn", "1024", "--vocab", "1024", "--seed", "3"],
+}
+BACKENDS = "/usr/lib/x86_64-linux-gnu/ggml/backends0"
+
+
+def load():
+    return open("/proc/loadavg").read().split()[0]
+
+
+def llama_bench(run, model, threads, haswell_dir):
+    cmd = [run, "llama-bench", "-m", model, "-t", str(threads), "-p", "64", "-n", "32", "-r", "3", "-o", "json"]
+    if haswell_dir:
+        cmd = ["unshare", "-m", "sh", "-c", f"mount --bind {haswell_dir} {BACKENDS} && exec \"$@\"", "sh"] + cmd
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    pp = next(r["avg_ts"] for r in out if r["n_prompt"] > 0)
+    tg = next(r["avg_ts"] for r in out if r["n_gen"] > 0)
+    return pp, tg
+
+
+def ours(gateway, model, threads):
+    out = subprocess.run([gateway, "bench", "local", "--model", model, "--threads", str(threads),
+                          "--prompt-tokens", "64", "--gen-tokens", "32", "--repetitions", "3", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    r = json.loads(out)
+    return r["pp_tokens_per_s"], r["tg_tokens_per_s"]
+
+
+def main():
+    gateway, run, hdir, out = sys.argv[1:5]
+    types = sys.argv[5:] or ["Q8_0", "Q4_0", "Q4_K", "Q6_K"]
+    tmp = tempfile.mkdtemp(prefix="llamacpp-bench-")
+    rows = []
+    for shape, flags in SHAPES.items():
+        for typ in types:
+            model = os.path.join(tmp, f"{shape}-{typ}.gguf")
+            subprocess.run([gateway, "modelgen", "--out", model, "--arch", "qwen3moe", "--type", typ] + flags,
+                           check=True, stdout=subprocess.DEVNULL)
+            size = os.path.getsize(model)
+            for threads in (1, 2):
+                la = load()
+                z = llama_bench(run, model, threads, None)
+                h = llama_bench(run, model, threads, hdir)
+                o = ours(gateway, model, threads)
+                rows.append((shape, typ, size, threads, la, z, h, o))
+                print(rows[-1], file=sys.stderr, flush=True)
+            os.remove(model)
+    with open(out, "w") as f:
+        f.write("| shape | type | MB | threads | load | pp zen4 | pp haswell | pp ours | ours/zen4 | ours/haswell "
+                "| tg zen4 | tg haswell | tg ours | ours/zen4 | ours/haswell |\n")
+        f.write("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+        for shape, typ, size, threads, la, z, h, o in rows:
+            f.write(f"| {shape} | {typ} | {size/1e6:.0f} | {threads} | {la} | {z[0]:.1f} | {h[0]:.1f} | {o[0]:.1f} "
+                    f"| {o[0]/z[0]:.2f} | {o[0]/h[0]:.2f} | {z[1]:.1f} | {h[1]:.1f} | {o[1]:.1f} "
+                    f"| {o[1]/z[1]:.2f} | {o[1]/h[1]:.2f} |\n")
+    os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    main()
