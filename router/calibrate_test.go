@@ -232,3 +232,37 @@ func TestCalibrateByHeldOutOOS(t *testing.T) {
 		t.Errorf("best-expert threshold %.3f without held-out out-of-scope queries, %.3f with them: want it raised", b0, best)
 	}
 }
+
+// TestLowerCoverage: a few-shot model's target coverage falls towards
+// FewShotCoverage only when held-out out-of-scope queries say it pays.
+func TestLowerCoverage(t *testing.T) {
+	// Experts 0 and 1, class 2 out of scope; P(in scope) i/100.
+	var held [][]float64
+	for i := range 100 {
+		in := float64(i+1) / 100
+		held = append(held, []float64{in * 0.8, in * 0.2, 1 - in})
+	}
+	oosAt := func(in float64) [][]float64 { return [][]float64{{in * 0.8, in * 0.2, 1 - in}} }
+	o := TrainOptions{}.withDefaults()
+	low := o.TargetCoverage - (o.TargetCoverage-o.FewShotCoverage)*math.Exp(-10/o.CoverageExamples)
+	tests := []struct {
+		name      string
+		heldOOS   [][]float64
+		perExpert float64
+		want      float64
+	}{
+		{"caught only below the default target", oosAt(0.045), 10, low},
+		{"caught by neither", oosAt(0.5), 10, o.TargetCoverage},
+		{"caught by both", oosAt(0.01), 10, o.TargetCoverage},
+		{"no held-out out-of-scope queries", nil, 10, o.TargetCoverage},
+		{"full data", oosAt(0.045), 1500, o.TargetCoverage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := lowerCoverage(held, tt.heldOOS, 2, tt.perExpert, o)
+			if math.Abs(got-tt.want) > 1e-6 {
+				t.Errorf("target %.4f, want %.4f", got, tt.want)
+			}
+		})
+	}
+}

@@ -145,6 +145,15 @@ func exemplarWeights(counts []int, oos int, weight, scale float64) []float64 {
 	return w
 }
 
+// sparseExemplarWeight is the exemplar weight (at the default scale,
+// experts with at most 2 examples besides their description) from which an
+// expert's exemplar count caps every expert's. CLINC150, banking known by
+// its description alone, an 80/20 split of train: its queries routed to it
+// 0.29 -> 0.40, accuracy 0.922 -> 0.934. Capping for every expert with an
+// exemplar weight cost the teacher simulation (5 examples each, then
+// teacher labels) 0.908 -> 0.904.
+const sparseExemplarWeight = 0.5
+
 // maxExemplars caps the exemplars kept per expert: enough for a fair
 // best-cosine against an expert with few, bounded route time for one
 // with thousands.
@@ -164,9 +173,19 @@ func pickExemplars(data *dataset, idx []int, oos int, weights []float64) []int {
 			byClass[y] = append(byClass[y], i)
 		}
 	}
+	// A best cosine over many exemplars is higher than over few for the
+	// same query: every expert keeps at most as many exemplars as the
+	// fewest an expert known almost only by its description has (see
+	// sparseExemplarWeight).
+	limit := maxExemplars
+	for c, is := range byClass {
+		if weights[c] >= sparseExemplarWeight && len(is) > 0 {
+			limit = min(limit, len(is))
+		}
+	}
 	var out []int
 	for _, is := range byClass {
-		n := min(len(is), maxExemplars)
+		n := min(len(is), limit)
 		for k := range n {
 			out = append(out, is[k*len(is)/n])
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -138,5 +139,54 @@ func TestExemplarsSurviveSaveLoad(t *testing.T) {
 		if len(d1.Experts) == 0 || q == "a recipe for baking bread" && d1.Experts[0].Name != "cooking" {
 			t.Errorf("%q routed to %+v, want cooking (its description's expert)", q, d1.Experts)
 		}
+	}
+}
+
+// TestPickExemplars: every expert keeps at most as many exemplars as the
+// fewest an expert known almost by its description alone has (64
+// otherwise), never a noisy copy nor an
+// out-of-scope example.
+func TestPickExemplars(t *testing.T) {
+	// Class 0: 3 examples, class 1: 100, class 2: 40, class 3 out of scope.
+	data := &dataset{}
+	add := func(y, n int) {
+		for range n {
+			data.src = append(data.src, len(data.y))
+			data.y = append(data.y, y)
+		}
+	}
+	add(0, 3)
+	add(1, 100)
+	add(2, 40)
+	add(3, 20)
+	data.src = append(data.src, 0) // a noisy copy of example 0
+	data.y = append(data.y, 0)
+	all := make([]int, len(data.y))
+	for i := range all {
+		all[i] = i
+	}
+	tests := []struct {
+		name    string
+		weights []float64
+		want    []int // exemplars per class
+	}{
+		{"no weight counts", []float64{0, 0, 0, -1}, []int{0, 0, 0, 0}},
+		{"a 3-example expert", []float64{0.6, 0, 0, -1}, []int{3, 3, 3, 0}},
+		{"a 3-example expert of small weight", []float64{0.2, 0, 0, -1}, []int{3, 64, 40, 0}},
+		{"only the 40-example expert", []float64{0, 0, 0.5, -1}, []int{3, 40, 40, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := make([]int, 4)
+			for _, i := range pickExemplars(data, all, 3, tt.weights) {
+				if data.src[i] != i {
+					t.Errorf("noisy copy %d picked", i)
+				}
+				got[data.y[i]]++
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("exemplars per class %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
