@@ -203,3 +203,47 @@ func TestUpstreamErrorsReachClient(t *testing.T) {
 		})
 	}
 }
+
+// TestInfoEventsMatchMarshal checks the hand-encoded first and last
+// events of a stream, which carry the moegate object, against
+// encoding/json's encoding of the same chunks.
+func TestInfoEventsMatchMarshal(t *testing.T) {
+	info := &gateway.Info{RequestID: "req_1", Route: gateway.RouteInfo{Router: "learned", Model: "auto",
+		Probabilities: map[string]float64{"b": 0.25, "a<": 0.75}}, Aggregate: "top1",
+		Experts: []gateway.ExpertCall{{Name: "a<", Status: "ok", LatencyMS: 1.5}}}
+	plain := func(ch chatChunk) string {
+		// The moegate object as encoding/json writes it by reflection.
+		type plainInfo gateway.Info
+		type chunk struct {
+			chatChunk
+			Moegate *plainInfo `json:"moegate,omitempty"`
+		}
+		b, err := json.Marshal(chunk{ch, (*plainInfo)(ch.Moegate)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "data: " + string(b) + "\n\n"
+	}
+	empty := ""
+	for _, finish := range []string{"", "stop", "length<&>"} {
+		w := &streamWriter{id: "chatcmpl-1", created: 1700000000, model: `bank"ing`, info: info}
+		var want string
+		if finish == "" {
+			if err := w.infoEvent(`,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]`, ""); err != nil {
+				t.Fatal(err)
+			}
+			want = plain(chatChunk{ID: w.id, Object: "chat.completion.chunk", Created: w.created, Model: w.model,
+				Choices: []chunkChoice{{Delta: chunkDelta{Role: "assistant", Content: &empty}}}, Moegate: info})
+		} else {
+			if err := w.infoEvent(`,"choices":[{"index":0,"delta":{},"finish_reason":`, finish); err != nil {
+				t.Fatal(err)
+			}
+			f := finish
+			want = plain(chatChunk{ID: w.id, Object: "chat.completion.chunk", Created: w.created, Model: w.model,
+				Choices: []chunkChoice{{Delta: chunkDelta{}, FinishReason: &f}}, Moegate: info})
+		}
+		if got := string(w.pending); got != want {
+			t.Errorf("finish %q:\n got %s\nwant %s", finish, got, want)
+		}
+	}
+}
