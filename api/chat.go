@@ -190,7 +190,12 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		c.JSON(http.StatusOK, completion(res))
+		cc := completion(res)
+		if b, ok := cc.appendJSON(make([]byte, 0, 2048)); ok {
+			c.Data(http.StatusOK, "application/json; charset=utf-8", b)
+		} else {
+			c.JSON(http.StatusOK, cc)
+		}
 		return nil
 	}
 	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)

@@ -247,3 +247,45 @@ func TestInfoEventsMatchMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletionJSONMatchesMarshal checks the hand-encoded chat completion
+// against encoding/json's encoding, and that shapes it does not handle
+// are left to encoding/json.
+func TestCompletionJSONMatchesMarshal(t *testing.T) {
+	info := &gateway.Info{RequestID: "req_1", Route: gateway.RouteInfo{Router: "learned", Model: "auto",
+		Probabilities: map[string]float64{"b": 0.25, "a<": 0.75}}, Aggregate: "top1"}
+	text, refusal := "Hello <world> & \u2028 \xff", "no"
+	one := func(m responseMessage) []chatChoice {
+		return []chatChoice{{Index: 0, FinishReason: "stop", Message: m}}
+	}
+	for _, tc := range []struct {
+		name string
+		cc   chatCompletion
+		ok   bool
+	}{
+		{"common", chatCompletion{ID: "chatcmpl-1", Object: "chat.completion", Created: 1700000000, Model: "travel",
+			Choices: one(responseMessage{Role: "assistant", Content: &text}), Usage: &usage{1, 2, 3}, Moegate: info}, true},
+		{"null content, refusal, no usage or moegate", chatCompletion{ID: `a"b`, Model: "m",
+			Choices: one(responseMessage{Role: "assistant", Refusal: &refusal})}, true},
+		{"tool calls", chatCompletion{Choices: one(responseMessage{Role: "assistant", ToolCalls: json.RawMessage(`[{"id":"x"}]`)})}, false},
+		{"no choices", chatCompletion{Choices: []chatChoice{}}, false},
+		{"two choices", chatCompletion{Choices: append(one(responseMessage{}), one(responseMessage{})...)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tc.cc.appendJSON(nil)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			want, err := json.Marshal(tc.cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}
