@@ -106,7 +106,7 @@ func (c *MemoryCache) Len() int { return int(c.entries.Load()) }
 func (c *MemoryCache) Bytes() int64 { return c.bytes.Load() }
 
 // Get implements Cache.
-func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []float32) (Entry, Hit, bool, error) {
+func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vector) (Entry, Hit, bool, error) {
 	now := c.now()
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -124,11 +124,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 		return Entry{}, Hit{}, false, nil
 	}
 	idx := s.scopes[scopeKey]
-	if idx == nil {
-		return Entry{}, Hit{}, false, nil
-	}
-	norm := math.Sqrt(float64(vec.Dot(q, q)))
-	if norm == 0 || math.IsNaN(norm) || math.IsInf(norm, 0) {
+	if idx == nil || q == nil {
 		return Entry{}, Hit{}, false, nil
 	}
 	var best *list.Element
@@ -140,10 +136,10 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			expired = append(expired, el)
 			return
 		}
-		if me.vec.dim != len(q) {
+		if me.vec.dim != q.cv.dim {
 			return
 		}
-		if sim := float64(me.vec.dot(q)) / norm; sim >= bestSim {
+		if sim := float64(me.vec.dot(&q.cv)); sim >= bestSim {
 			best, bestSim = el, sim
 		}
 	}
@@ -152,7 +148,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			consider(el)
 		}
 	} else {
-		qh := c.planes.get(len(q)).hash(q)
+		qh := q.signature(&c.planes)
 		var seenBuf [16]*list.Element
 		seen := seenBuf[:0]
 		for t := range lshTables {
@@ -190,7 +186,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 }
 
 // Put implements Cache.
-func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []float32, e Entry) error {
+func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vector, e Entry) error {
 	now := c.now()
 	me := &memEntry{
 		used:    now.UnixNano(),
@@ -199,8 +195,8 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		e:       cloneEntry(e),
 		expires: now.Add(c.opts.TTL),
 	}
-	if c.opts.Threshold <= 1 {
-		me.vec = newCacheVec(v)
+	if c.opts.Threshold <= 1 && v != nil {
+		me.vec = &v.cv // immutable: shared, not copied
 	}
 	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
 	for _, x := range e.Experts {
@@ -210,7 +206,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		return nil // one answer may not crowd out the rest
 	}
 	if me.vec != nil {
-		me.hashes = c.planes.get(me.vec.dim).hashVec(me.vec)
+		me.hashes = v.signature(&c.planes)
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -458,45 +454,33 @@ type cacheVec struct {
 	val []float32
 }
 
-// newCacheVec returns v scaled to unit length, or nil if v is empty, zero
-// or not finite.
-func newCacheVec(v []float32) *cacheVec {
-	n2 := float64(vec.Dot(v, v))
-	if !(n2 > 0) || math.IsInf(n2, 0) {
-		return nil // empty, zero, or not finite
-	}
-	inv := float32(1 / math.Sqrt(n2))
-	nnz := 0
-	for _, x := range v {
-		if x != 0 {
-			nnz++
+// dot is the inner product with w, of the same dimension.
+func (v *cacheVec) dot(w *cacheVec) float32 {
+	switch {
+	case v.idx == nil && w.idx == nil:
+		return vec.Dot(v.val, w.val)
+	case v.idx == nil:
+		return w.dot(v)
+	case w.idx == nil:
+		var s float32
+		for k, i := range v.idx {
+			s += v.val[k] * w.val[i]
 		}
+		return s
 	}
-	if nnz*sparseRatio > len(v) {
-		u := make([]float32, len(v))
-		for i, x := range v {
-			u[i] = x * inv
-		}
-		return &cacheVec{dim: len(v), val: u}
-	}
-	cv := &cacheVec{dim: len(v), idx: make([]int32, 0, nnz), val: make([]float32, 0, nnz)}
-	for i, x := range v {
-		if x != 0 {
-			cv.idx = append(cv.idx, int32(i))
-			cv.val = append(cv.val, x*inv)
-		}
-	}
-	return cv
-}
-
-// dot is the inner product with the dense vector q of the same dimension.
-func (v *cacheVec) dot(q []float32) float32 {
-	if v.idx == nil {
-		return vec.Dot(q, v.val)
-	}
+	// Both sparse, indices ascending: a merge.
 	var s float32
-	for k, i := range v.idx {
-		s += v.val[k] * q[i]
+	for a, b := 0, 0; a < len(v.idx) && b < len(w.idx); {
+		switch i, j := v.idx[a], w.idx[b]; {
+		case i < j:
+			a++
+		case i > j:
+			b++
+		default:
+			s += v.val[a] * w.val[b]
+			a++
+			b++
+		}
 	}
 	return s
 }
