@@ -124,7 +124,11 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 		return Entry{}, Hit{}, false, nil
 	}
 	idx := s.scopes[scopeKey]
-	if idx == nil || q == nil {
+	if idx == nil {
+		return Entry{}, Hit{}, false, nil
+	}
+	qu := q.unit()
+	if qu == nil {
 		return Entry{}, Hit{}, false, nil
 	}
 	var best *list.Element
@@ -136,10 +140,10 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 			expired = append(expired, el)
 			return
 		}
-		if me.vec.dim != q.cv.dim {
+		if me.vec.dim != qu.dim {
 			return
 		}
-		if sim := float64(me.vec.dot(&q.cv)); sim >= bestSim {
+		if sim := float64(me.vec.dot(qu)); sim >= bestSim {
 			best, bestSim = el, sim
 		}
 	}
@@ -148,7 +152,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 			consider(el)
 		}
 	} else {
-		qh := q.signature(&c.planes)
+		qh := q.signature(&c.planes, qu)
 		var seenBuf [16]*list.Element
 		seen := seenBuf[:0]
 		for t := range lshTables {
@@ -195,8 +199,8 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 		e:       cloneEntry(e),
 		expires: now.Add(c.opts.TTL),
 	}
-	if c.opts.Threshold <= 1 && v != nil {
-		me.vec = &v.cv // immutable: shared, not copied
+	if c.opts.Threshold <= 1 {
+		me.vec = v.unit() // immutable: shared, not copied
 	}
 	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
 	for _, x := range e.Experts {
@@ -206,7 +210,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 		return nil // one answer may not crowd out the rest
 	}
 	if me.vec != nil {
-		me.hashes = v.signature(&c.planes)
+		me.hashes = v.signature(&c.planes, me.vec)
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()

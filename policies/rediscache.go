@@ -59,10 +59,11 @@ func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, v *Vect
 	if err != nil || ok {
 		return e, Hit{Kind: HitExact, Similarity: 1}, ok && err == nil, err
 	}
-	if v == nil || c.opts.Threshold > 1 {
+	u := v.unit()
+	if u == nil || c.opts.Threshold > 1 {
 		return Entry{}, Hit{}, false, nil
 	}
-	qh := v.signature(&c.planes)
+	qh := v.signature(&c.planes, u)
 	var lists []*redis.StringSliceCmd
 	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for t := range lshTables {
@@ -100,7 +101,7 @@ func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, v *Vect
 		sim   float64
 	}
 	var cands []cand
-	q := v.Dense() // stored items are compared with it coordinate by coordinate
+	q := u.dense() // stored items are compared with it coordinate by coordinate
 	for _, it := range items {
 		s, ok := it.(string) // nil: dropped from the scope since
 		if !ok {
@@ -182,15 +183,16 @@ func (c *RedisCache) Put(ctx context.Context, scopeKey, exactKey string, v *Vect
 	if err != nil {
 		return err
 	}
-	if v == nil || c.opts.Threshold > 1 {
+	u := v.unit()
+	if u == nil || c.opts.Threshold > 1 {
 		err = c.rdb.Set(ctx, c.entryKey(scopeKey, exactKey), b, c.opts.TTL).Err()
 	} else {
-		sig := v.signature(&c.planes)
+		sig := v.signature(&c.planes, u)
 		keys := []string{c.entryKey(scopeKey, exactKey), c.vecsKey(scopeKey), c.orderKey(scopeKey)}
 		for t := range lshTables {
 			keys = append(keys, c.bucketKey(scopeKey, t, sig[t]))
 		}
-		err = putScript.Run(ctx, c.rdb, keys, b, c.opts.TTL.Milliseconds(), exactKey, encodeVecItem(exactKey, &v.cv),
+		err = putScript.Run(ctx, c.rdb, keys, b, c.opts.TTL.Milliseconds(), exactKey, encodeVecItem(exactKey, u),
 			c.opts.MaxPerScope, bucketCap, encodeBucketItem(sig, exactKey)).Err()
 	}
 	if err != nil {

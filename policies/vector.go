@@ -11,20 +11,47 @@ import (
 // to unit length, sparse when most coordinates are zero (as the local
 // embedder's are), and never changed once made, so a cache may keep it
 // as it is and a Redis write that outlives its request may still read it.
-// Its hash-table signature is computed once, for both Get and Put.
+// Both it and its hash-table signature are computed on first use, once
+// for Get and Put: an exact hit needs neither.
 type Vector struct {
-	cv      cacheVec
+	once sync.Once
+	raw  []float32 // the input, until it is converted
+	cv   cacheVec  // dim 0: empty, zero or not finite
+
 	sigOnce sync.Once
 	sig     [lshTables]uint32
 }
 
-// NewVector returns v as a Vector (v itself is not kept), or nil if v is
-// empty, zero or not finite: such a vector finds nothing and is stored
-// for exact lookups only.
+// NewVector returns a Vector of v, or nil if v is nil. v must not change
+// afterwards; it is dropped once converted.
 func NewVector(v []float32) *Vector {
+	if v == nil {
+		return nil
+	}
+	return &Vector{raw: v}
+}
+
+// unit returns the unit vector, nil if there is none (empty, zero or not
+// finite input): such a vector finds nothing and is stored for exact
+// lookups only.
+func (v *Vector) unit() *cacheVec {
+	if v == nil {
+		return nil
+	}
+	v.once.Do(func() {
+		v.cv = makeCacheVec(v.raw)
+		v.raw = nil
+	})
+	if v.cv.dim == 0 {
+		return nil
+	}
+	return &v.cv
+}
+
+func makeCacheVec(v []float32) cacheVec {
 	n2 := float64(vec.Dot(v, v))
 	if !(n2 > 0) || math.IsInf(n2, 0) {
-		return nil
+		return cacheVec{}
 	}
 	inv := float32(1 / math.Sqrt(n2))
 	nnz := 0
@@ -38,7 +65,7 @@ func NewVector(v []float32) *Vector {
 		for i, x := range v {
 			u[i] = x * inv
 		}
-		return &Vector{cv: cacheVec{dim: len(v), val: u}}
+		return cacheVec{dim: len(v), val: u}
 	}
 	idx, val := make([]int32, 0, nnz), make([]float32, 0, nnz)
 	for i, x := range v {
@@ -47,28 +74,26 @@ func NewVector(v []float32) *Vector {
 			val = append(val, x*inv)
 		}
 	}
-	return &Vector{cv: cacheVec{dim: len(v), idx: idx, val: val}}
+	return cacheVec{dim: len(v), idx: idx, val: val}
 }
 
-// Dim returns the vector's dimension.
-func (v *Vector) Dim() int { return v.cv.dim }
-
-// Dense returns the vector's coordinates, a new slice.
-func (v *Vector) Dense() []float32 {
-	if v.cv.idx == nil {
-		return append([]float32(nil), v.cv.val...)
+// dense returns the unit vector's coordinates, a new slice; u is v.unit().
+func (u *cacheVec) dense() []float32 {
+	if u.idx == nil {
+		return append([]float32(nil), u.val...)
 	}
-	d := make([]float32, v.cv.dim)
-	for k, i := range v.cv.idx {
-		d[i] = v.cv.val[k]
+	d := make([]float32, u.dim)
+	for k, i := range u.idx {
+		d[i] = u.val[k]
 	}
 	return d
 }
 
-// signature returns the vector's bucket in each hash table. The
-// hyperplanes of a dimension are the same in every cache (they are drawn
-// from a fixed seed), so the first cache to ask computes it for all.
-func (v *Vector) signature(p *planeSets) [lshTables]uint32 {
-	v.sigOnce.Do(func() { v.sig = p.get(v.cv.dim).hashVec(&v.cv) })
+// signature returns the buckets in each hash table of u, which is
+// v.unit(). The hyperplanes of a dimension are the same in every cache
+// (drawn from a fixed seed), so the first cache to ask computes it for
+// all.
+func (v *Vector) signature(p *planeSets, u *cacheVec) [lshTables]uint32 {
+	v.sigOnce.Do(func() { v.sig = p.get(u.dim).hashVec(u) })
 	return v.sig
 }

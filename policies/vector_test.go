@@ -27,20 +27,24 @@ func TestVector(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := NewVector(tc.v)
-			if (v == nil) != tc.nil_ {
-				t.Fatalf("NewVector = %v, want nil: %v", v, tc.nil_)
+			cv := v.unit()
+			if (cv == nil) != tc.nil_ {
+				t.Fatalf("unit = %v, want nil: %v", cv, tc.nil_)
 			}
-			if v == nil {
+			if cv == nil {
 				return
 			}
-			if (v.cv.idx != nil) != tc.sparse {
-				t.Errorf("sparse = %v, want %v", v.cv.idx != nil, tc.sparse)
+			if v.unit() != cv {
+				t.Error("unit computed twice")
+			}
+			if (cv.idx != nil) != tc.sparse {
+				t.Errorf("sparse = %v, want %v", cv.idx != nil, tc.sparse)
 			}
 			u := unit(tc.v)
-			if d := v.Dense(); len(d) != len(u) || math.Abs(dot(d, u)-1) > 1e-5 {
-				t.Errorf("Dense is not the unit input: dim %d, dot %g", len(d), dot(d, u))
+			if d := cv.dense(); len(d) != len(u) || math.Abs(dot(d, u)-1) > 1e-5 {
+				t.Errorf("dense is not the unit input: dim %d, dot %g", len(d), dot(d, u))
 			}
-			if got, want := v.signature(&ps), ps.get(len(u)).hash(u); got != want {
+			if got, want := v.signature(&ps, cv), ps.get(len(u)).hash(u); got != want {
 				t.Errorf("signature %x, want %x", got, want)
 			}
 		})
@@ -56,12 +60,13 @@ func TestCacheVecDot(t *testing.T) {
 		NewVector(randomSparse(rng, dim, dim)), NewVector(randomSparse(rng, dim, dim/2)),
 		NewVector(randomSparse(rng, dim, 40)), NewVector(randomSparse(rng, dim, 3)),
 	}
-	near := NewVector(nearVec(rng, vs[2].Dense(), 0.9))
+	near := NewVector(nearVec(rng, vs[2].unit().dense(), 0.9))
 	vs = append(vs, near)
 	for i, a := range vs {
 		for j, b := range vs {
-			want := dot(a.Dense(), b.Dense())
-			if got := float64(a.cv.dot(&b.cv)); math.Abs(got-want) > 1e-5 {
+			au, bu := a.unit(), b.unit()
+			want := dot(au.dense(), bu.dense())
+			if got := float64(au.dot(bu)); math.Abs(got-want) > 1e-5 {
 				t.Errorf("dot(%d, %d) = %g, want %g", i, j, got, want)
 			}
 		}
