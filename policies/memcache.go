@@ -143,7 +143,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 		if me.vec.dim != qu.dim {
 			return
 		}
-		if sim := float64(me.vec.dot(qu)); sim >= bestSim {
+		if sim := float64(q.sim(me.vec)); sim >= bestSim {
 			best, bestSim = el, sim
 		}
 	}
@@ -199,8 +199,9 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 		e:       cloneEntry(e),
 		expires: now.Add(c.opts.TTL),
 	}
-	if c.opts.Threshold <= 1 {
-		me.vec = v.unit() // immutable: shared, not copied
+	if u := v.unit(); u != nil && c.opts.Threshold <= 1 {
+		cv := *u // its coordinates are immutable and shared; the Vector (with the dense input) is not kept
+		me.vec = &cv
 	}
 	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
 	for _, x := range e.Experts {
@@ -456,37 +457,6 @@ type cacheVec struct {
 	dim int
 	idx []int32
 	val []float32
-}
-
-// dot is the inner product with w, of the same dimension.
-func (v *cacheVec) dot(w *cacheVec) float32 {
-	switch {
-	case v.idx == nil && w.idx == nil:
-		return vec.Dot(v.val, w.val)
-	case v.idx == nil:
-		return w.dot(v)
-	case w.idx == nil:
-		var s float32
-		for k, i := range v.idx {
-			s += v.val[k] * w.val[i]
-		}
-		return s
-	}
-	// Both sparse, indices ascending: a merge.
-	var s float32
-	for a, b := 0, 0; a < len(v.idx) && b < len(w.idx); {
-		switch i, j := v.idx[a], w.idx[b]; {
-		case i < j:
-			a++
-		case i > j:
-			b++
-		default:
-			s += v.val[a] * w.val[b]
-			a++
-			b++
-		}
-	}
-	return s
 }
 
 func (v *cacheVec) bytes() int64 {

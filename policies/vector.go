@@ -14,16 +14,18 @@ import (
 // Both it and its hash-table signature are computed on first use, once
 // for Get and Put: an exact hit needs neither.
 type Vector struct {
+	raw  []float32 // the input: lookups compare stored vectors with it
 	once sync.Once
-	raw  []float32 // the input, until it is converted
-	cv   cacheVec  // dim 0: empty, zero or not finite
+	cv   cacheVec // dim 0: empty, zero or not finite
+	inv  float32  // 1/|raw|
 
 	sigOnce sync.Once
 	sig     [lshTables]uint32
 }
 
 // NewVector returns a Vector of v, or nil if v is nil. v must not change
-// afterwards; it is dropped once converted.
+// afterwards. A cache keeps a copy of the unit vector (see unit), never
+// the Vector, so that v is not kept.
 func NewVector(v []float32) *Vector {
 	if v == nil {
 		return nil
@@ -38,20 +40,17 @@ func (v *Vector) unit() *cacheVec {
 	if v == nil {
 		return nil
 	}
-	v.once.Do(func() {
-		v.cv = makeCacheVec(v.raw)
-		v.raw = nil
-	})
+	v.once.Do(func() { v.cv, v.inv = makeCacheVec(v.raw) })
 	if v.cv.dim == 0 {
 		return nil
 	}
 	return &v.cv
 }
 
-func makeCacheVec(v []float32) cacheVec {
+func makeCacheVec(v []float32) (cacheVec, float32) {
 	n2 := float64(vec.Dot(v, v))
 	if !(n2 > 0) || math.IsInf(n2, 0) {
-		return cacheVec{}
+		return cacheVec{}, 0
 	}
 	inv := float32(1 / math.Sqrt(n2))
 	nnz := 0
@@ -65,7 +64,7 @@ func makeCacheVec(v []float32) cacheVec {
 		for i, x := range v {
 			u[i] = x * inv
 		}
-		return cacheVec{dim: len(v), val: u}
+		return cacheVec{dim: len(v), val: u}, inv
 	}
 	idx, val := make([]int32, 0, nnz), make([]float32, 0, nnz)
 	for i, x := range v {
@@ -74,7 +73,21 @@ func makeCacheVec(v []float32) cacheVec {
 			val = append(val, x*inv)
 		}
 	}
-	return cacheVec{dim: len(v), idx: idx, val: val}
+	return cacheVec{dim: len(v), idx: idx, val: val}, inv
+}
+
+// sim returns the cosine similarity with the stored unit vector s of the
+// same dimension, through the dense input: a sparse s costs its non-zero
+// coordinates only. v.unit() must have been called.
+func (v *Vector) sim(s *cacheVec) float32 {
+	if s.idx == nil {
+		return vec.Dot(v.raw, s.val) * v.inv
+	}
+	var t float32
+	for k, i := range s.idx {
+		t += s.val[k] * v.raw[i]
+	}
+	return t * v.inv
 }
 
 // dense returns the unit vector's coordinates, a new slice; u is v.unit().
