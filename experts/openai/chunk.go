@@ -3,10 +3,12 @@ package openai
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/moegate/moegate/experts"
 )
 
-// decodeChunk decodes the common shape of a stream event (choices whose
-// delta holds content, no usage, error or tool calls, keys spelled as
+// decodeChunk decodes the common shapes of a stream event (choices whose
+// delta holds content, or usage; no error or tool calls, keys spelled as
 // OpenAI spells them, strings with at most simple escapes) without
 // reflection, into what json.Unmarshal would make of it. ok is false for
 // anything else, valid or not, which is left to encoding/json: this is
@@ -27,7 +29,9 @@ func decodeChunk(data []byte) (c wireChunk, ok bool) {
 		switch string(key) {
 		case "choices":
 			ok = d.choices(&c)
-		case "usage", "error":
+		case "usage":
+			ok = d.usage(&c)
+		case "error":
 			ok = d.null()
 		default:
 			ok = d.other(key)
@@ -215,6 +219,64 @@ func (d *chunkDecoder) delta(ch *wireChunkChoice) bool {
 			return false
 		}
 	}
+}
+
+// usage reads the token counts a stream's last event carries.
+func (d *chunkDecoder) usage(c *wireChunk) bool {
+	if c.Usage != nil {
+		return false // a repeated key: left to encoding/json
+	}
+	if d.peek() == 'n' {
+		return d.null()
+	}
+	if !d.open('{') {
+		return false
+	}
+	c.Usage = new(experts.Usage)
+	for first := true; ; first = false {
+		key, more, ok := d.key(first)
+		if !ok || !more {
+			return ok
+		}
+		switch string(key) {
+		case "prompt_tokens":
+			c.Usage.PromptTokens, ok = d.int()
+		case "completion_tokens":
+			c.Usage.CompletionTokens, ok = d.int()
+		case "total_tokens":
+			c.Usage.TotalTokens, ok = d.int()
+		default:
+			ok = d.other(key)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// int reads an integer of at most 18 digits (no fraction or exponent,
+// which encoding/json refuses for an int, and no overflow).
+func (d *chunkDecoder) int() (int, bool) {
+	d.ws()
+	neg := d.i < len(d.b) && d.b[d.i] == '-'
+	if neg {
+		d.i++
+	}
+	start, n := d.i, 0
+	for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+		n = n*10 + int(d.b[d.i]-'0')
+		d.i++
+	}
+	switch digits := d.i - start; {
+	case digits == 0 || digits > 18 || digits > 1 && d.b[start] == '0':
+		return 0, false
+	case d.i < len(d.b) && (d.b[d.i] == '.' || d.b[d.i] == 'e' || d.b[d.i] == 'E'):
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // str reads a string of valid UTF-8 with no escapes but \" \\ \/ \n \t
