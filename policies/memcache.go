@@ -62,7 +62,7 @@ type memShard struct {
 type memEntry struct {
 	key     string
 	scope   string
-	vec     *cacheVec // unit length; nil: not semantically findable
+	vec     cacheVec // unit length; dim 0: not semantically findable
 	hashes  [lshTables]uint32
 	e       Entry
 	size    int64
@@ -143,7 +143,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 		if me.vec.dim != qu.dim {
 			return
 		}
-		if sim := float64(q.sim(me.vec)); sim >= bestSim {
+		if sim := float64(q.sim(&me.vec)); sim >= bestSim {
 			best, bestSim = el, sim
 		}
 	}
@@ -200,8 +200,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 		expires: now.Add(c.opts.TTL),
 	}
 	if u := v.unit(); u != nil && c.opts.Threshold <= 1 {
-		cv := *u // its coordinates are immutable and shared; the Vector (with the dense input) is not kept
-		me.vec = &cv
+		me.vec = *u // its coordinates are immutable and shared; the Vector (with the dense input) is not kept
 	}
 	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
 	for _, x := range e.Experts {
@@ -210,8 +209,8 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 	if me.size > c.opts.MaxBytes/8 {
 		return nil // one answer may not crowd out the rest
 	}
-	if me.vec != nil {
-		me.hashes = v.signature(&c.planes, me.vec)
+	if me.vec.dim != 0 {
+		me.hashes = v.signature(&c.planes, &me.vec)
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -222,7 +221,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 	s.items[me.key] = el
 	c.entries.Add(1)
 	c.bytes.Add(me.size)
-	if me.vec != nil {
+	if me.vec.dim != 0 {
 		c.index(s, el)
 	}
 	s.mu.Unlock()
@@ -291,7 +290,7 @@ func (c *MemoryCache) index(s *memShard, el *list.Element) {
 		// reachable by exact key.
 		old := idx.order[0]
 		c.unindex(s, old)
-		old.Value.(*memEntry).vec = nil
+		old.Value.(*memEntry).vec = cacheVec{}
 	}
 }
 
@@ -323,7 +322,7 @@ func (c *MemoryCache) remove(s *memShard, el *list.Element) {
 	delete(s.items, me.key)
 	c.entries.Add(-1)
 	c.bytes.Add(-me.size)
-	if me.vec != nil {
+	if me.vec.dim != 0 {
 		c.unindex(s, el)
 	}
 }
@@ -460,8 +459,5 @@ type cacheVec struct {
 }
 
 func (v *cacheVec) bytes() int64 {
-	if v == nil {
-		return 0
-	}
 	return int64(4*len(v.idx) + 4*len(v.val))
 }
