@@ -190,7 +190,7 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		c.JSON(http.StatusOK, completion(res))
+		s.writeCompletion(c, completion(res))
 		return nil
 	}
 	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
@@ -271,3 +271,29 @@ func completion(res *gateway.Result) chatCompletion {
 func usageOf(u experts.Usage) *usage {
 	return &usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total()}
 }
+
+// writeCompletion writes cc as gin's c.JSON would, encoding the common
+// shape by hand into a reused buffer.
+func (s *Server) writeCompletion(c *gin.Context, cc chatCompletion) {
+	buf, _ := s.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	b, ok := cc.appendJSON((*buf)[:0])
+	if !ok {
+		s.bodies.Put(buf)
+		c.JSON(http.StatusOK, cc)
+		return
+	}
+	c.Writer.Header()["Content-Type"] = jsonContentType
+	c.Status(http.StatusOK)
+	_, _ = c.Writer.Write(b) // an error is the client gone: nothing to tell it
+	if cap(b) <= 64<<10 {    // an unusually long answer's buffer is not kept
+		*buf = b
+		s.bodies.Put(buf)
+	}
+}
+
+// jsonContentType is set as is (never changed), as gin does, to save
+// Header.Set's allocation.
+var jsonContentType = []string{"application/json; charset=utf-8"}

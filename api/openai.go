@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/jsonenc"
 )
 
 // chatRequest is OpenAI's chat completion request. Fields the gateway does
@@ -125,6 +127,58 @@ type chatCompletion struct {
 	Choices []chatChoice  `json:"choices"`
 	Usage   *usage        `json:"usage,omitempty"`
 	Moegate *gateway.Info `json:"moegate,omitempty"`
+}
+
+// appendJSON appends the bytes encoding/json would write for cc in its
+// common shape (one choice, no tool calls), without reflection; ok is
+// false for any other shape, which is left to encoding/json.
+func (cc *chatCompletion) appendJSON(b []byte) (_ []byte, ok bool) {
+	if len(cc.Choices) != 1 || len(cc.Choices[0].Message.ToolCalls) > 0 || cc.Choices[0].Logprobs != nil {
+		return nil, false
+	}
+	ch := &cc.Choices[0]
+	b = append(b, `{"id":`...)
+	b = jsonenc.String(b, cc.ID)
+	b = append(b, `,"object":`...)
+	b = jsonenc.String(b, cc.Object)
+	b = append(b, `,"created":`...)
+	b = strconv.AppendInt(b, cc.Created, 10)
+	b = append(b, `,"model":`...)
+	b = jsonenc.String(b, cc.Model)
+	b = append(b, `,"choices":[{"index":`...)
+	b = strconv.AppendInt(b, int64(ch.Index), 10)
+	b = append(b, `,"message":{"role":`...)
+	b = jsonenc.String(b, ch.Message.Role)
+	b = append(b, `,"content":`...)
+	b = appendOptString(b, ch.Message.Content)
+	b = append(b, `,"refusal":`...)
+	b = appendOptString(b, ch.Message.Refusal)
+	b = append(b, `},"finish_reason":`...)
+	b = jsonenc.String(b, ch.FinishReason)
+	b = append(b, `,"logprobs":null}]`...)
+	if u := cc.Usage; u != nil {
+		b = append(b, `,"usage":{"prompt_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.PromptTokens), 10)
+		b = append(b, `,"completion_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.CompletionTokens), 10)
+		b = append(b, `,"total_tokens":`...)
+		b = strconv.AppendInt(b, int64(u.TotalTokens), 10)
+		b = append(b, '}')
+	}
+	if cc.Moegate != nil {
+		var err error
+		if b, err = cc.Moegate.AppendJSON(append(b, `,"moegate":`...)); err != nil {
+			return nil, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+func appendOptString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, "null"...)
+	}
+	return jsonenc.String(b, *s)
 }
 
 type chatChoice struct {

@@ -203,3 +203,89 @@ func TestUpstreamErrorsReachClient(t *testing.T) {
 		})
 	}
 }
+
+// TestInfoEventsMatchMarshal checks the hand-encoded first and last
+// events of a stream, which carry the moegate object, against
+// encoding/json's encoding of the same chunks.
+func TestInfoEventsMatchMarshal(t *testing.T) {
+	info := &gateway.Info{RequestID: "req_1", Route: gateway.RouteInfo{Router: "learned", Model: "auto",
+		Probabilities: map[string]float64{"b": 0.25, "a<": 0.75}}, Aggregate: "top1",
+		Experts: []gateway.ExpertCall{{Name: "a<", Status: "ok", LatencyMS: 1.5}}}
+	plain := func(ch chatChunk) string {
+		// The moegate object as encoding/json writes it by reflection.
+		type plainInfo gateway.Info
+		type chunk struct {
+			chatChunk
+			Moegate *plainInfo `json:"moegate,omitempty"`
+		}
+		b, err := json.Marshal(chunk{ch, (*plainInfo)(ch.Moegate)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "data: " + string(b) + "\n\n"
+	}
+	empty := ""
+	for _, finish := range []string{"", "stop", "length<&>"} {
+		w := &streamWriter{id: "chatcmpl-1", created: 1700000000, model: `bank"ing`, info: info}
+		var want string
+		if finish == "" {
+			if err := w.infoEvent(`,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]`, ""); err != nil {
+				t.Fatal(err)
+			}
+			want = plain(chatChunk{ID: w.id, Object: "chat.completion.chunk", Created: w.created, Model: w.model,
+				Choices: []chunkChoice{{Delta: chunkDelta{Role: "assistant", Content: &empty}}}, Moegate: info})
+		} else {
+			if err := w.infoEvent(`,"choices":[{"index":0,"delta":{},"finish_reason":`, finish); err != nil {
+				t.Fatal(err)
+			}
+			f := finish
+			want = plain(chatChunk{ID: w.id, Object: "chat.completion.chunk", Created: w.created, Model: w.model,
+				Choices: []chunkChoice{{Delta: chunkDelta{}, FinishReason: &f}}, Moegate: info})
+		}
+		if got := string(w.pending); got != want {
+			t.Errorf("finish %q:\n got %s\nwant %s", finish, got, want)
+		}
+	}
+}
+
+// TestCompletionJSONMatchesMarshal checks the hand-encoded chat completion
+// against encoding/json's encoding, and that shapes it does not handle
+// are left to encoding/json.
+func TestCompletionJSONMatchesMarshal(t *testing.T) {
+	info := &gateway.Info{RequestID: "req_1", Route: gateway.RouteInfo{Router: "learned", Model: "auto",
+		Probabilities: map[string]float64{"b": 0.25, "a<": 0.75}}, Aggregate: "top1"}
+	text, refusal := "Hello <world> & \u2028 \xff", "no"
+	one := func(m responseMessage) []chatChoice {
+		return []chatChoice{{Index: 0, FinishReason: "stop", Message: m}}
+	}
+	for _, tc := range []struct {
+		name string
+		cc   chatCompletion
+		ok   bool
+	}{
+		{"common", chatCompletion{ID: "chatcmpl-1", Object: "chat.completion", Created: 1700000000, Model: "travel",
+			Choices: one(responseMessage{Role: "assistant", Content: &text}), Usage: &usage{1, 2, 3}, Moegate: info}, true},
+		{"null content, refusal, no usage or moegate", chatCompletion{ID: `a"b`, Model: "m",
+			Choices: one(responseMessage{Role: "assistant", Refusal: &refusal})}, true},
+		{"tool calls", chatCompletion{Choices: one(responseMessage{Role: "assistant", ToolCalls: json.RawMessage(`[{"id":"x"}]`)})}, false},
+		{"no choices", chatCompletion{Choices: []chatChoice{}}, false},
+		{"two choices", chatCompletion{Choices: append(one(responseMessage{}), one(responseMessage{})...)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tc.cc.appendJSON(nil)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			want, err := json.Marshal(tc.cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Fatalf("\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -37,6 +38,10 @@ type Server struct {
 	metrics *metrics
 	engine  *gin.Engine
 	started time.Time
+	// bodies are buffers for responses encoded by hand; a response is
+	// copied into the connection's buffer, so its buffer is free again
+	// once written.
+	bodies sync.Pool
 }
 
 // New builds a server. Deps must hold every part but Checks, Logger and

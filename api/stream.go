@@ -11,6 +11,7 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/jsonenc"
 	"github.com/moegate/moegate/internal/jsonobj"
 )
 
@@ -51,8 +52,25 @@ func (w *streamWriter) start() error {
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("X-Moegate-Route", w.info.Header())
 	w.c.Status(http.StatusOK)
-	empty := ""
-	return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Role: "assistant", Content: &empty}}}, Moegate: w.info}, false)
+	return w.infoEvent(`,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]`, "")
+}
+
+// infoEvent writes (without flushing) a chunk event carrying the moegate
+// object, encoded without reflection: choices before, finish (if not "")
+// as its finish reason, the bytes json.Marshal would write for its chatChunk.
+func (w *streamWriter) infoEvent(choices, finish string) error {
+	b := append(w.pending, w.chunkHead()...)
+	b = append(b, choices...)
+	if finish != "" {
+		b = jsonenc.String(b, finish)
+		b = append(b, `,"logprobs":null}]`...)
+	}
+	b, err := w.info.AppendJSON(append(b, `,"moegate":`...))
+	if err != nil {
+		return err
+	}
+	w.pending = append(b, "}\n\n"...)
+	return nil
 }
 
 func (w *streamWriter) send(ch chatChunk, flush bool) error {
@@ -97,11 +115,11 @@ func (w *streamWriter) chunkHead() []byte {
 	}
 	b := make([]byte, 0, len(w.id)+len(w.model)+96)
 	b = append(b, `data: {"id":`...)
-	b = appendJSONString(b, w.id)
+	b = jsonenc.String(b, w.id)
 	b = append(b, `,"object":"chat.completion.chunk","created":`...)
 	b = strconv.AppendInt(b, w.created, 10)
 	b = append(b, `,"model":`...)
-	b = appendJSONString(b, w.model)
+	b = jsonenc.String(b, w.model)
 	w.head, w.headModel = b, w.model
 	return b
 }
@@ -110,11 +128,10 @@ func (w *streamWriter) chunkHead() []byte {
 // reflection: the bytes json.Marshal would write for its chatChunk.
 func (w *streamWriter) contentEvent(content string) []byte {
 	head := w.chunkHead()
-	s, _ := json.Marshal(content)
-	b := make([]byte, 0, len(head)+len(s)+80)
+	b := make([]byte, 0, len(head)+len(content)+96)
 	b = append(b, head...)
 	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
-	b = append(b, s...)
+	b = jsonenc.String(b, content)
 	return append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
 }
 
@@ -137,11 +154,6 @@ func (w *streamWriter) rawEvent(raw []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return append(b, "}\n\n"...), true
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
 }
 
 // delta is the aggregate package's callback: one piece of the answer.
@@ -185,7 +197,7 @@ func (w *streamWriter) finish(out *gateway.Result) {
 	if finish == "" {
 		finish = "stop"
 	}
-	_ = w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{}, FinishReason: &finish}}, Moegate: w.info}, false)
+	_ = w.infoEvent(`,"choices":[{"index":0,"delta":{},"finish_reason":`, finish)
 	if w.includeUsage {
 		_ = w.send(chatChunk{Usage: usageOf(out.Response.Usage)}, false)
 	}

@@ -39,6 +39,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	var scopeKey, exactKey string
 	if use.lookup || use.store {
 		scopeKey, exactKey = p.cacheKeys()
+		p.cacheVec = policies.NewVector(p.vec)
 	}
 	if use.lookup {
 		if res, ok := g.fromCache(ctx, p, scopeKey, exactKey, onDelta); ok {
@@ -216,7 +217,7 @@ func (g *Gateway) upstreamError(ctx context.Context, err error) error {
 // fromCache answers from the cache when it can. Cache failures are logged
 // and count as misses.
 func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey string, onDelta func(experts.Delta) error) (*Result, bool) {
-	entry, hit, ok, err := g.deps.Cache.Get(ctx, scopeKey, exactKey, p.vec)
+	entry, hit, ok, err := g.deps.Cache.Get(ctx, scopeKey, exactKey, p.cacheVec)
 	switch {
 	case err != nil:
 		g.metrics.cache.WithLabelValues("error").Inc()
@@ -306,7 +307,7 @@ func (g *Gateway) storeInCache(ctx context.Context, p *Plan, scopeKey, exactKey 
 	e := policies.Entry{Content: out.Response.Content, FinishReason: out.Response.FinishReason, Experts: names, Model: out.Answered,
 		Usage:     policies.CacheUsage{PromptTokens: out.Response.Usage.PromptTokens, CompletionTokens: out.Response.Usage.CompletionTokens},
 		CreatedAt: time.Now()}
-	if err := g.deps.Cache.Put(context.WithoutCancel(ctx), scopeKey, exactKey, p.vec, e); err != nil {
+	if err := g.deps.Cache.Put(context.WithoutCancel(ctx), scopeKey, exactKey, p.cacheVec, e); err != nil {
 		g.log.WarnContext(ctx, "cache store failed", "request_id", p.Info.RequestID, "err", err)
 	}
 }

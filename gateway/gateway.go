@@ -121,8 +121,8 @@ type Retriever interface {
 
 // Cache is the response cache.
 type Cache interface {
-	Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (policies.Entry, policies.Hit, bool, error)
-	Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e policies.Entry) error
+	Get(ctx context.Context, scopeKey, exactKey string, vec *policies.Vector) (policies.Entry, policies.Hit, bool, error)
+	Put(ctx context.Context, scopeKey, exactKey string, vec *policies.Vector, e policies.Entry) error
 }
 
 // FeedbackStore keeps feedback for the router's next training.

@@ -27,7 +27,8 @@ type Plan struct {
 	routed     routed
 	scope      policies.Scope
 	vec        []float32
-	features   router.Features // the router's features of the query, when shared with vec
+	cacheVec   *policies.Vector // vec as the cache takes it, once for lookup and store
+	features   router.Features  // the router's features of the query, when shared with vec
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used

@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/moegate/moegate/internal/vec"
 )
 
 // Cache stores finished answers for replay. Every entry lives under a scope
@@ -24,9 +22,9 @@ type Cache interface {
 	// most similar entry of scopeKey at or above the threshold. ok is false
 	// on a miss; an error means the cache could not be consulted (callers
 	// treat it as a miss).
-	Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (e Entry, hit Hit, ok bool, err error)
+	Get(ctx context.Context, scopeKey, exactKey string, vec *Vector) (e Entry, hit Hit, ok bool, err error)
 	// Put stores e; vec (may be nil) makes it findable by similarity.
-	Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e Entry) error
+	Put(ctx context.Context, scopeKey, exactKey string, vec *Vector, e Entry) error
 }
 
 // Hit kinds.
@@ -233,19 +231,6 @@ func appendNormalized(b []byte, s string) []byte {
 }
 
 var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
-
-// unit returns v scaled to length 1, or nil if v is empty, zero or not
-// finite.
-func unit(v []float32) []float32 {
-	out := slices.Clone(v)
-	if !vec.Normalize(out) {
-		return nil
-	}
-	return out
-}
-
-// dot returns the dot product of two unit vectors of the same length.
-func dot(a, b []float32) float64 { return float64(vec.Dot(a, b)) }
 
 func cloneEntry(e Entry) Entry {
 	e.Experts = slices.Clone(e.Experts)

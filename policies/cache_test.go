@@ -46,7 +46,7 @@ func testEntry(content string) Entry {
 
 func mustGet(t *testing.T, c Cache, scope, exact string, vec []float32) (Entry, Hit, bool) {
 	t.Helper()
-	e, h, ok, err := c.Get(context.Background(), scope, exact, vec)
+	e, h, ok, err := c.Get(context.Background(), scope, exact, NewVector(vec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func mustGet(t *testing.T, c Cache, scope, exact string, vec []float32) (Entry, 
 
 func mustPut(t *testing.T, c Cache, scope, exact string, vec []float32, e Entry) {
 	t.Helper()
-	if err := c.Put(context.Background(), scope, exact, vec, e); err != nil {
+	if err := c.Put(context.Background(), scope, exact, NewVector(vec), e); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -242,7 +242,7 @@ func TestRedisCacheFailure(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	defer rdb.Close()
 	c := NewRedisCache(rdb, "x", CacheOptions{})
-	if _, _, ok, err := c.Get(context.Background(), "s", "k", rotated(4, 1)); err == nil || ok {
+	if _, _, ok, err := c.Get(context.Background(), "s", "k", NewVector(rotated(4, 1))); err == nil || ok {
 		t.Errorf("Get with Redis down: ok=%v err=%v, want an error", ok, err)
 	}
 	if err := c.Put(context.Background(), "s", "k", nil, testEntry("x")); err == nil {
@@ -333,7 +333,7 @@ func benchmarkCacheWorkload(b *testing.B, open func() Cache) {
 		c := open()
 		scope := fmt.Sprint("bench-", total) // a fresh scope per round: a cold cache
 		for _, r := range reqs {
-			e, h, ok, err := c.Get(ctx, scope, r.exact, r.vec)
+			e, h, ok, err := c.Get(ctx, scope, r.exact, NewVector(r.vec))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -348,7 +348,7 @@ func benchmarkCacheWorkload(b *testing.B, open func() Cache) {
 				}
 				continue
 			}
-			if err := c.Put(ctx, scope, r.exact, r.vec, Entry{Content: fmt.Sprint("answer ", r.base)}); err != nil {
+			if err := c.Put(ctx, scope, r.exact, NewVector(r.vec), Entry{Content: fmt.Sprint("answer ", r.base)}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -99,7 +99,7 @@ type cacheHit struct {
 }
 
 // Get implements Cache.
-func (f *FailoverCache) Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (Entry, Hit, bool, error) {
+func (f *FailoverCache) Get(ctx context.Context, scopeKey, exactKey string, vec *Vector) (Entry, Hit, bool, error) {
 	if f.use() {
 		r, err := bounded(ctx, f.timeout, func(ctx context.Context) (cacheHit, error) {
 			e, h, ok, err := f.primary.Get(ctx, scopeKey, exactKey, vec)
@@ -117,7 +117,7 @@ func (f *FailoverCache) Get(ctx context.Context, scopeKey, exactKey string, vec 
 }
 
 // Put implements Cache.
-func (f *FailoverCache) Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e Entry) error {
+func (f *FailoverCache) Put(ctx context.Context, scopeKey, exactKey string, vec *Vector, e Entry) error {
 	if f.use() {
 		_, err := bounded(ctx, f.timeout, func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, f.primary.Put(ctx, scopeKey, exactKey, vec, e)

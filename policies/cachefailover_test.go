@@ -27,7 +27,7 @@ func TestCacheFailoverOutage(t *testing.T) {
 	vec := []float32{1, 0, 0}
 	entry := func(s string) Entry { return Entry{Content: s, Model: "m", CreatedAt: time.Now()} }
 
-	if err := f.Put(ctx, "scope", "k1", vec, entry("shared")); err != nil {
+	if err := f.Put(ctx, "scope", "k1", NewVector(vec), entry("shared")); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := rdb.Exists(ctx, "cf:cache:e:scope:k1").Result(); n != 1 {
@@ -48,7 +48,7 @@ func TestCacheFailoverOutage(t *testing.T) {
 	}
 	defer resume()
 	start := time.Now()
-	_, _, ok, err := f.Get(ctx, "scope", "k1", vec)
+	_, _, ok, err := f.Get(ctx, "scope", "k1", NewVector(vec))
 	if first := time.Since(start); first > time.Second || err != nil || ok {
 		t.Fatalf("first Get with Redis hung: %v, ok=%v, err=%v", first, ok, err)
 	}
@@ -58,10 +58,10 @@ func TestCacheFailoverOutage(t *testing.T) {
 	const n = 200
 	start = time.Now()
 	for i := range n {
-		if err := f.Put(ctx, "scope", "k2", vec, entry("local")); err != nil {
+		if err := f.Put(ctx, "scope", "k2", NewVector(vec), entry("local")); err != nil {
 			t.Fatal(err)
 		}
-		e, _, ok, err := f.Get(ctx, "scope", "k2", vec)
+		e, _, ok, err := f.Get(ctx, "scope", "k2", NewVector(vec))
 		if err != nil || !ok || e.Content != "local" {
 			t.Fatalf("op %d with Redis down: %+v %v %v", i, e, ok, err)
 		}
@@ -79,13 +79,13 @@ func TestCacheFailoverOutage(t *testing.T) {
 		if healthy, _ := f.Healthy(); healthy {
 			break
 		}
-		f.Get(ctx, "scope", "k1", vec) // requests trigger the probe
+		f.Get(ctx, "scope", "k1", NewVector(vec)) // requests trigger the probe
 		if time.Now().After(deadline) {
 			t.Fatal("did not recover after Redis returned")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if e, _, ok, err := f.Get(ctx, "scope", "k1", vec); err != nil || !ok || e.Content != "shared" {
+	if e, _, ok, err := f.Get(ctx, "scope", "k1", NewVector(vec)); err != nil || !ok || e.Content != "shared" {
 		t.Fatalf("after recovery: %+v %v %v", e, ok, err)
 	}
 
@@ -93,8 +93,8 @@ func TestCacheFailoverOutage(t *testing.T) {
 	srv.stop()
 	start = time.Now()
 	for range 20 {
-		f.Put(ctx, "scope", "k3", vec, entry("x"))
-		f.Get(ctx, "scope", "k3", vec)
+		f.Put(ctx, "scope", "k3", NewVector(vec), entry("x"))
+		f.Get(ctx, "scope", "k3", NewVector(vec))
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("40 operations with Redis gone took %v", d)
@@ -113,13 +113,13 @@ func BenchmarkFailoverCacheRedisDown(b *testing.B) {
 	f := NewFailoverCache(NewRedisCache(rdb, "bench", opts), NewMemoryCache(opts), 0, time.Hour, nil)
 	ctx := context.Background()
 	vec := []float32{1, 0, 0}
-	f.Put(ctx, "s", "k", vec, Entry{Content: "x", CreatedAt: time.Now()}) // opens the circuit
+	f.Put(ctx, "s", "k", NewVector(vec), Entry{Content: "x", CreatedAt: time.Now()}) // opens the circuit
 	if ok, _ := f.Healthy(); ok {
 		b.Fatal("Redis at 127.0.0.1:1 answered")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, ok, err := f.Get(ctx, "s", "k", vec); !ok || err != nil {
+		if _, _, ok, err := f.Get(ctx, "s", "k", NewVector(vec)); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}

@@ -62,7 +62,7 @@ type memShard struct {
 type memEntry struct {
 	key     string
 	scope   string
-	vec     *cacheVec // unit length; nil: not semantically findable
+	vec     cacheVec // unit length; dim 0: not semantically findable
 	hashes  [lshTables]uint32
 	e       Entry
 	size    int64
@@ -106,7 +106,7 @@ func (c *MemoryCache) Len() int { return int(c.entries.Load()) }
 func (c *MemoryCache) Bytes() int64 { return c.bytes.Load() }
 
 // Get implements Cache.
-func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []float32) (Entry, Hit, bool, error) {
+func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vector) (Entry, Hit, bool, error) {
 	now := c.now()
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -127,8 +127,8 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 	if idx == nil {
 		return Entry{}, Hit{}, false, nil
 	}
-	norm := math.Sqrt(float64(vec.Dot(q, q)))
-	if norm == 0 || math.IsNaN(norm) || math.IsInf(norm, 0) {
+	qu := q.unit()
+	if qu == nil {
 		return Entry{}, Hit{}, false, nil
 	}
 	var best *list.Element
@@ -140,10 +140,10 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			expired = append(expired, el)
 			return
 		}
-		if me.vec.dim != len(q) {
+		if me.vec.dim != qu.dim {
 			return
 		}
-		if sim := float64(me.vec.dot(q)) / norm; sim >= bestSim {
+		if sim := float64(q.sim(&me.vec)); sim >= bestSim {
 			best, bestSim = el, sim
 		}
 	}
@@ -152,7 +152,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 			consider(el)
 		}
 	} else {
-		qh := c.planes.get(len(q)).hash(q)
+		qh := q.signature(&c.planes, qu)
 		var seenBuf [16]*list.Element
 		seen := seenBuf[:0]
 		for t := range lshTables {
@@ -190,7 +190,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q []floa
 }
 
 // Put implements Cache.
-func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []float32, e Entry) error {
+func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vector, e Entry) error {
 	now := c.now()
 	me := &memEntry{
 		used:    now.UnixNano(),
@@ -199,8 +199,8 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 		e:       cloneEntry(e),
 		expires: now.Add(c.opts.TTL),
 	}
-	if c.opts.Threshold <= 1 {
-		me.vec = newCacheVec(v)
+	if u := v.unit(); u != nil && c.opts.Threshold <= 1 {
+		me.vec = *u // its coordinates are immutable and shared; the Vector (with the dense input) is not kept
 	}
 	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
 	for _, x := range e.Experts {
@@ -209,8 +209,8 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 	if me.size > c.opts.MaxBytes/8 {
 		return nil // one answer may not crowd out the rest
 	}
-	if me.vec != nil {
-		me.hashes = c.planes.get(me.vec.dim).hashVec(me.vec)
+	if me.vec.dim != 0 {
+		me.hashes = v.signature(&c.planes, &me.vec)
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()
@@ -221,7 +221,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v []floa
 	s.items[me.key] = el
 	c.entries.Add(1)
 	c.bytes.Add(me.size)
-	if me.vec != nil {
+	if me.vec.dim != 0 {
 		c.index(s, el)
 	}
 	s.mu.Unlock()
@@ -290,7 +290,7 @@ func (c *MemoryCache) index(s *memShard, el *list.Element) {
 		// reachable by exact key.
 		old := idx.order[0]
 		c.unindex(s, old)
-		old.Value.(*memEntry).vec = nil
+		old.Value.(*memEntry).vec = cacheVec{}
 	}
 }
 
@@ -322,7 +322,7 @@ func (c *MemoryCache) remove(s *memShard, el *list.Element) {
 	delete(s.items, me.key)
 	c.entries.Add(-1)
 	c.bytes.Add(-me.size)
-	if me.vec != nil {
+	if me.vec.dim != 0 {
 		c.unindex(s, el)
 	}
 }
@@ -458,52 +458,6 @@ type cacheVec struct {
 	val []float32
 }
 
-// newCacheVec returns v scaled to unit length, or nil if v is empty, zero
-// or not finite.
-func newCacheVec(v []float32) *cacheVec {
-	n2 := float64(vec.Dot(v, v))
-	if !(n2 > 0) || math.IsInf(n2, 0) {
-		return nil // empty, zero, or not finite
-	}
-	inv := float32(1 / math.Sqrt(n2))
-	nnz := 0
-	for _, x := range v {
-		if x != 0 {
-			nnz++
-		}
-	}
-	if nnz*sparseRatio > len(v) {
-		u := make([]float32, len(v))
-		for i, x := range v {
-			u[i] = x * inv
-		}
-		return &cacheVec{dim: len(v), val: u}
-	}
-	cv := &cacheVec{dim: len(v), idx: make([]int32, 0, nnz), val: make([]float32, 0, nnz)}
-	for i, x := range v {
-		if x != 0 {
-			cv.idx = append(cv.idx, int32(i))
-			cv.val = append(cv.val, x*inv)
-		}
-	}
-	return cv
-}
-
-// dot is the inner product with the dense vector q of the same dimension.
-func (v *cacheVec) dot(q []float32) float32 {
-	if v.idx == nil {
-		return vec.Dot(q, v.val)
-	}
-	var s float32
-	for k, i := range v.idx {
-		s += v.val[k] * q[i]
-	}
-	return s
-}
-
 func (v *cacheVec) bytes() int64 {
-	if v == nil {
-		return 0
-	}
 	return int64(4*len(v.idx) + 4*len(v.val))
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 func randomUnit(rng *rand.Rand, dim int) []float32 { return randomSparse(rng, dim, dim) }
@@ -133,7 +136,7 @@ func TestMemoryCacheConcurrent(t *testing.T) {
 			for i := range 400 {
 				scope := fmt.Sprint("s", rng.IntN(20))
 				v := randomUnit(rng, 32)
-				if err := c.Put(context.Background(), scope, fmt.Sprint(g, "-", i), v, testEntry("x")); err != nil {
+				if err := c.Put(context.Background(), scope, fmt.Sprint(g, "-", i), NewVector(v), testEntry("x")); err != nil {
 					t.Error(err)
 					return
 				}
@@ -145,7 +148,7 @@ func TestMemoryCacheConcurrent(t *testing.T) {
 				if !ok {
 					lost.Add(1)
 				}
-				_, _, _, _ = c.Get(context.Background(), scope, "other", v)
+				_, _, _, _ = c.Get(context.Background(), scope, "other", NewVector(v))
 			}
 		}()
 	}
@@ -173,7 +176,7 @@ func BenchmarkMemoryCacheMiss(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	c := NewMemoryCache(CacheOptions{})
 	for i := range 256 {
-		_ = c.Put(context.Background(), "s", fmt.Sprint("k", i), randomUnit(rng, 2048), testEntry("x"))
+		_ = c.Put(context.Background(), "s", fmt.Sprint("k", i), NewVector(randomUnit(rng, 2048)), testEntry("x"))
 	}
 	qs := make([][]float32, 64)
 	for i := range qs {
@@ -182,7 +185,7 @@ func BenchmarkMemoryCacheMiss(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, _, ok, _ := c.Get(context.Background(), "s", "q", qs[i%len(qs)]); ok {
+		if _, _, ok, _ := c.Get(context.Background(), "s", "q", NewVector(qs[i%len(qs)])); ok {
 			b.Fatal("hit")
 		}
 	}
@@ -194,7 +197,7 @@ func BenchmarkMemoryCacheMissSparse(b *testing.B) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	c := NewMemoryCache(CacheOptions{})
 	for i := range 256 {
-		_ = c.Put(context.Background(), "s", fmt.Sprint("k", i), randomSparse(rng, 2048, 150), testEntry("x"))
+		_ = c.Put(context.Background(), "s", fmt.Sprint("k", i), NewVector(randomSparse(rng, 2048, 150)), testEntry("x"))
 	}
 	qs := make([][]float32, 64)
 	for i := range qs {
@@ -203,8 +206,21 @@ func BenchmarkMemoryCacheMissSparse(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, _, ok, _ := c.Get(context.Background(), "s", "q", qs[i%len(qs)]); ok {
+		if _, _, ok, _ := c.Get(context.Background(), "s", "q", NewVector(qs[i%len(qs)])); ok {
 			b.Fatal("hit")
 		}
 	}
 }
+
+// unit returns v scaled to length 1, or nil if v is empty, zero or not
+// finite.
+func unit(v []float32) []float32 {
+	out := slices.Clone(v)
+	if !vec.Normalize(out) {
+		return nil
+	}
+	return out
+}
+
+// dot returns the dot product of two vectors of the same length.
+func dot(a, b []float32) float64 { return float64(vec.Dot(a, b)) }

@@ -54,16 +54,16 @@ func (c *RedisCache) bucketKey(scopeKey string, table int, bucket uint32) string
 }
 
 // Get implements Cache.
-func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, vec []float32) (Entry, Hit, bool, error) {
+func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, v *Vector) (Entry, Hit, bool, error) {
 	e, ok, err := c.load(ctx, c.entryKey(scopeKey, exactKey))
 	if err != nil || ok {
 		return e, Hit{Kind: HitExact, Similarity: 1}, ok && err == nil, err
 	}
-	q := unit(vec)
-	if q == nil || c.opts.Threshold > 1 {
+	u := v.unit()
+	if u == nil || c.opts.Threshold > 1 {
 		return Entry{}, Hit{}, false, nil
 	}
-	qh := c.planes.get(len(q)).hash(q)
+	qh := v.signature(&c.planes, u)
 	var lists []*redis.StringSliceCmd
 	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for t := range lshTables {
@@ -101,6 +101,7 @@ func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, vec []f
 		sim   float64
 	}
 	var cands []cand
+	q := u.dense() // stored items are compared with it coordinate by coordinate
 	for _, it := range items {
 		s, ok := it.(string) // nil: dropped from the scope since
 		if !ok {
@@ -177,16 +178,16 @@ return 1
 `)
 
 // Put implements Cache.
-func (c *RedisCache) Put(ctx context.Context, scopeKey, exactKey string, vec []float32, e Entry) error {
+func (c *RedisCache) Put(ctx context.Context, scopeKey, exactKey string, v *Vector, e Entry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	u := unit(vec)
+	u := v.unit()
 	if u == nil || c.opts.Threshold > 1 {
 		err = c.rdb.Set(ctx, c.entryKey(scopeKey, exactKey), b, c.opts.TTL).Err()
 	} else {
-		sig := c.planes.get(len(u)).hash(u)
+		sig := v.signature(&c.planes, u)
 		keys := []string{c.entryKey(scopeKey, exactKey), c.vecsKey(scopeKey), c.orderKey(scopeKey)}
 		for t := range lshTables {
 			keys = append(keys, c.bucketKey(scopeKey, t, sig[t]))
@@ -227,34 +228,25 @@ func decodeBucketItem(s string) (sig [lshTables]uint32, exact string, ok bool) {
 // index and a float32, so that an item (and a lookup reading a scope's
 // list) costs what the vector holds: a fifth of the dense size for the
 // default embedder. Numbers are little-endian.
-func encodeVecItem(exact string, v []float32) []byte {
-	nnz := 0
-	for _, x := range v {
-		if x != 0 {
-			nnz++
-		}
-	}
-	sparse := nnz*sparseRatio <= len(v)
-	size := 4 * len(v)
-	if sparse {
-		size = binary.MaxVarintLen64 + 8*nnz
+func encodeVecItem(exact string, v *cacheVec) []byte {
+	size := 4 * len(v.val)
+	if v.idx != nil {
+		size = binary.MaxVarintLen64 + 8*len(v.idx)
 	}
 	b := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(exact)+1+size), uint64(len(exact)))
 	b = append(b, exact...)
-	if !sparse {
+	if v.idx == nil {
 		b = append(b, 'd')
-		for _, x := range v {
+		for _, x := range v.val {
 			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 		}
 		return b
 	}
 	b = append(b, 's')
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	for i, x := range v {
-		if x != 0 {
-			b = binary.LittleEndian.AppendUint32(b, uint32(i))
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-		}
+	b = binary.AppendUvarint(b, uint64(v.dim))
+	for k, i := range v.idx {
+		b = binary.LittleEndian.AppendUint32(b, uint32(i))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v.val[k]))
 	}
 	return b
 }

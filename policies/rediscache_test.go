@@ -24,7 +24,7 @@ func TestVecItem(t *testing.T) {
 		{"sparse", sparse, 's', 64},
 		{"dense", dense, 'd', 90},
 	} {
-		item := encodeVecItem("exact-key", tt.v)
+		item := encodeVecItem("exact-key", NewVector(tt.v).unit())
 		if len(item) > tt.maxBytes || item[1+len("exact-key")] != tt.wantKind {
 			t.Errorf("%s: %d bytes of kind %q, want at most %d of kind %q", tt.name, len(item), item[1+len("exact-key")], tt.maxBytes, tt.wantKind)
 		}
@@ -47,8 +47,8 @@ func TestVecItem(t *testing.T) {
 }
 
 func FuzzVecItemDot(f *testing.F) {
-	f.Add(string(encodeVecItem("k", []float32{0, 1, 0, 0})), 4)
-	f.Add(string(encodeVecItem("k", []float32{0.5, 0.5, 0.5, 0.5})), 4)
+	f.Add(string(encodeVecItem("k", NewVector([]float32{0, 1, 0, 0}).unit())), 4)
+	f.Add(string(encodeVecItem("k", NewVector([]float32{0.5, 0.5, 0.5, 0.5}).unit())), 4)
 	f.Fuzz(func(t *testing.T, item string, dim int) {
 		if dim < 0 || dim > 64 {
 			return

@@ -335,9 +335,12 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 			done = true
 			break
 		}
-		var c wireChunk
-		if err := json.Unmarshal(data, &c); err != nil {
-			return nil, o.failed(0, "malformed stream event: %v", err)
+		c, ok := decodeChunk(data)
+		if !ok {
+			c = wireChunk{} // nothing of the partial decode
+			if err := json.Unmarshal(data, &c); err != nil {
+				return nil, o.failed(0, "malformed stream event: %v", err)
+			}
 		}
 		if c.Error != nil {
 			return nil, o.failed(0, "the upstream sent an error in the stream: %s", o.sanitize(c.Error.Message))
@@ -556,13 +559,15 @@ type wireResponse struct {
 
 // wireChunk is what is read of a chat.completion.chunk.
 type wireChunk struct {
-	Choices []struct {
-		Delta struct {
-			Content   string          `json:"content"`
-			ToolCalls json.RawMessage `json:"tool_calls"`
-		} `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *experts.Usage `json:"usage"`
-	Error *wireError     `json:"error"`
+	Choices []wireChunkChoice `json:"choices"`
+	Usage   *experts.Usage    `json:"usage"`
+	Error   *wireError        `json:"error"`
+}
+
+type wireChunkChoice struct {
+	Delta struct {
+		Content   string          `json:"content"`
+		ToolCalls json.RawMessage `json:"tool_calls"`
+	} `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
 }

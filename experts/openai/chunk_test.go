@@ -1,0 +1,104 @@
+package openai
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var chunkCases = []struct {
+	in string
+	ok bool // decodeChunk handles it (else encoding/json does)
+}{
+	{`{"id":"c1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}]}`, true},
+	{`{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"finish_reason":null}],"obfuscation":"xK3"}`, true},
+	{`{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`, true},
+	{` { "choices" : [ { "delta" : { "content" : "a \"q\" \\ \/ \n\t\r\b\f é 日本 🙂" } } ] } `, true},
+	{`{"choices":[]}`, true},
+	{`{"choices":null,"usage":null,"error":null}`, true},
+	{`{}`, true},
+	{`{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"},"finish_reason":"length"}]}`, true},
+	{`{"choices":[{"delta":{"content":"a","content":null}}]}`, true},
+	{`{"choices":[{"delta":{"content":"a"},"delta":{"role":"x"},"finish_reason":"stop","finish_reason":null}]}`, true},
+	{`{"x":[1,-0.5e+10,0,true,false,null,{"y":"\u00e9\ud83d\ude42"},[]],"choices":[{"delta":{"content":"z"}}]}`, true},
+	// Left to encoding/json: other shapes, escapes, folded keys, bad UTF-8.
+	{`{"choices":[{"delta":{"content":"\u00e9"}}]}`, false},
+	{`{"choices":[{"delta":{"content":"bad \xff"}}]}`, false},
+	{`{"Choices":[{"delta":{"content":"a"}}]}`, false},
+	{`{"choices":[{"Delta":{"content":"a"}}]}`, false},
+	{`{"choices":[{"delta":{"CONTENT":"a"}}]}`, false},
+	{`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":""}}]}}]}`, false},
+	{`{"choices":[{"delta":{"tool_calls":null}}]}`, false},
+	{`{"id":"c","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":8,"total_tokens":32}}`, true},
+	{`{"usage":{"prompt_tokens":-1,"x":{"y":[]},"total_tokens":0,"prompt_tokens":7}}`, true},
+	{`{"usage":{}}`, true},
+	{`{"usage":{"prompt_tokens":1.0}}`, false},
+	{`{"usage":{"prompt_tokens":1e3}}`, false},
+	{`{"usage":{"prompt_tokens":01}}`, false},
+	{`{"usage":{"prompt_tokens":"1"}}`, false},
+	{`{"usage":{"prompt_tokens":12345678901234567890}}`, false},
+	{`{"usage":{"Prompt_Tokens":1}}`, false},
+	{`{"usage":{"prompt_tokens":1},"usage":null}`, false},
+	{`{"usage":[]}`, false},
+	{`{"error":{"message":"boom"}}`, false},
+	{`{"choices":[null]}`, false},
+	{`{"choices":[],"choices":[]}`, false},
+	{`{"ch\u006fices":[]}`, false},
+	{`{"choices":[{"delta":{"content":1}}]}`, false},
+	// Invalid JSON: both refuse.
+	{``, false}, {`{`, false}, {`{"choices":[}`, false}, {`{"a":01}`, false}, {`{"a":1.}`, false},
+	{`{"a":-}`, false}, {`{"a":tru}`, false}, {`{"a":"\x01"}`, false}, {`{"a":"\q"}`, false},
+	{`{"a":"\u12"}`, false}, {`{"a":1}x`, false}, {`{"a":1,}`, false}, {`{"a" 1}`, false}, {`[]`, false},
+	{`{"choices":[{"delta":{"content":"a"}}]}{}`, false}, {`{"choices":[{"delta":{"content":"a}}]}`, false},
+}
+
+// decodeChunk agrees with encoding/json wherever it decodes, and declines
+// the rest.
+func TestDecodeChunk(t *testing.T) {
+	for _, tc := range chunkCases {
+		got, ok := decodeChunk([]byte(tc.in))
+		if ok != tc.ok {
+			t.Errorf("%s: ok = %v, want %v", tc.in, ok, tc.ok)
+		}
+		if ok {
+			checkAgainstJSON(t, tc.in, got)
+		}
+	}
+}
+
+func checkAgainstJSON(t *testing.T, in string, got wireChunk) {
+	t.Helper()
+	var want wireChunk
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatalf("%q: decoded, but encoding/json says %v", in, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\n got %+v\nwant %+v", in, got, want)
+	}
+}
+
+func FuzzDecodeChunk(f *testing.F) {
+	for _, tc := range chunkCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if got, ok := decodeChunk([]byte(in)); ok {
+			checkAgainstJSON(t, in, got)
+		}
+	})
+}
+
+func BenchmarkDecodeChunk(b *testing.B) {
+	data := []byte(chunkCases[0].in)
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var c wireChunk
+			_ = json.Unmarshal(data, &c)
+		}
+	})
+	b.Run("decodeChunk", func(b *testing.B) {
+		for b.Loop() {
+			decodeChunk(data)
+		}
+	})
+}

@@ -1,0 +1,83 @@
+package jsonenc
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+)
+
+func TestStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "<script>&amp;</script>",
+		"\x00\x01\x1f\x7f", "\b\f\n\r\t", "café ünïcödé 日本語 🎉",
+		"\u2028 and \u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80 surrogate", "end\xe2\x82",
+	} {
+		want, _ := json.Marshal(s)
+		if got := String(nil, s); string(got) != string(want) {
+			t.Errorf("String(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestFloatMatchesEncodingJSON(t *testing.T) {
+	for _, f := range []float64{
+		0, math.Copysign(0, -1), 1, -1, 0.5, 1.0 / 3, 0.1, 1e-6, 9.99e-7, 1e-7, 1.5e-10,
+		1e20, 1e21, 1.234e21, -1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 123456789.125,
+	} {
+		want, _ := json.Marshal(f)
+		got, err := Float(nil, f)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("Float(%v) = %s, %v, want %s", f, got, err, want)
+		}
+	}
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := Float(nil, f); err == nil {
+			t.Errorf("Float(%v): no error", f)
+		}
+	}
+}
+
+func TestFloatMapMatchesEncodingJSON(t *testing.T) {
+	many := map[string]float64{}
+	for i := range 40 {
+		many[string(rune('a'+i%26))+string(rune('A'+i))] = float64(i) / 7
+	}
+	for _, m := range []map[string]float64{
+		nil, {}, {"one": 1}, {"b": 0.25, "a": 0.75, "<&>": 1e-9, "ü": 0},
+		many,
+	} {
+		want, _ := json.Marshal(m)
+		got, err := FloatMap(nil, m)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("FloatMap(%v) = %s, %v, want %s", m, got, err, want)
+		}
+	}
+	if _, err := FloatMap(nil, map[string]float64{"x": math.NaN()}); err == nil {
+		t.Error("FloatMap with NaN: no error")
+	}
+}
+
+func FuzzString(f *testing.F) {
+	for _, s := range []string{"", "a<b", "\xff", "\u2028", "\x00\"\\"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := String(nil, s); string(got) != string(want) {
+			t.Fatalf("String(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func FuzzFloat(f *testing.F) {
+	for _, x := range []float64{0, 1e-7, 1e21, 0.1} {
+		f.Add(x)
+	}
+	f.Fuzz(func(t *testing.T, x float64) {
+		want, werr := json.Marshal(x)
+		got, err := Float(nil, x)
+		if (werr != nil) != (err != nil) || (err == nil && string(got) != string(want)) {
+			t.Fatalf("Float(%v) = %s, %v, want %s, %v", x, got, err, want, werr)
+		}
+	})
+}

@@ -1,0 +1,112 @@
+package policies
+
+import (
+	"math"
+	"sync"
+
+	"github.com/moegate/moegate/internal/vec"
+)
+
+// Vector is a query embedding as the caches compare and keep it: scaled
+// to unit length, sparse when most coordinates are zero (as the local
+// embedder's are), and never changed once made, so a cache may keep it
+// as it is and a Redis write that outlives its request may still read it.
+// Both it and its hash-table signature are computed on first use, once
+// for Get and Put: an exact hit needs neither.
+type Vector struct {
+	raw  []float32 // the input: lookups compare stored vectors with it
+	once sync.Once
+	cv   cacheVec // dim 0: empty, zero or not finite
+	inv  float32  // 1/|raw|
+
+	sigOnce sync.Once
+	sig     [lshTables]uint32
+}
+
+// NewVector returns a Vector of v, or nil if v is nil. v must not change
+// afterwards. A cache keeps a copy of the unit vector (see unit), never
+// the Vector, so that v is not kept.
+func NewVector(v []float32) *Vector {
+	if v == nil {
+		return nil
+	}
+	return &Vector{raw: v}
+}
+
+// unit returns the unit vector, nil if there is none (empty, zero or not
+// finite input): such a vector finds nothing and is stored for exact
+// lookups only.
+func (v *Vector) unit() *cacheVec {
+	if v == nil {
+		return nil
+	}
+	v.once.Do(func() { v.cv, v.inv = makeCacheVec(v.raw) })
+	if v.cv.dim == 0 {
+		return nil
+	}
+	return &v.cv
+}
+
+func makeCacheVec(v []float32) (cacheVec, float32) {
+	n2 := float64(vec.Dot(v, v))
+	if !(n2 > 0) || math.IsInf(n2, 0) {
+		return cacheVec{}, 0
+	}
+	inv := float32(1 / math.Sqrt(n2))
+	nnz := 0
+	for _, x := range v {
+		if x != 0 {
+			nnz++
+		}
+	}
+	if nnz*sparseRatio > len(v) {
+		u := make([]float32, len(v))
+		for i, x := range v {
+			u[i] = x * inv
+		}
+		return cacheVec{dim: len(v), val: u}, inv
+	}
+	idx, val := make([]int32, 0, nnz), make([]float32, 0, nnz)
+	for i, x := range v {
+		if x != 0 {
+			idx = append(idx, int32(i))
+			val = append(val, x*inv)
+		}
+	}
+	return cacheVec{dim: len(v), idx: idx, val: val}, inv
+}
+
+// sim returns the cosine similarity with the stored unit vector s of the
+// same dimension, through the dense input: a sparse s costs its non-zero
+// coordinates only. v.unit() must have been called.
+func (v *Vector) sim(s *cacheVec) float32 {
+	if s.idx == nil {
+		return vec.Dot(v.raw, s.val) * v.inv
+	}
+	var t float32
+	for k, i := range s.idx {
+		t += s.val[k] * v.raw[i]
+	}
+	return t * v.inv
+}
+
+// dense returns the unit vector's coordinates, a new slice; u is v.unit().
+func (u *cacheVec) dense() []float32 {
+	if u.idx == nil {
+		return append([]float32(nil), u.val...)
+	}
+	d := make([]float32, u.dim)
+	for k, i := range u.idx {
+		d[i] = u.val[k]
+	}
+	return d
+}
+
+// signature returns the buckets in each hash table of u, which is
+// v.unit(). The hyperplanes of a dimension are the same in every cache
+// (drawn from a fixed seed), so the first cache to ask computes it for
+// all.
+func (v *Vector) signature(p *planeSets, u *cacheVec) [lshTables]uint32 {
+	v.sigOnce.Do(func() { v.sig = p.get(u.dim).hashVec(u) })
+	return v.sig
+}

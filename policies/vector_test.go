@@ -1,0 +1,80 @@
+package policies
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// A Vector is its input scaled to unit length, sparse or dense by its
+// zeros, and compares and hashes as the dense unit vector does.
+func TestVector(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ps planeSets
+	for _, tc := range []struct {
+		name   string
+		v      []float32
+		nil_   bool
+		sparse bool
+	}{
+		{"nil", nil, true, false},
+		{"zeros", make([]float32, 8), true, false},
+		{"infinite", []float32{float32(math.Inf(1)), 1}, true, false},
+		{"NaN", []float32{float32(math.NaN()), 1}, true, false},
+		{"dense", randomSparse(rng, 64, 64), false, false},
+		{"sparse", randomSparse(rng, 2048, 150), false, true},
+		{"one coordinate", []float32{0, 0, 0, 0, 0, 0, 0, -3}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := NewVector(tc.v)
+			cv := v.unit()
+			if (cv == nil) != tc.nil_ {
+				t.Fatalf("unit = %v, want nil: %v", cv, tc.nil_)
+			}
+			if cv == nil {
+				return
+			}
+			if v.unit() != cv {
+				t.Error("unit computed twice")
+			}
+			if (cv.idx != nil) != tc.sparse {
+				t.Errorf("sparse = %v, want %v", cv.idx != nil, tc.sparse)
+			}
+			u := unit(tc.v)
+			if d := cv.dense(); len(d) != len(u) || math.Abs(dot(d, u)-1) > 1e-5 {
+				t.Errorf("dense is not the unit input: dim %d, dot %g", len(d), dot(d, u))
+			}
+			if got, want := v.signature(&ps, cv), ps.get(len(u)).hash(u); got != want {
+				t.Errorf("signature %x, want %x", got, want)
+			}
+		})
+	}
+}
+
+// Similarities agree with the dense dot products of the unit vectors for
+// every pairing of sparse and dense vectors.
+func TestVectorSim(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const dim = 512
+	scaled := func(v []float32, k float32) []float32 {
+		for i := range v {
+			v[i] *= k
+		}
+		return v
+	}
+	vs := []*Vector{
+		NewVector(scaled(randomSparse(rng, dim, dim), 3)), NewVector(randomSparse(rng, dim, dim/2)),
+		NewVector(scaled(randomSparse(rng, dim, 40), 0.01)), NewVector(randomSparse(rng, dim, 3)),
+	}
+	near := NewVector(nearVec(rng, vs[2].unit().dense(), 0.9))
+	vs = append(vs, near)
+	for i, a := range vs {
+		for j, b := range vs {
+			au, bu := a.unit(), b.unit()
+			want := dot(au.dense(), bu.dense())
+			if got := float64(a.sim(bu)); math.Abs(got-want) > 1e-5 {
+				t.Errorf("sim(%d, %d) = %g, want %g", i, j, got, want)
+			}
+		}
+	}
+}
