@@ -142,6 +142,32 @@ func BenchmarkRows(b *testing.B) {
 	}
 }
 
+// BenchmarkMatMulAct is prompt processing's product: 32 vectors against
+// one matrix on one thread, the four-vector kernels where the type has
+// them. Bytes are the weights' as if read once per vector.
+func BenchmarkMatMulAct(b *testing.B) {
+	r := rand.New(rand.NewPCG(15, 16))
+	const rows, cols, n = 512, 1536, 32
+	for _, typ := range []Type{Q8_0, Q4_0, Q4_K, Q6_K} {
+		data, err := Quantize(typ, randVec(r, rows*cols))
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, _ := NewMatrix(typ, rows, cols, data)
+		x, dst := randVec(r, n*cols), make([]float32, n*rows)
+		b.Run(fmt.Sprintf("%v/n=%d", typ, n), func(b *testing.B) {
+			pool := NewPool(1)
+			defer pool.Close()
+			b.SetBytes(int64(len(data)) * n)
+			var scratch []byte
+			defer cpuRate(b, len(data)*n)()
+			for b.Loop() {
+				scratch = m.MatMulAct(pool, dst, x, n, scratch)
+			}
+		})
+	}
+}
+
 // cpuRate reports, when the returned function is called at the end of a
 // one-goroutine benchmark, the bytes per second of the OS thread's CPU
 // time ("cpu-MB/s"), which a busy machine does not deflate.

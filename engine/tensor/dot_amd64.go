@@ -13,6 +13,12 @@ import (
 // haveAVX2 selects the assembly kernels; it is fixed at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 
+// haveVNNI selects the AVX-512 VNNI kernels for Q4_0 and Q8_0 weights
+// with quantized activations (dotvnni_amd64.s), which give the AVX2
+// kernels' bits; it is fixed at start-up.
+var haveVNNI = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
+	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+
 // haveSumsKernel says whether a kernel uses BlockSums (see SumsLen).
 var haveSumsKernel = haveAVX2
 
@@ -307,12 +313,18 @@ func dotQ8_0Act(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ8_0ActGo(row, xq, nb)
 	}
+	if haveVNNI {
+		return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActVNNI)
+	}
 	return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActAVX2)
 }
 
 func dotQ4_0Act(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ4_0ActGo(row, xq, nb)
+	}
+	if haveVNNI {
+		return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActVNNI)
 	}
 	return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActAVX2)
 }
@@ -386,6 +398,14 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	default:
 		return false
 	}
+	if haveVNNI {
+		switch t {
+		case Q8_0:
+			kernel = dotQ8_0ActVNNI
+		case Q4_0:
+			kernel = dotQ4_0ActVNNI
+		}
+	}
 	checkAct(t, data[:rb], xq, nb)
 	_ = data[len(dst)*rb-1]
 	for i := range dst {
@@ -402,6 +422,18 @@ func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
 
 //go:noescape
 func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ8_0ActVNNI(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ4_0ActVNNI(row, xq *byte, nb int) float32
+
+//go:noescape
+func dotQ8_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ4_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
 
 //go:noescape
 func dotQ6KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
@@ -429,6 +461,14 @@ func dotAct4Func(t Type) dotAct4Fn {
 		kernel = dotQ6KActx4AVX2
 	default:
 		return nil
+	}
+	if haveVNNI {
+		switch t {
+		case Q8_0:
+			kernel = dotQ8_0ActVNNIx4
+		case Q4_0:
+			kernel = dotQ4_0ActVNNIx4
+		}
 	}
 	return func(row, xq []byte, xstride, nb int, dst []float32, stride int) {
 		checkAct(t, row, xq[3*xstride:], nb)

@@ -3,6 +3,7 @@
 package tensor
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -61,9 +62,10 @@ func TestAVX2MatchesGo(t *testing.T) {
 	}
 }
 
-// TestActAVX2MatchesGo checks that the integer kernels give the Go
-// kernels' bits, on random weight bytes (any int8, nibbles, scales) with
-// finite scales, and activations from the quantizer.
+// TestActAVX2MatchesGo checks that the integer kernels (AVX2 and, where
+// the CPU has it, AVX-512 VNNI) give the Go kernels' bits, on random
+// weight bytes (any int8, nibbles, scales) with finite scales, and
+// activations from the quantizer.
 func TestActAVX2MatchesGo(t *testing.T) {
 	if !haveAVX2 {
 		t.Log("CPU lacks AVX2/FMA/F16C: the assembly is not used here")
@@ -103,7 +105,28 @@ func TestActAVX2MatchesGo(t *testing.T) {
 			if math.Float32bits(got) != math.Float32bits(want) {
 				t.Fatalf("%v nb=%d trial %d: asm %v, Go %v", typ, nb, trial, got, want)
 			}
-			// The four-vector kernel, where there is one.
+			// Every kernel this CPU runs, not only the one chosen.
+			for _, k := range actKernels(typ) {
+				if got := k.one(&row[0], &xq[0], nb); math.Float32bits(got) != math.Float32bits(want) {
+					t.Fatalf("%v %s nb=%d trial %d: asm %v, Go %v", typ, k.name, nb, trial, got, want)
+				}
+				if k.x4 == nil {
+					continue
+				}
+				ab := ActBytes(typ, n)
+				xq4 := make([]byte, 4*ab)
+				for v := range 4 {
+					QuantizeAct(typ, xq4[v*ab:(v+1)*ab], randVec(r, n))
+				}
+				dst := make([]float32, 4*3)
+				k.x4(&row[0], &xq4[0], ab, nb, &dst[0], 3)
+				for v := range 4 {
+					if want := dotActGo(typ)(row, xq4[v*ab:(v+1)*ab], nb); math.Float32bits(dst[3*v]) != math.Float32bits(want) {
+						t.Fatalf("%v %s x4 nb=%d trial %d vector %d: asm %v, Go %v", typ, k.name, nb, trial, v, dst[3*v], want)
+					}
+				}
+			}
+			// The chosen four-vector kernel, where there is one.
 			if dot4 := dotAct4Func(typ); dot4 != nil {
 				ab := ActBytes(typ, n)
 				xq4 := make([]byte, 4*ab)
@@ -118,6 +141,82 @@ func TestActAVX2MatchesGo(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// actKernel is one assembly implementation of a weight type's product
+// with quantized activations.
+type actKernel struct {
+	name string
+	one  func(row, xq *byte, nb int) float32
+	x4   func(row, xq *byte, xstride, nb int, out *float32, ostride int) // nil: none
+}
+
+// actKernels lists every assembly kernel of type t that this CPU can run,
+// so that the AVX2 kernels stay tested where faster ones are chosen.
+func actKernels(t Type) []actKernel {
+	avx2 := map[Type]actKernel{
+		Q8_0: {"AVX2", dotQ8_0ActAVX2, dotQ8_0Actx4AVX2},
+		Q4_0: {"AVX2", dotQ4_0ActAVX2, dotQ4_0Actx4AVX2},
+		Q5_0: {"AVX2", dotQ5_0ActAVX2, nil},
+		Q4_1: {"AVX2", dotQ4_1ActAVX2, nil},
+		Q5_1: {"AVX2", dotQ5_1ActAVX2, nil},
+		Q4_K: {"AVX2", dotQ4KActAVX2, dotQ4KActx4AVX2},
+		Q5_K: {"AVX2", dotQ5KActAVX2, nil},
+		Q6_K: {"AVX2", dotQ6KActAVX2, dotQ6KActx4AVX2},
+	}
+	vnni := map[Type]actKernel{
+		Q8_0: {"VNNI", dotQ8_0ActVNNI, dotQ8_0ActVNNIx4},
+		Q4_0: {"VNNI", dotQ4_0ActVNNI, dotQ4_0ActVNNIx4},
+	}
+	var ks []actKernel
+	if k, ok := avx2[t]; ok && haveAVX2 {
+		ks = append(ks, k)
+	}
+	if k, ok := vnni[t]; ok && haveVNNI {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// BenchmarkActKernels runs each assembly kernel this CPU has on the same
+// 64 rows of 1536 columns (in cache), one vector and four.
+func BenchmarkActKernels(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const rows, n = 64, 1536
+	for _, typ := range []Type{Q8_0, Q4_0, Q4_K, Q6_K} {
+		nb := n / typ.BlockSize()
+		data, err := Quantize(typ, randVec(r, rows*n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rb, ab := len(data)/rows, ActBytes(typ, n)
+		xq := make([]byte, 4*ab)
+		for v := range 4 {
+			QuantizeAct(typ, xq[v*ab:], randVec(r, n))
+		}
+		out := make([]float32, 4*rows)
+		for _, k := range actKernels(typ) {
+			b.Run(fmt.Sprintf("%v/%s/one", typ, k.name), func(b *testing.B) {
+				defer cpuRate(b, len(data))()
+				for b.Loop() {
+					for i := range rows {
+						out[i] = k.one(&data[i*rb], &xq[0], nb)
+					}
+				}
+			})
+			if k.x4 == nil {
+				continue
+			}
+			b.Run(fmt.Sprintf("%v/%s/x4", typ, k.name), func(b *testing.B) {
+				defer cpuRate(b, 4*len(data))()
+				for b.Loop() {
+					for i := range rows {
+						k.x4(&data[i*rb], &xq[0], ab, nb, &out[i], rows)
+					}
+				}
+			})
 		}
 	}
 }

@@ -2,19 +2,11 @@
 
 #include "textflag.h"
 #include "kscales_amd64.h"
+#include "act_amd64.h"
 
 // Integer kernels for quantized activations (see qact.go). Their lane
 // structure and the order of their float operations are those of the Go
 // kernels (dotQ8_0ActGo, ...), so that both give the same bits.
-
-// hsum8 of Y0 into X0[0], in hsum8's order.
-#define HSUM8 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVHLPS     X0, X0, X1 \
-	VADDPS       X1, X0, X0 \
-	VMOVSHDUP    X0, X1     \
-	VADDSS       X1, X0, X0
 
 // Y6 = the 8 int32 sums of four products of the signed bytes in Y2 (w) and
 // Y3 (a); Y7 holds int16 ones. |w|·(a·sign w) = w·a, and no pair sum
@@ -24,13 +16,6 @@
 	VPSIGNB    Y2, Y3, Y5 \
 	VPMADDUBSW Y5, Y4, Y6 \
 	VPMADDWD   Y7, Y6, Y6
-
-// X1[0] = fp16 at a times fp16 at b (the conversions read 8 bytes, within
-// the blocks).
-#define DPROD(a, b) \
-	VCVTPH2PS a, X1 \
-	VCVTPH2PS b, X2 \
-	VMULSS    X2, X1, X1
 
 // Blocks alternate between two accumulators, Y0 (even blocks) and Y10
 // (odd), summed lane by lane at the end, as the Go kernels do.
