@@ -244,18 +244,20 @@ var numberToken = mix(fnvRune(fnvOffset, '#'), 4)
 func (l *Local) features(bs []bucket, text string) []bucket {
 	var (
 		word     [maxWordRunes + 2]rune // '<' + word + '>'
-		n        int                    // runes in word, excluding markers
 		prevWord uint64
 		havePrev bool
 	)
-	flush := func() {
-		if n == 0 {
-			return
+	// Words are read into word[1:], leaving room for the markers.
+	for i := 0; ; {
+		var n int
+		if n, i = NextWord(text, i, word[1:maxWordRunes+1]); n == 0 {
+			break
 		}
+		w := word[1 : n+1]
 		// Word unigram and bigram, and the number token.
 		h := uint64(fnvOffset)
 		digits := true
-		for _, r := range word[1 : n+1] {
+		for _, r := range w {
 			h = fnvRune(h, r)
 			digits = digits && '0' <= r && r <= '9'
 		}
@@ -270,18 +272,26 @@ func (l *Local) features(bs []bucket, text string) []bucket {
 		// Character n-grams over '<' + word + '>'.
 		word[0], word[n+1] = '<', '>'
 		m := n + 2
-		for i := 0; i+minGram <= m; i++ {
+		for s := 0; s+minGram <= m; s++ {
 			h := uint64(fnvOffset)
-			for j := i; j < m && j < i+maxGram; j++ {
+			for j := s; j < m && j < s+maxGram; j++ {
 				h = fnvRune(h, word[j])
-				if j-i+1 >= minGram {
+				if j-s+1 >= minGram {
 					bs = l.add(bs, mix(h, 3), charWeight)
 				}
 			}
 		}
-		n = 0
 	}
-	for i := 0; i < len(text); {
+	return bs
+}
+
+// NextWord reads the first word of text[i:] into buf and returns its
+// length in runes, cut to len(buf), and the index after it; n is 0 when
+// no word is left. A word is a run of letters and digits, lower-cased,
+// apostrophes dropped ("don't" and "dont" are the same word). The
+// router's lexical features read words as these features do.
+func NextWord(text string, i int, buf []rune) (n, end int) {
+	for i < len(text) {
 		r, size := rune(text[i]), 1
 		if r >= utf8.RuneSelf {
 			r, size = utf8.DecodeRuneInString(text[i:])
@@ -292,18 +302,19 @@ func (l *Local) features(bs []bucket, text string) []bucket {
 		case r < utf8.RuneSelf && 'A' <= r && r <= 'Z':
 			r += 'a' - 'A'
 		case r == '\'' || r == '’':
-			continue // "don't" and "dont" are the same word
+			continue
 		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsNumber(r)):
 			r = unicode.ToLower(r)
 		default:
-			flush()
+			if n > 0 {
+				return n, i
+			}
 			continue
 		}
-		if n < maxWordRunes {
-			word[n+1] = r
+		if n < len(buf) {
+			buf[n] = r
 			n++
 		}
 	}
-	flush()
-	return bs
+	return n, i
 }

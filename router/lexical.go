@@ -6,8 +6,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/router/wordnet"
@@ -183,27 +181,31 @@ const (
 // features appends the stem and concept features of text's words.
 func (l *Lexical) features(bs []bucket, text string) []bucket {
 	wn := l.lexicon()
+	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
-	n, ascii := 0, true
-	flush := func() {
-		if n == 0 || n == maxLexWord || !ascii {
-			n, ascii = 0, true
-			return
+	// Words as embed.Local reads them; those of letters a-z only, shorter
+	// than maxLexWord, get features (numbers have no stem or concept).
+	for i := 0; ; {
+		var n int
+		if n, i = embed.NextWord(text, i, runes[:]); n == 0 {
+			break
+		}
+		if n == maxLexWord || !asciiWord(runes[:n], word[:]) {
+			continue
 		}
 		w := string(word[:n])
-		n, ascii = 0, true
 		if stopWords[w] {
-			return
+			continue
 		}
 		if l.opts.Stem > 0 {
 			bs = l.add(bs, hashString(stem(w), kindStem), float32(l.opts.Stem))
 		}
 		if wn == nil {
-			return
+			continue
 		}
 		ids := wn.Synsets(w)
 		if len(ids) == 0 {
-			return
+			continue
 		}
 		// A word's senses share its concept weight; each parent gets half
 		// of its child's share and each class a quarter.
@@ -219,35 +221,19 @@ func (l *Lexical) features(bs []bucket, text string) []bucket {
 			}
 		}
 	}
-	for i := 0; i < len(text); {
-		r, size := rune(text[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(text[i:])
-		}
-		i += size
-		switch {
-		case r < utf8.RuneSelf && ('a' <= r && r <= 'z' || '0' <= r && r <= '9'):
-		case r < utf8.RuneSelf && 'A' <= r && r <= 'Z':
-			r += 'a' - 'A'
-		case r == '\'' || r == '’':
-			continue // "don't" and "dont" are the same word, as in embed.Local
-		case r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsNumber(r)):
-			ascii = false
-			continue
-		default:
-			flush()
-			continue
-		}
-		if r >= '0' && r <= '9' {
-			ascii = false // numbers have no stem or concept
-		}
-		if n < maxLexWord {
-			word[n] = byte(r)
-			n++
-		}
-	}
-	flush()
 	return bs
+}
+
+// asciiWord writes the runes rs into w as bytes and reports whether they
+// are all letters a-z.
+func asciiWord(rs []rune, w []byte) bool {
+	for i, r := range rs {
+		if r < 'a' || r > 'z' {
+			return false
+		}
+		w[i] = byte(r)
+	}
+	return true
 }
 
 // maxLexWord bounds the words that get a stem and concepts: longer ones
