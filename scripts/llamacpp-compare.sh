@@ -2,8 +2,9 @@
 # Compares the engine with llama.cpp on files written by `gateway modelgen`,
 # where llama.cpp is installed (it is a measurement tool, not a test
 # dependency: CI never runs this). LLAMACPP_RUN is the command that runs a
-# llama.cpp tool by name (default /work/llamacpp/run.sh, a wrapper running
-# Debian sid's llama.cpp 0.7.0 with its own glibc).
+# llama.cpp tool by name: default env, i.e. llama-bench and the others from
+# PATH; the figures in the README came from a wrapper running Debian sid's
+# llama.cpp 0.7.0 (build 11669) with sid's own glibc on Debian 12.
 #
 #   scripts/llamacpp-compare.sh golden   # rewrite engine/model/testdata/llamacpp-greedy.json
 #   scripts/llamacpp-compare.sh embed    # rewrite engine/testdata/llamacpp-embed.json
@@ -14,7 +15,7 @@
 # (unshare -m, root) that hides every other backend variant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=${LLAMACPP_RUN:-/work/llamacpp/run.sh}
+RUN=${LLAMACPP_RUN:-env}
 BACKENDS=/usr/lib/x86_64-linux-gnu/ggml/backends0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
