@@ -129,7 +129,7 @@ type TrainOptions struct {
 	Augment int
 	// Exemplar scores (see exemplar.go): an expert with n examples blends
 	// its exemplar probability in at ExemplarWeight·exp(−n/ExemplarScale)
-	// (defaults 0.5 and 10); ExemplarTemp is the softmax temperature over
+	// (defaults 1 and 3); ExemplarTemp is the softmax temperature over
 	// cosines (default 0.05). A negative ExemplarWeight disables them.
 	ExemplarWeight float64
 	ExemplarScale  float64
