@@ -98,9 +98,10 @@ func fnvRune(h uint64, r rune) uint64 {
 	return h
 }
 
-// mix finalises a hash (from splitmix64) so that nearby FNV states spread
-// over all buckets, and tags the feature kind.
-func mix(h, kind uint64) uint64 {
+// Mix finalises a hash (from splitmix64) so that nearby FNV states spread
+// over all buckets, and tags the feature kind. The router's lexical
+// features hash into the same buckets with it, under kinds of their own.
+func Mix(h, kind uint64) uint64 {
 	h ^= kind * 0x9e3779b97f4a7c15
 	h ^= h >> 30
 	h *= 0xbf58476d1ce4e5b9
@@ -238,7 +239,7 @@ func (l *Local) add(bs []bucket, h uint64, w float32) []bucket {
 }
 
 // numberToken is the hash of the token every run of digits adds.
-var numberToken = mix(fnvRune(fnvOffset, '#'), 4)
+var numberToken = Mix(fnvRune(fnvOffset, '#'), 4)
 
 // features appends the hashed features of text to bs.
 func (l *Local) features(bs []bucket, text string) []bucket {
@@ -261,12 +262,12 @@ func (l *Local) features(bs []bucket, text string) []bucket {
 			h = fnvRune(h, r)
 			digits = digits && '0' <= r && r <= '9'
 		}
-		bs = l.add(bs, mix(h, 1), wordWeight)
+		bs = l.add(bs, Mix(h, 1), wordWeight)
 		if digits {
 			bs = l.add(bs, numberToken, wordWeight)
 		}
 		if havePrev {
-			bs = l.add(bs, mix(prevWord*31+h, 2), bigramWeight)
+			bs = l.add(bs, Mix(prevWord*31+h, 2), bigramWeight)
 		}
 		prevWord, havePrev = h, true
 		// Character n-grams over '<' + word + '>'.
@@ -277,7 +278,7 @@ func (l *Local) features(bs []bucket, text string) []bucket {
 			for j := s; j < m && j < s+maxGram; j++ {
 				h = fnvRune(h, word[j])
 				if j-s+1 >= minGram {
-					bs = l.add(bs, mix(h, 3), charWeight)
+					bs = l.add(bs, Mix(h, 3), charWeight)
 				}
 			}
 		}

@@ -3,9 +3,10 @@ package router
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Long messages and conversations. A query of a few dozen words is scored
@@ -326,15 +327,6 @@ func addSparse(a, b sparse, w float32) sparse {
 			j++
 		}
 	}
-	var ss float64
-	for _, v := range out.val {
-		ss += float64(v) * float64(v)
-	}
-	if ss > 0 {
-		inv := float32(1 / math.Sqrt(ss))
-		for k := range out.val {
-			out.val[k] *= inv
-		}
-	}
+	vec.Normalize(out.val)
 	return out
 }

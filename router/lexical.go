@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/internal/vec"
 	"github.com/moegate/moegate/router/wordnet"
 )
 
@@ -148,7 +149,6 @@ type bucket struct {
 func merge(bs []bucket) sparse {
 	slices.SortFunc(bs, func(a, b bucket) int { return int(a.i - b.i) })
 	x := sparse{idx: make([]int32, 0, len(bs)), val: make([]float32, 0, len(bs))}
-	var ss float64
 	for k := 0; k < len(bs); {
 		i, w := bs[k].i, bs[k].w
 		for k++; k < len(bs) && bs[k].i == i; k++ {
@@ -160,14 +160,8 @@ func merge(bs []bucket) sparse {
 		y := float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
 		x.idx = append(x.idx, i)
 		x.val = append(x.val, y)
-		ss += float64(y) * float64(y)
 	}
-	if ss > 0 {
-		inv := float32(1 / math.Sqrt(ss))
-		for k := range x.val {
-			x.val[k] *= inv
-		}
-	}
+	vec.Normalize(x.val)
 	return x
 }
 
@@ -254,20 +248,10 @@ func hashString(s string, kind uint64) uint64 {
 		h ^= uint64(s[i])
 		h *= 1099511628211
 	}
-	return mix64(h, kind)
+	return embed.Mix(h, kind)
 }
 
-func hashID(id int32, kind uint64) uint64 { return mix64(uint64(id)+1, kind) }
-
-func mix64(h, kind uint64) uint64 {
-	h ^= kind * 0x9e3779b97f4a7c15
-	h ^= h >> 30
-	h *= 0xbf58476d1ce4e5b9
-	h ^= h >> 27
-	h *= 0x94d049bb133111eb
-	h ^= h >> 31
-	return h
-}
+func hashID(id int32, kind uint64) uint64 { return embed.Mix(uint64(id)+1, kind) }
 
 // stopWords get no stem or concept feature: WordNet gives them senses
 // ("can" the container, "will" the document) that are noise for routing.
