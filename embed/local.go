@@ -138,23 +138,31 @@ func (b bucket) weight() float32 { return math.Float32frombits(uint32(b)) }
 // over very large dimensions use it.
 func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32) {
 	var stack [512]bucket
-	bs := l.features(stack[:0], text)
-	slices.Sort(bs)
-	// Merge repeats, then sublinear term frequency, sign kept, and L2
-	// normalisation. Buckets whose features cancelled are left out.
 	start := len(idx)
+	idx, val = merge(l.features(stack[:0], text), idx, val)
+	// Sublinear term frequency, sign kept, and L2 normalisation.
+	for k := start; k < len(val); k++ {
+		val[k] = sublinear(val[k])
+	}
+	vec.Normalize(val[start:])
+	return idx, val
+}
+
+// merge sorts bs and appends each of its buckets once to idx and val,
+// with the weights of its occurrences summed. Buckets whose features
+// cancelled are left out.
+func merge(bs []bucket, idx []int32, val []float32) ([]int32, []float32) {
+	slices.Sort(bs)
 	for k := 0; k < len(bs); {
 		i, w := bs[k].index(), bs[k].weight()
 		for k++; k < len(bs) && bs[k].index() == i; k++ {
 			w += bs[k].weight()
 		}
-		if w == 0 {
-			continue
+		if w != 0 {
+			idx = append(idx, i)
+			val = append(val, w)
 		}
-		idx = append(idx, i)
-		val = append(val, sublinear(w))
 	}
-	vec.Normalize(val[start:])
 	return idx, val
 }
 
@@ -172,20 +180,11 @@ func (l *Local) EmbedWith(fine *Local, v []float32, idx []int32, val []float32, 
 	}
 	clear(v)
 	var stack [512]bucket
-	bs := fine.features(stack[:0], text)
-	slices.Sort(bs)
 	start := len(idx)
-	for k := 0; k < len(bs); {
-		i, w := bs[k].index(), bs[k].weight()
-		for k++; k < len(bs) && bs[k].index() == i; k++ {
-			w += bs[k].weight()
-		}
-		if w == 0 {
-			continue
-		}
-		v[int(i)%l.dim] += w
-		idx = append(idx, i)
-		val = append(val, sublinear(w))
+	idx, val = merge(fine.features(stack[:0], text), idx, val)
+	for k := start; k < len(val); k++ {
+		v[int(idx[k])%l.dim] += val[k]
+		val[k] = sublinear(val[k])
 	}
 	vec.Normalize(val[start:])
 	for i, w := range v {
