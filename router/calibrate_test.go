@@ -266,3 +266,23 @@ func TestLowerCoverage(t *testing.T) {
 		})
 	}
 }
+
+// TestExamplesPerExpert: noisy copies, description phrases and out-of-scope
+// examples do not make an expert look better known than its example
+// queries do.
+func TestExamplesPerExpert(t *testing.T) {
+	var examples []Example
+	for range 10 {
+		examples = append(examples, Example{Text: "what is my balance", Expert: "banking"})
+	}
+	examples = append(examples, Example{Text: "pay a bill", Expert: "utility"}, Example{Text: "weather", Expert: "utility"})
+	examples = append(examples, Example{Text: "tell me a poem", Expert: OutOfScope})
+	examples = append(examples, DescriptionExamples("banking", "Bank accounts: balances, transfers, bills.")...)
+	copies, src := augment(examples, TrainOptions{Augment: 100, Seed: 1})
+	if len(copies) == len(examples) {
+		t.Fatal("augment made no copies; the test needs some")
+	}
+	if got := examplesPerExpert(copies, src, 2); got != 6 {
+		t.Errorf("examples per expert %v, want 6 (12 example queries of 2 experts)", got)
+	}
+}

@@ -407,7 +407,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		<-final
 		return nil, err
 	}
-	perExpert := float64(len(examples)-countOOS(examples)) / float64(len(experts)-btoi(oos >= 0))
+	perExpert := examplesPerExpert(examples, src, len(experts)-btoi(oos >= 0))
 	if countOOS(examples) > 0 {
 		opts.TargetCoverage = lowerCoverage(held, heldOOS, oos, perExpert, opts)
 	}
@@ -505,6 +505,21 @@ func calibrate(held, heldOOS [][]float64, oos int, opts TrainOptions) (best, inS
 		}
 	}
 	return best, inScope
+}
+
+// examplesPerExpert is the mean count of the experts' example queries:
+// not their noisy copies (augment) nor the phrases of their descriptions,
+// which would count an expert with 10 examples and a long description as
+// one with 25 and set its thresholds as if it were well known (CLINC150
+// 10-shot with descriptions: in-scope coverage 0.845).
+func examplesPerExpert(examples []Example, src []int, experts int) float64 {
+	n := 0
+	for i, ex := range examples {
+		if src[i] == i && !ex.Description && ex.Expert != OutOfScope {
+			n++
+		}
+	}
+	return float64(n) / float64(max(1, experts))
 }
 
 // lowerCoverage returns the target coverage of a model with perExpert
