@@ -102,14 +102,20 @@ func (l *Lexical) lexicon() *wordnet.Lexicon {
 }
 
 // KnownWord reports whether the lower-case word w is an English word: a
-// WordNet lemma or a function word. Inflections do not count: a typo often
-// looks like one ("pleaes", "neeed").
+// WordNet lemma, an inflection of one ("flights", "paying") or a function
+// word. The speller corrects such a word only to a frequent vocabulary
+// word one edit away, which a typo that looks like an inflection
+// ("pleaes" of "plea") still is at full data, while a few-shot router's
+// rare vocabulary words no longer capture real words its examples lack
+// ("paying" was "playing"). CLINC150 val, 10 examples per expert with
+// descriptions: 0.723 → 0.724; 50: 0.839 → 0.840; the teacher
+// simulation 0.901 → 0.905; one or two typos 0.959 either way.
 func (l *Lexical) KnownWord(w string) bool {
 	if stopWords[w] {
 		return true
 	}
 	wn := l.lexicon()
-	return wn != nil && wn.Lemma(w)
+	return wn != nil && wn.Synsets(w) != nil
 }
 
 // AppendSparse appends text's features to idx and val in increasing index
