@@ -50,12 +50,21 @@ func TestGraphExportImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Repair()
+	// Reachability is structural: a second Repair finds nothing to mend.
+	if n := c.Repair(); n != 0 {
+		t.Fatalf("%d live nodes unreachable after compaction and Repair", n)
+	}
+	// A wide beam finds (nearly) every node. Not every one: beam search is
+	// not a graph walk, and a 2-goroutine build makes the graph, so its
+	// rare misses, differ from run to run.
+	missed := 0
 	for i, v := range liveVecs {
-		// A wide beam: this checks that every live node is reachable after
-		// compaction, not the recall of a narrow one.
 		if r := c.Search(v, 1, 256, nil); len(r) != 1 || r[0].id != uint32(i) && r[0].dist > 1e-6 {
-			t.Fatalf("live node %d not found after compaction: %v", i, r)
+			missed++
 		}
+	}
+	if missed > len(liveVecs)/500 {
+		t.Fatalf("a wide beam misses %d of %d live nodes after compaction", missed, len(liveVecs))
 	}
 
 	// Damaged exports are refused, not trusted.
