@@ -3,6 +3,7 @@
 package tensor
 
 import (
+	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -323,9 +324,6 @@ func dotQ4_0Act(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ4_0ActGo(row, xq, nb)
 	}
-	if haveVNNI {
-		return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActVNNI)
-	}
 	return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActAVX2)
 }
 
@@ -398,13 +396,8 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	default:
 		return false
 	}
-	if haveVNNI {
-		switch t {
-		case Q8_0:
-			kernel = dotQ8_0ActVNNI
-		case Q4_0:
-			kernel = dotQ4_0ActVNNI
-		}
+	if haveVNNI && t == Q8_0 {
+		kernel = dotQ8_0ActVNNI
 	}
 	checkAct(t, data[:rb], xq, nb)
 	_ = data[len(dst)*rb-1]
@@ -421,19 +414,10 @@ func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
 func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
 
 //go:noescape
-func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
 func dotQ8_0ActVNNI(row, xq *byte, nb int) float32
 
 //go:noescape
-func dotQ4_0ActVNNI(row, xq *byte, nb int) float32
-
-//go:noescape
 func dotQ8_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
-func dotQ4_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
 
 //go:noescape
 func dotQ6KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
@@ -455,24 +439,52 @@ func dotAct4Func(t Type) dotAct4Fn {
 		kernel = dotQ8_0Actx4AVX2
 	case Q4_K:
 		kernel = dotQ4KActx4AVX2
-	case Q4_0:
-		kernel = dotQ4_0Actx4AVX2
 	case Q6_K:
 		kernel = dotQ6KActx4AVX2
 	default:
 		return nil
 	}
-	if haveVNNI {
-		switch t {
-		case Q8_0:
-			kernel = dotQ8_0ActVNNIx4
-		case Q4_0:
-			kernel = dotQ4_0ActVNNIx4
-		}
+	if haveVNNI && t == Q8_0 {
+		kernel = dotQ8_0ActVNNIx4
 	}
 	return func(row, xq []byte, xstride, nb int, dst []float32, stride int) {
 		checkAct(t, row, xq[3*xstride:], nb)
 		_ = dst[3*stride]
 		kernel(&row[0], &xq[0], xstride, nb, &dst[0], stride)
 	}
+}
+
+//go:noescape
+func dotQ4_0PackedX16AVX2(p *byte, gstride int, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
+// havePacked says whether Q4_0 matrices are worth repacking (packQ4_0):
+// the kernels that read the packed rows need AVX2.
+var havePacked = haveAVX2
+
+// dotRowsPacked sets dst[i] for the rows r0+i, r0 a multiple of 8, up to
+// len(dst) rows within the packed ones: sixteen rows per kernel call where
+// it can, then eight. It returns how many rows it did.
+func dotRowsPacked(packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
+	gb := nb * q4PackedBlock // bytes per group of eight rows
+	n := min(len(dst), len(packed)/gb*8-r0) &^ 7
+	if n <= 0 || nb == 0 {
+		return 0
+	}
+	if len(xq) < nb*q8_0Size {
+		panic(fmt.Sprintf("tensor: %d bytes of Q8_0 activations for %d blocks", len(xq), nb))
+	}
+	_ = packed[(r0+n)/8*gb-1]
+	_ = dst[n-1]
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		dotQ4_0PackedX16AVX2(&packed[(r0+i)/8*gb], gb, &xq[0], nb, &dst[i])
+	}
+	if i < n {
+		dotQ4_0PackedX8AVX2(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
+		i += 8
+	}
+	return i
 }

@@ -158,7 +158,7 @@ type actKernel struct {
 func actKernels(t Type) []actKernel {
 	avx2 := map[Type]actKernel{
 		Q8_0: {"AVX2", dotQ8_0ActAVX2, dotQ8_0Actx4AVX2},
-		Q4_0: {"AVX2", dotQ4_0ActAVX2, dotQ4_0Actx4AVX2},
+		Q4_0: {"AVX2", dotQ4_0ActAVX2, nil},
 		Q5_0: {"AVX2", dotQ5_0ActAVX2, nil},
 		Q4_1: {"AVX2", dotQ4_1ActAVX2, nil},
 		Q5_1: {"AVX2", dotQ5_1ActAVX2, nil},
@@ -168,7 +168,6 @@ func actKernels(t Type) []actKernel {
 	}
 	vnni := map[Type]actKernel{
 		Q8_0: {"VNNI", dotQ8_0ActVNNI, dotQ8_0ActVNNIx4},
-		Q4_0: {"VNNI", dotQ4_0ActVNNI, dotQ4_0ActVNNIx4},
 	}
 	var ks []actKernel
 	if k, ok := avx2[t]; ok && haveAVX2 {

@@ -100,13 +100,16 @@ q80done:
 	VPSUBW      Y4, Y6, Y6      \
 	VPMADDWD    Y7, Y6, Y6
 
+// Q4_0 has llama.cpp's repacked kernels' float operations (see
+// dotQ4_0ActGo): per block the exact integer sum s, then
+// acc = fma(s, d_w*d_x, acc).
+
 // func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
 TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVQ row+0(FP), SI
 	MOVQ xq+8(FP), DI
 	MOVQ nb+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y10, Y10, Y10
+	VXORPS X0, X0, X0
 	MOVL $0x00010001, AX
 	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
@@ -116,41 +119,26 @@ TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVL $0x08080808, AX
 	VMOVD AX, X9
 	VPBROADCASTD X9, Y9
-	CMPQ CX, $2
-	JL   q40tail
-
-q40loop:
-	DPROD((SI), (DI))
-	VBROADCASTSS X1, Y1
-	Q40MUL(2, 2)
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
-	DPROD(18(SI), 34(DI))
-	VBROADCASTSS X1, Y1
-	Q40MUL(20, 36)
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y10, Y10
-	ADDQ $36, SI
-	ADDQ $68, DI
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q40loop
-
-q40tail:
 	TESTQ CX, CX
 	JE    q40done
-	DPROD((SI), (DI))
-	VBROADCASTSS X1, Y1
+
+q40loop:
 	Q40MUL(2, 2)
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
+	VEXTRACTI128 $1, Y6, X5
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0x4E, X6, X5
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0xB1, X6, X5
+	VPADDD       X5, X6, X6
+	VCVTDQ2PS    X6, X6
+	DPROD((SI), (DI))
+	VFMADD231SS  X1, X6, X0
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q40loop
 
 q40done:
-	VADDPS Y10, Y0, Y0
-	HSUM8
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -418,83 +406,6 @@ q80x4tail:
 	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
 
 q80x4done:
-	STOREX4(Y8, Y9, 0)
-	ADDQ R11, BX
-	STOREX4(Y10, Y11, 0)
-	ADDQ R11, BX
-	STOREX4(Y12, Y13, 0)
-	ADDQ R11, BX
-	STOREX4(Y14, Y15, 0)
-	VZEROUPPER
-	RET
-
-// One Q4_0 block of weights at woff(SI) (18 bytes: scale, 16 bytes of
-// nibbles) against the activation blocks at aoff of the four vectors: as
-// Q80X4BLOCK, with the values unpacked as Q40VALUES does (Y6 holds 0x0f
-// bytes, Y0 8s).
-#define Q40X4BLOCK(woff, aoff, A0, A1, A2, A3) \
-	VCVTPH2PS   woff(SI), X1       \
-	VMOVDQU     woff+2(SI), X2     \
-	VPSRLW      $4, X2, X3         \
-	VINSERTI128 $1, X3, Y2, Y2     \
-	VPAND       Y6, Y2, Y2         \
-	VPSUBB      Y0, Y2, Y2         \
-	VPSIGNB     Y2, Y2, Y3         \
-	Q80X4VEC(DI, aoff, A0)         \
-	Q80X4VEC(R8, aoff, A1)         \
-	Q80X4VEC(R9, aoff, A2)         \
-	Q80X4VEC(R10, aoff, A3)
-
-// func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-TEXT ·dotQ4_0Actx4AVX2(SB), NOSPLIT, $0-48
-	MOVQ row+0(FP), SI
-	MOVQ xq+8(FP), DI
-	MOVQ xstride+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ out+32(FP), BX
-	MOVQ ostride+40(FP), R11
-	SHLQ $2, R11
-	LEAQ (DI)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	MOVL $0x00010001, AX
-	VMOVD AX, X7
-	VPBROADCASTD X7, Y7
-	MOVL $0x0f0f0f0f, AX
-	VMOVD AX, X6
-	VPBROADCASTD X6, Y6
-	MOVL $0x08080808, AX
-	VMOVD AX, X0
-	VPBROADCASTD X0, Y0
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
-	VXORPS Y14, Y14, Y14
-	VXORPS Y15, Y15, Y15
-	CMPQ CX, $2
-	JL   q40x4tail
-
-q40x4loop:
-	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-	Q40X4BLOCK(18, 34, Y9, Y11, Y13, Y15)
-	ADDQ $36, SI
-	ADDQ $68, DI
-	ADDQ $68, R8
-	ADDQ $68, R9
-	ADDQ $68, R10
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q40x4loop
-
-q40x4tail:
-	TESTQ CX, CX
-	JE    q40x4done
-	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-
-q40x4done:
 	STOREX4(Y8, Y9, 0)
 	ADDQ R11, BX
 	STOREX4(Y10, Y11, 0)
@@ -1069,5 +980,146 @@ q51adone:
 	HSUM8
 	VADDSS X14, X0, X0
 	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// Q4_0 rows repacked eight by eight (packQ4_0): per group of eight rows
+// and block, the eight scales, then for k = 0..3 the bytes 4k..4k+3 of
+// each row's nibbles, row by row, so that 32-bit lane r of a 32-byte load
+// holds row r's elements 4k..4k+3 (low nibbles) and 4k+16..4k+19 (high).
+// One pass over a block's activations serves eight or sixteen rows, each
+// row's exact integer sum lands in its own lane, and the lanes take
+// fma(sum, d_w*d_x, acc) block by block: dotQ4_0ActGo's bits for each row.
+// Nibble products with the activations (VPMADDUBSW, ≤ 2·15·128 per pair)
+// add up in 16 bits over the block's eight steps (≤ 30720), and 8·Σa is
+// subtracted once per block.
+
+// Step k of a group at P: the products of its nibbles with the broadcast
+// activations Y4 (elements 4k..) and Y5 (4k+16..) added to SUM (int16).
+#define Q40PSTEP(P, k, T1, T2, SUM) \
+	VMOVDQU    (16+32*(k))(P), T1 \
+	VPSRLW     $4, T1, T2         \
+	VPAND      Y8, T1, T1         \
+	VPAND      Y8, T2, T2         \
+	VPMADDUBSW Y4, T1, T1         \
+	VPMADDUBSW Y5, T2, T2         \
+	VPADDW     T1, SUM, SUM       \
+	VPADDW     T2, SUM, SUM
+
+#define Q40PBCAST(k) \
+	VPBROADCASTD (2+4*(k))(DI), Y4 \
+	VPBROADCASTD (18+4*(k))(DI), Y5
+
+// Y14 = 8·Σa of the block at DI in every lane, Y15 = its scale d_x.
+#define Q40POFFSET \
+	VMOVDQU      2(DI), Y4     \
+	VPMADDUBSW   Y4, Y9, Y4    \
+	VPMADDWD     Y7, Y4, Y4    \
+	VEXTRACTI128 $1, Y4, X5    \
+	VPADDD       X5, X4, X4    \
+	VPSHUFD      $0x4E, X4, X5 \
+	VPADDD       X5, X4, X4    \
+	VPSHUFD      $0xB1, X4, X5 \
+	VPADDD       X5, X4, X4    \
+	VPBROADCASTD X4, Y14       \
+	VPBROADCASTW (DI), X15     \
+	VCVTPH2PS    X15, Y15
+
+// ACC += float(SUM - 8·Σa) · (d_w·d_x), lane by lane, for the group at P.
+#define Q40PACC(P, SUM, T, ACC) \
+	VPMADDWD    Y7, SUM, SUM \
+	VPSUBD      Y14, SUM, SUM \
+	VCVTDQ2PS   SUM, SUM     \
+	VCVTPH2PS   (P), T       \
+	VMULPS      Y15, T, T    \
+	VFMADD231PS T, SUM, ACC
+
+#define Q40PCONSTS \
+	MOVL $0x00010001, AX \
+	VMOVD AX, X7 \
+	VPBROADCASTD X7, Y7 \
+	MOVL $0x0f0f0f0f, AX \
+	VMOVD AX, X8 \
+	VPBROADCASTD X8, Y8 \
+	MOVL $0x08080808, AX \
+	VMOVD AX, X9 \
+	VPBROADCASTD X9, Y9
+
+// func dotQ4_0PackedX16AVX2(p *byte, gstride int, xq *byte, nb int, out *float32)
+// Sixteen rows: the groups at p and p+gstride, into out[0..15].
+TEXT ·dotQ4_0PackedX16AVX2(SB), NOSPLIT, $0-40
+	MOVQ p+0(FP), SI
+	MOVQ gstride+8(FP), R8
+	ADDQ SI, R8
+	MOVQ xq+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	Q40PCONSTS
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	TESTQ CX, CX
+	JE    q40p16done
+
+q40p16loop:
+	VPXOR Y6, Y6, Y6
+	VPXOR Y13, Y13, Y13
+	Q40PBCAST(0)
+	Q40PSTEP(SI, 0, Y2, Y3, Y6)
+	Q40PSTEP(R8, 0, Y11, Y12, Y13)
+	Q40PBCAST(1)
+	Q40PSTEP(SI, 1, Y2, Y3, Y6)
+	Q40PSTEP(R8, 1, Y11, Y12, Y13)
+	Q40PBCAST(2)
+	Q40PSTEP(SI, 2, Y2, Y3, Y6)
+	Q40PSTEP(R8, 2, Y11, Y12, Y13)
+	Q40PBCAST(3)
+	Q40PSTEP(SI, 3, Y2, Y3, Y6)
+	Q40PSTEP(R8, 3, Y11, Y12, Y13)
+	Q40POFFSET
+	Q40PACC(SI, Y6, Y1, Y0)
+	Q40PACC(R8, Y13, Y2, Y10)
+	ADDQ $144, SI
+	ADDQ $144, R8
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q40p16loop
+
+q40p16done:
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y10, 32(BX)
+	VZEROUPPER
+	RET
+
+// func dotQ4_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ4_0PackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	Q40PCONSTS
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JE    q40p8done
+
+q40p8loop:
+	VPXOR Y6, Y6, Y6
+	Q40PBCAST(0)
+	Q40PSTEP(SI, 0, Y2, Y3, Y6)
+	Q40PBCAST(1)
+	Q40PSTEP(SI, 1, Y2, Y3, Y6)
+	Q40PBCAST(2)
+	Q40PSTEP(SI, 2, Y2, Y3, Y6)
+	Q40PBCAST(3)
+	Q40PSTEP(SI, 3, Y2, Y3, Y6)
+	Q40POFFSET
+	Q40PACC(SI, Y6, Y1, Y0)
+	ADDQ $144, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q40p8loop
+
+q40p8done:
+	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET

@@ -3,7 +3,7 @@
 #include "textflag.h"
 #include "act_amd64.h"
 
-// AVX-512 VNNI kernels for Q4_0 and Q8_0 weights with Q8_0 activations:
+// AVX-512 VNNI kernels for Q8_0 weights with Q8_0 activations:
 // the AVX2 kernels (dotact_amd64.s) with each block's integer sums made by
 // VPDPBUSD on 256-bit registers, which sums four byte products into an
 // int32 in one instruction where AVX2 needs VPMADDUBSW and VPMADDWD. The
@@ -13,8 +13,8 @@
 // operations in two, for the extra shuffles.)
 //
 // VPDPBUSD multiplies unsigned bytes by signed ones: Q8_0 weights enter as
-// |w| against a·sign w, Q4_0 ones as the nibble q = w+8, with 8·a summed by
-// a second VPDPBUSD and subtracted (no saturation: |sum| < 2^17).
+// |w| against a·sign w. (Q4_0 runs the repacked AVX2 kernel, whose float
+// operations are llama.cpp's, on every AVX2 machine.)
 
 // Y6 = the 8 int32 sums of four products of the signed bytes in Y2 (w)
 // and Y3 (a).
@@ -23,21 +23,6 @@
 	VPSIGNB  Y2, Y3, Y5 \
 	VPXOR    Y6, Y6, Y6 \
 	VPDPBUSD Y5, Y4, Y6
-
-// Y6 = the 8 int32 sums of four products (q-8)·a for the Q4_0 block's
-// nibbles at woff(SI) and the activations at aoff(DI). Y8: 0x0f bytes,
-// Y9: 8s.
-#define Q40MULV(woff, aoff) \
-	VMOVDQU     woff(SI), X2    \
-	VPSRLW      $4, X2, X3      \
-	VINSERTI128 $1, X3, Y2, Y2  \
-	VPAND       Y8, Y2, Y2      \
-	VMOVDQU     aoff(DI), Y3    \
-	VPXOR       Y6, Y6, Y6      \
-	VPDPBUSD    Y3, Y2, Y6      \
-	VPXOR       Y4, Y4, Y4      \
-	VPDPBUSD    Y3, Y9, Y4      \
-	VPSUBD      Y4, Y6, Y6
 
 // acc += d · float(Y6), with d = X1[0].
 #define ACCUM(ACC) \
@@ -71,17 +56,6 @@
 	VCVTPH2PS woff(SI), X1        \
 	VMOVDQU   woff+2(SI), Y2      \
 	VPSIGNB   Y2, Y2, Y3          \
-	X4VECSV(aoff, A0, A1, A2, A3)
-
-// Q4_0: the values unpacked as Q40VALUES does (Y6: 0x0f bytes, Y0: 8s).
-#define Q40X4BLOCKV(woff, aoff, A0, A1, A2, A3) \
-	VCVTPH2PS   woff(SI), X1       \
-	VMOVDQU     woff+2(SI), X2     \
-	VPSRLW      $4, X2, X3         \
-	VINSERTI128 $1, X3, Y2, Y2     \
-	VPAND       Y6, Y2, Y2         \
-	VPSUBB      Y0, Y2, Y2         \
-	VPSIGNB     Y2, Y2, Y3         \
 	X4VECSV(aoff, A0, A1, A2, A3)
 
 #define X4PROLOGUEV \
@@ -121,49 +95,6 @@
 
 // Blocks alternate between Y0 (even) and Y10 (odd), as in the AVX2 and Go
 // kernels.
-
-// func dotQ4_0ActVNNI(row, xq *byte, nb int) float32
-TEXT ·dotQ4_0ActVNNI(SB), NOSPLIT, $0-28
-	MOVQ row+0(FP), SI
-	MOVQ xq+8(FP), DI
-	MOVQ nb+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y10, Y10, Y10
-	MOVL $0x0f0f0f0f, AX
-	VMOVD AX, X8
-	VPBROADCASTD X8, Y8
-	MOVL $0x08080808, AX
-	VMOVD AX, X9
-	VPBROADCASTD X9, Y9
-	CMPQ CX, $2
-	JL   q40vtail
-
-q40vloop:
-	DPROD((SI), (DI))
-	Q40MULV(2, 2)
-	ACCUM(Y0)
-	DPROD(18(SI), 34(DI))
-	Q40MULV(20, 36)
-	ACCUM(Y10)
-	ADDQ $36, SI
-	ADDQ $68, DI
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q40vloop
-
-q40vtail:
-	TESTQ CX, CX
-	JE    q40vdone
-	DPROD((SI), (DI))
-	Q40MULV(2, 2)
-	ACCUM(Y0)
-
-q40vdone:
-	VADDPS Y10, Y0, Y0
-	HSUM8
-	VMOVSS X0, ret+24(FP)
-	VZEROUPPER
-	RET
 
 // func dotQ8_0ActVNNI(row, xq *byte, nb int) float32
 TEXT ·dotQ8_0ActVNNI(SB), NOSPLIT, $0-28
@@ -232,36 +163,4 @@ q80vx4tail:
 	Q80X4BLOCKV(0, 0, Y8, Y10, Y12, Y14)
 
 q80vx4done:
-	X4EPILOGUEV
-
-// func dotQ4_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
-TEXT ·dotQ4_0ActVNNIx4(SB), NOSPLIT, $0-48
-	X4PROLOGUEV
-	MOVL $0x0f0f0f0f, AX
-	VMOVD AX, X6
-	VPBROADCASTD X6, Y6
-	MOVL $0x08080808, AX
-	VMOVD AX, X0
-	VPBROADCASTD X0, Y0
-	CMPQ CX, $2
-	JL   q40vx4tail
-
-q40vx4loop:
-	Q40X4BLOCKV(0, 0, Y8, Y10, Y12, Y14)
-	Q40X4BLOCKV(18, 34, Y9, Y11, Y13, Y15)
-	ADDQ $36, SI
-	ADDQ $68, DI
-	ADDQ $68, R8
-	ADDQ $68, R9
-	ADDQ $68, R10
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q40vx4loop
-
-q40vx4tail:
-	TESTQ CX, CX
-	JE    q40vx4done
-	Q40X4BLOCKV(0, 0, Y8, Y10, Y12, Y14)
-
-q40vx4done:
 	X4EPILOGUEV

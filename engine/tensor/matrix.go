@@ -11,6 +11,7 @@ type Matrix struct {
 	Data       []byte
 
 	rowBytes int
+	packed   []byte // rows interleaved for the packed kernels (Pack), nil: none
 }
 
 // NewMatrix wraps data as a rows x cols matrix of type t, checking that
@@ -143,6 +144,12 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 func (m *Matrix) DotRowsAct(dst []float32, xq []byte, lo, hi int) {
 	rb := m.RowBytes()
 	nb := m.Cols / m.Type.BlockSize()
+	if m.packed != nil && lo%8 == 0 {
+		lo += dotRowsPacked(m.packed, m.Cols/qk4_0, dst[lo:hi], lo, xq)
+		if lo == hi {
+			return
+		}
+	}
 	data := m.Data[lo*rb : hi*rb]
 	if dotRowsActArch(m.Type, dst[lo:hi], data, rb, xq, nb) {
 		return
@@ -173,6 +180,9 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 		QuantizeAct(m.Type, xq[j*ab:(j+1)*ab], x[j*cols:(j+1)*cols])
 	}
 	block := max(1, matMulBlockBytes/m.RowBytes())
+	if m.packed != nil {
+		block = max(16, block&^15) // whole calls of the packed kernel
+	}
 	dot4 := dotAct4Func(m.Type)
 	rb, nb := m.RowBytes(), cols/m.Type.BlockSize()
 	run := func(lo, hi int) {
