@@ -14,12 +14,6 @@ import (
 // haveAVX2 selects the assembly kernels; it is fixed at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 
-// haveVNNI selects the AVX-512 VNNI kernels for Q4_0 and Q8_0 weights
-// with quantized activations (dotvnni_amd64.s), which give the AVX2
-// kernels' bits; it is fixed at start-up.
-var haveVNNI = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
-	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
-
 // haveSumsKernel says whether a kernel uses BlockSums (see SumsLen).
 var haveSumsKernel = haveAVX2
 
@@ -314,9 +308,6 @@ func dotQ8_0Act(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ8_0ActGo(row, xq, nb)
 	}
-	if haveVNNI {
-		return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActVNNI)
-	}
 	return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActAVX2)
 }
 
@@ -396,9 +387,6 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	default:
 		return false
 	}
-	if haveVNNI && t == Q8_0 {
-		kernel = dotQ8_0ActVNNI
-	}
 	checkAct(t, data[:rb], xq, nb)
 	_ = data[len(dst)*rb-1]
 	for i := range dst {
@@ -408,16 +396,7 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 }
 
 //go:noescape
-func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
 func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
-func dotQ8_0ActVNNI(row, xq *byte, nb int) float32
-
-//go:noescape
-func dotQ8_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
 
 //go:noescape
 func dotQ6KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
@@ -435,17 +414,12 @@ func dotAct4Func(t Type) dotAct4Fn {
 	}
 	var kernel func(row, xq *byte, xstride, nb int, out *float32, ostride int)
 	switch t {
-	case Q8_0:
-		kernel = dotQ8_0Actx4AVX2
 	case Q4_K:
 		kernel = dotQ4KActx4AVX2
 	case Q6_K:
 		kernel = dotQ6KActx4AVX2
 	default:
 		return nil
-	}
-	if haveVNNI && t == Q8_0 {
-		kernel = dotQ8_0ActVNNIx4
 	}
 	return func(row, xq []byte, xstride, nb int, dst []float32, stride int) {
 		checkAct(t, row, xq[3*xstride:], nb)
@@ -464,12 +438,19 @@ func dotQ4_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 // the kernels that read the packed rows need AVX2.
 var havePacked = haveAVX2
 
-// dotRowsPacked sets dst[i] for the rows r0+i, r0 a multiple of 8, up to
-// len(dst) rows within the packed ones: sixteen rows per kernel call where
-// it can, then eight. It returns how many rows it did.
-func dotRowsPacked(packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
+//go:noescape
+func dotQ8_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
+// dotRowsPacked sets dst[i] for the rows r0+i of a packed matrix of type
+// t, r0 a multiple of 8, up to len(dst) rows within the packed ones: Q4_0
+// sixteen rows per kernel call where it can, then eight. It returns how
+// many rows it did.
+func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
 	gb := nb * q4PackedBlock // bytes per group of eight rows
-	n := min(len(dst), len(packed)/gb*8-r0) &^ 7
+	if t == Q8_0 {
+		gb = nb * q8PackedBlock
+	}
+	n := min(len(dst), len(packed)/max(gb, 1)*8-r0) &^ 7
 	if n <= 0 || nb == 0 {
 		return 0
 	}
@@ -479,6 +460,12 @@ func dotRowsPacked(packed []byte, nb int, dst []float32, r0 int, xq []byte) int 
 	_ = packed[(r0+n)/8*gb-1]
 	_ = dst[n-1]
 	i := 0
+	if t == Q8_0 {
+		for ; i < n; i += 8 {
+			dotQ8_0PackedX8AVX2(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
+		}
+		return i
+	}
 	for ; i+16 <= n; i += 16 {
 		dotQ4_0PackedX16AVX2(&packed[(r0+i)/8*gb], gb, &xq[0], nb, &dst[i])
 	}

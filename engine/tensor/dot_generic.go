@@ -63,4 +63,4 @@ func dotAct4Func(Type) dotAct4Fn { return nil }
 // copy.
 const havePacked = false
 
-func dotRowsPacked([]byte, int, []float32, int, []byte) int { return 0 }
+func dotRowsPacked(Type, []byte, int, []float32, int, []byte) int { return 0 }

@@ -17,8 +17,8 @@
 	VPMADDUBSW Y5, Y4, Y6 \
 	VPMADDWD   Y7, Y6, Y6
 
-// Blocks alternate between two accumulators, Y0 (even blocks) and Y10
-// (odd), summed lane by lane at the end, as the Go kernels do.
+// Q8_0 has llama.cpp's float operations (see dotQ8_0ActGo): one set of
+// eight lanes, lane += d·sum by FMA, block by block.
 
 // func dotQ8_0ActAVX2(row, xq *byte, nb int) float32
 TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
@@ -26,12 +26,11 @@ TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVQ xq+8(FP), DI
 	MOVQ nb+16(FP), CX
 	VXORPS Y0, Y0, Y0
-	VXORPS Y10, Y10, Y10
 	MOVL $0x00010001, AX
 	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
-	CMPQ CX, $2
-	JL   q80tail
+	TESTQ CX, CX
+	JE    q80done
 
 q80loop:
 	DPROD((SI), (DI))
@@ -39,37 +38,14 @@ q80loop:
 	VMOVDQU 2(SI), Y2
 	VMOVDQU 2(DI), Y3
 	MULSUM8
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
-	DPROD(34(SI), 34(DI))
-	VBROADCASTSS X1, Y1
-	VMOVDQU 36(SI), Y2
-	VMOVDQU 36(DI), Y3
-	MULSUM8
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y10, Y10
-	ADDQ $68, SI
-	ADDQ $68, DI
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q80loop
-
-q80tail:
-	TESTQ CX, CX
-	JE    q80done
-	DPROD((SI), (DI))
-	VBROADCASTSS X1, Y1
-	VMOVDQU 2(SI), Y2
-	VMOVDQU 2(DI), Y3
-	MULSUM8
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ $34, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q80loop
 
 q80done:
-	VADDPS Y10, Y0, Y0
 	HSUM8
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
@@ -331,90 +307,6 @@ q6kadone:
 // Four activation vectors per weight row: the weights are loaded and
 // unpacked once for the four. Each vector's result has the bits of the
 // one-vector kernel.
-
-// One Q8_0 block of weights at woff(SI) (Y2 its values, Y3 their
-// magnitudes, X1 its scale) against the activation block at aoff(A),
-// accumulated into ACC.
-#define Q80X4VEC(A, aoff, ACC) \
-	VMOVDQU      aoff+2(A), Y4 \
-	VPSIGNB      Y2, Y4, Y4    \
-	VPMADDUBSW   Y4, Y3, Y4    \
-	VPMADDWD     Y7, Y4, Y4    \
-	VCVTDQ2PS    Y4, Y4        \
-	VCVTPH2PS    aoff(A), X5   \
-	VMULSS       X5, X1, X5    \
-	VBROADCASTSS X5, Y5        \
-	VMULPS       Y5, Y4, Y4    \
-	VADDPS       Y4, ACC, ACC
-
-#define Q80X4BLOCK(woff, aoff, A0, A1, A2, A3) \
-	VCVTPH2PS woff(SI), X1        \
-	VMOVDQU   woff+2(SI), Y2      \
-	VPSIGNB   Y2, Y2, Y3          \
-	Q80X4VEC(DI, aoff, A0)        \
-	Q80X4VEC(R8, aoff, A1)        \
-	Q80X4VEC(R9, aoff, A2)        \
-	Q80X4VEC(R10, aoff, A3)
-
-// Stores hsum8(EVEN+ODD) at off(BX).
-#define STOREX4(EVEN, ODD, off) \
-	VADDPS ODD, EVEN, Y0 \
-	HSUM8                \
-	VMOVSS X0, off(BX)
-
-// func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-TEXT ·dotQ8_0Actx4AVX2(SB), NOSPLIT, $0-48
-	MOVQ row+0(FP), SI
-	MOVQ xq+8(FP), DI
-	MOVQ xstride+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ out+32(FP), BX
-	MOVQ ostride+40(FP), R11
-	SHLQ $2, R11
-	LEAQ (DI)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	MOVL $0x00010001, AX
-	VMOVD AX, X7
-	VPBROADCASTD X7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
-	VXORPS Y14, Y14, Y14
-	VXORPS Y15, Y15, Y15
-	CMPQ CX, $2
-	JL   q80x4tail
-
-q80x4loop:
-	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-	Q80X4BLOCK(34, 34, Y9, Y11, Y13, Y15)
-	ADDQ $68, SI
-	ADDQ $68, DI
-	ADDQ $68, R8
-	ADDQ $68, R9
-	ADDQ $68, R10
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q80x4loop
-
-q80x4tail:
-	TESTQ CX, CX
-	JE    q80x4done
-	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-
-q80x4done:
-	STOREX4(Y8, Y9, 0)
-	ADDQ R11, BX
-	STOREX4(Y10, Y11, 0)
-	ADDQ R11, BX
-	STOREX4(Y12, Y13, 0)
-	ADDQ R11, BX
-	STOREX4(Y14, Y15, 0)
-	VZEROUPPER
-	RET
 
 // Q6_K, four activation vectors: each block's 256 six-bit values are
 // unpacked once to 0(SP) (eight groups of 32, in the one-row kernel's
@@ -1120,6 +1012,77 @@ q40p8loop:
 	JNE  q40p8loop
 
 q40p8done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET
+
+// Q8_0 rows repacked eight by eight (packQ8_0): per group of eight rows
+// and block, the eight scales, then for k = 0..7 the bytes 4k..4k+3 of
+// each row, row by row. Register Yk holds lane k of the eight rows (row r
+// in 32-bit lane r): the one-row kernel's lanes turned on their side, so
+// that one activation load serves eight rows and the final sums are
+// vertical adds in hsum8's order: dotQ8_0ActGo's bits for each row.
+
+// Step k: Yk += d · (exact sum of row r's elements 4k..4k+3 times the
+// activations), lane r. Y13: d, Y12: 1s (int16).
+#define Q80PSTEP(k, ACC) \
+	VMOVDQU      (16+32*(k))(SI), Y8 \
+	VPBROADCASTD (2+4*(k))(DI), Y9   \
+	VPSIGNB      Y8, Y8, Y10         \
+	VPSIGNB      Y8, Y9, Y11         \
+	VPMADDUBSW   Y11, Y10, Y10       \
+	VPMADDWD     Y12, Y10, Y10       \
+	VCVTDQ2PS    Y10, Y10            \
+	VFMADD231PS  Y10, Y13, ACC
+
+// func dotQ8_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ8_0PackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	MOVL $0x00010001, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JE    q80p8done
+
+q80p8loop:
+	VCVTPH2PS    (SI), Y13
+	VPBROADCASTW (DI), X14
+	VCVTPH2PS    X14, Y14
+	VMULPS       Y14, Y13, Y13
+	Q80PSTEP(0, Y0)
+	Q80PSTEP(1, Y1)
+	Q80PSTEP(2, Y2)
+	Q80PSTEP(3, Y3)
+	Q80PSTEP(4, Y4)
+	Q80PSTEP(5, Y5)
+	Q80PSTEP(6, Y6)
+	Q80PSTEP(7, Y7)
+	ADDQ $272, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q80p8loop
+
+q80p8done:
+	// hsum8: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
+	VADDPS Y4, Y0, Y0
+	VADDPS Y6, Y2, Y2
+	VADDPS Y5, Y1, Y1
+	VADDPS Y7, Y3, Y3
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y1, Y0, Y0
 	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET

@@ -145,7 +145,7 @@ func (m *Matrix) DotRowsAct(dst []float32, xq []byte, lo, hi int) {
 	rb := m.RowBytes()
 	nb := m.Cols / m.Type.BlockSize()
 	if m.packed != nil && lo%8 == 0 {
-		lo += dotRowsPacked(m.packed, m.Cols/qk4_0, dst[lo:hi], lo, xq)
+		lo += dotRowsPacked(m.Type, m.packed, m.Cols/m.Type.BlockSize(), dst[lo:hi], lo, xq)
 		if lo == hi {
 			return
 		}

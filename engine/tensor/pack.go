@@ -1,8 +1,12 @@
 package tensor
 
-// q4PackedBlock is the size of one block of eight packed Q4_0 rows: their
-// eight fp16 scales, then their 8×16 bytes of nibbles.
-const q4PackedBlock = 8 * q4_0Size
+// q4PackedBlock and q8PackedBlock are the sizes of one block of eight
+// packed rows: their eight fp16 scales, then their values (8×16 bytes of
+// nibbles, 8×32 bytes).
+const (
+	q4PackedBlock = 8 * q4_0Size
+	q8PackedBlock = 8 * q8_0Size
+)
 
 // packQ4_0 returns the rows of a Q4_0 matrix (rows whole groups of eight
 // first, any remaining rows left out) interleaved eight by eight as the
@@ -29,14 +33,41 @@ func packQ4_0(data []byte, rows, nb int) []byte {
 	return out
 }
 
+// packQ8_0 is packQ4_0 for Q8_0: for each group of eight rows and each
+// block, the eight scales, then for k = 0..7 bytes 4k..4k+3 of each row's
+// values, row by row.
+func packQ8_0(data []byte, rows, nb int) []byte {
+	rb := nb * q8_0Size
+	groups := rows / 8
+	out := make([]byte, groups*nb*q8PackedBlock)
+	for g := range groups {
+		for b := range nb {
+			dst := out[(g*nb+b)*q8PackedBlock:][:q8PackedBlock]
+			for r := range 8 {
+				src := data[(8*g+r)*rb+b*q8_0Size:][:q8_0Size]
+				copy(dst[2*r:2*r+2], src[:2])
+				for k := range 8 {
+					copy(dst[16+32*k+4*r:16+32*k+4*r+4], src[2+4*k:2+4*k+4])
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Pack prepares the layout the fastest kernels read, where this CPU has
-// them: Q4_0 rows interleaved eight by eight (see packQ4_0), a copy of the
-// weights, as llama.cpp's CPU backend repacks Q4_0 at load. Products give
+// them: Q4_0 and Q8_0 rows interleaved eight by eight (see packQ4_0), a
+// copy of the weights, as llama.cpp's CPU backend repacks Q4_0 at load. Products give
 // the same bits either way. It must be called before the matrix is shared
 // between goroutines.
 func (m *Matrix) Pack() {
-	if !havePacked || m.Type != Q4_0 || m.Rows < 8 || m.packed != nil {
+	if !havePacked || m.Rows < 8 || m.packed != nil {
 		return
 	}
-	m.packed = packQ4_0(m.Data, m.Rows, m.Cols/qk4_0)
+	switch m.Type {
+	case Q4_0:
+		m.packed = packQ4_0(m.Data, m.Rows, m.Cols/qk4_0)
+	case Q8_0:
+		m.packed = packQ8_0(m.Data, m.Rows, m.Cols/qk8_0)
+	}
 }

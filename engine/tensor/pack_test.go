@@ -7,11 +7,17 @@ import (
 	"testing"
 )
 
-// TestPackedQ4_0 checks the packed Q4_0 rows against the one-row Go
-// kernel bit for bit, on row counts with and without a last group of
+// TestPacked checks the packed Q4_0 and Q8_0 rows against the one-row Go
+// kernels bit for bit, on row counts with and without a last group of
 // eight or a remainder, and on ranges that start inside a group.
-func TestPackedQ4_0(t *testing.T) {
+func TestPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
+	for _, typ := range []Type{Q4_0, Q8_0} {
+		testPacked(t, r, typ)
+	}
+}
+
+func testPacked(t *testing.T, r *rand.Rand, typ Type) {
 	cases := []struct{ rows, nb, lo, hi int }{
 		{8, 1, 0, 8},
 		{16, 3, 0, 16},
@@ -24,31 +30,31 @@ func TestPackedQ4_0(t *testing.T) {
 	}
 	for _, c := range cases {
 		cols := 32 * c.nb
-		data := make([]byte, c.rows*c.nb*q4_0Size)
+		data := make([]byte, c.rows*c.nb*typ.BlockBytes())
 		for i := range data {
 			data[i] = byte(r.Uint32())
 		}
-		for i := 0; i < len(data); i += q4_0Size {
+		for i := 0; i < len(data); i += typ.BlockBytes() {
 			putF16(data[i:], float32(r.NormFloat64()))
 		}
-		m, err := NewMatrix(Q4_0, c.rows, cols, data)
+		m, err := NewMatrix(typ, c.rows, cols, data)
 		if err != nil {
 			t.Fatal(err)
 		}
 		m.Pack()
 		if havePacked && (m.packed == nil) != (c.rows < 8) {
-			t.Fatalf("rows=%d: packed %v", c.rows, m.packed != nil)
+			t.Fatalf("%v rows=%d: packed %v", typ, c.rows, m.packed != nil)
 		}
 		x := randVec(r, cols)
 		if c.nb > 1 {
 			clear(x[:32]) // an all-zero block
 		}
-		xq := QuantizeAct(Q4_0, make([]byte, ActBytes(Q4_0, cols)), x)
+		xq := QuantizeAct(typ, make([]byte, ActBytes(typ, cols)), x)
 		dst := make([]float32, c.rows)
 		m.DotRowsAct(dst, xq, c.lo, c.hi)
 		for i := c.lo; i < c.hi; i++ {
-			if want := dotQ4_0ActGo(m.Row(i), xq, c.nb); math.Float32bits(dst[i]) != math.Float32bits(want) {
-				t.Fatalf("rows=%d nb=%d [%d,%d) row %d: %v, want %v", c.rows, c.nb, c.lo, c.hi, i, dst[i], want)
+			if want := dotActGo(typ)(m.Row(i), xq, c.nb); math.Float32bits(dst[i]) != math.Float32bits(want) {
+				t.Fatalf("%v rows=%d nb=%d [%d,%d) row %d: %v, want %v", typ, c.rows, c.nb, c.lo, c.hi, i, dst[i], want)
 			}
 		}
 	}

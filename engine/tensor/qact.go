@@ -256,9 +256,13 @@ func checkAct(t Type, row, xq []byte, nb int) {
 	}
 }
 
+// Q8_0 follows llama.cpp's ggml_vec_dot_q8_0_q8_0 for AVX2: eight float32
+// lanes, lane l taking the exact sum of elements 4l..4l+3 of each block
+// as fma(d_w*d_x, sum, lane), then the lanes summed as its hsum_float_8
+// does (hsum8 with one set).
 func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 	checkAct(Q8_0, row, xq, nb)
-	var acc [2][8]float32
+	var acc [8]float32
 	for i := range nb {
 		w := (*[q8_0Size]byte)(row[i*q8_0Size:])
 		a := (*[q8_0Size]byte)(xq[i*q8_0Size:])
@@ -268,10 +272,10 @@ func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 			for k := 4 * l; k < 4*l+4; k++ {
 				s += int32(int8(w[2+k])) * int32(int8(a[2+k]))
 			}
-			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
+			acc[l] = fma32(d, float32(s), acc[l])
 		}
 	}
-	return hsum8(&acc)
+	return hsum8(&[2][8]float32{acc})
 }
 
 // Q4_0 follows llama.cpp's repacked Q4_0 kernels (ggml_gemv_q4_0_8x8_q8_0,
