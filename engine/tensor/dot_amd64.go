@@ -441,28 +441,36 @@ var havePacked = haveAVX2
 //go:noescape
 func dotQ8_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 
+//go:noescape
+func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
 // dotRowsPacked sets dst[i] for the rows r0+i of a packed matrix of type
-// t, r0 a multiple of 8, up to len(dst) rows within the packed ones: Q4_0
-// sixteen rows per kernel call where it can, then eight. It returns how
-// many rows it did.
+// t, r0 a multiple of 8, up to len(dst) rows within the packed ones: eight
+// rows per kernel call, Q4_0 sixteen where it can. It returns how many
+// rows it did.
 func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
 	gb := nb * q4PackedBlock // bytes per group of eight rows
-	if t == Q8_0 {
-		gb = nb * q8PackedBlock
+	ab := q8_0Size           // activation bytes per block
+	kernel8 := dotQ4_0PackedX8AVX2
+	switch t {
+	case Q8_0:
+		gb, kernel8 = nb*q8PackedBlock, dotQ8_0PackedX8AVX2
+	case Q4_K:
+		gb, ab, kernel8 = nb*q4KPackedBlock, q8KSize, dotQ4KPackedX8AVX2
 	}
 	n := min(len(dst), len(packed)/max(gb, 1)*8-r0) &^ 7
 	if n <= 0 || nb == 0 {
 		return 0
 	}
-	if len(xq) < nb*q8_0Size {
-		panic(fmt.Sprintf("tensor: %d bytes of Q8_0 activations for %d blocks", len(xq), nb))
+	if len(xq) < nb*ab {
+		panic(fmt.Sprintf("tensor: %d bytes of activations for %d %v blocks", len(xq), nb, t))
 	}
 	_ = packed[(r0+n)/8*gb-1]
 	_ = dst[n-1]
 	i := 0
-	if t == Q8_0 {
+	if t != Q4_0 {
 		for ; i < n; i += 8 {
-			dotQ8_0PackedX8AVX2(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
+			kernel8(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
 		}
 		return i
 	}

@@ -1086,3 +1086,109 @@ q80p8done:
 	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET
+
+// Q4_K rows repacked eight by eight (packQ4K): per group of eight rows and
+// block, at offsets of the 1440-byte packed block: 0 the eight d (fp16),
+// 16 the eight dmin, 32 for each sub-block j the scales as int16 pairs
+// (sc, sc) in lane r, 288 for i = 0..3 the mins as int16 pairs
+// (m_2i, m_2i+1), 416 for k = 0..3 and step s = 0..7 the nibble bytes
+// 32k+4s..32k+4s+3 of each row. The integer sums per row are the one-row
+// kernel's exact ones, in lane r, and the float operations per lane are
+// its scalar ones: dotQ4KActGo's bits for each row. Nibble products over
+// a sub-block's eight steps add up in 16 bits (≤ 8·2·15·128).
+
+// Step s of the sub-block pair k: low nibbles against the activations
+// 64k+4s.., high ones against 64k+32+4s.., into Y2 and Y3 (int16).
+#define Q4KPSTEP(k, s) \
+	VMOVDQU      (416+32*(8*(k)+(s)))(SI), Y4 \
+	VPSRLW       $4, Y4, Y5                   \
+	VPAND        Y8, Y4, Y4                   \
+	VPAND        Y8, Y5, Y5                   \
+	VPBROADCASTD (4+64*(k)+4*(s))(DI), Y6     \
+	VPBROADCASTD (36+64*(k)+4*(s))(DI), Y7    \
+	VPMADDUBSW   Y6, Y4, Y4                   \
+	VPMADDUBSW   Y7, Y5, Y5                   \
+	VPADDW       Y4, Y2, Y2                   \
+	VPADDW       Y5, Y3, Y3
+
+// Sub-blocks 2k and 2k+1: Y1 += sc_2k·Σlo + sc_2k+1·Σhi.
+#define Q4KPPAIR(k) \
+	VPXOR    Y2, Y2, Y2 \
+	VPXOR    Y3, Y3, Y3 \
+	Q4KPSTEP(k, 0)      \
+	Q4KPSTEP(k, 1)      \
+	Q4KPSTEP(k, 2)      \
+	Q4KPSTEP(k, 3)      \
+	Q4KPSTEP(k, 4)      \
+	Q4KPSTEP(k, 5)      \
+	Q4KPSTEP(k, 6)      \
+	Q4KPSTEP(k, 7)      \
+	VPMADDWD (32+64*(k))(SI), Y2, Y2 \
+	VPMADDWD (64+64*(k))(SI), Y3, Y3 \
+	VPADDD   Y2, Y1, Y1 \
+	VPADDD   Y3, Y1, Y1
+
+// func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ4KPackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x80000000, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JE    q4kp8done
+
+q4kp8loop:
+	VPXOR Y1, Y1, Y1
+	Q4KPPAIR(0)
+	Q4KPPAIR(1)
+	Q4KPPAIR(2)
+	Q4KPPAIR(3)
+
+	// summ = Σ m_j (bsums_2j + bsums_2j+1), lane by lane.
+	VMOVDQU     260(DI), X12
+	VMOVDQU     276(DI), X13
+	VPHADDW     X13, X12, X12
+	VINSERTI128 $1, X12, Y12, Y12
+	VPSHUFD     $0x00, Y12, Y13
+	VPMADDWD    288(SI), Y13, Y15
+	VPSHUFD     $0x55, Y12, Y13
+	VPMADDWD    320(SI), Y13, Y13
+	VPADDD      Y13, Y15, Y15
+	VPSHUFD     $0xAA, Y12, Y13
+	VPMADDWD    352(SI), Y13, Y13
+	VPADDD      Y13, Y15, Y15
+	VPSHUFD     $0xFF, Y12, Y13
+	VPMADDWD    384(SI), Y13, Y13
+	VPADDD      Y13, Y15, Y15
+
+	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
+	VBROADCASTSS (DI), Y9
+	VCVTPH2PS    (SI), Y10
+	VMULPS       Y10, Y9, Y10
+	VCVTPH2PS    16(SI), Y11
+	VMULPS       Y11, Y9, Y11
+	VXORPS       Y14, Y11, Y11
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y10, Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VCVTDQ2PS    Y15, Y15
+	VMULPS       Y11, Y15, Y15
+	VADDPS       Y15, Y0, Y0
+
+	ADDQ $1440, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNE  q4kp8loop
+
+q4kp8done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET

@@ -180,10 +180,11 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 		QuantizeAct(m.Type, xq[j*ab:(j+1)*ab], x[j*cols:(j+1)*cols])
 	}
 	block := max(1, matMulBlockBytes/m.RowBytes())
+	dot4 := dotAct4Func(m.Type)
 	if m.packed != nil {
 		block = max(16, block&^15) // whole calls of the packed kernel
+		dot4 = nil                 // one pass per vector over eight rows beats four vectors per row
 	}
-	dot4 := dotAct4Func(m.Type)
 	rb, nb := m.RowBytes(), cols/m.Type.BlockSize()
 	run := func(lo, hi int) {
 		for b0 := lo; b0 < hi; b0 += block {

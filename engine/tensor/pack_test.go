@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-// TestPacked checks the packed Q4_0 and Q8_0 rows against the one-row Go
+// TestPacked checks the packed Q4_0, Q8_0 and Q4_K rows against the one-row Go
 // kernels bit for bit, on row counts with and without a last group of
 // eight or a remainder, and on ranges that start inside a group.
 func TestPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
-	for _, typ := range []Type{Q4_0, Q8_0} {
+	for _, typ := range []Type{Q4_0, Q8_0, Q4_K} {
 		testPacked(t, r, typ)
 	}
 }
@@ -29,13 +29,16 @@ func testPacked(t *testing.T, r *rand.Rand, typ Type) {
 		{13, 4, 0, 13},
 	}
 	for _, c := range cases {
-		cols := 32 * c.nb
+		cols := typ.BlockSize() * c.nb
 		data := make([]byte, c.rows*c.nb*typ.BlockBytes())
 		for i := range data {
 			data[i] = byte(r.Uint32())
 		}
 		for i := 0; i < len(data); i += typ.BlockBytes() {
 			putF16(data[i:], float32(r.NormFloat64()))
+			if typ == Q4_K {
+				putF16(data[i+2:], float32(r.NormFloat64())) // dmin
+			}
 		}
 		m, err := NewMatrix(typ, c.rows, cols, data)
 		if err != nil {
@@ -47,7 +50,7 @@ func testPacked(t *testing.T, r *rand.Rand, typ Type) {
 		}
 		x := randVec(r, cols)
 		if c.nb > 1 {
-			clear(x[:32]) // an all-zero block
+			clear(x[:typ.BlockSize()]) // an all-zero block
 		}
 		xq := QuantizeAct(typ, make([]byte, ActBytes(typ, cols)), x)
 		dst := make([]float32, c.rows)
