@@ -444,6 +444,9 @@ func dotQ8_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 //go:noescape
 func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 
+//go:noescape
+func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
 // dotRowsPacked sets dst[i] for the rows r0+i of a packed matrix of type
 // t, r0 a multiple of 8, up to len(dst) rows within the packed ones: eight
 // rows per kernel call, Q4_0 sixteen where it can. It returns how many
@@ -457,6 +460,8 @@ func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []by
 		gb, kernel8 = nb*q8PackedBlock, dotQ8_0PackedX8AVX2
 	case Q4_K:
 		gb, ab, kernel8 = nb*q4KPackedBlock, q8KSize, dotQ4KPackedX8AVX2
+	case Q6_K:
+		gb, ab, kernel8 = nb*q6KPackedBlock, q8KSize, dotQ6KPackedX8AVX2
 	}
 	n := min(len(dst), len(packed)/max(gb, 1)*8-r0) &^ 7
 	if n <= 0 || nb == 0 {

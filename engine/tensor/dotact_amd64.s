@@ -1192,3 +1192,99 @@ q4kp8done:
 	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET
+
+// Q6_K rows repacked eight by eight (packQ6K), their six-bit values
+// unpacked to bytes: per group of eight rows and block, at offsets of the
+// 2832-byte packed block: 0 the eight d (fp16), 16 for each group g of 16
+// elements the scales as int16 pairs (sc_g, sc_g) in lane r, 528 for
+// i = 0..7 the scales as int16 pairs (sc_2i, sc_2i+1), 784 for each step
+// t = 0..63 the values 4t..4t+3 of each row. The integer sums per row are
+// the one-row kernel's exact ones, in lane r, and the float operations
+// per lane its scalar ones: dotQ6KActGo's bits for each row. Value
+// products (≤ 2·63·128 per pair) add up in 16 bits over two steps.
+
+// Y2 = the products of step t's values with its activations (int16 pairs).
+#define Q6KPSTEP(t, R, B) \
+	VMOVDQU      (784+32*(t))(SI), R \
+	VPBROADCASTD (4+4*(t))(DI), B    \
+	VPMADDUBSW   B, R, R
+
+// Group g (steps 4g..4g+3): Y1 += sc_g · Σ q·a, lane by lane.
+#define Q6KPGROUP(g) \
+	Q6KPSTEP(4*(g), Y2, Y6)          \
+	Q6KPSTEP(4*(g)+1, Y3, Y7)        \
+	VPADDW   Y3, Y2, Y2              \
+	VPMADDWD (16+32*(g))(SI), Y2, Y2 \
+	VPADDD   Y2, Y1, Y1              \
+	Q6KPSTEP(4*(g)+2, Y4, Y6)        \
+	Q6KPSTEP(4*(g)+3, Y5, Y7)        \
+	VPADDW   Y5, Y4, Y4              \
+	VPMADDWD (16+32*(g))(SI), Y4, Y4 \
+	VPADDD   Y4, Y1, Y1
+
+// Y12 += (sc_2i, sc_2i+1) · (bsums_2i, bsums_2i+1), lane by lane.
+#define Q6KPOFF(i) \
+	VPBROADCASTD (260+4*(i))(DI), Y13 \
+	VPMADDWD     (528+32*(i))(SI), Y13, Y13 \
+	VPADDD       Y13, Y12, Y12
+
+// func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ6KPackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JE    q6kp8done
+
+q6kp8loop:
+	VPXOR Y1, Y1, Y1
+	Q6KPGROUP(0)
+	Q6KPGROUP(1)
+	Q6KPGROUP(2)
+	Q6KPGROUP(3)
+	Q6KPGROUP(4)
+	Q6KPGROUP(5)
+	Q6KPGROUP(6)
+	Q6KPGROUP(7)
+	Q6KPGROUP(8)
+	Q6KPGROUP(9)
+	Q6KPGROUP(10)
+	Q6KPGROUP(11)
+	Q6KPGROUP(12)
+	Q6KPGROUP(13)
+	Q6KPGROUP(14)
+	Q6KPGROUP(15)
+
+	// The values' -32 offset: sumi -= 32 Σ sc_k bsums_k.
+	VPXOR Y12, Y12, Y12
+	Q6KPOFF(0)
+	Q6KPOFF(1)
+	Q6KPOFF(2)
+	Q6KPOFF(3)
+	Q6KPOFF(4)
+	Q6KPOFF(5)
+	Q6KPOFF(6)
+	Q6KPOFF(7)
+	VPSLLD $5, Y12, Y12
+	VPSUBD Y12, Y1, Y1
+
+	// sum += d*sumi (d = a.d*w.d)
+	VBROADCASTSS (DI), Y9
+	VCVTPH2PS    (SI), Y10
+	VMULPS       Y10, Y9, Y10
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y10, Y1, Y1
+	VADDPS       Y1, Y0, Y0
+
+	ADDQ $2832, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNE  q6kp8loop
+
+q6kp8done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET

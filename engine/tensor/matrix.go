@@ -142,10 +142,18 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 // x quantized by QuantizeAct(m.Type, ...): the integer kernels llama.cpp's
 // CPU backend uses.
 func (m *Matrix) DotRowsAct(dst []float32, xq []byte, lo, hi int) {
+	// Q6_K's packed rows, its values unpacked to bytes, are 1.7 times its
+	// size: for one vector they cost more reading than they save (tiny
+	// model decoding 1000 → 900 tokens per CPU second), so only batches
+	// (MatMulAct) use them.
+	m.dotRowsAct(dst, xq, lo, hi, m.Type != Q6_K)
+}
+
+func (m *Matrix) dotRowsAct(dst []float32, xq []byte, lo, hi int, usePacked bool) {
 	rb := m.RowBytes()
 	nb := m.Cols / m.Type.BlockSize()
-	if m.packed != nil && lo%8 == 0 {
-		lo += dotRowsPacked(m.Type, m.packed, m.Cols/m.Type.BlockSize(), dst[lo:hi], lo, xq)
+	if usePacked && m.packed != nil && lo%8 == 0 {
+		lo += dotRowsPacked(m.Type, m.packed, nb, dst[lo:hi], lo, xq)
 		if lo == hi {
 			return
 		}
@@ -198,7 +206,7 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 				}
 			}
 			for ; j < n; j++ {
-				m.DotRowsAct(dst[j*rows:(j+1)*rows], xq[j*ab:(j+1)*ab], b0, b1)
+				m.dotRowsAct(dst[j*rows:(j+1)*rows], xq[j*ab:(j+1)*ab], b0, b1, true)
 			}
 		}
 	}

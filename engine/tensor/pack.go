@@ -98,8 +98,59 @@ func packQ4K(data []byte, rows, nb int) []byte {
 	return out
 }
 
+// q6KPackedBlock is the size of one block of eight packed Q6_K rows (see
+// packQ6K).
+const q6KPackedBlock = 16 + 16*32 + 8*32 + 8*qkK
+
+// packQ6K interleaves Q6_K rows eight by eight with their values unpacked
+// to bytes for the packed kernel: for each group of eight rows and each
+// block, the eight d (fp16), for each group g of 16 elements the rows'
+// scales as int16 pairs (sc_g, sc_g), for i = 0..7 their scales as int16
+// pairs (sc_2i, sc_2i+1), then for each t = 0..63 the values 4t..4t+3 of
+// each row (0..63, the -32 offset left to the kernel), row by row.
+func packQ6K(data []byte, rows, nb int) []byte {
+	rb := nb * q6KSize
+	groups := rows / 8
+	out := make([]byte, groups*nb*q6KPackedBlock)
+	put16 := func(b []byte, v byte) { b[0], b[1] = v, byte(int8(v)>>7) } // sign-extended
+	var q [qkK]byte
+	for g := range groups {
+		for b := range nb {
+			dst := out[(g*nb+b)*q6KPackedBlock:][:q6KPackedBlock]
+			for r := range 8 {
+				src := data[(8*g+r)*rb+b*q6KSize:][:q6KSize]
+				copy(dst[2*r:2*r+2], src[208:210])
+				sc := src[192:208]
+				for k := range 16 {
+					put16(dst[16+32*k+4*r:], sc[k])
+					put16(dst[16+32*k+4*r+2:], sc[k])
+				}
+				for i := range 8 {
+					put16(dst[528+32*i+4*r:], sc[2*i])
+					put16(dst[528+32*i+4*r+2:], sc[2*i+1])
+				}
+				for h := range 2 {
+					ql, qh := src[64*h:64*h+64], src[128+32*h:128+32*h+32]
+					y := q[128*h : 128*h+128]
+					for l := range 32 {
+						y[l] = ql[l]&0xf | (qh[l]&3)<<4
+						y[l+32] = ql[l+32]&0xf | (qh[l]>>2&3)<<4
+						y[l+64] = ql[l]>>4 | (qh[l]>>4&3)<<4
+						y[l+96] = ql[l+32]>>4 | (qh[l]>>6)<<4
+					}
+				}
+				for t := range qkK / 4 {
+					copy(dst[784+32*t+4*r:784+32*t+4*r+4], q[4*t:4*t+4])
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Pack prepares the layout the fastest kernels read, where this CPU has
-// them: Q4_0, Q8_0 and Q4_K rows interleaved eight by eight (see packQ4_0),
+// them: Q4_0, Q8_0, Q4_K and Q6_K rows interleaved eight by eight (see
+// packQ4_0; Q6_K's values unpacked to bytes, 1.7 times its size),
 // a copy of the weights, as llama.cpp's CPU backend repacks Q4_0 and Q4_K
 // at load. Products give
 // the same bits either way. It must be called before the matrix is shared
@@ -115,5 +166,7 @@ func (m *Matrix) Pack() {
 		m.packed = packQ8_0(m.Data, m.Rows, m.Cols/qk8_0)
 	case Q4_K:
 		m.packed = packQ4K(m.Data, m.Rows, m.Cols/qkK)
+	case Q6_K:
+		m.packed = packQ6K(m.Data, m.Rows, m.Cols/qkK)
 	}
 }

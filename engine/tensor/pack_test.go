@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-// TestPacked checks the packed Q4_0, Q8_0 and Q4_K rows against the one-row Go
+// TestPacked checks the packed Q4_0, Q8_0, Q4_K and Q6_K rows against the one-row Go
 // kernels bit for bit, on row counts with and without a last group of
 // eight or a remainder, and on ranges that start inside a group.
 func TestPacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(41, 42))
-	for _, typ := range []Type{Q4_0, Q8_0, Q4_K} {
+	for _, typ := range []Type{Q4_0, Q8_0, Q4_K, Q6_K} {
 		testPacked(t, r, typ)
 	}
 }
@@ -35,9 +35,14 @@ func testPacked(t *testing.T, r *rand.Rand, typ Type) {
 			data[i] = byte(r.Uint32())
 		}
 		for i := 0; i < len(data); i += typ.BlockBytes() {
-			putF16(data[i:], float32(r.NormFloat64()))
-			if typ == Q4_K {
+			switch typ {
+			case Q6_K:
+				putF16(data[i+208:], float32(r.NormFloat64()))
+			case Q4_K:
 				putF16(data[i+2:], float32(r.NormFloat64())) // dmin
+				fallthrough
+			default:
+				putF16(data[i:], float32(r.NormFloat64()))
 			}
 		}
 		m, err := NewMatrix(typ, c.rows, cols, data)
@@ -54,7 +59,7 @@ func testPacked(t *testing.T, r *rand.Rand, typ Type) {
 		}
 		xq := QuantizeAct(typ, make([]byte, ActBytes(typ, cols)), x)
 		dst := make([]float32, c.rows)
-		m.DotRowsAct(dst, xq, c.lo, c.hi)
+		m.dotRowsAct(dst, xq, c.lo, c.hi, true) // the packed rows, also where DotRowsAct leaves them to batches
 		for i := c.lo; i < c.hi; i++ {
 			if want := dotActGo(typ)(m.Row(i), xq, c.nb); math.Float32bits(dst[i]) != math.Float32bits(want) {
 				t.Fatalf("%v rows=%d nb=%d [%d,%d) row %d: %v, want %v", typ, c.rows, c.nb, c.lo, c.hi, i, dst[i], want)
