@@ -32,7 +32,7 @@ type llamaCppGreedy struct {
 // llama.cpp's. The tokenization must be identical. All 32 tokens must
 // equal those of llama.cpp with an F32 KV cache and no flash attention,
 // the configuration whose arithmetic is closest to the engine's, on one
-// of its CPU variants (zen4_f32kv, haswell_f32kv): on qwen2moe-Q4_0
+// of its CPU variants (zen4_f32kv, haswell_f32kv, ...): on qwen2moe-Q4_0
 // llama.cpp's own variants disagree after 3 tokens, and the engine, whose
 // Q4_0 products have the float operations of llama.cpp's AVX2 repacked
 // kernels, equals the haswell one.
@@ -75,7 +75,7 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []int32
-			for range len(c.Runs["zen4_f32kv"]) {
+			for range 32 {
 				for i := range lg {
 					if tok.IsEOG(int32(i)) {
 						lg[i] = float32(math.Inf(-1))
@@ -94,13 +94,13 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 				t.Fatalf("unexpected golden case %s", name)
 			}
 			best, bestRun := -1, ""
-			for _, run := range []string{"zen4_f32kv", "haswell_f32kv"} {
-				if n := commonPrefix(got, c.Runs[run]); n > best {
+			for _, run := range slices.Sorted(maps.Keys(c.Runs)) {
+				if n := commonPrefix(got, c.Runs[run]); strings.HasSuffix(run, "_f32kv") && n > best {
 					best, bestRun = n, run
 				}
 			}
-			if best < len(got) || len(got) != 32 {
-				t.Errorf("%d of %d leading tokens equal llama.cpp's (best F32-KV variant %s), want 32:\n got %v\nwant %v",
+			if best < len(got) {
+				t.Errorf("%d of %d leading tokens equal llama.cpp's (best F32-KV variant %q), want all:\n got %v\nwant %v",
 					best, len(got), bestRun, got, c.Runs[bestRun])
 			}
 		})
