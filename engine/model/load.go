@@ -101,7 +101,7 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 	} else {
 		m.output = m.embd // tied embeddings
 		if l.pack && m.output != nil {
-			m.output.Pack()
+			m.output.Pack() // its rows stay resident: every token reads one
 		}
 	}
 	if l.err != nil {
@@ -270,8 +270,8 @@ func (l *loader) optVec(name string, n int) []float32 {
 
 func (l *loader) mat(name string, rows, cols int) *tensor.Matrix {
 	mt := l.matNoPack(name, rows, cols)
-	if l.pack && mt != nil {
-		mt.Pack()
+	if l.pack && mt != nil && mt.Pack() {
+		l.f.PageOut(mt.Data) // one resident copy of the weights, as llama.cpp's repacking keeps
 	}
 	return mt
 }
@@ -299,7 +299,9 @@ func (l *loader) mats3(name string, rows, cols, n int) []*tensor.Matrix {
 	}
 	if l.pack {
 		for _, m := range ms {
-			m.Pack()
+			if m.Pack() {
+				l.f.PageOut(m.Data)
+			}
 		}
 	}
 	return ms

@@ -150,23 +150,33 @@ func packQ6K(data []byte, rows, nb int) []byte {
 
 // Pack prepares the layout the fastest kernels read, where this CPU has
 // them: Q4_0, Q8_0, Q4_K and Q6_K rows interleaved eight by eight (see
-// packQ4_0; Q6_K's values unpacked to bytes, 1.7 times its size),
-// a copy of the weights, as llama.cpp's CPU backend repacks Q4_0 and Q4_K
-// at load. Products give
-// the same bits either way. It must be called before the matrix is shared
-// between goroutines.
-func (m *Matrix) Pack() {
-	if !havePacked || m.Rows < 8 || m.packed != nil {
-		return
+// packQ4_0; Q6_K's values unpacked to bytes, 1.7 times its size), a copy
+// of the weights, as llama.cpp's CPU backend repacks Q4_0 and Q4_K at
+// load. Products give the same bits either way. It must be called before
+// the matrix is shared between goroutines. It reports whether the packed
+// rows replace Data for every product with quantized activations (Data is
+// then read only for the rows after the last whole group of eight), so
+// that a caller can release Data's memory.
+func (m *Matrix) Pack() bool {
+	if !havePacked || m.Rows < 8 {
+		return false
 	}
-	switch m.Type {
+	if m.packed == nil {
+		m.packed = pack(m.Type, m.Data, m.Rows, m.Cols)
+	}
+	return m.packed != nil && m.Type != Q6_K // see DotRowsAct
+}
+
+func pack(t Type, data []byte, rows, cols int) []byte {
+	switch t {
 	case Q4_0:
-		m.packed = packQ4_0(m.Data, m.Rows, m.Cols/qk4_0)
+		return packQ4_0(data, rows, cols/qk4_0)
 	case Q8_0:
-		m.packed = packQ8_0(m.Data, m.Rows, m.Cols/qk8_0)
+		return packQ8_0(data, rows, cols/qk8_0)
 	case Q4_K:
-		m.packed = packQ4K(m.Data, m.Rows, m.Cols/qkK)
+		return packQ4K(data, rows, cols/qkK)
 	case Q6_K:
-		m.packed = packQ6K(m.Data, m.Rows, m.Cols/qkK)
+		return packQ6K(data, rows, cols/qkK)
 	}
+	return nil
 }
