@@ -8,11 +8,12 @@
 #
 #   scripts/llamacpp-compare.sh golden   # rewrite engine/model/testdata/llamacpp-greedy.json
 #   scripts/llamacpp-compare.sh embed    # rewrite engine/testdata/llamacpp-embed.json
-#   scripts/llamacpp-compare.sh benchcpu [tiny|large] [TYPES]  # one thread, tokens per CPU second (robust to load)
-#   scripts/llamacpp-compare.sh bench [TYPES]  # speed table (llama-bench zen4, haswell vs gateway bench local) into $BENCH_OUT
+#   scripts/llamacpp-compare.sh benchcpu [tiny|large] [TYPES] [THREADS]  # tokens per CPU second (robust to load), default one thread
+#   scripts/llamacpp-compare.sh bench [TYPES]  # speed table (llama-bench default backend, haswell vs gateway bench local) into $BENCH_OUT
 #
 # The haswell (AVX2) CPU backend is forced with a private mount namespace
-# (unshare -m, root) that hides every other backend variant.
+# (unshare -m, root) that hides every other backend variant; where haswell
+# is the variant llama.cpp picks anyway (an AVX2 CPU without AVX-512) it runs once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${LLAMACPP_RUN:-env}

@@ -8,13 +8,16 @@ tools (see scripts/llamacpp-compare.sh). For llama-MoE and qwen2moe files in
 Q8_0, Q4_0, Q4_K and Q6_K (`gateway modelgen --all DIR --seed 1`), it asks
 llama-server (one thread, one slot, on a loopback port) for the prompt's
 token ids (/tokenize) and 32 greedy tokens (/completion, temperature 0,
-ignore_eos: end-of-generation tokens are never chosen), in four
-configurations: the zen4 (AVX-512) and haswell (AVX2) CPU backends, each with
-llama.cpp's default KV cache (F16, flash attention auto) and with an F32 KV
-cache without flash attention (-ctk f32 -ctv f32 -fa off), the arithmetic
-closest to the engine's. The haswell backend is forced by bind-mounting a
-directory holding only libggml-cpu-haswell.so over ggml's backend directory
-in a private mount namespace (unshare -m; needs root).
+ignore_eos: end-of-generation tokens are never chosen), in up to four
+configurations: the CPU backend llama.cpp picks for this machine (zen4 on an
+AVX-512 EPYC) and the haswell (AVX2) one, each with llama.cpp's default KV
+cache (F16, flash attention auto) and with an F32 KV cache without flash
+attention (-ctk f32 -ctv f32 -fa off), the arithmetic closest to the
+engine's. The runs are named after the backend (zen4, zen4_f32kv, haswell,
+haswell_f32kv); where llama.cpp picks haswell itself, only the haswell ones.
+The haswell backend is forced by bind-mounting a directory holding only
+libggml-cpu-haswell.so over ggml's backend directory in a private mount
+namespace (unshare -m; needs root).
 
 llama.cpp is a measurement tool here, not a test dependency: the output is
 committed as testdata with this provenance.
@@ -29,16 +32,22 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from importlib import import_module
+
 PROMPT = "The quick brown fox jumps over the lazy dog"
 N = 32
 FILES = [f"{a}-{t}" for a in ("llama", "qwen2moe") for t in ("Q8_0", "Q4_0", "Q4_K", "Q6_K")]
 BACKENDS = "/usr/lib/x86_64-linux-gnu/ggml/backends0"
-CONFIGS = {
-    "zen4": [],
-    "zen4_f32kv": ["-ctk", "f32", "-ctv", "f32", "-fa", "off"],
-    "haswell": [],
-    "haswell_f32kv": ["-ctk", "f32", "-ctv", "f32", "-fa", "off"],
-}
+F32KV = ["-ctk", "f32", "-ctv", "f32", "-fa", "off"]
+
+
+def configs(best):
+    """Run name -> (extra flags, force haswell), for the default backend best."""
+    out = {best: ([], False), best + "_f32kv": (F32KV, False)}
+    if best != "haswell":
+        out.update({"haswell": ([], True), "haswell_f32kv": (F32KV, True)})
+    return out
 
 
 def free_port():
@@ -108,6 +117,7 @@ def compact(doc):
 
 def main():
     gateway, run, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    best = import_module("llamacpp-bench").default_backend(run)
     tmp = tempfile.mkdtemp(prefix="llamacpp-golden-")
     try:
         subprocess.run([gateway, "modelgen", "--all", tmp, "--seed", "1"], check=True,
@@ -119,8 +129,8 @@ def main():
         for name in FILES:
             model = os.path.join(tmp, name + ".gguf")
             case = {"file": name + ".gguf", "runs": {}}
-            for cfg, extra in CONFIGS.items():
-                ids, toks = greedy(run, model, extra, hdir if cfg.startswith("haswell") else None)
+            for cfg, (extra, force) in configs(best).items():
+                ids, toks = greedy(run, model, extra, hdir if force else None)
                 case.setdefault("prompt_ids", ids)
                 if ids != case["prompt_ids"]:
                     sys.exit(f"{name}: prompt ids differ between configurations")
@@ -133,8 +143,9 @@ def main():
                 "1:0.7.0+dfsg-2, libggml0 0.27.0-1), llama-server -t 1 -tb 1 -np 1 -c 512 "
                 "--no-warmup [+ -ctk f32 -ctv f32 -fa off for *_f32kv]; /tokenize then "
                 "/completion {n_predict: 32, temperature: 0, ignore_eos: true, "
-                "return_tokens: true}; CPU backend libggml-cpu-zen4.so or libggml-cpu-haswell.so "
-                "on an AMD EPYC (Zen 4) with AVX-512; files from `gateway modelgen --all DIR "
+                f"return_tokens: true}}; CPU backend libggml-cpu-{best}.so (llama.cpp's pick here)"
+                + ("" if best == "haswell" else " or libggml-cpu-haswell.so (forced)")
+                + "; files from `gateway modelgen --all DIR "
                 "--seed 1` (modelgen.AllSpec). Regenerate with scripts/llamacpp-compare.sh golden."),
             "prompt": PROMPT,
             "cases": cases,

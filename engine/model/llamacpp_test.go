@@ -29,10 +29,13 @@ type llamaCppGreedy struct {
 // TestGreedyMatchesLlamaCpp decodes llama.cpp's golden cases with the
 // engine (one thread, quantized activations, end-of-generation tokens
 // never chosen, as llama.cpp's ignore_eos) and compares the tokens with
-// llama.cpp's. The tokenization must be identical. minMatch is how many
-// leading tokens must equal those of llama.cpp with an F32 KV cache and
-// no flash attention (zen4_f32kv), the configuration whose arithmetic is
-// closest to the engine's.
+// llama.cpp's. The tokenization must be identical. All 32 tokens must
+// equal those of llama.cpp with an F32 KV cache and no flash attention,
+// the configuration whose arithmetic is closest to the engine's, on one
+// of its CPU variants (zen4_f32kv, haswell_f32kv, ...): on qwen2moe-Q4_0
+// llama.cpp's own variants disagree after 3 tokens, and the engine, whose
+// Q4_0 products have the float operations of llama.cpp's AVX2 repacked
+// kernels, equals the haswell one.
 func TestGreedyMatchesLlamaCpp(t *testing.T) {
 	raw, err := os.ReadFile("testdata/llamacpp-greedy.json")
 	if err != nil {
@@ -42,15 +45,12 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 	if err := json.Unmarshal(raw, &g); err != nil {
 		t.Fatal(err)
 	}
-	// qwen2moe-Q4_0 is below 32 because llama.cpp's own arithmetic differs
-	// there between its CPU variants (its repacked Q4_0 kernels): its
-	// zen4 and haswell builds agree on 3 tokens only.
-	minMatch := map[string]int{
-		"llama-Q8_0": 32, "llama-Q4_0": 32, "llama-Q4_K": 32, "llama-Q6_K": 32,
-		"qwen2moe-Q8_0": 32, "qwen2moe-Q4_0": 12, "qwen2moe-Q4_K": 32, "qwen2moe-Q6_K": 32,
+	want := []string{
+		"llama-Q8_0", "llama-Q4_0", "llama-Q4_K", "llama-Q6_K",
+		"qwen2moe-Q8_0", "qwen2moe-Q4_0", "qwen2moe-Q4_K", "qwen2moe-Q6_K",
 	}
-	if len(g.Cases) != len(minMatch) {
-		t.Fatalf("%d golden cases, want %d", len(g.Cases), len(minMatch))
+	if len(g.Cases) != len(want) {
+		t.Fatalf("%d golden cases, want %d", len(g.Cases), len(want))
 	}
 	for _, c := range g.Cases {
 		name := strings.TrimSuffix(c.File, ".gguf")
@@ -75,7 +75,7 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []int32
-			for range len(c.Runs["zen4_f32kv"]) {
+			for range 32 {
 				for i := range lg {
 					if tok.IsEOG(int32(i)) {
 						lg[i] = float32(math.Inf(-1))
@@ -90,9 +90,18 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 			for _, run := range slices.Sorted(maps.Keys(c.Runs)) {
 				t.Logf("%s: %d of %d tokens equal llama.cpp %s", name, commonPrefix(got, c.Runs[run]), len(got), run)
 			}
-			if n := commonPrefix(got, c.Runs["zen4_f32kv"]); n < minMatch[name] {
-				t.Errorf("%d leading tokens equal llama.cpp's (zen4_f32kv), want at least %d:\n got %v\nwant %v",
-					n, minMatch[name], got, c.Runs["zen4_f32kv"])
+			if !slices.Contains(want, name) {
+				t.Fatalf("unexpected golden case %s", name)
+			}
+			best, bestRun := -1, ""
+			for _, run := range slices.Sorted(maps.Keys(c.Runs)) {
+				if n := commonPrefix(got, c.Runs[run]); strings.HasSuffix(run, "_f32kv") && n > best {
+					best, bestRun = n, run
+				}
+			}
+			if best < len(got) {
+				t.Errorf("%d of %d leading tokens equal llama.cpp's (best F32-KV variant %q), want all:\n got %v\nwant %v",
+					best, len(got), bestRun, got, c.Runs[bestRun])
 			}
 		})
 	}

@@ -81,7 +81,7 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{log: log}
-	l := loader{f: f}
+	l := loader{f: f, pack: !opts.ExactFloat}
 
 	ti, ok := f.Tensor("token_embd.weight")
 	if !ok {
@@ -94,12 +94,15 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 		cfg.Vocab = int(ti.Dims[1])
 	}
 	H, V := cfg.Hidden, cfg.Vocab
-	m.embd = l.mat("token_embd.weight", V, H)
+	m.embd = l.matNoPack("token_embd.weight", V, H) // its rows are read one by one
 	m.outNorm = l.vec("output_norm.weight", H)
 	if _, ok := f.Tensor("output.weight"); ok {
 		m.output = l.mat("output.weight", V, H)
 	} else {
 		m.output = m.embd // tied embeddings
+		if l.pack && m.output != nil {
+			m.output.Pack() // its rows stay resident: every token reads one
+		}
 	}
 	if l.err != nil {
 		return nil, l.err
@@ -204,6 +207,9 @@ func (m *Model) Close() {
 type loader struct {
 	f   *gguf.File
 	err error
+	// pack: the matrices feed the quantized-activation kernels, so they
+	// get the layout the fastest of them read (tensor.Matrix.Pack).
+	pack bool
 }
 
 func (l *loader) fail(err error) {
@@ -263,6 +269,14 @@ func (l *loader) optVec(name string, n int) []float32 {
 }
 
 func (l *loader) mat(name string, rows, cols int) *tensor.Matrix {
+	mt := l.matNoPack(name, rows, cols)
+	if l.pack && mt != nil && mt.Pack() {
+		l.f.PageOut(mt.Data) // one resident copy of the weights, as llama.cpp's repacking keeps
+	}
+	return mt
+}
+
+func (l *loader) matNoPack(name string, rows, cols int) *tensor.Matrix {
 	if l.check(name, uint64(cols), uint64(rows)) == nil {
 		return nil
 	}
@@ -282,6 +296,13 @@ func (l *loader) mats3(name string, rows, cols, n int) []*tensor.Matrix {
 	if err != nil {
 		l.fail(fmt.Errorf("model: tensor %s: %w", name, err))
 		return nil
+	}
+	if l.pack {
+		for _, m := range ms {
+			if m.Pack() {
+				l.f.PageOut(m.Data)
+			}
+		}
 	}
 	return ms
 }

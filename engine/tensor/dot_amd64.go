@@ -3,6 +3,7 @@
 package tensor
 
 import (
+	"fmt"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -12,12 +13,6 @@ import (
 
 // haveAVX2 selects the assembly kernels; it is fixed at start-up.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
-
-// haveVNNI selects the AVX-512 VNNI kernels for Q4_0 and Q8_0 weights
-// with quantized activations (dotvnni_amd64.s), which give the AVX2
-// kernels' bits; it is fixed at start-up.
-var haveVNNI = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &&
-	cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 
 // haveSumsKernel says whether a kernel uses BlockSums (see SumsLen).
 var haveSumsKernel = haveAVX2
@@ -313,18 +308,12 @@ func dotQ8_0Act(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ8_0ActGo(row, xq, nb)
 	}
-	if haveVNNI {
-		return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActVNNI)
-	}
 	return actAVX2(Q8_0, row, xq, nb, dotQ8_0ActAVX2)
 }
 
 func dotQ4_0Act(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ4_0ActGo(row, xq, nb)
-	}
-	if haveVNNI {
-		return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActVNNI)
 	}
 	return actAVX2(Q4_0, row, xq, nb, dotQ4_0ActAVX2)
 }
@@ -398,14 +387,6 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	default:
 		return false
 	}
-	if haveVNNI {
-		switch t {
-		case Q8_0:
-			kernel = dotQ8_0ActVNNI
-		case Q4_0:
-			kernel = dotQ4_0ActVNNI
-		}
-	}
 	checkAct(t, data[:rb], xq, nb)
 	_ = data[len(dst)*rb-1]
 	for i := range dst {
@@ -415,25 +396,7 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 }
 
 //go:noescape
-func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
 func dotQ4KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
-func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
-func dotQ8_0ActVNNI(row, xq *byte, nb int) float32
-
-//go:noescape
-func dotQ4_0ActVNNI(row, xq *byte, nb int) float32
-
-//go:noescape
-func dotQ8_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
-
-//go:noescape
-func dotQ4_0ActVNNIx4(row, xq *byte, xstride, nb int, out *float32, ostride int)
 
 //go:noescape
 func dotQ6KActx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
@@ -451,28 +414,77 @@ func dotAct4Func(t Type) dotAct4Fn {
 	}
 	var kernel func(row, xq *byte, xstride, nb int, out *float32, ostride int)
 	switch t {
-	case Q8_0:
-		kernel = dotQ8_0Actx4AVX2
 	case Q4_K:
 		kernel = dotQ4KActx4AVX2
-	case Q4_0:
-		kernel = dotQ4_0Actx4AVX2
 	case Q6_K:
 		kernel = dotQ6KActx4AVX2
 	default:
 		return nil
-	}
-	if haveVNNI {
-		switch t {
-		case Q8_0:
-			kernel = dotQ8_0ActVNNIx4
-		case Q4_0:
-			kernel = dotQ4_0ActVNNIx4
-		}
 	}
 	return func(row, xq []byte, xstride, nb int, dst []float32, stride int) {
 		checkAct(t, row, xq[3*xstride:], nb)
 		_ = dst[3*stride]
 		kernel(&row[0], &xq[0], xstride, nb, &dst[0], stride)
 	}
+}
+
+//go:noescape
+func dotQ4_0PackedX16AVX2(p *byte, gstride int, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
+// havePacked says whether Q4_0 matrices are worth repacking (packQ4_0):
+// the kernels that read the packed rows need AVX2.
+var havePacked = haveAVX2
+
+//go:noescape
+func dotQ8_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+
+// dotRowsPacked sets dst[i] for the rows r0+i of a packed matrix of type
+// t, r0 a multiple of 8, up to len(dst) rows within the packed ones: eight
+// rows per kernel call, Q4_0 sixteen where it can. It returns how many
+// rows it did.
+func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
+	gb := nb * q4PackedBlock // bytes per group of eight rows
+	ab := q8_0Size           // activation bytes per block
+	kernel8 := dotQ4_0PackedX8AVX2
+	switch t {
+	case Q8_0:
+		gb, kernel8 = nb*q8PackedBlock, dotQ8_0PackedX8AVX2
+	case Q4_K:
+		gb, ab, kernel8 = nb*q4KPackedBlock, q8KSize, dotQ4KPackedX8AVX2
+	case Q6_K:
+		gb, ab, kernel8 = nb*q6KPackedBlock, q8KSize, dotQ6KPackedX8AVX2
+	}
+	n := min(len(dst), len(packed)/max(gb, 1)*8-r0) &^ 7
+	if n <= 0 || nb == 0 {
+		return 0
+	}
+	if len(xq) < nb*ab {
+		panic(fmt.Sprintf("tensor: %d bytes of activations for %d %v blocks", len(xq), nb, t))
+	}
+	_ = packed[(r0+n)/8*gb-1]
+	_ = dst[n-1]
+	i := 0
+	if t != Q4_0 {
+		for ; i < n; i += 8 {
+			kernel8(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
+		}
+		return i
+	}
+	for ; i+16 <= n; i += 16 {
+		dotQ4_0PackedX16AVX2(&packed[(r0+i)/8*gb], gb, &xq[0], nb, &dst[i])
+	}
+	if i < n {
+		dotQ4_0PackedX8AVX2(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
+		i += 8
+	}
+	return i
 }

@@ -62,8 +62,8 @@ func TestAVX2MatchesGo(t *testing.T) {
 	}
 }
 
-// TestActAVX2MatchesGo checks that the integer kernels (AVX2 and, where
-// the CPU has it, AVX-512 VNNI) give the Go kernels' bits, on random
+// TestActAVX2MatchesGo checks that the integer kernels give the Go
+// kernels' bits, on random
 // weight bytes (any int8, nibbles, scales) with finite scales, and
 // activations from the quantizer.
 func TestActAVX2MatchesGo(t *testing.T) {
@@ -157,8 +157,8 @@ type actKernel struct {
 // so that the AVX2 kernels stay tested where faster ones are chosen.
 func actKernels(t Type) []actKernel {
 	avx2 := map[Type]actKernel{
-		Q8_0: {"AVX2", dotQ8_0ActAVX2, dotQ8_0Actx4AVX2},
-		Q4_0: {"AVX2", dotQ4_0ActAVX2, dotQ4_0Actx4AVX2},
+		Q8_0: {"AVX2", dotQ8_0ActAVX2, nil},
+		Q4_0: {"AVX2", dotQ4_0ActAVX2, nil},
 		Q5_0: {"AVX2", dotQ5_0ActAVX2, nil},
 		Q4_1: {"AVX2", dotQ4_1ActAVX2, nil},
 		Q5_1: {"AVX2", dotQ5_1ActAVX2, nil},
@@ -166,15 +166,8 @@ func actKernels(t Type) []actKernel {
 		Q5_K: {"AVX2", dotQ5KActAVX2, nil},
 		Q6_K: {"AVX2", dotQ6KActAVX2, dotQ6KActx4AVX2},
 	}
-	vnni := map[Type]actKernel{
-		Q8_0: {"VNNI", dotQ8_0ActVNNI, dotQ8_0ActVNNIx4},
-		Q4_0: {"VNNI", dotQ4_0ActVNNI, dotQ4_0ActVNNIx4},
-	}
 	var ks []actKernel
 	if k, ok := avx2[t]; ok && haveAVX2 {
-		ks = append(ks, k)
-	}
-	if k, ok := vnni[t]; ok && haveVNNI {
 		ks = append(ks, k)
 	}
 	return ks

@@ -58,3 +58,9 @@ func dotRowsActArch(Type, []float32, []byte, int, []byte, int) bool { return fal
 type dotAct4Fn func(row, xq []byte, xstride, nb int, dst []float32, stride int)
 
 func dotAct4Func(Type) dotAct4Fn { return nil }
+
+// havePacked: without the assembly kernels packed rows would only cost a
+// copy.
+const havePacked = false
+
+func dotRowsPacked(Type, []byte, int, []float32, int, []byte) int { return 0 }

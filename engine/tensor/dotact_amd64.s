@@ -17,8 +17,8 @@
 	VPMADDUBSW Y5, Y4, Y6 \
 	VPMADDWD   Y7, Y6, Y6
 
-// Blocks alternate between two accumulators, Y0 (even blocks) and Y10
-// (odd), summed lane by lane at the end, as the Go kernels do.
+// Q8_0 has llama.cpp's float operations (see dotQ8_0ActGo): one set of
+// eight lanes, lane += d·sum by FMA, block by block.
 
 // func dotQ8_0ActAVX2(row, xq *byte, nb int) float32
 TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
@@ -26,12 +26,11 @@ TEXT ·dotQ8_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVQ xq+8(FP), DI
 	MOVQ nb+16(FP), CX
 	VXORPS Y0, Y0, Y0
-	VXORPS Y10, Y10, Y10
 	MOVL $0x00010001, AX
 	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
-	CMPQ CX, $2
-	JL   q80tail
+	TESTQ CX, CX
+	JE    q80done
 
 q80loop:
 	DPROD((SI), (DI))
@@ -39,37 +38,14 @@ q80loop:
 	VMOVDQU 2(SI), Y2
 	VMOVDQU 2(DI), Y3
 	MULSUM8
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
-	DPROD(34(SI), 34(DI))
-	VBROADCASTSS X1, Y1
-	VMOVDQU 36(SI), Y2
-	VMOVDQU 36(DI), Y3
-	MULSUM8
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y10, Y10
-	ADDQ $68, SI
-	ADDQ $68, DI
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q80loop
-
-q80tail:
-	TESTQ CX, CX
-	JE    q80done
-	DPROD((SI), (DI))
-	VBROADCASTSS X1, Y1
-	VMOVDQU 2(SI), Y2
-	VMOVDQU 2(DI), Y3
-	MULSUM8
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
+	VCVTDQ2PS   Y6, Y6
+	VFMADD231PS Y6, Y1, Y0
+	ADDQ $34, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q80loop
 
 q80done:
-	VADDPS Y10, Y0, Y0
 	HSUM8
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
@@ -100,13 +76,16 @@ q80done:
 	VPSUBW      Y4, Y6, Y6      \
 	VPMADDWD    Y7, Y6, Y6
 
+// Q4_0 has llama.cpp's repacked kernels' float operations (see
+// dotQ4_0ActGo): per block the exact integer sum s, then
+// acc = fma(s, d_w*d_x, acc).
+
 // func dotQ4_0ActAVX2(row, xq *byte, nb int) float32
 TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVQ row+0(FP), SI
 	MOVQ xq+8(FP), DI
 	MOVQ nb+16(FP), CX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y10, Y10, Y10
+	VXORPS X0, X0, X0
 	MOVL $0x00010001, AX
 	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
@@ -116,41 +95,26 @@ TEXT ·dotQ4_0ActAVX2(SB), NOSPLIT, $0-28
 	MOVL $0x08080808, AX
 	VMOVD AX, X9
 	VPBROADCASTD X9, Y9
-	CMPQ CX, $2
-	JL   q40tail
-
-q40loop:
-	DPROD((SI), (DI))
-	VBROADCASTSS X1, Y1
-	Q40MUL(2, 2)
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
-	DPROD(18(SI), 34(DI))
-	VBROADCASTSS X1, Y1
-	Q40MUL(20, 36)
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y10, Y10
-	ADDQ $36, SI
-	ADDQ $68, DI
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q40loop
-
-q40tail:
 	TESTQ CX, CX
 	JE    q40done
-	DPROD((SI), (DI))
-	VBROADCASTSS X1, Y1
+
+q40loop:
 	Q40MUL(2, 2)
-	VCVTDQ2PS Y6, Y6
-	VMULPS    Y1, Y6, Y6
-	VADDPS    Y6, Y0, Y0
+	VEXTRACTI128 $1, Y6, X5
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0x4E, X6, X5
+	VPADDD       X5, X6, X6
+	VPSHUFD      $0xB1, X6, X5
+	VPADDD       X5, X6, X6
+	VCVTDQ2PS    X6, X6
+	DPROD((SI), (DI))
+	VFMADD231SS  X1, X6, X0
+	ADDQ $18, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q40loop
 
 q40done:
-	VADDPS Y10, Y0, Y0
-	HSUM8
 	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -343,167 +307,6 @@ q6kadone:
 // Four activation vectors per weight row: the weights are loaded and
 // unpacked once for the four. Each vector's result has the bits of the
 // one-vector kernel.
-
-// One Q8_0 block of weights at woff(SI) (Y2 its values, Y3 their
-// magnitudes, X1 its scale) against the activation block at aoff(A),
-// accumulated into ACC.
-#define Q80X4VEC(A, aoff, ACC) \
-	VMOVDQU      aoff+2(A), Y4 \
-	VPSIGNB      Y2, Y4, Y4    \
-	VPMADDUBSW   Y4, Y3, Y4    \
-	VPMADDWD     Y7, Y4, Y4    \
-	VCVTDQ2PS    Y4, Y4        \
-	VCVTPH2PS    aoff(A), X5   \
-	VMULSS       X5, X1, X5    \
-	VBROADCASTSS X5, Y5        \
-	VMULPS       Y5, Y4, Y4    \
-	VADDPS       Y4, ACC, ACC
-
-#define Q80X4BLOCK(woff, aoff, A0, A1, A2, A3) \
-	VCVTPH2PS woff(SI), X1        \
-	VMOVDQU   woff+2(SI), Y2      \
-	VPSIGNB   Y2, Y2, Y3          \
-	Q80X4VEC(DI, aoff, A0)        \
-	Q80X4VEC(R8, aoff, A1)        \
-	Q80X4VEC(R9, aoff, A2)        \
-	Q80X4VEC(R10, aoff, A3)
-
-// Stores hsum8(EVEN+ODD) at off(BX).
-#define STOREX4(EVEN, ODD, off) \
-	VADDPS ODD, EVEN, Y0 \
-	HSUM8                \
-	VMOVSS X0, off(BX)
-
-// func dotQ8_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-TEXT ·dotQ8_0Actx4AVX2(SB), NOSPLIT, $0-48
-	MOVQ row+0(FP), SI
-	MOVQ xq+8(FP), DI
-	MOVQ xstride+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ out+32(FP), BX
-	MOVQ ostride+40(FP), R11
-	SHLQ $2, R11
-	LEAQ (DI)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	MOVL $0x00010001, AX
-	VMOVD AX, X7
-	VPBROADCASTD X7, Y7
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
-	VXORPS Y14, Y14, Y14
-	VXORPS Y15, Y15, Y15
-	CMPQ CX, $2
-	JL   q80x4tail
-
-q80x4loop:
-	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-	Q80X4BLOCK(34, 34, Y9, Y11, Y13, Y15)
-	ADDQ $68, SI
-	ADDQ $68, DI
-	ADDQ $68, R8
-	ADDQ $68, R9
-	ADDQ $68, R10
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q80x4loop
-
-q80x4tail:
-	TESTQ CX, CX
-	JE    q80x4done
-	Q80X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-
-q80x4done:
-	STOREX4(Y8, Y9, 0)
-	ADDQ R11, BX
-	STOREX4(Y10, Y11, 0)
-	ADDQ R11, BX
-	STOREX4(Y12, Y13, 0)
-	ADDQ R11, BX
-	STOREX4(Y14, Y15, 0)
-	VZEROUPPER
-	RET
-
-// One Q4_0 block of weights at woff(SI) (18 bytes: scale, 16 bytes of
-// nibbles) against the activation blocks at aoff of the four vectors: as
-// Q80X4BLOCK, with the values unpacked as Q40VALUES does (Y6 holds 0x0f
-// bytes, Y0 8s).
-#define Q40X4BLOCK(woff, aoff, A0, A1, A2, A3) \
-	VCVTPH2PS   woff(SI), X1       \
-	VMOVDQU     woff+2(SI), X2     \
-	VPSRLW      $4, X2, X3         \
-	VINSERTI128 $1, X3, Y2, Y2     \
-	VPAND       Y6, Y2, Y2         \
-	VPSUBB      Y0, Y2, Y2         \
-	VPSIGNB     Y2, Y2, Y3         \
-	Q80X4VEC(DI, aoff, A0)         \
-	Q80X4VEC(R8, aoff, A1)         \
-	Q80X4VEC(R9, aoff, A2)         \
-	Q80X4VEC(R10, aoff, A3)
-
-// func dotQ4_0Actx4AVX2(row, xq *byte, xstride, nb int, out *float32, ostride int)
-TEXT ·dotQ4_0Actx4AVX2(SB), NOSPLIT, $0-48
-	MOVQ row+0(FP), SI
-	MOVQ xq+8(FP), DI
-	MOVQ xstride+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ out+32(FP), BX
-	MOVQ ostride+40(FP), R11
-	SHLQ $2, R11
-	LEAQ (DI)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	MOVL $0x00010001, AX
-	VMOVD AX, X7
-	VPBROADCASTD X7, Y7
-	MOVL $0x0f0f0f0f, AX
-	VMOVD AX, X6
-	VPBROADCASTD X6, Y6
-	MOVL $0x08080808, AX
-	VMOVD AX, X0
-	VPBROADCASTD X0, Y0
-	VXORPS Y8, Y8, Y8
-	VXORPS Y9, Y9, Y9
-	VXORPS Y10, Y10, Y10
-	VXORPS Y11, Y11, Y11
-	VXORPS Y12, Y12, Y12
-	VXORPS Y13, Y13, Y13
-	VXORPS Y14, Y14, Y14
-	VXORPS Y15, Y15, Y15
-	CMPQ CX, $2
-	JL   q40x4tail
-
-q40x4loop:
-	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-	Q40X4BLOCK(18, 34, Y9, Y11, Y13, Y15)
-	ADDQ $36, SI
-	ADDQ $68, DI
-	ADDQ $68, R8
-	ADDQ $68, R9
-	ADDQ $68, R10
-	SUBQ $2, CX
-	CMPQ CX, $2
-	JGE  q40x4loop
-
-q40x4tail:
-	TESTQ CX, CX
-	JE    q40x4done
-	Q40X4BLOCK(0, 0, Y8, Y10, Y12, Y14)
-
-q40x4done:
-	STOREX4(Y8, Y9, 0)
-	ADDQ R11, BX
-	STOREX4(Y10, Y11, 0)
-	ADDQ R11, BX
-	STOREX4(Y12, Y13, 0)
-	ADDQ R11, BX
-	STOREX4(Y14, Y15, 0)
-	VZEROUPPER
-	RET
 
 // Q6_K, four activation vectors: each block's 256 six-bit values are
 // unpacked once to 0(SP) (eight groups of 32, in the one-row kernel's
@@ -1069,5 +872,419 @@ q51adone:
 	HSUM8
 	VADDSS X14, X0, X0
 	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// Q4_0 rows repacked eight by eight (packQ4_0): per group of eight rows
+// and block, the eight scales, then for k = 0..3 the bytes 4k..4k+3 of
+// each row's nibbles, row by row, so that 32-bit lane r of a 32-byte load
+// holds row r's elements 4k..4k+3 (low nibbles) and 4k+16..4k+19 (high).
+// One pass over a block's activations serves eight or sixteen rows, each
+// row's exact integer sum lands in its own lane, and the lanes take
+// fma(sum, d_w*d_x, acc) block by block: dotQ4_0ActGo's bits for each row.
+// Nibble products with the activations (VPMADDUBSW, ≤ 2·15·128 per pair)
+// add up in 16 bits over the block's eight steps (≤ 30720), and 8·Σa is
+// subtracted once per block.
+
+// Step k of a group at P: the products of its nibbles with the broadcast
+// activations Y4 (elements 4k..) and Y5 (4k+16..) added to SUM (int16).
+#define Q40PSTEP(P, k, T1, T2, SUM) \
+	VMOVDQU    (16+32*(k))(P), T1 \
+	VPSRLW     $4, T1, T2         \
+	VPAND      Y8, T1, T1         \
+	VPAND      Y8, T2, T2         \
+	VPMADDUBSW Y4, T1, T1         \
+	VPMADDUBSW Y5, T2, T2         \
+	VPADDW     T1, SUM, SUM       \
+	VPADDW     T2, SUM, SUM
+
+#define Q40PBCAST(k) \
+	VPBROADCASTD (2+4*(k))(DI), Y4 \
+	VPBROADCASTD (18+4*(k))(DI), Y5
+
+// Y14 = 8·Σa of the block at DI in every lane, Y15 = its scale d_x.
+#define Q40POFFSET \
+	VMOVDQU      2(DI), Y4     \
+	VPMADDUBSW   Y4, Y9, Y4    \
+	VPMADDWD     Y7, Y4, Y4    \
+	VEXTRACTI128 $1, Y4, X5    \
+	VPADDD       X5, X4, X4    \
+	VPSHUFD      $0x4E, X4, X5 \
+	VPADDD       X5, X4, X4    \
+	VPSHUFD      $0xB1, X4, X5 \
+	VPADDD       X5, X4, X4    \
+	VPBROADCASTD X4, Y14       \
+	VPBROADCASTW (DI), X15     \
+	VCVTPH2PS    X15, Y15
+
+// ACC += float(SUM - 8·Σa) · (d_w·d_x), lane by lane, for the group at P.
+#define Q40PACC(P, SUM, T, ACC) \
+	VPMADDWD    Y7, SUM, SUM \
+	VPSUBD      Y14, SUM, SUM \
+	VCVTDQ2PS   SUM, SUM     \
+	VCVTPH2PS   (P), T       \
+	VMULPS      Y15, T, T    \
+	VFMADD231PS T, SUM, ACC
+
+#define Q40PCONSTS \
+	MOVL $0x00010001, AX \
+	VMOVD AX, X7 \
+	VPBROADCASTD X7, Y7 \
+	MOVL $0x0f0f0f0f, AX \
+	VMOVD AX, X8 \
+	VPBROADCASTD X8, Y8 \
+	MOVL $0x08080808, AX \
+	VMOVD AX, X9 \
+	VPBROADCASTD X9, Y9
+
+// func dotQ4_0PackedX16AVX2(p *byte, gstride int, xq *byte, nb int, out *float32)
+// Sixteen rows: the groups at p and p+gstride, into out[0..15].
+TEXT ·dotQ4_0PackedX16AVX2(SB), NOSPLIT, $0-40
+	MOVQ p+0(FP), SI
+	MOVQ gstride+8(FP), R8
+	ADDQ SI, R8
+	MOVQ xq+16(FP), DI
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	Q40PCONSTS
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	TESTQ CX, CX
+	JE    q40p16done
+
+q40p16loop:
+	VPXOR Y6, Y6, Y6
+	VPXOR Y13, Y13, Y13
+	Q40PBCAST(0)
+	Q40PSTEP(SI, 0, Y2, Y3, Y6)
+	Q40PSTEP(R8, 0, Y11, Y12, Y13)
+	Q40PBCAST(1)
+	Q40PSTEP(SI, 1, Y2, Y3, Y6)
+	Q40PSTEP(R8, 1, Y11, Y12, Y13)
+	Q40PBCAST(2)
+	Q40PSTEP(SI, 2, Y2, Y3, Y6)
+	Q40PSTEP(R8, 2, Y11, Y12, Y13)
+	Q40PBCAST(3)
+	Q40PSTEP(SI, 3, Y2, Y3, Y6)
+	Q40PSTEP(R8, 3, Y11, Y12, Y13)
+	Q40POFFSET
+	Q40PACC(SI, Y6, Y1, Y0)
+	Q40PACC(R8, Y13, Y2, Y10)
+	ADDQ $144, SI
+	ADDQ $144, R8
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q40p16loop
+
+q40p16done:
+	VMOVUPS Y0, (BX)
+	VMOVUPS Y10, 32(BX)
+	VZEROUPPER
+	RET
+
+// func dotQ4_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ4_0PackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	Q40PCONSTS
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JE    q40p8done
+
+q40p8loop:
+	VPXOR Y6, Y6, Y6
+	Q40PBCAST(0)
+	Q40PSTEP(SI, 0, Y2, Y3, Y6)
+	Q40PBCAST(1)
+	Q40PSTEP(SI, 1, Y2, Y3, Y6)
+	Q40PBCAST(2)
+	Q40PSTEP(SI, 2, Y2, Y3, Y6)
+	Q40PBCAST(3)
+	Q40PSTEP(SI, 3, Y2, Y3, Y6)
+	Q40POFFSET
+	Q40PACC(SI, Y6, Y1, Y0)
+	ADDQ $144, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q40p8loop
+
+q40p8done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET
+
+// Q8_0 rows repacked eight by eight (packQ8_0): per group of eight rows
+// and block, the eight scales, then for k = 0..7 the bytes 4k..4k+3 of
+// each row, row by row. Register Yk holds lane k of the eight rows (row r
+// in 32-bit lane r): the one-row kernel's lanes turned on their side, so
+// that one activation load serves eight rows and the final sums are
+// vertical adds in hsum8's order: dotQ8_0ActGo's bits for each row.
+
+// Step k: Yk += d · (exact sum of row r's elements 4k..4k+3 times the
+// activations), lane r. Y13: d, Y12: 1s (int16).
+#define Q80PSTEP(k, ACC) \
+	VMOVDQU      (16+32*(k))(SI), Y8 \
+	VPBROADCASTD (2+4*(k))(DI), Y9   \
+	VPSIGNB      Y8, Y8, Y10         \
+	VPSIGNB      Y8, Y9, Y11         \
+	VPMADDUBSW   Y11, Y10, Y10       \
+	VPMADDWD     Y12, Y10, Y10       \
+	VCVTDQ2PS    Y10, Y10            \
+	VFMADD231PS  Y10, Y13, ACC
+
+// func dotQ8_0PackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ8_0PackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	MOVL $0x00010001, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	TESTQ CX, CX
+	JE    q80p8done
+
+q80p8loop:
+	VCVTPH2PS    (SI), Y13
+	VPBROADCASTW (DI), X14
+	VCVTPH2PS    X14, Y14
+	VMULPS       Y14, Y13, Y13
+	Q80PSTEP(0, Y0)
+	Q80PSTEP(1, Y1)
+	Q80PSTEP(2, Y2)
+	Q80PSTEP(3, Y3)
+	Q80PSTEP(4, Y4)
+	Q80PSTEP(5, Y5)
+	Q80PSTEP(6, Y6)
+	Q80PSTEP(7, Y7)
+	ADDQ $272, SI
+	ADDQ $34, DI
+	DECQ CX
+	JNE  q80p8loop
+
+q80p8done:
+	// hsum8: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)).
+	VADDPS Y4, Y0, Y0
+	VADDPS Y6, Y2, Y2
+	VADDPS Y5, Y1, Y1
+	VADDPS Y7, Y3, Y3
+	VADDPS Y2, Y0, Y0
+	VADDPS Y3, Y1, Y1
+	VADDPS Y1, Y0, Y0
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET
+
+// Q4_K rows repacked eight by eight (packQ4K): per group of eight rows and
+// block, at offsets of the 1440-byte packed block: 0 the eight d (fp16),
+// 16 the eight dmin, 32 for each sub-block j the scales as int16 pairs
+// (sc, sc) in lane r, 288 for i = 0..3 the mins as int16 pairs
+// (m_2i, m_2i+1), 416 for k = 0..3 and step s = 0..7 the nibble bytes
+// 32k+4s..32k+4s+3 of each row. The integer sums per row are the one-row
+// kernel's exact ones, in lane r, and the float operations per lane are
+// its scalar ones: dotQ4KActGo's bits for each row. Nibble products over
+// a sub-block's eight steps add up in 16 bits (≤ 8·2·15·128).
+
+// Step s of the sub-block pair k: low nibbles against the activations
+// 64k+4s.., high ones against 64k+32+4s.., into Y2 and Y3 (int16).
+#define Q4KPSTEP(k, s) \
+	VMOVDQU      (416+32*(8*(k)+(s)))(SI), Y4 \
+	VPSRLW       $4, Y4, Y5                   \
+	VPAND        Y8, Y4, Y4                   \
+	VPAND        Y8, Y5, Y5                   \
+	VPBROADCASTD (4+64*(k)+4*(s))(DI), Y6     \
+	VPBROADCASTD (36+64*(k)+4*(s))(DI), Y7    \
+	VPMADDUBSW   Y6, Y4, Y4                   \
+	VPMADDUBSW   Y7, Y5, Y5                   \
+	VPADDW       Y4, Y2, Y2                   \
+	VPADDW       Y5, Y3, Y3
+
+// Sub-blocks 2k and 2k+1: Y1 += sc_2k·Σlo + sc_2k+1·Σhi.
+#define Q4KPPAIR(k) \
+	VPXOR    Y2, Y2, Y2 \
+	VPXOR    Y3, Y3, Y3 \
+	Q4KPSTEP(k, 0)      \
+	Q4KPSTEP(k, 1)      \
+	Q4KPSTEP(k, 2)      \
+	Q4KPSTEP(k, 3)      \
+	Q4KPSTEP(k, 4)      \
+	Q4KPSTEP(k, 5)      \
+	Q4KPSTEP(k, 6)      \
+	Q4KPSTEP(k, 7)      \
+	VPMADDWD (32+64*(k))(SI), Y2, Y2 \
+	VPMADDWD (64+64*(k))(SI), Y3, Y3 \
+	VPADDD   Y2, Y1, Y1 \
+	VPADDD   Y3, Y1, Y1
+
+// func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ4KPackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x80000000, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JE    q4kp8done
+
+q4kp8loop:
+	VPXOR Y1, Y1, Y1
+	Q4KPPAIR(0)
+	Q4KPPAIR(1)
+	Q4KPPAIR(2)
+	Q4KPPAIR(3)
+
+	// summ = Σ m_j (bsums_2j + bsums_2j+1), lane by lane.
+	VMOVDQU     260(DI), X12
+	VMOVDQU     276(DI), X13
+	VPHADDW     X13, X12, X12
+	VINSERTI128 $1, X12, Y12, Y12
+	VPSHUFD     $0x00, Y12, Y13
+	VPMADDWD    288(SI), Y13, Y15
+	VPSHUFD     $0x55, Y12, Y13
+	VPMADDWD    320(SI), Y13, Y13
+	VPADDD      Y13, Y15, Y15
+	VPSHUFD     $0xAA, Y12, Y13
+	VPMADDWD    352(SI), Y13, Y13
+	VPADDD      Y13, Y15, Y15
+	VPSHUFD     $0xFF, Y12, Y13
+	VPMADDWD    384(SI), Y13, Y13
+	VPADDD      Y13, Y15, Y15
+
+	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
+	VBROADCASTSS (DI), Y9
+	VCVTPH2PS    (SI), Y10
+	VMULPS       Y10, Y9, Y10
+	VCVTPH2PS    16(SI), Y11
+	VMULPS       Y11, Y9, Y11
+	VXORPS       Y14, Y11, Y11
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y10, Y1, Y1
+	VADDPS       Y1, Y0, Y0
+	VCVTDQ2PS    Y15, Y15
+	VMULPS       Y11, Y15, Y15
+	VADDPS       Y15, Y0, Y0
+
+	ADDQ $1440, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNE  q4kp8loop
+
+q4kp8done:
+	VMOVUPS Y0, (BX)
+	VZEROUPPER
+	RET
+
+// Q6_K rows repacked eight by eight (packQ6K), their six-bit values
+// unpacked to bytes: per group of eight rows and block, at offsets of the
+// 2832-byte packed block: 0 the eight d (fp16), 16 for each group g of 16
+// elements the scales as int16 pairs (sc_g, sc_g) in lane r, 528 for
+// i = 0..7 the scales as int16 pairs (sc_2i, sc_2i+1), 784 for each step
+// t = 0..63 the values 4t..4t+3 of each row. The integer sums per row are
+// the one-row kernel's exact ones, in lane r, and the float operations
+// per lane its scalar ones: dotQ6KActGo's bits for each row. Value
+// products (≤ 2·63·128 per pair) add up in 16 bits over two steps.
+
+// Y2 = the products of step t's values with its activations (int16 pairs).
+#define Q6KPSTEP(t, R, B) \
+	VMOVDQU      (784+32*(t))(SI), R \
+	VPBROADCASTD (4+4*(t))(DI), B    \
+	VPMADDUBSW   B, R, R
+
+// Group g (steps 4g..4g+3): Y1 += sc_g · Σ q·a, lane by lane.
+#define Q6KPGROUP(g) \
+	Q6KPSTEP(4*(g), Y2, Y6)          \
+	Q6KPSTEP(4*(g)+1, Y3, Y7)        \
+	VPADDW   Y3, Y2, Y2              \
+	VPMADDWD (16+32*(g))(SI), Y2, Y2 \
+	VPADDD   Y2, Y1, Y1              \
+	Q6KPSTEP(4*(g)+2, Y4, Y6)        \
+	Q6KPSTEP(4*(g)+3, Y5, Y7)        \
+	VPADDW   Y5, Y4, Y4              \
+	VPMADDWD (16+32*(g))(SI), Y4, Y4 \
+	VPADDD   Y4, Y1, Y1
+
+// Y12 += (sc_2i, sc_2i+1) · (bsums_2i, bsums_2i+1), lane by lane.
+#define Q6KPOFF(i) \
+	VPBROADCASTD (260+4*(i))(DI), Y13 \
+	VPMADDWD     (528+32*(i))(SI), Y13, Y13 \
+	VPADDD       Y13, Y12, Y12
+
+// func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
+// Eight rows: the group at p, into out[0..7].
+TEXT ·dotQ6KPackedX8AVX2(SB), NOSPLIT, $0-32
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ nb+16(FP), CX
+	MOVQ out+24(FP), BX
+	VXORPS Y0, Y0, Y0
+	TESTQ CX, CX
+	JE    q6kp8done
+
+q6kp8loop:
+	VPXOR Y1, Y1, Y1
+	Q6KPGROUP(0)
+	Q6KPGROUP(1)
+	Q6KPGROUP(2)
+	Q6KPGROUP(3)
+	Q6KPGROUP(4)
+	Q6KPGROUP(5)
+	Q6KPGROUP(6)
+	Q6KPGROUP(7)
+	Q6KPGROUP(8)
+	Q6KPGROUP(9)
+	Q6KPGROUP(10)
+	Q6KPGROUP(11)
+	Q6KPGROUP(12)
+	Q6KPGROUP(13)
+	Q6KPGROUP(14)
+	Q6KPGROUP(15)
+
+	// The values' -32 offset: sumi -= 32 Σ sc_k bsums_k.
+	VPXOR Y12, Y12, Y12
+	Q6KPOFF(0)
+	Q6KPOFF(1)
+	Q6KPOFF(2)
+	Q6KPOFF(3)
+	Q6KPOFF(4)
+	Q6KPOFF(5)
+	Q6KPOFF(6)
+	Q6KPOFF(7)
+	VPSLLD $5, Y12, Y12
+	VPSUBD Y12, Y1, Y1
+
+	// sum += d*sumi (d = a.d*w.d)
+	VBROADCASTSS (DI), Y9
+	VCVTPH2PS    (SI), Y10
+	VMULPS       Y10, Y9, Y10
+	VCVTDQ2PS    Y1, Y1
+	VMULPS       Y10, Y1, Y1
+	VADDPS       Y1, Y0, Y0
+
+	ADDQ $2832, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNE  q6kp8loop
+
+q6kp8done:
+	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET

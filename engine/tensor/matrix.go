@@ -11,6 +11,7 @@ type Matrix struct {
 	Data       []byte
 
 	rowBytes int
+	packed   []byte // rows interleaved for the packed kernels (Pack), nil: none
 }
 
 // NewMatrix wraps data as a rows x cols matrix of type t, checking that
@@ -141,8 +142,22 @@ func (m *Matrix) MatMul(pool *Pool, dst, x []float32, n int) {
 // x quantized by QuantizeAct(m.Type, ...): the integer kernels llama.cpp's
 // CPU backend uses.
 func (m *Matrix) DotRowsAct(dst []float32, xq []byte, lo, hi int) {
+	// Q6_K's packed rows, its values unpacked to bytes, are 1.7 times its
+	// size: for one vector they cost more reading than they save (tiny
+	// model decoding 1000 → 900 tokens per CPU second), so only batches
+	// (MatMulAct) use them.
+	m.dotRowsAct(dst, xq, lo, hi, m.Type != Q6_K)
+}
+
+func (m *Matrix) dotRowsAct(dst []float32, xq []byte, lo, hi int, usePacked bool) {
 	rb := m.RowBytes()
 	nb := m.Cols / m.Type.BlockSize()
+	if usePacked && m.packed != nil && lo%8 == 0 {
+		lo += dotRowsPacked(m.Type, m.packed, nb, dst[lo:hi], lo, xq)
+		if lo == hi {
+			return
+		}
+	}
 	data := m.Data[lo*rb : hi*rb]
 	if dotRowsActArch(m.Type, dst[lo:hi], data, rb, xq, nb) {
 		return
@@ -174,6 +189,10 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 	}
 	block := max(1, matMulBlockBytes/m.RowBytes())
 	dot4 := dotAct4Func(m.Type)
+	if m.packed != nil {
+		block = max(16, block&^15) // whole calls of the packed kernel
+		dot4 = nil                 // one pass per vector over eight rows beats four vectors per row
+	}
 	rb, nb := m.RowBytes(), cols/m.Type.BlockSize()
 	run := func(lo, hi int) {
 		for b0 := lo; b0 < hi; b0 += block {
@@ -187,7 +206,7 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 				}
 			}
 			for ; j < n; j++ {
-				m.DotRowsAct(dst[j*rows:(j+1)*rows], xq[j*ab:(j+1)*ab], b0, b1)
+				m.dotRowsAct(dst[j*rows:(j+1)*rows], xq[j*ab:(j+1)*ab], b0, b1, true)
 			}
 		}
 	}

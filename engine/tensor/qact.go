@@ -256,9 +256,13 @@ func checkAct(t Type, row, xq []byte, nb int) {
 	}
 }
 
+// Q8_0 follows llama.cpp's ggml_vec_dot_q8_0_q8_0 for AVX2: eight float32
+// lanes, lane l taking the exact sum of elements 4l..4l+3 of each block
+// as fma(d_w*d_x, sum, lane), then the lanes summed as its hsum_float_8
+// does (hsum8 with one set).
 func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 	checkAct(Q8_0, row, xq, nb)
-	var acc [2][8]float32
+	var acc [8]float32
 	for i := range nb {
 		w := (*[q8_0Size]byte)(row[i*q8_0Size:])
 		a := (*[q8_0Size]byte)(xq[i*q8_0Size:])
@@ -268,32 +272,44 @@ func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 			for k := 4 * l; k < 4*l+4; k++ {
 				s += int32(int8(w[2+k])) * int32(int8(a[2+k]))
 			}
-			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
+			acc[l] = fma32(d, float32(s), acc[l])
 		}
 	}
-	return hsum8(&acc)
+	return hsum8(&[2][8]float32{acc})
 }
 
+// Q4_0 follows llama.cpp's repacked Q4_0 kernels (ggml_gemv_q4_0_8x8_q8_0,
+// which its CPU backend runs on every AVX2 machine): each block's integer
+// sum is exact, and one float32 accumulator per row takes
+// fma(sum, d_w*d_x, acc) block by block.
 func dotQ4_0ActGo(row, xq []byte, nb int) float32 {
 	checkAct(Q4_0, row, xq, nb)
-	var acc [2][8]float32
+	var acc float32
 	for i := range nb {
 		w := (*[q4_0Size]byte)(row[i*q4_0Size:])
 		a := (*[q8_0Size]byte)(xq[i*q8_0Size:])
-		d := f16le(w[:]) * f16le(a[:])
-		for l := range 8 {
-			var s int32
-			for k := 4 * l; k < 4*l+4; k++ {
-				q := int32(w[2+k&15] & 0xf)
-				if k >= 16 {
-					q = int32(w[2+k&15] >> 4)
-				}
-				s += (q - 8) * int32(int8(a[2+k]))
-			}
-			acc[i&1][l] = float32(acc[i&1][l] + float32(d*float32(s)))
+		var s int32
+		for k := range 16 {
+			s += (int32(w[2+k]&0xf) - 8) * int32(int8(a[2+k]))
+			s += (int32(w[2+k]>>4) - 8) * int32(int8(a[18+k]))
 		}
+		acc = fma32(float32(s), f16le(w[:])*f16le(a[:]), acc)
 	}
-	return hsum8(&acc)
+	return acc
+}
+
+// fma32 is a*b+c rounded once to float32, as the FMA instruction does.
+// a*b is exact in float64 (24+24 bits); its sum with c is rounded to odd
+// in float64 (53 bits ≥ 24+2), from which rounding to float32 is correct.
+func fma32(a, b, c float32) float32 {
+	p, q := float64(a)*float64(b), float64(c)
+	s := p + q
+	v := s - p
+	e := (p - (s - v)) + (q - v) // s + e == p + q exactly
+	if e != 0 && math.Float64bits(s)&1 == 0 {
+		s = math.Nextafter(s, math.Copysign(math.Inf(1), e))
+	}
+	return float32(s)
 }
 
 func dotQ5_0ActGo(row, xq []byte, nb int) float32 {

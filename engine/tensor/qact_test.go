@@ -247,7 +247,10 @@ func TestMatMulAct(t *testing.T) {
 			t.Fatal(err)
 		}
 		x := randVec(r, n*cols)
-		for _, p := range []*Pool{nil, pool} {
+		for _, p := range []*Pool{nil, pool, pool} {
+			if p != nil && m.packed == nil {
+				m.Pack() // the second pass with the packed rows, where the type has them
+			}
 			dst := make([]float32, n*rows)
 			m.MatMulAct(p, dst, x, n, nil)
 			for j := range n {

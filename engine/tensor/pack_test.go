@@ -1,0 +1,100 @@
+package tensor
+
+import (
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestPacked checks the packed Q4_0, Q8_0, Q4_K and Q6_K rows against the one-row Go
+// kernels bit for bit, on row counts with and without a last group of
+// eight or a remainder, and on ranges that start inside a group.
+func TestPacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, typ := range []Type{Q4_0, Q8_0, Q4_K, Q6_K} {
+		testPacked(t, r, typ)
+	}
+}
+
+func testPacked(t *testing.T, r *rand.Rand, typ Type) {
+	cases := []struct{ rows, nb, lo, hi int }{
+		{8, 1, 0, 8},
+		{16, 3, 0, 16},
+		{24, 16, 0, 24},
+		{24, 16, 8, 24},
+		{40, 2, 16, 40},
+		{70, 5, 0, 70},
+		{70, 5, 3, 69},
+		{13, 4, 0, 13},
+	}
+	for _, c := range cases {
+		cols := typ.BlockSize() * c.nb
+		data := make([]byte, c.rows*c.nb*typ.BlockBytes())
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		for i := 0; i < len(data); i += typ.BlockBytes() {
+			switch typ {
+			case Q6_K:
+				putF16(data[i+208:], float32(r.NormFloat64()))
+			case Q4_K:
+				putF16(data[i+2:], float32(r.NormFloat64())) // dmin
+				fallthrough
+			default:
+				putF16(data[i:], float32(r.NormFloat64()))
+			}
+		}
+		m, err := NewMatrix(typ, c.rows, cols, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Pack()
+		if havePacked && (m.packed == nil) != (c.rows < 8) {
+			t.Fatalf("%v rows=%d: packed %v", typ, c.rows, m.packed != nil)
+		}
+		x := randVec(r, cols)
+		if c.nb > 1 {
+			clear(x[:typ.BlockSize()]) // an all-zero block
+		}
+		xq := QuantizeAct(typ, make([]byte, ActBytes(typ, cols)), x)
+		dst := make([]float32, c.rows)
+		m.dotRowsAct(dst, xq, c.lo, c.hi, true) // the packed rows, also where DotRowsAct leaves them to batches
+		for i := c.lo; i < c.hi; i++ {
+			if want := dotActGo(typ)(m.Row(i), xq, c.nb); math.Float32bits(dst[i]) != math.Float32bits(want) {
+				t.Fatalf("%v rows=%d nb=%d [%d,%d) row %d: %v, want %v", typ, c.rows, c.nb, c.lo, c.hi, i, dst[i], want)
+			}
+		}
+	}
+}
+
+// TestFMA32 checks fma32 against a*b+c computed exactly and rounded once
+// to float32, on random operands and on sums that fall exactly half-way
+// between two float32s in float64 (where rounding twice would be wrong).
+func TestFMA32(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	exact := func(a, b, c float32) float32 {
+		v := new(big.Float).SetPrec(200).SetFloat64(float64(a))
+		v.Mul(v, new(big.Float).SetPrec(200).SetFloat64(float64(b)))
+		v.Add(v, new(big.Float).SetPrec(200).SetFloat64(float64(c)))
+		f, _ := v.Float32()
+		return f
+	}
+	type op struct{ a, b, c float32 }
+	ops := []op{
+		{1, 1, 0},
+		{0, 5, -3},
+		// (1 + 2^-23) + 2^-24 - 2^-70: float64 rounds it to the half-way
+		// 1 + 3·2^-24, which rounds to even 1 + 2^-22; the exact sum is
+		// below half-way, 1 + 2^-23.
+		{float32(math.Ldexp(1+1.0/(1<<23), -12)), float32(math.Ldexp(1-1.0/(1<<23), -12)), 1 + 1.0/(1<<23)},
+	}
+	for range 100000 {
+		ops = append(ops, op{float32(r.NormFloat64()), float32(r.NormFloat64() * math.Ldexp(1, r.IntN(40)-20)), float32(r.NormFloat64())})
+	}
+	for _, o := range ops {
+		if got, want := fma32(o.a, o.b, o.c), exact(o.a, o.b, o.c); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("fma32(%v, %v, %v) = %v, want %v", o.a, o.b, o.c, got, want)
+		}
+	}
+}
