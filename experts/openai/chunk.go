@@ -229,10 +229,15 @@ func (d *chunkDecoder) usage(c *wireChunk) bool {
 	if d.peek() == 'n' {
 		return d.null()
 	}
+	c.Usage = new(experts.Usage)
+	return d.usageFields(c.Usage)
+}
+
+// usageFields reads a usage object into u.
+func (d *chunkDecoder) usageFields(u *experts.Usage) bool {
 	if !d.open('{') {
 		return false
 	}
-	c.Usage = new(experts.Usage)
 	for first := true; ; first = false {
 		key, more, ok := d.key(first)
 		if !ok || !more {
@@ -240,13 +245,152 @@ func (d *chunkDecoder) usage(c *wireChunk) bool {
 		}
 		switch string(key) {
 		case "prompt_tokens":
-			c.Usage.PromptTokens, ok = d.int()
+			u.PromptTokens, ok = d.int()
 		case "completion_tokens":
-			c.Usage.CompletionTokens, ok = d.int()
+			u.CompletionTokens, ok = d.int()
 		case "total_tokens":
-			c.Usage.TotalTokens, ok = d.int()
+			u.TotalTokens, ok = d.int()
 		default:
 			ok = d.other(key)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+// decodeResponse decodes the common shape of a chat completion (choices
+// whose message holds content, usage; no error or tool calls, keys as
+// OpenAI spells them) without reflection, into what json.Unmarshal would
+// make of it. ok is false for anything else, which is left to
+// encoding/json.
+func decodeResponse(data []byte) (w wireResponse, ok bool) {
+	d := chunkDecoder{b: data}
+	if !d.open('{') {
+		return w, false
+	}
+	var seenChoices, seenUsage bool
+	for first := true; ; first = false {
+		key, more, ok := d.key(first)
+		switch {
+		case !ok:
+			return w, false
+		case !more:
+			return w, d.end()
+		}
+		switch string(key) {
+		case "choices":
+			if seenChoices {
+				return w, false // a repeated key: left to encoding/json
+			}
+			seenChoices = true
+			ok = d.respChoices(&w)
+		case "usage":
+			if seenUsage {
+				return w, false
+			}
+			seenUsage = true
+			if d.peek() == 'n' {
+				ok = d.null()
+			} else {
+				ok = d.usageFields(&w.Usage)
+			}
+		case "error":
+			ok = d.null()
+		default:
+			ok = d.other(key)
+		}
+		if !ok {
+			return w, false
+		}
+	}
+}
+
+func (d *chunkDecoder) respChoices(w *wireResponse) bool {
+	if d.peek() == 'n' {
+		return d.null()
+	}
+	if !d.literal("[") {
+		return false
+	}
+	w.Choices = make([]wireChoice, 0, 1)
+	if d.peek() == ']' {
+		d.i++
+		return true
+	}
+	for {
+		w.Choices = append(w.Choices, wireChoice{})
+		if !d.respChoice(&w.Choices[len(w.Choices)-1]) {
+			return false
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (d *chunkDecoder) respChoice(ch *wireChoice) bool {
+	if !d.open('{') {
+		return false
+	}
+	seenMessage := false
+	for first := true; ; first = false {
+		key, more, ok := d.key(first)
+		if !ok || !more {
+			return ok
+		}
+		switch string(key) {
+		case "message":
+			if seenMessage {
+				return false
+			}
+			seenMessage = true
+			ok = d.message(&ch.Message)
+		case "finish_reason":
+			if d.peek() == 'n' {
+				ok = d.null() // null leaves a string as it is
+			} else {
+				ch.FinishReason, ok = d.str()
+			}
+		default:
+			ok = d.other(key)
+		}
+		if !ok {
+			return false
+		}
+	}
+}
+
+func (d *chunkDecoder) message(m *wireMessage) bool {
+	if d.peek() == 'n' {
+		return d.null()
+	}
+	if !d.open('{') {
+		return false
+	}
+	for first := true; ; first = false {
+		key, more, ok := d.key(first)
+		if !ok || !more {
+			return ok
+		}
+		switch string(key) {
+		case "content":
+			if d.peek() == 'n' {
+				m.Content = nil
+				ok = d.null()
+			} else {
+				var s string
+				s, ok = d.str()
+				m.Content = &s
+			}
+		default: // tool calls ("tool_calls", even null) are left to encoding/json
+			ok = string(key) != "tool_calls" && d.other(key)
 		}
 		if !ok {
 			return false
