@@ -29,7 +29,7 @@ var validRoles = map[string]bool{"system": true, "developer": true, "user": true
 
 func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	var r chatRequest
-	body, err := s.readJSON(c, &r)
+	body, err := s.readChat(c, &r)
 	if err != nil {
 		return nil, err
 	}
