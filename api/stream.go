@@ -139,24 +139,23 @@ func (w *streamWriter) chunkHead() []byte {
 	return b
 }
 
-// contentEvent is the event of a content-only delta, encoded without
-// reflection: the bytes json.Marshal would write for its chatChunk.
-func (w *streamWriter) contentEvent(content string) []byte {
-	head := w.chunkHead()
-	b := make([]byte, 0, len(head)+len(content)+96)
-	b = append(b, head...)
+// appendContent appends to pending the event of a content-only delta,
+// encoded without reflection: the bytes json.Marshal would write for its
+// chatChunk.
+func (w *streamWriter) appendContent(content string) {
+	b := append(w.pending, w.chunkHead()...)
 	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
 	b = jsonenc.String(b, content)
-	return append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
+	w.pending = append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
 }
 
-// rawEvent is an upstream's chunk as its event, with the gateway's id,
-// object, created and model in place of the upstream's (and no moegate
-// object of another gateway): every other member keeps its bytes.
-func (w *streamWriter) rawEvent(raw []byte) ([]byte, bool) {
+// appendRaw appends to pending an upstream's chunk as its event, with the
+// gateway's id, object, created and model in place of the upstream's (and
+// no moegate object of another gateway): every other member keeps its
+// bytes. It appends nothing and returns false if raw is not an object.
+func (w *streamWriter) appendRaw(raw []byte) bool {
 	head := w.chunkHead()
-	b := make([]byte, 0, len(head)+len(raw)+8)
-	b = append(b, head...)
+	b := append(w.pending, head...)
 	err := jsonobj.Members(raw, func(key, _, member []byte) {
 		switch string(key) {
 		case "id", "object", "created", "model", "moegate":
@@ -166,9 +165,11 @@ func (w *streamWriter) rawEvent(raw []byte) ([]byte, bool) {
 		b = append(b, member...)
 	})
 	if err != nil {
-		return nil, false
+		w.pending = b[:len(w.pending)]
+		return false
 	}
-	return append(b, "}\n\n"...), true
+	w.pending = append(b, "}\n\n"...)
+	return true
 }
 
 // delta is the aggregate package's callback: one piece of the answer.
@@ -191,12 +192,10 @@ func (w *streamWriter) delta(d experts.Delta) error {
 		}
 		return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}}, !d.More)
 	}
-	if d.Raw != nil {
-		if b, ok := w.rawEvent(d.Raw); ok {
-			return w.write(b, !d.More)
-		}
+	if d.Raw == nil || !w.appendRaw(d.Raw) {
+		w.appendContent(d.Content)
 	}
-	return w.write(w.contentEvent(d.Content), !d.More)
+	return w.write(nil, !d.More)
 }
 
 // finish sends the finish reason, the final moegate object (now with each
