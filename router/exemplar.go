@@ -56,7 +56,12 @@ func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
 // best writes into s each class's best cosine between x and its exemplars
 // (x and exemplars L2-normalised; 0 for a class without exemplars).
 func (ix *exemplarIndex) best(x sparse, s []float64) {
-	dots := make([]float32, len(ix.class))
+	var buf [512]float32 // on the stack for up to 512 exemplars
+	dots := buf[:0]
+	if len(ix.class) > len(buf) {
+		dots = make([]float32, len(ix.class))
+	}
+	dots = dots[:len(ix.class)]
 	for k, f := range x.idx {
 		if int(f)+1 >= len(ix.start) {
 			continue
@@ -94,7 +99,12 @@ func (sc *scorer) probs(x sparse, p []float64) {
 	if sc.ex == nil {
 		return
 	}
-	s := make([]float64, len(p))
+	var buf [64]float64 // on the stack for up to 64 classes
+	s := buf[:0]
+	if len(p) > len(buf) {
+		s = make([]float64, len(p))
+	}
+	s = s[:len(p)]
 	sc.ex.best(x, s)
 	var mass, z, maxS float64
 	for c, w := range sc.weight {
