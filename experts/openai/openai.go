@@ -324,6 +324,12 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	var calls toolCallAccumulator
 	done := false
 	for !done {
+		if sse.r.Buffered() == 0 {
+			// About to wait for the upstream: the timeout starts now. Events
+			// already read need no timer (a reset per event was a timer
+			// operation per chunk).
+			idle.Reset(o.timeout)
+		}
 		data, err := sse.next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -334,7 +340,6 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		if err != nil {
 			return nil, o.wrap(ctx, err, timedOut())
 		}
-		idle.Reset(o.timeout)
 		if bytes.Equal(data, doneEvent) {
 			done = true
 			break
