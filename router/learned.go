@@ -112,7 +112,7 @@ func (l *Learned) Install(m *Model) error {
 	if f := featureVersion(l.emb); f != m.Features {
 		return fmt.Errorf("%w: model trained on features %q, embedder has %q", ErrBadModel, m.Features, f)
 	}
-	in := &installed{Model: m, index: make(map[string]int, len(m.Experts)), sc: &scorer{gate: m.Gate}}
+	in := &installed{Model: m, index: make(map[string]int, len(m.Experts)), sc: &scorer{gate: packLinear(m.Gate)}}
 	if len(m.ExemplarWeights) > 0 {
 		xs, ys := m.exemplarX, m.exemplarY
 		if xs == nil {
