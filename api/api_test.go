@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -607,7 +608,11 @@ func BenchmarkChatOverhead(b *testing.B) {
 		for i, q := range []string{"balance", "transfer money", "my account", "credit card", "flight to rome", "hotel booking", "pack my suitcase", "passport"} {
 			ex = append(ex, router.Example{Text: q + " please", Expert: []string{"banking", "travel"}[i/4]})
 		}
-		if _, err := l.Train(context.Background(), ex); err != nil {
+		m, err := l.Train(context.Background(), ex)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Install(m); err != nil {
 			b.Fatal(err)
 		}
 		benchChat(b, newTestEnv(b, Options{}, gateway.Options{}, func(d *gateway.Deps) {
@@ -616,38 +621,80 @@ func BenchmarkChatOverhead(b *testing.B) {
 		}))
 	})
 	// What production runs: ten openai-kind experts on an instant upstream
-	// over loopback HTTP, the learned router, the default 2,048-dimension
-	// embedder and the response cache with semantic lookup on, every
-	// question new (so every lookup searches a full scope and misses).
-	b.Run("routed+cache, 10 openai experts", func(b *testing.B) {
+	// over loopback HTTP, the learned router on its default features
+	// (n-grams, stems, concepts) trained on examples and descriptions, the
+	// default 2,048-dimension embedder and the response cache with
+	// semantic lookup on, every question new (so every lookup searches a
+	// full scope and misses); answered whole and streamed.
+	// What the upstream and an HTTP client alone allocate per request
+	// (both run in this process, so their allocations are in the
+	// gateway's figures below).
+	b.Run("upstream and client alone", func(b *testing.B) {
 		up := httptest.NewServer(loadgen.Upstream())
 		defer up.Close()
-		domains := []string{"banking", "medicine", "law", "cooking", "travel", "sports", "astronomy", "programming", "gardening", "music"}
-		var ex []router.Example
-		for _, d := range domains {
-			for i := range 6 {
-				ex = append(ex, router.Example{Text: fmt.Sprintf("a question about %s number %d", d, i), Expert: d + "-up"})
-			}
-		}
-		l := router.NewLearned(embed.NewLocal(router.LocalFeatureDim), router.Options{})
-		if _, err := l.Train(context.Background(), ex); err != nil {
-			b.Fatal(err)
-		}
-		env := newTestEnv(b, Options{}, gateway.Options{}, func(d *gateway.Deps) {
-			d.Router = l
-			d.Embedder = embed.NewLocal(2048)
-			d.Cache = policies.NewMemoryCache(policies.CacheOptions{})
-		})
-		for _, d := range domains {
-			if _, err := env.reg.Add(context.Background(), experts.Spec{Name: d + "-up", Kind: experts.KindOpenAI, BaseURL: up.URL, Model: "instant"}); err != nil {
+		client := &http.Client{Transport: openai.NewTransport(32)}
+		body := []byte(`{"model":"instant","messages":[{"role":"user","content":"hello"}]}`)
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := client.Post(up.URL+"/v1/chat/completions", "application/json", bytes.NewReader(body))
+			if err != nil {
 				b.Fatal(err)
 			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
-		benchChatBodies(b, env, func(i int) string {
-			d := domains[i%len(domains)]
-			return fmt.Sprintf(`{"model":"auto","messages":[{"role":"user","content":"a %s question, %s, ref %x"}]}`, d, strings.Repeat(domains[(i*7+3)%10]+" ", i%5), i*2654435761)
-		})
 	})
+	for _, stream := range []bool{false, true} {
+		name := "routed+cache, 10 openai experts"
+		if stream {
+			name += ", stream"
+		}
+		b.Run(name, func(b *testing.B) {
+			up := httptest.NewServer(loadgen.Upstream())
+			defer up.Close()
+			env, domains := benchOpenAIExperts(b, up.URL)
+			streamed := ""
+			if stream {
+				streamed = `,"stream":true`
+			}
+			benchChatBodies(b, env, func(i int) string {
+				d := domains[i%len(domains)]
+				return fmt.Sprintf(`{"model":"auto","messages":[{"role":"user","content":"a %s question, %s, ref %x"}]%s}`, d, strings.Repeat(domains[(i*7+3)%10]+" ", i%5), i*2654435761, streamed)
+			})
+		})
+	}
+}
+
+// benchOpenAIExperts is a gateway with ten openai-kind experts on the
+// upstream at url, routed as a production gateway routes them.
+func benchOpenAIExperts(b *testing.B, url string) (*testEnv, []string) {
+	domains := []string{"banking", "medicine", "law", "cooking", "travel", "sports", "astronomy", "programming", "gardening", "music"}
+	var ex []router.Example
+	for _, d := range domains {
+		for i := range 6 {
+			ex = append(ex, router.Example{Text: fmt.Sprintf("a question about %s number %d", d, i), Expert: d + "-up"})
+		}
+		ex = append(ex, router.DescriptionExamples(d+"-up", "questions about "+d)...)
+	}
+	l := router.NewLearned(router.NewLexical(embed.NewLocal(router.LocalFeatureDim), router.LexicalOptions{}), router.Options{})
+	m, err := l.Train(context.Background(), ex)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := l.Install(m); err != nil {
+		b.Fatal(err)
+	}
+	env := newTestEnv(b, Options{}, gateway.Options{}, func(d *gateway.Deps) {
+		d.Router = l
+		d.Embedder = embed.NewLocal(2048)
+		d.Cache = policies.NewMemoryCache(policies.CacheOptions{})
+	})
+	for _, d := range domains {
+		if _, err := env.reg.Add(context.Background(), experts.Spec{Name: d + "-up", Kind: experts.KindOpenAI, BaseURL: url, Model: "instant"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return env, domains
 }
 
 func benchChat(b *testing.B, env *testEnv) {

@@ -29,7 +29,7 @@ var validRoles = map[string]bool{"system": true, "developer": true, "user": true
 
 func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	var r chatRequest
-	body, err := s.readJSON(c, &r)
+	body, err := s.readChat(c, &r)
 	if err != nil {
 		return nil, err
 	}
@@ -111,8 +111,8 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 // set one.
 func withHeaders(c *gin.Context, ext policies.Extension) policies.Extension {
 	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
-	if ext.Cache == "" {
-		for _, d := range strings.Split(c.GetHeader("Cache-Control"), ",") {
+	if cc := c.GetHeader("Cache-Control"); ext.Cache == "" && cc != "" {
+		for _, d := range strings.Split(cc, ",") {
 			switch strings.ToLower(strings.TrimSpace(d)) {
 			case "no-store":
 				ext.Cache = policies.CacheOff

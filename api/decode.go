@@ -20,6 +20,26 @@ func (s *Server) decodeJSON(c *gin.Context, v any) error {
 
 // readJSON is decodeJSON that also returns the body read.
 func (s *Server) readJSON(c *gin.Context, v any) ([]byte, error) {
+	body, err := s.readRaw(c)
+	if err != nil {
+		return nil, err
+	}
+	return body, s.unmarshal(body, v)
+}
+
+// readChat is readJSON for a chat request, decoded by hand in its common
+// shapes.
+func (s *Server) readChat(c *gin.Context, r *chatRequest) ([]byte, error) {
+	body, err := s.readRaw(c)
+	if err != nil || decodeChatRequest(body, r) {
+		return body, err
+	}
+	*r = chatRequest{} // nothing of the partial decode
+	return body, s.unmarshal(body, r)
+}
+
+// readRaw reads a request body that should hold a JSON value.
+func (s *Server) readRaw(c *gin.Context) ([]byte, error) {
 	body, err := readBody(c.Request, s.opts.MaxBodyBytes)
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
@@ -30,7 +50,7 @@ func (s *Server) readJSON(c *gin.Context, v any) ([]byte, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalid("", "The request body is empty; expected a JSON object.")
 	}
-	return body, s.unmarshal(body, v)
+	return body, nil
 }
 
 // readBody reads the whole body, in one allocation when its length is

@@ -130,7 +130,9 @@ func TestContentEventMatchesMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := string(w.contentEvent(content)); got != "data: "+string(want)+"\n\n" {
+		w.pending = append(w.pending[:0], "before"...)
+		w.appendContent(content)
+		if got := string(w.pending); got != "before"+"data: "+string(want)+"\n\n" {
 			t.Errorf("content %q:\n got %s\nwant data: %s", content, got, want)
 		}
 	}
@@ -287,5 +289,23 @@ func TestCompletionJSONMatchesMarshal(t *testing.T) {
 				t.Fatalf("\n got %s\nwant %s", got, want)
 			}
 		})
+	}
+}
+
+// appendRaw keeps an upstream chunk's members, replaces the gateway's own,
+// and appends nothing for what is not an object.
+func TestAppendRaw(t *testing.T) {
+	w := &streamWriter{id: "chatcmpl-1", created: 1700000000, model: "banking"}
+	for _, tc := range []struct{ raw, want string }{
+		{`{"id":"x","object":"o","created":1,"model":"m","moegate":{},"choices":[{"delta":{"content":"a"}}],"extra":1}`,
+			`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"banking","choices":[{"delta":{"content":"a"}}],"extra":1}` + "\n\n"},
+		{`[1]`, ""},
+		{`{"choices":`, ""},
+	} {
+		w.pending = append(w.pending[:0], "before"...)
+		ok := w.appendRaw([]byte(tc.raw))
+		if got := string(w.pending); ok != (tc.want != "") || got != "before"+tc.want {
+			t.Errorf("%s: ok %v, pending %q; want %q", tc.raw, ok, got, "before"+tc.want)
+		}
 	}
 }

@@ -46,14 +46,23 @@ func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, mode
 func (w *streamWriter) start() error {
 	w.started = true
 	h := w.c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	h.Set("X-Moegate-Route", w.info.Header())
+	// Set as they are (never changed), as gin does, to save Header.Set's
+	// canonicalisation and allocation.
+	h["Content-Type"] = sseContentType
+	h["Cache-Control"] = noCache
+	h["Connection"] = keepAlive
+	h["X-Accel-Buffering"] = no
+	h["X-Moegate-Route"] = []string{w.info.Header()}
 	w.c.Status(http.StatusOK)
 	return w.infoEvent(`,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]`, "")
 }
+
+var (
+	sseContentType = []string{"text/event-stream"}
+	noCache        = []string{"no-cache"}
+	keepAlive      = []string{"keep-alive"}
+	no             = []string{"no"}
+)
 
 // infoEvent writes (without flushing) a chunk event carrying the moegate
 // object, encoded without reflection: choices before, finish (if not "")
@@ -86,7 +95,8 @@ func (w *streamWriter) send(ch chatChunk, flush bool) error {
 }
 
 func (w *streamWriter) event(data []byte, flush bool) error {
-	return w.write(append(append([]byte("data: "), data...), '\n', '\n'), flush)
+	w.pending = append(append(append(w.pending, "data: "...), data...), '\n', '\n')
+	return w.write(nil, flush)
 }
 
 // write sends b, at once when flush is set; otherwise it is held to go
@@ -98,13 +108,18 @@ func (w *streamWriter) write(b []byte, flush bool) error {
 	if !flush {
 		return nil
 	}
-	_, err := w.c.Writer.Write(w.pending)
-	w.pending = w.pending[:0]
-	if err != nil {
+	if err := w.out(); err != nil {
 		return err
 	}
 	w.c.Writer.Flush()
 	return nil
+}
+
+// out hands what is pending to the server, without flushing.
+func (w *streamWriter) out() error {
+	_, err := w.c.Writer.Write(w.pending)
+	w.pending = w.pending[:0]
+	return err
 }
 
 // chunkHead returns the bytes json.Marshal writes for a chatChunk before
@@ -124,24 +139,23 @@ func (w *streamWriter) chunkHead() []byte {
 	return b
 }
 
-// contentEvent is the event of a content-only delta, encoded without
-// reflection: the bytes json.Marshal would write for its chatChunk.
-func (w *streamWriter) contentEvent(content string) []byte {
-	head := w.chunkHead()
-	b := make([]byte, 0, len(head)+len(content)+96)
-	b = append(b, head...)
+// appendContent appends to pending the event of a content-only delta,
+// encoded without reflection: the bytes json.Marshal would write for its
+// chatChunk.
+func (w *streamWriter) appendContent(content string) {
+	b := append(w.pending, w.chunkHead()...)
 	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
 	b = jsonenc.String(b, content)
-	return append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
+	w.pending = append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
 }
 
-// rawEvent is an upstream's chunk as its event, with the gateway's id,
-// object, created and model in place of the upstream's (and no moegate
-// object of another gateway): every other member keeps its bytes.
-func (w *streamWriter) rawEvent(raw []byte) ([]byte, bool) {
+// appendRaw appends to pending an upstream's chunk as its event, with the
+// gateway's id, object, created and model in place of the upstream's (and
+// no moegate object of another gateway): every other member keeps its
+// bytes. It appends nothing and returns false if raw is not an object.
+func (w *streamWriter) appendRaw(raw []byte) bool {
 	head := w.chunkHead()
-	b := make([]byte, 0, len(head)+len(raw)+8)
-	b = append(b, head...)
+	b := append(w.pending, head...)
 	err := jsonobj.Members(raw, func(key, _, member []byte) {
 		switch string(key) {
 		case "id", "object", "created", "model", "moegate":
@@ -151,9 +165,11 @@ func (w *streamWriter) rawEvent(raw []byte) ([]byte, bool) {
 		b = append(b, member...)
 	})
 	if err != nil {
-		return nil, false
+		w.pending = b[:len(w.pending)]
+		return false
 	}
-	return append(b, "}\n\n"...), true
+	w.pending = append(b, "}\n\n"...)
+	return true
 }
 
 // delta is the aggregate package's callback: one piece of the answer.
@@ -176,16 +192,16 @@ func (w *streamWriter) delta(d experts.Delta) error {
 		}
 		return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}}, !d.More)
 	}
-	if d.Raw != nil {
-		if b, ok := w.rawEvent(d.Raw); ok {
-			return w.write(b, !d.More)
-		}
+	if d.Raw == nil || !w.appendRaw(d.Raw) {
+		w.appendContent(d.Content)
 	}
-	return w.write(w.contentEvent(d.Content), !d.More)
+	return w.write(nil, !d.More)
 }
 
 // finish sends the finish reason, the final moegate object (now with each
-// expert's latency), usage when asked, and [DONE], in one write.
+// expert's latency), usage when asked, and [DONE], in one write: not
+// flushed, as the server flushes when the handler returns, with the end of
+// the chunked body in the same write.
 func (w *streamWriter) finish(out *gateway.Result) {
 	w.model = out.Answered
 	if !w.started {
@@ -201,8 +217,11 @@ func (w *streamWriter) finish(out *gateway.Result) {
 	if w.includeUsage {
 		_ = w.send(chatChunk{Usage: usageOf(out.Response.Usage)}, false)
 	}
-	_ = w.event([]byte("[DONE]"), true)
+	_ = w.event(doneData, false)
+	_ = w.out()
 }
+
+var doneData = []byte("[DONE]")
 
 // fail reports an error after the stream started, in OpenAI's error shape.
 func (w *streamWriter) fail(e error) {

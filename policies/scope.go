@@ -46,6 +46,9 @@ func (o OptOut) Merge(p OptOut) OptOut {
 // ParseExcludeHeader splits an X-Moegate-Exclude-Data value ("a, b,c") into
 // sorted, de-duplicated names; empty items are dropped.
 func ParseExcludeHeader(v string) []string {
+	if strings.TrimSpace(v) == "" {
+		return nil // the common case, without Split's allocation
+	}
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {

@@ -17,8 +17,9 @@ import (
 // gate alone decides.
 
 // exemplarIndex is an inverted index over the exemplars' features: the
-// postings of feature f are post[start[f]:start[f+1]].
+// postings of feature f, row r of rows, are post[start[r]:start[r+1]].
 type exemplarIndex struct {
+	rows  packedRows // the features some exemplar has
 	start []int32
 	post  []posting
 	class []int32 // class of each exemplar
@@ -32,22 +33,29 @@ type posting struct {
 
 // newExemplarIndex indexes xs (of classes ys) over features of dimension dim.
 func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
-	ix := &exemplarIndex{start: make([]int32, dim+1), class: make([]int32, len(xs)), n: classes}
+	count := make([]int32, dim)
 	for _, x := range xs {
 		for _, f := range x.idx {
-			ix.start[f+1]++
+			count[f]++
 		}
 	}
-	for f := range dim {
-		ix.start[f+1] += ix.start[f]
+	ix := &exemplarIndex{rows: newPackedRows(dim, func(f int) bool { return count[f] > 0 }), class: make([]int32, len(xs)), n: classes}
+	ix.start = make([]int32, ix.rows.n+1)
+	r := 0
+	for _, n := range count {
+		if n > 0 {
+			ix.start[r+1] = ix.start[r] + n
+			r++
+		}
 	}
-	ix.post = make([]posting, ix.start[dim])
-	fill := make([]int32, dim)
+	ix.post = make([]posting, ix.start[ix.rows.n])
+	fill := make([]int32, ix.rows.n)
 	for e, x := range xs {
 		ix.class[e] = int32(ys[e])
 		for k, f := range x.idx {
-			ix.post[ix.start[f]+fill[f]] = posting{int32(e), x.val[k]}
-			fill[f]++
+			r, _ := ix.rows.row(f)
+			ix.post[ix.start[r]+fill[r]] = posting{int32(e), x.val[k]}
+			fill[r]++
 		}
 	}
 	return ix
@@ -56,13 +64,19 @@ func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
 // best writes into s each class's best cosine between x and its exemplars
 // (x and exemplars L2-normalised; 0 for a class without exemplars).
 func (ix *exemplarIndex) best(x sparse, s []float64) {
-	dots := make([]float32, len(ix.class))
+	var buf [512]float32 // on the stack for up to 512 exemplars
+	dots := buf[:0]
+	if len(ix.class) > len(buf) {
+		dots = make([]float32, len(ix.class))
+	}
+	dots = dots[:len(ix.class)]
 	for k, f := range x.idx {
-		if int(f)+1 >= len(ix.start) {
+		r, ok := ix.rows.row(f)
+		if !ok {
 			continue
 		}
 		v := x.val[k]
-		for _, p := range ix.post[ix.start[f]:ix.start[f+1]] {
+		for _, p := range ix.post[ix.start[r]:ix.start[r+1]] {
 			dots[p.ex] += v * p.val
 		}
 	}
@@ -77,7 +91,7 @@ func (ix *exemplarIndex) best(x sparse, s []float64) {
 // scorer is a trained gate with its exemplars: the probabilities a query
 // gets.
 type scorer struct {
-	gate *Linear
+	gate *packedLinear
 	ex   *exemplarIndex
 	// weight is each class's exemplar weight (0 for the out-of-scope class
 	// and for experts with many examples); temp the softmax temperature
@@ -94,7 +108,12 @@ func (sc *scorer) probs(x sparse, p []float64) {
 	if sc.ex == nil {
 		return
 	}
-	s := make([]float64, len(p))
+	var buf [64]float64 // on the stack for up to 64 classes
+	s := buf[:0]
+	if len(p) > len(buf) {
+		s = make([]float64, len(p))
+	}
+	s = s[:len(p)]
 	sc.ex.best(x, s)
 	var mass, z, maxS float64
 	for c, w := range sc.weight {
@@ -197,7 +216,7 @@ func pickExemplars(data *dataset, idx []int, oos int, weights []float64) []int {
 // exemplarScorer builds the scorer of gate g over the exemplars xs (of
 // classes ys) with the model's weights.
 func exemplarScorer(g *Linear, xs []sparse, ys []int, weights []float64, temp float64) *scorer {
-	sc := &scorer{gate: g, weight: weights, temp: temp}
+	sc := &scorer{gate: packLinear(g), weight: weights, temp: temp}
 	use := false
 	for _, w := range weights {
 		use = use || w > minExemplarWeight

@@ -112,7 +112,7 @@ func (l *Learned) Install(m *Model) error {
 	if f := featureVersion(l.emb); f != m.Features {
 		return fmt.Errorf("%w: model trained on features %q, embedder has %q", ErrBadModel, m.Features, f)
 	}
-	in := &installed{Model: m, index: make(map[string]int, len(m.Experts)), sc: &scorer{gate: m.Gate}}
+	in := &installed{Model: m, index: make(map[string]int, len(m.Experts)), sc: &scorer{gate: packLinear(m.Gate)}}
 	if len(m.ExemplarWeights) > 0 {
 		xs, ys := m.exemplarX, m.exemplarY
 		if xs == nil {
@@ -237,7 +237,7 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 		name string
 		p    float64
 	}
-	var cs []cand
+	cs := make([]cand, 0, len(q.Candidates))
 	for _, name := range q.Candidates {
 		i, ok := m.index[name]
 		if !ok || slices.ContainsFunc(cs, func(c cand) bool { return c.name == name }) {
@@ -313,6 +313,7 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 	for _, c := range kept {
 		sum += c.p
 	}
+	d.Experts = make([]Choice, 0, len(kept))
 	for _, c := range kept {
 		d.Experts = append(d.Experts, Choice{Name: c.name, Weight: c.p / sum})
 	}

@@ -27,7 +27,19 @@ type Lexical struct {
 	once sync.Once
 	wn   *wordnet.Lexicon
 	err  error
+
+	// words memoises each word's features (its stem and concept buckets,
+	// in the order features appends them), so a query's words cost a map
+	// lookup rather than stemming, WordNet lookups and hashing: they were
+	// most of the router's time per query. Bounded by maxMemoWords.
+	wordsMu sync.RWMutex
+	words   map[string][]bucket
 }
+
+// maxMemoWords bounds the memoised words: real traffic's vocabulary is
+// mostly a few thousand words; beyond the bound, new words are computed
+// each time. A word's buckets are a few dozen bytes to a few hundred.
+const maxMemoWords = 1 << 14
 
 // LexicalOptions weigh the features Lexical adds to embed.Local's; zero
 // fields take the defaults, negative ones disable the feature.
@@ -180,7 +192,6 @@ const (
 
 // features appends the stem and concept features of text's words.
 func (l *Lexical) features(bs []bucket, text string) []bucket {
-	wn := l.lexicon()
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	// Words as embed.Local reads them; those of letters a-z only, shorter
@@ -193,31 +204,58 @@ func (l *Lexical) features(bs []bucket, text string) []bucket {
 		if n == maxLexWord || !asciiWord(runes[:n], word[:]) {
 			continue
 		}
-		w := string(word[:n])
-		if stopWords[w] {
-			continue
+		l.wordsMu.RLock()
+		f, ok := l.words[string(word[:n])] // no allocation for the lookup
+		l.wordsMu.RUnlock()
+		if !ok {
+			f = l.memo(string(word[:n]))
 		}
-		if l.opts.Stem > 0 {
-			bs = l.add(bs, hashString(stem(w), kindStem), float32(l.opts.Stem))
-		}
-		if wn == nil {
-			continue
-		}
-		ids := wn.Synsets(w)
-		if len(ids) == 0 {
-			continue
-		}
-		// A word's senses share its concept weight; each parent gets half
-		// of its child's share and each class a quarter.
-		c := float32(l.opts.Concept) / float32(math.Sqrt(float64(len(ids))))
-		for _, id := range ids {
-			bs = l.add(bs, hashID(id, kindSynset), c)
-			bs = l.add(bs, hashID(int32(wn.LexFile(id)), kindLexFile), c/4)
-			for _, p := range wn.Parents(id) {
-				bs = l.add(bs, hashID(p, kindSynset), c/2)
-				for _, g := range wn.Parents(p) {
-					bs = l.add(bs, hashID(g, kindSynset), c/4)
-				}
+		bs = append(bs, f...)
+	}
+	return bs
+}
+
+// memo computes w's features and remembers them while there is room.
+func (l *Lexical) memo(w string) []bucket {
+	f := slices.Clip(l.wordFeatures(nil, w))
+	l.wordsMu.Lock()
+	if l.words == nil {
+		l.words = make(map[string][]bucket)
+	}
+	if len(l.words) < maxMemoWords {
+		l.words[w] = f
+	}
+	l.wordsMu.Unlock()
+	return f
+}
+
+// wordFeatures appends the stem and concept features of the word w
+// (lower-case letters a-z).
+func (l *Lexical) wordFeatures(bs []bucket, w string) []bucket {
+	if stopWords[w] {
+		return bs
+	}
+	if l.opts.Stem > 0 {
+		bs = l.add(bs, hashString(stem(w), kindStem), float32(l.opts.Stem))
+	}
+	wn := l.lexicon()
+	if wn == nil {
+		return bs
+	}
+	ids := wn.Synsets(w)
+	if len(ids) == 0 {
+		return bs
+	}
+	// A word's senses share its concept weight; each parent gets half
+	// of its child's share and each class a quarter.
+	c := float32(l.opts.Concept) / float32(math.Sqrt(float64(len(ids))))
+	for _, id := range ids {
+		bs = l.add(bs, hashID(id, kindSynset), c)
+		bs = l.add(bs, hashID(int32(wn.LexFile(id)), kindLexFile), c/4)
+		for _, p := range wn.Parents(id) {
+			bs = l.add(bs, hashID(p, kindSynset), c/2)
+			for _, g := range wn.Parents(p) {
+				bs = l.add(bs, hashID(g, kindSynset), c/4)
 			}
 		}
 	}

@@ -32,9 +32,9 @@ type speller struct {
 func vocabulary(texts []string) map[string]int32 {
 	v := map[string]int32{}
 	for _, t := range texts {
-		eachWord(t, func(_, _ int, w string) {
+		eachWord(t, func(_, _ int, w []byte) {
 			if len(w) >= minVocabWord && len(w) <= maxSpellerWord {
-				v[w]++
+				v[string(w)]++
 			}
 		})
 	}
@@ -61,8 +61,11 @@ func newSpeller(vocab map[string]int32, known func(string) bool) *speller {
 func (s *speller) correct(text string) string {
 	var b *strings.Builder
 	last := 0
-	eachWord(text, func(start, end int, w string) {
-		c := s.word(w)
+	eachWord(text, func(start, end int, w []byte) {
+		if _, ok := s.count[string(w)]; ok {
+			return // a word of the vocabulary (looked up without a copy)
+		}
+		c := s.word(string(w))
 		if c == "" {
 			return
 		}
@@ -133,8 +136,9 @@ func (s *speller) word(w string) string {
 
 // eachWord calls f with the byte span and lower-cased text of each run of
 // ASCII letters in text that is not part of a longer run of letters and
-// digits (a word with digits or other scripts is left alone).
-func eachWord(text string, f func(start, end int, w string)) {
+// digits (a word with digits or other scripts is left alone). w is valid
+// only during the call.
+func eachWord(text string, f func(start, end int, w []byte)) {
 	var buf [maxSpellerWord]byte
 	for i := 0; i < len(text); {
 		if !isASCIILetter(text[i]) {
@@ -159,7 +163,7 @@ func eachWord(text string, f func(start, end int, w string)) {
 		for _, c := range []byte(text[start:i]) {
 			w = append(w, c|0x20)
 		}
-		f(start, i, string(w))
+		f(start, i, w)
 	}
 }
 

@@ -612,7 +612,7 @@ func heldOut(ctx context.Context, data *dataset, classes, dim, oos int, exWeight
 		if err != nil {
 			return nil, nil, err
 		}
-		sc := &scorer{gate: g}
+		sc := &scorer{gate: packLinear(g)}
 		if exWeights != nil {
 			var xs []sparse
 			var ys []int

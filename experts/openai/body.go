@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/internal/jsonobj"
@@ -241,7 +242,24 @@ type sseReader struct {
 var errTooLarge = errors.New("upstream answer too large")
 
 func newSSEReader(r io.Reader, limit int64) *sseReader {
-	return &sseReader{r: bufio.NewReaderSize(r, 16<<10), left: limit}
+	s := sseReaders.Get().(*sseReader)
+	s.r.Reset(r)
+	s.left, s.multi = limit, s.multi[:0]
+	return s
+}
+
+// sseReaders keeps readers between streams: a 16 KB buffer per stream
+// was the largest allocation of a streamed request.
+var sseReaders = sync.Pool{New: func() any { return &sseReader{r: bufio.NewReaderSize(nil, 16<<10)} }}
+
+// release returns s for another stream; nothing it returned may be read
+// after.
+func (s *sseReader) release() {
+	s.r.Reset(nil)
+	if cap(s.multi) > 64<<10 {
+		s.multi = nil // grown by an unusually long event: not kept
+	}
+	sseReaders.Put(s)
 }
 
 // looksLikeEvents peeks at the start of the body for an SSE field.

@@ -102,3 +102,69 @@ func BenchmarkDecodeChunk(b *testing.B) {
 		}
 	})
 }
+
+var responseCases = []struct {
+	in string
+	ok bool // decodeResponse handles it (else encoding/json does)
+}{
+	{`{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":24,"completion_tokens":12,"total_tokens":36,"prompt_tokens_details":{"cached_tokens":0}},"service_tier":"default","system_fingerprint":null}`, true},
+	{` { "choices" : [ { "message" : { "content" : "a \"q\" \\ \/ \n\t\r\b\f é 日本 🙂" } , "finish_reason" : "length" } ] } `, true},
+	{`{"choices":[{"message":{"content":null},"finish_reason":null}]}`, true},
+	{`{"choices":[{"message":null,"finish_reason":"stop","finish_reason":null}]}`, true},
+	{`{"choices":[{"message":{"content":"a","content":"b"}}],"usage":null,"error":null}`, true},
+	{`{"choices":[{"message":{"content":"a"}},{"message":{"content":"b"}}]}`, true},
+	{`{"choices":[],"usage":{"prompt_tokens":3}}`, true},
+	{`{"choices":null}`, true},
+	{`{}`, true},
+	// Left to encoding/json.
+	{`{"choices":[{"message":{"content":"a","tool_calls":null}}]}`, false},
+	{`{"choices":[{"message":{"content":null,"tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]}}]}`, false},
+	{`{"choices":[{"message":{"content":"a"},"message":{"role":"x"}}]}`, false},
+	{`{"choices":[],"choices":[]}`, false},
+	{`{"usage":{"prompt_tokens":1},"usage":{"total_tokens":2}}`, false},
+	{`{"error":{"message":"boom","type":"server_error"}}`, false},
+	{`{"choices":[{"message":{"Content":"a"}}]}`, false},
+	{`{"choices":[{"Message":{"content":"a"}}]}`, false},
+	{`{"choices":[{"message":{"content":"\u00e9"}}]}`, false},
+	{`{"choices":[{"message":{"content":"bad \xff"}}]}`, false},
+	{`{"choices":[{"message":"x"}]}`, false},
+	{`{"choices":[null]}`, false},
+	{`{"usage":{"prompt_tokens":1.5}}`, false},
+	{``, false}, {`{`, false}, {`[]`, false}, {`{"choices":[{"message":{"content":"a"}}]}x`, false}, {`{"a":1,}`, false},
+}
+
+// decodeResponse agrees with encoding/json wherever it decodes, and
+// declines the rest.
+func TestDecodeResponse(t *testing.T) {
+	for _, tc := range responseCases {
+		got, ok := decodeResponse([]byte(tc.in))
+		if ok != tc.ok {
+			t.Errorf("%s: ok = %v, want %v", tc.in, ok, tc.ok)
+		}
+		if ok {
+			checkResponseAgainstJSON(t, tc.in, got)
+		}
+	}
+}
+
+func checkResponseAgainstJSON(t *testing.T, in string, got wireResponse) {
+	t.Helper()
+	var want wireResponse
+	if err := json.Unmarshal([]byte(in), &want); err != nil {
+		t.Fatalf("%q: decoded, but encoding/json says %v", in, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\n got %+v\nwant %+v", in, got, want)
+	}
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	for _, tc := range responseCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if got, ok := decodeResponse([]byte(in)); ok {
+			checkResponseAgainstJSON(t, in, got)
+		}
+	})
+}

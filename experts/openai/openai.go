@@ -254,9 +254,12 @@ func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.R
 	if int64(len(raw)) > o.maxBytes {
 		return nil, o.tooLarge()
 	}
-	var w wireResponse
-	if err := json.Unmarshal(raw, &w); err != nil {
-		return nil, o.failed(0, "the answer is not a chat completion (%s): %v", contentType(resp), err)
+	w, ok := decodeResponse(raw)
+	if !ok {
+		w = wireResponse{} // nothing of the partial decode
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return nil, o.failed(0, "the answer is not a chat completion (%s): %v", contentType(resp), err)
+		}
 	}
 	if w.Error != nil {
 		return nil, o.failed(0, "the upstream answered with an error: %s", o.sanitize(w.Error.Message))
@@ -305,6 +308,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	// nothing has been sent to the client. Servers that forget the
 	// content type but do send events are accepted.
 	sse := newSSEReader(resp.Body, o.maxBytes)
+	defer sse.release()
 	if ct := contentType(resp); ct != "text/event-stream" && !sse.looksLikeEvents() {
 		b, _ := sse.r.Peek(4 << 10)
 		msg := ""
@@ -320,6 +324,12 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	var calls toolCallAccumulator
 	done := false
 	for !done {
+		if sse.r.Buffered() == 0 {
+			// About to wait for the upstream: the timeout starts now. Events
+			// already read need no timer (a reset per event was a timer
+			// operation per chunk).
+			idle.Reset(o.timeout)
+		}
 		data, err := sse.next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -330,7 +340,6 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		if err != nil {
 			return nil, o.wrap(ctx, err, timedOut())
 		}
-		idle.Reset(o.timeout)
 		if bytes.Equal(data, doneEvent) {
 			done = true
 			break
@@ -546,15 +555,19 @@ type wireError struct {
 
 // wireResponse is what is read of a chat completion.
 type wireResponse struct {
-	Choices []struct {
-		Message struct {
-			Content   *string         `json:"content"`
-			ToolCalls json.RawMessage `json:"tool_calls"`
-		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage experts.Usage `json:"usage"`
-	Error *wireError    `json:"error"`
+	Choices []wireChoice  `json:"choices"`
+	Usage   experts.Usage `json:"usage"`
+	Error   *wireError    `json:"error"`
+}
+
+type wireChoice struct {
+	Message      wireMessage `json:"message"`
+	FinishReason string      `json:"finish_reason"`
+}
+
+type wireMessage struct {
+	Content   *string         `json:"content"`
+	ToolCalls json.RawMessage `json:"tool_calls"`
 }
 
 // wireChunk is what is read of a chat.completion.chunk.

@@ -6,10 +6,12 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -75,18 +77,21 @@ type Row struct {
 	System string `json:"system"` // upstream | proxy | moegate
 	Stream bool   `json:"stream"`
 	// Closed loop, Conns connections.
-	RPS          float64 `json:"saturated_rps"`
-	CPUus        float64 `json:"cpu_us_per_request"` // -1: not measured
-	CPUusAtRate  float64 `json:"cpu_us_per_request_at_rate"`
-	Rate         float64 `json:"open_loop_achieved_rps"`
-	P50ms        float64 `json:"p50_ms"`
-	P99ms        float64 `json:"p99_ms"`
-	AddedP50ms   float64 `json:"added_p50_ms"`
-	AddedP99ms   float64 `json:"added_p99_ms"`
-	RSSMB        float64 `json:"rss_mb"` // -1: not measured
-	Errors       int     `json:"errors"`
-	Requests     int     `json:"requests"`
-	BaselineName string  `json:"baseline"`
+	RPS         float64 `json:"saturated_rps"`
+	CPUus       float64 `json:"cpu_us_per_request"` // -1: not measured
+	CPUusAtRate float64 `json:"cpu_us_per_request_at_rate"`
+	Rate        float64 `json:"open_loop_achieved_rps"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	AddedP50ms  float64 `json:"added_p50_ms"`
+	AddedP99ms  float64 `json:"added_p99_ms"`
+	RSSMB       float64 `json:"rss_mb"` // -1: not measured
+	Errors      int     `json:"errors"`
+	// ErrorReasons counts the errors by what went wrong (a status and
+	// the start of its body, or the client's error).
+	ErrorReasons map[string]int `json:"error_reasons,omitempty"`
+	Requests     int            `json:"requests"`
+	BaselineName string         `json:"baseline"`
 }
 
 // Report is a whole run.
@@ -270,6 +275,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for _, x := range append(slices.Clone(s.closed), s.open...) {
 			row.Errors += x.errors
 			row.Requests += x.n + x.errors
+			for r, n := range x.reasons {
+				if row.ErrorReasons == nil {
+					row.ErrorReasons = map[string]int{}
+				}
+				row.ErrorReasons[r] += n
+			}
 		}
 		if s.proc != nil {
 			row.CPUus = medianF(s.cpu)
@@ -330,7 +341,22 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%.2f\t%.2f\t%s\t%s\t%s\t%d\t\n", row.Setup, row.RPS, opt(row.CPUus, "%.0f"), opt(row.CPUusAtRate, "%.0f"),
 			row.Rate, row.P50ms, row.P99ms, added50, added99, opt(row.RSSMB, "%.0f"), row.Errors)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What failed, most frequent first, so a run with errors says why.
+	for _, row := range r.Rows {
+		reasons := slices.Collect(maps.Keys(row.ErrorReasons))
+		slices.SortFunc(reasons, func(a, b string) int { return cmp.Or(row.ErrorReasons[b]-row.ErrorReasons[a], strings.Compare(a, b)) })
+		for i, why := range reasons {
+			if i == 5 {
+				fmt.Fprintf(w, "errors of %s: %d other reasons\n", row.Setup, len(reasons)-i)
+				break
+			}
+			fmt.Fprintf(w, "errors of %s: %d× %s\n", row.Setup, row.ErrorReasons[why], why)
+		}
+	}
+	return nil
 }
 
 func opt(v float64, format string) string {

@@ -3,9 +3,11 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,8 +22,18 @@ type target struct {
 type sample struct {
 	n       int
 	errors  int
+	reasons map[string]int // errors by what went wrong
 	elapsed time.Duration
 	lat     []time.Duration // sorted
+}
+
+// fail counts an error by its reason.
+func (s *sample) fail(err error) {
+	s.errors++
+	if s.reasons == nil {
+		s.reasons = map[string]int{}
+	}
+	s.reasons[err.Error()]++
 }
 
 func (s sample) rps() float64 {
@@ -61,20 +73,30 @@ func do(ctx context.Context, c *http.Client, t *target) error {
 	if err != nil {
 		return err
 	}
+	var head []byte
+	if resp.StatusCode != http.StatusOK {
+		head, _ = io.ReadAll(io.LimitReader(resp.Body, 160))
+	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &statusError{resp.StatusCode}
+		return &statusError{resp.StatusCode, strings.TrimSpace(string(head))}
 	}
 	return nil
 }
 
-type statusError struct{ code int }
+// statusError is an answer other than 200, with the start of its body.
+type statusError struct {
+	code int
+	body string
+}
 
-func (e *statusError) Error() string { return http.StatusText(e.code) }
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.code, http.StatusText(e.code), e.body)
+}
 
 // closedLoop keeps conns requests in flight for d: each connection sends
 // the next request when the previous answer is in. Its throughput is the
@@ -84,7 +106,7 @@ func closedLoop(ctx context.Context, c *http.Client, t *target, conns int, d tim
 	defer cancel()
 	var mu sync.Mutex
 	var all []time.Duration
-	errors := 0
+	var s sample
 	start := time.Now()
 	stop := start.Add(d)
 	var wg sync.WaitGroup
@@ -93,24 +115,31 @@ func closedLoop(ctx context.Context, c *http.Client, t *target, conns int, d tim
 		go func() {
 			defer wg.Done()
 			lat := make([]time.Duration, 0, 1024)
-			bad := 0
+			var bad sample
 			for time.Now().Before(stop) && ctx.Err() == nil {
 				t0 := time.Now()
 				if err := do(ctx, c, t); err != nil {
-					bad++
+					bad.fail(err)
 					continue
 				}
 				lat = append(lat, time.Since(t0))
 			}
 			mu.Lock()
 			all = append(all, lat...)
-			errors += bad
+			for r, n := range bad.reasons {
+				if s.reasons == nil {
+					s.reasons = map[string]int{}
+				}
+				s.reasons[r] += n
+			}
+			s.errors += bad.errors
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	slices.Sort(all)
-	return sample{n: len(all), errors: errors, elapsed: time.Since(start), lat: all}
+	s.n, s.elapsed, s.lat = len(all), time.Since(start), all
+	return s
 }
 
 // openLoop sends rate requests a second for d whatever the answers do, and
@@ -122,7 +151,7 @@ func openLoop(ctx context.Context, c *http.Client, t *target, rate int, d time.D
 	defer cancel()
 	n := int(float64(rate) * d.Seconds())
 	lat := make([]time.Duration, n)
-	failed := make([]bool, n)
+	failed := make([]error, n)
 	interval := time.Second / time.Duration(rate)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -138,17 +167,15 @@ func openLoop(ctx context.Context, c *http.Client, t *target, rate int, d time.D
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := do(ctx, c, t); err != nil {
-				failed[i] = true
-			}
+			failed[i] = do(ctx, c, t)
 			lat[i] = time.Since(due)
 		}()
 	}
 	wg.Wait()
 	s := sample{elapsed: time.Since(start)}
 	for i := range n {
-		if failed[i] {
-			s.errors++
+		if failed[i] != nil {
+			s.fail(failed[i])
 			continue
 		}
 		s.lat = append(s.lat, lat[i])

@@ -31,3 +31,14 @@ func dotBatch(q []float32, vecs []*float32, out []float32) {
 	}
 	dotBatchGeneric(q, vecs, out)
 }
+
+//go:noescape
+func signedSumsAVX2(sums *[32]float32, masks *uint32, idx *int32, val *float32, n int)
+
+func signedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
+	if useAVX2 {
+		signedSumsAVX2(sums, &masks[0], &idx[0], &val[0], len(idx))
+		return
+	}
+	signedSumsGeneric(sums, masks, idx, val)
+}

@@ -171,3 +171,96 @@ bstore:
 done:
 	VZEROUPPER
 	RET
+
+// Lane j of group g (planes 8g+j) moves bit 8g+j of a mask to the sign bit.
+DATA signShifts<>+0(SB)/4, $31
+DATA signShifts<>+4(SB)/4, $30
+DATA signShifts<>+8(SB)/4, $29
+DATA signShifts<>+12(SB)/4, $28
+DATA signShifts<>+16(SB)/4, $27
+DATA signShifts<>+20(SB)/4, $26
+DATA signShifts<>+24(SB)/4, $25
+DATA signShifts<>+28(SB)/4, $24
+DATA signShifts<>+32(SB)/4, $23
+DATA signShifts<>+36(SB)/4, $22
+DATA signShifts<>+40(SB)/4, $21
+DATA signShifts<>+44(SB)/4, $20
+DATA signShifts<>+48(SB)/4, $19
+DATA signShifts<>+52(SB)/4, $18
+DATA signShifts<>+56(SB)/4, $17
+DATA signShifts<>+60(SB)/4, $16
+DATA signShifts<>+64(SB)/4, $15
+DATA signShifts<>+68(SB)/4, $14
+DATA signShifts<>+72(SB)/4, $13
+DATA signShifts<>+76(SB)/4, $12
+DATA signShifts<>+80(SB)/4, $11
+DATA signShifts<>+84(SB)/4, $10
+DATA signShifts<>+88(SB)/4, $9
+DATA signShifts<>+92(SB)/4, $8
+DATA signShifts<>+96(SB)/4, $7
+DATA signShifts<>+100(SB)/4, $6
+DATA signShifts<>+104(SB)/4, $5
+DATA signShifts<>+108(SB)/4, $4
+DATA signShifts<>+112(SB)/4, $3
+DATA signShifts<>+116(SB)/4, $2
+DATA signShifts<>+120(SB)/4, $1
+DATA signShifts<>+124(SB)/4, $0
+GLOBL signShifts<>(SB), RODATA|NOPTR, $128
+
+DATA signBit<>+0(SB)/4, $0x80000000
+GLOBL signBit<>(SB), RODATA|NOPTR, $4
+
+// func signedSumsAVX2(sums *[32]float32, masks *uint32, idx *int32, val *float32, n int)
+// Per coordinate: broadcast its mask and value, shift each plane's bit to
+// the sign bit, flip the value's sign by it and add (no multiply, no FMA:
+// the sums are those of the scalar code).
+TEXT ·signedSumsAVX2(SB), NOSPLIT, $0-40
+	MOVQ sums+0(FP), DI
+	MOVQ masks+8(FP), SI
+	MOVQ idx+16(FP), R8
+	MOVQ val+24(FP), R9
+	MOVQ n+32(FP), CX
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVDQU signShifts<>+0(SB), Y4
+	VMOVDQU signShifts<>+32(SB), Y5
+	VMOVDQU signShifts<>+64(SB), Y6
+	VMOVDQU signShifts<>+96(SB), Y7
+	VPBROADCASTD signBit<>+0(SB), Y8
+
+sloop:
+	TESTQ CX, CX
+	JZ    sdone
+	MOVLQSX (R8), AX
+	VPBROADCASTD (SI)(AX*4), Y9
+	VBROADCASTSS (R9), Y10
+	VPSLLVD Y4, Y9, Y11
+	VPAND   Y8, Y11, Y11
+	VXORPS  Y10, Y11, Y11
+	VADDPS  Y11, Y0, Y0
+	VPSLLVD Y5, Y9, Y12
+	VPAND   Y8, Y12, Y12
+	VXORPS  Y10, Y12, Y12
+	VADDPS  Y12, Y1, Y1
+	VPSLLVD Y6, Y9, Y13
+	VPAND   Y8, Y13, Y13
+	VXORPS  Y10, Y13, Y13
+	VADDPS  Y13, Y2, Y2
+	VPSLLVD Y7, Y9, Y14
+	VPAND   Y8, Y14, Y14
+	VXORPS  Y10, Y14, Y14
+	VADDPS  Y14, Y3, Y3
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JMP  sloop
+
+sdone:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VZEROUPPER
+	RET

@@ -5,3 +5,7 @@ package vec
 func dot(a, b []float32) float32 { return dotGeneric(a, b) }
 
 func dotBatch(q []float32, vecs []*float32, out []float32) { dotBatchGeneric(q, vecs, out) }
+
+func signedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
+	signedSumsGeneric(sums, masks, idx, val)
+}

@@ -63,3 +63,29 @@ func dotBatchGeneric(q []float32, vecs []*float32, out []float32) {
 		out[i] = dotGeneric(q, unsafe.Slice(v, len(q)))
 	}
 }
+
+// SignedSums adds to each of the 32 sums every val[k] with a sign: sums[b]
+// gets −val[k] when bit b of masks[idx[k]] is set and +val[k] otherwise,
+// in k order. These are the projections of a sparse vector on 32
+// hyperplanes whose normals are ±1 (one bit per coordinate and plane):
+// the same sums, bit for bit, as adding val[k]·(±1) one by one, with 8
+// planes per instruction. Every idx[k] must index masks.
+func SignedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
+	n := min(len(idx), len(val))
+	if n == 0 {
+		return
+	}
+	for _, i := range idx[:n] {
+		_ = masks[i] // bounds, checked here for the kernel
+	}
+	signedSums(sums, masks, idx[:n], val[:n])
+}
+
+func signedSumsGeneric(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
+	for k, i := range idx {
+		m, x := masks[i], math.Float32bits(val[k])
+		for b := range sums {
+			sums[b] += math.Float32frombits(x ^ (m>>b&1)<<31)
+		}
+	}
+}

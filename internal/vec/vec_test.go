@@ -117,3 +117,46 @@ func BenchmarkDotGeneric384(b *testing.B) {
 	}
 	_ = s
 }
+
+// SignedSums (the kernel and the generic code) equals adding x·(±1) one
+// coordinate at a time, bit for bit.
+func TestSignedSums(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const dim = 300
+	masks := make([]uint32, dim)
+	for i := range masks {
+		masks[i] = r.Uint32()
+	}
+	for _, n := range []int{0, 1, 2, 7, 150, dim} {
+		idx, val := make([]int32, n), make([]float32, n)
+		for k := range idx {
+			idx[k], val[k] = int32(r.IntN(dim)), r.Float32()*2-1
+		}
+		if n > 1 {
+			val[1] = 0 // a zero flips to −0 like x·(−1)
+		}
+		var want, start [32]float32
+		for b := range start {
+			start[b] = r.Float32() - 0.5
+		}
+		want = start
+		for k, i := range idx {
+			for b := range want {
+				sign := float32(1)
+				if masks[i]>>b&1 != 0 {
+					sign = -1
+				}
+				want[b] += val[k] * sign
+			}
+		}
+		for name, f := range map[string]func(*[32]float32, []uint32, []int32, []float32){"SignedSums": SignedSums, "generic": signedSumsGeneric} {
+			got := start
+			f(&got, masks, idx, val)
+			for b := range got {
+				if math.Float32bits(got[b]) != math.Float32bits(want[b]) {
+					t.Fatalf("%s n=%d plane %d: got %v, want %v", name, n, b, got[b], want[b])
+				}
+			}
+		}
+	}
+}

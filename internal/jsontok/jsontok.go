@@ -1,0 +1,318 @@
+// Package jsontok reads JSON strictly, a token at a time, for the hand
+// decoders of the hot path (an upstream's chunks and answers, a client's
+// chat request): each decodes the common shapes of its message without
+// reflection and leaves anything else to encoding/json, so what it does
+// decode must read as encoding/json would read it.
+package jsontok
+
+import "unicode/utf8"
+
+// Decoder reads b from position i.
+type Decoder struct {
+	b []byte
+	i int
+}
+
+// New returns a decoder at the start of b.
+func New(b []byte) Decoder { return Decoder{b: b} }
+
+// Next passes over one byte (one already peeked).
+func (d *Decoder) Next() { d.i++ }
+
+// Pos is the current position, at a value after WS or Peek.
+func (d *Decoder) Pos() int { return d.i }
+
+// Since returns the bytes from position start to the current one, capped
+// so that appending to them never writes into the input.
+func (d *Decoder) Since(start int) []byte { return d.b[start:d.i:d.i] }
+
+// Skip passes over any valid JSON value, strictly.
+func (d *Decoder) Skip() bool { return d.skip(0) }
+
+// WS passes over white space.
+func (d *Decoder) WS() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// End reports whether only white space is left.
+func (d *Decoder) End() bool {
+	d.WS()
+	return d.i == len(d.b)
+}
+
+// Peek returns the next byte after white space, 0 at the end.
+func (d *Decoder) Peek() byte {
+	d.WS()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// Literal passes over s, after white space, if it comes next.
+func (d *Decoder) Literal(s string) bool {
+	d.WS()
+	if len(d.b)-d.i < len(s) || string(d.b[d.i:d.i+len(s)]) != s {
+		return false
+	}
+	d.i += len(s)
+	return true
+}
+
+// Null passes over null.
+func (d *Decoder) Null() bool { return d.Literal("null") }
+
+// Open passes over c, after white space, if it comes next.
+func (d *Decoder) Open(c byte) bool {
+	if d.Peek() != c {
+		return false
+	}
+	d.i++
+	return true
+}
+
+// Key reads the next key of an object and its colon (first: right after
+// the brace), leaving the decoder at its value; more is false at the
+// object's end. Keys with escapes or other than ASCII are refused:
+// encoding/json folds case (and some non-ASCII letters) when matching
+// field names, which is not worth following here.
+func (d *Decoder) Key(first bool) (key []byte, more, ok bool) {
+	switch c := d.Peek(); {
+	case c == '}':
+		d.i++
+		return nil, false, true
+	case !first && c == ',':
+		d.i++
+	case !first:
+		return nil, false, false
+	}
+	if d.Peek() != '"' {
+		return nil, false, false
+	}
+	d.i++
+	start := d.i
+	for d.i < len(d.b) && d.b[d.i] != '"' {
+		if c := d.b[d.i]; c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return nil, false, false
+		}
+		d.i++
+	}
+	if d.i == len(d.b) {
+		return nil, false, false
+	}
+	key = d.b[start:d.i]
+	d.i++
+	return key, true, d.Open(':')
+}
+
+// Int reads an integer of at most 18 digits (no fraction or exponent,
+// which encoding/json refuses for an int, and no overflow).
+func (d *Decoder) Int() (int, bool) {
+	d.WS()
+	neg := d.i < len(d.b) && d.b[d.i] == '-'
+	if neg {
+		d.i++
+	}
+	start, n := d.i, 0
+	for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+		n = n*10 + int(d.b[d.i]-'0')
+		d.i++
+	}
+	switch digits := d.i - start; {
+	case digits == 0 || digits > 18 || digits > 1 && d.b[start] == '0':
+		return 0, false
+	case d.i < len(d.b) && (d.b[d.i] == '.' || d.b[d.i] == 'e' || d.b[d.i] == 'E'):
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// Str reads a string of valid UTF-8 with no escapes but \" \\ \/ \n \t
+// \r \b \f.
+func (d *Decoder) Str() (string, bool) {
+	if d.Peek() != '"' {
+		return "", false
+	}
+	d.i++
+	start := d.i
+	var out []byte // only when there are escapes
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			s := d.b[start:d.i]
+			d.i++
+			if out != nil {
+				s = append(out, s...)
+			}
+			if !utf8.Valid(s) {
+				return "", false // encoding/json replaces bad bytes
+			}
+			return string(s), true
+		case c < 0x20:
+			return "", false
+		case c == '\\':
+			if d.i+1 >= len(d.b) {
+				return "", false
+			}
+			out = append(out, d.b[start:d.i]...)
+			switch e := d.b[d.i+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'n':
+				out = append(out, '\n')
+			case 't':
+				out = append(out, '\t')
+			case 'r':
+				out = append(out, '\r')
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			default:
+				return "", false // \u and anything invalid
+			}
+			d.i += 2
+			start = d.i
+		default:
+			d.i++
+		}
+	}
+	return "", false
+}
+
+func (d *Decoder) skip(depth int) bool {
+	if depth > 32 {
+		return false
+	}
+	switch d.Peek() {
+	case '{':
+		d.i++
+		for first := true; ; first = false {
+			_, more, ok := d.Key(first)
+			if !ok || !more {
+				return ok
+			}
+			if !d.skip(depth + 1) {
+				return false
+			}
+		}
+	case '[':
+		d.i++
+		if d.Peek() == ']' {
+			d.i++
+			return true
+		}
+		for {
+			if !d.skip(depth + 1) {
+				return false
+			}
+			switch d.Peek() {
+			case ',':
+				d.i++
+			case ']':
+				d.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case '"':
+		return d.skipString()
+	case 't':
+		return d.Literal("true")
+	case 'f':
+		return d.Literal("false")
+	case 'n':
+		return d.Null()
+	}
+	return d.Number()
+}
+
+// skipString passes over a string: any bytes but control characters,
+// valid escapes.
+func (d *Decoder) skipString() bool {
+	d.i++
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			d.i++
+			if d.i >= len(d.b) {
+				return false
+			}
+			switch d.b[d.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				d.i++
+			case 'u':
+				if d.i+5 > len(d.b) {
+					return false
+				}
+				for _, h := range d.b[d.i+1 : d.i+5] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				d.i += 5
+			default:
+				return false
+			}
+		default:
+			d.i++
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// Number passes over a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *Decoder) Number() bool {
+	digits := func() int {
+		n := 0
+		for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+			d.i++
+			n++
+		}
+		return n
+	}
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	if d.i < len(d.b) && d.b[d.i] == '0' {
+		d.i++
+	} else if digits() == 0 {
+		return false
+	}
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
+}

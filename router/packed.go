@@ -1,0 +1,113 @@
+package router
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Per query the gate reads one row of weights per feature and the
+// exemplar index one range of postings, at random places in 65,536 rows:
+// a cache miss each, most of the router's time. Only the rows that hold
+// something are kept, packed, behind a bitmap with a rank per word (8 KB
+// and 4 KB for 65,536 features), so the lookups stay in the fastest
+// caches and a feature no example had costs one bit test.
+
+// packedRows numbers the kept rows of a feature-major table.
+type packedRows struct {
+	bits []uint64 // bit f: row f is kept
+	rank []int32  // kept rows before each word of bits
+	n    int      // kept rows
+}
+
+func newPackedRows(dim int, keep func(f int) bool) packedRows {
+	p := packedRows{bits: make([]uint64, (dim+63)/64), rank: make([]int32, (dim+63)/64)}
+	for f := range dim {
+		if keep(f) {
+			p.bits[f/64] |= 1 << (f % 64)
+		}
+	}
+	for w, b := range p.bits {
+		p.rank[w] = int32(p.n)
+		p.n += bits.OnesCount64(b)
+	}
+	return p
+}
+
+// row returns the packed index of row f, false when it is not kept (or
+// out of range).
+func (p *packedRows) row(f int32) (int, bool) {
+	w := int(f >> 6)
+	if f < 0 || w >= len(p.bits) {
+		return 0, false
+	}
+	b := p.bits[w]
+	m := uint64(1) << (f & 63)
+	if b&m == 0 {
+		return 0, false
+	}
+	return int(p.rank[w]) + bits.OnesCount64(b&(m-1)), true
+}
+
+// packedLinear is a Linear without its rows of zeros. Its probabilities
+// are the Linear's bit for bit: a zero row adds only zeros to the logits,
+// which can change nothing but the sign of a zero logit, and exp of ±0
+// minus the largest logit is the same.
+type packedLinear struct {
+	classes int
+	b       []float32
+	w       []float32 // kept rows, classes each
+	rows    packedRows
+}
+
+func packLinear(g *Linear) *packedLinear {
+	c := g.Classes
+	nonZero := func(f int) bool {
+		for _, w := range g.W[f*c : (f+1)*c] {
+			if w != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	p := &packedLinear{classes: c, b: g.B, rows: newPackedRows(g.Dim, nonZero)}
+	p.w = make([]float32, 0, p.rows.n*c)
+	for f := range g.Dim {
+		if nonZero(f) {
+			p.w = append(p.w, g.W[f*c:(f+1)*c]...)
+		}
+	}
+	return p
+}
+
+// probs writes softmax(Wx+b) into p, as Linear.probs does.
+func (g *packedLinear) probs(x sparse, p []float64) {
+	var acc [64]float32
+	logits := acc[:0]
+	if g.classes > len(acc) {
+		logits = make([]float32, 0, g.classes)
+	}
+	logits = append(logits, g.b...)
+	for k, i := range x.idx {
+		r, ok := g.rows.row(i)
+		if !ok {
+			continue
+		}
+		v := x.val[k]
+		for c, w := range g.w[r*g.classes : (r+1)*g.classes] {
+			logits[c] += w * v
+		}
+	}
+	maxLogit := math.Inf(-1)
+	for c, l := range logits {
+		p[c] = float64(l)
+		maxLogit = max(maxLogit, p[c])
+	}
+	var z float64
+	for c := range p {
+		p[c] = math.Exp(p[c] - maxLogit)
+		z += p[c]
+	}
+	for c := range p {
+		p[c] /= z
+	}
+}
