@@ -82,29 +82,7 @@ func chatMessages(d *jsontok.Decoder, r *chatRequest) bool {
 		r.Messages = nil
 		return d.Null()
 	}
-	if !d.Open('[') {
-		return false
-	}
-	r.Messages = make([]chatMessage, 0, 4)
-	if d.Peek() == ']' {
-		d.Next()
-		return true
-	}
-	for {
-		r.Messages = append(r.Messages, chatMessage{})
-		if !chatMessageObject(d, &r.Messages[len(r.Messages)-1]) {
-			return false
-		}
-		switch d.Peek() {
-		case ',':
-			d.Next()
-		case ']':
-			d.Next()
-			return true
-		default:
-			return false
-		}
-	}
+	return jsontok.Array(d, &r.Messages, 4, func(m *chatMessage) bool { return chatMessageObject(d, m) })
 }
 
 func chatMessageObject(d *jsontok.Decoder, m *chatMessage) bool {

@@ -64,29 +64,7 @@ func (d *chunkDecoder) choices(c *wireChunk) bool {
 	if d.Peek() == 'n' {
 		return d.Null()
 	}
-	if !d.Literal("[") {
-		return false
-	}
-	c.Choices = make([]wireChunkChoice, 0, 1)
-	if d.Peek() == ']' {
-		d.Next()
-		return true
-	}
-	for {
-		c.Choices = append(c.Choices, wireChunkChoice{})
-		if !d.choice(&c.Choices[len(c.Choices)-1]) {
-			return false
-		}
-		switch d.Peek() {
-		case ',':
-			d.Next()
-		case ']':
-			d.Next()
-			return true
-		default:
-			return false
-		}
-	}
+	return jsontok.Array(&d.Decoder, &c.Choices, 1, d.choice)
 }
 
 func (d *chunkDecoder) choice(ch *wireChunkChoice) bool {
@@ -231,29 +209,7 @@ func (d *chunkDecoder) respChoices(w *wireResponse) bool {
 	if d.Peek() == 'n' {
 		return d.Null()
 	}
-	if !d.Literal("[") {
-		return false
-	}
-	w.Choices = make([]wireChoice, 0, 1)
-	if d.Peek() == ']' {
-		d.Next()
-		return true
-	}
-	for {
-		w.Choices = append(w.Choices, wireChoice{})
-		if !d.respChoice(&w.Choices[len(w.Choices)-1]) {
-			return false
-		}
-		switch d.Peek() {
-		case ',':
-			d.Next()
-		case ']':
-			d.Next()
-			return true
-		default:
-			return false
-		}
-	}
+	return jsontok.Array(&d.Decoder, &w.Choices, 1, d.respChoice)
 }
 
 func (d *chunkDecoder) respChoice(ch *wireChoice) bool {

@@ -78,6 +78,36 @@ func (d *Decoder) Open(c byte) bool {
 	return true
 }
 
+// Array reads an array, after white space, into *s (made with room for
+// capHint; empty but not nil for [], as encoding/json leaves it), decoding
+// each element in place with elem.
+func Array[T any](d *Decoder, s *[]T, capHint int, elem func(*T) bool) bool {
+	if !d.Open('[') {
+		return false
+	}
+	*s = make([]T, 0, capHint)
+	if d.Peek() == ']' {
+		d.i++
+		return true
+	}
+	for {
+		var zero T
+		*s = append(*s, zero)
+		if !elem(&(*s)[len(*s)-1]) {
+			return false
+		}
+		switch d.Peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
 // Key reads the next key of an object and its colon (first: right after
 // the brace), leaving the decoder at its value; more is false at the
 // object's end. Keys with escapes or other than ASCII are refused:
