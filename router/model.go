@@ -107,6 +107,11 @@ func (g *Linear) probs(x sparse, p []float64) {
 			logits[c] += w * v
 		}
 	}
+	softmax(p, logits)
+}
+
+// softmax writes the softmax of logits, computed in float64, to p.
+func softmax(p []float64, logits []float32) {
 	maxLogit := math.Inf(-1)
 	for c, l := range logits {
 		p[c] = float64(l)

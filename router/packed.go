@@ -1,7 +1,6 @@
 package router
 
 import (
-	"math"
 	"math/bits"
 )
 
@@ -97,17 +96,5 @@ func (g *packedLinear) probs(x sparse, p []float64) {
 			logits[c] += w * v
 		}
 	}
-	maxLogit := math.Inf(-1)
-	for c, l := range logits {
-		p[c] = float64(l)
-		maxLogit = max(maxLogit, p[c])
-	}
-	var z float64
-	for c := range p {
-		p[c] = math.Exp(p[c] - maxLogit)
-		z += p[c]
-	}
-	for c := range p {
-		p[c] /= z
-	}
+	softmax(p, logits)
 }
