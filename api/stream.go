@@ -51,7 +51,7 @@ func (w *streamWriter) start() error {
 	h["Content-Type"] = sseContentType
 	h["Cache-Control"] = noCache
 	h["Connection"] = keepAlive
-	h["X-Accel-Buffering"] = no
+	h["X-Accel-Buffering"] = noBuffering
 	h["X-Moegate-Route"] = []string{w.info.Header()}
 	w.c.Status(http.StatusOK)
 	return w.infoEvent(`,"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]`, "")
@@ -61,7 +61,7 @@ var (
 	sseContentType = []string{"text/event-stream"}
 	noCache        = []string{"no-cache"}
 	keepAlive      = []string{"keep-alive"}
-	no             = []string{"no"}
+	noBuffering    = []string{"no"}
 )
 
 // infoEvent writes (without flushing) a chunk event carrying the moegate
