@@ -1126,19 +1126,28 @@ q80p8done:
 	RET
 
 // Q4_K rows repacked eight by eight (packQ4K): per group of eight rows and
-// block, at offsets of the 1440-byte packed block: 0 the eight d (fp16),
-// 16 the eight dmin, 32 for each sub-block j the scales as int16 pairs
-// (sc, sc) in lane r, 288 for i = 0..3 the mins as int16 pairs
-// (m_2i, m_2i+1), 416 for k = 0..3 and step s = 0..7 the nibble bytes
+// block, at offsets of the 1184-byte packed block: 0 the eight d (fp16),
+// 16 the eight dmin, 32 for each sub-block j the eight rows' scales
+// (bytes), 96 for i = 0..3 the mins as byte pairs (m_2i, m_2i+1) row by
+// row, 160 for k = 0..3 and step s = 0..7 the nibble bytes
 // 32k+4s..32k+4s+3 of each row. The integer sums per row are the one-row
 // kernel's exact ones, in lane r, and the float operations per lane are
 // its scalar ones: dotQ4KActGo's bits for each row. Nibble products over
 // a sub-block's eight steps add up in 16 bits (≤ 8·2·15·128).
 
+// q4kpsc spreads sub-block j's eight scale bytes, broadcast to both
+// 128-bit lanes, to int16 pairs (sc, sc) in lane r (byte r → words 2r,
+// 2r+1), for VPMADDWD.
+DATA q4kpsc<>+0(SB)/8, $0x8001800180008000
+DATA q4kpsc<>+8(SB)/8, $0x8003800380028002
+DATA q4kpsc<>+16(SB)/8, $0x8005800580048004
+DATA q4kpsc<>+24(SB)/8, $0x8007800780068006
+GLOBL q4kpsc<>(SB), RODATA|NOPTR, $32
+
 // Step s of the sub-block pair k: low nibbles against the activations
 // 64k+4s.., high ones against 64k+32+4s.., into Y2 and Y3 (int16).
 #define Q4KPSTEP(k, s) \
-	VMOVDQU      (416+32*(8*(k)+(s)))(SI), Y4 \
+	VMOVDQU      (160+32*(8*(k)+(s)))(SI), Y4 \
 	VPSRLW       $4, Y4, Y5                   \
 	VPAND        Y8, Y4, Y4                   \
 	VPAND        Y8, Y5, Y5                   \
@@ -1161,13 +1170,17 @@ q80p8done:
 	Q4KPSTEP(k, 5)      \
 	Q4KPSTEP(k, 6)      \
 	Q4KPSTEP(k, 7)      \
-	VPMADDWD (32+64*(k))(SI), Y2, Y2 \
-	VPMADDWD (64+64*(k))(SI), Y3, Y3 \
+	VPBROADCASTQ (32+16*(k))(SI), Y4 \
+	VPSHUFB      Y9, Y4, Y4          \
+	VPMADDWD     Y4, Y2, Y2          \
+	VPBROADCASTQ (40+16*(k))(SI), Y5 \
+	VPSHUFB      Y9, Y5, Y5          \
+	VPMADDWD     Y5, Y3, Y3          \
 	VPADDD   Y2, Y1, Y1 \
 	VPADDD   Y3, Y1, Y1
 
 // func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
-// Eight rows: the group at p, into out[0..7].
+// Eight rows: the group at p, into out[0..7]. Y9: q4kpsc.
 TEXT ·dotQ4KPackedX8AVX2(SB), NOSPLIT, $0-32
 	MOVQ p+0(FP), SI
 	MOVQ xq+8(FP), DI
@@ -1179,6 +1192,7 @@ TEXT ·dotQ4KPackedX8AVX2(SB), NOSPLIT, $0-32
 	MOVL $0x80000000, AX
 	VMOVD AX, X14
 	VPBROADCASTD X14, Y14
+	VMOVDQU q4kpsc<>(SB), Y9
 	VXORPS Y0, Y0, Y0
 	TESTQ CX, CX
 	JE    q4kp8done
@@ -1196,23 +1210,27 @@ q4kp8loop:
 	VPHADDW     X13, X12, X12
 	VINSERTI128 $1, X12, Y12, Y12
 	VPSHUFD     $0x00, Y12, Y13
-	VPMADDWD    288(SI), Y13, Y15
+	VPMOVZXBW   96(SI), Y5
+	VPMADDWD    Y5, Y13, Y15
 	VPSHUFD     $0x55, Y12, Y13
-	VPMADDWD    320(SI), Y13, Y13
+	VPMOVZXBW   112(SI), Y5
+	VPMADDWD    Y5, Y13, Y13
 	VPADDD      Y13, Y15, Y15
 	VPSHUFD     $0xAA, Y12, Y13
-	VPMADDWD    352(SI), Y13, Y13
+	VPMOVZXBW   128(SI), Y5
+	VPMADDWD    Y5, Y13, Y13
 	VPADDD      Y13, Y15, Y15
 	VPSHUFD     $0xFF, Y12, Y13
-	VPMADDWD    384(SI), Y13, Y13
+	VPMOVZXBW   144(SI), Y5
+	VPMADDWD    Y5, Y13, Y13
 	VPADDD      Y13, Y15, Y15
 
 	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
-	VBROADCASTSS (DI), Y9
+	VBROADCASTSS (DI), Y4
 	VCVTPH2PS    (SI), Y10
-	VMULPS       Y10, Y9, Y10
+	VMULPS       Y10, Y4, Y10
 	VCVTPH2PS    16(SI), Y11
-	VMULPS       Y11, Y9, Y11
+	VMULPS       Y11, Y4, Y11
 	VXORPS       Y14, Y11, Y11
 	VCVTDQ2PS    Y1, Y1
 	VMULPS       Y10, Y1, Y1
@@ -1221,7 +1239,7 @@ q4kp8loop:
 	VMULPS       Y11, Y15, Y15
 	VADDPS       Y15, Y0, Y0
 
-	ADDQ $1440, SI
+	ADDQ $1184, SI
 	ADDQ $292, DI
 	DECQ CX
 	JNE  q4kp8loop
