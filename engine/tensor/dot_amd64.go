@@ -295,6 +295,8 @@ func dotQ5_1ActAVX2(row, xq *byte, nb int) float32
 //go:noescape
 func dotQ6KRowsAVX2(row *byte, rb int, xq *byte, nb int, out *float32, n int)
 
+// dotQ6KActAVX2 is one row of dotQ6KRowsAVX2, for the callers that take
+// a one-row kernel.
 func dotQ6KActAVX2(row, xq *byte, nb int) float32 {
 	var out float32
 	dotQ6KRowsAVX2(row, 0, xq, nb, &out, 1)
