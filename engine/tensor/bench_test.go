@@ -129,15 +129,23 @@ func BenchmarkRows(b *testing.B) {
 					m.DotRows(dst, x, sums, 0, sh.rows)
 				}
 			})
-			b.Run(name+"/act=q8", func(b *testing.B) {
-				b.SetBytes(int64(len(data)))
-				xq := make([]byte, ActBytes(typ, sh.cols))
-				defer cpuRate(b, len(data))()
-				for b.Loop() {
-					QuantizeAct(typ, xq, x)
-					m.DotRowsAct(dst, xq, 0, sh.rows)
+			q8 := func(m *Matrix) func(b *testing.B) {
+				return func(b *testing.B) {
+					b.SetBytes(int64(len(data)))
+					xq := make([]byte, ActBytes(typ, sh.cols))
+					defer cpuRate(b, len(data))()
+					for b.Loop() {
+						QuantizeAct(typ, xq, x)
+						m.DotRowsAct(dst, xq, 0, sh.rows)
+					}
 				}
-			})
+			}
+			b.Run(name+"/act=q8", q8(m))
+			// The engine's layout: rows repacked at load where the type
+			// has packed kernels (bytes are still the file's).
+			if pm, _ := NewMatrix(typ, sh.rows, sh.cols, data); pm.Pack() {
+				b.Run(name+"/act=q8/packed", q8(pm))
+			}
 		}
 	}
 }

@@ -293,7 +293,15 @@ func dotQ4_1ActAVX2(row, xq *byte, nb int) float32
 func dotQ5_1ActAVX2(row, xq *byte, nb int) float32
 
 //go:noescape
-func dotQ6KActAVX2(row, xq *byte, nb int) float32
+func dotQ6KRowsAVX2(row *byte, rb int, xq *byte, nb int, out *float32, n int)
+
+// dotQ6KActAVX2 is one row of dotQ6KRowsAVX2, for the callers that take
+// a one-row kernel.
+func dotQ6KActAVX2(row, xq *byte, nb int) float32 {
+	var out float32
+	dotQ6KRowsAVX2(row, 0, xq, nb, &out, 1)
+	return out
+}
 
 // actAVX2 checks a row and its activations and runs kernel over nb blocks.
 func actAVX2(t Type, row, xq []byte, nb int, kernel func(row, xq *byte, nb int) float32) float32 {
@@ -389,6 +397,10 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	}
 	checkAct(t, data[:rb], xq, nb)
 	_ = data[len(dst)*rb-1]
+	if t == Q6_K {
+		dotQ6KRowsAVX2(&data[0], rb, &xq[0], nb, &dst[0], len(dst))
+		return true
+	}
 	for i := range dst {
 		dst[i] = kernel(&data[i*rb], &xq[0], nb)
 	}

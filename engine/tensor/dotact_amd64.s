@@ -206,76 +206,108 @@ q4kadone:
 	VZEROUPPER
 	RET
 
-// func dotQ6KActAVX2(row, xq *byte, nb int) float32
-// Locals: 0(SP) the 16 scales as int16.
-TEXT ·dotQ6KActAVX2(SB), NOSPLIT, $32-28
-	MOVQ row+0(FP), SI
-	MOVQ xq+8(FP), DI
-	MOVQ nb+16(FP), CX
-	VXORPS X0, X0, X0
+// Shuffle masks for dotQ6KActAVX2: mask k picks, from eight int16 scales
+// held in both 128-bit lanes, scale 2k into every word of the low lane and
+// scale 2k+1 into every word of the high lane (the scale pair of the k-th
+// group of 32 values of a half), as llama.cpp's get_scale_shuffle_k4.
+DATA q6kscale<>+0(SB)/8, $0x0100010001000100
+DATA q6kscale<>+8(SB)/8, $0x0100010001000100
+DATA q6kscale<>+16(SB)/8, $0x0302030203020302
+DATA q6kscale<>+24(SB)/8, $0x0302030203020302
+DATA q6kscale<>+32(SB)/8, $0x0504050405040504
+DATA q6kscale<>+40(SB)/8, $0x0504050405040504
+DATA q6kscale<>+48(SB)/8, $0x0706070607060706
+DATA q6kscale<>+56(SB)/8, $0x0706070607060706
+DATA q6kscale<>+64(SB)/8, $0x0908090809080908
+DATA q6kscale<>+72(SB)/8, $0x0908090809080908
+DATA q6kscale<>+80(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q6kscale<>+88(SB)/8, $0x0b0a0b0a0b0a0b0a
+DATA q6kscale<>+96(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q6kscale<>+104(SB)/8, $0x0d0c0d0c0d0c0d0c
+DATA q6kscale<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
+DATA q6kscale<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
+GLOBL q6kscale<>(SB), RODATA|NOPTR, $128
+
+// func dotQ6KRowsAVX2(row *byte, rb int, xq *byte, nb int, out *float32, n int)
+// out[i] = the product of the row at row+i*rb (nb blocks) with xq, for i
+// in [0, n): one call for all the rows a thread does, since with a small
+// hidden size a row is only a few blocks and a call per row costs as much
+// as a block. Y8, Y10, Y11, Y14: the q6kscale masks; Y12: 0x30 bytes;
+// Y13: 0x0f bytes; per block Y1 the 16 scales as int16, Y9 the first
+// eight in both lanes, Y15 the last eight.
+TEXT ·dotQ6KRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), R11
+	MOVQ rb+8(FP), R8
+	MOVQ out+32(FP), R13
+	MOVQ n+40(FP), R12
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X13
 	VPBROADCASTD X13, Y13
-	MOVL $0x03030303, AX
+	MOVL $0x30303030, AX
 	VMOVD AX, X12
 	VPBROADCASTD X12, Y12
-	MOVL $0x20202020, AX
-	VMOVD AX, X11
-	VPBROADCASTD X11, Y11
-	TESTQ CX, CX
+	VMOVDQU q6kscale<>+0(SB), Y8
+	VMOVDQU q6kscale<>+32(SB), Y10
+	VMOVDQU q6kscale<>+64(SB), Y11
+	VMOVDQU q6kscale<>+96(SB), Y14
+	TESTQ R12, R12
 	JE q6kadone
+
+q6karow:
+	MOVQ R11, SI
+	MOVQ xq+16(FP), DI
+	MOVQ nb+24(FP), CX
+	VXORPS X0, X0, X0
+	TESTQ CX, CX
+	JE q6kastore
 
 q6kaloop:
 	VPMOVSXBW 192(SI), Y1
-	VMOVDQU   Y1, 0(SP)
+	VPERMQ    $0x44, Y1, Y9
+	VPERMQ    $0xee, Y1, Y15
 	VPXOR     Y5, Y5, Y5
 
 // Y7 holds 32 six-bit values (0..63); adds Σ sc·q·a for the 32
-// activations at aoff, scales at soff (first 16) and soff+2 (last 16). The
-// -32 offset of the values is applied once per block from the activation
-// group sums (Q6KOFFSET), in exact integers: the same sumi.
-#define Q6KACC(aoff, soff) \
-	VPMADDUBSW   aoff(DI), Y7, Y7    \
-	VPBROADCASTW soff(SP), X9        \
-	VPBROADCASTW soff+2(SP), X10     \
-	VINSERTI128  $1, X10, Y9, Y9     \
-	VPMADDWD     Y9, Y7, Y7          \
-	VPADDD       Y7, Y5, Y5
+// activations at aoff, the scale pair picked from sc by mask. The -32
+// offset of the values is applied once per block from the activation
+// group sums, in exact integers: the same sumi.
+#define Q6KACC(aoff, mask, sc) \
+	VPMADDUBSW aoff(DI), Y7, Y7 \
+	VPSHUFB    mask, sc, Y6     \
+	VPMADDWD   Y6, Y7, Y7       \
+	VPADDD     Y7, Y5, Y5
 
 // One half (128 elements): ql at qloff, qh at qhoff, activations at aoff,
-// scales from soff.
-#define Q6KHALF(qloff, qhoff, aoff, soff) \
+// scales (eight int16 in both lanes) in sc. Value group k's high bits
+// are bits 2k..2k+1 of qh, moved to bits 4..5 (Y12 masks them).
+#define Q6KHALF(qloff, qhoff, aoff, sc) \
 	VMOVDQU qloff(SI), Y2     \
 	VMOVDQU qloff+32(SI), Y3  \
 	VMOVDQU qhoff(SI), Y4     \
-	VPAND   Y12, Y4, Y6       \
-	VPSLLW  $4, Y6, Y6        \
+	VPSLLW  $4, Y4, Y6        \
+	VPAND   Y12, Y6, Y6       \
 	VPAND   Y13, Y2, Y7       \
 	VPOR    Y6, Y7, Y7        \
-	Q6KACC(aoff, soff)        \
-	VPSRLW  $2, Y4, Y6        \
+	Q6KACC(aoff, Y8, sc)      \
+	VPSLLW  $2, Y4, Y6        \
 	VPAND   Y12, Y6, Y6       \
-	VPSLLW  $4, Y6, Y6        \
 	VPAND   Y13, Y3, Y7       \
 	VPOR    Y6, Y7, Y7        \
-	Q6KACC(aoff+32, soff+4)   \
-	VPSRLW  $4, Y4, Y6        \
-	VPAND   Y12, Y6, Y6       \
-	VPSLLW  $4, Y6, Y6        \
+	Q6KACC(aoff+32, Y10, sc)  \
+	VPAND   Y12, Y4, Y6       \
 	VPSRLW  $4, Y2, Y7        \
 	VPAND   Y13, Y7, Y7       \
 	VPOR    Y6, Y7, Y7        \
-	Q6KACC(aoff+64, soff+8)   \
-	VPSRLW  $6, Y4, Y6        \
+	Q6KACC(aoff+64, Y11, sc)  \
+	VPSRLW  $2, Y4, Y6        \
 	VPAND   Y12, Y6, Y6       \
-	VPSLLW  $4, Y6, Y6        \
 	VPSRLW  $4, Y3, Y7        \
 	VPAND   Y13, Y7, Y7       \
 	VPOR    Y6, Y7, Y7        \
-	Q6KACC(aoff+96, soff+12)
+	Q6KACC(aoff+96, Y14, sc)
 
-	Q6KHALF(0, 128, 4, 0)
-	Q6KHALF(64, 160, 132, 16)
+	Q6KHALF(0, 128, 4, Y9)
+	Q6KHALF(64, 160, 132, Y15)
 	// sumi -= 32 Σ sc_g bsum_g (Y1: the 16 scales as int16)
 	VPMADDWD     260(DI), Y1, Y6
 	VPSLLD       $5, Y6, Y6
@@ -299,8 +331,14 @@ q6kaloop:
 	DECQ CX
 	JNZ  q6kaloop
 
+q6kastore:
+	VMOVSS X0, (R13)
+	ADDQ   $4, R13
+	ADDQ   R8, R11
+	DECQ   R12
+	JNZ    q6karow
+
 q6kadone:
-	VMOVSS X0, ret+24(FP)
 	VZEROUPPER
 	RET
 
@@ -1088,19 +1126,28 @@ q80p8done:
 	RET
 
 // Q4_K rows repacked eight by eight (packQ4K): per group of eight rows and
-// block, at offsets of the 1440-byte packed block: 0 the eight d (fp16),
-// 16 the eight dmin, 32 for each sub-block j the scales as int16 pairs
-// (sc, sc) in lane r, 288 for i = 0..3 the mins as int16 pairs
-// (m_2i, m_2i+1), 416 for k = 0..3 and step s = 0..7 the nibble bytes
+// block, at offsets of the 1184-byte packed block: 0 the eight d (fp16),
+// 16 the eight dmin, 32 for each sub-block j the eight rows' scales
+// (bytes), 96 for i = 0..3 the mins as byte pairs (m_2i, m_2i+1) row by
+// row, 160 for k = 0..3 and step s = 0..7 the nibble bytes
 // 32k+4s..32k+4s+3 of each row. The integer sums per row are the one-row
 // kernel's exact ones, in lane r, and the float operations per lane are
 // its scalar ones: dotQ4KActGo's bits for each row. Nibble products over
 // a sub-block's eight steps add up in 16 bits (≤ 8·2·15·128).
 
+// q4kpsc spreads sub-block j's eight scale bytes, broadcast to both
+// 128-bit lanes, to int16 pairs (sc, sc) in lane r (byte r → words 2r,
+// 2r+1), for VPMADDWD.
+DATA q4kpsc<>+0(SB)/8, $0x8001800180008000
+DATA q4kpsc<>+8(SB)/8, $0x8003800380028002
+DATA q4kpsc<>+16(SB)/8, $0x8005800580048004
+DATA q4kpsc<>+24(SB)/8, $0x8007800780068006
+GLOBL q4kpsc<>(SB), RODATA|NOPTR, $32
+
 // Step s of the sub-block pair k: low nibbles against the activations
 // 64k+4s.., high ones against 64k+32+4s.., into Y2 and Y3 (int16).
 #define Q4KPSTEP(k, s) \
-	VMOVDQU      (416+32*(8*(k)+(s)))(SI), Y4 \
+	VMOVDQU      (160+32*(8*(k)+(s)))(SI), Y4 \
 	VPSRLW       $4, Y4, Y5                   \
 	VPAND        Y8, Y4, Y4                   \
 	VPAND        Y8, Y5, Y5                   \
@@ -1123,13 +1170,17 @@ q80p8done:
 	Q4KPSTEP(k, 5)      \
 	Q4KPSTEP(k, 6)      \
 	Q4KPSTEP(k, 7)      \
-	VPMADDWD (32+64*(k))(SI), Y2, Y2 \
-	VPMADDWD (64+64*(k))(SI), Y3, Y3 \
+	VPBROADCASTQ (32+16*(k))(SI), Y4 \
+	VPSHUFB      Y9, Y4, Y4          \
+	VPMADDWD     Y4, Y2, Y2          \
+	VPBROADCASTQ (40+16*(k))(SI), Y5 \
+	VPSHUFB      Y9, Y5, Y5          \
+	VPMADDWD     Y5, Y3, Y3          \
 	VPADDD   Y2, Y1, Y1 \
 	VPADDD   Y3, Y1, Y1
 
 // func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
-// Eight rows: the group at p, into out[0..7].
+// Eight rows: the group at p, into out[0..7]. Y9: q4kpsc.
 TEXT ·dotQ4KPackedX8AVX2(SB), NOSPLIT, $0-32
 	MOVQ p+0(FP), SI
 	MOVQ xq+8(FP), DI
@@ -1141,6 +1192,7 @@ TEXT ·dotQ4KPackedX8AVX2(SB), NOSPLIT, $0-32
 	MOVL $0x80000000, AX
 	VMOVD AX, X14
 	VPBROADCASTD X14, Y14
+	VMOVDQU q4kpsc<>(SB), Y9
 	VXORPS Y0, Y0, Y0
 	TESTQ CX, CX
 	JE    q4kp8done
@@ -1158,23 +1210,27 @@ q4kp8loop:
 	VPHADDW     X13, X12, X12
 	VINSERTI128 $1, X12, Y12, Y12
 	VPSHUFD     $0x00, Y12, Y13
-	VPMADDWD    288(SI), Y13, Y15
+	VPMOVZXBW   96(SI), Y5
+	VPMADDWD    Y5, Y13, Y15
 	VPSHUFD     $0x55, Y12, Y13
-	VPMADDWD    320(SI), Y13, Y13
+	VPMOVZXBW   112(SI), Y5
+	VPMADDWD    Y5, Y13, Y13
 	VPADDD      Y13, Y15, Y15
 	VPSHUFD     $0xAA, Y12, Y13
-	VPMADDWD    352(SI), Y13, Y13
+	VPMOVZXBW   128(SI), Y5
+	VPMADDWD    Y5, Y13, Y13
 	VPADDD      Y13, Y15, Y15
 	VPSHUFD     $0xFF, Y12, Y13
-	VPMADDWD    384(SI), Y13, Y13
+	VPMOVZXBW   144(SI), Y5
+	VPMADDWD    Y5, Y13, Y13
 	VPADDD      Y13, Y15, Y15
 
 	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
-	VBROADCASTSS (DI), Y9
+	VBROADCASTSS (DI), Y4
 	VCVTPH2PS    (SI), Y10
-	VMULPS       Y10, Y9, Y10
+	VMULPS       Y10, Y4, Y10
 	VCVTPH2PS    16(SI), Y11
-	VMULPS       Y11, Y9, Y11
+	VMULPS       Y11, Y4, Y11
 	VXORPS       Y14, Y11, Y11
 	VCVTDQ2PS    Y1, Y1
 	VMULPS       Y10, Y1, Y1
@@ -1183,7 +1239,7 @@ q4kp8loop:
 	VMULPS       Y11, Y15, Y15
 	VADDPS       Y15, Y0, Y0
 
-	ADDQ $1440, SI
+	ADDQ $1184, SI
 	ADDQ $292, DI
 	DECQ CX
 	JNE  q4kp8loop
