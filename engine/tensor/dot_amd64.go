@@ -500,3 +500,31 @@ func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []by
 	}
 	return i
 }
+
+//go:noescape
+func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, nb int, out *float32, ostride int)
+
+// dotRowsPackedX4 is dotRowsPacked for four vectors at once, xq holding
+// them xstride bytes apart and dst their results rows apart (vector j's
+// row r0+i at dst[j*rows+i]): Q4_0 only, eight rows per kernel call, each
+// pass over a block of packed rows serving the four vectors, as
+// llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it did.
+func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int) int {
+	if t != Q4_0 || nb == 0 {
+		return 0
+	}
+	gb := nb * q4PackedBlock
+	n = min(n, len(packed)/gb*8-r0) &^ 7
+	if n <= 0 {
+		return 0
+	}
+	if xstride < nb*q8_0Size || len(xq) < 3*xstride+nb*q8_0Size {
+		panic(fmt.Sprintf("tensor: %d bytes of activations, %d apart, for 4×%d %v blocks", len(xq), xstride, nb, t))
+	}
+	_ = packed[(r0+n)/8*gb-1]
+	_ = dst[3*rows+n-1]
+	for i := 0; i < n; i += 8 {
+		dotQ4_0PackedX8x4AVX2(&packed[(r0+i)/8*gb], &xq[0], xstride, nb, &dst[i], rows)
+	}
+	return n
+}

@@ -1054,6 +1054,119 @@ q40p8done:
 	VZEROUPPER
 	RET
 
+// Four vectors by eight rows, like llama.cpp's gemm_q4_0_8x8: each step's
+// nibbles are loaded and split once and serve the four vectors, whose
+// activations sit at DI, R11, R12, R13. Y0-Y3 are the vectors' lanes
+// (row r in lane r), Y4-Y7 their int16 sums, Y8 0x0f, Y9 0x08, Y10 1s
+// (int16): for each vector the same integer sum and the same
+// fma(sum, d_w*d_x, acc) per block as dotQ4_0PackedX8AVX2, so the same bits.
+
+// Step k: nibbles in Y11 (elements 4k..) and Y12 (4k+16..) of the eight rows.
+#define Q40X4LOAD(k) \
+	VMOVDQU (16+32*(k))(SI), Y11 \
+	VPSRLW  $4, Y11, Y12         \
+	VPAND   Y8, Y11, Y11         \
+	VPAND   Y8, Y12, Y12
+
+// SUM += products of step k's nibbles with the vector at X.
+#define Q40X4VEC(k, X, SUM) \
+	VPBROADCASTD (2+4*(k))(X), Y13  \
+	VPBROADCASTD (18+4*(k))(X), Y14 \
+	VPMADDUBSW   Y13, Y11, Y13      \
+	VPMADDUBSW   Y14, Y12, Y14      \
+	VPADDW       Y13, SUM, SUM      \
+	VPADDW       Y14, SUM, SUM
+
+#define Q40X4STEP(k) \
+	Q40X4LOAD(k)         \
+	Q40X4VEC(k, DI, Y4)  \
+	Q40X4VEC(k, R11, Y5) \
+	Q40X4VEC(k, R12, Y6) \
+	Q40X4VEC(k, R13, Y7)
+
+// ACC += float(SUM - 8·Σa) · (d_w·d_x) for the vector at X.
+#define Q40X4ACC(X, SUM, ACC) \
+	VMOVDQU      2(X), Y13       \
+	VPMADDUBSW   Y13, Y9, Y13    \
+	VPMADDWD     Y10, Y13, Y13   \
+	VEXTRACTI128 $1, Y13, X14    \
+	VPADDD       X14, X13, X13   \
+	VPSHUFD      $0x4E, X13, X14 \
+	VPADDD       X14, X13, X13   \
+	VPSHUFD      $0xB1, X13, X14 \
+	VPADDD       X14, X13, X13   \
+	VPBROADCASTD X13, Y13        \
+	VPMADDWD     Y10, SUM, SUM   \
+	VPSUBD       Y13, SUM, SUM   \
+	VCVTDQ2PS    SUM, SUM        \
+	VPBROADCASTW (X), X14        \
+	VCVTPH2PS    X14, Y14        \
+	VCVTPH2PS    (SI), Y15       \
+	VMULPS       Y14, Y15, Y15   \
+	VFMADD231PS  Y15, SUM, ACC
+
+// func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, nb int, out *float32, ostride int)
+// Eight rows, the group at p, times the four vectors at xq+j·xstride, into
+// out[j·ostride+r] (ostride in floats).
+TEXT ·dotQ4_0PackedX8x4AVX2(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), AX
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), DX
+	LEAQ (DI)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x08080808, AX
+	VMOVD AX, X9
+	VPBROADCASTD X9, Y9
+	MOVL $0x00010001, AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	TESTQ CX, CX
+	JE    q40x4done
+
+q40x4loop:
+	VPXOR Y4, Y4, Y4
+	VPXOR Y5, Y5, Y5
+	VPXOR Y6, Y6, Y6
+	VPXOR Y7, Y7, Y7
+	Q40X4STEP(0)
+	Q40X4STEP(1)
+	Q40X4STEP(2)
+	Q40X4STEP(3)
+	Q40X4ACC(DI, Y4, Y0)
+	Q40X4ACC(R11, Y5, Y1)
+	Q40X4ACC(R12, Y6, Y2)
+	Q40X4ACC(R13, Y7, Y3)
+	ADDQ $144, SI
+	ADDQ $34, DI
+	ADDQ $34, R11
+	ADDQ $34, R12
+	ADDQ $34, R13
+	DECQ CX
+	JNE  q40x4loop
+
+q40x4done:
+	SHLQ    $2, DX
+	VMOVUPS Y0, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y1, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y2, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y3, (BX)
+	VZEROUPPER
+	RET
+
 // Q8_0 rows repacked eight by eight (packQ8_0): per group of eight rows
 // and block, the eight scales, then for k = 0..7 the bytes 4k..4k+3 of
 // each row, row by row. Register Yk holds lane k of the eight rows (row r

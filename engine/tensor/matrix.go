@@ -205,6 +205,19 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 					}
 				}
 			}
+			if m.packed != nil && m.Type == Q4_0 {
+				// Four vectors per pass over eight packed rows, then
+				// vector by vector for any rows left out of the packing.
+				for ; j+4 <= n; j += 4 {
+					done := dotRowsPackedX4(m.Type, m.packed, nb, dst[j*rows+b0:], rows, b1-b0, b0, xq[j*ab:(j+4)*ab], ab)
+					if b0+done == b1 {
+						continue
+					}
+					for k := j; k < j+4; k++ {
+						m.dotRowsAct(dst[k*rows:(k+1)*rows], xq[k*ab:(k+1)*ab], b0+done, b1, true)
+					}
+				}
+			}
 			for ; j < n; j++ {
 				m.dotRowsAct(dst[j*rows:(j+1)*rows], xq[j*ab:(j+1)*ab], b0, b1, true)
 			}

@@ -65,6 +65,44 @@ func testPacked(t *testing.T, r *rand.Rand, typ Type) {
 				t.Fatalf("%v rows=%d nb=%d [%d,%d) row %d: %v, want %v", typ, c.rows, c.nb, c.lo, c.hi, i, dst[i], want)
 			}
 		}
+		if typ == Q4_0 {
+			testPackedX4(t, r, m, c.lo, c.hi)
+		}
+	}
+}
+
+// testPackedX4 checks the four-vector packed rows (dotRowsPackedX4) on the
+// rows [lo, hi) of m, from the first group of eight in them, against the
+// one-row Go kernel bit for bit; the vectors sit further apart than their
+// size, so a kernel that takes the wrong stride fails.
+func testPackedX4(t *testing.T, r *rand.Rand, m *Matrix, lo, hi int) {
+	nb := m.Cols / m.Type.BlockSize()
+	ab := ActBytes(m.Type, m.Cols)
+	xstride := ab + 7
+	xq := make([]byte, 3*xstride+ab)
+	for j := range 4 {
+		x := randVec(r, m.Cols)
+		if j == 2 && nb > 1 {
+			clear(x[m.Type.BlockSize():]) // all-zero blocks
+		}
+		QuantizeAct(m.Type, xq[j*xstride:j*xstride+ab], x)
+	}
+	r0 := (lo + 7) &^ 7
+	if r0 >= hi {
+		return
+	}
+	dst := make([]float32, 4*m.Rows)
+	done := dotRowsPackedX4(m.Type, m.packed, nb, dst[r0:], m.Rows, hi-r0, r0, xq, xstride)
+	if want := min(hi, m.Rows&^7) - r0; havePacked && done != max(want, 0)&^7 {
+		t.Fatalf("%v rows=%d [%d,%d): %d rows done, want %d", m.Type, m.Rows, r0, hi, done, max(want, 0)&^7)
+	}
+	for j := range 4 {
+		for i := r0; i < r0+done; i++ {
+			want := dotActGo(m.Type)(m.Row(i), xq[j*xstride:j*xstride+ab], nb)
+			if got := dst[j*m.Rows+i]; math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("%v rows=%d nb=%d vector %d row %d: %v, want %v", m.Type, m.Rows, nb, j, i, got, want)
+			}
+		}
 	}
 }
 
