@@ -161,18 +161,27 @@ func BenchmarkMatMulAct(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		m, _ := NewMatrix(typ, rows, cols, data)
 		x, dst := randVec(r, n*cols), make([]float32, n*rows)
-		b.Run(fmt.Sprintf("%v/n=%d", typ, n), func(b *testing.B) {
-			pool := NewPool(1)
-			defer pool.Close()
-			b.SetBytes(int64(len(data)) * n)
-			var scratch []byte
-			defer cpuRate(b, len(data)*n)()
-			for b.Loop() {
-				scratch = m.MatMulAct(pool, dst, x, n, scratch)
+		run := func(m *Matrix) func(b *testing.B) {
+			return func(b *testing.B) {
+				pool := NewPool(1)
+				defer pool.Close()
+				b.SetBytes(int64(len(data)) * n)
+				var scratch []byte
+				defer cpuRate(b, len(data)*n)()
+				for b.Loop() {
+					scratch = m.MatMulAct(pool, dst, x, n, scratch)
+				}
 			}
-		})
+		}
+		name := fmt.Sprintf("%v/n=%d", typ, n)
+		m, _ := NewMatrix(typ, rows, cols, data)
+		b.Run(name, run(m))
+		// The engine's layout: rows repacked at load where the type has
+		// packed kernels.
+		if pm, _ := NewMatrix(typ, rows, cols, data); pm.Pack() {
+			b.Run(name+"/packed", run(pm))
+		}
 	}
 }
 

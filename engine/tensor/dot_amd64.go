@@ -502,14 +502,15 @@ func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []by
 }
 
 //go:noescape
-func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, nb int, out *float32, ostride int)
+func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
 
 // dotRowsPackedX4 is dotRowsPacked for four vectors at once, xq holding
-// them xstride bytes apart and dst their results rows apart (vector j's
-// row r0+i at dst[j*rows+i]): Q4_0 only, eight rows per kernel call, each
-// pass over a block of packed rows serving the four vectors, as
-// llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it did.
-func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int) int {
+// them xstride bytes apart, aux their q4x4Aux, and dst their results rows
+// apart (vector j's row r0+i at dst[j*rows+i]): Q4_0 only, eight rows per
+// kernel call, each pass over a block of packed rows serving the four
+// vectors, as llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it
+// did.
+func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
 	if t != Q4_0 || nb == 0 {
 		return 0
 	}
@@ -518,13 +519,13 @@ func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 i
 	if n <= 0 {
 		return 0
 	}
-	if xstride < nb*q8_0Size || len(xq) < 3*xstride+nb*q8_0Size {
-		panic(fmt.Sprintf("tensor: %d bytes of activations, %d apart, for 4×%d %v blocks", len(xq), xstride, nb, t))
+	if xstride < nb*q8_0Size || len(xq) < 3*xstride+nb*q8_0Size || len(aux) < nb*32 {
+		panic(fmt.Sprintf("tensor: %d bytes of activations, %d apart, %d of aux for 4×%d %v blocks", len(xq), xstride, len(aux), nb, t))
 	}
 	_ = packed[(r0+n)/8*gb-1]
 	_ = dst[3*rows+n-1]
 	for i := 0; i < n; i += 8 {
-		dotQ4_0PackedX8x4AVX2(&packed[(r0+i)/8*gb], &xq[0], xstride, nb, &dst[i], rows)
+		dotQ4_0PackedX8x4AVX2(&packed[(r0+i)/8*gb], &xq[0], xstride, &aux[0], nb, &dst[i], rows)
 	}
 	return n
 }

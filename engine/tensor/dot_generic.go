@@ -65,4 +65,6 @@ const havePacked = false
 
 func dotRowsPacked(Type, []byte, int, []float32, int, []byte) int { return 0 }
 
-func dotRowsPackedX4(Type, []byte, int, []float32, int, int, int, []byte, int) int { return 0 }
+func dotRowsPackedX4(Type, []byte, int, []float32, int, int, int, []byte, int, []byte) int {
+	return 0
+}

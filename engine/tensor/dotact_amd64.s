@@ -1056,10 +1056,12 @@ q40p8done:
 
 // Four vectors by eight rows, like llama.cpp's gemm_q4_0_8x8: each step's
 // nibbles are loaded and split once and serve the four vectors, whose
-// activations sit at DI, R11, R12, R13. Y0-Y3 are the vectors' lanes
-// (row r in lane r), Y4-Y7 their int16 sums, Y8 0x0f, Y9 0x08, Y10 1s
-// (int16): for each vector the same integer sum and the same
-// fma(sum, d_w*d_x, acc) per block as dotQ4_0PackedX8AVX2, so the same bits.
+// activations sit at DI, R11, R12, R13; each block's 8·Σa and d_x of the
+// four vectors come ready from aux at R8 (q4x4Aux), so no horizontal sums
+// per block. Y0-Y3 are the vectors' lanes (row r in lane r), Y4-Y7 their
+// int16 sums, Y8 0x0f, Y10 1s (int16), Y15 the rows' d_w: for each vector
+// the same integer sum and the same fma(sum, d_w*d_x, acc) per block as
+// dotQ4_0PackedX8AVX2, so the same bits.
 
 // Step k: nibbles in Y11 (elements 4k..) and Y12 (4k+16..) of the eight rows.
 #define Q40X4LOAD(k) \
@@ -1084,46 +1086,33 @@ q40p8done:
 	Q40X4VEC(k, R12, Y6) \
 	Q40X4VEC(k, R13, Y7)
 
-// ACC += float(SUM - 8·Σa) · (d_w·d_x) for the vector at X.
-#define Q40X4ACC(X, SUM, ACC) \
-	VMOVDQU      2(X), Y13       \
-	VPMADDUBSW   Y13, Y9, Y13    \
-	VPMADDWD     Y10, Y13, Y13   \
-	VEXTRACTI128 $1, Y13, X14    \
-	VPADDD       X14, X13, X13   \
-	VPSHUFD      $0x4E, X13, X14 \
-	VPADDD       X14, X13, X13   \
-	VPSHUFD      $0xB1, X13, X14 \
-	VPADDD       X14, X13, X13   \
-	VPBROADCASTD X13, Y13        \
-	VPMADDWD     Y10, SUM, SUM   \
-	VPSUBD       Y13, SUM, SUM   \
-	VCVTDQ2PS    SUM, SUM        \
-	VPBROADCASTW (X), X14        \
-	VCVTPH2PS    X14, Y14        \
-	VCVTPH2PS    (SI), Y15       \
-	VMULPS       Y14, Y15, Y15   \
-	VFMADD231PS  Y15, SUM, ACC
+// ACC += float(SUM - 8·Σa) · (d_w·d_x) for vector j.
+#define Q40X4ACC(j, SUM, ACC) \
+	VPMADDWD     Y10, SUM, SUM      \
+	VPBROADCASTD (8*(j))(R8), Y13   \
+	VPSUBD       Y13, SUM, SUM      \
+	VCVTDQ2PS    SUM, SUM           \
+	VBROADCASTSS (4+8*(j))(R8), Y14 \
+	VMULPS       Y14, Y15, Y14      \
+	VFMADD231PS  Y14, SUM, ACC
 
-// func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, nb int, out *float32, ostride int)
+// func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
 // Eight rows, the group at p, times the four vectors at xq+j·xstride, into
 // out[j·ostride+r] (ostride in floats).
-TEXT ·dotQ4_0PackedX8x4AVX2(SB), NOSPLIT, $0-48
+TEXT ·dotQ4_0PackedX8x4AVX2(SB), NOSPLIT, $0-56
 	MOVQ p+0(FP), SI
 	MOVQ xq+8(FP), DI
 	MOVQ xstride+16(FP), AX
-	MOVQ nb+24(FP), CX
-	MOVQ out+32(FP), BX
-	MOVQ ostride+40(FP), DX
+	MOVQ aux+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ out+40(FP), BX
+	MOVQ ostride+48(FP), DX
 	LEAQ (DI)(AX*1), R11
 	LEAQ (R11)(AX*1), R12
 	LEAQ (R12)(AX*1), R13
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X8
 	VPBROADCASTD X8, Y8
-	MOVL $0x08080808, AX
-	VMOVD AX, X9
-	VPBROADCASTD X9, Y9
 	MOVL $0x00010001, AX
 	VMOVD AX, X10
 	VPBROADCASTD X10, Y10
@@ -1143,15 +1132,17 @@ q40x4loop:
 	Q40X4STEP(1)
 	Q40X4STEP(2)
 	Q40X4STEP(3)
-	Q40X4ACC(DI, Y4, Y0)
-	Q40X4ACC(R11, Y5, Y1)
-	Q40X4ACC(R12, Y6, Y2)
-	Q40X4ACC(R13, Y7, Y3)
+	VCVTPH2PS (SI), Y15
+	Q40X4ACC(0, Y4, Y0)
+	Q40X4ACC(1, Y5, Y1)
+	Q40X4ACC(2, Y6, Y2)
+	Q40X4ACC(3, Y7, Y3)
 	ADDQ $144, SI
 	ADDQ $34, DI
 	ADDQ $34, R11
 	ADDQ $34, R12
 	ADDQ $34, R13
+	ADDQ $32, R8
 	DECQ CX
 	JNE  q40x4loop
 

@@ -187,13 +187,26 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 	for j := range n {
 		QuantizeAct(m.Type, xq[j*ab:(j+1)*ab], x[j*cols:(j+1)*cols])
 	}
+	rb, nb := m.RowBytes(), cols/m.Type.BlockSize()
+	x4 := m.packed != nil && m.Type == Q4_0 && n >= 4 && nb > 0
+	var aux []byte // q4x4Aux of each four vectors, after xq in scratch
+	if x4 {
+		need := n*ab + n/4*nb*32
+		if cap(scratch) < need {
+			scratch = append(scratch[:n*ab], make([]byte, need-n*ab)...)
+			xq = scratch[:n*ab]
+		}
+		aux = scratch[n*ab : need]
+		for j := 0; j+4 <= n; j += 4 {
+			q4x4Aux(aux[j/4*nb*32:], xq[j*ab:], ab, nb)
+		}
+	}
 	block := max(1, matMulBlockBytes/m.RowBytes())
 	dot4 := dotAct4Func(m.Type)
 	if m.packed != nil {
 		block = max(16, block&^15) // whole calls of the packed kernel
 		dot4 = nil                 // one pass per vector over eight rows beats four vectors per row
 	}
-	rb, nb := m.RowBytes(), cols/m.Type.BlockSize()
 	run := func(lo, hi int) {
 		for b0 := lo; b0 < hi; b0 += block {
 			b1 := min(b0+block, hi)
@@ -205,11 +218,11 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 					}
 				}
 			}
-			if m.packed != nil && m.Type == Q4_0 {
+			if x4 {
 				// Four vectors per pass over eight packed rows, then
 				// vector by vector for any rows left out of the packing.
 				for ; j+4 <= n; j += 4 {
-					done := dotRowsPackedX4(m.Type, m.packed, nb, dst[j*rows+b0:], rows, b1-b0, b0, xq[j*ab:(j+4)*ab], ab)
+					done := dotRowsPackedX4(m.Type, m.packed, nb, dst[j*rows+b0:], rows, b1-b0, b0, xq[j*ab:(j+4)*ab], ab, aux[j/4*nb*32:])
 					if b0+done == b1 {
 						continue
 					}

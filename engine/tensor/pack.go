@@ -1,5 +1,10 @@
 package tensor
 
+import (
+	"encoding/binary"
+	"math"
+)
+
 // q4PackedBlock and q8PackedBlock are the sizes of one block of eight
 // packed rows: their eight fp16 scales, then their values (8×16 bytes of
 // nibbles, 8×32 bytes).
@@ -178,4 +183,24 @@ func pack(t Type, data []byte, rows, cols int) []byte {
 		return packQ6K(data, rows, cols/qkK)
 	}
 	return nil
+}
+
+// q4x4Aux fills aux (nb*32 bytes) with what the four-vector packed Q4_0
+// kernel needs of each block of the four activation vectors in xq
+// (xstride bytes apart) besides their values, block by block and vector
+// by vector: 8·Σa as an int32 and d_x as a float32. Computed once per
+// product instead of once per block of eight rows.
+func q4x4Aux(aux, xq []byte, xstride, nb int) {
+	aux = aux[:nb*32]
+	for b := range nb {
+		for j := range 4 {
+			a := (*[q8_0Size]byte)(xq[j*xstride+b*q8_0Size:])
+			var s int32
+			for _, v := range a[2:] {
+				s += int32(int8(v))
+			}
+			binary.LittleEndian.PutUint32(aux[32*b+8*j:], uint32(8*s))
+			binary.LittleEndian.PutUint32(aux[32*b+8*j+4:], math.Float32bits(f16le(a[:])))
+		}
+	}
 }

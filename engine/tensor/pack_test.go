@@ -92,7 +92,9 @@ func testPackedX4(t *testing.T, r *rand.Rand, m *Matrix, lo, hi int) {
 		return
 	}
 	dst := make([]float32, 4*m.Rows)
-	done := dotRowsPackedX4(m.Type, m.packed, nb, dst[r0:], m.Rows, hi-r0, r0, xq, xstride)
+	aux := make([]byte, nb*32)
+	q4x4Aux(aux, xq, xstride, nb)
+	done := dotRowsPackedX4(m.Type, m.packed, nb, dst[r0:], m.Rows, hi-r0, r0, xq, xstride, aux)
 	if want := min(hi, m.Rows&^7) - r0; havePacked && done != max(want, 0)&^7 {
 		t.Fatalf("%v rows=%d [%d,%d): %d rows done, want %d", m.Type, m.Rows, r0, hi, done, max(want, 0)&^7)
 	}
