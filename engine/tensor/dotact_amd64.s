@@ -314,7 +314,18 @@ q6kaloop:
 	VPSUBD       Y6, Y5, Y5
 	VEXTRACTI128 $1, Y5, X6
 	VPADDD       X6, X5, X5
-	HSUMI4(X5, X6, R10)
+	// sumi stays in X5 for VCVTDQ2PS (no round trip through a GPR):
+	// the same int32 to float32 rounding as VCVTSI2SSL.
+	VPSHUFD      $0x4E, X5, X6
+	VPADDD       X6, X5, X5
+	VPSHUFD      $0xB1, X5, X6
+	VPADDD       X6, X5, X5
+	// Four blocks ahead: rows are contiguous, so this runs on into the
+	// next row; a matrix larger than the caches streams from DRAM.
+	PREFETCHT0   840(SI)
+	PREFETCHT0   904(SI)
+	PREFETCHT0   968(SI)
+	PREFETCHT0   1032(SI)
 
 	// sum += d*sumi, d = a.d*w.d
 	VMOVSS     (DI), X1
@@ -322,7 +333,7 @@ q6kaloop:
 	VMOVD      AX, X2
 	VCVTPH2PS  X2, X2
 	VMULSS     X2, X1, X3
-	VCVTSI2SSL R10, X5, X5
+	VCVTDQ2PS  X5, X5
 	VMULSS     X5, X3, X5
 	VADDSS     X5, X0, X0
 
