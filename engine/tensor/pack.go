@@ -19,39 +19,27 @@ const (
 // (block_q4_0x8): for each group of eight rows and each block, the eight
 // scales, then for k = 0..3 bytes 4k..4k+3 of each row's nibbles, row by
 // row.
-func packQ4_0(data []byte, rows, nb int) []byte {
-	rb := nb * q4_0Size
-	groups := rows / 8
-	out := make([]byte, groups*nb*q4PackedBlock)
-	for g := range groups {
-		for b := range nb {
-			dst := out[(g*nb+b)*q4PackedBlock:][:q4PackedBlock]
-			for r := range 8 {
-				src := data[(8*g+r)*rb+b*q4_0Size:][:q4_0Size]
-				copy(dst[2*r:2*r+2], src[:2])
-				for k := range 4 {
-					copy(dst[16+32*k+4*r:16+32*k+4*r+4], src[2+4*k:2+4*k+4])
-				}
-			}
-		}
-	}
-	return out
-}
+func packQ4_0(data []byte, rows, nb int) []byte { return pack8x4(data, rows, nb, q4_0Size) }
 
 // packQ8_0 is packQ4_0 for Q8_0: for each group of eight rows and each
 // block, the eight scales, then for k = 0..7 bytes 4k..4k+3 of each row's
 // values, row by row.
-func packQ8_0(data []byte, rows, nb int) []byte {
-	rb := nb * q8_0Size
+func packQ8_0(data []byte, rows, nb int) []byte { return pack8x4(data, rows, nb, q8_0Size) }
+
+// pack8x4 interleaves blocks of size bytes (an fp16 scale, then values)
+// of eight rows: their eight scales, then the values four bytes at a time,
+// row by row.
+func pack8x4(data []byte, rows, nb, size int) []byte {
+	rb, packed := nb*size, 8*size
 	groups := rows / 8
-	out := make([]byte, groups*nb*q8PackedBlock)
+	out := make([]byte, groups*nb*packed)
 	for g := range groups {
 		for b := range nb {
-			dst := out[(g*nb+b)*q8PackedBlock:][:q8PackedBlock]
+			dst := out[(g*nb+b)*packed:][:packed]
 			for r := range 8 {
-				src := data[(8*g+r)*rb+b*q8_0Size:][:q8_0Size]
+				src := data[(8*g+r)*rb+b*size:][:size]
 				copy(dst[2*r:2*r+2], src[:2])
-				for k := range 8 {
+				for k := range (size - 2) / 4 {
 					copy(dst[16+32*k+4*r:16+32*k+4*r+4], src[2+4*k:2+4*k+4])
 				}
 			}
