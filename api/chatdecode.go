@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -15,66 +16,53 @@ import (
 // (content, tools, stop...) share body's bytes, capped against appends.
 func decodeChatRequest(body []byte, r *chatRequest) bool {
 	d := jsontok.New(body)
-	if !d.Open('{') {
-		return false
-	}
 	seenMessages, seenOptions := false, false
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		switch {
-		case !ok:
-			return false
-		case !more:
-			return d.End()
-		}
+	return d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "model":
-			ok = optString(&d, &r.Model)
+			return optString(&d, &r.Model)
 		case "user":
-			ok = optString(&d, &r.User)
+			return optString(&d, &r.User)
 		case "messages":
 			if seenMessages {
 				return false
 			}
 			seenMessages = true
-			ok = chatMessages(&d, r)
+			return chatMessages(&d, r)
 		case "stream":
-			ok = optBool(&d, &r.Stream)
+			return optBool(&d, &r.Stream)
 		case "temperature":
-			r.Temperature, ok = optFloat32(&d)
+			return optFloat32(&d, &r.Temperature)
 		case "top_p":
-			r.TopP, ok = optFloat32(&d)
+			return optFloat32(&d, &r.TopP)
 		case "max_tokens":
-			r.MaxTokens, ok = optInt(&d)
+			return optInt(&d, &r.MaxTokens)
 		case "max_completion_tokens":
-			r.MaxCompletionTokens, ok = optInt(&d)
+			return optInt(&d, &r.MaxCompletionTokens)
 		case "seed":
-			r.Seed, ok = optInt(&d)
+			return optInt(&d, &r.Seed)
 		case "n":
-			r.N, ok = optInt(&d)
+			return optInt(&d, &r.N)
 		case "stream_options":
 			if seenOptions {
 				return false
 			}
 			seenOptions = true
-			ok = chatStreamOptions(&d, r)
+			return chatStreamOptions(&d, r)
 		case "stop":
-			r.Stop, ok = raw(&d)
+			return raw(&d, &r.Stop)
 		case "tools":
-			r.Tools, ok = raw(&d)
+			return raw(&d, &r.Tools)
 		case "tool_choice":
-			r.ToolChoice, ok = raw(&d)
+			return raw(&d, &r.ToolChoice)
 		case "response_format":
-			r.ResponseFormat, ok = raw(&d)
+			return raw(&d, &r.ResponseFormat)
 		case "moegate":
-			r.Moegate, ok = raw(&d)
+			return raw(&d, &r.Moegate)
 		default:
-			ok = otherMember(&d, key)
+			return otherMember(&d, key)
 		}
-		if !ok {
-			return false
-		}
-	}
+	}) && d.End()
 }
 
 func chatMessages(d *jsontok.Decoder, r *chatRequest) bool {
@@ -85,33 +73,25 @@ func chatMessages(d *jsontok.Decoder, r *chatRequest) bool {
 	return jsontok.Array(d, &r.Messages, 4, func(m *chatMessage) bool { return chatMessageObject(d, m) })
 }
 
+// chatMessageObject reads one message; null elements are refused, left to
+// encoding/json.
 func chatMessageObject(d *jsontok.Decoder, m *chatMessage) bool {
-	if !d.Open('{') {
-		return false // null elements too: left to encoding/json
-	}
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok || !more {
-			return ok
-		}
+	return d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "role":
-			ok = optString(d, &m.Role)
+			return optString(d, &m.Role)
 		case "content":
-			m.Content, ok = raw(d)
+			return raw(d, &m.Content)
 		case "name":
-			ok = optString(d, &m.Name)
+			return optString(d, &m.Name)
 		case "tool_calls":
-			m.ToolCalls, ok = raw(d)
+			return raw(d, &m.ToolCalls)
 		case "tool_call_id":
-			ok = optString(d, &m.ToolCallID)
+			return optString(d, &m.ToolCallID)
 		default:
-			ok = otherMember(d, key)
+			return otherMember(d, key)
 		}
-		if !ok {
-			return false
-		}
-	}
+	})
 }
 
 func chatStreamOptions(d *jsontok.Decoder, r *chatRequest) bool {
@@ -119,24 +99,16 @@ func chatStreamOptions(d *jsontok.Decoder, r *chatRequest) bool {
 		r.StreamOptions = nil
 		return d.Null()
 	}
-	if !d.Open('{') {
+	if d.Peek() != '{' {
 		return false
 	}
 	r.StreamOptions = new(streamOptions)
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok || !more {
-			return ok
-		}
+	return d.Object(func(key []byte) bool {
 		if string(key) == "include_usage" {
-			ok = optBool(d, &r.StreamOptions.IncludeUsage)
-		} else {
-			ok = otherMember(d, key)
+			return optBool(d, &r.StreamOptions.IncludeUsage)
 		}
-		if !ok {
-			return false
-		}
-	}
+		return otherMember(d, key)
+	})
 }
 
 // chatFields are the JSON names of the request's fields at any depth: a
@@ -183,43 +155,47 @@ func optBool(d *jsontok.Decoder, b *bool) bool {
 	return false
 }
 
-// optFloat32 reads a number as encoding/json reads it into a *float32
-// (nil for null).
-func optFloat32(d *jsontok.Decoder) (*float32, bool) {
+// optFloat32 reads a number into *p as encoding/json reads it into a
+// *float32 (nil for null).
+func optFloat32(d *jsontok.Decoder, p **float32) bool {
 	if d.Peek() == 'n' {
-		return nil, d.Null()
+		*p = nil
+		return d.Null()
 	}
 	start := d.Pos()
 	if !d.Number() {
-		return nil, false
+		return false
 	}
 	f, err := strconv.ParseFloat(string(d.Since(start)), 32)
 	if err != nil {
-		return nil, false // out of range: encoding/json's type error
+		return false // out of range: encoding/json's type error
 	}
 	v := float32(f)
-	return &v, true
+	*p = &v
+	return true
 }
 
-// optInt reads an integer into a *int (nil for null).
-func optInt(d *jsontok.Decoder) (*int, bool) {
+// optInt reads an integer into *p (nil for null).
+func optInt(d *jsontok.Decoder, p **int) bool {
 	if d.Peek() == 'n' {
-		return nil, d.Null()
+		*p = nil
+		return d.Null()
 	}
 	v, ok := d.Int()
-	if !ok {
-		return nil, false
+	if ok {
+		*p = &v
 	}
-	return &v, true
+	return ok
 }
 
-// raw reads any value as a json.RawMessage does: its bytes, "null"
+// raw reads any value into *m as json.RawMessage does: its bytes, "null"
 // included.
-func raw(d *jsontok.Decoder) ([]byte, bool) {
+func raw(d *jsontok.Decoder, m *json.RawMessage) bool {
 	d.WS()
 	start := d.Pos()
 	if !d.Skip() {
-		return nil, false
+		return false
 	}
-	return d.Since(start), true
+	*m = d.Since(start)
+	return true
 }

@@ -15,31 +15,19 @@ import (
 // the one decode per upstream chunk.
 func decodeChunk(data []byte) (c wireChunk, ok bool) {
 	d := chunkDecoder{jsontok.New(data)}
-	if !d.Open('{') {
-		return c, false
-	}
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		switch {
-		case !ok:
-			return c, false
-		case !more:
-			return c, d.End()
-		}
+	ok = d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "choices":
-			ok = d.choices(&c)
+			return d.choices(&c)
 		case "usage":
-			ok = d.usage(&c)
+			return d.usage(&c)
 		case "error":
-			ok = d.Null()
+			return d.Null()
 		default:
-			ok = d.other(key)
+			return d.other(key)
 		}
-		if !ok {
-			return c, false
-		}
-	}
+	})
+	return c, ok && d.End()
 }
 
 // chunkDecoder reads the shapes of an upstream's chunks and answers.
@@ -68,14 +56,7 @@ func (d *chunkDecoder) choices(c *wireChunk) bool {
 }
 
 func (d *chunkDecoder) choice(ch *wireChunkChoice) bool {
-	if !d.Open('{') {
-		return false
-	}
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok || !more {
-			return ok
-		}
+	return d.Object(func(key []byte) (ok bool) {
 		switch string(key) {
 		case "delta":
 			ok = d.delta(ch)
@@ -91,21 +72,12 @@ func (d *chunkDecoder) choice(ch *wireChunkChoice) bool {
 		default:
 			ok = d.other(key)
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 func (d *chunkDecoder) delta(ch *wireChunkChoice) bool {
-	if !d.Open('{') {
-		return false
-	}
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok || !more {
-			return ok
-		}
+	return d.Object(func(key []byte) (ok bool) {
 		switch {
 		case string(key) != "content":
 			ok = d.other(key)
@@ -114,10 +86,8 @@ func (d *chunkDecoder) delta(ch *wireChunkChoice) bool {
 		default:
 			ch.Delta.Content, ok = d.Str()
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 // usage reads the token counts a stream's last event carries.
@@ -134,14 +104,7 @@ func (d *chunkDecoder) usage(c *wireChunk) bool {
 
 // usageFields reads a usage object into u.
 func (d *chunkDecoder) usageFields(u *experts.Usage) bool {
-	if !d.Open('{') {
-		return false
-	}
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok || !more {
-			return ok
-		}
+	return d.Object(func(key []byte) (ok bool) {
 		switch string(key) {
 		case "prompt_tokens":
 			u.PromptTokens, ok = d.Int()
@@ -152,10 +115,8 @@ func (d *chunkDecoder) usageFields(u *experts.Usage) bool {
 		default:
 			ok = d.other(key)
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 // decodeResponse decodes the common shape of a chat completion (choices
@@ -165,44 +126,31 @@ func (d *chunkDecoder) usageFields(u *experts.Usage) bool {
 // encoding/json.
 func decodeResponse(data []byte) (w wireResponse, ok bool) {
 	d := chunkDecoder{jsontok.New(data)}
-	if !d.Open('{') {
-		return w, false
-	}
 	var seenChoices, seenUsage bool
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		switch {
-		case !ok:
-			return w, false
-		case !more:
-			return w, d.End()
-		}
+	ok = d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "choices":
 			if seenChoices {
-				return w, false // a repeated key: left to encoding/json
+				return false // a repeated key: left to encoding/json
 			}
 			seenChoices = true
-			ok = d.respChoices(&w)
+			return d.respChoices(&w)
 		case "usage":
 			if seenUsage {
-				return w, false
+				return false
 			}
 			seenUsage = true
 			if d.Peek() == 'n' {
-				ok = d.Null()
-			} else {
-				ok = d.usageFields(&w.Usage)
+				return d.Null()
 			}
+			return d.usageFields(&w.Usage)
 		case "error":
-			ok = d.Null()
+			return d.Null()
 		default:
-			ok = d.other(key)
+			return d.other(key)
 		}
-		if !ok {
-			return w, false
-		}
-	}
+	})
+	return w, ok && d.End()
 }
 
 func (d *chunkDecoder) respChoices(w *wireResponse) bool {
@@ -213,15 +161,8 @@ func (d *chunkDecoder) respChoices(w *wireResponse) bool {
 }
 
 func (d *chunkDecoder) respChoice(ch *wireChoice) bool {
-	if !d.Open('{') {
-		return false
-	}
 	seenMessage := false
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok || !more {
-			return ok
-		}
+	return d.Object(func(key []byte) (ok bool) {
 		switch string(key) {
 		case "message":
 			if seenMessage {
@@ -238,24 +179,15 @@ func (d *chunkDecoder) respChoice(ch *wireChoice) bool {
 		default:
 			ok = d.other(key)
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }
 
 func (d *chunkDecoder) message(m *wireMessage) bool {
 	if d.Peek() == 'n' {
 		return d.Null()
 	}
-	if !d.Open('{') {
-		return false
-	}
-	for first := true; ; first = false {
-		key, more, ok := d.Key(first)
-		if !ok || !more {
-			return ok
-		}
+	return d.Object(func(key []byte) (ok bool) {
 		switch string(key) {
 		case "content":
 			if d.Peek() == 'n' {
@@ -269,8 +201,6 @@ func (d *chunkDecoder) message(m *wireMessage) bool {
 		default: // tool calls ("tool_calls", even null) are left to encoding/json
 			ok = string(key) != "tool_calls" && d.other(key)
 		}
-		if !ok {
-			return false
-		}
-	}
+		return ok
+	})
 }

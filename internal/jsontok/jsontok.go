@@ -108,12 +108,30 @@ func Array[T any](d *Decoder, s *[]T, capHint int, elem func(*T) bool) bool {
 	}
 }
 
-// Key reads the next key of an object and its colon (first: right after
+// Object reads an object, after white space, calling member with each
+// key while the decoder is at its value; member reads the value (or
+// refuses it), and the first refusal ends the object as a refusal.
+func (d *Decoder) Object(member func(key []byte) bool) bool {
+	if !d.Open('{') {
+		return false
+	}
+	for first := true; ; first = false {
+		key, more, ok := d.nextKey(first)
+		if !ok || !more {
+			return ok
+		}
+		if !member(key) {
+			return false
+		}
+	}
+}
+
+// nextKey reads the next key of an object and its colon (first: right after
 // the brace), leaving the decoder at its value; more is false at the
 // object's end. Keys with escapes or other than ASCII are refused:
 // encoding/json folds case (and some non-ASCII letters) when matching
 // field names, which is not worth following here.
-func (d *Decoder) Key(first bool) (key []byte, more, ok bool) {
+func (d *Decoder) nextKey(first bool) (key []byte, more, ok bool) {
 	switch c := d.Peek(); {
 	case c == '}':
 		d.i++
@@ -227,16 +245,7 @@ func (d *Decoder) skip(depth int) bool {
 	}
 	switch d.Peek() {
 	case '{':
-		d.i++
-		for first := true; ; first = false {
-			_, more, ok := d.Key(first)
-			if !ok || !more {
-				return ok
-			}
-			if !d.skip(depth + 1) {
-				return false
-			}
-		}
+		return d.Object(func([]byte) bool { return d.skip(depth + 1) })
 	case '[':
 		d.i++
 		if d.Peek() == ']' {
