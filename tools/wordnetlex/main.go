@@ -124,18 +124,7 @@ func run(dict, out string, senses, depth int) error {
 
 // readData reads a data.* file: offset lexfile type n word lex_id ... p ptr... | gloss.
 func readData(path, tag string, synsets map[string]synset) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "  ") {
-			continue // license header
-		}
+	return eachLine(path, func(line string) {
 		if i := strings.Index(line, " | "); i >= 0 {
 			line = line[:i]
 		}
@@ -154,16 +143,29 @@ func readData(path, tag string, synsets map[string]synset) error {
 				s.parents = append(s.parents, ptag+":"+off)
 			}
 		}
-		if tag == "a" && fs[2] == "s" {
-			tag = "a"
-		}
 		synsets[tag+":"+fs[0]] = s
-	}
-	return sc.Err()
+	})
 }
 
 // readIndex reads an index.* file: lemma pos synset_cnt p_cnt ptr... sense_cnt tagsense_cnt offset...
 func readIndex(path, tag string, senses int, words map[string][]string) error {
+	return eachLine(path, func(line string) {
+		fs := strings.Fields(line)
+		lemma := fs[0]
+		if !letters(lemma) {
+			return
+		}
+		cnt, _ := strconv.Atoi(fs[2])
+		offs := fs[len(fs)-cnt:]
+		for _, off := range offs[:min(senses, len(offs))] {
+			words[lemma] = append(words[lemma], tag+":"+off)
+		}
+	})
+}
+
+// eachLine calls fn with each line of a WordNet database file but its
+// license header (the lines that start with two spaces).
+func eachLine(path string, fn func(line string)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -172,19 +174,8 @@ func readIndex(path, tag string, senses int, words map[string][]string) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "  ") {
-			continue
-		}
-		fs := strings.Fields(line)
-		lemma := fs[0]
-		if !letters(lemma) {
-			continue
-		}
-		cnt, _ := strconv.Atoi(fs[2])
-		offs := fs[len(fs)-cnt:]
-		for _, off := range offs[:min(senses, len(offs))] {
-			words[lemma] = append(words[lemma], tag+":"+off)
+		if line := sc.Text(); !strings.HasPrefix(line, "  ") {
+			fn(line)
 		}
 	}
 	return sc.Err()
