@@ -82,18 +82,29 @@ func (d *Decoder) Open(c byte) bool {
 // capHint; empty but not nil for [], as encoding/json leaves it), decoding
 // each element in place with elem.
 func Array[T any](d *Decoder, s *[]T, capHint int, elem func(*T) bool) bool {
-	if !d.Open('[') {
+	if d.Peek() != '[' {
 		return false
 	}
 	*s = make([]T, 0, capHint)
+	return d.elements(func() bool {
+		var zero T
+		*s = append(*s, zero)
+		return elem(&(*s)[len(*s)-1])
+	})
+}
+
+// elements reads an array, after white space, calling elem at each
+// element to read it; the first refusal ends the array as a refusal.
+func (d *Decoder) elements(elem func() bool) bool {
+	if !d.Open('[') {
+		return false
+	}
 	if d.Peek() == ']' {
 		d.i++
 		return true
 	}
 	for {
-		var zero T
-		*s = append(*s, zero)
-		if !elem(&(*s)[len(*s)-1]) {
+		if !elem() {
 			return false
 		}
 		switch d.Peek() {
@@ -247,25 +258,7 @@ func (d *Decoder) skip(depth int) bool {
 	case '{':
 		return d.Object(func([]byte) bool { return d.skip(depth + 1) })
 	case '[':
-		d.i++
-		if d.Peek() == ']' {
-			d.i++
-			return true
-		}
-		for {
-			if !d.skip(depth + 1) {
-				return false
-			}
-			switch d.Peek() {
-			case ',':
-				d.i++
-			case ']':
-				d.i++
-				return true
-			default:
-				return false
-			}
-		}
+		return d.elements(func() bool { return d.skip(depth + 1) })
 	case '"':
 		return d.skipString()
 	case 't':
