@@ -11,10 +11,13 @@ import (
 	"github.com/moegate/moegate/router/perturb"
 )
 
-func clincSample(b *testing.B) []Example {
-	ex, err := ReadExamplesFile("testdata/clinc_train.jsonl")
+// clincSample reads the CLINC150 sample's split (train or val) of
+// testdata/README.md.
+func clincSample(tb testing.TB, split string) []Example {
+	tb.Helper()
+	ex, err := ReadExamplesFile("testdata/clinc_" + split + ".jsonl")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return ex
 }
@@ -28,7 +31,7 @@ func features() *Lexical {
 // benchRoute measures routing text with a router trained on the sample,
 // embedding of the query text included, with the default features.
 func benchRoute(b *testing.B, text string) {
-	benchRouteOn(b, clincSample(b), text)
+	benchRouteOn(b, clincSample(b, "train"), text)
 }
 
 func benchRouteOn(b *testing.B, train []Example, text string) {
@@ -67,7 +70,7 @@ func BenchmarkRouteTypo(b *testing.B) {
 func BenchmarkRouteFewShot(b *testing.B) {
 	var train []Example
 	seen := map[string]int{}
-	for _, ex := range clincSample(b) {
+	for _, ex := range clincSample(b, "train") {
 		if seen[ex.Expert]++; seen[ex.Expert] <= 10 && ex.Expert != OutOfScope {
 			train = append(train, ex)
 		}
@@ -84,7 +87,7 @@ func BenchmarkRouteFewShot(b *testing.B) {
 // the 2,100-query CLINC150 sample.
 func BenchmarkTrain(b *testing.B) {
 	ctx := context.Background()
-	ex := clincSample(b)
+	ex := clincSample(b, "train")
 	emb := features()
 	for b.Loop() {
 		if _, err := Train(ctx, emb, ex, TrainOptions{}); err != nil {

@@ -104,10 +104,7 @@ func TestGenericNegatives(t *testing.T) {
 	t.Parallel()
 	emb := features()
 	ctx := context.Background()
-	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	train := clincSample(t, "train")
 	var in []Example
 	for _, ex := range train {
 		if ex.Expert != OutOfScope {

@@ -11,14 +11,8 @@ import (
 // minus a margin.
 func TestClincSample(t *testing.T) {
 	t.Parallel()
-	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	test, err := ReadExamplesFile("testdata/clinc_val.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	train := clincSample(t, "train")
+	test := clincSample(t, "val")
 	res, err := Evaluate(context.Background(), features(), train, test, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -90,10 +90,7 @@ func TestAddSparse(t *testing.T) {
 func TestLongAndConversation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	train := clincSample(t, "train")
 	l := NewLearned(features(), Options{})
 	m, err := l.Train(ctx, train)
 	if err != nil {

@@ -56,14 +56,8 @@ func TestDescriptionExamples(t *testing.T) {
 // gives it few.
 func TestDescriptionOnlyExpert(t *testing.T) {
 	t.Parallel()
-	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	test, err := ReadExamplesFile("testdata/clinc_val.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	train := clincSample(t, "train")
+	test := clincSample(t, "val")
 	b, err := os.ReadFile("../examples/data/clinc150/descriptions.json")
 	if err != nil {
 		t.Fatal(err)

@@ -69,14 +69,8 @@ func TestExperimentRun(t *testing.T) {
 		t.Skip("trains several routers")
 	}
 	t.Parallel()
-	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	test, err := ReadExamplesFile("testdata/clinc_val.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	train := clincSample(t, "train")
+	test := clincSample(t, "val")
 	ctx := context.Background()
 	emb := features()
 	run := func(t *testing.T, e Experiment) EvalResult {

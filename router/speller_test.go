@@ -62,10 +62,7 @@ func TestEditDistance(t *testing.T) {
 }
 
 func BenchmarkSpellerTypo(b *testing.B) {
-	train, err := ReadExamplesFile("testdata/clinc_train.jsonl")
-	if err != nil {
-		b.Fatal(err)
-	}
+	train := clincSample(b, "train")
 	var texts []string
 	for _, ex := range train {
 		texts = append(texts, ex.Text)
