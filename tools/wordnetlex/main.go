@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,14 +76,14 @@ func run(dict, out string, senses, depth int) error {
 			}
 		}
 	}
-	lemmas := make([]string, 0, len(words))
-	for w, ks := range words {
-		lemmas = append(lemmas, w)
-		for _, k := range ks {
+	// Visit in lemma order so that the synset numbering, and so the file,
+	// is the same on every run.
+	lemmas := slices.Sorted(maps.Keys(words))
+	for _, w := range lemmas {
+		for _, k := range words[w] {
 			visit(k, 0)
 		}
 	}
-	slices.Sort(lemmas)
 	f, err := os.Create(out)
 	if err != nil {
 		return err
