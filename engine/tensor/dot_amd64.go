@@ -459,21 +459,77 @@ func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 //go:noescape
 func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 
+//go:noescape
+func dotQ4_0PackedX16VNNI(p *byte, gstride int, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0PackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0PackedX8x4VNNI(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ8_0PackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4KPackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ6KPackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+// packedKernels are the kernels that read packed rows, for one instruction
+// set; every set gives the same bits.
+type packedKernels struct {
+	name                       string
+	q40x16                     func(p *byte, gstride int, xq *byte, nb int, out *float32)
+	q40x8, q80x8, q4Kx8, q6Kx8 func(p *byte, xq *byte, nb int, out *float32)
+	q40x8x4                    func(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
+}
+
+var (
+	packedAVX2 = &packedKernels{"AVX2", dotQ4_0PackedX16AVX2, dotQ4_0PackedX8AVX2, dotQ8_0PackedX8AVX2,
+		dotQ4KPackedX8AVX2, dotQ6KPackedX8AVX2, dotQ4_0PackedX8x4AVX2}
+	packedVNNI = &packedKernels{"VNNI", dotQ4_0PackedX16VNNI, dotQ4_0PackedX8VNNI, dotQ8_0PackedX8VNNI,
+		dotQ4KPackedX8VNNI, dotQ6KPackedX8VNNI, dotQ4_0PackedX8x4VNNI}
+)
+
+// haveVNNI says whether the CPU runs the AVX-512 VNNI packed kernels
+// (dotvnni_amd64.s); it is fixed at start-up.
+var haveVNNI = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL &&
+	cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+
+// packedSets lists the packed kernel sets this CPU runs, the fastest
+// first: the one products use, and the others, which the tests hold to
+// it. It is fixed at start-up.
+var packedSets = func() []*packedKernels {
+	switch {
+	case haveVNNI:
+		return []*packedKernels{packedVNNI, packedAVX2}
+	case havePacked:
+		return []*packedKernels{packedAVX2}
+	}
+	return nil
+}()
+
 // dotRowsPacked sets dst[i] for the rows r0+i of a packed matrix of type
-// t, r0 a multiple of 8, up to len(dst) rows within the packed ones: eight
-// rows per kernel call, Q4_0 sixteen where it can. It returns how many
-// rows it did.
+// t, r0 a multiple of 8, up to len(dst) rows within the packed ones, with
+// the fastest kernels this CPU has: eight rows per kernel call, Q4_0
+// sixteen where it can. It returns how many rows it did.
 func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
+	return packedSets[0].rows(t, packed, nb, dst, r0, xq)
+}
+
+func (k *packedKernels) rows(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
 	gb := nb * q4PackedBlock // bytes per group of eight rows
 	ab := q8_0Size           // activation bytes per block
-	kernel8 := dotQ4_0PackedX8AVX2
+	kernel8 := k.q40x8
 	switch t {
 	case Q8_0:
-		gb, kernel8 = nb*q8PackedBlock, dotQ8_0PackedX8AVX2
+		gb, kernel8 = nb*q8PackedBlock, k.q80x8
 	case Q4_K:
-		gb, ab, kernel8 = nb*q4KPackedBlock, q8KSize, dotQ4KPackedX8AVX2
+		gb, ab, kernel8 = nb*q4KPackedBlock, q8KSize, k.q4Kx8
 	case Q6_K:
-		gb, ab, kernel8 = nb*q6KPackedBlock, q8KSize, dotQ6KPackedX8AVX2
+		gb, ab, kernel8 = nb*q6KPackedBlock, q8KSize, k.q6Kx8
 	}
 	n := min(len(dst), len(packed)/max(gb, 1)*8-r0) &^ 7
 	if n <= 0 || nb == 0 {
@@ -492,10 +548,10 @@ func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []by
 		return i
 	}
 	for ; i+16 <= n; i += 16 {
-		dotQ4_0PackedX16AVX2(&packed[(r0+i)/8*gb], gb, &xq[0], nb, &dst[i])
+		k.q40x16(&packed[(r0+i)/8*gb], gb, &xq[0], nb, &dst[i])
 	}
 	if i < n {
-		dotQ4_0PackedX8AVX2(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
+		kernel8(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
 		i += 8
 	}
 	return i
@@ -511,6 +567,10 @@ func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, ou
 // vectors, as llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it
 // did.
 func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
+	return packedSets[0].rowsX4(t, packed, nb, dst, rows, n, r0, xq, xstride, aux)
+}
+
+func (k *packedKernels) rowsX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
 	if t != Q4_0 || nb == 0 {
 		return 0
 	}
@@ -525,7 +585,7 @@ func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 i
 	_ = packed[(r0+n)/8*gb-1]
 	_ = dst[3*rows+n-1]
 	for i := 0; i < n; i += 8 {
-		dotQ4_0PackedX8x4AVX2(&packed[(r0+i)/8*gb], &xq[0], xstride, &aux[0], nb, &dst[i], rows)
+		k.q40x8x4(&packed[(r0+i)/8*gb], &xq[0], xstride, &aux[0], nb, &dst[i], rows)
 	}
 	return n
 }

@@ -947,44 +947,11 @@ q51adone:
 	VPADDW     T1, SUM, SUM       \
 	VPADDW     T2, SUM, SUM
 
-#define Q40PBCAST(k) \
-	VPBROADCASTD (2+4*(k))(DI), Y4 \
-	VPBROADCASTD (18+4*(k))(DI), Y5
-
-// Y14 = 8·Σa of the block at DI in every lane, Y15 = its scale d_x.
-#define Q40POFFSET \
-	VMOVDQU      2(DI), Y4     \
-	VPMADDUBSW   Y4, Y9, Y4    \
-	VPMADDWD     Y7, Y4, Y4    \
-	VEXTRACTI128 $1, Y4, X5    \
-	VPADDD       X5, X4, X4    \
-	VPSHUFD      $0x4E, X4, X5 \
-	VPADDD       X5, X4, X4    \
-	VPSHUFD      $0xB1, X4, X5 \
-	VPADDD       X5, X4, X4    \
-	VPBROADCASTD X4, Y14       \
-	VPBROADCASTW (DI), X15     \
-	VCVTPH2PS    X15, Y15
-
-// ACC += float(SUM - 8·Σa) · (d_w·d_x), lane by lane, for the group at P.
+// ACC += float(SUM - 8·Σa) · (d_w·d_x), lane by lane, for the group at P,
+// SUM holding int16 pairs.
 #define Q40PACC(P, SUM, T, ACC) \
-	VPMADDWD    Y7, SUM, SUM \
-	VPSUBD      Y14, SUM, SUM \
-	VCVTDQ2PS   SUM, SUM     \
-	VCVTPH2PS   (P), T       \
-	VMULPS      Y15, T, T    \
-	VFMADD231PS T, SUM, ACC
-
-#define Q40PCONSTS \
-	MOVL $0x00010001, AX \
-	VMOVD AX, X7 \
-	VPBROADCASTD X7, Y7 \
-	MOVL $0x0f0f0f0f, AX \
-	VMOVD AX, X8 \
-	VPBROADCASTD X8, Y8 \
-	MOVL $0x08080808, AX \
-	VMOVD AX, X9 \
-	VPBROADCASTD X9, Y9
+	VPMADDWD Y7, SUM, SUM \
+	Q40PACCD(P, SUM, T, ACC)
 
 // func dotQ4_0PackedX16AVX2(p *byte, gstride int, xq *byte, nb int, out *float32)
 // Sixteen rows: the groups at p and p+gstride, into out[0..15].
@@ -1074,13 +1041,6 @@ q40p8done:
 // the same integer sum and the same fma(sum, d_w*d_x, acc) per block as
 // dotQ4_0PackedX8AVX2, so the same bits.
 
-// Step k: nibbles in Y11 (elements 4k..) and Y12 (4k+16..) of the eight rows.
-#define Q40X4LOAD(k) \
-	VMOVDQU (16+32*(k))(SI), Y11 \
-	VPSRLW  $4, Y11, Y12         \
-	VPAND   Y8, Y11, Y11         \
-	VPAND   Y8, Y12, Y12
-
 // SUM += products of step k's nibbles with the vector at X.
 #define Q40X4VEC(k, X, SUM) \
 	VPBROADCASTD (2+4*(k))(X), Y13  \
@@ -1097,15 +1057,11 @@ q40p8done:
 	Q40X4VEC(k, R12, Y6) \
 	Q40X4VEC(k, R13, Y7)
 
-// ACC += float(SUM - 8·Σa) · (d_w·d_x) for vector j.
+// ACC += float(SUM - 8·Σa) · (d_w·d_x) for vector j, SUM holding int16
+// pairs.
 #define Q40X4ACC(j, SUM, ACC) \
-	VPMADDWD     Y10, SUM, SUM      \
-	VPBROADCASTD (8*(j))(R8), Y13   \
-	VPSUBD       Y13, SUM, SUM      \
-	VCVTDQ2PS    SUM, SUM           \
-	VBROADCASTSS (4+8*(j))(R8), Y14 \
-	VMULPS       Y14, Y15, Y14      \
-	VFMADD231PS  Y14, SUM, ACC
+	VPMADDWD Y10, SUM, SUM \
+	Q40X4ACCD(j, SUM, ACC)
 
 // func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
 // Eight rows, the group at p, times the four vectors at xq+j·xstride, into
@@ -1319,40 +1275,7 @@ q4kp8loop:
 	Q4KPPAIR(2)
 	Q4KPPAIR(3)
 
-	// summ = Σ m_j (bsums_2j + bsums_2j+1), lane by lane.
-	VMOVDQU     260(DI), X12
-	VMOVDQU     276(DI), X13
-	VPHADDW     X13, X12, X12
-	VINSERTI128 $1, X12, Y12, Y12
-	VPSHUFD     $0x00, Y12, Y13
-	VPMOVZXBW   96(SI), Y5
-	VPMADDWD    Y5, Y13, Y15
-	VPSHUFD     $0x55, Y12, Y13
-	VPMOVZXBW   112(SI), Y5
-	VPMADDWD    Y5, Y13, Y13
-	VPADDD      Y13, Y15, Y15
-	VPSHUFD     $0xAA, Y12, Y13
-	VPMOVZXBW   128(SI), Y5
-	VPMADDWD    Y5, Y13, Y13
-	VPADDD      Y13, Y15, Y15
-	VPSHUFD     $0xFF, Y12, Y13
-	VPMOVZXBW   144(SI), Y5
-	VPMADDWD    Y5, Y13, Y13
-	VPADDD      Y13, Y15, Y15
-
-	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
-	VBROADCASTSS (DI), Y4
-	VCVTPH2PS    (SI), Y10
-	VMULPS       Y10, Y4, Y10
-	VCVTPH2PS    16(SI), Y11
-	VMULPS       Y11, Y4, Y11
-	VXORPS       Y14, Y11, Y11
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y10, Y1, Y1
-	VADDPS       Y1, Y0, Y0
-	VCVTDQ2PS    Y15, Y15
-	VMULPS       Y11, Y15, Y15
-	VADDPS       Y15, Y0, Y0
+	Q4KPFINISH
 
 	ADDQ $1184, SI
 	ADDQ $292, DI
@@ -1393,12 +1316,6 @@ q4kp8done:
 	VPMADDWD (16+32*(g))(SI), Y4, Y4 \
 	VPADDD   Y4, Y1, Y1
 
-// Y12 += (sc_2i, sc_2i+1) · (bsums_2i, bsums_2i+1), lane by lane.
-#define Q6KPOFF(i) \
-	VPBROADCASTD (260+4*(i))(DI), Y13 \
-	VPMADDWD     (528+32*(i))(SI), Y13, Y13 \
-	VPADDD       Y13, Y12, Y12
-
 // func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 // Eight rows: the group at p, into out[0..7].
 TEXT ·dotQ6KPackedX8AVX2(SB), NOSPLIT, $0-32
@@ -1429,26 +1346,7 @@ q6kp8loop:
 	Q6KPGROUP(14)
 	Q6KPGROUP(15)
 
-	// The values' -32 offset: sumi -= 32 Σ sc_k bsums_k.
-	VPXOR Y12, Y12, Y12
-	Q6KPOFF(0)
-	Q6KPOFF(1)
-	Q6KPOFF(2)
-	Q6KPOFF(3)
-	Q6KPOFF(4)
-	Q6KPOFF(5)
-	Q6KPOFF(6)
-	Q6KPOFF(7)
-	VPSLLD $5, Y12, Y12
-	VPSUBD Y12, Y1, Y1
-
-	// sum += d*sumi (d = a.d*w.d)
-	VBROADCASTSS (DI), Y9
-	VCVTPH2PS    (SI), Y10
-	VMULPS       Y10, Y9, Y10
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y10, Y1, Y1
-	VADDPS       Y1, Y0, Y0
+	Q6KPFINISH
 
 	ADDQ $2832, SI
 	ADDQ $292, DI
