@@ -24,10 +24,16 @@
 	VPDPBUSD.BCST (18+4*(k))(DI), T2, SUM
 
 // func dotQ4_0PackedX16VNNI(p *byte, gstride int, xq *byte, nb int, out *float32)
-// dotQ4_0PackedX16AVX2 with VPDPBUSD.
+// dotQ4_0PackedX16AVX2 with VPDPBUSD. It prefetches into L2 the two groups
+// the next call reads (R9 = 2·gstride ahead), as it goes: the hardware
+// prefetcher follows the first group's stream from call to call, but the
+// second one starts cold at every call (large Q4_0 decoding 86 → 143
+// tokens per CPU second; a fixed distance of 8 blocks ahead into L1
+// reached 86 from 70).
 TEXT ·dotQ4_0PackedX16VNNI(SB), NOSPLIT, $0-40
 	MOVQ p+0(FP), SI
 	MOVQ gstride+8(FP), R8
+	LEAQ (R8)(R8*1), R9
 	ADDQ SI, R8
 	MOVQ xq+16(FP), DI
 	MOVQ nb+24(FP), CX
@@ -39,6 +45,12 @@ TEXT ·dotQ4_0PackedX16VNNI(SB), NOSPLIT, $0-40
 	JE    q40v16done
 
 q40v16loop:
+	PREFETCHT1 (SI)(R9*1)
+	PREFETCHT1 64(SI)(R9*1)
+	PREFETCHT1 128(SI)(R9*1)
+	PREFETCHT1 (R8)(R9*1)
+	PREFETCHT1 64(R8)(R9*1)
+	PREFETCHT1 128(R8)(R9*1)
 	VPXOR Y6, Y6, Y6
 	VPXOR Y13, Y13, Y13
 	Q40VSTEP(SI, 0, Y2, Y3, Y6)
@@ -77,6 +89,11 @@ TEXT ·dotQ4_0PackedX8VNNI(SB), NOSPLIT, $0-32
 	JE    q40v8done
 
 q40v8loop:
+	// Eight blocks ahead (one group is one stream, which the hardware
+	// prefetcher follows from call to call).
+	PREFETCHT0 1152(SI)
+	PREFETCHT0 1216(SI)
+	PREFETCHT0 1280(SI)
 	VPXOR Y6, Y6, Y6
 	Q40VSTEP(SI, 0, Y2, Y3, Y6)
 	Q40VSTEP(SI, 1, Y2, Y3, Y6)
