@@ -60,11 +60,12 @@
 	VMOVD AX, X9 \
 	VPBROADCASTD X9, Y9
 
-// The end of a packed Q4_K block (see dotQ4KPackedX8AVX2): the mins, then
-// Y0 += d*sumi (Y1) + dmin*summ. Y14: the sign bit.
-#define Q4KPFINISH \
-	VMOVDQU     260(DI), X12 \
-	VMOVDQU     276(DI), X13 \
+// The end of a packed Q4_K block (see dotQ4KPackedX8AVX2) for the
+// activations at X: the mins, then ACC += d*sumi (SUMI) + dmin*summ. Y14:
+// the sign bit; Y4, Y5, Y10-Y13, Y15 are scratch.
+#define Q4KPFINISHX(X, SUMI, ACC) \
+	VMOVDQU     260(X), X12 \
+	VMOVDQU     276(X), X13 \
 	VPHADDW     X13, X12, X12 \
 	VINSERTI128 $1, X12, Y12, Y12 \
 	VPSHUFD     $0x00, Y12, Y13 \
@@ -82,18 +83,21 @@
 	VPMOVZXBW   144(SI), Y5 \
 	VPMADDWD    Y5, Y13, Y13 \
 	VPADDD      Y13, Y15, Y15 \
-	VBROADCASTSS (DI), Y4 \
+	VBROADCASTSS (X), Y4 \
 	VCVTPH2PS    (SI), Y10 \
 	VMULPS       Y10, Y4, Y10 \
 	VCVTPH2PS    16(SI), Y11 \
 	VMULPS       Y11, Y4, Y11 \
 	VXORPS       Y14, Y11, Y11 \
-	VCVTDQ2PS    Y1, Y1 \
-	VMULPS       Y10, Y1, Y1 \
-	VADDPS       Y1, Y0, Y0 \
+	VCVTDQ2PS    SUMI, SUMI \
+	VMULPS       Y10, SUMI, SUMI \
+	VADDPS       SUMI, ACC, ACC \
 	VCVTDQ2PS    Y15, Y15 \
 	VMULPS       Y11, Y15, Y15 \
-	VADDPS       Y15, Y0, Y0
+	VADDPS       Y15, ACC, ACC
+
+// Q4KPFINISHX for one vector at DI, sumi in Y1, into Y0.
+#define Q4KPFINISH Q4KPFINISHX(DI, Y1, Y0)
 
 // Y12 += (sc_2i, sc_2i+1) · (bsums_2i, bsums_2i+1), lane by lane.
 #define Q6KPOFF(i) \

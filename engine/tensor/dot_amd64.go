@@ -477,6 +477,9 @@ func dotQ4KPackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
 //go:noescape
 func dotQ6KPackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
 
+//go:noescape
+func dotQ4KPackedX8x4VNNI(p *byte, xq *byte, xstride, nb int, out *float32, ostride int)
+
 // packedKernels are the kernels that read packed rows, for one instruction
 // set; every set gives the same bits.
 type packedKernels struct {
@@ -484,13 +487,14 @@ type packedKernels struct {
 	q40x16                     func(p *byte, gstride int, xq *byte, nb int, out *float32)
 	q40x8, q80x8, q4Kx8, q6Kx8 func(p *byte, xq *byte, nb int, out *float32)
 	q40x8x4                    func(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
+	q4Kx8x4                    func(p *byte, xq *byte, xstride, nb int, out *float32, ostride int) // nil: none
 }
 
 var (
 	packedAVX2 = &packedKernels{"AVX2", dotQ4_0PackedX16AVX2, dotQ4_0PackedX8AVX2, dotQ8_0PackedX8AVX2,
-		dotQ4KPackedX8AVX2, dotQ6KPackedX8AVX2, dotQ4_0PackedX8x4AVX2}
+		dotQ4KPackedX8AVX2, dotQ6KPackedX8AVX2, dotQ4_0PackedX8x4AVX2, nil}
 	packedVNNI = &packedKernels{"VNNI", dotQ4_0PackedX16VNNI, dotQ4_0PackedX8VNNI, dotQ8_0PackedX8VNNI,
-		dotQ4KPackedX8VNNI, dotQ6KPackedX8VNNI, dotQ4_0PackedX8x4VNNI}
+		dotQ4KPackedX8VNNI, dotQ6KPackedX8VNNI, dotQ4_0PackedX8x4VNNI, dotQ4KPackedX8x4VNNI}
 )
 
 // haveVNNI says whether the CPU runs the AVX-512 VNNI packed kernels
@@ -561,30 +565,47 @@ func (k *packedKernels) rows(t Type, packed []byte, nb int, dst []float32, r0 in
 func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
 
 // dotRowsPackedX4 is dotRowsPacked for four vectors at once, xq holding
-// them xstride bytes apart, aux their q4x4Aux, and dst their results rows
-// apart (vector j's row r0+i at dst[j*rows+i]): Q4_0 only, eight rows per
-// kernel call, each pass over a block of packed rows serving the four
-// vectors, as llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it
-// did.
+// them xstride bytes apart, aux their q4x4Aux (Q4_0), and dst their
+// results rows apart (vector j's row r0+i at dst[j*rows+i]): Q4_0, and
+// Q4_K where the CPU has VNNI (packedX4), eight rows per kernel call,
+// each pass over a block of packed rows serving the four vectors, as
+// llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it did.
 func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
 	return packedSets[0].rowsX4(t, packed, nb, dst, rows, n, r0, xq, xstride, aux)
 }
 
+// packedX4 says whether products with packed rows of type t take four
+// vectors at a time (dotRowsPackedX4).
+func packedX4(t Type) bool {
+	return havePacked && packedSets[0].hasX4(t)
+}
+
+func (k *packedKernels) hasX4(t Type) bool {
+	return t == Q4_0 || t == Q4_K && k.q4Kx8x4 != nil
+}
+
 func (k *packedKernels) rowsX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
-	if t != Q4_0 || nb == 0 {
+	if !k.hasX4(t) || nb == 0 {
 		return 0
 	}
-	gb := nb * q4PackedBlock
+	gb, ab := nb*q4PackedBlock, q8_0Size
+	if t == Q4_K {
+		gb, ab = nb*q4KPackedBlock, q8KSize
+	}
 	n = min(n, len(packed)/gb*8-r0) &^ 7
 	if n <= 0 {
 		return 0
 	}
-	if xstride < nb*q8_0Size || len(xq) < 3*xstride+nb*q8_0Size || len(aux) < nb*32 {
+	if xstride < nb*ab || len(xq) < 3*xstride+nb*ab || t == Q4_0 && len(aux) < nb*32 {
 		panic(fmt.Sprintf("tensor: %d bytes of activations, %d apart, %d of aux for 4×%d %v blocks", len(xq), xstride, len(aux), nb, t))
 	}
 	_ = packed[(r0+n)/8*gb-1]
 	_ = dst[3*rows+n-1]
 	for i := 0; i < n; i += 8 {
+		if t == Q4_K {
+			k.q4Kx8x4(&packed[(r0+i)/8*gb], &xq[0], xstride, nb, &dst[i], rows)
+			continue
+		}
 		k.q40x8x4(&packed[(r0+i)/8*gb], &xq[0], xstride, &aux[0], nb, &dst[i], rows)
 	}
 	return n

@@ -219,6 +219,7 @@ type packedVariant struct {
 	name   string
 	rows   func(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int
 	rowsX4 func(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int
+	hasX4  func(t Type) bool
 }
 
 // packedVariants lists every set of packed kernels this CPU runs, so that
@@ -226,7 +227,7 @@ type packedVariant struct {
 func packedVariants() []packedVariant {
 	var vs []packedVariant
 	for _, k := range packedSets {
-		vs = append(vs, packedVariant{k.name, k.rows, k.rowsX4})
+		vs = append(vs, packedVariant{k.name, k.rows, k.rowsX4, k.hasX4})
 	}
 	return vs
 }
@@ -261,7 +262,7 @@ func BenchmarkPackedKernels(b *testing.B) {
 						k.rows(typ, m.packed, nb, dst[:sh.rows], 0, xq)
 					}
 				})
-				if typ != Q4_0 {
+				if !k.hasX4(typ) {
 					continue
 				}
 				b.Run(name+"/x4", func(b *testing.B) {

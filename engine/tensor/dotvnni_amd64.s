@@ -363,3 +363,113 @@ q6kv8done:
 	VMOVUPS Y0, (BX)
 	VZEROUPPER
 	RET
+
+// Four vectors by eight Q4_K rows, like dotQ4_0PackedX8x4VNNI: each step's
+// nibbles are loaded and split once for the four vectors at DI, R11, R12,
+// R13. Y16-Y23 are their sub-block pair's int32 sums (low and high
+// nibbles, vector by vector), Y24-Y27 their sumi, Y28-Y31 their lanes
+// (row r in lane r): per vector the integer sums and float operations of
+// dotQ4KPackedX8VNNI, so its bits.
+
+#define Q4KX4VEC(k, s, X, L, H) \
+	VPDPBUSD.BCST (4+64*(k)+4*(s))(X), Y4, L \
+	VPDPBUSD.BCST (36+64*(k)+4*(s))(X), Y5, H
+
+#define Q4KX4STEP(k, s) \
+	VMOVDQU (160+32*(8*(k)+(s)))(SI), Y4 \
+	VPSRLW  $4, Y4, Y5                   \
+	VPAND   Y8, Y4, Y4                   \
+	VPAND   Y8, Y5, Y5                   \
+	Q4KX4VEC(k, s, DI, Y16, Y17)         \
+	Q4KX4VEC(k, s, R11, Y18, Y19)        \
+	Q4KX4VEC(k, s, R12, Y20, Y21)        \
+	Q4KX4VEC(k, s, R13, Y22, Y23)
+
+#define Q4KX4SCALE(L, H, S) \
+	VPMULLD Y4, L, L \
+	VPMULLD Y5, H, H \
+	VPADDD  L, S, S  \
+	VPADDD  H, S, S
+
+#define Q4KX4PAIR(k) \
+	VPXORD Y16, Y16, Y16 \
+	VPXORD Y17, Y17, Y17 \
+	VPXORD Y18, Y18, Y18 \
+	VPXORD Y19, Y19, Y19 \
+	VPXORD Y20, Y20, Y20 \
+	VPXORD Y21, Y21, Y21 \
+	VPXORD Y22, Y22, Y22 \
+	VPXORD Y23, Y23, Y23 \
+	Q4KX4STEP(k, 0)      \
+	Q4KX4STEP(k, 1)      \
+	Q4KX4STEP(k, 2)      \
+	Q4KX4STEP(k, 3)      \
+	Q4KX4STEP(k, 4)      \
+	Q4KX4STEP(k, 5)      \
+	Q4KX4STEP(k, 6)      \
+	Q4KX4STEP(k, 7)      \
+	VPMOVZXBD (32+16*(k))(SI), Y4 \
+	VPMOVZXBD (40+16*(k))(SI), Y5 \
+	Q4KX4SCALE(Y16, Y17, Y24) \
+	Q4KX4SCALE(Y18, Y19, Y25) \
+	Q4KX4SCALE(Y20, Y21, Y26) \
+	Q4KX4SCALE(Y22, Y23, Y27)
+
+// func dotQ4KPackedX8x4VNNI(p *byte, xq *byte, xstride int, nb int, out *float32, ostride int)
+// Eight rows, the group at p, times the four vectors at xq+j·xstride, into
+// out[j·ostride+r] (ostride in floats).
+TEXT ·dotQ4KPackedX8x4VNNI(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), AX
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), DX
+	LEAQ (DI)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $0x80000000, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VPXORD Y28, Y28, Y28
+	VPXORD Y29, Y29, Y29
+	VPXORD Y30, Y30, Y30
+	VPXORD Y31, Y31, Y31
+	TESTQ CX, CX
+	JE    q4kx4done
+
+q4kx4loop:
+	VPXORD Y24, Y24, Y24
+	VPXORD Y25, Y25, Y25
+	VPXORD Y26, Y26, Y26
+	VPXORD Y27, Y27, Y27
+	Q4KX4PAIR(0)
+	Q4KX4PAIR(1)
+	Q4KX4PAIR(2)
+	Q4KX4PAIR(3)
+	Q4KPFINISHX(DI, Y24, Y28)
+	Q4KPFINISHX(R11, Y25, Y29)
+	Q4KPFINISHX(R12, Y26, Y30)
+	Q4KPFINISHX(R13, Y27, Y31)
+	ADDQ $1184, SI
+	ADDQ $292, DI
+	ADDQ $292, R11
+	ADDQ $292, R12
+	ADDQ $292, R13
+	DECQ CX
+	JNE  q4kx4loop
+
+q4kx4done:
+	SHLQ    $2, DX
+	VMOVUPS Y28, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y29, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y30, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y31, (BX)
+	VZEROUPPER
+	RET

@@ -105,13 +105,14 @@ func testPacked(t *testing.T, r *rand.Rand, typ Type) {
 			}
 			check(k.name, dst, r0, r0+done)
 		}
-		if typ == Q4_0 {
+		if typ == Q4_0 || typ == Q4_K {
 			testPackedX4(t, r, m, c.lo, c.hi)
 		}
 	}
 }
 
-// testPackedX4 checks the four-vector packed rows (dotRowsPackedX4) on the
+// testPackedX4 checks the four-vector packed rows (dotRowsPackedX4, and
+// every set of them this CPU runs) on the
 // rows [lo, hi) of m, from the first group of eight in them, against the
 // one-row Go kernel bit for bit; the vectors sit further apart than their
 // size, so a kernel that takes the wrong stride fails.
@@ -132,23 +133,28 @@ func testPackedX4(t *testing.T, r *rand.Rand, m *Matrix, lo, hi int) {
 		return
 	}
 	aux := make([]byte, nb*32)
-	q4x4Aux(aux, xq, xstride, nb)
+	if m.Type == Q4_0 {
+		q4x4Aux(aux, xq, xstride, nb)
+	}
 	type rowsX4 func(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int
-	kernels := []struct {
+	type kernel struct {
 		name string
 		rows rowsX4
-	}{{"chosen", dotRowsPackedX4}}
+		has  bool // whether it has a four-vector kernel for the type
+	}
+	kernels := []kernel{{"chosen", dotRowsPackedX4, packedX4(m.Type)}}
 	for _, k := range packedVariants() {
-		kernels = append(kernels, struct {
-			name string
-			rows rowsX4
-		}{k.name, k.rowsX4})
+		kernels = append(kernels, kernel{k.name, k.rowsX4, k.hasX4(m.Type)})
 	}
 	for _, k := range kernels {
 		dst := make([]float32, 4*m.Rows)
 		done := k.rows(m.Type, m.packed, nb, dst[r0:], m.Rows, hi-r0, r0, xq, xstride, aux)
-		if want := min(hi, m.Rows&^7) - r0; havePacked && done != max(want, 0)&^7 {
-			t.Fatalf("%v %s rows=%d [%d,%d): %d rows done, want %d", m.Type, k.name, m.Rows, r0, hi, done, max(want, 0)&^7)
+		want := max(min(hi, m.Rows&^7)-r0, 0) &^ 7
+		if !k.has {
+			want = 0
+		}
+		if done != want {
+			t.Fatalf("%v %s rows=%d [%d,%d): %d rows done, want %d", m.Type, k.name, m.Rows, r0, hi, done, want)
 		}
 		for j := range 4 {
 			for i := r0; i < r0+done; i++ {
