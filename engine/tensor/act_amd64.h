@@ -99,32 +99,37 @@
 // Q4KPFINISHX for one vector at DI, sumi in Y1, into Y0.
 #define Q4KPFINISH Q4KPFINISHX(DI, Y1, Y0)
 
-// Y12 += (sc_2i, sc_2i+1) · (bsums_2i, bsums_2i+1), lane by lane.
-#define Q6KPOFF(i) \
-	VPBROADCASTD (260+4*(i))(DI), Y13 \
+// Y12 += (sc_2i, sc_2i+1) · (bsums_2i, bsums_2i+1) of the activations at
+// X, lane by lane.
+#define Q6KPOFF(X, i) \
+	VPBROADCASTD (260+4*(i))(X), Y13 \
 	VPMADDWD     (528+32*(i))(SI), Y13, Y13 \
 	VPADDD       Y13, Y12, Y12
 
-// The end of a packed Q6_K block (see dotQ6KPackedX8AVX2): the -32
-// offset, then Y0 += d*sumi (Y1).
-#define Q6KPFINISH \
+// The end of a packed Q6_K block (see dotQ6KPackedX8AVX2) for the
+// activations at X: the -32 offset, then ACC += d*sumi (SUMI). Y9, Y10,
+// Y12, Y13 are scratch.
+#define Q6KPFINISHX(X, SUMI, ACC) \
 	VPXOR Y12, Y12, Y12 \
-	Q6KPOFF(0) \
-	Q6KPOFF(1) \
-	Q6KPOFF(2) \
-	Q6KPOFF(3) \
-	Q6KPOFF(4) \
-	Q6KPOFF(5) \
-	Q6KPOFF(6) \
-	Q6KPOFF(7) \
+	Q6KPOFF(X, 0) \
+	Q6KPOFF(X, 1) \
+	Q6KPOFF(X, 2) \
+	Q6KPOFF(X, 3) \
+	Q6KPOFF(X, 4) \
+	Q6KPOFF(X, 5) \
+	Q6KPOFF(X, 6) \
+	Q6KPOFF(X, 7) \
 	VPSLLD $5, Y12, Y12 \
-	VPSUBD Y12, Y1, Y1 \
-	VBROADCASTSS (DI), Y9 \
+	VPSUBD Y12, SUMI, SUMI \
+	VBROADCASTSS (X), Y9 \
 	VCVTPH2PS    (SI), Y10 \
 	VMULPS       Y10, Y9, Y10 \
-	VCVTDQ2PS    Y1, Y1 \
-	VMULPS       Y10, Y1, Y1 \
-	VADDPS       Y1, Y0, Y0
+	VCVTDQ2PS    SUMI, SUMI \
+	VMULPS       Y10, SUMI, SUMI \
+	VADDPS       SUMI, ACC, ACC
+
+// Q6KPFINISHX for one vector at DI, sumi in Y1, into Y0.
+#define Q6KPFINISH Q6KPFINISHX(DI, Y1, Y0)
 
 // Four-vector packed Q4_0 (see dotQ4_0PackedX8x4AVX2). Step k: nibbles
 // in Y11 (elements 4k..) and Y12 (4k+16..) of the eight rows.

@@ -480,6 +480,9 @@ func dotQ6KPackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
 //go:noescape
 func dotQ4KPackedX8x4VNNI(p *byte, xq *byte, xstride, nb int, out *float32, ostride int)
 
+//go:noescape
+func dotQ6KPackedX8x4VNNI(p *byte, xq *byte, xstride, nb int, out *float32, ostride int)
+
 // packedKernels are the kernels that read packed rows, for one instruction
 // set; every set gives the same bits.
 type packedKernels struct {
@@ -487,14 +490,14 @@ type packedKernels struct {
 	q40x16                     func(p *byte, gstride int, xq *byte, nb int, out *float32)
 	q40x8, q80x8, q4Kx8, q6Kx8 func(p *byte, xq *byte, nb int, out *float32)
 	q40x8x4                    func(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
-	q4Kx8x4                    func(p *byte, xq *byte, xstride, nb int, out *float32, ostride int) // nil: none
+	q4Kx8x4, q6Kx8x4           func(p *byte, xq *byte, xstride, nb int, out *float32, ostride int) // nil: none
 }
 
 var (
 	packedAVX2 = &packedKernels{"AVX2", dotQ4_0PackedX16AVX2, dotQ4_0PackedX8AVX2, dotQ8_0PackedX8AVX2,
-		dotQ4KPackedX8AVX2, dotQ6KPackedX8AVX2, dotQ4_0PackedX8x4AVX2, nil}
+		dotQ4KPackedX8AVX2, dotQ6KPackedX8AVX2, dotQ4_0PackedX8x4AVX2, nil, nil}
 	packedVNNI = &packedKernels{"VNNI", dotQ4_0PackedX16VNNI, dotQ4_0PackedX8VNNI, dotQ8_0PackedX8VNNI,
-		dotQ4KPackedX8VNNI, dotQ6KPackedX8VNNI, dotQ4_0PackedX8x4VNNI, dotQ4KPackedX8x4VNNI}
+		dotQ4KPackedX8VNNI, dotQ6KPackedX8VNNI, dotQ4_0PackedX8x4VNNI, dotQ4KPackedX8x4VNNI, dotQ6KPackedX8x4VNNI}
 )
 
 // haveVNNI says whether the CPU runs the AVX-512 VNNI packed kernels
@@ -567,7 +570,7 @@ func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, ou
 // dotRowsPackedX4 is dotRowsPacked for four vectors at once, xq holding
 // them xstride bytes apart, aux their q4x4Aux (Q4_0), and dst their
 // results rows apart (vector j's row r0+i at dst[j*rows+i]): Q4_0, and
-// Q4_K where the CPU has VNNI (packedX4), eight rows per kernel call,
+// Q4_K and Q6_K where the CPU has VNNI (packedX4), eight rows per kernel call,
 // each pass over a block of packed rows serving the four vectors, as
 // llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it did.
 func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
@@ -581,16 +584,19 @@ func packedX4(t Type) bool {
 }
 
 func (k *packedKernels) hasX4(t Type) bool {
-	return t == Q4_0 || t == Q4_K && k.q4Kx8x4 != nil
+	return t == Q4_0 || t == Q4_K && k.q4Kx8x4 != nil || t == Q6_K && k.q6Kx8x4 != nil
 }
 
 func (k *packedKernels) rowsX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
 	if !k.hasX4(t) || nb == 0 {
 		return 0
 	}
-	gb, ab := nb*q4PackedBlock, q8_0Size
-	if t == Q4_K {
+	gb, ab, kernelK := nb*q4PackedBlock, q8_0Size, k.q4Kx8x4
+	switch t {
+	case Q4_K:
 		gb, ab = nb*q4KPackedBlock, q8KSize
+	case Q6_K:
+		gb, ab, kernelK = nb*q6KPackedBlock, q8KSize, k.q6Kx8x4
 	}
 	n = min(n, len(packed)/gb*8-r0) &^ 7
 	if n <= 0 {
@@ -602,8 +608,8 @@ func (k *packedKernels) rowsX4(t Type, packed []byte, nb int, dst []float32, row
 	_ = packed[(r0+n)/8*gb-1]
 	_ = dst[3*rows+n-1]
 	for i := 0; i < n; i += 8 {
-		if t == Q4_K {
-			k.q4Kx8x4(&packed[(r0+i)/8*gb], &xq[0], xstride, nb, &dst[i], rows)
+		if t != Q4_0 {
+			kernelK(&packed[(r0+i)/8*gb], &xq[0], xstride, nb, &dst[i], rows)
 			continue
 		}
 		k.q40x8x4(&packed[(r0+i)/8*gb], &xq[0], xstride, &aux[0], nb, &dst[i], rows)

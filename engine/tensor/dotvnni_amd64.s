@@ -473,3 +473,99 @@ q4kx4done:
 	VMOVUPS Y31, (BX)
 	VZEROUPPER
 	RET
+
+// Four vectors by eight Q6_K rows: each step's values are loaded once for
+// the four vectors at DI, R11, R12, R13. Y16-Y19 are their group sums,
+// Y20-Y23 their sumi, Y24-Y27 their lanes: per vector the integer sums
+// and float operations of dotQ6KPackedX8VNNI, so its bits.
+
+#define Q6KX4STEP(t) \
+	VMOVDQU       (784+32*(t))(SI), Y3 \
+	VPDPBUSD.BCST (4+4*(t))(DI), Y3, Y16  \
+	VPDPBUSD.BCST (4+4*(t))(R11), Y3, Y17 \
+	VPDPBUSD.BCST (4+4*(t))(R12), Y3, Y18 \
+	VPDPBUSD.BCST (4+4*(t))(R13), Y3, Y19
+
+#define Q6KX4GROUP(g) \
+	VPXORD    Y16, Y16, Y16          \
+	VPXORD    Y17, Y17, Y17          \
+	VPXORD    Y18, Y18, Y18          \
+	VPXORD    Y19, Y19, Y19          \
+	Q6KX4STEP(4*(g))                 \
+	Q6KX4STEP(4*(g)+1)               \
+	Q6KX4STEP(4*(g)+2)               \
+	Q6KX4STEP(4*(g)+3)               \
+	VPSRAD    $16, (16+32*(g))(SI), Y5 \
+	VPMULLD   Y5, Y16, Y16           \
+	VPMULLD   Y5, Y17, Y17           \
+	VPMULLD   Y5, Y18, Y18           \
+	VPMULLD   Y5, Y19, Y19           \
+	VPADDD    Y16, Y20, Y20          \
+	VPADDD    Y17, Y21, Y21          \
+	VPADDD    Y18, Y22, Y22          \
+	VPADDD    Y19, Y23, Y23
+
+// func dotQ6KPackedX8x4VNNI(p *byte, xq *byte, xstride int, nb int, out *float32, ostride int)
+// Eight rows, the group at p, times the four vectors at xq+j·xstride, into
+// out[j·ostride+r] (ostride in floats).
+TEXT ·dotQ6KPackedX8x4VNNI(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xstride+16(FP), AX
+	MOVQ nb+24(FP), CX
+	MOVQ out+32(FP), BX
+	MOVQ ostride+40(FP), DX
+	LEAQ (DI)(AX*1), R11
+	LEAQ (R11)(AX*1), R12
+	LEAQ (R12)(AX*1), R13
+	VPXORD Y24, Y24, Y24
+	VPXORD Y25, Y25, Y25
+	VPXORD Y26, Y26, Y26
+	VPXORD Y27, Y27, Y27
+	TESTQ CX, CX
+	JE    q6kx4done
+
+q6kx4loop:
+	VPXORD Y20, Y20, Y20
+	VPXORD Y21, Y21, Y21
+	VPXORD Y22, Y22, Y22
+	VPXORD Y23, Y23, Y23
+	Q6KX4GROUP(0)
+	Q6KX4GROUP(1)
+	Q6KX4GROUP(2)
+	Q6KX4GROUP(3)
+	Q6KX4GROUP(4)
+	Q6KX4GROUP(5)
+	Q6KX4GROUP(6)
+	Q6KX4GROUP(7)
+	Q6KX4GROUP(8)
+	Q6KX4GROUP(9)
+	Q6KX4GROUP(10)
+	Q6KX4GROUP(11)
+	Q6KX4GROUP(12)
+	Q6KX4GROUP(13)
+	Q6KX4GROUP(14)
+	Q6KX4GROUP(15)
+	Q6KPFINISHX(DI, Y20, Y24)
+	Q6KPFINISHX(R11, Y21, Y25)
+	Q6KPFINISHX(R12, Y22, Y26)
+	Q6KPFINISHX(R13, Y23, Y27)
+	ADDQ $2832, SI
+	ADDQ $292, DI
+	ADDQ $292, R11
+	ADDQ $292, R12
+	ADDQ $292, R13
+	DECQ CX
+	JNE  q6kx4loop
+
+q6kx4done:
+	SHLQ    $2, DX
+	VMOVUPS Y24, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y25, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y26, (BX)
+	ADDQ    DX, BX
+	VMOVUPS Y27, (BX)
+	VZEROUPPER
+	RET
