@@ -295,11 +295,29 @@ func dotQ5_1ActAVX2(row, xq *byte, nb int) float32
 //go:noescape
 func dotQ6KRowsAVX2(row *byte, rb int, xq *byte, nb int, out *float32, n int)
 
-// dotQ6KActAVX2 is one row of dotQ6KRowsAVX2, for the callers that take
-// a one-row kernel.
+//go:noescape
+func dotQ6KRowsVNNI(row *byte, rb int, xq *byte, nb int, out *float32, n int)
+
+// dotQ6KRows is the Q6_K rows kernel this CPU runs: the VNNI one where it
+// has it (the same bits); it is fixed at start-up.
+var dotQ6KRows = func() func(row *byte, rb int, xq *byte, nb int, out *float32, n int) {
+	if haveVNNI {
+		return dotQ6KRowsVNNI
+	}
+	return dotQ6KRowsAVX2
+}()
+
+// dotQ6KActAVX2 and dotQ6KActVNNI are one row of dotQ6KRowsAVX2 and
+// dotQ6KRowsVNNI, for the callers that take a one-row kernel.
 func dotQ6KActAVX2(row, xq *byte, nb int) float32 {
 	var out float32
 	dotQ6KRowsAVX2(row, 0, xq, nb, &out, 1)
+	return out
+}
+
+func dotQ6KActVNNI(row, xq *byte, nb int) float32 {
+	var out float32
+	dotQ6KRowsVNNI(row, 0, xq, nb, &out, 1)
 	return out
 }
 
@@ -365,6 +383,9 @@ func dotQ6KAct(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ6KActGo(row, xq, nb)
 	}
+	if haveVNNI {
+		return actAVX2(Q6_K, row, xq, nb, dotQ6KActVNNI)
+	}
 	return actAVX2(Q6_K, row, xq, nb, dotQ6KActAVX2)
 }
 
@@ -398,7 +419,7 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	checkAct(t, data[:rb], xq, nb)
 	_ = data[len(dst)*rb-1]
 	if t == Q6_K {
-		dotQ6KRowsAVX2(&data[0], rb, &xq[0], nb, &dst[0], len(dst))
+		dotQ6KRows(&data[0], rb, &xq[0], nb, &dst[0], len(dst))
 		return true
 	}
 	for i := range dst {

@@ -166,8 +166,14 @@ func actKernels(t Type) []actKernel {
 		Q5_K: {"AVX2", dotQ5KActAVX2, nil},
 		Q6_K: {"AVX2", dotQ6KActAVX2, dotQ6KActx4AVX2},
 	}
+	vnni := map[Type]actKernel{
+		Q6_K: {"VNNI", dotQ6KActVNNI, nil},
+	}
 	var ks []actKernel
 	if k, ok := avx2[t]; ok && haveAVX2 {
+		ks = append(ks, k)
+	}
+	if k, ok := vnni[t]; ok && haveVNNI {
 		ks = append(ks, k)
 	}
 	return ks

@@ -353,6 +353,121 @@ q6kadone:
 	VZEROUPPER
 	RET
 
+// func dotQ6KRowsVNNI(row *byte, rb int, xq *byte, nb int, out *float32, n int)
+// dotQ6KRowsAVX2 for CPUs with AVX-512 VNNI: each group of 32 values is
+// assembled by one VPTERNLOGD (high bits | low bits & 0x0f) where AVX2
+// needs an AND and an OR, and its scaled pair sums added by one VPDPWSSD
+// where AVX2 needs VPMADDWD and VPADDD: the same exact integers and the
+// same float operations, so the same bits.
+
+// Q6KACC with VPDPWSSD.
+#define Q6KVACC(aoff, mask, sc) \
+	VPMADDUBSW aoff(DI), Y7, Y7 \
+	VPSHUFB    mask, sc, Y6     \
+	VPDPWSSD   Y6, Y7, Y5
+
+// Q6KHALF with VPTERNLOGD $0xF8: Y7 = Y7 | (low & Y13).
+#define Q6KVHALF(qloff, qhoff, aoff, sc) \
+	VMOVDQU    qloff(SI), Y2          \
+	VMOVDQU    qloff+32(SI), Y3       \
+	VMOVDQU    qhoff(SI), Y4          \
+	VPSLLW     $4, Y4, Y7             \
+	VPAND      Y12, Y7, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y2, Y7     \
+	Q6KVACC(aoff, Y8, sc)             \
+	VPSLLW     $2, Y4, Y7             \
+	VPAND      Y12, Y7, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y3, Y7     \
+	Q6KVACC(aoff+32, Y10, sc)         \
+	VPSRLW     $4, Y2, Y6             \
+	VPAND      Y12, Y4, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y6, Y7     \
+	Q6KVACC(aoff+64, Y11, sc)         \
+	VPSRLW     $4, Y3, Y6             \
+	VPSRLW     $2, Y4, Y7             \
+	VPAND      Y12, Y7, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y6, Y7     \
+	Q6KVACC(aoff+96, Y14, sc)
+
+TEXT ·dotQ6KRowsVNNI(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), R11
+	MOVQ rb+8(FP), R8
+	MOVQ out+32(FP), R13
+	MOVQ n+40(FP), R12
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x30303030, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVDQU q6kscale<>+0(SB), Y8
+	VMOVDQU q6kscale<>+32(SB), Y10
+	VMOVDQU q6kscale<>+64(SB), Y11
+	VMOVDQU q6kscale<>+96(SB), Y14
+	TESTQ R12, R12
+	JE q6kvdone
+
+q6kvrow:
+	MOVQ R11, SI
+	MOVQ xq+16(FP), DI
+	MOVQ nb+24(FP), CX
+	VXORPS X0, X0, X0
+	TESTQ CX, CX
+	JE q6kvstore
+
+q6kvloop:
+	VPMOVSXBW 192(SI), Y1
+	VPERMQ    $0x44, Y1, Y9
+	VPERMQ    $0xee, Y1, Y15
+	VPXOR     Y5, Y5, Y5
+
+	Q6KVHALF(0, 128, 4, Y9)
+	Q6KVHALF(64, 160, 132, Y15)
+	// sumi -= 32 Σ sc_g bsum_g (Y1: the 16 scales as int16)
+	VPMADDWD     260(DI), Y1, Y6
+	VPSLLD       $5, Y6, Y6
+	VPSUBD       Y6, Y5, Y5
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	// sumi stays in X5 for VCVTDQ2PS (no round trip through a GPR):
+	// the same int32 to float32 rounding as VCVTSI2SSL.
+	VPSHUFD      $0x4E, X5, X6
+	VPADDD       X6, X5, X5
+	VPSHUFD      $0xB1, X5, X6
+	VPADDD       X6, X5, X5
+	// Four blocks ahead: rows are contiguous, so this runs on into the
+	// next row; a matrix larger than the caches streams from DRAM.
+	PREFETCHT0   840(SI)
+	PREFETCHT0   904(SI)
+	PREFETCHT0   968(SI)
+	PREFETCHT0   1032(SI)
+
+	// sum += d*sumi, d = a.d*w.d
+	VMOVSS     (DI), X1
+	MOVWLZX    208(SI), AX
+	VMOVD      AX, X2
+	VCVTPH2PS  X2, X2
+	VMULSS     X2, X1, X3
+	VCVTDQ2PS  X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+
+	ADDQ $210, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q6kvloop
+
+q6kvstore:
+	VMOVSS X0, (R13)
+	ADDQ   $4, R13
+	ADDQ   R8, R11
+	DECQ   R12
+	JNZ    q6kvrow
+
+q6kvdone:
+	VZEROUPPER
+	RET
+
 // Four activation vectors per weight row: the weights are loaded and
 // unpacked once for the four. Each vector's result has the bits of the
 // one-vector kernel.
