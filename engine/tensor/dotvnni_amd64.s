@@ -24,12 +24,9 @@
 	VPDPBUSD.BCST (18+4*(k))(DI), T2, SUM
 
 // func dotQ4_0PackedX16VNNI(p *byte, gstride int, xq *byte, nb int, out *float32)
-// dotQ4_0PackedX16AVX2 with VPDPBUSD. It prefetches into L2 the two groups
-// the next call reads (R9 = 2·gstride ahead), as it goes: the hardware
-// prefetcher follows the first group's stream from call to call, but the
-// second one starts cold at every call (large Q4_0 decoding 86 → 143
-// tokens per CPU second; a fixed distance of 8 blocks ahead into L1
-// reached 86 from 70).
+// dotQ4_0PackedX16AVX2 with VPDPBUSD, prefetching as it does (large Q4_0
+// decoding 86 → 143 tokens per CPU second; a fixed distance of 8 blocks
+// ahead into L1 reached 86 from 70).
 TEXT ·dotQ4_0PackedX16VNNI(SB), NOSPLIT, $0-40
 	MOVQ p+0(FP), SI
 	MOVQ gstride+8(FP), R8
