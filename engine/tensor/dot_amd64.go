@@ -544,6 +544,9 @@ var packedSets = func() []*packedKernels {
 // the fastest kernels this CPU has: eight rows per kernel call, Q4_0
 // sixteen where it can. It returns how many rows it did.
 func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
+	if !havePacked {
+		return 0
+	}
 	return packedSets[0].rows(t, packed, nb, dst, r0, xq)
 }
 
@@ -595,6 +598,9 @@ func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, ou
 // each pass over a block of packed rows serving the four vectors, as
 // llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it did.
 func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
+	if !havePacked {
+		return 0
+	}
 	return packedSets[0].rowsX4(t, packed, nb, dst, rows, n, r0, xq, xstride, aux)
 }
 
