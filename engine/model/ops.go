@@ -35,7 +35,7 @@ func softmax(x []float32) {
 	}
 	var sum float32
 	for i, v := range x {
-		e := expf(v - maxV)
+		e := tensor.Expf(v - maxV)
 		x[i] = e
 		sum += e
 	}
@@ -45,61 +45,12 @@ func softmax(x []float32) {
 	}
 }
 
-func silu(x float32) float32 { return x / (1 + expf(-x)) }
+func silu(x float32) float32 { return tensor.Silu(x) }
 
-func sigmoid(x float32) float32 { return 1 / (1 + expf(-x)) }
-
-// expf is e^x in float32 (within 2 ulp of math.Exp rounded to float32;
-// results below the smallest normal are flushed to 0). It is several times
-// faster than math.Exp and is called once per attention score.
-// Range reduction x = n·ln2 + r, |r| <= ln2/2, then the minimax polynomial
-// of Cephes' expf for e^r.
-func expf(x float32) float32 {
-	const (
-		log2e = 1.44269504088896341
-		ln2hi = 0.693359375
-		ln2lo = -2.12194440e-4
-	)
-	switch {
-	case x > 88.72283:
-		return float32(math.Inf(1))
-	case x < -87.33654:
-		return 0
-	case x != x:
-		return x
-	}
-	fn := x * log2e
-	if fn < 0 {
-		fn -= 0.5
-	} else {
-		fn += 0.5
-	}
-	n := int32(fn)
-	r := x - float32(n)*ln2hi - float32(n)*ln2lo
-	p := float32(1.9875691500e-4)
-	p = p*r + 1.3981999507e-3
-	p = p*r + 8.3334519073e-3
-	p = p*r + 4.1665795894e-2
-	p = p*r + 1.6666665459e-1
-	p = p*r + 5.0000001201e-1
-	y := p*r*r + r + 1
-	// Near the ends of the range 2^n is not a normal float32: scale in two steps.
-	if n < -126 {
-		return y * math.Float32frombits(uint32(n+127+64)<<23) * math.Float32frombits(uint32(127-64)<<23)
-	}
-	if n > 127 {
-		return y * 2 * math.Float32frombits(uint32(n+127-1)<<23)
-	}
-	return y * math.Float32frombits(uint32(n+127)<<23)
-}
+func sigmoid(x float32) float32 { return 1 / (1 + tensor.Expf(-x)) }
 
 // swiglu writes silu(g)*u into g.
-func swiglu(g, u []float32) {
-	u = u[:len(g)]
-	for i, v := range g {
-		g[i] = silu(v) * u[i]
-	}
-}
+func swiglu(g, u []float32) { tensor.SwiGLU(g, u) }
 
 // dot and axpy use the package tensor vector kernels: attention spends
 // most of its time in them.
@@ -178,14 +129,14 @@ func attend(out, q, kc, vc []float32, off, stride, npos int, scale float32) {
 		}
 		if bm > maxS {
 			if sum > 0 {
-				r := expf(maxS - bm)
+				r := tensor.Expf(maxS - bm)
 				sum *= r
 				scaleVec(out, r)
 			}
 			maxS = bm
 		}
 		for j := range n {
-			w := expf(sc[j] - maxS)
+			w := tensor.Expf(sc[j] - maxS)
 			sum += w
 			r := (j0+j)*stride + off
 			axpy(out, w, vc[r:r+hd])

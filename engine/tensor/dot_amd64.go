@@ -295,11 +295,29 @@ func dotQ5_1ActAVX2(row, xq *byte, nb int) float32
 //go:noescape
 func dotQ6KRowsAVX2(row *byte, rb int, xq *byte, nb int, out *float32, n int)
 
-// dotQ6KActAVX2 is one row of dotQ6KRowsAVX2, for the callers that take
-// a one-row kernel.
+//go:noescape
+func dotQ6KRowsVNNI(row *byte, rb int, xq *byte, nb int, out *float32, n int)
+
+// dotQ6KRows is the Q6_K rows kernel this CPU runs: the VNNI one where it
+// has it (the same bits); it is fixed at start-up.
+var dotQ6KRows = func() func(row *byte, rb int, xq *byte, nb int, out *float32, n int) {
+	if haveVNNI {
+		return dotQ6KRowsVNNI
+	}
+	return dotQ6KRowsAVX2
+}()
+
+// dotQ6KActAVX2 and dotQ6KActVNNI are one row of dotQ6KRowsAVX2 and
+// dotQ6KRowsVNNI, for the callers that take a one-row kernel.
 func dotQ6KActAVX2(row, xq *byte, nb int) float32 {
 	var out float32
 	dotQ6KRowsAVX2(row, 0, xq, nb, &out, 1)
+	return out
+}
+
+func dotQ6KActVNNI(row, xq *byte, nb int) float32 {
+	var out float32
+	dotQ6KRowsVNNI(row, 0, xq, nb, &out, 1)
 	return out
 }
 
@@ -365,6 +383,9 @@ func dotQ6KAct(row, xq []byte, nb int) float32 {
 	if !haveAVX2 {
 		return dotQ6KActGo(row, xq, nb)
 	}
+	if haveVNNI {
+		return actAVX2(Q6_K, row, xq, nb, dotQ6KActVNNI)
+	}
 	return actAVX2(Q6_K, row, xq, nb, dotQ6KActAVX2)
 }
 
@@ -398,7 +419,7 @@ func dotRowsActArch(t Type, dst []float32, data []byte, rb int, xq []byte, nb in
 	checkAct(t, data[:rb], xq, nb)
 	_ = data[len(dst)*rb-1]
 	if t == Q6_K {
-		dotQ6KRowsAVX2(&data[0], rb, &xq[0], nb, &dst[0], len(dst))
+		dotQ6KRows(&data[0], rb, &xq[0], nb, &dst[0], len(dst))
 		return true
 	}
 	for i := range dst {
@@ -459,21 +480,87 @@ func dotQ4KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 //go:noescape
 func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 
+//go:noescape
+func dotQ4_0PackedX16VNNI(p *byte, gstride int, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0PackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4_0PackedX8x4VNNI(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ8_0PackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4KPackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ6KPackedX8VNNI(p *byte, xq *byte, nb int, out *float32)
+
+//go:noescape
+func dotQ4KPackedX8x4VNNI(p *byte, xq *byte, xstride, nb int, out *float32, ostride int)
+
+//go:noescape
+func dotQ6KPackedX8x4VNNI(p *byte, xq *byte, xstride, nb int, out *float32, ostride int)
+
+// packedKernels are the kernels that read packed rows, for one instruction
+// set; every set gives the same bits.
+type packedKernels struct {
+	name                       string
+	q40x16                     func(p *byte, gstride int, xq *byte, nb int, out *float32)
+	q40x8, q80x8, q4Kx8, q6Kx8 func(p *byte, xq *byte, nb int, out *float32)
+	q40x8x4                    func(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
+	q4Kx8x4, q6Kx8x4           func(p *byte, xq *byte, xstride, nb int, out *float32, ostride int) // nil: none
+}
+
+var (
+	packedAVX2 = &packedKernels{"AVX2", dotQ4_0PackedX16AVX2, dotQ4_0PackedX8AVX2, dotQ8_0PackedX8AVX2,
+		dotQ4KPackedX8AVX2, dotQ6KPackedX8AVX2, dotQ4_0PackedX8x4AVX2, nil, nil}
+	packedVNNI = &packedKernels{"VNNI", dotQ4_0PackedX16VNNI, dotQ4_0PackedX8VNNI, dotQ8_0PackedX8VNNI,
+		dotQ4KPackedX8VNNI, dotQ6KPackedX8VNNI, dotQ4_0PackedX8x4VNNI, dotQ4KPackedX8x4VNNI, dotQ6KPackedX8x4VNNI}
+)
+
+// haveVNNI says whether the CPU runs the AVX-512 VNNI packed kernels
+// (dotvnni_amd64.s); it is fixed at start-up.
+var haveVNNI = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL &&
+	cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+
+// packedSets lists the packed kernel sets this CPU runs, the fastest
+// first: the one products use, and the others, which the tests hold to
+// it. It is fixed at start-up.
+var packedSets = func() []*packedKernels {
+	switch {
+	case haveVNNI:
+		return []*packedKernels{packedVNNI, packedAVX2}
+	case havePacked:
+		return []*packedKernels{packedAVX2}
+	}
+	return nil
+}()
+
 // dotRowsPacked sets dst[i] for the rows r0+i of a packed matrix of type
-// t, r0 a multiple of 8, up to len(dst) rows within the packed ones: eight
-// rows per kernel call, Q4_0 sixteen where it can. It returns how many
-// rows it did.
+// t, r0 a multiple of 8, up to len(dst) rows within the packed ones, with
+// the fastest kernels this CPU has: eight rows per kernel call, Q4_0
+// sixteen where it can. It returns how many rows it did.
 func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
+	if !havePacked {
+		return 0
+	}
+	return packedSets[0].rows(t, packed, nb, dst, r0, xq)
+}
+
+func (k *packedKernels) rows(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int {
 	gb := nb * q4PackedBlock // bytes per group of eight rows
 	ab := q8_0Size           // activation bytes per block
-	kernel8 := dotQ4_0PackedX8AVX2
+	kernel8 := k.q40x8
 	switch t {
 	case Q8_0:
-		gb, kernel8 = nb*q8PackedBlock, dotQ8_0PackedX8AVX2
+		gb, kernel8 = nb*q8PackedBlock, k.q80x8
 	case Q4_K:
-		gb, ab, kernel8 = nb*q4KPackedBlock, q8KSize, dotQ4KPackedX8AVX2
+		gb, ab, kernel8 = nb*q4KPackedBlock, q8KSize, k.q4Kx8
 	case Q6_K:
-		gb, ab, kernel8 = nb*q6KPackedBlock, q8KSize, dotQ6KPackedX8AVX2
+		gb, ab, kernel8 = nb*q6KPackedBlock, q8KSize, k.q6Kx8
 	}
 	n := min(len(dst), len(packed)/max(gb, 1)*8-r0) &^ 7
 	if n <= 0 || nb == 0 {
@@ -492,10 +579,10 @@ func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []by
 		return i
 	}
 	for ; i+16 <= n; i += 16 {
-		dotQ4_0PackedX16AVX2(&packed[(r0+i)/8*gb], gb, &xq[0], nb, &dst[i])
+		k.q40x16(&packed[(r0+i)/8*gb], gb, &xq[0], nb, &dst[i])
 	}
 	if i < n {
-		dotQ4_0PackedX8AVX2(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
+		kernel8(&packed[(r0+i)/8*gb], &xq[0], nb, &dst[i])
 		i += 8
 	}
 	return i
@@ -505,27 +592,54 @@ func dotRowsPacked(t Type, packed []byte, nb int, dst []float32, r0 int, xq []by
 func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
 
 // dotRowsPackedX4 is dotRowsPacked for four vectors at once, xq holding
-// them xstride bytes apart, aux their q4x4Aux, and dst their results rows
-// apart (vector j's row r0+i at dst[j*rows+i]): Q4_0 only, eight rows per
-// kernel call, each pass over a block of packed rows serving the four
-// vectors, as llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it
-// did.
+// them xstride bytes apart, aux their q4x4Aux (Q4_0), and dst their
+// results rows apart (vector j's row r0+i at dst[j*rows+i]): Q4_0, and
+// Q4_K and Q6_K where the CPU has VNNI (packedX4), eight rows per kernel call,
+// each pass over a block of packed rows serving the four vectors, as
+// llama.cpp's gemm_q4_0_8x8 does. It returns how many rows it did.
 func dotRowsPackedX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
-	if t != Q4_0 || nb == 0 {
+	if !havePacked {
 		return 0
 	}
-	gb := nb * q4PackedBlock
+	return packedSets[0].rowsX4(t, packed, nb, dst, rows, n, r0, xq, xstride, aux)
+}
+
+// packedX4 says whether products with packed rows of type t take four
+// vectors at a time (dotRowsPackedX4).
+func packedX4(t Type) bool {
+	return havePacked && packedSets[0].hasX4(t)
+}
+
+func (k *packedKernels) hasX4(t Type) bool {
+	return t == Q4_0 || t == Q4_K && k.q4Kx8x4 != nil || t == Q6_K && k.q6Kx8x4 != nil
+}
+
+func (k *packedKernels) rowsX4(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int {
+	if !k.hasX4(t) || nb == 0 {
+		return 0
+	}
+	gb, ab, kernelK := nb*q4PackedBlock, q8_0Size, k.q4Kx8x4
+	switch t {
+	case Q4_K:
+		gb, ab = nb*q4KPackedBlock, q8KSize
+	case Q6_K:
+		gb, ab, kernelK = nb*q6KPackedBlock, q8KSize, k.q6Kx8x4
+	}
 	n = min(n, len(packed)/gb*8-r0) &^ 7
 	if n <= 0 {
 		return 0
 	}
-	if xstride < nb*q8_0Size || len(xq) < 3*xstride+nb*q8_0Size || len(aux) < nb*32 {
+	if xstride < nb*ab || len(xq) < 3*xstride+nb*ab || t == Q4_0 && len(aux) < nb*32 {
 		panic(fmt.Sprintf("tensor: %d bytes of activations, %d apart, %d of aux for 4×%d %v blocks", len(xq), xstride, len(aux), nb, t))
 	}
 	_ = packed[(r0+n)/8*gb-1]
 	_ = dst[3*rows+n-1]
 	for i := 0; i < n; i += 8 {
-		dotQ4_0PackedX8x4AVX2(&packed[(r0+i)/8*gb], &xq[0], xstride, &aux[0], nb, &dst[i], rows)
+		if t != Q4_0 {
+			kernelK(&packed[(r0+i)/8*gb], &xq[0], xstride, nb, &dst[i], rows)
+			continue
+		}
+		k.q40x8x4(&packed[(r0+i)/8*gb], &xq[0], xstride, &aux[0], nb, &dst[i], rows)
 	}
 	return n
 }

@@ -166,8 +166,14 @@ func actKernels(t Type) []actKernel {
 		Q5_K: {"AVX2", dotQ5KActAVX2, nil},
 		Q6_K: {"AVX2", dotQ6KActAVX2, dotQ6KActx4AVX2},
 	}
+	vnni := map[Type]actKernel{
+		Q6_K: {"VNNI", dotQ6KActVNNI, nil},
+	}
 	var ks []actKernel
 	if k, ok := avx2[t]; ok && haveAVX2 {
+		ks = append(ks, k)
+	}
+	if k, ok := vnni[t]; ok && haveVNNI {
 		ks = append(ks, k)
 	}
 	return ks
@@ -210,6 +216,68 @@ func BenchmarkActKernels(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// packedVariant is one set of packed kernels, by name.
+type packedVariant struct {
+	name   string
+	rows   func(t Type, packed []byte, nb int, dst []float32, r0 int, xq []byte) int
+	rowsX4 func(t Type, packed []byte, nb int, dst []float32, rows, n, r0 int, xq []byte, xstride int, aux []byte) int
+	hasX4  func(t Type) bool
+}
+
+// packedVariants lists every set of packed kernels this CPU runs, so that
+// the AVX2 ones stay tested where the VNNI ones are chosen.
+func packedVariants() []packedVariant {
+	var vs []packedVariant
+	for _, k := range packedSets {
+		vs = append(vs, packedVariant{k.name, k.rows, k.rowsX4, k.hasX4})
+	}
+	return vs
+}
+
+// BenchmarkPackedKernels runs each set of packed kernels this CPU has on
+// the same packed rows, in cache (512×1536) and far larger than the
+// caches (4096×4096): one vector (decoding), and for Q4_0 four at once
+// (prompts). cpu-MB/s is weight bytes read per second of thread CPU time.
+func BenchmarkPackedKernels(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, sh := range []struct{ rows, cols int }{{512, 1536}, {4096, 4096}} {
+		for _, typ := range []Type{Q8_0, Q4_0, Q4_K, Q6_K} {
+			data, err := Quantize(typ, randVec(r, sh.rows*sh.cols))
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, _ := NewMatrix(typ, sh.rows, sh.cols, data)
+			m.Pack()
+			nb, ab := sh.cols/typ.BlockSize(), ActBytes(typ, sh.cols)
+			xq := make([]byte, 4*ab)
+			for v := range 4 {
+				QuantizeAct(typ, xq[v*ab:], randVec(r, sh.cols))
+			}
+			aux := make([]byte, nb*32)
+			q4x4Aux(aux, xq, ab, nb)
+			dst := make([]float32, 4*sh.rows)
+			for _, k := range packedVariants() {
+				name := fmt.Sprintf("%dx%d/%v/%s", sh.rows, sh.cols, typ, k.name)
+				b.Run(name+"/one", func(b *testing.B) {
+					defer cpuRate(b, len(data))()
+					for b.Loop() {
+						k.rows(typ, m.packed, nb, dst[:sh.rows], 0, xq)
+					}
+				})
+				if !k.hasX4(typ) {
+					continue
+				}
+				b.Run(name+"/x4", func(b *testing.B) {
+					defer cpuRate(b, 4*len(data))()
+					for b.Loop() {
+						k.rowsX4(typ, m.packed, nb, dst, sh.rows, sh.rows, 0, xq, ab, aux)
+					}
+				})
+			}
 		}
 	}
 }

@@ -353,6 +353,121 @@ q6kadone:
 	VZEROUPPER
 	RET
 
+// func dotQ6KRowsVNNI(row *byte, rb int, xq *byte, nb int, out *float32, n int)
+// dotQ6KRowsAVX2 for CPUs with AVX-512 VNNI: each group of 32 values is
+// assembled by one VPTERNLOGD (high bits | low bits & 0x0f) where AVX2
+// needs an AND and an OR, and its scaled pair sums added by one VPDPWSSD
+// where AVX2 needs VPMADDWD and VPADDD: the same exact integers and the
+// same float operations, so the same bits.
+
+// Q6KACC with VPDPWSSD.
+#define Q6KVACC(aoff, mask, sc) \
+	VPMADDUBSW aoff(DI), Y7, Y7 \
+	VPSHUFB    mask, sc, Y6     \
+	VPDPWSSD   Y6, Y7, Y5
+
+// Q6KHALF with VPTERNLOGD $0xF8: Y7 = Y7 | (low & Y13).
+#define Q6KVHALF(qloff, qhoff, aoff, sc) \
+	VMOVDQU    qloff(SI), Y2          \
+	VMOVDQU    qloff+32(SI), Y3       \
+	VMOVDQU    qhoff(SI), Y4          \
+	VPSLLW     $4, Y4, Y7             \
+	VPAND      Y12, Y7, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y2, Y7     \
+	Q6KVACC(aoff, Y8, sc)             \
+	VPSLLW     $2, Y4, Y7             \
+	VPAND      Y12, Y7, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y3, Y7     \
+	Q6KVACC(aoff+32, Y10, sc)         \
+	VPSRLW     $4, Y2, Y6             \
+	VPAND      Y12, Y4, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y6, Y7     \
+	Q6KVACC(aoff+64, Y11, sc)         \
+	VPSRLW     $4, Y3, Y6             \
+	VPSRLW     $2, Y4, Y7             \
+	VPAND      Y12, Y7, Y7            \
+	VPTERNLOGD $0xF8, Y13, Y6, Y7     \
+	Q6KVACC(aoff+96, Y14, sc)
+
+TEXT ·dotQ6KRowsVNNI(SB), NOSPLIT, $0-48
+	MOVQ row+0(FP), R11
+	MOVQ rb+8(FP), R8
+	MOVQ out+32(FP), R13
+	MOVQ n+40(FP), R12
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x30303030, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVDQU q6kscale<>+0(SB), Y8
+	VMOVDQU q6kscale<>+32(SB), Y10
+	VMOVDQU q6kscale<>+64(SB), Y11
+	VMOVDQU q6kscale<>+96(SB), Y14
+	TESTQ R12, R12
+	JE q6kvdone
+
+q6kvrow:
+	MOVQ R11, SI
+	MOVQ xq+16(FP), DI
+	MOVQ nb+24(FP), CX
+	VXORPS X0, X0, X0
+	TESTQ CX, CX
+	JE q6kvstore
+
+q6kvloop:
+	VPMOVSXBW 192(SI), Y1
+	VPERMQ    $0x44, Y1, Y9
+	VPERMQ    $0xee, Y1, Y15
+	VPXOR     Y5, Y5, Y5
+
+	Q6KVHALF(0, 128, 4, Y9)
+	Q6KVHALF(64, 160, 132, Y15)
+	// sumi -= 32 Σ sc_g bsum_g (Y1: the 16 scales as int16)
+	VPMADDWD     260(DI), Y1, Y6
+	VPSLLD       $5, Y6, Y6
+	VPSUBD       Y6, Y5, Y5
+	VEXTRACTI128 $1, Y5, X6
+	VPADDD       X6, X5, X5
+	// sumi stays in X5 for VCVTDQ2PS (no round trip through a GPR):
+	// the same int32 to float32 rounding as VCVTSI2SSL.
+	VPSHUFD      $0x4E, X5, X6
+	VPADDD       X6, X5, X5
+	VPSHUFD      $0xB1, X5, X6
+	VPADDD       X6, X5, X5
+	// Four blocks ahead: rows are contiguous, so this runs on into the
+	// next row; a matrix larger than the caches streams from DRAM.
+	PREFETCHT0   840(SI)
+	PREFETCHT0   904(SI)
+	PREFETCHT0   968(SI)
+	PREFETCHT0   1032(SI)
+
+	// sum += d*sumi, d = a.d*w.d
+	VMOVSS     (DI), X1
+	MOVWLZX    208(SI), AX
+	VMOVD      AX, X2
+	VCVTPH2PS  X2, X2
+	VMULSS     X2, X1, X3
+	VCVTDQ2PS  X5, X5
+	VMULSS     X5, X3, X5
+	VADDSS     X5, X0, X0
+
+	ADDQ $210, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q6kvloop
+
+q6kvstore:
+	VMOVSS X0, (R13)
+	ADDQ   $4, R13
+	ADDQ   R8, R11
+	DECQ   R12
+	JNZ    q6kvrow
+
+q6kvdone:
+	VZEROUPPER
+	RET
+
 // Four activation vectors per weight row: the weights are loaded and
 // unpacked once for the four. Each vector's result has the bits of the
 // one-vector kernel.
@@ -947,50 +1062,21 @@ q51adone:
 	VPADDW     T1, SUM, SUM       \
 	VPADDW     T2, SUM, SUM
 
-#define Q40PBCAST(k) \
-	VPBROADCASTD (2+4*(k))(DI), Y4 \
-	VPBROADCASTD (18+4*(k))(DI), Y5
-
-// Y14 = 8·Σa of the block at DI in every lane, Y15 = its scale d_x.
-#define Q40POFFSET \
-	VMOVDQU      2(DI), Y4     \
-	VPMADDUBSW   Y4, Y9, Y4    \
-	VPMADDWD     Y7, Y4, Y4    \
-	VEXTRACTI128 $1, Y4, X5    \
-	VPADDD       X5, X4, X4    \
-	VPSHUFD      $0x4E, X4, X5 \
-	VPADDD       X5, X4, X4    \
-	VPSHUFD      $0xB1, X4, X5 \
-	VPADDD       X5, X4, X4    \
-	VPBROADCASTD X4, Y14       \
-	VPBROADCASTW (DI), X15     \
-	VCVTPH2PS    X15, Y15
-
-// ACC += float(SUM - 8·Σa) · (d_w·d_x), lane by lane, for the group at P.
+// ACC += float(SUM - 8·Σa) · (d_w·d_x), lane by lane, for the group at P,
+// SUM holding int16 pairs.
 #define Q40PACC(P, SUM, T, ACC) \
-	VPMADDWD    Y7, SUM, SUM \
-	VPSUBD      Y14, SUM, SUM \
-	VCVTDQ2PS   SUM, SUM     \
-	VCVTPH2PS   (P), T       \
-	VMULPS      Y15, T, T    \
-	VFMADD231PS T, SUM, ACC
-
-#define Q40PCONSTS \
-	MOVL $0x00010001, AX \
-	VMOVD AX, X7 \
-	VPBROADCASTD X7, Y7 \
-	MOVL $0x0f0f0f0f, AX \
-	VMOVD AX, X8 \
-	VPBROADCASTD X8, Y8 \
-	MOVL $0x08080808, AX \
-	VMOVD AX, X9 \
-	VPBROADCASTD X9, Y9
+	VPMADDWD Y7, SUM, SUM \
+	Q40PACCD(P, SUM, T, ACC)
 
 // func dotQ4_0PackedX16AVX2(p *byte, gstride int, xq *byte, nb int, out *float32)
-// Sixteen rows: the groups at p and p+gstride, into out[0..15].
+// Sixteen rows: the groups at p and p+gstride, into out[0..15]. It
+// prefetches into L2 the two groups its next call reads (R9 = 2·gstride
+// ahead), as it goes: the hardware prefetcher follows the first group's
+// stream from call to call, but the second one starts cold at every call.
 TEXT ·dotQ4_0PackedX16AVX2(SB), NOSPLIT, $0-40
 	MOVQ p+0(FP), SI
 	MOVQ gstride+8(FP), R8
+	LEAQ (R8)(R8*1), R9
 	ADDQ SI, R8
 	MOVQ xq+16(FP), DI
 	MOVQ nb+24(FP), CX
@@ -1002,6 +1088,12 @@ TEXT ·dotQ4_0PackedX16AVX2(SB), NOSPLIT, $0-40
 	JE    q40p16done
 
 q40p16loop:
+	PREFETCHT1 (SI)(R9*1)
+	PREFETCHT1 64(SI)(R9*1)
+	PREFETCHT1 128(SI)(R9*1)
+	PREFETCHT1 (R8)(R9*1)
+	PREFETCHT1 64(R8)(R9*1)
+	PREFETCHT1 128(R8)(R9*1)
 	VPXOR Y6, Y6, Y6
 	VPXOR Y13, Y13, Y13
 	Q40PBCAST(0)
@@ -1074,13 +1166,6 @@ q40p8done:
 // the same integer sum and the same fma(sum, d_w*d_x, acc) per block as
 // dotQ4_0PackedX8AVX2, so the same bits.
 
-// Step k: nibbles in Y11 (elements 4k..) and Y12 (4k+16..) of the eight rows.
-#define Q40X4LOAD(k) \
-	VMOVDQU (16+32*(k))(SI), Y11 \
-	VPSRLW  $4, Y11, Y12         \
-	VPAND   Y8, Y11, Y11         \
-	VPAND   Y8, Y12, Y12
-
 // SUM += products of step k's nibbles with the vector at X.
 #define Q40X4VEC(k, X, SUM) \
 	VPBROADCASTD (2+4*(k))(X), Y13  \
@@ -1097,15 +1182,11 @@ q40p8done:
 	Q40X4VEC(k, R12, Y6) \
 	Q40X4VEC(k, R13, Y7)
 
-// ACC += float(SUM - 8·Σa) · (d_w·d_x) for vector j.
+// ACC += float(SUM - 8·Σa) · (d_w·d_x) for vector j, SUM holding int16
+// pairs.
 #define Q40X4ACC(j, SUM, ACC) \
-	VPMADDWD     Y10, SUM, SUM      \
-	VPBROADCASTD (8*(j))(R8), Y13   \
-	VPSUBD       Y13, SUM, SUM      \
-	VCVTDQ2PS    SUM, SUM           \
-	VBROADCASTSS (4+8*(j))(R8), Y14 \
-	VMULPS       Y14, Y15, Y14      \
-	VFMADD231PS  Y14, SUM, ACC
+	VPMADDWD Y10, SUM, SUM \
+	Q40X4ACCD(j, SUM, ACC)
 
 // func dotQ4_0PackedX8x4AVX2(p *byte, xq *byte, xstride int, aux *byte, nb int, out *float32, ostride int)
 // Eight rows, the group at p, times the four vectors at xq+j·xstride, into
@@ -1319,40 +1400,7 @@ q4kp8loop:
 	Q4KPPAIR(2)
 	Q4KPPAIR(3)
 
-	// summ = Σ m_j (bsums_2j + bsums_2j+1), lane by lane.
-	VMOVDQU     260(DI), X12
-	VMOVDQU     276(DI), X13
-	VPHADDW     X13, X12, X12
-	VINSERTI128 $1, X12, Y12, Y12
-	VPSHUFD     $0x00, Y12, Y13
-	VPMOVZXBW   96(SI), Y5
-	VPMADDWD    Y5, Y13, Y15
-	VPSHUFD     $0x55, Y12, Y13
-	VPMOVZXBW   112(SI), Y5
-	VPMADDWD    Y5, Y13, Y13
-	VPADDD      Y13, Y15, Y15
-	VPSHUFD     $0xAA, Y12, Y13
-	VPMOVZXBW   128(SI), Y5
-	VPMADDWD    Y5, Y13, Y13
-	VPADDD      Y13, Y15, Y15
-	VPSHUFD     $0xFF, Y12, Y13
-	VPMOVZXBW   144(SI), Y5
-	VPMADDWD    Y5, Y13, Y13
-	VPADDD      Y13, Y15, Y15
-
-	// sum += d*sumi; sum += dmin*summ (d = a.d*w.d, dmin = -a.d*w.dmin)
-	VBROADCASTSS (DI), Y4
-	VCVTPH2PS    (SI), Y10
-	VMULPS       Y10, Y4, Y10
-	VCVTPH2PS    16(SI), Y11
-	VMULPS       Y11, Y4, Y11
-	VXORPS       Y14, Y11, Y11
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y10, Y1, Y1
-	VADDPS       Y1, Y0, Y0
-	VCVTDQ2PS    Y15, Y15
-	VMULPS       Y11, Y15, Y15
-	VADDPS       Y15, Y0, Y0
+	Q4KPFINISH
 
 	ADDQ $1184, SI
 	ADDQ $292, DI
@@ -1393,12 +1441,6 @@ q4kp8done:
 	VPMADDWD (16+32*(g))(SI), Y4, Y4 \
 	VPADDD   Y4, Y1, Y1
 
-// Y12 += (sc_2i, sc_2i+1) · (bsums_2i, bsums_2i+1), lane by lane.
-#define Q6KPOFF(i) \
-	VPBROADCASTD (260+4*(i))(DI), Y13 \
-	VPMADDWD     (528+32*(i))(SI), Y13, Y13 \
-	VPADDD       Y13, Y12, Y12
-
 // func dotQ6KPackedX8AVX2(p *byte, xq *byte, nb int, out *float32)
 // Eight rows: the group at p, into out[0..7].
 TEXT ·dotQ6KPackedX8AVX2(SB), NOSPLIT, $0-32
@@ -1429,26 +1471,7 @@ q6kp8loop:
 	Q6KPGROUP(14)
 	Q6KPGROUP(15)
 
-	// The values' -32 offset: sumi -= 32 Σ sc_k bsums_k.
-	VPXOR Y12, Y12, Y12
-	Q6KPOFF(0)
-	Q6KPOFF(1)
-	Q6KPOFF(2)
-	Q6KPOFF(3)
-	Q6KPOFF(4)
-	Q6KPOFF(5)
-	Q6KPOFF(6)
-	Q6KPOFF(7)
-	VPSLLD $5, Y12, Y12
-	VPSUBD Y12, Y1, Y1
-
-	// sum += d*sumi (d = a.d*w.d)
-	VBROADCASTSS (DI), Y9
-	VCVTPH2PS    (SI), Y10
-	VMULPS       Y10, Y9, Y10
-	VCVTDQ2PS    Y1, Y1
-	VMULPS       Y10, Y1, Y1
-	VADDPS       Y1, Y0, Y0
+	Q6KPFINISH
 
 	ADDQ $2832, SI
 	ADDQ $292, DI

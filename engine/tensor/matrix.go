@@ -188,9 +188,9 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 		QuantizeAct(m.Type, xq[j*ab:(j+1)*ab], x[j*cols:(j+1)*cols])
 	}
 	rb, nb := m.RowBytes(), cols/m.Type.BlockSize()
-	x4 := m.packed != nil && m.Type == Q4_0 && n >= 4 && nb > 0
-	var aux []byte // q4x4Aux of each four vectors, after xq in scratch
-	if x4 {
+	x4 := m.packed != nil && n >= 4 && nb > 0 && packedX4(m.Type)
+	var aux []byte // Q4_0: q4x4Aux of each four vectors, after xq in scratch
+	if x4 && m.Type == Q4_0 {
 		need := n*ab + n/4*nb*32
 		if cap(scratch) < need {
 			scratch = append(scratch[:n*ab], make([]byte, need-n*ab)...)
@@ -222,7 +222,11 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 				// Four vectors per pass over eight packed rows, then
 				// vector by vector for any rows left out of the packing.
 				for ; j+4 <= n; j += 4 {
-					done := dotRowsPackedX4(m.Type, m.packed, nb, dst[j*rows+b0:], rows, b1-b0, b0, xq[j*ab:(j+4)*ab], ab, aux[j/4*nb*32:])
+					var auxj []byte
+					if aux != nil {
+						auxj = aux[j/4*nb*32:]
+					}
+					done := dotRowsPackedX4(m.Type, m.packed, nb, dst[j*rows+b0:], rows, b1-b0, b0, xq[j*ab:(j+4)*ab], ab, auxj)
 					if b0+done == b1 {
 						continue
 					}
