@@ -186,9 +186,12 @@ func (w *streamWriter) delta(d experts.Delta) error {
 		return nil
 	}
 	if len(d.ToolCalls) > 0 {
-		content := &d.Content
-		if d.Content == "" {
-			content = nil
+		// A copy, so that only this rare case moves a string to the heap
+		// (taking d.Content's address did so on every call).
+		var content *string
+		if d.Content != "" {
+			content = new(string)
+			*content = d.Content
 		}
 		return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}}, !d.More)
 	}
