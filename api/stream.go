@@ -37,7 +37,10 @@ type streamWriter struct {
 
 func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
 	return &streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
-		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_")}
+		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_"),
+		// Room for a short answer's events with their two moegate
+		// objects: growing from nothing took four allocations.
+		pending: make([]byte, 0, 4<<10)}
 }
 
 // start sends the headers and the first chunk: the assistant role and the
