@@ -48,32 +48,48 @@ func (v *Vector) unit() *cacheVec {
 }
 
 func makeCacheVec(v []float32) (cacheVec, float32) {
-	n2 := float64(vec.Dot(v, v))
+	// One pass gathers the non-zero coordinates, without a branch on
+	// each (which coordinates are zero is unpredictable: two branchy
+	// passes over 2,048 of them were most of a lookup's cost), stopping
+	// once there are too many for a sparse vector.
+	limit := len(v) / sparseRatio
+	var idxArr [1024]int32
+	var valArr [1024]float32
+	idx, val := idxArr[:], valArr[:]
+	if limit+1 > len(idx) {
+		idx, val = make([]int32, limit+1), make([]float32, limit+1)
+	}
+	n := 0
+	for i, x := range v {
+		idx[n], val[n] = int32(i), x
+		b := math.Float32bits(x) << 1 // 0 for +0 and -0 only
+		n += int((b | -b) >> 31)
+		if n > limit {
+			break
+		}
+	}
+	var n2 float64
+	if n > limit {
+		n2 = float64(vec.Dot(v, v))
+	} else {
+		n2 = float64(vec.Dot(val[:n], val[:n]))
+	}
 	if !(n2 > 0) || math.IsInf(n2, 0) {
 		return cacheVec{}, 0
 	}
 	inv := float32(1 / math.Sqrt(n2))
-	nnz := 0
-	for _, x := range v {
-		if x != 0 {
-			nnz++
-		}
-	}
-	if nnz*sparseRatio > len(v) {
+	if n > limit {
 		u := make([]float32, len(v))
 		for i, x := range v {
 			u[i] = x * inv
 		}
 		return cacheVec{dim: len(v), val: u}, inv
 	}
-	idx, val := make([]int32, 0, nnz), make([]float32, 0, nnz)
-	for i, x := range v {
-		if x != 0 {
-			idx = append(idx, int32(i))
-			val = append(val, x*inv)
-		}
+	cv := cacheVec{dim: len(v), idx: append([]int32(nil), idx[:n]...), val: make([]float32, n)}
+	for k, x := range val[:n] {
+		cv.val[k] = x * inv
 	}
-	return cacheVec{dim: len(v), idx: idx, val: val}, inv
+	return cv, inv
 }
 
 // sim returns the cosine similarity with the stored unit vector s of the
