@@ -301,7 +301,14 @@ func (c *MemoryCache) unindex(s *memShard, el *list.Element) {
 	if idx == nil {
 		return
 	}
-	idx.order = slices.DeleteFunc(idx.order, func(x *list.Element) bool { return x == el })
+	if len(idx.order) > 0 && idx.order[0] == el {
+		// The oldest, dropped as each new vector comes in once the scope
+		// is full: popped, not searched for and the rest moved down.
+		idx.order[0] = nil
+		idx.order = idx.order[1:]
+	} else {
+		idx.order = slices.DeleteFunc(idx.order, func(x *list.Element) bool { return x == el })
+	}
 	for t := range lshTables {
 		b := slices.DeleteFunc(idx.tables[t][me.hashes[t]], func(r lshRef) bool { return r.el == el })
 		if len(b) == 0 {
