@@ -21,6 +21,7 @@ type Vector struct {
 
 	sigOnce sync.Once
 	sig     [lshTables]uint32
+	sk      sketch
 }
 
 // NewVector returns a Vector of v, or nil if v is nil. v must not change
@@ -119,10 +120,13 @@ func (u *cacheVec) dense() []float32 {
 }
 
 // signature returns the buckets in each hash table of u, which is
-// v.unit(). The hyperplanes of a dimension are the same in every cache
-// (drawn from a fixed seed), so the first cache to ask computes it for
-// all.
-func (v *Vector) signature(p *planeSets, u *cacheVec) [lshTables]uint32 {
-	v.sigOnce.Do(func() { v.sig = p.get(u.dim).hashVec(u) })
-	return v.sig
+// v.unit(), and its sketch. The hyperplanes of a dimension are the same in
+// every cache (drawn from a fixed seed), so the first cache to ask
+// computes them for all.
+func (v *Vector) signature(p *planeSets, u *cacheVec) ([lshTables]uint32, sketch) {
+	v.sigOnce.Do(func() {
+		h := p.get(u.dim)
+		v.sig, v.sk = h.hashVec(u), h.sketchOf(u)
+	})
+	return v.sig, v.sk
 }
