@@ -228,24 +228,31 @@ func run(ctx context.Context, cands []Candidate, req *experts.Request, opts Opti
 	// Chosen experts by weight (ties keep the router's order), then the
 	// fallbacks in the order given. A candidate without an Expert
 	// (disabled, or failed to build) fails without a call.
-	var primaries, fallbacks []Candidate
-	for _, c := range cands {
-		if c.Expert == nil {
-			c.Expert = unavailable{}
+	// One slice holds both, primaries first (three allocations were two
+	// too many on the hot path).
+	ordered := make([]Candidate, 0, len(cands))
+	nPrimary := 0
+	for _, fallback := range [...]bool{false, true} {
+		for _, c := range cands {
+			if (c.FallbackFor != "") != fallback {
+				continue
+			}
+			if c.Expert == nil {
+				c.Expert = unavailable{}
+			}
+			ordered = append(ordered, c)
 		}
-		if c.FallbackFor == "" {
-			primaries = append(primaries, c)
-		} else {
-			fallbacks = append(fallbacks, c)
+		if !fallback {
+			nPrimary = len(ordered)
 		}
 	}
-	slices.SortStableFunc(primaries, func(a, b Candidate) int { return cmp.Compare(b.Weight, a.Weight) })
+	slices.SortStableFunc(ordered[:nPrimary], func(a, b Candidate) int { return cmp.Compare(b.Weight, a.Weight) })
 	strategy, ok := strategies[opts.Strategy]
 	if !ok {
 		_, err := ParseStrategy(string(opts.Strategy))
 		return Outcome{Strategy: opts.Strategy}, err
 	}
-	r := &runner{ctx: ctx, cands: append(primaries, fallbacks...), nPrimary: len(primaries), req: req, opts: opts, onDelta: onDelta, retries: opts.Retries, last: -1}
+	r := &runner{ctx: ctx, cands: ordered, nPrimary: nPrimary, req: req, opts: opts, onDelta: onDelta, retries: opts.Retries, last: -1}
 	r.results = make([]result, len(r.cands))
 	for i, c := range r.cands {
 		r.results[i] = result{call: Call{Name: c.Name, Status: StatusSkipped, FallbackFor: c.FallbackFor}}

@@ -37,7 +37,10 @@ type streamWriter struct {
 
 func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
 	return &streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
-		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_")}
+		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_"),
+		// Room for a short answer's events with their two moegate
+		// objects: growing from nothing took four allocations.
+		pending: make([]byte, 0, 4<<10)}
 }
 
 // start sends the headers and the first chunk: the assistant role and the
@@ -186,9 +189,12 @@ func (w *streamWriter) delta(d experts.Delta) error {
 		return nil
 	}
 	if len(d.ToolCalls) > 0 {
-		content := &d.Content
-		if d.Content == "" {
-			content = nil
+		// A copy, so that only this rare case moves a string to the heap
+		// (taking d.Content's address did so on every call).
+		var content *string
+		if d.Content != "" {
+			content = new(string)
+			*content = d.Content
 		}
 		return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}}, !d.More)
 	}

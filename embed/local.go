@@ -187,12 +187,38 @@ func (l *Local) EmbedWith(fine *Local, v []float32, idx []int32, val []float32, 
 		val[k] = sublinear(val[k])
 	}
 	vec.Normalize(val[start:])
-	for i, w := range v {
-		if w != 0 {
-			v[i] = sublinear(w)
+	// Only the coordinates the features reached are damped, summed and
+	// scaled, each once (a bit set marks them): the rest of the 2,048 are
+	// zero, and passes over all of them (a branch on each, then a norm
+	// and a scaling) were most of this function's instructions.
+	var doneArr [64]uint64
+	done := doneArr[:]
+	if n := (l.dim + 63) / 64; n > len(done) {
+		done = make([]uint64, n)
+	}
+	var s float64
+	for _, f := range idx[start:] {
+		j := int(f) % l.dim
+		if done[j>>6]&(1<<(j&63)) != 0 {
+			continue
+		}
+		done[j>>6] |= 1 << (j & 63)
+		if v[j] != 0 {
+			v[j] = sublinear(v[j])
+		}
+		s += float64(v[j]) * float64(v[j])
+	}
+	if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
+		return idx, val, true // as vec.Normalize leaves a zero vector
+	}
+	inv := float32(1 / math.Sqrt(s))
+	for _, f := range idx[start:] {
+		j := int(f) % l.dim
+		if done[j>>6]&(1<<(j&63)) != 0 {
+			done[j>>6] &^= 1 << (j & 63)
+			v[j] *= inv
 		}
 	}
-	vec.Normalize(v)
 	return idx, val, true
 }
 

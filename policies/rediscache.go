@@ -63,7 +63,7 @@ func (c *RedisCache) Get(ctx context.Context, scopeKey, exactKey string, v *Vect
 	if u == nil || c.opts.Threshold > 1 {
 		return Entry{}, Hit{}, false, nil
 	}
-	qh := v.signature(&c.planes, u)
+	qh, _ := v.signature(&c.planes, u)
 	var lists []*redis.StringSliceCmd
 	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for t := range lshTables {
@@ -187,7 +187,7 @@ func (c *RedisCache) Put(ctx context.Context, scopeKey, exactKey string, v *Vect
 	if u == nil || c.opts.Threshold > 1 {
 		err = c.rdb.Set(ctx, c.entryKey(scopeKey, exactKey), b, c.opts.TTL).Err()
 	} else {
-		sig := v.signature(&c.planes, u)
+		sig, _ := v.signature(&c.planes, u)
 		keys := []string{c.entryKey(scopeKey, exactKey), c.vecsKey(scopeKey), c.orderKey(scopeKey)}
 		for t := range lshTables {
 			keys = append(keys, c.bucketKey(scopeKey, t, sig[t]))

@@ -21,6 +21,7 @@ type Vector struct {
 
 	sigOnce sync.Once
 	sig     [lshTables]uint32
+	sk      sketch
 }
 
 // NewVector returns a Vector of v, or nil if v is nil. v must not change
@@ -48,32 +49,48 @@ func (v *Vector) unit() *cacheVec {
 }
 
 func makeCacheVec(v []float32) (cacheVec, float32) {
-	n2 := float64(vec.Dot(v, v))
+	// One pass gathers the non-zero coordinates, without a branch on
+	// each (which coordinates are zero is unpredictable: two branchy
+	// passes over 2,048 of them were most of a lookup's cost), stopping
+	// once there are too many for a sparse vector.
+	limit := len(v) / sparseRatio
+	var idxArr [1024]int32
+	var valArr [1024]float32
+	idx, val := idxArr[:], valArr[:]
+	if limit+1 > len(idx) {
+		idx, val = make([]int32, limit+1), make([]float32, limit+1)
+	}
+	n := 0
+	for i, x := range v {
+		idx[n], val[n] = int32(i), x
+		b := math.Float32bits(x) << 1 // 0 for +0 and -0 only
+		n += int((b | -b) >> 31)
+		if n > limit {
+			break
+		}
+	}
+	var n2 float64
+	if n > limit {
+		n2 = float64(vec.Dot(v, v))
+	} else {
+		n2 = float64(vec.Dot(val[:n], val[:n]))
+	}
 	if !(n2 > 0) || math.IsInf(n2, 0) {
 		return cacheVec{}, 0
 	}
 	inv := float32(1 / math.Sqrt(n2))
-	nnz := 0
-	for _, x := range v {
-		if x != 0 {
-			nnz++
-		}
-	}
-	if nnz*sparseRatio > len(v) {
+	if n > limit {
 		u := make([]float32, len(v))
 		for i, x := range v {
 			u[i] = x * inv
 		}
 		return cacheVec{dim: len(v), val: u}, inv
 	}
-	idx, val := make([]int32, 0, nnz), make([]float32, 0, nnz)
-	for i, x := range v {
-		if x != 0 {
-			idx = append(idx, int32(i))
-			val = append(val, x*inv)
-		}
+	cv := cacheVec{dim: len(v), idx: append([]int32(nil), idx[:n]...), val: make([]float32, n)}
+	for k, x := range val[:n] {
+		cv.val[k] = x * inv
 	}
-	return cacheVec{dim: len(v), idx: idx, val: val}, inv
+	return cv, inv
 }
 
 // sim returns the cosine similarity with the stored unit vector s of the
@@ -103,10 +120,13 @@ func (u *cacheVec) dense() []float32 {
 }
 
 // signature returns the buckets in each hash table of u, which is
-// v.unit(). The hyperplanes of a dimension are the same in every cache
-// (drawn from a fixed seed), so the first cache to ask computes it for
-// all.
-func (v *Vector) signature(p *planeSets, u *cacheVec) [lshTables]uint32 {
-	v.sigOnce.Do(func() { v.sig = p.get(u.dim).hashVec(u) })
-	return v.sig
+// v.unit(), and its sketch. The hyperplanes of a dimension are the same in
+// every cache (drawn from a fixed seed), so the first cache to ask
+// computes them for all.
+func (v *Vector) signature(p *planeSets, u *cacheVec) ([lshTables]uint32, sketch) {
+	v.sigOnce.Do(func() {
+		h := p.get(u.dim)
+		v.sig, v.sk = h.hashVec(u), h.sketchOf(u)
+	})
+	return v.sig, v.sk
 }

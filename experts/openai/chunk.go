@@ -2,6 +2,7 @@ package openai
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/internal/jsontok"
@@ -14,24 +15,53 @@ import (
 // anything else, valid or not, which is left to encoding/json: this is
 // the one decode per upstream chunk.
 func decodeChunk(data []byte) (c wireChunk, ok bool) {
-	d := chunkDecoder{jsontok.New(data)}
-	ok = d.Object(func(key []byte) bool {
+	return c, decodeChunkInto(&c, data, nil)
+}
+
+// decodeChunkInto is decodeChunk into *c, reusing the storage of its
+// choices. When text is not nil the first choice's content is appended
+// to *text and its Delta.Content holds those bytes (see textOf): a
+// stream's content event then costs no allocation. On false, *text is
+// as it was.
+func decodeChunkInto(c *wireChunk, data []byte, text *[]byte) bool {
+	*c = wireChunk{Choices: c.Choices[:0]}
+	var n int
+	if text != nil {
+		n = len(*text)
+	}
+	d := chunkDecoder{Decoder: jsontok.New(data), text: text}
+	var seenChoices, seenUsage bool
+	ok := d.Object(func(key []byte) bool {
 		switch string(key) {
 		case "choices":
-			return d.choices(&c)
+			if seenChoices {
+				return false // a repeated key: left to encoding/json
+			}
+			seenChoices = true
+			return d.choices(c)
 		case "usage":
-			return d.usage(&c)
+			if seenUsage {
+				return false
+			}
+			seenUsage = true
+			return d.usage(c)
 		case "error":
 			return d.Null()
 		default:
 			return d.other(key)
 		}
-	})
-	return c, ok && d.End()
+	}) && d.End()
+	if !ok && text != nil {
+		*text = (*text)[:n]
+	}
+	return ok
 }
 
 // chunkDecoder reads the shapes of an upstream's chunks and answers.
-type chunkDecoder struct{ jsontok.Decoder }
+type chunkDecoder struct {
+	jsontok.Decoder
+	text *[]byte // see decodeChunkInto
+}
 
 // other skips the value of a key the chunk has no field for, refusing a
 // key encoding/json would match to a field by folding its case.
@@ -46,20 +76,20 @@ func (d *chunkDecoder) other(key []byte) bool {
 }
 
 func (d *chunkDecoder) choices(c *wireChunk) bool {
-	if c.Choices != nil {
-		return false // a repeated key: left to encoding/json
-	}
 	if d.Peek() == 'n' {
+		c.Choices = nil
 		return d.Null()
 	}
-	return jsontok.Array(&d.Decoder, &c.Choices, 1, d.choice)
+	return jsontok.Array(&d.Decoder, &c.Choices, 1, func(ch *wireChunkChoice) bool {
+		return d.choice(ch, len(c.Choices) == 1)
+	})
 }
 
-func (d *chunkDecoder) choice(ch *wireChunkChoice) bool {
+func (d *chunkDecoder) choice(ch *wireChunkChoice, first bool) bool {
 	return d.Object(func(key []byte) (ok bool) {
 		switch string(key) {
 		case "delta":
-			ok = d.delta(ch)
+			ok = d.delta(ch, first)
 		case "finish_reason":
 			if d.Peek() == 'n' {
 				ch.FinishReason = nil
@@ -76,25 +106,35 @@ func (d *chunkDecoder) choice(ch *wireChunkChoice) bool {
 	})
 }
 
-func (d *chunkDecoder) delta(ch *wireChunkChoice) bool {
+func (d *chunkDecoder) delta(ch *wireChunkChoice, first bool) bool {
+	seen := false
 	return d.Object(func(key []byte) (ok bool) {
+		if string(key) != "content" {
+			return d.other(key)
+		}
 		switch {
-		case string(key) != "content":
-			ok = d.other(key)
+		case seen && d.text != nil:
+			ok = false // repeated, the first value already in text: left to encoding/json
 		case d.Peek() == 'n':
 			ok = d.Null()
+		case first && d.text != nil:
+			n := len(*d.text)
+			*d.text, ok = d.AppendStr(*d.text)
+			ch.Delta.Content = textOf((*d.text)[n:])
 		default:
 			ch.Delta.Content, ok = d.Str()
 		}
+		seen = true
 		return ok
 	})
 }
 
+// textOf returns b's bytes as a string without copying them. b must never
+// be written again: it is the tail of an append-only buffer.
+func textOf(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // usage reads the token counts a stream's last event carries.
 func (d *chunkDecoder) usage(c *wireChunk) bool {
-	if c.Usage != nil {
-		return false // a repeated key: left to encoding/json
-	}
 	if d.Peek() == 'n' {
 		return d.Null()
 	}
@@ -125,7 +165,7 @@ func (d *chunkDecoder) usageFields(u *experts.Usage) bool {
 // make of it. ok is false for anything else, which is left to
 // encoding/json.
 func decodeResponse(data []byte) (w wireResponse, ok bool) {
-	d := chunkDecoder{jsontok.New(data)}
+	d := chunkDecoder{Decoder: jsontok.New(data)}
 	var seenChoices, seenUsage bool
 	ok = d.Object(func(key []byte) bool {
 		switch string(key) {

@@ -3,6 +3,7 @@ package openai
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +64,46 @@ func TestDecodeChunk(t *testing.T) {
 		if ok {
 			checkAgainstJSON(t, tc.in, got)
 		}
+	}
+}
+
+// decodeChunkInto, reusing one chunk and appending to one answer across a
+// stream of every case, decodes what decodeChunk decodes (bar a repeated
+// content key, whose first value is already appended), appends exactly
+// the first choice's content, and leaves the answer as it was on refusal.
+func TestDecodeChunkInto(t *testing.T) {
+	var c wireChunk
+	text := []byte("kept")
+	want := "kept"
+	for _, tc := range chunkCases {
+		before := len(text)
+		ok := decodeChunkInto(&c, []byte(tc.in), &text)
+		fresh, freshOK := decodeChunk([]byte(tc.in))
+		if ok && !freshOK || !ok && freshOK && !strings.Contains(tc.in, `"content":"a","content"`) {
+			t.Errorf("%s: ok = %v, decodeChunk's %v", tc.in, ok, freshOK)
+		}
+		if !ok {
+			if len(text) != before {
+				t.Errorf("%s: refused, yet the answer grew to %q", tc.in, text)
+			}
+			continue
+		}
+		got := c
+		if len(got.Choices) == 0 {
+			got.Choices = fresh.Choices // reused storage is empty, never nil
+		}
+		checkAgainstJSON(t, tc.in, got)
+		if len(c.Choices) > 0 {
+			want += c.Choices[0].Delta.Content
+		}
+		if string(text) != want {
+			t.Fatalf("%s: answer %q, want %q", tc.in, text, want)
+		}
+	}
+	content := []byte(chunkCases[0].in)
+	text = text[:0]
+	if n := testing.AllocsPerRun(100, func() { text = text[:0]; decodeChunkInto(&c, content, &text) }); n != 0 {
+		t.Errorf("a content event into a reused chunk: %v allocations, want 0", n)
 	}
 }
 

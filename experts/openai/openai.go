@@ -320,7 +320,11 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	}
 
 	out := &experts.Response{}
-	var content []byte
+	// content is the answer so far, append-only: each Delta.Content and
+	// the final Content are strings over its bytes (textOf). Room for a
+	// short answer saves the first few doublings.
+	content := make([]byte, 0, 512)
+	var c wireChunk // every event decodes into it, reusing its storage
 	var calls toolCallAccumulator
 	done := false
 	for !done {
@@ -344,11 +348,14 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 			done = true
 			break
 		}
-		c, ok := decodeChunk(data)
-		if !ok {
+		n := len(content)
+		if !decodeChunkInto(&c, data, &content) {
 			c = wireChunk{} // nothing of the partial decode
 			if err := json.Unmarshal(data, &c); err != nil {
 				return nil, o.failed(0, "malformed stream event: %v", err)
+			}
+			if len(c.Choices) > 0 {
+				content = append(content, c.Choices[0].Delta.Content...)
 			}
 		}
 		if c.Error != nil {
@@ -364,7 +371,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			out.FinishReason = *ch.FinishReason
 		}
-		d := experts.Delta{Content: ch.Delta.Content, More: sse.r.Buffered() > 0}
+		d := experts.Delta{Content: textOf(content[n:]), More: sse.r.Buffered() > 0}
 		if present(ch.Delta.ToolCalls) {
 			frags, err := calls.add(ch.Delta.ToolCalls)
 			if err != nil {
@@ -382,7 +389,6 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 			bytes.IndexAny(data, "\r\n") < 0 {
 			d.Raw = data
 		}
-		content = append(content, d.Content...)
 		if err := onDelta(d); err != nil {
 			return nil, err
 		}
@@ -402,7 +408,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	case !got:
 		return nil, o.failed(0, "the stream ended without any content")
 	}
-	out.Content = string(content)
+	out.Content = textOf(content)
 	out.ToolCalls = calls.json()
 	return out, nil
 }

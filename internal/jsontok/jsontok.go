@@ -79,13 +79,18 @@ func (d *Decoder) Open(c byte) bool {
 }
 
 // Array reads an array, after white space, into *s (made with room for
-// capHint; empty but not nil for [], as encoding/json leaves it), decoding
-// each element in place with elem.
+// capHint unless *s has room already, whose storage is then reused; empty
+// but not nil for [], as encoding/json leaves it), decoding each element
+// in place with elem.
 func Array[T any](d *Decoder, s *[]T, capHint int, elem func(*T) bool) bool {
 	if d.Peek() != '[' {
 		return false
 	}
-	*s = make([]T, 0, capHint)
+	if cap(*s) == 0 {
+		*s = make([]T, 0, capHint)
+	} else {
+		*s = (*s)[:0]
+	}
 	return d.elements(func() bool {
 		var zero T
 		*s = append(*s, zero)
@@ -199,47 +204,71 @@ func (d *Decoder) Int() (int, bool) {
 // Str reads a string of valid UTF-8 with no escapes but \" \\ \/ \n \t
 // \r \b \f.
 func (d *Decoder) Str() (string, bool) {
+	s, _, ok := d.str(nil)
+	return string(s), ok
+}
+
+// AppendStr reads a string as Str does, appending its bytes to dst: a
+// string read into a buffer the caller keeps costs no allocation.
+func (d *Decoder) AppendStr(dst []byte) ([]byte, bool) {
+	s, appended, ok := d.str(dst)
+	if !ok {
+		return dst, false
+	}
+	if !appended {
+		s = append(dst, s...)
+	}
+	return s, true
+}
+
+// str reads a string as Str does. Without escapes its bytes are returned
+// as they are in the input; with escapes they are appended to dst, and
+// appended is true.
+func (d *Decoder) str(dst []byte) (s []byte, appended, ok bool) {
 	if d.Peek() != '"' {
-		return "", false
+		return nil, false, false
 	}
 	d.i++
 	start := d.i
-	var out []byte // only when there are escapes
+	n := len(dst)
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		switch {
 		case c == '"':
-			s := d.b[start:d.i]
+			s = d.b[start:d.i]
 			d.i++
-			if out != nil {
-				s = append(out, s...)
+			read := s
+			if appended {
+				s = append(dst, s...)
+				read = s[n:]
 			}
-			if !utf8.Valid(s) {
-				return "", false // encoding/json replaces bad bytes
+			if !utf8.Valid(read) {
+				return nil, false, false // encoding/json replaces bad bytes
 			}
-			return string(s), true
+			return s, appended, true
 		case c < 0x20:
-			return "", false
+			return nil, false, false
 		case c == '\\':
 			if d.i+1 >= len(d.b) {
-				return "", false
+				return nil, false, false
 			}
-			out = append(out, d.b[start:d.i]...)
+			dst = append(dst, d.b[start:d.i]...)
+			appended = true
 			switch e := d.b[d.i+1]; e {
 			case '"', '\\', '/':
-				out = append(out, e)
+				dst = append(dst, e)
 			case 'n':
-				out = append(out, '\n')
+				dst = append(dst, '\n')
 			case 't':
-				out = append(out, '\t')
+				dst = append(dst, '\t')
 			case 'r':
-				out = append(out, '\r')
+				dst = append(dst, '\r')
 			case 'b':
-				out = append(out, '\b')
+				dst = append(dst, '\b')
 			case 'f':
-				out = append(out, '\f')
+				dst = append(dst, '\f')
 			default:
-				return "", false // \u and anything invalid
+				return nil, false, false // \u and anything invalid
 			}
 			d.i += 2
 			start = d.i
@@ -247,7 +276,7 @@ func (d *Decoder) Str() (string, bool) {
 			d.i++
 		}
 	}
-	return "", false
+	return nil, false, false
 }
 
 func (d *Decoder) skip(depth int) bool {

@@ -1,8 +1,11 @@
 package jsontok
 
 import (
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestArray(t *testing.T) {
@@ -27,6 +30,34 @@ func TestArray(t *testing.T) {
 		})
 		if ok != (tc.want != nil) || ok && (got == nil || !slices.Equal(got, tc.want)) {
 			t.Errorf("Array(%q) = %v, %v; want %v", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// TestStr checks Str and AppendStr against encoding/json: what they
+// accept must read as encoding/json reads it, and AppendStr must keep
+// what dst held.
+func TestStr(t *testing.T) {
+	for _, in := range []string{
+		`"plain"`, `""`, ` "héllo"`, `"a\"b\\c\/d\ne\tf\rg\bh\fi"`, `"\n"`, `"ends with \\"`,
+		`"\u00e9"`, `"bad \x"`, `"tab	raw"`, `"unterminated`, `"\`, "\"\xff\"", `1`, `null`,
+	} {
+		var want string
+		wantOK := json.Unmarshal([]byte(in), &want) == nil && in != `null` // null is no string
+		d := New([]byte(in))
+		got, ok := d.Str()
+		// Strings with \u escapes or invalid bytes are refused (left to
+		// encoding/json); anything accepted must match.
+		if ok && (!wantOK || got != want) {
+			t.Errorf("Str(%q) = %q, accepted; encoding/json: %q, %v", in, got, want, wantOK)
+		}
+		if !ok && wantOK && !strings.Contains(in, `\u`) && utf8.ValidString(in) {
+			t.Errorf("Str(%q) refused; encoding/json reads %q", in, want)
+		}
+		d = New([]byte(in))
+		b, aok := d.AppendStr([]byte("kept:"))
+		if aok != ok || ok && string(b) != "kept:"+got || !ok && string(b) != "kept:" {
+			t.Errorf("AppendStr(kept:, %q) = %q, %v; want kept:%q, %v", in, b, aok, got, ok)
 		}
 	}
 }
