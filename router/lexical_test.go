@@ -95,6 +95,35 @@ func TestLexicalSharesMeaning(t *testing.T) {
 	}
 }
 
+func TestLexicalGloss(t *testing.T) {
+	local := embed.NewLocal(LocalFeatureDim)
+	with := NewLexical(local, LexicalOptions{})
+	without := NewLexical(local, LexicalOptions{Gloss: -1})
+	vec := func(e SparseFeatures, text string) sparse {
+		var x sparse
+		x.idx, x.val = e.AppendSparse(nil, nil, text)
+		return x
+	}
+	tests := []struct {
+		a, b   string
+		linked bool // a definition of a's senses has b (or its stem)
+	}{
+		{"mortgage", "loan", true},
+		{"thermometer", "temperature", true},
+		{"passport", "travel", true},
+		{"mortgage", "salmon", false},
+	}
+	for _, tt := range tests {
+		on, off := cosine(vec(with, tt.a), vec(with, tt.b)), cosine(vec(without, tt.a), vec(without, tt.b))
+		if got := on > off+0.01; got != tt.linked {
+			t.Errorf("cos(%q, %q) = %.3f with glosses, %.3f without; linked %v, want %v", tt.a, tt.b, on, off, got, tt.linked)
+		}
+	}
+	if with.FeatureVersion() == without.FeatureVersion() {
+		t.Error("the gloss weight is not part of the feature version")
+	}
+}
+
 func BenchmarkLexicalShort(b *testing.B) {
 	lex := NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
 	var idx []int32
