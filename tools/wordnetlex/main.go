@@ -8,8 +8,9 @@
 // It keeps, for every single-word lemma of letters, its most frequent
 // senses of each part of speech, and for every synset they reach its
 // lexicographer file (a coarse class such as noun.food) and hypernyms, and
-// for the lemmas' two most frequent senses of each part of speech the
-// content words of their definitions (gloss). See router/wordnet for the
+// for the lemmas' two most frequent senses of each part of speech, and
+// their hypernyms within depth, the content words of their definitions
+// (gloss). See router/wordnet for the
 // format.
 package main
 
@@ -19,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -83,6 +85,21 @@ func run(dict, out string, senses, depth, glossed int) error {
 	lemmas := make([]string, 0, len(words))
 	for w := range words {
 		lemmas = append(lemmas, w)
+	}
+	// Their hypernyms' glosses too, within depth: the router weighs them
+	// as it weighs the hypernyms themselves.
+	senseKeys := slices.Collect(maps.Keys(glossy))
+	var mark func(k string, d int)
+	mark = func(k string, d int) {
+		glossy[k] = true
+		if d < depth {
+			for _, p := range synsets[k].parents {
+				mark(p, d+1)
+			}
+		}
+	}
+	for _, k := range senseKeys {
+		mark(k, 0)
 	}
 	slices.Sort(lemmas) // synsets numbered in lemma order: the same file on every run
 	for _, w := range lemmas {
