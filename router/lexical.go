@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -227,7 +228,7 @@ func (l *Lexical) features(bs []bucket, text string) []bucket {
 
 // memo computes w's features and remembers them while there is room.
 func (l *Lexical) memo(w string) []bucket {
-	f := slices.Clip(l.wordFeatures(nil, w))
+	f := slices.Clip(strongest(l.wordFeatures(nil, w), maxWordBuckets))
 	l.wordsMu.Lock()
 	if l.words == nil {
 		l.words = make(map[string][]bucket)
@@ -237,6 +238,34 @@ func (l *Lexical) memo(w string) []bucket {
 	}
 	l.wordsMu.Unlock()
 	return f
+}
+
+// maxWordBuckets bounds a word's stem, concept and gloss features: a
+// common word's senses, hypernyms and their definitions reach a hundred
+// buckets, most of them light, and training and routing cost in
+// proportion. CLINC150 train, non-zero features per query: 131 without
+// glosses, 228 with all, 203 with at most 48 per word; accuracy, 10
+// examples per expert (val, a fifth of train held out): 0.622 and 0.662
+// with all, 0.619 and 0.662 at 48, 0.617 at 32; full data 0.972 and 0.972.
+const maxWordBuckets = 48
+
+// strongest sums the repeated buckets of bs and keeps the n heaviest (by
+// magnitude); it reorders bs.
+func strongest(bs []bucket, n int) []bucket {
+	slices.SortFunc(bs, func(a, b bucket) int { return int(a.i - b.i) })
+	out := bs[:0]
+	for k := 0; k < len(bs); {
+		b := bs[k]
+		for k++; k < len(bs) && bs[k].i == b.i; k++ {
+			b.w += bs[k].w
+		}
+		out = append(out, b)
+	}
+	if len(out) <= n {
+		return out
+	}
+	slices.SortFunc(out, func(a, b bucket) int { return cmp.Compare(math.Abs(float64(b.w)), math.Abs(float64(a.w))) })
+	return out[:n]
 }
 
 // wordFeatures appends the stem and concept features of the word w

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/moegate/moegate/embed"
@@ -121,6 +122,26 @@ func TestLexicalGloss(t *testing.T) {
 	}
 	if with.FeatureVersion() == without.FeatureVersion() {
 		t.Error("the gloss weight is not part of the feature version")
+	}
+}
+
+func TestStrongest(t *testing.T) {
+	tests := []struct {
+		in   []bucket
+		n    int
+		want []bucket // sorted by index
+	}{
+		{nil, 3, nil},
+		{[]bucket{{5, 1}, {2, 0.5}, {5, 0.25}}, 3, []bucket{{2, 0.5}, {5, 1.25}}},             // repeats summed
+		{[]bucket{{1, 0.1}, {2, -0.9}, {3, 0.5}, {4, 0.2}}, 2, []bucket{{2, -0.9}, {3, 0.5}}}, // by magnitude
+		{[]bucket{{1, 0.3}, {2, 0.4}, {1, 0.3}}, 1, []bucket{{1, 0.6}}},                       // summed, then ranked
+	}
+	for _, tt := range tests {
+		got := strongest(slices.Clone(tt.in), tt.n)
+		slices.SortFunc(got, func(a, b bucket) int { return int(a.i - b.i) })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("strongest(%v, %d) = %v, want %v", tt.in, tt.n, got, tt.want)
+		}
 	}
 }
 
