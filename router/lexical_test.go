@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/moegate/moegate/embed"
@@ -91,6 +92,55 @@ func TestLexicalSharesMeaning(t *testing.T) {
 	for w, want := range map[string]bool{"salmon": true, "the": true, "flew": true, "flights": true, "paying": true, "acount": false, "weathr": false} {
 		if got := lex.KnownWord(w); got != want {
 			t.Errorf("KnownWord(%q) = %v, want %v", w, got, want)
+		}
+	}
+}
+
+func TestLexicalGloss(t *testing.T) {
+	local := embed.NewLocal(LocalFeatureDim)
+	with := NewLexical(local, LexicalOptions{})
+	without := NewLexical(local, LexicalOptions{Gloss: -1})
+	vec := func(e SparseFeatures, text string) sparse {
+		var x sparse
+		x.idx, x.val = e.AppendSparse(nil, nil, text)
+		return x
+	}
+	tests := []struct {
+		a, b   string
+		linked bool // a definition of a's senses has b (or its stem)
+	}{
+		{"mortgage", "loan", true},
+		{"thermometer", "temperature", true},
+		{"passport", "travel", true},
+		{"mortgage", "salmon", false},
+	}
+	for _, tt := range tests {
+		on, off := cosine(vec(with, tt.a), vec(with, tt.b)), cosine(vec(without, tt.a), vec(without, tt.b))
+		if got := on > off+0.01; got != tt.linked {
+			t.Errorf("cos(%q, %q) = %.3f with glosses, %.3f without; linked %v, want %v", tt.a, tt.b, on, off, got, tt.linked)
+		}
+	}
+	if with.FeatureVersion() == without.FeatureVersion() {
+		t.Error("the gloss weight is not part of the feature version")
+	}
+}
+
+func TestStrongest(t *testing.T) {
+	tests := []struct {
+		in   []bucket
+		n    int
+		want []bucket // sorted by index
+	}{
+		{nil, 3, nil},
+		{[]bucket{{5, 1}, {2, 0.5}, {5, 0.25}}, 3, []bucket{{2, 0.5}, {5, 1.25}}},             // repeats summed
+		{[]bucket{{1, 0.1}, {2, -0.9}, {3, 0.5}, {4, 0.2}}, 2, []bucket{{2, -0.9}, {3, 0.5}}}, // by magnitude
+		{[]bucket{{1, 0.3}, {2, 0.4}, {1, 0.3}}, 1, []bucket{{1, 0.6}}},                       // summed, then ranked
+	}
+	for _, tt := range tests {
+		got := strongest(slices.Clone(tt.in), tt.n)
+		slices.SortFunc(got, func(a, b bucket) int { return int(a.i - b.i) })
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("strongest(%v, %d) = %v, want %v", tt.in, tt.n, got, tt.want)
 		}
 	}
 }

@@ -67,8 +67,10 @@ const (
 // CLINC150 (see the package tests and 'gateway route-eval').
 type TrainOptions struct {
 	Kind string // KindLogReg (default) or KindCentroid
-	// Epochs defaults to 20, or more for small sets so that training takes
+	// Epochs defaults to 14, or more for small sets so that training takes
 	// at least 2000 steps: an under-trained gate is under-confident.
+	// (CLINC150 full data, val: 20 epochs 0.9717, 14 epochs 0.9710 at 30%
+	// less training time, which the gloss features had raised by 75%.)
 	Epochs       int
 	BatchSize    int     // default 64
 	LearningRate float64 // Adam step; default 0.02
@@ -900,7 +902,7 @@ func fitCentroid(d *dataset, classes, dim int, o TrainOptions) *Linear {
 func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions) (*Linear, error) {
 	if o.Epochs <= 0 {
 		batches := (len(d.x) + o.BatchSize - 1) / o.BatchSize
-		o.Epochs = min(200, max(20, (2000+batches-1)/batches))
+		o.Epochs = min(200, max(14, (2000+batches-1)/batches))
 	}
 	nw := classes * dim
 	params := make([]float32, nw+classes) // weights, then biases

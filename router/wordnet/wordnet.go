@@ -7,7 +7,7 @@
 // "food"). tools/wordnetlex writes wordnet.txt.gz.
 //
 // Format (gzipped text): two comment lines; then one line per synset,
-// "s LEXFILE PARENT...", synset ids being their order among those lines
+// "s LEXFILE PARENT... [| GLOSSWORD...]", synset ids being their order among those lines
 // (base 36); then one line per lemma, "LEMMA SYNSET...", its senses by
 // frequency within each part of speech (nouns, verbs, adjectives, adverbs).
 package wordnet
@@ -40,6 +40,8 @@ type Lexicon struct {
 	lexfile   []uint8          // lexicographer class of each synset
 	parents   []int32          // each synset's hypernyms, concatenated
 	parentEnd []uint32         // end of synset i's hypernyms
+	gloss     string           // each synset's gloss words, concatenated (one string: one object)
+	glossEnd  []uint32         // end of synset i's gloss words
 }
 
 // Load parses the shipped lexicon (about 100 ms; callers load it once).
@@ -51,17 +53,24 @@ func Load() (*Lexicon, error) {
 	lx := &Lexicon{index: make(map[uint64]int32, 82000)}
 	sc := bufio.NewScanner(zr)
 	var ids []int32
+	var gloss strings.Builder
 	for line := 1; sc.Scan(); line++ {
 		t := sc.Bytes()
 		if len(t) == 0 || t[0] == '#' {
 			continue
 		}
 		head, rest, _ := bytes.Cut(t, []byte{' '})
+		rest, words, _ := bytes.Cut(rest, []byte(" | "))
 		ids, err = parseIDs(ids[:0], rest)
 		if string(head) == "s" {
 			if err != nil || len(ids) == 0 {
 				return nil, fmt.Errorf("wordnet: line %d: bad synset", line)
 			}
+			if len(words) > 0 && gloss.Len() > 0 {
+				gloss.WriteByte(' ')
+			}
+			gloss.Write(words)
+			lx.glossEnd = append(lx.glossEnd, uint32(gloss.Len()))
 			// The lexicographer class is decimal; base 36 below 36 is the same number.
 			lx.lexfile = append(lx.lexfile, uint8(ids[0]))
 			lx.parents = append(lx.parents, ids[1:]...)
@@ -84,6 +93,7 @@ func Load() (*Lexicon, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("wordnet: %w", err)
 	}
+	lx.gloss = gloss.String()
 	for _, id := range slices.Concat(lx.senses, lx.parents) {
 		if id < 0 || int(id) >= len(lx.lexfile) {
 			return nil, fmt.Errorf("wordnet: unknown synset %d", id)
@@ -176,6 +186,18 @@ func (lx *Lexicon) Parents(id int32) []int32 {
 		start = lx.parentEnd[id-1]
 	}
 	return lx.parents[start:lx.parentEnd[id]:lx.parentEnd[id]]
+}
+
+// Gloss returns the content words of synset id's definition, separated
+// by spaces ("" when none was kept): the words that define a word tie it
+// to the topic's other words ("mortgage": "conveyance property security
+// repayment loan").
+func (lx *Lexicon) Gloss(id int32) string {
+	start := uint32(0)
+	if id > 0 {
+		start = lx.glossEnd[id-1]
+	}
+	return strings.TrimPrefix(lx.gloss[start:lx.glossEnd[id]], " ")
 }
 
 // LexFile returns the lexicographer class of synset id (0-44, as numbered

@@ -2,6 +2,7 @@ package wordnet
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -51,6 +52,28 @@ func TestLoad(t *testing.T) {
 			}
 		}
 		return out
+	}
+	// A word's definitions: content words, not the word itself nor
+	// function words.
+	glosses := func(w string) map[string]bool {
+		out := map[string]bool{}
+		for _, s := range lx.Synsets(w) {
+			for _, g := range strings.Fields(lx.Gloss(s)) {
+				out[g] = true
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		word, has string
+		want      bool
+	}{
+		{"mortgage", "loan", true}, {"thermometer", "temperature", true},
+		{"mortgage", "mortgage", false}, {"mortgage", "the", false}, {"mortgage", "of", false},
+	} {
+		if got := glosses(tt.word)[tt.has]; got != tt.want {
+			t.Errorf("glosses of %q have %q: %v, want %v (%v)", tt.word, tt.has, got, tt.want, glosses(tt.word))
+		}
 	}
 	a, b := reach("salmon"), reach("steak")
 	shared := 0

@@ -7,8 +7,11 @@
 //
 // It keeps, for every single-word lemma of letters, its most frequent
 // senses of each part of speech, and for every synset they reach its
-// lexicographer file (a coarse class such as noun.food) and hypernyms.
-// See router/wordnet for the format.
+// lexicographer file (a coarse class such as noun.food) and hypernyms, and
+// for the lemmas' two most frequent senses of each part of speech, and
+// their hypernyms within depth, the content words of their definitions
+// (gloss). See router/wordnet for the
+// format.
 package main
 
 import (
@@ -28,6 +31,7 @@ import (
 type synset struct {
 	lex     int
 	parents []string // keys "pos:offset"
+	gloss   []string // the definition's content words
 }
 
 func main() {
@@ -35,13 +39,14 @@ func main() {
 	out := flag.String("out", "router/wordnet/wordnet.txt.gz", "output file")
 	senses := flag.Int("senses", 3, "senses kept per lemma and part of speech")
 	depth := flag.Int("depth", 2, "hypernym levels kept above a kept sense")
+	glossed := flag.Int("gloss-senses", 2, "senses per lemma and part of speech whose definition's words are kept")
 	flag.Parse()
-	if err := run(*dict, *out, *senses, *depth); err != nil {
+	if err := run(*dict, *out, *senses, *depth, *glossed); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(dict, out string, senses, depth int) error {
+func run(dict, out string, senses, depth, glossed int) error {
 	pos := []struct{ name, tag string }{{"noun", "n"}, {"verb", "v"}, {"adj", "a"}, {"adv", "r"}}
 	synsets := map[string]synset{}
 	for _, p := range pos {
@@ -50,8 +55,9 @@ func run(dict, out string, senses, depth int) error {
 		}
 	}
 	words := map[string][]string{} // lemma -> synset keys, by rank across parts of speech
+	glossy := map[string]bool{}    // synsets whose gloss is kept
 	for _, p := range pos {
-		if err := readIndex(filepath.Join(dict, "index."+p.name), p.tag, senses, words); err != nil {
+		if err := readIndex(filepath.Join(dict, "index."+p.name), p.tag, senses, glossed, words, glossy); err != nil {
 			return err
 		}
 	}
@@ -76,6 +82,21 @@ func run(dict, out string, senses, depth int) error {
 			}
 		}
 	}
+	// Their hypernyms' glosses too, within depth: the router weighs them
+	// as it weighs the hypernyms themselves.
+	senseKeys := slices.Collect(maps.Keys(glossy))
+	var mark func(k string, d int)
+	mark = func(k string, d int) {
+		glossy[k] = true
+		if d < depth {
+			for _, p := range synsets[k].parents {
+				mark(p, d+1)
+			}
+		}
+	}
+	for _, k := range senseKeys {
+		mark(k, 0)
+	}
 	// Visit in lemma order so that the synset numbering, and so the file,
 	// is the same on every run.
 	lemmas := slices.Sorted(maps.Keys(words))
@@ -95,7 +116,7 @@ func run(dict, out string, senses, depth int) error {
 	}
 	bw := bufio.NewWriter(zw)
 	fmt.Fprintf(bw, "# From WordNet 3.0, Copyright 2006 by Princeton University (see LICENSE-WordNet).\n")
-	fmt.Fprintf(bw, "# Synset lines: s lexfile parent... ; lemma lines: lemma synset... (ids are line numbers of s lines from 0).\n")
+	fmt.Fprintf(bw, "# Synset lines: s lexfile parent... [| gloss word...]; lemma lines: lemma synset... (ids are line numbers of s lines from 0).\n")
 	for _, k := range order {
 		s := synsets[k]
 		fmt.Fprintf(bw, "s %d", s.lex)
@@ -103,6 +124,9 @@ func run(dict, out string, senses, depth int) error {
 			if id, ok := ids[p]; ok {
 				fmt.Fprintf(bw, " %s", strconv.FormatInt(int64(id), 36))
 			}
+		}
+		if glossy[k] && len(s.gloss) > 0 {
+			fmt.Fprintf(bw, " | %s", strings.Join(s.gloss, " "))
 		}
 		bw.WriteByte('\n')
 	}
@@ -126,15 +150,16 @@ func run(dict, out string, senses, depth int) error {
 // readData reads a data.* file: offset lexfile type n word lex_id ... p ptr... | gloss.
 func readData(path, tag string, synsets map[string]synset) error {
 	return eachLine(path, func(line string) {
+		var gloss string
 		if i := strings.Index(line, " | "); i >= 0 {
-			line = line[:i]
+			line, gloss = line[:i], line[i+3:]
 		}
 		fs := strings.Fields(line)
 		lex, _ := strconv.Atoi(fs[1])
 		n, _ := strconv.ParseInt(fs[3], 16, 32)
 		i := 4 + 2*int(n)
 		p, _ := strconv.Atoi(fs[i])
-		s := synset{lex: lex}
+		s := synset{lex: lex, gloss: glossWords(gloss, fs[4:4+2*int(n)])}
 		for j := range p {
 			sym, off, ptag := fs[i+1+4*j], fs[i+2+4*j], fs[i+3+4*j]
 			if (sym == "@" || sym == "@i") && len(s.parents) < 2 {
@@ -148,8 +173,49 @@ func readData(path, tag string, synsets map[string]synset) error {
 	})
 }
 
+// maxGloss bounds the words kept of a definition: its first words say
+// what the thing is, later ones qualify it.
+const maxGloss = 8
+
+// glossStop are function words and definitions' boilerplate ("something",
+// "especially"), which say nothing of a topic.
+var glossStop = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an the and or but if of to in on at by for with from up about into over
+	after as such other than any some all no not one two is are was were be been being it its that which who whom
+	whose this these those there their them they used especially something someone person thing act make
+	usually often etc very more most less can may will would has have had do does did also out off`) {
+		glossStop[w] = true
+	}
+}
+
+// glossWords returns the content words of a synset's gloss (its
+// definition, before the first ';' or quoted example): lower-case words
+// of letters, neither stop words nor the synset's own lemmas.
+func glossWords(gloss string, lemmaFields []string) []string {
+	own := map[string]bool{}
+	for i := 0; i < len(lemmaFields); i += 2 {
+		own[strings.ToLower(lemmaFields[i])] = true
+	}
+	if i := strings.IndexAny(gloss, ";\""); i >= 0 {
+		gloss = gloss[:i]
+	}
+	var out []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(gloss), func(r rune) bool { return r < 'a' || r > 'z' }) {
+		if len(w) > 2 && !glossStop[w] && !own[w] && !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+		if len(out) == maxGloss {
+			break
+		}
+	}
+	return out
+}
+
 // readIndex reads an index.* file: lemma pos synset_cnt p_cnt ptr... sense_cnt tagsense_cnt offset...
-func readIndex(path, tag string, senses int, words map[string][]string) error {
+// The first glossed senses of each lemma are marked in glossy.
+func readIndex(path, tag string, senses, glossed int, words map[string][]string, glossy map[string]bool) error {
 	return eachLine(path, func(line string) {
 		fs := strings.Fields(line)
 		lemma := fs[0]
@@ -158,8 +224,11 @@ func readIndex(path, tag string, senses int, words map[string][]string) error {
 		}
 		cnt, _ := strconv.Atoi(fs[2])
 		offs := fs[len(fs)-cnt:]
-		for _, off := range offs[:min(senses, len(offs))] {
+		for i, off := range offs[:min(senses, len(offs))] {
 			words[lemma] = append(words[lemma], tag+":"+off)
+			if i < glossed {
+				glossy[tag+":"+off] = true
+			}
 		}
 	})
 }
