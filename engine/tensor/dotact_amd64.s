@@ -228,6 +228,35 @@ DATA q6kscale<>+112(SB)/8, $0x0f0e0f0e0f0e0f0e
 DATA q6kscale<>+120(SB)/8, $0x0f0e0f0e0f0e0f0e
 GLOBL q6kscale<>(SB), RODATA|NOPTR, $128
 
+// Q6KBLOCKEND finishes one Q6_K block of the one-row kernels: with the
+// block's integer sum in Y5 and its 16 scales as int16 in Y1, it takes
+// 32 Σ sc_g bsum_g off the sum (VCVTDQ2PS straight from X5, the same
+// int32 to float32 rounding as VCVTSI2SSL), prefetches four blocks ahead
+// (rows are contiguous, so this runs on into the next row; a matrix
+// larger than the caches streams from DRAM) and adds a.d*w.d*sumi to X0.
+#define Q6KBLOCKEND \
+	VPMADDWD     260(DI), Y1, Y6 \
+	VPSLLD       $5, Y6, Y6 \
+	VPSUBD       Y6, Y5, Y5 \
+	VEXTRACTI128 $1, Y5, X6 \
+	VPADDD       X6, X5, X5 \
+	VPSHUFD      $0x4E, X5, X6 \
+	VPADDD       X6, X5, X5 \
+	VPSHUFD      $0xB1, X5, X6 \
+	VPADDD       X6, X5, X5 \
+	PREFETCHT0   840(SI) \
+	PREFETCHT0   904(SI) \
+	PREFETCHT0   968(SI) \
+	PREFETCHT0   1032(SI) \
+	VMOVSS     (DI), X1 \
+	MOVWLZX    208(SI), AX \
+	VMOVD      AX, X2 \
+	VCVTPH2PS  X2, X2 \
+	VMULSS     X2, X1, X3 \
+	VCVTDQ2PS  X5, X5 \
+	VMULSS     X5, X3, X5 \
+	VADDSS     X5, X0, X0
+
 // func dotQ6KRowsAVX2(row *byte, rb int, xq *byte, nb int, out *float32, n int)
 // out[i] = the product of the row at row+i*rb (nb blocks) with xq, for i
 // in [0, n): one call for all the rows a thread does, since with a small
@@ -308,34 +337,7 @@ q6kaloop:
 
 	Q6KHALF(0, 128, 4, Y9)
 	Q6KHALF(64, 160, 132, Y15)
-	// sumi -= 32 Σ sc_g bsum_g (Y1: the 16 scales as int16)
-	VPMADDWD     260(DI), Y1, Y6
-	VPSLLD       $5, Y6, Y6
-	VPSUBD       Y6, Y5, Y5
-	VEXTRACTI128 $1, Y5, X6
-	VPADDD       X6, X5, X5
-	// sumi stays in X5 for VCVTDQ2PS (no round trip through a GPR):
-	// the same int32 to float32 rounding as VCVTSI2SSL.
-	VPSHUFD      $0x4E, X5, X6
-	VPADDD       X6, X5, X5
-	VPSHUFD      $0xB1, X5, X6
-	VPADDD       X6, X5, X5
-	// Four blocks ahead: rows are contiguous, so this runs on into the
-	// next row; a matrix larger than the caches streams from DRAM.
-	PREFETCHT0   840(SI)
-	PREFETCHT0   904(SI)
-	PREFETCHT0   968(SI)
-	PREFETCHT0   1032(SI)
-
-	// sum += d*sumi, d = a.d*w.d
-	VMOVSS     (DI), X1
-	MOVWLZX    208(SI), AX
-	VMOVD      AX, X2
-	VCVTPH2PS  X2, X2
-	VMULSS     X2, X1, X3
-	VCVTDQ2PS  X5, X5
-	VMULSS     X5, X3, X5
-	VADDSS     X5, X0, X0
+	Q6KBLOCKEND
 
 	ADDQ $210, SI
 	ADDQ $292, DI
@@ -423,34 +425,7 @@ q6kvloop:
 
 	Q6KVHALF(0, 128, 4, Y9)
 	Q6KVHALF(64, 160, 132, Y15)
-	// sumi -= 32 Σ sc_g bsum_g (Y1: the 16 scales as int16)
-	VPMADDWD     260(DI), Y1, Y6
-	VPSLLD       $5, Y6, Y6
-	VPSUBD       Y6, Y5, Y5
-	VEXTRACTI128 $1, Y5, X6
-	VPADDD       X6, X5, X5
-	// sumi stays in X5 for VCVTDQ2PS (no round trip through a GPR):
-	// the same int32 to float32 rounding as VCVTSI2SSL.
-	VPSHUFD      $0x4E, X5, X6
-	VPADDD       X6, X5, X5
-	VPSHUFD      $0xB1, X5, X6
-	VPADDD       X6, X5, X5
-	// Four blocks ahead: rows are contiguous, so this runs on into the
-	// next row; a matrix larger than the caches streams from DRAM.
-	PREFETCHT0   840(SI)
-	PREFETCHT0   904(SI)
-	PREFETCHT0   968(SI)
-	PREFETCHT0   1032(SI)
-
-	// sum += d*sumi, d = a.d*w.d
-	VMOVSS     (DI), X1
-	MOVWLZX    208(SI), AX
-	VMOVD      AX, X2
-	VCVTPH2PS  X2, X2
-	VMULSS     X2, X1, X3
-	VCVTDQ2PS  X5, X5
-	VMULSS     X5, X3, X5
-	VADDSS     X5, X0, X0
+	Q6KBLOCKEND
 
 	ADDQ $210, SI
 	ADDQ $292, DI
