@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Dot returns the dot product of row, len(x) elements of type t, with x.
@@ -55,22 +58,127 @@ func checkBlocks(t Type, row []byte, n, bs, bb int) int {
 	return n / bs
 }
 
-func dotF32Go(row []byte, x []float32) float32 {
-	row = row[:4*len(x)]
-	var s0, s1, s2, s3 float32
+// dotF32 reads the row's little-endian floats in place where the machine
+// is little-endian (and the vector loads need no alignment), a copy
+// elsewhere, and gives vec.Dot's bits: every build the same.
+func dotF32(row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:4*n]
+	if n == 0 {
+		return 0
+	}
+	if !littleEndian {
+		f := make([]float32, n)
+		for i := range f {
+			f[i] = math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:]))
+		}
+		return vec.Dot(f, x)
+	}
+	return vec.Dot(unsafe.Slice((*float32)(unsafe.Pointer(&row[0])), n), x)
+}
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// dot4Go returns the Go four-vector kernel of type t, nil if none: those
+// of F32 and F16, with the assembly's bits, for the builds and CPUs
+// without it.
+func dot4Go(t Type) dot4Fn {
+	switch t {
+	case F32:
+		return func(row []byte, x []float32, n int, dst []float32, stride int) {
+			dotFloatx4Go(F32, row, x, n, dst, stride)
+		}
+	case F16:
+		return func(row []byte, x []float32, n int, dst []float32, stride int) {
+			dotFloatx4Go(F16, row, x, n, dst, stride)
+		}
+	}
+	return nil
+}
+
+// floatAt decodes element i of a row of type t, F32, F16 or BF16.
+func floatAt(t Type, row []byte, i int) float32 {
+	switch t {
+	case F32:
+		return math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:]))
+	case F16:
+		return F16ToF32(binary.LittleEndian.Uint16(row[2*i:]))
+	}
+	return BF16ToF32(binary.LittleEndian.Uint16(row[2*i:]))
+}
+
+// dotFloatx4Go is dotF32x4 and dotF16x4 (the assembly) in Go, in their
+// order and roundings: per vector two 8-lane accumulators taking fused
+// multiply-adds 16 elements at a time, summed lane-wise and then
+// pairwise, plus the one-vector kernel's product of the elements after
+// the last 16.
+func dotFloatx4Go(t Type, row []byte, x []float32, n int, dst []float32, stride int) {
+	size := t.BlockBytes()
+	row = row[:size*n]
+	_ = x[4*n-1]
+	_ = dst[3*stride]
+	m := n &^ 15
+	var a, b [4][8]float32
+	var w [16]float32
+	for g := 0; g < m; g += 16 {
+		for k := range w {
+			w[k] = floatAt(t, row, g+k)
+		}
+		for j := range 4 {
+			xs := (*[16]float32)(x[j*n+g:])
+			for l := range 8 {
+				a[j][l] = vec.FMA32(w[l], xs[l], a[j][l])
+				b[j][l] = vec.FMA32(w[8+l], xs[8+l], b[j][l])
+			}
+		}
+	}
+	for j := range 4 {
+		var s [4]float32
+		for l := range s {
+			s[l] = (a[j][l] + b[j][l]) + (a[j][l+4] + b[j][l+4])
+		}
+		dst[j*stride] = (s[0] + s[1]) + (s[2] + s[3])
+		if m < n {
+			dst[j*stride] += dotFunc(t)(row[size*m:], x[j*n+m:(j+1)*n])
+		}
+	}
+}
+
+// dotHalfGo is the F16 and BF16 assembly kernels' dot product in Go, in
+// their order and roundings: vec.Lanes over the whole eights, then the
+// other elements through dotF16Go or dotBF16Go, as dotF16 and dotBF16 add
+// them.
+func dotHalfGo(t Type, row []byte, x []float32) float32 {
+	n := len(x)
+	row = row[:2*n]
+	rest := dotF16Go
+	if t == BF16 {
+		rest = dotBF16Go
+	}
+	if n < 8 {
+		return rest(row, x)
+	}
+	m := n &^ 7
+	var l vec.Lanes
+	var w [32]float32
 	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		r := row[4*i : 4*i+16]
-		xx := x[i : i+4]
-		s0 += math.Float32frombits(binary.LittleEndian.Uint32(r[0:])) * xx[0]
-		s1 += math.Float32frombits(binary.LittleEndian.Uint32(r[4:])) * xx[1]
-		s2 += math.Float32frombits(binary.LittleEndian.Uint32(r[8:])) * xx[2]
-		s3 += math.Float32frombits(binary.LittleEndian.Uint32(r[12:])) * xx[3]
+	for ; i+32 <= m; i += 32 {
+		for k := range w {
+			w[k] = floatAt(t, row, i+k)
+		}
+		l.Add32(&w, (*[32]float32)(x[i:]))
 	}
-	for ; i < len(x); i++ {
-		s0 += math.Float32frombits(binary.LittleEndian.Uint32(row[4*i:])) * x[i]
+	for ; i < m; i += 8 {
+		for k := range 8 {
+			w[k] = floatAt(t, row, i+k)
+		}
+		l.Add8((*[8]float32)(w[:8]), (*[8]float32)(x[i:]))
 	}
-	return (s0 + s1) + (s2 + s3)
+	s := l.Sum()
+	if m < n {
+		s += rest(row[2*m:], x[m:])
+	}
+	return s
 }
 
 func dotF16Go(row []byte, x []float32) float32 {

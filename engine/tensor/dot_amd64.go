@@ -4,11 +4,8 @@ package tensor
 
 import (
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/sys/cpu"
-
-	"github.com/moegate/moegate/internal/vec"
 )
 
 // haveAVX2 selects the assembly kernels; it is fixed at start-up.
@@ -35,17 +32,6 @@ func blocksAVX2(t Type, row []byte, x []float32, blockElems, blockBytes int, ker
 		return 0
 	}
 	return kernel(&row[0], &x[0], nb)
-}
-
-// dotF32 reads the row's little-endian floats in place: amd64 is
-// little-endian and the vector loads need no alignment.
-func dotF32(row []byte, x []float32) float32 {
-	n := len(x)
-	row = row[:4*n]
-	if n == 0 {
-		return 0
-	}
-	return vec.Dot(unsafe.Slice((*float32)(unsafe.Pointer(&row[0])), n), x)
 }
 
 //go:noescape
@@ -87,7 +73,10 @@ func dotQ6K(row []byte, x []float32) float32 {
 func dotF16(row []byte, x []float32) float32 {
 	n := len(x)
 	row = row[:2*n]
-	if !haveAVX2 || n < 8 {
+	if !haveAVX2 {
+		return dotHalfGo(F16, row, x)
+	}
+	if n < 8 {
 		return dotF16Go(row, x)
 	}
 	m := n &^ 7
@@ -101,7 +90,10 @@ func dotF16(row []byte, x []float32) float32 {
 func dotBF16(row []byte, x []float32) float32 {
 	n := len(x)
 	row = row[:2*n]
-	if !haveAVX2 || n < 8 {
+	if !haveAVX2 {
+		return dotHalfGo(BF16, row, x)
+	}
+	if n < 8 {
 		return dotBF16Go(row, x)
 	}
 	m := n &^ 7
@@ -201,7 +193,7 @@ func dotQ8_0x4AVX2(row *byte, x *float32, stride, nb int, out *float32, ostride 
 // vectors at once, or nil if type t has none.
 func dot4Func(t Type) dot4Fn {
 	if !haveAVX2 {
-		return nil
+		return dot4Go(t)
 	}
 	switch t {
 	case Q8_0:

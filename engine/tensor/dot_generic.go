@@ -7,17 +7,15 @@ const haveSumsKernel = false
 
 func dotQ8_0(row []byte, x []float32) float32 { return dotQ8_0Go(row, x) }
 
-func dotF32(row []byte, x []float32) float32 { return dotF32Go(row, x) }
-
 func dotQ4K(row []byte, x []float32) float32 { return dotQ4KGo(row, x) }
 
 func dotQ4_0(row []byte, x []float32) float32 { return dotQ4_0Go(row, x) }
 
 func dotQ6K(row []byte, x []float32) float32 { return dotQ6KGo(row, x) }
 
-func dotF16(row []byte, x []float32) float32 { return dotF16Go(row, x) }
+func dotF16(row []byte, x []float32) float32 { return dotHalfGo(F16, row, x) }
 
-func dotBF16(row []byte, x []float32) float32 { return dotBF16Go(row, x) }
+func dotBF16(row []byte, x []float32) float32 { return dotHalfGo(BF16, row, x) }
 
 func dotQ5_0(row []byte, x []float32) float32 { return dotQ5_0Go(row, x) }
 
@@ -33,7 +31,7 @@ func axpy(y []float32, a float32, x []float32) { axpyGo(y, a, x) }
 
 func dotQ4KSums(row []byte, x, _ []float32) float32 { return dotQ4KGo(row, x) }
 
-func dot4Func(Type) dot4Fn { return nil }
+func dot4Func(t Type) dot4Fn { return dot4Go(t) }
 
 func dotRowsArch(Type, []float32, []byte, int, []float32, []float32) bool { return false }
 

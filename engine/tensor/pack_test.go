@@ -2,7 +2,6 @@ package tensor
 
 import (
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"testing"
 )
@@ -163,37 +162,6 @@ func testPackedX4(t *testing.T, r *rand.Rand, m *Matrix, lo, hi int) {
 					t.Fatalf("%v %s rows=%d nb=%d vector %d row %d: %v, want %v", m.Type, k.name, m.Rows, nb, j, i, got, want)
 				}
 			}
-		}
-	}
-}
-
-// TestFMA32 checks fma32 against a*b+c computed exactly and rounded once
-// to float32, on random operands and on sums that fall exactly half-way
-// between two float32s in float64 (where rounding twice would be wrong).
-func TestFMA32(t *testing.T) {
-	r := rand.New(rand.NewPCG(43, 44))
-	exact := func(a, b, c float32) float32 {
-		v := new(big.Float).SetPrec(200).SetFloat64(float64(a))
-		v.Mul(v, new(big.Float).SetPrec(200).SetFloat64(float64(b)))
-		v.Add(v, new(big.Float).SetPrec(200).SetFloat64(float64(c)))
-		f, _ := v.Float32()
-		return f
-	}
-	type op struct{ a, b, c float32 }
-	ops := []op{
-		{1, 1, 0},
-		{0, 5, -3},
-		// (1 + 2^-23) + 2^-24 - 2^-70: float64 rounds it to the half-way
-		// 1 + 3·2^-24, which rounds to even 1 + 2^-22; the exact sum is
-		// below half-way, 1 + 2^-23.
-		{float32(math.Ldexp(1+1.0/(1<<23), -12)), float32(math.Ldexp(1-1.0/(1<<23), -12)), 1 + 1.0/(1<<23)},
-	}
-	for range 100000 {
-		ops = append(ops, op{float32(r.NormFloat64()), float32(r.NormFloat64() * math.Ldexp(1, r.IntN(40)-20)), float32(r.NormFloat64())})
-	}
-	for _, o := range ops {
-		if got, want := fma32(o.a, o.b, o.c), exact(o.a, o.b, o.c); math.Float32bits(got) != math.Float32bits(want) {
-			t.Fatalf("fma32(%v, %v, %v) = %v, want %v", o.a, o.b, o.c, got, want)
 		}
 	}
 }

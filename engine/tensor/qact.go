@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Quantized activations. llama.cpp's CPU backend does not multiply
@@ -272,7 +274,7 @@ func dotQ8_0ActGo(row, xq []byte, nb int) float32 {
 			for k := 4 * l; k < 4*l+4; k++ {
 				s += int32(int8(w[2+k])) * int32(int8(a[2+k]))
 			}
-			acc[l] = fma32(d, float32(s), acc[l])
+			acc[l] = vec.FMA32(d, float32(s), acc[l])
 		}
 	}
 	return hsum8(&[2][8]float32{acc})
@@ -293,23 +295,9 @@ func dotQ4_0ActGo(row, xq []byte, nb int) float32 {
 			s += (int32(w[2+k]&0xf) - 8) * int32(int8(a[2+k]))
 			s += (int32(w[2+k]>>4) - 8) * int32(int8(a[18+k]))
 		}
-		acc = fma32(float32(s), f16le(w[:])*f16le(a[:]), acc)
+		acc = vec.FMA32(float32(s), f16le(w[:])*f16le(a[:]), acc)
 	}
 	return acc
-}
-
-// fma32 is a*b+c rounded once to float32, as the FMA instruction does.
-// a*b is exact in float64 (24+24 bits); its sum with c is rounded to odd
-// in float64 (53 bits ≥ 24+2), from which rounding to float32 is correct.
-func fma32(a, b, c float32) float32 {
-	p, q := float64(a)*float64(b), float64(c)
-	s := p + q
-	v := s - p
-	e := (p - (s - v)) + (q - v) // s + e == p + q exactly
-	if e != 0 && math.Float64bits(s)&1 == 0 {
-		s = math.Nextafter(s, math.Copysign(math.Inf(1), e))
-	}
-	return float32(s)
 }
 
 func dotQ5_0ActGo(row, xq []byte, nb int) float32 {

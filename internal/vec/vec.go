@@ -45,27 +45,96 @@ func Normalize(v []float32) bool {
 	return true
 }
 
-// dotGeneric is the portable inner product: eight independent accumulators
-// so the loop is not bound by the latency of one chain of additions.
+// dotGeneric is the inner product in the AVX2 kernel's order and
+// roundings (dotAVX2), so that every build gives the same bits: a change
+// in the last bit of an attention score moves the engine's quantized
+// activations across a rounding boundary often enough to change greedy
+// output.
 func dotGeneric(a, b []float32) float32 {
 	n := min(len(a), len(b))
 	a, b = a[:n], b[:n]
-	var s0, s1, s2, s3, s4, s5, s6, s7 float32
+	var l Lanes
 	i := 0
+	for ; i+32 <= n; i += 32 {
+		l.Add32((*[32]float32)(a[i:]), (*[32]float32)(b[i:]))
+	}
 	for ; i+8 <= n; i += 8 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-		s4 += a[i+4] * b[i+4]
-		s5 += a[i+5] * b[i+5]
-		s6 += a[i+6] * b[i+6]
-		s7 += a[i+7] * b[i+7]
+		l.Add8((*[8]float32)(a[i:]), (*[8]float32)(b[i:]))
 	}
+	s := l.Sum()
 	for ; i < n; i++ {
-		s0 += a[i] * b[i]
+		s = FMA32(a[i], b[i], s)
 	}
-	return (s0 + s1) + (s2 + s3) + (s4 + s5) + (s6 + s7)
+	return s
+}
+
+// Lanes are the accumulators of the AVX2 inner products (dotAVX2 and the
+// float16 and bfloat16 ones of engine/tensor), for the Go code that must
+// give their bits: four of 8 lanes, taking fused multiply-adds 32
+// elements at a time and then 8 at a time into the first, summed
+// lane-wise and then pairwise.
+type Lanes [4][8]float32
+
+// Add32 adds a[i]*b[i], element i to lane i%8 of accumulator i/8.
+func (l *Lanes) Add32(a, b *[32]float32) {
+	for k := range l {
+		acc := &l[k]
+		for j := range acc {
+			acc[j] = FMA32(a[8*k+j], b[8*k+j], acc[j])
+		}
+	}
+}
+
+// Add8 adds a[i]*b[i] to lane i of the first accumulator.
+func (l *Lanes) Add8(a, b *[8]float32) {
+	acc := &l[0]
+	for j := range acc {
+		acc[j] = FMA32(a[j], b[j], acc[j])
+	}
+}
+
+// Sum returns the sum of the lanes in the assembly's order.
+func (l *Lanes) Sum() float32 {
+	var t [4]float32
+	for j := range t {
+		t[j] = ((l[0][j] + l[1][j]) + (l[2][j] + l[3][j])) +
+			((l[0][j+4] + l[1][j+4]) + (l[2][j+4] + l[3][j+4]))
+	}
+	return (t[0] + t[1]) + (t[2] + t[3])
+}
+
+// FMA32 returns a*b+c rounded once to float32, as the FMA instructions
+// do; Go has no float32 fused multiply-add. a*b is exact in float64
+// (24+24 bits), and rounding p+q to float64 and then to float32 is right
+// unless the float64 sum falls on a midpoint between two float32s (or in
+// float32's subnormal range, where they lie elsewhere): then the sum is
+// rounded to odd in float64 (53 bits ≥ 24+2), from which rounding to
+// float32 is correct.
+func FMA32(a, b, c float32) float32 {
+	p := float64(float64(a) * float64(b))
+	s := p + float64(c)
+	if bits := math.Float64bits(s); bits<<35 != 1<<63 && bits<<1 >= (1023-126)<<53 {
+		return float32(s)
+	}
+	return fma32Odd(p, float64(c), s)
+}
+
+// fma32Odd is FMA32's rounding of p+q, rounded to s in float64, through
+// rounding to odd, for the rare sums that need it.
+func fma32Odd(p, q, s float64) float32 {
+	v := s - p
+	e := (p - (s - v)) + (q - v) // s + e == p + q exactly
+	if b := math.Float64bits(s); e != 0 && b&1 == 0 {
+		// One step towards the exact sum: away from zero when e has
+		// s's sign (s is not zero: e would be).
+		if (math.Float64bits(e)^b)>>63 == 0 {
+			b++
+		} else {
+			b--
+		}
+		s = math.Float64frombits(b)
+	}
+	return float32(s)
 }
 
 func dotBatchGeneric(q []float32, vecs []*float32, out []float32) {
