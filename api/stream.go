@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type streamWriter struct {
 	head      []byte
 	headModel string
 	pending   []byte // events held for the next flush
+	route     []byte // the moegate object's route, encoded by the first event
 }
 
 func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
@@ -76,9 +78,12 @@ func (w *streamWriter) infoEvent(choices, finish string) error {
 		b = jsonenc.String(b, finish)
 		b = append(b, `,"logprobs":null}]`...)
 	}
-	b, err := w.info.AppendJSON(append(b, `,"moegate":`...))
+	b, route, err := w.info.AppendJSONRoute(append(b, `,"moegate":`...), w.route)
 	if err != nil {
 		return err
+	}
+	if w.route == nil {
+		w.route = slices.Clone(route)
 	}
 	w.pending = append(b, "}\n\n"...)
 	return nil
