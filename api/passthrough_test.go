@@ -292,20 +292,20 @@ func TestCompletionJSONMatchesMarshal(t *testing.T) {
 	}
 }
 
-// appendRaw keeps an upstream chunk's members, replaces the gateway's own,
-// and appends nothing for what is not an object.
-func TestAppendRaw(t *testing.T) {
+// appendMembers sends an upstream chunk's members after the gateway's own
+// id, object, created and model, every byte kept.
+func TestAppendMembers(t *testing.T) {
 	w := &streamWriter{id: "chatcmpl-1", created: 1700000000, model: "banking"}
-	for _, tc := range []struct{ raw, want string }{
-		{`{"id":"x","object":"o","created":1,"model":"m","moegate":{},"choices":[{"delta":{"content":"a"}}],"extra":1}`,
+	for _, tc := range []struct{ members, want string }{
+		{`,"choices":[{"delta":{"content":"a"}}],"extra":1`,
 			`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"banking","choices":[{"delta":{"content":"a"}}],"extra":1}` + "\n\n"},
-		{`[1]`, ""},
-		{`{"choices":`, ""},
+		{`, "choices" : [ {"delta":{"content":"\u00e9"}} ]`,
+			`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"banking", "choices" : [ {"delta":{"content":"\u00e9"}} ]}` + "\n\n"},
 	} {
 		w.pending = append(w.pending[:0], "before"...)
-		ok := w.appendRaw([]byte(tc.raw))
-		if got := string(w.pending); ok != (tc.want != "") || got != "before"+tc.want {
-			t.Errorf("%s: ok %v, pending %q; want %q", tc.raw, ok, got, "before"+tc.want)
+		w.appendMembers([]byte(tc.members))
+		if got := string(w.pending); got != "before"+tc.want {
+			t.Errorf("%s: pending %q; want %q", tc.members, got, "before"+tc.want)
 		}
 	}
 }

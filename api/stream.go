@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,7 +13,6 @@ import (
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/internal/jsonenc"
-	"github.com/moegate/moegate/internal/jsonobj"
 )
 
 // streamWriter writes chat.completion.chunk events. Nothing is written until
@@ -33,6 +33,7 @@ type streamWriter struct {
 	head      []byte
 	headModel string
 	pending   []byte // events held for the next flush
+	route     []byte // the moegate object's route, encoded by the first event
 }
 
 func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
@@ -77,9 +78,12 @@ func (w *streamWriter) infoEvent(choices, finish string) error {
 		b = jsonenc.String(b, finish)
 		b = append(b, `,"logprobs":null}]`...)
 	}
-	b, err := w.info.AppendJSON(append(b, `,"moegate":`...))
+	b, route, err := w.info.AppendJSONRoute(append(b, `,"moegate":`...), w.route)
 	if err != nil {
 		return err
+	}
+	if w.route == nil {
+		w.route = slices.Clone(route)
 	}
 	w.pending = append(b, "}\n\n"...)
 	return nil
@@ -152,27 +156,12 @@ func (w *streamWriter) appendContent(content string) {
 	w.pending = append(b, "},\"finish_reason\":null,\"logprobs\":null}]}\n\n"...)
 }
 
-// appendRaw appends to pending an upstream's chunk as its event, with the
-// gateway's id, object, created and model in place of the upstream's (and
-// no moegate object of another gateway): every other member keeps its
-// bytes. It appends nothing and returns false if raw is not an object.
-func (w *streamWriter) appendRaw(raw []byte) bool {
-	head := w.chunkHead()
-	b := append(w.pending, head...)
-	err := jsonobj.Members(raw, func(key, _, member []byte) {
-		switch string(key) {
-		case "id", "object", "created", "model", "moegate":
-			return
-		}
-		b = append(b, ',')
-		b = append(b, member...)
-	})
-	if err != nil {
-		w.pending = b[:len(w.pending)]
-		return false
-	}
-	w.pending = append(b, "}\n\n"...)
-	return true
+// appendMembers appends to pending an upstream's chunk as its event: the
+// gateway's id, object, created and model, then the chunk's other members
+// (see experts.Delta.Members), every byte kept.
+func (w *streamWriter) appendMembers(members []byte) {
+	b := append(w.pending, w.chunkHead()...)
+	w.pending = append(append(b, members...), "}\n\n"...)
 }
 
 // delta is the aggregate package's callback: one piece of the answer.
@@ -198,7 +187,9 @@ func (w *streamWriter) delta(d experts.Delta) error {
 		}
 		return w.send(chatChunk{Choices: []chunkChoice{{Delta: chunkDelta{Content: content, ToolCalls: d.ToolCalls}}}}, !d.More)
 	}
-	if d.Raw == nil || !w.appendRaw(d.Raw) {
+	if d.Members != nil {
+		w.appendMembers(d.Members)
+	} else {
 		w.appendContent(d.Content)
 	}
 	return w.write(nil, !d.More)

@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"math"
+	"math/bits"
 	"slices"
 	"unicode"
 	"unicode/utf8"
@@ -172,11 +173,14 @@ func merge(bs []bucket, idx []int32, val []float32) ([]int32, []float32) {
 // features, and when l's dimension divides fine's, l's bucket of a feature
 // is its bucket under fine folded, so the merged weights under fine give
 // both. A router with its own wide features and a gateway with a small
-// dense vector for its cache and retrieval then read a query once. ok is
-// false, and nothing is written, when the dimensions do not fold.
-func (l *Local) EmbedWith(fine *Local, v []float32, idx []int32, val []float32, text string) (_ []int32, _ []float32, ok bool) {
+// dense vector for its cache and retrieval then read a query once. It
+// also appends to nz, ascending and each once, the coordinates of v the
+// features reached (the only ones that may be non-zero), so that a cache
+// need not scan all of v for them. ok is false, and nothing is written,
+// when the dimensions do not fold.
+func (l *Local) EmbedWith(fine *Local, v []float32, nz, idx []int32, val []float32, text string) (_, _ []int32, _ []float32, ok bool) {
 	if fine == nil || fine.dim%l.dim != 0 || len(v) != l.dim {
-		return idx, val, false
+		return nz, idx, val, false
 	}
 	clear(v)
 	var stack [512]bucket
@@ -208,18 +212,24 @@ func (l *Local) EmbedWith(fine *Local, v []float32, idx []int32, val []float32, 
 		}
 		s += float64(v[j]) * float64(v[j])
 	}
-	if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-		return idx, val, true // as vec.Normalize leaves a zero vector
+	inv := float32(1) // a zero or non-finite vector is left as it is, as by vec.Normalize
+	if s != 0 && !math.IsNaN(s) && !math.IsInf(s, 0) {
+		inv = float32(1 / math.Sqrt(s))
 	}
-	inv := float32(1 / math.Sqrt(s))
-	for _, f := range idx[start:] {
-		j := int(f) % l.dim
-		if done[j>>6]&(1<<(j&63)) != 0 {
-			done[j>>6] &^= 1 << (j & 63)
+	// The bit set, read in order, lists the reached coordinates ascending.
+	n := 0
+	for _, w := range done {
+		n += bits.OnesCount64(w)
+	}
+	nz = slices.Grow(nz, n)
+	for k, w := range done {
+		for ; w != 0; w &= w - 1 {
+			j := k<<6 | bits.TrailingZeros64(w)
 			v[j] *= inv
+			nz = append(nz, int32(j))
 		}
 	}
-	return idx, val, true
+	return nz, idx, val, true
 }
 
 // sublinear damps a bucket's merged weight (term frequency), sign kept.

@@ -190,15 +190,28 @@ func TestLocalEmbedWithMatchesSeparatePasses(t *testing.T) {
 		small, wide := NewLocal(dims.small), NewLocal(dims.wide)
 		for _, text := range texts {
 			v := make([]float32, dims.small)
-			idx, val, ok := small.EmbedWith(wide, v, nil, nil, text)
+			nz, idx, val, ok := small.EmbedWith(wide, v, nil, nil, nil, text)
 			if ok != dims.ok {
 				t.Fatalf("%d into %d: ok = %v, want %v", dims.small, dims.wide, ok, dims.ok)
 			}
 			if !ok {
-				if idx != nil || val != nil {
+				if nz != nil || idx != nil || val != nil {
 					t.Fatalf("%d into %d: wrote features though the dimensions do not fold", dims.small, dims.wide)
 				}
 				continue
+			}
+			// nz lists, ascending and once each, a superset of the
+			// non-zero coordinates.
+			k := 0
+			for i, x := range v {
+				if k < len(nz) && int(nz[k]) == i {
+					k++
+				} else if x != 0 {
+					t.Fatalf("%d/%d %.30q: v[%d] = %g is not in nz %v", dims.small, dims.wide, text, i, x, nz)
+				}
+			}
+			if k != len(nz) {
+				t.Fatalf("%d/%d %.30q: nz %v is not ascending within [0, %d)", dims.small, dims.wide, text, nz, dims.small)
 			}
 			want := small.Vector(text)
 			for i := range want {
@@ -223,7 +236,7 @@ func BenchmarkLocalQuery(b *testing.B) {
 	const text = "what interest rate should I expect on a mortgage loan for my savings account (ref 3k2j4h5)?"
 	small, wide := NewLocal(DefaultLocalDim), NewLocal(1<<16)
 	v := make([]float32, DefaultLocalDim)
-	var idx []int32
+	var nz, idx []int32
 	var val []float32
 	b.Run("two passes", func(b *testing.B) {
 		for b.Loop() {
@@ -233,7 +246,7 @@ func BenchmarkLocalQuery(b *testing.B) {
 	})
 	b.Run("one pass", func(b *testing.B) {
 		for b.Loop() {
-			idx, val, _ = small.EmbedWith(wide, v, idx[:0], val[:0], text)
+			nz, idx, val, _ = small.EmbedWith(wide, v, nz[:0], idx[:0], val[:0], text)
 		}
 	})
 }

@@ -76,12 +76,14 @@ type Delta struct {
 	// More is true when more of the answer has already arrived: a writer
 	// may hold this piece to send it with the next in one write.
 	More bool
-	// Raw, when not nil, is the upstream's chat.completion.chunk (JSON)
-	// that carried this piece and nothing else: no tool calls, finish
-	// reason or usage. An OpenAI-compatible writer may send its bytes on
-	// with only id, object, created and model set to its own, keeping
+	// Members, when not nil, are the members of the upstream's
+	// chat.completion.chunk (JSON) that carried this piece and nothing
+	// else (no tool calls, finish reason or usage), each after a comma,
+	// as the upstream wrote them, but for id, object, created, model and
+	// another gateway's moegate object: an OpenAI-compatible writer may
+	// send them on after its own id, object, created and model, keeping
 	// every field the gateway does not read. Valid during the call only.
-	Raw []byte
+	Members []byte
 }
 
 // Expert answers chat requests. Implementations must honour ctx

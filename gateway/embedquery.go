@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/moegate/moegate/embed"
+	"github.com/moegate/moegate/policies"
 	"github.com/moegate/moegate/router"
 )
 
@@ -47,22 +48,28 @@ func shareEmbedding(deps Deps) *sharedEmbedder {
 
 // embedQuery embeds text with the gateway's embedder and, when forRouter
 // and the router shares its features, also returns the router's features
-// of it.
-func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) ([]float32, router.Features, error) {
+// of it and, when there is a response cache, the vector as the cache
+// takes it, gathered from the coordinates the embedder reached.
+func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) ([]float32, router.Features, *policies.Vector, error) {
 	if s := g.shared; s != nil && forRouter {
 		v := make([]float32, s.small.Dim())
 		buf, _ := s.bufs.Get().(*featureBuf)
 		if buf == nil {
 			buf = &featureBuf{idx: make([]int32, 0, 512), val: make([]float32, 0, 512)}
 		}
-		idx, val, _ := s.small.EmbedWith(s.wide, v, buf.idx[:0], buf.val[:0], text)
-		return v, router.Features{Idx: idx, Val: val}, nil
+		var nzArr [512]int32
+		nz, idx, val, _ := s.small.EmbedWith(s.wide, v, nzArr[:0], buf.idx[:0], buf.val[:0], text)
+		var cv *policies.Vector
+		if g.deps.Cache != nil {
+			cv = policies.NewSparseVector(v, nz)
+		}
+		return v, router.Features{Idx: idx, Val: val}, cv, nil
 	}
 	vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
 	if err != nil {
-		return nil, router.Features{}, err
+		return nil, router.Features{}, nil, err
 	}
-	return vecs[0], router.Features{}, nil
+	return vecs[0], router.Features{}, nil, nil
 }
 
 // release returns the buffers of f, which nothing may read after, for

@@ -39,7 +39,9 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	var scopeKey, exactKey string
 	if use.lookup || use.store {
 		scopeKey, exactKey = p.cacheKeys()
-		p.cacheVec = policies.NewVector(p.vec)
+		if p.cacheVec == nil {
+			p.cacheVec = policies.NewVector(p.vec)
+		}
 	}
 	if use.lookup {
 		if res, ok := g.fromCache(ctx, p, scopeKey, exactKey, onDelta); ok {

@@ -16,19 +16,44 @@ func (m *Info) MarshalJSON() ([]byte, error) {
 // AppendJSON appends m's JSON to b. Its error is encoding/json's: a
 // probability, weight, latency or score that is NaN or infinite.
 func (m *Info) AppendJSON(b []byte) ([]byte, error) {
+	b, _, err := m.AppendJSONRoute(b, nil)
+	return b, err
+}
+
+// AppendJSONRoute is AppendJSON with the route's JSON (which is set when
+// the request is planned, before any answer) taken from route when not
+// nil, and returned (as b's own bytes, to be copied if kept): a stream
+// sends the object twice, and the route's probabilities were much of
+// encoding it.
+func (m *Info) AppendJSONRoute(b, route []byte) (_, _ []byte, err error) {
 	if m == nil {
-		return append(b, "null"...), nil
+		return append(b, "null"...), route, nil
 	}
-	var err error
 	b = append(b, `{"request_id":`...)
 	b = jsonenc.String(b, m.RequestID)
 	if m.Tenant != "" {
 		b = append(b, `,"tenant":`...)
 		b = jsonenc.String(b, m.Tenant)
 	}
-	if b, err = m.Route.appendJSON(append(b, `,"route":`...)); err != nil {
-		return b, err
+	b = append(b, `,"route":`...)
+	if route == nil {
+		n := len(b)
+		if b, err = m.Route.appendJSON(b); err != nil {
+			return b, nil, err
+		}
+		route = b[n:len(b):len(b)]
+	} else {
+		b = append(b, route...)
 	}
+	if b, err = m.appendRest(b); err != nil {
+		return b, nil, err
+	}
+	return b, route, nil
+}
+
+// appendRest appends m's JSON after its route.
+func (m *Info) appendRest(b []byte) ([]byte, error) {
+	var err error
 	b = append(b, `,"excluded":`...)
 	if m.Excluded == nil {
 		b = append(b, "null"...)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/moegate/moegate/router"
@@ -79,7 +81,20 @@ func TestInfoJSONMatchesEncodingJSON(t *testing.T) {
 			if err != nil || string(got) != string(want) {
 				t.Fatalf("AppendJSON:\n got %s, %v\nwant %s", got, err, want)
 			}
+			// A stream's second object reuses the first's route.
+			first, route, err := tc.info.AppendJSONRoute([]byte("prefix"), nil)
+			if err != nil || string(first) != "prefix"+string(want) {
+				t.Fatalf("AppendJSONRoute:\n got %s, %v\nwant prefix%s", first, err, want)
+			}
+			kept := slices.Clone(route)
+			clear(first) // the returned route was first's bytes
+			if again, _, err := tc.info.AppendJSONRoute(nil, kept); err != nil || string(again) != string(want) {
+				t.Fatalf("AppendJSONRoute with the first route:\n got %s, %v\nwant %s", again, err, want)
+			}
 			if tc.info != nil {
+				if marked, _, _ := tc.info.AppendJSONRoute(nil, []byte(`"given"`)); !strings.Contains(string(marked), `,"route":"given",`) {
+					t.Fatalf("AppendJSONRoute encoded the route it was given: %s", marked)
+				}
 				if viaMarshal, _ := json.Marshal(tc.info); string(viaMarshal) != string(want) {
 					t.Fatalf("json.Marshal:\n got %s\nwant %s", viaMarshal, want)
 				}

@@ -123,7 +123,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		// The router reads the query's own text: its features can come
 		// with the vector only when that is what was embedded.
 		forRouter := req.Model == experts.ReservedName && !noWords
-		if p.vec, p.features, err = g.embedQuery(ctx, text, forRouter); err != nil {
+		if p.vec, p.features, p.cacheVec, err = g.embedQuery(ctx, text, forRouter); err != nil {
 			return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
 		}
 	}

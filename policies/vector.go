@@ -2,6 +2,7 @@ package policies
 
 import (
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/moegate/moegate/internal/vec"
@@ -32,6 +33,27 @@ func NewVector(v []float32) *Vector {
 		return nil
 	}
 	return &Vector{raw: v}
+}
+
+// NewSparseVector returns a Vector of v whose non-zero coordinates are
+// all among nz (ascending, each once), as an embedder that reached only
+// those gives: its unit vector is gathered from them now, not from a scan
+// of all of v. v must not change afterwards; nz is not kept.
+func NewSparseVector(v []float32, nz []int32) *Vector {
+	x := NewVector(v)
+	if x == nil || len(nz) > len(v)/sparseRatio {
+		return x // dense: unit scans v
+	}
+	x.once.Do(func() {
+		idx, val := make([]int32, 0, len(nz)), make([]float32, 0, len(nz))
+		for _, i := range nz {
+			if v[i] != 0 { // rarely false: opposite features cancelled
+				idx, val = append(idx, i), append(val, v[i])
+			}
+		}
+		x.cv, x.inv = sparseCacheVec(len(v), idx, val)
+	})
+	return x
 }
 
 // unit returns the unit vector, nil if there is none (empty, zero or not
@@ -69,28 +91,34 @@ func makeCacheVec(v []float32) (cacheVec, float32) {
 			break
 		}
 	}
-	var n2 float64
-	if n > limit {
-		n2 = float64(vec.Dot(v, v))
-	} else {
-		n2 = float64(vec.Dot(val[:n], val[:n]))
+	if n <= limit {
+		return sparseCacheVec(len(v), slices.Clone(idx[:n]), slices.Clone(val[:n]))
 	}
+	n2 := float64(vec.Dot(v, v))
 	if !(n2 > 0) || math.IsInf(n2, 0) {
 		return cacheVec{}, 0
 	}
 	inv := float32(1 / math.Sqrt(n2))
-	if n > limit {
-		u := make([]float32, len(v))
-		for i, x := range v {
-			u[i] = x * inv
-		}
-		return cacheVec{dim: len(v), val: u}, inv
+	u := make([]float32, len(v))
+	for i, x := range v {
+		u[i] = x * inv
 	}
-	cv := cacheVec{dim: len(v), idx: append([]int32(nil), idx[:n]...), val: make([]float32, n)}
-	for k, x := range val[:n] {
-		cv.val[k] = x * inv
+	return cacheVec{dim: len(v), val: u}, inv
+}
+
+// sparseCacheVec returns the unit vector of dimension dim whose non-zero
+// coordinates are val at idx (ascending), which it keeps and scales, and
+// 1/|val|.
+func sparseCacheVec(dim int, idx []int32, val []float32) (cacheVec, float32) {
+	n2 := float64(vec.Dot(val, val))
+	if !(n2 > 0) || math.IsInf(n2, 0) {
+		return cacheVec{}, 0
 	}
-	return cv, inv
+	inv := float32(1 / math.Sqrt(n2))
+	for k, x := range val {
+		val[k] = x * inv
+	}
+	return cacheVec{dim: dim, idx: idx, val: val}, inv
 }
 
 // sim returns the cosine similarity with the stored unit vector s of the

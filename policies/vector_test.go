@@ -3,6 +3,7 @@ package policies
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -26,7 +27,19 @@ func TestVector(t *testing.T) {
 		{"one coordinate", []float32{0, 0, 0, 0, 0, 0, 0, -3}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := NewVector(tc.v)
+			// An embedder's list of reached coordinates holds every
+			// non-zero one and may hold zeros (cancelled features).
+			var nz []int32
+			for i, x := range tc.v {
+				if x != 0 || i%7 == 0 {
+					nz = append(nz, int32(i))
+				}
+			}
+			v, fromNZ := NewVector(tc.v), NewSparseVector(tc.v, nz)
+			if cv, sv := v.unit(), fromNZ.unit(); (cv == nil) != (sv == nil) ||
+				cv != nil && (!slices.Equal(cv.idx, sv.idx) || !slices.Equal(cv.val, sv.val) || v.inv != fromNZ.inv) {
+				t.Fatalf("from the reached coordinates %v: unit %v, from a scan %v", nz, sv, cv)
+			}
 			cv := v.unit()
 			if (cv == nil) != tc.nil_ {
 				t.Fatalf("unit = %v, want nil: %v", cv, tc.nil_)

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/moegate/moegate/experts"
+	"github.com/moegate/moegate/internal/jsonobj"
 	"github.com/moegate/moegate/internal/jsontok"
 )
 
@@ -15,46 +16,95 @@ import (
 // anything else, valid or not, which is left to encoding/json: this is
 // the one decode per upstream chunk.
 func decodeChunk(data []byte) (c wireChunk, ok bool) {
-	return c, decodeChunkInto(&c, data, nil)
+	return c, decodeChunkInto(&c, data, nil, nil)
 }
 
 // decodeChunkInto is decodeChunk into *c, reusing the storage of its
 // choices. When text is not nil the first choice's content is appended
 // to *text and its Delta.Content holds those bytes (see textOf): a
-// stream's content event then costs no allocation. On false, *text is
-// as it was.
-func decodeChunkInto(c *wireChunk, data []byte, text *[]byte) bool {
+// stream's content event then costs no allocation. When kept is not nil
+// the chunk's members a writer keeps are appended to it (see
+// appendKept), from this one reading of the chunk. On false, *text and
+// *kept are as they were.
+func decodeChunkInto(c *wireChunk, data []byte, text, kept *[]byte) bool {
 	*c = wireChunk{Choices: c.Choices[:0]}
-	var n int
+	var n, nk int
 	if text != nil {
 		n = len(*text)
+	}
+	if kept != nil {
+		nk = len(*kept)
 	}
 	d := chunkDecoder{Decoder: jsontok.New(data), text: text}
 	var seenChoices, seenUsage bool
 	ok := d.Object(func(key []byte) bool {
-		switch string(key) {
-		case "choices":
-			if seenChoices {
-				return false // a repeated key: left to encoding/json
-			}
-			seenChoices = true
-			return d.choices(c)
-		case "usage":
-			if seenUsage {
-				return false
-			}
-			seenUsage = true
-			return d.usage(c)
-		case "error":
-			return d.Null()
-		default:
-			return d.other(key)
+		if kept == nil || writersOwn(key) {
+			return d.member(c, key, &seenChoices, &seenUsage)
 		}
+		start := d.KeyStart()
+		if !d.member(c, key, &seenChoices, &seenUsage) {
+			return false
+		}
+		*kept = append(append(*kept, ','), data[start:d.Pos()]...)
+		return true
 	}) && d.End()
 	if !ok && text != nil {
 		*text = (*text)[:n]
 	}
+	if !ok && kept != nil {
+		*kept = (*kept)[:nk]
+	}
 	return ok
+}
+
+// writersOwn reports whether a chunk's member is one a writer sets
+// itself (or, for another gateway's moegate object, drops) rather than
+// passing on: see experts.Delta.Members.
+func writersOwn(key []byte) bool {
+	switch string(key) {
+	case "id", "object", "created", "model", "moegate":
+		return true
+	}
+	return false
+}
+
+// appendKept appends to dst the members of the chunk data a writer keeps,
+// each after a comma, as decodeChunkInto does, for a chunk it refused
+// (read by encoding/json). ok is false, and dst as it was, if data is not
+// an object.
+func appendKept(dst, data []byte) (_ []byte, ok bool) {
+	n := len(dst)
+	err := jsonobj.Members(data, func(key, _, member []byte) {
+		if !writersOwn(key) {
+			dst = append(append(dst, ','), member...)
+		}
+	})
+	if err != nil {
+		return dst[:n], false
+	}
+	return dst, true
+}
+
+// member reads the value of a chunk's top-level key.
+func (d *chunkDecoder) member(c *wireChunk, key []byte, seenChoices, seenUsage *bool) bool {
+	switch string(key) {
+	case "choices":
+		if *seenChoices {
+			return false // a repeated key: left to encoding/json
+		}
+		*seenChoices = true
+		return d.choices(c)
+	case "usage":
+		if *seenUsage {
+			return false
+		}
+		*seenUsage = true
+		return d.usage(c)
+	case "error":
+		return d.Null()
+	default:
+		return d.other(key)
+	}
 }
 
 // chunkDecoder reads the shapes of an upstream's chunks and answers.

@@ -77,7 +77,17 @@ func TestDecodeChunkInto(t *testing.T) {
 	want := "kept"
 	for _, tc := range chunkCases {
 		before := len(text)
-		ok := decodeChunkInto(&c, []byte(tc.in), &text)
+		kept := []byte("before")
+		ok := decodeChunkInto(&c, []byte(tc.in), &text, &kept)
+		if ok {
+			// The members a writer keeps, from the one decode, are what
+			// a second reading of the chunk finds.
+			if ref, _ := appendKept([]byte("before"), []byte(tc.in)); string(kept) != string(ref) {
+				t.Errorf("%s: kept %q, want %q", tc.in, kept, ref)
+			}
+		} else if string(kept) != "before" {
+			t.Errorf("%s: refused, yet kept grew to %q", tc.in, kept)
+		}
 		fresh, freshOK := decodeChunk([]byte(tc.in))
 		if ok && !freshOK || !ok && freshOK && !strings.Contains(tc.in, `"content":"a","content"`) {
 			t.Errorf("%s: ok = %v, decodeChunk's %v", tc.in, ok, freshOK)
@@ -102,7 +112,8 @@ func TestDecodeChunkInto(t *testing.T) {
 	}
 	content := []byte(chunkCases[0].in)
 	text = text[:0]
-	if n := testing.AllocsPerRun(100, func() { text = text[:0]; decodeChunkInto(&c, content, &text) }); n != 0 {
+	kept := make([]byte, 0, 512)
+	if n := testing.AllocsPerRun(100, func() { text, kept = text[:0], kept[:0]; decodeChunkInto(&c, content, &text, &kept) }); n != 0 {
 		t.Errorf("a content event into a reused chunk: %v allocations, want 0", n)
 	}
 }
@@ -208,4 +219,32 @@ func FuzzDecodeResponse(f *testing.F) {
 			checkResponseAgainstJSON(t, in, got)
 		}
 	})
+}
+
+// appendKept keeps every member of a chunk but a writer's own, wherever
+// they are and however the upstream spaced them, and nothing of what is
+// not an object.
+func TestAppendKept(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{`{"id":"x","object":"o","created":1,"model":"m","moegate":{},"choices":[{"delta":{"content":"a"}}],"extra":1}`,
+			`,"choices":[{"delta":{"content":"a"}}],"extra":1`, true},
+		{`{ "choices" : [{"id":"nested","model":"kept"}] , "id":"x", "system_fingerprint":"fp" }`,
+			`,"choices" : [{"id":"nested","model":"kept"}],"system_fingerprint":"fp"`, true},
+		{`{"id":"x"}`, ``, true},
+		{`[1]`, ``, false},
+		{`{"choices":`, ``, false},
+	} {
+		got, ok := appendKept([]byte("before"), []byte(tc.in))
+		if ok != tc.ok || string(got) != "before"+tc.want {
+			t.Errorf("%s: %q, %v; want %q, %v", tc.in, got, ok, "before"+tc.want, tc.ok)
+		}
+		var c wireChunk
+		kept := []byte("before")
+		if decodeChunkInto(&c, []byte(tc.in), nil, &kept) && string(kept) != "before"+tc.want {
+			t.Errorf("%s: decodeChunkInto kept %q, want %q", tc.in, kept, "before"+tc.want)
+		}
+	}
 }

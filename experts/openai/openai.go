@@ -323,7 +323,11 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	// content is the answer so far, append-only: each Delta.Content and
 	// the final Content are strings over its bytes (textOf). Room for a
 	// short answer saves the first few doublings.
-	content := make([]byte, 0, 512)
+	// kept is each event's members for Delta.Members, reused; it shares
+	// content's first allocation (each capped, so neither writes into
+	// the other).
+	buf := make([]byte, 1024)
+	content, kept := buf[:0:512], buf[512:512]
 	var c wireChunk // every event decodes into it, reusing its storage
 	var calls toolCallAccumulator
 	done := false
@@ -349,7 +353,8 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 			break
 		}
 		n := len(content)
-		if !decodeChunkInto(&c, data, &content) {
+		kept = kept[:0]
+		if !decodeChunkInto(&c, data, &content, &kept) {
 			c = wireChunk{} // nothing of the partial decode
 			if err := json.Unmarshal(data, &c); err != nil {
 				return nil, o.failed(0, "malformed stream event: %v", err)
@@ -357,6 +362,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 			if len(c.Choices) > 0 {
 				content = append(content, c.Choices[0].Delta.Content...)
 			}
+			kept, _ = appendKept(kept, data) // an object: json.Unmarshal took it
 		}
 		if c.Error != nil {
 			return nil, o.failed(0, "the upstream sent an error in the stream: %s", o.sanitize(c.Error.Message))
@@ -386,8 +392,8 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		// client's event would break on: only single-line events go as
 		// they are.
 		if d.ToolCalls == nil && len(c.Choices) == 1 && (ch.FinishReason == nil || *ch.FinishReason == "") && c.Usage == nil &&
-			bytes.IndexAny(data, "\r\n") < 0 {
-			d.Raw = data
+			len(kept) > 0 && bytes.IndexAny(data, "\r\n") < 0 {
+			d.Members = kept
 		}
 		if err := onDelta(d); err != nil {
 			return nil, err

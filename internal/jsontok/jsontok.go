@@ -9,8 +9,9 @@ import "unicode/utf8"
 
 // Decoder reads b from position i.
 type Decoder struct {
-	b []byte
-	i int
+	b   []byte
+	i   int
+	key int // the opening quote of the last key read
 }
 
 // New returns a decoder at the start of b.
@@ -21,6 +22,11 @@ func (d *Decoder) Next() { d.i++ }
 
 // Pos is the current position, at a value after WS or Peek.
 func (d *Decoder) Pos() int { return d.i }
+
+// KeyStart is the position of the opening quote of the key Object last
+// passed to its member function: read at once, before the value (which
+// may hold keys of its own), it and Pos after the value delimit the member.
+func (d *Decoder) KeyStart() int { return d.key }
 
 // Since returns the bytes from position start to the current one, capped
 // so that appending to them never writes into the input.
@@ -160,6 +166,7 @@ func (d *Decoder) nextKey(first bool) (key []byte, more, ok bool) {
 	if d.Peek() != '"' {
 		return nil, false, false
 	}
+	d.key = d.i
 	d.i++
 	start := d.i
 	for d.i < len(d.b) && d.b[d.i] != '"' {
@@ -228,6 +235,7 @@ func (d *Decoder) str(dst []byte) (s []byte, appended, ok bool) {
 	if d.Peek() != '"' {
 		return nil, false, false
 	}
+	d.key = d.i
 	d.i++
 	start := d.i
 	n := len(dst)
