@@ -50,14 +50,16 @@ func cosine(a, b sparse) float64 {
 	return dot
 }
 
+// sparseOf returns e's features of text.
+func sparseOf(e SparseFeatures, text string) sparse {
+	var x sparse
+	x.idx, x.val = e.AppendSparse(nil, nil, text)
+	return x
+}
+
 func TestLexicalSharesMeaning(t *testing.T) {
 	local := embed.NewLocal(LocalFeatureDim)
 	lex := NewLexical(local, LexicalOptions{})
-	vec := func(e SparseFeatures, text string) sparse {
-		var x sparse
-		x.idx, x.val = e.AppendSparse(nil, nil, text)
-		return x
-	}
 	tests := []struct {
 		a, b string
 		gain float64 // at least this much more cosine with lexical features
@@ -68,14 +70,14 @@ func TestLexicalSharesMeaning(t *testing.T) {
 		{"my flights", "book a flight", 0}, // stems add to shared n-grams
 	}
 	for _, tt := range tests {
-		before := cosine(vec(local, tt.a), vec(local, tt.b))
-		after := cosine(vec(lex, tt.a), vec(lex, tt.b))
+		before := cosine(sparseOf(local, tt.a), sparseOf(local, tt.b))
+		after := cosine(sparseOf(lex, tt.a), sparseOf(lex, tt.b))
 		if after < before+tt.gain || after <= 0 {
 			t.Errorf("cos(%q, %q) = %.3f with lexical features, %.3f without; want a gain of %v", tt.a, tt.b, after, before, tt.gain)
 		}
 	}
 	// The vector is normalised and sorted, and the version names the lexical block.
-	x := vec(lex, "How do I cook salmon?")
+	x := sparseOf(lex, "How do I cook salmon?")
 	var ss float64
 	for k, v := range x.val {
 		ss += float64(v) * float64(v)
@@ -100,11 +102,6 @@ func TestLexicalGloss(t *testing.T) {
 	local := embed.NewLocal(LocalFeatureDim)
 	with := NewLexical(local, LexicalOptions{})
 	without := NewLexical(local, LexicalOptions{Gloss: -1})
-	vec := func(e SparseFeatures, text string) sparse {
-		var x sparse
-		x.idx, x.val = e.AppendSparse(nil, nil, text)
-		return x
-	}
 	tests := []struct {
 		a, b   string
 		linked bool // a definition of a's senses has b (or its stem)
@@ -115,7 +112,7 @@ func TestLexicalGloss(t *testing.T) {
 		{"mortgage", "salmon", false},
 	}
 	for _, tt := range tests {
-		on, off := cosine(vec(with, tt.a), vec(with, tt.b)), cosine(vec(without, tt.a), vec(without, tt.b))
+		on, off := cosine(sparseOf(with, tt.a), sparseOf(with, tt.b)), cosine(sparseOf(without, tt.a), sparseOf(without, tt.b))
 		if got := on > off+0.01; got != tt.linked {
 			t.Errorf("cos(%q, %q) = %.3f with glosses, %.3f without; linked %v, want %v", tt.a, tt.b, on, off, got, tt.linked)
 		}
