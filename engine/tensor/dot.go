@@ -83,17 +83,12 @@ var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 // of F32 and F16, with the assembly's bits, for the builds and CPUs
 // without it.
 func dot4Go(t Type) dot4Fn {
-	switch t {
-	case F32:
-		return func(row []byte, x []float32, n int, dst []float32, stride int) {
-			dotFloatx4Go(F32, row, x, n, dst, stride)
-		}
-	case F16:
-		return func(row []byte, x []float32, n int, dst []float32, stride int) {
-			dotFloatx4Go(F16, row, x, n, dst, stride)
-		}
+	if t != F32 && t != F16 {
+		return nil
 	}
-	return nil
+	return func(row []byte, x []float32, n int, dst []float32, stride int) {
+		dotFloatx4Go(t, row, x, n, dst, stride)
+	}
 }
 
 // floatAt decodes element i of a row of type t, F32, F16 or BF16.
