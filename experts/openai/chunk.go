@@ -141,14 +141,7 @@ func (d *chunkDecoder) choice(ch *wireChunkChoice, first bool) bool {
 		case "delta":
 			ok = d.delta(ch, first)
 		case "finish_reason":
-			if d.Peek() == 'n' {
-				ch.FinishReason = nil
-				ok = d.Null()
-			} else {
-				var s string
-				s, ok = d.Str()
-				ch.FinishReason = &s
-			}
+			ok = d.strOrNull(&ch.FinishReason)
 		default:
 			ok = d.other(key)
 		}
@@ -182,6 +175,17 @@ func (d *chunkDecoder) delta(ch *wireChunkChoice, first bool) bool {
 // textOf returns b's bytes as a string without copying them. b must never
 // be written again: it is the tail of an append-only buffer.
 func textOf(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// strOrNull reads a string into a new *p, or null as a nil *p.
+func (d *chunkDecoder) strOrNull(p **string) bool {
+	if d.Peek() == 'n' {
+		*p = nil
+		return d.Null()
+	}
+	s, ok := d.Str()
+	*p = &s
+	return ok
+}
 
 // usage reads the token counts a stream's last event carries.
 func (d *chunkDecoder) usage(c *wireChunk) bool {
@@ -280,14 +284,7 @@ func (d *chunkDecoder) message(m *wireMessage) bool {
 	return d.Object(func(key []byte) (ok bool) {
 		switch string(key) {
 		case "content":
-			if d.Peek() == 'n' {
-				m.Content = nil
-				ok = d.Null()
-			} else {
-				var s string
-				s, ok = d.Str()
-				m.Content = &s
-			}
+			ok = d.strOrNull(&m.Content)
 		default: // tool calls ("tool_calls", even null) are left to encoding/json
 			ok = string(key) != "tool_calls" && d.other(key)
 		}
