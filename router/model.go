@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/moegate/moegate/internal/atomicfile"
@@ -96,11 +97,7 @@ type Linear struct {
 // probs writes softmax(Wx+b) into p (length Classes) for a sparse x.
 func (g *Linear) probs(x sparse, p []float64) {
 	var acc [64]float32
-	logits := acc[:0]
-	if g.Classes > len(acc) {
-		logits = make([]float32, 0, g.Classes)
-	}
-	logits = append(logits, g.B...)
+	logits := withBias(&acc, g.B)
 	for k, i := range x.idx {
 		v := x.val[k]
 		for c, w := range g.W[int(i)*g.Classes : int(i+1)*g.Classes] {
@@ -108,6 +105,16 @@ func (g *Linear) probs(x sparse, p []float64) {
 		}
 	}
 	softmax(p, logits)
+}
+
+// withBias returns the logits' starting values, the biases b, in acc
+// when they fit (most routers have few experts), so that no allocation
+// is made.
+func withBias(acc *[64]float32, b []float32) []float32 {
+	if len(b) > len(acc) {
+		return slices.Clone(b)
+	}
+	return append(acc[:0], b...)
 }
 
 // softmax writes the softmax of logits, computed in float64, to p.

@@ -81,11 +81,7 @@ func packLinear(g *Linear) *packedLinear {
 // probs writes softmax(Wx+b) into p, as Linear.probs does.
 func (g *packedLinear) probs(x sparse, p []float64) {
 	var acc [64]float32
-	logits := acc[:0]
-	if g.classes > len(acc) {
-		logits = make([]float32, 0, g.classes)
-	}
-	logits = append(logits, g.b...)
+	logits := withBias(&acc, g.b)
 	for k, i := range x.idx {
 		r, ok := g.rows.row(i)
 		if !ok {
