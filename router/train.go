@@ -904,11 +904,15 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 		batches := (len(d.x) + o.BatchSize - 1) / o.BatchSize
 		o.Epochs = min(200, max(14, (2000+batches-1)/batches))
 	}
-	nw := classes * dim
-	params := make([]float32, nw+classes) // weights, then biases
-	grad := make([]float32, len(params))
-	m1 := make([]float32, len(params))
-	m2 := make([]float32, len(params))
+	// A feature's weights, gradients and Adam moments lie together, a
+	// block of 4·classes floats (the biases' block last): a feature seen in
+	// a batch costs three cache lines instead of one or two in each of
+	// four arrays of dim·classes floats, and those misses were most of the
+	// training time (CLINC150 full data, BenchmarkTrainFull at load 9-10:
+	// 14.7 and 14.9 s of CPU before, 12.2 and 11.1 s after; same weights).
+	stride := 4 * classes
+	blocks := make([]float32, (dim+1)*stride)
+	block := func(f int) []float32 { return blocks[f*stride : (f+1)*stride] }
 	const beta1, beta2, eps = 0.9, 0.999, 1e-8
 
 	order := make([]int, len(d.x))
@@ -923,11 +927,20 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 	steps := o.Epochs * ((len(order) + o.BatchSize - 1) / o.BatchSize)
 	step := 0
 	l2 := float32(o.L2)
-	adam := func(i int, g, lr, c1, c2 float32) {
-		m1[i] = beta1*m1[i] + (1-beta1)*g
-		m2[i] = beta2*m2[i] + (1-beta2)*g*g
-		params[i] -= lr * (m1[i] * c1) / (float32(math.Sqrt(float64(m2[i]*c2))) + eps)
+	// adam steps the weights of one block by its gradients (scaled by inv,
+	// with decay l2) and clears them.
+	adam := func(b []float32, inv, l2, lr, c1, c2 float32) {
+		w, g := b[:classes], b[classes:2*classes]
+		m1, m2 := b[2*classes:3*classes], b[3*classes:4*classes]
+		for c := range w {
+			gc := g[c]*inv + l2*w[c]
+			m1[c] = beta1*m1[c] + (1-beta1)*gc
+			m2[c] = beta2*m2[c] + (1-beta2)*gc*gc
+			w[c] -= lr * (m1[c] * c1) / (float32(math.Sqrt(float64(m2[c]*c2))) + eps)
+			g[c] = 0
+		}
 	}
+	bias := block(dim)
 	smooth := float32(max(0, o.LabelSmoothing) / float64(classes))
 	for range o.Epochs {
 		if err := ctx.Err(); err != nil {
@@ -943,7 +956,7 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 				x, y, w := d.x[n], d.y[n], d.w[n]
 				wsum += w
 				for c := range classes {
-					logits[c] = float64(params[nw+c])
+					logits[c] = float64(bias[c])
 				}
 				for k, i := range x.idx {
 					if stamp[i] != int32(step) {
@@ -951,7 +964,7 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 						touched = append(touched, i)
 					}
 					v := x.val[k]
-					row := params[int(i)*classes : int(i+1)*classes]
+					row := blocks[int(i)*stride : int(i)*stride+classes]
 					for c, wc := range row {
 						logits[c] += float64(wc * v)
 					}
@@ -971,11 +984,11 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 						g -= 1 - float32(classes)*smooth
 					}
 					gs[c] = g * w
-					grad[nw+c] += gs[c]
+					bias[classes+c] += gs[c]
 				}
 				for k, i := range x.idx {
 					v := x.val[k]
-					grow := grad[int(i)*classes : int(i+1)*classes]
+					grow := blocks[int(i)*stride+classes : int(i)*stride+2*classes]
 					for c, g := range gs {
 						grow[c] += g * v
 					}
@@ -986,16 +999,14 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 			c2 := float32(1 / (1 - math.Pow(beta2, float64(step))))
 			inv := 1 / wsum
 			for _, f := range touched {
-				for i := int(f) * classes; i < int(f+1)*classes; i++ {
-					adam(i, grad[i]*inv+l2*params[i], lr, c1, c2)
-					grad[i] = 0
-				}
+				adam(block(int(f)), inv, l2, lr, c1, c2)
 			}
-			for i := nw; i < len(params); i++ {
-				adam(i, grad[i]*inv, lr, c1, c2)
-				grad[i] = 0
-			}
+			adam(bias, inv, 0, lr, c1, c2)
 		}
 	}
-	return &Linear{Classes: classes, Dim: dim, W: params[:nw:nw], B: params[nw:]}, nil
+	g := &Linear{Classes: classes, Dim: dim, W: make([]float32, dim*classes), B: slices.Clone(bias[:classes])}
+	for f := range dim {
+		copy(g.W[f*classes:(f+1)*classes], blocks[f*stride:f*stride+classes])
+	}
+	return g, nil
 }
