@@ -74,7 +74,20 @@ type TrainOptions struct {
 	Epochs       int
 	BatchSize    int     // default 64
 	LearningRate float64 // Adam step; default 0.02
-	L2           float64 // weight decay; default 1e-5
+	// L2 is the weight decay; default 1e-5. Experts with few examples
+	// need more: the decay is max(L2, FewShotL2/n), n the examples per
+	// expert (FewShotL2 default 1e-3, negative: none), so that 10 examples
+	// per expert train with 1e-4 and 100 or more with L2. CLINC150, val /
+	// a held-out fifth of train: 10 examples and descriptions 0.744 /
+	// 0.758 at 1e-5, 0.749 / 0.764 at 1e-4, 0.747 / 0.762 at 3e-4; full
+	// data 0.971 / 0.981 at 1e-5, 0.963 / 0.977 at 1e-4.
+	L2        float64
+	FewShotL2 float64
+	// DescriptionWeight scales the loss of the examples a description
+	// gives (Example.Description): few, but written to cover the expert.
+	// Default 2 (CLINC150 10 examples and descriptions, L2 1e-4: 0.749 /
+	// 0.764 at 1, 0.752 / 0.765 at 2, 0.752 / 0.765 at 3).
+	DescriptionWeight float64
 	// OOSWeight scales the loss of out-of-scope examples, which are usually
 	// few; default 2.
 	OOSWeight float64
@@ -136,6 +149,11 @@ type TrainOptions struct {
 	ExemplarWeight float64
 	ExemplarScale  float64
 	ExemplarTemp   float64
+	// Dropout drops each feature of an example with this probability at
+	// each step of training (scaling the others up), so that the gate
+	// spreads its weight over an expert's redundant features (a word's
+	// n-grams, stem, concepts) instead of learning one of them.
+	Dropout float64
 	// NoSpelling turns off the spelling correction of queries against the
 	// training vocabulary (see speller.go).
 	NoSpelling bool
@@ -148,6 +166,8 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	o.BatchSize = cmp.Or(o.BatchSize, 64)
 	o.LearningRate = cmp.Or(o.LearningRate, 0.02)
 	o.L2 = cmp.Or(o.L2, 1e-5)
+	o.FewShotL2 = cmp.Or(o.FewShotL2, 1e-3)
+	o.DescriptionWeight = cmp.Or(o.DescriptionWeight, 2)
 	o.OOSWeight = cmp.Or(o.OOSWeight, 2)
 	o.Temperature = cmp.Or(o.Temperature, 0.05)
 	o.TargetCoverage = cmp.Or(o.TargetCoverage, 0.975)
@@ -365,6 +385,9 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		if ex.Expert == OutOfScope {
 			w *= opts.OOSWeight
 		}
+		if ex.Description {
+			w *= opts.DescriptionWeight
+		}
 		c := class[ex.Expert]
 		data.src = append(data.src, src[i])
 		data.x = append(data.x, xs[i])
@@ -393,6 +416,10 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	}
 
 	classes := len(experts)
+	perExpert := examplesPerExpert(examples, src, len(experts)-btoi(oos >= 0))
+	if opts.FewShotL2 > 0 {
+		opts.L2 = max(opts.L2, opts.FewShotL2/max(1, perExpert))
+	}
 	// The final gate on everything and, meanwhile, the threshold from a gate
 	// trained on all but a held-out split: two independent fits, one per core.
 	type fitResult struct {
@@ -409,7 +436,6 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 		<-final
 		return nil, err
 	}
-	perExpert := examplesPerExpert(examples, src, len(experts)-btoi(oos >= 0))
 	if countOOS(examples) > 0 {
 		opts.TargetCoverage = lowerCoverage(held, heldOOS, oos, perExpert, opts)
 	}
@@ -941,6 +967,8 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 		}
 	}
 	bias := block(dim)
+	drop := o.Dropout
+	var kept sparse
 	smooth := float32(max(0, o.LabelSmoothing) / float64(classes))
 	for range o.Epochs {
 		if err := ctx.Err(); err != nil {
@@ -957,6 +985,9 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 				wsum += w
 				for c := range classes {
 					logits[c] = float64(bias[c])
+				}
+				if drop > 0 {
+					x = dropout(rng, x, drop, &kept)
 				}
 				for k, i := range x.idx {
 					if stamp[i] != int32(step) {
@@ -1009,4 +1040,18 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 		copy(g.W[f*classes:(f+1)*classes], blocks[f*stride:f*stride+classes])
 	}
 	return g, nil
+}
+
+// dropout returns x with each feature dropped with probability p and the
+// others scaled by 1/(1−p), in kept's arrays.
+func dropout(rng *rand.Rand, x sparse, p float64, kept *sparse) sparse {
+	kept.idx, kept.val = kept.idx[:0], kept.val[:0]
+	scale := float32(1 / (1 - p))
+	for k, i := range x.idx {
+		if rng.Float64() >= p {
+			kept.idx = append(kept.idx, i)
+			kept.val = append(kept.val, x.val[k]*scale)
+		}
+	}
+	return *kept
 }

@@ -41,6 +41,7 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	exW := fs.Float64("exemplar-weight", 0, "blend weight of exemplar scores for an expert with no examples (0: default, <0: none)")
 	exScale := fs.Float64("exemplar-scale", 0, "examples per expert at which the exemplar weight falls by e (0: default)")
 	exTemp := fs.Float64("exemplar-temp", 0, "softmax temperature over exemplar cosines (0: default)")
+	dropout := fs.Float64("dropout", 0, "probability of dropping each feature of a training example at each step (0: default)")
 	noSpell := fs.Bool("no-spelling", false, "no spelling correction of queries against the training vocabulary")
 	noNeg := fs.Bool("no-negatives", false, "train without the generic negatives")
 	shots := fs.Int("shots", 0, "training examples sampled per class (0: all)")
@@ -95,7 +96,7 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	}
 	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs,
 		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink,
-		NoSpelling: *noSpell, ExemplarWeight: *exW, ExemplarScale: *exScale, ExemplarTemp: *exTemp}}
+		NoSpelling: *noSpell, Dropout: *dropout, ExemplarWeight: *exW, ExemplarScale: *exScale, ExemplarTemp: *exTemp}}
 	res, err := exp.Run(ctx, emb, train, test, opts)
 	if err != nil {
 		return err
