@@ -160,11 +160,6 @@ type TrainOptions struct {
 	// 0.9796 with 4. A fixed 4 was too few for 2,100 examples, trained
 	// 40 epochs (TestGenericNegatives failed). Negative: from scratch.
 	FinishShare float64
-	// Dropout drops each feature of an example with this probability at
-	// each step of training (scaling the others up), so that the gate
-	// spreads its weight over an expert's redundant features (a word's
-	// n-grams, stem, concepts) instead of learning one of them.
-	Dropout float64
 	// NoSpelling turns off the spelling correction of queries against the
 	// training vocabulary (see speller.go).
 	NoSpelling bool
@@ -1011,8 +1006,6 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 		}
 	}
 	bias := block(dim)
-	drop := o.Dropout
-	var kept sparse
 	smooth := float32(max(0, o.LabelSmoothing) / float64(classes))
 	for range o.Epochs {
 		if err := ctx.Err(); err != nil {
@@ -1029,9 +1022,6 @@ func fitLogReg(ctx context.Context, d *dataset, classes, dim int, o TrainOptions
 				wsum += w
 				for c := range classes {
 					logits[c] = float64(bias[c])
-				}
-				if drop > 0 {
-					x = dropout(rng, x, drop, &kept)
 				}
 				for k, i := range x.idx {
 					if stamp[i] != int32(step) {
@@ -1093,18 +1083,4 @@ type logRegState struct {
 	blocks []float32
 	step   int
 	epochs int // of the last fit
-}
-
-// dropout returns x with each feature dropped with probability p and the
-// others scaled by 1/(1−p), in kept's arrays.
-func dropout(rng *rand.Rand, x sparse, p float64, kept *sparse) sparse {
-	kept.idx, kept.val = kept.idx[:0], kept.val[:0]
-	scale := float32(1 / (1 - p))
-	for k, i := range x.idx {
-		if rng.Float64() >= p {
-			kept.idx = append(kept.idx, i)
-			kept.val = append(kept.val, x.val[k]*scale)
-		}
-	}
-	return *kept
 }

@@ -36,12 +36,13 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
 	epochs := fs.Int("epochs", 0, "training epochs (0: default)")
 	l2 := fs.Float64("l2", 0, "weight decay (0: default)")
+	fewL2 := fs.Float64("few-shot-l2", 0, "weight decay is max(--l2, this / examples per expert) (0: default, <0: --l2 alone)")
+	descW := fs.Float64("description-weight", 0, "loss weight of the examples an expert's description gives (0: default)")
 	negW := fs.Float64("negative-weight", 0, "weight of the generic negatives (0: default)")
 	shrink := fs.Float64("shrink", 0, "examples per expert at which the out-of-scope threshold is halved (0: default)")
 	exW := fs.Float64("exemplar-weight", 0, "blend weight of exemplar scores for an expert with no examples (0: default, <0: none)")
 	exScale := fs.Float64("exemplar-scale", 0, "examples per expert at which the exemplar weight falls by e (0: default)")
 	exTemp := fs.Float64("exemplar-temp", 0, "softmax temperature over exemplar cosines (0: default)")
-	dropout := fs.Float64("dropout", 0, "probability of dropping each feature of a training example at each step (0: default)")
 	noSpell := fs.Bool("no-spelling", false, "no spelling correction of queries against the training vocabulary")
 	noNeg := fs.Bool("no-negatives", false, "train without the generic negatives")
 	shots := fs.Int("shots", 0, "training examples sampled per class (0: all)")
@@ -95,8 +96,8 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 		}
 	}
 	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs,
-		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink,
-		NoSpelling: *noSpell, Dropout: *dropout, ExemplarWeight: *exW, ExemplarScale: *exScale, ExemplarTemp: *exTemp}}
+		L2: *l2, FewShotL2: *fewL2, DescriptionWeight: *descW, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink,
+		NoSpelling: *noSpell, ExemplarWeight: *exW, ExemplarScale: *exScale, ExemplarTemp: *exTemp}}
 	res, err := exp.Run(ctx, emb, train, test, opts)
 	if err != nil {
 		return err
