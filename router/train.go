@@ -385,16 +385,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	var retrieve []bool
 	anyRetrieve := false
 	for i, ex := range examples {
-		w := 1.0
-		if ex.Weight > 0 {
-			w = ex.Weight
-		}
-		if ex.Expert == OutOfScope {
-			w *= opts.OOSWeight
-		}
-		if ex.Description {
-			w *= opts.DescriptionWeight
-		}
+		w := exampleWeight(ex, opts)
 		c := class[ex.Expert]
 		data.src = append(data.src, src[i])
 		data.x = append(data.x, xs[i])
@@ -424,9 +415,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 
 	classes := len(experts)
 	perExpert := examplesPerExpert(examples, src, len(experts)-btoi(oos >= 0))
-	if opts.FewShotL2 > 0 {
-		opts.L2 = max(opts.L2, opts.FewShotL2/max(1, perExpert))
-	}
+	opts.L2 = weightDecay(opts, perExpert)
 	splits, single := calibrationSplits(data, classes, oos, opts)
 	// With one held-out split (large sets), the final gate continues the
 	// held-out split's gate on everything (FinishShare); otherwise it is
@@ -511,6 +500,32 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 	}
 	m.Trained = time.Now().UTC()
 	return m, nil
+}
+
+// exampleWeight is the loss weight of ex: its own (1 when unset), times
+// OOSWeight for an out-of-scope example and DescriptionWeight for a
+// description's. (Class balance multiplies it.)
+func exampleWeight(ex Example, opts TrainOptions) float64 {
+	w := 1.0
+	if ex.Weight > 0 {
+		w = ex.Weight
+	}
+	if ex.Expert == OutOfScope {
+		w *= opts.OOSWeight
+	}
+	if ex.Description {
+		w *= opts.DescriptionWeight
+	}
+	return w
+}
+
+// weightDecay is the L2 of a gate trained on perExpert examples per
+// expert (see TrainOptions.FewShotL2).
+func weightDecay(opts TrainOptions, perExpert float64) float64 {
+	if opts.FewShotL2 <= 0 {
+		return opts.L2
+	}
+	return max(opts.L2, opts.FewShotL2/max(1, perExpert))
 }
 
 // calibrate chooses the out-of-scope thresholds from the gate
