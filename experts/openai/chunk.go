@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"strings"
 	"unsafe"
 
 	"github.com/moegate/moegate/experts"
@@ -116,13 +115,31 @@ type chunkDecoder struct {
 // other skips the value of a key the chunk has no field for, refusing a
 // key encoding/json would match to a field by folding its case.
 func (d *chunkDecoder) other(key []byte) bool {
-	for _, f := range [...]string{"choices", "usage", "error", "delta", "content", "tool_calls", "finish_reason", "message", "param", "code",
-		"prompt_tokens", "completion_tokens", "total_tokens"} {
-		if len(key) == len(f) && strings.EqualFold(string(key), f) {
-			return false
-		}
+	return !fieldName(key) && d.Skip()
+}
+
+// fieldName reports whether key, ASCII as the decoder's keys are, equals
+// one of the field names of the chunk and answer types ignoring case.
+// Folding ASCII letters to lower case is all strings.EqualFold would
+// do to such a key.
+func fieldName(key []byte) bool {
+	var buf [len("completion_tokens")]byte
+	if len(key) > len(buf) {
+		return false // longer than any field name
 	}
-	return d.Skip()
+	lower := buf[:len(key)]
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower) {
+	case "choices", "usage", "error", "delta", "content", "tool_calls", "finish_reason", "message", "param", "code",
+		"prompt_tokens", "completion_tokens", "total_tokens":
+		return true
+	}
+	return false
 }
 
 func (d *chunkDecoder) choices(c *wireChunk) bool {

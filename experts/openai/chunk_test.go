@@ -248,3 +248,33 @@ func TestAppendKept(t *testing.T) {
 		}
 	}
 }
+
+// streamEvents are the events of one answer as OpenAI streams it: the
+// role, content pieces, the finish reason and usage.
+var streamEvents = func() [][]byte {
+	head := `{"id":"chatcmpl-AbC123xyz","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[{"index":0,"delta":`
+	out := [][]byte{[]byte(head + `{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}`)}
+	for _, w := range []string{"The ", "instant ", "upstream ", "streams ", "every ", "answer ", "in ", "eight pieces."} {
+		out = append(out, []byte(head+`{"content":"`+w+`"},"logprobs":null,"finish_reason":null}]}`))
+	}
+	out = append(out, []byte(head+`{},"logprobs":null,"finish_reason":"stop"}]}`),
+		[]byte(`{"id":"chatcmpl-AbC123xyz","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":8,"total_tokens":32}}`))
+	return out
+}()
+
+// BenchmarkStreamEvents is the decode of one streamed answer's events as
+// Stream does it: content appended, the members a writer keeps gathered.
+func BenchmarkStreamEvents(b *testing.B) {
+	var c wireChunk
+	content, kept := make([]byte, 0, 512), make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		content = content[:0]
+		for _, e := range streamEvents {
+			kept = kept[:0]
+			if !decodeChunkInto(&c, e, &content, &kept) {
+				b.Fatalf("refused %s", e)
+			}
+		}
+	}
+}

@@ -392,7 +392,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		// client's event would break on: only single-line events go as
 		// they are.
 		if d.ToolCalls == nil && len(c.Choices) == 1 && (ch.FinishReason == nil || *ch.FinishReason == "") && c.Usage == nil &&
-			len(kept) > 0 && bytes.IndexAny(data, "\r\n") < 0 {
+			len(kept) > 0 && bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
 			d.Members = kept
 		}
 		if err := onDelta(d); err != nil {
