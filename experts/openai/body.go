@@ -237,6 +237,7 @@ type sseReader struct {
 	r     *bufio.Reader
 	left  int64
 	multi []byte
+	shape eventShape // of the stream's last content event, for decodeEvent
 }
 
 var errTooLarge = errors.New("upstream answer too large")
@@ -244,7 +245,7 @@ var errTooLarge = errors.New("upstream answer too large")
 func newSSEReader(r io.Reader, limit int64) *sseReader {
 	s := sseReaders.Get().(*sseReader)
 	s.r.Reset(r)
-	s.left, s.multi = limit, s.multi[:0]
+	s.left, s.multi, s.shape.ok = limit, s.multi[:0], false
 	return s
 }
 
@@ -258,6 +259,9 @@ func (s *sseReader) release() {
 	s.r.Reset(nil)
 	if cap(s.multi) > 64<<10 {
 		s.multi = nil // grown by an unusually long event: not kept
+	}
+	if cap(s.shape.buf) > 64<<10 {
+		s.shape.buf = nil
 	}
 	sseReaders.Put(s)
 }

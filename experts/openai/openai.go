@@ -354,7 +354,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		}
 		n := len(content)
 		kept = kept[:0]
-		if !decodeChunkInto(&c, data, &content, &kept) {
+		if !decodeEvent(&c, data, &content, &kept, &sse.shape) {
 			c = wireChunk{} // nothing of the partial decode
 			if err := json.Unmarshal(data, &c); err != nil {
 				return nil, o.failed(0, "malformed stream event: %v", err)
