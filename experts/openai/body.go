@@ -238,6 +238,7 @@ type sseReader struct {
 	left  int64
 	multi []byte
 	shape eventShape // of the stream's last content event, for decodeEvent
+	kept  []byte     // the last event's members, for Stream
 }
 
 var errTooLarge = errors.New("upstream answer too large")
@@ -260,8 +261,8 @@ func (s *sseReader) release() {
 	if cap(s.multi) > 64<<10 {
 		s.multi = nil // grown by an unusually long event: not kept
 	}
-	if cap(s.shape.buf) > 64<<10 {
-		s.shape.buf = nil
+	if cap(s.shape.buf) > 64<<10 || cap(s.kept) > 64<<10 {
+		s.shape.buf, s.kept = nil, nil
 	}
 	sseReaders.Put(s)
 }
