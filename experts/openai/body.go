@@ -292,7 +292,7 @@ func (s *sseReader) next() ([]byte, error) {
 			}
 			return nil, err
 		}
-		line = bytes.TrimRight(line, "\r\n")
+		line = trimEOL(line)
 		if len(line) == 0 {
 			if have {
 				return s.multi, nil
@@ -304,6 +304,19 @@ func (s *sseReader) next() ([]byte, error) {
 			continue // comments, event:, id:, retry:
 		}
 		data = bytes.TrimPrefix(data, []byte(" "))
+		if !have {
+			// A one-line event whose blank line has arrived is returned
+			// where it lies in the buffer, not copied: looking at what is
+			// buffered reads nothing, so the line stays valid.
+			if n := s.blankNext(); n > 0 {
+				_, _ = s.r.Discard(n)
+				s.left -= int64(n)
+				if s.left < 0 {
+					return nil, errTooLarge
+				}
+				return data, nil
+			}
+		}
 		if have {
 			s.multi = append(s.multi, '\n')
 		}
@@ -313,6 +326,27 @@ func (s *sseReader) next() ([]byte, error) {
 }
 
 // line reads one line, however long, within the byte limit.
+// blankNext returns the length of the blank line ("\n" or "\r\n")
+// that the buffer holds next, 0 if it holds none.
+func (s *sseReader) blankNext() int {
+	b, _ := s.r.Peek(min(2, s.r.Buffered()))
+	switch {
+	case len(b) > 0 && b[0] == '\n':
+		return 1
+	case len(b) == 2 && b[0] == '\r' && b[1] == '\n':
+		return 2
+	}
+	return 0
+}
+
+// trimEOL removes the line ends (any "\r" and "\n") at the end of b.
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 func (s *sseReader) line() ([]byte, error) {
 	b, err := s.r.ReadSlice('\n')
 	s.left -= int64(len(b))
