@@ -52,17 +52,19 @@ func (o *Expert) forward(req *experts.Request, stream bool) ([]byte, bool) {
 		out = append(out, `,"stream":true,"stream_options":{"include_usage":true}`...)
 	}
 	hasMaxCompletion := false
-	err := jsonobj.Members(src, func(key, _, _ []byte) {
-		if string(key) == "max_completion_tokens" {
-			hasMaxCompletion = true
+	if o.reasoning { // only a reasoning model's max_tokens depends on it
+		err := jsonobj.Members(src, func(key, _, _ []byte) {
+			if string(key) == "max_completion_tokens" {
+				hasMaxCompletion = true
+			}
+		})
+		if err != nil {
+			return nil, false
 		}
-	})
-	if err != nil {
-		return nil, false
 	}
 	prefix := o.prefix(req)
 	sawMessages := false
-	err = jsonobj.Members(src, func(key, value, member []byte) {
+	err := jsonobj.Members(src, func(key, value, member []byte) {
 		switch string(key) {
 		case "model", "moegate", "stream", "stream_options":
 			return

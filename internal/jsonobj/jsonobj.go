@@ -3,6 +3,7 @@
 package jsonobj
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 )
@@ -66,14 +67,19 @@ func skipSpace(b []byte, i int) int {
 }
 
 // skipString returns the index after the string starting at b[i] == '"'.
+// It looks for the closing quote with IndexByte (vectorised), stepping
+// over a backslash and the byte it escapes when one comes first.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			break
 		}
+		if e := bytes.IndexByte(b[j:j+q], '\\'); e >= 0 {
+			j += e + 2
+			continue
+		}
+		return j + q + 1, nil
 	}
 	return 0, errNotObject
 }
