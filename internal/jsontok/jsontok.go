@@ -285,8 +285,11 @@ func (d *Decoder) str(dst []byte) (s []byte, appended, ok bool) {
 	return nil, false, false
 }
 
+// maxDepth is the deepest nesting Skip passes over, encoding/json's.
+const maxDepth = 10000
+
 func (d *Decoder) skip(depth int) bool {
-	if depth > 32 {
+	if depth > maxDepth {
 		return false
 	}
 	switch d.Peek() {
