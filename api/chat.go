@@ -193,7 +193,11 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 		s.writeCompletion(c, completion(res))
 		return nil
 	}
-	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
+	buf := s.buffer()
+	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name, (*buf)[:0])
+	// Nothing writes to the stream once the handler returns (a stream
+	// is only ever sent from this goroutine), so its buffer is free.
+	defer func() { s.keep(buf, sw.pending) }()
 	res, err := s.execute(c, p, sw.delta)
 	if err != nil {
 		if !sw.started {
@@ -275,21 +279,36 @@ func usageOf(u experts.Usage) *usage {
 // writeCompletion writes cc as gin's c.JSON would, encoding the common
 // shape by hand into a reused buffer.
 func (s *Server) writeCompletion(c *gin.Context, cc chatCompletion) {
-	buf, _ := s.bodies.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
-	}
+	buf := s.buffer()
 	b, ok := cc.appendJSON((*buf)[:0])
 	if !ok {
-		s.bodies.Put(buf)
+		s.keep(buf, nil)
 		c.JSON(http.StatusOK, cc)
 		return
 	}
 	c.Writer.Header()["Content-Type"] = jsonContentType
 	c.Status(http.StatusOK)
 	_, _ = c.Writer.Write(b) // an error is the client gone: nothing to tell it
-	if cap(b) <= 64<<10 {    // an unusually long answer's buffer is not kept
+	s.keep(buf, b)
+}
+
+// buffer returns a buffer for a response encoded by hand, to be handed
+// back with keep once the response is written.
+func (s *Server) buffer() *[]byte {
+	buf, _ := s.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = &[]byte{}
+	}
+	return buf
+}
+
+// keep returns buf, now grown to b (nil: as it was), for another response;
+// an unusually long answer's buffer is not kept.
+func (s *Server) keep(buf *[]byte, b []byte) {
+	if b != nil {
 		*buf = b
+	}
+	if cap(*buf) <= 64<<10 {
 		s.bodies.Put(buf)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -213,8 +212,7 @@ func (s *Server) observe(c *gin.Context) {
 		status = v.(int)
 	}
 	d := time.Since(start)
-	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+	s.metrics.count(route, status, d.Seconds())
 	if route == "/healthz" || route == "/readyz" || route == "/metrics" {
 		return
 	}

@@ -36,12 +36,16 @@ type streamWriter struct {
 	route     []byte // the moegate object's route, encoded by the first event
 }
 
-func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
-	return &streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
-		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_"),
+// newStreamWriter returns a writer that holds its events in pending (empty,
+// its storage reused).
+func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string, pending []byte) *streamWriter {
+	if cap(pending) < 4<<10 {
 		// Room for a short answer's events with their two moegate
 		// objects: growing from nothing took four allocations.
-		pending: make([]byte, 0, 4<<10)}
+		pending = make([]byte, 0, 4<<10)
+	}
+	return &streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
+		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_"), pending: pending}
 }
 
 // start sends the headers and the first chunk: the assistant role and the

@@ -52,17 +52,19 @@ func (o *Expert) forward(req *experts.Request, stream bool) ([]byte, bool) {
 		out = append(out, `,"stream":true,"stream_options":{"include_usage":true}`...)
 	}
 	hasMaxCompletion := false
-	err := jsonobj.Members(src, func(key, _, _ []byte) {
-		if string(key) == "max_completion_tokens" {
-			hasMaxCompletion = true
+	if o.reasoning { // only a reasoning model's max_tokens depends on it
+		err := jsonobj.Members(src, func(key, _, _ []byte) {
+			if string(key) == "max_completion_tokens" {
+				hasMaxCompletion = true
+			}
+		})
+		if err != nil {
+			return nil, false
 		}
-	})
-	if err != nil {
-		return nil, false
 	}
 	prefix := o.prefix(req)
 	sawMessages := false
-	err = jsonobj.Members(src, func(key, value, member []byte) {
+	err := jsonobj.Members(src, func(key, value, member []byte) {
 		switch string(key) {
 		case "model", "moegate", "stream", "stream_options":
 			return
@@ -237,6 +239,8 @@ type sseReader struct {
 	r     *bufio.Reader
 	left  int64
 	multi []byte
+	shape eventShape // of the stream's last content event, for decodeEvent
+	kept  []byte     // the last event's members, for Stream
 }
 
 var errTooLarge = errors.New("upstream answer too large")
@@ -244,7 +248,7 @@ var errTooLarge = errors.New("upstream answer too large")
 func newSSEReader(r io.Reader, limit int64) *sseReader {
 	s := sseReaders.Get().(*sseReader)
 	s.r.Reset(r)
-	s.left, s.multi = limit, s.multi[:0]
+	s.left, s.multi, s.shape.ok = limit, s.multi[:0], false
 	return s
 }
 
@@ -258,6 +262,9 @@ func (s *sseReader) release() {
 	s.r.Reset(nil)
 	if cap(s.multi) > 64<<10 {
 		s.multi = nil // grown by an unusually long event: not kept
+	}
+	if cap(s.shape.buf) > 64<<10 || cap(s.kept) > 64<<10 {
+		s.shape.buf, s.kept = nil, nil
 	}
 	sseReaders.Put(s)
 }
@@ -287,7 +294,7 @@ func (s *sseReader) next() ([]byte, error) {
 			}
 			return nil, err
 		}
-		line = bytes.TrimRight(line, "\r\n")
+		line = trimEOL(line)
 		if len(line) == 0 {
 			if have {
 				return s.multi, nil
@@ -299,6 +306,19 @@ func (s *sseReader) next() ([]byte, error) {
 			continue // comments, event:, id:, retry:
 		}
 		data = bytes.TrimPrefix(data, []byte(" "))
+		if !have {
+			// A one-line event whose blank line has arrived is returned
+			// where it lies in the buffer, not copied: looking at what is
+			// buffered reads nothing, so the line stays valid.
+			if n := s.blankNext(); n > 0 {
+				_, _ = s.r.Discard(n)
+				s.left -= int64(n)
+				if s.left < 0 {
+					return nil, errTooLarge
+				}
+				return data, nil
+			}
+		}
 		if have {
 			s.multi = append(s.multi, '\n')
 		}
@@ -308,6 +328,27 @@ func (s *sseReader) next() ([]byte, error) {
 }
 
 // line reads one line, however long, within the byte limit.
+// blankNext returns the length of the blank line ("\n" or "\r\n")
+// that the buffer holds next, 0 if it holds none.
+func (s *sseReader) blankNext() int {
+	b, _ := s.r.Peek(min(2, s.r.Buffered()))
+	switch {
+	case len(b) > 0 && b[0] == '\n':
+		return 1
+	case len(b) == 2 && b[0] == '\r' && b[1] == '\n':
+		return 2
+	}
+	return 0
+}
+
+// trimEOL removes the line ends (any "\r" and "\n") at the end of b.
+func trimEOL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 func (s *sseReader) line() ([]byte, error) {
 	b, err := s.r.ReadSlice('\n')
 	s.left -= int64(len(b))

@@ -1,7 +1,7 @@
 package openai
 
 import (
-	"strings"
+	"bytes"
 	"unsafe"
 
 	"github.com/moegate/moegate/experts"
@@ -27,6 +27,18 @@ func decodeChunk(data []byte) (c wireChunk, ok bool) {
 // appendKept), from this one reading of the chunk. On false, *text and
 // *kept are as they were.
 func decodeChunkInto(c *wireChunk, data []byte, text, kept *[]byte) bool {
+	return decodeEvent(c, data, text, kept, nil)
+}
+
+// decodeEvent is decodeChunkInto for the events of one stream: when
+// shape (kept by the caller for the stream) is not nil, an event that is
+// the last content event with only its content string changed is read
+// from that string alone, and the shape of each content event is
+// remembered for the next.
+func decodeEvent(c *wireChunk, data []byte, text, kept *[]byte, shape *eventShape) bool {
+	if shape != nil && text != nil && kept != nil && shape.read(c, data, text, kept) {
+		return true
+	}
 	*c = wireChunk{Choices: c.Choices[:0]}
 	var n, nk int
 	if text != nil {
@@ -37,6 +49,7 @@ func decodeChunkInto(c *wireChunk, data []byte, text, kept *[]byte) bool {
 	}
 	d := chunkDecoder{Decoder: jsontok.New(data), text: text}
 	var seenChoices, seenUsage bool
+	keptAt := 0 // where in kept the content string is, if it is
 	ok := d.Object(func(key []byte) bool {
 		if kept == nil || writersOwn(key) {
 			return d.member(c, key, &seenChoices, &seenUsage)
@@ -44,6 +57,9 @@ func decodeChunkInto(c *wireChunk, data []byte, text, kept *[]byte) bool {
 		start := d.KeyStart()
 		if !d.member(c, key, &seenChoices, &seenUsage) {
 			return false
+		}
+		if d.at > start {
+			keptAt = len(*kept) + 1 + d.at - start
 		}
 		*kept = append(append(*kept, ','), data[start:d.Pos()]...)
 		return true
@@ -54,7 +70,66 @@ func decodeChunkInto(c *wireChunk, data []byte, text, kept *[]byte) bool {
 	if !ok && kept != nil {
 		*kept = (*kept)[:nk]
 	}
+	if shape != nil && text != nil && kept != nil {
+		shape.remember(c, data, d.at, d.end, (*kept)[nk:], keptAt-nk, ok && keptAt > 0)
+	}
 	return ok
+}
+
+// eventShape is a stream's last event that was one piece of content:
+// its bytes and its kept members around the content string. A stream's
+// pieces mostly differ in that string alone (same id, model, created,
+// choice index and nulls), and JSON that is valid with one string there
+// is valid with any other, with the same meaning but for the content: so
+// such an event needs only its bytes compared and its string read.
+type eventShape struct {
+	buf                    []byte // the four parts below, in order
+	prefix, suffix         int    // lengths in buf of the event's bytes before and after the string
+	keptPrefix, keptSuffix int    // and of its kept members'
+	ok                     bool
+}
+
+// remember keeps the shape of the event data just decoded into c when it
+// was one piece of content: one choice with a content string at
+// data[at:end] (kept[keptAt:] when keptAt > 0), no finish reason, no
+// usage or tool calls.
+func (e *eventShape) remember(c *wireChunk, data []byte, at, end int, kept []byte, keptAt int, ok bool) {
+	e.ok = ok && at > 0 && len(c.Choices) == 1 && c.Choices[0].FinishReason == nil && c.Usage == nil &&
+		!present(c.Choices[0].Delta.ToolCalls) && keptAt+end-at <= len(kept)
+	if !e.ok {
+		return
+	}
+	keptEnd := keptAt + end - at
+	e.buf = append(append(append(append(e.buf[:0], data[:at]...), data[end:]...), kept[:keptAt]...), kept[keptEnd:]...)
+	e.prefix, e.suffix, e.keptPrefix, e.keptSuffix = at, len(data)-end, keptAt, len(kept)-keptEnd
+}
+
+// read decodes data as decodeChunkInto would if it has the remembered
+// shape: the same bytes around one valid string.
+func (e *eventShape) read(c *wireChunk, data []byte, text, kept *[]byte) bool {
+	if !e.ok || len(data) <= e.prefix+e.suffix {
+		return false
+	}
+	b := e.buf
+	prefix, suffix := b[:e.prefix], b[e.prefix:e.prefix+e.suffix]
+	b = b[e.prefix+e.suffix:]
+	keptPrefix, keptSuffix := b[:e.keptPrefix], b[e.keptPrefix:e.keptPrefix+e.keptSuffix]
+	str := data[e.prefix : len(data)-e.suffix]
+	if str[0] != '"' || !bytes.HasPrefix(data, prefix) || !bytes.HasSuffix(data, suffix) {
+		return false
+	}
+	n := len(*text)
+	d := jsontok.New(str)
+	t, ok := d.AppendStr(*text)
+	if !ok || !d.End() {
+		return false
+	}
+	*text = t
+	c.Choices = append(c.Choices[:0], wireChunkChoice{})
+	c.Choices[0].Delta.Content = textOf(t[n:])
+	c.Usage, c.Error = nil, nil
+	*kept = append(append(append(*kept, keptPrefix...), str...), keptSuffix...)
+	return true
 }
 
 // writersOwn reports whether a chunk's member is one a writer sets
@@ -111,18 +186,39 @@ func (d *chunkDecoder) member(c *wireChunk, key []byte, seenChoices, seenUsage *
 type chunkDecoder struct {
 	jsontok.Decoder
 	text *[]byte // see decodeChunkInto
+	// at and end delimit the first choice's content string read into
+	// text, from its opening quote; at is 0 if there was none.
+	at, end int
 }
 
 // other skips the value of a key the chunk has no field for, refusing a
 // key encoding/json would match to a field by folding its case.
 func (d *chunkDecoder) other(key []byte) bool {
-	for _, f := range [...]string{"choices", "usage", "error", "delta", "content", "tool_calls", "finish_reason", "message", "param", "code",
-		"prompt_tokens", "completion_tokens", "total_tokens"} {
-		if len(key) == len(f) && strings.EqualFold(string(key), f) {
-			return false
-		}
+	return !fieldName(key) && d.Skip()
+}
+
+// fieldName reports whether key, ASCII as the decoder's keys are, equals
+// one of the field names of the chunk and answer types ignoring case.
+// Folding ASCII letters to lower case is all strings.EqualFold would
+// do to such a key.
+func fieldName(key []byte) bool {
+	var buf [len("completion_tokens")]byte
+	if len(key) > len(buf) {
+		return false // longer than any field name
 	}
-	return d.Skip()
+	lower := buf[:len(key)]
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	switch string(lower) {
+	case "choices", "usage", "error", "delta", "content", "tool_calls", "finish_reason", "message", "param", "code",
+		"prompt_tokens", "completion_tokens", "total_tokens":
+		return true
+	}
+	return false
 }
 
 func (d *chunkDecoder) choices(c *wireChunk) bool {
@@ -162,7 +258,9 @@ func (d *chunkDecoder) delta(ch *wireChunkChoice, first bool) bool {
 			ok = d.Null()
 		case first && d.text != nil:
 			n := len(*d.text)
+			d.at = d.Pos()
 			*d.text, ok = d.AppendStr(*d.text)
+			d.end = d.Pos()
 			ch.Delta.Content = textOf((*d.text)[n:])
 		default:
 			ch.Delta.Content, ok = d.Str()

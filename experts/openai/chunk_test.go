@@ -2,6 +2,7 @@ package openai
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -246,5 +247,135 @@ func TestAppendKept(t *testing.T) {
 		if decodeChunkInto(&c, []byte(tc.in), nil, &kept) && string(kept) != "before"+tc.want {
 			t.Errorf("%s: decodeChunkInto kept %q, want %q", tc.in, kept, "before"+tc.want)
 		}
+	}
+}
+
+// streamEvents are the events of one answer as OpenAI streams it: the
+// role, content pieces, the finish reason and usage.
+var streamEvents = func() [][]byte {
+	head := `{"id":"chatcmpl-AbC123xyz","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[{"index":0,"delta":`
+	out := [][]byte{[]byte(head + `{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}`)}
+	for _, w := range []string{"The ", "instant ", "upstream ", "streams ", "every ", "answer ", "in ", "eight pieces."} {
+		out = append(out, []byte(head+`{"content":"`+w+`"},"logprobs":null,"finish_reason":null}]}`))
+	}
+	out = append(out, []byte(head+`{},"logprobs":null,"finish_reason":"stop"}]}`),
+		[]byte(`{"id":"chatcmpl-AbC123xyz","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[],"usage":{"prompt_tokens":24,"completion_tokens":8,"total_tokens":32}}`))
+	return out
+}()
+
+// BenchmarkStreamEvents is the decode of one streamed answer's events as
+// Stream does it: content appended, the members a writer keeps gathered.
+func BenchmarkStreamEvents(b *testing.B) {
+	var c wireChunk
+	content, kept := make([]byte, 0, 512), make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		content = content[:0]
+		var shape eventShape
+		for _, e := range streamEvents {
+			kept = kept[:0]
+			if !decodeEvent(&c, e, &content, &kept, &shape) {
+				b.Fatalf("refused %s", e)
+			}
+		}
+	}
+}
+
+// decodeEvent, remembering each content event's shape, reads every event
+// of a stream as decodeChunkInto reads it alone: same chunk, content and
+// kept members, same refusals.
+func TestDecodeEventSameAsDecodeChunk(t *testing.T) {
+	head := `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":`
+	piece := func(s string) string { return head + s + `},"finish_reason":null}]}` }
+	var realistic []string
+	for _, e := range streamEvents {
+		realistic = append(realistic, string(e))
+	}
+	for _, events := range [][]string{
+		realistic,
+		{piece(`"a"`), piece(`"b"`), piece(`"c \"q\" \\ \n é 🙂"`), piece(`""`), piece(`"d"`)},
+		// The same bytes around something other than one string.
+		{piece(`"a"`), piece(`null`), piece(`"b"`), piece(`"b","x":"y"`), piece(`"b"} , {"content":"c"`), piece(`1`), piece(`"e"`)},
+		{piece(`"a"`), piece(`"\u00e9"`), piece("\"bad \xff\""), piece(`"unterminated`), piece(`"a" `), piece(` "b"`), piece(`"c"`)},
+		{piece(`"a"`), piece(`"b"`) + "x", "x" + piece(`"b"`), piece(`"c"`)},
+		// Shapes that are not one piece of content.
+		{head + `"a"},"finish_reason":"stop"}]}`, head + `"b"},"finish_reason":"stop"}]}`},
+		{`{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}]}`, `{"choices":[{"delta":{"content":"c"}},{"delta":{"content":"b"}}]}`},
+		{`{"choices":[{"delta":{"content":"a","content":"b"}}]}`, `{"choices":[{"delta":{"content":"c","content":"b"}}]}`},
+		{`{"choices":[{"delta":{"content":"a"}}],"usage":null}`, `{"choices":[{"delta":{"content":"b"}}],"usage":null}`},
+		{`{"choices":[{"delta":{"content":"a"}}],"usage":{"total_tokens":1}}`, `{"choices":[{"delta":{"content":"b"}}],"usage":{"total_tokens":1}}`},
+		{`{"id":"x","choices":[{"delta":{"content":"a"}}],"model":"m"}`, `{"id":"x","choices":[{"delta":{"content":"bb"}}],"model":"m"}`},
+	} {
+		checkDecodeEvents(t, events)
+	}
+}
+
+func checkDecodeEvents(t *testing.T, events []string) {
+	t.Helper()
+	var shape eventShape
+	var c, want wireChunk
+	var text, wantText []byte
+	for i, e := range events {
+		var kept, wantKept []byte
+		ok := decodeEvent(&c, []byte(e), &text, &kept, &shape)
+		wantOK := decodeChunkInto(&want, []byte(e), &wantText, &wantKept)
+		if ok != wantOK || string(text) != string(wantText) || string(kept) != string(wantKept) {
+			t.Fatalf("event %d %q: ok %v, text %q, kept %q; alone: %v, %q, %q", i, e, ok, text, kept, wantOK, wantText, wantKept)
+		}
+		if !ok {
+			continue
+		}
+		if got, w := chunkSummary(c), chunkSummary(want); got != w {
+			t.Fatalf("event %d %q: %s; alone: %s", i, e, got, w)
+		}
+	}
+}
+
+func chunkSummary(c wireChunk) string {
+	s := fmt.Sprintf("choices %d usage %v error %v", len(c.Choices), c.Usage, c.Error)
+	for _, ch := range c.Choices {
+		fr := "<nil>"
+		if ch.FinishReason != nil {
+			fr = *ch.FinishReason
+		}
+		s += fmt.Sprintf(" [%q %q %s]", ch.Delta.Content, ch.Delta.ToolCalls, fr)
+	}
+	return s
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	for i := range streamEvents[1:] {
+		f.Add(string(streamEvents[i]), string(streamEvents[i+1]), `"x"`)
+	}
+	f.Fuzz(func(t *testing.T, a, b, piece string) {
+		// b, and b with its first content string replaced by piece.
+		events := []string{a, b, b}
+		if i := strings.Index(b, `"content":"`); i >= 0 {
+			if end := strings.Index(b[i+11:], `"`); end >= 0 {
+				events = append(events, b[:i+10]+piece+b[i+11+end+1:])
+			}
+		}
+		checkDecodeEvents(t, events)
+	})
+}
+
+// A stream's content events after the first are read from their string
+// alone; the role and finish events are decoded.
+func TestEventShapeReadsPieces(t *testing.T) {
+	var shape eventShape
+	var c wireChunk
+	var text []byte
+	for i, e := range streamEvents {
+		var kept []byte
+		read := shape.read(&c, e, &text, &kept)
+		if want := i >= 2 && i <= 8; read != want {
+			t.Errorf("event %d %s: read by shape %v, want %v", i, e, read, want)
+		}
+		if !read && !decodeEvent(&c, e, &text, &kept, &shape) {
+			t.Fatalf("event %d refused", i)
+		}
+	}
+	if want := "The instant upstream streams every answer in eight pieces."; string(text) != want {
+		t.Errorf("content %q, want %q", text, want)
 	}
 }

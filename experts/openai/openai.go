@@ -323,11 +323,11 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 	// content is the answer so far, append-only: each Delta.Content and
 	// the final Content are strings over its bytes (textOf). Room for a
 	// short answer saves the first few doublings.
-	// kept is each event's members for Delta.Members, reused; it shares
-	// content's first allocation (each capped, so neither writes into
-	// the other).
-	buf := make([]byte, 1024)
-	content, kept := buf[:0:512], buf[512:512]
+	// kept is each event's members for Delta.Members, reused from the
+	// pooled reader (a delta's members are written before the next event
+	// is read).
+	content, kept := make([]byte, 0, 512), sse.kept[:0]
+	defer func() { sse.kept = kept[:0] }()
 	var c wireChunk // every event decodes into it, reusing its storage
 	var calls toolCallAccumulator
 	done := false
@@ -354,7 +354,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		}
 		n := len(content)
 		kept = kept[:0]
-		if !decodeChunkInto(&c, data, &content, &kept) {
+		if !decodeEvent(&c, data, &content, &kept, &sse.shape) {
 			c = wireChunk{} // nothing of the partial decode
 			if err := json.Unmarshal(data, &c); err != nil {
 				return nil, o.failed(0, "malformed stream event: %v", err)
@@ -392,7 +392,7 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		// client's event would break on: only single-line events go as
 		// they are.
 		if d.ToolCalls == nil && len(c.Choices) == 1 && (ch.FinishReason == nil || *ch.FinishReason == "") && c.Usage == nil &&
-			len(kept) > 0 && bytes.IndexAny(data, "\r\n") < 0 {
+			len(kept) > 0 && bytes.IndexByte(data, '\n') < 0 && bytes.IndexByte(data, '\r') < 0 {
 			d.Members = kept
 		}
 		if err := onDelta(d); err != nil {

@@ -6,6 +6,7 @@ package jsonenc
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -19,11 +20,10 @@ func String(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i = safeRun(s, i); i == len(s) {
+			break
+		}
 		if c := s[i]; c < utf8.RuneSelf {
-			if safe[c] {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '\\', '"':
@@ -65,6 +65,32 @@ func String(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// safeRun returns the position of the first byte from i that is not a
+// safe ASCII byte, len(s) if none. It looks at eight bytes at a time:
+// most of what is encoded needs no escape.
+func safeRun(s string, i int) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// Each term flags, exactly for the lowest flagged byte, one kind
+		// of byte that is not safe: beyond ASCII, a control character,
+		// or one of the five escaped.
+		m := x | (x-lo*0x20)&^x | zeroByte(x^(lo*'"')) | zeroByte(x^(lo*'\\')) |
+			zeroByte(x^(lo*'<')) | zeroByte(x^(lo*'>')) | zeroByte(x^(lo*'&'))
+		if m &= hi; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s) && s[i] < utf8.RuneSelf && safe[s[i]]; i++ {
+	}
+	return i
+}
+
+// zeroByte has the high bit set of y's lowest zero byte (and maybe of
+// bytes above it), none if no byte is zero.
+func zeroByte(y uint64) uint64 { return (y - 0x0101010101010101) &^ y }
 
 // safe are the ASCII bytes json.Marshal writes as they are.
 var safe = func() (t [utf8.RuneSelf]bool) {

@@ -81,3 +81,20 @@ func FuzzFloat(f *testing.F) {
 		}
 	})
 }
+
+// Every byte at every offset of a word, in a run of safe bytes long
+// enough for String's eight-at-a-time scan, is encoded as encoding/json
+// encodes it.
+func TestStringEveryByteEveryOffset(t *testing.T) {
+	for c := range 256 {
+		for at := range 18 {
+			b := []byte("abcdefghijklmnopqrstuvwxyz")
+			b[at] = byte(c)
+			s := string(b)
+			want, _ := json.Marshal(s)
+			if got := String(nil, s); string(got) != string(want) {
+				t.Fatalf("String(%q) = %s, want %s", s, got, want)
+			}
+		}
+	}
+}

@@ -4,13 +4,15 @@ package jsonobj
 
 import (
 	"errors"
-	"strings"
+
+	"github.com/moegate/moegate/internal/jsontok"
 )
 
 // Members calls fn with each top-level member of the JSON object src: its
 // key as written between the quotes, its value's bytes, and the member's bytes from the key's
-// opening quote to the end of its value. src must be valid JSON (the API
-// layer has decoded it); anything else is an error, never a panic.
+// opening quote to the end of its value. Each key and value is checked
+// as strictly as encoding/json checks it: src that is not valid JSON is
+// an error, never a panic, and never passed on in pieces.
 func Members(src []byte, fn func(key, value, member []byte)) error {
 	i := skipSpace(src, 0)
 	if i >= len(src) || src[i] != '{' {
@@ -25,7 +27,7 @@ func Members(src []byte, fn func(key, value, member []byte)) error {
 			return errNotObject
 		}
 		start := i
-		end, err := skipString(src, i)
+		end, err := skipValue(src, i) // the key, a string
 		if err != nil {
 			return err
 		}
@@ -65,54 +67,13 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index after the string starting at b[i] == '"'.
-func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
-		}
-	}
-	return 0, errNotObject
-}
-
-// skipValue returns the index after the value starting at b[i].
+// skipValue returns the index after the value starting at b[i], which
+// must be valid JSON: a body that is not must not be forwarded as if it
+// were.
 func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
+	d := jsontok.New(b[i:])
+	if !d.Skip() {
 		return 0, errNotObject
 	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errNotObject
-	}
-	j := i
-	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
-		j++
-	}
-	if j == i {
-		return 0, errNotObject
-	}
-	return j, nil
+	return i + d.Pos(), nil
 }

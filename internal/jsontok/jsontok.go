@@ -5,7 +5,11 @@
 // decode must read as encoding/json would read it.
 package jsontok
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"math/bits"
+	"unicode/utf8"
+)
 
 // Decoder reads b from position i.
 type Decoder struct {
@@ -37,7 +41,8 @@ func (d *Decoder) Skip() bool { return d.skip(0) }
 
 // WS passes over white space.
 func (d *Decoder) WS() {
-	for d.i < len(d.b) {
+	// Most calls are at a token: one comparison decides.
+	for d.i < len(d.b) && d.b[d.i] <= ' ' {
 		switch d.b[d.i] {
 		case ' ', '\t', '\n', '\r':
 			d.i++
@@ -169,13 +174,8 @@ func (d *Decoder) nextKey(first bool) (key []byte, more, ok bool) {
 	d.key = d.i
 	d.i++
 	start := d.i
-	for d.i < len(d.b) && d.b[d.i] != '"' {
-		if c := d.b[d.i]; c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return nil, false, false
-		}
-		d.i++
-	}
-	if d.i == len(d.b) {
+	d.i = scan(d.b, d.i, true)
+	if d.i == len(d.b) || d.b[d.i] != '"' {
 		return nil, false, false
 	}
 	key = d.b[start:d.i]
@@ -239,7 +239,7 @@ func (d *Decoder) str(dst []byte) (s []byte, appended, ok bool) {
 	d.i++
 	start := d.i
 	n := len(dst)
-	for d.i < len(d.b) {
+	for d.i = scan(d.b, d.i, false); d.i < len(d.b); d.i = scan(d.b, d.i, false) {
 		c := d.b[d.i]
 		switch {
 		case c == '"':
@@ -280,15 +280,16 @@ func (d *Decoder) str(dst []byte) (s []byte, appended, ok bool) {
 			}
 			d.i += 2
 			start = d.i
-		default:
-			d.i++
 		}
 	}
 	return nil, false, false
 }
 
+// maxDepth is the deepest nesting Skip passes over, encoding/json's.
+const maxDepth = 10000
+
 func (d *Decoder) skip(depth int) bool {
-	if depth > 32 {
+	if depth > maxDepth {
 		return false
 	}
 	switch d.Peek() {
@@ -312,40 +313,64 @@ func (d *Decoder) skip(depth int) bool {
 // valid escapes.
 func (d *Decoder) skipString() bool {
 	d.i++
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
+	for d.i = scan(d.b, d.i, false); d.i < len(d.b); d.i = scan(d.b, d.i, false) {
+		switch c := d.b[d.i]; {
 		case c == '"':
 			d.i++
 			return true
 		case c < 0x20:
 			return false
-		case c == '\\':
+		}
+		// A backslash.
+		d.i++
+		if d.i >= len(d.b) {
+			return false
+		}
+		switch d.b[d.i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			d.i++
-			if d.i >= len(d.b) {
+		case 'u':
+			if d.i+5 > len(d.b) {
 				return false
 			}
-			switch d.b[d.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				d.i++
-			case 'u':
-				if d.i+5 > len(d.b) {
+			for _, h := range d.b[d.i+1 : d.i+5] {
+				if !isHex(h) {
 					return false
 				}
-				for _, h := range d.b[d.i+1 : d.i+5] {
-					if !isHex(h) {
-						return false
-					}
-				}
-				d.i += 5
-			default:
-				return false
 			}
+			d.i += 5
 		default:
-			d.i++
+			return false
 		}
 	}
 	return false
+}
+
+// scan returns the position of the first byte from i that ends a run of a
+// string's plain bytes: a quote, a backslash or a control character, and
+// (when key is set) any byte beyond ASCII; len(b) if none. It looks at
+// eight bytes at a time: strings are most of what the hot path reads.
+func scan(b []byte, i int, key bool) int {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^(lo*'"'), x^(lo*'\\')
+		// Each term flags, exactly for the lowest flagged byte, a byte
+		// that is zero (the quote, the backslash) or below 0x20.
+		m := ((q - lo) &^ q) | ((bs - lo) &^ bs) | ((x - lo*0x20) &^ x)
+		if key {
+			m |= x
+		}
+		if m &= hi; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || key && c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }

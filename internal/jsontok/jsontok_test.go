@@ -61,3 +61,39 @@ func TestStr(t *testing.T) {
 		}
 	}
 }
+
+// TestScan checks the eight-bytes-at-a-time scan against a byte loop, from
+// every start in inputs where the byte that ends a run falls at every
+// offset of a word, after every kind of byte.
+func TestScan(t *testing.T) {
+	naive := func(b []byte, i int, key bool) int {
+		for ; i < len(b); i++ {
+			if c := b[i]; c == '"' || c == '\\' || c < 0x20 || key && c >= utf8.RuneSelf {
+				return i
+			}
+		}
+		return i
+	}
+	var inputs [][]byte
+	for _, end := range []byte{'"', '\\', 0, 0x1f, 0x80, 0xff, 'x'} {
+		for _, before := range []byte{'a', ' ', '!', '#', '[', ']', 0x7f, 0x20, 0x21, 0xc3, 0xe9, 0x01} {
+			for n := range 20 {
+				b := make([]byte, n+1, n+9)
+				for i := range n {
+					b[i] = before
+				}
+				b[n] = end
+				inputs = append(inputs, b, append(b, "tail\"\\x"...))
+			}
+		}
+	}
+	for _, b := range inputs {
+		for i := range len(b) + 1 {
+			for _, key := range []bool{false, true} {
+				if got, want := scan(b, i, key), naive(b, i, key); got != want {
+					t.Fatalf("scan(%q, %d, %v) = %d, want %d", b, i, key, got, want)
+				}
+			}
+		}
+	}
+}
