@@ -36,6 +36,8 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 	coverage := fs.Float64("coverage", 0, "target in-scope coverage for the out-of-scope threshold (0: default)")
 	epochs := fs.Int("epochs", 0, "training epochs (0: default)")
 	l2 := fs.Float64("l2", 0, "weight decay (0: default)")
+	fewL2 := fs.Float64("few-shot-l2", 0, "weight decay is max(--l2, this / examples per expert) (0: default, <0: --l2 alone)")
+	descW := fs.Float64("description-weight", 0, "loss weight of the examples an expert's description gives (0: default)")
 	negW := fs.Float64("negative-weight", 0, "weight of the generic negatives (0: default)")
 	shrink := fs.Float64("shrink", 0, "examples per expert at which the out-of-scope threshold is halved (0: default)")
 	exW := fs.Float64("exemplar-weight", 0, "blend weight of exemplar scores for an expert with no examples (0: default, <0: none)")
@@ -94,7 +96,7 @@ func cmdRouteEval(ctx context.Context, args []string) error {
 		}
 	}
 	opts := router.Options{TopK: *k, Train: router.TrainOptions{Kind: *kind, TargetCoverage: *coverage, Epochs: *epochs,
-		L2: *l2, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink,
+		L2: *l2, FewShotL2: *fewL2, DescriptionWeight: *descW, NegativeWeight: *negW, NoNegatives: *noNeg, ShrinkExamples: *shrink,
 		NoSpelling: *noSpell, ExemplarWeight: *exW, ExemplarScale: *exScale, ExemplarTemp: *exTemp}}
 	res, err := exp.Run(ctx, emb, train, test, opts)
 	if err != nil {
