@@ -2,6 +2,8 @@ package router
 
 import (
 	"math/bits"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Per query the gate reads one row of weights per feature and the
@@ -78,19 +80,21 @@ func packLinear(g *Linear) *packedLinear {
 	return p
 }
 
-// probs writes softmax(Wx+b) into p, as Linear.probs does.
+// probs writes softmax(Wx+b) into p, as Linear.probs does: the kept rows
+// of x's features are listed, then added in x's order by one kernel, each
+// class's logit summing the same products in the same order.
 func (g *packedLinear) probs(x sparse, p []float64) {
 	var acc [64]float32
 	logits := withBias(&acc, g.b)
+	var rowArr [512]int32
+	var valArr [512]float32
+	rows, vals := rowArr[:0], valArr[:0]
 	for k, i := range x.idx {
-		r, ok := g.rows.row(i)
-		if !ok {
-			continue
-		}
-		v := x.val[k]
-		for c, w := range g.w[r*g.classes : (r+1)*g.classes] {
-			logits[c] += w * v
+		if r, ok := g.rows.row(i); ok {
+			rows = append(rows, int32(r))
+			vals = append(vals, x.val[k])
 		}
 	}
+	vec.AddScaledRows(logits, g.w, rows, vals)
 	softmax(p, logits)
 }
