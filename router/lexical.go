@@ -159,12 +159,16 @@ func (l *Lexical) NGrams() *embed.Local { return l.local }
 // extend adds text's stem and concept features to its n-grams a (as
 // l.NGrams gives them). The result may share a's arrays.
 func (l *Lexical) extend(a sparse, text string) sparse {
-	var stack [256]bucket
-	bs := l.features(stack[:0], text)
+	var stack, tmp [512]bucket
+	var ends [64]int32
+	bs, runs := l.features(stack[:0], ends[:0], text)
 	if len(bs) == 0 {
 		return a
 	}
-	return addSparse(a, merge(bs), float32(l.opts.Extra))
+	var idx [512]int32
+	var val [512]float32
+	x := merge(sortRuns(bs, tmp[:0], runs), sparse{idx: idx[:0], val: val[:0]})
+	return addSparse(a, x, float32(l.opts.Extra))
 }
 
 // bucket is one hashed feature occurrence.
@@ -173,11 +177,56 @@ type bucket struct {
 	w float32
 }
 
-// merge sums repeated buckets, applies sublinear term frequency (sign
-// kept) and L2-normalises, as embed.Local does.
-func merge(bs []bucket) sparse {
-	slices.SortFunc(bs, func(a, b bucket) int { return int(a.i - b.i) })
-	x := sparse{idx: make([]int32, 0, len(bs)), val: make([]float32, 0, len(bs))}
+// sortRuns sorts bs, made of runs ascending by index that end at ends,
+// stably: runs are merged pairwise, the earlier run's bucket first on a
+// tie, so that a bucket's occurrences keep the order of the words they
+// came from (and merge sums them in that order). tmp is scratch space.
+// It is a merge sort's last passes: a sort of the whole was most of the
+// lexical features' time.
+func sortRuns(bs, tmp []bucket, ends []int32) []bucket {
+	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
+	for len(ends) > 1 {
+		out := ends[:0] // written behind the reads
+		start := int32(0)
+		for j := 0; j < len(ends); j += 2 {
+			if j+1 == len(ends) {
+				copy(tmp[start:ends[j]], bs[start:ends[j]])
+				out = append(out, ends[j])
+				break
+			}
+			mid, end := ends[j], ends[j+1]
+			mergeRuns(tmp[start:end], bs[start:mid], bs[mid:end])
+			out = append(out, end)
+			start = end
+		}
+		ends = out
+		bs, tmp = tmp, bs
+	}
+	return bs
+}
+
+// mergeRuns merges the ascending runs a and b into dst (of their total
+// length), a's bucket first on a tie.
+func mergeRuns(dst, a, b []bucket) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if b[j].i < a[i].i {
+			dst[k] = b[j]
+			j++
+		} else {
+			dst[k] = a[i]
+			i++
+		}
+		k++
+	}
+	k += copy(dst[k:], a[i:])
+	copy(dst[k:], b[j:])
+}
+
+// merge appends to x the buckets of bs, sorted by index, with repeated
+// buckets summed in order, sublinear term frequency applied (sign kept)
+// and L2-normalised, as embed.Local does.
+func merge(bs []bucket, x sparse) sparse {
 	for k := 0; k < len(bs); {
 		i, w := bs[k].i, bs[k].w
 		for k++; k < len(bs) && bs[k].i == i; k++ {
@@ -201,8 +250,9 @@ const (
 	kindLexFile = 13
 )
 
-// features appends the stem and concept features of text's words.
-func (l *Lexical) features(bs []bucket, text string) []bucket {
+// features appends the stem and concept features of text's words to bs,
+// each word's ascending by index, and the end of each word's run to ends.
+func (l *Lexical) features(bs []bucket, ends []int32, text string) ([]bucket, []int32) {
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	// Words as embed.Local reads them; those of letters a-z only, shorter
@@ -221,14 +271,19 @@ func (l *Lexical) features(bs []bucket, text string) []bucket {
 		if !ok {
 			f = l.memo(string(word[:n]))
 		}
-		bs = append(bs, f...)
+		if len(f) > 0 {
+			bs = append(bs, f...)
+			ends = append(ends, int32(len(bs)))
+		}
 	}
-	return bs
+	return bs, ends
 }
 
-// memo computes w's features and remembers them while there is room.
+// memo computes w's features, ascending by index, and remembers them while
+// there is room.
 func (l *Lexical) memo(w string) []bucket {
 	f := slices.Clip(strongest(l.wordFeatures(nil, w), maxWordBuckets))
+	slices.SortFunc(f, func(a, b bucket) int { return cmp.Compare(a.i, b.i) })
 	l.wordsMu.Lock()
 	if l.words == nil {
 		l.words = make(map[string][]bucket)
