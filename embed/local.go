@@ -138,9 +138,9 @@ func (b bucket) weight() float32 { return math.Float32frombits(uint32(b)) }
 // the same vector as Embed's, without materialising Dim zeros: learners
 // over very large dimensions use it.
 func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32) {
-	var stack [512]bucket
+	var stack, tmp [512]bucket
 	start := len(idx)
-	idx, val = merge(l.features(stack[:0], text), idx, val)
+	idx, val = merge(l.sort(l.features(stack[:0], text), tmp[:0]), idx, val)
 	// Sublinear term frequency, sign kept, and L2 normalisation.
 	for k := start; k < len(val); k++ {
 		val[k] = sublinear(val[k])
@@ -149,11 +149,46 @@ func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, 
 	return idx, val
 }
 
-// merge sorts bs and appends each of its buckets once to idx and val,
-// with the weights of its occurrences summed. Buckets whose features
-// cancelled are left out.
+// sort sorts bs as slices.Sort does, by index and then by weight bits:
+// a least-significant-digit radix sort of the indexes (below l.dim), 8
+// bits a pass, then the rare runs of one index put in order. A comparison
+// sort was a third of an embedding's time. tmp is scratch space.
+func (l *Local) sort(bs, tmp []bucket) []bucket {
+	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
+	for shift := 32; (l.dim-1)>>(shift-32) > 0; shift += 8 {
+		var at [256]int32
+		for _, b := range bs {
+			at[b>>shift&255]++
+		}
+		n := int32(0)
+		for d, c := range at {
+			at[d] = n
+			n += c
+		}
+		for _, b := range bs {
+			d := b >> shift & 255
+			tmp[at[d]] = b
+			at[d]++
+		}
+		bs, tmp = tmp, bs
+	}
+	for k := 0; k < len(bs); {
+		e := k + 1
+		for e < len(bs) && bs[e].index() == bs[k].index() {
+			e++
+		}
+		if e-k > 1 {
+			slices.Sort(bs[k:e])
+		}
+		k = e
+	}
+	return bs
+}
+
+// merge appends each bucket of bs, sorted, once to idx and val, with the
+// weights of its occurrences summed. Buckets whose features cancelled are
+// left out.
 func merge(bs []bucket, idx []int32, val []float32) ([]int32, []float32) {
-	slices.Sort(bs)
 	for k := 0; k < len(bs); {
 		i, w := bs[k].index(), bs[k].weight()
 		for k++; k < len(bs) && bs[k].index() == i; k++ {
@@ -183,9 +218,9 @@ func (l *Local) EmbedWith(fine *Local, v []float32, nz, idx []int32, val []float
 		return nz, idx, val, false
 	}
 	clear(v)
-	var stack [512]bucket
+	var stack, tmp [512]bucket
 	start := len(idx)
-	idx, val = merge(fine.features(stack[:0], text), idx, val)
+	idx, val = merge(fine.sort(fine.features(stack[:0], text), tmp[:0]), idx, val)
 	for k := start; k < len(val); k++ {
 		v[int(idx[k])%l.dim] += val[k]
 		val[k] = sublinear(val[k])

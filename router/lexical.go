@@ -160,14 +160,13 @@ func (l *Lexical) NGrams() *embed.Local { return l.local }
 // l.NGrams gives them). The result may share a's arrays.
 func (l *Lexical) extend(a sparse, text string) sparse {
 	var stack, tmp [512]bucket
-	var ends [64]int32
-	bs, runs := l.features(stack[:0], ends[:0], text)
+	bs := l.features(stack[:0], text)
 	if len(bs) == 0 {
 		return a
 	}
 	var idx [512]int32
 	var val [512]float32
-	x := merge(sortRuns(bs, tmp[:0], runs), sparse{idx: idx[:0], val: val[:0]})
+	x := merge(sortStable(bs, tmp[:0], l.local.Dim()), sparse{idx: idx[:0], val: val[:0]})
 	return addSparse(a, x, float32(l.opts.Extra))
 }
 
@@ -177,50 +176,32 @@ type bucket struct {
 	w float32
 }
 
-// sortRuns sorts bs, made of runs ascending by index that end at ends,
-// stably: runs are merged pairwise, the earlier run's bucket first on a
-// tie, so that a bucket's occurrences keep the order of the words they
-// came from (and merge sums them in that order). tmp is scratch space.
-// It is a merge sort's last passes: a sort of the whole was most of the
-// lexical features' time.
-func sortRuns(bs, tmp []bucket, ends []int32) []bucket {
+// sortStable sorts bs by index, stably, so that a bucket's occurrences
+// keep the order of the words they came from (and merge sums them in that
+// order): a least-significant-digit radix sort, 8 bits a pass over the
+// indexes below dim, which costs what two passes over bs cost, without
+// the comparisons (a comparison sort was most of the lexical features'
+// time). tmp is scratch space.
+func sortStable(bs, tmp []bucket, dim int) []bucket {
 	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
-	for len(ends) > 1 {
-		out := ends[:0] // written behind the reads
-		start := int32(0)
-		for j := 0; j < len(ends); j += 2 {
-			if j+1 == len(ends) {
-				copy(tmp[start:ends[j]], bs[start:ends[j]])
-				out = append(out, ends[j])
-				break
-			}
-			mid, end := ends[j], ends[j+1]
-			mergeRuns(tmp[start:end], bs[start:mid], bs[mid:end])
-			out = append(out, end)
-			start = end
+	for shift := 0; (dim-1)>>shift > 0; shift += 8 {
+		var at [256]int32
+		for _, b := range bs {
+			at[b.i>>shift&255]++
 		}
-		ends = out
+		n := int32(0)
+		for d, c := range at {
+			at[d] = n
+			n += c
+		}
+		for _, b := range bs {
+			d := b.i >> shift & 255
+			tmp[at[d]] = b
+			at[d]++
+		}
 		bs, tmp = tmp, bs
 	}
 	return bs
-}
-
-// mergeRuns merges the ascending runs a and b into dst (of their total
-// length), a's bucket first on a tie.
-func mergeRuns(dst, a, b []bucket) {
-	i, j, k := 0, 0, 0
-	for i < len(a) && j < len(b) {
-		if b[j].i < a[i].i {
-			dst[k] = b[j]
-			j++
-		} else {
-			dst[k] = a[i]
-			i++
-		}
-		k++
-	}
-	k += copy(dst[k:], a[i:])
-	copy(dst[k:], b[j:])
 }
 
 // merge appends to x the buckets of bs, sorted by index, with repeated
@@ -250,9 +231,8 @@ const (
 	kindLexFile = 13
 )
 
-// features appends the stem and concept features of text's words to bs,
-// each word's ascending by index, and the end of each word's run to ends.
-func (l *Lexical) features(bs []bucket, ends []int32, text string) ([]bucket, []int32) {
+// features appends the stem and concept features of text's words to bs.
+func (l *Lexical) features(bs []bucket, text string) []bucket {
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	// Words as embed.Local reads them; those of letters a-z only, shorter
@@ -271,19 +251,14 @@ func (l *Lexical) features(bs []bucket, ends []int32, text string) ([]bucket, []
 		if !ok {
 			f = l.memo(string(word[:n]))
 		}
-		if len(f) > 0 {
-			bs = append(bs, f...)
-			ends = append(ends, int32(len(bs)))
-		}
+		bs = append(bs, f...)
 	}
-	return bs, ends
+	return bs
 }
 
-// memo computes w's features, ascending by index, and remembers them while
-// there is room.
+// memo computes w's features and remembers them while there is room.
 func (l *Lexical) memo(w string) []bucket {
 	f := slices.Clip(strongest(l.wordFeatures(nil, w), maxWordBuckets))
-	slices.SortFunc(f, func(a, b bucket) int { return cmp.Compare(a.i, b.i) })
 	l.wordsMu.Lock()
 	if l.words == nil {
 		l.words = make(map[string][]bucket)
