@@ -35,7 +35,7 @@ type Lexical struct {
 	// lookup rather than stemming, WordNet lookups and hashing: they were
 	// most of the router's time per query. Bounded by maxMemoWords.
 	wordsMu sync.RWMutex
-	words   map[string][]bucket
+	words   map[string][]damped
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -159,14 +159,15 @@ func (l *Lexical) NGrams() *embed.Local { return l.local }
 // extend adds text's stem and concept features to its n-grams a (as
 // l.NGrams gives them). The result may share a's arrays.
 func (l *Lexical) extend(a sparse, text string) sparse {
-	var stack, tmp [512]bucket
-	bs := l.features(stack[:0], text)
+	var stack, tmp [512]damped
+	var ends [64]int32
+	bs, runs := l.features(stack[:0], ends[:0], text)
 	if len(bs) == 0 {
 		return a
 	}
 	var idx [512]int32
 	var val [512]float32
-	x := merge(sortStable(bs, tmp[:0], l.local.Dim()), sparse{idx: idx[:0], val: val[:0]})
+	x := merge(sortRuns(bs, tmp[:0], runs), sparse{idx: idx[:0], val: val[:0]})
 	return addSparse(a, x, float32(l.opts.Extra))
 }
 
@@ -176,52 +177,86 @@ type bucket struct {
 	w float32
 }
 
-// sortStable sorts bs by index, stably, so that a bucket's occurrences
-// keep the order of the words they came from (and merge sums them in that
-// order): a least-significant-digit radix sort, 8 bits a pass over the
-// indexes below dim, which costs what two passes over bs cost, without
-// the comparisons (a comparison sort was most of the lexical features'
-// time). tmp is scratch space.
-func sortStable(bs, tmp []bucket, dim int) []bucket {
+// damped is a word's bucket with its weight damped as merge damps a
+// bucket's (d), for the buckets no other word of a query shares: most
+// are, and a logarithm each was a tenth of the features' time.
+type damped struct {
+	i    int32
+	w, d float32
+}
+
+// sortRuns sorts bs, made of runs ascending by index that end at ends,
+// stably: runs are merged pairwise, the earlier run's bucket first on a
+// tie, so that a bucket's occurrences keep the order of the words they
+// came from (and merge sums them in that order). tmp is scratch space.
+// It is a merge sort's last passes: a sort of the whole was most of the
+// lexical features' time.
+func sortRuns(bs, tmp []damped, ends []int32) []damped {
 	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
-	for shift := 0; (dim-1)>>shift > 0; shift += 8 {
-		var at [256]int32
-		for _, b := range bs {
-			at[b.i>>shift&255]++
+	for len(ends) > 1 {
+		out := ends[:0] // written behind the reads
+		start := int32(0)
+		for j := 0; j < len(ends); j += 2 {
+			if j+1 == len(ends) {
+				copy(tmp[start:ends[j]], bs[start:ends[j]])
+				out = append(out, ends[j])
+				break
+			}
+			mid, end := ends[j], ends[j+1]
+			mergeRuns(tmp[start:end], bs[start:mid], bs[mid:end])
+			out = append(out, end)
+			start = end
 		}
-		n := int32(0)
-		for d, c := range at {
-			at[d] = n
-			n += c
-		}
-		for _, b := range bs {
-			d := b.i >> shift & 255
-			tmp[at[d]] = b
-			at[d]++
-		}
+		ends = out
 		bs, tmp = tmp, bs
 	}
 	return bs
 }
 
+// mergeRuns merges the ascending runs a and b into dst (of their total
+// length), a's bucket first on a tie.
+func mergeRuns(dst, a, b []damped) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if b[j].i < a[i].i {
+			dst[k] = b[j]
+			j++
+		} else {
+			dst[k] = a[i]
+			i++
+		}
+		k++
+	}
+	k += copy(dst[k:], a[i:])
+	copy(dst[k:], b[j:])
+}
+
 // merge appends to x the buckets of bs, sorted by index, with repeated
 // buckets summed in order, sublinear term frequency applied (sign kept)
 // and L2-normalised, as embed.Local does.
-func merge(bs []bucket, x sparse) sparse {
+func merge(bs []damped, x sparse) sparse {
 	for k := 0; k < len(bs); {
-		i, w := bs[k].i, bs[k].w
-		for k++; k < len(bs) && bs[k].i == i; k++ {
-			w += bs[k].w
+		b := bs[k]
+		w, y := b.w, b.d
+		if k++; k < len(bs) && bs[k].i == b.i {
+			for ; k < len(bs) && bs[k].i == b.i; k++ {
+				w += bs[k].w
+			}
+			y = damp(w)
 		}
 		if w == 0 {
 			continue
 		}
-		y := float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
-		x.idx = append(x.idx, i)
+		x.idx = append(x.idx, b.i)
 		x.val = append(x.val, y)
 	}
 	vec.Normalize(x.val)
 	return x
+}
+
+// damp is sublinear term frequency, sign kept.
+func damp(w float32) float32 {
+	return float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
 }
 
 // Feature kinds, tagging the hashes of the lexical features.
@@ -231,8 +266,9 @@ const (
 	kindLexFile = 13
 )
 
-// features appends the stem and concept features of text's words to bs.
-func (l *Lexical) features(bs []bucket, text string) []bucket {
+// features appends the stem and concept features of text's words to bs,
+// each word's ascending by index, and the end of each word's run to ends.
+func (l *Lexical) features(bs []damped, ends []int32, text string) ([]damped, []int32) {
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	// Words as embed.Local reads them; those of letters a-z only, shorter
@@ -251,17 +287,26 @@ func (l *Lexical) features(bs []bucket, text string) []bucket {
 		if !ok {
 			f = l.memo(string(word[:n]))
 		}
-		bs = append(bs, f...)
+		if len(f) > 0 {
+			bs = append(bs, f...)
+			ends = append(ends, int32(len(bs)))
+		}
 	}
-	return bs
+	return bs, ends
 }
 
-// memo computes w's features and remembers them while there is room.
-func (l *Lexical) memo(w string) []bucket {
-	f := slices.Clip(strongest(l.wordFeatures(nil, w), maxWordBuckets))
+// memo computes w's features, ascending by index, and remembers them while
+// there is room.
+func (l *Lexical) memo(w string) []damped {
+	bs := strongest(l.wordFeatures(nil, w), maxWordBuckets)
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.i, b.i) })
+	f := make([]damped, len(bs))
+	for k, b := range bs {
+		f[k] = damped{b.i, b.w, damp(b.w)}
+	}
 	l.wordsMu.Lock()
 	if l.words == nil {
-		l.words = make(map[string][]bucket)
+		l.words = make(map[string][]damped)
 	}
 	if len(l.words) < maxMemoWords {
 		l.words[w] = f

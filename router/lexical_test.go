@@ -152,22 +152,28 @@ func BenchmarkLexicalShort(b *testing.B) {
 	}
 }
 
-// sortStable sorts buckets by index as a stable sort does, so that a
-// bucket's occurrences stay in word order, for dimensions of one, two and
-// three radix digits.
-func TestSortStable(t *testing.T) {
+// sortRuns sorts runs of words' buckets as a stable sort of their
+// concatenation would, so a bucket's occurrences stay in word order: one
+// run, none, odd and even numbers of runs, empty runs, ties across runs.
+func TestSortRuns(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := range 300 {
-		dim := []int{200, 1 << 16, 3 << 16}[trial%3]
-		bs := make([]bucket, trial)
-		for k := range bs {
-			bs[k] = bucket{int32(r.IntN(min(dim, 40+trial*100))), float32(k)} // w: the position
+		var bs []damped
+		var ends []int32
+		for range trial % 13 {
+			run := make([]damped, r.IntN(6))
+			for k := range run {
+				run[k] = damped{i: int32(r.IntN(20)), w: float32(len(bs) + k)} // w: the position
+			}
+			slices.SortFunc(run, func(a, b damped) int { return int(a.i - b.i) })
+			bs = append(bs, run...)
+			ends = append(ends, int32(len(bs)))
 		}
 		want := slices.Clone(bs)
-		slices.SortStableFunc(want, func(a, b bucket) int { return int(a.i - b.i) })
-		got := sortStable(slices.Clone(bs), nil, dim)
+		slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
+		got := sortRuns(slices.Clone(bs), nil, ends)
 		if !slices.Equal(got, want) {
-			t.Fatalf("dim %d, %v: got %v, want %v", dim, bs, got, want)
+			t.Fatalf("runs %v ending at %v: got %v, want %v", bs, ends, got, want)
 		}
 	}
 }
