@@ -36,6 +36,17 @@ type Lexical struct {
 	// most of the router's time per query. Bounded by maxMemoWords.
 	wordsMu sync.RWMutex
 	words   map[string][]damped
+
+	// scratch holds extend's buffers between queries: arrays on the stack
+	// were zeroed on every call, 16 KB of stores for a few hundred buckets.
+	scratch sync.Pool
+}
+
+// lexScratch is one query's buffers for extend.
+type lexScratch struct {
+	bs, tmp []damped
+	ends    []int32
+	x       sparse
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -159,16 +170,19 @@ func (l *Lexical) NGrams() *embed.Local { return l.local }
 // extend adds text's stem and concept features to its n-grams a (as
 // l.NGrams gives them). The result may share a's arrays.
 func (l *Lexical) extend(a sparse, text string) sparse {
-	var stack, tmp [512]damped
-	var ends [64]int32
-	bs, runs := l.features(stack[:0], ends[:0], text)
-	if len(bs) == 0 {
+	s, _ := l.scratch.Get().(*lexScratch)
+	if s == nil {
+		s = &lexScratch{}
+	}
+	defer l.scratch.Put(s)
+	s.bs, s.ends = l.features(s.bs[:0], s.ends[:0], text)
+	if len(s.bs) == 0 {
 		return a
 	}
-	var idx [512]int32
-	var val [512]float32
-	x := merge(sortRuns(bs, tmp[:0], runs), sparse{idx: idx[:0], val: val[:0]})
-	return addSparse(a, x, float32(l.opts.Extra))
+	sorted, other := sortRuns(s.bs, s.tmp, s.ends)
+	s.bs, s.tmp = sorted, other
+	s.x = merge(sorted, sparse{idx: s.x.idx[:0], val: s.x.val[:0]})
+	return addSparse(a, s.x, float32(l.opts.Extra))
 }
 
 // bucket is one hashed feature occurrence.
@@ -188,10 +202,11 @@ type damped struct {
 // sortRuns sorts bs, made of runs ascending by index that end at ends,
 // stably: runs are merged pairwise, the earlier run's bucket first on a
 // tie, so that a bucket's occurrences keep the order of the words they
-// came from (and merge sums them in that order). tmp is scratch space.
+// came from (and merge sums them in that order). tmp is scratch space;
+// the other of the two buffers is returned with the sorted one.
 // It is a merge sort's last passes: a sort of the whole was most of the
 // lexical features' time.
-func sortRuns(bs, tmp []damped, ends []int32) []damped {
+func sortRuns(bs, tmp []damped, ends []int32) (sorted, other []damped) {
 	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
 	for len(ends) > 1 {
 		out := ends[:0] // written behind the reads
@@ -210,7 +225,7 @@ func sortRuns(bs, tmp []damped, ends []int32) []damped {
 		ends = out
 		bs, tmp = tmp, bs
 	}
-	return bs
+	return bs, tmp[:0]
 }
 
 // mergeRuns merges the ascending runs a and b into dst (of their total

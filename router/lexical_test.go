@@ -171,7 +171,7 @@ func TestSortRuns(t *testing.T) {
 		}
 		want := slices.Clone(bs)
 		slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
-		got := sortRuns(slices.Clone(bs), nil, ends)
+		got, _ := sortRuns(slices.Clone(bs), nil, ends)
 		if !slices.Equal(got, want) {
 			t.Fatalf("runs %v ending at %v: got %v, want %v", bs, ends, got, want)
 		}

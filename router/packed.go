@@ -81,20 +81,24 @@ func packLinear(g *Linear) *packedLinear {
 }
 
 // probs writes softmax(Wx+b) into p, as Linear.probs does: the kept rows
-// of x's features are listed, then added in x's order by one kernel, each
-// class's logit summing the same products in the same order.
+// of x's features are listed, a batch at a time, and added in x's order
+// by one kernel, each class's logit summing the same products in the same
+// order. (Small batches: arrays on the stack are zeroed on every call.)
 func (g *packedLinear) probs(x sparse, p []float64) {
 	var acc [64]float32
 	logits := withBias(&acc, g.b)
-	var rowArr [512]int32
-	var valArr [512]float32
-	rows, vals := rowArr[:0], valArr[:0]
+	var rowArr [128]int32
+	var valArr [128]float32
+	n := 0
 	for k, i := range x.idx {
 		if r, ok := g.rows.row(i); ok {
-			rows = append(rows, int32(r))
-			vals = append(vals, x.val[k])
+			rowArr[n], valArr[n] = int32(r), x.val[k]
+			if n++; n == len(rowArr) {
+				vec.AddScaledRows(logits, g.w, rowArr[:], valArr[:])
+				n = 0
+			}
 		}
 	}
-	vec.AddScaledRows(logits, g.w, rows, vals)
+	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])
 	softmax(p, logits)
 }
