@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -41,6 +42,19 @@ const (
 // on example queries needs. It is safe for concurrent use.
 type Local struct {
 	dim int
+	// scratch holds the buckets' buffers between texts: arrays on the
+	// stack were zeroed on every call (8 KB for a text's few hundred).
+	scratch sync.Pool
+}
+
+// buckets are one text's buffers.
+type buckets struct{ bs, tmp []bucket }
+
+func (l *Local) buffers() *buckets {
+	if b, ok := l.scratch.Get().(*buckets); ok {
+		return b
+	}
+	return &buckets{bs: make([]bucket, 0, 512), tmp: make([]bucket, 0, 512)}
 }
 
 // NewLocal returns a Local embedder with dim buckets (DefaultLocalDim when
@@ -138,9 +152,11 @@ func (b bucket) weight() float32 { return math.Float32frombits(uint32(b)) }
 // the same vector as Embed's, without materialising Dim zeros: learners
 // over very large dimensions use it.
 func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, []float32) {
-	var stack, tmp [512]bucket
+	b := l.buffers()
+	defer l.scratch.Put(b)
 	start := len(idx)
-	idx, val = merge(l.sort(l.features(stack[:0], text), tmp[:0]), idx, val)
+	b.bs, b.tmp = l.sort(l.features(b.bs[:0], text), b.tmp)
+	idx, val = merge(b.bs, idx, val)
 	// Sublinear term frequency, sign kept, and L2 normalisation.
 	for k := start; k < len(val); k++ {
 		val[k] = sublinear(val[k])
@@ -152,8 +168,9 @@ func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, 
 // sort sorts bs as slices.Sort does, by index and then by weight bits:
 // a least-significant-digit radix sort of the indexes (below l.dim), 8
 // bits a pass, then the rare runs of one index put in order. A comparison
-// sort was a third of an embedding's time. tmp is scratch space.
-func (l *Local) sort(bs, tmp []bucket) []bucket {
+// sort was a third of an embedding's time. tmp is scratch space;
+// the other of the two buffers is returned with the sorted one.
+func (l *Local) sort(bs, tmp []bucket) (sorted, other []bucket) {
 	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
 	for shift := 32; (l.dim-1)>>(shift-32) > 0; shift += 8 {
 		var at [256]int32
@@ -182,7 +199,7 @@ func (l *Local) sort(bs, tmp []bucket) []bucket {
 		}
 		k = e
 	}
-	return bs
+	return bs, tmp[:0]
 }
 
 // merge appends each bucket of bs, sorted, once to idx and val, with the
@@ -218,9 +235,11 @@ func (l *Local) EmbedWith(fine *Local, v []float32, nz, idx []int32, val []float
 		return nz, idx, val, false
 	}
 	clear(v)
-	var stack, tmp [512]bucket
+	b := l.buffers()
+	defer l.scratch.Put(b)
 	start := len(idx)
-	idx, val = merge(fine.sort(fine.features(stack[:0], text), tmp[:0]), idx, val)
+	b.bs, b.tmp = fine.sort(fine.features(b.bs[:0], text), b.tmp)
+	idx, val = merge(b.bs, idx, val)
 	for k := start; k < len(val); k++ {
 		v[int(idx[k])%l.dim] += val[k]
 		val[k] = sublinear(val[k])

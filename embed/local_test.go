@@ -267,7 +267,7 @@ func TestLocalSortMatchesSlicesSort(t *testing.T) {
 		}
 		want := slices.Clone(bs)
 		slices.Sort(want)
-		if got := l.sort(slices.Clone(bs), nil); !slices.Equal(got, want) {
+		if got, _ := l.sort(slices.Clone(bs), nil); !slices.Equal(got, want) {
 			t.Fatalf("dim %d: got %v, want %v", l.dim, got, want)
 		}
 	}
