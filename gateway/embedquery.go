@@ -16,8 +16,9 @@ import (
 type sharedEmbedder struct {
 	small, wide *embed.Local
 	// bufs holds the features' buffers between requests: the router reads
-	// them only while routing (see release).
-	bufs sync.Pool
+	// them only while routing (see release). vecs holds the dense vectors
+	// (8 KB each), which the plan reads only until it has routed.
+	bufs, vecs sync.Pool
 }
 
 // featureBuf is one request's buffers for the router's features; a
@@ -52,7 +53,12 @@ func shareEmbedding(deps Deps) *sharedEmbedder {
 // takes it, gathered from the coordinates the embedder reached.
 func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) ([]float32, router.Features, *policies.Vector, error) {
 	if s := g.shared; s != nil && forRouter {
-		v := make([]float32, s.small.Dim())
+		var v []float32
+		if pv, ok := s.vecs.Get().(*[]float32); ok {
+			v = *pv
+		} else {
+			v = make([]float32, s.small.Dim())
+		}
 		buf, _ := s.bufs.Get().(*featureBuf)
 		if buf == nil {
 			buf = &featureBuf{idx: make([]int32, 0, 512), val: make([]float32, 0, 512)}
@@ -70,6 +76,15 @@ func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (
 		return nil, router.Features{}, nil, err
 	}
 	return vecs[0], router.Features{}, nil, nil
+}
+
+// releaseVec returns a vector embedQuery made for the router, which
+// nothing may read after (the cache's Vector keeps none of it), for the
+// next request.
+func (s *sharedEmbedder) releaseVec(v []float32) {
+	if s != nil && len(v) == s.small.Dim() {
+		s.vecs.Put(&v)
+	}
 }
 
 // release returns the buffers of f, which nothing may read after, for

@@ -110,6 +110,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	// a follow-up is routed by the conversation's last worded turn, and
 	// with none the default expert answers.
 	text, noWords := p.routed.query, !hasWords(p.routed.query)
+	forRouter := false // the vector is then embedQuery's, lent until routed
 	if noWords {
 		text = ""
 		for _, h := range slices.Backward(p.routed.history) {
@@ -122,7 +123,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	if text != "" {
 		// The router reads the query's own text: its features can come
 		// with the vector only when that is what was embedded.
-		forRouter := req.Model == experts.ReservedName && !noWords
+		forRouter = req.Model == experts.ReservedName && !noWords
 		if p.vec, p.features, p.cacheVec, err = g.embedQuery(ctx, text, forRouter); err != nil {
 			return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
 		}
@@ -147,7 +148,13 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		decision = router.Decision{Router: "none", Default: true, DefaultReason: "the query has no words to route by",
 			Experts: []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}}
 	case req.Model == experts.ReservedName:
-		if decision, err = g.route(ctx, p, hits); err != nil {
+		decision, err = g.route(ctx, p, hits)
+		if forRouter {
+			// Routed: nothing reads the vector embedQuery lent any more.
+			g.shared.releaseVec(p.vec)
+			p.vec = nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		p.decision = &decision
