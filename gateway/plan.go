@@ -29,6 +29,7 @@ type Plan struct {
 	vec        []float32
 	cacheVec   *policies.Vector // vec as the cache takes it, once for lookup and store
 	features   router.Features  // the router's features of the query, when shared with vec
+	lent       *[]float32       // vec's pooled storage until routed (see embedQuery), or nil
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
@@ -110,7 +111,6 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	// a follow-up is routed by the conversation's last worded turn, and
 	// with none the default expert answers.
 	text, noWords := p.routed.query, !hasWords(p.routed.query)
-	forRouter := false // the vector is then embedQuery's, lent until routed
 	if noWords {
 		text = ""
 		for _, h := range slices.Backward(p.routed.history) {
@@ -123,8 +123,8 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	if text != "" {
 		// The router reads the query's own text: its features can come
 		// with the vector only when that is what was embedded.
-		forRouter = req.Model == experts.ReservedName && !noWords
-		if p.vec, p.features, p.cacheVec, err = g.embedQuery(ctx, text, forRouter); err != nil {
+		forRouter := req.Model == experts.ReservedName && !noWords
+		if p.vec, p.features, p.cacheVec, p.lent, err = g.embedQuery(ctx, text, forRouter); err != nil {
 			return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
 		}
 	}
@@ -149,10 +149,10 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 			Experts: []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}}
 	case req.Model == experts.ReservedName:
 		decision, err = g.route(ctx, p, hits)
-		if forRouter {
+		if p.lent != nil {
 			// Routed: nothing reads the vector embedQuery lent any more.
-			g.shared.releaseVec(p.vec)
-			p.vec = nil
+			g.shared.releaseVec(p.lent)
+			p.vec, p.lent = nil, nil
 		}
 		if err != nil {
 			return nil, err
