@@ -38,7 +38,8 @@ type exemplarIndex struct {
 // exemplars for what one posting costs, at most denseShare/2 times the
 // postings' memory. The filler words every query and example share
 // ("how", "can i", their character n-grams) were most of the postings a
-// query read.
+// query read. A routed request of the overhead benchmark (callgrind):
+// 606k instructions at 8, 614k at 16.
 const denseShare = 8
 
 type posting struct {
