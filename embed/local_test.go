@@ -3,6 +3,8 @@ package embed
 import (
 	"context"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -249,4 +251,24 @@ func BenchmarkLocalQuery(b *testing.B) {
 			nz, idx, val, _ = small.EmbedWith(wide, v, nz[:0], idx[:0], val[:0], text)
 		}
 	})
+}
+
+// The radix sort of a text's buckets gives slices.Sort's order (index,
+// then weight bits) at dimensions of one, two and three radix digits,
+// with repeated indexes.
+func TestLocalSortMatchesSlicesSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for trial := range 300 {
+		l := NewLocal([]int{1, 200, 1 << 16, 3 << 16}[trial%4])
+		bs := make([]bucket, trial)
+		for k := range bs {
+			w := []float32{wordWeight, -bigramWeight, charWeight, float32(r.NormFloat64())}[r.IntN(4)]
+			bs[k] = bucket(r.IntN(min(l.dim, 30+trial*50)))<<32 | bucket(math.Float32bits(w))
+		}
+		want := slices.Clone(bs)
+		slices.Sort(want)
+		if got, _ := l.sort(slices.Clone(bs), nil); !slices.Equal(got, want) {
+			t.Fatalf("dim %d: got %v, want %v", l.dim, got, want)
+		}
+	}
 }

@@ -16,8 +16,9 @@ import (
 type sharedEmbedder struct {
 	small, wide *embed.Local
 	// bufs holds the features' buffers between requests: the router reads
-	// them only while routing (see release).
-	bufs sync.Pool
+	// them only while routing (see release). vecs holds the dense vectors
+	// (8 KB each), which the plan reads only until it has routed.
+	bufs, vecs sync.Pool
 }
 
 // featureBuf is one request's buffers for the router's features; a
@@ -50,9 +51,15 @@ func shareEmbedding(deps Deps) *sharedEmbedder {
 // and the router shares its features, also returns the router's features
 // of it and, when there is a response cache, the vector as the cache
 // takes it, gathered from the coordinates the embedder reached.
-func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) ([]float32, router.Features, *policies.Vector, error) {
+// The vector is then lent from a pool (lent is not nil): see releaseVec.
+func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (_ []float32, _ router.Features, _ *policies.Vector, lent *[]float32, _ error) {
 	if s := g.shared; s != nil && forRouter {
-		v := make([]float32, s.small.Dim())
+		lent, _ = s.vecs.Get().(*[]float32)
+		if lent == nil {
+			v := make([]float32, s.small.Dim())
+			lent = &v
+		}
+		v := *lent
 		buf, _ := s.bufs.Get().(*featureBuf)
 		if buf == nil {
 			buf = &featureBuf{idx: make([]int32, 0, 512), val: make([]float32, 0, 512)}
@@ -63,13 +70,21 @@ func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (
 		if g.deps.Cache != nil {
 			cv = policies.NewSparseVector(v, nz)
 		}
-		return v, router.Features{Idx: idx, Val: val}, cv, nil
+		return v, router.Features{Idx: idx, Val: val}, cv, lent, nil
 	}
 	vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
 	if err != nil {
-		return nil, router.Features{}, nil, err
+		return nil, router.Features{}, nil, nil, err
 	}
-	return vecs[0], router.Features{}, nil, nil
+	return vecs[0], router.Features{}, nil, nil, nil
+}
+
+// releaseVec returns a vector embedQuery lent, which nothing may read
+// after (the cache's Vector keeps none of it), for the next request.
+func (s *sharedEmbedder) releaseVec(lent *[]float32) {
+	if s != nil && lent != nil {
+		s.vecs.Put(lent)
+	}
 }
 
 // release returns the buffers of f, which nothing may read after, for

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/moegate/moegate/embed"
@@ -15,14 +16,16 @@ import (
 // share its pass with the router.
 type opaque struct{ embed.Embedder }
 
-// seeing is a learned router that remembers the features it was given.
+// seeing is a learned router that remembers the features and the vector
+// it was given (the vector is the gateway's only until routing is done).
 type seeing struct {
 	*router.Learned
 	features int
+	vec      []float32
 }
 
 func (s *seeing) Route(ctx context.Context, q router.Query) (router.Decision, error) {
-	s.features = len(q.Features.Idx)
+	s.features, s.vec = len(q.Features.Idx), slices.Clone(q.Vector)
 	return s.Learned.Route(ctx, q)
 }
 
@@ -83,10 +86,12 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 				if seen <= 0 {
 					t.Fatalf("%q: routed without the shared features", text)
 				}
+				va := gw.deps.Router.(*seeing).vec
 				b, seen := planSeen(t, separate, chat(text, policies.Extension{}))
 				if seen != 0 {
 					t.Fatalf("%q: features computed for a router that embeds itself", text)
 				}
+				vb := separate.deps.Router.(*seeing).vec
 				ra, rb := a.Info.Route, b.Info.Route
 				if len(ra.Experts) != len(rb.Experts) || ra.Default != rb.Default || len(ra.Experts) > 0 && ra.Experts[0].Name != rb.Experts[0].Name {
 					t.Fatalf("%q: shared pass routed %+v, separate passes %+v", text, ra, rb)
@@ -96,10 +101,16 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 						t.Fatalf("%q: P(%s) = %g shared, %g separate", text, name, ra.Probabilities[name], p)
 					}
 				}
-				for i := range b.vec {
-					if math.Abs(float64(a.vec[i]-b.vec[i])) > 1e-5 {
-						t.Fatalf("%q: vector[%d] = %g shared, %g separate", text, i, a.vec[i], b.vec[i])
+				if len(va) != len(vb) || len(va) == 0 {
+					t.Fatalf("%q: the router was given vectors of %d coordinates shared, %d separate", text, len(va), len(vb))
+				}
+				for i := range vb {
+					if math.Abs(float64(va[i]-vb[i])) > 1e-5 {
+						t.Fatalf("%q: vector[%d] = %g shared, %g separate", text, i, va[i], vb[i])
 					}
+				}
+				if a.lent != nil || a.vec != nil {
+					t.Fatalf("%q: the plan kept the lent vector after routing", text)
 				}
 			}
 			// A query without words is routed by an earlier turn's vector:

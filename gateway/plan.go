@@ -29,6 +29,7 @@ type Plan struct {
 	vec        []float32
 	cacheVec   *policies.Vector // vec as the cache takes it, once for lookup and store
 	features   router.Features  // the router's features of the query, when shared with vec
+	lent       *[]float32       // vec's pooled storage until routed (see embedQuery), or nil
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
@@ -123,7 +124,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		// The router reads the query's own text: its features can come
 		// with the vector only when that is what was embedded.
 		forRouter := req.Model == experts.ReservedName && !noWords
-		if p.vec, p.features, p.cacheVec, err = g.embedQuery(ctx, text, forRouter); err != nil {
+		if p.vec, p.features, p.cacheVec, p.lent, err = g.embedQuery(ctx, text, forRouter); err != nil {
 			return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
 		}
 	}
@@ -147,7 +148,13 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		decision = router.Decision{Router: "none", Default: true, DefaultReason: "the query has no words to route by",
 			Experts: []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}}
 	case req.Model == experts.ReservedName:
-		if decision, err = g.route(ctx, p, hits); err != nil {
+		decision, err = g.route(ctx, p, hits)
+		if p.lent != nil {
+			// Routed: nothing reads the vector embedQuery lent any more.
+			g.shared.releaseVec(p.lent)
+			p.vec, p.lent = nil, nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		p.decision = &decision

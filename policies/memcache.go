@@ -74,7 +74,70 @@ type memEntry struct {
 // scopeIndex holds one scope's semantic candidates.
 type scopeIndex struct {
 	order  []*list.Element // indexed vectors, oldest first
-	tables [lshTables]map[uint32][]lshRef
+	tables [lshTables]lshTable
+}
+
+// lshTable is one hash table's buckets (a bucket's hash has lshBits
+// bits). A small scope's are in a map; once the scope is searched through
+// its tables (scanBelow vectors) they move to a slot per hash, since the
+// 33 buckets a lookup probes were map lookups costing more than the rest
+// of it.
+type lshTable struct {
+	m    map[uint32][]lshRef
+	slot []uint16   // large: 1 + the index in bkt of each hash's bucket, 0: none
+	bkt  [][]lshRef // large: the buckets, nil when free
+	free []uint16   // large: indexes of free buckets
+}
+
+func (t *lshTable) get(h uint32) []lshRef {
+	if t.slot == nil {
+		return t.m[h]
+	}
+	if i := t.slot[h]; i != 0 {
+		return t.bkt[i-1]
+	}
+	return nil
+}
+
+// set makes b the bucket of h (none when b is empty).
+func (t *lshTable) set(h uint32, b []lshRef) {
+	switch {
+	case t.slot == nil && len(b) == 0:
+		delete(t.m, h)
+	case t.slot == nil:
+		if t.m == nil {
+			t.m = map[uint32][]lshRef{}
+		}
+		t.m[h] = b
+	case t.slot[h] != 0:
+		i := t.slot[h] - 1
+		t.bkt[i] = b
+		if len(b) == 0 {
+			t.bkt[i], t.slot[h] = nil, 0
+			t.free = append(t.free, i)
+		}
+	case len(b) > 0:
+		if n := len(t.free); n > 0 {
+			i := t.free[n-1]
+			t.free = t.free[:n-1]
+			t.bkt[i], t.slot[h] = b, i+1
+		} else {
+			t.bkt = append(t.bkt, b)
+			t.slot[h] = uint16(len(t.bkt))
+		}
+	}
+}
+
+// grow moves the buckets from the map to the slots.
+func (t *lshTable) grow() {
+	if t.slot != nil {
+		return
+	}
+	t.slot = make([]uint16, 1<<lshBits)
+	for h, b := range t.m {
+		t.set(h, b)
+	}
+	t.m = nil
 }
 
 // lshRef is an entry in a hash bucket with its signature beside it, so
@@ -163,7 +226,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 				if probe >= 0 {
 					h ^= 1 << probe
 				}
-				for _, ref := range idx.tables[t][h] {
+				for _, ref := range idx.tables[t].get(h) {
 					// The table hashes are a 30-bit signature of the
 					// vector (94 bits with the sketch): a neighbour at
 					// the threshold differs in about a tenth of them, an
@@ -275,18 +338,19 @@ func (c *MemoryCache) index(s *memShard, el *list.Element) {
 	idx := s.scopes[me.scope]
 	if idx == nil {
 		idx = &scopeIndex{}
-		for t := range idx.tables {
-			idx.tables[t] = map[uint32][]lshRef{}
-		}
 		s.scopes[me.scope] = idx
 	}
 	idx.order = append(idx.order, el)
 	for t := range lshTables {
-		b := append(idx.tables[t][me.hashes[t]], lshRef{el: el, sig: me.hashes, sk: me.sk})
+		tb := &idx.tables[t]
+		if len(idx.order) >= scanBelow {
+			tb.grow()
+		}
+		b := append(tb.get(me.hashes[t]), lshRef{el: el, sig: me.hashes, sk: me.sk})
 		if len(b) > bucketCap {
 			b = slices.Delete(b, 0, 1)
 		}
-		idx.tables[t][me.hashes[t]] = b
+		tb.set(me.hashes[t], b)
 	}
 	if len(idx.order) > c.opts.MaxPerScope {
 		// The oldest vector stops being a candidate; its entry stays
@@ -313,12 +377,8 @@ func (c *MemoryCache) unindex(s *memShard, el *list.Element) {
 		idx.order = slices.DeleteFunc(idx.order, func(x *list.Element) bool { return x == el })
 	}
 	for t := range lshTables {
-		b := slices.DeleteFunc(idx.tables[t][me.hashes[t]], func(r lshRef) bool { return r.el == el })
-		if len(b) == 0 {
-			delete(idx.tables[t], me.hashes[t])
-		} else {
-			idx.tables[t][me.hashes[t]] = b
-		}
+		tb := &idx.tables[t]
+		tb.set(me.hashes[t], slices.DeleteFunc(tb.get(me.hashes[t]), func(r lshRef) bool { return r.el == el }))
 	}
 	if len(idx.order) == 0 {
 		delete(s.scopes, me.scope)

@@ -224,3 +224,39 @@ func unit(v []float32) []float32 {
 
 // dot returns the dot product of two vectors of the same length.
 func dot(a, b []float32) float64 { return float64(vec.Dot(a, b)) }
+
+// An LSH table keeps the same buckets in its map (small scopes) and in
+// its slots (large ones), through any sequence of stores and removals,
+// and when it moves from one to the other midway.
+func TestLSHTableSlots(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var small, large, moved lshTable
+	large.grow()
+	want := map[uint32][]lshRef{}
+	for step := range 5000 {
+		if step == 2500 {
+			moved.grow()
+		}
+		h := uint32(r.IntN(40)) << 4 // few hashes: buckets fill, empty and come back
+		b := want[h]
+		if len(b) > 0 && r.IntN(3) == 0 {
+			b = b[:len(b)-1]
+		} else {
+			b = append(slices.Clone(b), lshRef{sig: [lshTables]uint32{uint32(step)}})
+		}
+		want[h] = b
+		for _, tb := range []*lshTable{&small, &large, &moved} {
+			tb.set(h, slices.Clone(b))
+		}
+		for h := uint32(0); h < 1<<lshBits; h += 16 {
+			for i, tb := range []*lshTable{&small, &large, &moved} {
+				if got := tb.get(h); !slices.Equal(got, want[h]) {
+					t.Fatalf("step %d, table %d, hash %d: %v, want %v", step, i, h, got, want[h])
+				}
+			}
+		}
+	}
+	if len(large.bkt) > 40 || len(moved.bkt) > 40 {
+		t.Fatalf("%d and %d buckets for 40 hashes: free buckets are not reused", len(large.bkt), len(moved.bkt))
+	}
+}

@@ -15,10 +15,15 @@ import (
 // Both it and its hash-table signature are computed on first use, once
 // for Get and Put: an exact hit needs neither.
 type Vector struct {
-	raw  []float32 // the input: lookups compare stored vectors with it
-	once sync.Once
-	cv   cacheVec // dim 0: empty, zero or not finite
-	inv  float32  // 1/|raw|
+	raw []float32 // the input: lookups compare stored vectors with it
+	// rawAt holds the input's values at cv.idx when the Vector was made
+	// from its reached coordinates (NewSparseVector), raw is then nil:
+	// the Vector keeps nothing of the dense input, which its maker may
+	// reuse.
+	rawAt []float32
+	once  sync.Once
+	cv    cacheVec // dim 0: empty, zero or not finite
+	inv   float32  // 1/|raw|
 
 	sigOnce sync.Once
 	sig     [lshTables]uint32
@@ -38,11 +43,14 @@ func NewVector(v []float32) *Vector {
 // NewSparseVector returns a Vector of v whose non-zero coordinates are
 // all among nz (ascending, each once), as an embedder that reached only
 // those gives: its unit vector is gathered from them now, not from a scan
-// of all of v. v must not change afterwards; nz is not kept.
+// of all of v. Neither v nor nz is kept: the caller may reuse them.
 func NewSparseVector(v []float32, nz []int32) *Vector {
+	if v != nil && len(nz) > len(v)/sparseRatio {
+		return NewVector(slices.Clone(v)) // dense: unit scans it
+	}
 	x := NewVector(v)
-	if x == nil || len(nz) > len(v)/sparseRatio {
-		return x // dense: unit scans v
+	if x == nil {
+		return nil
 	}
 	x.once.Do(func() {
 		idx, val := make([]int32, 0, len(nz)), make([]float32, 0, len(nz))
@@ -51,7 +59,11 @@ func NewSparseVector(v []float32, nz []int32) *Vector {
 				idx, val = append(idx, i), append(val, v[i])
 			}
 		}
+		// The input's values, for sim (not shared with the unit vector,
+		// which caches keep).
+		x.rawAt = slices.Clone(val)
 		x.cv, x.inv = sparseCacheVec(len(v), idx, val)
+		x.raw = nil
 	})
 	return x
 }
@@ -122,15 +134,48 @@ func sparseCacheVec(dim int, idx []int32, val []float32) (cacheVec, float32) {
 }
 
 // sim returns the cosine similarity with the stored unit vector s of the
-// same dimension, through the dense input: a sparse s costs its non-zero
+// same dimension, through the input: a sparse s costs its non-zero
 // coordinates only. v.unit() must have been called.
 func (v *Vector) sim(s *cacheVec) float32 {
+	if v.raw == nil {
+		return v.sparseSim(s)
+	}
 	if s.idx == nil {
 		return vec.Dot(v.raw, s.val) * v.inv
 	}
 	var t float32
 	for k, i := range s.idx {
 		t += s.val[k] * v.raw[i]
+	}
+	return t * v.inv
+}
+
+// sparseSim is sim for a Vector that kept its input's values at its
+// coordinates only: the same sums, bit for bit (the dense input's zeros
+// add nothing to them).
+func (v *Vector) sparseSim(s *cacheVec) float32 {
+	if s.idx == nil {
+		// A dense stored vector (rare: a long text's) is compared in
+		// the dense inner product's order.
+		raw := make([]float32, v.cv.dim)
+		for k, i := range v.cv.idx {
+			raw[i] = v.rawAt[k]
+		}
+		return vec.Dot(raw, s.val) * v.inv
+	}
+	var t float32
+	qi, qv := v.cv.idx, v.rawAt
+	j := 0
+	for k, i := range s.idx {
+		for j < len(qi) && qi[j] < i {
+			j++
+		}
+		if j == len(qi) {
+			break
+		}
+		if qi[j] == i {
+			t += s.val[k] * qv[j]
+		}
 	}
 	return t * v.inv
 }

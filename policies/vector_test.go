@@ -91,3 +91,36 @@ func TestVectorSim(t *testing.T) {
 		}
 	}
 }
+
+// A Vector made from its reached coordinates keeps nothing of the dense
+// input (the gateway reuses it) and compares with stored vectors, sparse
+// and dense, bit for bit as the Vector of the dense input does.
+func TestSparseVectorSim(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const dim = 2048
+	stored := []*cacheVec{}
+	for _, n := range []int{1, 40, 150, 300, dim} {
+		for range 5 {
+			stored = append(stored, NewVector(randomSparse(rng, dim, n)).unit())
+		}
+	}
+	for range 50 {
+		v := randomSparse(rng, dim, 1+rng.IntN(200))
+		var nz []int32
+		for i, x := range v {
+			if x != 0 || rng.IntN(50) == 0 {
+				nz = append(nz, int32(i))
+			}
+		}
+		dense, sparse := NewVector(slices.Clone(v)), NewSparseVector(v, nz)
+		if dense.unit() == nil || sparse.unit() == nil {
+			t.Fatal("no unit vector")
+		}
+		clear(v) // the caller reuses its buffer
+		for _, s := range stored {
+			if got, want := sparse.sim(s), dense.sim(s); math.Float32bits(got) != math.Float32bits(want) {
+				t.Fatalf("sim %v, want %v (stored sparse: %v)", got, want, s.idx != nil)
+			}
+		}
+	}
+}

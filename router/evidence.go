@@ -311,22 +311,29 @@ func combine(m *installed, segs []segment, xs []sparse, p []float64) {
 // addSparse returns a + w·b, L2-normalised, for index-sorted a and b.
 func addSparse(a, b sparse, w float32) sparse {
 	n := len(a.idx) + len(b.idx)
-	out := sparse{idx: make([]int32, 0, n), val: make([]float32, 0, n)}
-	i, j := 0, 0
-	for i < len(a.idx) || j < len(b.idx) {
-		switch {
-		case j == len(b.idx) || i < len(a.idx) && a.idx[i] < b.idx[j]:
-			out.idx, out.val = append(out.idx, a.idx[i]), append(out.val, a.val[i])
+	idx, val := make([]int32, n), make([]float32, n)
+	i, j, k := 0, 0, 0
+	for ; i < len(a.idx) && j < len(b.idx); k++ {
+		switch ai, bj := a.idx[i], b.idx[j]; {
+		case ai < bj:
+			idx[k], val[k] = ai, a.val[i]
 			i++
-		case i == len(a.idx) || b.idx[j] < a.idx[i]:
-			out.idx, out.val = append(out.idx, b.idx[j]), append(out.val, w*b.val[j])
+		case bj < ai:
+			idx[k], val[k] = bj, float32(w*b.val[j])
 			j++
 		default:
-			out.idx, out.val = append(out.idx, a.idx[i]), append(out.val, a.val[i]+w*b.val[j])
+			idx[k], val[k] = ai, a.val[i]+float32(w*b.val[j])
 			i++
 			j++
 		}
 	}
+	for ; i < len(a.idx); i, k = i+1, k+1 {
+		idx[k], val[k] = a.idx[i], a.val[i]
+	}
+	for ; j < len(b.idx); j, k = j+1, k+1 {
+		idx[k], val[k] = b.idx[j], float32(w*b.val[j])
+	}
+	out := sparse{idx: idx[:k], val: val[:k]}
 	vec.Normalize(out.val)
 	return out
 }

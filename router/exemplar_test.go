@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/moegate/moegate/embed"
@@ -26,6 +28,55 @@ func TestExemplarIndexBest(t *testing.T) {
 		if math.Abs(s[c]-want[c]) > 1e-6 {
 			t.Errorf("best = %v, want %v", s, want)
 			break
+		}
+	}
+}
+
+// The index's best cosines are those of the plain dot products, bit for
+// bit, summed in the query's feature order, whether a feature's row is
+// dense (common to many exemplars) or postings (rare).
+func TestExemplarIndexExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const dim, classes, n = 512, 7, 200
+	xs, ys := make([]sparse, n), make([]int, n)
+	for e := range xs {
+		ys[e] = r.IntN(classes - 1) // the last class has no exemplar
+		for f := int32(0); f < dim; f++ {
+			// Features below 32 are in most exemplars, the rest in few.
+			if f < 32 && r.IntN(3) > 0 || r.IntN(40) == 0 {
+				xs[e].idx = append(xs[e].idx, f)
+				xs[e].val = append(xs[e].val, float32(r.NormFloat64()))
+			}
+		}
+	}
+	ix := newExemplarIndex(xs, ys, classes, dim)
+	if d := len(ix.dmat) / n; d == 0 || d == ix.rows.n {
+		t.Fatalf("%d dense rows of %d: both kinds must be tested", d, ix.rows.n)
+	}
+	got := make([]float64, classes)
+	for range 200 {
+		var q sparse
+		for f := int32(0); f < dim+8; f++ { // some features no exemplar has
+			if r.IntN(8) == 0 {
+				q.idx = append(q.idx, f)
+				q.val = append(q.val, float32(r.NormFloat64()))
+			}
+		}
+		want := make([]float64, classes)
+		for e, x := range xs {
+			var dot float32
+			for k, f := range q.idx {
+				if j := slices.Index(x.idx, f); j >= 0 {
+					dot += q.val[k] * x.val[j]
+				}
+			}
+			want[ys[e]] = max(want[ys[e]], float64(dot))
+		}
+		ix.best(q, got)
+		for c := range want {
+			if math.Float64bits(got[c]) != math.Float64bits(want[c]) {
+				t.Fatalf("class %d: index %v, plain %v", c, got[c], want[c])
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -148,5 +149,31 @@ func BenchmarkLexicalShort(b *testing.B) {
 	var val []float32
 	for b.Loop() {
 		idx, val = lex.AppendSparse(idx[:0], val[:0], "how do i change the oil in my car")
+	}
+}
+
+// sortRuns sorts runs of words' buckets as a stable sort of their
+// concatenation would, so a bucket's occurrences stay in word order: one
+// run, none, odd and even numbers of runs, empty runs, ties across runs.
+func TestSortRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		var bs []damped
+		var ends []int32
+		for range trial % 13 {
+			run := make([]damped, r.IntN(6))
+			for k := range run {
+				run[k] = damped{i: int32(r.IntN(20)), w: float32(len(bs) + k)} // w: the position
+			}
+			slices.SortFunc(run, func(a, b damped) int { return int(a.i - b.i) })
+			bs = append(bs, run...)
+			ends = append(ends, int32(len(bs)))
+		}
+		want := slices.Clone(bs)
+		slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
+		got, _ := sortRuns(slices.Clone(bs), nil, ends)
+		if !slices.Equal(got, want) {
+			t.Fatalf("runs %v ending at %v: got %v, want %v", bs, ends, got, want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package router
 
 import (
 	"math/bits"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // Per query the gate reads one row of weights per feature and the
@@ -78,19 +80,25 @@ func packLinear(g *Linear) *packedLinear {
 	return p
 }
 
-// probs writes softmax(Wx+b) into p, as Linear.probs does.
+// probs writes softmax(Wx+b) into p, as Linear.probs does: the kept rows
+// of x's features are listed, a batch at a time, and added in x's order
+// by one kernel, each class's logit summing the same products in the same
+// order. (Small batches: arrays on the stack are zeroed on every call.)
 func (g *packedLinear) probs(x sparse, p []float64) {
 	var acc [64]float32
 	logits := withBias(&acc, g.b)
+	var rowArr [128]int32
+	var valArr [128]float32
+	n := 0
 	for k, i := range x.idx {
-		r, ok := g.rows.row(i)
-		if !ok {
-			continue
-		}
-		v := x.val[k]
-		for c, w := range g.w[r*g.classes : (r+1)*g.classes] {
-			logits[c] += w * v
+		if r, ok := g.rows.row(i); ok {
+			rowArr[n], valArr[n] = int32(r), x.val[k]
+			if n++; n == len(rowArr) {
+				vec.AddScaledRows(logits, g.w, rowArr[:], valArr[:])
+				n = 0
+			}
 		}
 	}
+	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])
 	softmax(p, logits)
 }

@@ -42,3 +42,27 @@ func signedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
 	}
 	signedSumsGeneric(sums, masks, idx, val)
 }
+
+//go:noescape
+func addScaledRowsAVX2(acc *float32, n int, w *float32, rows *int32, vals *float32, m int)
+
+func addScaledRows(acc, w []float32, rows []int32, vals []float32) {
+	if useAVX2 {
+		addScaledRowsAVX2(&acc[0], len(acc), &w[0], &rows[0], &vals[0], len(rows))
+		return
+	}
+	addScaledRowsGeneric(acc, w, rows, vals)
+}
+
+//go:noescape
+func addScaledAVX2(dst, x *float32, a float32, n int)
+
+// addScaled adds a·x to dst by blocks of 8 and returns how many it did.
+func addScaled(dst, x []float32, a float32) int {
+	n := len(dst) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	addScaledAVX2(&dst[0], &x[0], a, n)
+	return n
+}

@@ -264,3 +264,115 @@ sdone:
 	VMOVUPS Y3, 96(DI)
 	VZEROUPPER
 	RET
+
+DATA laneIota<>+0(SB)/4, $0
+DATA laneIota<>+4(SB)/4, $1
+DATA laneIota<>+8(SB)/4, $2
+DATA laneIota<>+12(SB)/4, $3
+DATA laneIota<>+16(SB)/4, $4
+DATA laneIota<>+20(SB)/4, $5
+DATA laneIota<>+24(SB)/4, $6
+DATA laneIota<>+28(SB)/4, $7
+DATA laneIota<>+32(SB)/4, $8
+DATA laneIota<>+36(SB)/4, $9
+DATA laneIota<>+40(SB)/4, $10
+DATA laneIota<>+44(SB)/4, $11
+DATA laneIota<>+48(SB)/4, $12
+DATA laneIota<>+52(SB)/4, $13
+DATA laneIota<>+56(SB)/4, $14
+DATA laneIota<>+60(SB)/4, $15
+GLOBL laneIota<>(SB), RODATA|NOPTR, $64
+
+// func addScaledRowsAVX2(acc *float32, n int, w *float32, rows *int32, vals *float32, m int)
+// Sixteen columns of acc at a time stay in two registers while every row
+// adds its sixteen weights times its value (VMULPS, then VADDPS: the
+// scalar code's roundings); the last block's lanes past n are masked off
+// (masked loads read nothing there, and fault on nothing).
+TEXT ·addScaledRowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ acc+0(FP), DI
+	MOVQ n+8(FP), DX
+	MOVQ w+16(FP), SI
+	MOVQ rows+24(FP), R8
+	MOVQ vals+32(FP), R9
+	MOVQ m+40(FP), R10
+	MOVQ DX, R11
+	SHLQ $2, R11 // row stride in bytes
+	XORQ BX, BX  // first column of the block
+
+ablock:
+	CMPQ BX, DX
+	JGE  adone
+	// Lane masks: column BX+i is in when i < n-BX.
+	MOVQ DX, AX
+	SUBQ BX, AX
+	MOVQ AX, X6
+	VPBROADCASTD X6, Y6
+	VMOVDQU laneIota<>+0(SB), Y7
+	VPCMPGTD Y7, Y6, Y4 // lanes 0-7
+	VMOVDQU laneIota<>+32(SB), Y7
+	VPCMPGTD Y7, Y6, Y5 // lanes 8-15
+	LEAQ (DI)(BX*4), R12
+	VMASKMOVPS (R12), Y4, Y0
+	VMASKMOVPS 32(R12), Y5, Y1
+	LEAQ (SI)(BX*4), R13 // column BX of row 0
+	XORQ CX, CX
+
+arow:
+	CMPQ CX, R10
+	JGE  aend
+	MOVLQSX (R8)(CX*4), AX
+	IMULQ R11, AX
+	ADDQ  R13, AX
+	VBROADCASTSS (R9)(CX*4), Y2
+	VMASKMOVPS (AX), Y4, Y3
+	VMULPS Y2, Y3, Y3
+	VADDPS Y3, Y0, Y0
+	VMASKMOVPS 32(AX), Y5, Y3
+	VMULPS Y2, Y3, Y3
+	VADDPS Y3, Y1, Y1
+	INCQ CX
+	JMP  arow
+
+aend:
+	VMASKMOVPS Y0, Y4, (R12)
+	VMASKMOVPS Y1, Y5, 32(R12)
+	ADDQ $16, BX
+	JMP  ablock
+
+adone:
+	VZEROUPPER
+	RET
+
+// func addScaledAVX2(dst, x *float32, a float32, n int)
+// dst[i] += x[i]*a for n (a multiple of 8) elements, 16 per step while it
+// can; VMULPS then VADDPS, as the scalar code rounds.
+TEXT ·addScaledAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y2
+	MOVQ n+24(FP), CX
+
+x16:
+	CMPQ CX, $16
+	JL   x8
+	VMULPS (SI), Y2, Y0
+	VMULPS 32(SI), Y2, Y1
+	VADDPS (DI), Y0, Y0
+	VADDPS 32(DI), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  x16
+
+x8:
+	TESTQ CX, CX
+	JZ    xdone
+	VMULPS (SI), Y2, Y0
+	VADDPS (DI), Y0, Y0
+	VMOVUPS Y0, (DI)
+
+xdone:
+	VZEROUPPER
+	RET

@@ -9,3 +9,9 @@ func dotBatch(q []float32, vecs []*float32, out []float32) { dotBatchGeneric(q, 
 func signedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
 	signedSumsGeneric(sums, masks, idx, val)
 }
+
+func addScaledRows(acc, w []float32, rows []int32, vals []float32) {
+	addScaledRowsGeneric(acc, w, rows, vals)
+}
+
+func addScaled(dst, x []float32, a float32) int { return 0 }
