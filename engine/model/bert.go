@@ -214,6 +214,15 @@ func LoadEncoder(f *gguf.File, opts Options) (*Encoder, error) {
 		if l.err != nil {
 			return nil, l.err
 		}
+		// Every product of an encoder is a batch: repack the weights
+		// for the matrix-matrix kernels, keeping one resident copy.
+		// Q8_0's multiplies quantized activations, so --exact-float
+		// keeps the float-activation MatMul for it.
+		for _, m := range []*tensor.Matrix{ly.wq, ly.wk, ly.wv, ly.wo, ly.up, ly.down} {
+			if (m.Type != tensor.Q8_0 || !e.exactFloat) && m.PackGEMM() {
+				f.PageOut(m.Data)
+			}
+		}
 	}
 	e.Config = c
 	e.pool = opts.Pool
@@ -241,6 +250,7 @@ func (e *Encoder) Close() {
 type encScratch struct {
 	x, q, k, v, att, out, g []float32
 	act                     []byte
+	gemm                    tensor.GEMMBuf
 	// attention of the running layer: sequence starts, and the token →
 	// sequence map, so that a (token, head) item finds its keys.
 	starts []int
@@ -352,12 +362,9 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	H := c.Hidden
 	x := s.x[:T*H]
 	q, k, v := s.q[:T*H], s.k[:T*H], s.v[:T*H]
-	e.matmul(s, ly.wq, q, x, T)
-	e.matmul(s, ly.wk, k, x, T)
-	e.matmul(s, ly.wv, v, x, T)
-	addBias(q, ly.bq)
-	addBias(k, ly.bk)
-	addBias(v, ly.bv)
+	e.matmul(s, ly.wq, q, x, ly.bq, T)
+	e.matmul(s, ly.wk, k, x, ly.bk, T)
+	e.matmul(s, ly.wv, v, x, ly.bv, T)
 	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
 	HD := c.HeadDim
 	e.pool.For(T*c.Heads, func(lo, hi int) {
@@ -370,19 +377,16 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 		}
 	})
 	out := s.out[:T*H]
-	e.matmul(s, ly.wo, out, s.att[:T*H], T)
-	addBias(out, ly.bo)
+	e.matmul(s, ly.wo, out, s.att[:T*H], ly.bo, T)
 	add(x, out)
 	for t := range T {
 		r := x[t*H : (t+1)*H]
 		layerNorm(r, r, ly.attnNormW, ly.attnNrB, c.NormEps)
 	}
 	g := s.g[:T*c.FFN]
-	e.matmul(s, ly.up, g, x, T)
-	addBias(g, ly.bUp)
+	e.matmul(s, ly.up, g, x, ly.bUp, T)
 	geluVec(g)
-	e.matmul(s, ly.down, out, g, T)
-	addBias(out, ly.bDown)
+	e.matmul(s, ly.down, out, g, ly.bDown, T)
 	add(x, out)
 	for t := range T {
 		r := x[t*H : (t+1)*H]
@@ -390,12 +394,18 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	}
 }
 
-func (e *Encoder) matmul(s *encScratch, w *tensor.Matrix, dst, x []float32, n int) {
-	if _, ok := tensor.ActType(w.Type); ok && !e.exactFloat {
-		s.act = w.MatMulAct(e.pool, dst, x, n, s.act)
+// matmul sets dst = bias + w·x for the n vectors of x.
+func (e *Encoder) matmul(s *encScratch, w *tensor.Matrix, dst, x, bias []float32, n int) {
+	switch _, act := tensor.ActType(w.Type); {
+	case w.HasGEMM():
+		w.MatMulGEMM(e.pool, dst, x, bias, n, &s.gemm)
 		return
+	case act && !e.exactFloat:
+		s.act = w.MatMulAct(e.pool, dst, x, n, s.act)
+	default:
+		w.MatMul(e.pool, dst, x, n)
 	}
-	w.MatMul(e.pool, dst, x, n)
+	addBias(dst, bias)
 }
 
 // Embed runs tokens through a decoder model from an empty cache (s is reset

@@ -11,7 +11,8 @@ type Matrix struct {
 	Data       []byte
 
 	rowBytes int
-	packed   []byte // rows interleaved for the packed kernels (Pack), nil: none
+	packed   []byte      // rows interleaved for the packed kernels (Pack), nil: none
+	gemm     *gemmPanels // rows in panels for MatMulGEMM (PackGEMM), nil: none
 }
 
 // NewMatrix wraps data as a rows x cols matrix of type t, checking that

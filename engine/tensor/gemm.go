@@ -1,0 +1,322 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// Matrix-matrix products for batches of many vectors (an encoder's every
+// product: all the tokens of a batch of sentences). MatMul's kernels take
+// one weight row and four vectors at a time and sum each product across
+// the row, so every multiply-add needs a load and every result a
+// horizontal sum. Here the weights are repacked once into panels of
+// gemmRows rows, stored column by column (for each input element, the
+// panel's 32 weights), and a kernel keeps a tile of 32 rows × several
+// vectors in registers: per input element it loads 32 weights once and
+// multiplies them with each vector's element broadcast, an outer product,
+// as BLAS kernels do. The vectors are repacked the same way, per call.
+//
+// Float weights (F32, F16) multiply float activations: 32 rows × 14
+// vectors in 28 AVX-512 accumulators. Q8_0 weights multiply the
+// activations quantized to Q8_0 (QuantizeAct, llama.cpp's rounding) with
+// VPDPBUSD: 32 rows × 6 vectors, integer sums per 32-element block scaled
+// into float accumulators.
+const (
+	gemmRows = 32 // rows per panel
+	gemmVF   = 14 // vectors per float kernel call
+	gemmVQ   = 6  // vectors per Q8_0 kernel call
+
+	// A Q8_0 panel block: the 32 rows' scales (float32), then for each
+	// group of four elements the 32 rows' four values, as unsigned bytes
+	// (q+128), row by row.
+	gemmQ8Block = gemmRows*4 + qk8_0*gemmRows
+	// A block of gemmVQ quantized vectors: their scales (float32), their
+	// sums times -128 (int32, undoing the +128 of the weights), then for
+	// each group of four elements the vectors' four values, vector by
+	// vector.
+	gemmQ8XBlock = gemmVQ*4 + gemmVQ*4 + qk8_0*gemmVQ
+)
+
+// gemmPanels is a matrix repacked for the GEMM kernels.
+type gemmPanels struct {
+	data       []byte
+	panelBytes int
+}
+
+// PackGEMM repacks m's rows into panels for MatMulGEMM, keeping the
+// original rows too, and reports whether it could: only F32, F16 and Q8_0
+// matrices have GEMM kernels.
+func (m *Matrix) PackGEMM() bool {
+	if m.gemm != nil {
+		return true
+	}
+	var pb int
+	switch m.Type {
+	case F32:
+		pb = gemmRows * 4 * m.Cols
+	case F16:
+		pb = gemmRows * 2 * m.Cols
+	case Q8_0:
+		pb = m.Cols / qk8_0 * gemmQ8Block
+	default:
+		return false
+	}
+	np := (m.Rows + gemmRows - 1) / gemmRows
+	g := &gemmPanels{data: make([]byte, np*pb), panelBytes: pb}
+	rb := m.RowBytes()
+	for r := range m.Rows {
+		p, pr := r/gemmRows, r%gemmRows
+		panel := g.data[p*pb : (p+1)*pb]
+		row := m.Data[r*rb : (r+1)*rb]
+		switch m.Type {
+		case F32:
+			for k := range m.Cols {
+				copy(panel[(k*gemmRows+pr)*4:][:4], row[4*k:4*k+4])
+			}
+		case F16:
+			for k := range m.Cols {
+				copy(panel[(k*gemmRows+pr)*2:][:2], row[2*k:2*k+2])
+			}
+		case Q8_0:
+			for b := range m.Cols / qk8_0 {
+				blk := panel[b*gemmQ8Block:][:gemmQ8Block]
+				src := row[b*q8_0Size:][:q8_0Size]
+				d := F16ToF32(binary.LittleEndian.Uint16(src))
+				binary.LittleEndian.PutUint32(blk[4*pr:], math.Float32bits(d))
+				for j, q := range src[2:] {
+					blk[gemmRows*4+(j/4)*gemmRows*4+4*pr+j%4] = q ^ 0x80
+				}
+			}
+		}
+	}
+	m.gemm = g
+	return true
+}
+
+// HasGEMM reports whether m was packed with PackGEMM.
+func (m *Matrix) HasGEMM() bool { return m.gemm != nil }
+
+// GEMMBuf holds the scratch memory of MatMulGEMM calls; the zero value is
+// ready, and one must not be used by two calls at once.
+type GEMMBuf struct {
+	xf   []float32
+	xq   []byte
+	act  []byte
+	zero []float32
+	tile [gemmRows * gemmVF]float32 // the results of a last, partial panel
+}
+
+// MatMulGEMM is MatMul (or MatMulAct for Q8_0) plus a bias, for a matrix
+// packed with PackGEMM: dst[j*Rows+r] = bias[r] + row r · x[j*Cols:(j+1)*Cols]
+// for the n vectors in x. bias may be nil. The sums run in another order
+// than MatMul's, so the results differ from it by rounding.
+func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, buf *GEMMBuf) {
+	g := m.gemm
+	if g == nil {
+		panic("tensor: MatMulGEMM of a matrix not packed with PackGEMM")
+	}
+	if n < 0 || len(x) != n*m.Cols || len(dst) != n*m.Rows || bias != nil && len(bias) != m.Rows {
+		panic(fmt.Sprintf("tensor: MatMulGEMM of %dx%d matrix with n=%d len(x)=%d len(dst)=%d len(bias)=%d",
+			m.Rows, m.Cols, n, len(x), len(dst), len(bias)))
+	}
+	if n == 0 {
+		return
+	}
+	cols, rows := m.Cols, m.Rows
+	np := (rows + gemmRows - 1) / gemmRows
+	if cap(buf.zero) < np*gemmRows {
+		buf.zero = make([]float32, np*gemmRows)
+	}
+	pbias := buf.zero[:np*gemmRows]
+	if bias != nil {
+		copy(pbias, bias) // padded to whole panels, the rest zeros
+	}
+	vb := gemmVF
+	if m.Type == Q8_0 {
+		vb = gemmVQ
+	}
+	nvb := (n + vb - 1) / vb
+	var kernel func(p, v int, out []float32, ldd, nv int)
+	switch m.Type {
+	case F32, F16:
+		need := nvb * gemmVF * cols
+		if cap(buf.xf) < need {
+			buf.xf = make([]float32, need)
+		}
+		xp := buf.xf[:need]
+		packVectorsF(xp, x, n, cols)
+		kern := gemmF32Kernel
+		if m.Type == F16 {
+			kern = gemmF16Kernel
+		}
+		kernel = func(p, v int, out []float32, ldd, nv int) {
+			kern(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVF*cols:(v+1)*gemmVF*cols], cols,
+				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv)
+		}
+	case Q8_0:
+		ab, nb := ActBytes(Q8_0, cols), cols/qk8_0
+		if cap(buf.act) < n*ab {
+			buf.act = make([]byte, n*ab)
+		}
+		act := buf.act[:n*ab]
+		for j := range n {
+			QuantizeAct(Q8_0, act[j*ab:(j+1)*ab], x[j*cols:(j+1)*cols])
+		}
+		need := nvb * nb * gemmQ8XBlock
+		if cap(buf.xq) < need {
+			buf.xq = make([]byte, need)
+		}
+		xp := buf.xq[:need]
+		packVectorsQ8(xp, act, n, nb)
+		xb := nb * gemmQ8XBlock
+		kernel = func(p, v int, out []float32, ldd, nv int) {
+			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*xb:(v+1)*xb], nb,
+				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv)
+		}
+	}
+	// Only the last panel can be partial, and only one chunk of a
+	// parallel run holds it: one tile is enough.
+	tile := buf.tile[:]
+	run := func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			r0 := p * gemmRows
+			for v := range nvb {
+				j0 := v * vb
+				nv := min(vb, n-j0)
+				if r0+gemmRows <= rows {
+					kernel(p, v, dst[j0*rows+r0:], rows, nv)
+					continue
+				}
+				kernel(p, v, tile, gemmRows, nv)
+				for j := range nv {
+					copy(dst[(j0+j)*rows+r0:(j0+j+1)*rows], tile[j*gemmRows:])
+				}
+			}
+		}
+	}
+	if pool.Threads() == 1 || np == 1 {
+		run(0, np)
+		return
+	}
+	pool.For(np, run)
+}
+
+// packVectorsF writes the n vectors of x (cols floats each) in blocks of
+// gemmVF: for each element k, the block's gemmVF values of k, vector by
+// vector, zeros past n.
+func packVectorsF(xp, x []float32, n, cols int) {
+	for v := 0; v*gemmVF < n; v++ {
+		blk := xp[v*gemmVF*cols : (v+1)*gemmVF*cols]
+		for i := range gemmVF {
+			j := v*gemmVF + i
+			if j >= n {
+				for k := range cols {
+					blk[k*gemmVF+i] = 0
+				}
+				continue
+			}
+			for k, f := range x[j*cols : (j+1)*cols] {
+				blk[k*gemmVF+i] = f
+			}
+		}
+	}
+}
+
+// packVectorsQ8 writes the n Q8_0-quantized vectors of act (nb blocks
+// each) in blocks of gemmVQ vectors, block by block (gemmQ8XBlock).
+// Vectors past n are zeros.
+func packVectorsQ8(xp, act []byte, n, nb int) {
+	ab := nb * q8_0Size
+	for v := 0; v*gemmVQ < n; v++ {
+		for b := range nb {
+			blk := xp[(v*nb+b)*gemmQ8XBlock:][:gemmQ8XBlock]
+			for i := range gemmVQ {
+				j := v*gemmVQ + i
+				var d float32
+				var sum int32
+				var q []byte
+				if j < n {
+					src := act[j*ab+b*q8_0Size:][:q8_0Size]
+					d = F16ToF32(binary.LittleEndian.Uint16(src))
+					q = src[2:]
+					for _, c := range q {
+						sum += int32(int8(c))
+					}
+				}
+				binary.LittleEndian.PutUint32(blk[4*i:], math.Float32bits(d))
+				binary.LittleEndian.PutUint32(blk[gemmVQ*4+4*i:], uint32(-128*sum))
+				for k := range qk8_0 {
+					var c byte
+					if q != nil {
+						c = q[k]
+					}
+					blk[gemmVQ*8+(k/4)*gemmVQ*4+4*i+k%4] = c
+				}
+			}
+		}
+	}
+}
+
+// fma32 is float32 a*b+c rounded once, as VFMADD231PS computes it (but
+// for double rounding, through float64, on a tie: about never).
+func fma32(a, b, c float32) float32 {
+	return float32(math.FMA(float64(a), float64(b), float64(c)))
+}
+
+// gemmFloatGo is the float kernels' twin: the first nv vectors of the
+// block xp times the panel's 32 rows (F32 or F16), plus bias, into out
+// (vector j at out[j*ldd:]), each sum accumulated element by element from
+// the bias with fused multiply-adds, as the assembly does.
+func gemmFloatGo(t Type, panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int) {
+	for j := range nv {
+		o := out[j*ldd : j*ldd+gemmRows]
+		copy(o, bias[:gemmRows])
+		for k := range cols {
+			xv := xp[k*gemmVF+j]
+			for r := range o {
+				var w float32
+				if t == F32 {
+					w = math.Float32frombits(binary.LittleEndian.Uint32(panel[(k*gemmRows+r)*4:]))
+				} else {
+					w = F16ToF32(binary.LittleEndian.Uint16(panel[(k*gemmRows+r)*2:]))
+				}
+				o[r] = fma32(xv, w, o[r])
+			}
+		}
+	}
+}
+
+func gemmF32Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int) {
+	gemmFloatGo(F32, panel, xp, cols, bias, out, ldd, nv)
+}
+
+func gemmF16Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int) {
+	gemmFloatGo(F16, panel, xp, cols, bias, out, ldd, nv)
+}
+
+// gemmQ8Go is the Q8_0 kernel's twin: per block, the integer sum of
+// (w+128)·x minus 128·Σx, converted to float, times the row's scale
+// (rounded), then added times the vector's scale (fused), from the bias.
+func gemmQ8Go(panel, xp []byte, nb int, bias, out []float32, ldd, nv int) {
+	for j := range nv {
+		o := out[j*ldd : j*ldd+gemmRows]
+		copy(o, bias[:gemmRows])
+		for b := range nb {
+			wb := panel[b*gemmQ8Block:][:gemmQ8Block]
+			xb := xp[b*gemmQ8XBlock:][:gemmQ8XBlock]
+			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb[4*j:]))
+			corr := int32(binary.LittleEndian.Uint32(xb[gemmVQ*4+4*j:]))
+			for r := range o {
+				sum := corr
+				for k := range qk8_0 {
+					w := int32(wb[gemmRows*4+(k/4)*gemmRows*4+4*r+k%4])
+					sum += w * int32(int8(xb[gemmVQ*8+(k/4)*gemmVQ*4+4*j+k%4]))
+				}
+				dw := math.Float32frombits(binary.LittleEndian.Uint32(wb[4*r:]))
+				s := float32(float32(sum) * dw)
+				o[r] = fma32(s, dx, o[r])
+			}
+		}
+	}
+}

@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// The GEMM kernels are the Go twins where there is no assembly.
+var (
+	gemmF32Kernel = gemmF32Go
+	gemmF16Kernel = gemmF16Go
+	gemmQ8Kernel  = gemmQ8Go
+)

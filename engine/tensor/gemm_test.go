@@ -1,0 +1,224 @@
+package tensor
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/moegate/moegate/internal/cputime"
+)
+
+// gemmRef64 is dst = bias + W·x in float64 for the types MatMulGEMM
+// takes: float weights times the float vectors, Q8_0 weights times the
+// vectors quantized as llama.cpp does (QuantizeAct), block by block. It
+// returns the results and the sums of their terms' magnitudes.
+func gemmRef64(t *testing.T, m *Matrix, x, bias []float32, n int) (want, mag []float64) {
+	t.Helper()
+	want, mag = make([]float64, n*m.Rows), make([]float64, n*m.Rows)
+	w := make([]float32, m.Cols)
+	for j := range n {
+		xv := x[j*m.Cols : (j+1)*m.Cols]
+		var xq []byte
+		if m.Type == Q8_0 {
+			xq = QuantizeAct(Q8_0, make([]byte, ActBytes(Q8_0, m.Cols)), xv)
+		}
+		for r := range m.Rows {
+			var s, a float64
+			if bias != nil {
+				s, a = float64(bias[r]), math.Abs(float64(bias[r]))
+			}
+			if m.Type == Q8_0 {
+				row := m.Row(r)
+				for b := range m.Cols / qk8_0 {
+					wb, xb := row[b*q8_0Size:], xq[b*q8_0Size:]
+					var sum int64
+					for k := range qk8_0 {
+						sum += int64(int8(wb[2+k])) * int64(int8(xb[2+k]))
+					}
+					d := float64(F16ToF32(binary.LittleEndian.Uint16(wb))) * float64(F16ToF32(binary.LittleEndian.Uint16(xb)))
+					s += d * float64(sum)
+					a += math.Abs(d * float64(sum))
+				}
+			} else {
+				if err := m.RowF32(r, w); err != nil {
+					t.Fatal(err)
+				}
+				for k, f := range w {
+					s += float64(f) * float64(xv[k])
+					a += math.Abs(float64(f) * float64(xv[k]))
+				}
+			}
+			want[j*m.Rows+r], mag[j*m.Rows+r] = s, a
+		}
+	}
+	return want, mag
+}
+
+// TestMatMulGEMM checks MatMulGEMM against a float64 reference on every
+// shape that takes a different path: rows a whole number of panels or not
+// (the last one through the tile), vectors a whole number of kernel
+// blocks or not, one or more threads, with and without a bias.
+func TestMatMulGEMM(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 1))
+	for _, typ := range []Type{F32, F16, Q8_0} {
+		for _, shape := range [][2]int{{32, 32}, {40, 64}, {96, 384}, {7, 96}} {
+			rows, cols := shape[0], shape[1]
+			data, err := Quantize(typ, randVec(r, rows*cols))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := NewMatrix(typ, rows, cols, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.PackGEMM() {
+				t.Fatalf("%v: PackGEMM refused", typ)
+			}
+			for _, n := range []int{1, 5, 6, 14, 15, 29} {
+				for _, threads := range []int{1, 3} {
+					for _, withBias := range []bool{false, true} {
+						name := fmt.Sprintf("%v/%dx%d/n=%d/threads=%d/bias=%v", typ, rows, cols, n, threads, withBias)
+						t.Run(name, func(t *testing.T) {
+							x := randVec(r, n*cols)
+							var bias []float32
+							if withBias {
+								bias = randVec(r, rows)
+							}
+							pool := NewPool(threads)
+							defer pool.Close()
+							var buf GEMMBuf
+							dst := make([]float32, n*rows)
+							for i := range dst {
+								dst[i] = float32(math.NaN()) // every result must be written
+							}
+							m.MatMulGEMM(pool, dst, x, bias, n, &buf)
+							want, mag := gemmRef64(t, m, x, bias, n)
+							bad := 0
+							for i, g := range dst {
+								if d := math.Abs(float64(g) - want[i]); !(d <= 2e-6*mag[i]+1e-30) {
+									if bad++; bad <= 3 {
+										t.Errorf("vector %d row %d: %v, float64 reference %v (Σ|terms| %v)", i/rows, i%rows, g, want[i], mag[i])
+									}
+								}
+							}
+						})
+					}
+				}
+			}
+		}
+	}
+	m, _ := NewMatrix(Q4_K, 1, 256, make([]byte, q4KSize))
+	if m.PackGEMM() {
+		t.Error("PackGEMM accepted Q4_K, which has no GEMM kernel")
+	}
+}
+
+// TestGEMMKernelsMatchTwins holds the kernels in use (assembly where the
+// CPU has it) to their Go twins on random panels, for every count of
+// vectors a call can take: the same operations in the same order give the
+// same bits.
+func TestGEMMKernelsMatchTwins(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 2))
+	const cols, ldd = 96, 37
+	bias := randVec(r, gemmRows)
+	for _, typ := range []Type{F32, F16} {
+		size := 4
+		if typ == F16 {
+			size = 2
+		}
+		w, _ := Quantize(typ, randVec(r, gemmRows*cols))
+		panel := w[:gemmRows*cols*size]
+		xp := randVec(r, gemmVF*cols)
+		kernel, twin := gemmF32Kernel, gemmF32Go
+		if typ == F16 {
+			kernel, twin = gemmF16Kernel, gemmF16Go
+		}
+		for nv := 1; nv <= gemmVF; nv++ {
+			got, want := make([]float32, gemmVF*ldd), make([]float32, gemmVF*ldd)
+			kernel(panel, xp, cols, bias, got, ldd, nv)
+			twin(panel, xp, cols, bias, want, ldd, nv)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("%v nv=%d: out[%d] = %v, twin %v", typ, nv, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	nb := cols / qk8_0
+	panel := make([]byte, nb*gemmQ8Block)
+	for i := range panel {
+		panel[i] = byte(r.IntN(256))
+	}
+	for b := range nb { // scales: finite floats
+		for i := range gemmRows {
+			binary.LittleEndian.PutUint32(panel[b*gemmQ8Block+4*i:], math.Float32bits(float32(r.NormFloat64()*0.01)))
+		}
+	}
+	xp := make([]byte, nb*gemmQ8XBlock)
+	for i := range xp {
+		xp[i] = byte(r.IntN(256))
+	}
+	for b := range nb {
+		for i := range gemmVQ {
+			binary.LittleEndian.PutUint32(xp[b*gemmQ8XBlock+4*i:], math.Float32bits(float32(r.NormFloat64()*0.01)))
+			binary.LittleEndian.PutUint32(xp[b*gemmQ8XBlock+gemmVQ*4+4*i:], uint32(int32(r.IntN(1<<20)-1<<19)))
+		}
+	}
+	for nv := 1; nv <= gemmVQ; nv++ {
+		got, want := make([]float32, gemmVQ*ldd), make([]float32, gemmVQ*ldd)
+		gemmQ8Kernel(panel, xp, nb, bias, got, ldd, nv)
+		gemmQ8Go(panel, xp, nb, bias, want, ldd, nv)
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("Q8_0 nv=%d: out[%d] = %v, twin %v", nv, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// BenchmarkMatMulGEMM measures the encoder's products (256 tokens, the
+// MiniLM shapes) in multiply-adds per CPU second of the one thread,
+// against MatMul (MatMulAct for Q8_0).
+func BenchmarkMatMulGEMM(b *testing.B) {
+	r := rand.New(rand.NewPCG(14, 3))
+	const n = 256
+	for _, typ := range []Type{F32, F16, Q8_0} {
+		for _, shape := range [][2]int{{384, 384}, {1536, 384}, {384, 1536}} {
+			rows, cols := shape[0], shape[1]
+			data, _ := Quantize(typ, randVec(r, rows*cols))
+			m, _ := NewMatrix(typ, rows, cols, data)
+			x := randVec(r, n*cols)
+			dst := make([]float32, n*rows)
+			pool := NewPool(1)
+			for _, gemm := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%v/%dx%d/gemm=%v", typ, rows, cols, gemm), func(b *testing.B) {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					var buf GEMMBuf
+					var scratch []byte
+					if gemm {
+						m.PackGEMM()
+					}
+					start := cputime.Thread()
+					for b.Loop() {
+						switch {
+						case gemm:
+							m.MatMulGEMM(pool, dst, x, nil, n, &buf)
+						case typ == Q8_0:
+							scratch = m.MatMulAct(pool, dst, x, n, scratch)
+						default:
+							m.MatMul(pool, dst, x, n)
+						}
+					}
+					if d := cputime.Thread() - start; d > 0 {
+						b.ReportMetric(float64(b.N)*n*float64(rows*cols)/d.Seconds()/1e9, "cpu-GMAC/s")
+					}
+				})
+			}
+			pool.Close()
+		}
+	}
+}
