@@ -385,7 +385,7 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	}
 	g := s.g[:T*c.FFN]
 	e.matmul(s, ly.up, g, x, ly.bUp, T)
-	geluVec(g)
+	tensor.GELU(g)
 	e.matmul(s, ly.down, out, g, ly.bDown, T)
 	add(x, out)
 	for t := range T {

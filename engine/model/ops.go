@@ -167,38 +167,3 @@ func layerNorm(dst, x, w, b []float32, eps float32) {
 	}
 }
 
-// gelu is the tanh approximation ggml_gelu computes (and BERT checkpoints
-// converted for llama.cpp run with): 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
-func gelu(x float32) float32 {
-	const c = 0.7978845608028654 // √(2/π)
-	return 0.5 * x * (1 + tanhf(c*x*(1+0.044715*x*x)))
-}
-
-// tanhf is tanh in float32 by Eigen's rational approximation (a 13/6
-// minimax fit on [-7.9, 7.9], beyond which tanh is ±1 in float32): no
-// exponential and no branch but the clamp, so the feed-forward's GELU over
-// every hidden unit does not cost a fifth of an encoder's time as expf
-// did.
-func tanhf(x float32) float32 {
-	const clamp = 7.90531110763549805
-	x = min(max(x, -clamp), clamp)
-	x2 := x * x
-	p := float32(-2.76076847742355e-16)
-	p = p*x2 + 2.00018790482477e-13
-	p = p*x2 - 8.60467152213735e-11
-	p = p*x2 + 5.12229709037114e-08
-	p = p*x2 + 1.48572235717979e-05
-	p = p*x2 + 6.37261928875436e-04
-	p = p*x2 + 4.89352455891786e-03
-	q := float32(1.19825839466702e-06)
-	q = q*x2 + 1.18534705686654e-04
-	q = q*x2 + 2.26843463243900e-03
-	q = q*x2 + 4.89352518554385e-03
-	return x * p / q
-}
-
-func geluVec(x []float32) {
-	for i, v := range x {
-		x[i] = gelu(v)
-	}
-}
