@@ -166,4 +166,3 @@ func layerNorm(dst, x, w, b []float32, eps float32) {
 		dst[i] = (v-m)*scale*w[i] + b[i]
 	}
 }
-
