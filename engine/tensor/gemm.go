@@ -31,11 +31,10 @@ const (
 	// group of four elements the 32 rows' four values, as unsigned bytes
 	// (q+128), row by row.
 	gemmQ8Block = gemmRows*4 + qk8_0*gemmRows
-	// A block of gemmVQ quantized vectors: their scales (float32), their
-	// sums times -128 (int32, undoing the +128 of the weights), then for
-	// each group of four elements the vectors' four values, vector by
-	// vector.
-	gemmQ8XBlock = gemmVQ*4 + gemmVQ*4 + qk8_0*gemmVQ
+	// A block of a quantized vector (quantizeQ8GEMM): its scale
+	// (float32), the sum of its values times -128 (int32, undoing the
+	// +128 of the weights), its 32 values.
+	gemmQ8XBlock = 4 + 4 + qk8_0
 )
 
 // gemmPanels is a matrix repacked for the GEMM kernels.
@@ -155,23 +154,21 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, buf *GEMM
 				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv)
 		}
 	case Q8_0:
-		ab, nb := ActBytes(Q8_0, cols), cols/qk8_0
-		if cap(buf.act) < n*ab {
-			buf.act = make([]byte, n*ab)
-		}
-		act := buf.act[:n*ab]
-		for j := range n {
-			QuantizeAct(Q8_0, act[j*ab:(j+1)*ab], x[j*cols:(j+1)*cols])
-		}
-		need := nvb * nb * gemmQ8XBlock
+		// Vectors quantized one after the other, nvb*gemmVQ of them:
+		// those past n are zeros, which add nothing.
+		nb := cols / qk8_0
+		xb := nb * gemmQ8XBlock
+		need := nvb * gemmVQ * xb
 		if cap(buf.xq) < need {
 			buf.xq = make([]byte, need)
 		}
 		xp := buf.xq[:need]
-		packVectorsQ8(xp, act, n, nb)
-		xb := nb * gemmQ8XBlock
+		for j := range n {
+			quantizeQ8GEMM(xp[j*xb:(j+1)*xb], x[j*cols:(j+1)*cols])
+		}
+		clear(xp[n*xb:])
 		kernel = func(p, v int, out []float32, ldd, nv int) {
-			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*xb:(v+1)*xb], nb,
+			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVQ*xb:(v+1)*gemmVQ*xb], nb,
 				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv)
 		}
 	}
@@ -223,38 +220,21 @@ func packVectorsF(xp, x []float32, n, cols int) {
 	}
 }
 
-// packVectorsQ8 writes the n Q8_0-quantized vectors of act (nb blocks
-// each) in blocks of gemmVQ vectors, block by block (gemmQ8XBlock).
-// Vectors past n are zeros.
-func packVectorsQ8(xp, act []byte, n, nb int) {
-	ab := nb * q8_0Size
-	for v := 0; v*gemmVQ < n; v++ {
-		for b := range nb {
-			blk := xp[(v*nb+b)*gemmQ8XBlock:][:gemmQ8XBlock]
-			for i := range gemmVQ {
-				j := v*gemmVQ + i
-				var d float32
-				var sum int32
-				var q []byte
-				if j < n {
-					src := act[j*ab+b*q8_0Size:][:q8_0Size]
-					d = F16ToF32(binary.LittleEndian.Uint16(src))
-					q = src[2:]
-					for _, c := range q {
-						sum += int32(int8(c))
-					}
-				}
-				binary.LittleEndian.PutUint32(blk[4*i:], math.Float32bits(d))
-				binary.LittleEndian.PutUint32(blk[gemmVQ*4+4*i:], uint32(-128*sum))
-				for k := range qk8_0 {
-					var c byte
-					if q != nil {
-						c = q[k]
-					}
-					blk[gemmVQ*8+(k/4)*gemmVQ*4+4*i+k%4] = c
-				}
-			}
+// quantizeQ8GEMMGo quantizes x to Q8_0 as QuantizeAct does (llama.cpp's
+// rounding) and writes its blocks as the Q8_0 GEMM kernel reads them
+// (gemmQ8XBlock).
+func quantizeQ8GEMMGo(dst []byte, x []float32) {
+	var q [q8_0Size]byte
+	for b := range len(x) / qk8_0 {
+		quantizeActQ8_0(q[:], x[b*qk8_0:(b+1)*qk8_0])
+		blk := dst[b*gemmQ8XBlock:][:gemmQ8XBlock]
+		var sum int32
+		for _, c := range q[2:] {
+			sum += int32(int8(c))
 		}
+		binary.LittleEndian.PutUint32(blk, math.Float32bits(F16ToF32(binary.LittleEndian.Uint16(q[:]))))
+		binary.LittleEndian.PutUint32(blk[4:], uint32(-128*sum))
+		copy(blk[8:], q[2:])
 	}
 }
 
@@ -298,20 +278,21 @@ func gemmF16Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, n
 // gemmQ8Go is the Q8_0 kernel's twin: per block, the integer sum of
 // (w+128)·x minus 128·Σx, converted to float, times the row's scale
 // (rounded), then added times the vector's scale (fused), from the bias.
+// The gemmVQ vectors are nb blocks apart in xp.
 func gemmQ8Go(panel, xp []byte, nb int, bias, out []float32, ldd, nv int) {
 	for j := range nv {
 		o := out[j*ldd : j*ldd+gemmRows]
 		copy(o, bias[:gemmRows])
 		for b := range nb {
 			wb := panel[b*gemmQ8Block:][:gemmQ8Block]
-			xb := xp[b*gemmQ8XBlock:][:gemmQ8XBlock]
-			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb[4*j:]))
-			corr := int32(binary.LittleEndian.Uint32(xb[gemmVQ*4+4*j:]))
+			xb := xp[(j*nb+b)*gemmQ8XBlock:][:gemmQ8XBlock]
+			dx := math.Float32frombits(binary.LittleEndian.Uint32(xb))
+			corr := int32(binary.LittleEndian.Uint32(xb[4:]))
 			for r := range o {
 				sum := corr
-				for k := range qk8_0 {
+				for k, c := range xb[8:] {
 					w := int32(wb[gemmRows*4+(k/4)*gemmRows*4+4*r+k%4])
-					sum += w * int32(int8(xb[gemmVQ*8+(k/4)*gemmVQ*4+4*j+k%4]))
+					sum += w * int32(int8(c))
 				}
 				dw := math.Float32frombits(binary.LittleEndian.Uint32(wb[4*r:]))
 				s := float32(float32(sum) * dw)

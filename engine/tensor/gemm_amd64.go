@@ -17,6 +17,21 @@ func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *fl
 //go:noescape
 func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv int)
 
+//go:noescape
+func quantizeQ8GEMMAVX512(x *float32, nb int, dst *byte)
+
+// quantizeQ8GEMM is quantizeQ8GEMMGo, in assembly where the CPU has
+// AVX-512.
+func quantizeQ8GEMM(dst []byte, x []float32) {
+	nb := len(x) / qk8_0
+	if !haveGEMM512 || nb == 0 {
+		quantizeQ8GEMMGo(dst, x)
+		return
+	}
+	_ = dst[nb*gemmQ8XBlock-1]
+	quantizeQ8GEMMAVX512(&x[0], nb, &dst[0])
+}
+
 // The GEMM kernels: the assembly where the CPU has AVX-512, else the Go
 // twins. Each computes the first nv (1..14, or 1..6 for Q8_0) vectors of
 // a packed block times one panel, with the bias, into out[j*ldd:].
@@ -28,7 +43,7 @@ var (
 			return gemmQ8Go
 		}
 		return func(panel, xp []byte, nb int, bias, out []float32, ldd, nv int) {
-			checkGEMM(len(panel) >= nb*gemmQ8Block && len(xp) >= nb*gemmQ8XBlock, bias, out, ldd, nv, gemmVQ)
+			checkGEMM(len(panel) >= nb*gemmQ8Block && len(xp) >= gemmVQ*nb*gemmQ8XBlock, bias, out, ldd, nv, gemmVQ)
 			if nb == 0 {
 				gemmQ8Go(panel, xp, nb, bias, out, ldd, nv)
 				return

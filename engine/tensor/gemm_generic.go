@@ -10,3 +10,5 @@ var (
 )
 
 func geluArch([]float32) int { return 0 }
+
+func quantizeQ8GEMM(dst []byte, x []float32) { quantizeQ8GEMMGo(dst, x) }

@@ -157,15 +157,13 @@ func TestGEMMKernelsMatchTwins(t *testing.T) {
 			binary.LittleEndian.PutUint32(panel[b*gemmQ8Block+4*i:], math.Float32bits(float32(r.NormFloat64()*0.01)))
 		}
 	}
-	xp := make([]byte, nb*gemmQ8XBlock)
+	xp := make([]byte, gemmVQ*nb*gemmQ8XBlock)
 	for i := range xp {
 		xp[i] = byte(r.IntN(256))
 	}
-	for b := range nb {
-		for i := range gemmVQ {
-			binary.LittleEndian.PutUint32(xp[b*gemmQ8XBlock+4*i:], math.Float32bits(float32(r.NormFloat64()*0.01)))
-			binary.LittleEndian.PutUint32(xp[b*gemmQ8XBlock+gemmVQ*4+4*i:], uint32(int32(r.IntN(1<<20)-1<<19)))
-		}
+	for b := range gemmVQ * nb {
+		binary.LittleEndian.PutUint32(xp[b*gemmQ8XBlock:], math.Float32bits(float32(r.NormFloat64()*0.01)))
+		binary.LittleEndian.PutUint32(xp[b*gemmQ8XBlock+4:], uint32(int32(r.IntN(1<<20)-1<<19)))
 	}
 	for nv := 1; nv <= gemmVQ; nv++ {
 		got, want := make([]float32, gemmVQ*ldd), make([]float32, gemmVQ*ldd)
@@ -175,6 +173,46 @@ func TestGEMMKernelsMatchTwins(t *testing.T) {
 			if got[i] != want[i] {
 				t.Fatalf("Q8_0 nv=%d: out[%d] = %v, twin %v", nv, i, got[i], want[i])
 			}
+		}
+	}
+}
+
+// TestQuantizeQ8GEMM holds the quantizer in use to its Go twin (which is
+// QuantizeAct's rounding) byte for byte: random blocks, a block of zeros,
+// and blocks of ties, which round to even.
+func TestQuantizeQ8GEMM(t *testing.T) {
+	r := rand.New(rand.NewPCG(14, 4))
+	x := randVec(r, 8*qk8_0)
+	clear(x[qk8_0 : 2*qk8_0])
+	for k := range qk8_0 {
+		x[2*qk8_0+k] = float32(k) - 15.5 // ×127/16.5: some land on .5
+		x[3*qk8_0+k] = float32(k%8)*0.5 + 0.25
+	}
+	x[3*qk8_0] = 127 // scale 1: the halves tie
+	got, want := make([]byte, 8*gemmQ8XBlock), make([]byte, 8*gemmQ8XBlock)
+	quantizeQ8GEMM(got, x)
+	quantizeQ8GEMMGo(want, x)
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("block %d byte %d: %d, Go twin %d", i/gemmQ8XBlock, i%gemmQ8XBlock, got[i], want[i])
+		}
+	}
+	// The twin is QuantizeAct's Q8_0, rearranged.
+	q := QuantizeAct(Q8_0, make([]byte, 8*q8_0Size), x)
+	for b := range 8 {
+		blk := want[b*gemmQ8XBlock:]
+		var sum int32
+		for k := range qk8_0 {
+			if blk[8+k] != q[b*q8_0Size+2+k] {
+				t.Fatalf("block %d value %d: %d, QuantizeAct %d", b, k, int8(blk[8+k]), int8(q[b*q8_0Size+2+k]))
+			}
+			sum += int32(int8(blk[8+k]))
+		}
+		if d := math.Float32frombits(binary.LittleEndian.Uint32(blk)); d != F16ToF32(binary.LittleEndian.Uint16(q[b*q8_0Size:])) {
+			t.Errorf("block %d: scale %v, QuantizeAct %v", b, d, F16ToF32(binary.LittleEndian.Uint16(q[b*q8_0Size:])))
+		}
+		if c := int32(binary.LittleEndian.Uint32(blk[4:])); c != -128*sum {
+			t.Errorf("block %d: correction %d, want %d", b, c, -128*sum)
 		}
 	}
 }
