@@ -79,6 +79,7 @@ type Encoder struct {
 	ownsPool   bool
 	exactFloat bool
 	scratch    sync.Pool // of *encScratch
+	attnBufs   sync.Pool // of *tensor.AttnBuf
 }
 
 type encLayer struct {
@@ -231,6 +232,7 @@ func LoadEncoder(f *gguf.File, opts Options) (*Encoder, error) {
 		e.ownsPool = true
 	}
 	e.scratch.New = func() any { return new(encScratch) }
+	e.attnBufs.New = func() any { return new(tensor.AttnBuf) }
 	log.Info("model: loaded encoder", "arch", c.Arch, "layers", c.Layers, "hidden", c.Hidden,
 		"ffn", c.FFN, "heads", c.Heads, "vocab", c.Vocab, "context", c.Context, "pooling", c.Pooling.String(),
 		"type", e.layers[0].wq.Type.String())
@@ -251,10 +253,8 @@ type encScratch struct {
 	x, q, k, v, att, out, g []float32
 	act                     []byte
 	gemm                    tensor.GEMMBuf
-	// attention of the running layer: sequence starts, and the token →
-	// sequence map, so that a (token, head) item finds its keys.
+	// the sequences' first tokens, then T
 	starts []int
-	seqOf  []int
 }
 
 func (s *encScratch) ensure(T int, c *EncoderConfig) {
@@ -312,9 +312,9 @@ func (e *Encoder) Encode(seqs [][]int32, pooling Pooling) ([][]float32, error) {
 	defer e.scratch.Put(s)
 	s.ensure(T, c)
 	H := c.Hidden
-	s.starts, s.seqOf = s.starts[:0], s.seqOf[:0]
+	s.starts = s.starts[:0]
 	t := 0
-	for i, toks := range seqs {
+	for _, toks := range seqs {
 		s.starts = append(s.starts, t)
 		for p, id := range toks {
 			row := s.x[t*H : (t+1)*H]
@@ -323,7 +323,6 @@ func (e *Encoder) Encode(seqs [][]int32, pooling Pooling) ([][]float32, error) {
 			}
 			add(row, e.posType[p*H:(p+1)*H])
 			layerNorm(row, row, e.embNormW, e.embNormB, c.NormEps)
-			s.seqOf = append(s.seqOf, i)
 			t++
 		}
 	}
@@ -367,13 +366,17 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	e.matmul(s, ly.wv, v, x, ly.bv, T)
 	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
 	HD := c.HeadDim
-	e.pool.For(T*c.Heads, func(lo, hi int) {
+	nseq := len(s.starts) - 1
+	// One item per (sequence, head): its keys are transposed once for
+	// all its queries.
+	e.pool.For(nseq*c.Heads, func(lo, hi int) {
+		buf := e.attnBufs.Get().(*tensor.AttnBuf)
+		defer e.attnBufs.Put(buf)
 		for it := lo; it < hi; it++ {
-			t, h := it/c.Heads, it%c.Heads
-			sq := s.seqOf[t]
+			sq, h := it/c.Heads, it%c.Heads
 			a, b := s.starts[sq], s.starts[sq+1]
-			o := t*H + h*HD
-			attend(s.att[o:o+HD], q[o:o+HD], k[a*H:b*H], v[a*H:b*H], h*HD, H, b-a, scale)
+			o := a*H + h*HD
+			tensor.AttendSeq(s.att[o:], q[o:], k[o:], v[o:], b-a, HD, H, scale, buf)
 		}
 	})
 	out := s.out[:T*H]

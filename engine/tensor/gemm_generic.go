@@ -12,3 +12,7 @@ var (
 func geluArch([]float32) int { return 0 }
 
 func quantizeQ8GEMM(dst []byte, x []float32) { quantizeQ8GEMMGo(dst, x) }
+
+func useAttnArch(int) bool { return false }
+
+var attnKernelsArch = attnKernelsGo
