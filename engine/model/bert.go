@@ -322,7 +322,7 @@ func (e *Encoder) Encode(seqs [][]int32, pooling Pooling) ([][]float32, error) {
 				return nil, fmt.Errorf("model: token_embd.weight: %w", err)
 			}
 			add(row, e.posType[p*H:(p+1)*H])
-			layerNorm(row, row, e.embNormW, e.embNormB, c.NormEps)
+			tensor.LayerNorm(row, row, e.embNormW, e.embNormB, c.NormEps)
 			t++
 		}
 	}
@@ -384,7 +384,7 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	add(x, out)
 	for t := range T {
 		r := x[t*H : (t+1)*H]
-		layerNorm(r, r, ly.attnNormW, ly.attnNrB, c.NormEps)
+		tensor.LayerNorm(r, r, ly.attnNormW, ly.attnNrB, c.NormEps)
 	}
 	g := s.g[:T*c.FFN]
 	e.matmul(s, ly.up, g, x, ly.bUp, T)
@@ -393,7 +393,7 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	add(x, out)
 	for t := range T {
 		r := x[t*H : (t+1)*H]
-		layerNorm(r, r, ly.outNormW, ly.outNormB, c.NormEps)
+		tensor.LayerNorm(r, r, ly.outNormW, ly.outNormB, c.NormEps)
 	}
 }
 

@@ -144,25 +144,3 @@ func attend(out, q, kc, vc []float32, off, stride, npos int, scale float32) {
 	}
 	scaleVec(out, 1/sum)
 }
-
-// layerNorm writes (x - mean) / sqrt(var + eps) * w + b into dst (which may
-// be x), with the mean and variance accumulated in float64 as ggml_norm
-// does.
-func layerNorm(dst, x, w, b []float32, eps float32) {
-	var sum float64
-	for _, v := range x {
-		sum += float64(v)
-	}
-	mean := sum / float64(len(x))
-	var ss float64
-	for _, v := range x {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	scale := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
-	m := float32(mean)
-	w, b, dst = w[:len(x)], b[:len(x)], dst[:len(x)]
-	for i, v := range x {
-		dst[i] = (v-m)*scale*w[i] + b[i]
-	}
-}
