@@ -46,12 +46,8 @@ func AttendSeq(out, q, k, v []float32, n, hd, stride int, scale float32, buf *At
 	if useAttnArch(hd) {
 		ker = attnKernelsArch
 	}
-	negInf := float32(math.Inf(-1))
 	for i := range n {
-		ker.scores(sc, q[i*stride:i*stride+hd], kt, np, scale)
-		for j := n; j < np; j++ {
-			sc[j] = negInf // padding keys weigh nothing
-		}
+		ker.scores(sc, q[i*stride:i*stride+hd], kt, n, np, scale)
 		sum := ker.softmax(sc)
 		ker.pv(out[i*stride:i*stride+hd], sc, v, n, stride, 1/sum)
 	}
@@ -59,9 +55,10 @@ func AttendSeq(out, q, k, v []float32, n, hd, stride int, scale float32, buf *At
 
 // attnKernels are AttendSeq's three steps for one query.
 type attnKernels struct {
-	// scores sets sc[j] = (q·k_j)·scale for the len(sc) keys of kt
-	// (hd rows of np), each dot a chain of fused multiply-adds from 0.
-	scores func(sc, q, kt []float32, np int, scale float32)
+	// scores sets sc[j] = (q·k_j)·scale for the n keys of kt (hd rows
+	// of np), each dot a chain of fused multiply-adds from 0, and -Inf
+	// for the padding keys up to np, which weigh nothing.
+	scores func(sc, q, kt []float32, n, np int, scale float32)
 	// softmax sets sc[j] = Expf(sc[j] - max) (len(sc) a multiple of 16)
 	// and returns their sum, added in sixteen lanes then halved
 	// (lanes l and l+8, l and l+4, l and l+2, l and l+1).
@@ -73,8 +70,12 @@ type attnKernels struct {
 
 var attnKernelsGo = attnKernels{attnScoresGo, softmaxGo, attnPVGo}
 
-func attnScoresGo(sc, q, kt []float32, np int, scale float32) {
+func attnScoresGo(sc, q, kt []float32, n, np int, scale float32) {
 	for j := range sc {
+		if j >= n {
+			sc[j] = float32(math.Inf(-1))
+			continue
+		}
 		var acc float32
 		for d, qd := range q {
 			acc = fma32(qd, kt[d*np+j], acc)

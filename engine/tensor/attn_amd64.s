@@ -20,18 +20,42 @@ DATA attn<>+40(SB)/4, $0x3f000000 // c5
 DATA attn<>+44(SB)/4, $0x3f800000 // one
 DATA attn<>+48(SB)/4, $0xc2aeac4f // lo: Expf is 0 below
 DATA attn<>+52(SB)/4, $0x0000007f // bias
-GLOBL attn<>(SB), RODATA|NOPTR, $56
+DATA attn<>+56(SB)/4, $0xff800000 // -Inf
+GLOBL attn<>(SB), RODATA|NOPTR, $60
 
-// func attnScoresAVX512(sc *float32, q *float32, kt *float32, hd, np int, scale float32)
+// padMask<>+2v is the mask of the lanes past the first v of sixteen.
+DATA padMask<>+0(SB)/2, $0xffff
+DATA padMask<>+2(SB)/2, $0xfffe
+DATA padMask<>+4(SB)/2, $0xfffc
+DATA padMask<>+6(SB)/2, $0xfff8
+DATA padMask<>+8(SB)/2, $0xfff0
+DATA padMask<>+10(SB)/2, $0xffe0
+DATA padMask<>+12(SB)/2, $0xffc0
+DATA padMask<>+14(SB)/2, $0xff80
+DATA padMask<>+16(SB)/2, $0xff00
+DATA padMask<>+18(SB)/2, $0xfe00
+DATA padMask<>+20(SB)/2, $0xfc00
+DATA padMask<>+22(SB)/2, $0xf800
+DATA padMask<>+24(SB)/2, $0xf000
+DATA padMask<>+26(SB)/2, $0xe000
+DATA padMask<>+28(SB)/2, $0xc000
+DATA padMask<>+30(SB)/2, $0x8000
+GLOBL padMask<>(SB), RODATA|NOPTR, $32
+
+// func attnScoresAVX512(sc *float32, q *float32, kt *float32, hd, n, np int, scale float32)
 // sc[j] = (Σ_d q[d]·kt[d·np+j])·scale, sixteen keys per pass, the sum a
-// chain of VFMADD231PS over d from 0.
-TEXT ·attnScoresAVX512(SB), NOSPLIT, $0-44
+// chain of VFMADD231PS over d from 0; -Inf for the padding keys j >= n,
+// set in the register (a scalar store into the vector would stall the
+// softmax's load of it).
+TEXT ·attnScoresAVX512(SB), NOSPLIT, $0-52
 	MOVQ         sc+0(FP), DX
 	MOVQ         q+8(FP), SI
 	MOVQ         kt+16(FP), DI
 	MOVQ         hd+24(FP), R8
-	MOVQ         np+32(FP), R9
-	VBROADCASTSS scale+40(FP), Z31
+	MOVQ         n+32(FP), R12
+	MOVQ         np+40(FP), R9
+	VBROADCASTSS scale+48(FP), Z31
+	VBROADCASTSS attn<>+56(SB), Z30
 	MOVQ         R9, R10
 	SHLQ         $2, R10
 	XORQ         AX, AX
@@ -50,6 +74,15 @@ sdim:
 	DECQ         CX
 	JNZ          sdim
 	VMULPS       Z31, Z0, Z0
+	MOVQ         R12, BX
+	SUBQ         AX, BX            // keys left
+	CMPQ         BX, $16
+	JGE          sstore
+	LEAQ         padMask<>(SB), R13
+	KMOVW        (R13)(BX*2), K1
+	VMOVAPS      Z30, K1, Z0
+
+sstore:
 	VMOVUPS      Z0, (DX)(AX*4)
 	ADDQ         $16, AX
 	CMPQ         AX, R9
