@@ -8,107 +8,94 @@ import (
 // AttnBuf holds the scratch memory of AttendSeq calls; the zero value is
 // ready, and one must not be used by two calls at once.
 type AttnBuf struct {
-	kt, sc []float32
+	qt, p []float32
 }
+
+// attnLanes is the number of queries AttendSeq takes at once, one per
+// lane of a vector.
+const attnLanes = 16
 
 // AttendSeq is one head's softmax attention within a sequence of n
 // tokens, every token attending to every other (an encoder's): for each
 // query i, out_i = Σ_j p_j v_j with p = softmax(scale · q_i·k_j) over the
 // n keys. Row i of q, k, v and out starts at i*stride and is hd floats
-// long. The keys are transposed first so that a query's scores come
-// sixteen keys at a time; where the CPU has AVX-512 the kernels are
-// assembly with the same float32 operations, in the same order, as their
-// Go twins (scores summed with fused multiply-adds over the head's
-// dimensions, Expf, the exponentials' sum in sixteen lanes).
+// long. Sixteen queries go at once, one per lane: their transposed rows
+// times each key's elements broadcast give their sixteen scores for that
+// key, so the softmax is lane by lane, with no horizontal sums. Where the
+// CPU has AVX-512 the kernel is assembly with the same float32 operations,
+// in the same order, as attnBlockGo.
 func AttendSeq(out, q, k, v []float32, n, hd, stride int, scale float32, buf *AttnBuf) {
 	if n <= 0 || hd <= 0 || stride < hd || len(q) < (n-1)*stride+hd || len(k) < (n-1)*stride+hd ||
 		len(v) < (n-1)*stride+hd || len(out) < (n-1)*stride+hd {
 		panic(fmt.Sprintf("tensor: AttendSeq of %d rows of %d, stride %d, with %d, %d, %d, %d floats",
 			n, hd, stride, len(q), len(k), len(v), len(out)))
 	}
-	np := (n + 15) &^ 15
-	if cap(buf.kt) < hd*np {
-		buf.kt = make([]float32, hd*np)
+	if cap(buf.qt) < hd*attnLanes {
+		buf.qt = make([]float32, hd*attnLanes)
 	}
-	if cap(buf.sc) < np {
-		buf.sc = make([]float32, np)
+	if cap(buf.p) < (n+1)*attnLanes {
+		buf.p = make([]float32, (n+1)*attnLanes)
 	}
-	kt, sc := buf.kt[:hd*np], buf.sc[:np]
-	for j := range n {
-		for d, f := range k[j*stride : j*stride+hd] {
-			kt[d*np+j] = f
-		}
-	}
-	for d := range hd {
-		clear(kt[d*np+n : (d+1)*np])
-	}
-	ker := attnKernelsGo
+	qt, p := buf.qt[:hd*attnLanes], buf.p[:(n+1)*attnLanes]
+	block := attnBlockGo
 	if useAttnArch(hd) {
-		ker = attnKernelsArch
+		block = attnBlockArch
 	}
-	for i := range n {
-		ker.scores(sc, q[i*stride:i*stride+hd], kt, n, np, scale)
-		sum := ker.softmax(sc)
-		ker.pv(out[i*stride:i*stride+hd], sc, v, n, stride, 1/sum)
-	}
-}
-
-// attnKernels are AttendSeq's three steps for one query.
-type attnKernels struct {
-	// scores sets sc[j] = (q·k_j)·scale for the n keys of kt (hd rows
-	// of np), each dot a chain of fused multiply-adds from 0, and -Inf
-	// for the padding keys up to np, which weigh nothing.
-	scores func(sc, q, kt []float32, n, np int, scale float32)
-	// softmax sets sc[j] = Expf(sc[j] - max) (len(sc) a multiple of 16)
-	// and returns their sum, added in sixteen lanes then halved
-	// (lanes l and l+8, l and l+4, l and l+2, l and l+1).
-	softmax func(sc []float32) float32
-	// pv sets out = (Σ_j p_j v_j)·inv over the n rows of v, each
-	// element a chain of fused multiply-adds from 0.
-	pv func(out, p, v []float32, n, stride int, inv float32)
-}
-
-var attnKernelsGo = attnKernels{attnScoresGo, softmaxGo, attnPVGo}
-
-func attnScoresGo(sc, q, kt []float32, n, np int, scale float32) {
-	for j := range sc {
-		if j >= n {
-			sc[j] = float32(math.Inf(-1))
-			continue
+	for i0 := 0; i0 < n; i0 += attnLanes {
+		nq := min(attnLanes, n-i0)
+		for i := range nq {
+			for d, f := range q[(i0+i)*stride : (i0+i)*stride+hd] {
+				qt[d*attnLanes+i] = f
+			}
 		}
-		var acc float32
-		for d, qd := range q {
-			acc = fma32(qd, kt[d*np+j], acc)
+		for d := range hd {
+			clear(qt[d*attnLanes+nq : (d+1)*attnLanes])
 		}
-		sc[j] = acc * scale
+		block(out[i0*stride:], qt, k, v, p, n, nq, hd, stride, scale)
 	}
 }
 
-func softmaxGo(sc []float32) float32 {
-	m := float32(math.Inf(-1))
-	for _, s := range sc {
-		m = max(m, s)
-	}
-	var lanes [16]float32
-	for j, s := range sc {
-		p := Expf(s - m)
-		sc[j] = p
-		lanes[j%16] += p
-	}
-	for w := 8; w >= 1; w /= 2 {
-		for l := range w {
-			lanes[l] += lanes[l+w]
+// attnBlockGo computes the attention of nq <= 16 queries, transposed in qt
+// (element d of query i at qt[d*16+i]), over the n keys and values of k
+// and v (rows stride apart), into out (rows stride apart), with p
+// ((n+1)*16 floats) as scratch. For each key j the sixteen scores are
+// chains of fused multiply-adds over d from 0, times scale; then lane by
+// lane m = the scores' max, p_j = Expf(s_j - m), their sum added in key
+// order, inv = 1/sum; then out_i = (Σ_j p_j v_j)·inv_i, each element a
+// chain of fused multiply-adds over j from 0.
+func attnBlockGo(out, qt, k, v, p []float32, n, nq, hd, stride int, scale float32) {
+	for j := range n {
+		kj := k[j*stride : j*stride+hd]
+		for l := range attnLanes {
+			var acc float32
+			for d, kd := range kj {
+				acc = fma32(qt[d*attnLanes+l], kd, acc)
+			}
+			p[j*attnLanes+l] = acc * scale
 		}
 	}
-	return lanes[0]
-}
-
-func attnPVGo(out, p, v []float32, n, stride int, inv float32) {
-	for d := range out {
-		var acc float32
+	inv := p[n*attnLanes : (n+1)*attnLanes]
+	for l := range attnLanes {
+		m := float32(math.Inf(-1))
 		for j := range n {
-			acc = fma32(p[j], v[j*stride+d], acc)
+			m = max(m, p[j*attnLanes+l])
 		}
-		out[d] = acc * inv
+		var sum float32
+		for j := range n {
+			e := Expf(p[j*attnLanes+l] - m)
+			p[j*attnLanes+l] = e
+			sum += e
+		}
+		inv[l] = 1 / sum
+	}
+	for i := range nq {
+		o := out[i*stride : i*stride+hd]
+		for d := range o {
+			var acc float32
+			for j := range n {
+				acc = fma32(p[j*attnLanes+i], v[j*stride+d], acc)
+			}
+			o[d] = acc * inv[i]
+		}
 	}
 }

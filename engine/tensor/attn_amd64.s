@@ -20,133 +20,120 @@ DATA attn<>+40(SB)/4, $0x3f000000 // c5
 DATA attn<>+44(SB)/4, $0x3f800000 // one
 DATA attn<>+48(SB)/4, $0xc2aeac4f // lo: Expf is 0 below
 DATA attn<>+52(SB)/4, $0x0000007f // bias
-DATA attn<>+56(SB)/4, $0xff800000 // -Inf
-GLOBL attn<>(SB), RODATA|NOPTR, $60
+GLOBL attn<>(SB), RODATA|NOPTR, $56
 
-// padMask<>+2v is the mask of the lanes past the first v of sixteen.
-DATA padMask<>+0(SB)/2, $0xffff
-DATA padMask<>+2(SB)/2, $0xfffe
-DATA padMask<>+4(SB)/2, $0xfffc
-DATA padMask<>+6(SB)/2, $0xfff8
-DATA padMask<>+8(SB)/2, $0xfff0
-DATA padMask<>+10(SB)/2, $0xffe0
-DATA padMask<>+12(SB)/2, $0xffc0
-DATA padMask<>+14(SB)/2, $0xff80
-DATA padMask<>+16(SB)/2, $0xff00
-DATA padMask<>+18(SB)/2, $0xfe00
-DATA padMask<>+20(SB)/2, $0xfc00
-DATA padMask<>+22(SB)/2, $0xf800
-DATA padMask<>+24(SB)/2, $0xf000
-DATA padMask<>+26(SB)/2, $0xe000
-DATA padMask<>+28(SB)/2, $0xc000
-DATA padMask<>+30(SB)/2, $0x8000
-GLOBL padMask<>(SB), RODATA|NOPTR, $32
 
-// func attnScoresAVX512(sc *float32, q *float32, kt *float32, hd, n, np int, scale float32)
-// sc[j] = (Σ_d q[d]·kt[d·np+j])·scale, sixteen keys per pass, the sum a
-// chain of VFMADD231PS over d from 0; -Inf for the padding keys j >= n,
-// set in the register (a scalar store into the vector would stall the
-// softmax's load of it).
-TEXT ·attnScoresAVX512(SB), NOSPLIT, $0-52
-	MOVQ         sc+0(FP), DX
-	MOVQ         q+8(FP), SI
-	MOVQ         kt+16(FP), DI
-	MOVQ         hd+24(FP), R8
-	MOVQ         n+32(FP), R12
-	MOVQ         np+40(FP), R9
-	VBROADCASTSS scale+48(FP), Z31
-	VBROADCASTSS attn<>+56(SB), Z30
-	MOVQ         R9, R10
-	SHLQ         $2, R10
-	XORQ         AX, AX
+// func attnBlockAVX512(out, qt, k, v, p *float32, n, nq, hd, stride int, scale float32)
+// attnBlockGo: sixteen queries, one per lane, transposed in qt, over the n
+// keys and values (rows of stride floats); hd a multiple of 16.
+TEXT ·attnBlockAVX512(SB), NOSPLIT, $0-76
+	MOVQ         qt+8(FP), SI
+	MOVQ         k+16(FP), BX
+	MOVQ         v+24(FP), R8
+	MOVQ         p+32(FP), R9
+	MOVQ         n+40(FP), R10
+	MOVQ         hd+56(FP), R11
+	MOVQ         stride+64(FP), R12
+	SHLQ         $2, R12                // row bytes
+	VBROADCASTSS scale+72(FP), Z31
 
-schunk:
+	// Scores, two keys per pass over the head's elements: p[j] =
+	// (Σ_d qt[d]·k_j[d])·scale.
+	MOVQ R9, DI                         // p_j
+	MOVQ R10, AX                        // keys left
+
+spair:
+	CMPQ   AX, $2
+	JLT    ssingle
+	LEAQ   (BX)(R12*1), R13             // k_j+1
 	VXORPS Z0, Z0, Z0
-	MOVQ   SI, BX
-	LEAQ   (DI)(AX*4), R11
-	MOVQ   R8, CX
+	VXORPS Z2, Z2, Z2
+	MOVQ   SI, CX
+	XORQ   DX, DX
 
-sdim:
-	VBROADCASTSS (BX), Z1
-	VFMADD231PS  (R11), Z1, Z0
-	ADDQ         $4, BX
-	ADDQ         R10, R11
-	DECQ         CX
-	JNZ          sdim
+sdim2:
+	VMOVUPS      (CX), Z3
+	VBROADCASTSS (BX)(DX*4), Z1
+	VFMADD231PS  Z3, Z1, Z0
+	VBROADCASTSS (R13)(DX*4), Z4
+	VFMADD231PS  Z3, Z4, Z2
+	ADDQ         $64, CX
+	INCQ         DX
+	CMPQ         DX, R11
+	JLT          sdim2
 	VMULPS       Z31, Z0, Z0
-	MOVQ         R12, BX
-	SUBQ         AX, BX            // keys left
-	CMPQ         BX, $16
-	JGE          sstore
-	LEAQ         padMask<>(SB), R13
-	KMOVW        (R13)(BX*2), K1
-	VMOVAPS      Z30, K1, Z0
+	VMULPS       Z31, Z2, Z2
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z2, 64(DI)
+	LEAQ         (R13)(R12*1), BX
+	ADDQ         $128, DI
+	SUBQ         $2, AX
+	JMP          spair
 
-sstore:
-	VMOVUPS      Z0, (DX)(AX*4)
-	ADDQ         $16, AX
-	CMPQ         AX, R9
-	JLT          schunk
-	VZEROUPPER
-	RET
+ssingle:
+	TESTQ  AX, AX
+	JZ     smax
+	VXORPS Z0, Z0, Z0
+	MOVQ   SI, CX
+	XORQ   DX, DX
 
-// func softmaxAVX512(sc *float32, np int) float32
-// m = max sc; sc[j] = Expf(sc[j]-m), in Expf's float32 operations and
-// order (0 below lo); returns their sum, added in sixteen lanes then
-// halved (l+8, l+4, l+2, l+1).
-TEXT ·softmaxAVX512(SB), NOSPLIT, $0-20
-	MOVQ    sc+0(FP), SI
-	MOVQ    np+8(FP), CX
-	VMOVUPS (SI), Z0
-	MOVQ    $16, AX
+sdim1:
+	VBROADCASTSS (BX)(DX*4), Z1
+	VFMADD231PS  (CX), Z1, Z0
+	ADDQ         $64, CX
+	INCQ         DX
+	CMPQ         DX, R11
+	JLT          sdim1
+	VMULPS       Z31, Z0, Z0
+	VMOVUPS      Z0, (DI)
+
+	// Softmax lane by lane: m, p_j = Expf(p_j - m) (0 below lo), their
+	// sum in key order, inv = 1/sum after the n rows.
+smax:
+	VMOVUPS (R9), Z0
+	LEAQ    64(R9), CX
+	MOVQ    R10, AX
+	DECQ    AX
+	JZ      mdone
 
 mloop:
-	CMPQ   AX, CX
-	JGE    mdone
-	VMAXPS (SI)(AX*4), Z0, Z0
-	ADDQ   $16, AX
-	JMP    mloop
+	VMAXPS (CX), Z0, Z0
+	ADDQ   $64, CX
+	DECQ   AX
+	JNZ    mloop
 
 mdone:
-	VEXTRACTF64X4 $1, Z0, Y1
-	VMAXPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VMAXPS        X1, X0, X0
-	VPERMILPS     $0x4E, X0, X1
-	VMAXPS        X1, X0, X0
-	VPERMILPS     $0xB1, X0, X1
-	VMAXPS        X1, X0, X0
-	VBROADCASTSS  X0, Z1       // m
-	VBROADCASTSS  attn<>+0(SB), Z16
-	VBROADCASTSS  attn<>+4(SB), Z17
-	VBROADCASTSS  attn<>+8(SB), Z18
-	VBROADCASTSS  attn<>+12(SB), Z19
-	VBROADCASTSS  attn<>+16(SB), Z20
-	VBROADCASTSS  attn<>+20(SB), Z21
-	VBROADCASTSS  attn<>+24(SB), Z22
-	VBROADCASTSS  attn<>+28(SB), Z23
-	VBROADCASTSS  attn<>+32(SB), Z24
-	VBROADCASTSS  attn<>+36(SB), Z25
-	VBROADCASTSS  attn<>+40(SB), Z26
-	VBROADCASTSS  attn<>+44(SB), Z27
-	VBROADCASTSS  attn<>+48(SB), Z28
-	VPBROADCASTD  attn<>+52(SB), Z29
-	VXORPS        Z2, Z2, Z2   // the sum's lanes
-	XORQ          AX, AX
+	VBROADCASTSS attn<>+0(SB), Z16
+	VBROADCASTSS attn<>+4(SB), Z17
+	VBROADCASTSS attn<>+8(SB), Z18
+	VBROADCASTSS attn<>+12(SB), Z19
+	VBROADCASTSS attn<>+16(SB), Z20
+	VBROADCASTSS attn<>+20(SB), Z21
+	VBROADCASTSS attn<>+24(SB), Z22
+	VBROADCASTSS attn<>+28(SB), Z23
+	VBROADCASTSS attn<>+32(SB), Z24
+	VBROADCASTSS attn<>+36(SB), Z25
+	VBROADCASTSS attn<>+40(SB), Z26
+	VBROADCASTSS attn<>+44(SB), Z27
+	VBROADCASTSS attn<>+48(SB), Z28
+	VPBROADCASTD attn<>+52(SB), Z29
+	VXORPS       Z2, Z2, Z2             // sum
+	MOVQ         R9, CX
+	MOVQ         R10, AX
 
 eloop:
-	VMOVUPS    (SI)(AX*4), Z3
-	VSUBPS     Z1, Z3, Z3      // x = s - m
-	VMULPS     Z18, Z3, Z5     // fn = x·log2e
+	VMOVUPS    (CX), Z3
+	VSUBPS     Z0, Z3, Z3               // x = s - m
+	VMULPS     Z18, Z3, Z5              // fn = x·log2e
 	VANDPS     Z16, Z5, Z6
 	VORPS      Z17, Z6, Z6
-	VADDPS     Z6, Z5, Z5      // fn ± 0.5
-	VCVTTPS2DQ Z5, Z5          // n
-	VCVTDQ2PS  Z5, Z6          // float32(n)
+	VADDPS     Z6, Z5, Z5               // fn ± 0.5
+	VCVTTPS2DQ Z5, Z5                   // n
+	VCVTDQ2PS  Z5, Z6                   // float32(n)
 	VMULPS     Z19, Z6, Z7
-	VSUBPS     Z7, Z3, Z7      // x - n·ln2hi
+	VSUBPS     Z7, Z3, Z7               // x - n·ln2hi
 	VMULPS     Z20, Z6, Z8
-	VSUBPS     Z8, Z7, Z7      // r
+	VSUBPS     Z8, Z7, Z7               // r
 	VMULPS     Z21, Z7, Z8
 	VADDPS     Z22, Z8, Z8
 	VMULPS     Z7, Z8, Z8
@@ -156,65 +143,57 @@ eloop:
 	VMULPS     Z7, Z8, Z8
 	VADDPS     Z25, Z8, Z8
 	VMULPS     Z7, Z8, Z8
-	VADDPS     Z26, Z8, Z8     // p
+	VADDPS     Z26, Z8, Z8              // p
 	VMULPS     Z7, Z8, Z8
 	VMULPS     Z7, Z8, Z8
 	VADDPS     Z7, Z8, Z8
-	VADDPS     Z27, Z8, Z8     // y = p·r·r + r + 1
+	VADDPS     Z27, Z8, Z8              // y = p·r·r + r + 1
 	VPADDD     Z29, Z5, Z5
 	VPSLLD     $23, Z5, Z5
-	VMULPS     Z5, Z8, Z8      // y·2^n
-	VCMPPS     $0x11, Z28, Z3, K1 // x < lo (padding keys: -Inf)
+	VMULPS     Z5, Z8, Z8               // y·2^n
+	VCMPPS     $0x11, Z28, Z3, K1       // x < lo
 	VXORPS     Z8, Z8, K1, Z8
-	VMOVUPS    Z8, (SI)(AX*4)
+	VMOVUPS    Z8, (CX)
 	VADDPS     Z8, Z2, Z2
-	ADDQ       $16, AX
-	CMPQ       AX, CX
-	JLT        eloop
+	ADDQ       $64, CX
+	DECQ       AX
+	JNZ        eloop
+	VDIVPS     Z2, Z27, Z2              // inv = 1/sum
+	VMOVUPS    Z2, (CX)
 
-	VEXTRACTF64X4 $1, Z2, Y0
-	VADDPS        Y0, Y2, Y2
-	VEXTRACTF128  $1, Y2, X0
-	VADDPS        X0, X2, X2
-	VPERMILPS     $0x4E, X2, X0
-	VADDPS        X0, X2, X2
-	VPERMILPS     $0xB1, X2, X0
-	VADDPS        X0, X2, X2
-	VMOVSS        X2, ret+16(FP)
-	VZEROUPPER
-	RET
+	// out_i = (Σ_j p_j[i]·v_j)·inv[i], sixteen columns per chain.
+	MOVQ out+0(FP), DX
+	MOVQ nq+48(FP), AX
+	MOVQ R9, SI                         // p_0[i]
+	MOVQ CX, R13                        // inv[i]
+	SHLQ $2, R11                        // hd in bytes
 
-// func attnPVAVX512(out *float32, p *float32, v *float32, n, stride, hd int, inv float32)
-// out[d] = (Σ_j p[j]·v[j·stride+d])·inv, sixteen columns per pass, the
-// sum a chain of VFMADD231PS over j from 0.
-TEXT ·attnPVAVX512(SB), NOSPLIT, $0-52
-	MOVQ         out+0(FP), DX
-	MOVQ         p+8(FP), SI
-	MOVQ         v+16(FP), DI
-	MOVQ         n+24(FP), R8
-	MOVQ         stride+32(FP), R9
-	SHLQ         $2, R9
-	MOVQ         hd+40(FP), R10
-	VBROADCASTSS inv+48(FP), Z31
-	XORQ         AX, AX
+pq:
+	VBROADCASTSS (R13), Z30
+	XORQ         BX, BX
 
-pcol:
+pc:
 	VXORPS Z0, Z0, Z0
-	MOVQ   SI, BX
-	LEAQ   (DI)(AX*4), R11
-	MOVQ   R8, CX
+	MOVQ   SI, CX
+	LEAQ   (R8)(BX*1), DI
+	MOVQ   R10, R9
 
-prow:
-	VBROADCASTSS (BX), Z1
-	VFMADD231PS  (R11), Z1, Z0
-	ADDQ         $4, BX
-	ADDQ         R9, R11
-	DECQ         CX
-	JNZ          prow
-	VMULPS       Z31, Z0, Z0
-	VMOVUPS      Z0, (DX)(AX*4)
-	ADDQ         $16, AX
-	CMPQ         AX, R10
-	JLT          pcol
+pj:
+	VBROADCASTSS (CX), Z1
+	VFMADD231PS  (DI), Z1, Z0
+	ADDQ         $64, CX
+	ADDQ         R12, DI
+	DECQ         R9
+	JNZ          pj
+	VMULPS       Z30, Z0, Z0
+	VMOVUPS      Z0, (DX)(BX*1)
+	ADDQ         $64, BX
+	CMPQ         BX, R11
+	JLT          pc
+	ADDQ         R12, DX
+	ADDQ         $4, SI
+	ADDQ         $4, R13
+	DECQ         AX
+	JNZ          pq
 	VZEROUPPER
 	RET

@@ -15,6 +15,6 @@ func quantizeQ8GEMM(dst []byte, x []float32) { quantizeQ8GEMMGo(dst, x) }
 
 func useAttnArch(int) bool { return false }
 
-var attnKernelsArch = attnKernelsGo
+var attnBlockArch = attnBlockGo
 
 func layerNormArch(_, _, _, _ []float32, _ float32) bool { return false }
