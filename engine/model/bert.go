@@ -85,6 +85,8 @@ type Encoder struct {
 type encLayer struct {
 	wq, wk, wv, wo     *tensor.Matrix
 	bq, bk, bv, bo     []float32
+	wqkv               *tensor.Matrix // wq, wk, wv stacked for GEMM, or nil
+	bqkv               []float32
 	attnNormW, attnNrB []float32
 	up, down           *tensor.Matrix
 	bUp, bDown         []float32
@@ -216,10 +218,27 @@ func LoadEncoder(f *gguf.File, opts Options) (*Encoder, error) {
 			return nil, l.err
 		}
 		// Every product of an encoder is a batch: repack the weights
-		// for the matrix-matrix kernels, keeping one resident copy.
-		// Q8_0's multiplies quantized activations, so --exact-float
-		// keeps the float-activation MatMul for it.
-		for _, m := range []*tensor.Matrix{ly.wq, ly.wk, ly.wv, ly.wo, ly.up, ly.down} {
+		// for the matrix-matrix kernels, keeping one resident copy, the
+		// query, key and value projections as one matrix (one pass over
+		// the input). Q8_0's multiplies quantized activations, so
+		// --exact-float keeps the float-activation MatMul for it.
+		if ly.wq.Type != tensor.Q8_0 || !e.exactFloat {
+			qkv, err := tensor.StackRows(ly.wq, ly.wk, ly.wv)
+			if err != nil {
+				return nil, fmt.Errorf("model: layer %d: %w", i, err)
+			}
+			if qkv.PackGEMM() {
+				ly.wqkv = qkv
+				ly.bqkv = make([]float32, 3*H)
+				copy(ly.bqkv, ly.bq)
+				copy(ly.bqkv[H:], ly.bk)
+				copy(ly.bqkv[2*H:], ly.bv)
+				for _, m := range []*tensor.Matrix{ly.wq, ly.wk, ly.wv} {
+					f.PageOut(m.Data)
+				}
+			}
+		}
+		for _, m := range []*tensor.Matrix{ly.wo, ly.up, ly.down} {
 			if (m.Type != tensor.Q8_0 || !e.exactFloat) && m.PackGEMM() {
 				f.PageOut(m.Data)
 			}
@@ -251,6 +270,7 @@ func (e *Encoder) Close() {
 // call's sequences, packed one after the other.
 type encScratch struct {
 	x, q, k, v, att, out, g []float32
+	qkv                     []float32 // T×3H: q, k, v of a token side by side
 	act                     []byte
 	gemm                    tensor.GEMMBuf
 	// the sequences' first tokens, then T
@@ -272,6 +292,7 @@ func (s *encScratch) ensure(T int, c *EncoderConfig) {
 	s.att = grow(s.att, T*H)
 	s.out = grow(s.out, T*H)
 	s.g = grow(s.g, T*c.FFN)
+	s.qkv = grow(s.qkv, 3*T*H)
 }
 
 // ErrTooLong is returned (wrapped) by Encode for a sequence longer than the
@@ -360,55 +381,73 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	c := &e.Config
 	H := c.Hidden
 	x := s.x[:T*H]
-	q, k, v := s.q[:T*H], s.k[:T*H], s.v[:T*H]
-	e.matmul(s, ly.wq, q, x, ly.bq, T)
-	e.matmul(s, ly.wk, k, x, ly.bk, T)
-	e.matmul(s, ly.wv, v, x, ly.bv, T)
+	// q, k and v of token t at q[t*stride:], k[t*stride:], v[t*stride:].
+	q, k, v, stride := s.q[:T*H], s.k[:T*H], s.v[:T*H], H
+	if ly.wqkv != nil {
+		qkv := s.qkv[:3*T*H]
+		e.matmul(s, ly.wqkv, qkv, x, ly.bqkv, T, false)
+		q, k, v, stride = qkv, qkv[H:], qkv[2*H:], 3*H
+	} else {
+		e.matmul(s, ly.wq, q, x, ly.bq, T, false)
+		e.matmul(s, ly.wk, k, x, ly.bk, T, false)
+		e.matmul(s, ly.wv, v, x, ly.bv, T, false)
+	}
 	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
 	HD := c.HeadDim
 	nseq := len(s.starts) - 1
-	// One item per (sequence, head): its keys are transposed once for
-	// all its queries.
+	// One item per (sequence, head).
 	e.pool.For(nseq*c.Heads, func(lo, hi int) {
 		buf := e.attnBufs.Get().(*tensor.AttnBuf)
 		defer e.attnBufs.Put(buf)
 		for it := lo; it < hi; it++ {
 			sq, h := it/c.Heads, it%c.Heads
 			a, b := s.starts[sq], s.starts[sq+1]
-			o := a*H + h*HD
-			tensor.AttendSeq(s.att[o:], q[o:], k[o:], v[o:], b-a, HD, H, scale, buf)
+			o := a*stride + h*HD
+			tensor.AttendSeq(s.att[a*H+h*HD:], q[o:], k[o:], v[o:], b-a, HD, stride, H, scale, buf)
 		}
 	})
-	out := s.out[:T*H]
-	e.matmul(s, ly.wo, out, s.att[:T*H], ly.bo, T)
-	add(x, out)
-	for t := range T {
-		r := x[t*H : (t+1)*H]
-		tensor.LayerNorm(r, r, ly.attnNormW, ly.attnNrB, c.NormEps)
-	}
+	// x += attention output projection, then normed; the same around
+	// the feed-forward.
+	e.matmul(s, ly.wo, x, s.att[:T*H], ly.bo, T, true)
+	e.norm(x, ly.attnNormW, ly.attnNrB, T)
 	g := s.g[:T*c.FFN]
-	e.matmul(s, ly.up, g, x, ly.bUp, T)
-	tensor.GELU(g)
-	e.matmul(s, ly.down, out, g, ly.bDown, T)
-	add(x, out)
-	for t := range T {
-		r := x[t*H : (t+1)*H]
-		tensor.LayerNorm(r, r, ly.outNormW, ly.outNormB, c.NormEps)
-	}
+	e.matmul(s, ly.up, g, x, ly.bUp, T, false)
+	e.pool.For(T, func(lo, hi int) { tensor.GELU(g[lo*c.FFN : hi*c.FFN]) })
+	e.matmul(s, ly.down, x, g, ly.bDown, T, true)
+	e.norm(x, ly.outNormW, ly.outNormB, T)
 }
 
-// matmul sets dst = bias + w·x for the n vectors of x.
-func (e *Encoder) matmul(s *encScratch, w *tensor.Matrix, dst, x, bias []float32, n int) {
-	switch _, act := tensor.ActType(w.Type); {
-	case w.HasGEMM():
-		w.MatMulGEMM(e.pool, dst, x, bias, n, &s.gemm)
+// norm layer-norms each of the T rows of x in place.
+func (e *Encoder) norm(x, w, b []float32, T int) {
+	H := e.Config.Hidden
+	e.pool.For(T, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			r := x[t*H : (t+1)*H]
+			tensor.LayerNorm(r, r, w, b, e.Config.NormEps)
+		}
+	})
+}
+
+// matmul sets dst = bias + w·x for the n vectors of x, or with
+// accumulate, dst += bias + w·x.
+func (e *Encoder) matmul(s *encScratch, w *tensor.Matrix, dst, x, bias []float32, n int, accumulate bool) {
+	if w.HasGEMM() {
+		w.MatMulGEMM(e.pool, dst, x, bias, n, accumulate, &s.gemm)
 		return
-	case act && !e.exactFloat:
-		s.act = w.MatMulAct(e.pool, dst, x, n, s.act)
-	default:
-		w.MatMul(e.pool, dst, x, n)
 	}
-	addBias(dst, bias)
+	out := dst
+	if accumulate {
+		out = s.out[:len(dst)]
+	}
+	if _, act := tensor.ActType(w.Type); act && !e.exactFloat {
+		s.act = w.MatMulAct(e.pool, out, x, n, s.act)
+	} else {
+		w.MatMul(e.pool, out, x, n)
+	}
+	addBias(out, bias)
+	if accumulate {
+		add(dst, out)
+	}
 }
 
 // Embed runs tokens through a decoder model from an empty cache (s is reset

@@ -18,17 +18,17 @@ const attnLanes = 16
 // AttendSeq is one head's softmax attention within a sequence of n
 // tokens, every token attending to every other (an encoder's): for each
 // query i, out_i = Σ_j p_j v_j with p = softmax(scale · q_i·k_j) over the
-// n keys. Row i of q, k, v and out starts at i*stride and is hd floats
-// long. Sixteen queries go at once, one per lane: their transposed rows
+// n keys. Row i of q, k and v starts at i*stride, row i of out at
+// i*ostride; each is hd floats long. Sixteen queries go at once, one per lane: their transposed rows
 // times each key's elements broadcast give their sixteen scores for that
 // key, so the softmax is lane by lane, with no horizontal sums. Where the
 // CPU has AVX-512 the kernel is assembly with the same float32 operations,
 // in the same order, as attnBlockGo.
-func AttendSeq(out, q, k, v []float32, n, hd, stride int, scale float32, buf *AttnBuf) {
-	if n <= 0 || hd <= 0 || stride < hd || len(q) < (n-1)*stride+hd || len(k) < (n-1)*stride+hd ||
-		len(v) < (n-1)*stride+hd || len(out) < (n-1)*stride+hd {
-		panic(fmt.Sprintf("tensor: AttendSeq of %d rows of %d, stride %d, with %d, %d, %d, %d floats",
-			n, hd, stride, len(q), len(k), len(v), len(out)))
+func AttendSeq(out, q, k, v []float32, n, hd, stride, ostride int, scale float32, buf *AttnBuf) {
+	if n <= 0 || hd <= 0 || stride < hd || ostride < hd || len(q) < (n-1)*stride+hd || len(k) < (n-1)*stride+hd ||
+		len(v) < (n-1)*stride+hd || len(out) < (n-1)*ostride+hd {
+		panic(fmt.Sprintf("tensor: AttendSeq of %d rows of %d, strides %d and %d, with %d, %d, %d, %d floats",
+			n, hd, stride, ostride, len(q), len(k), len(v), len(out)))
 	}
 	if cap(buf.qt) < hd*attnLanes {
 		buf.qt = make([]float32, hd*attnLanes)
@@ -51,19 +51,19 @@ func AttendSeq(out, q, k, v []float32, n, hd, stride int, scale float32, buf *At
 		for d := range hd {
 			clear(qt[d*attnLanes+nq : (d+1)*attnLanes])
 		}
-		block(out[i0*stride:], qt, k, v, p, n, nq, hd, stride, scale)
+		block(out[i0*ostride:], qt, k, v, p, n, nq, hd, stride, ostride, scale)
 	}
 }
 
 // attnBlockGo computes the attention of nq <= 16 queries, transposed in qt
 // (element d of query i at qt[d*16+i]), over the n keys and values of k
 // and v (rows stride apart), into out (rows stride apart), with p
-// ((n+1)*16 floats) as scratch. For each key j the sixteen scores are
+// ((n+1)*16 floats) as scratch; out rows are ostride apart. For each key j the sixteen scores are
 // chains of fused multiply-adds over d from 0, times scale; then lane by
 // lane m = the scores' max, p_j = Expf(s_j - m), their sum added in key
 // order, inv = 1/sum; then out_i = (Σ_j p_j v_j)·inv_i, each element a
 // chain of fused multiply-adds over j from 0.
-func attnBlockGo(out, qt, k, v, p []float32, n, nq, hd, stride int, scale float32) {
+func attnBlockGo(out, qt, k, v, p []float32, n, nq, hd, stride, ostride int, scale float32) {
 	for j := range n {
 		kj := k[j*stride : j*stride+hd]
 		for l := range attnLanes {
@@ -89,7 +89,7 @@ func attnBlockGo(out, qt, k, v, p []float32, n, nq, hd, stride int, scale float3
 		inv[l] = 1 / sum
 	}
 	for i := range nq {
-		o := out[i*stride : i*stride+hd]
+		o := out[i*ostride : i*ostride+hd]
 		for d := range o {
 			var acc float32
 			for j := range n {

@@ -23,10 +23,11 @@ DATA attn<>+52(SB)/4, $0x0000007f // bias
 GLOBL attn<>(SB), RODATA|NOPTR, $56
 
 
-// func attnBlockAVX512(out, qt, k, v, p *float32, n, nq, hd, stride int, scale float32)
+// func attnBlockAVX512(out, qt, k, v, p *float32, n, nq, hd, stride, ostride int, scale float32)
 // attnBlockGo: sixteen queries, one per lane, transposed in qt, over the n
-// keys and values (rows of stride floats); hd a multiple of 16.
-TEXT ·attnBlockAVX512(SB), NOSPLIT, $0-76
+// keys and values (rows of stride floats), into out (rows of ostride); hd
+// a multiple of 16.
+TEXT ·attnBlockAVX512(SB), NOSPLIT, $0-84
 	MOVQ         qt+8(FP), SI
 	MOVQ         k+16(FP), BX
 	MOVQ         v+24(FP), R8
@@ -35,7 +36,7 @@ TEXT ·attnBlockAVX512(SB), NOSPLIT, $0-76
 	MOVQ         hd+56(FP), R11
 	MOVQ         stride+64(FP), R12
 	SHLQ         $2, R12                // row bytes
-	VBROADCASTSS scale+72(FP), Z31
+	VBROADCASTSS scale+80(FP), Z31
 
 	// Scores, two keys per pass over the head's elements: p[j] =
 	// (Σ_d qt[d]·k_j[d])·scale.
@@ -164,6 +165,7 @@ eloop:
 	// out_i = (Σ_j p_j[i]·v_j)·inv[i], sixteen columns per chain.
 	MOVQ out+0(FP), DX
 	MOVQ nq+48(FP), AX
+	SHLQ $2, ostride+72(FP)             // in bytes
 	MOVQ R9, SI                         // p_0[i]
 	MOVQ CX, R13                        // inv[i]
 	SHLQ $2, R11                        // hd in bytes
@@ -190,7 +192,7 @@ pj:
 	ADDQ         $64, BX
 	CMPQ         BX, R11
 	JLT          pc
-	ADDQ         R12, DX
+	ADDQ         ostride+72(FP), DX
 	ADDQ         $4, SI
 	ADDQ         $4, R13
 	DECQ         AX

@@ -15,15 +15,15 @@ func TestAttendSeq(t *testing.T) {
 	for _, hd := range []int{16, 32, 64, 24} {
 		for _, n := range []int{1, 3, 16, 17, 40} {
 			t.Run(fmt.Sprintf("hd=%d/n=%d", hd, n), func(t *testing.T) {
-				stride := 3*hd + 5
+				stride, ostride := 3*hd+5, hd+3
 				q, k, v := randVec(r, n*stride), randVec(r, n*stride), randVec(r, n*stride)
 				for i := range q {
 					q[i] *= 2 // peaked softmaxes too
 				}
-				out := make([]float32, n*stride)
+				out := make([]float32, n*ostride)
 				scale := float32(1 / math.Sqrt(float64(hd)))
 				var buf AttnBuf
-				AttendSeq(out, q, k, v, n, hd, stride, scale, &buf)
+				AttendSeq(out, q, k, v, n, hd, stride, ostride, scale, &buf)
 				for i := range n {
 					s := make([]float64, n)
 					m := math.Inf(-1)
@@ -41,7 +41,7 @@ func TestAttendSeq(t *testing.T) {
 						for j := range n {
 							want += s[j] / sum * float64(v[j*stride+d])
 						}
-						if got := out[i*stride+d]; math.Abs(float64(got)-want) > 1e-5 {
+						if got := out[i*ostride+d]; math.Abs(float64(got)-want) > 1e-5 {
 							t.Fatalf("query %d dim %d: %v, float64 reference %v", i, d, got, want)
 						}
 					}
@@ -57,16 +57,16 @@ func TestAttendSeq(t *testing.T) {
 // that some exponentials fall below Expf's range.
 func TestAttnBlockMatchesTwin(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 6))
-	const hd, n, nq, stride = 32, 37, 11, 40
+	const hd, n, nq, stride, ostride = 32, 37, 11, 40, 35
 	qt, k, v := randVec(r, hd*attnLanes), randVec(r, n*stride), randVec(r, n*stride)
 	for i := range qt {
 		qt[i] *= 6
 	}
 	var outs [2][]float32
 	var ps [2][]float32
-	for c, block := range []func(out, qt, k, v, p []float32, n, nq, hd, stride int, scale float32){attnBlockArch, attnBlockGo} {
-		outs[c], ps[c] = make([]float32, nq*stride), make([]float32, (n+1)*attnLanes)
-		block(outs[c], qt, k, v, ps[c], n, nq, hd, stride, 0.7)
+	for c, block := range []func(out, qt, k, v, p []float32, n, nq, hd, stride, ostride int, scale float32){attnBlockArch, attnBlockGo} {
+		outs[c], ps[c] = make([]float32, nq*ostride), make([]float32, (n+1)*attnLanes)
+		block(outs[c], qt, k, v, ps[c], n, nq, hd, stride, ostride, 0.7)
 	}
 	zeros := 0
 	for i := range ps[0] {

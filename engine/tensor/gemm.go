@@ -108,9 +108,10 @@ type GEMMBuf struct {
 
 // MatMulGEMM is MatMul (or MatMulAct for Q8_0) plus a bias, for a matrix
 // packed with PackGEMM: dst[j*Rows+r] = bias[r] + row r · x[j*Cols:(j+1)*Cols]
-// for the n vectors in x. bias may be nil. The sums run in another order
-// than MatMul's, so the results differ from it by rounding.
-func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, buf *GEMMBuf) {
+// for the n vectors in x, or with add, dst[j*Rows+r] += that (a residual
+// connection, in the same pass). bias may be nil. The sums run in another
+// order than MatMul's, so the results differ from it by rounding.
+func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool, buf *GEMMBuf) {
 	g := m.gemm
 	if g == nil {
 		panic("tensor: MatMulGEMM of a matrix not packed with PackGEMM")
@@ -136,7 +137,7 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, buf *GEMM
 		vb = gemmVQ
 	}
 	nvb := (n + vb - 1) / vb
-	var kernel func(p, v int, out []float32, ldd, nv int)
+	var kernel func(p, v int, out []float32, ldd, nv int, add bool)
 	switch m.Type {
 	case F32, F16:
 		need := nvb * gemmVF * cols
@@ -149,9 +150,9 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, buf *GEMM
 		if m.Type == F16 {
 			kern = gemmF16Kernel
 		}
-		kernel = func(p, v int, out []float32, ldd, nv int) {
+		kernel = func(p, v int, out []float32, ldd, nv int, add bool) {
 			kern(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVF*cols:(v+1)*gemmVF*cols], cols,
-				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv)
+				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv, add)
 		}
 	case Q8_0:
 		// Vectors quantized one after the other, nvb*gemmVQ of them:
@@ -163,13 +164,15 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, buf *GEMM
 			buf.xq = make([]byte, need)
 		}
 		xp := buf.xq[:need]
-		for j := range n {
-			quantizeQ8GEMM(xp[j*xb:(j+1)*xb], x[j*cols:(j+1)*cols])
-		}
+		pool.For(n, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				quantizeQ8GEMM(xp[j*xb:(j+1)*xb], x[j*cols:(j+1)*cols])
+			}
+		})
 		clear(xp[n*xb:])
-		kernel = func(p, v int, out []float32, ldd, nv int) {
+		kernel = func(p, v int, out []float32, ldd, nv int, add bool) {
 			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVQ*xb:(v+1)*gemmVQ*xb], nb,
-				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv)
+				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv, add)
 		}
 	}
 	// Only the last panel can be partial, and only one chunk of a
@@ -182,12 +185,19 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, buf *GEMM
 				j0 := v * vb
 				nv := min(vb, n-j0)
 				if r0+gemmRows <= rows {
-					kernel(p, v, dst[j0*rows+r0:], rows, nv)
+					kernel(p, v, dst[j0*rows+r0:], rows, nv, add)
 					continue
 				}
-				kernel(p, v, tile, gemmRows, nv)
+				kernel(p, v, tile, gemmRows, nv, false)
 				for j := range nv {
-					copy(dst[(j0+j)*rows+r0:(j0+j+1)*rows], tile[j*gemmRows:])
+					d := dst[(j0+j)*rows+r0 : (j0+j+1)*rows]
+					if !add {
+						copy(d, tile[j*gemmRows:])
+						continue
+					}
+					for i := range d {
+						d[i] += tile[j*gemmRows+i]
+					}
 				}
 			}
 		}
@@ -246,11 +256,12 @@ func fma32(a, b, c float32) float32 {
 
 // gemmFloatGo is the float kernels' twin: the first nv vectors of the
 // block xp times the panel's 32 rows (F32 or F16), plus bias, into out
-// (vector j at out[j*ldd:]), each sum accumulated element by element from
-// the bias with fused multiply-adds, as the assembly does.
-func gemmFloatGo(t Type, panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int) {
+// (vector j at out[j*ldd:]), or added to it, each sum accumulated element
+// by element from the bias with fused multiply-adds, as the assembly does.
+func gemmFloatGo(t Type, panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
 	for j := range nv {
-		o := out[j*ldd : j*ldd+gemmRows]
+		var acc [gemmRows]float32
+		o := acc[:]
 		copy(o, bias[:gemmRows])
 		for k := range cols {
 			xv := xp[k*gemmVF+j]
@@ -264,24 +275,37 @@ func gemmFloatGo(t Type, panel []byte, xp []float32, cols int, bias, out []float
 				o[r] = fma32(xv, w, o[r])
 			}
 		}
+		storeGEMM(out[j*ldd:j*ldd+gemmRows], o, add)
 	}
 }
 
-func gemmF32Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int) {
-	gemmFloatGo(F32, panel, xp, cols, bias, out, ldd, nv)
+// storeGEMM sets (or with add, adds to) dst the 32 sums of a vector.
+func storeGEMM(dst, acc []float32, add bool) {
+	if !add {
+		copy(dst, acc)
+		return
+	}
+	for r, a := range acc {
+		dst[r] += a
+	}
 }
 
-func gemmF16Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int) {
-	gemmFloatGo(F16, panel, xp, cols, bias, out, ldd, nv)
+func gemmF32Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
+	gemmFloatGo(F32, panel, xp, cols, bias, out, ldd, nv, add)
+}
+
+func gemmF16Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
+	gemmFloatGo(F16, panel, xp, cols, bias, out, ldd, nv, add)
 }
 
 // gemmQ8Go is the Q8_0 kernel's twin: per block, the integer sum of
 // (w+128)·x minus 128·Σx, converted to float, times the row's scale
 // (rounded), then added times the vector's scale (fused), from the bias.
 // The gemmVQ vectors are nb blocks apart in xp.
-func gemmQ8Go(panel, xp []byte, nb int, bias, out []float32, ldd, nv int) {
+func gemmQ8Go(panel, xp []byte, nb int, bias, out []float32, ldd, nv int, add bool) {
 	for j := range nv {
-		o := out[j*ldd : j*ldd+gemmRows]
+		var acc [gemmRows]float32
+		o := acc[:]
 		copy(o, bias[:gemmRows])
 		for b := range nb {
 			wb := panel[b*gemmQ8Block:][:gemmQ8Block]
@@ -299,5 +323,6 @@ func gemmQ8Go(panel, xp []byte, nb int, bias, out []float32, ldd, nv int) {
 				o[r] = fma32(s, dx, o[r])
 			}
 		}
+		storeGEMM(out[j*ldd:j*ldd+gemmRows], o, add)
 	}
 }

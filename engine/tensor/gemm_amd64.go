@@ -9,13 +9,13 @@ import "golang.org/x/sys/cpu"
 var haveGEMM512 = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 
 //go:noescape
-func gemmF32x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv int)
+func gemmF32x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
 
 //go:noescape
-func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv int)
+func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
 
 //go:noescape
-func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv int)
+func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv, add int)
 
 //go:noescape
 func quantizeQ8GEMMAVX512(x *float32, nb int, dst *byte)
@@ -34,37 +34,38 @@ func quantizeQ8GEMM(dst []byte, x []float32) {
 
 // The GEMM kernels: the assembly where the CPU has AVX-512, else the Go
 // twins. Each computes the first nv (1..14, or 1..6 for Q8_0) vectors of
-// a packed block times one panel, with the bias, into out[j*ldd:].
+// a packed block times one panel, with the bias, into out[j*ldd:], or
+// added to it.
 var (
 	gemmF32Kernel = pickGEMMFloat(gemmF32x14AVX512, gemmF32Go, 4)
 	gemmF16Kernel = pickGEMMFloat(gemmF16x14AVX512, gemmF16Go, 2)
-	gemmQ8Kernel  = func() func([]byte, []byte, int, []float32, []float32, int, int) {
+	gemmQ8Kernel  = func() func([]byte, []byte, int, []float32, []float32, int, int, bool) {
 		if !haveGEMM512 {
 			return gemmQ8Go
 		}
-		return func(panel, xp []byte, nb int, bias, out []float32, ldd, nv int) {
+		return func(panel, xp []byte, nb int, bias, out []float32, ldd, nv int, add bool) {
 			checkGEMM(len(panel) >= nb*gemmQ8Block && len(xp) >= gemmVQ*nb*gemmQ8XBlock, bias, out, ldd, nv, gemmVQ)
 			if nb == 0 {
-				gemmQ8Go(panel, xp, nb, bias, out, ldd, nv)
+				gemmQ8Go(panel, xp, nb, bias, out, ldd, nv, add)
 				return
 			}
-			gemmQ8x6VNNI(&panel[0], &xp[0], nb, &bias[0], &out[0], ldd, nv)
+			gemmQ8x6VNNI(&panel[0], &xp[0], nb, &bias[0], &out[0], ldd, nv, b2i(add))
 		}
 	}()
 )
 
-func pickGEMMFloat(asm func(*byte, *float32, int, *float32, *float32, int, int),
-	twin func([]byte, []float32, int, []float32, []float32, int, int), size int) func([]byte, []float32, int, []float32, []float32, int, int) {
+func pickGEMMFloat(asm func(*byte, *float32, int, *float32, *float32, int, int, int),
+	twin func([]byte, []float32, int, []float32, []float32, int, int, bool), size int) func([]byte, []float32, int, []float32, []float32, int, int, bool) {
 	if !haveGEMM512 {
 		return twin
 	}
-	return func(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int) {
+	return func(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
 		checkGEMM(len(panel) >= cols*gemmRows*size && len(xp) >= cols*gemmVF, bias, out, ldd, nv, gemmVF)
 		if cols == 0 {
-			twin(panel, xp, cols, bias, out, ldd, nv)
+			twin(panel, xp, cols, bias, out, ldd, nv, add)
 			return
 		}
-		asm(&panel[0], &xp[0], cols, &bias[0], &out[0], ldd, nv)
+		asm(&panel[0], &xp[0], cols, &bias[0], &out[0], ldd, nv, b2i(add))
 	}
 }
 
@@ -73,4 +74,11 @@ func checkGEMM(inputs bool, bias, out []float32, ldd, nv, maxV int) {
 	if !inputs || len(bias) < gemmRows || nv < 1 || nv > maxV || ldd < gemmRows || len(out) < (nv-1)*ldd+gemmRows {
 		panic("tensor: GEMM kernel arguments out of range")
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

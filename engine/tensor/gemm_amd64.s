@@ -7,7 +7,7 @@
 
 // STOREV stores the two accumulators of vector i (rows 0-15, 16-31) at DX,
 // then, unless it was the last of the CX vectors wanted, moves DX on by
-// BX bytes.
+// BX bytes. ADDV first adds what is there (add != 0: dst += the product).
 #define STOREV(A, B) \
 	VMOVUPS A, (DX)   \
 	VMOVUPS B, 64(DX) \
@@ -15,12 +15,17 @@
 	JZ      done      \
 	ADDQ    BX, DX
 
-// func gemmF32x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv int)
+#define ADDV(A, B) \
+	VADDPS (DX), A, A   \
+	VADDPS 64(DX), B, B \
+	STOREV(A, B)
+
+// func gemmF32x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
 // Rows of F32 weights, 32 per element k (column by column), times 14
 // vectors packed 14 values per k: per k, the 32 weights in Z28/Z29 and
 // each vector's value broadcast in Z30, multiply-added into Z(2i) (rows
 // 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at the bias.
-TEXT ·gemmF32x14AVX512(SB), NOSPLIT, $0-56
+TEXT ·gemmF32x14AVX512(SB), NOSPLIT, $0-64
 	MOVQ panel+0(FP), SI
 	MOVQ xp+8(FP), DI
 	MOVQ cols+16(FP), CX
@@ -106,6 +111,9 @@ loop:
 	MOVQ ldd+40(FP), BX
 	SHLQ $2, BX
 	MOVQ nv+48(FP), CX
+	MOVQ add+56(FP), AX
+	TESTQ AX, AX
+	JNZ accumulate
 	STOREV(Z0, Z1)
 	STOREV(Z2, Z3)
 	STOREV(Z4, Z5)
@@ -119,18 +127,33 @@ loop:
 	STOREV(Z20, Z21)
 	STOREV(Z22, Z23)
 	STOREV(Z24, Z25)
-	VMOVUPS Z26, (DX)
-	VMOVUPS Z27, 64(DX)
+	STOREV(Z26, Z27)
+	JMP done
+accumulate:
+	ADDV(Z0, Z1)
+	ADDV(Z2, Z3)
+	ADDV(Z4, Z5)
+	ADDV(Z6, Z7)
+	ADDV(Z8, Z9)
+	ADDV(Z10, Z11)
+	ADDV(Z12, Z13)
+	ADDV(Z14, Z15)
+	ADDV(Z16, Z17)
+	ADDV(Z18, Z19)
+	ADDV(Z20, Z21)
+	ADDV(Z22, Z23)
+	ADDV(Z24, Z25)
+	ADDV(Z26, Z27)
 done:
 	VZEROUPPER
 	RET
 
-// func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv int)
+// func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
 // Rows of F16 weights, 32 per element k (column by column), times 14
 // vectors packed 14 values per k: per k, the 32 weights (converted) in Z28/Z29 and
 // each vector's value broadcast in Z30, multiply-added into Z(2i) (rows
 // 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at the bias.
-TEXT ·gemmF16x14AVX512(SB), NOSPLIT, $0-56
+TEXT ·gemmF16x14AVX512(SB), NOSPLIT, $0-64
 	MOVQ panel+0(FP), SI
 	MOVQ xp+8(FP), DI
 	MOVQ cols+16(FP), CX
@@ -216,6 +239,9 @@ loop:
 	MOVQ ldd+40(FP), BX
 	SHLQ $2, BX
 	MOVQ nv+48(FP), CX
+	MOVQ add+56(FP), AX
+	TESTQ AX, AX
+	JNZ accumulate
 	STOREV(Z0, Z1)
 	STOREV(Z2, Z3)
 	STOREV(Z4, Z5)
@@ -229,13 +255,28 @@ loop:
 	STOREV(Z20, Z21)
 	STOREV(Z22, Z23)
 	STOREV(Z24, Z25)
-	VMOVUPS Z26, (DX)
-	VMOVUPS Z27, 64(DX)
+	STOREV(Z26, Z27)
+	JMP done
+accumulate:
+	ADDV(Z0, Z1)
+	ADDV(Z2, Z3)
+	ADDV(Z4, Z5)
+	ADDV(Z6, Z7)
+	ADDV(Z8, Z9)
+	ADDV(Z10, Z11)
+	ADDV(Z12, Z13)
+	ADDV(Z14, Z15)
+	ADDV(Z16, Z17)
+	ADDV(Z18, Z19)
+	ADDV(Z20, Z21)
+	ADDV(Z22, Z23)
+	ADDV(Z24, Z25)
+	ADDV(Z26, Z27)
 done:
 	VZEROUPPER
 	RET
 
-// func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv int)
+// func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv, add int)
 // Q8_0 rows (values +128, as unsigned bytes) times 6 vectors quantized by
 // quantizeQ8GEMM, nb blocks each, one after the other (vector i at DI +
 // i·R8). Per block: the integer sums of vector i start at -128·Σx
@@ -244,7 +285,7 @@ done:
 // four, broadcast from memory (.BCST). Then each sum is converted, times the rows'
 // scales, and multiply-added with the vector's scale into the float
 // accumulators Z(2i), Z(2i+1), which start at the bias.
-TEXT ·gemmQ8x6VNNI(SB), NOSPLIT, $0-56
+TEXT ·gemmQ8x6VNNI(SB), NOSPLIT, $0-64
 	MOVQ panel+0(FP), SI
 	MOVQ xp+8(FP), DI
 	MOVQ nb+16(FP), CX
@@ -436,13 +477,23 @@ qloop:
 	MOVQ ldd+40(FP), BX
 	SHLQ $2, BX
 	MOVQ nv+48(FP), CX
+	MOVQ add+56(FP), AX
+	TESTQ AX, AX
+	JNZ accumulate
 	STOREV(Z0, Z1)
 	STOREV(Z2, Z3)
 	STOREV(Z4, Z5)
 	STOREV(Z6, Z7)
 	STOREV(Z8, Z9)
-	VMOVUPS Z10, (DX)
-	VMOVUPS Z11, 64(DX)
+	STOREV(Z10, Z11)
+	JMP done
+accumulate:
+	ADDV(Z0, Z1)
+	ADDV(Z2, Z3)
+	ADDV(Z4, Z5)
+	ADDV(Z6, Z7)
+	ADDV(Z8, Z9)
+	ADDV(Z10, Z11)
 done:
 	VZEROUPPER
 	RET

@@ -80,7 +80,8 @@ func TestMatMulGEMM(t *testing.T) {
 			for _, n := range []int{1, 5, 6, 14, 15, 29} {
 				for _, threads := range []int{1, 3} {
 					for _, withBias := range []bool{false, true} {
-						name := fmt.Sprintf("%v/%dx%d/n=%d/threads=%d/bias=%v", typ, rows, cols, n, threads, withBias)
+						add := withBias && n%2 == 1 // adding to dst, on some of the shapes
+						name := fmt.Sprintf("%v/%dx%d/n=%d/threads=%d/bias=%v/add=%v", typ, rows, cols, n, threads, withBias, add)
 						t.Run(name, func(t *testing.T) {
 							x := randVec(r, n*cols)
 							var bias []float32
@@ -91,11 +92,21 @@ func TestMatMulGEMM(t *testing.T) {
 							defer pool.Close()
 							var buf GEMMBuf
 							dst := make([]float32, n*rows)
+							old := randVec(r, n*rows)
 							for i := range dst {
 								dst[i] = float32(math.NaN()) // every result must be written
+								if add {
+									dst[i] = old[i]
+								}
 							}
-							m.MatMulGEMM(pool, dst, x, bias, n, &buf)
+							m.MatMulGEMM(pool, dst, x, bias, n, add, &buf)
 							want, mag := gemmRef64(t, m, x, bias, n)
+							if add {
+								for i := range want {
+									want[i] += float64(old[i])
+									mag[i] += math.Abs(float64(old[i]))
+								}
+							}
 							bad := 0
 							for i, g := range dst {
 								if d := math.Abs(float64(g) - want[i]); !(d <= 2e-6*mag[i]+1e-30) {
@@ -137,12 +148,15 @@ func TestGEMMKernelsMatchTwins(t *testing.T) {
 			kernel, twin = gemmF16Kernel, gemmF16Go
 		}
 		for nv := 1; nv <= gemmVF; nv++ {
-			got, want := make([]float32, gemmVF*ldd), make([]float32, gemmVF*ldd)
-			kernel(panel, xp, cols, bias, got, ldd, nv)
-			twin(panel, xp, cols, bias, want, ldd, nv)
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("%v nv=%d: out[%d] = %v, twin %v", typ, nv, i, got[i], want[i])
+			for _, add := range []bool{false, true} {
+				got := randVec(r, gemmVF*ldd)
+				want := append([]float32(nil), got...)
+				kernel(panel, xp, cols, bias, got, ldd, nv, add)
+				twin(panel, xp, cols, bias, want, ldd, nv, add)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%v nv=%d add=%v: out[%d] = %v, twin %v", typ, nv, add, i, got[i], want[i])
+					}
 				}
 			}
 		}
@@ -166,12 +180,15 @@ func TestGEMMKernelsMatchTwins(t *testing.T) {
 		binary.LittleEndian.PutUint32(xp[b*gemmQ8XBlock+4:], uint32(int32(r.IntN(1<<20)-1<<19)))
 	}
 	for nv := 1; nv <= gemmVQ; nv++ {
-		got, want := make([]float32, gemmVQ*ldd), make([]float32, gemmVQ*ldd)
-		gemmQ8Kernel(panel, xp, nb, bias, got, ldd, nv)
-		gemmQ8Go(panel, xp, nb, bias, want, ldd, nv)
-		for i := range got {
-			if got[i] != want[i] {
-				t.Fatalf("Q8_0 nv=%d: out[%d] = %v, twin %v", nv, i, got[i], want[i])
+		for _, add := range []bool{false, true} {
+			got := randVec(r, gemmVQ*ldd)
+			want := append([]float32(nil), got...)
+			gemmQ8Kernel(panel, xp, nb, bias, got, ldd, nv, add)
+			gemmQ8Go(panel, xp, nb, bias, want, ldd, nv, add)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("Q8_0 nv=%d add=%v: out[%d] = %v, twin %v", nv, add, i, got[i], want[i])
+				}
 			}
 		}
 	}
@@ -244,7 +261,7 @@ func BenchmarkMatMulGEMM(b *testing.B) {
 					for b.Loop() {
 						switch {
 						case gemm:
-							m.MatMulGEMM(pool, dst, x, nil, n, &buf)
+							m.MatMulGEMM(pool, dst, x, nil, n, false, &buf)
 						case typ == Q8_0:
 							scratch = m.MatMulAct(pool, dst, x, n, scratch)
 						default:
