@@ -44,9 +44,16 @@ type gemmPanels struct {
 }
 
 // PackGEMM repacks m's rows into panels for MatMulGEMM, keeping the
-// original rows too, and reports whether it could: only F32, F16 and Q8_0
-// matrices have GEMM kernels.
+// original rows too, and reports whether it did: only F32, F16 and Q8_0
+// matrices have GEMM kernels, and only on CPUs with AVX-512 (elsewhere
+// MatMul's four-vector kernels are faster than the kernels' Go twins).
 func (m *Matrix) PackGEMM() bool {
+	return haveGEMM512 && m.packGEMM()
+}
+
+// packGEMM is PackGEMM on any CPU (the tests hold the Go twins to the
+// float64 references through it).
+func (m *Matrix) packGEMM() bool {
 	if m.gemm != nil {
 		return true
 	}

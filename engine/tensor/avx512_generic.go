@@ -2,7 +2,11 @@
 
 package tensor
 
-// The GEMM kernels are the Go twins where there is no assembly.
+// Without the AVX-512 assembly (gemm_amd64.s, gelu_amd64.s, attn_amd64.s,
+// norm_amd64.s) every kernel is its Go twin: PackGEMM declines, and the
+// tests reach the GEMM twins through packGEMM.
+const haveGEMM512 = false
+
 var (
 	gemmF32Kernel = gemmF32Go
 	gemmF16Kernel = gemmF16Go
