@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"math"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // AttnBuf holds the scratch memory of AttendSeq calls; the zero value is
@@ -23,13 +25,27 @@ const attnLanes = 16
 // times each key's elements broadcast give their sixteen scores for that
 // key, so the softmax is lane by lane, with no horizontal sums. Where the
 // CPU has AVX-512 the kernel is assembly with the same float32 operations,
-// in the same order, as attnBlockGo.
+// in the same order, as attnBlockGo; elsewhere (or for heads not a
+// multiple of 16) the scalar twin would be slow, and each query takes the
+// vector dot products and axpys instead (attendRows).
 func AttendSeq(out, q, k, v []float32, n, hd, stride, ostride int, scale float32, buf *AttnBuf) {
 	if n <= 0 || hd <= 0 || stride < hd || ostride < hd || len(q) < (n-1)*stride+hd || len(k) < (n-1)*stride+hd ||
 		len(v) < (n-1)*stride+hd || len(out) < (n-1)*ostride+hd {
 		panic(fmt.Sprintf("tensor: AttendSeq of %d rows of %d, strides %d and %d, with %d, %d, %d, %d floats",
 			n, hd, stride, ostride, len(q), len(k), len(v), len(out)))
 	}
+	if !useAttnArch(hd) {
+		attendRows(out, q, k, v, n, hd, stride, ostride, scale, buf)
+		return
+	}
+	attendBlocks(out, q, k, v, n, hd, stride, ostride, scale, buf, attnBlockArch)
+}
+
+// attnBlock is attnBlockGo's signature.
+type attnBlock func(out, qt, k, v, p []float32, n, nq, hd, stride, ostride int, scale float32)
+
+// attendBlocks runs block on the queries sixteen at a time, transposed.
+func attendBlocks(out, q, k, v []float32, n, hd, stride, ostride int, scale float32, buf *AttnBuf, block attnBlock) {
 	if cap(buf.qt) < hd*attnLanes {
 		buf.qt = make([]float32, hd*attnLanes)
 	}
@@ -37,10 +53,6 @@ func AttendSeq(out, q, k, v []float32, n, hd, stride, ostride int, scale float32
 		buf.p = make([]float32, (n+1)*attnLanes)
 	}
 	qt, p := buf.qt[:hd*attnLanes], buf.p[:(n+1)*attnLanes]
-	block := attnBlockGo
-	if useAttnArch(hd) {
-		block = attnBlockArch
-	}
 	for i0 := 0; i0 < n; i0 += attnLanes {
 		nq := min(attnLanes, n-i0)
 		for i := range nq {
@@ -96,6 +108,35 @@ func attnBlockGo(out, qt, k, v, p []float32, n, nq, hd, stride, ostride int, sca
 				acc = fma32(p[j*attnLanes+i], v[j*stride+d], acc)
 			}
 			o[d] = acc * inv[i]
+		}
+	}
+}
+
+// attendRows is AttendSeq query by query: the scores by vec.Dot, Expf,
+// the values summed by axpy (AVX2 kernels where the CPU has them).
+func attendRows(out, q, k, v []float32, n, hd, stride, ostride int, scale float32, buf *AttnBuf) {
+	if cap(buf.p) < n {
+		buf.p = make([]float32, n)
+	}
+	sc := buf.p[:n]
+	for i := range n {
+		qi := q[i*stride : i*stride+hd]
+		m := float32(math.Inf(-1))
+		for j := range n {
+			sc[j] = vec.Dot(qi, k[j*stride:j*stride+hd]) * scale
+			m = max(m, sc[j])
+		}
+		o := out[i*ostride : i*ostride+hd]
+		clear(o)
+		var sum float32
+		for j, s := range sc {
+			w := Expf(s - m)
+			sum += w
+			axpy(o, w, v[j*stride:j*stride+hd])
+		}
+		inv := 1 / sum
+		for d := range o {
+			o[d] *= inv
 		}
 	}
 }

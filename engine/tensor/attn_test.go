@@ -8,8 +8,9 @@ import (
 )
 
 // TestAttendSeq checks AttendSeq against softmax attention in float64,
-// for sequences shorter and longer than a vector of keys, heads the
-// assembly takes (multiples of 16) and one it leaves to Go.
+// for sequences shorter and longer than a vector of queries, heads the
+// assembly takes (multiples of 16) and one it leaves to attendRows, and
+// the Go twin of the assembly's block.
 func TestAttendSeq(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 5))
 	for _, hd := range []int{16, 32, 64, 24} {
@@ -20,10 +21,12 @@ func TestAttendSeq(t *testing.T) {
 				for i := range q {
 					q[i] *= 2 // peaked softmaxes too
 				}
-				out := make([]float32, n*ostride)
 				scale := float32(1 / math.Sqrt(float64(hd)))
 				var buf AttnBuf
+				out := make([]float32, n*ostride)
 				AttendSeq(out, q, k, v, n, hd, stride, ostride, scale, &buf)
+				twin := make([]float32, n*ostride)
+				attendBlocks(twin, q, k, v, n, hd, stride, ostride, scale, &buf, attnBlockGo)
 				for i := range n {
 					s := make([]float64, n)
 					m := math.Inf(-1)
@@ -43,6 +46,9 @@ func TestAttendSeq(t *testing.T) {
 						}
 						if got := out[i*ostride+d]; math.Abs(float64(got)-want) > 1e-5 {
 							t.Fatalf("query %d dim %d: %v, float64 reference %v", i, d, got, want)
+						}
+						if got := twin[i*ostride+d]; math.Abs(float64(got)-want) > 1e-5 {
+							t.Fatalf("query %d dim %d: Go twin %v, float64 reference %v", i, d, got, want)
 						}
 					}
 				}
