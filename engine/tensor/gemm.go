@@ -158,7 +158,7 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool,
 			kern = gemmF16Kernel
 		}
 		kernel = func(p, v int, out []float32, ldd, nv int, add bool) {
-			kern(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVF*cols:(v+1)*gemmVF*cols], cols,
+			kern(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVF*cols:], cols,
 				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv, add)
 		}
 	case Q8_0:
@@ -178,7 +178,7 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool,
 		})
 		clear(xp[n*xb:])
 		kernel = func(p, v int, out []float32, ldd, nv int, add bool) {
-			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVQ*xb:(v+1)*gemmVQ*xb], nb,
+			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVQ*xb:], nb,
 				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv, add)
 		}
 	}
@@ -188,13 +188,14 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool,
 	run := func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			r0 := p * gemmRows
+			if r0+gemmRows <= rows {
+				// All the vectors in one call, block after block.
+				kernel(p, 0, dst[r0:], rows, n, add)
+				continue
+			}
 			for v := range nvb {
 				j0 := v * vb
 				nv := min(vb, n-j0)
-				if r0+gemmRows <= rows {
-					kernel(p, v, dst[j0*rows+r0:], rows, nv, add)
-					continue
-				}
 				kernel(p, v, tile, gemmRows, nv, false)
 				for j := range nv {
 					d := dst[(j0+j)*rows+r0 : (j0+j+1)*rows]
@@ -261,17 +262,18 @@ func fma32(a, b, c float32) float32 {
 	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }
 
-// gemmFloatGo is the float kernels' twin: the first nv vectors of the
-// block xp times the panel's 32 rows (F32 or F16), plus bias, into out
-// (vector j at out[j*ldd:]), or added to it, each sum accumulated element
-// by element from the bias with fused multiply-adds, as the assembly does.
+// gemmFloatGo is the float kernels' twin: nv vectors of the blocks in xp
+// times the panel's 32 rows (F32 or F16), plus bias, into out (vector j
+// at out[j*ldd:]), or added to it, each sum accumulated element by element
+// from the bias with fused multiply-adds, as the assembly does.
 func gemmFloatGo(t Type, panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
 	for j := range nv {
 		var acc [gemmRows]float32
 		o := acc[:]
 		copy(o, bias[:gemmRows])
+		blk := xp[j/gemmVF*gemmVF*cols:]
 		for k := range cols {
-			xv := xp[k*gemmVF+j]
+			xv := blk[k*gemmVF+j%gemmVF]
 			for r := range o {
 				var w float32
 				if t == F32 {
@@ -308,7 +310,7 @@ func gemmF16Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, n
 // gemmQ8Go is the Q8_0 kernel's twin: per block, the integer sum of
 // (w+128)·x minus 128·Σx, converted to float, times the row's scale
 // (rounded), then added times the vector's scale (fused), from the bias.
-// The gemmVQ vectors are nb blocks apart in xp.
+// The vectors are nb blocks apart in xp.
 func gemmQ8Go(panel, xp []byte, nb int, bias, out []float32, ldd, nv int, add bool) {
 	for j := range nv {
 		var acc [gemmRows]float32

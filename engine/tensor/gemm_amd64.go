@@ -33,9 +33,9 @@ func quantizeQ8GEMM(dst []byte, x []float32) {
 }
 
 // The GEMM kernels: the assembly where the CPU has AVX-512, else the Go
-// twins. Each computes the first nv (1..14, or 1..6 for Q8_0) vectors of
-// a packed block times one panel, with the bias, into out[j*ldd:], or
-// added to it.
+// twins. Each computes nv packed vectors (blocks of 14, or 6 for Q8_0,
+// the last one partial) times one panel, with the bias, into
+// out[j*ldd:], or added to it.
 var (
 	gemmF32Kernel = pickGEMMFloat(gemmF32x14AVX512, gemmF32Go, 4)
 	gemmF16Kernel = pickGEMMFloat(gemmF16x14AVX512, gemmF16Go, 2)
@@ -44,7 +44,7 @@ var (
 			return gemmQ8Go
 		}
 		return func(panel, xp []byte, nb int, bias, out []float32, ldd, nv int, add bool) {
-			checkGEMM(len(panel) >= nb*gemmQ8Block && len(xp) >= gemmVQ*nb*gemmQ8XBlock, bias, out, ldd, nv, gemmVQ)
+			checkGEMM(len(panel) >= nb*gemmQ8Block && len(xp) >= (nv+gemmVQ-1)/gemmVQ*gemmVQ*nb*gemmQ8XBlock, bias, out, ldd, nv)
 			if nb == 0 {
 				gemmQ8Go(panel, xp, nb, bias, out, ldd, nv, add)
 				return
@@ -60,7 +60,7 @@ func pickGEMMFloat(asm func(*byte, *float32, int, *float32, *float32, int, int, 
 		return twin
 	}
 	return func(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
-		checkGEMM(len(panel) >= cols*gemmRows*size && len(xp) >= cols*gemmVF, bias, out, ldd, nv, gemmVF)
+		checkGEMM(len(panel) >= cols*gemmRows*size && len(xp) >= (nv+gemmVF-1)/gemmVF*gemmVF*cols, bias, out, ldd, nv)
 		if cols == 0 {
 			twin(panel, xp, cols, bias, out, ldd, nv, add)
 			return
@@ -70,8 +70,8 @@ func pickGEMMFloat(asm func(*byte, *float32, int, *float32, *float32, int, int, 
 }
 
 // checkGEMM guards the assembly's reads and writes.
-func checkGEMM(inputs bool, bias, out []float32, ldd, nv, maxV int) {
-	if !inputs || len(bias) < gemmRows || nv < 1 || nv > maxV || ldd < gemmRows || len(out) < (nv-1)*ldd+gemmRows {
+func checkGEMM(inputs bool, bias, out []float32, ldd, nv int) {
+	if !inputs || len(bias) < gemmRows || nv < 1 || ldd < gemmRows || len(out) < (nv-1)*ldd+gemmRows {
 		panic("tensor: GEMM kernel arguments out of range")
 	}
 }

@@ -5,6 +5,9 @@
 // The GEMM kernels (see gemm.go): one panel of 32 rows times a block of
 // packed vectors, the tile of results in registers.
 
+// Each kernel takes a panel of 32 rows times nv vectors, a block of 14
+// (or 6) at a time, the block's tile of results in registers.
+//
 // STOREV stores the two accumulators of vector i (rows 0-15, 16-31) at DX,
 // then, unless it was the last of the CX vectors wanted, moves DX on by
 // BX bytes. ADDV first adds what is there (add != 0: dst += the product).
@@ -12,7 +15,7 @@
 	VMOVUPS A, (DX)   \
 	VMOVUPS B, 64(DX) \
 	DECQ    CX        \
-	JZ      done      \
+	JZ      next      \
 	ADDQ    BX, DX
 
 #define ADDV(A, B) \
@@ -21,13 +24,20 @@
 	STOREV(A, B)
 
 // func gemmF32x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
-// Rows of F32 weights, 32 per element k (column by column), times 14
-// vectors packed 14 values per k: per k, the 32 weights in Z28/Z29 and
-// each vector's value broadcast in Z30, multiply-added into Z(2i) (rows
-// 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at the bias.
+// Rows of F32 weights, 32 per element k (column by column), times blocks
+// of 14 vectors packed 14 values per k: per k, the 32 weights in
+// Z28/Z29 and each vector's value broadcast in Z30, multiply-added into
+// Z(2i) (rows 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at
+// the bias.
 TEXT ·gemmF32x14AVX512(SB), NOSPLIT, $0-64
-	MOVQ panel+0(FP), SI
-	MOVQ xp+8(FP), DI
+	MOVQ panel+0(FP), R11
+	MOVQ xp+8(FP), R13
+	MOVQ out+32(FP), R12
+	MOVQ cols+16(FP), R8
+	IMULQ $56, R8                  // bytes per block of vectors
+vblock:
+	MOVQ R11, SI
+	MOVQ R13, DI
 	MOVQ cols+16(FP), CX
 	MOVQ bias+24(FP), AX
 	VMOVUPS (AX), Z0
@@ -107,10 +117,14 @@ loop:
 	ADDQ $56, DI
 	DECQ CX
 	JNZ loop
-	MOVQ out+32(FP), DX
+	MOVQ R12, DX
 	MOVQ ldd+40(FP), BX
 	SHLQ $2, BX
 	MOVQ nv+48(FP), CX
+	CMPQ CX, $14
+	JLE whole
+	MOVQ $14, CX
+whole:
 	MOVQ add+56(FP), AX
 	TESTQ AX, AX
 	JNZ accumulate
@@ -128,7 +142,7 @@ loop:
 	STOREV(Z22, Z23)
 	STOREV(Z24, Z25)
 	STOREV(Z26, Z27)
-	JMP done
+	JMP next
 accumulate:
 	ADDV(Z0, Z1)
 	ADDV(Z2, Z3)
@@ -144,18 +158,32 @@ accumulate:
 	ADDV(Z22, Z23)
 	ADDV(Z24, Z25)
 	ADDV(Z26, Z27)
+next:
+	SUBQ $14, nv+48(FP)
+	JLE done
+	IMULQ $14, BX
+	ADDQ BX, R12
+	ADDQ R8, R13
+	JMP vblock
 done:
 	VZEROUPPER
 	RET
 
 // func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
-// Rows of F16 weights, 32 per element k (column by column), times 14
-// vectors packed 14 values per k: per k, the 32 weights (converted) in Z28/Z29 and
-// each vector's value broadcast in Z30, multiply-added into Z(2i) (rows
-// 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at the bias.
+// Rows of F16 weights, 32 per element k (column by column), times blocks
+// of 14 vectors packed 14 values per k: per k, the 32 weights (converted) in
+// Z28/Z29 and each vector's value broadcast in Z30, multiply-added into
+// Z(2i) (rows 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at
+// the bias.
 TEXT ·gemmF16x14AVX512(SB), NOSPLIT, $0-64
-	MOVQ panel+0(FP), SI
-	MOVQ xp+8(FP), DI
+	MOVQ panel+0(FP), R11
+	MOVQ xp+8(FP), R13
+	MOVQ out+32(FP), R12
+	MOVQ cols+16(FP), R8
+	IMULQ $56, R8                  // bytes per block of vectors
+vblock:
+	MOVQ R11, SI
+	MOVQ R13, DI
 	MOVQ cols+16(FP), CX
 	MOVQ bias+24(FP), AX
 	VMOVUPS (AX), Z0
@@ -235,10 +263,14 @@ loop:
 	ADDQ $56, DI
 	DECQ CX
 	JNZ loop
-	MOVQ out+32(FP), DX
+	MOVQ R12, DX
 	MOVQ ldd+40(FP), BX
 	SHLQ $2, BX
 	MOVQ nv+48(FP), CX
+	CMPQ CX, $14
+	JLE whole
+	MOVQ $14, CX
+whole:
 	MOVQ add+56(FP), AX
 	TESTQ AX, AX
 	JNZ accumulate
@@ -256,7 +288,7 @@ loop:
 	STOREV(Z22, Z23)
 	STOREV(Z24, Z25)
 	STOREV(Z26, Z27)
-	JMP done
+	JMP next
 accumulate:
 	ADDV(Z0, Z1)
 	ADDV(Z2, Z3)
@@ -272,28 +304,39 @@ accumulate:
 	ADDV(Z22, Z23)
 	ADDV(Z24, Z25)
 	ADDV(Z26, Z27)
+next:
+	SUBQ $14, nv+48(FP)
+	JLE done
+	IMULQ $14, BX
+	ADDQ BX, R12
+	ADDQ R8, R13
+	JMP vblock
 done:
 	VZEROUPPER
 	RET
 
 // func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv, add int)
-// Q8_0 rows (values +128, as unsigned bytes) times 6 vectors quantized by
-// quantizeQ8GEMM, nb blocks each, one after the other (vector i at DI +
-// i·R8). Per block: the integer sums of vector i start at -128·Σx
+// Q8_0 rows (values +128, as unsigned bytes) times vectors quantized by
+// quantizeQ8GEMM, nb blocks each, one after the other, 6 at a time (vector
+// i at DI + i·R8). Per block: the integer sums of vector i start at -128·Σx
 // (Z12+2i, Z13+2i: rows 0-15, 16-31), and per group of four elements
 // VPDPBUSD adds the 32 rows' four values (Z24, Z25) times the vector's
 // four, broadcast from memory (.BCST). Then each sum is converted, times the rows'
 // scales, and multiply-added with the vector's scale into the float
 // accumulators Z(2i), Z(2i+1), which start at the bias.
 TEXT ·gemmQ8x6VNNI(SB), NOSPLIT, $0-64
-	MOVQ panel+0(FP), SI
-	MOVQ xp+8(FP), DI
-	MOVQ nb+16(FP), CX
-	MOVQ bias+24(FP), AX
-	MOVQ CX, R8
+	MOVQ panel+0(FP), R11
+	MOVQ xp+8(FP), R13
+	MOVQ out+32(FP), R12
+	MOVQ nb+16(FP), R8
 	IMULQ $40, R8
 	LEAQ (R8)(R8*2), R9
 	LEAQ (R9)(R8*2), R10
+vblock:
+	MOVQ R11, SI
+	MOVQ R13, DI
+	MOVQ nb+16(FP), CX
+	MOVQ bias+24(FP), AX
 	VMOVUPS (AX), Z0
 	VMOVUPS 64(AX), Z1
 	VMOVAPS Z0, Z2
@@ -473,10 +516,14 @@ qloop:
 	ADDQ $40, DI
 	DECQ CX
 	JNZ qloop
-	MOVQ out+32(FP), DX
+	MOVQ R12, DX
 	MOVQ ldd+40(FP), BX
 	SHLQ $2, BX
 	MOVQ nv+48(FP), CX
+	CMPQ CX, $6
+	JLE whole
+	MOVQ $6, CX
+whole:
 	MOVQ add+56(FP), AX
 	TESTQ AX, AX
 	JNZ accumulate
@@ -486,7 +533,7 @@ qloop:
 	STOREV(Z6, Z7)
 	STOREV(Z8, Z9)
 	STOREV(Z10, Z11)
-	JMP done
+	JMP next
 accumulate:
 	ADDV(Z0, Z1)
 	ADDV(Z2, Z3)
@@ -494,6 +541,13 @@ accumulate:
 	ADDV(Z6, Z7)
 	ADDV(Z8, Z9)
 	ADDV(Z10, Z11)
+next:
+	SUBQ $6, nv+48(FP)
+	JLE done
+	IMULQ $6, BX
+	ADDQ BX, R12
+	LEAQ (R13)(R9*2), R13
+	JMP vblock
 done:
 	VZEROUPPER
 	RET
