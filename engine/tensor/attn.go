@@ -42,9 +42,9 @@ func AttendSeq(out, q, k, v []float32, n, hd, stride, ostride int, scale float32
 }
 
 // attnBlock is attnBlockGo's signature.
-type attnBlock func(out, qt, k, v, p []float32, n, nq, hd, stride, ostride int, scale float32)
+type attnBlock func(out, q, k, v, qt, p []float32, n, nq, hd, stride, ostride int, scale float32)
 
-// attendBlocks runs block on the queries sixteen at a time, transposed.
+// attendBlocks runs block on the queries sixteen at a time.
 func attendBlocks(out, q, k, v []float32, n, hd, stride, ostride int, scale float32, buf *AttnBuf, block attnBlock) {
 	if cap(buf.qt) < hd*attnLanes {
 		buf.qt = make([]float32, hd*attnLanes)
@@ -55,27 +55,26 @@ func attendBlocks(out, q, k, v []float32, n, hd, stride, ostride int, scale floa
 	qt, p := buf.qt[:hd*attnLanes], buf.p[:(n+1)*attnLanes]
 	for i0 := 0; i0 < n; i0 += attnLanes {
 		nq := min(attnLanes, n-i0)
-		for i := range nq {
-			for d, f := range q[(i0+i)*stride : (i0+i)*stride+hd] {
-				qt[d*attnLanes+i] = f
-			}
-		}
-		for d := range hd {
-			clear(qt[d*attnLanes+nq : (d+1)*attnLanes])
-		}
-		block(out[i0*ostride:], qt, k, v, p, n, nq, hd, stride, ostride, scale)
+		block(out[i0*ostride:], q[i0*stride:], k, v, qt, p, n, nq, hd, stride, ostride, scale)
 	}
 }
 
-// attnBlockGo computes the attention of nq <= 16 queries, transposed in qt
-// (element d of query i at qt[d*16+i]), over the n keys and values of k
-// and v (rows stride apart), into out (rows stride apart), with p
-// ((n+1)*16 floats) as scratch; out rows are ostride apart. For each key j the sixteen scores are
+// attnBlockGo computes the attention of the nq <= 16 queries of q (rows
+// stride apart), first transposed into qt (element d of query i at
+// qt[d*16+i], zeros past nq), over the n keys and values of k and v (rows
+// stride apart), into out (rows ostride apart), with p ((n+1)*16 floats)
+// as scratch. For each key j the sixteen scores are
 // chains of fused multiply-adds over d from 0, times scale; then lane by
 // lane m = the scores' max, p_j = Expf(s_j - m), their sum added in key
 // order, inv = 1/sum; then out_i = (Σ_j p_j v_j)·inv_i, each element a
 // chain of fused multiply-adds over j from 0.
-func attnBlockGo(out, qt, k, v, p []float32, n, nq, hd, stride, ostride int, scale float32) {
+func attnBlockGo(out, q, k, v, qt, p []float32, n, nq, hd, stride, ostride int, scale float32) {
+	clear(qt[:hd*attnLanes])
+	for i := range nq {
+		for d, f := range q[i*stride : i*stride+hd] {
+			qt[d*attnLanes+i] = f
+		}
+	}
 	for j := range n {
 		kj := k[j*stride : j*stride+hd]
 		for l := range attnLanes {

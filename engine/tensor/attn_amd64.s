@@ -23,20 +23,197 @@ DATA attn<>+52(SB)/4, $0x0000007f // bias
 GLOBL attn<>(SB), RODATA|NOPTR, $56
 
 
-// func attnBlockAVX512(out, qt, k, v, p *float32, n, nq, hd, stride, ostride int, scale float32)
-// attnBlockGo: sixteen queries, one per lane, transposed in qt, over the n
-// keys and values (rows of stride floats), into out (rows of ostride); hd
-// a multiple of 16.
-TEXT ·attnBlockAVX512(SB), NOSPLIT, $0-84
-	MOVQ         qt+8(FP), SI
+
+// func attnBlockAVX512(out, q, k, v, qt, p *float32, n, nq, hd, stride, ostride int, scale float32)
+// attnBlockGo: up to sixteen queries, one per lane, over the n keys and
+// values (rows of stride floats), into out (rows of ostride); hd a
+// multiple of 16.
+TEXT ·attnBlockAVX512(SB), NOSPLIT, $0-92
+	// qt[d] = element d of the nq queries (zeros in the other lanes):
+	// sixteen rows of sixteen elements at a time transposed in
+	// registers.
+	MOVQ q+8(FP), R8
+	MOVQ qt+32(FP), DI
+	MOVQ stride+72(FP), AX
+	SHLQ $2, AX
+	MOVQ hd+64(FP), R11
+	SHRQ $4, R11
+
+tchunk:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+	VXORPS Z14, Z14, Z14
+	VXORPS Z15, Z15, Z15
+	MOVQ R8, DX
+	MOVQ nq+56(FP), CX
+	VMOVUPS (DX), Z0
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z1
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z2
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z3
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z4
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z5
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z6
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z7
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z8
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z9
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z10
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z11
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z12
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z13
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z14
+	DECQ CX
+	JZ tloaded
+	ADDQ AX, DX
+	VMOVUPS (DX), Z15
+tloaded:
+	VUNPCKLPS Z1, Z0, Z16
+	VUNPCKHPS Z1, Z0, Z17
+	VUNPCKLPS Z3, Z2, Z18
+	VUNPCKHPS Z3, Z2, Z19
+	VUNPCKLPS Z5, Z4, Z20
+	VUNPCKHPS Z5, Z4, Z21
+	VUNPCKLPS Z7, Z6, Z22
+	VUNPCKHPS Z7, Z6, Z23
+	VUNPCKLPS Z9, Z8, Z24
+	VUNPCKHPS Z9, Z8, Z25
+	VUNPCKLPS Z11, Z10, Z26
+	VUNPCKHPS Z11, Z10, Z27
+	VUNPCKLPS Z13, Z12, Z28
+	VUNPCKHPS Z13, Z12, Z29
+	VUNPCKLPS Z15, Z14, Z30
+	VUNPCKHPS Z15, Z14, Z31
+	VUNPCKLPD Z18, Z16, Z0
+	VUNPCKHPD Z18, Z16, Z1
+	VUNPCKLPD Z19, Z17, Z2
+	VUNPCKHPD Z19, Z17, Z3
+	VUNPCKLPD Z22, Z20, Z4
+	VUNPCKHPD Z22, Z20, Z5
+	VUNPCKLPD Z23, Z21, Z6
+	VUNPCKHPD Z23, Z21, Z7
+	VUNPCKLPD Z26, Z24, Z8
+	VUNPCKHPD Z26, Z24, Z9
+	VUNPCKLPD Z27, Z25, Z10
+	VUNPCKHPD Z27, Z25, Z11
+	VUNPCKLPD Z30, Z28, Z12
+	VUNPCKHPD Z30, Z28, Z13
+	VUNPCKLPD Z31, Z29, Z14
+	VUNPCKHPD Z31, Z29, Z15
+	VSHUFF32X4 $0x88, Z4, Z0, Z16
+	VSHUFF32X4 $0xdd, Z4, Z0, Z20
+	VSHUFF32X4 $0x88, Z5, Z1, Z17
+	VSHUFF32X4 $0xdd, Z5, Z1, Z21
+	VSHUFF32X4 $0x88, Z6, Z2, Z18
+	VSHUFF32X4 $0xdd, Z6, Z2, Z22
+	VSHUFF32X4 $0x88, Z7, Z3, Z19
+	VSHUFF32X4 $0xdd, Z7, Z3, Z23
+	VSHUFF32X4 $0x88, Z12, Z8, Z24
+	VSHUFF32X4 $0xdd, Z12, Z8, Z28
+	VSHUFF32X4 $0x88, Z13, Z9, Z25
+	VSHUFF32X4 $0xdd, Z13, Z9, Z29
+	VSHUFF32X4 $0x88, Z14, Z10, Z26
+	VSHUFF32X4 $0xdd, Z14, Z10, Z30
+	VSHUFF32X4 $0x88, Z15, Z11, Z27
+	VSHUFF32X4 $0xdd, Z15, Z11, Z31
+	VSHUFF32X4 $0x88, Z24, Z16, Z0
+	VSHUFF32X4 $0xdd, Z24, Z16, Z8
+	VSHUFF32X4 $0x88, Z25, Z17, Z1
+	VSHUFF32X4 $0xdd, Z25, Z17, Z9
+	VSHUFF32X4 $0x88, Z26, Z18, Z2
+	VSHUFF32X4 $0xdd, Z26, Z18, Z10
+	VSHUFF32X4 $0x88, Z27, Z19, Z3
+	VSHUFF32X4 $0xdd, Z27, Z19, Z11
+	VSHUFF32X4 $0x88, Z28, Z20, Z4
+	VSHUFF32X4 $0xdd, Z28, Z20, Z12
+	VSHUFF32X4 $0x88, Z29, Z21, Z5
+	VSHUFF32X4 $0xdd, Z29, Z21, Z13
+	VSHUFF32X4 $0x88, Z30, Z22, Z6
+	VSHUFF32X4 $0xdd, Z30, Z22, Z14
+	VSHUFF32X4 $0x88, Z31, Z23, Z7
+	VSHUFF32X4 $0xdd, Z31, Z23, Z15
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	VMOVUPS Z8, 512(DI)
+	VMOVUPS Z9, 576(DI)
+	VMOVUPS Z10, 640(DI)
+	VMOVUPS Z11, 704(DI)
+	VMOVUPS Z12, 768(DI)
+	VMOVUPS Z13, 832(DI)
+	VMOVUPS Z14, 896(DI)
+	VMOVUPS Z15, 960(DI)
+	ADDQ $1024, DI
+	ADDQ $64, R8
+	DECQ R11
+	JNZ tchunk
+
+	MOVQ         qt+32(FP), SI
 	MOVQ         k+16(FP), BX
 	MOVQ         v+24(FP), R8
-	MOVQ         p+32(FP), R9
-	MOVQ         n+40(FP), R10
-	MOVQ         hd+56(FP), R11
-	MOVQ         stride+64(FP), R12
+	MOVQ         p+40(FP), R9
+	MOVQ         n+48(FP), R10
+	MOVQ         hd+64(FP), R11
+	MOVQ         stride+72(FP), R12
 	SHLQ         $2, R12                // row bytes
-	VBROADCASTSS scale+80(FP), Z31
+	VBROADCASTSS scale+88(FP), Z31
 
 	// Scores, two keys per pass over the head's elements: p[j] =
 	// (Σ_d qt[d]·k_j[d])·scale.
@@ -162,40 +339,80 @@ eloop:
 	VDIVPS     Z2, Z27, Z2              // inv = 1/sum
 	VMOVUPS    Z2, (CX)
 
-	// out_i = (Σ_j p_j[i]·v_j)·inv[i], sixteen columns per chain.
+	// out_i = (Σ_j p_j[i]·v_j)·inv[i], sixteen columns per chain, two
+	// queries per pass.
 	MOVQ out+0(FP), DX
-	MOVQ nq+48(FP), AX
-	SHLQ $2, ostride+72(FP)             // in bytes
+	MOVQ nq+56(FP), AX
+	SHLQ $2, ostride+80(FP)             // in bytes
 	MOVQ R9, SI                         // p_0[i]
 	MOVQ CX, R13                        // inv[i]
 	SHLQ $2, R11                        // hd in bytes
 
-pq:
+pq2:
+	CMPQ         AX, $2
+	JLT          pq1
+	VBROADCASTSS (R13), Z30
+	VBROADCASTSS 4(R13), Z29
+	XORQ         BX, BX
+
+pc2:
+	VXORPS Z0, Z0, Z0
+	VXORPS Z2, Z2, Z2
+	MOVQ   SI, CX
+	LEAQ   (R8)(BX*1), DI
+	MOVQ   R10, R9
+
+pj2:
+	VMOVUPS      (DI), Z3
+	VBROADCASTSS (CX), Z1
+	VFMADD231PS  Z3, Z1, Z0
+	VBROADCASTSS 4(CX), Z4
+	VFMADD231PS  Z3, Z4, Z2
+	ADDQ         $64, CX
+	ADDQ         R12, DI
+	DECQ         R9
+	JNZ          pj2
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z29, Z2, Z2
+	VMOVUPS      Z0, (DX)(BX*1)
+	ADDQ         ostride+80(FP), DX
+	VMOVUPS      Z2, (DX)(BX*1)
+	SUBQ         ostride+80(FP), DX
+	ADDQ         $64, BX
+	CMPQ         BX, R11
+	JLT          pc2
+	ADDQ         ostride+80(FP), DX
+	ADDQ         ostride+80(FP), DX
+	ADDQ         $8, SI
+	ADDQ         $8, R13
+	SUBQ         $2, AX
+	JMP          pq2
+
+pq1:
+	TESTQ        AX, AX
+	JZ           pdone
 	VBROADCASTSS (R13), Z30
 	XORQ         BX, BX
 
-pc:
+pc1:
 	VXORPS Z0, Z0, Z0
 	MOVQ   SI, CX
 	LEAQ   (R8)(BX*1), DI
 	MOVQ   R10, R9
 
-pj:
+pj1:
 	VBROADCASTSS (CX), Z1
 	VFMADD231PS  (DI), Z1, Z0
 	ADDQ         $64, CX
 	ADDQ         R12, DI
 	DECQ         R9
-	JNZ          pj
+	JNZ          pj1
 	VMULPS       Z30, Z0, Z0
 	VMOVUPS      Z0, (DX)(BX*1)
 	ADDQ         $64, BX
 	CMPQ         BX, R11
-	JLT          pc
-	ADDQ         ostride+72(FP), DX
-	ADDQ         $4, SI
-	ADDQ         $4, R13
-	DECQ         AX
-	JNZ          pq
+	JLT          pc1
+
+pdone:
 	VZEROUPPER
 	RET
