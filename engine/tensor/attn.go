@@ -44,7 +44,7 @@ func AttendSeq(out, q, k, v []float32, n, hd, stride, ostride int, scale float32
 // attnBlock is attnBlockGo's signature.
 type attnBlock func(out, q, k, v, qt, p []float32, n, nq, hd, stride, ostride int, scale float32)
 
-// attendBlocks runs block on the queries sixteen at a time.
+// attendBlocks runs block on the queries sixteen at a time; hd is even.
 func attendBlocks(out, q, k, v []float32, n, hd, stride, ostride int, scale float32, buf *AttnBuf, block attnBlock) {
 	if cap(buf.qt) < hd*attnLanes {
 		buf.qt = make([]float32, hd*attnLanes)
@@ -64,7 +64,8 @@ func attendBlocks(out, q, k, v []float32, n, hd, stride, ostride int, scale floa
 // qt[d*16+i], zeros past nq), over the n keys and values of k and v (rows
 // stride apart), into out (rows ostride apart), with p ((n+1)*16 floats)
 // as scratch. For each key j the sixteen scores are
-// chains of fused multiply-adds over d from 0, times scale; then lane by
+// two chains of fused multiply-adds from 0, over the even d and the odd
+// d, added, times scale; then lane by
 // lane m = the scores' max, p_j = Expf(s_j - m), their sum added in key
 // order, inv = 1/sum; then out_i = (Σ_j p_j v_j)·inv_i, each element a
 // chain of fused multiply-adds over j from 0.
@@ -78,11 +79,12 @@ func attnBlockGo(out, q, k, v, qt, p []float32, n, nq, hd, stride, ostride int, 
 	for j := range n {
 		kj := k[j*stride : j*stride+hd]
 		for l := range attnLanes {
-			var acc float32
-			for d, kd := range kj {
-				acc = fma32(qt[d*attnLanes+l], kd, acc)
+			var even, odd float32
+			for d := 0; d < hd; d += 2 {
+				even = fma32(qt[d*attnLanes+l], kj[d], even)
+				odd = fma32(qt[(d+1)*attnLanes+l], kj[d+1], odd)
 			}
-			p[j*attnLanes+l] = acc * scale
+			p[j*attnLanes+l] = (even + odd) * scale
 		}
 	}
 	inv := p[n*attnLanes : (n+1)*attnLanes]

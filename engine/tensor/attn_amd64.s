@@ -215,8 +215,9 @@ tloaded:
 	SHLQ         $2, R12                // row bytes
 	VBROADCASTSS scale+88(FP), Z31
 
-	// Scores, two keys per pass over the head's elements: p[j] =
-	// (Σ_d qt[d]·k_j[d])·scale.
+	// Scores, two keys per pass over the head's elements, each a sum over
+	// the even elements plus one over the odd ones (two chains): p[j] =
+	// (Σ_even qt[d]·k_j[d] + Σ_odd qt[d]·k_j[d])·scale.
 	MOVQ R9, DI                         // p_j
 	MOVQ R10, AX                        // keys left
 
@@ -226,19 +227,28 @@ spair:
 	LEAQ   (BX)(R12*1), R13             // k_j+1
 	VXORPS Z0, Z0, Z0
 	VXORPS Z2, Z2, Z2
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
 	MOVQ   SI, CX
 	XORQ   DX, DX
 
 sdim2:
 	VMOVUPS      (CX), Z3
+	VMOVUPS      64(CX), Z7
 	VBROADCASTSS (BX)(DX*4), Z1
 	VFMADD231PS  Z3, Z1, Z0
 	VBROADCASTSS (R13)(DX*4), Z4
 	VFMADD231PS  Z3, Z4, Z2
-	ADDQ         $64, CX
-	INCQ         DX
+	VBROADCASTSS 4(BX)(DX*4), Z1
+	VFMADD231PS  Z7, Z1, Z5
+	VBROADCASTSS 4(R13)(DX*4), Z4
+	VFMADD231PS  Z7, Z4, Z6
+	ADDQ         $128, CX
+	ADDQ         $2, DX
 	CMPQ         DX, R11
 	JLT          sdim2
+	VADDPS       Z5, Z0, Z0
+	VADDPS       Z6, Z2, Z2
 	VMULPS       Z31, Z0, Z0
 	VMULPS       Z31, Z2, Z2
 	VMOVUPS      Z0, (DI)
@@ -252,16 +262,20 @@ ssingle:
 	TESTQ  AX, AX
 	JZ     smax
 	VXORPS Z0, Z0, Z0
+	VXORPS Z5, Z5, Z5
 	MOVQ   SI, CX
 	XORQ   DX, DX
 
 sdim1:
 	VBROADCASTSS (BX)(DX*4), Z1
 	VFMADD231PS  (CX), Z1, Z0
-	ADDQ         $64, CX
-	INCQ         DX
+	VBROADCASTSS 4(BX)(DX*4), Z4
+	VFMADD231PS  64(CX), Z4, Z5
+	ADDQ         $128, CX
+	ADDQ         $2, DX
 	CMPQ         DX, R11
 	JLT          sdim1
+	VADDPS       Z5, Z0, Z0
 	VMULPS       Z31, Z0, Z0
 	VMOVUPS      Z0, (DI)
 
