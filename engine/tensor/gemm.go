@@ -106,7 +106,7 @@ func (m *Matrix) HasGEMM() bool { return m.gemm != nil }
 // GEMMBuf holds the scratch memory of MatMulGEMM calls; the zero value is
 // ready, and one must not be used by two calls at once.
 type GEMMBuf struct {
-	xf   []float32
+	xf   []float32 // the last, partial block of float vectors, zero-padded
 	xq   []byte
 	act  []byte
 	zero []float32
@@ -144,21 +144,35 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool,
 		vb = gemmVQ
 	}
 	nvb := (n + vb - 1) / vb
-	var kernel func(p, v int, out []float32, ldd, nv int, add bool)
+	// kernel(p, j0, out, ldd, nv, add) multiplies panel p with the nv
+	// vectors from j0 (j0 a multiple of vb; nv up to the end, or a
+	// block).
+	var kernel func(p, j0 int, out []float32, ldd, nv int, add bool)
+	nmain := n // vectors the first call of a whole panel takes
 	switch m.Type {
 	case F32, F16:
-		need := nvb * gemmVF * cols
-		if cap(buf.xf) < need {
-			buf.xf = make([]float32, need)
+		// The kernels read x in place, 14 rows at a time; the rows of a
+		// last, partial block are copied into a zero-padded block.
+		nmain = n / gemmVF * gemmVF
+		var tail []float32
+		if nmain < n {
+			if cap(buf.xf) < gemmVF*cols {
+				buf.xf = make([]float32, gemmVF*cols)
+			}
+			tail = buf.xf[:gemmVF*cols]
+			copy(tail, x[nmain*cols:])
+			clear(tail[(n-nmain)*cols:])
 		}
-		xp := buf.xf[:need]
-		packVectorsF(xp, x, n, cols)
 		kern := gemmF32Kernel
 		if m.Type == F16 {
 			kern = gemmF16Kernel
 		}
-		kernel = func(p, v int, out []float32, ldd, nv int, add bool) {
-			kern(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVF*cols:], cols,
+		kernel = func(p, j0 int, out []float32, ldd, nv int, add bool) {
+			xr := x[j0*cols:]
+			if j0 >= nmain {
+				xr = tail
+			}
+			kern(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xr, cols, cols,
 				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv, add)
 		}
 	case Q8_0:
@@ -177,8 +191,8 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool,
 			}
 		})
 		clear(xp[n*xb:])
-		kernel = func(p, v int, out []float32, ldd, nv int, add bool) {
-			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[v*gemmVQ*xb:], nb,
+		kernel = func(p, j0 int, out []float32, ldd, nv int, add bool) {
+			gemmQ8Kernel(g.data[p*g.panelBytes:(p+1)*g.panelBytes], xp[j0*xb:], nb,
 				pbias[p*gemmRows:(p+1)*gemmRows], out, ldd, nv, add)
 		}
 	}
@@ -189,14 +203,19 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool,
 		for p := lo; p < hi; p++ {
 			r0 := p * gemmRows
 			if r0+gemmRows <= rows {
-				// All the vectors in one call, block after block.
-				kernel(p, 0, dst[r0:], rows, n, add)
+				// All the vectors in one call or two, block after block.
+				if nmain > 0 {
+					kernel(p, 0, dst[r0:], rows, nmain, add)
+				}
+				if nmain < n {
+					kernel(p, nmain, dst[nmain*rows+r0:], rows, n-nmain, add)
+				}
 				continue
 			}
 			for v := range nvb {
 				j0 := v * vb
 				nv := min(vb, n-j0)
-				kernel(p, v, tile, gemmRows, nv, false)
+				kernel(p, j0, tile, gemmRows, nv, false)
 				for j := range nv {
 					d := dst[(j0+j)*rows+r0 : (j0+j+1)*rows]
 					if !add {
@@ -215,27 +234,6 @@ func (m *Matrix) MatMulGEMM(pool *Pool, dst, x, bias []float32, n int, add bool,
 		return
 	}
 	pool.For(np, run)
-}
-
-// packVectorsF writes the n vectors of x (cols floats each) in blocks of
-// gemmVF: for each element k, the block's gemmVF values of k, vector by
-// vector, zeros past n.
-func packVectorsF(xp, x []float32, n, cols int) {
-	for v := 0; v*gemmVF < n; v++ {
-		blk := xp[v*gemmVF*cols : (v+1)*gemmVF*cols]
-		for i := range gemmVF {
-			j := v*gemmVF + i
-			if j >= n {
-				for k := range cols {
-					blk[k*gemmVF+i] = 0
-				}
-				continue
-			}
-			for k, f := range x[j*cols : (j+1)*cols] {
-				blk[k*gemmVF+i] = f
-			}
-		}
-	}
 }
 
 // quantizeQ8GEMMGo quantizes x to Q8_0 as QuantizeAct does (llama.cpp's
@@ -262,18 +260,20 @@ func fma32(a, b, c float32) float32 {
 	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }
 
-// gemmFloatGo is the float kernels' twin: nv vectors of the blocks in xp
-// times the panel's 32 rows (F32 or F16), plus bias, into out (vector j
-// at out[j*ldd:]), or added to it, each sum accumulated element by element
-// from the bias with fused multiply-adds, as the assembly does.
-func gemmFloatGo(t Type, panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
+// gemmFloatKernel is the float kernels' signature.
+type gemmFloatKernel func(panel []byte, x []float32, xstride, cols int, bias, out []float32, ldd, nv int, add bool)
+
+// gemmFloatGo is the float kernels' twin: the nv vectors of x (rows
+// xstride apart) times the panel's 32 rows (F32 or F16), plus bias, into
+// out (vector j at out[j*ldd:]), or added to it, each sum accumulated
+// element by element from the bias with fused multiply-adds, as the
+// assembly does.
+func gemmFloatGo(t Type, panel []byte, x []float32, xstride, cols int, bias, out []float32, ldd, nv int, add bool) {
 	for j := range nv {
 		var acc [gemmRows]float32
 		o := acc[:]
 		copy(o, bias[:gemmRows])
-		blk := xp[j/gemmVF*gemmVF*cols:]
-		for k := range cols {
-			xv := blk[k*gemmVF+j%gemmVF]
+		for k, xv := range x[j*xstride : j*xstride+cols] {
 			for r := range o {
 				var w float32
 				if t == F32 {
@@ -299,12 +299,12 @@ func storeGEMM(dst, acc []float32, add bool) {
 	}
 }
 
-func gemmF32Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
-	gemmFloatGo(F32, panel, xp, cols, bias, out, ldd, nv, add)
+func gemmF32Go(panel []byte, x []float32, xstride, cols int, bias, out []float32, ldd, nv int, add bool) {
+	gemmFloatGo(F32, panel, x, xstride, cols, bias, out, ldd, nv, add)
 }
 
-func gemmF16Go(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
-	gemmFloatGo(F16, panel, xp, cols, bias, out, ldd, nv, add)
+func gemmF16Go(panel []byte, x []float32, xstride, cols int, bias, out []float32, ldd, nv int, add bool) {
+	gemmFloatGo(F16, panel, x, xstride, cols, bias, out, ldd, nv, add)
 }
 
 // gemmQ8Go is the Q8_0 kernel's twin: per block, the integer sum of

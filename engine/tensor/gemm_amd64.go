@@ -9,10 +9,10 @@ import "golang.org/x/sys/cpu"
 var haveGEMM512 = haveAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 
 //go:noescape
-func gemmF32x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
+func gemmF32x14AVX512(panel *byte, x *float32, xstride, cols int, bias *float32, out *float32, ldd, nv, add int)
 
 //go:noescape
-func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
+func gemmF16x14AVX512(panel *byte, x *float32, xstride, cols int, bias *float32, out *float32, ldd, nv, add int)
 
 //go:noescape
 func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv, add int)
@@ -33,9 +33,10 @@ func quantizeQ8GEMM(dst []byte, x []float32) {
 }
 
 // The GEMM kernels: the assembly where the CPU has AVX-512, else the Go
-// twins. Each computes nv packed vectors (blocks of 14, or 6 for Q8_0,
-// the last one partial) times one panel, with the bias, into
-// out[j*ldd:], or added to it.
+// twins. Each computes nv vectors (the float ones: rows of x, xstride
+// apart, 14 at a time, every block of 14 readable; Q8_0: quantized and
+// packed, 6 at a time) times one panel, with the bias, into out[j*ldd:],
+// or added to it.
 var (
 	gemmF32Kernel = pickGEMMFloat(gemmF32x14AVX512, gemmF32Go, 4)
 	gemmF16Kernel = pickGEMMFloat(gemmF16x14AVX512, gemmF16Go, 2)
@@ -54,18 +55,20 @@ var (
 	}()
 )
 
-func pickGEMMFloat(asm func(*byte, *float32, int, *float32, *float32, int, int, int),
-	twin func([]byte, []float32, int, []float32, []float32, int, int, bool), size int) func([]byte, []float32, int, []float32, []float32, int, int, bool) {
+func pickGEMMFloat(asm func(*byte, *float32, int, int, *float32, *float32, int, int, int),
+	twin gemmFloatKernel, size int) gemmFloatKernel {
 	if !haveGEMM512 {
 		return twin
 	}
-	return func(panel []byte, xp []float32, cols int, bias, out []float32, ldd, nv int, add bool) {
-		checkGEMM(len(panel) >= cols*gemmRows*size && len(xp) >= (nv+gemmVF-1)/gemmVF*gemmVF*cols, bias, out, ldd, nv)
+	return func(panel []byte, x []float32, xstride, cols int, bias, out []float32, ldd, nv int, add bool) {
+		blocks := (nv + gemmVF - 1) / gemmVF
+		checkGEMM(len(panel) >= cols*gemmRows*size && xstride >= cols && nv > 0 &&
+			len(x) >= (blocks*gemmVF-1)*xstride+cols, bias, out, ldd, nv)
 		if cols == 0 {
-			twin(panel, xp, cols, bias, out, ldd, nv, add)
+			twin(panel, x, xstride, cols, bias, out, ldd, nv, add)
 			return
 		}
-		asm(&panel[0], &xp[0], cols, &bias[0], &out[0], ldd, nv, b2i(add))
+		asm(&panel[0], &x[0], xstride, cols, &bias[0], &out[0], ldd, nv, b2i(add))
 	}
 }
 

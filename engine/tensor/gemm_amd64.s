@@ -23,25 +23,36 @@
 	VADDPS 64(DX), B, B \
 	STOREV(A, B)
 
-// func gemmF32x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
-// Rows of F32 weights, 32 per element k (column by column), times blocks
-// of 14 vectors packed 14 values per k: per k, the 32 weights in
-// Z28/Z29 and each vector's value broadcast in Z30, multiply-added into
-// Z(2i) (rows 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at
-// the bias.
-TEXT ·gemmF32x14AVX512(SB), NOSPLIT, $0-64
+// func gemmF32x14AVX512(panel *byte, x *float32, xstride, cols int, bias *float32, out *float32, ldd, nv, add int)
+// Rows of F32 weights, 32 per element k (column by column), times the
+// vectors of x (rows xstride floats apart), 14 at a time: per k, the 32
+// weights in Z28/Z29 and each vector's element k broadcast in Z30,
+// multiply-added into Z(2i) (rows 0-15 of vector i) and Z(2i+1) (rows
+// 16-31), which start at the bias. Vector i of a block is read at DI,
+// R8, R9, R10 or AX (vectors 0, 3, 6, 9, 12) plus 0, 1 or 2 row strides
+// (BX); nv is a multiple of 14, or x has 14 rows past the last block's
+// first.
+TEXT ·gemmF32x14AVX512(SB), NOSPLIT, $0-72
 	MOVQ panel+0(FP), R11
-	MOVQ xp+8(FP), R13
-	MOVQ out+32(FP), R12
-	MOVQ cols+16(FP), R8
-	IMULQ $56, R8                  // bytes per block of vectors
+	MOVQ x+8(FP), R13
+	MOVQ out+40(FP), R12
 vblock:
 	MOVQ R11, SI
+	MOVQ xstride+16(FP), BX
+	SHLQ $2, BX
 	MOVQ R13, DI
-	MOVQ cols+16(FP), CX
-	MOVQ bias+24(FP), AX
-	VMOVUPS (AX), Z0
-	VMOVUPS 64(AX), Z1
+	LEAQ (DI)(BX*2), R8
+	ADDQ BX, R8
+	LEAQ (R8)(BX*2), R9
+	ADDQ BX, R9
+	LEAQ (R9)(BX*2), R10
+	ADDQ BX, R10
+	LEAQ (R10)(BX*2), AX
+	ADDQ BX, AX
+	MOVQ cols+24(FP), CX
+	MOVQ bias+32(FP), DX
+	VMOVUPS (DX), Z0
+	VMOVUPS 64(DX), Z1
 	VMOVAPS Z0, Z2
 	VMOVAPS Z1, Z3
 	VMOVAPS Z0, Z4
@@ -71,61 +82,65 @@ vblock:
 loop:
 	VMOVUPS (SI), Z28
 	VMOVUPS 64(SI), Z29
-	VBROADCASTSS 0(DI), Z30
+	VBROADCASTSS (DI), Z30
 	VFMADD231PS Z30, Z28, Z0
 	VFMADD231PS Z30, Z29, Z1
-	VBROADCASTSS 4(DI), Z30
+	VBROADCASTSS (DI)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z2
 	VFMADD231PS Z30, Z29, Z3
-	VBROADCASTSS 8(DI), Z30
+	VBROADCASTSS (DI)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z4
 	VFMADD231PS Z30, Z29, Z5
-	VBROADCASTSS 12(DI), Z30
+	VBROADCASTSS (R8), Z30
 	VFMADD231PS Z30, Z28, Z6
 	VFMADD231PS Z30, Z29, Z7
-	VBROADCASTSS 16(DI), Z30
+	VBROADCASTSS (R8)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z8
 	VFMADD231PS Z30, Z29, Z9
-	VBROADCASTSS 20(DI), Z30
+	VBROADCASTSS (R8)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z10
 	VFMADD231PS Z30, Z29, Z11
-	VBROADCASTSS 24(DI), Z30
+	VBROADCASTSS (R9), Z30
 	VFMADD231PS Z30, Z28, Z12
 	VFMADD231PS Z30, Z29, Z13
-	VBROADCASTSS 28(DI), Z30
+	VBROADCASTSS (R9)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z14
 	VFMADD231PS Z30, Z29, Z15
-	VBROADCASTSS 32(DI), Z30
+	VBROADCASTSS (R9)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z16
 	VFMADD231PS Z30, Z29, Z17
-	VBROADCASTSS 36(DI), Z30
+	VBROADCASTSS (R10), Z30
 	VFMADD231PS Z30, Z28, Z18
 	VFMADD231PS Z30, Z29, Z19
-	VBROADCASTSS 40(DI), Z30
+	VBROADCASTSS (R10)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z20
 	VFMADD231PS Z30, Z29, Z21
-	VBROADCASTSS 44(DI), Z30
+	VBROADCASTSS (R10)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z22
 	VFMADD231PS Z30, Z29, Z23
-	VBROADCASTSS 48(DI), Z30
+	VBROADCASTSS (AX), Z30
 	VFMADD231PS Z30, Z28, Z24
 	VFMADD231PS Z30, Z29, Z25
-	VBROADCASTSS 52(DI), Z30
+	VBROADCASTSS (AX)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z26
 	VFMADD231PS Z30, Z29, Z27
 	ADDQ $128, SI
-	ADDQ $56, DI
+	ADDQ $4, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R10
+	ADDQ $4, AX
 	DECQ CX
 	JNZ loop
 	MOVQ R12, DX
-	MOVQ ldd+40(FP), BX
+	MOVQ ldd+48(FP), BX
 	SHLQ $2, BX
-	MOVQ nv+48(FP), CX
+	MOVQ nv+56(FP), CX
 	CMPQ CX, $14
 	JLE whole
 	MOVQ $14, CX
 whole:
-	MOVQ add+56(FP), AX
+	MOVQ add+64(FP), AX
 	TESTQ AX, AX
 	JNZ accumulate
 	STOREV(Z0, Z1)
@@ -159,35 +174,48 @@ accumulate:
 	ADDV(Z24, Z25)
 	ADDV(Z26, Z27)
 next:
-	SUBQ $14, nv+48(FP)
+	SUBQ $14, nv+56(FP)
 	JLE done
 	IMULQ $14, BX
 	ADDQ BX, R12
-	ADDQ R8, R13
+	MOVQ xstride+16(FP), BX
+	IMULQ $56, BX
+	ADDQ BX, R13
 	JMP vblock
 done:
 	VZEROUPPER
 	RET
 
-// func gemmF16x14AVX512(panel *byte, xp *float32, cols int, bias *float32, out *float32, ldd, nv, add int)
-// Rows of F16 weights, 32 per element k (column by column), times blocks
-// of 14 vectors packed 14 values per k: per k, the 32 weights (converted) in
-// Z28/Z29 and each vector's value broadcast in Z30, multiply-added into
-// Z(2i) (rows 0-15 of vector i) and Z(2i+1) (rows 16-31), which start at
-// the bias.
-TEXT ·gemmF16x14AVX512(SB), NOSPLIT, $0-64
+// func gemmF16x14AVX512(panel *byte, x *float32, xstride, cols int, bias *float32, out *float32, ldd, nv, add int)
+// Rows of F16 weights, 32 per element k (column by column), times the
+// vectors of x (rows xstride floats apart), 14 at a time: per k, the 32
+// weights (converted) in Z28/Z29 and each vector's element k broadcast in Z30,
+// multiply-added into Z(2i) (rows 0-15 of vector i) and Z(2i+1) (rows
+// 16-31), which start at the bias. Vector i of a block is read at DI,
+// R8, R9, R10 or AX (vectors 0, 3, 6, 9, 12) plus 0, 1 or 2 row strides
+// (BX); nv is a multiple of 14, or x has 14 rows past the last block's
+// first.
+TEXT ·gemmF16x14AVX512(SB), NOSPLIT, $0-72
 	MOVQ panel+0(FP), R11
-	MOVQ xp+8(FP), R13
-	MOVQ out+32(FP), R12
-	MOVQ cols+16(FP), R8
-	IMULQ $56, R8                  // bytes per block of vectors
+	MOVQ x+8(FP), R13
+	MOVQ out+40(FP), R12
 vblock:
 	MOVQ R11, SI
+	MOVQ xstride+16(FP), BX
+	SHLQ $2, BX
 	MOVQ R13, DI
-	MOVQ cols+16(FP), CX
-	MOVQ bias+24(FP), AX
-	VMOVUPS (AX), Z0
-	VMOVUPS 64(AX), Z1
+	LEAQ (DI)(BX*2), R8
+	ADDQ BX, R8
+	LEAQ (R8)(BX*2), R9
+	ADDQ BX, R9
+	LEAQ (R9)(BX*2), R10
+	ADDQ BX, R10
+	LEAQ (R10)(BX*2), AX
+	ADDQ BX, AX
+	MOVQ cols+24(FP), CX
+	MOVQ bias+32(FP), DX
+	VMOVUPS (DX), Z0
+	VMOVUPS 64(DX), Z1
 	VMOVAPS Z0, Z2
 	VMOVAPS Z1, Z3
 	VMOVAPS Z0, Z4
@@ -217,61 +245,65 @@ vblock:
 loop:
 	VCVTPH2PS (SI), Z28
 	VCVTPH2PS 32(SI), Z29
-	VBROADCASTSS 0(DI), Z30
+	VBROADCASTSS (DI), Z30
 	VFMADD231PS Z30, Z28, Z0
 	VFMADD231PS Z30, Z29, Z1
-	VBROADCASTSS 4(DI), Z30
+	VBROADCASTSS (DI)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z2
 	VFMADD231PS Z30, Z29, Z3
-	VBROADCASTSS 8(DI), Z30
+	VBROADCASTSS (DI)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z4
 	VFMADD231PS Z30, Z29, Z5
-	VBROADCASTSS 12(DI), Z30
+	VBROADCASTSS (R8), Z30
 	VFMADD231PS Z30, Z28, Z6
 	VFMADD231PS Z30, Z29, Z7
-	VBROADCASTSS 16(DI), Z30
+	VBROADCASTSS (R8)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z8
 	VFMADD231PS Z30, Z29, Z9
-	VBROADCASTSS 20(DI), Z30
+	VBROADCASTSS (R8)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z10
 	VFMADD231PS Z30, Z29, Z11
-	VBROADCASTSS 24(DI), Z30
+	VBROADCASTSS (R9), Z30
 	VFMADD231PS Z30, Z28, Z12
 	VFMADD231PS Z30, Z29, Z13
-	VBROADCASTSS 28(DI), Z30
+	VBROADCASTSS (R9)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z14
 	VFMADD231PS Z30, Z29, Z15
-	VBROADCASTSS 32(DI), Z30
+	VBROADCASTSS (R9)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z16
 	VFMADD231PS Z30, Z29, Z17
-	VBROADCASTSS 36(DI), Z30
+	VBROADCASTSS (R10), Z30
 	VFMADD231PS Z30, Z28, Z18
 	VFMADD231PS Z30, Z29, Z19
-	VBROADCASTSS 40(DI), Z30
+	VBROADCASTSS (R10)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z20
 	VFMADD231PS Z30, Z29, Z21
-	VBROADCASTSS 44(DI), Z30
+	VBROADCASTSS (R10)(BX*2), Z30
 	VFMADD231PS Z30, Z28, Z22
 	VFMADD231PS Z30, Z29, Z23
-	VBROADCASTSS 48(DI), Z30
+	VBROADCASTSS (AX), Z30
 	VFMADD231PS Z30, Z28, Z24
 	VFMADD231PS Z30, Z29, Z25
-	VBROADCASTSS 52(DI), Z30
+	VBROADCASTSS (AX)(BX*1), Z30
 	VFMADD231PS Z30, Z28, Z26
 	VFMADD231PS Z30, Z29, Z27
 	ADDQ $64, SI
-	ADDQ $56, DI
+	ADDQ $4, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R10
+	ADDQ $4, AX
 	DECQ CX
 	JNZ loop
 	MOVQ R12, DX
-	MOVQ ldd+40(FP), BX
+	MOVQ ldd+48(FP), BX
 	SHLQ $2, BX
-	MOVQ nv+48(FP), CX
+	MOVQ nv+56(FP), CX
 	CMPQ CX, $14
 	JLE whole
 	MOVQ $14, CX
 whole:
-	MOVQ add+56(FP), AX
+	MOVQ add+64(FP), AX
 	TESTQ AX, AX
 	JNZ accumulate
 	STOREV(Z0, Z1)
@@ -305,11 +337,13 @@ accumulate:
 	ADDV(Z24, Z25)
 	ADDV(Z26, Z27)
 next:
-	SUBQ $14, nv+48(FP)
+	SUBQ $14, nv+56(FP)
 	JLE done
 	IMULQ $14, BX
 	ADDQ BX, R12
-	ADDQ R8, R13
+	MOVQ xstride+16(FP), BX
+	IMULQ $56, BX
+	ADDQ BX, R13
 	JMP vblock
 done:
 	VZEROUPPER

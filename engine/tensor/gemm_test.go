@@ -142,7 +142,8 @@ func TestGEMMKernelsMatchTwins(t *testing.T) {
 		}
 		w, _ := Quantize(typ, randVec(r, gemmRows*cols))
 		panel := w[:gemmRows*cols*size]
-		xp := randVec(r, 3*gemmVF*cols)
+		const xstride = cols + 5
+		x := randVec(r, 3*gemmVF*xstride)
 		kernel, twin := gemmF32Kernel, gemmF32Go
 		if typ == F16 {
 			kernel, twin = gemmF16Kernel, gemmF16Go
@@ -151,8 +152,8 @@ func TestGEMMKernelsMatchTwins(t *testing.T) {
 			for _, add := range []bool{false, true} {
 				got := randVec(r, 3*gemmVF*ldd)
 				want := append([]float32(nil), got...)
-				kernel(panel, xp, cols, bias, got, ldd, nv, add)
-				twin(panel, xp, cols, bias, want, ldd, nv, add)
+				kernel(panel, x, xstride, cols, bias, got, ldd, nv, add)
+				twin(panel, x, xstride, cols, bias, want, ldd, nv, add)
 				for i := range got {
 					if got[i] != want[i] {
 						t.Fatalf("%v nv=%d add=%v: out[%d] = %v, twin %v", typ, nv, add, i, got[i], want[i])
