@@ -354,7 +354,7 @@ eloop:
 	VMOVUPS    Z2, (CX)
 
 	// out_i = (Σ_j p_j[i]·v_j)·inv[i], sixteen columns per chain, two
-	// queries per pass.
+	// queries (and two chunks of columns where there are) per pass.
 	MOVQ out+0(FP), DX
 	MOVQ nq+56(FP), AX
 	SHLQ $2, ostride+80(FP)             // in bytes
@@ -370,6 +370,47 @@ pq2:
 	XORQ         BX, BX
 
 pc2:
+	// Two column chunks per pass while two remain: four chains.
+	LEAQ   64(BX), CX
+	CMPQ   CX, R11
+	JGE    pc2one
+	VXORPS Z0, Z0, Z0
+	VXORPS Z2, Z2, Z2
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	MOVQ   SI, CX
+	LEAQ   (R8)(BX*1), DI
+	MOVQ   R10, R9
+
+pj22:
+	VMOVUPS      (DI), Z3
+	VMOVUPS      64(DI), Z8
+	VBROADCASTSS (CX), Z1
+	VFMADD231PS  Z3, Z1, Z0
+	VFMADD231PS  Z8, Z1, Z9
+	VBROADCASTSS 4(CX), Z4
+	VFMADD231PS  Z3, Z4, Z2
+	VFMADD231PS  Z8, Z4, Z10
+	ADDQ         $64, CX
+	ADDQ         R12, DI
+	DECQ         R9
+	JNZ          pj22
+	VMULPS       Z30, Z0, Z0
+	VMULPS       Z30, Z9, Z9
+	VMULPS       Z29, Z2, Z2
+	VMULPS       Z29, Z10, Z10
+	VMOVUPS      Z0, (DX)(BX*1)
+	VMOVUPS      Z9, 64(DX)(BX*1)
+	ADDQ         ostride+80(FP), DX
+	VMOVUPS      Z2, (DX)(BX*1)
+	VMOVUPS      Z10, 64(DX)(BX*1)
+	SUBQ         ostride+80(FP), DX
+	ADDQ         $128, BX
+	CMPQ         BX, R11
+	JLT          pc2
+	JMP          pq2next
+
+pc2one:
 	VXORPS Z0, Z0, Z0
 	VXORPS Z2, Z2, Z2
 	MOVQ   SI, CX
@@ -395,6 +436,8 @@ pj2:
 	ADDQ         $64, BX
 	CMPQ         BX, R11
 	JLT          pc2
+
+pq2next:
 	ADDQ         ostride+80(FP), DX
 	ADDQ         ostride+80(FP), DX
 	ADDQ         $8, SI

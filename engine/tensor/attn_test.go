@@ -13,7 +13,7 @@ import (
 // the Go twin of the assembly's block.
 func TestAttendSeq(t *testing.T) {
 	r := rand.New(rand.NewPCG(14, 5))
-	for _, hd := range []int{16, 32, 64, 24} {
+	for _, hd := range []int{16, 32, 48, 64, 24} {
 		for _, n := range []int{1, 3, 16, 17, 40} {
 			t.Run(fmt.Sprintf("hd=%d/n=%d", hd, n), func(t *testing.T) {
 				stride, ostride := 3*hd+5, hd+3
