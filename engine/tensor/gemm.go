@@ -45,9 +45,14 @@ type gemmPanels struct {
 
 // PackGEMM repacks m's rows into panels for MatMulGEMM, keeping the
 // original rows too, and reports whether it did: only F32, F16 and Q8_0
-// matrices have GEMM kernels, and only on CPUs with AVX-512 (elsewhere
-// MatMul's four-vector kernels are faster than the kernels' Go twins).
+// matrices have GEMM kernels, the float ones on CPUs with AVX-512 or AVX2
+// and FMA, Q8_0's with AVX-512 VNNI (elsewhere MatMul's kernels are
+// faster than the Go twins).
 func (m *Matrix) PackGEMM() bool {
+	switch m.Type {
+	case F32, F16:
+		return haveGEMMFloat && m.packGEMM()
+	}
 	return haveGEMM512 && m.packGEMM()
 }
 

@@ -349,6 +349,486 @@ done:
 	VZEROUPPER
 	RET
 
+// func gemmF32x14AVX2(panel *byte, x *float32, xstride, cols int, bias *float32, out *float32, ldd, nv, add int)
+// gemmF32x14AVX512 for CPUs with AVX2 and FMA only: the panel's rows eight at
+// a time (slice s at local s-8(SP)), 14 vectors in Y0-Y13, the weights in
+// Y14, each vector's element broadcast in Y15.
+TEXT ·gemmF32x14AVX2(SB), NOSPLIT, $8-72
+	MOVQ panel+0(FP), R11
+	MOVQ x+8(FP), R13
+	MOVQ out+40(FP), R12
+yvblock:
+	MOVQ $0, s-8(SP)
+yslice:
+	MOVQ s-8(SP), CX
+	MOVQ R11, SI
+	IMULQ $32, CX
+	ADDQ CX, SI                   // the slice's weights
+	MOVQ xstride+16(FP), BX
+	SHLQ $2, BX
+	MOVQ R13, DI
+	LEAQ (DI)(BX*2), R8
+	ADDQ BX, R8
+	LEAQ (R8)(BX*2), R9
+	ADDQ BX, R9
+	LEAQ (R9)(BX*2), R10
+	ADDQ BX, R10
+	LEAQ (R10)(BX*2), AX
+	ADDQ BX, AX
+	MOVQ s-8(SP), DX
+	SHLQ $5, DX
+	ADDQ bias+32(FP), DX
+	VMOVUPS (DX), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y0, Y7
+	VMOVAPS Y0, Y8
+	VMOVAPS Y0, Y9
+	VMOVAPS Y0, Y10
+	VMOVAPS Y0, Y11
+	VMOVAPS Y0, Y12
+	VMOVAPS Y0, Y13
+	MOVQ cols+24(FP), CX
+yloop:
+	VMOVUPS (SI), Y14
+	VBROADCASTSS (DI), Y15
+	VFMADD231PS Y15, Y14, Y0
+	VBROADCASTSS (DI)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y1
+	VBROADCASTSS (DI)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y2
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS Y15, Y14, Y3
+	VBROADCASTSS (R8)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y4
+	VBROADCASTSS (R8)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y5
+	VBROADCASTSS (R9), Y15
+	VFMADD231PS Y15, Y14, Y6
+	VBROADCASTSS (R9)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y7
+	VBROADCASTSS (R9)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y8
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS Y15, Y14, Y9
+	VBROADCASTSS (R10)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y10
+	VBROADCASTSS (R10)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y11
+	VBROADCASTSS (AX), Y15
+	VFMADD231PS Y15, Y14, Y12
+	VBROADCASTSS (AX)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y13
+	ADDQ $128, SI
+	ADDQ $4, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R10
+	ADDQ $4, AX
+	DECQ CX
+	JNZ yloop
+	MOVQ s-8(SP), DX
+	SHLQ $5, DX
+	ADDQ R12, DX
+	MOVQ ldd+48(FP), BX
+	SHLQ $2, BX
+	MOVQ nv+56(FP), CX
+	CMPQ CX, $14
+	JLE ywhole
+	MOVQ $14, CX
+ywhole:
+	MOVQ add+64(FP), SI
+	TESTQ SI, SI
+	JNZ yaccumulate
+	VMOVUPS Y0, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y1, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y2, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y3, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y4, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y5, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y6, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y7, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y8, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y9, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y10, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y11, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y12, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y13, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	JMP ynext
+yaccumulate:
+	VADDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y1, Y1
+	VMOVUPS Y1, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y2, Y2
+	VMOVUPS Y2, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y3, Y3
+	VMOVUPS Y3, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y4, Y4
+	VMOVUPS Y4, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y5, Y5
+	VMOVUPS Y5, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y6, Y6
+	VMOVUPS Y6, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y7, Y7
+	VMOVUPS Y7, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y8, Y8
+	VMOVUPS Y8, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y9, Y9
+	VMOVUPS Y9, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y10, Y10
+	VMOVUPS Y10, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y11, Y11
+	VMOVUPS Y11, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y12, Y12
+	VMOVUPS Y12, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y13, Y13
+	VMOVUPS Y13, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+ynext:
+	INCQ s-8(SP)
+	CMPQ s-8(SP), $4
+	JLT yslice
+	SUBQ $14, nv+56(FP)
+	JLE ydone
+	MOVQ ldd+48(FP), BX
+	IMULQ $56, BX
+	ADDQ BX, R12
+	MOVQ xstride+16(FP), BX
+	IMULQ $56, BX
+	ADDQ BX, R13
+	JMP yvblock
+ydone:
+	VZEROUPPER
+	RET
+
+// func gemmF16x14AVX2(panel *byte, x *float32, xstride, cols int, bias *float32, out *float32, ldd, nv, add int)
+// gemmF16x14AVX512 for CPUs with AVX2 and FMA only: the panel's rows eight at
+// a time (slice s at local s-8(SP)), 14 vectors in Y0-Y13, the weights in
+// Y14, each vector's element broadcast in Y15.
+TEXT ·gemmF16x14AVX2(SB), NOSPLIT, $8-72
+	MOVQ panel+0(FP), R11
+	MOVQ x+8(FP), R13
+	MOVQ out+40(FP), R12
+yvblock:
+	MOVQ $0, s-8(SP)
+yslice:
+	MOVQ s-8(SP), CX
+	MOVQ R11, SI
+	IMULQ $16, CX
+	ADDQ CX, SI                   // the slice's weights
+	MOVQ xstride+16(FP), BX
+	SHLQ $2, BX
+	MOVQ R13, DI
+	LEAQ (DI)(BX*2), R8
+	ADDQ BX, R8
+	LEAQ (R8)(BX*2), R9
+	ADDQ BX, R9
+	LEAQ (R9)(BX*2), R10
+	ADDQ BX, R10
+	LEAQ (R10)(BX*2), AX
+	ADDQ BX, AX
+	MOVQ s-8(SP), DX
+	SHLQ $5, DX
+	ADDQ bias+32(FP), DX
+	VMOVUPS (DX), Y0
+	VMOVAPS Y0, Y1
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y0, Y4
+	VMOVAPS Y0, Y5
+	VMOVAPS Y0, Y6
+	VMOVAPS Y0, Y7
+	VMOVAPS Y0, Y8
+	VMOVAPS Y0, Y9
+	VMOVAPS Y0, Y10
+	VMOVAPS Y0, Y11
+	VMOVAPS Y0, Y12
+	VMOVAPS Y0, Y13
+	MOVQ cols+24(FP), CX
+yloop:
+	VCVTPH2PS (SI), Y14
+	VBROADCASTSS (DI), Y15
+	VFMADD231PS Y15, Y14, Y0
+	VBROADCASTSS (DI)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y1
+	VBROADCASTSS (DI)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y2
+	VBROADCASTSS (R8), Y15
+	VFMADD231PS Y15, Y14, Y3
+	VBROADCASTSS (R8)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y4
+	VBROADCASTSS (R8)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y5
+	VBROADCASTSS (R9), Y15
+	VFMADD231PS Y15, Y14, Y6
+	VBROADCASTSS (R9)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y7
+	VBROADCASTSS (R9)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y8
+	VBROADCASTSS (R10), Y15
+	VFMADD231PS Y15, Y14, Y9
+	VBROADCASTSS (R10)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y10
+	VBROADCASTSS (R10)(BX*2), Y15
+	VFMADD231PS Y15, Y14, Y11
+	VBROADCASTSS (AX), Y15
+	VFMADD231PS Y15, Y14, Y12
+	VBROADCASTSS (AX)(BX*1), Y15
+	VFMADD231PS Y15, Y14, Y13
+	ADDQ $64, SI
+	ADDQ $4, DI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R10
+	ADDQ $4, AX
+	DECQ CX
+	JNZ yloop
+	MOVQ s-8(SP), DX
+	SHLQ $5, DX
+	ADDQ R12, DX
+	MOVQ ldd+48(FP), BX
+	SHLQ $2, BX
+	MOVQ nv+56(FP), CX
+	CMPQ CX, $14
+	JLE ywhole
+	MOVQ $14, CX
+ywhole:
+	MOVQ add+64(FP), SI
+	TESTQ SI, SI
+	JNZ yaccumulate
+	VMOVUPS Y0, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y1, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y2, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y3, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y4, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y5, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y6, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y7, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y8, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y9, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y10, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y11, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y12, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VMOVUPS Y13, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	JMP ynext
+yaccumulate:
+	VADDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y1, Y1
+	VMOVUPS Y1, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y2, Y2
+	VMOVUPS Y2, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y3, Y3
+	VMOVUPS Y3, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y4, Y4
+	VMOVUPS Y4, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y5, Y5
+	VMOVUPS Y5, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y6, Y6
+	VMOVUPS Y6, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y7, Y7
+	VMOVUPS Y7, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y8, Y8
+	VMOVUPS Y8, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y9, Y9
+	VMOVUPS Y9, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y10, Y10
+	VMOVUPS Y10, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y11, Y11
+	VMOVUPS Y11, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y12, Y12
+	VMOVUPS Y12, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+	VADDPS (DX), Y13, Y13
+	VMOVUPS Y13, (DX)
+	DECQ CX
+	JZ ynext
+	ADDQ BX, DX
+ynext:
+	INCQ s-8(SP)
+	CMPQ s-8(SP), $4
+	JLT yslice
+	SUBQ $14, nv+56(FP)
+	JLE ydone
+	MOVQ ldd+48(FP), BX
+	IMULQ $56, BX
+	ADDQ BX, R12
+	MOVQ xstride+16(FP), BX
+	IMULQ $56, BX
+	ADDQ BX, R13
+	JMP yvblock
+ydone:
+	VZEROUPPER
+	RET
+
 // func gemmQ8x6VNNI(panel *byte, xp *byte, nb int, bias *float32, out *float32, ldd, nv, add int)
 // Q8_0 rows (values +128, as unsigned bytes) times vectors quantized by
 // quantizeQ8GEMM, nb blocks each, one after the other, 6 at a time (vector

@@ -144,19 +144,21 @@ func TestGEMMKernelsMatchTwins(t *testing.T) {
 		panel := w[:gemmRows*cols*size]
 		const xstride = cols + 5
 		x := randVec(r, 3*gemmVF*xstride)
-		kernel, twin := gemmF32Kernel, gemmF32Go
+		kernels, twin := gemmFloatKernels(F32), gemmF32Go
 		if typ == F16 {
-			kernel, twin = gemmF16Kernel, gemmF16Go
+			kernels, twin = gemmFloatKernels(F16), gemmF16Go
 		}
-		for _, nv := range []int{1, 2, 13, 14, 15, 28, 29, 42} {
-			for _, add := range []bool{false, true} {
-				got := randVec(r, 3*gemmVF*ldd)
-				want := append([]float32(nil), got...)
-				kernel(panel, x, xstride, cols, bias, got, ldd, nv, add)
-				twin(panel, x, xstride, cols, bias, want, ldd, nv, add)
-				for i := range got {
-					if got[i] != want[i] {
-						t.Fatalf("%v nv=%d add=%v: out[%d] = %v, twin %v", typ, nv, add, i, got[i], want[i])
+		for _, kernel := range kernels {
+			for _, nv := range []int{1, 2, 13, 14, 15, 28, 29, 42} {
+				for _, add := range []bool{false, true} {
+					got := randVec(r, 3*gemmVF*ldd)
+					want := append([]float32(nil), got...)
+					kernel(panel, x, xstride, cols, bias, got, ldd, nv, add)
+					twin(panel, x, xstride, cols, bias, want, ldd, nv, add)
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("%v nv=%d add=%v: out[%d] = %v, twin %v", typ, nv, add, i, got[i], want[i])
+						}
 					}
 				}
 			}
