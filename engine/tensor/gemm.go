@@ -1,5 +1,8 @@
 package tensor
 
+// gemm_amd64.s is written by gemm_gen.py (TestGEMMGenerated checks it).
+//go:generate python3 gemm_gen.py
+
 import (
 	"encoding/binary"
 	"fmt"
