@@ -14,6 +14,8 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || need_apt+=(postgresql)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# engine/tensor TestGEMMGenerated runs gemm_gen.py, the GEMM kernels' generator.
+command -v python3 >/dev/null || need_apt+=(python3)
 # Headless Chromium for the web console's browser tests (cmd/gateway
 # TestConsoleInBrowser, which fails without it).
 command -v chromium >/dev/null || [ -n "${MOEGATE_CHROMIUM:-}" ] || need_apt+=(chromium)

@@ -92,23 +92,35 @@ func BenchmarkPromptProcessing(b *testing.B) {
 }
 
 // cpuClock measures a one-thread benchmark by the CPU time of its OS
-// thread, which waiting for a busy machine's cores does not inflate.
+// thread, which waiting for a busy machine's cores does not inflate, and
+// a threaded one by the process's CPU time (all its threads: what the
+// work and the waits between its parallel loops cost).
 type cpuClock struct {
-	on    bool
-	start time.Duration
+	on, proc bool
+	start    time.Duration
 }
 
 func startCPU(m *Model) cpuClock {
 	if m.pool.Threads() != 1 {
+		if t := processCPU(); t > 0 {
+			return cpuClock{on: true, proc: true, start: t}
+		}
 		return cpuClock{}
 	}
 	runtime.LockOSThread()
 	return cpuClock{on: true, start: cputime.Thread()}
 }
 
-// report adds "cpu-tokens/s": tokens per second of the thread's CPU time.
+// report adds "cpu-tokens/s": tokens per second of the thread's CPU time,
+// or for several threads "cpu-ms/token" of the process's.
 func (c cpuClock) report(b *testing.B, tokens int) {
 	if !c.on {
+		return
+	}
+	if c.proc {
+		if d := processCPU() - c.start; d > 0 && tokens > 0 {
+			b.ReportMetric(d.Seconds()*1e3/float64(tokens), "cpu-ms/token")
+		}
 		return
 	}
 	defer runtime.UnlockOSThread()

@@ -79,11 +79,14 @@ type Encoder struct {
 	ownsPool   bool
 	exactFloat bool
 	scratch    sync.Pool // of *encScratch
+	attnBufs   sync.Pool // of *tensor.AttnBuf
 }
 
 type encLayer struct {
 	wq, wk, wv, wo     *tensor.Matrix
 	bq, bk, bv, bo     []float32
+	wqkv               *tensor.Matrix // wq, wk, wv stacked for GEMM, or nil
+	bqkv               []float32
 	attnNormW, attnNrB []float32
 	up, down           *tensor.Matrix
 	bUp, bDown         []float32
@@ -214,6 +217,32 @@ func LoadEncoder(f *gguf.File, opts Options) (*Encoder, error) {
 		if l.err != nil {
 			return nil, l.err
 		}
+		// Every product of an encoder is a batch: repack the weights
+		// for the matrix-matrix kernels, keeping one resident copy, the
+		// query, key and value projections as one matrix (one pass over
+		// the input). Q8_0's multiplies quantized activations, so
+		// --exact-float keeps the float-activation MatMul for it.
+		if ly.wq.Type != tensor.Q8_0 || !e.exactFloat {
+			qkv, err := tensor.StackRows(ly.wq, ly.wk, ly.wv)
+			if err != nil {
+				return nil, fmt.Errorf("model: layer %d: %w", i, err)
+			}
+			if qkv.PackGEMM() {
+				ly.wqkv = qkv
+				ly.bqkv = make([]float32, 3*H)
+				copy(ly.bqkv, ly.bq)
+				copy(ly.bqkv[H:], ly.bk)
+				copy(ly.bqkv[2*H:], ly.bv)
+				for _, m := range []*tensor.Matrix{ly.wq, ly.wk, ly.wv} {
+					f.PageOut(m.Data)
+				}
+			}
+		}
+		for _, m := range []*tensor.Matrix{ly.wo, ly.up, ly.down} {
+			if (m.Type != tensor.Q8_0 || !e.exactFloat) && m.PackGEMM() {
+				f.PageOut(m.Data)
+			}
+		}
 	}
 	e.Config = c
 	e.pool = opts.Pool
@@ -222,6 +251,7 @@ func LoadEncoder(f *gguf.File, opts Options) (*Encoder, error) {
 		e.ownsPool = true
 	}
 	e.scratch.New = func() any { return new(encScratch) }
+	e.attnBufs.New = func() any { return new(tensor.AttnBuf) }
 	log.Info("model: loaded encoder", "arch", c.Arch, "layers", c.Layers, "hidden", c.Hidden,
 		"ffn", c.FFN, "heads", c.Heads, "vocab", c.Vocab, "context", c.Context, "pooling", c.Pooling.String(),
 		"type", e.layers[0].wq.Type.String())
@@ -240,11 +270,11 @@ func (e *Encoder) Close() {
 // call's sequences, packed one after the other.
 type encScratch struct {
 	x, q, k, v, att, out, g []float32
+	qkv                     []float32 // T×3H: q, k, v of a token side by side
 	act                     []byte
-	// attention of the running layer: sequence starts, and the token →
-	// sequence map, so that a (token, head) item finds its keys.
+	gemm                    tensor.GEMMBuf
+	// the sequences' first tokens, then T
 	starts []int
-	seqOf  []int
 }
 
 func (s *encScratch) ensure(T int, c *EncoderConfig) {
@@ -262,6 +292,7 @@ func (s *encScratch) ensure(T int, c *EncoderConfig) {
 	s.att = grow(s.att, T*H)
 	s.out = grow(s.out, T*H)
 	s.g = grow(s.g, T*c.FFN)
+	s.qkv = grow(s.qkv, 3*T*H)
 }
 
 // ErrTooLong is returned (wrapped) by Encode for a sequence longer than the
@@ -302,9 +333,9 @@ func (e *Encoder) Encode(seqs [][]int32, pooling Pooling) ([][]float32, error) {
 	defer e.scratch.Put(s)
 	s.ensure(T, c)
 	H := c.Hidden
-	s.starts, s.seqOf = s.starts[:0], s.seqOf[:0]
+	s.starts = s.starts[:0]
 	t := 0
-	for i, toks := range seqs {
+	for _, toks := range seqs {
 		s.starts = append(s.starts, t)
 		for p, id := range toks {
 			row := s.x[t*H : (t+1)*H]
@@ -312,8 +343,7 @@ func (e *Encoder) Encode(seqs [][]int32, pooling Pooling) ([][]float32, error) {
 				return nil, fmt.Errorf("model: token_embd.weight: %w", err)
 			}
 			add(row, e.posType[p*H:(p+1)*H])
-			layerNorm(row, row, e.embNormW, e.embNormB, c.NormEps)
-			s.seqOf = append(s.seqOf, i)
+			tensor.LayerNorm(row, row, e.embNormW, e.embNormB, c.NormEps)
 			t++
 		}
 	}
@@ -351,51 +381,73 @@ func (e *Encoder) layer(s *encScratch, ly *encLayer, T int) {
 	c := &e.Config
 	H := c.Hidden
 	x := s.x[:T*H]
-	q, k, v := s.q[:T*H], s.k[:T*H], s.v[:T*H]
-	e.matmul(s, ly.wq, q, x, T)
-	e.matmul(s, ly.wk, k, x, T)
-	e.matmul(s, ly.wv, v, x, T)
-	addBias(q, ly.bq)
-	addBias(k, ly.bk)
-	addBias(v, ly.bv)
+	// q, k and v of token t at q[t*stride:], k[t*stride:], v[t*stride:].
+	q, k, v, stride := s.q[:T*H], s.k[:T*H], s.v[:T*H], H
+	if ly.wqkv != nil {
+		qkv := s.qkv[:3*T*H]
+		e.matmul(s, ly.wqkv, qkv, x, ly.bqkv, T, false)
+		q, k, v, stride = qkv, qkv[H:], qkv[2*H:], 3*H
+	} else {
+		e.matmul(s, ly.wq, q, x, ly.bq, T, false)
+		e.matmul(s, ly.wk, k, x, ly.bk, T, false)
+		e.matmul(s, ly.wv, v, x, ly.bv, T, false)
+	}
 	scale := float32(1 / math.Sqrt(float64(c.HeadDim)))
 	HD := c.HeadDim
-	e.pool.For(T*c.Heads, func(lo, hi int) {
+	nseq := len(s.starts) - 1
+	// One item per (sequence, head).
+	e.pool.For(nseq*c.Heads, func(lo, hi int) {
+		buf := e.attnBufs.Get().(*tensor.AttnBuf)
+		defer e.attnBufs.Put(buf)
 		for it := lo; it < hi; it++ {
-			t, h := it/c.Heads, it%c.Heads
-			sq := s.seqOf[t]
+			sq, h := it/c.Heads, it%c.Heads
 			a, b := s.starts[sq], s.starts[sq+1]
-			o := t*H + h*HD
-			attend(s.att[o:o+HD], q[o:o+HD], k[a*H:b*H], v[a*H:b*H], h*HD, H, b-a, scale)
+			o := a*stride + h*HD
+			tensor.AttendSeq(s.att[a*H+h*HD:], q[o:], k[o:], v[o:], b-a, HD, stride, H, scale, buf)
 		}
 	})
-	out := s.out[:T*H]
-	e.matmul(s, ly.wo, out, s.att[:T*H], T)
-	addBias(out, ly.bo)
-	add(x, out)
-	for t := range T {
-		r := x[t*H : (t+1)*H]
-		layerNorm(r, r, ly.attnNormW, ly.attnNrB, c.NormEps)
-	}
+	// x += attention output projection, then normed; the same around
+	// the feed-forward.
+	e.matmul(s, ly.wo, x, s.att[:T*H], ly.bo, T, true)
+	e.norm(x, ly.attnNormW, ly.attnNrB, T)
 	g := s.g[:T*c.FFN]
-	e.matmul(s, ly.up, g, x, T)
-	addBias(g, ly.bUp)
-	geluVec(g)
-	e.matmul(s, ly.down, out, g, T)
-	addBias(out, ly.bDown)
-	add(x, out)
-	for t := range T {
-		r := x[t*H : (t+1)*H]
-		layerNorm(r, r, ly.outNormW, ly.outNormB, c.NormEps)
-	}
+	e.matmul(s, ly.up, g, x, ly.bUp, T, false)
+	e.pool.For(T, func(lo, hi int) { tensor.GELU(g[lo*c.FFN : hi*c.FFN]) })
+	e.matmul(s, ly.down, x, g, ly.bDown, T, true)
+	e.norm(x, ly.outNormW, ly.outNormB, T)
 }
 
-func (e *Encoder) matmul(s *encScratch, w *tensor.Matrix, dst, x []float32, n int) {
-	if _, ok := tensor.ActType(w.Type); ok && !e.exactFloat {
-		s.act = w.MatMulAct(e.pool, dst, x, n, s.act)
+// norm layer-norms each of the T rows of x in place.
+func (e *Encoder) norm(x, w, b []float32, T int) {
+	H := e.Config.Hidden
+	e.pool.For(T, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			r := x[t*H : (t+1)*H]
+			tensor.LayerNorm(r, r, w, b, e.Config.NormEps)
+		}
+	})
+}
+
+// matmul sets dst = bias + w·x for the n vectors of x, or with
+// accumulate, dst += bias + w·x.
+func (e *Encoder) matmul(s *encScratch, w *tensor.Matrix, dst, x, bias []float32, n int, accumulate bool) {
+	if w.HasGEMM() {
+		w.MatMulGEMM(e.pool, dst, x, bias, n, accumulate, &s.gemm)
 		return
 	}
-	w.MatMul(e.pool, dst, x, n)
+	out := dst
+	if accumulate {
+		out = s.out[:len(dst)]
+	}
+	if _, act := tensor.ActType(w.Type); act && !e.exactFloat {
+		s.act = w.MatMulAct(e.pool, out, x, n, s.act)
+	} else {
+		w.MatMul(e.pool, out, x, n)
+	}
+	addBias(out, bias)
+	if accumulate {
+		add(dst, out)
+	}
 }
 
 // Embed runs tokens through a decoder model from an empty cache (s is reset

@@ -11,7 +11,8 @@ type Matrix struct {
 	Data       []byte
 
 	rowBytes int
-	packed   []byte // rows interleaved for the packed kernels (Pack), nil: none
+	packed   []byte      // rows interleaved for the packed kernels (Pack), nil: none
+	gemm     *gemmPanels // rows in panels for MatMulGEMM (PackGEMM), nil: none
 }
 
 // NewMatrix wraps data as a rows x cols matrix of type t, checking that
@@ -249,4 +250,26 @@ func (m *Matrix) MatMulAct(pool *Pool, dst, x []float32, n int, scratch []byte) 
 		run(lo*minRowsPerChunk, min(hi*minRowsPerChunk, rows))
 	})
 	return scratch
+}
+
+// StackRows returns a new matrix holding the rows of ms one matrix after
+// the other (a copy): products with it compute all of theirs in one pass,
+// such as a layer's query, key and value projections of the same input.
+func StackRows(ms ...*Matrix) (*Matrix, error) {
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("tensor: StackRows of no matrices")
+	}
+	rows, size := 0, 0
+	for _, m := range ms {
+		if m.Type != ms[0].Type || m.Cols != ms[0].Cols {
+			return nil, fmt.Errorf("tensor: StackRows of %v %d-column and %v %d-column matrices", ms[0].Type, ms[0].Cols, m.Type, m.Cols)
+		}
+		rows += m.Rows
+		size += m.Rows * m.RowBytes()
+	}
+	data := make([]byte, 0, size)
+	for _, m := range ms {
+		data = append(data, m.Data[:m.Rows*m.RowBytes()]...)
+	}
+	return NewMatrix(ms[0].Type, rows, ms[0].Cols, data)
 }

@@ -20,18 +20,21 @@ type Pool struct {
 	wg      sync.WaitGroup
 }
 
-// job is one For call. Chunks are claimed with an atomic counter, so a
-// worker that receives the job late finds nothing left and moves on. refs
-// counts the caller and the workers the job was sent to: a worker may take
-// it from the queue after the call has returned, so the job is recycled
-// only by whoever drops the last reference.
+// job is one For call. Its items are claimed a chunk at a time with a
+// compare-and-swap on next, each chunk a share of what is left (guided
+// self-scheduling): large chunks first, few claims, then smaller and
+// smaller ones, so the threads run out of work together instead of one
+// waiting for the other's last big chunk. A worker that receives the job
+// late finds less or nothing left. refs counts the caller and the workers
+// the job was sent to: a worker may take it from the queue after the call
+// has returned, so the job is recycled only by whoever drops the last
+// reference.
 type job struct {
 	fn      func(lo, hi int)
-	n       int
-	chunk   int
-	nchunks int64
+	n       int64
+	share   int64 // a claim takes 1/share of the items left, at least one
 	next    atomic.Int64
-	pending atomic.Int64 // chunks not yet finished
+	pending atomic.Int64 // items not yet finished
 	refs    atomic.Int32
 }
 
@@ -90,18 +93,24 @@ func (p *Pool) next() (*job, bool) {
 
 func (j *job) run() {
 	for {
-		c := j.next.Add(1) - 1
-		if c >= j.nchunks {
+		lo := j.next.Load()
+		if lo >= j.n {
 			return
 		}
-		lo := int(c) * j.chunk
-		j.fn(lo, min(lo+j.chunk, j.n))
-		j.pending.Add(-1)
+		hi := min(j.n, lo+max(1, (j.n-lo)/j.share))
+		if !j.next.CompareAndSwap(lo, hi) {
+			continue
+		}
+		j.fn(int(lo), int(hi))
+		j.pending.Add(lo - hi)
 	}
 }
 
-// chunksPerThread balances uneven chunks without much claiming overhead.
-const chunksPerThread = 4
+// sharesPerThread sets the chunk sizes: each claim takes
+// 1/(threads·sharesPerThread) of the items left. With two threads the
+// first chunk is a quarter of the loop, and a loop of n items takes about
+// 4·ln(n) claims, the last ones single items.
+const sharesPerThread = 2
 
 // For splits [0, n) into contiguous chunks, runs fn on each across the
 // workers and the calling goroutine, and returns when all are done. A nil
@@ -114,26 +123,23 @@ func (p *Pool) For(n int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	nchunks := min(n, p.threads*chunksPerThread)
-	chunk := (n + nchunks - 1) / nchunks
-	nchunks = (n + chunk - 1) / chunk
 	j, _ := p.jobs.Get().(*job)
 	if j == nil {
 		j = new(job)
 	}
-	j.fn, j.n, j.chunk, j.nchunks = fn, n, chunk, int64(nchunks)
+	j.fn, j.n, j.share = fn, int64(n), int64(p.threads*sharesPerThread)
 	j.next.Store(0)
 	j.refs.Store(1)
-	j.pending.Store(int64(nchunks))
-	p.invite(j, min(nchunks-1, p.threads-1))
+	j.pending.Store(int64(n))
+	p.invite(j, min(n-1, p.threads-1))
 	j.run()
 	j.wait()
 	p.release(j)
 }
 
-// wait returns when every chunk of j is finished. By then the caller has
-// run out of chunks to claim, so at most one chunk per worker is left and
-// the wait is short: it polls, yielding now and then, rather than sleeping
+// wait returns when every item of j is finished. By then the caller has
+// run out of items to claim, so at most one small chunk per worker is left
+// and the wait is short: it polls, yielding now and then, rather than sleeping
 // in the scheduler, whose wake-up costs as much as a small loop.
 func (j *job) wait() {
 	for i := 0; j.pending.Load() > 0; i++ {

@@ -76,6 +76,9 @@ func QuantizeAct(t Type, dst []byte, x []float32) []byte {
 	dst = dst[:n]
 	switch at {
 	case Q8_0:
+		if quantizeQ8_0Arch(dst, x) {
+			break
+		}
 		for i := range len(x) / qk8_0 {
 			quantizeActQ8_0(dst[i*q8_0Size:(i+1)*q8_0Size], x[i*qk8_0:(i+1)*qk8_0])
 		}
@@ -84,6 +87,9 @@ func QuantizeAct(t Type, dst []byte, x []float32) []byte {
 			quantizeActQ8_1(dst[i*q8_1Size:(i+1)*q8_1Size], x[i*32:(i+1)*32])
 		}
 	case Q8_K:
+		if quantizeQ8KArch(dst, x) {
+			break
+		}
 		for i := range len(x) / qkK {
 			quantizeActQ8K(dst[i*q8KSize:(i+1)*q8KSize], x[i*qkK:(i+1)*qkK])
 		}

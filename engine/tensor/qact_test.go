@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+
+	"github.com/moegate/moegate/internal/cputime"
 )
 
 // actTypes are the weight types with integer kernels.
@@ -261,6 +264,124 @@ func TestMatMulAct(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestQuantizeActKernels holds QuantizeAct (the assembly where the CPU has
+// it) to the per-block Go quantizers, byte for byte, on blocks of random
+// values, zeros, exact ties, tiny and huge scales, and a largest magnitude
+// present with both signs (Q8_K takes the first one's sign).
+func TestQuantizeActKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const n = 4 * qkK
+	fills := []struct {
+		name string
+		fill func(x []float32)
+	}{
+		{"normal", func(x []float32) {
+			for i := range x {
+				x[i] = float32(r.NormFloat64())
+			}
+		}},
+		{"zeros", func(x []float32) { clear(x) }},
+		{"ties", func(x []float32) { // amax 127: x·127/amax = x, halves tie
+			for i := range x {
+				x[i] = float32(r.IntN(254)-127) + 0.5
+			}
+			for i := 0; i < len(x); i += 32 {
+				x[i] = 127
+			}
+		}},
+		{"both signs", func(x []float32) {
+			for i := range x {
+				x[i] = float32(r.Float64()*6 - 3)
+			}
+			for i := 0; i < len(x); i += 64 {
+				x[i+5], x[i+40] = -4, 4
+			}
+			for i := 128; i < len(x); i += 256 {
+				x[i], x[i+1] = 4, -4
+			}
+		}},
+		{"tiny", func(x []float32) {
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 1e-7)
+			}
+		}},
+		{"huge", func(x []float32) {
+			for i := range x {
+				x[i] = float32(r.NormFloat64() * 1e30)
+			}
+		}},
+		{"sparse", func(x []float32) {
+			clear(x)
+			for range 20 {
+				x[r.IntN(len(x))] = float32(r.NormFloat64())
+			}
+			clear(x[qkK : qkK+64])
+		}},
+	}
+	x := make([]float32, n)
+	for _, f := range fills {
+		for _, typ := range []Type{Q8_0, Q4_K} {
+			f.fill(x)
+			got := QuantizeAct(typ, make([]byte, ActBytes(typ, n)), x)
+			want := make([]byte, len(got))
+			if typ == Q8_0 {
+				for i := range n / qk8_0 {
+					quantizeActQ8_0(want[i*q8_0Size:], x[i*qk8_0:])
+				}
+			} else {
+				for i := range n / qkK {
+					quantizeActQ8K(want[i*q8KSize:], x[i*qkK:])
+				}
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("%s %v: byte %d = %#x, want %#x", f.name, typ, i, got[i], want[i])
+					break
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkQuantizeAct quantizes a decoder's 2048-wide activation row for
+// Q8_0 and Q8_K products (kernel = QuantizeAct, go = the per-block Go
+// quantizers), in CPU ns per row.
+func BenchmarkQuantizeAct(b *testing.B) {
+	const n = 2048
+	x := make([]float32, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	for _, typ := range []Type{Q8_0, Q4_K} {
+		dst := make([]byte, ActBytes(typ, n))
+		for _, impl := range []string{"kernel", "go"} {
+			b.Run(typ.String()+"/"+impl, func(b *testing.B) {
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				start := cputime.Thread()
+				for b.Loop() {
+					switch {
+					case impl == "kernel":
+						QuantizeAct(typ, dst, x)
+					case typ == Q8_0:
+						for i := range n / qk8_0 {
+							quantizeActQ8_0(dst[i*q8_0Size:], x[i*qk8_0:])
+						}
+					default:
+						for i := range n / qkK {
+							quantizeActQ8K(dst[i*q8KSize:], x[i*qkK:])
+						}
+					}
+				}
+				if d := cputime.Thread() - start; d > 0 {
+					b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/row")
+				}
+			})
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package model
+package tensor
 
 import (
 	"math"
@@ -26,6 +26,24 @@ func TestGELU(t *testing.T) {
 	t.Logf("worst relative error %.3g", worst)
 }
 
+// TestGELUVector holds GELU (the assembly where the CPU has it, then the
+// scalar tail) to gelu bit for bit, on lengths with and without a tail.
+func TestGELUVector(t *testing.T) {
+	for _, n := range []int{5, 16, 400001} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i-n/2) / float32(n) * 40 // [-20, 20]
+		}
+		y := append([]float32(nil), x...)
+		GELU(y)
+		for i, v := range x {
+			if want := gelu(v); math.Float32bits(y[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: GELU(%g) = %g, gelu %g", n, v, y[i], want)
+			}
+		}
+	}
+}
+
 func BenchmarkGELU(b *testing.B) {
 	x := make([]float32, 4096)
 	for i := range x {
@@ -34,6 +52,6 @@ func BenchmarkGELU(b *testing.B) {
 	y := make([]float32, len(x))
 	for b.Loop() {
 		copy(y, x)
-		geluVec(y)
+		GELU(y)
 	}
 }
