@@ -2,6 +2,17 @@
 
 #include "textflag.h"
 
+// SUM16PD adds the sixteen float64 of Z0 and Z1 into X0[0], halving as
+// sum16 does (clobbers Z1).
+#define SUM16PD \
+	VADDPD        Z1, Z0, Z0 \
+	VEXTRACTF64X4 $1, Z0, Y1 \
+	VADDPD        Y1, Y0, Y0 \
+	VEXTRACTF128  $1, Y0, X1 \
+	VADDPD        X1, X0, X0 \
+	VPERMILPD     $1, X0, X1 \
+	VADDSD        X1, X0, X0
+
 // func layerNormAVX512(dst, x, w, b *float32, n int, eps float32)
 // layerNormGo for n a positive multiple of 16: the float64 sums in Z0
 // (elements 16k..16k+7) and Z1 (16k+8..16k+15), then halved as sum16
@@ -24,13 +35,7 @@ sum:
 	ADDQ      $16, AX
 	CMPQ      AX, CX
 	JLT       sum
-	VADDPD        Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPD        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPD        X1, X0, X0
-	VPERMILPD     $1, X0, X1
-	VADDSD        X1, X0, X0
+	SUM16PD
 	VCVTSI2SDQ    CX, X4, X4      // n
 	VDIVSD        X4, X0, X5      // mean
 	VBROADCASTSD  X5, Z5
@@ -51,13 +56,7 @@ vars:
 	ADDQ      $16, AX
 	CMPQ      AX, CX
 	JLT       vars
-	VADDPD        Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPD        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPD        X1, X0, X0
-	VPERMILPD     $1, X0, X1
-	VADDSD        X1, X0, X0
+	SUM16PD
 	VDIVSD        X4, X0, X0      // var
 	VCVTSS2SD     eps+40(FP), X1, X1
 	VADDSD        X1, X0, X0
