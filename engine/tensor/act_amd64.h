@@ -1,5 +1,6 @@
 // Macros shared by the quantized-activation kernels (dotact_amd64.s,
-// dotvnni_amd64.s).
+// dotvnni_amd64.s) and the activation quantizers (qact_amd64.s, and
+// gemm_amd64.s's for the GEMM layout).
 
 // hsum8 of Y0 into X0[0], in hsum8's order.
 #define HSUM8 \
@@ -148,3 +149,18 @@
 	VBROADCASTSS (4+8*(j))(R8), Y14 \
 	VMULPS       Y14, Y15, Y14      \
 	VFMADD231PS  Y14, SUM, ACC
+
+// AMAX32 leaves max |x| of the 32 floats in Z0, Z1 in every lane of X2
+// (clobbers Z3).
+#define AMAX32 \
+	VANDPS        Z31, Z0, Z2 \
+	VANDPS        Z31, Z1, Z3 \
+	VMAXPS        Z3, Z2, Z2  \
+	VEXTRACTF64X4 $1, Z2, Y3  \
+	VMAXPS        Y3, Y2, Y2  \
+	VEXTRACTF128  $1, Y2, X3  \
+	VMAXPS        X3, X2, X2  \
+	VPERMILPS     $0x4E, X2, X3 \
+	VMAXPS        X3, X2, X2  \
+	VPERMILPS     $0xB1, X2, X3 \
+	VMAXPS        X3, X2, X2

@@ -3,6 +3,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "act_amd64.h"
 
 // The GEMM kernels (see gemm.go): one panel of 32 rows times a block of
 // packed vectors, the tile of results in registers.
@@ -1086,17 +1087,7 @@ TEXT ·quantizeQ8GEMMAVX512(SB), NOSPLIT, $0-24
 qblock:
 	VMOVUPS       (SI), Z0
 	VMOVUPS       64(SI), Z1
-	VANDPS        Z31, Z0, Z2
-	VANDPS        Z31, Z1, Z3
-	VMAXPS        Z3, Z2, Z2
-	VEXTRACTF64X4 $1, Z2, Y3
-	VMAXPS        Y3, Y2, Y2
-	VEXTRACTF128  $1, Y2, X3
-	VMAXPS        X3, X2, X2
-	VPERMILPS     $0x4E, X2, X3
-	VMAXPS        X3, X2, X2
-	VPERMILPS     $0xB1, X2, X3
-	VMAXPS        X3, X2, X2      // amax in every lane
+	AMAX32                        // amax in every lane
 	VUCOMISS      X15, X2
 	JEQ           zero
 	VDIVSS        X30, X2, X4     // amax/127

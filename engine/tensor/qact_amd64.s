@@ -1,27 +1,13 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "act_amd64.h"
 
 DATA qact<>+0(SB)/4, $0x7fffffff  // |x| mask
 DATA qact<>+4(SB)/4, $0x42fe0000  // 127
 DATA qact<>+8(SB)/4, $0xc2fe0000  // -127
 DATA qact<>+12(SB)/4, $0x3f800000 // 1
 GLOBL qact<>(SB), RODATA|NOPTR, $16
-
-// AMAX32 leaves max |x| of the 32 floats in Z0, Z1 in every lane of X2
-// (clobbers Z3).
-#define AMAX32 \
-	VANDPS        Z31, Z0, Z2 \
-	VANDPS        Z31, Z1, Z3 \
-	VMAXPS        Z3, Z2, Z2  \
-	VEXTRACTF64X4 $1, Z2, Y3  \
-	VMAXPS        Y3, Y2, Y2  \
-	VEXTRACTF128  $1, Y2, X3  \
-	VMAXPS        X3, X2, X2  \
-	VPERMILPS     $0x4E, X2, X3 \
-	VMAXPS        X3, X2, X2  \
-	VPERMILPS     $0xB1, X2, X3 \
-	VMAXPS        X3, X2, X2
 
 // func quantizeQ8_0AVX512(x *float32, nb int, dst *byte)
 // quantizeActQ8_0 for nb blocks: d = fp16(amax/127), q = round-to-even
