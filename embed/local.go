@@ -310,17 +310,19 @@ func sublinear(w float32) float32 {
 	case -charWeight:
 		return -sublinearChar
 	}
-	return logDamp(w)
+	return Damp(w)
 }
 
-func logDamp(w float32) float32 {
+// Damp is the sublinear term frequency of a feature's summed weight w,
+// sign kept: log(1+|w|). The router's lexical features are damped alike.
+func Damp(w float32) float32 {
 	return float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
 }
 
 var (
-	sublinearWord   = logDamp(wordWeight)
-	sublinearBigram = logDamp(bigramWeight)
-	sublinearChar   = logDamp(charWeight)
+	sublinearWord   = Damp(wordWeight)
+	sublinearBigram = Damp(bigramWeight)
+	sublinearChar   = Damp(charWeight)
 )
 
 // add appends the bucket of feature hash h (see mix) with weight w, or -w

@@ -257,7 +257,7 @@ func merge(bs []damped, x sparse) sparse {
 			for ; k < len(bs) && bs[k].i == b.i; k++ {
 				w += bs[k].w
 			}
-			y = damp(w)
+			y = embed.Damp(w)
 		}
 		if w == 0 {
 			continue
@@ -267,11 +267,6 @@ func merge(bs []damped, x sparse) sparse {
 	}
 	vec.Normalize(x.val)
 	return x
-}
-
-// damp is sublinear term frequency, sign kept.
-func damp(w float32) float32 {
-	return float32(math.Copysign(math.Log1p(math.Abs(float64(w))), float64(w)))
 }
 
 // Feature kinds, tagging the hashes of the lexical features.
@@ -317,7 +312,7 @@ func (l *Lexical) memo(w string) []damped {
 	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.i, b.i) })
 	f := make([]damped, len(bs))
 	for k, b := range bs {
-		f[k] = damped{b.i, b.w, damp(b.w)}
+		f[k] = damped{b.i, b.w, embed.Damp(b.w)}
 	}
 	l.wordsMu.Lock()
 	if l.words == nil {
