@@ -28,7 +28,7 @@ func cmdBenchOverhead(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.UpstreamURL, "upstream", "", "use the OpenAI-compatible upstream at this `URL` instead of starting the instant one")
 	fs.StringVar(&cfg.ProxyURL, "proxy", "", "use the reverse proxy at this `URL` instead of starting one")
 	only := fs.String("only", "", "comma-separated `substrings`: run only the setups whose names contain one (the upstream baselines always run)")
-	fs.StringVar(&cfg.ProfileDir, "profile", "", "write a CPU profile of each gateway into `directory` (go tool pprof -top gateway DIR/moegate.pprof)")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "write a CPU profile and, when it stops, a heap profile of each gateway into `directory` (go tool pprof -top gateway DIR/moegate.pprof; DIR/moegate.heap)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	quiet := fs.Bool("q", false, "no progress on stderr")
 	fs.Usage = func() {

@@ -101,11 +101,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		g.closers = append(g.closers, rdb)
 	}
 
-	// The default expert's engine.
-	engines, notes, err := openEngines(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
+	// Local experts' engines, opened as experts need them.
+	engines := newEngineSet(cfg, log)
 	g.closers = append(g.closers, engines)
 
 	// Experts.
@@ -128,7 +125,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 	// The default expert is the local engine unless the config defines it.
 	seed := cfg.Experts
-	if !slices.ContainsFunc(seed, func(s experts.Spec) bool { return strings.TrimSpace(s.Name) == cfg.DefaultExpert }) {
+	builtin := !slices.ContainsFunc(seed, func(s experts.Spec) bool { return strings.TrimSpace(s.Name) == cfg.DefaultExpert })
+	if builtin || cfg.Local.Model != "" {
+		// A model the gateway is configured to run is opened now, so that
+		// a bad one stops the start rather than an expert.
+		if _, err := engines.get(ctx, ""); err != nil {
+			return nil, err
+		}
+	}
+	if builtin {
 		seed = append([]experts.Spec{{
 			Name: cfg.DefaultExpert, Kind: experts.KindLocal,
 			Description: "Default expert: the gateway's in-process Go MoE engine. Answers queries no domain expert fits.",
@@ -246,7 +251,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
-		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: engines.notes(),
 		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
@@ -376,40 +381,36 @@ func openPostgres(ctx context.Context, url, schema string) (*pgxpool.Pool, error
 	return pool, nil
 }
 
-// engineSet opens local GGUF models once each and shares them between the
-// local experts that name them; "" is the default model.
+// engineSet opens local GGUF models once each, on the first expert that
+// names one, and shares them between the local experts that name them;
+// "" is the default model. A gateway whose experts are all remote never
+// loads one (the demo model's packed weights were 10 MB of its heap).
 type engineSet struct {
 	mu      sync.Mutex
 	opts    engine.Options
+	log     *slog.Logger
+	model   string // the default model's file; "": the demo model in dataDir
+	dataDir string
 	engines map[string]*engine.Engine
 }
 
-func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*engineSet, []string, error) {
-	set := &engineSet{engines: map[string]*engine.Engine{},
+// demoNote is every answer's note while the default model is the demo.
+const demoNote = "The default expert runs moegate's built-in demo MoE model (random weights): its answers are not meaningful until a real GGUF file is configured (local.model or MOEGATE_LOCAL_MODEL)."
+
+func newEngineSet(cfg config.Config, log *slog.Logger) *engineSet {
+	return &engineSet{engines: map[string]*engine.Engine{}, log: log, model: cfg.Local.Model, dataDir: cfg.DataDir,
 		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log, ExactFloat: cfg.Local.ExactFloat}}
-	path := cfg.Local.Model
-	var notes []string
-	if path == "" {
-		path = filepath.Join(cfg.DataDir, "models", "moegate-demo.gguf")
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return nil, nil, err
-			}
-			log.Info("writing the demo MoE model", "path", path)
-			if err := modelgen.Write(path, modelgen.DemoSpec()); err != nil {
-				return nil, nil, fmt.Errorf("demo model: %w", err)
-			}
-		}
-		const note = "The default expert runs moegate's built-in demo MoE model (random weights): its answers are not meaningful until a real GGUF file is configured (local.model or MOEGATE_LOCAL_MODEL)."
-		log.Warn(note)
-		notes = append(notes, note)
+}
+
+// notes are the remarks answers carry about the models opened so far:
+// the demo model's, once an expert runs it.
+func (s *engineSet) notes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.engines[""]; ok && s.model == "" {
+		return []string{demoNote}
 	}
-	eng, err := engine.Open(ctx, path, set.opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("local model: %w", err)
-	}
-	set.engines[""] = eng
-	return set, notes, nil
+	return nil
 }
 
 // Engine implements local.Engines.
@@ -423,12 +424,42 @@ func (s *engineSet) get(ctx context.Context, path string) (*engine.Engine, error
 	if e, ok := s.engines[path]; ok {
 		return e, nil
 	}
-	e, err := engine.Open(ctx, path, s.opts)
+	file := path
+	if path == "" {
+		var err error
+		if file, err = s.defaultModel(); err != nil {
+			return nil, err
+		}
+	}
+	e, err := engine.Open(ctx, file, s.opts)
 	if err != nil {
+		if path == "" {
+			return nil, fmt.Errorf("local model: %w", err)
+		}
 		return nil, fmt.Errorf("%w: model %s: %v", experts.ErrInvalid, path, err)
 	}
 	s.engines[path] = e
 	return e, nil
+}
+
+// defaultModel returns the default model's file, writing the demo model
+// when none is configured. s.mu is held.
+func (s *engineSet) defaultModel() (string, error) {
+	if s.model != "" {
+		return s.model, nil
+	}
+	path := filepath.Join(s.dataDir, "models", "moegate-demo.gguf")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", err
+		}
+		s.log.Info("writing the demo MoE model", "path", path)
+		if err := modelgen.Write(path, modelgen.DemoSpec()); err != nil {
+			return "", fmt.Errorf("demo model: %w", err)
+		}
+	}
+	s.log.Warn(demoNote)
+	return path, nil
 }
 
 func (s *engineSet) Close() error {

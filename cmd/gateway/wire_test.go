@@ -164,3 +164,47 @@ func TestBuildEngineEmbedder(t *testing.T) {
 		t.Errorf("error does not name the key: %v", err)
 	}
 }
+
+// TestEnginesOpenedOnDemand: a gateway whose experts are all remote loads
+// no local model (nor writes the demo one, nor notes it in answers); the
+// built-in default expert loads it at start, and a configured model that
+// cannot be opened stops the start.
+func TestEnginesOpenedOnDemand(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	demo := func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, "models", "moegate-demo.gguf"))
+		return err == nil
+	}
+	remote := config.Default()
+	remote.DataDir = t.TempDir()
+	remote.DefaultExpert = "general"
+	remote.Experts = []experts.Spec{{Name: "general", Kind: experts.KindOpenAI, BaseURL: "http://127.0.0.1:9", Model: "m"}}
+	builtin := config.Default()
+	builtin.DataDir = t.TempDir()
+	for _, tt := range []struct {
+		name string
+		cfg  config.Config
+		want bool
+	}{{"remote default expert", remote, false}, {"built-in default expert", builtin, true}} {
+		g, err := build(context.Background(), tt.cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		g.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/models", nil))
+		g.close()
+		noted := strings.Contains(rec.Body.String(), "built-in demo")
+		if rec.Code != http.StatusOK || demo(tt.cfg.DataDir) != tt.want || noted != tt.want {
+			t.Errorf("%s: demo model written %v, noted %v; want both %v (status %d)", tt.name, demo(tt.cfg.DataDir), noted, tt.want, rec.Code)
+		}
+	}
+	bad := remote
+	bad.DataDir = t.TempDir()
+	bad.Local.Model = filepath.Join(t.TempDir(), "missing.gguf")
+	if g, err := build(context.Background(), bad, log); err == nil {
+		g.close()
+		t.Fatal("build accepted a local.model that does not exist")
+	} else if !strings.Contains(err.Error(), "local model") {
+		t.Errorf("error does not name the local model: %v", err)
+	}
+}

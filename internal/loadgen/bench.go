@@ -44,7 +44,8 @@ type Config struct {
 	// Only runs the setups whose names contain one of these strings.
 	Only []string
 	// ProfileDir, when set, receives a CPU profile of each gateway
-	// (moegate.pprof, moegate-nocache.pprof).
+	// (moegate.pprof, moegate-nocache.pprof) and the heap each keeps when
+	// it stops (moegate.heap, moegate-nocache.heap).
 	ProfileDir string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
@@ -178,7 +179,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		fmt.Fprintf(cfg.Log, "starting %s\n", name)
 		args := []string{"serve", "--addr", "ADDR", "--data-dir", filepath.Join(dir, name+"-data")}
 		if cfg.ProfileDir != "" {
-			args = append(args, "--cpuprofile", filepath.Join(cfg.ProfileDir, name+".pprof"))
+			args = append(args, "--cpuprofile", filepath.Join(cfg.ProfileDir, name+".pprof"),
+				"--memprofile", filepath.Join(cfg.ProfileDir, name+".heap"))
 		}
 		g, err := start(name, append(slices.Clone(gwEnv), env...), args...)
 		if err != nil {
