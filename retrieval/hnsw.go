@@ -36,7 +36,13 @@ const exactBelow = 1024
 const (
 	pageBits = 12
 	pageSize = 1 << pageBits
-	maxPages = 1 << 18 // a billion nodes
+	// Pages are found through a directory of chunks of chunkSize pages,
+	// made as the graph grows: a flat table of every page a graph may
+	// have was 2 MB of pointers per empty index, which the garbage
+	// collector scanned on every cycle.
+	chunkBits = 9
+	chunkSize = 1 << chunkBits
+	maxPages  = 1 << 18 // a billion nodes
 )
 
 // hnsw is a hierarchical navigable small world graph (Malkov & Yashunin)
@@ -50,7 +56,7 @@ type hnsw struct {
 	opts HNSWOptions
 	mult float64 // level generation factor 1/ln(M)
 
-	pages [maxPages]atomic.Pointer[page]
+	pages [maxPages / chunkSize]atomic.Pointer[[chunkSize]atomic.Pointer[page]]
 	size  atomic.Uint32 // nodes allocated
 
 	mu       sync.RWMutex // guards entry, maxLevel, rng and page allocation
@@ -89,12 +95,18 @@ func newHNSW(dim int, opts HNSWOptions) *hnsw {
 	}
 }
 
+// page returns the page of node id, which must have been allocated.
+func (h *hnsw) page(id uint32) *page {
+	pi := id >> pageBits
+	return h.pages[pi>>chunkBits].Load()[pi&(chunkSize-1)].Load()
+}
+
 func (h *hnsw) node(id uint32) *node {
-	return &h.pages[id>>pageBits].Load().nodes[id&(pageSize-1)]
+	return &h.page(id).nodes[id&(pageSize-1)]
 }
 
 func (h *hnsw) vec(id uint32) []float32 {
-	p := h.pages[id>>pageBits].Load()
+	p := h.page(id)
 	off := int(id&(pageSize-1)) * h.dim
 	return p.vecs[off : off+h.dim : off+h.dim]
 }
@@ -113,8 +125,13 @@ func (h *hnsw) alloc(v []float32) (uint32, int) {
 	defer h.mu.Unlock()
 	id := h.size.Load()
 	pi := id >> pageBits
-	if h.pages[pi].Load() == nil {
-		h.pages[pi].Store(&page{vecs: make([]float32, pageSize*h.dim)})
+	chunk := h.pages[pi>>chunkBits].Load()
+	if chunk == nil {
+		chunk = new([chunkSize]atomic.Pointer[page])
+		h.pages[pi>>chunkBits].Store(chunk)
+	}
+	if chunk[pi&(chunkSize-1)].Load() == nil {
+		chunk[pi&(chunkSize-1)].Store(&page{vecs: make([]float32, pageSize*h.dim)})
 	}
 	level := int(-math.Log(1-h.rng.Float64()) * h.mult)
 	copy(h.vec(id), v)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // buildHNSW inserts data with one goroutine per worker and returns the
@@ -207,5 +208,14 @@ func TestHNSWRepair(t *testing.T) {
 	}
 	if r := h.Search(q, 1, 0, nil); len(r) != 1 || r[0].id != victim {
 		t.Errorf("after Repair the victim is not found: %v", r)
+	}
+}
+
+// An index holds memory for the pages it has, not for the largest graph it
+// could have: an empty one is a few KB (its page table was 2 MB of
+// pointers, scanned by every garbage collection).
+func TestHNSWEmptySize(t *testing.T) {
+	if n := unsafe.Sizeof(hnsw{}); n > 16<<10 {
+		t.Fatalf("an empty index takes %d bytes", n)
 	}
 }
