@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"container/list"
 	"context"
 	"hash/maphash"
 	"math"
@@ -54,26 +53,80 @@ const (
 
 type memShard struct {
 	mu     sync.Mutex
-	lru    list.List                // of *memEntry, most recently used first
-	items  map[string]*list.Element // by scopeKey + "\x00" + exactKey
+	lru    lruList              // most recently used first
+	items  map[string]*memEntry // by scopeKey + "\x00" + exactKey
 	scopes map[string]*scopeIndex
 }
 
+// memEntry is one stored answer. Most entries of a busy cache are found
+// by exact key only (a scope keeps its newest MaxPerScope vectors), so
+// what only semantic candidates need lives apart, in ix.
 type memEntry struct {
-	key     string
-	scope   string
-	vec     cacheVec // unit length; dim 0: not semantically findable
-	hashes  [lshTables]uint32
-	sk      sketch
-	e       Entry
-	size    int64
-	used    int64 // unix nanoseconds of the last store or hit
-	expires time.Time
+	prev, next *memEntry // in the shard's LRU list
+	key        string    // scopeKey + "\x00" + exactKey
+	ix         *indexed  // nil: not semantically findable
+	e          Entry
+	used       int64 // unix nanoseconds of the last store or hit
+	expires    int64 // unix nanoseconds
+	size       int32
+	scopeLen   int32 // key[:scopeLen] is the scope key
+}
+
+func (me *memEntry) scope() string { return me.key[:me.scopeLen] }
+
+// indexed is a semantic candidate's vector and its hash-table signature.
+type indexed struct {
+	vec    cacheVec // unit length
+	hashes [lshTables]uint32
+	sk     sketch
+}
+
+// lruList is a doubly linked list threaded through its entries (a
+// container/list element was 48 bytes and one more object per entry for
+// the garbage collector to trace).
+type lruList struct {
+	front, back *memEntry
+	n           int
+}
+
+func (l *lruList) Len() int { return l.n }
+
+func (l *lruList) pushFront(e *memEntry) {
+	e.prev, e.next = nil, l.front
+	if l.front != nil {
+		l.front.prev = e
+	} else {
+		l.back = e
+	}
+	l.front = e
+	l.n++
+}
+
+func (l *lruList) remove(e *memEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.front = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.back = e.prev
+	}
+	e.prev, e.next = nil, nil
+	l.n--
+}
+
+func (l *lruList) moveToFront(e *memEntry) {
+	if l.front != e {
+		l.remove(e)
+		l.pushFront(e)
+	}
 }
 
 // scopeIndex holds one scope's semantic candidates.
 type scopeIndex struct {
-	order  []*list.Element // indexed vectors, oldest first
+	order  []*memEntry // indexed vectors, oldest first
 	tables [lshTables]lshTable
 }
 
@@ -144,7 +197,7 @@ func (t *lshTable) grow() {
 // that a lookup skips far candidates without touching their entries (a
 // cache miss each).
 type lshRef struct {
-	el  *list.Element
+	el  *memEntry
 	sig [lshTables]uint32
 	sk  sketch
 }
@@ -153,7 +206,7 @@ type lshRef struct {
 func NewMemoryCache(opts CacheOptions) *MemoryCache {
 	c := &MemoryCache{opts: opts.withDefaults(), now: time.Now, seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].items = map[string]*list.Element{}
+		c.shards[i].items = map[string]*memEntry{}
 		c.shards[i].scopes = map[string]*scopeIndex{}
 	}
 	return c
@@ -176,14 +229,14 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 	s := c.shard(scopeKey)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if el, ok := s.items[scopeKey+"\x00"+exactKey]; ok {
-		me := el.Value.(*memEntry)
-		if now.Before(me.expires) {
-			s.lru.MoveToFront(el)
-			me.used = now.UnixNano()
+	nowNs := now.UnixNano()
+	if me, ok := s.items[scopeKey+"\x00"+exactKey]; ok {
+		if nowNs < me.expires {
+			s.lru.moveToFront(me)
+			me.used = nowNs
 			return cloneEntry(me.e), Hit{Kind: HitExact, Similarity: 1}, true, nil
 		}
-		c.remove(s, el)
+		c.remove(s, me)
 	}
 	if c.opts.Threshold > 1 {
 		return Entry{}, Hit{}, false, nil
@@ -196,20 +249,24 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 	if qu == nil {
 		return Entry{}, Hit{}, false, nil
 	}
-	var best *list.Element
+	var best *memEntry
 	bestSim := c.opts.Threshold
-	var expired []*list.Element
-	consider := func(el *list.Element) {
-		me := el.Value.(*memEntry)
-		if !now.Before(me.expires) {
-			expired = append(expired, el)
+	var expired []*memEntry
+	var raw []float32 // the query's dense input, lent for the first comparison
+	var done func()
+	consider := func(me *memEntry) {
+		if nowNs >= me.expires {
+			expired = append(expired, me)
 			return
 		}
-		if me.vec.dim != qu.dim {
+		if me.ix.vec.dim != qu.dim {
 			return
 		}
-		if sim := float64(q.sim(&me.vec)); sim >= bestSim {
-			best, bestSim = el, sim
+		if raw == nil {
+			raw, done = q.lendRaw()
+		}
+		if sim := float64(q.simRaw(raw, &me.ix.vec)); sim >= bestSim {
+			best, bestSim = me, sim
 		}
 	}
 	if len(idx.order) < scanBelow {
@@ -218,7 +275,7 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 		}
 	} else {
 		qh, qs := q.signature(&c.planes, qu)
-		var seenBuf [16]*list.Element
+		var seenBuf [16]*memEntry
 		seen := seenBuf[:0]
 		for t := range lshTables {
 			for probe := -1; probe < lshBits; probe++ {
@@ -242,6 +299,9 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 			}
 		}
 	}
+	if done != nil {
+		done()
+	}
 	for _, el := range expired {
 		if el != best {
 			c.remove(s, el)
@@ -250,48 +310,54 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 	if best == nil {
 		return Entry{}, Hit{}, false, nil
 	}
-	s.lru.MoveToFront(best)
-	best.Value.(*memEntry).used = now.UnixNano()
-	return cloneEntry(best.Value.(*memEntry).e), Hit{Kind: HitSemantic, Similarity: min(bestSim, 1)}, true, nil
+	s.lru.moveToFront(best)
+	best.used = nowNs
+	return cloneEntry(best.e), Hit{Kind: HitSemantic, Similarity: min(bestSim, 1)}, true, nil
 }
 
 // Put implements Cache.
 func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vector, e Entry) error {
 	now := c.now()
 	me := &memEntry{
-		used:    now.UnixNano(),
-		key:     scopeKey + "\x00" + exactKey,
-		scope:   scopeKey,
-		e:       cloneEntry(e),
-		expires: now.Add(c.opts.TTL),
+		used:     now.UnixNano(),
+		key:      scopeKey + "\x00" + exactKey,
+		scopeLen: int32(len(scopeKey)),
+		e:        cloneEntry(e),
+		expires:  now.Add(c.opts.TTL).UnixNano(),
 	}
-	if u := v.unit(); u != nil && c.opts.Threshold <= 1 {
-		me.vec = *u // its coordinates are immutable and shared; the Vector (with the dense input) is not kept
-	}
-	me.size = entryOverhead + int64(2*len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model)) + me.vec.bytes()
+	size := entryOverhead + int64(len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model))
 	for _, x := range e.Experts {
-		me.size += int64(len(x)) + 16
+		size += int64(len(x)) + 16
 	}
-	if me.size > c.opts.MaxBytes/8 {
+	var ix *indexed
+	if u := v.unit(); u != nil && c.opts.Threshold <= 1 {
+		// The coordinates are immutable and shared; the Vector (with the
+		// dense input) is not kept.
+		ix = &indexed{vec: u.compact()}
+		size += ix.vec.bytes()
+	}
+	if size > c.opts.MaxBytes/8 || len(scopeKey) > math.MaxInt32 {
 		return nil // one answer may not crowd out the rest
 	}
-	if me.vec.dim != 0 {
-		me.hashes, me.sk = v.signature(&c.planes, &me.vec)
+	me.size = int32(size)
+	if ix != nil {
+		ix.hashes, ix.sk = v.signature(&c.planes, v.unit())
+		me.ix = ix
 	}
 	s := c.shard(scopeKey)
 	s.mu.Lock()
 	if old, ok := s.items[me.key]; ok {
 		c.remove(s, old)
 	}
-	el := s.lru.PushFront(me)
-	s.items[me.key] = el
+	s.lru.pushFront(me)
+	s.items[me.key] = me
 	c.entries.Add(1)
-	c.bytes.Add(me.size)
-	if me.vec.dim != 0 {
-		c.index(s, el)
+	c.bytes.Add(size)
+	if me.ix != nil {
+		c.index(s, me)
 	}
 	s.mu.Unlock()
-	c.evict(el)
+	c.evict(me)
 	return nil
 }
 
@@ -301,7 +367,7 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 // one shard lock is held at a time and a lightly used shard's newest
 // entry is not sacrificed for a busy shard's old ones. The entry just
 // stored is never the one dropped.
-func (c *MemoryCache) evict(just *list.Element) {
+func (c *MemoryCache) evict(just *memEntry) {
 	const samples = 4
 	misses := 0
 	for c.entries.Load() > int64(c.opts.MaxEntries) || c.bytes.Load() > c.opts.MaxBytes {
@@ -310,8 +376,8 @@ func (c *MemoryCache) evict(just *list.Element) {
 		for range samples {
 			s := &c.shards[c.hand.Add(1)%cacheShards]
 			s.mu.Lock()
-			if t := s.lru.Back(); t != nil && t != just {
-				if u := t.Value.(*memEntry).used; u < oldest {
+			if t := s.lru.back; t != nil && t != just {
+				if u := t.used; u < oldest {
 					victim, oldest = s, u
 				}
 			}
@@ -325,75 +391,75 @@ func (c *MemoryCache) evict(just *list.Element) {
 		}
 		misses = 0
 		victim.mu.Lock()
-		if t := victim.lru.Back(); t != nil && t != just {
+		if t := victim.lru.back; t != nil && t != just {
 			c.remove(victim, t)
 		}
 		victim.mu.Unlock()
 	}
 }
 
-// index makes el a semantic candidate of its scope. s.mu is held.
-func (c *MemoryCache) index(s *memShard, el *list.Element) {
-	me := el.Value.(*memEntry)
-	idx := s.scopes[me.scope]
+// index makes me a semantic candidate of its scope. s.mu is held.
+func (c *MemoryCache) index(s *memShard, me *memEntry) {
+	idx := s.scopes[me.scope()]
 	if idx == nil {
 		idx = &scopeIndex{}
-		s.scopes[me.scope] = idx
+		s.scopes[me.scope()] = idx
 	}
-	idx.order = append(idx.order, el)
+	idx.order = append(idx.order, me)
 	for t := range lshTables {
 		tb := &idx.tables[t]
 		if len(idx.order) >= scanBelow {
 			tb.grow()
 		}
-		b := append(tb.get(me.hashes[t]), lshRef{el: el, sig: me.hashes, sk: me.sk})
+		b := append(tb.get(me.ix.hashes[t]), lshRef{el: me, sig: me.ix.hashes, sk: me.ix.sk})
 		if len(b) > bucketCap {
 			b = slices.Delete(b, 0, 1)
 		}
-		tb.set(me.hashes[t], b)
+		tb.set(me.ix.hashes[t], b)
 	}
 	if len(idx.order) > c.opts.MaxPerScope {
 		// The oldest vector stops being a candidate; its entry stays
 		// reachable by exact key.
 		old := idx.order[0]
 		c.unindex(s, old)
-		old.Value.(*memEntry).vec = cacheVec{}
+		c.bytes.Add(-old.ix.vec.bytes())
+		old.size -= int32(old.ix.vec.bytes())
+		old.ix = nil
 	}
 }
 
-// unindex removes el from its scope's index. s.mu is held.
-func (c *MemoryCache) unindex(s *memShard, el *list.Element) {
-	me := el.Value.(*memEntry)
-	idx := s.scopes[me.scope]
+// unindex removes me from its scope's index. s.mu is held.
+func (c *MemoryCache) unindex(s *memShard, me *memEntry) {
+	idx := s.scopes[me.scope()]
 	if idx == nil {
 		return
 	}
-	if len(idx.order) > 0 && idx.order[0] == el {
+	if len(idx.order) > 0 && idx.order[0] == me {
 		// The oldest, dropped as each new vector comes in once the scope
 		// is full: popped, not searched for and the rest moved down.
 		idx.order[0] = nil
 		idx.order = idx.order[1:]
 	} else {
-		idx.order = slices.DeleteFunc(idx.order, func(x *list.Element) bool { return x == el })
+		idx.order = slices.DeleteFunc(idx.order, func(x *memEntry) bool { return x == me })
 	}
 	for t := range lshTables {
 		tb := &idx.tables[t]
-		tb.set(me.hashes[t], slices.DeleteFunc(tb.get(me.hashes[t]), func(r lshRef) bool { return r.el == el }))
+		h := me.ix.hashes[t]
+		tb.set(h, slices.DeleteFunc(tb.get(h), func(r lshRef) bool { return r.el == me }))
 	}
 	if len(idx.order) == 0 {
-		delete(s.scopes, me.scope)
+		delete(s.scopes, me.scope())
 	}
 }
 
-// remove drops el from every index. s.mu is held.
-func (c *MemoryCache) remove(s *memShard, el *list.Element) {
-	me := el.Value.(*memEntry)
-	s.lru.Remove(el)
+// remove drops me from every index. s.mu is held.
+func (c *MemoryCache) remove(s *memShard, me *memEntry) {
+	s.lru.remove(me)
 	delete(s.items, me.key)
 	c.entries.Add(-1)
-	c.bytes.Add(-me.size)
-	if me.vec.dim != 0 {
-		c.unindex(s, el)
+	c.bytes.Add(-int64(me.size))
+	if me.ix != nil {
+		c.unindex(s, me)
 	}
 }
 
@@ -588,9 +654,25 @@ const sparseRatio = 4
 type cacheVec struct {
 	dim int
 	idx []int32
-	val []float32
+	// idx16 replaces idx in a stored copy of a sparse vector of at most
+	// 65,536 dimensions (see compact).
+	idx16 []uint16
+	val   []float32
 }
 
 func (v *cacheVec) bytes() int64 {
-	return int64(4*len(v.idx) + 4*len(v.val))
+	return int64(4*len(v.idx) + 2*len(v.idx16) + 4*len(v.val))
+}
+
+// compact returns the vector to store: a sparse one's indexes in 16 bits
+// where they fit (a quarter of a stored vector's bytes).
+func (v *cacheVec) compact() cacheVec {
+	if v.idx == nil || v.dim > 1<<16 {
+		return *v
+	}
+	out := cacheVec{dim: v.dim, val: v.val, idx16: make([]uint16, len(v.idx))}
+	for k, i := range v.idx {
+		out.idx16[k] = uint16(i)
+	}
+	return out
 }

@@ -134,59 +134,76 @@ func sparseCacheVec(dim int, idx []int32, val []float32) (cacheVec, float32) {
 }
 
 // sim returns the cosine similarity with the stored unit vector s of the
-// same dimension, through the input: a sparse s costs its non-zero
-// coordinates only. v.unit() must have been called.
+// same dimension. v.unit() must have been called.
 func (v *Vector) sim(s *cacheVec) float32 {
-	if v.raw == nil {
-		return v.sparseSim(s)
-	}
-	if s.idx == nil {
-		return vec.Dot(v.raw, s.val) * v.inv
-	}
+	raw, done := v.lendRaw()
+	defer done()
+	return v.simRaw(raw, s)
+}
+
+// simRaw is sim given the dense input raw (v.raw, or lendRaw's): a sparse
+// s costs its non-zero coordinates only, gathered without a branch. A
+// Vector made from its reached coordinates gives the same sums, bit for
+// bit, as one of the dense input: the coordinates it lacks are zeros,
+// which add nothing to them.
+func (v *Vector) simRaw(raw []float32, s *cacheVec) float32 {
 	var t float32
-	for k, i := range s.idx {
-		t += s.val[k] * v.raw[i]
+	switch {
+	case s.idx16 != nil:
+		for k, i := range s.idx16 {
+			t += s.val[k] * raw[i]
+		}
+	case s.idx != nil:
+		for k, i := range s.idx {
+			t += s.val[k] * raw[i]
+		}
+	default:
+		return vec.Dot(raw, s.val) * v.inv
 	}
 	return t * v.inv
 }
 
-// sparseSim is sim for a Vector that kept its input's values at its
-// coordinates only: the same sums, bit for bit (the dense input's zeros
-// add nothing to them).
-func (v *Vector) sparseSim(s *cacheVec) float32 {
-	if s.idx == nil {
-		// A dense stored vector (rare: a long text's) is compared in
-		// the dense inner product's order.
-		raw := make([]float32, v.cv.dim)
-		for k, i := range v.cv.idx {
-			raw[i] = v.rawAt[k]
-		}
-		return vec.Dot(raw, s.val) * v.inv
+// rawPool holds dense scratch inputs, all zeros, by dimension.
+var rawPool sync.Map // int → *sync.Pool of *[]float32
+
+// lendRaw returns the dense input: v.raw, or for a Vector that kept only
+// its reached coordinates a zeroed scratch vector with them set, which
+// done clears and returns. Comparing a sparse query with each stored
+// vector by merging their index lists cost a mispredicted branch per
+// coordinate; scattered once, each comparison is a gather.
+func (v *Vector) lendRaw() (raw []float32, done func()) {
+	if v.raw != nil {
+		return v.raw, func() {}
 	}
-	var t float32
-	qi, qv := v.cv.idx, v.rawAt
-	j := 0
-	for k, i := range s.idx {
-		for j < len(qi) && qi[j] < i {
-			j++
-		}
-		if j == len(qi) {
-			break
-		}
-		if qi[j] == i {
-			t += s.val[k] * qv[j]
-		}
+	dim := v.cv.dim
+	pi, ok := rawPool.Load(dim)
+	if !ok {
+		pi, _ = rawPool.LoadOrStore(dim, &sync.Pool{New: func() any { b := make([]float32, dim); return &b }})
 	}
-	return t * v.inv
+	pool := pi.(*sync.Pool)
+	bp := pool.Get().(*[]float32)
+	raw = *bp
+	for k, i := range v.cv.idx {
+		raw[i] = v.rawAt[k]
+	}
+	return raw, func() {
+		for _, i := range v.cv.idx {
+			raw[i] = 0
+		}
+		pool.Put(bp)
+	}
 }
 
 // dense returns the unit vector's coordinates, a new slice; u is v.unit().
 func (u *cacheVec) dense() []float32 {
-	if u.idx == nil {
+	if u.idx == nil && u.idx16 == nil {
 		return append([]float32(nil), u.val...)
 	}
 	d := make([]float32, u.dim)
 	for k, i := range u.idx {
+		d[i] = u.val[k]
+	}
+	for k, i := range u.idx16 {
 		d[i] = u.val[k]
 	}
 	return d

@@ -94,14 +94,17 @@ func TestVectorSim(t *testing.T) {
 
 // A Vector made from its reached coordinates keeps nothing of the dense
 // input (the gateway reuses it) and compares with stored vectors, sparse
-// and dense, bit for bit as the Vector of the dense input does.
+// (compacted or not) and dense, bit for bit as the Vector of the dense
+// input does.
 func TestSparseVectorSim(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const dim = 2048
 	stored := []*cacheVec{}
 	for _, n := range []int{1, 40, 150, 300, dim} {
 		for range 5 {
-			stored = append(stored, NewVector(randomSparse(rng, dim, n)).unit())
+			u := NewVector(randomSparse(rng, dim, n)).unit()
+			c := u.compact() // as a cache stores it
+			stored = append(stored, u, &c)
 		}
 	}
 	for range 50 {
@@ -116,10 +119,14 @@ func TestSparseVectorSim(t *testing.T) {
 		if dense.unit() == nil || sparse.unit() == nil {
 			t.Fatal("no unit vector")
 		}
+		vu := unit(v)
 		clear(v) // the caller reuses its buffer
 		for _, s := range stored {
 			if got, want := sparse.sim(s), dense.sim(s); math.Float32bits(got) != math.Float32bits(want) {
-				t.Fatalf("sim %v, want %v (stored sparse: %v)", got, want, s.idx != nil)
+				t.Fatalf("sim %v, want %v (stored sparse: %v, compact: %v)", got, want, s.idx != nil, s.idx16 != nil)
+			}
+			if got, want := float64(dense.sim(s)), dot(vu, s.dense()); math.Abs(got-want) > 1e-5 {
+				t.Fatalf("sim %v, want the cosine %v (stored sparse: %v, compact: %v)", got, want, s.idx != nil, s.idx16 != nil)
 			}
 		}
 	}
