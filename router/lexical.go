@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/moegate/moegate/embed"
@@ -401,18 +400,14 @@ func (l *Lexical) wordFeatures(bs []bucket, w string) []bucket {
 func (l *Lexical) glossFeatures(bs []bucket, wn *wordnet.Lexicon, ids []int32) []bucket {
 	n := 0
 	for _, id := range ids {
-		if g := wn.Gloss(id); g != "" {
-			n += strings.Count(g, " ") + 1
-		}
+		n += len(wn.Gloss(id))
 	}
 	if n == 0 {
 		return bs
 	}
 	gloss := func(bs []bucket, id int32, w float32) []bucket {
-		for rest := wn.Gloss(id); rest != ""; {
-			var word string
-			word, rest, _ = strings.Cut(rest, " ")
-			bs = l.add(bs, hashString(stem(word), kindStem), w)
+		for _, word := range wn.Gloss(id) {
+			bs = l.add(bs, hashString(stem(wn.GlossWord(word)), kindStem), w)
 		}
 		return bs
 	}

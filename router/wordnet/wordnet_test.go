@@ -1,6 +1,9 @@
 package wordnet
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"slices"
 	"strings"
 	"testing"
@@ -58,8 +61,8 @@ func TestLoad(t *testing.T) {
 	glosses := func(w string) map[string]bool {
 		out := map[string]bool{}
 		for _, s := range lx.Synsets(w) {
-			for _, g := range strings.Fields(lx.Gloss(s)) {
-				out[g] = true
+			for _, g := range lx.Gloss(s) {
+				out[lx.GlossWord(g)] = true
 			}
 		}
 		return out
@@ -84,5 +87,46 @@ func TestLoad(t *testing.T) {
 	}
 	if shared == 0 {
 		t.Error("salmon and steak share no class or ancestor")
+	}
+}
+
+// The lexicon keeps every synset's gloss words in order, as the file
+// lists them, and finds every lemma it lists.
+func TestLoadKeepsFile(t *testing.T) {
+	lx, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	synset, lemmas := int32(0), 0
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		head, rest, _ := strings.Cut(line, " ")
+		if head != "s" {
+			if !lx.Lemma(head) {
+				t.Fatalf("lemma %q not found", head)
+			}
+			lemmas++
+			continue
+		}
+		_, want, _ := strings.Cut(rest, " | ")
+		var got []string
+		for _, w := range lx.Gloss(synset) {
+			got = append(got, lx.GlossWord(w))
+		}
+		if strings.Join(got, " ") != strings.Join(strings.Fields(want), " ") {
+			t.Fatalf("synset %d: gloss %q, want %q", synset, got, want)
+		}
+		synset++
+	}
+	if synset != int32(len(lx.lexfile)) || lemmas != lx.Len() {
+		t.Fatalf("%d synsets and %d lemmas read, the lexicon has %d and %d", synset, lemmas, len(lx.lexfile), lx.Len())
 	}
 }
