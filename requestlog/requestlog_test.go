@@ -206,8 +206,22 @@ func TestMemoryBounded(t *testing.T) {
 			t.Errorf("Get(%d): %v", i, err)
 		}
 	}
-	if m.order.Len() != 3 || len(m.byKey) != 3 {
-		t.Errorf("%d/%d entries held, want 3", m.order.Len(), len(m.byKey))
+	if n := m.held(); n != 3 || len(m.slots) != 3 {
+		t.Errorf("%d entries held in %d slots, want 3", n, len(m.slots))
+	}
+	// A record put again is the newest: the next two records evict the
+	// two others.
+	m = NewMemory(3, time.Hour)
+	for _, id := range []string{"a", "b", "c"} {
+		mustPut(t, m, Record{RequestID: id, TenantID: "t", Query: id})
+	}
+	mustPut(t, m, Record{RequestID: "a", TenantID: "t", Query: "a again"})
+	mustPut(t, m, Record{RequestID: "d", TenantID: "t"})
+	mustPut(t, m, Record{RequestID: "e", TenantID: "t"})
+	wantNotFound(t, m, "t", "b")
+	wantNotFound(t, m, "t", "c")
+	if r, err := m.Get(ctx, "t", "a"); err != nil || r.Query != "a again" {
+		t.Errorf("Get(a) = %+v, %v; want the record put again", r, err)
 	}
 
 	// Records are copies: callers cannot change what is stored.
