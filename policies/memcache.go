@@ -230,7 +230,12 @@ func (c *MemoryCache) Get(_ context.Context, scopeKey, exactKey string, q *Vecto
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	nowNs := now.UnixNano()
-	if me, ok := s.items[scopeKey+"\x00"+exactKey]; ok {
+	// The key is put together on the stack: a map index by a []byte
+	// converted in place does not allocate, where a concatenation longer
+	// than 32 bytes does.
+	var kb [160]byte
+	key := append(append(append(kb[:0], scopeKey...), 0), exactKey...)
+	if me, ok := s.items[string(key)]; ok {
 		if nowNs < me.expires {
 			s.lru.moveToFront(me)
 			me.used = nowNs
