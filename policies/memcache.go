@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -330,6 +331,10 @@ func (c *MemoryCache) Put(_ context.Context, scopeKey, exactKey string, v *Vecto
 		e:        cloneEntry(e),
 		expires:  now.Add(c.opts.TTL).UnixNano(),
 	}
+	// The answer is copied: it may be a string over a larger buffer (a
+	// streamed answer's is 512 bytes or more), which an entry kept for
+	// an hour would hold whole.
+	me.e.Content = strings.Clone(e.Content)
 	size := entryOverhead + int64(len(me.key)+len(e.Content)+len(e.FinishReason)+len(e.Model))
 	for _, x := range e.Experts {
 		size += int64(len(x)) + 16

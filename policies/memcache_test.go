@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/moegate/moegate/internal/vec"
 )
@@ -258,5 +259,24 @@ func TestLSHTableSlots(t *testing.T) {
 	}
 	if len(large.bkt) > 40 || len(moved.bkt) > 40 {
 		t.Fatalf("%d and %d buckets for 40 hashes: free buckets are not reused", len(large.bkt), len(moved.bkt))
+	}
+}
+
+// An entry keeps its own copy of the answer, not the buffer the answer
+// was read into (a streamed answer is a string over one of 512 bytes or
+// more, which an entry would otherwise hold for its whole life).
+func TestMemoryCacheCopiesAnswer(t *testing.T) {
+	c := NewMemoryCache(CacheOptions{})
+	buf := make([]byte, 4096)
+	n := copy(buf, "the answer")
+	if err := c.Put(context.Background(), "s", "e", nil, testEntry(unsafe.String(&buf[0], n))); err != nil {
+		t.Fatal(err)
+	}
+	me := c.shard("s").items["s\x00e"]
+	if me == nil || me.e.Content != "the answer" {
+		t.Fatalf("entry not stored: %+v", me)
+	}
+	if unsafe.StringData(me.e.Content) == &buf[0] {
+		t.Fatal("the entry shares the caller's buffer")
 	}
 }
