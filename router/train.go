@@ -130,8 +130,16 @@ type TrainOptions struct {
 	// NegativeMaxCosine (default 0.5) to some expert's example are dropped:
 	// they would teach the null expert that expert's queries. Each weighs
 	// NegativeWeight (default 0.5). NoNegatives disables them.
-	// ShrinkExamples sets how the out-of-scope threshold is shrunk for
-	// experts with few examples (see Train); default 10.
+	// ShrinkExamples sets how the out-of-scope thresholds are shrunk for
+	// experts with few examples (see Train); default 13. The test against
+	// the null class (versusNull) scores a few-shot gate's spread-out
+	// queries lower than 1 − P(out of scope) did, so it needs a little
+	// more shrinking for the same share routed. CLINC150 10 examples per
+	// expert with descriptions, 3 seeds, val / a held-out fifth of train,
+	// in-scope coverage and out-of-scope recall: 10: 0.903, 0.59 / 0.918,
+	// 0.62; 13: 0.918, 0.54 / 0.933, 0.60; 16: 0.929, 0.47 (1 − P(out of
+	// scope) at 10: 0.920, 0.47 on val). 50 examples, val: 10: 0.937, 0.70;
+	// 13: 0.938, 0.69.
 	ShrinkExamples    float64
 	Negatives         []string
 	NegativeWeight    float64
@@ -191,7 +199,7 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	o.FallbackThreshold = cmp.Or(o.FallbackThreshold, 0.3)
 	o.Seed = cmp.Or(o.Seed, 1)
 	o.NegativeWeight = cmp.Or(o.NegativeWeight, 0.5)
-	o.ShrinkExamples = cmp.Or(o.ShrinkExamples, 10)
+	o.ShrinkExamples = cmp.Or(o.ShrinkExamples, 13)
 	o.Augment = cmp.Or(o.Augment, 2000)
 	o.NegativeMaxCosine = cmp.Or(o.NegativeMaxCosine, 0.5)
 	o.ExemplarWeight = cmp.Or(o.ExemplarWeight, 1)
