@@ -173,7 +173,8 @@ type TrainOptions struct {
 	// by 0.987-0.988 (0.992 matching log-odds), which moves trained-
 	// without-out-of-scope recall and coverage exactly as a lower
 	// TargetCoverage does (val, seed 1: 0.77 @ 0.968 -> 0.79 @ 0.967;
-	// TargetCoverage 0.974 unscaled: 0.79 @ 0.966), so it was not kept.
+	// TargetCoverage 0.974 unscaled: 0.79 @ 0.966; both with 1 − P(out of
+	// scope) as the in-scope test, before versusNull), so it was not kept.
 	FinishShare float64
 	// NoSpelling turns off the spelling correction of queries against the
 	// training vocabulary (see speller.go).
@@ -498,7 +499,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 			m.exemplarY = append(m.exemplarY, data.y[i])
 		}
 	}
-	opts.progress("trained %s gate on %d examples, threshold %.4f, in-scope threshold %.4f (%v)", opts.Kind, len(data.x), m.Threshold, m.NullThreshold, time.Since(start).Round(time.Millisecond))
+	opts.progress("trained %s gate on %d examples, threshold %.4f, null threshold %.4f (%v)", opts.Kind, len(data.x), m.Threshold, m.NullThreshold, time.Since(start).Round(time.Millisecond))
 
 	if anyRetrieve {
 		rd := &dataset{x: data.x}
