@@ -46,12 +46,16 @@ type Model struct {
 	// Without out-of-scope examples it is the out-of-scope test, chosen for
 	// the target coverage at training.
 	Threshold float64 `json:"threshold"`
-	// InScopeThreshold is the out-of-scope test of models trained with
-	// out-of-scope examples (0 otherwise): the smallest probability that a
-	// query is in scope at all, 1 − P(out of scope), chosen for the target
-	// coverage at training. It separates better than the best expert's
-	// probability, which is also low for queries between two experts.
-	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
+	// NullThreshold is the out-of-scope test of models with an
+	// out-of-scope class (0 otherwise): the smallest share of the best
+	// expert's probability against that class's, P(best) / (P(best) +
+	// P(out of scope)) (see versusNull), chosen for the target coverage at
+	// training. It separates better than the best expert's probability,
+	// which is also low for queries between two experts, and than
+	// 1 − P(out of scope), which the in-scope test of models before it was
+	// (saved as in_scope_threshold; such models route without it until
+	// retrained).
+	NullThreshold float64 `json:"null_threshold,omitempty"`
 	// Exemplars are the examples of the experts whose exemplar weight
 	// counts (see exemplar.go), ExemplarWeights each class's weight (−1 for
 	// the out-of-scope class) and ExemplarTemp the softmax temperature over
