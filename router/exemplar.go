@@ -30,10 +30,10 @@ type exemplarIndex struct {
 	// instructions instead of 13 (one address computation per field).
 	postEx  []int32
 	postVal []float32
-	dense []int32   // dense row of each row, -1 for postings
-	dmat  []float32 // dense rows, one value per exemplar
-	class []int32   // class of each exemplar
-	n     int       // classes
+	dense   []int32   // dense row of each row, -1 for postings
+	dmat    []float32 // dense rows, one value per exemplar
+	class   []int32   // class of each exemplar
+	n       int       // classes
 }
 
 // denseShare is the share of the exemplars (1/denseShare) from which a
