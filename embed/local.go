@@ -323,7 +323,11 @@ func (l *Local) EmbedWith(fine *Local, v []float32, nz, idx []int32, val []float
 // looked up rather than computed (a logarithm is most of an embedding's
 // cost otherwise).
 func sublinear(w float32) float32 {
-	switch w {
+	switch w { // character n-grams first: most buckets hold one
+	case charWeight:
+		return sublinearChar
+	case -charWeight:
+		return -sublinearChar
 	case wordWeight:
 		return sublinearWord
 	case -wordWeight:
@@ -332,10 +336,6 @@ func sublinear(w float32) float32 {
 		return sublinearBigram
 	case -bigramWeight:
 		return -sublinearBigram
-	case charWeight:
-		return sublinearChar
-	case -charWeight:
-		return -sublinearChar
 	}
 	return Damp(w)
 }
