@@ -171,11 +171,11 @@ func (l *Local) AppendSparse(idx []int32, val []float32, text string) ([]int32, 
 }
 
 // sort sorts bs as slices.Sort does, by index and then by weight bits:
-// up to shortText buckets, one radix pass and an insertion sort (see
-// there); beyond, a least-significant-digit radix sort of the indexes
-// (below l.dim), 8 bits a pass, then the rare runs of one index put in
-// order. A comparison sort was a third of an embedding's time. tmp is scratch space;
-// the other of the two buffers is returned with the sorted one.
+// up to shortText buckets, one radix pass and an insertion sort;
+// beyond, a least-significant-digit radix sort of the indexes (below
+// l.dim), 8 bits a pass, then the rare runs of one index put in order. A
+// comparison sort was a third of an embedding's time. tmp is scratch
+// space; the other of the two buffers is returned with the sorted one.
 func (l *Local) sort(bs, tmp []bucket) (sorted, other []bucket) {
 	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
 	if len(bs) <= shortText {
