@@ -102,7 +102,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}
 
 	// The default expert's engine.
-	engines, notes, err := openEngines(ctx, cfg, log)
+	engines, demo, err := openEngines(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +142,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 			return nil, fmt.Errorf("seed experts: %w", err)
 		}
 		log.Warn("some configured experts could not be started", "err", err)
+	}
+	// The demo model's note, in every answer, is true only of a default
+	// expert that runs it: a local one without a model of its own.
+	var notes []string
+	if e, ok := reg.Get(cfg.DefaultExpert); demo && ok && e.Spec.Kind == experts.KindLocal && e.Spec.Model == "" {
+		log.Warn(demoNote)
+		notes = append(notes, demoNote)
 	}
 	if pool != nil {
 		go reg.Run(bg, 5*time.Second)
@@ -384,32 +391,35 @@ type engineSet struct {
 	engines map[string]*engine.Engine
 }
 
-func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (*engineSet, []string, error) {
+// demoNote tells callers that the default expert's answers are the demo
+// model's.
+const demoNote = "The default expert runs moegate's built-in demo MoE model (random weights): its answers are not meaningful until a real GGUF file is configured (local.model or MOEGATE_LOCAL_MODEL)."
+
+// openEngines opens the default local model; demo is true when that is
+// the demo model, written when no model is configured.
+func openEngines(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *engineSet, demo bool, _ error) {
 	set := &engineSet{engines: map[string]*engine.Engine{},
 		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log, ExactFloat: cfg.Local.ExactFloat}}
 	path := cfg.Local.Model
-	var notes []string
 	if path == "" {
 		path = filepath.Join(cfg.DataDir, "models", "moegate-demo.gguf")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return nil, nil, err
+				return nil, false, err
 			}
 			log.Info("writing the demo MoE model", "path", path)
 			if err := modelgen.Write(path, modelgen.DemoSpec()); err != nil {
-				return nil, nil, fmt.Errorf("demo model: %w", err)
+				return nil, false, fmt.Errorf("demo model: %w", err)
 			}
 		}
-		const note = "The default expert runs moegate's built-in demo MoE model (random weights): its answers are not meaningful until a real GGUF file is configured (local.model or MOEGATE_LOCAL_MODEL)."
-		log.Warn(note)
-		notes = append(notes, note)
+		demo = true
 	}
 	eng, err := engine.Open(ctx, path, set.opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("local model: %w", err)
+		return nil, false, fmt.Errorf("local model: %w", err)
 	}
 	set.engines[""] = eng
-	return set, notes, nil
+	return set, demo, nil
 }
 
 // Engine implements local.Engines.
