@@ -364,6 +364,8 @@ func TestLoadRejectsBadModels(t *testing.T) {
 		`{"dim":4,"experts":["a"],"oos_class":-1,"gate":{"classes":1,"dim":4,"w":"AAAA","b":"AAAA"}}`,
 		`{"dim":1,"experts":["a"],"oos_class":0,"gate":{"classes":1,"dim":1,"w":"AAAAAA==","b":"AAAAAA=="}}`,
 		`{"dim":1,"experts":["a","b"],"oos_class":-1,"gate":{"classes":1,"dim":1,"w":"AAAAAA==","b":"AAAAAA=="}}`,
+		// Saved before the null-class test: its threshold is on another score.
+		`{"dim":1,"experts":["a",""],"oos_class":1,"in_scope_threshold":0.4,"gate":{"classes":2,"dim":1,"w":"AAAAAAAAAAA=","b":"AAAAAAAAAAA="}}`,
 	} {
 		if _, err := Load(strings.NewReader(s)); err == nil {
 			t.Errorf("Load(%q) accepted", s)

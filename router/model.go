@@ -53,8 +53,8 @@ type Model struct {
 	// training. It separates better than the best expert's probability,
 	// which is also low for queries between two experts, and than
 	// 1 − P(out of scope), which the in-scope test of models before it was
-	// (saved as in_scope_threshold; such models route without it until
-	// retrained).
+	// (saved as in_scope_threshold; Load refuses such models, and the
+	// gateway retrains).
 	NullThreshold float64 `json:"null_threshold,omitempty"`
 	// Exemplars are the examples of the experts whose exemplar weight
 	// counts (see exemplar.go), ExemplarWeights each class's weight (−1 for
@@ -207,14 +207,23 @@ func (m *Model) Save(w io.Writer) error {
 
 // Load reads a model written by Save.
 func Load(r io.Reader) (*Model, error) {
-	var m Model
+	var m struct {
+		Model
+		// A model saved before NullThreshold carries its in-scope test
+		// here, on another score: without a retrain it would route with no
+		// out-of-scope test at all.
+		LegacyInScope *float64 `json:"in_scope_threshold"`
+	}
 	if err := json.NewDecoder(r).Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
+	}
+	if m.LegacyInScope != nil {
+		return nil, fmt.Errorf("%w: saved with in_scope_threshold, before the out-of-scope test against the null class; retrain it", ErrBadModel)
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return &m.Model, nil
 }
 
 // SaveFile writes the model to path atomically: readers see the old file or
