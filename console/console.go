@@ -271,7 +271,7 @@ func (c *Console) routerInfo(g *gin.Context) error {
 		out["kind"] = "learned"
 		if m := c.deps.Router.Model(); m != nil {
 			out["model"] = gin.H{"version": m.Version, "kind": m.Kind, "dim": m.Dim, "trained": m.Trained, "examples": m.Examples,
-				"negatives": m.Negatives, "experts": m.InScope(), "threshold": m.Threshold, "in_scope_threshold": m.InScopeThreshold,
+				"negatives": m.Negatives, "experts": m.InScope(), "threshold": m.Threshold, "null_threshold": m.NullThreshold,
 				"retrieval_gate": m.Retrieval != nil}
 		}
 	}

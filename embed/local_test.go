@@ -255,12 +255,17 @@ func BenchmarkLocalQuery(b *testing.B) {
 
 // The radix sort of a text's buckets gives slices.Sort's order (index,
 // then weight bits) at dimensions of one, two and three radix digits,
-// with repeated indexes.
+// with repeated indexes, for short texts (one radix pass and an insertion
+// sort) and long ones (all radix passes).
 func TestLocalSortMatchesSlicesSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	for trial := range 300 {
 		l := NewLocal([]int{1, 200, 1 << 16, 3 << 16}[trial%4])
-		bs := make([]bucket, trial)
+		n := trial
+		if trial%5 == 0 {
+			n = trial * 12 // up to 3,588: past shortText
+		}
+		bs := make([]bucket, n)
 		for k := range bs {
 			w := []float32{wordWeight, -bigramWeight, charWeight, float32(r.NormFloat64())}[r.IntN(4)]
 			bs[k] = bucket(r.IntN(min(l.dim, 30+trial*50)))<<32 | bucket(math.Float32bits(w))

@@ -43,8 +43,8 @@ func (e Entry) Ready() bool { return e.Expert != nil && e.Spec.IsEnabled() }
 // its whole life, so experts removed or replaced meanwhile keep serving it.
 type Snapshot struct {
 	version uint64
-	entries map[string]Entry
-	names   []string // sorted
+	entries map[string]*Entry // read only: Lookup lends them
+	names   []string          // sorted
 }
 
 // Version increases with every change to the registry.
@@ -52,6 +52,16 @@ func (s *Snapshot) Version() uint64 { return s.version }
 
 // Get returns the named entry.
 func (s *Snapshot) Get(name string) (Entry, bool) {
+	if e, ok := s.entries[name]; ok {
+		return *e, true
+	}
+	return Entry{}, false
+}
+
+// Lookup returns the named entry without copying it (a Spec is a few
+// hundred bytes, and the pipeline looks up every candidate expert per
+// request). It must not be changed: snapshots are shared.
+func (s *Snapshot) Lookup(name string) (*Entry, bool) {
 	e, ok := s.entries[name]
 	return e, ok
 }
@@ -63,7 +73,7 @@ func (s *Snapshot) Names() []string { return slices.Clone(s.names) }
 func (s *Snapshot) Entries() []Entry {
 	out := make([]Entry, 0, len(s.names))
 	for _, n := range s.names {
-		out = append(out, s.entries[n])
+		out = append(out, *s.entries[n])
 	}
 	return out
 }
@@ -73,7 +83,7 @@ func (s *Snapshot) Ready() []Entry {
 	var out []Entry
 	for _, n := range s.names {
 		if e := s.entries[n]; e.Ready() {
-			out = append(out, e)
+			out = append(out, *e)
 		}
 	}
 	return out
@@ -113,7 +123,7 @@ func NewRegistry(store SpecStore, builder Builder, logger *slog.Logger) *Registr
 		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Registry{store: store, builder: builder, log: logger, now: time.Now, getenv: os.Getenv}
-	r.cur.Store(&Snapshot{entries: map[string]Entry{}})
+	r.cur.Store(&Snapshot{entries: map[string]*Entry{}})
 	return r
 }
 
@@ -164,11 +174,13 @@ func (r *Registry) notify() {
 // publish installs a new snapshot built from entries. Callers hold r.mu.
 func (r *Registry) publish(entries map[string]Entry) {
 	names := make([]string, 0, len(entries))
-	for n := range entries {
+	refs := make(map[string]*Entry, len(entries))
+	for n, e := range entries {
 		names = append(names, n)
+		refs[n] = &e
 	}
 	slices.Sort(names)
-	r.cur.Store(&Snapshot{version: r.cur.Load().version + 1, entries: entries, names: names})
+	r.cur.Store(&Snapshot{version: r.cur.Load().version + 1, entries: refs, names: names})
 	r.notify()
 }
 
@@ -177,7 +189,7 @@ func (r *Registry) withEntries() map[string]Entry {
 	old := r.cur.Load().entries
 	m := make(map[string]Entry, len(old)+1)
 	for k, v := range old {
-		m[k] = v
+		m[k] = *v
 	}
 	return m
 }
@@ -341,7 +353,7 @@ func (r *Registry) Refresh(ctx context.Context) error {
 	changed := false
 	for _, s := range specs {
 		if prev, ok := old[s.Name]; ok && sameSpec(prev.Spec, s) {
-			next[s.Name] = prev
+			next[s.Name] = *prev
 			continue
 		}
 		changed = true

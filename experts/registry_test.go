@@ -127,6 +127,19 @@ func TestRegistryLifecycle(t *testing.T) {
 			if l := r.List(); len(l) != 2 || l[0].Name != "banking" || l[1].Name != "travel" {
 				t.Fatalf("List %+v", l)
 			}
+			// Lookup lends the entry Get copies, each expert its own; none
+			// for an unknown name.
+			snap := r.Snapshot()
+			for _, n := range []string{"banking", "travel"} {
+				e, ok := snap.Lookup(n)
+				g, _ := snap.Get(n)
+				if !ok || e.Spec.Name != n || e.Spec.Description != g.Spec.Description || e.Expert != g.Expert {
+					t.Fatalf("Lookup(%q) = %+v, %v; Get gives %+v", n, e, ok, g)
+				}
+			}
+			if e, ok := snap.Lookup("nope"); ok || e != nil {
+				t.Fatalf("Lookup of an unknown name: %+v, %v", e, ok)
+			}
 
 			before := r.Snapshot()
 			old, _ := before.Get("travel")

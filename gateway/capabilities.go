@@ -19,7 +19,7 @@ type capable interface {
 
 // capabilitiesOf are the expert's declared capabilities, narrowed by what
 // the expert states of itself.
-func capabilitiesOf(e experts.Entry) experts.Capabilities {
+func capabilitiesOf(e *experts.Entry) experts.Capabilities {
 	c := e.Spec.Capabilities
 	if x, ok := e.Expert.(capable); ok {
 		c = c.Narrow(x.Capabilities())
@@ -35,7 +35,7 @@ type refuser interface {
 
 // lacks says what the named expert cannot give this request, or nil.
 func (g *Gateway) lacks(name string, p *Plan) *experts.Lack {
-	e, ok := g.deps.Registry.Get(name)
+	e, ok := g.deps.Registry.Snapshot().Lookup(name)
 	if !ok {
 		return nil // gone: the candidate step drops it
 	}

@@ -40,7 +40,7 @@ func TestCalibrate(t *testing.T) {
 	best, in := calibrate(held, nil, 2, o)
 	passed := 0
 	for _, p := range held {
-		if bestExpert(p, 2) >= best && 1-p[2] >= in {
+		if bestExpert(p, 2) >= best && versusNull(p, 2) >= in {
 			passed++
 		}
 	}
@@ -212,13 +212,13 @@ func TestCalibrateByHeldOutOOS(t *testing.T) {
 	best, in := calibrate(held, oos, 3, o)
 	caught := 0
 	for _, p := range oos {
-		if bestExpert(p, 3) < best || 1-p[3] < in {
+		if bestExpert(p, 3) < best || versusNull(p, 3) < in {
 			caught++
 		}
 	}
 	passed := 0
 	for _, p := range held {
-		if bestExpert(p, 3) >= best && 1-p[3] >= in {
+		if bestExpert(p, 3) >= best && versusNull(p, 3) >= in {
 			passed++
 		}
 	}

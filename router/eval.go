@@ -132,13 +132,13 @@ type EvalResult struct {
 	OOSPrecision    float64 `json:"oos_precision"`
 	InScopeCoverage float64 `json:"in_scope_coverage"`
 	// Route latency per query, embedding included, one thread.
-	RouteP50us       float64 `json:"route_p50_us"`
-	RouteP99us       float64 `json:"route_p99_us"`
-	TrainSeconds     float64 `json:"train_seconds"`
-	InScope          int     `json:"in_scope"`
-	OutOfScope       int     `json:"out_of_scope"`
-	Threshold        float64 `json:"threshold"`
-	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
+	RouteP50us    float64 `json:"route_p50_us"`
+	RouteP99us    float64 `json:"route_p99_us"`
+	TrainSeconds  float64 `json:"train_seconds"`
+	InScope       int     `json:"in_scope"`
+	OutOfScope    int     `json:"out_of_scope"`
+	Threshold     float64 `json:"threshold"`
+	NullThreshold float64 `json:"null_threshold,omitempty"`
 	// ExpertRouted is the routed accuracy of each expert's queries.
 	ExpertRouted map[string]float64 `json:"expert_routed_accuracy,omitempty"`
 	// Teacher simulation (Experiment.Pool): labels given, and how many of
@@ -174,7 +174,7 @@ func trainAndMeasure(ctx context.Context, l *Learned, train, test []Example) (Ev
 func measure(ctx context.Context, l *Learned, test []Example) (EvalResult, error) {
 	var res EvalResult
 	m := l.Model()
-	res.Threshold, res.InScopeThreshold = m.Threshold, m.InScopeThreshold
+	res.Threshold, res.NullThreshold = m.Threshold, m.NullThreshold
 	candidates := m.InScope()
 
 	// Route single-threaded for latency figures, embedding included.

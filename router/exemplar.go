@@ -19,19 +19,30 @@ import (
 // gate alone decides.
 
 // exemplarIndex is an inverted index over the exemplars' features: the
-// postings of feature f, row r of rows, are post[start[r]:start[r+1]],
-// unless the feature is common to many exemplars (see denseShare): then
-// its row dense[r] of dmat holds its value in every exemplar (0 where
-// absent), added to all the dot products at once.
+// postings of feature f, row r of rows, are the exemplars postEx[a:b]
+// with the values postVal[a:b] ({a, b} = span[r]), unless the feature is
+// common to many exemplars (see denseShare): then a is negative and dense
+// row -a-1 of dmat holds its value in every exemplar (0 where absent),
+// added to all the dot products at once.
 type exemplarIndex struct {
-	rows  packedRows // the features some exemplar has
-	start []int32
-	post  []posting
-	dense []int32   // dense row of each row, -1 for postings
-	dmat  []float32 // dense rows, one value per exemplar
-	class []int32   // class of each exemplar
-	n     int       // classes
+	rows packedRows // the features some exemplar has
+	span []span
+	// Two arrays rather than one of pairs: with the masked index of
+	// scatterSmall a posting's loop takes 9 instructions instead of 13.
+	postEx  []int32
+	postVal []float32
+	dmat    []float32 // dense rows, stride values each
+	// stride is the exemplars rounded up to the vector kernel's block of
+	// 8: a dense row then has no scalar tail (its padding is 0, and the
+	// dot products past the exemplars are never read).
+	stride int
+	class  []int32 // class of each exemplar
+	n      int     // classes
 }
+
+// span is one row of the index: see exemplarIndex. One load per feature
+// instead of three (start, end, dense).
+type span struct{ a, b int32 }
 
 // denseShare is the share of the exemplars (1/denseShare) from which a
 // feature's row is kept dense: a vector instruction then updates 8
@@ -42,11 +53,6 @@ type exemplarIndex struct {
 // 606k instructions at 8, 614k at 16.
 const denseShare = 8
 
-type posting struct {
-	ex  int32
-	val float32
-}
-
 // newExemplarIndex indexes xs (of classes ys) over features of dimension dim.
 func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
 	count := make([]int32, dim)
@@ -56,36 +62,37 @@ func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
 		}
 	}
 	e := len(xs)
-	ix := &exemplarIndex{rows: newPackedRows(dim, func(f int) bool { return count[f] > 0 }), class: make([]int32, e), n: classes}
-	ix.start = make([]int32, ix.rows.n+1)
-	ix.dense = make([]int32, ix.rows.n)
-	r, nd := 0, 0
+	ix := &exemplarIndex{rows: newPackedRows(dim, func(f int) bool { return count[f] > 0 }), class: make([]int32, e), n: classes,
+		stride: (e + 7) &^ 7}
+	ix.span = make([]span, ix.rows.n)
+	r, nd, np := 0, int32(0), int32(0)
 	for _, n := range count {
 		if n == 0 {
 			continue
 		}
-		ix.start[r+1], ix.dense[r] = ix.start[r], -1
 		if int(n)*denseShare >= e {
-			ix.dense[r] = int32(nd)
+			ix.span[r] = span{-nd - 1, 0}
 			nd++
 		} else {
-			ix.start[r+1] += n
+			ix.span[r] = span{np, np + n}
+			np += n
 		}
 		r++
 	}
-	ix.dmat = make([]float32, nd*e)
-	ix.post = make([]posting, ix.start[ix.rows.n])
+	ix.dmat = make([]float32, int(nd)*ix.stride)
+	ix.postEx = make([]int32, np)
+	ix.postVal = make([]float32, np)
 	fill := make([]int32, ix.rows.n)
 	for ex, x := range xs {
 		ix.class[ex] = int32(ys[ex])
 		for k, f := range x.idx {
 			r, _ := ix.rows.row(f)
-			if d := ix.dense[r]; d >= 0 {
-				ix.dmat[int(d)*e+ex] = x.val[k]
-				continue
+			if sp := ix.span[r]; sp.a < 0 {
+				ix.dmat[int(-sp.a-1)*ix.stride+ex] = x.val[k]
+			} else {
+				ix.postEx[sp.a+fill[r]], ix.postVal[sp.a+fill[r]] = int32(ex), x.val[k]
+				fill[r]++
 			}
-			ix.post[ix.start[r]+fill[r]] = posting{int32(ex), x.val[k]}
-			fill[r]++
 		}
 	}
 	return ix
@@ -94,34 +101,55 @@ func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
 // best writes into s each class's best cosine between x and its exemplars
 // (x and exemplars L2-normalised; 0 for a class without exemplars).
 func (ix *exemplarIndex) best(x sparse, s []float64) {
-	var buf [512]float32 // on the stack for up to 512 exemplars
+	var buf [smallIndex]float32 // on the stack for up to smallIndex exemplars
+	small := ix.stride <= len(buf)
 	dots := buf[:0]
-	if len(ix.class) > len(buf) {
-		dots = make([]float32, len(ix.class))
+	if !small {
+		dots = make([]float32, ix.stride)
 	}
-	dots = dots[:len(ix.class)]
+	dots = dots[:ix.stride]
 	// Every dot product gets its terms in x's order, as one loop over the
 	// features adding each posting would give them.
-	e := len(dots)
 	for k, f := range x.idx {
 		r, ok := ix.rows.row(f)
 		if !ok {
 			continue
 		}
-		v := x.val[k]
-		if d := int(ix.dense[r]); d >= 0 {
-			vec.AddScaled(dots, ix.dmat[d*e:(d+1)*e], v)
+		v, sp := x.val[k], ix.span[r]
+		if sp.a < 0 {
+			d := int(-sp.a-1) * ix.stride
+			vec.AddScaled(dots, ix.dmat[d:d+ix.stride], v)
 			continue
 		}
-		for _, p := range ix.post[ix.start[r]:ix.start[r+1]] {
-			dots[p.ex] += float32(v * p.val)
+		exs, vals := ix.postEx[sp.a:sp.b], ix.postVal[sp.a:sp.b]
+		if small {
+			scatterSmall(&buf, exs, vals, v)
+			continue
+		}
+		vals = vals[:len(exs)]
+		for i, e := range exs {
+			dots[e] += v * vals[i]
 		}
 	}
 	clear(s)
-	for e, d := range dots {
-		if c := ix.class[e]; float64(d) > s[c] {
-			s[c] = float64(d)
+	for e, c := range ix.class {
+		if d := float64(dots[e]); d > s[c] {
+			s[c] = d
 		}
+	}
+}
+
+// smallIndex is the most exemplars whose dot products best keeps on the
+// stack (a power of two: see scatterSmall).
+const smallIndex = 512
+
+// scatterSmall adds v times each value to the dot product of its
+// exemplar. The exemplars are below smallIndex, so masking them, which
+// changes none, spares a bounds check per posting.
+func scatterSmall(dots *[smallIndex]float32, exs []int32, vals []float32, v float32) {
+	d, vals := dots[:], vals[:len(exs)]
+	for i, e := range exs {
+		d[e&(smallIndex-1)] += v * vals[i]
 	}
 }
 

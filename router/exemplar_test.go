@@ -34,10 +34,18 @@ func TestExemplarIndexBest(t *testing.T) {
 
 // The index's best cosines are those of the plain dot products, bit for
 // bit, summed in the query's feature order, whether a feature's row is
-// dense (common to many exemplars) or postings (rare).
+// dense (common to many exemplars) or postings (rare), whether the dot
+// products fit on the stack (smallIndex) or not, and whether the dense
+// rows are padded to the vector block or not.
 func TestExemplarIndexExact(t *testing.T) {
+	for _, n := range []int{140, smallIndex, smallIndex + 201} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) { testExemplarIndexExact(t, n) })
+	}
+}
+
+func testExemplarIndexExact(t *testing.T, n int) {
 	r := rand.New(rand.NewPCG(3, 4))
-	const dim, classes, n = 512, 7, 200
+	const dim, classes = 512, 7
 	xs, ys := make([]sparse, n), make([]int, n)
 	for e := range xs {
 		ys[e] = r.IntN(classes - 1) // the last class has no exemplar
@@ -50,7 +58,7 @@ func TestExemplarIndexExact(t *testing.T) {
 		}
 	}
 	ix := newExemplarIndex(xs, ys, classes, dim)
-	if d := len(ix.dmat) / n; d == 0 || d == ix.rows.n {
+	if d := len(ix.dmat) / ix.stride; d == 0 || d == ix.rows.n {
 		t.Fatalf("%d dense rows of %d: both kinds must be tested", d, ix.rows.n)
 	}
 	got := make([]float64, classes)

@@ -87,7 +87,7 @@ func (res *EvalResult) add(r EvalResult, w float64) {
 	res.RouteP99us += w * r.RouteP99us
 	res.TrainSeconds += w * r.TrainSeconds
 	res.Threshold += w * r.Threshold
-	res.InScopeThreshold += w * r.InScopeThreshold
+	res.NullThreshold += w * r.NullThreshold
 	res.InScope, res.OutOfScope = r.InScope, r.OutOfScope
 	for e, v := range r.ExpertRouted {
 		if res.ExpertRouted == nil {

@@ -58,7 +58,7 @@ func (o Options) withDefaults() Options {
 // For a query it computes the gate's probability of every expert (and of
 // the out-of-scope class when out-of-scope examples were given), keeps the
 // candidates, and sends the query to the default expert when it is out of
-// scope (see Model.Threshold and Model.InScopeThreshold, chosen at training
+// scope (see Model.Threshold and Model.NullThreshold, chosen at training
 // time for a target in-scope coverage) or the best candidate's probability
 // is below Model.Threshold. Otherwise the candidates'
 // probabilities are renormalised into gate weights, the top k (or the
@@ -261,9 +261,9 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 
 	// Out of scope: the out-of-scope class is too likely, or even the best
 	// candidate is not likely enough.
-	if m.OOSClass >= 0 && m.InScopeThreshold > 0 {
-		if in := 1 - p[m.OOSClass]; in < m.InScopeThreshold {
-			*d = deflt(*d, fmt.Sprintf("out of scope: P(in scope)=%.3f < threshold %.3f", in, m.InScopeThreshold))
+	if m.OOSClass >= 0 && m.NullThreshold > 0 {
+		if s := versusNull(p, m.OOSClass); s < m.NullThreshold {
+			*d = deflt(*d, fmt.Sprintf("out of scope: P(best)/(P(best)+P(out of scope))=%.3f < null threshold %.3f", s, m.NullThreshold))
 			return
 		}
 	}

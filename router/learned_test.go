@@ -49,12 +49,12 @@ func TestSelection(t *testing.T) {
 	}
 	all := []string{"a", "b", "c", "d"}
 	tests := []struct {
-		name    string
-		opts    Options
-		inScope float64 // Model.InScopeThreshold
-		input   int
-		q       Query
-		want    want
+		name  string
+		opts  Options
+		null  float64 // Model.NullThreshold
+		input int
+		q     Query
+		want  want
 	}{
 		{"top1", Options{}, 0, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
 		{"top2 renormalised", Options{TopK: 2}, 0, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
@@ -68,9 +68,11 @@ func TestSelection(t *testing.T) {
 		{"exclusion renormalises", Options{TopK: 2}, 0, 3, Query{Candidates: []string{"a", "c", "d"}}, want{experts: []Choice{{"a", 0.4 / 0.6}, {"c", 0.2 / 0.6}}}},
 		{"top_p over remaining candidates", Options{}, 0, 3, Query{Candidates: []string{"b", "c", "d"}, TopP: 0.6}, want{experts: []Choice{{"b", 0.35 / 0.55}, {"c", 0.2 / 0.55}}}},
 		{"threshold override", Options{Threshold: 0.55}, 0, 0, Query{Candidates: all}, want{dflt: "out of scope"}},
-		{"in-scope threshold", Options{}, 0.9, 4, Query{Candidates: all}, want{dflt: "P(in scope)=0.850"}},
-		{"in-scope threshold passed", Options{}, 0.8, 4, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
-		{"in-scope threshold ignores clear queries", Options{}, 0.9, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
+		// Input 4 is 85% in scope, but its best expert has 0.6 against the
+		// out-of-scope class's 0.15: a share of 0.8.
+		{"null threshold", Options{}, 0.84, 4, Query{Candidates: all}, want{dflt: "P(best)/(P(best)+P(out of scope))=0.800"}},
+		{"null threshold passed", Options{}, 0.78, 4, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
+		{"null threshold ignores clear queries", Options{}, 0.9, 0, Query{Candidates: all}, want{experts: []Choice{{"a", 1}}}},
 		{"no candidates", Options{}, 0, 0, Query{}, want{dflt: "no candidate experts"}},
 		{"unknown candidates", Options{}, 0, 0, Query{Candidates: []string{"zz"}}, want{dflt: "known to the router"}},
 		{"duplicate candidates", Options{TopK: 3, MinWeight: 0.01}, 0, 0, Query{Candidates: []string{"b", "b", "a"}}, want{experts: []Choice{{"a", 0.625}, {"b", 0.375}}}},
@@ -79,7 +81,7 @@ func TestSelection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l := NewLearned(embed.NewLocal(len(dists)), tt.opts)
 			m := handModel(experts, dists)
-			m.InScopeThreshold = tt.inScope
+			m.NullThreshold = tt.null
 			if err := l.Install(m); err != nil {
 				t.Fatal(err)
 			}
@@ -362,6 +364,8 @@ func TestLoadRejectsBadModels(t *testing.T) {
 		`{"dim":4,"experts":["a"],"oos_class":-1,"gate":{"classes":1,"dim":4,"w":"AAAA","b":"AAAA"}}`,
 		`{"dim":1,"experts":["a"],"oos_class":0,"gate":{"classes":1,"dim":1,"w":"AAAAAA==","b":"AAAAAA=="}}`,
 		`{"dim":1,"experts":["a","b"],"oos_class":-1,"gate":{"classes":1,"dim":1,"w":"AAAAAA==","b":"AAAAAA=="}}`,
+		// Saved before the null-class test: its threshold is on another score.
+		`{"dim":1,"experts":["a",""],"oos_class":1,"in_scope_threshold":0.4,"gate":{"classes":2,"dim":1,"w":"AAAAAAAAAAA=","b":"AAAAAAAAAAA="}}`,
 	} {
 		if _, err := Load(strings.NewReader(s)); err == nil {
 			t.Errorf("Load(%q) accepted", s)

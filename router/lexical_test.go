@@ -154,16 +154,25 @@ func BenchmarkLexicalShort(b *testing.B) {
 
 // sortRuns sorts runs of words' buckets as a stable sort of their
 // concatenation would, so a bucket's occurrences stay in word order: one
-// run, none, odd and even numbers of runs, empty runs, ties across runs.
+// run, none, odd and even numbers of runs, empty runs, ties across runs,
+// few buckets (a radix pass and an insertion sort) and many (merge
+// passes), indexes over a small and a wide dimension.
 func TestSortRuns(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := range 300 {
 		var bs []damped
 		var ends []int32
-		for range trial % 13 {
-			run := make([]damped, r.IntN(6))
+		dim, runs, runLen := 20, trial%13, 6
+		if trial%2 == 1 {
+			dim = 1 << 16
+		}
+		if trial%5 == 0 {
+			runs, runLen = 100+trial%13, 30 // about 1,500 buckets: past shortRuns
+		}
+		for range runs {
+			run := make([]damped, r.IntN(runLen))
 			for k := range run {
-				run[k] = damped{i: int32(r.IntN(20)), w: float32(len(bs) + k)} // w: the position
+				run[k] = damped{i: int32(r.IntN(min(dim, 20+trial*200))), w: float32(len(bs) + k)} // w: the position
 			}
 			slices.SortFunc(run, func(a, b damped) int { return int(a.i - b.i) })
 			bs = append(bs, run...)
@@ -171,7 +180,7 @@ func TestSortRuns(t *testing.T) {
 		}
 		want := slices.Clone(bs)
 		slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
-		got, _ := sortRuns(slices.Clone(bs), nil, ends)
+		got, _ := sortRuns(slices.Clone(bs), nil, ends, dim)
 		if !slices.Equal(got, want) {
 			t.Fatalf("runs %v ending at %v: got %v, want %v", bs, ends, got, want)
 		}

@@ -46,12 +46,16 @@ type Model struct {
 	// Without out-of-scope examples it is the out-of-scope test, chosen for
 	// the target coverage at training.
 	Threshold float64 `json:"threshold"`
-	// InScopeThreshold is the out-of-scope test of models trained with
-	// out-of-scope examples (0 otherwise): the smallest probability that a
-	// query is in scope at all, 1 − P(out of scope), chosen for the target
-	// coverage at training. It separates better than the best expert's
-	// probability, which is also low for queries between two experts.
-	InScopeThreshold float64 `json:"in_scope_threshold,omitempty"`
+	// NullThreshold is the out-of-scope test of models with an
+	// out-of-scope class (0 otherwise): the smallest share of the best
+	// expert's probability against that class's, P(best) / (P(best) +
+	// P(out of scope)) (see versusNull), chosen for the target coverage at
+	// training. It separates better than the best expert's probability,
+	// which is also low for queries between two experts, and than
+	// 1 − P(out of scope), which the in-scope test of models before it was
+	// (saved as in_scope_threshold; Load refuses such models, and the
+	// gateway retrains).
+	NullThreshold float64 `json:"null_threshold,omitempty"`
 	// Exemplars are the examples of the experts whose exemplar weight
 	// counts (see exemplar.go), ExemplarWeights each class's weight (−1 for
 	// the out-of-scope class) and ExemplarTemp the softmax temperature over
@@ -203,14 +207,23 @@ func (m *Model) Save(w io.Writer) error {
 
 // Load reads a model written by Save.
 func Load(r io.Reader) (*Model, error) {
-	var m Model
+	var m struct {
+		Model
+		// A model saved before NullThreshold carries its in-scope test
+		// here, on another score: without a retrain it would route with no
+		// out-of-scope test at all.
+		LegacyInScope *float64 `json:"in_scope_threshold"`
+	}
 	if err := json.NewDecoder(r).Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
+	}
+	if m.LegacyInScope != nil {
+		return nil, fmt.Errorf("%w: saved with in_scope_threshold, before the out-of-scope test against the null class; retrain it", ErrBadModel)
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return &m.Model, nil
 }
 
 // SaveFile writes the model to path atomically: readers see the old file or

@@ -148,6 +148,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		}
 		log.Warn("some configured experts could not be started", "err", err)
 	}
+	// The demo model's note, in every answer, is true only of a default
+	// expert that runs it: a local one without a model of its own.
+	var notes []string
+	if e, ok := reg.Get(cfg.DefaultExpert); cfg.Local.Model == "" && ok && e.Spec.Kind == experts.KindLocal && e.Spec.Model == "" {
+		log.Warn(demoNote)
+		notes = append(notes, demoNote)
+	}
 	if pool != nil {
 		go reg.Run(bg, 5*time.Second)
 	}
@@ -251,7 +258,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
-		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: engines.notes(),
+		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
 		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
@@ -394,23 +401,13 @@ type engineSet struct {
 	engines map[string]*engine.Engine
 }
 
-// demoNote is every answer's note while the default model is the demo.
+// demoNote tells callers that the default expert's answers are the demo
+// model's.
 const demoNote = "The default expert runs moegate's built-in demo MoE model (random weights): its answers are not meaningful until a real GGUF file is configured (local.model or MOEGATE_LOCAL_MODEL)."
 
 func newEngineSet(cfg config.Config, log *slog.Logger) *engineSet {
 	return &engineSet{engines: map[string]*engine.Engine{}, log: log, model: cfg.Local.Model, dataDir: cfg.DataDir,
 		opts: engine.Options{Threads: cfg.Local.Threads, Parallel: cfg.Local.Parallel, Context: cfg.Local.Context, Logger: log, ExactFloat: cfg.Local.ExactFloat}}
-}
-
-// notes are the remarks answers carry about the models opened so far:
-// the demo model's, once an expert runs it.
-func (s *engineSet) notes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.engines[""]; ok && s.model == "" {
-		return []string{demoNote}
-	}
-	return nil
 }
 
 // Engine implements local.Engines.
@@ -458,7 +455,6 @@ func (s *engineSet) defaultModel() (string, error) {
 			return "", fmt.Errorf("demo model: %w", err)
 		}
 	}
-	s.log.Warn(demoNote)
 	return path, nil
 }
 

@@ -208,3 +208,42 @@ func TestEnginesOpenedOnDemand(t *testing.T) {
 		t.Errorf("error does not name the local model: %v", err)
 	}
 }
+
+// The demo model's note is on the default expert only when that expert
+// runs the demo model: a default expert on an upstream does not.
+func TestDemoNote(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		remote   bool
+		wantNote bool
+	}{
+		{"local default expert", false, true},
+		{"upstream default expert", true, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			if tt.remote {
+				cfg.DefaultExpert = "general"
+				cfg.Experts = []experts.Spec{{Name: "general", Kind: experts.KindOpenAI, BaseURL: "http://127.0.0.1:9", Model: "m"}}
+			}
+			g, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.close()
+			w := httptest.NewRecorder()
+			g.handler.ServeHTTP(w, httptest.NewRequest("GET", "/v1/models/"+cfg.DefaultExpert, nil))
+			var m struct {
+				ID   string `json:"id"`
+				Note string `json:"note"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || m.ID != cfg.DefaultExpert {
+				t.Fatalf("%d %s (%v)", w.Code, w.Body, err)
+			}
+			if got := strings.Contains(m.Note, "demo MoE model"); got != tt.wantNote {
+				t.Fatalf("note %q, want one: %v", m.Note, tt.wantNote)
+			}
+		})
+	}
+}

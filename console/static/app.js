@@ -351,9 +351,11 @@ function showDecision(out, r) {
 }
 
 // scopeText says why a routed query is in scope: its best candidate's
-// probability against the router's threshold (and, for models trained with
-// out-of-scope examples, P(in scope), at least the candidates' total mass,
-// against the in-scope threshold). Admins see the thresholds of the model.
+// probability against the router's threshold (and, for models with an
+// out-of-scope class, the best candidate's share against that class,
+// P(best) / (P(best) + P(out of scope)), P(out of scope) at most one less
+// the candidates' total mass, against the null threshold). Admins see the
+// thresholds of the model.
 function scopeText(rt, probs) {
   if (rt.router !== 'learned' || !probs.length) return 'routed by the ' + rt.router + ' router';
   const best = probs[0];
@@ -362,7 +364,7 @@ function scopeText(rt, probs) {
   const m = S.routerModel;
   if (m) {
     text += ' ≥ threshold ' + fmt(m.threshold, 3);
-    if (m.in_scope_threshold) text += '; P(in scope) ≥ ' + fmt(mass, 3) + ' ≥ in-scope threshold ' + fmt(m.in_scope_threshold, 3);
+    if (m.null_threshold) text += '; P(best) / (P(best) + P(out of scope)) ≥ ' + fmt(best[1] / (best[1] + 1 - mass), 3) + ' ≥ null threshold ' + fmt(m.null_threshold, 3);
   }
   return text;
 }
@@ -553,8 +555,8 @@ async function routerPage(m) {
   info.replaceChildren(el('div', { class: 'card' },
     el('h2', {}, 'Model'),
     r.kind === 'static' ? el('p', {}, 'The static router sends every query to one expert; it does not train.') :
-      mo ? table(['version', 'kind', 'trained', 'examples', 'experts', 'threshold', 'in-scope threshold', 'retrieval gate'],
-        [[String(mo.version), mo.kind, new Date(mo.trained).toLocaleString(), fmt(mo.examples, 0), (mo.experts || []).join(', '), fmt(mo.threshold, 3), fmt(mo.in_scope_threshold, 3), mo.retrieval_gate ? 'yes' : 'no']], 'router-model')
+      mo ? table(['version', 'kind', 'trained', 'examples', 'experts', 'threshold', 'null threshold', 'retrieval gate'],
+        [[String(mo.version), mo.kind, new Date(mo.trained).toLocaleString(), fmt(mo.examples, 0), (mo.experts || []).join(', '), fmt(mo.threshold, 3), fmt(mo.null_threshold, 3), mo.retrieval_gate ? 'yes' : 'no']], 'router-model')
         : el('p', {}, 'Not trained yet.'),
     r.last_retrain_error ? el('p', { class: 'badge bad' }, 'Last retraining failed: ' + r.last_retrain_error) : null,
     r.training ? el('div', {}, el('h2', {}, 'Training data'),
