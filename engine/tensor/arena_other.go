@@ -1,0 +1,10 @@
+//go:build !linux
+
+package tensor
+
+import "unsafe"
+
+func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
+
+func adviseHuge([]byte)   {}
+func collapseHuge([]byte) {}
