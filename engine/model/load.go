@@ -83,7 +83,6 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 	}
 	m := &Model{log: log}
 	l := loader{f: f, pack: !opts.ExactFloat}
-	defer l.arena.Finish()
 
 	ti, ok := f.Tensor("token_embd.weight")
 	if !ok {

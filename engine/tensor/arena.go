@@ -13,7 +13,6 @@ package tensor
 // once.
 type Arena struct {
 	free  []byte // the current chunk's unused part
-	used  []byte // the current chunk's used part, from its start
 	chunk int    // chunk size, 0: arenaChunk (tests take smaller ones)
 }
 
@@ -29,7 +28,6 @@ func (a *Arena) Alloc(n int) []byte {
 	}
 	step := (n + 63) &^ 63
 	if len(a.free) < step {
-		a.Finish()
 		size := a.chunk
 		if size == 0 {
 			size = arenaChunk
@@ -38,24 +36,15 @@ func (a *Arena) Alloc(n int) []byte {
 		buf := make([]byte, size+hugePage)
 		off := (hugePage - int(addr(buf)%hugePage)) % hugePage
 		chunk := buf[off : off+size : off+size]
+		// Before the first write: the pages are then faulted in huge.
+		// Memory the Go runtime zeroed (touched) first stays in small
+		// pages until the kernel's background collapsing gets to it;
+		// collapsing it at once (MADV_COLLAPSE) cost a second of system
+		// time per load even where every page was huge already.
 		adviseHuge(chunk)
-		a.free, a.used = chunk, chunk[:0]
+		a.free = chunk
 	}
 	b := a.free[:n:n]
 	a.free = a.free[step:]
-	a.used = a.used[:len(a.used)+step]
 	return b
-}
-
-// Finish asks the kernel to move the written part of the current chunk
-// to huge pages now (pages touched before the advice, e.g. zeroed by the
-// Go runtime on reuse, would otherwise stay small until the kernel's
-// background collapsing gets to them). Alloc calls it when it starts a
-// new chunk; the owner calls it after the last Alloc.
-func (a *Arena) Finish() {
-	if a == nil || len(a.used) == 0 {
-		return
-	}
-	collapseHuge(a.used[:min(cap(a.used), (len(a.used)+hugePage-1)&^(hugePage-1))])
-	a.free, a.used = nil, nil
 }

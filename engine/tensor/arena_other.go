@@ -6,5 +6,4 @@ import "unsafe"
 
 func addr(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
 
-func adviseHuge([]byte)   {}
-func collapseHuge([]byte) {}
+func adviseHuge([]byte) {}

@@ -40,7 +40,6 @@ func TestArena(t *testing.T) {
 		}
 		bufs[i] = b
 	}
-	a.Finish()
 	// Sizes 0 and 6 start chunks (6 does not fit in what 0..5 left).
 	for _, i := range []int{0, 6} {
 		if p := addr(bufs[i]); p%hugePage != 0 {
@@ -57,7 +56,6 @@ func TestArena(t *testing.T) {
 	if b := nilArena.Alloc(5); len(b) != 5 {
 		t.Fatalf("nil Arena: Alloc(5) len %d", len(b))
 	}
-	nilArena.Finish()
 }
 
 // TestArenaHugePages checks, where the kernel offers transparent huge
@@ -72,7 +70,6 @@ func TestArenaHugePages(t *testing.T) {
 	for i := range b {
 		b[i] = byte(i | 1)
 	}
-	a.Finish()
 	if kb := anonHugeKB(t, addr(b)); kb < 8<<10 {
 		t.Errorf("16 MB buffer: %d kB of its mapping in huge pages, want at least 8 MB", kb)
 	}
@@ -162,5 +159,4 @@ func TestPackIn(t *testing.T) {
 			}
 		}
 	}
-	a.Finish()
 }
