@@ -155,16 +155,25 @@ func packQ6K(a *Arena, data []byte, rows, nb int) []byte {
 // that a caller can release Data's memory.
 func (m *Matrix) Pack() bool { return m.PackIn(nil) }
 
-// PackIn is Pack with the packed rows allocated from a (see Arena). With
-// an Arena, Q6_K's Data, which decoding reads instead of its packed rows
-// (see DotRowsAct), is moved to a too, and PackIn reports true for it:
-// the memory Data pointed to is then not read again.
+// PackIn is Pack with the packed rows allocated from a (see Arena),
+// except Q6_K's: with an Arena, Q6_K's Data, which decoding reads instead
+// of its packed rows (see DotRowsAct), is moved to a instead, and PackIn
+// reports true for it: the memory Data pointed to is then not read again.
 func (m *Matrix) PackIn(a *Arena) bool {
 	if !havePacked || m.Rows < 8 {
 		return false
 	}
 	if m.packed == nil {
-		m.packed = pack(a, m.Type, m.Data, m.Rows, m.Cols)
+		pa := a
+		if m.Type == Q6_K {
+			// Only batches read Q6_K's packed rows, and they are bound
+			// by arithmetic, not by memory: huge pages would only add
+			// to the load time (faulting huge pages in cost up to 2 s
+			// of system time for this and Data's 1.2 GB on the large
+			// MoE, against 0.5 s on small pages).
+			pa = nil
+		}
+		m.packed = pack(pa, m.Type, m.Data, m.Rows, m.Cols)
 	}
 	if m.packed != nil && m.Type == Q6_K && a != nil {
 		data := a.Alloc(len(m.Data))
