@@ -4,16 +4,23 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/moegate/moegate/internal/cputime"
 )
 
 // BenchResult reports the engine's speed on one sequence.
 type BenchResult struct {
 	PPTokensPerS float64 // prompt processing: the prompt as one batch
 	TGTokensPerS float64 // text generation: one token at a time
-	Threads      int
-	PromptTokens int
-	GenTokens    int
-	ExpertLoad   [][]int // per layer and expert, tokens routed during the run
+	// CPU seconds of the whole process (every thread) during each phase,
+	// 0 where the system cannot tell: speed per CPU second, which a busy
+	// machine deflates less than the wall clock and which, unlike the
+	// process's total CPU time, leaves loading out.
+	PPCPUSeconds, TGCPUSeconds float64
+	Threads                    int
+	PromptTokens               int
+	GenTokens                  int
+	ExpertLoad                 [][]int // per layer and expert, tokens routed during the run
 }
 
 // Bench processes a synthetic prompt of promptTokens tokens in one batch,
@@ -38,14 +45,15 @@ func Bench(ctx context.Context, e *Engine, promptTokens, genTokens int) (BenchRe
 	for i := range prompt {
 		prompt[i] = int32((i*7919 + 13) % vocab) // spread over the vocabulary, deterministic
 	}
-	start := time.Now()
+	start, cpu := time.Now(), cputime.Process()
 	logits, err := e.model.Forward(seq, prompt, false)
 	if err != nil {
 		return r, fmt.Errorf("local: bench prompt: %w", err)
 	}
 	r.PPTokensPerS = float64(promptTokens) / time.Since(start).Seconds()
+	r.PPCPUSeconds = (cputime.Process() - cpu).Seconds()
 
-	start = time.Now()
+	start, cpu = time.Now(), cputime.Process()
 	for range genTokens {
 		if err := ctx.Err(); err != nil {
 			return r, err
@@ -62,6 +70,7 @@ func Bench(ctx context.Context, e *Engine, promptTokens, genTokens int) (BenchRe
 	}
 	if genTokens > 0 {
 		r.TGTokensPerS = float64(genTokens) / time.Since(start).Seconds()
+		r.TGCPUSeconds = (cputime.Process() - cpu).Seconds()
 	}
 	r.ExpertLoad = seq.ExpertCounts()
 	return r, nil

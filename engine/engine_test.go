@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -324,6 +325,9 @@ func TestBench(t *testing.T) {
 	}
 	if r.PPTokensPerS <= 0 || r.TGTokensPerS <= 0 || r.Threads != 2 {
 		t.Fatalf("result %+v", r)
+	}
+	if runtime.GOOS == "linux" && (r.PPCPUSeconds <= 0 || r.TGCPUSeconds <= 0) {
+		t.Fatalf("CPU seconds of the phases: prompt %v, generation %v", r.PPCPUSeconds, r.TGCPUSeconds)
 	}
 	for l, counts := range r.ExpertLoad {
 		sum := 0

@@ -59,12 +59,14 @@ Flags:
 			Arch         string  `json:"arch"`
 			PPTokensPerS float64 `json:"pp_tokens_per_s"`
 			TGTokensPerS float64 `json:"tg_tokens_per_s"`
+			PPCPUSeconds float64 `json:"pp_cpu_s"` // all measured runs together
+			TGCPUSeconds float64 `json:"tg_cpu_s"`
 			Threads      int     `json:"threads"`
 			PromptTokens int     `json:"prompt_tokens"`
 			GenTokens    int     `json:"gen_tokens"`
 			ExactFloat   bool    `json:"exact_float"`
 			ExpertLoad   [][]int `json:"expert_load"`
-		}{displayName(e.Info()), e.Info().Arch, r.PPTokensPerS, r.TGTokensPerS, r.Threads, r.PromptTokens, r.GenTokens, e.Info().ExactFloat, r.ExpertLoad})
+		}{displayName(e.Info()), e.Info().Arch, r.PPTokensPerS, r.TGTokensPerS, r.PPCPUSeconds, r.TGCPUSeconds, r.Threads, r.PromptTokens, r.GenTokens, e.Info().ExactFloat, r.ExpertLoad})
 	}
 	act := "integer kernels with quantized activations (every quantized type)"
 	if e.Info().ExactFloat {
@@ -91,15 +93,17 @@ func benchRepeated(ctx context.Context, e *engine.Engine, pp, tg, reps int) (eng
 		return engine.BenchResult{}, err
 	}
 	var r engine.BenchResult
-	var ppSum, tgSum float64
+	var ppSum, tgSum, ppCPU, tgCPU float64
 	for range reps {
 		var err error
 		if r, err = engine.Bench(ctx, e, pp, tg); err != nil {
 			return r, err
 		}
 		ppSum, tgSum = ppSum+r.PPTokensPerS, tgSum+r.TGTokensPerS
+		ppCPU, tgCPU = ppCPU+r.PPCPUSeconds, tgCPU+r.TGCPUSeconds
 	}
 	r.PPTokensPerS, r.TGTokensPerS = ppSum/float64(reps), tgSum/float64(reps)
+	r.PPCPUSeconds, r.TGCPUSeconds = ppCPU, tgCPU
 	return r, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/moegate/moegate/engine/gguf"
 	"github.com/moegate/moegate/engine/tensor"
@@ -101,7 +102,11 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 	} else {
 		m.output = m.embd // tied embeddings
 		if l.pack && m.output != nil {
-			m.output.Pack() // its rows stay resident: every token reads one
+			// Its rows stay resident (every token reads one) unless PackIn
+			// moved them (Q6_K).
+			if data := m.output.Data; m.output.PackIn(&l.arena) && unsafe.SliceData(m.output.Data) != unsafe.SliceData(data) {
+				l.f.PageOut(data)
+			}
 		}
 	}
 	if l.err != nil {
@@ -208,8 +213,10 @@ type loader struct {
 	f   *gguf.File
 	err error
 	// pack: the matrices feed the quantized-activation kernels, so they
-	// get the layout the fastest of them read (tensor.Matrix.Pack).
-	pack bool
+	// get the layout the fastest of them read (tensor.Matrix.PackIn), in
+	// memory from arena.
+	pack  bool
+	arena tensor.Arena
 }
 
 func (l *loader) fail(err error) {
@@ -270,10 +277,19 @@ func (l *loader) optVec(name string, n int) []float32 {
 
 func (l *loader) mat(name string, rows, cols int) *tensor.Matrix {
 	mt := l.matNoPack(name, rows, cols)
-	if l.pack && mt != nil && mt.Pack() {
-		l.f.PageOut(mt.Data) // one resident copy of the weights, as llama.cpp's repacking keeps
+	if l.pack && mt != nil {
+		l.packIn(mt)
 	}
 	return mt
+}
+
+// packIn packs mt into the loader's arena and releases the file's pages
+// of what it no longer reads: one resident copy of the weights, as
+// llama.cpp's repacking keeps.
+func (l *loader) packIn(mt *tensor.Matrix) {
+	if data := mt.Data; mt.PackIn(&l.arena) {
+		l.f.PageOut(data)
+	}
 }
 
 func (l *loader) matNoPack(name string, rows, cols int) *tensor.Matrix {
@@ -299,9 +315,7 @@ func (l *loader) mats3(name string, rows, cols, n int) []*tensor.Matrix {
 	}
 	if l.pack {
 		for _, m := range ms {
-			if m.Pack() {
-				l.f.PageOut(m.Data)
-			}
+			l.packIn(m)
 		}
 	}
 	return ms

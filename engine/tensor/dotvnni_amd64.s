@@ -210,6 +210,15 @@ TEXT ·dotQ8_0PackedX8VNNI(SB), NOSPLIT, $0-32
 	JE    q80v8done
 
 q80v8loop:
+	// Decoding streams the packed rows from memory: prefetching 16
+	// blocks (4352 bytes) ahead, into the next call's group near the end
+	// of this one, reads them 6-10% faster than the hardware prefetcher
+	// alone (cold 8 MB slices, variants interleaved); same bits.
+	PREFETCHT0   4352(SI)
+	PREFETCHT0   4416(SI)
+	PREFETCHT0   4480(SI)
+	PREFETCHT0   4544(SI)
+	PREFETCHT0   4608(SI)
 	VCVTPH2PS    (SI), Y13
 	VPBROADCASTW (DI), X14
 	VCVTPH2PS    X14, Y14

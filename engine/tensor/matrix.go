@@ -3,8 +3,8 @@ package tensor
 import "fmt"
 
 // Matrix is a row-major weight matrix of Rows rows of Cols elements each
-// (ggml's ne0 = Cols, ne1 = Rows). Data is used in place, never copied, so
-// it may be a slice of a memory-mapped file.
+// (ggml's ne0 = Cols, ne1 = Rows). Data is used in place, so it may be a
+// slice of a memory-mapped file; only PackIn moves it (Q6_K).
 type Matrix struct {
 	Type       Type
 	Rows, Cols int

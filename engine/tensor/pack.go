@@ -19,20 +19,24 @@ const (
 // (block_q4_0x8): for each group of eight rows and each block, the eight
 // scales, then for k = 0..3 bytes 4k..4k+3 of each row's nibbles, row by
 // row.
-func packQ4_0(data []byte, rows, nb int) []byte { return pack8x4(data, rows, nb, q4_0Size) }
+func packQ4_0(a *Arena, data []byte, rows, nb int) []byte {
+	return pack8x4(a, data, rows, nb, q4_0Size)
+}
 
 // packQ8_0 is packQ4_0 for Q8_0: for each group of eight rows and each
 // block, the eight scales, then for k = 0..7 bytes 4k..4k+3 of each row's
 // values, row by row.
-func packQ8_0(data []byte, rows, nb int) []byte { return pack8x4(data, rows, nb, q8_0Size) }
+func packQ8_0(a *Arena, data []byte, rows, nb int) []byte {
+	return pack8x4(a, data, rows, nb, q8_0Size)
+}
 
 // pack8x4 interleaves blocks of size bytes (an fp16 scale, then values)
 // of eight rows: their eight scales, then the values four bytes at a time,
 // row by row.
-func pack8x4(data []byte, rows, nb, size int) []byte {
+func pack8x4(a *Arena, data []byte, rows, nb, size int) []byte {
 	rb, packed := nb*size, 8*size
 	groups := rows / 8
-	out := make([]byte, groups*nb*packed)
+	out := a.Alloc(groups * nb * packed)
 	for g := range groups {
 		for b := range nb {
 			dst := out[(g*nb+b)*packed:][:packed]
@@ -59,10 +63,10 @@ const q4KPackedBlock = 16 + 16 + 8*8 + 8*8 + 8*128
 // sub-block j the eight rows' scales (one byte each), for i = 0..3 their
 // mins as byte pairs (m_2i, m_2i+1) row by row, then for k = 0..3 and
 // s = 0..7 bytes 32k+4s..32k+4s+3 of each row's nibbles, row by row.
-func packQ4K(data []byte, rows, nb int) []byte {
+func packQ4K(a *Arena, data []byte, rows, nb int) []byte {
 	rb := nb * q4KSize
 	groups := rows / 8
-	out := make([]byte, groups*nb*q4KPackedBlock)
+	out := a.Alloc(groups * nb * q4KPackedBlock)
 	for g := range groups {
 		for b := range nb {
 			dst := out[(g*nb+b)*q4KPackedBlock:][:q4KPackedBlock]
@@ -100,10 +104,10 @@ const q6KPackedBlock = 16 + 16*32 + 8*32 + 8*qkK
 // scales as int16 pairs (sc_g, sc_g), for i = 0..7 their scales as int16
 // pairs (sc_2i, sc_2i+1), then for each t = 0..63 the values 4t..4t+3 of
 // each row (0..63, the -32 offset left to the kernel), row by row.
-func packQ6K(data []byte, rows, nb int) []byte {
+func packQ6K(a *Arena, data []byte, rows, nb int) []byte {
 	rb := nb * q6KSize
 	groups := rows / 8
-	out := make([]byte, groups*nb*q6KPackedBlock)
+	out := a.Alloc(groups * nb * q6KPackedBlock)
 	put16 := func(b []byte, v byte) { b[0], b[1] = v, byte(int8(v)>>7) } // sign-extended
 	var q [qkK]byte
 	for g := range groups {
@@ -149,26 +153,47 @@ func packQ6K(data []byte, rows, nb int) []byte {
 // rows replace Data for every product with quantized activations (Data is
 // then read only for the rows after the last whole group of eight), so
 // that a caller can release Data's memory.
-func (m *Matrix) Pack() bool {
+func (m *Matrix) Pack() bool { return m.PackIn(nil) }
+
+// PackIn is Pack with the packed rows allocated from a (see Arena),
+// except Q6_K's: with an Arena, Q6_K's Data, which decoding reads instead
+// of its packed rows (see DotRowsAct), is moved to a instead, and PackIn
+// reports true for it: the memory Data pointed to is then not read again.
+func (m *Matrix) PackIn(a *Arena) bool {
 	if !havePacked || m.Rows < 8 {
 		return false
 	}
 	if m.packed == nil {
-		m.packed = pack(m.Type, m.Data, m.Rows, m.Cols)
+		pa := a
+		if m.Type == Q6_K {
+			// Only batches read Q6_K's packed rows, and they are bound
+			// by arithmetic, not by memory: huge pages would only add
+			// to the load time (faulting huge pages in cost up to 2 s
+			// of system time for this and Data's 1.2 GB on the large
+			// MoE, against 0.5 s on small pages).
+			pa = nil
+		}
+		m.packed = pack(pa, m.Type, m.Data, m.Rows, m.Cols)
+	}
+	if m.packed != nil && m.Type == Q6_K && a != nil {
+		data := a.Alloc(len(m.Data))
+		copy(data, m.Data)
+		m.Data = data
+		return true
 	}
 	return m.packed != nil && m.Type != Q6_K // see DotRowsAct
 }
 
-func pack(t Type, data []byte, rows, cols int) []byte {
+func pack(a *Arena, t Type, data []byte, rows, cols int) []byte {
 	switch t {
 	case Q4_0:
-		return packQ4_0(data, rows, cols/qk4_0)
+		return packQ4_0(a, data, rows, cols/qk4_0)
 	case Q8_0:
-		return packQ8_0(data, rows, cols/qk8_0)
+		return packQ8_0(a, data, rows, cols/qk8_0)
 	case Q4_K:
-		return packQ4K(data, rows, cols/qkK)
+		return packQ4K(a, data, rows, cols/qkK)
 	case Q6_K:
-		return packQ6K(data, rows, cols/qkK)
+		return packQ6K(a, data, rows, cols/qkK)
 	}
 	return nil
 }
