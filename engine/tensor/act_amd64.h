@@ -150,17 +150,33 @@
 	VMULPS       Y14, Y15, Y14      \
 	VFMADD231PS  Y14, SUM, ACC
 
-// AMAX32 leaves max |x| of the 32 floats in Z0, Z1 in every lane of X2
+// HMAX16 leaves the largest of Z2's 16 floats in every lane of X2
 // (clobbers Z3).
-#define AMAX32 \
-	VANDPS        Z31, Z0, Z2 \
-	VANDPS        Z31, Z1, Z3 \
-	VMAXPS        Z3, Z2, Z2  \
-	VEXTRACTF64X4 $1, Z2, Y3  \
-	VMAXPS        Y3, Y2, Y2  \
-	VEXTRACTF128  $1, Y2, X3  \
-	VMAXPS        X3, X2, X2  \
+#define HMAX16 \
+	VEXTRACTF64X4 $1, Z2, Y3    \
+	VMAXPS        Y3, Y2, Y2    \
+	VEXTRACTF128  $1, Y2, X3    \
+	VMAXPS        X3, X2, X2    \
 	VPERMILPS     $0x4E, X2, X3 \
-	VMAXPS        X3, X2, X2  \
+	VMAXPS        X3, X2, X2    \
 	VPERMILPS     $0xB1, X2, X3 \
 	VMAXPS        X3, X2, X2
+
+// AMAX32 leaves max |x| of the 32 floats in Z0, Z1 in every lane of X2
+// (Z31 the |x| mask; clobbers Z3).
+#define AMAX32 \
+	VANDPS Z31, Z0, Z2 \
+	VANDPS Z31, Z1, Z3 \
+	VMAXPS Z3, Z2, Z2  \
+	HMAX16
+
+// Q8ROUND32 turns the 32 floats in Z0, Z1 into int32 lanes of
+// round-to-even(x·(127/amax)) (MXCSR's rounding), X30 = 127 and X2 = amax
+// (clobbers Z5).
+#define Q8ROUND32 \
+	VDIVSS       X2, X30, X5 \
+	VBROADCASTSS X5, Z5      \
+	VMULPS       Z5, Z0, Z0  \
+	VMULPS       Z5, Z1, Z1  \
+	VCVTPS2DQ    Z0, Z0      \
+	VCVTPS2DQ    Z1, Z1

@@ -3,7 +3,6 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
-#include "act_amd64.h"
 
 // The GEMM kernels (see gemm.go): one panel of 32 rows times a block of
 // packed vectors, the tile of results in registers.
@@ -1066,65 +1065,5 @@ next:
 	LEAQ (R13)(R9*2), R13
 	JMP vblock
 done:
-	VZEROUPPER
-	RET
-
-DATA q8gemm<>+0(SB)/4, $0x7fffffff // |x| mask
-DATA q8gemm<>+4(SB)/4, $0x42fe0000 // 127
-GLOBL q8gemm<>(SB), RODATA|NOPTR, $8
-
-// func quantizeQ8GEMMAVX512(x *float32, nb int, dst *byte)
-// quantizeQ8GEMMGo: per block of 32, amax = max |x|, d = fp16(amax/127)
-// (stored as float32), q = round-to-even(x·(127/amax)) (MXCSR's rounding),
-// -128·Σq, as ggml's quantize_row_q8_0 rounds.
-TEXT ·quantizeQ8GEMMAVX512(SB), NOSPLIT, $0-24
-	MOVQ x+0(FP), SI
-	MOVQ nb+8(FP), CX
-	MOVQ dst+16(FP), DI
-	VBROADCASTSS q8gemm<>+0(SB), Z31
-	VMOVSS       q8gemm<>+4(SB), X30
-	VXORPS       X15, X15, X15
-qblock:
-	VMOVUPS       (SI), Z0
-	VMOVUPS       64(SI), Z1
-	AMAX32                        // amax in every lane
-	VUCOMISS      X15, X2
-	JEQ           zero
-	VDIVSS        X30, X2, X4     // amax/127
-	VCVTPS2PH     $0, X4, X4
-	VCVTPH2PS     X4, X4          // d, rounded through fp16
-	VMOVSS        X4, (DI)
-	VDIVSS        X2, X30, X5     // 127/amax
-	VBROADCASTSS  X5, Z5
-	VMULPS        Z5, Z0, Z0
-	VMULPS        Z5, Z1, Z1
-	VCVTPS2DQ     Z0, Z0
-	VCVTPS2DQ     Z1, Z1
-	VPADDD        Z1, Z0, Z2
-	VEXTRACTI64X4 $1, Z2, Y3
-	VPADDD        Y3, Y2, Y2
-	VEXTRACTI128  $1, Y2, X3
-	VPADDD        X3, X2, X2
-	VPSHUFD       $0x4E, X2, X3
-	VPADDD        X3, X2, X2
-	VPSHUFD       $0xB1, X2, X3
-	VPADDD        X3, X2, X2      // Σq
-	VPSLLD        $7, X2, X2
-	VPSUBD        X2, X15, X2     // -128·Σq
-	VMOVD         X2, 4(DI)
-	VPMOVSDB      Z0, X0
-	VPMOVSDB      Z1, X1
-	VMOVDQU       X0, 8(DI)
-	VMOVDQU       X1, 24(DI)
-	JMP           next
-zero:
-	VMOVDQU X15, (DI)
-	VMOVDQU X15, 16(DI)
-	VMOVQ   X15, 32(DI)
-next:
-	ADDQ $128, SI
-	ADDQ $40, DI
-	DECQ CX
-	JNZ  qblock
 	VZEROUPPER
 	RET

@@ -30,12 +30,7 @@ q80block:
 	VCVTPS2PH $0, X4, X4
 	VMOVD    X4, AX
 	MOVW     AX, (DI)
-	VDIVSS   X2, X30, X5    // 127/amax
-	VBROADCASTSS X5, Z5
-	VMULPS   Z5, Z0, Z0
-	VMULPS   Z5, Z1, Z1
-	VCVTPS2DQ Z0, Z0
-	VCVTPS2DQ Z1, Z1
+	Q8ROUND32
 	VPMOVSDB Z0, X0
 	VPMOVSDB Z1, X1
 	VMOVDQU  X0, 2(DI)
@@ -99,15 +94,8 @@ qkblock:
 	VMAXPS Z2, Z0, Z0
 	VMAXPS Z20, Z16, Z16
 	VMAXPS Z0, Z24, Z24
-	VMAXPS        Z24, Z16, Z2
-	VEXTRACTF64X4 $1, Z2, Y3
-	VMAXPS        Y3, Y2, Y2
-	VEXTRACTF128  $1, Y2, X3
-	VMAXPS        X3, X2, X2
-	VPERMILPS     $0x4E, X2, X3
-	VMAXPS        X3, X2, X2
-	VPERMILPS     $0xB1, X2, X3
-	VMAXPS        X3, X2, X2    // amax in every lane
+	VMAXPS   Z24, Z16, Z2
+	HMAX16                  // amax in every lane
 	VUCOMISS      X15, X2
 	JEQ           qkzero
 
@@ -172,5 +160,59 @@ qknext:
 	ADDQ $292, DI
 	DECQ CX
 	JNZ  qkblock
+	VZEROUPPER
+	RET
+
+// func quantizeQ8GEMMAVX512(x *float32, nb int, dst *byte)
+// quantizeQ8GEMMGo: per block of 32, amax = max |x|, d = fp16(amax/127)
+// (stored as float32), q = round-to-even(x·(127/amax)) (MXCSR's rounding),
+// -128·Σq, as ggml's quantize_row_q8_0 rounds.
+TEXT ·quantizeQ8GEMMAVX512(SB), NOSPLIT, $0-24
+	MOVQ         x+0(FP), SI
+	MOVQ         nb+8(FP), CX
+	MOVQ         dst+16(FP), DI
+	VBROADCASTSS qact<>+0(SB), Z31
+	VMOVSS       qact<>+4(SB), X30
+	VXORPS       X15, X15, X15
+
+qgblock:
+	VMOVUPS       (SI), Z0
+	VMOVUPS       64(SI), Z1
+	AMAX32                        // amax in every lane
+	VUCOMISS      X15, X2
+	JEQ           qgzero
+	VDIVSS        X30, X2, X4     // amax/127
+	VCVTPS2PH     $0, X4, X4
+	VCVTPH2PS     X4, X4          // d, rounded through fp16
+	VMOVSS        X4, (DI)
+	Q8ROUND32
+	VPADDD        Z1, Z0, Z2
+	VEXTRACTI64X4 $1, Z2, Y3
+	VPADDD        Y3, Y2, Y2
+	VEXTRACTI128  $1, Y2, X3
+	VPADDD        X3, X2, X2
+	VPSHUFD       $0x4E, X2, X3
+	VPADDD        X3, X2, X2
+	VPSHUFD       $0xB1, X2, X3
+	VPADDD        X3, X2, X2      // Σq
+	VPSLLD        $7, X2, X2
+	VPSUBD        X2, X15, X2     // -128·Σq
+	VMOVD         X2, 4(DI)
+	VPMOVSDB      Z0, X0
+	VPMOVSDB      Z1, X1
+	VMOVDQU       X0, 8(DI)
+	VMOVDQU       X1, 24(DI)
+	JMP           qgnext
+
+qgzero:
+	VMOVDQU X15, (DI)
+	VMOVDQU X15, 16(DI)
+	VMOVQ   X15, 32(DI)
+
+qgnext:
+	ADDQ $128, SI
+	ADDQ $40, DI
+	DECQ CX
+	JNZ  qgblock
 	VZEROUPPER
 	RET
