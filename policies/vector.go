@@ -133,19 +133,13 @@ func sparseCacheVec(dim int, idx []int32, val []float32) (cacheVec, float32) {
 	return cacheVec{dim: dim, idx: idx, val: val}, inv
 }
 
-// sim returns the cosine similarity with the stored unit vector s of the
-// same dimension. v.unit() must have been called.
-func (v *Vector) sim(s *cacheVec) float32 {
-	raw, done := v.lendRaw()
-	defer done()
-	return v.simRaw(raw, s)
-}
-
-// simRaw is sim given the dense input raw (v.raw, or lendRaw's): a sparse
-// s costs its non-zero coordinates only, gathered without a branch. A
-// Vector made from its reached coordinates gives the same sums, bit for
-// bit, as one of the dense input: the coordinates it lacks are zeros,
-// which add nothing to them.
+// simRaw returns the cosine similarity with the stored unit vector s of
+// the same dimension, given the dense input raw (v.raw, or lendRaw's);
+// v.unit() must have been called. A sparse s costs its non-zero
+// coordinates only, gathered without a branch. A Vector made from its
+// reached coordinates gives the same sums, bit for bit, as one of the
+// dense input: the coordinates it lacks are zeros, which add nothing to
+// them.
 func (v *Vector) simRaw(raw []float32, s *cacheVec) float32 {
 	var t float32
 	switch {

@@ -131,3 +131,10 @@ func TestSparseVectorSim(t *testing.T) {
 		}
 	}
 }
+
+// sim is simRaw with the dense input lent for one comparison.
+func (v *Vector) sim(s *cacheVec) float32 {
+	raw, done := v.lendRaw()
+	defer done()
+	return v.simRaw(raw, s)
+}
