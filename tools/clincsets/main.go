@@ -5,6 +5,7 @@
 //
 //	go run ./tools/clincsets                                # the samples in router/testdata
 //	go run ./tools/clincsets --out DIR --train 0 --val 0    # the full sets
+//	go run ./tools/clincsets --out DIR --train 0 --val 0 --oos  # and CLINC's out-of-scope queries
 //
 // The output is a function of the CLINC files and the mapping alone: each
 // intent's queries are ordered by a hash of their text, the first N kept,
@@ -33,6 +34,7 @@ func main() {
 	flag.StringVar(&c.out, "out", "router/testdata", "directory the sets are written to")
 	flag.IntVar(&c.train, "train", 30, "training queries kept per intent (0: all)")
 	flag.IntVar(&c.val, "val", 10, "validation queries kept per intent (0: all)")
+	flag.BoolVar(&c.oos, "oos", false, "add CLINC's out-of-scope queries of each split (expert \"\")")
 	flag.Parse()
 	if err := run(c); err != nil {
 		log.Fatal(err)
@@ -42,6 +44,7 @@ func main() {
 type config struct {
 	src, mapping, out string
 	train, val        int
+	oos               bool
 }
 
 // query is one line of the CLINC files and of the output.
@@ -72,6 +75,9 @@ func run(c config) error {
 			out, err := regroup(qs, classes, split.keep)
 			if err != nil {
 				return fmt.Errorf("set %s: %w", name, err)
+			}
+			if c.oos {
+				out = withOutOfScope(out, qs)
 			}
 			if err := writeQueries(filepath.Join(c.out, name+"_"+split.name+".jsonl"), out); err != nil {
 				return err
@@ -113,6 +119,18 @@ func regroup(qs []query, classes map[string][]string, keep int) ([]query, error)
 	}
 	sortByHash(out)
 	return out, nil
+}
+
+// withOutOfScope adds the out-of-scope queries of qs (intent oos) to out,
+// with an empty expert, in hash order.
+func withOutOfScope(out, qs []query) []query {
+	for _, q := range qs {
+		if q.Intent == "oos" {
+			out = append(out, query{Text: q.Text, Intent: q.Intent})
+		}
+	}
+	sortByHash(out)
+	return out
 }
 
 // sortByHash orders queries by the FNV-1a hash of their text: a shuffle

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -81,6 +82,44 @@ func TestRegroup(t *testing.T) {
 				if n[cl] != w {
 					t.Errorf("class %s: %d queries, want %d", cl, n[cl], w)
 				}
+			}
+		})
+	}
+}
+
+// TestWithOutOfScope: only the out-of-scope queries are added, with an
+// empty expert, and the result is in hash order whatever came first.
+func TestWithOutOfScope(t *testing.T) {
+	qs := []query{{Text: "is it sunny", Intent: "weather"}, {Text: "how do i fix a bike", Intent: "oos"}, {Text: "who won the game", Intent: "oos"}}
+	cases := []struct {
+		name string
+		out  []query
+	}{
+		{"empty", nil},
+		{"after a class", []query{{Text: "is it sunny", Expert: "weather", Intent: "weather"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := withOutOfScope(c.out, qs)
+			if len(got) != len(c.out)+2 {
+				t.Fatalf("%d queries %+v, want %d", len(got), got, len(c.out)+2)
+			}
+			want := slices.Clone(got)
+			sortByHash(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("not in hash order: %+v", got)
+			}
+			oos := 0
+			for _, q := range got {
+				if q.Intent == "oos" {
+					oos++
+					if q.Expert != "" {
+						t.Errorf("out-of-scope query with expert %q", q.Expert)
+					}
+				}
+			}
+			if oos != 2 {
+				t.Errorf("%d out-of-scope queries, want 2", oos)
 			}
 		})
 	}
