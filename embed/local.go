@@ -323,11 +323,19 @@ func (l *Local) EmbedWith(fine *Local, v []float32, nz, idx []int32, val []float
 // looked up rather than computed (a logarithm is most of an embedding's
 // cost otherwise).
 func sublinear(w float32) float32 {
-	switch w { // character n-grams first: most buckets hold one
+	switch w { // character n-grams first, inlined: most buckets hold one
 	case charWeight:
 		return sublinearChar
 	case -charWeight:
 		return -sublinearChar
+	}
+	return sublinearRest(w)
+}
+
+// sublinearRest is sublinear of the weights other than a character
+// n-gram's.
+func sublinearRest(w float32) float32 {
+	switch w {
 	case wordWeight:
 		return sublinearWord
 	case -wordWeight:

@@ -277,3 +277,14 @@ func TestLocalSortMatchesSlicesSort(t *testing.T) {
 		}
 	}
 }
+
+// The looked-up damped weights of single features are Damp's, bit for
+// bit, and other sums are damped by Damp.
+func TestSublinear(t *testing.T) {
+	for _, w := range []float32{charWeight, -charWeight, wordWeight, -wordWeight, bigramWeight, -bigramWeight,
+		2 * charWeight, wordWeight + charWeight, -3 * wordWeight, 0} {
+		if got, want := sublinear(w), Damp(w); math.Float32bits(got) != math.Float32bits(want) {
+			t.Errorf("sublinear(%v) = %v, want %v", w, got, want)
+		}
+	}
+}

@@ -98,39 +98,9 @@ func newExemplarIndex(xs []sparse, ys []int, classes, dim int) *exemplarIndex {
 	return ix
 }
 
-// best writes into s each class's best cosine between x and its exemplars
-// (x and exemplars L2-normalised; 0 for a class without exemplars).
-func (ix *exemplarIndex) best(x sparse, s []float64) {
-	var buf [smallIndex]float32 // on the stack for up to smallIndex exemplars
-	small := ix.stride <= len(buf)
-	dots := buf[:0]
-	if !small {
-		dots = make([]float32, ix.stride)
-	}
-	dots = dots[:ix.stride]
-	// Every dot product gets its terms in x's order, as one loop over the
-	// features adding each posting would give them.
-	for k, f := range x.idx {
-		r, ok := ix.rows.row(f)
-		if !ok {
-			continue
-		}
-		v, sp := x.val[k], ix.span[r]
-		if sp.a < 0 {
-			d := int(-sp.a-1) * ix.stride
-			vec.AddScaled(dots, ix.dmat[d:d+ix.stride], v)
-			continue
-		}
-		exs, vals := ix.postEx[sp.a:sp.b], ix.postVal[sp.a:sp.b]
-		if small {
-			scatterSmall(&buf, exs, vals, v)
-			continue
-		}
-		vals = vals[:len(exs)]
-		for i, e := range exs {
-			dots[e] += v * vals[i]
-		}
-	}
+// classBest writes into s each class's best dot product (0 for a class
+// without exemplars).
+func (ix *exemplarIndex) classBest(dots []float32, s []float64) {
 	clear(s)
 	for e, c := range ix.class {
 		if d := float64(dots[e]); d > s[c] {
@@ -158,6 +128,12 @@ func scatterSmall(dots *[smallIndex]float32, exs []int32, vals []float32, v floa
 type scorer struct {
 	gate *packedLinear
 	ex   *exemplarIndex
+	// With exemplars, rows are the features the gate or the exemplars
+	// have and ent their rows in each: a query's feature is looked up
+	// once for both (a row lookup each was a fifth of the scorer's
+	// instructions).
+	rows packedRows
+	ent  []scoreRow
 	// weight is each class's exemplar weight (0 for the out-of-scope class
 	// and for experts with many examples); temp the softmax temperature
 	// over cosines.
@@ -165,12 +141,39 @@ type scorer struct {
 	temp   float64
 }
 
+// scoreRow is a feature's row in the gate and in the exemplar index, −1
+// where it has none.
+type scoreRow struct{ gate, ex int32 }
+
+// joinRows builds sc.rows and sc.ent from the gate's and the exemplar
+// index's rows, over features of dimension dim.
+func (sc *scorer) joinRows(dim int) {
+	gr, er := &sc.gate.rows, &sc.ex.rows
+	sc.rows = newPackedRows(dim, func(f int) bool { return gr.has(f) || er.has(f) })
+	sc.ent = make([]scoreRow, 0, sc.rows.n)
+	for f := range int32(dim) {
+		g, gok := gr.row(f)
+		e, eok := er.row(f)
+		if !gok && !eok {
+			continue
+		}
+		r := scoreRow{-1, -1}
+		if gok {
+			r.gate = int32(g)
+		}
+		if eok {
+			r.ex = int32(e)
+		}
+		sc.ent = append(sc.ent, r)
+	}
+}
+
 // probs writes the query's class probabilities into p: the gate's, with
 // each expert's exemplar probability blended in by its weight, the
 // in-scope mass kept.
 func (sc *scorer) probs(x sparse, p []float64) {
-	sc.gate.probs(x, p)
 	if sc.ex == nil {
+		sc.gate.probs(x, p)
 		return
 	}
 	var buf [64]float64 // on the stack for up to 64 classes
@@ -179,7 +182,7 @@ func (sc *scorer) probs(x sparse, p []float64) {
 		s = make([]float64, len(p))
 	}
 	s = s[:len(p)]
-	sc.ex.best(x, s)
+	sc.scores(x, p, s)
 	var mass, z, maxS float64
 	for c, w := range sc.weight {
 		if w >= 0 {
@@ -208,6 +211,63 @@ func (sc *scorer) probs(x sparse, p []float64) {
 			p[c] *= mass / sum
 		}
 	}
+}
+
+// scores writes the gate's probabilities into p, as sc.gate.probs does,
+// and each class's best exemplar cosine into s, from one pass over x's
+// features: each gate logit and each exemplar's dot product sums the same
+// products in the same order as apart, so both are the same bit for bit.
+func (sc *scorer) scores(x sparse, p, s []float64) {
+	g, ix := sc.gate, sc.ex
+	var acc [64]float32
+	logits := withBias(&acc, g.b)
+	var rowArr [128]int32
+	var valArr [128]float32
+	n := 0
+	var buf [smallIndex]float32 // the dot products, on the stack for up to smallIndex exemplars
+	small := ix.stride <= len(buf)
+	dots := buf[:0]
+	if !small {
+		dots = make([]float32, ix.stride)
+	}
+	dots = dots[:ix.stride]
+	for k, f := range x.idx {
+		r, ok := sc.rows.row(f)
+		if !ok {
+			continue
+		}
+		e, v := sc.ent[r], x.val[k]
+		if e.gate >= 0 {
+			rowArr[n], valArr[n] = e.gate, v
+			if n++; n == len(rowArr) {
+				vec.AddScaledRows(logits, g.w, rowArr[:], valArr[:])
+				n = 0
+			}
+		}
+		if e.ex < 0 {
+			continue
+		}
+		// The exemplars' dot products: a dense row by one vector
+		// kernel, postings one by one.
+		sp := ix.span[e.ex]
+		if sp.a < 0 {
+			d := int(-sp.a-1) * ix.stride
+			vec.AddScaled(dots, ix.dmat[d:d+ix.stride], v)
+			continue
+		}
+		exs, vals := ix.postEx[sp.a:sp.b], ix.postVal[sp.a:sp.b]
+		if small {
+			scatterSmall(&buf, exs, vals, v)
+			continue
+		}
+		vals = vals[:len(exs)]
+		for i, e := range exs {
+			dots[e] += v * vals[i]
+		}
+	}
+	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])
+	softmax(p, logits)
+	ix.classBest(dots, s)
 }
 
 // minExemplarWeight is the smallest exemplar weight that counts (at the
@@ -288,6 +348,7 @@ func exemplarScorer(g *Linear, xs []sparse, ys []int, weights []float64, temp fl
 	}
 	if use && len(xs) > 0 {
 		sc.ex = newExemplarIndex(xs, ys, g.Classes, g.Dim)
+		sc.joinRows(g.Dim)
 	}
 	return sc
 }

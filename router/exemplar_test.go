@@ -14,6 +14,16 @@ import (
 	"github.com/moegate/moegate/embed"
 )
 
+// best writes into s each class's best cosine between x and its exemplars
+// (x and exemplars L2-normalised; 0 for a class without exemplars), as
+// the scorer computes them, here beside a gate of zeros.
+func (ix *exemplarIndex) best(x sparse, s []float64) {
+	g := &Linear{Classes: ix.n, Dim: 64 * len(ix.rows.bits), W: make([]float32, 64*len(ix.rows.bits)*ix.n), B: make([]float32, ix.n)}
+	sc := &scorer{gate: packLinear(g), ex: ix}
+	sc.joinRows(g.Dim)
+	sc.scores(x, make([]float64, ix.n), s)
+}
+
 func TestExemplarIndexBest(t *testing.T) {
 	xs := []sparse{
 		{idx: []int32{1, 3}, val: []float32{0.6, 0.8}},
@@ -239,6 +249,60 @@ func TestPickExemplars(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("exemplars per class %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// The scorer's single pass gives the gate's probabilities and the
+// index's best cosines bit for bit, for features the gate has, the
+// exemplars have, both or neither, with few exemplars and more than fit
+// on the stack.
+func TestScorerScoresExact(t *testing.T) {
+	for _, n := range []int{60, smallIndex + 201} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(5, 6))
+			const dim, classes = 1024, 7
+			g := &Linear{Classes: classes, Dim: dim, W: make([]float32, dim*classes), B: make([]float32, classes)}
+			for f := range dim {
+				if f%3 != 0 { // a third of the features have no gate row
+					for c := range classes {
+						g.W[f*classes+c] = float32(r.NormFloat64())
+					}
+				}
+			}
+			xs, ys := make([]sparse, n), make([]int, n)
+			for e := range xs {
+				ys[e] = r.IntN(classes - 1)
+				for f := int32(0); f < dim; f++ {
+					if f < 32 && r.IntN(3) > 0 || f%5 != 0 && r.IntN(60) == 0 {
+						xs[e].idx = append(xs[e].idx, f)
+						xs[e].val = append(xs[e].val, float32(r.NormFloat64()))
+					}
+				}
+			}
+			sc := exemplarScorer(g, xs, ys, []float64{1, 1, 1, 1, 1, 1, -1}, 0.1)
+			if sc.ex == nil || sc.rows.n <= sc.gate.rows.n || sc.rows.n <= sc.ex.rows.n {
+				t.Fatal("the gate and the exemplars must each have features the other lacks")
+			}
+			wantP, wantS := make([]float64, classes), make([]float64, classes)
+			gotP, gotS := make([]float64, classes), make([]float64, classes)
+			for range 300 {
+				var q sparse
+				for f := int32(0); f < dim+8; f++ {
+					if r.IntN(6) == 0 {
+						q.idx = append(q.idx, f)
+						q.val = append(q.val, float32(r.NormFloat64()))
+					}
+				}
+				sc.gate.probs(q, wantP)
+				sc.ex.best(q, wantS)
+				sc.scores(q, gotP, gotS)
+				for c := range classes {
+					if math.Float64bits(gotP[c]) != math.Float64bits(wantP[c]) || math.Float64bits(gotS[c]) != math.Float64bits(wantS[c]) {
+						t.Fatalf("class %d: one pass p=%v s=%v, apart p=%v s=%v", c, gotP[c], gotS[c], wantP[c], wantS[c])
+					}
+				}
 			}
 		})
 	}

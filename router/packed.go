@@ -37,8 +37,8 @@ func newPackedRows(dim int, keep func(f int) bool) packedRows {
 // row returns the packed index of row f, false when it is not kept (or
 // out of range).
 func (p *packedRows) row(f int32) (int, bool) {
-	w := int(f >> 6)
-	if f < 0 || w >= len(p.bits) {
+	w := uint(f) >> 6 // a negative f wraps past every word
+	if w >= uint(len(p.bits)) {
 		return 0, false
 	}
 	b := p.bits[w]
@@ -47,6 +47,12 @@ func (p *packedRows) row(f int32) (int, bool) {
 		return 0, false
 	}
 	return int(p.rank[w]) + bits.OnesCount64(b&(m-1)), true
+}
+
+// has reports whether row f is kept.
+func (p *packedRows) has(f int) bool {
+	_, ok := p.row(int32(f))
+	return ok
 }
 
 // packedLinear is a Linear without its rows of zeros. Its probabilities

@@ -66,3 +66,31 @@ func addScaled(dst, x []float32, a float32) int {
 	addScaledAVX2(&dst[0], &x[0], a, n)
 	return n
 }
+
+//go:noescape
+func sumSquaresAVX2(v *float32, n int, sums *[4]float64)
+
+// sumSquares adds to sums Normalize's four sums of squares over a prefix
+// of v, a multiple of 4 long, and returns its length.
+func sumSquares(v []float32, sums *[4]float64) int {
+	n := len(v) &^ 3
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	sumSquaresAVX2(&v[0], n, sums)
+	return n
+}
+
+//go:noescape
+func scaleAVX2(v *float32, a float32, n int)
+
+// scale multiplies a prefix of v, a multiple of 8 long, by a and returns
+// its length.
+func scale(v []float32, a float32) int {
+	n := len(v) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	scaleAVX2(&v[0], a, n)
+	return n
+}

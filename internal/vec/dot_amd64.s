@@ -376,3 +376,59 @@ x8:
 xdone:
 	VZEROUPPER
 	RET
+
+// func sumSquaresAVX2(v *float32, n int, sums *[4]float64)
+// sums[j] += float64(v[i])² over i ≡ j (mod 4), i < n (a multiple of 4),
+// in increasing i: lane j of one accumulator is Normalize's scalar sum j,
+// bit for bit (a float32's square is exact in float64, so rounding is the
+// same with or without FMA). 8 elements per step while it can.
+TEXT ·sumSquaresAVX2(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ sums+16(FP), DI
+	VMOVUPD (DI), Y0
+
+q8:
+	CMPQ CX, $8
+	JL   q4
+	VCVTPS2PD (SI), Y1
+	VCVTPS2PD 16(SI), Y2
+	VMULPD Y1, Y1, Y1
+	VMULPD Y2, Y2, Y2
+	VADDPD Y1, Y0, Y0
+	VADDPD Y2, Y0, Y0
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  q8
+
+q4:
+	TESTQ CX, CX
+	JZ    qdone
+	VCVTPS2PD (SI), Y1
+	VMULPD Y1, Y1, Y1
+	VADDPD Y1, Y0, Y0
+
+qdone:
+	VMOVUPD Y0, (DI)
+	VZEROUPPER
+	RET
+
+// func scaleAVX2(v *float32, a float32, n int)
+// v[i] *= a for n (a multiple of 8) elements.
+TEXT ·scaleAVX2(SB), NOSPLIT, $0-24
+	MOVQ v+0(FP), SI
+	VBROADCASTSS a+8(FP), Y2
+	MOVQ n+16(FP), CX
+
+s8:
+	TESTQ CX, CX
+	JZ    sdone
+	VMULPS (SI), Y2, Y0
+	VMOVUPS Y0, (SI)
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  s8
+
+sdone:
+	VZEROUPPER
+	RET

@@ -15,3 +15,7 @@ func addScaledRows(acc, w []float32, rows []int32, vals []float32) {
 }
 
 func addScaled(dst, x []float32, a float32) int { return 0 }
+
+func sumSquares(v []float32, sums *[4]float64) int { return 0 }
+
+func scale(v []float32, a float32) int { return 0 }

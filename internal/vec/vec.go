@@ -23,8 +23,11 @@ func DotBatch(q []float32, vecs []*float32, out []float32) { dotBatch(q, vecs, o
 func Normalize(v []float32) bool {
 	// Four independent sums: one chain of float64 additions was bound by
 	// their latency (3 µs for 2,048 coordinates, the norm of every query).
-	var s0, s1, s2, s3 float64
-	i := 0
+	// The vector kernels keep these sums and roundings (a query's norm
+	// was taken three times, 7 instructions a coordinate in scalar code).
+	var sums [4]float64
+	i := sumSquares(v, &sums)
+	s0, s1, s2, s3 := sums[0], sums[1], sums[2], sums[3]
 	for ; i+4 <= len(v); i += 4 {
 		s0 += float64(v[i]) * float64(v[i])
 		s1 += float64(v[i+1]) * float64(v[i+1])
@@ -39,7 +42,7 @@ func Normalize(v []float32) bool {
 		return false
 	}
 	inv := float32(1 / math.Sqrt(s))
-	for i := range v {
+	for i := scale(v, inv); i < len(v); i++ {
 		v[i] *= inv
 	}
 	return true

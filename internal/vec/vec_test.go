@@ -160,3 +160,39 @@ func TestSignedSums(t *testing.T) {
 		}
 	}
 }
+
+// Normalize's vector kernels give the scalar code's result bit for bit:
+// four float64 sums of squares, one per residue mod 4, then a float32
+// scaling, at every length around the kernels' blocks.
+func TestNormalizeExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for n := range 70 {
+		for range 20 {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(r.NormFloat64() * math.Exp(r.NormFloat64()*4))
+			}
+			want := append([]float32(nil), v...)
+			var s [4]float64
+			for i, x := range want { // the tail past the last 4 goes to the first sum
+				j := i % 4
+				if i >= len(want)&^3 {
+					j = 0
+				}
+				s[j] += float64(x) * float64(x)
+			}
+			if sum := (s[0] + s[1]) + (s[2] + s[3]); sum != 0 {
+				inv := float32(1 / math.Sqrt(sum))
+				for i := range want {
+					want[i] *= inv
+				}
+			}
+			Normalize(v)
+			for i := range v {
+				if math.Float32bits(v[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d: coordinate %d is %v, want %v", n, i, v[i], want[i])
+				}
+			}
+		}
+	}
+}
