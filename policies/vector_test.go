@@ -138,3 +138,24 @@ func (v *Vector) sim(s *cacheVec) float32 {
 	defer done()
 	return v.simRaw(raw, s)
 }
+
+// BenchmarkSimRaw compares a sparse query with stored sparse vectors of
+// the local embedder's size (about 500 non-zero of 2,048), compacted as a
+// cache keeps them.
+func BenchmarkSimRaw(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const dim = 2048
+	var stored []cacheVec
+	for range 16 {
+		stored = append(stored, NewVector(randomSparse(rng, dim, 500)).unit().compact())
+	}
+	q := NewVector(randomSparse(rng, dim, 500))
+	q.unit()
+	raw, done := q.lendRaw()
+	defer done()
+	var sink float32
+	for i := 0; b.Loop(); i++ {
+		sink += q.simRaw(raw, &stored[i%len(stored)])
+	}
+	_ = sink
+}
