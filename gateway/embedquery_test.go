@@ -123,3 +123,60 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 		})
 	}
 }
+
+// A request by name (nothing shared with the router) gathers the cache's
+// vector from the coordinates the local embedder reached: the plan's
+// vector is Embed's, and the cache's finds what the vector made from the
+// dense embedding finds, at the same similarity, bit for bit.
+func TestCacheVectorByName(t *testing.T) {
+	env := newEnv(t, router.Options{}, Options{})
+	deps := env.gw.deps
+	deps.Cache, deps.Metrics = policies.NewMemoryCache(policies.CacheOptions{}), nil
+	gw, err := New(env.gw.opts, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	texts := []string{
+		"will it rain tomorrow in the city",
+		"will it rain tomorrow in the town",
+		"book a flight to rome and a hotel",
+		"TRANSFER 200 dollars to my savings account!!",
+		"Ünïcödé wörds about the weather",
+	}
+	for i, text := range texts {
+		t.Run(text, func(t *testing.T) {
+			req := chat(text, policies.Extension{})
+			req.Model = "local"
+			p, err := gw.Plan(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := deps.Embedder.Embed(ctx, []string{text})
+			if !slices.Equal(p.vec, want[0]) {
+				t.Fatal("the plan's vector is not the embedder's")
+			}
+			if p.cacheVec == nil {
+				t.Fatal("no cache vector planned")
+			}
+			// Each stored text is looked up by the planned vector (a
+			// different exact key, so only similarity finds it) and by the
+			// dense one: the same hit or miss, the same similarity.
+			for _, other := range texts[i:] {
+				stored, _ := deps.Embedder.Embed(ctx, []string{other})
+				c := policies.NewMemoryCache(policies.CacheOptions{Threshold: 0.3})
+				if err := c.Put(ctx, "s", "stored", policies.NewVector(stored[0]), policies.Entry{Content: "x"}); err != nil {
+					t.Fatal(err)
+				}
+				_, got, gotOK, _ := c.Get(ctx, "s", "q", p.cacheVec)
+				_, hit, ok, _ := c.Get(ctx, "s", "q", policies.NewVector(want[0]))
+				if got != hit || gotOK != ok {
+					t.Fatalf("against %q: found %v %+v, the dense vector %v %+v", other, gotOK, got, ok, hit)
+				}
+				if other == text && (!ok || hit.Kind != policies.HitSemantic) {
+					t.Fatalf("the same text was not found by similarity: %v %+v", ok, hit)
+				}
+			}
+		})
+	}
+}
