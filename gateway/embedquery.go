@@ -83,11 +83,23 @@ func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (
 		var idxArr [512]int32
 		var valArr [512]float32
 		idx, val := l.AppendSparse(idxArr[:0], valArr[:0], text)
-		v := make([]float32, l.Dim())
+		var v []float32
+		if s := g.shared; s != nil && s.small == l {
+			// Lent as above (8 KB of garbage a request otherwise).
+			lent, _ = s.vecs.Get().(*[]float32)
+			if lent == nil {
+				w := make([]float32, l.Dim())
+				lent = &w
+			}
+			v = *lent
+			clear(v)
+		} else {
+			v = make([]float32, l.Dim())
+		}
 		for k, i := range idx {
 			v[i] = val[k]
 		}
-		return v, router.Features{}, policies.NewSparseVector(v, idx), nil, nil
+		return v, router.Features{}, policies.NewSparseVector(v, idx), lent, nil
 	}
 	vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
 )
 
@@ -124,14 +125,25 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 	}
 }
 
+// searching is a retriever that remembers the vector it was given.
+type searching struct{ vec []float32 }
+
+func (s *searching) Search(_ context.Context, vec []float32, _ int, _ retrieval.Filter) ([]retrieval.Hit, error) {
+	s.vec = slices.Clone(vec)
+	return nil, nil
+}
+
 // A request by name (nothing shared with the router) gathers the cache's
-// vector from the coordinates the local embedder reached: the plan's
-// vector is Embed's, and the cache's finds what the vector made from the
-// dense embedding finds, at the same similarity, bit for bit.
+// vector from the coordinates the local embedder reached, and borrows the
+// dense one, which the plan returns: retrieval is given Embed's vector
+// (nothing left of an earlier request's), and the cache's vector finds
+// what the vector made from the dense embedding finds, at the same
+// similarity, bit for bit.
 func TestCacheVectorByName(t *testing.T) {
 	env := newEnv(t, router.Options{}, Options{})
 	deps := env.gw.deps
-	deps.Cache, deps.Metrics = policies.NewMemoryCache(policies.CacheOptions{}), nil
+	search := &searching{}
+	deps.Cache, deps.Retrieval, deps.Metrics = policies.NewMemoryCache(policies.CacheOptions{}), search, nil
 	gw, err := New(env.gw.opts, deps)
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +165,11 @@ func TestCacheVectorByName(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, _ := deps.Embedder.Embed(ctx, []string{text})
-			if !slices.Equal(p.vec, want[0]) {
-				t.Fatal("the plan's vector is not the embedder's")
+			if !slices.Equal(search.vec, want[0]) {
+				t.Fatal("retrieval was not given the embedder's vector")
+			}
+			if p.vec != nil || p.lent != nil {
+				t.Fatal("the plan kept the lent vector")
 			}
 			if p.cacheVec == nil {
 				t.Fatal("no cache vector planned")
