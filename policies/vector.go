@@ -225,7 +225,7 @@ func (u *cacheVec) dense() []float32 {
 func (v *Vector) signature(p *planeSets, u *cacheVec) ([lshTables]uint32, sketch) {
 	v.sigOnce.Do(func() {
 		h := p.get(u.dim)
-		v.sig, v.sk = h.hashVec(u), h.sketchOf(u)
+		v.sig, v.sk = h.signatureOf(u)
 	})
 	return v.sig, v.sk
 }
