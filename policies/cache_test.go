@@ -429,3 +429,29 @@ func TestCacheKeyer(t *testing.T) {
 		t.Errorf("memo holds %d inputs, more than %d", n, keyerEntries)
 	}
 }
+
+// A CacheKeyer shared by concurrent requests gives each the keys
+// CacheKeys gives, while its memo fills and starts over (run with -race).
+func TestCacheKeyerConcurrent(t *testing.T) {
+	s := Resolve(Tenant{Name: "acme"}, OptOut{}, testExperts, "general")
+	var k CacheKeyer
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := range keyerEntries {
+				r := CacheRequest{Model: strconv.Itoa((i * (g + 1)) % (keyerEntries / 2)), Messages: []CacheMessage{{"user", "hi"}}}
+				sk, ek := k.Keys(s, r)
+				if wsk, wek := CacheKeys(s, r); sk != wsk || ek != wek {
+					errs <- fmt.Errorf("model %s: keys %s %s, want %s %s", r.Model, sk, ek, wsk, wek)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
