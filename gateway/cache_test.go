@@ -115,8 +115,13 @@ func TestCacheKeysExtraAsFormatted(t *testing.T) {
 			want := policies.CacheRequest{Model: "auto", Messages: []policies.CacheMessage{{Role: "user", Content: "hi"}},
 				Extra: fmt.Sprintf("aggregate=%s routed=%q passages=%q format=%s params=%s", aggregate.Top1, routed, passages, chat.ResponseFormat, otherParams(chat.Body))}
 			ws, we := policies.CacheKeys(p.scope, want)
-			if gs, ge := p.cacheKeys(); gs != ws || ge != we {
-				t.Fatalf("keys %s %s, want %s %s", gs, ge, ws, we)
+			// Without a memo, then twice through one: the remembered
+			// scope key must be the one computed.
+			var k policies.CacheKeyer
+			for _, keyer := range []*policies.CacheKeyer{nil, &k, &k} {
+				if gs, ge := p.cacheKeys(keyer); gs != ws || ge != we {
+					t.Fatalf("keys %s %s, want %s %s", gs, ge, ws, we)
+				}
 			}
 		})
 	}

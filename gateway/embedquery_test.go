@@ -9,6 +9,7 @@ import (
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/retrieval"
 	"github.com/moegate/moegate/router"
 )
 
@@ -119,6 +120,77 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 			req.Chat.Messages = append([]experts.Message{{Role: "user", Content: "will it rain tomorrow"}, {Role: "assistant", Content: "yes"}}, req.Chat.Messages...)
 			if _, seen := planSeen(t, gw, req); seen != 0 {
 				t.Fatal("an earlier turn's features were given to the router as the query's")
+			}
+		})
+	}
+}
+
+// searching is a retriever that remembers the vector it was given.
+type searching struct{ vec []float32 }
+
+func (s *searching) Search(_ context.Context, vec []float32, _ int, _ retrieval.Filter) ([]retrieval.Hit, error) {
+	s.vec = slices.Clone(vec)
+	return nil, nil
+}
+
+// A request by name (nothing shared with the router) gathers the cache's
+// vector from the coordinates the local embedder reached, and borrows the
+// dense one, which the plan returns: retrieval is given Embed's vector
+// (nothing left of an earlier request's), and the cache's vector finds
+// what the vector made from the dense embedding finds, at the same
+// similarity, bit for bit.
+func TestCacheVectorByName(t *testing.T) {
+	env := newEnv(t, router.Options{}, Options{})
+	deps := env.gw.deps
+	search := &searching{}
+	deps.Cache, deps.Retrieval, deps.Metrics = policies.NewMemoryCache(policies.CacheOptions{}), search, nil
+	gw, err := New(env.gw.opts, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	texts := []string{
+		"will it rain tomorrow in the city",
+		"will it rain tomorrow in the town",
+		"book a flight to rome and a hotel",
+		"TRANSFER 200 dollars to my savings account!!",
+		"Ünïcödé wörds about the weather",
+	}
+	for i, text := range texts {
+		t.Run(text, func(t *testing.T) {
+			req := chat(text, policies.Extension{})
+			req.Model = "local"
+			p, err := gw.Plan(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := deps.Embedder.Embed(ctx, []string{text})
+			if !slices.Equal(search.vec, want[0]) {
+				t.Fatal("retrieval was not given the embedder's vector")
+			}
+			if p.vec != nil || p.lent != nil {
+				t.Fatal("the plan kept the lent vector")
+			}
+			if p.cacheVec == nil {
+				t.Fatal("no cache vector planned")
+			}
+			// Each stored text is looked up by the planned vector (a
+			// different exact key, so only similarity finds it) and by the
+			// dense one: the same hit or miss, the same similarity.
+			for _, other := range texts[i:] {
+				stored, _ := deps.Embedder.Embed(ctx, []string{other})
+				c := policies.NewMemoryCache(policies.CacheOptions{Threshold: 0.3})
+				if err := c.Put(ctx, "s", "stored", policies.NewVector(stored[0]), policies.Entry{Content: "x"}); err != nil {
+					t.Fatal(err)
+				}
+				_, got, gotOK, _ := c.Get(ctx, "s", "q", p.cacheVec)
+				_, hit, ok, _ := c.Get(ctx, "s", "q", policies.NewVector(want[0]))
+				if got != hit || gotOK != ok {
+					t.Fatalf("against %q: found %v %+v, the dense vector %v %+v", other, gotOK, got, ok, hit)
+				}
+				if other == text && (!ok || hit.Kind != policies.HitSemantic) {
+					t.Fatalf("the same text was not found by similarity: %v %+v", ok, hit)
+				}
 			}
 		})
 	}

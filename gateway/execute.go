@@ -38,7 +38,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	use := g.cacheDecision(p)
 	var scopeKey, exactKey string
 	if use.lookup || use.store {
-		scopeKey, exactKey = p.cacheKeys()
+		scopeKey, exactKey = p.cacheKeys(&g.keys)
 		if p.cacheVec == nil {
 			p.cacheVec = policies.NewVector(p.vec)
 		}
@@ -251,7 +251,7 @@ func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey str
 // passages retrieved, the model asked for, every sampling parameter and the
 // conversation. So an answer is never served to a request that excludes
 // what produced it, nor to one the router now sends elsewhere.
-func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
+func (p *Plan) cacheKeys(k *policies.CacheKeyer) (scopeKey, exactKey string) {
 	// Extra reads as fmt's "aggregate=%s routed=%q passages=%q format=%s
 	// params=%s" would write it, without its allocations.
 	chat := p.req.Chat
@@ -284,7 +284,7 @@ func (p *Plan) cacheKeys() (scopeKey, exactKey string) {
 	for _, m := range chat.Messages {
 		r.Messages = append(r.Messages, policies.CacheMessage{Role: m.Role, Content: m.Content})
 	}
-	return policies.CacheKeys(p.scope, r)
+	return k.Keys(p.scope, r)
 }
 
 // appendQuotedItem appends the i-th item of a list as fmt's %q of a

@@ -152,6 +152,7 @@ type Gateway struct {
 	uncounted   *metrics // registered nowhere: dry runs count nothing
 	corrections *corrections
 	shared      *sharedEmbedder // nil: the router embeds queries itself
+	keys        policies.CacheKeyer
 
 	experts atomic.Pointer[snapshotInfo]
 }

@@ -159,7 +159,14 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		}
 		p.decision = &decision
 	default:
-		if err := g.direct(req.Model, p); err != nil {
+		err := g.direct(req.Model, p)
+		if p.lent != nil {
+			// Nothing but retrieval, done, reads the vector of a request by
+			// name (the cache's Vector keeps none of it).
+			g.shared.releaseVec(p.lent)
+			p.vec, p.lent = nil, nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		decision = router.Decision{Router: "direct", Experts: []router.Choice{{Name: req.Model, Weight: 1}}}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -118,10 +119,82 @@ type CacheRequest struct {
 // message (whose embedding is the vec passed to Get and Put). exactKey
 // covers the whole request, whitespace-normalized.
 func CacheKeys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
+	return (*CacheKeyer)(nil).Keys(s, r)
+}
+
+// CacheKeyer computes CacheKeys, remembering the scope keys of recent
+// scopes. Requests repeat a few scopes (tenant, model, parameters, routed
+// experts, a short or no history) while their last message is new, so
+// most of them need one SHA-256 (the exact key) instead of three (the
+// scope's, the scope key's and the exact key's: 16k instructions of the
+// 590k of a routed request). The keys are the same bytes CacheKeys
+// gives, so replicas sharing Redis agree on them. The zero value is ready;
+// a nil CacheKeyer remembers nothing.
+type CacheKeyer struct {
+	mu   sync.Mutex
+	memo map[string]string // scope and request fields (keyerInput) → scope key
+}
+
+const (
+	// keyerMaxInput is the longest input remembered: a long conversation's
+	// history grows with each turn and would not be asked for again.
+	keyerMaxInput = 512
+	// keyerEntries bounds the memo (under 1 MB); when full it starts over.
+	keyerEntries = 2048
+)
+
+// Keys returns CacheKeys(s, r).
+func (k *CacheKeyer) Keys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
 	// Fields are appended to one buffer and hashed at once: a hash.Hash
 	// written field by field costs an allocation per write.
 	var arr [1024]byte
-	b := appendField(arr[:0], "scope", s.Key())
+	b := s.appendKeyFields(arr[:0])
+	scopeEnd := len(b)
+	b = appendRequestFields(b, r)
+	scopeKey, ok := k.lookup(b)
+	if !ok {
+		sum := sha256.Sum256(b[:scopeEnd])
+		var arr2 [1024]byte
+		sb := appendField(arr2[:0], "scope", hex.EncodeToString(sum[:16]))
+		sum = sha256.Sum256(append(sb, b[scopeEnd:]...))
+		scopeKey = hex.EncodeToString(sum[:16])
+		k.remember(b, scopeKey)
+	}
+
+	b = appendField(b[:0], "scope_key", scopeKey)
+	if n := len(r.Messages); n > 0 {
+		b = appendMessage(b, "last", r.Messages[n-1])
+	}
+	sum := sha256.Sum256(b)
+	return scopeKey, hex.EncodeToString(sum[:16])
+}
+
+func (k *CacheKeyer) lookup(in []byte) (string, bool) {
+	if k == nil || len(in) > keyerMaxInput {
+		return "", false
+	}
+	k.mu.Lock()
+	key, ok := k.memo[string(in)]
+	k.mu.Unlock()
+	return key, ok
+}
+
+func (k *CacheKeyer) remember(in []byte, scopeKey string) {
+	if k == nil || len(in) > keyerMaxInput {
+		return
+	}
+	k.mu.Lock()
+	if k.memo == nil || len(k.memo) >= keyerEntries {
+		k.memo = make(map[string]string, 64)
+	}
+	k.memo[string(in)] = scopeKey
+	k.mu.Unlock()
+}
+
+// appendRequestFields appends what the scope key covers of r after the
+// scope: the model, the sampling parameters, Extra and every message but
+// the last.
+func appendRequestFields(b []byte, r CacheRequest) []byte {
 	b = appendField(b, "model", r.Model)
 	b = appendField(b, "temperature", optFloat(r.Temperature))
 	b = appendField(b, "top_p", optFloat(r.TopP))
@@ -133,22 +206,13 @@ func CacheKeys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
 	}
 	b = appendField(b, "seed", seed)
 	b = appendField(b, "extra", r.Extra)
-	n := len(r.Messages)
 	for i, m := range r.Messages {
-		if i == n-1 {
+		if i == len(r.Messages)-1 {
 			break
 		}
 		b = appendMessage(b, "message", m)
 	}
-	sum := sha256.Sum256(b)
-	scopeKey = hex.EncodeToString(sum[:16])
-
-	b = appendField(b[:0], "scope_key", scopeKey)
-	if n > 0 {
-		b = appendMessage(b, "last", r.Messages[n-1])
-	}
-	sum = sha256.Sum256(b)
-	return scopeKey, hex.EncodeToString(sum[:16])
+	return b
 }
 
 // appendField appends tag, the count of items and each item with its

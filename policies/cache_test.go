@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -368,4 +370,88 @@ func BenchmarkCacheRedis(b *testing.B) {
 	rdb, prefix := testRedis(b)
 	c := NewRedisCache(rdb, prefix, CacheOptions{TTL: time.Minute})
 	benchmarkCacheWorkload(b, func() Cache { return c })
+}
+
+// TestCacheKeyer checks that a CacheKeyer gives the keys CacheKeys gives,
+// whatever it remembers, and that those keys are the ones earlier versions
+// gave (replicas of different versions share Redis entries by them).
+func TestCacheKeyer(t *testing.T) {
+	acme := Resolve(Tenant{Name: "acme"}, OptOut{}, testExperts, "general")
+	noData := Resolve(Tenant{Name: "acme"}, OptOut{ExcludeData: []string{"acme"}}, testExperts, "general")
+	temp := 0.2
+	q := []CacheMessage{{"user", "What is APR?"}}
+	long := []CacheMessage{{"system", strings.Repeat("Be brief. ", 60)}, {"user", "What is APR?"}}
+	tests := []struct {
+		name  string
+		s     Scope
+		r     CacheRequest
+		scope string // golden keys (the code before CacheKeyer)
+		exact string
+	}{
+		{"one message", acme, CacheRequest{Model: "auto", Messages: q},
+			"a3ad85c8e54458fb7c326d8a19b690d1", "f3b0474f79d3a31852acaad5b34022f5"},
+		{"other scope", noData, CacheRequest{Model: "auto", Messages: q},
+			"016fd501a316add580d1e9dd3dea14da", "6e4313fa41c6c2cb9eb150e3c8c20583"},
+		{"other model", acme, CacheRequest{Model: "banking", Messages: q},
+			"c460352063a48248db1df0a520795af3", "2d6cb2792dd20cac05e7b2578e625801"},
+		{"sampling", acme, CacheRequest{Model: "auto", Temperature: &temp, Messages: q},
+			"412b05c3c2666ec5c7a234b6870ded0c", "bdf582d3409b6ef425900727c23b74ce"},
+		{"other question", acme, CacheRequest{Model: "auto", Messages: []CacheMessage{{"user", "Explain APR"}}},
+			"a3ad85c8e54458fb7c326d8a19b690d1", "39e2f8b50c4f63b222816faf47165677"},
+		{"history", acme, CacheRequest{Model: "auto", Messages: []CacheMessage{{"system", "Be brief."}, {"user", "What is APR?"}}},
+			"78d203b1c58868b4abf2ca52ddb9e26f", "228cad90d4864b928f2b6d0ac0208af7"},
+		{"history too long to remember", acme, CacheRequest{Model: "auto", Messages: long},
+			"259ff0a570434ef76142a207d0efdd4e", "aeeea6dbb39bbef34e671ea84e443e7e"},
+		{"no messages", acme, CacheRequest{Model: "auto"},
+			"a3ad85c8e54458fb7c326d8a19b690d1", "905283bac79c630cccf6d5ed903959e8"},
+	}
+	var k CacheKeyer
+	for round := range 3 {
+		if round == 2 {
+			// A full memo starts over.
+			for i := range keyerEntries {
+				k.Keys(acme, CacheRequest{Model: strconv.Itoa(i)})
+			}
+		}
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("%s/round %d", tt.name, round), func(t *testing.T) {
+				sk, ek := k.Keys(tt.s, tt.r)
+				if sk != tt.scope || ek != tt.exact {
+					t.Errorf("keys %q %q, want %q %q", sk, ek, tt.scope, tt.exact)
+				}
+				if sk, ek := CacheKeys(tt.s, tt.r); sk != tt.scope || ek != tt.exact {
+					t.Errorf("CacheKeys %q %q, want %q %q", sk, ek, tt.scope, tt.exact)
+				}
+			})
+		}
+	}
+	if n := len(k.memo); n > keyerEntries {
+		t.Errorf("memo holds %d inputs, more than %d", n, keyerEntries)
+	}
+}
+
+// A CacheKeyer shared by concurrent requests gives each the keys
+// CacheKeys gives, while its memo fills and starts over (run with -race).
+func TestCacheKeyerConcurrent(t *testing.T) {
+	s := Resolve(Tenant{Name: "acme"}, OptOut{}, testExperts, "general")
+	var k CacheKeyer
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := range keyerEntries {
+				r := CacheRequest{Model: strconv.Itoa((i * (g + 1)) % (keyerEntries / 2)), Messages: []CacheMessage{{"user", "hi"}}}
+				sk, ek := k.Keys(s, r)
+				if wsk, wek := CacheKeys(s, r); sk != wsk || ek != wek {
+					errs <- fmt.Errorf("model %s: keys %s %s, want %s %s", r.Model, sk, ek, wsk, wek)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -223,7 +223,15 @@ func (s Scope) AllowsDataOwner(owner string) bool {
 // tenant ever reads another's entries.
 func (s Scope) Key() string {
 	var arr [512]byte
-	b := appendField(arr[:0], "v1")
+	sum := sha256.Sum256(s.appendKeyFields(arr[:0]))
+	return hex.EncodeToString(sum[:16])
+}
+
+// appendKeyFields appends what Key hashes. The encoding delimits itself
+// (every field is tagged and length-prefixed), so bytes appended after it
+// cannot be mistaken for part of it.
+func (s Scope) appendKeyFields(b []byte) []byte {
+	b = appendField(b, "v1")
 	b = appendField(b, "tenant", s.Tenant)
 	b = appendField(b, "allowed", s.Allowed...)
 	b = appendField(b, "default", strconv.FormatBool(s.DefaultAllowed))
@@ -233,8 +241,7 @@ func (s Scope) Key() string {
 	} else {
 		b = appendField(b, "allowed_data_any")
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
+	return b
 }
 
 // union returns the sorted, de-duplicated union of a and b (nil if empty).

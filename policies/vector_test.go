@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/moegate/moegate/internal/vec"
 )
 
 // A Vector is its input scaled to unit length, sparse or dense by its
@@ -57,8 +59,20 @@ func TestVector(t *testing.T) {
 			if d := cv.dense(); len(d) != len(u) || math.Abs(dot(d, u)-1) > 1e-5 {
 				t.Errorf("dense is not the unit input: dim %d, dot %g", len(d), dot(d, u))
 			}
-			if got, _ := v.signature(&ps, cv); got != ps.get(len(u)).hash(u) {
+			got, sk := v.signature(&ps, cv)
+			if got != ps.get(len(u)).hash(u) {
 				t.Errorf("signature %x, want %x", got, ps.get(len(u)).hash(u))
+			}
+			if cv.idx != nil {
+				// The sketch is the signs of the projections on its planes,
+				// summed one set at a time.
+				h := ps.get(len(u))
+				var lo, hi [32]float32
+				vec.SignedSums(&lo, h.sketchSigns[0], cv.idx, cv.val)
+				vec.SignedSums(&hi, h.sketchSigns[1], cv.idx, cv.val)
+				if want := sketchBits(&lo, &hi); sk != want {
+					t.Errorf("sketch %x, want %x", sk.bits, want.bits)
+				}
 			}
 		})
 	}
@@ -137,4 +151,25 @@ func (v *Vector) sim(s *cacheVec) float32 {
 	raw, done := v.lendRaw()
 	defer done()
 	return v.simRaw(raw, s)
+}
+
+// BenchmarkSimRaw compares a sparse query with stored sparse vectors of
+// the local embedder's size (about 500 non-zero of 2,048), compacted as a
+// cache keeps them.
+func BenchmarkSimRaw(b *testing.B) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	const dim = 2048
+	var stored []cacheVec
+	for range 16 {
+		stored = append(stored, NewVector(randomSparse(rng, dim, 500)).unit().compact())
+	}
+	q := NewVector(randomSparse(rng, dim, 500))
+	q.unit()
+	raw, done := q.lendRaw()
+	defer done()
+	var sink float32
+	for i := 0; b.Loop(); i++ {
+		sink += q.simRaw(raw, &stored[i%len(stored)])
+	}
+	_ = sink
 }

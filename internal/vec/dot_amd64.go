@@ -44,6 +44,17 @@ func signedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
 }
 
 //go:noescape
+func signedSums3AVX2(sums *[3][32]float32, m0, m1, m2 *uint32, idx *int32, val *float32, n int)
+
+func signedSums3(sums *[3][32]float32, masks *[3][]uint32, idx []int32, val []float32) {
+	if useAVX2 {
+		signedSums3AVX2(sums, &masks[0][0], &masks[1][0], &masks[2][0], &idx[0], &val[0], len(idx))
+		return
+	}
+	signedSums3Generic(sums, masks, idx, val)
+}
+
+//go:noescape
 func addScaledRowsAVX2(acc *float32, n int, w *float32, rows *int32, vals *float32, m int)
 
 func addScaledRows(acc, w []float32, rows []int32, vals []float32) {

@@ -172,6 +172,110 @@ done:
 	VZEROUPPER
 	RET
 
+// func signedSums3AVX2(sums *[3][32]float32, m0, m1, m2 *uint32, idx *int32, val *float32, n int)
+// signedSumsAVX2 under three sets of masks at once: each coordinate's
+// index and value are loaded once for the 96 sums, whose shift counts are
+// read from memory (the 12 sums, the value, the mask, a scratch register
+// and the sign bit take all 16).
+TEXT ·signedSums3AVX2(SB), NOSPLIT, $0-56
+	MOVQ sums+0(FP), DI
+	MOVQ m0+8(FP), SI
+	MOVQ m1+16(FP), DX
+	MOVQ m2+24(FP), R10
+	MOVQ idx+32(FP), R8
+	MOVQ val+40(FP), R9
+	MOVQ n+48(FP), CX
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VMOVUPS 128(DI), Y4
+	VMOVUPS 160(DI), Y5
+	VMOVUPS 192(DI), Y6
+	VMOVUPS 224(DI), Y7
+	VMOVUPS 256(DI), Y8
+	VMOVUPS 288(DI), Y9
+	VMOVUPS 320(DI), Y10
+	VMOVUPS 352(DI), Y11
+	VPBROADCASTD signBit<>+0(SB), Y15
+
+s3loop:
+	TESTQ CX, CX
+	JZ    s3done
+	MOVLQSX (R8), AX
+	VBROADCASTSS (R9), Y12
+	VPBROADCASTD (SI)(AX*4), Y13
+	VPSLLVD signShifts<>+0(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y0, Y0
+	VPSLLVD signShifts<>+32(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y1, Y1
+	VPSLLVD signShifts<>+64(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y2, Y2
+	VPSLLVD signShifts<>+96(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y3, Y3
+	VPBROADCASTD (DX)(AX*4), Y13
+	VPSLLVD signShifts<>+0(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y4, Y4
+	VPSLLVD signShifts<>+32(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y5, Y5
+	VPSLLVD signShifts<>+64(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y6, Y6
+	VPSLLVD signShifts<>+96(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y7, Y7
+	VPBROADCASTD (R10)(AX*4), Y13
+	VPSLLVD signShifts<>+0(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y8, Y8
+	VPSLLVD signShifts<>+32(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y9, Y9
+	VPSLLVD signShifts<>+64(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y10, Y10
+	VPSLLVD signShifts<>+96(SB), Y13, Y14
+	VPAND   Y15, Y14, Y14
+	VXORPS  Y12, Y14, Y14
+	VADDPS  Y14, Y11, Y11
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JMP  s3loop
+
+s3done:
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VMOVUPS Y4, 128(DI)
+	VMOVUPS Y5, 160(DI)
+	VMOVUPS Y6, 192(DI)
+	VMOVUPS Y7, 224(DI)
+	VMOVUPS Y8, 256(DI)
+	VMOVUPS Y9, 288(DI)
+	VMOVUPS Y10, 320(DI)
+	VMOVUPS Y11, 352(DI)
+	VZEROUPPER
+	RET
+
 // Lane j of group g (planes 8g+j) moves bit 8g+j of a mask to the sign bit.
 DATA signShifts<>+0(SB)/4, $31
 DATA signShifts<>+4(SB)/4, $30

@@ -10,6 +10,10 @@ func signedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
 	signedSumsGeneric(sums, masks, idx, val)
 }
 
+func signedSums3(sums *[3][32]float32, masks *[3][]uint32, idx []int32, val []float32) {
+	signedSums3Generic(sums, masks, idx, val)
+}
+
 func addScaledRows(acc, w []float32, rows []int32, vals []float32) {
 	addScaledRowsGeneric(acc, w, rows, vals)
 }

@@ -163,6 +163,30 @@ func SignedSums(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
 	signedSums(sums, masks, idx[:n], val[:n])
 }
 
+// SignedSums3 is SignedSums of the same coordinates under three sets of
+// masks (sums[j] under masks[j]) in one pass: each coordinate is read,
+// and its bounds checked, once instead of three times. The sums are
+// SignedSums', bit for bit. Every idx[k] must index each set of masks.
+func SignedSums3(sums *[3][32]float32, masks *[3][]uint32, idx []int32, val []float32) {
+	n := min(len(idx), len(val))
+	if n == 0 {
+		return
+	}
+	m := min(len(masks[0]), len(masks[1]), len(masks[2]))
+	for _, i := range idx[:n] {
+		if uint(i) >= uint(m) {
+			panic("vec: SignedSums3 index out of range of the masks")
+		}
+	}
+	signedSums3(sums, masks, idx[:n], val[:n])
+}
+
+func signedSums3Generic(sums *[3][32]float32, masks *[3][]uint32, idx []int32, val []float32) {
+	for j := range sums {
+		signedSumsGeneric(&sums[j], masks[j], idx, val)
+	}
+}
+
 func signedSumsGeneric(sums *[32]float32, masks []uint32, idx []int32, val []float32) {
 	for k, i := range idx {
 		m, x := masks[i], math.Float32bits(val[k])

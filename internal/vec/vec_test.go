@@ -196,3 +196,53 @@ func TestNormalizeExact(t *testing.T) {
 		}
 	}
 }
+
+// SignedSums3 (the kernel and the generic code) equals SignedSums under
+// each set of masks, bit for bit, and refuses an index beyond a set.
+func TestSignedSums3(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const dim = 300
+	var masks [3][]uint32
+	for j := range masks {
+		masks[j] = make([]uint32, dim)
+		for i := range masks[j] {
+			masks[j][i] = r.Uint32()
+		}
+	}
+	for _, n := range []int{0, 1, 2, 7, 150, dim} {
+		idx, val := make([]int32, n), make([]float32, n)
+		for k := range idx {
+			idx[k], val[k] = int32(r.IntN(dim)), r.Float32()*2-1
+		}
+		var start [3][32]float32
+		for j := range start {
+			for b := range start[j] {
+				start[j][b] = r.Float32() - 0.5
+			}
+		}
+		want := start
+		for j := range want {
+			SignedSums(&want[j], masks[j], idx, val)
+		}
+		for name, f := range map[string]func(*[3][32]float32, *[3][]uint32, []int32, []float32){"SignedSums3": SignedSums3, "generic": signedSums3Generic} {
+			got := start
+			f(&got, &masks, idx, val)
+			for j := range got {
+				for b := range got[j] {
+					if math.Float32bits(got[j][b]) != math.Float32bits(want[j][b]) {
+						t.Fatalf("%s n=%d set %d plane %d: got %v, want %v", name, n, j, b, got[j][b], want[j][b])
+					}
+				}
+			}
+		}
+	}
+	short := masks
+	short[2] = short[2][:10]
+	defer func() {
+		if recover() == nil {
+			t.Error("an index beyond the shortest set of masks did not panic")
+		}
+	}()
+	var sums [3][32]float32
+	SignedSums3(&sums, &short, []int32{3, 20}, []float32{1, 1})
+}
