@@ -46,7 +46,8 @@ type Lexical struct {
 type lexScratch struct {
 	bs, tmp []damped
 	ends    []int32
-	x       sparse
+	x, p    sparse // the stem and concept block, the pairs' block
+	sum     sparse // the n-grams with the first block, when the pairs follow
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -187,17 +188,27 @@ func (l *Lexical) extend(a sparse, text string) sparse {
 	}
 	defer l.scratch.Put(s)
 	s.bs, s.ends = l.features(s.bs[:0], s.ends[:0], text)
+	s.x.idx, s.x.val = s.x.idx[:0], s.x.val[:0]
 	if len(s.bs) > 0 {
 		sorted, other := sortRuns(s.bs, s.tmp, s.ends, l.Dim())
 		s.bs, s.tmp = sorted, other
-		s.x = merge(sorted, sparse{idx: s.x.idx[:0], val: s.x.val[:0]})
-		a = addSparse(a, s.x, float32(l.opts.Extra))
+		s.x = merge(sorted, s.x)
 	}
+	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
 	if l.opts.Pairs > 0 {
 		if s.bs = l.pairs(s.bs[:0], text); len(s.bs) > 0 {
-			s.x = merge(s.bs, sparse{idx: s.x.idx[:0], val: s.x.val[:0]})
-			a = addSparse(a, s.x, float32(l.opts.Pairs))
+			s.p = merge(s.bs, s.p)
 		}
+	}
+	switch {
+	case len(s.x.idx) > 0 && len(s.p.idx) > 0:
+		// The intermediate sum lives in scratch: only the result is new.
+		s.sum = addSparseTo(s.sum, a, s.x, float32(l.opts.Extra))
+		a = addSparse(s.sum, s.p, float32(l.opts.Pairs))
+	case len(s.x.idx) > 0:
+		a = addSparse(a, s.x, float32(l.opts.Extra))
+	case len(s.p.idx) > 0:
+		a = addSparse(a, s.p, float32(l.opts.Pairs))
 	}
 	return a
 }
