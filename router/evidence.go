@@ -310,8 +310,13 @@ func combine(m *installed, segs []segment, xs []sparse, p []float64) {
 
 // addSparse returns a + w·b, L2-normalised, for index-sorted a and b.
 func addSparse(a, b sparse, w float32) sparse {
+	return addSparseTo(sparse{}, a, b, w)
+}
+
+// addSparseTo is addSparse writing into dst's arrays, grown as needed.
+func addSparseTo(dst, a, b sparse, w float32) sparse {
 	n := len(a.idx) + len(b.idx)
-	idx, val := make([]int32, n), make([]float32, n)
+	idx, val := slices.Grow(dst.idx[:0], n)[:n], slices.Grow(dst.val[:0], n)[:n]
 	i, j, k := 0, 0, 0
 	for ; i < len(a.idx) && j < len(b.idx); k++ {
 		switch ai, bj := a.idx[i], b.idx[j]; {

@@ -46,7 +46,8 @@ type Lexical struct {
 type lexScratch struct {
 	bs, tmp []damped
 	ends    []int32
-	x       sparse
+	x, p    sparse // the stem and concept block, the pairs' block
+	sum     sparse // the n-grams with the first block, when the pairs follow
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -73,6 +74,14 @@ type LexicalOptions struct {
 	// CLINC150 10-shot, held-out split of train: n-grams alone 0.594,
 	// + stems 0.613, + concepts 0.633, + both 0.629 at 0.5, 0.637 at 1.
 	Extra float64
+	// Pairs weighs the pairs of words two or three words apart, in order
+	// ("call … alex", "what … you … ask"; neighbours are embed.Local's
+	// bigrams): a block, L2-normalised, added to the rest (normalised)
+	// before the sum is normalised. Default 0.3. CLINC150 full data, seed
+	// 1, val / a held-out fifth of train: none 0.9717 / 0.9787, 0.3 0.9737
+	// / 0.9820 (out-of-scope recall 0.85 -> 0.88 / 0.75 -> 0.85); as a
+	// test-only wrapper, unsigned: 0.3 0.9750 / 0.9807, 0.6 0.9737 on val.
+	Pairs float64
 }
 
 func (o LexicalOptions) withDefaults() LexicalOptions {
@@ -88,6 +97,9 @@ func (o LexicalOptions) withDefaults() LexicalOptions {
 	if o.Extra == 0 {
 		o.Extra = 1
 	}
+	if o.Pairs == 0 {
+		o.Pairs = 0.3
+	}
 	return o
 }
 
@@ -102,7 +114,7 @@ func (l *Lexical) Dim() int { return l.local.Dim() }
 // FeatureVersion names the n-grams' version and the lexical features with
 // their weights.
 func (l *Lexical) FeatureVersion() string {
-	return fmt.Sprintf("%s+lex2(%g,%g,%g,%g)", l.local.FeatureVersion(), l.opts.Stem, l.opts.Concept, l.opts.Gloss, l.opts.Extra)
+	return fmt.Sprintf("%s+lex3(%g,%g,%g,%g,%g)", l.local.FeatureVersion(), l.opts.Stem, l.opts.Concept, l.opts.Gloss, l.opts.Extra, l.opts.Pairs)
 }
 
 // Embed implements embed.Embedder with dense vectors (the router itself
@@ -176,13 +188,64 @@ func (l *Lexical) extend(a sparse, text string) sparse {
 	}
 	defer l.scratch.Put(s)
 	s.bs, s.ends = l.features(s.bs[:0], s.ends[:0], text)
-	if len(s.bs) == 0 {
-		return a
+	s.x.idx, s.x.val = s.x.idx[:0], s.x.val[:0]
+	if len(s.bs) > 0 {
+		sorted, other := sortRuns(s.bs, s.tmp, s.ends, l.Dim())
+		s.bs, s.tmp = sorted, other
+		s.x = merge(sorted, s.x)
 	}
-	sorted, other := sortRuns(s.bs, s.tmp, s.ends, l.Dim())
-	s.bs, s.tmp = sorted, other
-	s.x = merge(sorted, sparse{idx: s.x.idx[:0], val: s.x.val[:0]})
-	return addSparse(a, s.x, float32(l.opts.Extra))
+	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
+	if l.opts.Pairs > 0 {
+		if s.bs = l.pairs(s.bs[:0], text); len(s.bs) > 0 {
+			s.p = merge(s.bs, s.p)
+		}
+	}
+	switch {
+	case len(s.x.idx) > 0 && len(s.p.idx) > 0:
+		// The intermediate sum lives in scratch: only the result is new.
+		s.sum = addSparseTo(s.sum, a, s.x, float32(l.opts.Extra))
+		a = addSparse(s.sum, s.p, float32(l.opts.Pairs))
+	case len(s.x.idx) > 0:
+		a = addSparse(a, s.x, float32(l.opts.Extra))
+	case len(s.p.idx) > 0:
+		a = addSparse(a, s.p, float32(l.opts.Pairs))
+	}
+	return a
+}
+
+// pairWindow is the farthest apart two words of a pair feature are.
+const pairWindow = 3
+
+// pairs appends the buckets of text's word pairs 2 to pairWindow words
+// apart (every word, stop words included: "my" and "your" tell meta
+// from small talk), sorted by index.
+func (l *Lexical) pairs(bs []damped, text string) []damped {
+	var runes [maxLexWord]rune
+	var last [pairWindow]uint64 // the previous words' hashes, a ring
+	one := embed.Damp(1)
+	n := 0
+	for i := 0; ; n++ {
+		var k int
+		if k, i = embed.NextWord(text, i, runes[:]); k == 0 {
+			break
+		}
+		h := uint64(14695981039346656037) // FNV-1a, as hashString
+		for _, r := range runes[:k] {
+			h ^= uint64(r)
+			h *= 1099511628211
+		}
+		for d := 2; d <= min(n, pairWindow); d++ {
+			p := embed.Mix(last[(n-d)%pairWindow]*0x9e3779b97f4a7c15+h, kindPair)
+			w := float32(1)
+			if p>>63 != 0 {
+				w = -1
+			}
+			bs = append(bs, damped{int32(p % uint64(l.local.Dim())), w, w * one})
+		}
+		last[n%pairWindow] = h
+	}
+	slices.SortStableFunc(bs, func(a, b damped) int { return cmp.Compare(a.i, b.i) })
+	return bs
 }
 
 // bucket is one hashed feature occurrence.
@@ -308,6 +371,7 @@ const (
 	kindStem    = 11
 	kindSynset  = 12
 	kindLexFile = 13
+	kindPair    = 14
 )
 
 // features appends the stem and concept features of text's words to bs,

@@ -186,3 +186,44 @@ func TestSortRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestLexicalPairs(t *testing.T) {
+	local := embed.NewLocal(LocalFeatureDim)
+	with := NewLexical(local, LexicalOptions{})
+	without := NewLexical(local, LexicalOptions{Pairs: -1})
+	tests := []struct {
+		a, b   string
+		closer bool // the pair features raise their cosine
+	}{
+		{"book a table", "book the table", true}, // "book … table", 2 apart
+		{"call me alex", "call her alex", true},  // "call … alex"
+		{"book a table", "table a book", false},  // pairs are ordered
+	}
+	for _, tt := range tests {
+		before := cosine(sparseOf(without, tt.a), sparseOf(without, tt.b))
+		after := cosine(sparseOf(with, tt.a), sparseOf(with, tt.b))
+		if got := after > before; got != tt.closer {
+			t.Errorf("cos(%q, %q) = %.4f with pairs, %.4f without; want closer %v", tt.a, tt.b, after, before, tt.closer)
+		}
+	}
+	// Pairs are words 2 and 3 apart, whatever the words.
+	for text, want := range map[string]int{"one two": 0, "one two three": 1, "one two three four": 3, "a b c d e": 5, "my. Name, is": 1} {
+		if got := len(with.pairs(nil, text)); got != want {
+			t.Errorf("%q has %d pairs, want %d", text, got, want)
+		}
+	}
+	x := sparseOf(with, "what is the name you go by now")
+	var ss float64
+	for k, v := range x.val {
+		ss += float64(v) * float64(v)
+		if k > 0 && x.idx[k] <= x.idx[k-1] {
+			t.Fatalf("indices not increasing at %d", k)
+		}
+	}
+	if ss < 0.999 || ss > 1.001 {
+		t.Errorf("squared norm %v, want 1", ss)
+	}
+	if with.FeatureVersion() == without.FeatureVersion() {
+		t.Error("the pairs' weight is not in the feature version")
+	}
+}

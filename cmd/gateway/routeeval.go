@@ -140,6 +140,7 @@ func featureFlags(fs *flag.FlagSet) *routerFeatures {
 	fs.Float64Var(&f.lex.Concept, "lex-concept", 0, "weight of a word's WordNet concepts (0: default, <0: none)")
 	fs.Float64Var(&f.lex.Gloss, "lex-gloss", 0, "weight of the words of a word's WordNet definitions (0: default, <0: none)")
 	fs.Float64Var(&f.lex.Extra, "lex-extra", 0, "weight of the stem, concept and definition block against the n-grams (0: default)")
+	fs.Float64Var(&f.lex.Pairs, "lex-pairs", 0, "weight of the pairs of words 2 or 3 apart (0: default, <0: none)")
 	return f
 }
 
