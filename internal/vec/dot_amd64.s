@@ -172,6 +172,15 @@ done:
 	VZEROUPPER
 	RET
 
+// SIGNADD adds the value in Y12 to acc in the lanes whose mask bit
+// (Y13 shifted by the counts at shifts into the sign bit, Y15) is clear
+// and subtracts it where it is set (Y14 is scratch).
+#define SIGNADD(shifts, acc) \
+	VPSLLVD shifts, Y13, Y14; \
+	VPAND   Y15, Y14, Y14;    \
+	VXORPS  Y12, Y14, Y14;    \
+	VADDPS  Y14, acc, acc
+
 // func signedSums3AVX2(sums *[3][32]float32, m0, m1, m2 *uint32, idx *int32, val *float32, n int)
 // signedSumsAVX2 under three sets of masks at once: each coordinate's
 // index and value are loaded once for the 96 sums, whose shift counts are
@@ -205,56 +214,20 @@ s3loop:
 	MOVLQSX (R8), AX
 	VBROADCASTSS (R9), Y12
 	VPBROADCASTD (SI)(AX*4), Y13
-	VPSLLVD signShifts<>+0(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y0, Y0
-	VPSLLVD signShifts<>+32(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y1, Y1
-	VPSLLVD signShifts<>+64(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y2, Y2
-	VPSLLVD signShifts<>+96(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y3, Y3
+	SIGNADD(signShifts<>+0(SB), Y0)
+	SIGNADD(signShifts<>+32(SB), Y1)
+	SIGNADD(signShifts<>+64(SB), Y2)
+	SIGNADD(signShifts<>+96(SB), Y3)
 	VPBROADCASTD (DX)(AX*4), Y13
-	VPSLLVD signShifts<>+0(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y4, Y4
-	VPSLLVD signShifts<>+32(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y5, Y5
-	VPSLLVD signShifts<>+64(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y6, Y6
-	VPSLLVD signShifts<>+96(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y7, Y7
+	SIGNADD(signShifts<>+0(SB), Y4)
+	SIGNADD(signShifts<>+32(SB), Y5)
+	SIGNADD(signShifts<>+64(SB), Y6)
+	SIGNADD(signShifts<>+96(SB), Y7)
 	VPBROADCASTD (R10)(AX*4), Y13
-	VPSLLVD signShifts<>+0(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y8, Y8
-	VPSLLVD signShifts<>+32(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y9, Y9
-	VPSLLVD signShifts<>+64(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y10, Y10
-	VPSLLVD signShifts<>+96(SB), Y13, Y14
-	VPAND   Y15, Y14, Y14
-	VXORPS  Y12, Y14, Y14
-	VADDPS  Y14, Y11, Y11
+	SIGNADD(signShifts<>+0(SB), Y8)
+	SIGNADD(signShifts<>+32(SB), Y9)
+	SIGNADD(signShifts<>+64(SB), Y10)
+	SIGNADD(signShifts<>+96(SB), Y11)
 	ADDQ $4, R8
 	ADDQ $4, R9
 	DECQ CX
