@@ -78,17 +78,7 @@ func TestLexicalSharesMeaning(t *testing.T) {
 		}
 	}
 	// The vector is normalised and sorted, and the version names the lexical block.
-	x := sparseOf(lex, "How do I cook salmon?")
-	var ss float64
-	for k, v := range x.val {
-		ss += float64(v) * float64(v)
-		if k > 0 && x.idx[k] <= x.idx[k-1] {
-			t.Fatalf("indices not increasing at %d", k)
-		}
-	}
-	if ss < 0.999 || ss > 1.001 {
-		t.Errorf("squared norm %v, want 1", ss)
-	}
+	checkUnitSorted(t, sparseOf(lex, "How do I cook salmon?"))
 	if lex.FeatureVersion() == local.FeatureVersion() {
 		t.Error("lexical features share the n-grams' version")
 	}
@@ -212,7 +202,15 @@ func TestLexicalPairs(t *testing.T) {
 			t.Errorf("%q has %d pairs, want %d", text, got, want)
 		}
 	}
-	x := sparseOf(with, "what is the name you go by now")
+	checkUnitSorted(t, sparseOf(with, "what is the name you go by now"))
+	if with.FeatureVersion() == without.FeatureVersion() {
+		t.Error("the pairs' weight is not in the feature version")
+	}
+}
+
+// checkUnitSorted fails t unless x's indices increase and its norm is 1.
+func checkUnitSorted(t *testing.T, x sparse) {
+	t.Helper()
 	var ss float64
 	for k, v := range x.val {
 		ss += float64(v) * float64(v)
@@ -222,8 +220,5 @@ func TestLexicalPairs(t *testing.T) {
 	}
 	if ss < 0.999 || ss > 1.001 {
 		t.Errorf("squared norm %v, want 1", ss)
-	}
-	if with.FeatureVersion() == without.FeatureVersion() {
-		t.Error("the pairs' weight is not in the feature version")
 	}
 }
