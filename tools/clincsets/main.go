@@ -178,5 +178,8 @@ func writeQueries(path string, qs []query) error {
 			return err
 		}
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
