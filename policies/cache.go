@@ -153,11 +153,9 @@ func (k *CacheKeyer) Keys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
 	b = appendRequestFields(b, r)
 	scopeKey, ok := k.lookup(b)
 	if !ok {
-		sum := sha256.Sum256(b[:scopeEnd])
 		var arr2 [1024]byte
-		sb := appendField(arr2[:0], "scope", hex.EncodeToString(sum[:16]))
-		sum = sha256.Sum256(append(sb, b[scopeEnd:]...))
-		scopeKey = hex.EncodeToString(sum[:16])
+		sb := appendField(arr2[:0], "scope", keyDigest(b[:scopeEnd]))
+		scopeKey = keyDigest(append(sb, b[scopeEnd:]...))
 		k.remember(b, scopeKey)
 	}
 
@@ -165,8 +163,14 @@ func (k *CacheKeyer) Keys(s Scope, r CacheRequest) (scopeKey, exactKey string) {
 	if n := len(r.Messages); n > 0 {
 		b = appendMessage(b, "last", r.Messages[n-1])
 	}
+	return scopeKey, keyDigest(b)
+}
+
+// keyDigest is the hex of the first 16 bytes of b's SHA-256: every cache
+// key (and Scope.Key) is one, so replicas sharing Redis compute the same.
+func keyDigest(b []byte) string {
 	sum := sha256.Sum256(b)
-	return scopeKey, hex.EncodeToString(sum[:16])
+	return hex.EncodeToString(sum[:16])
 }
 
 func (k *CacheKeyer) lookup(in []byte) (string, bool) {

@@ -2,8 +2,6 @@ package policies
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -223,8 +221,7 @@ func (s Scope) AllowsDataOwner(owner string) bool {
 // tenant ever reads another's entries.
 func (s Scope) Key() string {
 	var arr [512]byte
-	sum := sha256.Sum256(s.appendKeyFields(arr[:0]))
-	return hex.EncodeToString(sum[:16])
+	return keyDigest(s.appendKeyFields(arr[:0]))
 }
 
 // appendKeyFields appends what Key hashes. The encoding delimits itself
