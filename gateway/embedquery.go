@@ -54,11 +54,7 @@ func shareEmbedding(deps Deps) *sharedEmbedder {
 // The vector is then lent from a pool (lent is not nil): see releaseVec.
 func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (_ []float32, _ router.Features, _ *policies.Vector, lent *[]float32, _ error) {
 	if s := g.shared; s != nil && forRouter {
-		lent, _ = s.vecs.Get().(*[]float32)
-		if lent == nil {
-			v := make([]float32, s.small.Dim())
-			lent = &v
-		}
+		lent = s.lendVec()
 		v := *lent
 		buf, _ := s.bufs.Get().(*featureBuf)
 		if buf == nil {
@@ -86,11 +82,7 @@ func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (
 		var v []float32
 		if s := g.shared; s != nil && s.small == l {
 			// Lent as above (8 KB of garbage a request otherwise).
-			lent, _ = s.vecs.Get().(*[]float32)
-			if lent == nil {
-				w := make([]float32, l.Dim())
-				lent = &w
-			}
+			lent = s.lendVec()
 			v = *lent
 			clear(v)
 		} else {
@@ -106,6 +98,16 @@ func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (
 		return nil, router.Features{}, nil, nil, err
 	}
 	return vecs[0], router.Features{}, nil, nil, nil
+}
+
+// lendVec returns a dense vector of the gateway embedder's dimension
+// from the pool, holding what its last borrower left.
+func (s *sharedEmbedder) lendVec() *[]float32 {
+	if lent, ok := s.vecs.Get().(*[]float32); ok {
+		return lent
+	}
+	v := make([]float32, s.small.Dim())
+	return &v
 }
 
 // releaseVec returns a vector embedQuery lent, which nothing may read
