@@ -125,4 +125,8 @@ def main():
             f.write("| " + " | ".join(cells) + " |\n")
 
 if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        asked = len(sys.argv) > 1
+        print(__doc__.strip(), file=sys.stdout if asked else sys.stderr)
+        sys.exit(0 if asked else 2)
     main()

@@ -15,6 +15,17 @@
 # (unshare -m, root) that hides every other backend variant; where haswell
 # is the variant llama.cpp picks anyway (an AVX2 CPU without AVX-512) it runs once.
 set -euo pipefail
+case "${1:-}" in
+golden | embed | benchcpu | bench) ;;
+-h | --help)
+	sed -n '2,16s/^# \{0,1\}//p' "$0"
+	exit 0
+	;;
+*)
+	sed -n '2,16s/^# \{0,1\}//p' "$0" >&2
+	exit 2
+	;;
+esac
 cd "$(dirname "$0")/.."
 RUN=${LLAMACPP_RUN:-env}
 BACKENDS=/usr/lib/x86_64-linux-gnu/ggml/backends0

@@ -6,6 +6,12 @@
 #   scripts/test.sh            # everything
 #   scripts/test.sh -run Chat  # a subset
 set -euo pipefail
+case "${1:-}" in
+-h | --help)
+	sed -n '2,7s/^# \{0,1\}//p' "$0"
+	exit 0
+	;;
+esac
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
