@@ -244,9 +244,30 @@ func (l *Lexical) pairs(bs []damped, text string) []damped {
 		}
 		last[n%pairWindow] = h
 	}
-	slices.SortStableFunc(bs, func(a, b damped) int { return cmp.Compare(a.i, b.i) })
+	sortByIndex(bs)
 	return bs
 }
+
+// sortByIndex sorts bs by index, stably. A query's few dozen pairs take
+// an insertion sort a fifth of the instructions slices.SortStableFunc
+// took with its comparison function.
+func sortByIndex(bs []damped) {
+	if len(bs) > maxInsertion {
+		slices.SortStableFunc(bs, func(a, b damped) int { return cmp.Compare(a.i, b.i) })
+		return
+	}
+	for i := 1; i < len(bs); i++ {
+		b, j := bs[i], i
+		for ; j > 0 && bs[j-1].i > b.i; j-- {
+			bs[j] = bs[j-1]
+		}
+		bs[j] = b
+	}
+}
+
+// maxInsertion is the most buckets sortByIndex orders by insertion: n
+// random buckets take about n²/4 moves.
+const maxInsertion = 128
 
 // bucket is one hashed feature occurrence.
 type bucket struct {

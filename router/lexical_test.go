@@ -177,6 +177,24 @@ func TestSortRuns(t *testing.T) {
 	}
 }
 
+func TestSortByIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 30, maxInsertion, maxInsertion + 1, 1000} {
+		for _, dim := range []int{8, 1 << 16} { // 8: many ties, whose order must be kept
+			bs := make([]damped, n)
+			for k := range bs {
+				bs[k] = damped{i: int32(r.IntN(dim)), w: float32(k)} // w: the position
+			}
+			want := slices.Clone(bs)
+			slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
+			sortByIndex(bs)
+			if !slices.Equal(bs, want) {
+				t.Fatalf("%d buckets below %d: got %v, want %v", n, dim, bs, want)
+			}
+		}
+	}
+}
+
 func TestLexicalPairs(t *testing.T) {
 	local := embed.NewLocal(LocalFeatureDim)
 	with := NewLexical(local, LexicalOptions{})
