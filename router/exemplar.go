@@ -141,9 +141,13 @@ type scorer struct {
 	temp   float64
 }
 
-// scoreRow is a feature's row in the gate and in the exemplar index, −1
-// where it has none.
-type scoreRow struct{ gate, ex int32 }
+// scoreRow is a feature's row in the gate (−1 where it has none) and its
+// span in the exemplar index (empty where it has none), copied from
+// ix.span: one load per feature rather than two.
+type scoreRow struct {
+	gate int32
+	ex   span
+}
 
 // joinRows builds sc.rows and sc.ent from the gate's and the exemplar
 // index's rows, over features of dimension dim.
@@ -157,12 +161,12 @@ func (sc *scorer) joinRows(dim int) {
 		if !gok && !eok {
 			continue
 		}
-		r := scoreRow{-1, -1}
+		r := scoreRow{gate: -1}
 		if gok {
 			r.gate = int32(g)
 		}
 		if eok {
-			r.ex = int32(e)
+			r.ex = sc.ex.span[e]
 		}
 		sc.ent = append(sc.ent, r)
 	}
@@ -244,12 +248,12 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 				n = 0
 			}
 		}
-		if e.ex < 0 {
-			continue
-		}
 		// The exemplars' dot products: a dense row by one vector
 		// kernel, postings one by one.
-		sp := ix.span[e.ex]
+		sp := e.ex
+		if sp.a == sp.b { // no exemplar has the feature
+			continue
+		}
 		if sp.a < 0 {
 			d := int(-sp.a-1) * ix.stride
 			vec.AddScaled(dots, ix.dmat[d:d+ix.stride], v)
