@@ -317,11 +317,49 @@ func addSparse(a, b sparse, w float32) sparse {
 func addSparseTo(dst, a, b sparse, w float32) sparse {
 	n := len(a.idx) + len(b.idx)
 	idx, val := slices.Grow(dst.idx[:0], n)[:n], slices.Grow(dst.val[:0], n)[:n]
+	var out sparse
 	if len(b.idx)*fewShare <= len(a.idx) {
-		out := addFew(idx, val, a, b, w)
-		vec.Normalize(out.val)
-		return out
+		out = addFew(idx, val, a, b, w)
+	} else {
+		out = mergeEach(idx, val, a, b, w)
 	}
+	vec.Normalize(out.val)
+	return out
+}
+
+// fewShare is how many times fewer entries than a b must have for
+// addSparseTo to copy the runs of a between them (addFew) rather than
+// merge entry by entry: the word pairs' few dozen buckets added to a
+// query's features, hundreds.
+const fewShare = 8
+
+// addFew writes a + w·b into idx and val (of their total length) as
+// addSparseTo's merge does, with the same sums, for a b much shorter than
+// a: each of b's entries is found in a by binary search and the run of a
+// before it copied whole rather than compared entry by entry.
+func addFew(idx []int32, val []float32, a, b sparse, w float32) sparse {
+	i, k := 0, 0
+	for j, bj := range b.idx {
+		m, found := slices.BinarySearch(a.idx[i:], bj)
+		copy(idx[k:], a.idx[i:i+m])
+		copy(val[k:], a.val[i:i+m])
+		i, k = i+m, k+m
+		if found {
+			idx[k], val[k] = bj, a.val[i]+float32(w*b.val[j])
+			i++
+		} else {
+			idx[k], val[k] = bj, float32(w*b.val[j])
+		}
+		k++
+	}
+	copy(idx[k:], a.idx[i:])
+	k += copy(val[k:], a.val[i:])
+	return sparse{idx: idx[:k], val: val[:k]}
+}
+
+// mergeEach writes a + w·b into idx and val (of their total length),
+// merging entry by entry.
+func mergeEach(idx []int32, val []float32, a, b sparse, w float32) sparse {
 	i, j, k := 0, 0, 0
 	for ; i < len(a.idx) && j < len(b.idx); k++ {
 		switch ai, bj := a.idx[i], b.idx[j]; {
@@ -343,38 +381,5 @@ func addSparseTo(dst, a, b sparse, w float32) sparse {
 	for ; j < len(b.idx); j, k = j+1, k+1 {
 		idx[k], val[k] = b.idx[j], float32(w*b.val[j])
 	}
-	out := sparse{idx: idx[:k], val: val[:k]}
-	vec.Normalize(out.val)
-	return out
-}
-
-// fewShare is how many times fewer entries than a b must have for
-// addSparseTo to copy the runs of a between them (addFew) rather than
-// merge entry by entry: the word pairs' few dozen buckets added to a
-// query's features, hundreds.
-const fewShare = 8
-
-// addFew writes a + w·b into idx and val (of their total length) as
-// addSparseTo's merge does, with the same sums, for a b much shorter than
-// a: each of b's entries is found in a by binary search and the run of a
-// before it copied whole, a fifth of the merge's instructions for a
-// query's pairs.
-func addFew(idx []int32, val []float32, a, b sparse, w float32) sparse {
-	i, k := 0, 0
-	for j, bj := range b.idx {
-		m, found := slices.BinarySearch(a.idx[i:], bj)
-		copy(idx[k:], a.idx[i:i+m])
-		copy(val[k:], a.val[i:i+m])
-		i, k = i+m, k+m
-		if found {
-			idx[k], val[k] = bj, a.val[i]+float32(w*b.val[j])
-			i++
-		} else {
-			idx[k], val[k] = bj, float32(w*b.val[j])
-		}
-		k++
-	}
-	copy(idx[k:], a.idx[i:])
-	k += copy(val[k:], a.val[i:])
 	return sparse{idx: idx[:k], val: val[:k]}
 }
