@@ -235,12 +235,17 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 		dots = make([]float32, ix.stride)
 	}
 	dots = dots[:ix.stride]
+	// The tables in locals: the stores into the dot products could alias
+	// the fields for the compiler, which then reloaded them per feature.
+	rows, ent, stride := sc.rows, sc.ent, ix.stride
+	postEx, postVal, dmat := ix.postEx, ix.postVal, ix.dmat
+	vals := x.val[:len(x.idx)]
 	for k, f := range x.idx {
-		r, ok := sc.rows.row(f)
+		r, ok := rows.row(f)
 		if !ok {
 			continue
 		}
-		e, v := sc.ent[r], x.val[k]
+		e, v := ent[r], vals[k]
 		if e.gate >= 0 {
 			rowArr[n], valArr[n] = e.gate, v
 			if n++; n == len(rowArr) {
@@ -255,18 +260,18 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 			continue
 		}
 		if sp.a < 0 {
-			d := int(-sp.a-1) * ix.stride
-			vec.AddScaled(dots, ix.dmat[d:d+ix.stride], v)
+			d := int(-sp.a-1) * stride
+			vec.AddScaled(dots, dmat[d:d+stride], v)
 			continue
 		}
-		exs, vals := ix.postEx[sp.a:sp.b], ix.postVal[sp.a:sp.b]
+		exs, exVals := postEx[sp.a:sp.b], postVal[sp.a:sp.b]
 		if small {
-			scatterSmall(&buf, exs, vals, v)
+			scatterSmall(&buf, exs, exVals, v)
 			continue
 		}
-		vals = vals[:len(exs)]
+		exVals = exVals[:len(exs)]
 		for i, e := range exs {
-			dots[e] += v * vals[i]
+			dots[e] += v * exVals[i]
 		}
 	}
 	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])
