@@ -230,13 +230,32 @@ func (l *Learned) retrieval(d *Decision, m *Model, x sparse, knowledge float64) 
 	d.Retrieve = d.Retrieve || p[1] >= l.opts.RetrieveThreshold
 }
 
+// cand is a candidate expert with its gate probability.
+type cand struct {
+	name string
+	p    float64
+}
+
+// sortByP sorts cs most probable first, stably, as
+// slices.SortStableFunc by cmp.Compare (NaN last): by insertion for a
+// gateway's few experts, without the calls of a comparison function.
+func sortByP(cs []cand) {
+	if len(cs) > maxInsertion {
+		slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(b.p, a.p) })
+		return
+	}
+	for i := 1; i < len(cs); i++ {
+		c, j := cs[i], i
+		for ; j > 0 && cmp.Compare(cs[j-1].p, c.p) < 0; j-- {
+			cs[j] = cs[j-1]
+		}
+		cs[j] = c
+	}
+}
+
 // selectExperts picks experts among q.Candidates from the gate
 // probabilities p.
 func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query) {
-	type cand struct {
-		name string
-		p    float64
-	}
 	cs := make([]cand, 0, len(q.Candidates))
 	for _, name := range q.Candidates {
 		i, ok := m.index[name]
@@ -257,7 +276,7 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 	for _, c := range cs {
 		d.Probabilities[c.name] = c.p
 	}
-	slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(b.p, a.p) })
+	sortByP(cs)
 
 	// Out of scope: the out-of-scope class is too likely, or even the best
 	// candidate is not likely enough.
