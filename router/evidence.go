@@ -158,8 +158,9 @@ func (l *Learned) embedTexts(ctx context.Context, m *installed, texts []string) 
 
 // fromNGrams returns the router's features of text given its n-grams
 // under l.NGrams, computed by the caller: the lexical features are added
-// to them, unless the speller corrects text, whose n-grams then differ.
-func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngrams sparse) (sparse, error) {
+// to them (into dst's arrays, see Lexical.extendTo), unless the speller
+// corrects text, whose n-grams then differ.
+func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngrams sparse, dst *sparse) (sparse, error) {
 	if m.spell != nil && m.spell.correct(text) != text {
 		xs, err := l.embedTexts(ctx, m, []string{text})
 		if err != nil {
@@ -168,7 +169,7 @@ func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngr
 		return xs[0], nil
 	}
 	if lex, ok := l.emb.(*Lexical); ok {
-		return lex.extend(ngrams, text), nil
+		return lex.extendTo(dst, ngrams, text), nil
 	}
 	return ngrams, nil
 }
@@ -186,8 +187,9 @@ func inScope(m *installed, p []float64) float64 {
 // or q.Vector when the text is short and they are the router's features,
 // otherwise from the router's own embedding (by segments for a long text), and with the
 // conversation when the text alone is ambiguous. It returns the features
-// of the main text for the retrieval gate.
-func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64) (sparse, error) {
+// of the main text for the retrieval gate, which may live in dst's arrays
+// (the caller's, reused across queries).
+func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, dst *sparse) (sparse, error) {
 	var x sparse
 	segs := segments(q.Text)
 	switch {
@@ -213,7 +215,7 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		}
 		x = xs[len(xs)-1]
 	case len(q.Features.Idx) > 0:
-		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val})
+		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}, dst)
 		if err != nil {
 			return sparse{}, err
 		}

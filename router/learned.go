@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/moegate/moegate/embed"
@@ -72,6 +73,9 @@ type Learned struct {
 	emb    embed.Embedder
 	opts   Options
 	active atomic.Pointer[installed]
+	// features holds a query's features (*sparse) between queries: the
+	// lexical features' arrays, a few KB, were allocated per query.
+	features sync.Pool
 }
 
 // installed is a model with its lookup table, built once at Install.
@@ -203,7 +207,12 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 	}
 	d.Version = m.Version
 	p := make([]float64, len(m.Experts))
-	sx, err := l.evidence(ctx, m, q, p)
+	buf, _ := l.features.Get().(*sparse)
+	if buf == nil {
+		buf = &sparse{}
+	}
+	defer l.features.Put(buf) // the features are used by the retrieval gate only, below
+	sx, err := l.evidence(ctx, m, q, p, buf)
 	if err != nil {
 		return Decision{}, err
 	}

@@ -182,6 +182,12 @@ func (l *Lexical) NGrams() *embed.Local { return l.local }
 // extend adds text's stem and concept features to its n-grams a (as
 // l.NGrams gives them). The result may share a's arrays.
 func (l *Lexical) extend(a sparse, text string) sparse {
+	return l.extendTo(&sparse{}, a, text)
+}
+
+// extendTo is extend writing the result into dst's arrays, grown as
+// needed (*dst is left with them), unless it is a itself.
+func (l *Lexical) extendTo(dst *sparse, a sparse, text string) sparse {
 	s, _ := l.scratch.Get().(*lexScratch)
 	if s == nil {
 		s = &lexScratch{}
@@ -202,15 +208,17 @@ func (l *Lexical) extend(a sparse, text string) sparse {
 	}
 	switch {
 	case len(s.x.idx) > 0 && len(s.p.idx) > 0:
-		// The intermediate sum lives in scratch: only the result is new.
+		// The intermediate sum lives in scratch, the result in dst.
 		s.sum = addSparseTo(s.sum, a, s.x, float32(l.opts.Extra))
-		a = addSparse(s.sum, s.p, float32(l.opts.Pairs))
+		*dst = addSparseTo(*dst, s.sum, s.p, float32(l.opts.Pairs))
 	case len(s.x.idx) > 0:
-		a = addSparse(a, s.x, float32(l.opts.Extra))
+		*dst = addSparseTo(*dst, a, s.x, float32(l.opts.Extra))
 	case len(s.p.idx) > 0:
-		a = addSparse(a, s.p, float32(l.opts.Pairs))
+		*dst = addSparseTo(*dst, a, s.p, float32(l.opts.Pairs))
+	default:
+		return a
 	}
-	return a
+	return *dst
 }
 
 // pairWindow is the farthest apart two words of a pair feature are.

@@ -240,3 +240,28 @@ func checkUnitSorted(t *testing.T, x sparse) {
 		t.Errorf("squared norm %v, want 1", ss)
 	}
 }
+
+// TestExtendToReusesDst checks that a query's lexical features, once dst
+// has grown, cost no allocation (they were a few KB per routed query) and
+// equal extend's.
+func TestExtendToReusesDst(t *testing.T) {
+	lex := features()
+	for _, text := range []string{
+		"how do i transfer money to my savings account", // stems, concepts and pairs
+		"hello there",           // pairs only: stop words have no stem
+		"mortgage",              // stems and concepts only
+		"cb008859d2c67ed 12345", // neither
+	} {
+		a := sparseOf(lex.NGrams(), text)
+		want := lex.extend(a, text)
+		var dst sparse
+		lex.extendTo(&dst, a, text)
+		var got sparse
+		if n := testing.AllocsPerRun(20, func() { got = lex.extendTo(&dst, a, text) }); n != 0 {
+			t.Errorf("%q: %v allocations per query", text, n)
+		}
+		if !slices.Equal(got.idx, want.idx) || !slices.Equal(got.val, want.val) {
+			t.Errorf("%q: extendTo %v %v, extend %v %v", text, got.idx, got.val, want.idx, want.val)
+		}
+	}
+}
