@@ -319,12 +319,33 @@ func addSparse(a, b sparse, w float32) sparse {
 func addSparseTo(dst, a, b sparse, w float32) sparse {
 	n := len(a.idx) + len(b.idx)
 	idx, val := slices.Grow(dst.idx[:0], n)[:n], slices.Grow(dst.val[:0], n)[:n]
-	var out sparse
 	if len(b.idx)*fewShare <= len(a.idx) {
-		out = addFew(idx, val, a, b, w)
-	} else {
-		out = mergeEach(idx, val, a, b, w)
+		out := addFew(idx, val, a, b, w)
+		vec.Normalize(out.val)
+		return out
 	}
+	i, j, k := 0, 0, 0
+	for ; i < len(a.idx) && j < len(b.idx); k++ {
+		switch ai, bj := a.idx[i], b.idx[j]; {
+		case ai < bj:
+			idx[k], val[k] = ai, a.val[i]
+			i++
+		case bj < ai:
+			idx[k], val[k] = bj, float32(w*b.val[j])
+			j++
+		default:
+			idx[k], val[k] = ai, a.val[i]+float32(w*b.val[j])
+			i++
+			j++
+		}
+	}
+	for ; i < len(a.idx); i, k = i+1, k+1 {
+		idx[k], val[k] = a.idx[i], a.val[i]
+	}
+	for ; j < len(b.idx); j, k = j+1, k+1 {
+		idx[k], val[k] = b.idx[j], float32(w*b.val[j])
+	}
+	out := sparse{idx: idx[:k], val: val[:k]}
 	vec.Normalize(out.val)
 	return out
 }
@@ -356,32 +377,5 @@ func addFew(idx []int32, val []float32, a, b sparse, w float32) sparse {
 	}
 	copy(idx[k:], a.idx[i:])
 	k += copy(val[k:], a.val[i:])
-	return sparse{idx: idx[:k], val: val[:k]}
-}
-
-// mergeEach writes a + w·b into idx and val (of their total length),
-// merging entry by entry.
-func mergeEach(idx []int32, val []float32, a, b sparse, w float32) sparse {
-	i, j, k := 0, 0, 0
-	for ; i < len(a.idx) && j < len(b.idx); k++ {
-		switch ai, bj := a.idx[i], b.idx[j]; {
-		case ai < bj:
-			idx[k], val[k] = ai, a.val[i]
-			i++
-		case bj < ai:
-			idx[k], val[k] = bj, float32(w*b.val[j])
-			j++
-		default:
-			idx[k], val[k] = ai, a.val[i]+float32(w*b.val[j])
-			i++
-			j++
-		}
-	}
-	for ; i < len(a.idx); i, k = i+1, k+1 {
-		idx[k], val[k] = a.idx[i], a.val[i]
-	}
-	for ; j < len(b.idx); j, k = j+1, k+1 {
-		idx[k], val[k] = b.idx[j], float32(w*b.val[j])
-	}
 	return sparse{idx: idx[:k], val: val[:k]}
 }

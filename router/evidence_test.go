@@ -87,8 +87,8 @@ func TestAddSparse(t *testing.T) {
 }
 
 // TestAddSparseFew checks that adding a much shorter vector, whose
-// entries are found by binary search (addFew), gives what merging entry
-// by entry gives, bit for bit: entries before, between, after and on a's.
+// entries are found by binary search (addFew), gives the sums coordinate
+// by coordinate, bit for bit: entries before, between, after and on a's.
 func TestAddSparseFew(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	randSparse := func(n, dim int) sparse {
@@ -110,8 +110,23 @@ func TestAddSparseFew(t *testing.T) {
 			continue // the entry-by-entry merge
 		}
 		got := addSparse(a, b, 0.3)
-		n := len(a.idx) + len(b.idx)
-		want := mergeEach(make([]int32, n), make([]float32, n), a, b, 0.3)
+		var want sparse // a + 0.3·b coordinate by coordinate
+		for i := range int32(tt.dim) {
+			ka, ina := slices.BinarySearch(a.idx, i)
+			kb, inb := slices.BinarySearch(b.idx, i)
+			var v float32
+			switch {
+			case ina && inb:
+				v = a.val[ka] + float32(0.3*b.val[kb])
+			case ina:
+				v = a.val[ka]
+			case inb:
+				v = float32(0.3 * b.val[kb])
+			default:
+				continue
+			}
+			want.idx, want.val = append(want.idx, i), append(want.val, v)
+		}
 		vec.Normalize(want.val)
 		if !slices.Equal(got.idx, want.idx) || !slices.Equal(got.val, want.val) {
 			t.Errorf("%d + %d entries below %d: got %v %v, want %v %v", len(a.idx), len(b.idx), tt.dim, got.idx, got.val, want.idx, want.val)
