@@ -216,8 +216,11 @@ func TestLexicalPairs(t *testing.T) {
 	}
 	// Pairs are words 2 and 3 apart, whatever the words.
 	for text, want := range map[string]int{"one two": 0, "one two three": 1, "one two three four": 3, "a b c d e": 5, "my. Name, is": 1} {
-		if got := len(with.pairs(nil, text)); got != want {
-			t.Errorf("%q has %d pairs, want %d", text, got, want)
+		if _, _, ps := with.features(nil, nil, nil, text); len(ps) != want {
+			t.Errorf("%q has %d pairs, want %d", text, len(ps), want)
+		}
+		if _, _, ps := without.features(nil, nil, nil, text); len(ps) != 0 {
+			t.Errorf("%q has %d pairs without them", text, len(ps))
 		}
 	}
 	checkUnitSorted(t, sparseOf(with, "what is the name you go by now"))
