@@ -113,13 +113,16 @@ func (ix *exemplarIndex) classBest(dots []float32, s []float64) {
 // stack (a power of two: see scatterSmall).
 const smallIndex = 512
 
-// scatterSmall adds v times each value to the dot product of its
-// exemplar. The exemplars are below smallIndex, so masking them, which
-// changes none, spares a bounds check per posting.
-func scatterSmall(dots *[smallIndex]float32, exs []int32, vals []float32, v float32) {
-	d, vals := dots[:], vals[:len(exs)]
-	for i, e := range exs {
-		d[e&(smallIndex-1)] += v * vals[i]
+// scatterSmall adds v times the values of postings a to b (of exs and
+// vals) to the dot products of their exemplars. The exemplars are below
+// smallIndex, so masking them, which changes none, spares a bounds check
+// per posting. The postings are sliced here, past scores' branch on the
+// index's size (callgrind, per routed query: 1k fewer instructions for
+// the gateway's 10 experts, 18k fewer for 150 experts' few-shot index).
+func scatterSmall(dots *[smallIndex]float32, exs []int32, vals []float32, a, b int, v float32) {
+	exs, vals = exs[a:b], vals[a:b]
+	for p := range exs {
+		dots[exs[p]&(smallIndex-1)] += v * vals[p]
 	}
 }
 
@@ -264,11 +267,11 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 			vec.AddScaled(dots, dmat[d:d+stride], v)
 			continue
 		}
-		exs, exVals := postEx[sp.a:sp.b], postVal[sp.a:sp.b]
 		if small {
-			scatterSmall(&buf, exs, exVals, v)
+			scatterSmall(&buf, postEx, postVal, int(sp.a), int(sp.b), v)
 			continue
 		}
+		exs, exVals := postEx[sp.a:sp.b], postVal[sp.a:sp.b]
 		exVals = exVals[:len(exs)]
 		for i, e := range exs {
 			dots[e] += v * exVals[i]
