@@ -363,22 +363,10 @@ const fewShare = 8
 func addFew(idx []int32, val []float32, a, b sparse, w float32) sparse {
 	i, k := 0, 0
 	for j, bj := range b.idx {
-		// The first of a's entries from i not below bj, by bisection
-		// written out: slices.BinarySearch was not inlined (2.5k
-		// instructions a routed query, callgrind).
-		lo, hi := i, len(a.idx)
-		for lo < hi {
-			if h := int(uint(lo+hi) >> 1); a.idx[h] < bj {
-				lo = h + 1
-			} else {
-				hi = h
-			}
-		}
-		found := lo < len(a.idx) && a.idx[lo] == bj
-		m := lo - i
-		copy(idx[k:], a.idx[i:lo])
-		copy(val[k:], a.val[i:lo])
-		i, k = lo, k+m
+		m, found := slices.BinarySearch(a.idx[i:], bj)
+		copy(idx[k:], a.idx[i:i+m])
+		copy(val[k:], a.val[i:i+m])
+		i, k = i+m, k+m
 		if found {
 			idx[k], val[k] = bj, a.val[i]+float32(w*b.val[j])
 			i++
