@@ -110,6 +110,9 @@ const (
 )
 
 func fnvRune(h uint64, r rune) uint64 {
+	if uint32(r)-1 < 0xff { // one byte, most runes: no loop (0 hashes no byte)
+		return (h ^ uint64(r)) * fnvPrime
+	}
 	for r != 0 {
 		h ^= uint64(r & 0xff)
 		h *= fnvPrime

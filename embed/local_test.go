@@ -288,3 +288,18 @@ func TestSublinear(t *testing.T) {
 		}
 	}
 }
+
+// TestFNVRune checks fnvRune's one-byte shortcut against FNV-1a over the
+// rune's bytes from the lowest, stopping at the last non-zero one: the
+// buckets, and so every vector and model, stay those of local-v2.
+func TestFNVRune(t *testing.T) {
+	for _, r := range []rune{0, 1, 'a', 'Z', '0', 0x7f, 0x80, 0xff, 0x100, 0x1ff, 'é', 'ß', '語', '😀', 0x10FFFF} {
+		want := uint64(fnvOffset)
+		for v := uint32(r); v != 0; v >>= 8 {
+			want = (want ^ uint64(v&0xff)) * fnvPrime
+		}
+		if got := fnvRune(fnvOffset, r); got != want {
+			t.Errorf("fnvRune(%U) = %#x, want %#x", r, got, want)
+		}
+	}
+}

@@ -158,8 +158,9 @@ func (l *Learned) embedTexts(ctx context.Context, m *installed, texts []string) 
 
 // fromNGrams returns the router's features of text given its n-grams
 // under l.NGrams, computed by the caller: the lexical features are added
-// to them, unless the speller corrects text, whose n-grams then differ.
-func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngrams sparse) (sparse, error) {
+// to them (into dst's arrays, see Lexical.extendTo), unless the speller
+// corrects text, whose n-grams then differ.
+func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngrams sparse, dst *sparse) (sparse, error) {
 	if m.spell != nil && m.spell.correct(text) != text {
 		xs, err := l.embedTexts(ctx, m, []string{text})
 		if err != nil {
@@ -168,7 +169,7 @@ func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngr
 		return xs[0], nil
 	}
 	if lex, ok := l.emb.(*Lexical); ok {
-		return lex.extend(ngrams, text), nil
+		return lex.extendTo(dst, ngrams, text), nil
 	}
 	return ngrams, nil
 }
@@ -186,8 +187,9 @@ func inScope(m *installed, p []float64) float64 {
 // or q.Vector when the text is short and they are the router's features,
 // otherwise from the router's own embedding (by segments for a long text), and with the
 // conversation when the text alone is ambiguous. It returns the features
-// of the main text for the retrieval gate.
-func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64) (sparse, error) {
+// of the main text for the retrieval gate, which may live in dst's arrays
+// (the caller's, reused across queries).
+func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, dst *sparse) (sparse, error) {
 	var x sparse
 	segs := segments(q.Text)
 	switch {
@@ -213,7 +215,7 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		}
 		x = xs[len(xs)-1]
 	case len(q.Features.Idx) > 0:
-		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val})
+		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}, dst)
 		if err != nil {
 			return sparse{}, err
 		}
@@ -317,6 +319,11 @@ func addSparse(a, b sparse, w float32) sparse {
 func addSparseTo(dst, a, b sparse, w float32) sparse {
 	n := len(a.idx) + len(b.idx)
 	idx, val := slices.Grow(dst.idx[:0], n)[:n], slices.Grow(dst.val[:0], n)[:n]
+	if len(b.idx)*fewShare <= len(a.idx) {
+		out := addFew(idx, val, a, b, w)
+		vec.Normalize(out.val)
+		return out
+	}
 	i, j, k := 0, 0, 0
 	for ; i < len(a.idx) && j < len(b.idx); k++ {
 		switch ai, bj := a.idx[i], b.idx[j]; {
@@ -341,4 +348,34 @@ func addSparseTo(dst, a, b sparse, w float32) sparse {
 	out := sparse{idx: idx[:k], val: val[:k]}
 	vec.Normalize(out.val)
 	return out
+}
+
+// fewShare is how many times fewer entries than a b must have for
+// addSparseTo to copy the runs of a between them (addFew) rather than
+// merge entry by entry: the word pairs' few dozen buckets added to a
+// query's features, hundreds.
+const fewShare = 8
+
+// addFew writes a + w·b into idx and val (of their total length) as
+// addSparseTo's merge does, with the same sums, for a b much shorter than
+// a: each of b's entries is found in a by binary search and the run of a
+// before it copied whole rather than compared entry by entry.
+func addFew(idx []int32, val []float32, a, b sparse, w float32) sparse {
+	i, k := 0, 0
+	for j, bj := range b.idx {
+		m, found := slices.BinarySearch(a.idx[i:], bj)
+		copy(idx[k:], a.idx[i:i+m])
+		copy(val[k:], a.val[i:i+m])
+		i, k = i+m, k+m
+		if found {
+			idx[k], val[k] = bj, a.val[i]+float32(w*b.val[j])
+			i++
+		} else {
+			idx[k], val[k] = bj, float32(w*b.val[j])
+		}
+		k++
+	}
+	copy(idx[k:], a.idx[i:])
+	k += copy(val[k:], a.val[i:])
+	return sparse{idx: idx[:k], val: val[:k]}
 }

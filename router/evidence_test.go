@@ -4,9 +4,11 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/moegate/moegate/internal/vec"
 	"github.com/moegate/moegate/router/perturb"
 )
 
@@ -80,6 +82,54 @@ func TestAddSparse(t *testing.T) {
 	for k, w := range want {
 		if math.Abs(float64(got.val[k])-float64(w)/norm) > 1e-6 {
 			t.Errorf("value %d = %v, want %v", k, got.val[k], float64(w)/norm)
+		}
+	}
+}
+
+// TestAddSparseFew checks that adding a much shorter vector, whose
+// entries are found by binary search (addFew), gives the sums coordinate
+// by coordinate, bit for bit: entries before, between, after and on a's.
+func TestAddSparseFew(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	randSparse := func(n, dim int) sparse {
+		var x sparse
+		for i := range int32(dim) {
+			if r.IntN(dim) < n {
+				x.idx = append(x.idx, i)
+				x.val = append(x.val, r.Float32()*2-1)
+			}
+		}
+		return x
+	}
+	tests := []struct{ na, nb, dim int }{
+		{0, 0, 10}, {8, 1, 10}, {200, 3, 400}, {300, 30, 1000}, {500, 60, 600}, {800, 40, 900},
+	}
+	for _, tt := range tests {
+		a, b := randSparse(tt.na, tt.dim), randSparse(tt.nb, tt.dim)
+		if len(b.idx)*fewShare > len(a.idx) {
+			continue // the entry-by-entry merge
+		}
+		got := addSparse(a, b, 0.3)
+		var want sparse // a + 0.3·b coordinate by coordinate
+		for i := range int32(tt.dim) {
+			ka, ina := slices.BinarySearch(a.idx, i)
+			kb, inb := slices.BinarySearch(b.idx, i)
+			var v float32
+			switch {
+			case ina && inb:
+				v = a.val[ka] + float32(0.3*b.val[kb])
+			case ina:
+				v = a.val[ka]
+			case inb:
+				v = float32(0.3 * b.val[kb])
+			default:
+				continue
+			}
+			want.idx, want.val = append(want.idx, i), append(want.val, v)
+		}
+		vec.Normalize(want.val)
+		if !slices.Equal(got.idx, want.idx) || !slices.Equal(got.val, want.val) {
+			t.Errorf("%d + %d entries below %d: got %v %v, want %v %v", len(a.idx), len(b.idx), tt.dim, got.idx, got.val, want.idx, want.val)
 		}
 	}
 }

@@ -113,13 +113,16 @@ func (ix *exemplarIndex) classBest(dots []float32, s []float64) {
 // stack (a power of two: see scatterSmall).
 const smallIndex = 512
 
-// scatterSmall adds v times each value to the dot product of its
-// exemplar. The exemplars are below smallIndex, so masking them, which
-// changes none, spares a bounds check per posting.
-func scatterSmall(dots *[smallIndex]float32, exs []int32, vals []float32, v float32) {
-	d, vals := dots[:], vals[:len(exs)]
-	for i, e := range exs {
-		d[e&(smallIndex-1)] += v * vals[i]
+// scatterSmall adds v times the values of postings a to b (of exs and
+// vals) to the dot products of their exemplars. The exemplars are below
+// smallIndex, so masking them, which changes none, spares a bounds check
+// per posting. The postings are sliced here, past scores' branch on the
+// index's size (callgrind, per routed query: 1k fewer instructions for
+// the gateway's 10 experts, 18k fewer for 150 experts' few-shot index).
+func scatterSmall(dots *[smallIndex]float32, exs []int32, vals []float32, a, b int, v float32) {
+	exs, vals = exs[a:b], vals[a:b]
+	for p := range exs {
+		dots[exs[p]&(smallIndex-1)] += v * vals[p]
 	}
 }
 
@@ -141,9 +144,13 @@ type scorer struct {
 	temp   float64
 }
 
-// scoreRow is a feature's row in the gate and in the exemplar index, −1
-// where it has none.
-type scoreRow struct{ gate, ex int32 }
+// scoreRow is a feature's row in the gate (−1 where it has none) and its
+// span in the exemplar index (empty where it has none), copied from
+// ix.span: one load per feature rather than two.
+type scoreRow struct {
+	gate int32
+	ex   span
+}
 
 // joinRows builds sc.rows and sc.ent from the gate's and the exemplar
 // index's rows, over features of dimension dim.
@@ -157,12 +164,12 @@ func (sc *scorer) joinRows(dim int) {
 		if !gok && !eok {
 			continue
 		}
-		r := scoreRow{-1, -1}
+		r := scoreRow{gate: -1}
 		if gok {
 			r.gate = int32(g)
 		}
 		if eok {
-			r.ex = int32(e)
+			r.ex = sc.ex.span[e]
 		}
 		sc.ent = append(sc.ent, r)
 	}
@@ -231,12 +238,17 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 		dots = make([]float32, ix.stride)
 	}
 	dots = dots[:ix.stride]
+	// The tables in locals rather than read through sc and ix per
+	// feature (callgrind: 0.3k fewer instructions a routed request).
+	rows, ent, stride := sc.rows, sc.ent, ix.stride
+	postEx, postVal, dmat := ix.postEx, ix.postVal, ix.dmat
+	vals := x.val[:len(x.idx)]
 	for k, f := range x.idx {
-		r, ok := sc.rows.row(f)
+		r, ok := rows.row(f)
 		if !ok {
 			continue
 		}
-		e, v := sc.ent[r], x.val[k]
+		e, v := ent[r], vals[k]
 		if e.gate >= 0 {
 			rowArr[n], valArr[n] = e.gate, v
 			if n++; n == len(rowArr) {
@@ -244,25 +256,25 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 				n = 0
 			}
 		}
-		if e.ex < 0 {
-			continue
-		}
 		// The exemplars' dot products: a dense row by one vector
 		// kernel, postings one by one.
-		sp := ix.span[e.ex]
+		sp := e.ex
+		if sp.a == sp.b { // no exemplar has the feature
+			continue
+		}
 		if sp.a < 0 {
-			d := int(-sp.a-1) * ix.stride
-			vec.AddScaled(dots, ix.dmat[d:d+ix.stride], v)
+			d := int(-sp.a-1) * stride
+			vec.AddScaled(dots, dmat[d:d+stride], v)
 			continue
 		}
-		exs, vals := ix.postEx[sp.a:sp.b], ix.postVal[sp.a:sp.b]
 		if small {
-			scatterSmall(&buf, exs, vals, v)
+			scatterSmall(&buf, postEx, postVal, int(sp.a), int(sp.b), v)
 			continue
 		}
-		vals = vals[:len(exs)]
+		exs, exVals := postEx[sp.a:sp.b], postVal[sp.a:sp.b]
+		exVals = exVals[:len(exs)]
 		for i, e := range exs {
-			dots[e] += v * vals[i]
+			dots[e] += v * exVals[i]
 		}
 	}
 	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/moegate/moegate/embed"
@@ -72,6 +73,9 @@ type Learned struct {
 	emb    embed.Embedder
 	opts   Options
 	active atomic.Pointer[installed]
+	// features holds a query's features (*sparse) between queries: the
+	// lexical features' arrays, a few KB, were allocated per query.
+	features sync.Pool
 }
 
 // installed is a model with its lookup table, built once at Install.
@@ -203,7 +207,12 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 	}
 	d.Version = m.Version
 	p := make([]float64, len(m.Experts))
-	sx, err := l.evidence(ctx, m, q, p)
+	buf, _ := l.features.Get().(*sparse)
+	if buf == nil {
+		buf = &sparse{}
+	}
+	defer l.features.Put(buf) // the features are used by the retrieval gate only, below
+	sx, err := l.evidence(ctx, m, q, p, buf)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -230,13 +239,32 @@ func (l *Learned) retrieval(d *Decision, m *Model, x sparse, knowledge float64) 
 	d.Retrieve = d.Retrieve || p[1] >= l.opts.RetrieveThreshold
 }
 
+// cand is a candidate expert with its gate probability.
+type cand struct {
+	name string
+	p    float64
+}
+
+// sortByP sorts cs most probable first, stably, as
+// slices.SortStableFunc by cmp.Compare (NaN last): by insertion for a
+// gateway's few experts, without the calls of a comparison function.
+func sortByP(cs []cand) {
+	if len(cs) > maxInsertion {
+		slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(b.p, a.p) })
+		return
+	}
+	for i := 1; i < len(cs); i++ {
+		c, j := cs[i], i
+		for ; j > 0 && cmp.Compare(cs[j-1].p, c.p) < 0; j-- {
+			cs[j] = cs[j-1]
+		}
+		cs[j] = c
+	}
+}
+
 // selectExperts picks experts among q.Candidates from the gate
 // probabilities p.
 func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query) {
-	type cand struct {
-		name string
-		p    float64
-	}
 	cs := make([]cand, 0, len(q.Candidates))
 	for _, name := range q.Candidates {
 		i, ok := m.index[name]
@@ -257,7 +285,7 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 	for _, c := range cs {
 		d.Probabilities[c.name] = c.p
 	}
-	slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(b.p, a.p) })
+	sortByP(cs)
 
 	// Out of scope: the out-of-scope class is too likely, or even the best
 	// candidate is not likely enough.

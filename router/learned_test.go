@@ -1,12 +1,15 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -453,5 +456,26 @@ func TestConcurrentSwap(t *testing.T) {
 	}
 	if l.Version() != 200 {
 		t.Errorf("final version %d", l.Version())
+	}
+}
+
+func TestSortByP(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 2, 10, maxInsertion, maxInsertion + 1, 300} {
+		cs := make([]cand, n)
+		for k := range cs {
+			cs[k] = cand{name: strconv.Itoa(k), p: float64(r.IntN(4)) / 4} // ties, whose order must be kept
+			if r.IntN(10) == 0 {
+				cs[k].p = math.NaN()
+			}
+		}
+		want := slices.Clone(cs)
+		slices.SortStableFunc(want, func(a, b cand) int { return cmp.Compare(b.p, a.p) })
+		sortByP(cs)
+		for k := range cs {
+			if cs[k].name != want[k].name {
+				t.Fatalf("%d candidates: got %v, want %v", n, cs, want)
+			}
+		}
 	}
 }

@@ -177,6 +177,24 @@ func TestSortRuns(t *testing.T) {
 	}
 }
 
+func TestSortByIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 30, maxInsertion, maxInsertion + 1, 1000} {
+		for _, dim := range []int{8, 1 << 16} { // 8: many ties, whose order must be kept
+			bs := make([]damped, n)
+			for k := range bs {
+				bs[k] = damped{i: int32(r.IntN(dim)), w: float32(k)} // w: the position
+			}
+			want := slices.Clone(bs)
+			slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
+			sortByIndex(bs)
+			if !slices.Equal(bs, want) {
+				t.Fatalf("%d buckets below %d: got %v, want %v", n, dim, bs, want)
+			}
+		}
+	}
+}
+
 func TestLexicalPairs(t *testing.T) {
 	local := embed.NewLocal(LocalFeatureDim)
 	with := NewLexical(local, LexicalOptions{})
@@ -198,8 +216,11 @@ func TestLexicalPairs(t *testing.T) {
 	}
 	// Pairs are words 2 and 3 apart, whatever the words.
 	for text, want := range map[string]int{"one two": 0, "one two three": 1, "one two three four": 3, "a b c d e": 5, "my. Name, is": 1} {
-		if got := len(with.pairs(nil, text)); got != want {
-			t.Errorf("%q has %d pairs, want %d", text, got, want)
+		if _, _, ps := with.features(nil, nil, nil, text); len(ps) != want {
+			t.Errorf("%q has %d pairs, want %d", text, len(ps), want)
+		}
+		if _, _, ps := without.features(nil, nil, nil, text); len(ps) != 0 {
+			t.Errorf("%q has %d pairs without them", text, len(ps))
 		}
 	}
 	checkUnitSorted(t, sparseOf(with, "what is the name you go by now"))
@@ -220,5 +241,30 @@ func checkUnitSorted(t *testing.T, x sparse) {
 	}
 	if ss < 0.999 || ss > 1.001 {
 		t.Errorf("squared norm %v, want 1", ss)
+	}
+}
+
+// TestExtendToReusesDst checks that a query's lexical features, once dst
+// has grown, cost no allocation (they were a few KB per routed query) and
+// equal extend's.
+func TestExtendToReusesDst(t *testing.T) {
+	lex := features()
+	for _, text := range []string{
+		"how do i transfer money to my savings account", // stems, concepts and pairs
+		"hello there",           // pairs only: stop words have no stem
+		"mortgage",              // stems and concepts only
+		"cb008859d2c67ed 12345", // neither
+	} {
+		a := sparseOf(lex.NGrams(), text)
+		want := lex.extend(a, text)
+		var dst sparse
+		lex.extendTo(&dst, a, text)
+		var got sparse
+		if n := testing.AllocsPerRun(20, func() { got = lex.extendTo(&dst, a, text) }); n != 0 {
+			t.Errorf("%q: %v allocations per query", text, n)
+		}
+		if !slices.Equal(got.idx, want.idx) || !slices.Equal(got.val, want.val) {
+			t.Errorf("%q: extendTo %v %v, extend %v %v", text, got.idx, got.val, want.idx, want.val)
+		}
 	}
 }

@@ -65,6 +65,9 @@ func (s *speller) correct(text string) string {
 		if _, ok := s.count[string(w)]; ok {
 			return // a word of the vocabulary (looked up without a copy)
 		}
+		if len(w) < minVocabWord || len(w) > maxSpellerWord {
+			return // as word would, before a copy of w for it
+		}
 		c := s.word(string(w))
 		if c == "" {
 			return
@@ -110,14 +113,16 @@ func (s *speller) word(w string) string {
 	}
 	// w is a vocabulary word with a letter inserted (or w with one letter
 	// deleted is one).
+	// The deletes are looked up without a copy, and copied only when a
+	// vocabulary word (a copy each was most of a query's allocations).
 	var buf [maxSpellerWord]byte
 	for i := range len(w) {
-		d := string(append(append(buf[:0], w[:i]...), w[i+1:]...))
-		if len(d) >= minVocabWord {
-			consider(d)
+		d := append(append(buf[:0], w[:i]...), w[i+1:]...)
+		if _, ok := s.count[string(d)]; ok && len(d) >= minVocabWord {
+			consider(string(d))
 		}
 		// Substitutions and swaps: both lose a letter to the same form.
-		for _, c := range s.deletes[d] {
+		for _, c := range s.deletes[string(d)] {
 			consider(c)
 		}
 	}

@@ -46,6 +46,27 @@ func TestSpeller(t *testing.T) {
 	}
 }
 
+// TestSpellerAllocs checks that words the speller leaves alone cost no
+// allocation but a copy of each word of a vocabulary word's length that
+// the vocabulary lacks: none for short words, none per one-letter delete
+// (a copy each was most of a routed query's allocations).
+func TestSpellerAllocs(t *testing.T) {
+	s := newSpeller(vocabulary([]string{"what is my account balance", "how is the weather"}), nil)
+	one := testing.AllocsPerRun(20, func() { s.correct("what is my balance") })
+	tests := []struct {
+		text  string
+		extra float64
+	}{
+		{"what is my balance qz xk vw", 0},               // short unknown words
+		{"what is my balance zzyzxqwv plokijuhygtfr", 2}, // long unknown words, no candidate
+	}
+	for _, tt := range tests {
+		if n := testing.AllocsPerRun(20, func() { s.correct(tt.text) }); n != one+tt.extra {
+			t.Errorf("correct(%q): %v allocations, want %v", tt.text, n, one+tt.extra)
+		}
+	}
+}
+
 func TestEditDistance(t *testing.T) {
 	tests := []struct {
 		a, b string

@@ -45,12 +45,16 @@ func TestAddScaledRows(t *testing.T) {
 }
 
 func TestAddScaledRowsBounds(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("a row past the matrix did not panic")
-		}
-	}()
-	AddScaledRows(make([]float32, 4), make([]float32, 8), []int32{2}, []float32{1})
+	for _, rows := range [][]int32{{2}, {0, 1, 2}, {-1}, {1, -1}, {math.MaxInt32}, {math.MinInt32}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("rows %v of a 2-row matrix did not panic", rows)
+				}
+			}()
+			AddScaledRows(make([]float32, 4), make([]float32, 8), rows, make([]float32, len(rows)))
+		}()
+	}
 }
 
 func BenchmarkAddScaledRows(b *testing.B) {
