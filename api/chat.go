@@ -90,19 +90,26 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 			msgs[i].Role = "system"
 		}
 	}
-	return &chatCall{
-		stream: r.Stream,
-		req: &gateway.Request{
-			ID: requestID(c), Model: r.Model, Ext: ext,
-			Chat: &experts.Request{
-				Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
-				Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
-				Body:   body,
-				Images: images,
-			},
+	// The call, its gateway request and its chat request in one
+	// allocation, not three.
+	a := &chatAlloc{
+		chat: experts.Request{
+			Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
+			Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
+			Body:   body,
+			Images: images,
 		},
-		includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage,
-	}, nil
+	}
+	a.req = gateway.Request{ID: requestID(c), Model: r.Model, Ext: ext, Chat: &a.chat}
+	a.call = chatCall{stream: r.Stream, req: &a.req, includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage}
+	return &a.call, nil
+}
+
+// chatAlloc holds what decodeChat returns.
+type chatAlloc struct {
+	call chatCall
+	req  gateway.Request
+	chat experts.Request
 }
 
 // withHeaders merges what the request's headers say into its moegate

@@ -156,9 +156,14 @@ func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 func (s *Server) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
 	if !validRequestID(id) {
+		// Written in one buffer: the hex string and then its prefixed copy
+		// were two allocations.
 		var b [12]byte
 		_, _ = rand.Read(b[:])
-		id = "req_" + hex.EncodeToString(b[:])
+		var buf [len("req_") + 2*len(b)]byte
+		copy(buf[:], "req_")
+		hex.Encode(buf[len("req_"):], b[:])
+		id = string(buf[:])
 	}
 	c.Set(requestIDKey, id)
 	c.Header("X-Request-Id", id)
