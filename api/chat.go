@@ -117,8 +117,8 @@ type chatAlloc struct {
 // no-store (off) or no-cache (refresh) sets the cache mode unless the body
 // set one.
 func withHeaders(c *gin.Context, ext policies.Extension) policies.Extension {
-	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
-	if cc := c.GetHeader("Cache-Control"); ext.Cache == "" && cc != "" {
+	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(requestHeader(c.Request, "X-Moegate-Exclude-Data"))})
+	if cc := requestHeader(c.Request, "Cache-Control"); ext.Cache == "" && cc != "" {
 		for _, d := range strings.Split(cc, ",") {
 			switch strings.ToLower(strings.TrimSpace(d)) {
 			case "no-store":
@@ -193,7 +193,7 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 	// The route header is written last: the cache may still answer.
 	if !call.stream {
 		res, err := s.execute(c, p, nil)
-		c.Header("X-Moegate-Route", p.Info.Header())
+		setHeader(c, "X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
 		}

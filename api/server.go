@@ -154,7 +154,7 @@ func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 // requestID accepts a sane X-Request-Id from the caller or generates one,
 // and echoes it.
 func (s *Server) requestID(c *gin.Context) {
-	id := c.GetHeader("X-Request-Id")
+	id := requestHeader(c.Request, "X-Request-Id")
 	if !validRequestID(id) {
 		// Written in one buffer: the hex string and then its prefixed copy
 		// were two allocations.
@@ -166,7 +166,7 @@ func (s *Server) requestID(c *gin.Context) {
 		id = string(buf[:])
 	}
 	c.Set(requestIDKey, id)
-	c.Header("X-Request-Id", id)
+	setHeader(c, "X-Request-Id", id)
 	c.Next()
 }
 
@@ -264,8 +264,25 @@ func (s *Server) adminAuth(c *gin.Context) {
 	c.Next()
 }
 
+// requestHeader is r.Header.Get(key) for a key in canonical form: the
+// server stores a request's keys canonicalised, so the map is indexed
+// without canonicalising key again (some 500 instructions a call, a few
+// calls a request).
+func requestHeader(r *http.Request, key string) string {
+	if v := r.Header[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// setHeader is c.Header(key, value) for a key in canonical form and a
+// value that is not empty, without canonicalising key again.
+func setHeader(c *gin.Context, key, value string) {
+	c.Writer.Header()[key] = []string{value}
+}
+
 func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
+	h := requestHeader(r, "Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return "", false
