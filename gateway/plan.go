@@ -44,10 +44,13 @@ type Plan struct {
 	lackParam string        // the request parameter they could not honour
 
 	// The storage of Info, decision and the usual one or two candidates,
-	// so that a plan is one allocation, not four.
-	info    Info
-	decided router.Decision
-	candArr [2]aggregate.Candidate
+	// and of Execute's result (a cached answer's response too), so that a
+	// plan is one allocation, not six.
+	info     Info
+	decided  router.Decision
+	candArr  [2]aggregate.Candidate
+	result   Result
+	cacheHit experts.Response
 }
 
 // Admit applies the tenant's rate limits and budget. The decision is
