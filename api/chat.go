@@ -200,12 +200,9 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 		s.writeCompletion(c, completion(res))
 		return nil
 	}
-	buf := s.buffer()
-	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name, (*buf)[:0])
-	// Nothing writes to the stream once the handler returns (a stream
-	// is only ever sent from this goroutine), so its buffer is free.
-	defer func() { s.keep(buf, sw.pending) }()
-	res, err := s.execute(c, p, sw.delta)
+	sw := s.streamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
+	defer s.keepStream(sw)
+	res, err := s.execute(c, p, sw.onDelta)
 	if err != nil {
 		if !sw.started {
 			c.Header("X-Moegate-Route", p.Info.Header())

@@ -41,6 +41,9 @@ type Server struct {
 	// copied into the connection's buffer, so its buffer is free again
 	// once written.
 	bodies sync.Pool
+	// streams are the writers of streamed answers, with their buffers,
+	// for the next streams.
+	streams sync.Pool
 }
 
 // New builds a server. Deps must hold every part but Checks, Logger and
