@@ -278,6 +278,16 @@ func requestHeader(r *http.Request, key string) string {
 	return ""
 }
 
+// responseHeader is c.Writer.Header().Get(key) for a key in canonical
+// form, as the response's keys are (set by Header.Set, by gin, or by
+// canonical key: see setHeader), without canonicalising key again.
+func responseHeader(c *gin.Context, key string) string {
+	if v := c.Writer.Header()[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // setHeader is c.Header(key, value) for a key in canonical form and a
 // value that is not empty, without canonicalising key again.
 func setHeader(c *gin.Context, key, value string) {
