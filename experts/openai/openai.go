@@ -241,8 +241,9 @@ func (o *Expert) newRequest(ctx context.Context, body []byte) (*http.Request, er
 	if err != nil {
 		return nil, err
 	}
-	u := *o.endpoint // the request's own, as the client may change it
-	req.URL, req.Host = &u, o.endpointHost
+	// A copy of the endpoint, the request's own as the client may change
+	// it, in the URL NewRequestWithContext made of "".
+	*req.URL, req.Host = *o.endpoint, o.endpointHost
 	for k, v := range o.header {
 		req.Header[k] = v
 	}
