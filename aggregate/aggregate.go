@@ -228,9 +228,14 @@ func run(ctx context.Context, cands []Candidate, req *experts.Request, opts Opti
 	// Chosen experts by weight (ties keep the router's order), then the
 	// fallbacks in the order given. A candidate without an Expert
 	// (disabled, or failed to build) fails without a call.
-	// One slice holds both, primaries first (three allocations were two
-	// too many on the hot path).
-	ordered := make([]Candidate, 0, len(cands))
+	// One slice holds both, primaries first, in the runner's own array for
+	// the usual few, as their results are: a run is one allocation, not
+	// three.
+	r := &runner{ctx: ctx, req: req, opts: opts, onDelta: onDelta, retries: opts.Retries, last: -1}
+	ordered := r.candArr[:0]
+	if len(cands) > len(r.candArr) {
+		ordered = make([]Candidate, 0, len(cands))
+	}
 	nPrimary := 0
 	for _, fallback := range [...]bool{false, true} {
 		for _, c := range cands {
@@ -252,8 +257,12 @@ func run(ctx context.Context, cands []Candidate, req *experts.Request, opts Opti
 		_, err := ParseStrategy(string(opts.Strategy))
 		return Outcome{Strategy: opts.Strategy}, err
 	}
-	r := &runner{ctx: ctx, cands: ordered, nPrimary: nPrimary, req: req, opts: opts, onDelta: onDelta, retries: opts.Retries, last: -1}
-	r.results = make([]result, len(r.cands))
+	r.cands, r.nPrimary = ordered, nPrimary
+	r.results = r.resArr[:0]
+	if len(r.cands) > len(r.resArr) {
+		r.results = make([]result, 0, len(r.cands))
+	}
+	r.results = r.results[:len(r.cands)]
 	for i, c := range r.cands {
 		r.results[i] = result{call: Call{Name: c.Name, Status: StatusSkipped, FallbackFor: c.FallbackFor}}
 	}
@@ -273,6 +282,9 @@ type runner struct {
 	// abandoned marks, once the hedge delay ran out, which chosen
 	// candidates had finished (the others were cut off).
 	abandoned []bool
+
+	candArr [3]Candidate
+	resArr  [3]result
 }
 
 // result is one candidate's calls so far.

@@ -90,19 +90,26 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 			msgs[i].Role = "system"
 		}
 	}
-	return &chatCall{
-		stream: r.Stream,
-		req: &gateway.Request{
-			ID: requestID(c), Model: r.Model, Ext: ext,
-			Chat: &experts.Request{
-				Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
-				Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
-				Body:   body,
-				Images: images,
-			},
+	// The call, its gateway request and its chat request in one
+	// allocation, not three.
+	a := &chatAlloc{
+		chat: experts.Request{
+			Messages: msgs, Temperature: r.Temperature, TopP: r.TopP, MaxTokens: maxTokens, Stop: stop,
+			Seed: r.Seed, User: r.User, Tools: nonNull(r.Tools), ToolChoice: nonNull(r.ToolChoice), ResponseFormat: nonNull(r.ResponseFormat),
+			Body:   body,
+			Images: images,
 		},
-		includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage,
-	}, nil
+	}
+	a.req = gateway.Request{ID: requestID(c), Model: r.Model, Ext: ext, Chat: &a.chat}
+	a.call = chatCall{stream: r.Stream, req: &a.req, includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage}
+	return &a.call, nil
+}
+
+// chatAlloc holds what decodeChat returns.
+type chatAlloc struct {
+	call chatCall
+	req  gateway.Request
+	chat experts.Request
 }
 
 // withHeaders merges what the request's headers say into its moegate
@@ -110,8 +117,8 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 // no-store (off) or no-cache (refresh) sets the cache mode unless the body
 // set one.
 func withHeaders(c *gin.Context, ext policies.Extension) policies.Extension {
-	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(c.GetHeader("X-Moegate-Exclude-Data"))})
-	if cc := c.GetHeader("Cache-Control"); ext.Cache == "" && cc != "" {
+	ext.OptOut = ext.OptOut.Merge(policies.OptOut{ExcludeData: policies.ParseExcludeHeader(requestHeader(c.Request, "X-Moegate-Exclude-Data"))})
+	if cc := requestHeader(c.Request, "Cache-Control"); ext.Cache == "" && cc != "" {
 		for _, d := range strings.Split(cc, ",") {
 			switch strings.ToLower(strings.TrimSpace(d)) {
 			case "no-store":
@@ -186,19 +193,16 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 	// The route header is written last: the cache may still answer.
 	if !call.stream {
 		res, err := s.execute(c, p, nil)
-		c.Header("X-Moegate-Route", p.Info.Header())
+		setHeader(c, "X-Moegate-Route", p.Info.Header())
 		if err != nil {
 			return err
 		}
 		s.writeCompletion(c, completion(res))
 		return nil
 	}
-	buf := s.buffer()
-	sw := newStreamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name, (*buf)[:0])
-	// Nothing writes to the stream once the handler returns (a stream
-	// is only ever sent from this goroutine), so its buffer is free.
-	defer func() { s.keep(buf, sw.pending) }()
-	res, err := s.execute(c, p, sw.delta)
+	sw := s.streamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
+	defer s.keepStream(sw)
+	res, err := s.execute(c, p, sw.onDelta)
 	if err != nil {
 		if !sw.started {
 			c.Header("X-Moegate-Route", p.Info.Header())

@@ -129,7 +129,7 @@ func (s *Server) execute(c *gin.Context, p *gateway.Plan, onDelta func(experts.D
 
 func (s *Server) report(c *gin.Context, start time.Time, err error) {
 	o := gateway.Observation{Time: start, RequestID: requestID(c), Latency: time.Since(start), Status: http.StatusOK,
-		Stream: strings.HasPrefix(c.Writer.Header().Get("Content-Type"), "text/event-stream")}
+		Stream: strings.HasPrefix(responseHeader(c, "Content-Type"), "text/event-stream")}
 	if v, ok := c.Get(observedRequestKey); ok {
 		req := v.(*gateway.Request)
 		o.Tenant, o.Model = req.Tenant.Name, req.Model

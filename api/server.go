@@ -41,6 +41,9 @@ type Server struct {
 	// copied into the connection's buffer, so its buffer is free again
 	// once written.
 	bodies sync.Pool
+	// streams are the writers of streamed answers, with their buffers,
+	// for the next streams.
+	streams sync.Pool
 }
 
 // New builds a server. Deps must hold every part but Checks, Logger and
@@ -154,14 +157,19 @@ func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
 // requestID accepts a sane X-Request-Id from the caller or generates one,
 // and echoes it.
 func (s *Server) requestID(c *gin.Context) {
-	id := c.GetHeader("X-Request-Id")
+	id := requestHeader(c.Request, "X-Request-Id")
 	if !validRequestID(id) {
+		// Written in one buffer: the hex string and then its prefixed copy
+		// were two allocations.
 		var b [12]byte
 		_, _ = rand.Read(b[:])
-		id = "req_" + hex.EncodeToString(b[:])
+		var buf [len("req_") + 2*len(b)]byte
+		copy(buf[:], "req_")
+		hex.Encode(buf[len("req_"):], b[:])
+		id = string(buf[:])
 	}
 	c.Set(requestIDKey, id)
-	c.Header("X-Request-Id", id)
+	setHeader(c, "X-Request-Id", id)
 	c.Next()
 }
 
@@ -259,8 +267,35 @@ func (s *Server) adminAuth(c *gin.Context) {
 	c.Next()
 }
 
+// requestHeader is r.Header.Get(key) for a key in canonical form: the
+// server stores a request's keys canonicalised, so the map is indexed
+// without canonicalising key again (some 500 instructions a call, a few
+// calls a request).
+func requestHeader(r *http.Request, key string) string {
+	if v := r.Header[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// responseHeader is c.Writer.Header().Get(key) for a key in canonical
+// form, as the response's keys are (set by Header.Set, by gin, or by
+// canonical key: see setHeader), without canonicalising key again.
+func responseHeader(c *gin.Context, key string) string {
+	if v := c.Writer.Header()[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// setHeader is c.Header(key, value) for a key in canonical form and a
+// value that is not empty, without canonicalising key again.
+func setHeader(c *gin.Context, key, value string) {
+	c.Writer.Header()[key] = []string{value}
+}
+
 func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
+	h := requestHeader(r, "Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return "", false

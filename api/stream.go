@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,19 +32,43 @@ type streamWriter struct {
 	head      []byte
 	headModel string
 	pending   []byte // events held for the next flush
-	route     []byte // the moegate object's route, encoded by the first event
+	route     []byte // the moegate object's route, encoded by the first event, or nil
+	// The storage of head and route, kept with the writer for its next
+	// stream (see Server.streamWriter).
+	headBuf, routeBuf []byte
+	// onDelta is delta as a func value, made once per writer (a method
+	// value is an allocation each time it is taken).
+	onDelta func(experts.Delta) error
 }
 
-// newStreamWriter returns a writer that holds its events in pending (empty,
-// its storage reused).
-func newStreamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string, pending []byte) *streamWriter {
-	if cap(pending) < 4<<10 {
-		// Room for a short answer's events with their two moegate
-		// objects: growing from nothing took four allocations.
-		pending = make([]byte, 0, 4<<10)
+// streamWriter returns a writer for a new stream, one kept from an earlier
+// stream if there is one: its buffers are reused.
+func (s *Server) streamWriter(c *gin.Context, info *gateway.Info, includeUsage bool, model string) *streamWriter {
+	w, _ := s.streams.Get().(*streamWriter)
+	if w == nil {
+		w = &streamWriter{
+			// Room for a short answer's events with their two moegate
+			// objects: growing from nothing took four allocations.
+			pending: make([]byte, 0, 4<<10),
+		}
+		w.onDelta = w.delta
 	}
-	return &streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
-		id: "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_"), pending: pending}
+	*w = streamWriter{c: c, info: info, includeUsage: includeUsage, created: time.Now().Unix(), model: model,
+		id:      "chatcmpl-" + strings.TrimPrefix(info.RequestID, "req_"),
+		pending: w.pending[:0], headBuf: w.headBuf[:0], routeBuf: w.routeBuf[:0], onDelta: w.onDelta}
+	return w
+}
+
+// keepStream takes back w once its stream is over: nothing writes to a
+// stream once its handler returns (a stream is only ever sent from the
+// handler's goroutine). A writer grown by an unusually long answer is not
+// kept.
+func (s *Server) keepStream(w *streamWriter) {
+	if cap(w.pending) > 64<<10 {
+		return
+	}
+	w.c, w.info = nil, nil // not kept alive by the pool
+	s.streams.Put(w)
 }
 
 // start sends the headers and the first chunk: the assistant role and the
@@ -87,7 +110,8 @@ func (w *streamWriter) infoEvent(choices, finish string) error {
 		return err
 	}
 	if w.route == nil {
-		w.route = slices.Clone(route)
+		w.routeBuf = append(w.routeBuf[:0], route...)
+		w.route = w.routeBuf
 	}
 	w.pending = append(b, "}\n\n"...)
 	return nil
@@ -139,14 +163,13 @@ func (w *streamWriter) chunkHead() []byte {
 	if w.head != nil && w.headModel == w.model {
 		return w.head
 	}
-	b := make([]byte, 0, len(w.id)+len(w.model)+96)
-	b = append(b, `data: {"id":`...)
+	b := append(w.headBuf[:0], `data: {"id":`...)
 	b = jsonenc.String(b, w.id)
 	b = append(b, `,"object":"chat.completion.chunk","created":`...)
 	b = strconv.AppendInt(b, w.created, 10)
 	b = append(b, `,"model":`...)
 	b = jsonenc.String(b, w.model)
-	w.head, w.headModel = b, w.model
+	w.head, w.headBuf, w.headModel = b, b, w.model
 	return b
 }
 

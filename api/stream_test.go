@@ -171,3 +171,45 @@ func TestStreamFailureBeforeFirstByteFallsBack(t *testing.T) {
 		t.Errorf("content %q, want the fallback's answer", content.String())
 	}
 }
+
+// Streams reuse their writers (and the writers' buffers): a stream after
+// another carries its own id, model and moegate object, nothing of the
+// last one's.
+func TestStreamAfterStream(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{}, nil)
+	for _, tc := range []struct{ id, expert, other string }{
+		{"first-request", "banking", "travel"},
+		{"second-request", "banking", "travel"},
+		{"third-request", "travel", "banking"},
+	} {
+		w := env.do("POST", "/v1/chat/completions", `{"model":"`+tc.expert+`","stream":true,"messages":[{"role":"user","content":"hello"}]}`,
+			"X-Request-Id", tc.id)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tc.id, w.Code, w.Body)
+		}
+		events := sseEvents(t, w.Body.String())
+		moegates := 0
+		for _, data := range events[:len(events)-1] {
+			var ch struct {
+				ID      string         `json:"id"`
+				Model   string         `json:"model"`
+				Moegate map[string]any `json:"moegate"`
+			}
+			if err := json.Unmarshal([]byte(data), &ch); err != nil {
+				t.Fatalf("%s: event is not JSON: %v: %s", tc.id, err, data)
+			}
+			if ch.ID != "chatcmpl-"+tc.id || ch.Model != tc.expert || strings.Contains(data, tc.other) {
+				t.Errorf("%s: event %s; want id chatcmpl-%s, model %s, no %s", tc.id, data, tc.id, tc.expert, tc.other)
+			}
+			if ch.Moegate != nil {
+				moegates++
+				if ch.Moegate["request_id"] != tc.id || !strings.Contains(data, `"name":"`+tc.expert+`"`) {
+					t.Errorf("%s: moegate object %s; want request %s, expert %s", tc.id, data, tc.id, tc.expert)
+				}
+			}
+		}
+		if moegates != 2 {
+			t.Errorf("%s: %d moegate objects, want 2:\n%s", tc.id, moegates, w.Body)
+		}
+	}
+}

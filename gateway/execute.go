@@ -28,7 +28,8 @@ type Result struct {
 // Execute asks the planned experts, or the cache, for the answer. When
 // onDelta is not nil the answer is streamed to it as it arrives; nothing
 // is sent before the first piece, so a failure before it can still be
-// reported as an error status.
+// reported as an error status. A plan is executed once: the result is
+// stored in it.
 func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Delta) error) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.opts.RequestTimeout)
 	defer cancel()
@@ -81,13 +82,15 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	}
 	if err != nil {
 		g.accountCut(ctx, p, out, sent)
-		return &Result{Info: p.Info}, g.upstreamError(ctx, err)
+		p.result = Result{Info: p.Info}
+		return &p.result, g.upstreamError(ctx, err)
 	}
 	g.account(ctx, p.req.Tenant, out)
 	if use.store {
 		g.storeInCache(ctx, p, scopeKey, exactKey, out)
 	}
-	return &Result{Info: p.Info, Response: out.Response, Answered: out.Answered}, nil
+	p.result = Result{Info: p.Info, Response: out.Response, Answered: out.Answered}
+	return &p.result, nil
 }
 
 // synthesizer is the configured aggregator expert, when the request may use it.
@@ -235,10 +238,12 @@ func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey str
 	for _, name := range entry.Experts {
 		p.Info.Experts = append(p.Info.Experts, ExpertCall{Name: name, Status: aggregate.StatusCached})
 	}
-	res := &Result{Info: p.Info, Answered: entry.Model, Response: &experts.Response{
+	p.cacheHit = experts.Response{
 		Content: entry.Content, FinishReason: entry.FinishReason,
 		Usage: experts.Usage{PromptTokens: entry.Usage.PromptTokens, CompletionTokens: entry.Usage.CompletionTokens},
-	}}
+	}
+	p.result = Result{Info: p.Info, Answered: entry.Model, Response: &p.cacheHit}
+	res := &p.result
 	if onDelta != nil {
 		// A client that went away is not an error of the cache.
 		_ = onDelta(experts.Delta{Content: entry.Content})

@@ -20,6 +20,10 @@ type RequestLog interface {
 
 func (g *Gateway) remember(ctx context.Context, p *Plan) {
 	r := requestlog.Record{RequestID: p.req.ID, TenantID: p.req.Tenant.Key(), Query: p.routed.query, History: p.routed.history, Time: time.Now()}
+	// Sized once: grown by append, the usual two names took two allocations.
+	if len(p.candidates) > 0 {
+		r.Experts = make([]string, 0, len(p.candidates))
+	}
 	for _, c := range p.candidates {
 		r.Experts = append(r.Experts, c.Name)
 	}

@@ -42,6 +42,15 @@ type Plan struct {
 	needs     experts.Needs // what the request asks of its experts
 	lacked    []string      // experts that could not serve it, and why
 	lackParam string        // the request parameter they could not honour
+
+	// The storage of Info, decision and the usual one or two candidates,
+	// and of Execute's result (a cached answer's response too), so that a
+	// plan is one allocation, not six.
+	info     Info
+	decided  router.Decision
+	candArr  [2]aggregate.Candidate
+	result   Result
+	cacheHit experts.Response
 }
 
 // Admit applies the tenant's rate limits and budget. The decision is
@@ -74,8 +83,11 @@ func (g *Gateway) Plan(ctx context.Context, req *Request) (*Plan, error) {
 
 // plan is Plan counting its decisions in m.
 func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, error) {
-	info := &Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
-	p := &Plan{Info: info, req: req, chat: req.Chat, routed: routedText(req.Chat.Messages), needs: experts.NeedsOf(req.Chat)}
+	p := &Plan{req: req, chat: req.Chat, routed: routedText(req.Chat.Messages), needs: experts.NeedsOf(req.Chat)}
+	p.info = Info{RequestID: req.ID, Tenant: req.Tenant.Name, Excluded: []Excluded{}, Notes: g.opts.Notes}
+	info := &p.info
+	p.Info = info
+	p.candidates = p.candArr[:0]
 
 	snap, infos := g.snapshot()
 	p.snap = snap
@@ -139,16 +151,16 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		}
 	}
 
-	var decision router.Decision
+	decision := &p.decided
 	switch {
 	case req.Model == experts.ReservedName && p.vec == nil:
 		if !p.scope.DefaultAllowed {
 			return nil, errs.E(errs.PermissionDenied, "The query has no words to route by, and the policies of this request exclude the default expert.").WithCode("no_expert_allowed")
 		}
-		decision = router.Decision{Router: "none", Default: true, DefaultReason: "the query has no words to route by",
+		*decision = router.Decision{Router: "none", Default: true, DefaultReason: "the query has no words to route by",
 			Experts: []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}}
 	case req.Model == experts.ReservedName:
-		decision, err = g.route(ctx, p, hits)
+		*decision, err = g.route(ctx, p, hits)
 		if p.lent != nil {
 			// Routed: nothing reads the vector embedQuery lent any more.
 			g.shared.releaseVec(p.lent)
@@ -157,7 +169,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		if err != nil {
 			return nil, err
 		}
-		p.decision = &decision
+		p.decision = decision
 	default:
 		err := g.direct(req.Model, p)
 		if p.lent != nil {
@@ -169,7 +181,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		if err != nil {
 			return nil, err
 		}
-		decision = router.Decision{Router: "direct", Experts: []router.Choice{{Name: req.Model, Weight: 1}}}
+		*decision = router.Decision{Router: "direct", Experts: []router.Choice{{Name: req.Model, Weight: 1}}}
 	}
 	info.Route = RouteInfo{Router: decision.Router, Version: decision.Version, Model: req.Model, Experts: decision.Experts,
 		Probabilities: decision.Probabilities, Default: decision.Default, DefaultReason: decision.DefaultReason, Override: info.Route.Override}
@@ -192,7 +204,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	if decision.Default {
 		m.routes.WithLabelValues("default").Inc()
 	}
-	g.addFallbacks(p, decision, req.Model == experts.ReservedName)
+	g.addFallbacks(p, *decision, req.Model == experts.ReservedName)
 	if len(p.candidates) == 0 {
 		return nil, errs.E(errs.Unavailable, "No expert is available to answer this request.").WithCode("no_expert_available")
 	}

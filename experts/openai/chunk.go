@@ -50,10 +50,20 @@ func decodeEvent(c *wireChunk, data []byte, text, kept *[]byte, shape *eventShap
 	d := chunkDecoder{Decoder: jsontok.New(data), text: text}
 	var seenChoices, seenUsage bool
 	keptAt := 0 // where in kept the content string is, if it is
-	ok := d.Object(func(key []byte) bool {
+	// lead is where the event's leading members a writer sets itself end
+	// (see eventShape.lead), while leading.
+	lead, leading := 0, shape != nil && text != nil && kept != nil
+	member := func(key []byte) bool {
 		if kept == nil || writersOwn(key) {
-			return d.member(c, key, &seenChoices, &seenUsage)
+			if !d.member(c, key, &seenChoices, &seenUsage) {
+				return false
+			}
+			if leading {
+				lead = d.Pos()
+			}
+			return true
 		}
+		leading = false
 		start := d.KeyStart()
 		if !d.member(c, key, &seenChoices, &seenUsage) {
 			return false
@@ -63,7 +73,23 @@ func decodeEvent(c *wireChunk, data []byte, text, kept *[]byte, shape *eventShap
 		}
 		*kept = append(append(*kept, ','), data[start:d.Pos()]...)
 		return true
-	}) && d.End()
+	}
+	var ok bool
+	if leading && len(shape.lead) > 0 && bytes.HasPrefix(data, shape.lead) {
+		lead = len(shape.lead)
+		ok = d.ObjectFrom(lead, member) && d.End()
+		if !ok {
+			// Refused from there (say the lead ends inside a number):
+			// decoded whole, as it would be alone.
+			*c = wireChunk{Choices: c.Choices[:0]}
+			*text, *kept = (*text)[:n], (*kept)[:nk]
+			d = chunkDecoder{Decoder: jsontok.New(data), text: text}
+			seenChoices, seenUsage, keptAt, lead, leading = false, false, 0, 0, true
+		}
+	}
+	if !ok {
+		ok = d.Object(member) && d.End()
+	}
 	if !ok && text != nil {
 		*text = (*text)[:n]
 	}
@@ -72,6 +98,9 @@ func decodeEvent(c *wireChunk, data []byte, text, kept *[]byte, shape *eventShap
 	}
 	if shape != nil && text != nil && kept != nil {
 		shape.remember(c, data, d.at, d.end, (*kept)[nk:], keptAt-nk, ok && keptAt > 0)
+		if ok {
+			shape.lead = append(shape.lead[:0], data[:lead]...)
+		}
 	}
 	return ok
 }
@@ -87,6 +116,12 @@ type eventShape struct {
 	prefix, suffix         int    // lengths in buf of the event's bytes before and after the string
 	keptPrefix, keptSuffix int    // and of its kept members'
 	ok                     bool
+	// lead is the start of the last event decoded whole, up to the end of
+	// its leading members a writer sets itself (id, object, created,
+	// model), which mean nothing to the decode. An event that starts with
+	// the same bytes is read from there: JSON read left to right, they
+	// are as valid in it, and end a value there if a key follows.
+	lead []byte
 }
 
 // remember keeps the shape of the event data just decoded into c when it

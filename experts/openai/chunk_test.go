@@ -305,6 +305,12 @@ func TestDecodeEventSameAsDecodeChunk(t *testing.T) {
 		{`{"choices":[{"delta":{"content":"a"}}],"usage":null}`, `{"choices":[{"delta":{"content":"b"}}],"usage":null}`},
 		{`{"choices":[{"delta":{"content":"a"}}],"usage":{"total_tokens":1}}`, `{"choices":[{"delta":{"content":"b"}}],"usage":{"total_tokens":1}}`},
 		{`{"id":"x","choices":[{"delta":{"content":"a"}}],"model":"m"}`, `{"id":"x","choices":[{"delta":{"content":"bb"}}],"model":"m"}`},
+		// Events that start as the last one decoded whole did (its lead),
+		// then go on otherwise.
+		{`{"id":"x","created":1,"choices":[]}`, `{"id":"x","created":12,"choices":[]}`, `{"id":"x","created":1 ,"choices":[]}`, `{"id":"x","created":1}`},
+		{`{"id":"x","model":"m","usage":{"total_tokens":1}}`, `{"id":"x","model":"m","usage":{"total_tokens":1},"usage":null}`, `{"id":"x","model":"m"}`, `{"id":"x","model":"m",}`, `{"id":"x","model":"m"`, `{"id":"x","model":"m","choices":null}`},
+		{`{"id":"x","moegate":{"a":[1]},"choices":[{"delta":{"content":"a"}}]}`, `{"id":"x","moegate":{"a":[1]},"choices":[{"delta":{"content":"a"}}],"choices":[]}`, `{"id":"x","moegate":{"a":[1]},"Choices":[]}`, `{"id":"x","moegate":{"a":[1]},"object":"o","error":null}`, `{"id":"x","moegate":{"a":[1]},"object":"o","error":{"message":"e"}}`},
+		{`{"id":"x","object":"o","choices":[]}`, `{"id":"x","object":"o"}x`, `{"id":"x","object":"o"} `, `{"id":"x","object":"o","id":"y","created":2}`, `{"id":"x","object":"o","id":"y","created":2,"model":"m"}`},
 	} {
 		checkDecodeEvents(t, events)
 	}
@@ -377,5 +383,11 @@ func TestEventShapeReadsPieces(t *testing.T) {
 	}
 	if want := "The instant upstream streams every answer in eight pieces."; string(text) != want {
 		t.Errorf("content %q, want %q", text, want)
+	}
+	// The events decoded whole are read after their id, object, created
+	// and model, which the last one began with as well.
+	want := `{"id":"chatcmpl-AbC123xyz","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini-2024-07-18"`
+	if string(shape.lead) != want {
+		t.Errorf("lead %s, want %s", shape.lead, want)
 	}
 }

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -217,6 +218,41 @@ func TestOpenAIBaseURL(t *testing.T) {
 	}
 	if p := u.requests()[0].Path; p != "/custom/v1/chat/completions" {
 		t.Fatalf("path %q", p)
+	}
+}
+
+// The request an expert posts is the one NewRequestWithContext makes for
+// its endpoint, with a URL of its own.
+func TestNewRequestAsNewRequest(t *testing.T) {
+	ctx := context.WithValue(context.Background(), ptr("key"), "value")
+	body := []byte(`{"model":"m"}`)
+	for _, base := range []string{
+		"http://h:8000", "http://h:8000/v1/", "https://h/openai/v1", "http://[::1]:8080/v1", "http://h:/v1",
+		"https://h/a%20b/v1", "http://h/v1?api-version=2024", "http://h/v1#frag",
+	} {
+		o, err := New(experts.Spec{Name: "up", Kind: experts.KindOpenAI, BaseURL: base, Model: "m",
+			Headers: map[string]string{"X-Extra": "1"}}, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", base, err)
+		}
+		want, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(apiBase(base), "/")+"/chat/completions", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			got, err := o.newRequest(ctx, body)
+			if err != nil {
+				t.Fatalf("%s: %v", base, err)
+			}
+			gotBody, _ := io.ReadAll(got.Body)
+			if got.Method != want.Method || got.URL.String() != want.URL.String() || *got.URL != *want.URL || got.Host != want.Host ||
+				got.ContentLength != want.ContentLength || string(gotBody) != string(body) || got.GetBody == nil || got.Context() != ctx ||
+				got.Proto != want.Proto || got.Header.Get("X-Extra") != "1" || got.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("%s request %d: %s %s host %q length %d body %q; want %s %s host %q length %d",
+					base, i, got.Method, got.URL, got.Host, got.ContentLength, gotBody, want.Method, want.URL, want.Host, want.ContentLength)
+			}
+			got.URL.Path = "/changed" // by a client: not the next request's
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package jsonenc
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
@@ -96,5 +98,48 @@ func TestStringEveryByteEveryOffset(t *testing.T) {
 				t.Fatalf("String(%q) = %s, want %s", s, got, want)
 			}
 		}
+	}
+}
+
+// Floats across the range the plain (not exponent) form covers, with
+// every number of digits, written as encoding/json writes them.
+func TestFloatPlainRangeMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		// log-uniform over [1e-7, 1e22), so both edges of the plain form
+		// are crossed, with a random number of significant digits.
+		f := math.Pow(10, -7+29*r.Float64())
+		if d := r.IntN(18); d < 17 {
+			f, _ = strconv.ParseFloat(strconv.FormatFloat(f, 'g', d+1, 64), 64)
+		}
+		if r.IntN(2) == 0 {
+			f = -f
+		}
+		want, _ := json.Marshal(f)
+		got, err := Float(nil, f)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("Float(%v) = %s, %v, want %s", f, got, err, want)
+		}
+	}
+}
+
+func BenchmarkFloat(b *testing.B) {
+	probs := []float64{0.0367001342146403, 0.03469747147928642, 0.5996451706863565, 2.891, 1, 0.75}
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		for _, f := range probs {
+			buf, _ = Float(buf[:0], f)
+		}
+	}
+}
+
+// The route's probabilities: one per expert, ten here.
+func BenchmarkFloatMap(b *testing.B) {
+	m := map[string]float64{"astronomy": 0.0367001342146403, "banking": 0.03469747147928642, "cooking": 0.03112291878168006,
+		"gardening": 0.036477382395750664, "law": 0.02456654184763424, "medicine": 0.03778807821698739, "music": 0.036876835647872704,
+		"programming": 0.5996451706863565, "sports": 0.05350685532282833, "travel": 0.04049007937667898}
+	buf := make([]byte, 0, 512)
+	for b.Loop() {
+		buf, _ = FloatMap(buf[:0], m)
 	}
 }

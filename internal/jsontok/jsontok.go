@@ -153,6 +153,22 @@ func (d *Decoder) Object(member func(key []byte) bool) bool {
 	}
 }
 
+// ObjectFrom is Object for an object whose opening brace and first
+// members were read before, up to pos, right after a member's value: it
+// reads the members that follow.
+func (d *Decoder) ObjectFrom(pos int, member func(key []byte) bool) bool {
+	d.i = pos
+	for {
+		key, more, ok := d.nextKey(false)
+		if !ok || !more {
+			return ok
+		}
+		if !member(key) {
+			return false
+		}
+	}
+}
+
 // nextKey reads the next key of an object and its colon (first: right after
 // the brace), leaving the decoder at its value; more is false at the
 // object's end. Keys with escapes or other than ASCII are refused:
