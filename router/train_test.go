@@ -35,9 +35,10 @@ func TestWeightDecay(t *testing.T) {
 	}{
 		{"10 examples", TrainOptions{}, 10, 1e-4},
 		{"50 examples", TrainOptions{}, 50, 2e-5},
-		{"full data keeps L2", TrainOptions{}, 1500, 1e-5},
+		{"150 examples still decay more than L2", TrainOptions{}, 150, 1e-3 / 150},
+		{"full data keeps L2", TrainOptions{}, 1500, 5e-6},
 		{"no examples counts as one", TrainOptions{}, 0, 1e-3},
-		{"disabled", TrainOptions{FewShotL2: -1}, 10, 1e-5},
+		{"disabled", TrainOptions{FewShotL2: -1}, 10, 5e-6},
 		{"own L2 above the few-shot one", TrainOptions{L2: 1e-3}, 10, 1e-3},
 	}
 	for _, tt := range tests {
