@@ -151,6 +151,41 @@ func TestDescriptionOnlyExpert(t *testing.T) {
 	}
 }
 
+// TestExemplarTemp: a model whose experts all have examples gets the
+// softer default temperature; one with an expert known by its
+// description alone gets sparseExemplarTemp, or a lower one asked for.
+func TestExemplarTemp(t *testing.T) {
+	t.Parallel()
+	var examples []Example
+	for _, q := range []string{"what is my balance", "move money to savings", "my checking account", "send money to mom"} {
+		examples = append(examples, Example{Text: q, Expert: "banking"})
+	}
+	for _, q := range []string{"book a flight", "hotel in rome", "do i need a visa", "pack my luggage"} {
+		examples = append(examples, Example{Text: q, Expert: "travel"})
+	}
+	described := append(slices.Clone(examples), DescriptionExamples("cooking", "Cooking: recipes, ingredients, baking, dinner ideas")...)
+	emb := NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
+	for _, c := range []struct {
+		name     string
+		examples []Example
+		temp     float64 // TrainOptions.ExemplarTemp
+		want     float64
+	}{
+		{"experts with examples", examples, 0, 0.2},
+		{"an expert known by its description", described, 0, sparseExemplarTemp},
+		{"lower than the cap, asked for", described, 0.02, 0.02},
+		{"higher, asked for, capped", described, 0.5, sparseExemplarTemp},
+	} {
+		m, err := NewLearned(emb, Options{Train: TrainOptions{ExemplarTemp: c.temp}}).Train(context.Background(), c.examples)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Exemplars) == 0 || m.ExemplarTemp != c.want {
+			t.Errorf("%s: %d exemplars at temperature %v, want some at %v", c.name, len(m.Exemplars), m.ExemplarTemp, c.want)
+		}
+	}
+}
+
 // TestExemplarsSurviveSaveLoad: a loaded model embeds its exemplars
 // again and routes as the trained one.
 func TestExemplarsSurviveSaveLoad(t *testing.T) {

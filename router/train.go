@@ -160,7 +160,9 @@ type TrainOptions struct {
 	// Exemplar scores (see exemplar.go): an expert with n examples blends
 	// its exemplar probability in at ExemplarWeight·exp(−n/ExemplarScale)
 	// (defaults 1 and 3); ExemplarTemp is the softmax temperature over
-	// cosines (default 0.05). A negative ExemplarWeight disables them.
+	// cosines (default 0.2; at most sparseExemplarTemp when an expert is
+	// known almost by its description alone, see exemplarTemp). A
+	// negative ExemplarWeight disables them.
 	ExemplarWeight float64
 	ExemplarScale  float64
 	ExemplarTemp   float64
@@ -212,7 +214,7 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	o.NegativeMaxCosine = cmp.Or(o.NegativeMaxCosine, 0.5)
 	o.ExemplarWeight = cmp.Or(o.ExemplarWeight, 1)
 	o.ExemplarScale = cmp.Or(o.ExemplarScale, 3)
-	o.ExemplarTemp = cmp.Or(o.ExemplarTemp, 0.05)
+	o.ExemplarTemp = cmp.Or(o.ExemplarTemp, 0.2)
 	o.FinishShare = cmp.Or(o.FinishShare, 0.3)
 	if o.Negatives == nil {
 		o.Negatives = negatives.Generic()
@@ -401,6 +403,7 @@ func Train(ctx context.Context, emb embed.Embedder, examples []Example, opts Tra
 			}
 		}
 		exWeights = exemplarWeights(counts, oos, opts.ExemplarWeight, opts.ExemplarScale)
+		opts.ExemplarTemp = exemplarTemp(exWeights, opts.ExemplarTemp)
 	}
 
 	dim := emb.Dim()
