@@ -156,13 +156,7 @@ func TestDescriptionOnlyExpert(t *testing.T) {
 // description alone gets sparseExemplarTemp, or a lower one asked for.
 func TestExemplarTemp(t *testing.T) {
 	t.Parallel()
-	var examples []Example
-	for _, q := range []string{"what is my balance", "move money to savings", "my checking account", "send money to mom"} {
-		examples = append(examples, Example{Text: q, Expert: "banking"})
-	}
-	for _, q := range []string{"book a flight", "hotel in rome", "do i need a visa", "pack my luggage"} {
-		examples = append(examples, Example{Text: q, Expert: "travel"})
-	}
+	examples := fourEach()
 	described := append(slices.Clone(examples), DescriptionExamples("cooking", "Cooking: recipes, ingredients, baking, dinner ideas")...)
 	emb := NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
 	for _, c := range []struct {
@@ -190,14 +184,7 @@ func TestExemplarTemp(t *testing.T) {
 // again and routes as the trained one.
 func TestExemplarsSurviveSaveLoad(t *testing.T) {
 	t.Parallel()
-	var exs []Example
-	for _, q := range []string{"what is my balance", "move money to savings", "my checking account", "send money to mom"} {
-		exs = append(exs, Example{Text: q, Expert: "banking"})
-	}
-	for _, q := range []string{"book a flight", "hotel in rome", "do i need a visa", "pack my luggage"} {
-		exs = append(exs, Example{Text: q, Expert: "travel"})
-	}
-	exs = append(exs, DescriptionExamples("cooking", "Cooking: recipes, ingredients, baking, dinner ideas")...)
+	exs := append(fourEach(), DescriptionExamples("cooking", "Cooking: recipes, ingredients, baking, dinner ideas")...)
 	emb := NewLexical(embed.NewLocal(LocalFeatureDim), LexicalOptions{})
 	l := NewLearned(emb, Options{})
 	m, err := l.Train(context.Background(), exs)
@@ -341,4 +328,17 @@ func TestScorerScoresExact(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fourEach is four examples each of banking and travel: few enough that
+// the model keeps an exemplar index.
+func fourEach() []Example {
+	var exs []Example
+	for _, q := range []string{"what is my balance", "move money to savings", "my checking account", "send money to mom"} {
+		exs = append(exs, Example{Text: q, Expert: "banking"})
+	}
+	for _, q := range []string{"book a flight", "hotel in rome", "do i need a visa", "pack my luggage"} {
+		exs = append(exs, Example{Text: q, Expert: "travel"})
+	}
+	return exs
 }
