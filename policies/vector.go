@@ -133,9 +133,7 @@ func sparseCacheVec(dim int, idx []int32, val []float32) (cacheVec, float32) {
 		return cacheVec{}, 0
 	}
 	inv := float32(1 / math.Sqrt(n2))
-	for k, x := range val {
-		val[k] = x * inv
-	}
+	vec.Scale(val, inv)
 	return cacheVec{dim: dim, idx: idx, val: val}, inv
 }
 
