@@ -179,7 +179,26 @@ func gatherDot(raw []float32, idx []int32, val []float32) float32 {
 }
 
 // rawPool holds dense scratch inputs, all zeros, by dimension.
-var rawPool sync.Map // int → *sync.Pool of *[]float32
+var rawPool sync.Map // int → *sync.Pool of *rawLoan
+
+// rawLoan is a dense scratch input lent by lendRaw, with the function
+// that gives it back made once: a closure made for each loan was two
+// allocations a lookup.
+type rawLoan struct {
+	raw  []float32
+	set  []int32 // the coordinates set, zeroed on return
+	pool *sync.Pool
+	done func()
+}
+
+func (l *rawLoan) giveBack() {
+	raw := l.raw
+	for _, i := range l.set {
+		raw[i] = 0
+	}
+	l.set = nil
+	l.pool.Put(l)
+}
 
 // lendRaw returns the dense input: v.raw, or for a Vector that kept only
 // its reached coordinates a zeroed scratch vector with them set, which
@@ -193,20 +212,26 @@ func (v *Vector) lendRaw() (raw []float32, done func()) {
 	dim := v.cv.dim
 	pi, ok := rawPool.Load(dim)
 	if !ok {
-		pi, _ = rawPool.LoadOrStore(dim, &sync.Pool{New: func() any { b := make([]float32, dim); return &b }})
+		pi, _ = rawPool.LoadOrStore(dim, newRawPool(dim))
 	}
-	pool := pi.(*sync.Pool)
-	bp := pool.Get().(*[]float32)
-	raw = *bp
-	for k, i := range v.cv.idx {
-		raw[i] = v.rawAt[k]
+	l := pi.(*sync.Pool).Get().(*rawLoan)
+	raw, l.set = l.raw, v.cv.idx
+	vals := v.rawAt[:len(l.set)]
+	for k, i := range l.set {
+		raw[i] = vals[k]
 	}
-	return raw, func() {
-		for _, i := range v.cv.idx {
-			raw[i] = 0
-		}
-		pool.Put(bp)
+	return raw, l.done
+}
+
+// newRawPool returns a pool of zeroed scratch inputs of dimension dim.
+func newRawPool(dim int) *sync.Pool {
+	p := &sync.Pool{}
+	p.New = func() any {
+		l := &rawLoan{raw: make([]float32, dim), pool: p}
+		l.done = l.giveBack
+		return l
 	}
+	return p
 }
 
 // dense returns the unit vector's coordinates, a new slice; u is v.unit().
