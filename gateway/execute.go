@@ -286,6 +286,10 @@ func (p *Plan) cacheKeys(k *policies.CacheKeyer) (scopeKey, exactKey string) {
 	if tp := chat.TopP; tp != nil {
 		r.TopP = new(float64(*tp))
 	}
+	// On the stack for a short conversation (a growing slice was an
+	// allocation a request): Keys keeps none of it.
+	var msgs [4]policies.CacheMessage
+	r.Messages = msgs[:0]
 	for _, m := range chat.Messages {
 		r.Messages = append(r.Messages, policies.CacheMessage{Role: m.Role, Content: m.Content})
 	}

@@ -381,6 +381,12 @@ func TestCacheKeyer(t *testing.T) {
 	temp := 0.2
 	q := []CacheMessage{{"user", "What is APR?"}}
 	long := []CacheMessage{{"system", strings.Repeat("Be brief. ", 60)}, {"user", "What is APR?"}}
+	topP, seed := 0.125, 12345
+	// Lengths and numbers of one, two and three digits, a Unicode space
+	// and a role to normalize.
+	everyField := CacheRequest{Model: "auto", Temperature: &temp, TopP: &topP, MaxTokens: 1024, Seed: &seed,
+		Stop: []string{"\n", "END OF ANSWER, THANKS"}, Extra: `aggregate=best routed=["banking" "travel"] passages=[] format= params=`,
+		Messages: []CacheMessage{{" System ", strings.Repeat("Be brief. ", 12)}, {"assistant", "Sure."}, {"USER", "What\u00a0is  APR?\t"}}}
 	tests := []struct {
 		name  string
 		s     Scope
@@ -404,6 +410,8 @@ func TestCacheKeyer(t *testing.T) {
 			"259ff0a570434ef76142a207d0efdd4e", "aeeea6dbb39bbef34e671ea84e443e7e"},
 		{"no messages", acme, CacheRequest{Model: "auto"},
 			"a3ad85c8e54458fb7c326d8a19b690d1", "905283bac79c630cccf6d5ed903959e8"},
+		{"every field", acme, everyField,
+			"cd1bb19f389bc27a1c88af36621ced78", "00ec8fd866ec72a3799eabbbeedc3740"},
 	}
 	var k CacheKeyer
 	for round := range 3 {
@@ -427,6 +435,22 @@ func TestCacheKeyer(t *testing.T) {
 	}
 	if n := len(k.memo); n > keyerEntries {
 		t.Errorf("memo holds %d inputs, more than %d", n, keyerEntries)
+	}
+}
+
+// BenchmarkCacheKeyer computes the keys of a routed request whose scope
+// is remembered: one user message, ten experts allowed.
+func BenchmarkCacheKeyer(b *testing.B) {
+	var experts []ExpertInfo
+	for i := range 10 {
+		experts = append(experts, ExpertInfo{Name: fmt.Sprintf("expert_%d", i), Enabled: true})
+	}
+	s := Resolve(Tenant{Name: "default"}, OptOut{}, experts, "expert_0")
+	r := CacheRequest{Model: "auto", Extra: `aggregate=best routed=["expert_3"] passages=[] format= params=`,
+		Messages: []CacheMessage{{"user", "How do I raise the credit limit on my card before travelling abroad next month?"}}}
+	var k CacheKeyer
+	for b.Loop() {
+		k.Keys(s, r)
 	}
 }
 

@@ -53,16 +53,22 @@ func NewSparseVector(v []float32, nz []int32) *Vector {
 		return nil
 	}
 	x.once.Do(func() {
-		idx, val := make([]int32, 0, len(nz)), make([]float32, 0, len(nz))
+		// A coordinate is kept unless it is zero (rarely: opposite
+		// features cancelled), without a branch, as in makeCacheVec: the
+		// branch and two appends per coordinate cost 4k instructions of
+		// a request.
+		idx, rawAt := make([]int32, len(nz)), make([]float32, len(nz))
+		n := 0
 		for _, i := range nz {
-			if v[i] != 0 { // rarely false: opposite features cancelled
-				idx, val = append(idx, i), append(val, v[i])
-			}
+			c := v[i]
+			idx[n], rawAt[n] = i, c
+			b := math.Float32bits(c) << 1 // 0 for +0 and -0 only
+			n += int((b | -b) >> 31)
 		}
-		// The input's values, for sim (not shared with the unit vector,
-		// which caches keep).
-		x.rawAt = slices.Clone(val)
-		x.cv, x.inv = sparseCacheVec(len(v), idx, val)
+		// The input's values are kept for sim, apart from the unit
+		// vector's (scaled in place), which caches keep.
+		x.rawAt = rawAt[:n]
+		x.cv, x.inv = sparseCacheVec(len(v), idx[:n], slices.Clone(rawAt[:n]))
 		x.raw = nil
 	})
 	return x
@@ -127,9 +133,7 @@ func sparseCacheVec(dim int, idx []int32, val []float32) (cacheVec, float32) {
 		return cacheVec{}, 0
 	}
 	inv := float32(1 / math.Sqrt(n2))
-	for k, x := range val {
-		val[k] = x * inv
-	}
+	vec.Scale(val, inv)
 	return cacheVec{dim: dim, idx: idx, val: val}, inv
 }
 
@@ -143,7 +147,8 @@ func sparseCacheVec(dim int, idx []int32, val []float32) (cacheVec, float32) {
 func (v *Vector) simRaw(raw []float32, s *cacheVec) float32 {
 	switch {
 	case s.idx16 != nil:
-		return gatherDot(raw, s.idx16, s.val) * v.inv
+		// Stored vectors are compact: the kernel's sums are gatherDot's.
+		return vec.GatherDot16(raw, s.idx16, s.val) * v.inv
 	case s.idx != nil:
 		return gatherDot(raw, s.idx, s.val) * v.inv
 	default:
@@ -154,8 +159,9 @@ func (v *Vector) simRaw(raw []float32, s *cacheVec) float32 {
 // gatherDot returns the sum of val[k]*raw[idx[k]]. Four sums run side by
 // side: one sum's additions wait for each other (four cycles each), which
 // made a comparison of 500 coordinates take 2,000 cycles; groups of four
-// also drop the bounds checks of idx and val.
-func gatherDot[I uint16 | int32](raw []float32, idx []I, val []float32) float32 {
+// also drop the bounds checks of idx and val. The sums are
+// vec.GatherDot16's (a compact stored vector's), in the same order.
+func gatherDot(raw []float32, idx []int32, val []float32) float32 {
 	val = val[:len(idx)]
 	var t0, t1, t2, t3 float32
 	k := 0
@@ -173,7 +179,26 @@ func gatherDot[I uint16 | int32](raw []float32, idx []I, val []float32) float32 
 }
 
 // rawPool holds dense scratch inputs, all zeros, by dimension.
-var rawPool sync.Map // int → *sync.Pool of *[]float32
+var rawPool sync.Map // int → *sync.Pool of *rawLoan
+
+// rawLoan is a dense scratch input lent by lendRaw, with the function
+// that gives it back made once: a closure made for each loan was two
+// allocations a lookup.
+type rawLoan struct {
+	raw  []float32
+	set  []int32 // the coordinates set, zeroed on return
+	pool *sync.Pool
+	done func()
+}
+
+func (l *rawLoan) giveBack() {
+	raw := l.raw
+	for _, i := range l.set {
+		raw[i] = 0
+	}
+	l.set = nil
+	l.pool.Put(l)
+}
 
 // lendRaw returns the dense input: v.raw, or for a Vector that kept only
 // its reached coordinates a zeroed scratch vector with them set, which
@@ -187,20 +212,26 @@ func (v *Vector) lendRaw() (raw []float32, done func()) {
 	dim := v.cv.dim
 	pi, ok := rawPool.Load(dim)
 	if !ok {
-		pi, _ = rawPool.LoadOrStore(dim, &sync.Pool{New: func() any { b := make([]float32, dim); return &b }})
+		pi, _ = rawPool.LoadOrStore(dim, newRawPool(dim))
 	}
-	pool := pi.(*sync.Pool)
-	bp := pool.Get().(*[]float32)
-	raw = *bp
-	for k, i := range v.cv.idx {
-		raw[i] = v.rawAt[k]
+	l := pi.(*sync.Pool).Get().(*rawLoan)
+	raw, l.set = l.raw, v.cv.idx
+	vals := v.rawAt[:len(l.set)]
+	for k, i := range l.set {
+		raw[i] = vals[k]
 	}
-	return raw, func() {
-		for _, i := range v.cv.idx {
-			raw[i] = 0
-		}
-		pool.Put(bp)
+	return raw, l.done
+}
+
+// newRawPool returns a pool of zeroed scratch inputs of dimension dim.
+func newRawPool(dim int) *sync.Pool {
+	p := &sync.Pool{}
+	p.New = func() any {
+		l := &rawLoan{raw: make([]float32, dim), pool: p}
+		l.done = l.giveBack
+		return l
 	}
+	return p
 }
 
 // dense returns the unit vector's coordinates, a new slice; u is v.unit().

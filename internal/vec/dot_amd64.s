@@ -181,11 +181,19 @@ done:
 	VXORPS  Y12, Y14, Y14;    \
 	VADDPS  Y14, acc, acc
 
+// SIGNBLEND is SIGNADD with the negated value at hand (Y15): the shifted
+// mask's sign bit picks the value or its negation, one instruction for
+// SIGNADD's two (the same bits: the negation flips the sign bit only).
+#define SIGNBLEND(shifts, acc) \
+	VPSLLVD   shifts, Y13, Y14;    \
+	VBLENDVPS Y14, Y15, Y12, Y14; \
+	VADDPS    Y14, acc, acc
+
 // func signedSums3AVX2(sums *[3][32]float32, m0, m1, m2 *uint32, idx *int32, val *float32, n int)
 // signedSumsAVX2 under three sets of masks at once: each coordinate's
 // index and value are loaded once for the 96 sums, whose shift counts are
-// read from memory (the 12 sums, the value, the mask, a scratch register
-// and the sign bit take all 16).
+// read from memory (the 12 sums, the value and its negation, the mask and
+// a scratch register take all 16).
 TEXT ·signedSums3AVX2(SB), NOSPLIT, $0-56
 	MOVQ sums+0(FP), DI
 	MOVQ m0+8(FP), SI
@@ -206,28 +214,28 @@ TEXT ·signedSums3AVX2(SB), NOSPLIT, $0-56
 	VMOVUPS 288(DI), Y9
 	VMOVUPS 320(DI), Y10
 	VMOVUPS 352(DI), Y11
-	VPBROADCASTD signBit<>+0(SB), Y15
 
 s3loop:
 	TESTQ CX, CX
 	JZ    s3done
 	MOVLQSX (R8), AX
 	VBROADCASTSS (R9), Y12
+	VXORPS signBits<>+0(SB), Y12, Y15
 	VPBROADCASTD (SI)(AX*4), Y13
-	SIGNADD(signShifts<>+0(SB), Y0)
-	SIGNADD(signShifts<>+32(SB), Y1)
-	SIGNADD(signShifts<>+64(SB), Y2)
-	SIGNADD(signShifts<>+96(SB), Y3)
+	SIGNBLEND(signShifts<>+0(SB), Y0)
+	SIGNBLEND(signShifts<>+32(SB), Y1)
+	SIGNBLEND(signShifts<>+64(SB), Y2)
+	SIGNBLEND(signShifts<>+96(SB), Y3)
 	VPBROADCASTD (DX)(AX*4), Y13
-	SIGNADD(signShifts<>+0(SB), Y4)
-	SIGNADD(signShifts<>+32(SB), Y5)
-	SIGNADD(signShifts<>+64(SB), Y6)
-	SIGNADD(signShifts<>+96(SB), Y7)
+	SIGNBLEND(signShifts<>+0(SB), Y4)
+	SIGNBLEND(signShifts<>+32(SB), Y5)
+	SIGNBLEND(signShifts<>+64(SB), Y6)
+	SIGNBLEND(signShifts<>+96(SB), Y7)
 	VPBROADCASTD (R10)(AX*4), Y13
-	SIGNADD(signShifts<>+0(SB), Y8)
-	SIGNADD(signShifts<>+32(SB), Y9)
-	SIGNADD(signShifts<>+64(SB), Y10)
-	SIGNADD(signShifts<>+96(SB), Y11)
+	SIGNBLEND(signShifts<>+0(SB), Y8)
+	SIGNBLEND(signShifts<>+32(SB), Y9)
+	SIGNBLEND(signShifts<>+64(SB), Y10)
+	SIGNBLEND(signShifts<>+96(SB), Y11)
 	ADDQ $4, R8
 	ADDQ $4, R9
 	DECQ CX
@@ -286,6 +294,16 @@ GLOBL signShifts<>(SB), RODATA|NOPTR, $128
 
 DATA signBit<>+0(SB)/4, $0x80000000
 GLOBL signBit<>(SB), RODATA|NOPTR, $4
+
+DATA signBits<>+0(SB)/4, $0x80000000
+DATA signBits<>+4(SB)/4, $0x80000000
+DATA signBits<>+8(SB)/4, $0x80000000
+DATA signBits<>+12(SB)/4, $0x80000000
+DATA signBits<>+16(SB)/4, $0x80000000
+DATA signBits<>+20(SB)/4, $0x80000000
+DATA signBits<>+24(SB)/4, $0x80000000
+DATA signBits<>+28(SB)/4, $0x80000000
+GLOBL signBits<>(SB), RODATA|NOPTR, $32
 
 // func signedSumsAVX2(sums *[32]float32, masks *uint32, idx *int32, val *float32, n int)
 // Per coordinate: broadcast its mask and value, shift each plane's bit to

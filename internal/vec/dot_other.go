@@ -23,3 +23,5 @@ func addScaled(dst, x []float32, a float32) int { return 0 }
 func sumSquares(v []float32, sums *[4]float64) int { return 0 }
 
 func scale(v []float32, a float32) int { return 0 }
+
+func gatherDot16(raw []float32, idx []uint16, val []float32) (float32, bool) { return 0, false }

@@ -48,6 +48,14 @@ func Normalize(v []float32) bool {
 	return true
 }
 
+// Scale multiplies v by a in place, each product rounded as v[i] *= a
+// rounds it (8 at a time with AVX2).
+func Scale(v []float32, a float32) {
+	for i := scale(v, a); i < len(v); i++ {
+		v[i] *= a
+	}
+}
+
 // dotGeneric is the inner product in the AVX2 kernel's order and
 // roundings (dotAVX2), so that every build gives the same bits: a change
 // in the last bit of an attention score moves the engine's quantized

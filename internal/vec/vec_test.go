@@ -3,6 +3,7 @@ package vec
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -245,4 +246,32 @@ func TestSignedSums3(t *testing.T) {
 	}()
 	var sums [3][32]float32
 	SignedSums3(&sums, &short, []int32{3, 20}, []float32{1, 1})
+}
+
+// Scale gives v[i] *= a's bits at lengths around the kernel's 8-element
+// step, with zeros of both signs, a subnormal and an infinity among them.
+func TestScale(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	special := []float32{0, float32(math.Copysign(0, -1)), math.SmallestNonzeroFloat32, float32(math.Inf(1))}
+	for n := 0; n <= 40; n++ {
+		for _, a := range []float32{0.37, -3, 1e-30} {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = float32(r.NormFloat64())
+				if r.IntN(5) == 0 {
+					v[i] = special[r.IntN(len(special))]
+				}
+			}
+			want := slices.Clone(v)
+			for i := range want {
+				want[i] *= a
+			}
+			Scale(v, a)
+			for i := range v {
+				if math.Float32bits(v[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d a=%v: v[%d] = %v, want %v", n, a, i, v[i], want[i])
+				}
+			}
+		}
+	}
 }
