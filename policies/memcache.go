@@ -628,39 +628,49 @@ func (c *MemoryCache) remove(s *memShard, i int32) {
 	s.free = append(s.free, i)
 }
 
-// encodeEntry returns key + "\x00" + exactKey followed by e: its strings,
-// usage, creation time and experts, each string and number
-// length-prefixed or varint-encoded.
+// encodeEntry returns scopeKey + "\x00" + exactKey followed by e: its
+// strings (each after its length), usage, experts (after 0 for none, else
+// 1 + their count) and, last, its creation time, numbers as varints. The
+// slice is allocated at its final size.
 func encodeEntry(scopeKey, exactKey string, e Entry) ([]byte, error) {
-	created, err := e.CreatedAt.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	n := len(scopeKey) + 1 + len(exactKey) + len(e.Content) + len(e.FinishReason) + len(e.Model) + len(created) +
-		6*binary.MaxVarintLen64
-	for _, x := range e.Experts {
-		n += len(x) + binary.MaxVarintLen64
-	}
-	b := make([]byte, 0, n)
-	b = append(append(append(b, scopeKey...), 0), exactKey...)
-	for _, s := range [...]string{e.Content, e.FinishReason, e.Model, string(created)} {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	b = binary.AppendVarint(b, int64(e.Usage.PromptTokens))
-	b = binary.AppendVarint(b, int64(e.Usage.CompletionTokens))
-	// 0: no experts slice, else 1 + its length.
+	strs := [...]string{e.Content, e.FinishReason, e.Model}
+	usage := [...]uint64{uint64(e.Usage.PromptTokens), uint64(e.Usage.CompletionTokens)}
 	experts := 0
 	if e.Experts != nil {
 		experts = 1 + len(e.Experts)
+	}
+	n := len(scopeKey) + 1 + len(exactKey) + uvarintLen(uint64(experts)) + maxTimeBinary
+	for _, s := range strs {
+		n += uvarintLen(uint64(len(s))) + len(s)
+	}
+	for _, u := range usage {
+		n += uvarintLen(u)
+	}
+	for _, x := range e.Experts {
+		n += uvarintLen(uint64(len(x))) + len(x)
+	}
+	b := make([]byte, 0, n)
+	b = append(append(append(b, scopeKey...), 0), exactKey...)
+	for _, s := range strs {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, u := range usage {
+		b = binary.AppendUvarint(b, u)
 	}
 	b = binary.AppendUvarint(b, uint64(experts))
 	for _, x := range e.Experts {
 		b = binary.AppendUvarint(b, uint64(len(x)))
 		b = append(b, x...)
 	}
-	return slices.Clip(b), nil
+	return e.CreatedAt.AppendBinary(b)
 }
+
+// maxTimeBinary is the longest encoding of a time.Time (AppendBinary's
+// version 2, with an offset in seconds).
+const maxTimeBinary = 16
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 // decodeEntry returns the entry encodeEntry wrote (after the key) in b.
 // Its strings are one copy of b, which is not shared with the caller.
@@ -668,15 +678,14 @@ func decodeEntry(b []byte) (Entry, error) {
 	r := entryReader{b: b, s: string(b)}
 	var e Entry
 	e.Content, e.FinishReason, e.Model = r.str(), r.str(), r.str()
-	created := r.bytes()
-	e.Usage.PromptTokens, e.Usage.CompletionTokens = int(r.varint()), int(r.varint())
+	e.Usage.PromptTokens, e.Usage.CompletionTokens = int(r.uvarint()), int(r.uvarint())
 	if n := int(r.uvarint()); n > 0 {
 		e.Experts = make([]string, n-1)
 		for k := range e.Experts {
 			e.Experts[k] = r.str()
 		}
 	}
-	if err := e.CreatedAt.UnmarshalBinary(created); err != nil {
+	if err := e.CreatedAt.UnmarshalBinary(b[r.at:]); err != nil {
 		return Entry{}, fmt.Errorf("decode entry time: %w", err)
 	}
 	return e, nil
@@ -694,19 +703,6 @@ func (r *entryReader) uvarint() uint64 {
 	x, n := binary.Uvarint(r.b[r.at:])
 	r.at += n
 	return x
-}
-
-func (r *entryReader) varint() int64 {
-	x, n := binary.Varint(r.b[r.at:])
-	r.at += n
-	return x
-}
-
-// bytes returns the next length-prefixed field, over b.
-func (r *entryReader) bytes() []byte {
-	n := int(r.uvarint())
-	r.at += n
-	return r.b[r.at-n : r.at]
 }
 
 // str returns the next length-prefixed field, over s.

@@ -412,6 +412,13 @@ func TestMemoryCacheEntryRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			b, err := encodeEntry("s", "k", tt.e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if extra := cap(b) - len(b); extra > maxTimeBinary-15 {
+				t.Errorf("encoded in %d bytes, %d more allocated", len(b), extra)
+			}
 			c := NewMemoryCache(CacheOptions{})
 			mustPut(t, c, "s", "k", nil, tt.e)
 			got, _, ok := mustGet(t, c, "s", "k", nil)
