@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -255,7 +256,7 @@ func TestLSHTableSlots(t *testing.T) {
 				tb.drop(h, gone)
 			}
 		} else {
-			x := lshRef{ref: ref{slot: int32(step)}, sig: [lshTables]uint32{uint32(step)}}
+			x := lshRef{ref: ref{slot: int32(step)}, sig: packedSig{hashes: uint32(step)}}
 			b = append(slices.Clone(b), x)
 			if len(b) > bucketCap {
 				b = b[1:]
@@ -564,4 +565,62 @@ func gcMarkCPU() float64 {
 		sum += s.Value.Float64()
 	}
 	return sum
+}
+
+// A packed signature gives back each table's hash and tells near
+// candidates from far ones as the hashes and sketches do unpacked: their
+// differing bits counted together when both have a sketch, the hashes'
+// alone otherwise.
+func TestPackedSig(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	random := func(withSketch bool, from [lshTables]uint32, flips int) ([lshTables]uint32, sketch) {
+		h := from
+		for range flips {
+			h[rng.IntN(lshTables)] ^= 1 << rng.IntN(lshBits)
+		}
+		return h, sketch{bits: rng.Uint64() & rng.Uint64() & rng.Uint64(), ok: withSketch} // sparse bits: some sketches are near
+	}
+	tests := []struct {
+		name       string
+		qSk, cSk   bool
+		maxFlipped int
+	}{
+		{"both sketched", true, true, 12},
+		{"query dense", false, true, 12},
+		{"candidate dense", true, false, 12},
+		{"both dense", false, false, 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			near := 0
+			for range 2000 {
+				var base [lshTables]uint32
+				for k := range base {
+					base[k] = uint32(rng.IntN(1 << lshBits))
+				}
+				qh, qs := random(tt.qSk, base, 0)
+				ch, cs := random(tt.cSk, base, rng.IntN(tt.maxFlipped))
+				q, c := packSig(qh, qs), packSig(ch, cs)
+				for k := range lshTables {
+					if c.table(k) != ch[k] {
+						t.Fatalf("table %d: %d, want %d", k, c.table(k), ch[k])
+					}
+				}
+				d := hamming(&qh, &ch)
+				want := d <= maxSignatureDistance
+				if qs.ok && cs.ok {
+					want = d+bits.OnesCount64(qs.bits^cs.bits) <= maxSketchDistance
+				}
+				if got := q.near(c); got != want {
+					t.Fatalf("near = %v, want %v (hashes differ in %d bits)", got, want, d)
+				}
+				if want {
+					near++
+				}
+			}
+			if near == 0 || near == 2000 {
+				t.Errorf("%d of 2000 near: the cases do not cover both answers", near)
+			}
+		})
+	}
 }
