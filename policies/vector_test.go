@@ -117,7 +117,7 @@ func TestSparseVectorSim(t *testing.T) {
 	for _, n := range []int{1, 40, 150, 300, dim} {
 		for range 5 {
 			u := NewVector(randomSparse(rng, dim, n)).unit()
-			c := u.compact() // as a cache stores it
+			c := storedCopy(u) // as a cache stores it
 			stored = append(stored, u, &c)
 		}
 	}
@@ -146,6 +146,12 @@ func TestSparseVectorSim(t *testing.T) {
 	}
 }
 
+// storedCopy returns u as a MemoryCache stores it (packVec).
+func storedCopy(u *cacheVec) cacheVec {
+	var sl slot
+	return unpackVec(&sl, packVec(u, &sl))
+}
+
 // sim is simRaw with the dense input lent for one comparison.
 func (v *Vector) sim(s *cacheVec) float32 {
 	raw, done := v.lendRaw()
@@ -161,7 +167,7 @@ func BenchmarkSimRaw(b *testing.B) {
 	const dim = 2048
 	var stored []cacheVec
 	for range 16 {
-		stored = append(stored, NewVector(randomSparse(rng, dim, 500)).unit().compact())
+		stored = append(stored, storedCopy(NewVector(randomSparse(rng, dim, 500)).unit()))
 	}
 	q := NewVector(randomSparse(rng, dim, 500))
 	q.unit()
