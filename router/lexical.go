@@ -254,7 +254,6 @@ type bucketSums struct {
 	seen  []uint64  // bit i: index i was reached
 	multi []uint64  // bit i: index i was reached more than once
 	words []uint64  // bit w: seen[w] is not zero
-	n     int       // indexes reached
 }
 
 // sumCell is a coordinate's summed weight and, for a single bucket, its
@@ -275,7 +274,6 @@ func (s *bucketSums) add(bs []damped, dim int) {
 			seen[w] |= m
 			words[w>>6] |= 1 << (w & 63)
 			cells[i] = sumCell{b.w, b.d}
-			s.n++
 			continue
 		}
 		multi[w] |= m
@@ -288,12 +286,6 @@ func (s *bucketSums) add(bs []damped, dim int) {
 // cancelled left out, L2-normalised, as embed.Local does; and clears s.
 func (s *bucketSums) appendTo(x sparse) sparse {
 	cells, seen, multi := s.cells, s.seen, s.multi
-	// Written by index into room made for every index reached: appends
-	// checked the capacity twice an entry.
-	start := len(x.idx)
-	x.idx, x.val = slices.Grow(x.idx, s.n)[:start+s.n], slices.Grow(x.val, s.n)[:start+s.n]
-	idx, val := x.idx[start:], x.val[start:]
-	k := 0
 	for t, tw := range s.words {
 		s.words[t] = 0
 		for ; tw != 0; tw &= tw - 1 {
@@ -309,14 +301,12 @@ func (s *bucketSums) appendTo(x sparse) sparse {
 				if mw>>b&1 != 0 {
 					c.d = embed.Damp(c.w)
 				}
-				idx[k], val[k] = int32(w<<6|b), c.d
-				k++
+				x.idx = append(x.idx, int32(w<<6|b))
+				x.val = append(x.val, c.d)
 			}
 		}
 	}
-	s.n = 0
-	x.idx, x.val = x.idx[:start+k], x.val[:start+k]
-	vec.Normalize(x.val[start:])
+	vec.Normalize(x.val)
 	return x
 }
 
