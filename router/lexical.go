@@ -44,11 +44,11 @@ type Lexical struct {
 
 // lexScratch is one query's buffers for extend.
 type lexScratch struct {
-	bs   []damped
-	ps   []damped // the pairs' buckets
-	sums bucketSums
-	x, p sparse // the stem and concept block, the pairs' block
-	sum  sparse // the n-grams with the first block, when the pairs follow
+	bs, tmp []damped
+	ps      []damped // the pairs' buckets
+	ends    []int32
+	x, p    sparse // the stem and concept block, the pairs' block
+	sum     sparse // the n-grams with the first block, when the pairs follow
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -194,16 +194,17 @@ func (l *Lexical) extendTo(dst *sparse, a sparse, text string) sparse {
 		s = &lexScratch{}
 	}
 	defer l.scratch.Put(s)
-	s.bs, s.ps = l.features(s.bs[:0], s.ps[:0], text)
+	s.bs, s.ends, s.ps = l.features(s.bs[:0], s.ends[:0], s.ps[:0], text)
 	s.x.idx, s.x.val = s.x.idx[:0], s.x.val[:0]
 	if len(s.bs) > 0 {
-		s.sums.add(s.bs, l.Dim())
-		s.x = s.sums.appendTo(s.x)
+		sorted, other := sortRuns(s.bs, s.tmp, s.ends, l.Dim())
+		s.bs, s.tmp = sorted, other
+		s.x = merge(sorted, s.x)
 	}
 	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
 	if len(s.ps) > 0 {
-		s.sums.add(s.ps, l.Dim())
-		s.p = s.sums.appendTo(s.p)
+		sortByIndex(s.ps)
+		s.p = merge(s.ps, s.p)
 	}
 	switch {
 	case len(s.x.idx) > 0 && len(s.p.idx) > 0:
@@ -223,8 +224,25 @@ func (l *Lexical) extendTo(dst *sparse, a sparse, text string) sparse {
 // pairWindow is the farthest apart two words of a pair feature are.
 const pairWindow = 3
 
-// maxInsertion is the most candidates sortByP orders by insertion: n
-// random ones take about n²/4 moves.
+// sortByIndex sorts bs by index, stably. A query's few dozen pairs take
+// an insertion sort a quarter of the instructions slices.SortStableFunc
+// took with its comparison function (callgrind).
+func sortByIndex(bs []damped) {
+	if len(bs) > maxInsertion {
+		slices.SortStableFunc(bs, func(a, b damped) int { return cmp.Compare(a.i, b.i) })
+		return
+	}
+	for i := 1; i < len(bs); i++ {
+		b, j := bs[i], i
+		for ; j > 0 && bs[j-1].i > b.i; j-- {
+			bs[j] = bs[j-1]
+		}
+		bs[j] = b
+	}
+}
+
+// maxInsertion is the most buckets sortByIndex orders by insertion: n
+// random buckets take about n²/4 moves.
 const maxInsertion = 128
 
 // bucket is one hashed feature occurrence.
@@ -241,70 +259,105 @@ type damped struct {
 	w, d float32
 }
 
-// bucketSums sums buckets by index, as a stable sort by index and a
-// merge did: each bucket is added to its coordinate in the order given
-// (the words' order), and the coordinates reached are read back in
-// increasing order from bit sets. The sort (a radix pass and an
-// insertion sort of a query's few hundred buckets) and the merge were a
-// fifth of the router's instructions (callgrind). Between uses it is
-// clean: appendTo clears the bits it reads; a cell is overwritten on its
-// first use.
-type bucketSums struct {
-	cells []sumCell // by index
-	seen  []uint64  // bit i: index i was reached
-	multi []uint64  // bit i: index i was reached more than once
-	words []uint64  // bit w: seen[w] is not zero
+// sortRuns sorts bs, made of runs ascending by index that end at ends,
+// stably: runs are merged pairwise, the earlier run's bucket first on a
+// tie, so that a bucket's occurrences keep the order of the words they
+// came from (and merge sums them in that order). tmp is scratch space;
+// the other of the two buffers is returned with the sorted one.
+// It is a merge sort's last passes: a sort of the whole was most of the
+// lexical features' time. Up to shortRuns buckets (indexes below dim) it
+// is one stable radix pass on the indexes' top 8 bits and an insertion
+// sort, stable too, which moves each bucket only within its range: a
+// query's few hundred buckets take a third of the merge passes'
+// instructions.
+func sortRuns(bs, tmp []damped, ends []int32, dim int) (sorted, other []damped) {
+	tmp = slices.Grow(tmp[:0], len(bs))[:len(bs)]
+	if len(bs) <= shortRuns && len(ends) > 1 {
+		shift := max(0, bits.Len(uint(dim-1))-8)
+		var at [256]int32
+		for _, b := range bs {
+			at[b.i>>shift&255]++
+		}
+		n := int32(0)
+		for d, c := range at {
+			at[d] = n
+			n += c
+		}
+		for _, b := range bs {
+			d := b.i >> shift & 255
+			tmp[at[d]] = b
+			at[d]++
+		}
+		for i := 1; i < len(tmp); i++ {
+			b, j := tmp[i], i
+			for ; j > 0 && tmp[j-1].i > b.i; j-- {
+				tmp[j] = tmp[j-1]
+			}
+			tmp[j] = b
+		}
+		return tmp, bs[:0]
+	}
+	for len(ends) > 1 {
+		out := ends[:0] // written behind the reads
+		start := int32(0)
+		for j := 0; j < len(ends); j += 2 {
+			if j+1 == len(ends) {
+				copy(tmp[start:ends[j]], bs[start:ends[j]])
+				out = append(out, ends[j])
+				break
+			}
+			mid, end := ends[j], ends[j+1]
+			mergeRuns(tmp[start:end], bs[start:mid], bs[mid:end])
+			out = append(out, end)
+			start = end
+		}
+		ends = out
+		bs, tmp = tmp, bs
+	}
+	return bs, tmp[:0]
 }
 
-// sumCell is a coordinate's summed weight and, for a single bucket, its
-// damped weight (see damped).
-type sumCell struct{ w, d float32 }
+// shortRuns is the most buckets sortRuns orders by a radix pass and an
+// insertion sort: n buckets in 256 ranges are out of order about n²/1024
+// times, a few moves each up to here.
+const shortRuns = 1024
 
-// add sums bs, whose indexes are below dim.
-func (s *bucketSums) add(bs []damped, dim int) {
-	if len(s.cells) != dim {
-		n := (dim + 63) / 64
-		*s = bucketSums{cells: make([]sumCell, dim), seen: make([]uint64, n), multi: make([]uint64, n), words: make([]uint64, (n+63)/64)}
+// mergeRuns merges the ascending runs a and b into dst (of their total
+// length), a's bucket first on a tie.
+func mergeRuns(dst, a, b []damped) {
+	i, j, k := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		if b[j].i < a[i].i {
+			dst[k] = b[j]
+			j++
+		} else {
+			dst[k] = a[i]
+			i++
+		}
+		k++
 	}
-	cells, seen, multi, words := s.cells, s.seen, s.multi, s.words
-	for _, b := range bs {
-		i := uint(b.i)
-		w, m := i>>6, uint64(1)<<(i&63)
-		if seen[w]&m == 0 {
-			seen[w] |= m
-			words[w>>6] |= 1 << (w & 63)
-			cells[i] = sumCell{b.w, b.d}
+	k += copy(dst[k:], a[i:])
+	copy(dst[k:], b[j:])
+}
+
+// merge appends to x the buckets of bs, sorted by index, with repeated
+// buckets summed in order, sublinear term frequency applied (sign kept)
+// and L2-normalised, as embed.Local does.
+func merge(bs []damped, x sparse) sparse {
+	for k := 0; k < len(bs); {
+		b := bs[k]
+		w, y := b.w, b.d
+		if k++; k < len(bs) && bs[k].i == b.i {
+			for ; k < len(bs) && bs[k].i == b.i; k++ {
+				w += bs[k].w
+			}
+			y = embed.Damp(w)
+		}
+		if w == 0 {
 			continue
 		}
-		multi[w] |= m
-		cells[i].w += b.w
-	}
-}
-
-// appendTo appends to x the summed coordinates in increasing index
-// order, with sublinear term frequency applied (sign kept), those that
-// cancelled left out, L2-normalised, as embed.Local does; and clears s.
-func (s *bucketSums) appendTo(x sparse) sparse {
-	cells, seen, multi := s.cells, s.seen, s.multi
-	for t, tw := range s.words {
-		s.words[t] = 0
-		for ; tw != 0; tw &= tw - 1 {
-			w := t<<6 | bits.TrailingZeros64(tw)
-			sw, mw := seen[w], multi[w]
-			seen[w], multi[w] = 0, 0
-			for ; sw != 0; sw &= sw - 1 {
-				b := bits.TrailingZeros64(sw)
-				c := cells[w<<6|b]
-				if c.w == 0 {
-					continue
-				}
-				if mw>>b&1 != 0 {
-					c.d = embed.Damp(c.w)
-				}
-				x.idx = append(x.idx, int32(w<<6|b))
-				x.val = append(x.val, c.d)
-			}
-		}
+		x.idx = append(x.idx, b.i)
+		x.val = append(x.val, y)
 	}
 	vec.Normalize(x.val)
 	return x
@@ -319,11 +372,12 @@ const (
 )
 
 // features appends the stem and concept features of text's words to bs,
-// in word order; and, with Pairs, the buckets of the word pairs 2 to pairWindow words
+// each word's ascending by index, and the end of each word's run to ends;
+// and, with Pairs, the buckets of the word pairs 2 to pairWindow words
 // apart to ps (every word, stop words included: "my" and "your" tell
 // meta from small talk), in text order. One pass over the words for
 // both: a second cost a tenth of the lexical features' instructions.
-func (l *Lexical) features(bs, ps []damped, text string) ([]damped, []damped) {
+func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) ([]damped, []int32, []damped) {
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	var last [pairWindow]uint64 // the previous words' hashes, a ring
@@ -360,9 +414,12 @@ func (l *Lexical) features(bs, ps []damped, text string) ([]damped, []damped) {
 		if !ok {
 			f = l.memo(string(word[:n]))
 		}
-		bs = append(bs, f...)
+		if len(f) > 0 {
+			bs = append(bs, f...)
+			ends = append(ends, int32(len(bs)))
+		}
 	}
-	return bs, ps
+	return bs, ends, ps
 }
 
 // memo computes w's features, ascending by index, and remembers them while

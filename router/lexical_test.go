@@ -1,13 +1,11 @@
 package router
 
 import (
-	"cmp"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/moegate/moegate/embed"
-	"github.com/moegate/moegate/internal/vec"
 )
 
 func TestStem(t *testing.T) {
@@ -144,63 +142,55 @@ func BenchmarkLexicalShort(b *testing.B) {
 	}
 }
 
-// bucketSums sums buckets as a stable sort by index and a merge in that
-// order do (the reference below): one bucket, ties summed in the order
-// given, buckets that cancel, single buckets keeping their damped weight,
-// many buckets over a small and a wide dimension; and one bucketSums is
-// reused for every case, so each starts from what the last left.
-func TestBucketSums(t *testing.T) {
-	reference := func(bs []damped) sparse {
-		bs = slices.Clone(bs)
-		slices.SortStableFunc(bs, func(a, b damped) int { return cmp.Compare(a.i, b.i) })
-		var x sparse
-		for k := 0; k < len(bs); {
-			b, n := bs[k], 1
-			w := b.w
-			for k++; k < len(bs) && bs[k].i == b.i; k++ {
-				w += bs[k].w
-				n++
-			}
-			y := b.d
-			if n > 1 {
-				y = embed.Damp(w)
-			}
-			if w != 0 {
-				x.idx, x.val = append(x.idx, b.i), append(x.val, y)
-			}
+// sortRuns sorts runs of words' buckets as a stable sort of their
+// concatenation would, so a bucket's occurrences stay in word order: one
+// run, none, odd and even numbers of runs, empty runs, ties across runs,
+// few buckets (a radix pass and an insertion sort) and many (merge
+// passes), indexes over a small and a wide dimension.
+func TestSortRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 300 {
+		var bs []damped
+		var ends []int32
+		dim, runs, runLen := 20, trial%13, 6
+		if trial%2 == 1 {
+			dim = 1 << 16
 		}
-		vec.Normalize(x.val)
-		return x
-	}
-	// d is deliberately not Damp(w) for single buckets: it must be kept.
-	random := func(seed uint64, n, dim int) []damped {
-		r := rand.New(rand.NewPCG(seed, 1))
-		bs := make([]damped, n)
-		for k := range bs {
-			bs[k] = damped{i: int32(r.IntN(dim)), w: r.Float32() - 0.5, d: float32(k + 1)}
+		if trial%5 == 0 {
+			runs, runLen = 100+trial%13, 30 // about 1,500 buckets: past shortRuns
 		}
-		return bs
+		for range runs {
+			run := make([]damped, r.IntN(runLen))
+			for k := range run {
+				run[k] = damped{i: int32(r.IntN(min(dim, 20+trial*200))), w: float32(len(bs) + k)} // w: the position
+			}
+			slices.SortFunc(run, func(a, b damped) int { return int(a.i - b.i) })
+			bs = append(bs, run...)
+			ends = append(ends, int32(len(bs)))
+		}
+		want := slices.Clone(bs)
+		slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
+		got, _ := sortRuns(slices.Clone(bs), nil, ends, dim)
+		if !slices.Equal(got, want) {
+			t.Fatalf("runs %v ending at %v: got %v, want %v", bs, ends, got, want)
+		}
 	}
-	tests := []struct {
-		name string
-		dim  int
-		bs   []damped
-	}{
-		{"one", 20, []damped{{i: 3, w: 0.5, d: 7}}},
-		{"ties in order", 20, []damped{{i: 3, w: 1e8, d: 1}, {i: 1, w: 2, d: 2}, {i: 3, w: 1, d: 3}, {i: 3, w: -1e8, d: 4}}},
-		{"cancelling", 20, []damped{{i: 5, w: 0.25, d: 1}, {i: 2, w: 1, d: 2}, {i: 5, w: -0.25, d: 3}}},
-		{"last index", 1 << 16, []damped{{i: 1<<16 - 1, w: 1, d: 1}, {i: 0, w: 1, d: 2}, {i: 64, w: 1, d: 3}, {i: 4095, w: 2, d: 4}, {i: 4096, w: 3, d: 5}}},
-		{"many, small dimension", 20, random(1, 500, 20)},
-		{"many, wide dimension", 1 << 16, random(2, 1500, 1<<16)},
-		{"many, odd dimension", 1000, random(3, 300, 1000)},
-	}
-	var s bucketSums
-	for _, tt := range tests {
-		s.add(tt.bs, tt.dim)
-		got := s.appendTo(sparse{})
-		want := reference(tt.bs)
-		if !slices.Equal(got.idx, want.idx) || !slices.Equal(got.val, want.val) {
-			t.Errorf("%s: got %v %v, want %v %v", tt.name, got.idx, got.val, want.idx, want.val)
+}
+
+func TestSortByIndex(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 30, maxInsertion, maxInsertion + 1, 1000} {
+		for _, dim := range []int{8, 1 << 16} { // 8: many ties, whose order must be kept
+			bs := make([]damped, n)
+			for k := range bs {
+				bs[k] = damped{i: int32(r.IntN(dim)), w: float32(k)} // w: the position
+			}
+			want := slices.Clone(bs)
+			slices.SortStableFunc(want, func(a, b damped) int { return int(a.i - b.i) })
+			sortByIndex(bs)
+			if !slices.Equal(bs, want) {
+				t.Fatalf("%d buckets below %d: got %v, want %v", n, dim, bs, want)
+			}
 		}
 	}
 }
@@ -226,10 +216,10 @@ func TestLexicalPairs(t *testing.T) {
 	}
 	// Pairs are words 2 and 3 apart, whatever the words.
 	for text, want := range map[string]int{"one two": 0, "one two three": 1, "one two three four": 3, "a b c d e": 5, "my. Name, is": 1} {
-		if _, ps := with.features(nil, nil, text); len(ps) != want {
+		if _, _, ps := with.features(nil, nil, nil, text); len(ps) != want {
 			t.Errorf("%q has %d pairs, want %d", text, len(ps), want)
 		}
-		if _, ps := without.features(nil, nil, text); len(ps) != 0 {
+		if _, _, ps := without.features(nil, nil, nil, text); len(ps) != 0 {
 			t.Errorf("%q has %d pairs without them", text, len(ps))
 		}
 	}
