@@ -303,3 +303,33 @@ func TestFNVRune(t *testing.T) {
 		}
 	}
 }
+
+// TestByteGrams checks the unrolled n-grams of words of one-byte runes
+// against the n-grams of every start and length hashed by fnvRune, as a
+// set (the buckets are sorted whole): words shorter than, as long as and
+// longer than an n-gram, with Latin-1 letters and digits, at dimensions
+// of a mask and of a division.
+func TestByteGrams(t *testing.T) {
+	for _, dim := range []int{1 << 16, 1000} {
+		l := NewLocal(dim)
+		for _, w := range []string{"", "a", "ab", "abc", "abcd", "hello", "naïve", "straße", "ÿ1z", "supercalifragilistic"} {
+			word := []rune("<" + w + ">")
+			var want []bucket
+			for s := 0; s+minGram <= len(word); s++ {
+				h := uint64(fnvOffset)
+				for j := s; j < len(word) && j < s+maxGram; j++ {
+					h = fnvRune(h, word[j])
+					if j-s+1 >= minGram {
+						want = l.add(want, Mix(h, 3), charWeight)
+					}
+				}
+			}
+			got := l.byteGrams(nil, word)
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("dim %d, %q: got %v, want %v", dim, w, got, want)
+			}
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 // (x and exemplars L2-normalised; 0 for a class without exemplars), as
 // the scorer computes them, here beside a gate of zeros.
 func (ix *exemplarIndex) best(x sparse, s []float64) {
-	g := &Linear{Classes: ix.n, Dim: 64 * len(ix.rows.bits), W: make([]float32, 64*len(ix.rows.bits)*ix.n), B: make([]float32, ix.n)}
+	g := &Linear{Classes: ix.n, Dim: 64 * len(ix.rows.words), W: make([]float32, 64*len(ix.rows.words)*ix.n), B: make([]float32, ix.n)}
 	sc := &scorer{gate: packLinear(g), ex: ix}
 	sc.joinRows(g.Dim)
 	sc.scores(x, make([]float64, ix.n), s)

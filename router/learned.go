@@ -206,7 +206,12 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 		return deflt(d, "router not trained"), nil
 	}
 	d.Version = m.Version
-	p := make([]float64, len(m.Experts))
+	var pArr [64]float64 // on the stack for up to 64 classes: an allocation a query otherwise
+	p := pArr[:0]
+	if len(m.Experts) > len(pArr) {
+		p = make([]float64, len(m.Experts))
+	}
+	p = p[:len(m.Experts)]
 	buf, _ := l.features.Get().(*sparse)
 	if buf == nil {
 		buf = &sparse{}
@@ -265,7 +270,11 @@ func sortByP(cs []cand) {
 // selectExperts picks experts among q.Candidates from the gate
 // probabilities p.
 func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query) {
-	cs := make([]cand, 0, len(q.Candidates))
+	var csArr [16]cand // on the stack for a gateway's few candidates
+	cs := csArr[:0]
+	if len(q.Candidates) > len(csArr) {
+		cs = make([]cand, 0, len(q.Candidates))
+	}
 	for _, name := range q.Candidates {
 		i, ok := m.index[name]
 		if !ok || slices.ContainsFunc(cs, func(c cand) bool { return c.name == name }) {

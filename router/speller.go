@@ -2,6 +2,7 @@ package router
 
 import (
 	"strings"
+	"sync"
 )
 
 // Spelling correction against the training vocabulary. A typo turns a
@@ -20,11 +21,19 @@ const (
 	maxSpellerWord = 24 // longer "words" are not words
 )
 
-// speller corrects words to a vocabulary. It is immutable once built.
+// speller corrects words to a vocabulary. Its vocabulary is immutable
+// once built; it is safe for concurrent use.
 type speller struct {
 	count   map[string]int32    // vocabulary words and their counts
 	deletes map[string][]string // a word with one letter deleted -> vocabulary words
 	known   func(string) bool   // English words that are not typos (may be nil)
+
+	// verdicts memoises word's answer for the words outside the
+	// vocabulary, bounded by maxMemoWords: a query's unknown words (names,
+	// rare words) recur, and their candidate search, a dozen map lookups
+	// and edit distances each, was a third of the speller's instructions.
+	verdictsMu sync.RWMutex
+	verdicts   map[string]string
 }
 
 // vocabulary returns the words of letters of texts (lower-cased, at least
@@ -32,11 +41,11 @@ type speller struct {
 func vocabulary(texts []string) map[string]int32 {
 	v := map[string]int32{}
 	for _, t := range texts {
-		eachWord(t, func(_, _ int, w []byte) {
-			if len(w) >= minVocabWord && len(w) <= maxSpellerWord {
+		for ws := (spellWords{text: t}); ws.next(); {
+			if w := ws.buf[:ws.n]; len(w) >= minVocabWord && len(w) <= maxSpellerWord {
 				v[string(w)]++
 			}
-		})
+		}
 	}
 	return v
 }
@@ -61,30 +70,52 @@ func newSpeller(vocab map[string]int32, known func(string) bool) *speller {
 func (s *speller) correct(text string) string {
 	var b *strings.Builder
 	last := 0
-	eachWord(text, func(start, end int, w []byte) {
+	for ws := (spellWords{text: text}); ws.next(); {
+		w := ws.buf[:ws.n]
 		if _, ok := s.count[string(w)]; ok {
-			return // a word of the vocabulary (looked up without a copy)
+			continue // a word of the vocabulary (looked up without a copy)
 		}
 		if len(w) < minVocabWord || len(w) > maxSpellerWord {
-			return // as word would, before a copy of w for it
+			continue // as word would, before a copy of w for it
 		}
-		c := s.word(string(w))
+		c := s.verdict(w)
 		if c == "" {
-			return
+			continue
 		}
 		if b == nil {
 			b = &strings.Builder{}
 			b.Grow(len(text) + 8)
 		}
-		b.WriteString(text[last:start])
+		b.WriteString(text[last:ws.start])
 		b.WriteString(c)
-		last = end
-	})
+		last = ws.end
+	}
 	if b == nil {
 		return text
 	}
 	b.WriteString(text[last:])
 	return b.String()
+}
+
+// verdict is word(w), memoised.
+func (s *speller) verdict(w []byte) string {
+	s.verdictsMu.RLock()
+	c, ok := s.verdicts[string(w)] // no allocation for the lookup
+	s.verdictsMu.RUnlock()
+	if ok {
+		return c
+	}
+	key := string(w)
+	c = s.word(key)
+	s.verdictsMu.Lock()
+	if s.verdicts == nil {
+		s.verdicts = make(map[string]string)
+	}
+	if len(s.verdicts) < maxMemoWords {
+		s.verdicts[key] = c
+	}
+	s.verdictsMu.Unlock()
+	return c
 }
 
 // word returns the correction of w, "" when it needs none or has none.
@@ -139,13 +170,23 @@ func (s *speller) word(w string) string {
 	return best
 }
 
-// eachWord calls f with the byte span and lower-cased text of each run of
-// ASCII letters in text that is not part of a longer run of letters and
-// digits (a word with digits or other scripts is left alone). w is valid
-// only during the call.
-func eachWord(text string, f func(start, end int, w []byte)) {
-	var buf [maxSpellerWord]byte
-	for i := 0; i < len(text); {
+// spellWords iterates over the runs of ASCII letters in text that are
+// not part of a longer run of letters and digits (a word with digits or
+// other scripts is left alone): after each next, the run is
+// text[start:end] and buf[:n] its lower-cased letters. An iterator rather
+// than a callback: the callback's buffer escaped, an allocation a query.
+type spellWords struct {
+	text       string
+	i          int
+	start, end int
+	n          int
+	buf        [maxSpellerWord]byte
+}
+
+// next advances to the next word, false when none is left.
+func (ws *spellWords) next() bool {
+	text := ws.text
+	for i := ws.i; i < len(text); {
 		if !isASCIILetter(text[i]) {
 			i++
 			continue
@@ -164,12 +205,14 @@ func eachWord(text string, f func(start, end int, w []byte)) {
 		if i-start > maxSpellerWord {
 			continue
 		}
-		w := buf[:0]
-		for _, c := range []byte(text[start:i]) {
-			w = append(w, c|0x20)
+		for k, c := range []byte(text[start:i]) {
+			ws.buf[k] = c | 0x20
 		}
-		f(start, i, w)
+		ws.i, ws.start, ws.end, ws.n = i, start, i, i-start
+		return true
 	}
+	ws.i = len(text)
+	return false
 }
 
 func isASCIILetter(c byte) bool {

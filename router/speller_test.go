@@ -47,23 +47,35 @@ func TestSpeller(t *testing.T) {
 }
 
 // TestSpellerAllocs checks that words the speller leaves alone cost no
-// allocation but a copy of each word of a vocabulary word's length that
-// the vocabulary lacks: none for short words, none per one-letter delete
-// (a copy each was most of a routed query's allocations).
+// allocation once it has seen them: neither known nor short unknown
+// words, nor long unknown words (their verdicts are memoised; a copy per
+// one-letter delete was most of a routed query's allocations), and that
+// the memo stays bounded.
 func TestSpellerAllocs(t *testing.T) {
 	s := newSpeller(vocabulary([]string{"what is my account balance", "how is the weather"}), nil)
-	one := testing.AllocsPerRun(20, func() { s.correct("what is my balance") })
-	tests := []struct {
-		text  string
-		extra float64
-	}{
-		{"what is my balance qz xk vw", 0},               // short unknown words
-		{"what is my balance zzyzxqwv plokijuhygtfr", 2}, // long unknown words, no candidate
-	}
-	for _, tt := range tests {
-		if n := testing.AllocsPerRun(20, func() { s.correct(tt.text) }); n != one+tt.extra {
-			t.Errorf("correct(%q): %v allocations, want %v", tt.text, n, one+tt.extra)
+	for _, text := range []string{
+		"what is my balance",
+		"what is my balance qz xk vw",               // short unknown words
+		"what is my balance zzyzxqwv plokijuhygtfr", // long unknown words, no candidate
+		"what is my acount balance",                 // corrected: the result only (its builder and bytes)
+	} {
+		want := 0.0
+		if s.correct(text) != text {
+			want = 2
 		}
+		if n := testing.AllocsPerRun(20, func() { s.correct(text) }); n != want {
+			t.Errorf("correct(%q): %v allocations, want %v", text, n, want)
+		}
+	}
+	for i := range maxMemoWords + 10 {
+		w := []byte("zqzq")
+		for n := i; n > 0; n /= 26 {
+			w = append(w, byte('a'+n%26)) // distinct words of letters only
+		}
+		s.correct(string(w))
+	}
+	if n := len(s.verdicts); n != maxMemoWords {
+		t.Errorf("%d verdicts memoised, want at most %d", n, maxMemoWords)
 	}
 }
 
