@@ -26,6 +26,7 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/readall"
 )
 
 // Defaults of Options.
@@ -268,7 +269,7 @@ func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.R
 		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, o.maxBytes+1))
+	raw, err := readall.ReadAll(resp.Body, resp.ContentLength, o.maxBytes+1)
 	if err != nil {
 		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
 	}
