@@ -34,8 +34,13 @@ func (s *Server) readChat(c *gin.Context, r *chatRequest) ([]byte, error) {
 	if err != nil || decodeChatRequest(body, r) {
 		return body, err
 	}
-	*r = chatRequest{} // nothing of the partial decode
-	return body, s.unmarshal(body, r)
+	// Into a request of its own (nothing of the partial decode), so that
+	// r, which encoding/json would make escape, can live on the caller's
+	// stack.
+	full := new(chatRequest)
+	err = s.unmarshal(body, full)
+	*r = *full
+	return body, err
 }
 
 // readRaw reads a request body that should hold a JSON value.
