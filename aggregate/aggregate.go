@@ -525,7 +525,8 @@ func addUsage(a *experts.Usage, b experts.Usage) {
 // outcome reports every call; answered >= 0 is the candidate whose answer
 // it carries.
 func (r *runner) outcome(answered int) Outcome {
-	out := Outcome{Strategy: r.opts.Strategy}
+	// Every call is reported: sized once, not grown from nothing.
+	out := Outcome{Strategy: r.opts.Strategy, Calls: make([]Call, 0, len(r.results))}
 	for _, res := range r.results {
 		out.Calls = append(out.Calls, res.call)
 		if res.err == nil && res.resp != nil {
