@@ -395,8 +395,13 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		n := len(content)
 		kept = kept[:0]
 		if !decodeEvent(&c, data, &content, &kept, &sse.shape) {
-			c = wireChunk{} // nothing of the partial decode
-			if err := json.Unmarshal(data, &c); err != nil {
+			// Into a chunk of its own (nothing of the partial decode), so
+			// that c, which encoding/json would make escape, stays on the
+			// stack.
+			full := new(wireChunk)
+			err := json.Unmarshal(data, full)
+			c = *full
+			if err != nil {
 				return nil, o.failed(0, "malformed stream event: %v", err)
 			}
 			if len(c.Choices) > 0 {
