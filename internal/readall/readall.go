@@ -5,17 +5,22 @@ package readall
 
 import "io"
 
+// MaxHint is the largest size hint ReadAll allocates up front: a larger
+// body grows as io.ReadAll grows it, with the bytes that actually arrive,
+// so that a sender announcing a large body and sending it slowly (or not
+// at all) does not hold that much memory.
+const MaxHint = 64 << 10
+
 // ReadAll is io.ReadAll(io.LimitReader(r, limit)) (limit < 0: no limit)
 // starting with room for sizeHint bytes (a Content-Length; <= 0:
-// unknown). A hint is trusted no further than limit, so a false one cannot
-// make a large allocation.
+// unknown), trusted up to MaxHint and limit.
 func ReadAll(r io.Reader, sizeHint, limit int64) ([]byte, error) {
 	const unknownSize = 512 // io.ReadAll's first allocation
 	size := int64(unknownSize)
 	if sizeHint > 0 {
 		// One byte more than announced, so that reading the end of the
 		// body (a Read returning 0, io.EOF) does not grow the slice.
-		size = sizeHint + 1
+		size = min(sizeHint+1, MaxHint)
 	}
 	if limit >= 0 {
 		size = min(size, limit)

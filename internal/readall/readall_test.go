@@ -73,3 +73,24 @@ func TestReadAllOneAllocation(t *testing.T) {
 		t.Fatalf("%v allocations, want 1", allocs)
 	}
 }
+
+// A hint is not trusted beyond MaxHint (or the limit): what is allocated
+// up front follows the bytes a sender may never send only that far.
+func TestReadAllBoundsTheHint(t *testing.T) {
+	for _, tt := range []struct {
+		name            string
+		sizeHint, limit int64
+		maxCap          int
+	}{
+		{"past MaxHint", 1 << 30, -1, MaxHint},
+		{"past the limit", 1 << 30, 100, 100},
+		{"within both", 1000, -1, 1001},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := ReadAll(strings.NewReader("hello"), tt.sizeHint, tt.limit)
+			if err != nil || string(b) != "hello" || cap(b) > tt.maxCap {
+				t.Fatalf("ReadAll = %q (cap %d), %v; want hello with cap <= %d", b, cap(b), err, tt.maxCap)
+			}
+		})
+	}
+}
