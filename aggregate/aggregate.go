@@ -165,6 +165,10 @@ type Outcome struct {
 	// Usage sums the tokens of every call that succeeded, including
 	// answers that were not used; Response.Usage is the answer's own.
 	Usage experts.Usage
+	// Delivered is the bytes of answer (content and tool calls) that
+	// RunStream's onDelta accepted, the whole answer or the part sent
+	// before a failure.
+	Delivered int
 }
 
 // Error is returned when no candidate produced an answer.
@@ -276,9 +280,11 @@ type runner struct {
 	req      *experts.Request
 	opts     Options
 	onDelta  func(experts.Delta) error // nil: not streaming
-	retries  int                       // retry budget left
-	results  []result                  // one per candidate
-	last     int                       // the candidate asked last; -1 none
+	// delivered counts the bytes of answer onDelta accepted.
+	delivered int
+	retries   int      // retry budget left
+	results   []result // one per candidate
+	last      int      // the candidate asked last; -1 none
 	// abandoned marks, once the hedge delay ran out, which chosen
 	// candidates had finished (the others were cut off).
 	abandoned []bool
@@ -375,7 +381,7 @@ func (r *runner) onceFor(parent context.Context, i int, req *experts.Request, bu
 					}
 					*sent = true
 				}
-				if err := onDelta(d); err != nil {
+				if err := r.deliver(d); err != nil { // onDelta is r.onDelta
 					return clientError{err}
 				}
 				return nil
@@ -525,7 +531,8 @@ func addUsage(a *experts.Usage, b experts.Usage) {
 // outcome reports every call; answered >= 0 is the candidate whose answer
 // it carries.
 func (r *runner) outcome(answered int) Outcome {
-	out := Outcome{Strategy: r.opts.Strategy}
+	// Every call is reported: sized once, not grown from nothing.
+	out := Outcome{Strategy: r.opts.Strategy, Calls: make([]Call, 0, len(r.results)), Delivered: r.delivered}
 	for _, res := range r.results {
 		out.Calls = append(out.Calls, res.call)
 		if res.err == nil && res.resp != nil {
@@ -807,13 +814,19 @@ func (r *runner) parallelBest() (Outcome, error) {
 	if best < 0 {
 		return r.askFallbacks(retry)
 	}
-	out := r.outcome(best)
-	if r.onDelta != nil {
-		if err := r.emit(out.Response); err != nil {
-			return out, err
-		}
+	return r.answerWith(best)
+}
+
+// answerWith is the outcome of candidate i's finished answer, sent to
+// onDelta as one delta when streaming.
+func (r *runner) answerWith(i int) (Outcome, error) {
+	out := r.outcome(i)
+	if r.onDelta == nil {
+		return out, nil
 	}
-	return out, nil
+	err := r.emit(out.Response)
+	out.Delivered = r.delivered // sent after the outcome was taken
+	return out, err
 }
 
 // askFallbacks asks the fallbacks in turn once every chosen expert failed
@@ -836,7 +849,16 @@ func (r *runner) emit(resp *experts.Response) error {
 	if resp.Content == "" && len(resp.ToolCalls) == 0 {
 		return nil
 	}
-	return r.onDelta(experts.Delta{Content: resp.Content, ToolCalls: resp.ToolCalls})
+	return r.deliver(experts.Delta{Content: resp.Content, ToolCalls: resp.ToolCalls})
+}
+
+// deliver passes d to the caller's onDelta, counting what it accepted.
+func (r *runner) deliver(d experts.Delta) error {
+	if err := r.onDelta(d); err != nil {
+		return err
+	}
+	r.delivered += len(d.Content) + len(d.ToolCalls)
+	return nil
 }
 
 // synthesize asks every chosen expert, then has the synthesizer merge the
@@ -853,15 +875,7 @@ func (r *runner) synthesize() (Outcome, error) {
 		return r.askFallbacks(retry)
 	}
 	best := bestSuccess(r.results, r.nPrimary)
-	fallback := func() (Outcome, error) {
-		out := r.outcome(best)
-		if r.onDelta != nil {
-			if err := r.emit(out.Response); err != nil {
-				return out, err
-			}
-		}
-		return out, nil
-	}
+	fallback := func() (Outcome, error) { return r.answerWith(best) }
 	if len(answers) == 1 {
 		return fallback()
 	}

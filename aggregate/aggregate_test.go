@@ -509,8 +509,8 @@ func TestStreamTop1(t *testing.T) {
 	t.Run("streams the chosen expert", func(t *testing.T) {
 		a := newUpstream(t, "a", says("one two three"))
 		out, got, err := collect(t, context.Background(), []Candidate{a.candidate(t, 1)}, fastOpts(Top1, 0))
-		if err != nil || strings.Join(got, "|") != "one |two |three" || out.Response.Content != "one two three" {
-			t.Fatalf("deltas %q, %v", got, err)
+		if err != nil || strings.Join(got, "|") != "one |two |three" || out.Response.Content != "one two three" || out.Delivered != len("one two three") {
+			t.Fatalf("deltas %q (%d bytes delivered), %v", got, out.Delivered, err)
 		}
 	})
 	t.Run("falls back before the first byte", func(t *testing.T) {
@@ -529,13 +529,13 @@ func TestStreamTop1(t *testing.T) {
 			fmt.Fprintf(w, "data: %s\n\ndata: {\"choices\":[{\"delta\":{\"content\":\n\n", chunk("partial "))
 		})
 		b := newUpstream(t, "b", says("from b"))
-		_, got, err := collect(t, context.Background(), []Candidate{a.candidate(t, 0.8), b.candidate(t, 0.2)}, fastOpts(Top1, 2))
+		out, got, err := collect(t, context.Background(), []Candidate{a.candidate(t, 0.8), b.candidate(t, 0.2)}, fastOpts(Top1, 2))
 		var ae *Error
 		if !errors.As(err, &ae) || ae.Expert != "a" {
 			t.Fatalf("err = %v, want *Error naming a", err)
 		}
-		if strings.Join(got, "") != "partial " || b.calls.Load() != 0 || a.calls.Load() != 1 {
-			t.Fatalf("deltas %q; a asked %d, b asked %d times", got, a.calls.Load(), b.calls.Load())
+		if strings.Join(got, "") != "partial " || out.Delivered != len("partial ") || b.calls.Load() != 0 || a.calls.Load() != 1 {
+			t.Fatalf("deltas %q (%d bytes delivered); a asked %d, b asked %d times", got, out.Delivered, a.calls.Load(), b.calls.Load())
 		}
 	})
 	t.Run("a callback error aborts", func(t *testing.T) {
@@ -554,8 +554,8 @@ func TestStreamParallelBestAndSynthesize(t *testing.T) {
 	a := newUpstream(t, "a", says("from a"))
 	b := newUpstream(t, "b", says("from b"))
 	out, got, err := collect(t, context.Background(), []Candidate{b.candidate(t, 0.3), a.candidate(t, 0.7)}, fastOpts(ParallelBest, 0))
-	if err != nil || out.Answered != "a" || strings.Join(got, "") != "from a" {
-		t.Fatalf("parallel-best: answered %q deltas %q %v", out.Answered, got, err)
+	if err != nil || out.Answered != "a" || strings.Join(got, "") != "from a" || out.Delivered != len("from a") {
+		t.Fatalf("parallel-best: answered %q deltas %q (%d bytes delivered) %v", out.Answered, got, out.Delivered, err)
 	}
 	if body := a.lastBody(); body["stream"] == true {
 		t.Fatal("parallel-best candidates should be asked without streaming")
@@ -566,8 +566,8 @@ func TestStreamParallelBestAndSynthesize(t *testing.T) {
 	opts := fastOpts(Synthesize, 0)
 	opts.Synthesizer = &syn
 	out, got, err = collect(t, context.Background(), []Candidate{b.candidate(t, 0.3), a.candidate(t, 0.7)}, opts)
-	if err != nil || out.Answered != "s" || strings.Join(got, "|") != "merged |answer |here" {
-		t.Fatalf("synthesize: answered %q deltas %q %v", out.Answered, got, err)
+	if err != nil || out.Answered != "s" || strings.Join(got, "|") != "merged |answer |here" || out.Delivered != len("merged answer here") {
+		t.Fatalf("synthesize: answered %q deltas %q (%d bytes delivered) %v", out.Answered, got, out.Delivered, err)
 	}
 	if s.lastBody()["stream"] != true {
 		t.Fatal("the synthesizer should stream")

@@ -197,7 +197,7 @@ func (s *Server) chatCompletions(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		s.writeCompletion(c, completion(res))
+		s.writeCompletion(c, res)
 		return nil
 	}
 	sw := s.streamWriter(c, p.Info, call.includeUsage, p.Info.Route.Experts[0].Name)
@@ -259,35 +259,50 @@ func rateLimitHeaders(c *gin.Context, d policies.Decision) {
 	}
 }
 
-func completion(res *gateway.Result) chatCompletion {
+// completion is the chat completion of res, created at created (Unix
+// seconds).
+func completion(res *gateway.Result, created int64) *chatCompletion {
+	choice, u := completionParts(res)
+	cc := chatCompletion{ID: completionID(res), Object: "chat.completion", Created: created, Model: res.Answered,
+		Choices: []chatChoice{choice}, Usage: &u, Moegate: res.Info}
+	return &cc
+}
+
+// completionParts are the choice and usage of res's chat completion.
+func completionParts(res *gateway.Result) (chatChoice, usage) {
 	r := res.Response
 	content := r.Content
 	finish := r.FinishReason
 	if finish == "" {
 		finish = "stop"
 	}
-	return chatCompletion{
-		ID: "chatcmpl-" + strings.TrimPrefix(res.Info.RequestID, "req_"), Object: "chat.completion", Created: time.Now().Unix(),
-		Model: res.Answered,
-		Choices: []chatChoice{{Index: 0, FinishReason: finish,
-			Message: responseMessage{Role: "assistant", Content: &content, ToolCalls: r.ToolCalls}}},
-		Usage:   usageOf(r.Usage),
-		Moegate: res.Info,
-	}
+	return chatChoice{Index: 0, FinishReason: finish, Message: responseMessage{Role: "assistant", Content: &content, ToolCalls: r.ToolCalls}},
+		*usageOf(r.Usage)
+}
+
+func completionID(res *gateway.Result) string {
+	return "chatcmpl-" + strings.TrimPrefix(res.Info.RequestID, "req_")
 }
 
 func usageOf(u experts.Usage) *usage {
 	return &usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.Total()}
 }
 
-// writeCompletion writes cc as gin's c.JSON would, encoding the common
-// shape by hand into a reused buffer.
-func (s *Server) writeCompletion(c *gin.Context, cc chatCompletion) {
+// writeCompletion writes res's chat completion as gin's c.JSON would,
+// encoding the common shape by hand into a reused buffer. The completion
+// it encodes is on the stack, its choice and usage too; encoding/json gets
+// one of its own.
+func (s *Server) writeCompletion(c *gin.Context, res *gateway.Result) {
+	created := time.Now().Unix()
+	choice, u := completionParts(res)
+	choices := [1]chatChoice{choice}
+	cc := chatCompletion{ID: completionID(res), Object: "chat.completion", Created: created, Model: res.Answered,
+		Choices: choices[:], Usage: &u, Moegate: res.Info}
 	buf := s.buffer()
 	b, ok := cc.appendJSON((*buf)[:0])
 	if !ok {
 		s.keep(buf, nil)
-		c.JSON(http.StatusOK, cc)
+		c.JSON(http.StatusOK, completion(res, created))
 		return
 	}
 	c.Writer.Header()["Content-Type"] = jsonContentType

@@ -34,8 +34,13 @@ func (s *Server) readChat(c *gin.Context, r *chatRequest) ([]byte, error) {
 	if err != nil || decodeChatRequest(body, r) {
 		return body, err
 	}
-	*r = chatRequest{} // nothing of the partial decode
-	return body, s.unmarshal(body, r)
+	// Into a request of its own (nothing of the partial decode), so that
+	// r, which encoding/json would make escape, can live on the caller's
+	// stack.
+	full := new(chatRequest)
+	err = s.unmarshal(body, full)
+	*r = *full
+	return body, err
 }
 
 // readRaw reads a request body that should hold a JSON value.
@@ -54,8 +59,17 @@ func (s *Server) readRaw(c *gin.Context) ([]byte, error) {
 }
 
 // readBody reads the whole body, in one allocation when its length is
-// announced.
+// announced; a body limitInFlight read already is taken as it is.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if ra, ok := r.Body.(*readAhead); ok {
+		switch n := r.ContentLength; {
+		case n <= 0 || n > limit:
+			return ra.take() // as io.ReadAll below
+		case int64(len(ra.b)) == n:
+			b, _ := ra.take() // as io.ReadFull below: the bytes announced, whatever came after
+			return b, nil
+		}
+	}
 	if n := r.ContentLength; n > 0 && n <= limit {
 		b := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, b); err != nil {

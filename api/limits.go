@@ -1,7 +1,7 @@
 package api
 
 import (
-	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/readall"
 )
 
 // overloadRetry is the Retry-After of a request refused for load.
@@ -109,12 +110,8 @@ func (s *Server) limitInFlight() gin.HandlerFunc {
 		// their bodies (bounded by the read timeout and the body cap) do
 		// not hold the slots of requests ready to be served.
 		if c.Request.Body != nil && c.Request.Body != http.NoBody {
-			buf, err := io.ReadAll(c.Request.Body)
-			var rest io.Reader = bytes.NewReader(buf)
-			if err != nil {
-				rest = io.MultiReader(rest, errReader{err})
-			}
-			c.Request.Body = io.NopCloser(rest)
+			buf, err := readall.ReadAll(c.Request.Body, c.Request.ContentLength, -1)
+			c.Request.Body = &readAhead{b: buf, err: err}
 		}
 		select {
 		case sem <- struct{}{}:
@@ -127,8 +124,29 @@ func (s *Server) limitInFlight() gin.HandlerFunc {
 	}
 }
 
-// errReader replays a read error after the bytes that were read, so the
-// handler's decoder reports it as it would have.
-type errReader struct{ err error }
+// readAhead is a body limitInFlight read: its bytes, then the error that
+// ended the reading (replayed, so the handler reports it as it would
+// have). readBody takes the bytes without copying them.
+type readAhead struct {
+	b   []byte
+	err error
+}
 
-func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+func (r *readAhead) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, cmp.Or(r.err, io.EOF)
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+func (r *readAhead) Close() error { return nil }
+
+// take returns what is left to read, as io.ReadAll would, and leaves
+// nothing to read.
+func (r *readAhead) take() ([]byte, error) {
+	b := r.b
+	r.b = r.b[len(r.b):]
+	return b, r.err
+}

@@ -2,16 +2,22 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
+	"github.com/moegate/moegate/internal/readall"
 )
 
 // serve runs env's API on a real listener with the server's own bounds.
@@ -169,6 +175,51 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 				if time.Since(start) > 5*time.Second {
 					t.Fatal("a trickling client is still connected after 5s")
 				}
+			}
+		})
+	}
+}
+
+// A body limitInFlight read ahead gives readBody what reading the body
+// itself gives: the same bytes and the same error, whatever its announced
+// length says and however its reading ended.
+func TestReadBodyAfterReadAhead(t *testing.T) {
+	const limit = 16
+	boom := errors.New("connection reset")
+	for _, tt := range []struct {
+		name          string
+		content       string
+		failure       error // after content
+		contentLength int64
+	}{
+		{"announced", `{"a":1}`, nil, 7},
+		{"not announced", `{"a":1}`, nil, -1},
+		{"shorter than announced", `{"a":1}`, nil, 9},
+		{"longer than announced", `{"a":1}`, nil, 3},
+		{"past the limit", strings.Repeat("x", 40), nil, -1},
+		{"past the limit, announced", strings.Repeat("x", 40), nil, 40},
+		{"read error", `{"a"`, boom, -1},
+		{"read error, announced", `{"a"`, boom, 7},
+		{"empty", "", nil, -1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			newRequest := func() *http.Request {
+				r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+				var body io.Reader = strings.NewReader(tt.content)
+				if tt.failure != nil {
+					body = io.MultiReader(body, iotest.ErrReader(tt.failure))
+				}
+				r.Body, r.ContentLength = http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(body), limit), tt.contentLength
+				return r
+			}
+			want, wantErr := readBody(newRequest(), limit)
+
+			ahead := newRequest()
+			b, err := readall.ReadAll(ahead.Body, ahead.ContentLength, -1)
+			ahead.Body = &readAhead{b: b, err: err}
+			got, gotErr := readBody(ahead, limit)
+			if !bytes.Equal(got, want) || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("after reading ahead: %q, %v; reading the body: %q, %v", got, gotErr, want, wantErr)
 			}
 		})
 	}

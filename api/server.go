@@ -44,6 +44,9 @@ type Server struct {
 	// streams are the writers of streamed answers, with their buffers,
 	// for the next streams.
 	streams sync.Pool
+	// keys are emptied gin.Context.Keys maps for the next requests: gin
+	// makes a map for the first Set of every request.
+	keys sync.Pool
 }
 
 // New builds a server. Deps must hold every part but Checks, Logger and
@@ -168,9 +171,19 @@ func (s *Server) requestID(c *gin.Context) {
 		hex.Encode(buf[len("req_"):], b[:])
 		id = string(buf[:])
 	}
+	keys, _ := s.keys.Get().(map[any]any)
+	if keys == nil {
+		keys = make(map[any]any, 4) // the request id, and what observed keeps
+	}
+	c.Keys = keys
 	c.Set(requestIDKey, id)
 	setHeader(c, "X-Request-Id", id)
 	c.Next()
+	// Nothing reads a request's keys once its handlers returned (no
+	// handler hands its gin.Context to another goroutine).
+	c.Keys = nil
+	clear(keys)
+	s.keys.Put(keys)
 }
 
 func validRequestID(id string) bool {

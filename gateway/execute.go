@@ -62,15 +62,8 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 	}
 	var out aggregate.Outcome
 	var err error
-	var sent int // bytes of answer passed to the client
 	if onDelta != nil {
-		out, err = aggregate.RunStream(ctx, p.candidates, p.chat, opts, func(d experts.Delta) error {
-			if err := onDelta(d); err != nil {
-				return err
-			}
-			sent += len(d.Content) + len(d.ToolCalls)
-			return nil
-		})
+		out, err = aggregate.RunStream(ctx, p.candidates, p.chat, opts, onDelta)
 	} else {
 		out, err = aggregate.Run(ctx, p.candidates, p.chat, opts)
 	}
@@ -81,7 +74,7 @@ func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Del
 		p.Info.FallbackReason = p.skipped
 	}
 	if err != nil {
-		g.accountCut(ctx, p, out, sent)
+		g.accountCut(ctx, p, out)
 		p.result = Result{Info: p.Info}
 		return &p.result, g.upstreamError(ctx, err)
 	}
@@ -147,7 +140,7 @@ func (g *Gateway) account(ctx context.Context, t policies.Tenant, out aggregate.
 // reports usage only at the end of a stream, so the sent part is estimated
 // from its length (about 4 bytes a token) and the prompt from the
 // conversation's.
-func (g *Gateway) accountCut(ctx context.Context, p *Plan, out aggregate.Outcome, sent int) {
+func (g *Gateway) accountCut(ctx context.Context, p *Plan, out aggregate.Outcome) {
 	u := out.Usage
 	name := ""
 	for _, c := range out.Calls {
@@ -155,7 +148,7 @@ func (g *Gateway) accountCut(ctx context.Context, p *Plan, out aggregate.Outcome
 			name = c.Name // the last expert asked: the one that streamed
 		}
 	}
-	if sent > 0 {
+	if sent := out.Delivered; sent > 0 {
 		prompt := 0
 		for _, m := range p.chat.Messages {
 			prompt += len(m.Content)

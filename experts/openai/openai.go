@@ -26,6 +26,7 @@ import (
 
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/internal/errs"
+	"github.com/moegate/moegate/internal/readall"
 )
 
 // Defaults of Options.
@@ -237,18 +238,36 @@ func (o *Expert) post(ctx context.Context, body []byte) (*http.Response, error) 
 // headers: NewRequestWithContext's request for the endpoint's URL, which
 // is not parsed again (2.7k instructions a request).
 func (o *Expert) newRequest(ctx context.Context, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "", newRequestBody(body))
 	if err != nil {
 		return nil, err
 	}
+	// Set by NewRequestWithContext for a *bytes.Reader only, which would
+	// need an io.NopCloser of its own.
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return newRequestBody(body), nil }
 	// A copy of the endpoint, the request's own as the client may change
 	// it, in the URL NewRequestWithContext made of "".
 	*req.URL, req.Host = *o.endpoint, o.endpointHost
-	for k, v := range o.header {
-		req.Header[k] = v
-	}
+	// The expert's headers themselves, not a copy (a map of its own was
+	// 344 bytes a request): the client and transport only read a
+	// request's headers (http.RoundTripper's contract), copying them to
+	// change them for a redirect.
+	req.Header = o.header
 	return req, nil
 }
+
+// requestBody is a request body over bytes: a bytes.Reader that is an
+// io.ReadCloser itself.
+type requestBody struct{ bytes.Reader }
+
+func newRequestBody(b []byte) *requestBody {
+	r := &requestBody{}
+	r.Reset(b)
+	return r
+}
+
+func (*requestBody) Close() error { return nil }
 
 // Complete implements Expert.
 func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.Response, error) {
@@ -268,7 +287,7 @@ func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.R
 		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, o.maxBytes+1))
+	raw, err := readall.ReadAll(resp.Body, resp.ContentLength, o.maxBytes+1)
 	if err != nil {
 		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
 	}
@@ -376,8 +395,13 @@ func (o *Expert) Stream(ctx context.Context, req *experts.Request, onDelta func(
 		n := len(content)
 		kept = kept[:0]
 		if !decodeEvent(&c, data, &content, &kept, &sse.shape) {
-			c = wireChunk{} // nothing of the partial decode
-			if err := json.Unmarshal(data, &c); err != nil {
+			// Into a chunk of its own (nothing of the partial decode), so
+			// that c, which encoding/json would make escape, stays on the
+			// stack.
+			full := new(wireChunk)
+			err := json.Unmarshal(data, full)
+			c = *full
+			if err != nil {
 				return nil, o.failed(0, "malformed stream event: %v", err)
 			}
 			if len(c.Choices) > 0 {

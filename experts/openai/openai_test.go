@@ -245,6 +245,17 @@ func TestNewRequestAsNewRequest(t *testing.T) {
 				t.Fatalf("%s: %v", base, err)
 			}
 			gotBody, _ := io.ReadAll(got.Body)
+			var again []byte
+			if got.GetBody != nil {
+				rewound, err := got.GetBody()
+				if err != nil {
+					t.Fatal(err)
+				}
+				again, _ = io.ReadAll(rewound)
+			}
+			if string(again) != string(body) {
+				t.Errorf("%s request %d: GetBody gave %q", base, i, again)
+			}
 			if got.Method != want.Method || got.URL.String() != want.URL.String() || *got.URL != *want.URL || got.Host != want.Host ||
 				got.ContentLength != want.ContentLength || string(gotBody) != string(body) || got.GetBody == nil || got.Context() != ctx ||
 				got.Proto != want.Proto || got.Header.Get("X-Extra") != "1" || got.Header.Get("Content-Type") != "application/json" {
@@ -252,6 +263,35 @@ func TestNewRequestAsNewRequest(t *testing.T) {
 					base, i, got.Method, got.URL, got.Host, got.ContentLength, gotBody, want.Method, want.URL, want.Host, want.ContentLength)
 			}
 			got.URL.Path = "/changed" // by a client: not the next request's
+		}
+	}
+}
+
+// An upstream that redirects (307) gets the request again at the new
+// address: the body (from GetBody) and the expert's headers.
+func TestOpenAIFollowsRedirect(t *testing.T) {
+	u := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body map[string]any) {
+		if r.URL.Path == "/v1/chat/completions" {
+			http.Redirect(w, r, "/moved/chat/completions", http.StatusTemporaryRedirect)
+			return
+		}
+		writeCompletion(w, "moved", "stop")
+	})
+	o := newTestOpenAI(t, u, func(s *experts.Spec) { s.Headers = map[string]string{"X-Extra": "1"} })
+	for range 2 {
+		resp, err := o.Complete(context.Background(), &experts.Request{Messages: []experts.Message{{Role: "user", Content: "hi"}}})
+		if err != nil || resp.Content != "moved" {
+			t.Fatalf("Complete = %+v, %v", resp, err)
+		}
+	}
+	reqs := u.requests()
+	if len(reqs) != 4 {
+		t.Fatalf("%d requests, want 4", len(reqs))
+	}
+	for i, r := range reqs {
+		wantPath := []string{"/v1/chat/completions", "/moved/chat/completions"}[i%2]
+		if r.Path != wantPath || r.Header.Get("X-Extra") != "1" || r.Body["model"] != "gpt-test" {
+			t.Errorf("request %d: %s, X-Extra %q, body %v", i, r.Path, r.Header.Get("X-Extra"), r.Body)
 		}
 	}
 }
