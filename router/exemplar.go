@@ -243,38 +243,49 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 	rows, ent, stride := sc.rows, sc.ent, ix.stride
 	postEx, postVal, dmat := ix.postEx, ix.postVal, ix.dmat
 	vals := x.val[:len(x.idx)]
-	for k, f := range x.idx {
-		r, ok := rows.row(f)
-		if !ok {
-			continue
-		}
-		e, v := ent[r], vals[k]
-		if e.gate >= 0 {
-			rowArr[n], valArr[n] = e.gate, v
-			if n++; n == len(rowArr) {
-				vec.AddScaledRows(logits, g.w, rowArr[:], valArr[:])
-				n = 0
+	// A chunk's rows are loaded first, then added: the loads miss the
+	// cache (the tables outgrow it between requests) and, with no branch
+	// on their values between them, overlap; in one loop each waited for
+	// the branches on the one before.
+	var chunk [64]scoreRow
+	var chunkVal [64]float32
+	for at := 0; at < len(x.idx); at += len(chunk) {
+		m := 0
+		for k, f := range x.idx[at:min(at+len(chunk), len(x.idx))] {
+			if r, ok := rows.row(f); ok {
+				chunk[m], chunkVal[m] = ent[r], vals[at+k]
+				m++
 			}
 		}
-		// The exemplars' dot products: a dense row by one vector
-		// kernel, postings one by one.
-		sp := e.ex
-		if sp.a == sp.b { // no exemplar has the feature
-			continue
-		}
-		if sp.a < 0 {
-			d := int(-sp.a-1) * stride
-			vec.AddScaled(dots, dmat[d:d+stride], v)
-			continue
-		}
-		if small {
-			scatterSmall(&buf, postEx, postVal, int(sp.a), int(sp.b), v)
-			continue
-		}
-		exs, exVals := postEx[sp.a:sp.b], postVal[sp.a:sp.b]
-		exVals = exVals[:len(exs)]
-		for i, e := range exs {
-			dots[e] += v * exVals[i]
+		for c := range m {
+			e, v := chunk[c], chunkVal[c]
+			if e.gate >= 0 {
+				rowArr[n], valArr[n] = e.gate, v
+				if n++; n == len(rowArr) {
+					vec.AddScaledRows(logits, g.w, rowArr[:], valArr[:])
+					n = 0
+				}
+			}
+			// The exemplars' dot products: a dense row by one vector
+			// kernel, postings one by one.
+			sp := e.ex
+			if sp.a == sp.b { // no exemplar has the feature
+				continue
+			}
+			if sp.a < 0 {
+				d := int(-sp.a-1) * stride
+				vec.AddScaled(dots, dmat[d:d+stride], v)
+				continue
+			}
+			if small {
+				scatterSmall(&buf, postEx, postVal, int(sp.a), int(sp.b), v)
+				continue
+			}
+			exs, exVals := postEx[sp.a:sp.b], postVal[sp.a:sp.b]
+			exVals = exVals[:len(exs)]
+			for i, e := range exs {
+				dots[e] += v * exVals[i]
+			}
 		}
 	}
 	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])
