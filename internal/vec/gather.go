@@ -11,10 +11,12 @@ func GatherDot16(raw []float32, idx []uint16, val []float32) float32 {
 	if s, ok := gatherDot16(raw, idx[:n], val[:n]); ok {
 		return s
 	}
-	return gatherDot16Generic(raw, idx[:n], val[:n])
+	return GatherDot(raw, idx[:n], val[:n])
 }
 
-func gatherDot16Generic(raw []float32, idx []uint16, val []float32) float32 {
+// GatherDot is GatherDot16's loop in Go, for indexes of either width: the
+// same sums in the same order. idx must not be longer than val.
+func GatherDot[I uint16 | int32](raw []float32, idx []I, val []float32) float32 {
 	val = val[:len(idx)]
 	var t0, t1, t2, t3 float32
 	k := 0

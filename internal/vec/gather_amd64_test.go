@@ -20,7 +20,7 @@ func TestGatherDot16Kernel(t *testing.T) {
 			idx[k], val[k] = uint16(k%len(raw)), 0.5
 		}
 		got, ok := gatherDot16(raw, idx, val)
-		if want := gatherDot16Generic(raw, idx, val); !ok || math.Float32bits(got) != math.Float32bits(want) {
+		if want := GatherDot(raw, idx, val); !ok || math.Float32bits(got) != math.Float32bits(want) {
 			t.Fatalf("n %d: kernel %v (ok %v), Go loop %v", n, got, ok, want)
 		}
 	}

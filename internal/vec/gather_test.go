@@ -24,7 +24,7 @@ func TestGatherDot16(t *testing.T) {
 			if n > 0 {
 				idx[r.IntN(n)] = uint16(dim - 1) // the largest index allowed
 			}
-			want := gatherDot16Generic(raw, idx, val)
+			want := GatherDot(raw, idx, val)
 			if got := GatherDot16(raw, idx, val); math.Float32bits(got) != math.Float32bits(want) {
 				t.Fatalf("dim %d n %d: %v, Go loop %v", dim, n, got, want)
 			}
