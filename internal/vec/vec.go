@@ -41,10 +41,7 @@ func Normalize(v []float32) bool {
 	if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
 		return false
 	}
-	inv := float32(1 / math.Sqrt(s))
-	for i := scale(v, inv); i < len(v); i++ {
-		v[i] *= inv
-	}
+	Scale(v, float32(1/math.Sqrt(s)))
 	return true
 }
 
