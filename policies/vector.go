@@ -62,8 +62,7 @@ func NewSparseVector(v []float32, nz []int32) *Vector {
 		for _, i := range nz {
 			c := v[i]
 			idx[n], rawAt[n] = i, c
-			b := math.Float32bits(c) << 1 // 0 for +0 and -0 only
-			n += int((b | -b) >> 31)
+			n += nonZero(c)
 		}
 		// The input's values are kept for sim, apart from the unit
 		// vector's (scaled in place), which caches keep.
@@ -103,8 +102,7 @@ func makeCacheVec(v []float32) (cacheVec, float32) {
 	n := 0
 	for i, x := range v {
 		idx[n], val[n] = int32(i), x
-		b := math.Float32bits(x) << 1 // 0 for +0 and -0 only
-		n += int((b | -b) >> 31)
+		n += nonZero(x)
 		if n > limit {
 			break
 		}
@@ -122,6 +120,14 @@ func makeCacheVec(v []float32) (cacheVec, float32) {
 		u[i] = x * inv
 	}
 	return cacheVec{dim: len(v), val: u}, inv
+}
+
+// nonZero is 1 when x is not +0 or -0, else 0, without a branch: the
+// coordinate gathers keep every coordinate and advance past the non-zero
+// ones.
+func nonZero(x float32) int {
+	b := math.Float32bits(x) << 1 // 0 for +0 and -0 only
+	return int((b | -b) >> 31)
 }
 
 // sparseCacheVec returns the unit vector of dimension dim whose non-zero
