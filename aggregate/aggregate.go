@@ -351,8 +351,15 @@ func (r *runner) onceFor(parent context.Context, i int, req *experts.Request, bu
 	res.call.Attempts++
 	start := time.Now()
 	defer func() { res.elapsed += time.Since(start) }()
-	ctx, cancel := context.WithCancelCause(parent)
-	defer cancel(nil)
+	// A call with neither a budget nor a stream's first-byte timeout has
+	// nothing of its own to cancel it with: it runs on parent itself (a
+	// context of its own was a cancelCtx and its parent's map of children,
+	// two allocations, for every request asked by name).
+	ctx, cancel := parent, context.CancelCauseFunc(nil)
+	if onDelta != nil || budget > 0 {
+		ctx, cancel = context.WithCancelCause(parent)
+		defer cancel(nil)
+	}
 	var resp *experts.Response
 	var err error
 	if onDelta == nil {

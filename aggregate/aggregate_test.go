@@ -664,3 +664,61 @@ func TestPanickingExpert(t *testing.T) {
 		})
 	}
 }
+
+// ctxExpert answers at once, recording the context it was called with.
+type ctxExpert struct {
+	mu  sync.Mutex
+	got []context.Context
+}
+
+func (e *ctxExpert) Complete(ctx context.Context, _ *experts.Request) (*experts.Response, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.got = append(e.got, ctx)
+	return &experts.Response{Content: "ok", FinishReason: "stop"}, nil
+}
+
+func (e *ctxExpert) Stream(ctx context.Context, req *experts.Request, onDelta func(experts.Delta) error) (*experts.Response, error) {
+	resp, _ := e.Complete(ctx, req)
+	return resp, onDelta(experts.Delta{Content: resp.Content})
+}
+
+// A call is given a context of its own only when something of its own may
+// cancel it: a share of the deadline (another candidate may need its
+// turn) or a stream's first-byte timeout. Otherwise it runs on the run's.
+func TestCallContext(t *testing.T) {
+	deadline, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, tt := range []struct {
+		name   string
+		ctx    context.Context
+		cands  int
+		stream bool
+		own    bool
+	}{
+		{"one candidate", deadline, 1, false, false},
+		{"no deadline", context.Background(), 2, false, false},
+		{"a fallback left: a budget", deadline, 2, false, true},
+		{"streamed", deadline, 1, true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &ctxExpert{}
+			var cands []Candidate
+			for i := range tt.cands {
+				cands = append(cands, Candidate{Name: fmt.Sprint("e", i), Weight: 1 / float64(i+1), Expert: e})
+			}
+			var err error
+			if tt.stream {
+				_, err = RunStream(tt.ctx, cands, &experts.Request{}, Options{}, func(experts.Delta) error { return nil })
+			} else {
+				_, err = Run(tt.ctx, cands, &experts.Request{}, Options{})
+			}
+			if err != nil || len(e.got) != 1 {
+				t.Fatalf("err %v, %d calls", err, len(e.got))
+			}
+			if own := e.got[0] != tt.ctx; own != tt.own {
+				t.Errorf("a context of its own: %v, want %v", own, tt.own)
+			}
+		})
+	}
+}

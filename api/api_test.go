@@ -644,22 +644,30 @@ func BenchmarkChatOverhead(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
-	for _, stream := range []bool{false, true} {
-		name := "routed+cache, 10 openai experts"
-		if stream {
-			name += ", stream"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, tt := range []struct {
+		name   string
+		byName bool
+		stream bool
+	}{
+		{"routed+cache, 10 openai experts", false, false},
+		{"routed+cache, 10 openai experts, stream", false, true},
+		{"by name+cache, 10 openai experts", true, false},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
 			up := httptest.NewServer(loadgen.Upstream())
 			defer up.Close()
 			env, domains := benchOpenAIExperts(b, up.URL)
 			streamed := ""
-			if stream {
+			if tt.stream {
 				streamed = `,"stream":true`
 			}
 			benchChatBodies(b, env, func(i int) string {
 				d := domains[i%len(domains)]
-				return fmt.Sprintf(`{"model":"auto","messages":[{"role":"user","content":"a %s question, %s, ref %x"}]%s}`, d, strings.Repeat(domains[(i*7+3)%10]+" ", i%5), i*2654435761, streamed)
+				model := "auto"
+				if tt.byName {
+					model = d + "-up"
+				}
+				return fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":"a %s question, %s, ref %x"}]%s}`, model, d, strings.Repeat(domains[(i*7+3)%10]+" ", i%5), i*2654435761, streamed)
 			})
 		})
 	}
@@ -667,7 +675,7 @@ func BenchmarkChatOverhead(b *testing.B) {
 
 // benchOpenAIExperts is a gateway with ten openai-kind experts on the
 // upstream at url, routed as a production gateway routes them.
-func benchOpenAIExperts(b *testing.B, url string) (*testEnv, []string) {
+func benchOpenAIExperts(b testing.TB, url string) (*testEnv, []string) {
 	domains := []string{"banking", "medicine", "law", "cooking", "travel", "sports", "astronomy", "programming", "gardening", "music"}
 	var ex []router.Example
 	for _, d := range domains {

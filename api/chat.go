@@ -29,7 +29,7 @@ var validRoles = map[string]bool{"system": true, "developer": true, "user": true
 
 func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 	var r chatRequest
-	body, err := s.readChat(c, &r)
+	body, bare, err := s.readChat(c, &r)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (s *Server) decodeChat(c *gin.Context) (*chatCall, error) {
 			Images: images,
 		},
 	}
-	a.req = gateway.Request{ID: requestID(c), Model: r.Model, Ext: ext, Chat: &a.chat}
+	a.req = gateway.Request{ID: requestID(c), Model: r.Model, Ext: ext, Chat: &a.chat, BareBody: bare}
 	a.call = chatCall{stream: r.Stream, req: &a.req, includeUsage: r.StreamOptions != nil && r.StreamOptions.IncludeUsage}
 	return &a.call, nil
 }

@@ -14,10 +14,19 @@ import (
 // field's name only in case, escapes in keys, repeated arrays...), which
 // is left to encoding/json and its error messages. The raw members
 // (content, tools, stop...) share body's bytes, capped against appends.
-func decodeChatRequest(body []byte, r *chatRequest) bool {
+// bare reports, when ok, that body has no member but model, messages,
+// stream, stream_options, user and moegate: no parameter that changes the
+// answer, which the cache key would otherwise scan the body again for.
+func decodeChatRequest(body []byte, r *chatRequest) (ok, bare bool) {
 	d := jsontok.New(body)
 	seenMessages, seenOptions := false, false
-	return d.Object(func(key []byte) bool {
+	bare = true
+	ok = d.Object(func(key []byte) bool {
+		switch string(key) {
+		case "model", "user", "messages", "stream", "stream_options", "moegate":
+		default:
+			bare = false
+		}
 		switch string(key) {
 		case "model":
 			return optString(&d, &r.Model)
@@ -63,6 +72,7 @@ func decodeChatRequest(body []byte, r *chatRequest) bool {
 			return otherMember(&d, key)
 		}
 	}) && d.End()
+	return ok, ok && bare
 }
 
 func chatMessages(d *jsontok.Decoder, r *chatRequest) bool {

@@ -48,17 +48,19 @@ var chatRequestCases = []struct {
 func TestDecodeChatRequest(t *testing.T) {
 	for _, tc := range chatRequestCases {
 		var got chatRequest
-		ok := decodeChatRequest([]byte(tc.in), &got)
+		ok, bare := decodeChatRequest([]byte(tc.in), &got)
 		if ok != tc.ok {
 			t.Errorf("%s: ok = %v, want %v", tc.in, ok, tc.ok)
 		}
 		if ok {
-			checkChatAgainstJSON(t, tc.in, got)
+			checkChatAgainstJSON(t, tc.in, got, bare)
+		} else if bare {
+			t.Errorf("%s: declined, yet bare", tc.in)
 		}
 	}
 }
 
-func checkChatAgainstJSON(t *testing.T, in string, got chatRequest) {
+func checkChatAgainstJSON(t *testing.T, in string, got chatRequest, bare bool) {
 	t.Helper()
 	var want chatRequest
 	if err := json.Unmarshal([]byte(in), &want); err != nil {
@@ -66,6 +68,21 @@ func checkChatAgainstJSON(t *testing.T, in string, got chatRequest) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q:\n got %+v\nwant %+v", in, got, want)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(in), &members); err != nil {
+		t.Fatal(err)
+	}
+	wantBare := true
+	for k := range members {
+		switch k {
+		case "model", "messages", "stream", "stream_options", "user", "moegate":
+		default:
+			wantBare = false
+		}
+	}
+	if bare != wantBare {
+		t.Fatalf("%q: bare = %v, want %v", in, bare, wantBare)
 	}
 }
 
@@ -75,8 +92,8 @@ func FuzzDecodeChatRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		var got chatRequest
-		if decodeChatRequest([]byte(in), &got) {
-			checkChatAgainstJSON(t, in, got)
+		if ok, bare := decodeChatRequest([]byte(in), &got); ok {
+			checkChatAgainstJSON(t, in, got, bare)
 		}
 	})
 }

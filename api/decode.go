@@ -28,11 +28,16 @@ func (s *Server) readJSON(c *gin.Context, v any) ([]byte, error) {
 }
 
 // readChat is readJSON for a chat request, decoded by hand in its common
-// shapes.
-func (s *Server) readChat(c *gin.Context, r *chatRequest) ([]byte, error) {
-	body, err := s.readRaw(c)
-	if err != nil || decodeChatRequest(body, r) {
-		return body, err
+// shapes; bare is decodeChatRequest's (false when encoding/json decoded
+// it).
+func (s *Server) readChat(c *gin.Context, r *chatRequest) (body []byte, bare bool, err error) {
+	body, err = s.readRaw(c)
+	if err != nil {
+		return body, false, err
+	}
+	ok, bare := decodeChatRequest(body, r)
+	if ok {
+		return body, bare, nil
 	}
 	// Into a request of its own (nothing of the partial decode), so that
 	// r, which encoding/json would make escape, can live on the caller's
@@ -40,7 +45,7 @@ func (s *Server) readChat(c *gin.Context, r *chatRequest) ([]byte, error) {
 	full := new(chatRequest)
 	err = s.unmarshal(body, full)
 	*r = *full
-	return body, err
+	return body, false, err
 }
 
 // readRaw reads a request body that should hold a JSON value.

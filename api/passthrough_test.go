@@ -15,6 +15,7 @@ import (
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/gateway"
 	"github.com/moegate/moegate/policies"
+	"github.com/moegate/moegate/router"
 )
 
 // passthroughCorpus is a set of rich chat requests, each for the recording
@@ -211,7 +212,7 @@ func TestUpstreamErrorsReachClient(t *testing.T) {
 // encoding/json's encoding of the same chunks.
 func TestInfoEventsMatchMarshal(t *testing.T) {
 	info := &gateway.Info{RequestID: "req_1", Route: gateway.RouteInfo{Router: "learned", Model: "auto",
-		Probabilities: map[string]float64{"b": 0.25, "a<": 0.75}}, Aggregate: "top1",
+		Probabilities: router.Probabilities{{Name: "a<", P: 0.75}, {Name: "b", P: 0.25}}}, Aggregate: "top1",
 		Experts: []gateway.ExpertCall{{Name: "a<", Status: "ok", LatencyMS: 1.5}}}
 	plain := func(ch chatChunk) string {
 		// The moegate object as encoding/json writes it by reflection.
@@ -255,7 +256,7 @@ func TestInfoEventsMatchMarshal(t *testing.T) {
 // are left to encoding/json.
 func TestCompletionJSONMatchesMarshal(t *testing.T) {
 	info := &gateway.Info{RequestID: "req_1", Route: gateway.RouteInfo{Router: "learned", Model: "auto",
-		Probabilities: map[string]float64{"b": 0.25, "a<": 0.75}}, Aggregate: "top1"}
+		Probabilities: router.Probabilities{{Name: "a<", P: 0.75}, {Name: "b", P: 0.25}}}, Aggregate: "top1"}
 	text, refusal := "Hello <world> & \u2028 \xff", "no"
 	one := func(m responseMessage) []chatChoice {
 		return []chatChoice{{Index: 0, FinishReason: "stop", Message: m}}

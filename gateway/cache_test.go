@@ -88,11 +88,14 @@ func TestCacheKeysExtraAsFormatted(t *testing.T) {
 		passages   []Passage
 		format     string
 		body       string
+		bare       bool // Request.BareBody: the body is not scanned for params
 	}{
-		{"routed", []aggregate.Candidate{{Name: "banking"}, {Name: "local", FallbackFor: "banking"}}, nil, "", `{"model":"auto","messages":[]}`},
+		{"routed", []aggregate.Candidate{{Name: "banking"}, {Name: "local", FallbackFor: "banking"}}, nil, "", `{"model":"auto","messages":[]}`, false},
+		{"routed, bare", []aggregate.Candidate{{Name: "banking"}, {Name: "local", FallbackFor: "banking"}}, nil, "",
+			`{"model":"auto","messages":[],"stream":true,"stream_options":{"include_usage":true},"user":"u","moegate":{"top_k":2}}`, true},
 		{"several, passages, format and params", []aggregate.Candidate{{Name: "a\"b"}, {Name: "c"}, {Name: "d", FallbackFor: "c"}},
-			[]Passage{{Chunk: "doc1#0"}, {Chunk: "dóc\n2"}}, `{"type":"json_object"}`, `{"model":"auto","seed":3,"logit_bias":{"1":2},"messages":[]}`},
-		{"nothing", nil, nil, "", ""},
+			[]Passage{{Chunk: "doc1#0"}, {Chunk: "dóc\n2"}}, `{"type":"json_object"}`, `{"model":"auto","seed":3,"logit_bias":{"1":2},"messages":[]}`, false},
+		{"nothing", nil, nil, "", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +103,7 @@ func TestCacheKeysExtraAsFormatted(t *testing.T) {
 			if tt.format != "" {
 				chat.ResponseFormat = []byte(tt.format)
 			}
-			p := &Plan{Info: &Info{}, req: &Request{Model: "auto", Chat: chat}, candidates: tt.candidates, strategy: aggregate.Top1,
+			p := &Plan{Info: &Info{}, req: &Request{Model: "auto", Chat: chat, BareBody: tt.bare}, candidates: tt.candidates, strategy: aggregate.Top1,
 				scope: policies.Scope{Tenant: "t"}}
 			p.Info.Retrieval.Passages = tt.passages
 			var routed, passages []string

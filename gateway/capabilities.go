@@ -72,7 +72,9 @@ func capableFallback(d router.Decision, candidates []string) (string, bool) {
 		return "", false
 	}
 	best := slices.MaxFunc(candidates, func(a, b string) int {
-		switch pa, pb := d.Probabilities[a], d.Probabilities[b]; {
+		pa, _ := d.Probabilities.Get(a)
+		pb, _ := d.Probabilities.Get(b)
+		switch {
 		case pa < pb:
 			return -1
 		case pa > pb:

@@ -97,9 +97,9 @@ func TestSharedEmbeddingRoutesAsSeparatePasses(t *testing.T) {
 				if len(ra.Experts) != len(rb.Experts) || ra.Default != rb.Default || len(ra.Experts) > 0 && ra.Experts[0].Name != rb.Experts[0].Name {
 					t.Fatalf("%q: shared pass routed %+v, separate passes %+v", text, ra, rb)
 				}
-				for name, p := range rb.Probabilities {
-					if math.Abs(ra.Probabilities[name]-p) > 1e-5 {
-						t.Fatalf("%q: P(%s) = %g shared, %g separate", text, name, ra.Probabilities[name], p)
+				for _, e := range rb.Probabilities {
+					if pa, _ := ra.Probabilities.Get(e.Name); math.Abs(pa-e.P) > 1e-5 {
+						t.Fatalf("%q: P(%s) = %g shared, %g separate", text, e.Name, pa, e.P)
 					}
 				}
 				if len(va) != len(vb) || len(va) == 0 {

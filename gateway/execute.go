@@ -271,7 +271,9 @@ func (p *Plan) cacheKeys(k *policies.CacheKeyer) (scopeKey, exactKey string) {
 	extra = append(extra, "] format="...)
 	extra = append(extra, chat.ResponseFormat...)
 	extra = append(extra, " params="...)
-	extra = append(extra, otherParams(chat.Body)...)
+	if !p.req.BareBody {
+		extra = append(extra, otherParams(chat.Body)...)
+	}
 	r := policies.CacheRequest{Model: p.req.Model, MaxTokens: chat.MaxTokens, Stop: chat.Stop, Seed: chat.Seed, Extra: string(extra)}
 	if t := chat.Temperature; t != nil {
 		r.Temperature = new(float64(*t))

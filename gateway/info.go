@@ -30,13 +30,13 @@ type Info struct {
 
 // RouteInfo is the routing decision.
 type RouteInfo struct {
-	Router        string             `json:"router"`
-	Version       int64              `json:"version"`
-	Model         string             `json:"model"` // what the caller asked for: "auto" or an expert
-	Experts       []router.Choice    `json:"experts"`
-	Probabilities map[string]float64 `json:"probabilities,omitempty"`
-	Default       bool               `json:"default"`
-	DefaultReason string             `json:"default_reason,omitempty"`
+	Router        string               `json:"router"`
+	Version       int64                `json:"version"`
+	Model         string               `json:"model"` // what the caller asked for: "auto" or an expert
+	Experts       []router.Choice      `json:"experts"`
+	Probabilities router.Probabilities `json:"probabilities,omitempty"`
+	Default       bool                 `json:"default"`
+	DefaultReason string               `json:"default_reason,omitempty"`
 	// Override says why the router's choice was replaced, e.g. by the
 	// tenant's own feedback on a similar query.
 	Override string `json:"override,omitempty"`

@@ -178,7 +178,7 @@ func (r *RouteInfo) appendJSON(b []byte) ([]byte, error) {
 		b = append(b, ']')
 	}
 	if len(r.Probabilities) > 0 {
-		if b, err = jsonenc.FloatMap(append(b, `,"probabilities":`...), r.Probabilities); err != nil {
+		if b, err = r.Probabilities.AppendJSON(append(b, `,"probabilities":`...)); err != nil {
 			return b, err
 		}
 	}

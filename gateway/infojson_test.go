@@ -16,6 +16,16 @@ type plainInfo Info
 
 func reflectJSON(m *Info) ([]byte, error) { return json.Marshal((*plainInfo)(m)) }
 
+// probsOf is m's entries in the map's own (random) order: AppendJSON
+// must sort them as encoding/json sorts a map's keys.
+func probsOf(m map[string]float64) router.Probabilities {
+	ps := router.Probabilities{}
+	for name, p := range m {
+		ps = append(ps, router.Probability{Name: name, P: p})
+	}
+	return ps
+}
+
 // fillAll sets every field reachable from v to a non-zero value, so that a
 // field added to Info and forgotten by AppendJSON fails the test.
 func fillAll(v reflect.Value, s string) {
@@ -65,8 +75,8 @@ func TestInfoJSONMatchesEncodingJSON(t *testing.T) {
 	}{
 		{"nil", nil},
 		{"zero", &Info{}},
-		{"empty slices", &Info{Excluded: []Excluded{}, Experts: []ExpertCall{}, Route: RouteInfo{Experts: []router.Choice{}, Probabilities: map[string]float64{}}, Notes: []string{}}},
-		{"auto, ten experts", &Info{RequestID: "req_1", Route: RouteInfo{Router: "learned", Version: 3, Model: "auto", Experts: choices[:2], Probabilities: probs},
+		{"empty slices", &Info{Excluded: []Excluded{}, Experts: []ExpertCall{}, Route: RouteInfo{Experts: []router.Choice{}, Probabilities: router.Probabilities{}}, Notes: []string{}}},
+		{"auto, ten experts", &Info{RequestID: "req_1", Route: RouteInfo{Router: "learned", Version: 3, Model: "auto", Experts: choices[:2], Probabilities: probsOf(probs)},
 			Excluded: []Excluded{}, Retrieval: RetrievalInfo{Mode: "auto"}, Aggregate: "top1",
 			Experts: []ExpertCall{{Name: "travel", Status: "ok", LatencyMS: 0.4213}}, AnsweredBy: "travel", Cache: CacheInfo{Mode: "on"}}},
 		{"every field", full},
@@ -105,7 +115,7 @@ func TestInfoJSONMatchesEncodingJSON(t *testing.T) {
 
 func TestInfoJSONRejectsWhatEncodingJSONRejects(t *testing.T) {
 	for _, m := range []*Info{
-		{Route: RouteInfo{Probabilities: map[string]float64{"a": math.NaN()}}},
+		{Route: RouteInfo{Probabilities: router.Probabilities{{Name: "a", P: math.NaN()}}}},
 		{Route: RouteInfo{Experts: []router.Choice{{Name: "a", Weight: math.Inf(1)}}}},
 		{Experts: []ExpertCall{{LatencyMS: math.NaN()}}},
 		{Cache: CacheInfo{Similarity: math.Inf(-1)}},
@@ -124,7 +134,7 @@ func FuzzInfoJSON(f *testing.F) {
 	f.Add("req_1", "travel", "<b>&", 0.5, 1e-9, int64(3), true)
 	f.Fuzz(func(t *testing.T, id, name, reason string, w, sim float64, version int64, hit bool) {
 		m := &Info{RequestID: id, Tenant: reason,
-			Route:     RouteInfo{Router: name, Version: version, Experts: []router.Choice{{Name: name, Weight: w}}, Probabilities: map[string]float64{name: w, reason: sim}, DefaultReason: reason},
+			Route:     RouteInfo{Router: name, Version: version, Experts: []router.Choice{{Name: name, Weight: w}}, Probabilities: probsOf(map[string]float64{name: w, reason: sim}), DefaultReason: reason},
 			Excluded:  []Excluded{{Name: name, Reason: reason}},
 			Retrieval: RetrievalInfo{Passages: []Passage{{Doc: name, Score: sim, Owner: reason}}},
 			Experts:   []ExpertCall{{Name: name, LatencyMS: sim, Error: reason}},
@@ -143,7 +153,7 @@ func BenchmarkInfoJSON(b *testing.B) {
 		probs[n] = 1 / float64(i+3)
 	}
 	m := &Info{RequestID: "req_0123456789", Route: RouteInfo{Router: "learned", Version: 3, Model: "auto",
-		Experts: []router.Choice{{Name: "travel", Weight: 0.8}}, Probabilities: probs}, Excluded: []Excluded{},
+		Experts: []router.Choice{{Name: "travel", Weight: 0.8}}, Probabilities: probsOf(probs)}, Excluded: []Excluded{},
 		Retrieval: RetrievalInfo{Mode: "auto"}, Aggregate: "top1", Experts: []ExpertCall{{Name: "travel", Status: "ok", LatencyMS: 0.42}}}
 	b.Run("reflect", func(b *testing.B) {
 		for b.Loop() {

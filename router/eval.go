@@ -224,12 +224,13 @@ func measure(ctx context.Context, l *Learned, test []Example) (EvalResult, error
 			}
 		}
 		rank := 0
+		pe, ok := d.Probabilities.Get(ex.Expert)
 		for _, p := range d.Probabilities {
-			if p > d.Probabilities[ex.Expert] {
+			if p.P > pe {
 				rank++
 			}
 		}
-		if _, ok := d.Probabilities[ex.Expert]; ok {
+		if ok {
 			if rank == 0 {
 				correct++
 			}

@@ -216,9 +216,9 @@ func TestExemplarsSurviveSaveLoad(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
 		}
-		for e, p := range d1.Probabilities {
-			if math.Abs(p-d2.Probabilities[e]) > 1e-5 {
-				t.Errorf("%q: P(%s) %.4f trained, %.4f loaded", q, e, p, d2.Probabilities[e])
+		for _, e := range d1.Probabilities {
+			if p2, _ := d2.Probabilities.Get(e.Name); math.Abs(e.P-p2) > 1e-5 {
+				t.Errorf("%q: P(%s) %.4f trained, %.4f loaded", q, e.Name, e.P, p2)
 			}
 		}
 		if len(d1.Experts) == 0 || q == "a recipe for baking bread" && d1.Experts[0].Name != "cooking" {

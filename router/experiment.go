@@ -276,8 +276,8 @@ func (e Experiment) teach(ctx context.Context, l *Learned, rng *rand.Rand, train
 // candidates, plus 1 for a query sent to the default expert.
 func Uncertainty(d Decision) float64 {
 	var p1, p2 float64
-	for _, p := range d.Probabilities {
-		switch {
+	for _, e := range d.Probabilities {
+		switch p := e.P; {
 		case p > p1:
 			p1, p2 = p, p1
 		case p > p2:

@@ -290,10 +290,11 @@ func (l *Learned) selectExperts(d *Decision, m *installed, p []float64, q Query)
 		*d = deflt(*d, "no candidate expert is known to the router")
 		return
 	}
-	d.Probabilities = make(map[string]float64, len(cs))
-	for _, c := range cs {
-		d.Probabilities[c.name] = c.p
+	d.Probabilities = make(Probabilities, len(cs))
+	for i, c := range cs {
+		d.Probabilities[i] = Probability{c.name, c.p}
 	}
+	d.Probabilities.sortByName()
 	sortByP(cs)
 
 	// Out of scope: the out-of-scope class is too likely, or even the best

@@ -120,8 +120,13 @@ func TestSelection(t *testing.T) {
 			if math.Abs(sum-1) > 1e-9 {
 				t.Errorf("weights sum to %v", sum)
 			}
-			// Probabilities are the model's, restricted to the candidates.
-			for name, p := range d.Probabilities {
+			// Probabilities are the model's, restricted to the candidates,
+			// sorted by name (their JSON is a map's).
+			if !slices.IsSortedFunc(d.Probabilities, func(a, b Probability) int { return strings.Compare(a.Name, b.Name) }) {
+				t.Errorf("probabilities not sorted by name: %v", d.Probabilities)
+			}
+			for _, e := range d.Probabilities {
+				name, p := e.Name, e.P
 				if !slices.Contains(q.Candidates, name) {
 					t.Errorf("probability for non-candidate %q", name)
 				}
@@ -216,16 +221,17 @@ func TestTrainCalibration(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				best := ""
-				for n, p := range d.Probabilities {
-					if best == "" || p > d.Probabilities[best] {
-						best = n
+				best, bestP := "", 0.0
+				for _, e := range d.Probabilities {
+					if best == "" || e.P > bestP {
+						best, bestP = e.Name, e.P
 					}
 				}
 				if best != ex.Expert {
 					t.Errorf("%q: best %q, want %q", ex.Text, best, ex.Expert)
 				}
-				minP = min(minP, d.Probabilities[ex.Expert])
+				pe, _ := d.Probabilities.Get(ex.Expert)
+				minP = min(minP, pe)
 			}
 			// Logistic regression fits its training data confidently; the
 			// centroid model is a smoother similarity.

@@ -44,10 +44,10 @@ type Choice struct {
 
 // Decision is a router's answer.
 type Decision struct {
-	Router        string             `json:"router"`
-	Version       int64              `json:"version"`
-	Experts       []Choice           `json:"experts"`
-	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	Router        string        `json:"router"`
+	Version       int64         `json:"version"`
+	Experts       []Choice      `json:"experts"`
+	Probabilities Probabilities `json:"probabilities,omitempty"`
 	// Default is true when no expert fits and the default expert answers.
 	Default       bool    `json:"default"`
 	DefaultReason string  `json:"default_reason,omitempty"`

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -120,47 +118,4 @@ func Float(b []byte, f float64) ([]byte, error) {
 		}
 	}
 	return b, nil
-}
-
-// FloatMap appends m as json.Marshal writes a map[string]float64: keys
-// in order, null when m is nil.
-func FloatMap(b []byte, m map[string]float64) ([]byte, error) {
-	if m == nil {
-		return append(b, "null"...), nil
-	}
-	// The entries are taken in one pass, so no value is looked up again by
-	// its key (a hash per entry), in a stack array for the usual
-	// few-expert map, and sorted by insertion: a handful of entries.
-	var arr [16]keyFloat
-	kv := arr[:0]
-	for k, v := range m {
-		kv = append(kv, keyFloat{k, v})
-	}
-	if len(kv) <= len(arr) {
-		for i := 1; i < len(kv); i++ {
-			for j := i; j > 0 && kv[j].k < kv[j-1].k; j-- {
-				kv[j], kv[j-1] = kv[j-1], kv[j]
-			}
-		}
-	} else {
-		slices.SortFunc(kv, func(x, y keyFloat) int { return strings.Compare(x.k, y.k) })
-	}
-	b = append(b, '{')
-	var err error
-	for i, e := range kv {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = String(b, e.k)
-		b = append(b, ':')
-		if b, err = Float(b, e.v); err != nil {
-			return b, err
-		}
-	}
-	return append(b, '}'), nil
-}
-
-type keyFloat struct {
-	k string
-	v float64
 }

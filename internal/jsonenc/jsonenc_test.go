@@ -39,26 +39,6 @@ func TestFloatMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-func TestFloatMapMatchesEncodingJSON(t *testing.T) {
-	many := map[string]float64{}
-	for i := range 40 {
-		many[string(rune('a'+i%26))+string(rune('A'+i))] = float64(i) / 7
-	}
-	for _, m := range []map[string]float64{
-		nil, {}, {"one": 1}, {"b": 0.25, "a": 0.75, "<&>": 1e-9, "ü": 0},
-		many,
-	} {
-		want, _ := json.Marshal(m)
-		got, err := FloatMap(nil, m)
-		if err != nil || string(got) != string(want) {
-			t.Errorf("FloatMap(%v) = %s, %v, want %s", m, got, err, want)
-		}
-	}
-	if _, err := FloatMap(nil, map[string]float64{"x": math.NaN()}); err == nil {
-		t.Error("FloatMap with NaN: no error")
-	}
-}
-
 func FuzzString(f *testing.F) {
 	for _, s := range []string{"", "a<b", "\xff", "\u2028", "\x00\"\\"} {
 		f.Add(s)
@@ -130,16 +110,5 @@ func BenchmarkFloat(b *testing.B) {
 		for _, f := range probs {
 			buf, _ = Float(buf[:0], f)
 		}
-	}
-}
-
-// The route's probabilities: one per expert, ten here.
-func BenchmarkFloatMap(b *testing.B) {
-	m := map[string]float64{"astronomy": 0.0367001342146403, "banking": 0.03469747147928642, "cooking": 0.03112291878168006,
-		"gardening": 0.036477382395750664, "law": 0.02456654184763424, "medicine": 0.03778807821698739, "music": 0.036876835647872704,
-		"programming": 0.5996451706863565, "sports": 0.05350685532282833, "travel": 0.04049007937667898}
-	buf := make([]byte, 0, 512)
-	for b.Loop() {
-		buf, _ = FloatMap(buf[:0], m)
 	}
 }

@@ -87,7 +87,7 @@ func TestOfferBudget(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tc := New(nil, nil, nil, Options{CallsPerHour: 3, Share: 0.5, Queue: 10, Now: func() time.Time { return now }})
 	unsure := router.Decision{Default: true}
-	sure := router.Decision{Experts: []router.Choice{{Name: "a", Weight: 1}}, Probabilities: map[string]float64{"a": 0.95, "b": 0.05}}
+	sure := router.Decision{Experts: []router.Choice{{Name: "a", Weight: 1}}, Probabilities: router.Probabilities{{Name: "a", P: 0.95}, {Name: "b", P: 0.05}}}
 	if tc.Offer("t", "clear query", sure) {
 		t.Error("took a confident decision")
 	}
