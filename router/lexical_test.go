@@ -268,3 +268,22 @@ func TestExtendToReusesDst(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFeaturesParallel measures the stem and concept features of the
+// sample's val queries, their words memoised, from every core at once as
+// a gateway's requests run: the word memo's lookups are most of it.
+func BenchmarkFeaturesParallel(b *testing.B) {
+	l := features()
+	var texts []string
+	for _, ex := range clincSample(b, "val") {
+		texts = append(texts, ex.Text)
+		l.features(nil, nil, nil, ex.Text)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		var bs, ps []damped
+		var ends []int32
+		for i := 0; pb.Next(); i++ {
+			bs, ends, ps = l.features(bs[:0], ends[:0], ps[:0], texts[i%len(texts)])
+		}
+	})
+}
