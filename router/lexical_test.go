@@ -247,6 +247,35 @@ func checkUnitSorted(t *testing.T, x sparse) {
 // TestExtendToReusesDst checks that a query's lexical features, once dst
 // has grown, cost no allocation (they were a few KB per routed query) and
 // equal extend's.
+// TestLexicalMemo checks that a word's memoised features are those it
+// gets computed: the sample's val queries on first sight (their words
+// pending), once memoised (in the table), and without a memo (full).
+func TestLexicalMemo(t *testing.T) {
+	memo, none := features(), features()
+	none.words.limit = 0
+	val := clincSample(t, "val")
+	first := make([]sparse, len(val))
+	for i, ex := range val {
+		first[i].idx, first[i].val = memo.AppendSparse(nil, nil, ex.Text)
+	}
+	if memo.words.len() == 0 || memo.words.tab.Load() == nil {
+		t.Fatal("no word memoised")
+	}
+	for i, ex := range val {
+		var got [2]sparse
+		got[0].idx, got[0].val = memo.AppendSparse(nil, nil, ex.Text)
+		got[1].idx, got[1].val = none.AppendSparse(nil, nil, ex.Text)
+		for k, g := range got {
+			if !slices.Equal(g.idx, first[i].idx) || !slices.Equal(g.val, first[i].val) {
+				t.Fatalf("%q: features %d differ from the first sight's", ex.Text, k)
+			}
+		}
+	}
+	if none.words.len() != 0 {
+		t.Errorf("%d words memoised, want none", none.words.len())
+	}
+}
+
 func TestExtendToReusesDst(t *testing.T) {
 	lex := features()
 	for _, text := range []string{
