@@ -308,6 +308,7 @@ func BenchmarkFeaturesParallel(b *testing.B) {
 		texts = append(texts, ex.Text)
 		l.features(nil, nil, nil, ex.Text)
 	}
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		var bs, ps []damped
 		var ends []int32

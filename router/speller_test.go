@@ -120,6 +120,7 @@ func BenchmarkSpellerParallel(b *testing.B) {
 		texts = append(texts, ex.Text)
 		s.correct(ex.Text)
 	}
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for i := 0; pb.Next(); i++ {
 			s.correct(texts[i%len(texts)])

@@ -106,13 +106,15 @@ func (t *wordTable) put(k wordKey, v uint64) {
 // wordMemo memoises a run of values of type E for each of up to limit
 // words. Readers load an immutable memoTable and write nothing; words
 // memoised since it was built wait in pending, under mu, until a batch of
-// them makes a new table (the vocabulary saturates: rebuilds stop). It is
-// safe for concurrent use.
+// them, or of lookups of them, makes a new table (the vocabulary
+// saturates: rebuilds stop, and no word that recurs stays pending). It
+// is safe for concurrent use.
 type wordMemo[E any] struct {
 	tab atomic.Pointer[memoTable[E]]
 
 	mu      sync.Mutex
 	pending map[wordKey][]E
+	hits    int // lookups of pending words
 	limit   int
 }
 
@@ -124,9 +126,9 @@ type memoTable[E any] struct {
 	full  bool // limit words: no pending words to look at
 }
 
-// minMemoBatch is the fewest pending words that make a new table; past
-// 32 times as many words, a 32nd of them does, so that rebuilds cost a
-// constant time per word memoised.
+// minMemoBatch is the fewest pending words, or lookups of them, that
+// make a new table; past 32 times as many words, a 32nd of them does, so
+// that rebuilds cost a constant time per word memoised.
 const minMemoBatch = 64
 
 // get returns k's memoised values.
@@ -141,8 +143,11 @@ func (m *wordMemo[E]) get(k wordKey) ([]E, bool) {
 		}
 	}
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	f, ok := m.pending[k]
-	m.mu.Unlock()
+	if m.hits += btoi(ok); m.hits >= minMemoBatch {
+		m.rebuild()
+	}
 	return f, ok
 }
 
@@ -165,14 +170,20 @@ func (m *wordMemo[E]) put(k wordKey, f []E) {
 		m.pending = make(map[wordKey][]E)
 	}
 	m.pending[k] = f
-	if total := n + len(m.pending); len(m.pending) >= max(minMemoBatch, n/32) || total == m.limit {
-		m.rebuild(t, total)
+	if len(m.pending) >= max(minMemoBatch, n/32) || n+len(m.pending) == m.limit {
+		m.rebuild()
 	}
 }
 
-// rebuild publishes a table of t's words and the pending ones (total).
-// The data is appended to t's: readers of t read only below its length.
-func (m *wordMemo[E]) rebuild(t *memoTable[E], total int) {
+// rebuild publishes a table of the current one's words and the pending
+// ones; m.mu is held. The data is appended to the current table's:
+// readers of that read only below its length.
+func (m *wordMemo[E]) rebuild() {
+	t := m.tab.Load()
+	total := len(m.pending)
+	if t != nil {
+		total += t.words.n
+	}
 	nt := &memoTable[E]{words: newWordTable(total), full: total == m.limit}
 	if t != nil {
 		nt.data = t.data
@@ -187,6 +198,7 @@ func (m *wordMemo[E]) rebuild(t *memoTable[E], total int) {
 		nt.data = append(nt.data, f...)
 	}
 	clear(m.pending)
+	m.hits = 0
 	m.tab.Store(nt)
 }
 

@@ -84,6 +84,29 @@ func TestWordMemo(t *testing.T) {
 	}
 }
 
+// TestWordMemoRecurring checks that a pending word looked up often moves
+// to the table before a batch of new words makes one.
+func TestWordMemoRecurring(t *testing.T) {
+	m := &wordMemo[int32]{limit: 1000}
+	k := keyString("salmon")
+	m.put(k, []int32{1, 2})
+	for range minMemoBatch {
+		if tab := m.tab.Load(); tab != nil {
+			t.Fatal("a table before the batch of lookups")
+		}
+		if v, ok := m.get(k); !ok || !slices.Equal(v, []int32{1, 2}) {
+			t.Fatalf("get = %v, %v", v, ok)
+		}
+	}
+	tab := m.tab.Load()
+	if tab == nil {
+		t.Fatal("no table after a batch of lookups")
+	}
+	if v, ok := tab.words.find(k); !ok || !slices.Equal(tab.data[v>>32:v>>32+v&(1<<32-1)], []int32{1, 2}) {
+		t.Errorf("the table's word: %v, %v", v, ok)
+	}
+}
+
 // TestWordMemoConcurrent has readers and writers race (go test -race).
 func TestWordMemoConcurrent(t *testing.T) {
 	m := &wordMemo[int32]{limit: 3000}
