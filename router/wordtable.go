@@ -127,8 +127,13 @@ type memoTable[E any] struct {
 }
 
 // minMemoBatch is the fewest pending words, or lookups of them, that
-// make a new table; past 32 times as many words, a 32nd of them does, so
-// that rebuilds cost a constant time per word memoised.
+// make a new table. Past 32 times as many words, a 32nd of them does, so
+// that rebuilds cost a constant time per word memoised; and lookups of
+// half as many as the table holds, which cost about what a rebuild costs
+// (a pending lookup's mutex and map lines; a rebuild's one or two slot
+// lines a word): rent, then buy. With lookups of 64, the rebuilds of
+// BenchmarkRouteCold's second 300 queries missed the cache more than the
+// lookups saved (cachegrind).
 const minMemoBatch = 64
 
 // get returns k's memoised values.
@@ -145,7 +150,7 @@ func (m *wordMemo[E]) get(k wordKey) ([]E, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f, ok := m.pending[k]
-	if m.hits += btoi(ok); m.hits >= minMemoBatch {
+	if m.hits += btoi(ok); m.hits >= max(minMemoBatch, m.held()/2) {
 		m.rebuild()
 	}
 	return f, ok
@@ -156,13 +161,12 @@ func (m *wordMemo[E]) put(k wordKey, f []E) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.tab.Load()
-	n := 0
 	if t != nil {
 		if _, ok := t.words.find(k); ok {
 			return // put by another reader since its get
 		}
-		n = t.words.n
 	}
+	n := m.held()
 	if _, ok := m.pending[k]; ok || n+len(m.pending) >= m.limit {
 		return
 	}
@@ -187,9 +191,14 @@ func (m *wordMemo[E]) rebuild() {
 	nt := &memoTable[E]{words: newWordTable(total), full: total == m.limit}
 	if t != nil {
 		nt.data = t.data
-		for _, s := range t.words.slots {
-			if s.key[0] != 0 {
-				nt.words.put(s.key, s.v)
+		if len(nt.words.slots) == len(t.words.slots) {
+			copy(nt.words.slots, t.words.slots) // the same places
+			nt.words.n = t.words.n
+		} else {
+			for _, s := range t.words.slots {
+				if s.key[0] != 0 {
+					nt.words.put(s.key, s.v)
+				}
 			}
 		}
 	}
@@ -202,13 +211,17 @@ func (m *wordMemo[E]) rebuild() {
 	m.tab.Store(nt)
 }
 
+// held returns the number of words in the table.
+func (m *wordMemo[E]) held() int {
+	if t := m.tab.Load(); t != nil {
+		return t.words.n
+	}
+	return 0
+}
+
 // len returns the number of words memoised.
 func (m *wordMemo[E]) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := len(m.pending)
-	if t := m.tab.Load(); t != nil {
-		n += t.words.n
-	}
-	return n
+	return m.held() + len(m.pending)
 }
