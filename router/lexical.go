@@ -31,11 +31,10 @@ type Lexical struct {
 	err  error
 
 	// words memoises each word's features (its stem and concept buckets,
-	// in the order features appends them), so a query's words cost a map
-	// lookup rather than stemming, WordNet lookups and hashing: they were
-	// most of the router's time per query. Bounded by maxMemoWords.
-	wordsMu sync.RWMutex
-	words   map[string][]damped
+	// in the order features appends them), so a query's words cost a
+	// table lookup rather than stemming, WordNet lookups and hashing: they
+	// were most of the router's time per query. Bounded by maxMemoWords.
+	words wordMemo[damped]
 
 	// scratch holds extend's buffers between queries: arrays on the stack
 	// were zeroed on every call, 16 KB of stores for a few hundred buckets.
@@ -106,7 +105,9 @@ func (o LexicalOptions) withDefaults() LexicalOptions {
 
 // NewLexical returns the lexical features over local's n-grams.
 func NewLexical(local *embed.Local, opts LexicalOptions) *Lexical {
-	return &Lexical{local: local, opts: opts.withDefaults()}
+	l := &Lexical{local: local, opts: opts.withDefaults()}
+	l.words.limit = maxMemoWords
+	return l
 }
 
 // Dim implements embed.Embedder.
@@ -408,11 +409,10 @@ func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) 
 		if n == maxLexWord || !asciiWord(runes[:n], word[:]) {
 			continue
 		}
-		l.wordsMu.RLock()
-		f, ok := l.words[string(word[:n])] // no allocation for the lookup
-		l.wordsMu.RUnlock()
+		k := keyBytes(word[:n])
+		f, ok := l.words.get(k)
 		if !ok {
-			f = l.memo(string(word[:n]))
+			f = l.memo(k, string(word[:n]))
 		}
 		if len(f) > 0 {
 			bs = append(bs, f...)
@@ -422,23 +422,16 @@ func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) 
 	return bs, ends, ps
 }
 
-// memo computes w's features, ascending by index, and remembers them while
-// there is room.
-func (l *Lexical) memo(w string) []damped {
+// memo computes w's features, ascending by index, and remembers them
+// (as k) while there is room.
+func (l *Lexical) memo(k wordKey, w string) []damped {
 	bs := strongest(l.wordFeatures(nil, w), maxWordBuckets)
 	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.i, b.i) })
 	f := make([]damped, len(bs))
 	for k, b := range bs {
 		f[k] = damped{b.i, b.w, embed.Damp(b.w)}
 	}
-	l.wordsMu.Lock()
-	if l.words == nil {
-		l.words = make(map[string][]damped)
-	}
-	if len(l.words) < maxMemoWords {
-		l.words[w] = f
-	}
-	l.wordsMu.Unlock()
+	l.words.put(k, f)
 	return f
 }
 

@@ -247,6 +247,35 @@ func checkUnitSorted(t *testing.T, x sparse) {
 // TestExtendToReusesDst checks that a query's lexical features, once dst
 // has grown, cost no allocation (they were a few KB per routed query) and
 // equal extend's.
+// TestLexicalMemo checks that a word's memoised features are those it
+// gets computed: the sample's val queries on first sight (their words
+// pending), once memoised (in the table), and without a memo (full).
+func TestLexicalMemo(t *testing.T) {
+	memo, none := features(), features()
+	none.words.limit = 0
+	val := clincSample(t, "val")
+	first := make([]sparse, len(val))
+	for i, ex := range val {
+		first[i].idx, first[i].val = memo.AppendSparse(nil, nil, ex.Text)
+	}
+	if memo.words.len() == 0 || memo.words.tab.Load() == nil {
+		t.Fatal("no word memoised")
+	}
+	for i, ex := range val {
+		var got [2]sparse
+		got[0].idx, got[0].val = memo.AppendSparse(nil, nil, ex.Text)
+		got[1].idx, got[1].val = none.AppendSparse(nil, nil, ex.Text)
+		for k, g := range got {
+			if !slices.Equal(g.idx, first[i].idx) || !slices.Equal(g.val, first[i].val) {
+				t.Fatalf("%q: features %d differ from the first sight's", ex.Text, k)
+			}
+		}
+	}
+	if none.words.len() != 0 {
+		t.Errorf("%d words memoised, want none", none.words.len())
+	}
+}
+
 func TestExtendToReusesDst(t *testing.T) {
 	lex := features()
 	for _, text := range []string{
@@ -267,4 +296,24 @@ func TestExtendToReusesDst(t *testing.T) {
 			t.Errorf("%q: extendTo %v %v, extend %v %v", text, got.idx, got.val, want.idx, want.val)
 		}
 	}
+}
+
+// BenchmarkFeaturesParallel measures the stem and concept features of the
+// sample's val queries, their words memoised, from every core at once as
+// a gateway's requests run: the word memo's lookups are most of it.
+func BenchmarkFeaturesParallel(b *testing.B) {
+	l := features()
+	var texts []string
+	for _, ex := range clincSample(b, "val") {
+		texts = append(texts, ex.Text)
+		l.features(nil, nil, nil, ex.Text)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var bs, ps []damped
+		var ends []int32
+		for i := 0; pb.Next(); i++ {
+			bs, ends, ps = l.features(bs[:0], ends[:0], ps[:0], texts[i%len(texts)])
+		}
+	})
 }

@@ -1,9 +1,6 @@
 package router
 
-import (
-	"strings"
-	"sync"
-)
+import "strings"
 
 // Spelling correction against the training vocabulary. A typo turns a
 // word the gate knows into one it never saw: the word's features, its stem
@@ -24,16 +21,16 @@ const (
 // speller corrects words to a vocabulary. Its vocabulary is immutable
 // once built; it is safe for concurrent use.
 type speller struct {
-	count   map[string]int32    // vocabulary words and their counts
+	count   wordTable           // vocabulary words and their counts
 	deletes map[string][]string // a word with one letter deleted -> vocabulary words
 	known   func(string) bool   // English words that are not typos (may be nil)
 
-	// verdicts memoises word's answer for the words outside the
-	// vocabulary, bounded by maxMemoWords: a query's unknown words (names,
-	// rare words) recur, and their candidate search, a dozen map lookups
-	// and edit distances each, was a third of the speller's instructions.
-	verdictsMu sync.RWMutex
-	verdicts   map[string]string
+	// verdicts memoises word's answer (its bytes) for the words outside
+	// the vocabulary, bounded by maxMemoWords: a query's unknown words
+	// (names, rare words) recur, and their candidate search, a dozen map
+	// lookups and edit distances each, was a third of the speller's
+	// instructions.
+	verdicts wordMemo[byte]
 }
 
 // vocabulary returns the words of letters of texts (lower-cased, at least
@@ -51,11 +48,19 @@ func vocabulary(texts []string) map[string]int32 {
 }
 
 // newSpeller indexes vocab; known reports words that must not be
-// corrected although the vocabulary lacks them.
+// corrected although the vocabulary lacks them. Words that vocabulary
+// leaves out (shorter than minVocabWord, longer than maxSpellerWord) are
+// left out, in case a model's vocabulary has them: no query word is
+// looked up or corrected to them.
 func newSpeller(vocab map[string]int32, known func(string) bool) *speller {
-	s := &speller{count: vocab, deletes: make(map[string][]string, 8*len(vocab)), known: known}
+	s := &speller{count: newWordTable(len(vocab)), deletes: make(map[string][]string, 8*len(vocab)), known: known}
+	s.verdicts.limit = maxMemoWords
 	var buf []byte
-	for w := range vocab {
+	for w, n := range vocab {
+		if len(w) < minVocabWord || len(w) > maxSpellerWord || strings.IndexByte(w, 0) >= 0 {
+			continue
+		}
+		s.count.put(keyString(w), uint64(n))
 		for i := range len(w) {
 			buf = append(append(buf[:0], w[:i]...), w[i+1:]...)
 			d := string(buf)
@@ -72,14 +77,15 @@ func (s *speller) correct(text string) string {
 	last := 0
 	for ws := (spellWords{text: text}); ws.next(); {
 		w := ws.buf[:ws.n]
-		if _, ok := s.count[string(w)]; ok {
-			continue // a word of the vocabulary (looked up without a copy)
+		if len(w) < minVocabWord {
+			continue // neither in the vocabulary nor corrected
 		}
-		if len(w) < minVocabWord || len(w) > maxSpellerWord {
-			continue // as word would, before a copy of w for it
+		k := keyBytes(w)
+		if _, ok := s.count.find(k); ok {
+			continue // a word of the vocabulary
 		}
-		c := s.verdict(w)
-		if c == "" {
+		c := s.verdict(k, w)
+		if len(c) == 0 {
 			continue
 		}
 		if b == nil {
@@ -87,7 +93,7 @@ func (s *speller) correct(text string) string {
 			b.Grow(len(text) + 8)
 		}
 		b.WriteString(text[last:ws.start])
-		b.WriteString(c)
+		b.Write(c)
 		last = ws.end
 	}
 	if b == nil {
@@ -97,24 +103,13 @@ func (s *speller) correct(text string) string {
 	return b.String()
 }
 
-// verdict is word(w), memoised.
-func (s *speller) verdict(w []byte) string {
-	s.verdictsMu.RLock()
-	c, ok := s.verdicts[string(w)] // no allocation for the lookup
-	s.verdictsMu.RUnlock()
-	if ok {
+// verdict is word(w), memoised (as k), as bytes.
+func (s *speller) verdict(k wordKey, w []byte) []byte {
+	if c, ok := s.verdicts.get(k); ok {
 		return c
 	}
-	key := string(w)
-	c = s.word(key)
-	s.verdictsMu.Lock()
-	if s.verdicts == nil {
-		s.verdicts = make(map[string]string)
-	}
-	if len(s.verdicts) < maxMemoWords {
-		s.verdicts[key] = c
-	}
-	s.verdictsMu.Unlock()
+	c := []byte(s.word(string(w)))
+	s.verdicts.put(k, c)
 	return c
 }
 
@@ -123,7 +118,7 @@ func (s *speller) word(w string) string {
 	if len(w) < minVocabWord || len(w) > maxSpellerWord {
 		return ""
 	}
-	if _, ok := s.count[w]; ok {
+	if _, ok := s.count.find(keyString(w)); ok {
 		return ""
 	}
 	known := s.known != nil && s.known(w)
@@ -132,7 +127,7 @@ func (s *speller) word(w string) string {
 	// the first), then by frequency.
 	best, bestRank := "", [3]int{}
 	consider := func(c string) {
-		n, ok := s.count[c]
+		n, ok := s.count.find(keyString(c))
 		if !ok {
 			return
 		}
@@ -149,7 +144,7 @@ func (s *speller) word(w string) string {
 	var buf [maxSpellerWord]byte
 	for i := range len(w) {
 		d := append(append(buf[:0], w[:i]...), w[i+1:]...)
-		if _, ok := s.count[string(d)]; ok && len(d) >= minVocabWord {
+		if _, ok := s.count.find(keyBytes(d)); ok && len(d) >= minVocabWord {
 			consider(string(d))
 		}
 		// Substitutions and swaps: both lose a letter to the same form.

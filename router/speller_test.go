@@ -74,7 +74,7 @@ func TestSpellerAllocs(t *testing.T) {
 		}
 		s.correct(string(w))
 	}
-	if n := len(s.verdicts); n != maxMemoWords {
+	if n := s.verdicts.len(); n != maxMemoWords {
 		t.Errorf("%d verdicts memoised, want at most %d", n, maxMemoWords)
 	}
 }
@@ -104,4 +104,26 @@ func BenchmarkSpellerTypo(b *testing.B) {
 	for b.Loop() {
 		s.correct("how do i chnage the oil in my car")
 	}
+}
+
+// BenchmarkSpellerParallel measures the speller on the sample's val
+// queries (their unknown words' verdicts memoised) from every core at
+// once: a vocabulary lookup a word, a verdict lookup an unknown one.
+func BenchmarkSpellerParallel(b *testing.B) {
+	var texts []string
+	for _, ex := range clincSample(b, "train") {
+		texts = append(texts, ex.Text)
+	}
+	s := newSpeller(vocabulary(texts), nil)
+	texts = texts[:0]
+	for _, ex := range clincSample(b, "val") {
+		texts = append(texts, ex.Text)
+		s.correct(ex.Text)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for i := 0; pb.Next(); i++ {
+			s.correct(texts[i%len(texts)])
+		}
+	})
 }
