@@ -409,7 +409,7 @@ func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) 
 		if n == maxLexWord || !asciiWord(runes[:n], word[:]) {
 			continue
 		}
-		k := keyBytes(word[:n])
+		k := keyOf(word[:n])
 		f, ok := l.words.get(k)
 		if !ok {
 			f = l.memo(k, string(word[:n]))

@@ -60,7 +60,7 @@ func newSpeller(vocab map[string]int32, known func(string) bool) *speller {
 		if len(w) < minVocabWord || len(w) > maxSpellerWord || strings.IndexByte(w, 0) >= 0 {
 			continue
 		}
-		s.count.put(keyString(w), uint64(n))
+		s.count.put(keyOf(w), uint64(n))
 		for i := range len(w) {
 			buf = append(append(buf[:0], w[:i]...), w[i+1:]...)
 			d := string(buf)
@@ -80,7 +80,7 @@ func (s *speller) correct(text string) string {
 		if len(w) < minVocabWord {
 			continue // neither in the vocabulary nor corrected
 		}
-		k := keyBytes(w)
+		k := keyOf(w)
 		if _, ok := s.count.find(k); ok {
 			continue // a word of the vocabulary
 		}
@@ -118,7 +118,7 @@ func (s *speller) word(w string) string {
 	if len(w) < minVocabWord || len(w) > maxSpellerWord {
 		return ""
 	}
-	if _, ok := s.count.find(keyString(w)); ok {
+	if _, ok := s.count.find(keyOf(w)); ok {
 		return ""
 	}
 	known := s.known != nil && s.known(w)
@@ -127,7 +127,7 @@ func (s *speller) word(w string) string {
 	// the first), then by frequency.
 	best, bestRank := "", [3]int{}
 	consider := func(c string) {
-		n, ok := s.count.find(keyString(c))
+		n, ok := s.count.find(keyOf(c))
 		if !ok {
 			return
 		}
@@ -144,7 +144,7 @@ func (s *speller) word(w string) string {
 	var buf [maxSpellerWord]byte
 	for i := range len(w) {
 		d := append(append(buf[:0], w[:i]...), w[i+1:]...)
-		if _, ok := s.count.find(keyBytes(d)); ok && len(d) >= minVocabWord {
+		if _, ok := s.count.find(keyOf(d)); ok && len(d) >= minVocabWord {
 			consider(string(d))
 		}
 		// Substitutions and swaps: both lose a letter to the same form.

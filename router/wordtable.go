@@ -24,15 +24,8 @@ const maxKeyBytes = 24
 // pointer. The zero key is no word, and marks an empty slot.
 type wordKey [3]uint64
 
-// keyBytes is w's key; w has 1 to maxKeyBytes non-zero bytes.
-func keyBytes(w []byte) wordKey {
-	var b [maxKeyBytes]byte
-	copy(b[:], w)
-	return wordKey{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])}
-}
-
-// keyString is keyBytes of a string.
-func keyString(w string) wordKey {
+// keyOf is w's key; w has 1 to maxKeyBytes non-zero bytes.
+func keyOf[W ~string | ~[]byte](w W) wordKey {
 	var b [maxKeyBytes]byte
 	copy(b[:], w)
 	return wordKey{binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])}

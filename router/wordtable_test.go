@@ -12,9 +12,9 @@ func TestWordTable(t *testing.T) {
 		"abcdefghabcdefghabcdefgh", "abcdefghabcdefghabcdefgg", "salmon", "steak"}
 	tab := newWordTable(len(words))
 	for i, w := range words {
-		tab.put(keyString(w), uint64(i))
+		tab.put(keyOf(w), uint64(i))
 	}
-	tab.put(keyString("steak"), 100) // replaced
+	tab.put(keyOf("steak"), 100) // replaced
 	if tab.n != len(words) {
 		t.Errorf("%d words, want %d", tab.n, len(words))
 	}
@@ -23,17 +23,17 @@ func TestWordTable(t *testing.T) {
 		if w == "steak" {
 			want = 100
 		}
-		if v, ok := tab.find(keyBytes([]byte(w))); !ok || v != want {
+		if v, ok := tab.find(keyOf([]byte(w))); !ok || v != want {
 			t.Errorf("find(%q) = %d, %v, want %d", w, v, ok, want)
 		}
 	}
 	for _, w := range []string{"c", "aa", "abcdefg", "abcdefghabcdefghabcdefgf", "steaks"} {
-		if v, ok := tab.find(keyString(w)); ok {
+		if v, ok := tab.find(keyOf(w)); ok {
 			t.Errorf("find(%q) = %d, want none", w, v)
 		}
 	}
 	var empty wordTable
-	if _, ok := empty.find(keyString("a")); ok {
+	if _, ok := empty.find(keyOf("a")); ok {
 		t.Error("the empty table found a word")
 	}
 }
@@ -63,14 +63,14 @@ func TestWordMemo(t *testing.T) {
 	const limit = 1000
 	m := &wordMemo[int32]{limit: limit}
 	for i := range limit + 100 {
-		k := keyString(memoWord(i))
+		k := keyOf(memoWord(i))
 		if _, ok := m.get(k); ok {
 			t.Fatalf("word %d memoised before it was put", i)
 		}
 		m.put(k, memoValue(i))
 		m.put(k, []int32{-1}) // ignored: memoised already
 		for _, j := range []int{i, i / 2, 0} {
-			v, ok := m.get(keyString(memoWord(j)))
+			v, ok := m.get(keyOf(memoWord(j)))
 			if want := j < limit; ok != want || ok && !slices.Equal(v, memoValue(j)) {
 				t.Fatalf("after %d words, word %d: %v, %v; want %v, %v", i+1, j, v, ok, memoValue(j), want)
 			}
@@ -88,7 +88,7 @@ func TestWordMemo(t *testing.T) {
 // to the table before a batch of new words makes one.
 func TestWordMemoRecurring(t *testing.T) {
 	m := &wordMemo[int32]{limit: 1000}
-	k := keyString("salmon")
+	k := keyOf("salmon")
 	m.put(k, []int32{1, 2})
 	for range minMemoBatch {
 		if tab := m.tab.Load(); tab != nil {
@@ -116,7 +116,7 @@ func TestWordMemoConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 4000 {
 				j := (i*7 + g*1000) % 4000
-				k := keyString(memoWord(j))
+				k := keyOf(memoWord(j))
 				v, ok := m.get(k)
 				if !ok {
 					v = memoValue(j)
