@@ -26,6 +26,17 @@ func TestSpeller(t *testing.T) {
 			t.Errorf("correct(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+	// A word longer than a key is never corrected (spellWords skips it),
+	// not even after a word of its first maxSpellerWord letters was: its
+	// key would be theirs.
+	long := "abcdefghijklmnopqrstuvwx" // 24 letters, one edit from the vocabulary's
+	s3 := newSpeller(map[string]int32{"abcdefghijklmnopqrstuvwz": 9}, nil)
+	if got := s3.correct(long); got != "abcdefghijklmnopqrstuvwz" {
+		t.Fatalf("correct(%q) = %q", long, got)
+	}
+	if got := s3.correct(long + "yz"); got != long+"yz" {
+		t.Errorf("correct(%q) = %q, want it unchanged", long+"yz", got)
+	}
 	// The closest candidate wins, then one with the same first letter:
 	// "nmae" is "name" (a swap), not "make" (two edits).
 	s2 := newSpeller(map[string]int32{"name": 1, "make": 50, "month": 20, "mouth": 5, "tie": 30, "vie": 30}, func(w string) bool { return w == "moth" || w == "mout" })
