@@ -174,6 +174,28 @@ func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngr
 	return ngrams, nil
 }
 
+// splitProbs writes into p the probabilities of q.Text with the word
+// vectors of m (see wordscore.go); its n-grams are q.Features or, when it
+// has none or the speller corrects it, l's. It returns the text's
+// features, in buf.
+func (l *Learned) splitProbs(m *installed, q Query, p []float64, buf *routeScratch) sparse {
+	lex := l.emb.(*Lexical)
+	sp := &buf.split
+	text, a := q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}
+	if m.spell != nil {
+		if c := m.spell.correct(text); c != text {
+			text, a = c, sparse{}
+		}
+	}
+	if len(a.idx) == 0 {
+		sp.ngrams.idx, sp.ngrams.val = lex.local.AppendSparse(sp.ngrams.idx[:0], sp.ngrams.val[:0], text)
+		a = sp.ngrams
+	}
+	x := lex.extendSplit(&buf.x, a, text, sp)
+	m.sc.probsSplit(m.words, a, sp, p)
+	return x
+}
+
 // inScope is how in-scope the probabilities p say a text is: 1 − P(out of
 // scope) with an out-of-scope class, else the best expert's probability.
 func inScope(m *installed, p []float64) float64 {
@@ -189,8 +211,9 @@ func inScope(m *installed, p []float64) float64 {
 // conversation when the text alone is ambiguous. It returns the features
 // of the main text for the retrieval gate, which may live in dst's arrays
 // (the caller's, reused across queries).
-func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, dst *sparse) (sparse, error) {
+func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, buf *routeScratch) (sparse, error) {
 	var x sparse
+	dst := &buf.x
 	segs := segments(q.Text)
 	switch {
 	case len(segs) > 0:
@@ -214,6 +237,8 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 			combine(m, segs, xs, p)
 		}
 		x = xs[len(xs)-1]
+	case m.words != nil && (len(q.Features.Idx) > 0 || len(q.Vector) != m.Dim):
+		x = l.splitProbs(m, q, p, buf)
 	case len(q.Features.Idx) > 0:
 		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}, dst)
 		if err != nil {
@@ -317,12 +342,18 @@ func addSparse(a, b sparse, w float32) sparse {
 
 // addSparseTo is addSparse writing into dst's arrays, grown as needed.
 func addSparseTo(dst, a, b sparse, w float32) sparse {
+	x, _ := addSparseScaled(dst, a, b, w)
+	return x
+}
+
+// addSparseScaled is addSparseTo returning the normalising factor too.
+func addSparseScaled(dst, a, b sparse, w float32) (sparse, float32) {
 	n := len(a.idx) + len(b.idx)
 	idx, val := slices.Grow(dst.idx[:0], n)[:n], slices.Grow(dst.val[:0], n)[:n]
 	if len(b.idx)*fewShare <= len(a.idx) {
 		out := addFew(idx, val, a, b, w)
-		vec.Normalize(out.val)
-		return out
+		f, _ := vec.NormalizeFactor(out.val)
+		return out, f
 	}
 	i, j, k := 0, 0, 0
 	for ; i < len(a.idx) && j < len(b.idx); k++ {
@@ -346,8 +377,8 @@ func addSparseTo(dst, a, b sparse, w float32) sparse {
 		idx[k], val[k] = b.idx[j], float32(w*b.val[j])
 	}
 	out := sparse{idx: idx[:k], val: val[:k]}
-	vec.Normalize(out.val)
-	return out
+	f, _ := vec.NormalizeFactor(out.val)
+	return out, f
 }
 
 // fewShare is how many times fewer entries than a b must have for

@@ -190,36 +190,62 @@ func (l *Lexical) extend(a sparse, text string) sparse {
 // extendTo is extend writing the result into dst's arrays, grown as
 // needed (*dst is left with them), unless it is a itself.
 func (l *Lexical) extendTo(dst *sparse, a sparse, text string) sparse {
+	return l.extendSplit(dst, a, text, nil)
+}
+
+// extendSplit is extendTo that, with a non-nil sp, also writes into sp
+// the parts the result sums (see lexSplit).
+func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) sparse {
 	s, _ := l.scratch.Get().(*lexScratch)
 	if s == nil {
 		s = &lexScratch{}
 	}
 	defer l.scratch.Put(s)
-	s.bs, s.ends, s.ps = l.features(s.bs[:0], s.ends[:0], s.ps[:0], text)
+	var shared *sparse
+	if sp != nil {
+		sp.reset()
+		shared = &sp.shared
+	}
+	s.bs, s.ends, s.ps = l.features(s.bs[:0], s.ends[:0], s.ps[:0], text, sp)
 	s.x.idx, s.x.val = s.x.idx[:0], s.x.val[:0]
+	var lexNorm float32
 	if len(s.bs) > 0 {
 		sorted, other := sortRuns(s.bs, s.tmp, s.ends, l.Dim())
 		s.bs, s.tmp = sorted, other
-		s.x = merge(sorted, s.x)
+		s.x, lexNorm = merge(sorted, s.x, shared)
 	}
 	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
 	if len(s.ps) > 0 {
 		sortByIndex(s.ps)
-		s.p = merge(s.ps, s.p)
+		s.p, _ = merge(s.ps, s.p, nil)
 	}
+	extra, pairs := float32(l.opts.Extra), float32(l.opts.Pairs)
+	var x sparse
+	aScale, lexScale, pScale := float32(1), float32(0), float32(0)
 	switch {
 	case len(s.x.idx) > 0 && len(s.p.idx) > 0:
 		// The intermediate sum lives in scratch, the result in dst.
-		s.sum = addSparseTo(s.sum, a, s.x, float32(l.opts.Extra))
-		*dst = addSparseTo(*dst, s.sum, s.p, float32(l.opts.Pairs))
+		var f1, f2 float32
+		s.sum, f1 = addSparseScaled(s.sum, a, s.x, extra)
+		*dst, f2 = addSparseScaled(*dst, s.sum, s.p, pairs)
+		x, aScale, lexScale, pScale = *dst, f1*f2, extra*f1*f2*lexNorm, pairs*f2
 	case len(s.x.idx) > 0:
-		*dst = addSparseTo(*dst, a, s.x, float32(l.opts.Extra))
+		var f float32
+		*dst, f = addSparseScaled(*dst, a, s.x, extra)
+		x, aScale, lexScale = *dst, f, extra*f*lexNorm
 	case len(s.p.idx) > 0:
-		*dst = addSparseTo(*dst, a, s.p, float32(l.opts.Pairs))
+		var f float32
+		*dst, f = addSparseScaled(*dst, a, s.p, pairs)
+		x, aScale, pScale = *dst, f, pairs*f
 	default:
-		return a
+		x = a
 	}
-	return *dst
+	if sp != nil {
+		sp.aScale, sp.lexScale, sp.pScale = aScale, lexScale, pScale
+		sp.pairs.idx = append(sp.pairs.idx, s.p.idx...)
+		sp.pairs.val = append(sp.pairs.val, s.p.val...)
+	}
+	return x
 }
 
 // pairWindow is the farthest apart two words of a pair feature are.
@@ -343,16 +369,25 @@ func mergeRuns(dst, a, b []damped) {
 
 // merge appends to x the buckets of bs, sorted by index, with repeated
 // buckets summed in order, sublinear term frequency applied (sign kept)
-// and L2-normalised, as embed.Local does.
-func merge(bs []damped, x sparse) sparse {
+// and L2-normalised, as embed.Local does; it returns the normalising
+// factor. With a non-nil shared it appends to it, for each repeated
+// bucket, its value before normalising less the sum of its occurrences'
+// damped weights (see lexSplit).
+func merge(bs []damped, x sparse, shared *sparse) (sparse, float32) {
 	for k := 0; k < len(bs); {
 		b := bs[k]
 		w, y := b.w, b.d
 		if k++; k < len(bs) && bs[k].i == b.i {
+			d := b.d
 			for ; k < len(bs) && bs[k].i == b.i; k++ {
 				w += bs[k].w
+				d += bs[k].d
 			}
 			y = embed.Damp(w)
+			if shared != nil {
+				shared.idx = append(shared.idx, b.i)
+				shared.val = append(shared.val, y-d) // Damp(0) is 0: a bucket summing to 0 is absent
+			}
 		}
 		if w == 0 {
 			continue
@@ -360,8 +395,8 @@ func merge(bs []damped, x sparse) sparse {
 		x.idx = append(x.idx, b.i)
 		x.val = append(x.val, y)
 	}
-	vec.Normalize(x.val)
-	return x
+	f, _ := vec.NormalizeFactor(x.val)
+	return x, f
 }
 
 // Feature kinds, tagging the hashes of the lexical features.
@@ -378,7 +413,7 @@ const (
 // apart to ps (every word, stop words included: "my" and "your" tell
 // meta from small talk), in text order. One pass over the words for
 // both: a second cost a tenth of the lexical features' instructions.
-func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) ([]damped, []int32, []damped) {
+func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string, sp *lexSplit) ([]damped, []int32, []damped) {
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	var last [pairWindow]uint64 // the previous words' hashes, a ring
@@ -417,6 +452,9 @@ func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) 
 		if len(f) > 0 {
 			bs = append(bs, f...)
 			ends = append(ends, int32(len(bs)))
+			if sp != nil {
+				sp.words = append(sp.words, wordRun{k, f})
+			}
 		}
 	}
 	return bs, ends, ps
