@@ -177,7 +177,8 @@ func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngr
 // splitProbs writes into p the probabilities of q.Text with the word
 // vectors of m (see wordscore.go); its n-grams are q.Features or, when it
 // has none or the speller corrects it, l's. It returns the text's
-// features, in buf.
+// features, in buf, when m's retrieval gate or q's conversation needs
+// them; otherwise none.
 func (l *Learned) splitProbs(m *installed, q Query, p []float64, buf *routeScratch) sparse {
 	lex := l.emb.(*Lexical)
 	sp := &buf.split
@@ -191,7 +192,14 @@ func (l *Learned) splitProbs(m *installed, q Query, p []float64, buf *routeScrat
 		sp.ngrams.idx, sp.ngrams.val = lex.local.AppendSparse(sp.ngrams.idx[:0], sp.ngrams.val[:0], text)
 		a = sp.ngrams
 	}
-	x := lex.extendSplit(&buf.x, a, text, sp)
+	var x sparse
+	if m.Retrieval != nil || len(q.History) > 0 || q.System != "" {
+		// The whole features are wanted too: by the retrieval gate, or for
+		// a conversation's sum.
+		x = lex.extendSplit(&buf.x, a, text, sp)
+	} else {
+		lex.split(a, text, sp)
+	}
 	m.sc.probsSplit(m.words, a, sp, p)
 	return x
 }

@@ -48,6 +48,7 @@ type lexScratch struct {
 	ends    []int32
 	x, p    sparse // the stem and concept block, the pairs' block
 	sum     sparse // the n-grams with the first block, when the pairs follow
+	buckets bucketSet
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -246,6 +247,164 @@ func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) 
 		sp.pairs.val = append(sp.pairs.val, s.p.val...)
 	}
 	return x
+}
+
+// split writes into sp the parts of the features extendTo sums for a
+// and text (see lexSplit), without summing them: the lexical buckets are
+// gathered by a hash set rather than sorted and merged, and the norms of
+// the sums come from the parts' norms and overlaps.
+func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
+	s, _ := l.scratch.Get().(*lexScratch)
+	if s == nil {
+		s = &lexScratch{}
+	}
+	defer l.scratch.Put(s)
+	sp.reset()
+	s.bs, s.ends, s.ps = l.features(s.bs[:0], s.ends[:0], s.ps[:0], text, sp)
+	set := &s.buckets
+	set.reset(len(s.bs))
+	defer set.clear()
+	for _, b := range s.bs {
+		set.add(b)
+	}
+	// The lexical block: each bucket's merged value y as merge gives it.
+	var yy float64
+	for _, at := range set.used {
+		e := &set.slots[at]
+		if e.n > 1 {
+			d := e.d
+			e.d = embed.Damp(e.w)
+			if e.w == 0 {
+				e.d = 0
+			}
+			sp.shared.idx = append(sp.shared.idx, e.i-1)
+			sp.shared.val = append(sp.shared.val, e.d-d)
+		}
+		yy += float64(e.d) * float64(e.d)
+	}
+	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
+	if len(s.ps) > 0 {
+		sortByIndex(s.ps)
+		s.p, _ = merge(s.ps, s.p, nil)
+	}
+	sp.pairs.idx = append(sp.pairs.idx, s.p.idx...)
+	sp.pairs.val = append(sp.pairs.val, s.p.val...)
+
+	// x = N(N(a + e·ŷ) + p·P̂), as extendTo sums it; ŷ = y/|y|.
+	extra, pairs := float64(l.opts.Extra), float64(l.opts.Pairs)
+	hasLex, hasPairs := yy > 0, len(s.p.idx) > 0
+	aScale, lexScale, pScale := 1.0, 0.0, 0.0
+	if hasLex {
+		ly := 1 / math.Sqrt(yy)
+		var aa, ay float64
+		for k, i := range a.idx {
+			v := float64(a.val[k])
+			aa += v * v
+			ay += v * float64(set.value(i))
+		}
+		f1 := 1 / math.Sqrt(aa+2*extra*ly*ay+extra*extra*ly*ly*yy)
+		aScale, lexScale = f1, extra*f1*ly
+	}
+	if hasPairs {
+		// The pairs' dot product with the sum so far.
+		var ap, yp float64
+		for k, i := range s.p.idx {
+			v := float64(s.p.val[k])
+			ap += v * float64(valueAt(a, i))
+			yp += v * float64(set.value(i))
+		}
+		dot := aScale*ap + lexScale*yp
+		sum2 := 1.0
+		if !hasLex {
+			sum2 = 0
+			for _, v := range a.val {
+				sum2 += float64(v) * float64(v)
+			}
+		}
+		f2 := 1 / math.Sqrt(sum2+2*pairs*dot+pairs*pairs)
+		aScale, lexScale, pScale = aScale*f2, lexScale*f2, pairs*f2
+	}
+	sp.aScale, sp.lexScale, sp.pScale = float32(aScale), float32(lexScale), float32(pScale)
+}
+
+// valueAt is a's value at index i (0 when absent), a sorted by index.
+func valueAt(a sparse, i int32) float32 {
+	if k, ok := slices.BinarySearch(a.idx, i); ok {
+		return a.val[k]
+	}
+	return 0
+}
+
+// bucketSet sums a query's lexical buckets by index: an open-addressing
+// table of a power of two slots at most half full, cleared slot by slot
+// after use.
+type bucketSet struct {
+	slots []bucketSum
+	used  []int32 // the slots taken, in order
+	shift uint
+}
+
+// bucketSum is an index's weights (i is the index plus one: 0 marks an
+// empty slot) and its occurrences.
+type bucketSum struct {
+	i, n int32
+	w, d float32 // the sums of the weights and of the damped weights
+}
+
+func (t *bucketSet) reset(n int) {
+	size, shift := 16, uint(28)
+	for size < 2*n {
+		size, shift = size*2, shift-1
+	}
+	if len(t.slots) < size {
+		t.slots = make([]bucketSum, size)
+	}
+	t.slots, t.shift = t.slots[:size], shift
+}
+
+func (t *bucketSet) clear() {
+	for _, at := range t.used {
+		t.slots[at] = bucketSum{}
+	}
+	t.used = t.used[:0]
+}
+
+func (t *bucketSet) slot(i int32) int {
+	return int(uint32(i+1) * 0x9e3779b1 >> t.shift)
+}
+
+// add sums b into its index's slot.
+func (t *bucketSet) add(b damped) {
+	mask := len(t.slots) - 1
+	for at := t.slot(b.i); ; at = (at + 1) & mask {
+		e := &t.slots[at]
+		if e.i == b.i+1 {
+			e.n++
+			e.w += b.w
+			e.d += b.d
+			return
+		}
+		if e.i == 0 {
+			*e = bucketSum{i: b.i + 1, n: 1, w: b.w, d: b.d}
+			t.used = append(t.used, int32(at))
+			return
+		}
+	}
+}
+
+// value is index i's merged value (d, once the shared ones are damped),
+// 0 when no bucket has it.
+func (t *bucketSet) value(i int32) float32 {
+	mask := len(t.slots) - 1
+	for at := t.slot(i); ; at = (at + 1) & mask {
+		e := &t.slots[at]
+		if e.i == i+1 {
+			return e.d
+		}
+		if e.i == 0 {
+			return 0
+		}
+	}
 }
 
 // pairWindow is the farthest apart two words of a pair feature are.

@@ -10,11 +10,12 @@ import (
 )
 
 // TestWordVectorsMatchWholeFeatures checks that routing with word vectors
-// gives every CLINC val query (plain, with typos, with a word repeated,
-// with the gateway's n-grams or the router's own) the features and,
-// up to float32 rounding, the probabilities of scoring its features
-// whole, for a router with many examples (gate alone) and a few-shot one
-// (with exemplars), on first sight of each word and memoised.
+// gives every CLINC val query (plain, with typos, with its words
+// repeated, with the gateway's n-grams or the router's own), up to
+// float32 rounding, the probabilities of scoring its features whole, from
+// the parts alone and with the whole features (which must be the same),
+// for a router with many examples (gate alone) and a few-shot one (with
+// exemplars), on first sight of each word and memoised.
 func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 	ctx := context.Background()
 	val := clincSample(t, "val")
@@ -54,23 +55,28 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 					if i%2 == 1 { // the gateway's n-grams
 						q.Features.Idx, q.Features.Val = lex.NGrams().AppendSparse(nil, nil, text)
 					}
-					var buf routeScratch
-					got := make([]float64, n)
-					x := l.splitProbs(in, q, got, &buf)
 					xs, err := l.embedTexts(ctx, in, []string{text})
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !sameSparse(x, xs[0]) {
-						t.Fatalf("pass %d, %q: features differ from the whole path's", pass, text)
-					}
 					want := make([]float64, n)
 					in.sc.probs(xs[0], want)
-					for c := range want {
-						d := math.Abs(got[c] - want[c])
-						worst = max(worst, d)
-						if d > 1e-5 || math.IsNaN(got[c]) {
-							t.Fatalf("pass %d, %q: class %s probability %v, scored whole %v", pass, text, in.Experts[c], got[c], want[c])
+					// Alone, the parts only; with a system prompt, the
+					// whole features too.
+					for _, system := range []string{"", "You are a helpful assistant."} {
+						q.System = system
+						var buf routeScratch
+						got := make([]float64, n)
+						x := l.splitProbs(in, q, got, &buf)
+						if system != "" && !sameSparse(x, xs[0]) {
+							t.Fatalf("pass %d, %q: features differ from the whole path's", pass, text)
+						}
+						for c := range want {
+							d := math.Abs(got[c] - want[c])
+							worst = max(worst, d)
+							if d > 1e-5 || math.IsNaN(got[c]) {
+								t.Fatalf("pass %d, %q, system %q: class %s probability %v, scored whole %v", pass, text, system, in.Experts[c], got[c], want[c])
+							}
 						}
 					}
 				}
