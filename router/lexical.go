@@ -43,12 +43,16 @@ type Lexical struct {
 
 // lexScratch is one query's buffers for extend.
 type lexScratch struct {
+	runs    []wordRun
 	bs, tmp []damped
 	ps      []damped // the pairs' buckets
 	ends    []int32
 	x, p    sparse // the stem and concept block, the pairs' block
 	sum     sparse // the n-grams with the first block, when the pairs follow
-	buckets bucketSet
+	// split's: the indexes the words' buckets reach, those reached more
+	// than once (bit sets of the dimension), and the latter's sums.
+	seen, twice []uint64
+	shared      bucketSet
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -203,11 +207,17 @@ func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) 
 	}
 	defer l.scratch.Put(s)
 	var shared *sparse
+	runs := &s.runs
 	if sp != nil {
 		sp.reset()
-		shared = &sp.shared
+		shared, runs = &sp.shared, &sp.words
 	}
-	s.bs, s.ends, s.ps = l.features(s.bs[:0], s.ends[:0], s.ps[:0], text, sp)
+	*runs, s.ps = l.features((*runs)[:0], s.ps[:0], text)
+	s.bs, s.ends = s.bs[:0], s.ends[:0]
+	for _, r := range *runs {
+		s.bs = append(s.bs, r.f...)
+		s.ends = append(s.ends, int32(len(s.bs)))
+	}
 	s.x.idx, s.x.val = s.x.idx[:0], s.x.val[:0]
 	var lexNorm float32
 	if len(s.bs) > 0 {
@@ -250,9 +260,10 @@ func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) 
 }
 
 // split writes into sp the parts of the features extendTo sums for a
-// and text (see lexSplit), without summing them: the lexical buckets are
-// gathered by a hash set rather than sorted and merged, and the norms of
-// the sums come from the parts' norms and overlaps.
+// and text (see lexSplit), without summing them: no bucket is sorted or
+// merged. Bit sets find the indexes several words share, most of a
+// query's have one bucket, and the norms of the sums come from the parts'
+// norms and their few common indexes.
 func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
 	s, _ := l.scratch.Get().(*lexScratch)
 	if s == nil {
@@ -260,27 +271,68 @@ func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
 	}
 	defer l.scratch.Put(s)
 	sp.reset()
-	s.bs, s.ends, s.ps = l.features(s.bs[:0], s.ends[:0], s.ps[:0], text, sp)
-	set := &s.buckets
-	set.reset(len(s.bs))
-	defer set.clear()
-	for _, b := range s.bs {
-		set.add(b)
+	sp.words, s.ps = l.features(sp.words, s.ps[:0], text)
+	if n := (l.Dim() + 63) / 64; len(s.seen) < n {
+		s.seen, s.twice = make([]uint64, n), make([]uint64, n)
 	}
-	// The lexical block: each bucket's merged value y as merge gives it.
+	// yy is |y|², y the lexical block merge makes: at first as if no
+	// index repeated.
+	seen, twice := s.seen, s.twice
 	var yy float64
-	for _, at := range set.used {
-		e := &set.slots[at]
-		if e.n > 1 {
-			d := e.d
-			e.d = embed.Damp(e.w)
-			if e.w == 0 {
-				e.d = 0
+	repeats := false
+	for _, r := range sp.words {
+		for _, b := range r.f {
+			w, bit := uint(b.i)>>6, uint64(1)<<(b.i&63)
+			if seen[w]&bit != 0 {
+				twice[w] |= bit
+				repeats = true
+			}
+			seen[w] |= bit
+			yy += float64(b.d) * float64(b.d)
+		}
+	}
+	set := &s.shared
+	if repeats {
+		n := 0
+		for _, r := range sp.words {
+			n += len(r.f)
+		}
+		set.reset(n)
+		for _, r := range sp.words {
+			for _, b := range r.f {
+				if twice[uint(b.i)>>6]&(1<<(b.i&63)) != 0 {
+					set.add(b)
+				}
+			}
+		}
+		// A repeated index's merged value replaces its occurrences'.
+		for _, at := range set.used {
+			e := &set.slots[at]
+			y := float32(0) // a bucket summing to 0 is absent
+			if e.w != 0 {
+				y = embed.Damp(e.w)
 			}
 			sp.shared.idx = append(sp.shared.idx, e.i-1)
-			sp.shared.val = append(sp.shared.val, e.d-d)
+			sp.shared.val = append(sp.shared.val, y-e.d)
+			yy += float64(y)*float64(y) - e.dd
+			e.d = y
 		}
-		yy += float64(e.d) * float64(e.d)
+	}
+	// value is y at index i.
+	value := func(i int32) float32 {
+		w, bit := uint(i)>>6, uint64(1)<<(i&63)
+		switch {
+		case w >= uint(len(seen)) || seen[w]&bit == 0:
+			return 0
+		case twice[w]&bit != 0:
+			return set.value(i)
+		}
+		for _, r := range sp.words {
+			if k, ok := slices.BinarySearchFunc(r.f, i, func(b damped, i int32) int { return cmp.Compare(b.i, i) }); ok {
+				return r.f[k].d
+			}
+		}
+		return 0
 	}
 	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
 	if len(s.ps) > 0 {
@@ -292,52 +344,58 @@ func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
 
 	// x = N(N(a + e·ŷ) + p·P̂), as extendTo sums it; ŷ = y/|y|.
 	extra, pairs := float64(l.opts.Extra), float64(l.opts.Pairs)
-	hasLex, hasPairs := yy > 0, len(s.p.idx) > 0
-	aScale, lexScale, pScale := 1.0, 0.0, 0.0
-	if hasLex {
-		ly := 1 / math.Sqrt(yy)
-		var aa, ay float64
-		for k, i := range a.idx {
-			v := float64(a.val[k])
-			aa += v * v
-			ay += v * float64(set.value(i))
-		}
-		f1 := 1 / math.Sqrt(aa+2*extra*ly*ay+extra*extra*ly*ly*yy)
-		aScale, lexScale = f1, extra*f1*ly
+	var aa float64
+	for _, v := range a.val {
+		aa += float64(v) * float64(v)
 	}
-	if hasPairs {
-		// The pairs' dot product with the sum so far.
-		var ap, yp float64
-		for k, i := range s.p.idx {
-			v := float64(s.p.val[k])
-			ap += v * float64(valueAt(a, i))
-			yp += v * float64(set.value(i))
-		}
-		dot := aScale*ap + lexScale*yp
-		sum2 := 1.0
-		if !hasLex {
-			sum2 = 0
-			for _, v := range a.val {
-				sum2 += float64(v) * float64(v)
+	aScale, lexScale, pScale := 1.0, 0.0, 0.0
+	sum2 := aa // |the sum so far|², before the pairs
+	if yy > 0 {
+		ly := 1 / math.Sqrt(yy)
+		var ay float64
+		for k, i := range a.idx {
+			if v := value(i); v != 0 {
+				ay += float64(a.val[k]) * float64(v)
 			}
 		}
-		f2 := 1 / math.Sqrt(sum2+2*pairs*dot+pairs*pairs)
+		f1 := 1 / math.Sqrt(aa+2*extra*ly*ay+extra*extra*ly*ly*yy)
+		aScale, lexScale, sum2 = f1, extra*f1*ly, 1
+	}
+	if len(s.p.idx) > 0 {
+		// The pairs' dot product with the sum so far.
+		var ap, yp float64
+		ai := 0
+		for k, i := range s.p.idx {
+			v := float64(s.p.val[k])
+			for ai < len(a.idx) && a.idx[ai] < i {
+				ai++
+			}
+			if ai < len(a.idx) && a.idx[ai] == i {
+				ap += v * float64(a.val[ai])
+			}
+			yp += v * float64(value(i))
+		}
+		f2 := 1 / math.Sqrt(sum2+2*pairs*(aScale*ap+lexScale*yp)+pairs*pairs)
 		aScale, lexScale, pScale = aScale*f2, lexScale*f2, pairs*f2
 	}
 	sp.aScale, sp.lexScale, sp.pScale = float32(aScale), float32(lexScale), float32(pScale)
-}
 
-// valueAt is a's value at index i (0 when absent), a sorted by index.
-func valueAt(a sparse, i int32) float32 {
-	if k, ok := slices.BinarySearch(a.idx, i); ok {
-		return a.val[k]
+	for _, r := range sp.words {
+		for _, b := range r.f {
+			seen[uint(b.i)>>6] = 0
+		}
 	}
-	return 0
+	if repeats {
+		for _, at := range set.used {
+			twice[uint(set.slots[at].i-1)>>6] = 0
+		}
+		set.clear()
+	}
 }
 
-// bucketSet sums a query's lexical buckets by index: an open-addressing
-// table of a power of two slots at most half full, cleared slot by slot
-// after use.
+// bucketSet sums a query's repeated lexical buckets by index: an
+// open-addressing table of a power of two slots at most half full,
+// cleared slot by slot after use.
 type bucketSet struct {
 	slots []bucketSum
 	used  []int32 // the slots taken, in order
@@ -349,6 +407,7 @@ type bucketSet struct {
 type bucketSum struct {
 	i, n int32
 	w, d float32 // the sums of the weights and of the damped weights
+	dd   float64 // the sum of the damped weights' squares
 }
 
 func (t *bucketSet) reset(n int) {
@@ -382,18 +441,19 @@ func (t *bucketSet) add(b damped) {
 			e.n++
 			e.w += b.w
 			e.d += b.d
+			e.dd += float64(b.d) * float64(b.d)
 			return
 		}
 		if e.i == 0 {
-			*e = bucketSum{i: b.i + 1, n: 1, w: b.w, d: b.d}
+			*e = bucketSum{i: b.i + 1, n: 1, w: b.w, d: b.d, dd: float64(b.d) * float64(b.d)}
 			t.used = append(t.used, int32(at))
 			return
 		}
 	}
 }
 
-// value is index i's merged value (d, once the shared ones are damped),
-// 0 when no bucket has it.
+// value is index i's merged value (d, once damped by split), 0 when no
+// bucket has it.
 func (t *bucketSet) value(i int32) float32 {
 	mask := len(t.slots) - 1
 	for at := t.slot(i); ; at = (at + 1) & mask {
@@ -566,13 +626,13 @@ const (
 	kindPair    = 14
 )
 
-// features appends the stem and concept features of text's words to bs,
-// each word's ascending by index, and the end of each word's run to ends;
+// features appends the stem and concept features of text's words to
+// runs, a run of buckets ascending by index for each word that has any;
 // and, with Pairs, the buckets of the word pairs 2 to pairWindow words
 // apart to ps (every word, stop words included: "my" and "your" tell
 // meta from small talk), in text order. One pass over the words for
 // both: a second cost a tenth of the lexical features' instructions.
-func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string, sp *lexSplit) ([]damped, []int32, []damped) {
+func (l *Lexical) features(runs []wordRun, ps []damped, text string) ([]wordRun, []damped) {
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	var last [pairWindow]uint64 // the previous words' hashes, a ring
@@ -609,14 +669,10 @@ func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string, 
 			f = l.memo(k, string(word[:n]))
 		}
 		if len(f) > 0 {
-			bs = append(bs, f...)
-			ends = append(ends, int32(len(bs)))
-			if sp != nil {
-				sp.words = append(sp.words, wordRun{k, f})
-			}
+			runs = append(runs, wordRun{k, f})
 		}
 	}
-	return bs, ends, ps
+	return runs, ps
 }
 
 // memo computes w's features, ascending by index, and remembers them
