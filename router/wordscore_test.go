@@ -24,17 +24,22 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 	for _, ex := range val {
 		texts = append(texts, ex.Text, perturb.Typos(rng, ex.Text, 2), ex.Text+" "+ex.Text)
 	}
-	texts = append(texts, "", "the the the", "ok", "?", "naïve café über", "book book book a flight flight")
+	texts = append(texts, "", "the the the", "ok", "?", "naïve café über", "book book book a flight flight",
+		"room 101 on 2024-05-01", "supercalifragilisticexpialidocious trip", "ünïcödéwördthätïslöngërthänäkëy please")
+	// One router, its models installed in turn: a model's word vectors
+	// are its own, while the words' buckets stay memoised.
+	l := NewLearned(features(), Options{})
 	for _, tc := range []struct {
 		name      string
 		train     []Example
 		exemplars bool
+		limit     int // the word vectors memoised, 0: the default
 	}{
-		{"full", clincSample(t, "train"), false},
-		{"few-shot", fewShotSample(t), true},
+		{"full", clincSample(t, "train"), false, 0},
+		{"few-shot", fewShotSample(t), true, 0},
+		{"few-shot, 20 words memoised", fewShotSample(t), true, 20},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := NewLearned(features(), Options{})
 			m, err := l.Train(ctx, tc.train)
 			if err != nil {
 				t.Fatal(err)
@@ -45,6 +50,9 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 			in := l.active.Load()
 			if in.words == nil || (in.sc.ex != nil) != tc.exemplars {
 				t.Fatalf("word vectors %v, exemplars %v", in.words != nil, in.sc.ex != nil)
+			}
+			if tc.limit > 0 {
+				in.words.memo.limit = tc.limit
 			}
 			lex := l.emb.(*Lexical)
 			n := len(in.Experts)
@@ -81,8 +89,8 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 					}
 				}
 			}
-			if in.words.memo.len() == 0 {
-				t.Fatal("no word vector memoised")
+			if n := in.words.memo.len(); n == 0 || tc.limit > 0 && n != tc.limit {
+				t.Fatalf("%d word vectors memoised, limit %d", n, tc.limit)
 			}
 			t.Logf("%d texts twice, largest difference %.2g, %d word vectors", len(texts), worst, in.words.memo.len())
 		})
