@@ -175,13 +175,24 @@ func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngr
 }
 
 // splitProbs writes into p the probabilities of q.Text with the word
-// vectors of m (see wordscore.go); its n-grams are q.Features or, when it
-// has none or the speller corrects it, l's. It returns the text's
-// features, in buf, when m's retrieval gate or q's conversation needs
-// them; otherwise none.
+// vectors of m (see wordscore.go). It returns the text's features whole
+// (in buf) when m's retrieval gate needs them; otherwise none.
 func (l *Learned) splitProbs(m *installed, q Query, p []float64, buf *routeScratch) sparse {
 	lex := l.emb.(*Lexical)
-	sp := &buf.split
+	text, a := l.ngrams(m, q, buf)
+	var x sparse
+	if m.Retrieval != nil {
+		x = lex.extendSplit(&buf.x, a, text, &buf.split)
+	} else {
+		lex.split(a, text, &buf.split)
+	}
+	m.sc.probsSplit(m.words, a, &buf.split, p)
+	return x
+}
+
+// ngrams returns q.Text, spelling-corrected, and its n-grams: q.Features,
+// or l's (in buf) when it has none or the speller corrected it.
+func (l *Learned) ngrams(m *installed, q Query, buf *routeScratch) (string, sparse) {
 	text, a := q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}
 	if m.spell != nil {
 		if c := m.spell.correct(text); c != text {
@@ -189,19 +200,10 @@ func (l *Learned) splitProbs(m *installed, q Query, p []float64, buf *routeScrat
 		}
 	}
 	if len(a.idx) == 0 {
-		sp.ngrams.idx, sp.ngrams.val = lex.local.AppendSparse(sp.ngrams.idx[:0], sp.ngrams.val[:0], text)
-		a = sp.ngrams
+		buf.ngrams.idx, buf.ngrams.val = l.emb.(*Lexical).local.AppendSparse(buf.ngrams.idx[:0], buf.ngrams.val[:0], text)
+		a = buf.ngrams
 	}
-	var x sparse
-	if m.Retrieval != nil || len(q.History) > 0 || q.System != "" {
-		// The whole features are wanted too: by the retrieval gate, or for
-		// a conversation's sum.
-		x = lex.extendSplit(&buf.x, a, text, sp)
-	} else {
-		lex.split(a, text, sp)
-	}
-	m.sc.probsSplit(m.words, a, sp, p)
-	return x
+	return text, a
 }
 
 // inScope is how in-scope the probabilities p say a text is: 1 − P(out of
@@ -222,6 +224,7 @@ func inScope(m *installed, p []float64) float64 {
 func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, buf *routeScratch) (sparse, error) {
 	var x sparse
 	dst := &buf.x
+	whole := true // x holds the text's features
 	segs := segments(q.Text)
 	switch {
 	case len(segs) > 0:
@@ -246,7 +249,7 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		}
 		x = xs[len(xs)-1]
 	case m.words != nil && (len(q.Features.Idx) > 0 || len(q.Vector) != m.Dim):
-		x = l.splitProbs(m, q, p, buf)
+		x, whole = l.splitProbs(m, q, p, buf), m.Retrieval != nil
 	case len(q.Features.Idx) > 0:
 		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}, dst)
 		if err != nil {
@@ -275,6 +278,10 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 	}
 	if len(q.History) == 0 && q.System == "" || !ambiguous(m, p, q.Text) {
 		return x, nil
+	}
+	if !whole {
+		text, a := l.ngrams(m, q, buf)
+		x = l.emb.(*Lexical).extendTo(dst, a, text)
 	}
 	// The current message's features at weight 1, each earlier turn's at
 	// half the weight of the one after it, and the system prompt's (which

@@ -80,8 +80,8 @@ type Learned struct {
 
 // routeScratch is a query's features and their parts.
 type routeScratch struct {
-	x     sparse
-	split lexSplit
+	x, ngrams sparse
+	split     lexSplit
 }
 
 // installed is a model with its lookup table, built once at Install.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/moegate/moegate/router/perturb"
@@ -34,10 +35,12 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 		train     []Example
 		exemplars bool
 		limit     int // the word vectors memoised, 0: the default
+		retrieval bool
 	}{
-		{"full", clincSample(t, "train"), false, 0},
-		{"few-shot", fewShotSample(t), true, 0},
-		{"few-shot, 20 words memoised", fewShotSample(t), true, 20},
+		{"full", clincSample(t, "train"), false, 0, false},
+		{"few-shot", fewShotSample(t), true, 0, false},
+		{"few-shot, 20 words memoised", fewShotSample(t), true, 20, false},
+		{"few-shot with a retrieval gate", withRetrieval(fewShotSample(t)), true, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := l.Train(ctx, tc.train)
@@ -48,8 +51,8 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 				t.Fatal(err)
 			}
 			in := l.active.Load()
-			if in.words == nil || (in.sc.ex != nil) != tc.exemplars {
-				t.Fatalf("word vectors %v, exemplars %v", in.words != nil, in.sc.ex != nil)
+			if in.words == nil || (in.sc.ex != nil) != tc.exemplars || (in.Retrieval != nil) != tc.retrieval {
+				t.Fatalf("word vectors %v, exemplars %v, retrieval gate %v", in.words != nil, in.sc.ex != nil, in.Retrieval != nil)
 			}
 			if tc.limit > 0 {
 				in.words.memo.limit = tc.limit
@@ -69,22 +72,18 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 					}
 					want := make([]float64, n)
 					in.sc.probs(xs[0], want)
-					// Alone, the parts only; with a system prompt, the
-					// whole features too.
-					for _, system := range []string{"", "You are a helpful assistant."} {
-						q.System = system
-						var buf routeScratch
-						got := make([]float64, n)
-						x := l.splitProbs(in, q, got, &buf)
-						if system != "" && !sameSparse(x, xs[0]) {
-							t.Fatalf("pass %d, %q: features differ from the whole path's", pass, text)
-						}
-						for c := range want {
-							d := math.Abs(got[c] - want[c])
-							worst = max(worst, d)
-							if d > 1e-5 || math.IsNaN(got[c]) {
-								t.Fatalf("pass %d, %q, system %q: class %s probability %v, scored whole %v", pass, text, system, in.Experts[c], got[c], want[c])
-							}
+					var buf routeScratch
+					got := make([]float64, n)
+					// With a retrieval gate, the whole features too.
+					x := l.splitProbs(in, q, got, &buf)
+					if in.Retrieval == nil && len(x.idx) > 0 || in.Retrieval != nil && !sameSparse(x, xs[0]) {
+						t.Fatalf("pass %d, %q: features %v, the whole path's %v", pass, text, x, xs[0])
+					}
+					for c := range want {
+						d := math.Abs(got[c] - want[c])
+						worst = max(worst, d)
+						if d > 1e-5 || math.IsNaN(got[c]) {
+							t.Fatalf("pass %d, %q: class %s probability %v, scored whole %v", pass, text, in.Experts[c], got[c], want[c])
 						}
 					}
 				}
@@ -107,4 +106,66 @@ func sameSparse(a, b sparse) bool {
 		}
 	}
 	return true
+}
+
+// withRetrieval marks every fourth example as wanting retrieval, so that
+// a retrieval gate is trained.
+func withRetrieval(ex []Example) []Example {
+	ex = slices.Clone(ex)
+	for i := range ex {
+		ex[i].Retrieve = i%4 == 0
+	}
+	return ex
+}
+
+// TestWordVectorsInConversations checks that a router's evidence with word
+// vectors, for messages alone and within conversations (whose sum takes
+// the message's features whole), is the evidence without them, up to
+// float32 rounding.
+func TestWordVectorsInConversations(t *testing.T) {
+	ctx := context.Background()
+	l := NewLearned(features(), Options{})
+	m, err := l.Train(ctx, fewShotSample(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	in := l.active.Load()
+	without := *in
+	without.words = nil
+	val := clincSample(t, "val")
+	var worst float64
+	conversations := 0
+	for i, ex := range val {
+		qs := []Query{
+			{Text: ex.Text},
+			{Text: "and what about tomorrow?", History: []string{val[(i+1)%len(val)].Text}},
+			{Text: ex.Text, History: []string{val[(i+7)%len(val)].Text}, System: "You help with " + val[(i+3)%len(val)].Expert + "."},
+		}
+		for _, q := range qs {
+			want, got := make([]float64, len(in.Experts)), make([]float64, len(in.Experts))
+			if _, err := l.evidence(ctx, &without, q, want, &routeScratch{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.evidence(ctx, in, q, got, &routeScratch{}); err != nil {
+				t.Fatal(err)
+			}
+			if len(q.History) > 0 && ambiguous(in, got, q.Text) {
+				conversations++
+			}
+			for c := range want {
+				d := math.Abs(got[c] - want[c])
+				worst = max(worst, d)
+				if d > 1e-5 {
+					t.Fatalf("%+v: class %s probability %v, without word vectors %v", q, in.Experts[c], got[c], want[c])
+				}
+			}
+		}
+	}
+	if conversations == 0 {
+		t.Fatal("no message was read with its conversation")
+	}
+	t.Logf("%d queries, %d read with their conversation, largest difference %.2g", 3*len(val), conversations, worst)
 }
