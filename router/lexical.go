@@ -279,25 +279,21 @@ func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
 	// index repeated.
 	seen, twice := s.seen, s.twice
 	var yy float64
-	repeats := false
+	repeats := 0 // occurrences after an index's first
 	for _, r := range sp.words {
 		for _, b := range r.f {
 			w, bit := uint(b.i)>>6, uint64(1)<<(b.i&63)
 			if seen[w]&bit != 0 {
 				twice[w] |= bit
-				repeats = true
+				repeats++
 			}
 			seen[w] |= bit
 			yy += float64(b.d) * float64(b.d)
 		}
 	}
 	set := &s.shared
-	if repeats {
-		n := 0
-		for _, r := range sp.words {
-			n += len(r.f)
-		}
-		set.reset(n)
+	if repeats > 0 {
+		set.reset(repeats) // at least the repeated indexes
 		for _, r := range sp.words {
 			for _, b := range r.f {
 				if twice[uint(b.i)>>6]&(1<<(b.i&63)) != 0 {
@@ -385,7 +381,7 @@ func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
 			seen[uint(b.i)>>6] = 0
 		}
 	}
-	if repeats {
+	if repeats > 0 {
 		for _, at := range set.used {
 			twice[uint(set.slots[at].i-1)>>6] = 0
 		}
@@ -415,7 +411,7 @@ func (t *bucketSet) reset(n int) {
 	for size < 2*n {
 		size, shift = size*2, shift-1
 	}
-	if len(t.slots) < size {
+	if cap(t.slots) < size {
 		t.slots = make([]bucketSum, size)
 	}
 	t.slots, t.shift = t.slots[:size], shift
