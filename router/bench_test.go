@@ -73,7 +73,7 @@ func BenchmarkRouteFewShot(b *testing.B) {
 
 // fewShotSample is 10 examples and a description of each expert of the
 // CLINC150 sample.
-func fewShotSample(b *testing.B) []Example {
+func fewShotSample(b testing.TB) []Example {
 	var train []Example
 	seen := map[string]int{}
 	for _, ex := range clincSample(b, "train") {

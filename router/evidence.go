@@ -174,6 +174,38 @@ func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngr
 	return ngrams, nil
 }
 
+// splitProbs writes into p the probabilities of q.Text with the word
+// vectors of m (see wordscore.go). It returns the text's features whole
+// (in buf) when m's retrieval gate needs them; otherwise none.
+func (l *Learned) splitProbs(m *installed, q Query, p []float64, buf *routeScratch) sparse {
+	lex := l.emb.(*Lexical)
+	text, a := l.ngrams(m, q, buf)
+	var x sparse
+	if m.Retrieval != nil {
+		x = lex.extendSplit(&buf.x, a, text, &buf.split)
+	} else {
+		lex.split(a, text, &buf.split)
+	}
+	m.sc.probsSplit(m.words, a, &buf.split, p)
+	return x
+}
+
+// ngrams returns q.Text, spelling-corrected, and its n-grams: q.Features,
+// or l's (in buf) when it has none or the speller corrected it.
+func (l *Learned) ngrams(m *installed, q Query, buf *routeScratch) (string, sparse) {
+	text, a := q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}
+	if m.spell != nil {
+		if c := m.spell.correct(text); c != text {
+			text, a = c, sparse{}
+		}
+	}
+	if len(a.idx) == 0 {
+		buf.ngrams.idx, buf.ngrams.val = l.emb.(*Lexical).local.AppendSparse(buf.ngrams.idx[:0], buf.ngrams.val[:0], text)
+		a = buf.ngrams
+	}
+	return text, a
+}
+
 // inScope is how in-scope the probabilities p say a text is: 1 − P(out of
 // scope) with an out-of-scope class, else the best expert's probability.
 func inScope(m *installed, p []float64) float64 {
@@ -189,8 +221,10 @@ func inScope(m *installed, p []float64) float64 {
 // conversation when the text alone is ambiguous. It returns the features
 // of the main text for the retrieval gate, which may live in dst's arrays
 // (the caller's, reused across queries).
-func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, dst *sparse) (sparse, error) {
+func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, buf *routeScratch) (sparse, error) {
 	var x sparse
+	dst := &buf.x
+	whole := true // x holds the text's features
 	segs := segments(q.Text)
 	switch {
 	case len(segs) > 0:
@@ -214,6 +248,8 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 			combine(m, segs, xs, p)
 		}
 		x = xs[len(xs)-1]
+	case m.words != nil && (len(q.Features.Idx) > 0 || len(q.Vector) != m.Dim):
+		x, whole = l.splitProbs(m, q, p, buf), m.Retrieval != nil
 	case len(q.Features.Idx) > 0:
 		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}, dst)
 		if err != nil {
@@ -242,6 +278,10 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 	}
 	if len(q.History) == 0 && q.System == "" || !ambiguous(m, p, q.Text) {
 		return x, nil
+	}
+	if !whole {
+		text, a := l.ngrams(m, q, buf)
+		x = l.emb.(*Lexical).extendTo(dst, a, text)
 	}
 	// The current message's features at weight 1, each earlier turn's at
 	// half the weight of the one after it, and the system prompt's (which
@@ -317,12 +357,18 @@ func addSparse(a, b sparse, w float32) sparse {
 
 // addSparseTo is addSparse writing into dst's arrays, grown as needed.
 func addSparseTo(dst, a, b sparse, w float32) sparse {
+	x, _ := addSparseScaled(dst, a, b, w)
+	return x
+}
+
+// addSparseScaled is addSparseTo returning the normalising factor too.
+func addSparseScaled(dst, a, b sparse, w float32) (sparse, float32) {
 	n := len(a.idx) + len(b.idx)
 	idx, val := slices.Grow(dst.idx[:0], n)[:n], slices.Grow(dst.val[:0], n)[:n]
 	if len(b.idx)*fewShare <= len(a.idx) {
 		out := addFew(idx, val, a, b, w)
-		vec.Normalize(out.val)
-		return out
+		f, _ := vec.NormalizeFactor(out.val)
+		return out, f
 	}
 	i, j, k := 0, 0, 0
 	for ; i < len(a.idx) && j < len(b.idx); k++ {
@@ -346,8 +392,8 @@ func addSparseTo(dst, a, b sparse, w float32) sparse {
 		idx[k], val[k] = b.idx[j], float32(w*b.val[j])
 	}
 	out := sparse{idx: idx[:k], val: val[:k]}
-	vec.Normalize(out.val)
-	return out
+	f, _ := vec.NormalizeFactor(out.val)
+	return out, f
 }
 
 // fewShare is how many times fewer entries than a b must have for

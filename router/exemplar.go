@@ -190,6 +190,12 @@ func (sc *scorer) probs(x sparse, p []float64) {
 	}
 	s = s[:len(p)]
 	sc.scores(x, p, s)
+	sc.blend(p, s)
+}
+
+// blend blends into the gate's probabilities p each class's exemplar
+// probability, a softmax of the best cosines s, by the class's weight.
+func (sc *scorer) blend(p, s []float64) {
 	var mass, z, maxS float64
 	for c, w := range sc.weight {
 		if w >= 0 {
@@ -225,35 +231,53 @@ func (sc *scorer) probs(x sparse, p []float64) {
 // features: each gate logit and each exemplar's dot product sums the same
 // products in the same order as apart, so both are the same bit for bit.
 func (sc *scorer) scores(x sparse, p, s []float64) {
-	g, ix := sc.gate, sc.ex
 	var acc [64]float32
-	logits := withBias(&acc, g.b)
+	logits := withBias(&acc, sc.gate.b)
+	var buf [smallIndex]float32 // the dot products, on the stack for up to smallIndex exemplars
+	dots := sc.dots(&buf)
+	sc.add(logits, dots, x.idx, x.val, 1)
+	softmax(p, logits)
+	sc.ex.classBest(dots, s)
+}
+
+// dots returns the exemplars' dot products, zero: buf when the index is
+// small (see scatterSmall), else an allocation.
+func (sc *scorer) dots(buf *[smallIndex]float32) []float32 {
+	if sc.ex.stride <= smallIndex {
+		return buf[:]
+	}
+	return make([]float32, sc.ex.stride)
+}
+
+// add adds scale times the features idx, weighted by vals, to the gate's
+// logits and to the exemplars' dot products dots (from sc.dots), each
+// logit and dot product summing its products in idx's order.
+func (sc *scorer) add(logits, dots []float32, idx []int32, vals []float32, scale float32) {
+	g, ix := sc.gate, sc.ex
 	var rowArr [128]int32
 	var valArr [128]float32
 	n := 0
-	var buf [smallIndex]float32 // the dot products, on the stack for up to smallIndex exemplars
-	small := ix.stride <= len(buf)
-	dots := buf[:0]
-	if !small {
-		dots = make([]float32, ix.stride)
+	small := ix.stride <= smallIndex
+	var smallDots *[smallIndex]float32
+	if small {
+		smallDots = (*[smallIndex]float32)(dots)
 	}
-	dots = dots[:ix.stride]
 	// The tables in locals rather than read through sc and ix per
 	// feature (callgrind: 0.3k fewer instructions a routed request).
 	rows, ent, stride := sc.rows, sc.ent, ix.stride
 	postEx, postVal, dmat := ix.postEx, ix.postVal, ix.dmat
-	vals := x.val[:len(x.idx)]
+	vals = vals[:len(idx)]
 	// A chunk's rows are loaded first, then added: the loads miss the
 	// cache (the tables outgrow it between requests) and, with no branch
 	// on their values between them, overlap; in one loop each waited for
 	// the branches on the one before.
 	var chunk [64]scoreRow
 	var chunkVal [64]float32
-	for at := 0; at < len(x.idx); at += len(chunk) {
+	for at := 0; at < len(idx); at += len(chunk) {
 		m := 0
-		for k, f := range x.idx[at:min(at+len(chunk), len(x.idx))] {
+		for k, f := range idx[at:min(at+len(chunk), len(idx))] {
 			if r, ok := rows.row(f); ok {
-				chunk[m], chunkVal[m] = ent[r], vals[at+k]
+				chunk[m], chunkVal[m] = ent[r], vals[at+k]*scale
 				m++
 			}
 		}
@@ -278,7 +302,7 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 				continue
 			}
 			if small {
-				scatterSmall(&buf, postEx, postVal, int(sp.a), int(sp.b), v)
+				scatterSmall(smallDots, postEx, postVal, int(sp.a), int(sp.b), v)
 				continue
 			}
 			exs, exVals := postEx[sp.a:sp.b], postVal[sp.a:sp.b]
@@ -289,8 +313,6 @@ func (sc *scorer) scores(x sparse, p, s []float64) {
 		}
 	}
 	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])
-	softmax(p, logits)
-	ix.classBest(dots, s)
 }
 
 // minExemplarWeight is the smallest exemplar weight that counts (at the

@@ -73,9 +73,15 @@ type Learned struct {
 	emb    embed.Embedder
 	opts   Options
 	active atomic.Pointer[installed]
-	// features holds a query's features (*sparse) between queries: the
-	// lexical features' arrays, a few KB, were allocated per query.
+	// features holds a query's features (*routeScratch) between queries:
+	// the lexical features' arrays, a few KB, were allocated per query.
 	features sync.Pool
+}
+
+// routeScratch is a query's features and their parts.
+type routeScratch struct {
+	x, ngrams sparse
+	split     lexSplit
 }
 
 // installed is a model with its lookup table, built once at Install.
@@ -84,6 +90,9 @@ type installed struct {
 	index map[string]int
 	sc    *scorer  // the gate with its exemplars
 	spell *speller // nil: no spelling correction
+	// words is the scorer's word vectors, with Lexical features (nil:
+	// each query's features are scored whole).
+	words *wordVectors
 }
 
 // wordKnower is implemented by features that know a language's words
@@ -128,6 +137,9 @@ func (l *Learned) Install(m *Model) error {
 			}
 		}
 		in.sc = exemplarScorer(m.Gate, xs, ys, m.ExemplarWeights, m.ExemplarTemp)
+	}
+	if _, ok := l.emb.(*Lexical); ok {
+		in.words = newWordVectors(in.sc)
 	}
 	for i, e := range m.Experts {
 		if i != m.OOSClass {
@@ -212,9 +224,9 @@ func (l *Learned) Route(ctx context.Context, q Query) (Decision, error) {
 		p = make([]float64, len(m.Experts))
 	}
 	p = p[:len(m.Experts)]
-	buf, _ := l.features.Get().(*sparse)
+	buf, _ := l.features.Get().(*routeScratch)
 	if buf == nil {
-		buf = &sparse{}
+		buf = &routeScratch{}
 	}
 	defer l.features.Put(buf) // the features are used by the retrieval gate only, below
 	sx, err := l.evidence(ctx, m, q, p, buf)

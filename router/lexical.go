@@ -43,11 +43,16 @@ type Lexical struct {
 
 // lexScratch is one query's buffers for extend.
 type lexScratch struct {
+	runs    []wordRun
 	bs, tmp []damped
 	ps      []damped // the pairs' buckets
 	ends    []int32
 	x, p    sparse // the stem and concept block, the pairs' block
 	sum     sparse // the n-grams with the first block, when the pairs follow
+	// split's: the indexes the words' buckets reach, those reached more
+	// than once (bit sets of the dimension), and the latter's sums.
+	seen, twice []uint64
+	shared      bucketSet
 }
 
 // maxMemoWords bounds the memoised words: real traffic's vocabulary is
@@ -190,36 +195,272 @@ func (l *Lexical) extend(a sparse, text string) sparse {
 // extendTo is extend writing the result into dst's arrays, grown as
 // needed (*dst is left with them), unless it is a itself.
 func (l *Lexical) extendTo(dst *sparse, a sparse, text string) sparse {
+	return l.extendSplit(dst, a, text, nil)
+}
+
+// extendSplit is extendTo that, with a non-nil sp, also writes into sp
+// the parts the result sums (see lexSplit).
+func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) sparse {
 	s, _ := l.scratch.Get().(*lexScratch)
 	if s == nil {
 		s = &lexScratch{}
 	}
 	defer l.scratch.Put(s)
-	s.bs, s.ends, s.ps = l.features(s.bs[:0], s.ends[:0], s.ps[:0], text)
+	var shared *sparse
+	runs := &s.runs
+	if sp != nil {
+		sp.reset()
+		shared, runs = &sp.shared, &sp.words
+	}
+	*runs, s.ps = l.features((*runs)[:0], s.ps[:0], text)
+	s.bs, s.ends = s.bs[:0], s.ends[:0]
+	for _, r := range *runs {
+		s.bs = append(s.bs, r.f...)
+		s.ends = append(s.ends, int32(len(s.bs)))
+	}
 	s.x.idx, s.x.val = s.x.idx[:0], s.x.val[:0]
+	var lexNorm float32
 	if len(s.bs) > 0 {
 		sorted, other := sortRuns(s.bs, s.tmp, s.ends, l.Dim())
 		s.bs, s.tmp = sorted, other
-		s.x = merge(sorted, s.x)
+		s.x, lexNorm = merge(sorted, s.x, shared)
 	}
 	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
 	if len(s.ps) > 0 {
 		sortByIndex(s.ps)
-		s.p = merge(s.ps, s.p)
+		s.p, _ = merge(s.ps, s.p, nil)
 	}
+	extra, pairs := float32(l.opts.Extra), float32(l.opts.Pairs)
+	var x sparse
+	aScale, lexScale, pScale := float32(1), float32(0), float32(0)
 	switch {
 	case len(s.x.idx) > 0 && len(s.p.idx) > 0:
 		// The intermediate sum lives in scratch, the result in dst.
-		s.sum = addSparseTo(s.sum, a, s.x, float32(l.opts.Extra))
-		*dst = addSparseTo(*dst, s.sum, s.p, float32(l.opts.Pairs))
+		var f1, f2 float32
+		s.sum, f1 = addSparseScaled(s.sum, a, s.x, extra)
+		*dst, f2 = addSparseScaled(*dst, s.sum, s.p, pairs)
+		x, aScale, lexScale, pScale = *dst, f1*f2, extra*f1*f2*lexNorm, pairs*f2
 	case len(s.x.idx) > 0:
-		*dst = addSparseTo(*dst, a, s.x, float32(l.opts.Extra))
+		var f float32
+		*dst, f = addSparseScaled(*dst, a, s.x, extra)
+		x, aScale, lexScale = *dst, f, extra*f*lexNorm
 	case len(s.p.idx) > 0:
-		*dst = addSparseTo(*dst, a, s.p, float32(l.opts.Pairs))
+		var f float32
+		*dst, f = addSparseScaled(*dst, a, s.p, pairs)
+		x, aScale, pScale = *dst, f, pairs*f
 	default:
-		return a
+		x = a
 	}
-	return *dst
+	if sp != nil {
+		sp.aScale, sp.lexScale, sp.pScale = aScale, lexScale, pScale
+		sp.pairs.idx = append(sp.pairs.idx, s.p.idx...)
+		sp.pairs.val = append(sp.pairs.val, s.p.val...)
+	}
+	return x
+}
+
+// split writes into sp the parts of the features extendTo sums for a
+// and text (see lexSplit), without summing them: no bucket is sorted or
+// merged. Bit sets find the indexes several words share, most of a
+// query's have one bucket, and the norms of the sums come from the parts'
+// norms and their few common indexes.
+func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
+	s, _ := l.scratch.Get().(*lexScratch)
+	if s == nil {
+		s = &lexScratch{}
+	}
+	defer l.scratch.Put(s)
+	sp.reset()
+	sp.words, s.ps = l.features(sp.words, s.ps[:0], text)
+	if n := (l.Dim() + 63) / 64; len(s.seen) < n {
+		s.seen, s.twice = make([]uint64, n), make([]uint64, n)
+	}
+	// yy is |y|², y the lexical block merge makes: at first as if no
+	// index repeated.
+	seen, twice := s.seen, s.twice
+	var yy float64
+	repeats := 0 // occurrences after an index's first
+	for _, r := range sp.words {
+		for _, b := range r.f {
+			w, bit := uint(b.i)>>6, uint64(1)<<(b.i&63)
+			if seen[w]&bit != 0 {
+				twice[w] |= bit
+				repeats++
+			}
+			seen[w] |= bit
+			yy += float64(b.d) * float64(b.d)
+		}
+	}
+	set := &s.shared
+	if repeats > 0 {
+		set.reset(repeats) // at least the repeated indexes
+		for _, r := range sp.words {
+			for _, b := range r.f {
+				if twice[uint(b.i)>>6]&(1<<(b.i&63)) != 0 {
+					set.add(b)
+				}
+			}
+		}
+		// A repeated index's merged value replaces its occurrences'.
+		for _, at := range set.used {
+			e := &set.slots[at]
+			y := float32(0) // a bucket summing to 0 is absent
+			if e.w != 0 {
+				y = embed.Damp(e.w)
+			}
+			sp.shared.idx = append(sp.shared.idx, e.i-1)
+			sp.shared.val = append(sp.shared.val, y-e.d)
+			yy += float64(y)*float64(y) - e.dd
+			e.d = y
+		}
+	}
+	// value is y at index i.
+	value := func(i int32) float32 {
+		w, bit := uint(i)>>6, uint64(1)<<(i&63)
+		switch {
+		case w >= uint(len(seen)) || seen[w]&bit == 0:
+			return 0
+		case twice[w]&bit != 0:
+			return set.value(i)
+		}
+		for _, r := range sp.words {
+			if k, ok := slices.BinarySearchFunc(r.f, i, func(b damped, i int32) int { return cmp.Compare(b.i, i) }); ok {
+				return r.f[k].d
+			}
+		}
+		return 0
+	}
+	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
+	if len(s.ps) > 0 {
+		sortByIndex(s.ps)
+		s.p, _ = merge(s.ps, s.p, nil)
+	}
+	sp.pairs.idx = append(sp.pairs.idx, s.p.idx...)
+	sp.pairs.val = append(sp.pairs.val, s.p.val...)
+
+	// x = N(N(a + e·ŷ) + p·P̂), as extendTo sums it; ŷ = y/|y|.
+	extra, pairs := float64(l.opts.Extra), float64(l.opts.Pairs)
+	var aa float64
+	for _, v := range a.val {
+		aa += float64(v) * float64(v)
+	}
+	aScale, lexScale, pScale := 1.0, 0.0, 0.0
+	sum2 := aa // |the sum so far|², before the pairs
+	if yy > 0 {
+		ly := 1 / math.Sqrt(yy)
+		var ay float64
+		for k, i := range a.idx {
+			if v := value(i); v != 0 {
+				ay += float64(a.val[k]) * float64(v)
+			}
+		}
+		f1 := 1 / math.Sqrt(aa+2*extra*ly*ay+extra*extra*ly*ly*yy)
+		aScale, lexScale, sum2 = f1, extra*f1*ly, 1
+	}
+	if len(s.p.idx) > 0 {
+		// The pairs' dot product with the sum so far.
+		var ap, yp float64
+		ai := 0
+		for k, i := range s.p.idx {
+			v := float64(s.p.val[k])
+			for ai < len(a.idx) && a.idx[ai] < i {
+				ai++
+			}
+			if ai < len(a.idx) && a.idx[ai] == i {
+				ap += v * float64(a.val[ai])
+			}
+			yp += v * float64(value(i))
+		}
+		f2 := 1 / math.Sqrt(sum2+2*pairs*(aScale*ap+lexScale*yp)+pairs*pairs)
+		aScale, lexScale, pScale = aScale*f2, lexScale*f2, pairs*f2
+	}
+	sp.aScale, sp.lexScale, sp.pScale = float32(aScale), float32(lexScale), float32(pScale)
+
+	for _, r := range sp.words {
+		for _, b := range r.f {
+			seen[uint(b.i)>>6] = 0
+		}
+	}
+	if repeats > 0 {
+		for _, at := range set.used {
+			twice[uint(set.slots[at].i-1)>>6] = 0
+		}
+		set.clear()
+	}
+}
+
+// bucketSet sums a query's repeated lexical buckets by index: an
+// open-addressing table of a power of two slots at most half full,
+// cleared slot by slot after use.
+type bucketSet struct {
+	slots []bucketSum
+	used  []int32 // the slots taken, in order
+	shift uint
+}
+
+// bucketSum is an index's weights (i is the index plus one: 0 marks an
+// empty slot) and its occurrences.
+type bucketSum struct {
+	i, n int32
+	w, d float32 // the sums of the weights and of the damped weights
+	dd   float64 // the sum of the damped weights' squares
+}
+
+func (t *bucketSet) reset(n int) {
+	size, shift := 16, uint(28)
+	for size < 2*n {
+		size, shift = size*2, shift-1
+	}
+	if cap(t.slots) < size {
+		t.slots = make([]bucketSum, size)
+	}
+	t.slots, t.shift = t.slots[:size], shift
+}
+
+func (t *bucketSet) clear() {
+	for _, at := range t.used {
+		t.slots[at] = bucketSum{}
+	}
+	t.used = t.used[:0]
+}
+
+func (t *bucketSet) slot(i int32) int {
+	return int(uint32(i+1) * 0x9e3779b1 >> t.shift)
+}
+
+// add sums b into its index's slot.
+func (t *bucketSet) add(b damped) {
+	mask := len(t.slots) - 1
+	for at := t.slot(b.i); ; at = (at + 1) & mask {
+		e := &t.slots[at]
+		if e.i == b.i+1 {
+			e.n++
+			e.w += b.w
+			e.d += b.d
+			e.dd += float64(b.d) * float64(b.d)
+			return
+		}
+		if e.i == 0 {
+			*e = bucketSum{i: b.i + 1, n: 1, w: b.w, d: b.d, dd: float64(b.d) * float64(b.d)}
+			t.used = append(t.used, int32(at))
+			return
+		}
+	}
+}
+
+// value is index i's merged value (d, once damped by split), 0 when no
+// bucket has it.
+func (t *bucketSet) value(i int32) float32 {
+	mask := len(t.slots) - 1
+	for at := t.slot(i); ; at = (at + 1) & mask {
+		e := &t.slots[at]
+		if e.i == i+1 {
+			return e.d
+		}
+		if e.i == 0 {
+			return 0
+		}
+	}
 }
 
 // pairWindow is the farthest apart two words of a pair feature are.
@@ -343,16 +584,25 @@ func mergeRuns(dst, a, b []damped) {
 
 // merge appends to x the buckets of bs, sorted by index, with repeated
 // buckets summed in order, sublinear term frequency applied (sign kept)
-// and L2-normalised, as embed.Local does.
-func merge(bs []damped, x sparse) sparse {
+// and L2-normalised, as embed.Local does; it returns the normalising
+// factor. With a non-nil shared it appends to it, for each repeated
+// bucket, its value before normalising less the sum of its occurrences'
+// damped weights (see lexSplit).
+func merge(bs []damped, x sparse, shared *sparse) (sparse, float32) {
 	for k := 0; k < len(bs); {
 		b := bs[k]
 		w, y := b.w, b.d
 		if k++; k < len(bs) && bs[k].i == b.i {
+			d := b.d
 			for ; k < len(bs) && bs[k].i == b.i; k++ {
 				w += bs[k].w
+				d += bs[k].d
 			}
 			y = embed.Damp(w)
+			if shared != nil {
+				shared.idx = append(shared.idx, b.i)
+				shared.val = append(shared.val, y-d) // Damp(0) is 0: a bucket summing to 0 is absent
+			}
 		}
 		if w == 0 {
 			continue
@@ -360,8 +610,8 @@ func merge(bs []damped, x sparse) sparse {
 		x.idx = append(x.idx, b.i)
 		x.val = append(x.val, y)
 	}
-	vec.Normalize(x.val)
-	return x
+	f, _ := vec.NormalizeFactor(x.val)
+	return x, f
 }
 
 // Feature kinds, tagging the hashes of the lexical features.
@@ -372,13 +622,13 @@ const (
 	kindPair    = 14
 )
 
-// features appends the stem and concept features of text's words to bs,
-// each word's ascending by index, and the end of each word's run to ends;
+// features appends the stem and concept features of text's words to
+// runs, a run of buckets ascending by index for each word that has any;
 // and, with Pairs, the buckets of the word pairs 2 to pairWindow words
 // apart to ps (every word, stop words included: "my" and "your" tell
 // meta from small talk), in text order. One pass over the words for
 // both: a second cost a tenth of the lexical features' instructions.
-func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) ([]damped, []int32, []damped) {
+func (l *Lexical) features(runs []wordRun, ps []damped, text string) ([]wordRun, []damped) {
 	var runes [maxLexWord]rune
 	var word [maxLexWord]byte
 	var last [pairWindow]uint64 // the previous words' hashes, a ring
@@ -415,11 +665,10 @@ func (l *Lexical) features(bs []damped, ends []int32, ps []damped, text string) 
 			f = l.memo(k, string(word[:n]))
 		}
 		if len(f) > 0 {
-			bs = append(bs, f...)
-			ends = append(ends, int32(len(bs)))
+			runs = append(runs, wordRun{k, f})
 		}
 	}
-	return bs, ends, ps
+	return runs, ps
 }
 
 // memo computes w's features, ascending by index, and remembers them

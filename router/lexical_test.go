@@ -216,10 +216,10 @@ func TestLexicalPairs(t *testing.T) {
 	}
 	// Pairs are words 2 and 3 apart, whatever the words.
 	for text, want := range map[string]int{"one two": 0, "one two three": 1, "one two three four": 3, "a b c d e": 5, "my. Name, is": 1} {
-		if _, _, ps := with.features(nil, nil, nil, text); len(ps) != want {
+		if _, ps := with.features(nil, nil, text); len(ps) != want {
 			t.Errorf("%q has %d pairs, want %d", text, len(ps), want)
 		}
-		if _, _, ps := without.features(nil, nil, nil, text); len(ps) != 0 {
+		if _, ps := without.features(nil, nil, text); len(ps) != 0 {
 			t.Errorf("%q has %d pairs without them", text, len(ps))
 		}
 	}
@@ -306,14 +306,14 @@ func BenchmarkFeaturesParallel(b *testing.B) {
 	var texts []string
 	for _, ex := range clincSample(b, "val") {
 		texts = append(texts, ex.Text)
-		l.features(nil, nil, nil, ex.Text)
+		l.features(nil, nil, ex.Text)
 	}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		var bs, ps []damped
-		var ends []int32
+		var runs []wordRun
+		var ps []damped
 		for i := 0; pb.Next(); i++ {
-			bs, ends, ps = l.features(bs[:0], ends[:0], ps[:0], texts[i%len(texts)])
+			runs, ps = l.features(runs[:0], ps[:0], texts[i%len(texts)])
 		}
 	})
 }

@@ -93,19 +93,27 @@ func packLinear(g *Linear) *packedLinear {
 	return p
 }
 
-// probs writes softmax(Wx+b) into p, as Linear.probs does: the kept rows
-// of x's features are listed, a batch at a time, and added in x's order
-// by one kernel, each class's logit summing the same products in the same
-// order. (Small batches: arrays on the stack are zeroed on every call.)
+// probs writes softmax(Wx+b) into p, as Linear.probs does.
 func (g *packedLinear) probs(x sparse, p []float64) {
 	var acc [64]float32
 	logits := withBias(&acc, g.b)
+	g.add(logits, x.idx, x.val, 1)
+	softmax(p, logits)
+}
+
+// add adds scale times the rows of the features idx, weighted by vals,
+// to logits, as Linear.probs sums them: the kept rows are listed, a batch
+// at a time, and added in idx's order by one kernel, each class's logit
+// summing the same products in the same order (scale 1 changes none).
+// (Small batches: arrays on the stack are zeroed on every call.)
+func (g *packedLinear) add(logits []float32, idx []int32, vals []float32, scale float32) {
 	var rowArr [128]int32
 	var valArr [128]float32
+	vals = vals[:len(idx)]
 	n := 0
-	for k, i := range x.idx {
+	for k, i := range idx {
 		if r, ok := g.rows.row(i); ok {
-			rowArr[n], valArr[n] = int32(r), x.val[k]
+			rowArr[n], valArr[n] = int32(r), vals[k]*scale
 			if n++; n == len(rowArr) {
 				vec.AddScaledRows(logits, g.w, rowArr[:], valArr[:])
 				n = 0
@@ -113,5 +121,4 @@ func (g *packedLinear) probs(x sparse, p []float64) {
 		}
 	}
 	vec.AddScaledRows(logits, g.w, rowArr[:n], valArr[:n])
-	softmax(p, logits)
 }

@@ -21,6 +21,14 @@ func DotBatch(q []float32, vecs []*float32, out []float32) { dotBatch(q, vecs, o
 // Normalize scales v to unit length in place and reports whether it could:
 // a zero or non-finite vector has no direction and is left unchanged.
 func Normalize(v []float32) bool {
+	_, ok := NormalizeFactor(v)
+	return ok
+}
+
+// NormalizeFactor is Normalize returning the factor v was scaled by (1
+// when it was left unchanged): a caller that sums v's parts apart can
+// scale them alike.
+func NormalizeFactor(v []float32) (float32, bool) {
 	// Four independent sums: one chain of float64 additions was bound by
 	// their latency (3 µs for 2,048 coordinates, the norm of every query).
 	// The vector kernels keep these sums and roundings (a query's norm
@@ -39,10 +47,11 @@ func Normalize(v []float32) bool {
 	}
 	s := (s0 + s1) + (s2 + s3)
 	if s == 0 || math.IsNaN(s) || math.IsInf(s, 0) {
-		return false
+		return 1, false
 	}
-	Scale(v, float32(1/math.Sqrt(s)))
-	return true
+	f := float32(1 / math.Sqrt(s))
+	Scale(v, f)
+	return f, true
 }
 
 // Scale multiplies v by a in place, each product rounded as v[i] *= a
