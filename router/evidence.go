@@ -219,8 +219,9 @@ func inScope(m *installed, p []float64) float64 {
 // or q.Vector when the text is short and they are the router's features,
 // otherwise from the router's own embedding (by segments for a long text), and with the
 // conversation when the text alone is ambiguous. It returns the features
-// of the main text for the retrieval gate, which may live in dst's arrays
-// (the caller's, reused across queries).
+// of the main text for the retrieval gate, which may live in buf's arrays
+// (the caller's, reused across queries): none when m has no retrieval
+// gate and its word vectors scored the text.
 func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float64, buf *routeScratch) (sparse, error) {
 	var x sparse
 	dst := &buf.x
@@ -249,6 +250,8 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		}
 		x = xs[len(xs)-1]
 	case m.words != nil && (len(q.Features.Idx) > 0 || len(q.Vector) != m.Dim):
+		// Lexical features, from q's n-grams or the text (a vector of
+		// the model's dimension is taken as the features themselves).
 		x, whole = l.splitProbs(m, q, p, buf), m.Retrieval != nil
 	case len(q.Features.Idx) > 0:
 		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}, dst)

@@ -41,7 +41,7 @@ type Lexical struct {
 	scratch sync.Pool
 }
 
-// lexScratch is one query's buffers for extend.
+// lexScratch is one query's buffers for extendSplit and split.
 type lexScratch struct {
 	runs    []wordRun
 	bs, tmp []damped
@@ -398,10 +398,10 @@ type bucketSet struct {
 	shift uint
 }
 
-// bucketSum is an index's weights (i is the index plus one: 0 marks an
-// empty slot) and its occurrences.
+// bucketSum is an index's weights; i is the index plus one (0 marks an
+// empty slot).
 type bucketSum struct {
-	i, n int32
+	i    int32
 	w, d float32 // the sums of the weights and of the damped weights
 	dd   float64 // the sum of the damped weights' squares
 }
@@ -434,14 +434,13 @@ func (t *bucketSet) add(b damped) {
 	for at := t.slot(b.i); ; at = (at + 1) & mask {
 		e := &t.slots[at]
 		if e.i == b.i+1 {
-			e.n++
 			e.w += b.w
 			e.d += b.d
 			e.dd += float64(b.d) * float64(b.d)
 			return
 		}
 		if e.i == 0 {
-			*e = bucketSum{i: b.i + 1, n: 1, w: b.w, d: b.d, dd: float64(b.d) * float64(b.d)}
+			*e = bucketSum{i: b.i + 1, w: b.w, d: b.d, dd: float64(b.d) * float64(b.d)}
 			t.used = append(t.used, int32(at))
 			return
 		}
