@@ -1,6 +1,8 @@
 package router
 
 import (
+	"slices"
+
 	"github.com/moegate/moegate/internal/vec"
 )
 
@@ -80,7 +82,8 @@ func newWordVectors(sc *scorer) *wordVectors {
 	return wv
 }
 
-// vector returns the word's vector under sc, memoised.
+// vector returns the word's vector under sc, memoised; none when it is
+// all zeros.
 func (wv *wordVectors) vector(sc *scorer, w wordRun) []float32 {
 	if v, ok := wv.memo.get(w.key); ok {
 		return v
@@ -100,6 +103,11 @@ func (wv *wordVectors) vector(sc *scorer, w wordRun) []float32 {
 		sc.add(v[:wv.classes], buf[:], idx[:n], val[:n], 1)
 		copy(v[wv.classes:], buf[:sc.ex.stride])
 	}
+	if !slices.ContainsFunc(v, func(x float32) bool { return x != 0 }) {
+		// A word no row has (a name, an id, a typo): no vector, so that
+		// traffic's stray words fill the memo with keys only.
+		v = nil
+	}
 	wv.memo.put(w.key, v)
 	return v
 }
@@ -111,7 +119,7 @@ func (sc *scorer) probsSplit(wv *wordVectors, a sparse, sp *lexSplit, p []float6
 	logits := withBias(&acc, sc.gate.b)
 	if sc.ex == nil {
 		for _, w := range sp.words {
-			vec.AddScaled(logits, wv.vector(sc, w), sp.lexScale)
+			vec.AddScaled(logits, wv.vector(sc, w), sp.lexScale) // none adds nothing
 		}
 		g := sc.gate
 		g.add(logits, a.idx, a.val, sp.aScale)
@@ -123,9 +131,10 @@ func (sc *scorer) probsSplit(wv *wordVectors, a sparse, sp *lexSplit, p []float6
 	var buf [smallIndex]float32
 	dots := buf[:sc.ex.stride]
 	for _, w := range sp.words {
-		v := wv.vector(sc, w)
-		vec.AddScaled(logits, v[:wv.classes], sp.lexScale)
-		vec.AddScaled(dots, v[wv.classes:], sp.lexScale)
+		if v := wv.vector(sc, w); len(v) > 0 {
+			vec.AddScaled(logits, v[:wv.classes], sp.lexScale)
+			vec.AddScaled(dots, v[wv.classes:], sp.lexScale)
+		}
 	}
 	sc.add(logits, buf[:], a.idx, a.val, sp.aScale)
 	sc.add(logits, buf[:], sp.pairs.idx, sp.pairs.val, sp.pScale)

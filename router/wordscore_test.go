@@ -25,6 +25,16 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 	for _, ex := range val {
 		texts = append(texts, ex.Text, perturb.Typos(rng, ex.Text, 2), ex.Text+" "+ex.Text)
 	}
+	// Stray words, as traffic has (ids, names): no row has most of them.
+	var stray []string
+	for range 100 {
+		w := make([]byte, 8)
+		for i := range w {
+			w[i] = byte('a' + rng.IntN(26))
+		}
+		stray = append(stray, string(w))
+		texts = append(texts, "book a flight, ref "+string(w))
+	}
 	texts = append(texts, "", "the the the", "ok", "?", "naïve café über", "book book book a flight flight",
 		"room 101 on 2024-05-01", "supercalifragilisticexpialidocious trip", "ünïcödéwördthätïslöngërthänäkëy please")
 	// One router, its models installed in turn: a model's word vectors
@@ -90,6 +100,20 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 			}
 			if n := in.words.memo.len(); n == 0 || tc.limit > 0 && n != tc.limit {
 				t.Fatalf("%d word vectors memoised, limit %d", n, tc.limit)
+			}
+			if tc.exemplars && tc.limit == 0 {
+				// A few-shot model's rows are few: most stray words have
+				// no vector, and cost the memo a key only.
+				none := 0
+				for _, w := range stray {
+					runs, _ := lex.features(nil, nil, w)
+					if len(runs) == 1 && len(in.words.vector(in.sc, runs[0])) == 0 {
+						none++
+					}
+				}
+				if none < len(stray)/2 {
+					t.Fatalf("%d of %d stray words have no vector", none, len(stray))
+				}
 			}
 			t.Logf("%d texts twice, largest difference %.2g, %d word vectors", len(texts), worst, in.words.memo.len())
 		})
