@@ -23,8 +23,8 @@ import (
 // BenchmarkRouteCold p50 43-45 → 34-38 µs. Taking the n-grams apart by
 // word as well cost more in finding their repeats than it saved (487k).
 
-// lexSplit is a query's features x taken apart as Lexical.extendSplit
-// sums them:
+// lexSplit is a query's features x taken apart, as Lexical.split and
+// Lexical.extendSplit write them:
 //
 //	x = aScale·a + lexScale·(Σ words' buckets + shared) + pScale·pairs
 //
@@ -60,9 +60,9 @@ type wordVectors struct {
 	width   int
 }
 
-// maxWordVectorBytes bounds a model's word vectors (the overhead
-// benchmark's vocabulary holds 1.9 MB of heap); past it, a new word's
-// buckets are scored feature by feature, as all were before.
+// maxWordVectorBytes bounds a model's word vectors, by the words that
+// fit at its width; past it, a new word's buckets are scored feature by
+// feature, as all were before.
 const maxWordVectorBytes = 4 << 20
 
 // newWordVectors returns sc's word vectors, or nil when its logits or
