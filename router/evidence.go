@@ -174,12 +174,12 @@ func (l *Learned) fromNGrams(ctx context.Context, m *installed, text string, ngr
 	return ngrams, nil
 }
 
-// splitProbs writes into p the probabilities of q.Text with the word
-// vectors of m (see wordscore.go). It returns the text's features whole
-// (in buf) when m's retrieval gate needs them; otherwise none.
-func (l *Learned) splitProbs(m *installed, q Query, p []float64, buf *routeScratch) sparse {
+// splitProbs writes into p the probabilities of text, of n-grams a (see
+// ngrams), with the word vectors of m (see wordscore.go). It returns the
+// text's features whole (in buf) when m's retrieval gate needs them;
+// otherwise none.
+func (l *Learned) splitProbs(m *installed, text string, a sparse, p []float64, buf *routeScratch) sparse {
 	lex := l.emb.(*Lexical)
-	text, a := l.ngrams(m, q, buf)
 	var x sparse
 	if m.Retrieval != nil {
 		x = lex.extendSplit(&buf.x, a, text, &buf.split)
@@ -226,6 +226,8 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 	var x sparse
 	dst := &buf.x
 	whole := true // x holds the text's features
+	var text string
+	var a sparse // text's n-grams, when word vectors score it
 	segs := segments(q.Text)
 	switch {
 	case len(segs) > 0:
@@ -252,7 +254,8 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 	case m.words != nil && (len(q.Features.Idx) > 0 || len(q.Vector) != m.Dim):
 		// Lexical features, from q's n-grams or the text (a vector of
 		// the model's dimension is taken as the features themselves).
-		x, whole = l.splitProbs(m, q, p, buf), m.Retrieval != nil
+		text, a = l.ngrams(m, q, buf)
+		x, whole = l.splitProbs(m, text, a, p, buf), m.Retrieval != nil
 	case len(q.Features.Idx) > 0:
 		xs, err := l.fromNGrams(ctx, m, q.Text, sparse{idx: q.Features.Idx, val: q.Features.Val}, dst)
 		if err != nil {
@@ -283,7 +286,6 @@ func (l *Learned) evidence(ctx context.Context, m *installed, q Query, p []float
 		return x, nil
 	}
 	if !whole {
-		text, a := l.ngrams(m, q, buf)
 		x = l.emb.(*Lexical).extendTo(dst, a, text)
 	}
 	// The current message's features at weight 1, each earlier turn's at

@@ -250,10 +250,15 @@ func (sc *scorer) dots(buf *[smallIndex]float32) []float32 {
 }
 
 // add adds scale times the features idx, weighted by vals, to the gate's
-// logits and to the exemplars' dot products dots (from sc.dots), each
-// logit and dot product summing its products in idx's order.
+// logits and to the exemplars' dot products dots (from sc.dots; unused
+// without exemplars), each logit and dot product summing its products in
+// idx's order.
 func (sc *scorer) add(logits, dots []float32, idx []int32, vals []float32, scale float32) {
 	g, ix := sc.gate, sc.ex
+	if ix == nil {
+		g.add(logits, idx, vals, scale)
+		return
+	}
 	var rowArr [128]int32
 	var valArr [128]float32
 	n := 0

@@ -201,10 +201,7 @@ func (l *Lexical) extendTo(dst *sparse, a sparse, text string) sparse {
 // extendSplit is extendTo that, with a non-nil sp, also writes into sp
 // the parts the result sums (see lexSplit).
 func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) sparse {
-	s, _ := l.scratch.Get().(*lexScratch)
-	if s == nil {
-		s = &lexScratch{}
-	}
+	s := l.getScratch()
 	defer l.scratch.Put(s)
 	var shared *sparse
 	runs := &s.runs
@@ -225,11 +222,7 @@ func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) 
 		s.bs, s.tmp = sorted, other
 		s.x, lexNorm = merge(sorted, s.x, shared)
 	}
-	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
-	if len(s.ps) > 0 {
-		sortByIndex(s.ps)
-		s.p, _ = merge(s.ps, s.p, nil)
-	}
+	s.mergePairs()
 	extra, pairs := float32(l.opts.Extra), float32(l.opts.Pairs)
 	var x sparse
 	aScale, lexScale, pScale := float32(1), float32(0), float32(0)
@@ -259,16 +252,30 @@ func (l *Lexical) extendSplit(dst *sparse, a sparse, text string, sp *lexSplit) 
 	return x
 }
 
+// getScratch returns buffers for one query, to be put back in l.scratch.
+func (l *Lexical) getScratch() *lexScratch {
+	if s, ok := l.scratch.Get().(*lexScratch); ok {
+		return s
+	}
+	return &lexScratch{}
+}
+
+// mergePairs writes the pairs' buckets s.ps, merged, into s.p.
+func (s *lexScratch) mergePairs() {
+	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
+	if len(s.ps) > 0 {
+		sortByIndex(s.ps)
+		s.p, _ = merge(s.ps, s.p, nil)
+	}
+}
+
 // split writes into sp the parts of the features extendTo sums for a
 // and text (see lexSplit), without summing them: no bucket is sorted or
 // merged. Bit sets find the indexes several words share, most of a
 // query's have one bucket, and the norms of the sums come from the parts'
 // norms and their few common indexes.
 func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
-	s, _ := l.scratch.Get().(*lexScratch)
-	if s == nil {
-		s = &lexScratch{}
-	}
+	s := l.getScratch()
 	defer l.scratch.Put(s)
 	sp.reset()
 	sp.words, s.ps = l.features(sp.words, s.ps[:0], text)
@@ -330,11 +337,7 @@ func (l *Lexical) split(a sparse, text string, sp *lexSplit) {
 		}
 		return 0
 	}
-	s.p.idx, s.p.val = s.p.idx[:0], s.p.val[:0]
-	if len(s.ps) > 0 {
-		sortByIndex(s.ps)
-		s.p, _ = merge(s.ps, s.p, nil)
-	}
+	s.mergePairs()
 	sp.pairs.idx = append(sp.pairs.idx, s.p.idx...)
 	sp.pairs.val = append(sp.pairs.val, s.p.val...)
 

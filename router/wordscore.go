@@ -96,13 +96,9 @@ func (wv *wordVectors) vector(sc *scorer, w wordRun) []float32 {
 		n++
 	}
 	v := make([]float32, wv.width)
-	if sc.ex == nil {
-		sc.gate.add(v, idx[:n], val[:n], 1)
-	} else {
-		var buf [smallIndex]float32
-		sc.add(v[:wv.classes], buf[:], idx[:n], val[:n], 1)
-		copy(v[wv.classes:], buf[:sc.ex.stride])
-	}
+	var buf [smallIndex]float32
+	sc.add(v[:wv.classes], buf[:], idx[:n], val[:n], 1)
+	copy(v[wv.classes:], buf[:]) // the dot products, when there are exemplars
 	if !slices.ContainsFunc(v, func(x float32) bool { return x != 0 }) {
 		// A word no row has (a name, an id, a typo): no vector, so that
 		// traffic's stray words fill the memo with keys only.
@@ -117,19 +113,8 @@ func (wv *wordVectors) vector(sc *scorer, w wordRun) []float32 {
 func (sc *scorer) probsSplit(wv *wordVectors, a sparse, sp *lexSplit, p []float64) {
 	var acc [64]float32
 	logits := withBias(&acc, sc.gate.b)
-	if sc.ex == nil {
-		for _, w := range sp.words {
-			vec.AddScaled(logits, wv.vector(sc, w), sp.lexScale) // none adds nothing
-		}
-		g := sc.gate
-		g.add(logits, a.idx, a.val, sp.aScale)
-		g.add(logits, sp.pairs.idx, sp.pairs.val, sp.pScale)
-		g.add(logits, sp.shared.idx, sp.shared.val, sp.lexScale)
-		softmax(p, logits)
-		return
-	}
-	var buf [smallIndex]float32
-	dots := buf[:sc.ex.stride]
+	var buf [smallIndex]float32 // the dot products, with exemplars
+	dots := buf[:wv.width-wv.classes]
 	for _, w := range sp.words {
 		if v := wv.vector(sc, w); len(v) > 0 {
 			vec.AddScaled(logits, v[:wv.classes], sp.lexScale)
@@ -139,9 +124,12 @@ func (sc *scorer) probsSplit(wv *wordVectors, a sparse, sp *lexSplit, p []float6
 	sc.add(logits, buf[:], a.idx, a.val, sp.aScale)
 	sc.add(logits, buf[:], sp.pairs.idx, sp.pairs.val, sp.pScale)
 	sc.add(logits, buf[:], sp.shared.idx, sp.shared.val, sp.lexScale)
+	softmax(p, logits)
+	if sc.ex == nil {
+		return
+	}
 	var sBuf [64]float64
 	s := sBuf[:len(p)]
-	softmax(p, logits)
 	sc.ex.classBest(dots, s)
 	sc.blend(p, s)
 }

@@ -85,7 +85,8 @@ func TestWordVectorsMatchWholeFeatures(t *testing.T) {
 					var buf routeScratch
 					got := make([]float64, n)
 					// With a retrieval gate, the whole features too.
-					x := l.splitProbs(in, q, got, &buf)
+					corrected, ngrams := l.ngrams(in, q, &buf)
+					x := l.splitProbs(in, corrected, ngrams, got, &buf)
 					if in.Retrieval == nil && len(x.idx) > 0 || in.Retrieval != nil && !sameSparse(x, xs[0]) {
 						t.Fatalf("pass %d, %q: features %v, the whole path's %v", pass, text, x, xs[0])
 					}
