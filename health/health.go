@@ -73,9 +73,9 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	breakers map[string]*breaker
-	// open counts the breakers not Healthy, so that routing, which asks
-	// about every candidate of every request, takes no lock while all
-	// experts are healthy.
+	// open counts the breakers not Healthy, so that Ejected (asked about
+	// every candidate of every routed request) and Allow take no lock
+	// while all experts are healthy.
 	open atomic.Int32
 }
 
@@ -118,6 +118,9 @@ func (t *Tracker) probeTimeout(b *breaker) time.Duration { return max(b.cooldown
 // Allow reports whether a call to name may go ahead now. An ejected expert
 // whose cooldown is over is let through once, as the probe.
 func (t *Tracker) Allow(name string) bool {
+	if t.open.Load() == 0 {
+		return true // every breaker is healthy
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.get(name)

@@ -126,8 +126,8 @@ func TestProbeThatNeverReports(t *testing.T) {
 }
 
 // TestOpenCount follows the count of breakers out of the healthy state,
-// which lets Ejected answer without the lock while it is zero: each step's
-// Ejected answers must be those of the breakers themselves.
+// which lets Ejected and Allow answer without the lock while it is zero:
+// each step's answers must be those of the breakers themselves.
 func TestOpenCount(t *testing.T) {
 	tr, c := newTracker(Options{ConsecutiveFailures: 1, Cooldown: 10 * time.Second})
 	step := func(what string, open int32, ejected ...string) {
@@ -154,6 +154,9 @@ func TestOpenCount(t *testing.T) {
 	step("b ejected", 2, "a", "b")
 	tr.Observe("a", boom) // a call that started before the ejection
 	step("a fails again while ejected", 2, "a", "b")
+	if tr.Allow("a") || !tr.Allow("c") {
+		t.Fatal("Allow inside a's cooldown: a let through, or healthy c refused")
+	}
 	c.add(10 * time.Second)
 	step("cooldowns over", 2)
 	if !tr.Allow("a") || !tr.Allow("b") {
