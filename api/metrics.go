@@ -1,13 +1,12 @@
 package api
 
 import (
-	"maps"
 	"strconv"
-	"sync"
-	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/moegate/moegate/internal/series"
 )
 
 // metrics are the HTTP layer's Prometheus series; the pipeline's are
@@ -17,11 +16,7 @@ type metrics struct {
 	requests *prometheus.CounterVec   // HTTP requests by route and status
 	duration *prometheus.HistogramVec // HTTP latency by route
 	refused  *prometheus.CounterVec   // 503s for load, by cap
-	// served holds each route and status's series once looked up,
-	// copied on write (a handful of pairs, added once each): finding
-	// them by label values hashed the labels on every request.
-	served   atomic.Pointer[map[routeStatus]servedSeries]
-	servedMu sync.Mutex // serialises additions to served
+	served   *series.Memo[routeStatus, servedSeries]
 }
 
 type routeStatus struct {
@@ -36,33 +31,9 @@ type servedSeries struct {
 
 // count records a served request.
 func (m *metrics) count(route string, status int, seconds float64) {
-	k := routeStatus{route, status}
-	ss, ok := servedSeries{}, false
-	if p := m.served.Load(); p != nil {
-		ss, ok = (*p)[k]
-	}
-	if !ok {
-		ss = m.add(k)
-	}
+	ss := m.served.Get(routeStatus{route, status})
 	ss.requests.Inc()
 	ss.duration.Observe(seconds)
-}
-
-func (m *metrics) add(k routeStatus) servedSeries {
-	m.servedMu.Lock()
-	defer m.servedMu.Unlock()
-	old := map[routeStatus]servedSeries{}
-	if p := m.served.Load(); p != nil {
-		old = *p
-	}
-	if ss, ok := old[k]; ok {
-		return ss
-	}
-	next := maps.Clone(old)
-	ss := servedSeries{requests: m.requests.WithLabelValues(k.route, strconv.Itoa(k.status)), duration: m.duration.WithLabelValues(k.route)}
-	next[k] = ss
-	m.served.Store(&next)
-	return ss
 }
 
 func newMetrics(reg *prometheus.Registry) (*metrics, error) {
@@ -79,6 +50,9 @@ func newMetrics(reg *prometheus.Registry) (*metrics, error) {
 			Name: "moegate_http_refused_total", Help: "Requests and connections refused with 503 because a cap (connections, in_flight) was reached.",
 		}, []string{"cap"}),
 	}
+	m.served = series.New(func(k routeStatus) servedSeries {
+		return servedSeries{requests: m.requests.WithLabelValues(k.route, strconv.Itoa(k.status)), duration: m.duration.WithLabelValues(k.route)}
+	})
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {

@@ -106,10 +106,10 @@ func (g *Gateway) recordCalls(info *Info, out aggregate.Outcome) {
 			continue // a stand-in that was not needed
 		}
 		info.Experts = append(info.Experts, call)
-		g.metrics.expertCalls.WithLabelValues(call.Name, call.Status).Inc()
+		g.metrics.expertCalls.Get([2]string{call.Name, call.Status}).Inc()
 		switch call.Status {
 		case aggregate.StatusOK, aggregate.StatusError, aggregate.StatusTimeout:
-			g.metrics.expertLat.WithLabelValues(call.Name).Observe(call.LatencyMS / 1000)
+			g.metrics.expertLat.Get(call.Name).Observe(call.LatencyMS / 1000)
 		}
 	}
 }
@@ -127,8 +127,9 @@ func (g *Gateway) account(ctx context.Context, t policies.Tenant, out aggregate.
 	if u == (experts.Usage{}) {
 		u = out.Response.Usage
 	}
-	g.metrics.tokens.WithLabelValues(out.Answered, "prompt").Add(float64(u.PromptTokens))
-	g.metrics.tokens.WithLabelValues(out.Answered, "completion").Add(float64(u.CompletionTokens))
+	ts := g.metrics.tokens.Get(out.Answered)
+	ts.prompt.Add(float64(u.PromptTokens))
+	ts.completion.Add(float64(u.CompletionTokens))
 	if err := g.deps.Limiter.Record(context.WithoutCancel(ctx), t, out.Answered, u.Total()); err != nil {
 		g.log.WarnContext(ctx, "recording usage failed", "tenant", t.Name, "err", err)
 	}
@@ -160,8 +161,9 @@ func (g *Gateway) accountCut(ctx context.Context, p *Plan, out aggregate.Outcome
 	if u.Total() == 0 || name == "" {
 		return
 	}
-	g.metrics.tokens.WithLabelValues(name, "prompt").Add(float64(u.PromptTokens))
-	g.metrics.tokens.WithLabelValues(name, "completion").Add(float64(u.CompletionTokens))
+	ts := g.metrics.tokens.Get(name)
+	ts.prompt.Add(float64(u.PromptTokens))
+	ts.completion.Add(float64(u.CompletionTokens))
 	if err := g.deps.Limiter.Record(context.WithoutCancel(ctx), p.req.Tenant, name, u.Total()); err != nil {
 		g.log.WarnContext(ctx, "recording usage failed", "tenant", p.req.Tenant.Name, "err", err)
 	}
@@ -218,14 +220,14 @@ func (g *Gateway) fromCache(ctx context.Context, p *Plan, scopeKey, exactKey str
 	entry, hit, ok, err := g.deps.Cache.Get(ctx, scopeKey, exactKey, p.cacheVec)
 	switch {
 	case err != nil:
-		g.metrics.cache.WithLabelValues("error").Inc()
+		g.metrics.cache.Get("error").Inc()
 		g.log.WarnContext(ctx, "cache lookup failed", "request_id", p.Info.RequestID, "err", err)
 		return nil, false
 	case !ok:
-		g.metrics.cache.WithLabelValues("miss").Inc()
+		g.metrics.cache.Get("miss").Inc()
 		return nil, false
 	}
-	g.metrics.cache.WithLabelValues(hit.Kind).Inc()
+	g.metrics.cache.Get(hit.Kind).Inc()
 	p.Info.Cache.Hit, p.Info.Cache.Kind, p.Info.Cache.Similarity = true, hit.Kind, hit.Similarity
 	p.Info.Experts = []ExpertCall{}
 	for _, name := range entry.Experts {

@@ -1,44 +1,61 @@
 package gateway
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-// metrics are the pipeline's Prometheus series.
+	"github.com/moegate/moegate/internal/series"
+)
+
+// metrics are the pipeline's Prometheus series, each vector's children
+// kept once looked up (series.Memo): a routed request counts itself in
+// seven of them.
 type metrics struct {
-	expertCalls *prometheus.CounterVec   // expert calls by expert and status
-	expertLat   *prometheus.HistogramVec // expert latency by expert
-	tokens      *prometheus.CounterVec   // tokens by expert and kind (prompt, completion)
-	routes      *prometheus.CounterVec   // routing decisions by expert ("default" for the null option)
-	retrievals  *prometheus.CounterVec   // retrieval path by outcome
-	cache       *prometheus.CounterVec   // cache lookups by result
-	limited     *prometheus.CounterVec   // requests refused by limits, by reason
+	expertCalls *series.Memo[[2]string, prometheus.Counter] // expert calls by expert and status
+	expertLat   *series.Memo[string, prometheus.Observer]   // expert latency by expert
+	tokens      *series.Memo[string, tokenSeries]           // tokens by expert and kind (prompt, completion)
+	routes      *series.Memo[string, prometheus.Counter]    // routing decisions by expert ("default" for the null option)
+	retrievals  *series.Memo[string, prometheus.Counter]    // retrieval path by outcome
+	cache       *series.Memo[string, prometheus.Counter]    // cache lookups by result
+	limited     *prometheus.CounterVec                      // requests refused by limits, by reason
 }
 
+// tokenSeries are an expert's token counters.
+type tokenSeries struct{ prompt, completion prometheus.Counter }
+
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	expertCalls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moegate_expert_requests_total", Help: "Calls to experts by expert and status.",
+	}, []string{"expert", "status"})
+	expertLat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "moegate_expert_latency_seconds", Help: "Expert call latency.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
+	}, []string{"expert"})
+	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moegate_tokens_total", Help: "Tokens by expert and kind (prompt, completion).",
+	}, []string{"expert", "kind"})
+	routes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moegate_routing_decisions_total", Help: "Experts chosen by routing; 'default' when no expert fit.",
+	}, []string{"expert"})
+	retrievals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moegate_retrieval_total", Help: "Retrieval path decisions (used, skipped, empty).",
+	}, []string{"result"})
+	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "moegate_cache_lookups_total", Help: "Response cache lookups by result (exact, semantic, miss, error).",
+	}, []string{"result"})
 	m := &metrics{
-		expertCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_expert_requests_total", Help: "Calls to experts by expert and status.",
-		}, []string{"expert", "status"}),
-		expertLat: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "moegate_expert_latency_seconds", Help: "Expert call latency.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14),
-		}, []string{"expert"}),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_tokens_total", Help: "Tokens by expert and kind (prompt, completion).",
-		}, []string{"expert", "kind"}),
-		routes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_routing_decisions_total", Help: "Experts chosen by routing; 'default' when no expert fit.",
-		}, []string{"expert"}),
-		retrievals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_retrieval_total", Help: "Retrieval path decisions (used, skipped, empty).",
-		}, []string{"result"}),
-		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "moegate_cache_lookups_total", Help: "Response cache lookups by result (exact, semantic, miss, error).",
-		}, []string{"result"}),
+		expertCalls: series.New(func(k [2]string) prometheus.Counter { return expertCalls.WithLabelValues(k[0], k[1]) }),
+		expertLat:   series.New(func(name string) prometheus.Observer { return expertLat.WithLabelValues(name) }),
+		tokens: series.New(func(name string) tokenSeries {
+			return tokenSeries{tokens.WithLabelValues(name, "prompt"), tokens.WithLabelValues(name, "completion")}
+		}),
+		routes:     series.New(func(name string) prometheus.Counter { return routes.WithLabelValues(name) }),
+		retrievals: series.New(func(result string) prometheus.Counter { return retrievals.WithLabelValues(result) }),
+		cache:      series.New(func(result string) prometheus.Counter { return cache.WithLabelValues(result) }),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "moegate_rate_limited_total", Help: "Requests refused by rate limits and budgets, by reason.",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.expertCalls, m.expertLat, m.tokens, m.routes, m.retrievals, m.cache, m.limited} {
+	for _, c := range []prometheus.Collector{expertCalls, expertLat, tokens, routes, retrievals, cache, m.limited} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -199,10 +199,10 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 			}
 		}
 		p.candidates = append(p.candidates, aggregate.Candidate{Name: ch.Name, Weight: ch.Weight, Expert: e.Expert})
-		m.routes.WithLabelValues(ch.Name).Inc()
+		m.routes.Get(ch.Name).Inc()
 	}
 	if decision.Default {
-		m.routes.WithLabelValues("default").Inc()
+		m.routes.Get("default").Inc()
 	}
 	g.addFallbacks(p, *decision, req.Model == experts.ReservedName)
 	if len(p.candidates) == 0 {
@@ -213,13 +213,13 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	switch {
 	case noWords:
 		info.Retrieval.Reason = "the query has no words to search with"
-		m.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.Get("skipped").Inc()
 	case !useRetrieval && mode == policies.RetrievalNever:
 		info.Retrieval.Reason = "disabled by request"
-		m.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.Get("skipped").Inc()
 	case !useRetrieval:
 		info.Retrieval.Reason = "retrieval gate did not fire"
-		m.retrievals.WithLabelValues("skipped").Inc()
+		m.retrievals.Get("skipped").Inc()
 	case g.deps.Retrieval == nil:
 		info.Retrieval.Reason = "no retrieval store configured"
 	default:
@@ -339,7 +339,7 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info,
 	}
 	if len(kept) == 0 {
 		info.Retrieval.Reason = "no passage scored above the minimum"
-		m.retrievals.WithLabelValues("empty").Inc()
+		m.retrievals.Get("empty").Inc()
 		return req
 	}
 	const header = "Answer using the numbered passages below when they are relevant, and cite them as [n]. If they do not contain the answer, say so.\n\n"
@@ -378,13 +378,13 @@ func (g *Gateway) ground(req *experts.Request, hits []retrieval.Hit, info *Info,
 	}
 	if len(info.Retrieval.Passages) == 0 {
 		info.Retrieval.Reason = fmt.Sprintf("no room for passages in the expert's %d-token context", window)
-		m.retrievals.WithLabelValues("empty").Inc()
+		m.retrievals.Get("empty").Inc()
 		return req
 	}
 	if dropped > 0 || cut {
 		info.Retrieval.Reason = fmt.Sprintf("passages trimmed to fit the expert's %d-token context (%d left out)", window, dropped)
 	}
-	m.retrievals.WithLabelValues("used").Inc()
+	m.retrievals.Get("used").Inc()
 	info.Retrieval.Used = true
 	grounded := *req
 	grounded.Messages = append([]experts.Message{{Role: "system", Content: b.String()}}, req.Messages...)

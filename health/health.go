@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,6 +73,10 @@ type Tracker struct {
 
 	mu       sync.Mutex
 	breakers map[string]*breaker
+	// open counts the breakers not Healthy, so that Ejected (asked about
+	// every candidate of every routed request) and Allow take no lock
+	// while all experts are healthy.
+	open atomic.Int32
 }
 
 type outcome struct {
@@ -113,6 +118,9 @@ func (t *Tracker) probeTimeout(b *breaker) time.Duration { return max(b.cooldown
 // Allow reports whether a call to name may go ahead now. An ejected expert
 // whose cooldown is over is let through once, as the probe.
 func (t *Tracker) Allow(name string) bool {
+	if t.open.Load() == 0 {
+		return true // every breaker is healthy
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b := t.get(name)
@@ -137,6 +145,9 @@ func (t *Tracker) Allow(name string) bool {
 // Ejected reports, without taking the probe, whether name is out of
 // rotation now, and why. Routing uses it to skip experts.
 func (t *Tracker) Ejected(name string) (bool, string) {
+	if t.open.Load() == 0 {
+		return false, ""
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	b, ok := t.breakers[name]
@@ -187,6 +198,7 @@ func (t *Tracker) Observe(name string, err error) {
 	if b.state == Probing || (b.state == Ejected && !now.Before(b.until)) {
 		if ok {
 			b.state, b.consecutive, b.recent, b.cooldown = Healthy, 0, nil, 0
+			t.open.Add(-1)
 			return
 		}
 		t.eject(b, now, "probe failed: "+b.lastErr)
@@ -215,6 +227,9 @@ func (t *Tracker) eject(b *breaker, now time.Time, reason string) {
 		b.cooldown = t.opts.Cooldown
 	} else {
 		b.cooldown = min(2*b.cooldown, t.opts.MaxCooldown)
+	}
+	if b.state == Healthy {
+		t.open.Add(1)
 	}
 	b.state, b.until, b.reason = Ejected, now.Add(b.cooldown), reason
 	b.ejections++
@@ -246,6 +261,9 @@ func failures(r []outcome) (failed, n int) {
 func (t *Tracker) Forget(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if b, ok := t.breakers[name]; ok && b.state != Healthy {
+		t.open.Add(-1)
+	}
 	delete(t.breakers, name)
 }
 

@@ -124,3 +124,51 @@ func TestProbeThatNeverReports(t *testing.T) {
 		t.Fatalf("All = %+v", all)
 	}
 }
+
+// TestOpenCount follows the count of breakers out of the healthy state,
+// which lets Ejected and Allow answer without the lock while it is zero:
+// each step's answers must be those of the breakers themselves.
+func TestOpenCount(t *testing.T) {
+	tr, c := newTracker(Options{ConsecutiveFailures: 1, Cooldown: 10 * time.Second})
+	step := func(what string, open int32, ejected ...string) {
+		t.Helper()
+		if got := tr.open.Load(); got != open {
+			t.Fatalf("%s: open = %d, want %d", what, got, open)
+		}
+		for _, name := range []string{"a", "b", "c"} {
+			want := false
+			for _, e := range ejected {
+				want = want || e == name
+			}
+			if got, _ := tr.Ejected(name); got != want {
+				t.Fatalf("%s: Ejected(%s) = %v, want %v", what, name, got, want)
+			}
+		}
+	}
+	step("start", 0)
+	tr.Observe("a", nil)
+	step("a healthy call", 0)
+	tr.Observe("a", boom)
+	step("a ejected", 1, "a")
+	tr.Observe("b", boom)
+	step("b ejected", 2, "a", "b")
+	tr.Observe("a", boom) // a call that started before the ejection
+	step("a fails again while ejected", 2, "a", "b")
+	if tr.Allow("a") || !tr.Allow("c") {
+		t.Fatal("Allow inside a's cooldown: a let through, or healthy c refused")
+	}
+	c.add(10 * time.Second)
+	step("cooldowns over", 2)
+	if !tr.Allow("a") || !tr.Allow("b") {
+		t.Fatal("probes refused after the cooldown")
+	}
+	step("probing", 2, "a", "b")
+	tr.Observe("a", nil)
+	step("a recovered", 1, "b")
+	tr.Observe("b", boom)
+	step("b's probe failed", 1, "b")
+	tr.Forget("b")
+	step("b removed", 0)
+	tr.Forget("a")
+	step("healthy a removed", 0)
+}
