@@ -7,8 +7,8 @@ import (
 )
 
 // metrics are the pipeline's Prometheus series, each vector's children
-// kept once looked up (series.Memo): a routed request counts itself in
-// seven of them.
+// kept once looked up (series.Memo): a routed request is counted in six
+// of them.
 type metrics struct {
 	expertCalls *series.Memo[[2]string, prometheus.Counter] // expert calls by expert and status
 	expertLat   *series.Memo[string, prometheus.Observer]   // expert latency by expert
