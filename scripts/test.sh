@@ -25,6 +25,8 @@ command -v python3 >/dev/null || need_apt+=(python3)
 # Headless Chromium for the web console's browser tests (cmd/gateway
 # TestConsoleInBrowser, which fails without it).
 command -v chromium >/dev/null || [ -n "${MOEGATE_CHROMIUM:-}" ] || need_apt+=(chromium)
+# valgrind for `gateway bench instructions` (cmd/gateway TestBenchInstructions).
+command -v valgrind >/dev/null || need_apt+=(valgrind)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing: ${need_apt[*]}"
 	as_root apt-get update -qq

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,5 +60,51 @@ func TestBenchOverhead(t *testing.T) {
 	help, err := exec.Command(bin, "bench", "overhead", "--help").Output()
 	if err != nil || !strings.Contains(string(help), "Usage: gateway bench overhead") {
 		t.Errorf("--help on stdout: %v\n%s", err, help)
+	}
+}
+
+// TestBenchInstructions runs the real binary's instructions benchmark
+// under valgrind (scripts/test.sh installs it) with a few requests, and
+// checks the report, the routes written and the dumps kept.
+func TestBenchInstructions(t *testing.T) {
+	bin := gatewayBinary(t)
+	dir := t.TempDir()
+	routes := filepath.Join(dir, "routes.txt")
+	cmd := exec.Command(bin, "bench", "instructions", "--requests", "20", "--warm", "10", "--experts", "3",
+		"--routes", routes, "--keep", filepath.Join(dir, "dumps"), "--json", "-q")
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("bench instructions: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	var rep loadgen.InstructionsReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	var paths []string
+	for _, r := range rep.Rows {
+		paths = append(paths, r.Path)
+		// A request costs the gateway hundreds of thousands of
+		// instructions: far fewer means the counting missed it, far more
+		// that it counted the warm-up or start-up.
+		if r.Requests != 20 || r.Instructions < 50e3 || r.Instructions > 20e6 {
+			t.Errorf("%s: %d requests, %.0f instructions each", r.Path, r.Requests, r.Instructions)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "dumps", r.Path+".out")); err != nil {
+			t.Errorf("%s: dump not kept: %v", r.Path, err)
+		}
+	}
+	if strings.Join(paths, ",") != "auto,stream,byname" {
+		t.Fatalf("paths %v", paths)
+	}
+	b, err := os.ReadFile(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 40 || !strings.HasPrefix(lines[0], `auto 0 {"router":`) || !strings.HasPrefix(lines[20], `stream 0 {"router":`) {
+		t.Fatalf("routes file, %d lines:\n%.600s", len(lines), b)
 	}
 }

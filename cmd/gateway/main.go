@@ -100,8 +100,10 @@ func helpAsked(args []string) bool {
 func subcommand(ctx context.Context, parent string, args []string, subs map[string]command) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintf(os.Stderr, "Usage: gateway %s <command> [flags]\n\nCommands:\n", parent)
-		for _, name := range slices.Sorted(maps.Keys(subs)) {
-			fmt.Fprintf(os.Stderr, "  %-10s %s\n", name, subs[name].summary)
+		names := slices.Sorted(maps.Keys(subs))
+		width := len(slices.MaxFunc(names, func(a, b string) int { return len(a) - len(b) }))
+		for _, name := range names {
+			fmt.Fprintf(os.Stderr, "  %-*s %s\n", max(width, 10), name, subs[name].summary)
 		}
 		if len(args) == 0 {
 			return fmt.Errorf("missing command")
@@ -117,11 +119,12 @@ func subcommand(ctx context.Context, parent string, args []string, subs map[stri
 
 func cmdBench(ctx context.Context, args []string) error {
 	return subcommand(ctx, "bench", args, map[string]command{
-		"local":     {"prompt-processing and generation speed of the local MoE engine", cmdBenchLocal},
-		"retrieval": {"build, recall and query speed of the vector index (embedded and pgvector)", cmdBenchRetrieval},
-		"overhead":  {"what moegate adds over a plain reverse proxy, through real HTTP", cmdBenchOverhead},
-		"upstream":  {"serve an instant OpenAI-compatible upstream (for benchmarks)", cmdBenchUpstream},
-		"proxy":     {"serve a trivial reverse proxy (for benchmarks)", cmdBenchProxy},
+		"local":        {"prompt-processing and generation speed of the local MoE engine", cmdBenchLocal},
+		"retrieval":    {"build, recall and query speed of the vector index (embedded and pgvector)", cmdBenchRetrieval},
+		"overhead":     {"what moegate adds over a plain reverse proxy, through real HTTP", cmdBenchOverhead},
+		"instructions": {"instructions per request under callgrind (valgrind), through real HTTP", cmdBenchInstructions},
+		"upstream":     {"serve an instant OpenAI-compatible upstream (for benchmarks)", cmdBenchUpstream},
+		"proxy":        {"serve a trivial reverse proxy (for benchmarks)", cmdBenchProxy},
 	})
 }
 

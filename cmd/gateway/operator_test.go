@@ -37,6 +37,7 @@ func TestIngestThroughRunningGateway(t *testing.T) {
 // Help asked for is output: every command prints it on stdout and exits 0.
 func TestHelpOnStdout(t *testing.T) {
 	cmds := [][]string{{"--help"}, {"help"}, {"bench", "--help"}, {"bench", "local", "--help"}, {"bench", "retrieval", "--help"},
+		{"bench", "overhead", "--help"}, {"bench", "instructions", "--help"},
 		{"router", "--help"}, {"router", "train", "--help"}}
 	for name := range commands() {
 		cmds = append(cmds, []string{name, "--help"}, []string{name, "-h"})

@@ -164,13 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		proxyURL = proxyProc.url
 	}
-	specs := expertSpecs(cfg.Experts, upURL)
-	// The default expert, which answers what fits no domain, is on the
-	// instant upstream too: the local engine would otherwise generate
-	// text for those requests, and its cost is not the gateway's.
-	general := expertSpec{Name: "general", Kind: "openai", BaseURL: upURL, Model: "instant", Description: "anything else"}
-	specJSON, _ := json.Marshal(append(slices.Clone(specs), general))
-	gwEnv := []string{"MOEGATE_EXPERTS=" + string(specJSON), "MOEGATE_DEFAULT_EXPERT=general"}
+	specs, gwEnv := gatewaySetup(cfg.Experts, upURL)
 	wanted := func(name string) bool {
 		return len(cfg.Only) == 0 || slices.ContainsFunc(cfg.Only, func(o string) bool { return strings.Contains(name, o) })
 	}
@@ -206,7 +200,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Every request asks a new question, as real traffic does: a
 	// benchmark that repeats itself measures the response cache.
 	bodies := func(model string, stream bool) func() []byte {
-		return func() []byte { return chatBody(specs, model, stream) }
+		return func() []byte { return chatBody(globalRand{}, specs, model, stream) }
 	}
 	chat := "/v1/chat/completions"
 	url := func(p *proc, fallback string) string {
@@ -452,11 +446,24 @@ func sentence(rng *rand.Rand, words []string, n int) string {
 	return b.String()
 }
 
+// randSource is what chatBody draws from: math/rand/v2's top-level
+// functions, safe for the load generators' goroutines (globalRand), or a
+// seeded *rand.Rand, so that two builds are asked the same questions.
+type randSource interface {
+	IntN(n int) int
+	Uint64() uint64
+}
+
+type globalRand struct{}
+
+func (globalRand) IntN(n int) int { return rand.IntN(n) }
+func (globalRand) Uint64() uint64 { return rand.Uint64() }
+
 // chatBody returns a request with a question never asked before, about one
 // of the experts' domains, different enough from the others that the
 // semantic cache rarely answers it (as with real traffic).
-func chatBody(specs []expertSpec, model string, stream bool) []byte {
-	s := specs[rand.IntN(len(specs))]
+func chatBody(r randSource, specs []expertSpec, model string, stream bool) []byte {
+	s := specs[r.IntN(len(specs))]
 	b := make([]byte, 0, 256)
 	b = append(b, `{"model":"`...)
 	b = append(b, model...)
@@ -466,18 +473,30 @@ func chatBody(specs []expertSpec, model string, stream bool) []byte {
 			b = append(b, ' ')
 		}
 		if i%3 == 0 {
-			b = append(b, s.words[rand.IntN(len(s.words))]...)
+			b = append(b, s.words[r.IntN(len(s.words))]...)
 		} else {
-			b = append(b, filler[rand.IntN(len(filler))]...)
+			b = append(b, filler[r.IntN(len(filler))]...)
 		}
 	}
 	b = append(b, " (ref "...)
-	b = strconv.AppendUint(b, rand.Uint64(), 36)
+	b = strconv.AppendUint(b, r.Uint64(), 36)
 	b = append(b, `)?"}]`...)
 	if stream {
 		b = append(b, `,"stream":true`...)
 	}
 	return append(b, '}')
+}
+
+// gatewaySetup returns the benchmark's n experts on the upstream at upURL
+// and the environment that configures a gateway with them. The default
+// expert, which answers what fits no domain, is on the instant upstream
+// too: the local engine would otherwise generate text for those requests,
+// and its cost is not the gateway's.
+func gatewaySetup(n int, upURL string) ([]expertSpec, []string) {
+	specs := expertSpecs(n, upURL)
+	general := expertSpec{Name: "general", Kind: "openai", BaseURL: upURL, Model: "instant", Description: "anything else"}
+	specJSON, _ := json.Marshal(append(slices.Clone(specs), general))
+	return specs, []string{"MOEGATE_EXPERTS=" + string(specJSON), "MOEGATE_DEFAULT_EXPERT=general"}
 }
 
 // waitRouted waits until the gateway is ready and its router routes a
