@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -61,24 +62,39 @@ Flags:
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
-	bin, err := os.Executable()
-	if err != nil {
+	var err error
+	if cfg.Binary, cfg.Log, err = benchProcess(*quiet); err != nil {
 		return err
-	}
-	cfg.Binary = bin
-	if !*quiet {
-		cfg.Log = os.Stderr
 	}
 	rep, err := loadgen.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	return writeReport(rep, *asJSON, rep.WriteTable)
+}
+
+// benchProcess returns what a benchmark that starts this binary's
+// processes needs: the binary, and where its progress goes (nil when
+// quiet).
+func benchProcess(quiet bool) (binary string, log io.Writer, err error) {
+	if binary, err = os.Executable(); err != nil {
+		return "", nil, err
+	}
+	if !quiet {
+		log = os.Stderr
+	}
+	return binary, log, nil
+}
+
+// writeReport prints a benchmark's report on stdout: indented JSON, or
+// its table.
+func writeReport(rep any, asJSON bool, table func(io.Writer) error) error {
+	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return rep.WriteTable(os.Stdout)
+	return table(os.Stdout)
 }
 
 func cmdBenchUpstream(ctx context.Context, args []string) error {
@@ -167,13 +183,9 @@ Flags:
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	bin, err := os.Executable()
-	if err != nil {
+	var err error
+	if cfg.Binary, cfg.Log, err = benchProcess(*quiet); err != nil {
 		return err
-	}
-	cfg.Binary = bin
-	if !*quiet {
-		cfg.Log = os.Stderr
 	}
 	if *routes != "" {
 		f, err := os.Create(*routes)
@@ -189,10 +201,5 @@ Flags:
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	return rep.WriteTable(os.Stdout)
+	return writeReport(rep, *asJSON, rep.WriteTable)
 }
