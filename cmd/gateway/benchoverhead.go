@@ -187,19 +187,28 @@ Flags:
 	if cfg.Binary, cfg.Log, err = benchProcess(*quiet); err != nil {
 		return err
 	}
+	var routesFile *os.File
+	var routesBuf *bufio.Writer
 	if *routes != "" {
-		f, err := os.Create(*routes)
-		if err != nil {
+		if routesFile, err = os.Create(*routes); err != nil {
 			return err
 		}
-		defer f.Close()
-		w := bufio.NewWriter(f)
-		defer w.Flush()
-		cfg.Routes = w
+		defer routesFile.Close()
+		routesBuf = bufio.NewWriter(routesFile)
+		cfg.Routes = routesBuf
 	}
 	rep, err := loadgen.Instructions(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if routesBuf != nil {
+		// A routes file cut short would compare as other decisions.
+		if err := routesBuf.Flush(); err != nil {
+			return fmt.Errorf("write %s: %w", *routes, err)
+		}
+		if err := routesFile.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", *routes, err)
+		}
 	}
 	return writeReport(rep, *asJSON, rep.WriteTable)
 }
