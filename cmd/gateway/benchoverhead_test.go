@@ -67,20 +67,15 @@ func TestBenchOverhead(t *testing.T) {
 // under valgrind (scripts/test.sh installs it) with a few requests, and
 // checks the report, the routes written and the dumps kept.
 func TestBenchInstructions(t *testing.T) {
-	bin := gatewayBinary(t)
 	dir := t.TempDir()
 	routes := filepath.Join(dir, "routes.txt")
-	cmd := exec.Command(bin, "bench", "instructions", "--requests", "20", "--warm", "10", "--experts", "3",
+	out, stderr, code := runGateway(t, "bench", "instructions", "--requests", "20", "--warm", "10", "--experts", "3",
 		"--routes", routes, "--keep", filepath.Join(dir, "dumps"), "--json", "-q")
-	out, err := cmd.Output()
-	if err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
-			t.Fatalf("bench instructions: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatal(err)
+	if code != 0 {
+		t.Fatalf("bench instructions: exit %d\n%s", code, stderr)
 	}
 	var rep loadgen.InstructionsReport
-	if err := json.Unmarshal(out, &rep); err != nil {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
 	var paths []string
