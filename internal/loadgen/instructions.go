@@ -26,7 +26,7 @@ type InstructionsConfig struct {
 	Binary   string // the gateway binary (started as "serve" and "bench upstream")
 	Valgrind string // default "valgrind"; callgrind_control is looked up beside it, then on PATH
 	Requests int    // measured requests per path, default 300
-	Warm     int    // routed warm-up requests, default 100 (half as many streamed and by name)
+	Warm     int    // routed warm-up requests (half as many streamed and by name); none when 0
 	Seed     uint64 // the questions' seed, default 1: the same seed asks the same questions
 	Experts  int    // default 10
 	// Routes, when set, receives each measured routed and streamed
@@ -45,9 +45,7 @@ func (c *InstructionsConfig) setDefaults() {
 	if c.Requests <= 0 {
 		c.Requests = 300
 	}
-	if c.Warm < 0 {
-		c.Warm = 0
-	}
+	c.Warm = max(c.Warm, 0)
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
