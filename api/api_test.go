@@ -884,6 +884,34 @@ func TestExpertTimeoutIs504(t *testing.T) {
 	}
 }
 
+// stalledRouter stands for a routing step whose store stopped answering.
+type stalledRouter struct{}
+
+func (stalledRouter) Route(ctx context.Context, _ router.Query) (router.Decision, error) {
+	<-ctx.Done()
+	return router.Decision{}, ctx.Err()
+}
+
+// The request timeout bounds the whole request, planning included, not
+// only the experts' answers: a stalled routing step ends in a 504.
+func TestRequestTimeoutCoversPlanning(t *testing.T) {
+	env := newTestEnv(t, Options{}, gateway.Options{RequestTimeout: 200 * time.Millisecond}, func(d *gateway.Deps) {
+		d.Router = stalledRouter{}
+	})
+	for _, path := range []string{"/v1/chat/completions", "/admin/chat/completions"} {
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() {
+			done <- env.do("POST", path, `{"model":"auto","messages":[{"role":"user","content":"x"}]}`, "Authorization", "Bearer admin-token")
+		}()
+		select {
+		case w := <-done:
+			assertError(t, w, 504, "timeout", "")
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no answer 10 s after a 200 ms request timeout", path)
+		}
+	}
+}
+
 // The Responses and legacy completions endpoints answer through the same
 // pipeline as chat, and refuse what they cannot honour with a 400 naming
 // the parameter.

@@ -93,7 +93,7 @@ func (s *Server) routes() *gin.Engine {
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 
-	v1 := e.Group("/v1")
+	v1 := e.Group("/v1", s.deadline)
 	v1.POST("/chat/completions", s.handle(s.observed(s.chatCompletions)))
 	v1.POST("/responses", s.handle(s.observed(s.responses)))
 	v1.POST("/completions", s.handle(s.observed(s.completions)))
@@ -129,12 +129,22 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("/labels", s.handle(s.adminListLabels))
 	admin.POST("/labels", s.handle(s.adminAddLabel))
 	admin.DELETE("/labels/:id", s.handle(s.adminDeleteLabel))
-	admin.POST("/route", s.asTenant, s.handle(s.route))
-	admin.POST("/chat/completions", s.asTenant, s.handle(s.observed(s.chatCompletions)))
+	admin.POST("/route", s.deadline, s.asTenant, s.handle(s.route))
+	admin.POST("/chat/completions", s.deadline, s.asTenant, s.handle(s.observed(s.chatCompletions)))
 	if s.deps.Console != nil {
 		s.deps.Console.Mount(e, admin, s.authenticate, s.isAdmin, s.handle)
 	}
 	return e
+}
+
+// deadline bounds the whole request by the gateway's request timeout:
+// authentication, limits, routing and retrieval as well as the experts'
+// answers, so that a stalled database cannot hold a request past it.
+func (s *Server) deadline(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.gw.RequestTimeout())
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
 }
 
 // handle adapts a handler that returns an error, so that every error goes

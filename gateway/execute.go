@@ -31,8 +31,11 @@ type Result struct {
 // reported as an error status. A plan is executed once: the result is
 // stored in it.
 func (g *Gateway) Execute(ctx context.Context, p *Plan, onDelta func(experts.Delta) error) (*Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.opts.RequestTimeout)
-	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > g.opts.RequestTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.opts.RequestTimeout)
+		defer cancel()
+	}
 	g.remember(ctx, p)
 	g.offer(p)
 

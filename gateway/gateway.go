@@ -211,5 +211,10 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 // DefaultExpert is the expert that answers when no other fits.
 func (g *Gateway) DefaultExpert() string { return g.opts.DefaultExpert }
 
+// RequestTimeout bounds a whole request. Execute applies it when its
+// context has no earlier deadline; callers that do I/O for a request
+// before Execute (authentication, limits, planning) set it first.
+func (g *Gateway) RequestTimeout() time.Duration { return g.opts.RequestTimeout }
+
 // Notes are the remarks every answer carries.
 func (g *Gateway) Notes() []string { return g.opts.Notes }

@@ -144,6 +144,11 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	return s.w.Write(p)
 }
 
+// e2eClient gives up on an answer well after the gateway's 120 s request
+// timeout: a request the gateway never answers fails the test instead of
+// hanging it.
+var e2eClient = &http.Client{Timeout: 3 * time.Minute}
+
 // call sends a JSON request and decodes the JSON answer.
 func call(t *testing.T, method, url, token string, body any) (int, http.Header, map[string]any) {
 	t.Helper()
@@ -170,7 +175,7 @@ func callH(t *testing.T, method, url, token string, body any, hdr ...string) (in
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e2eClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +385,7 @@ func ptr[T any](v T) *T { return &v }
 // rawStream posts a streaming request and returns its non-empty lines.
 func rawStream(t *testing.T, url, body string) []string {
 	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	resp, err := e2eClient.Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
