@@ -12,11 +12,13 @@ import (
 )
 
 // TestBenchOverhead runs the real binary's overhead benchmark with tiny
-// phases and checks the report's shape and that every row carried traffic.
+// phases and checks the report's shape, that every row carried traffic and
+// that the gateway's profiles are written (into a directory it creates).
 func TestBenchOverhead(t *testing.T) {
 	bin := gatewayBinary(t)
+	profiles := filepath.Join(t.TempDir(), "not", "yet")
 	out, err := exec.Command(bin, "bench", "overhead", "--duration", "150ms", "--reps", "1", "--rate", "100", "--conns", "4",
-		"--experts", "3", "--only", "proxy,by name", "--json", "-q").Output()
+		"--experts", "3", "--only", "proxy,by name", "--json", "-q", "--profile", profiles).Output()
 	if err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			t.Fatalf("bench overhead: %v\n%s", err, ee.Stderr)
@@ -54,6 +56,11 @@ func TestBenchOverhead(t *testing.T) {
 	}
 	if _, ok := got["moegate auto"]; ok {
 		t.Errorf("--only did not filter: %s", out)
+	}
+	for _, name := range []string{"moegate.pprof", "moegate.heap"} {
+		if fi, err := os.Stat(filepath.Join(profiles, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("--profile: %s not written: %v", name, err)
+		}
 	}
 
 	// Help goes to stdout.

@@ -124,6 +124,11 @@ type setup struct {
 // Run starts everything, measures, stops everything and returns the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.setDefaults()
+	if cfg.ProfileDir != "" {
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("profile directory: %w", err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "moegate-bench-")
 	if err != nil {
 		return nil, err
