@@ -62,8 +62,18 @@ if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
 	psql -h 127.0.0.1 -U postgres -c 'create database test' >/dev/null
 fi
 
-# Postgres with pgvector for the knowledge store tests (PGlite over the wire protocol).
-tools/pglite/start.sh
+# Postgres with pgvector for the knowledge store tests: a PGlite server
+# (over the wire protocol) of this run's own, on a free port, stopped when
+# the run ends, so that nothing a long-running server kept from earlier
+# runs slows or blocks this one. MOEGATE_TEST_PGVECTOR_URL, when set,
+# names a server to use instead.
+if [ -z "${MOEGATE_TEST_PGVECTOR_URL:-}" ]; then
+	pglite_dir=$(mktemp -d)
+	trap '[ -f "$pglite_dir/pid" ] && kill "$(cat "$pglite_dir/pid")" 2>/dev/null; rm -rf "$pglite_dir"' EXIT
+	pglite_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	PGLITE_PORT=$pglite_port PGLITE_LOG=$pglite_dir/log PGLITE_PIDFILE=$pglite_dir/pid tools/pglite/start.sh
+	export MOEGATE_TEST_PGVECTOR_URL="postgres://postgres@127.0.0.1:$pglite_port/postgres?sslmode=disable&default_query_exec_mode=exec"
+fi
 
 # The official OpenAI SDK for Node, for the API-fidelity checks (cmd/gateway TestOfficialSDK).
 if [ ! -f tools/sdkcheck/node_modules/openai/package.json ]; then
