@@ -83,7 +83,7 @@ func (b *PostgresBackend) Insert(ctx context.Context, r Record) error {
 		return fmt.Errorf("tenant %q: %w", r.Tenant.Name, ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("policies: inserting tenant: %w", err)
+		return fmt.Errorf("policies: inserting tenant: %w", unreachable(err))
 	}
 	return nil
 }
@@ -151,7 +151,7 @@ func (b *PostgresBackend) Replace(ctx context.Context, t Tenant) error {
 	}
 	tag, err := b.pool.Exec(ctx, `UPDATE `+b.table+` SET tenant = $2 WHERE name = $1`, t.Name, string(doc))
 	if err != nil {
-		return fmt.Errorf("policies: updating tenant: %w", err)
+		return fmt.Errorf("policies: updating tenant: %w", unreachable(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("tenant %q: %w", t.Name, ErrNotFound)
@@ -163,7 +163,7 @@ func (b *PostgresBackend) Replace(ctx context.Context, t Tenant) error {
 func (b *PostgresBackend) Delete(ctx context.Context, name string) error {
 	tag, err := b.pool.Exec(ctx, `DELETE FROM `+b.table+` WHERE name = $1`, name)
 	if err != nil {
-		return fmt.Errorf("policies: deleting tenant: %w", err)
+		return fmt.Errorf("policies: deleting tenant: %w", unreachable(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("tenant %q: %w", name, ErrNotFound)

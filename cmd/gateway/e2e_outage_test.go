@@ -159,6 +159,8 @@ func TestEndToEndPostgresOutage(t *testing.T) {
 	}
 	status, body = chat(t, a, unseen, map[string]any{"model": "auto", "q": "hello"})
 	wantError(t, status, body, 503, "unavailable")
+	status, _, body = call(t, "POST", a.url("/admin/tenants"), tok, map[string]any{"name": "during"})
+	wantError(t, status, body, 503, "unavailable")
 	status, body = readyz()
 	if status != 200 || body["status"] != "degraded" || body["checks"].(map[string]any)["postgres"] == "ok" {
 		t.Fatalf("/readyz during the outage: %d %v, want 200, degraded, postgres not ok", status, body)
