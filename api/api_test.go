@@ -134,7 +134,7 @@ func newTestEnv(t testing.TB, opts Options, gwOpts gateway.Options, tune func(*g
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenants, err := policies.NewTenants(nil, backend)
+	tenants, err := policies.NewTenants(nil, backend, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

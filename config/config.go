@@ -122,6 +122,9 @@ type Retrieval struct {
 	Backend  string  `yaml:"backend"` // embedded | postgres
 	TopK     int     `yaml:"top_k"`
 	MinScore float64 `yaml:"min_score"`
+	// Timeout bounds a search; a request whose retrieval is "auto" is then
+	// answered without passages.
+	Timeout units.Duration `yaml:"timeout"`
 }
 
 // Redis enables shared limits, usage and cache.

@@ -90,7 +90,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tenants, err := policies.NewTenants(nil, backend)
+	tenants, err := policies.NewTenants(nil, backend, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

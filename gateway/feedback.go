@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/moegate/moegate/internal/errs"
@@ -27,8 +28,9 @@ func (g *Gateway) remember(ctx context.Context, p *Plan) {
 	for _, c := range p.candidates {
 		r.Experts = append(r.Experts, c.Name)
 	}
-	if err := g.deps.Log.Put(ctx, r); err != nil {
-		g.log.WarnContext(ctx, "request log failed; feedback on this request will be refused", "request_id", r.RequestID, "err", err)
+	// A skipped write follows a failed one, which was logged.
+	if err := g.deps.Log.Put(ctx, r); err != nil && !errors.Is(err, requestlog.ErrSkipped) {
+		g.log.WarnContext(ctx, "request log failed; feedback on the requests it misses will be refused", "request_id", r.RequestID, "err", err)
 	}
 }
 

@@ -51,6 +51,11 @@ type Options struct {
 
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
+	// RetrievalTimeout bounds a search (2s): a store that does not answer
+	// in time, or fails, leaves a request whose retrieval is "auto"
+	// without passages (the moegate object says why) and fails one that
+	// asked for "always".
+	RetrievalTimeout time.Duration
 
 	// Notes are added to every moegate object, e.g. that the default
 	// expert runs a demo model whose answers are not meaningful.
@@ -63,6 +68,7 @@ const (
 	DefaultRequestTimeout    = 120 * time.Second
 	DefaultRetrievalTopK     = 4
 	DefaultRetrievalMinScore = 0.25
+	DefaultRetrievalTimeout  = 2 * time.Second
 )
 
 func (o *Options) setDefaults() {
@@ -70,6 +76,7 @@ func (o *Options) setDefaults() {
 	o.Aggregate = cmp.Or(o.Aggregate, aggregate.Top1)
 	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultRequestTimeout)
 	o.RetrievalTopK = cmp.Or(o.RetrievalTopK, DefaultRetrievalTopK)
+	o.RetrievalTimeout = cmp.Or(o.RetrievalTimeout, DefaultRetrievalTimeout)
 	if len(o.EmbedModels) == 0 {
 		o.EmbedModels = []string{DefaultEmbedModel}
 	}

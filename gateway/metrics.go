@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "moegate_routing_decisions_total", Help: "Experts chosen by routing; 'default' when no expert fit.",
 	}, []string{"expert"})
 	retrievals := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "moegate_retrieval_total", Help: "Retrieval path decisions (used, skipped, empty).",
+		Name: "moegate_retrieval_total", Help: "Retrieval path decisions (used, skipped, empty, failed).",
 	}, []string{"result"})
 	cache := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "moegate_cache_lookups_total", Help: "Response cache lookups by result (exact, semantic, miss, error).",

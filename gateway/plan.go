@@ -142,12 +142,22 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	}
 
 	var hits []retrieval.Hit
+	var searchFailed error // the search failed, and the request goes on without passages
 	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && !noWords {
-		hits, err = g.deps.Retrieval.Search(ctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
+		sctx, cancel := context.WithTimeout(ctx, g.opts.RetrievalTimeout)
+		hits, err = g.deps.Retrieval.Search(sctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
 			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: p.scope.AllowedData,
 		})
-		if err != nil {
+		cancel()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case mode == policies.RetrievalAlways:
 			return nil, errs.E(errs.UpstreamFailed, "Searching the retrieval store failed: %w", err).WithCode("retrieval_failed")
+		default:
+			g.log.WarnContext(ctx, "retrieval search failed; answering without passages", "request_id", req.ID, "err", err)
+			hits, searchFailed = nil, err
 		}
 	}
 
@@ -211,6 +221,9 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 
 	useRetrieval := mode == policies.RetrievalAlways || (mode == policies.RetrievalAuto && decision.Retrieve)
 	switch {
+	case searchFailed != nil:
+		info.Retrieval.Reason = "the retrieval store did not answer in time or failed; answered without passages"
+		m.retrievals.Get("failed").Inc()
 	case noWords:
 		info.Retrieval.Reason = "the query has no words to search with"
 		m.retrievals.Get("skipped").Inc()

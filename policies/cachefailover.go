@@ -44,7 +44,7 @@ func NewFailoverCache(primary *RedisCache, fallback *MemoryCache, timeout, probe
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &FailoverCache{primary: primary, fallback: fallback, timeout: timeout}
-	f.circuit = circuit{what: "redis cache", fallback: "the in-process cache", degraded: "the cache is per replica", every: probeEvery, log: log, now: time.Now,
+	f.circuit = circuit{store: "redis", what: "redis cache", fallback: "the in-process cache", degraded: "the cache is per replica", every: probeEvery, log: log, now: time.Now,
 		ping: func(ctx context.Context) error {
 			_, err := bounded(ctx, timeout, func(ctx context.Context) (struct{}, error) { return struct{}{}, primary.Ping(ctx) })
 			return err

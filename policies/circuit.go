@@ -11,11 +11,13 @@ import (
 	"github.com/moegate/moegate/internal/units"
 )
 
-// circuit tracks whether a shared Redis back end answers, for the failover
-// wrappers of the limiter and the cache: callers ask it whether to try
-// Redis and tell it of failures; while Redis is down it probes in the
-// background, at most once per interval, and logs once per transition.
+// circuit tracks whether a shared back end answers (Redis for the failover
+// wrappers of the limiter and the cache, the tenant store): callers ask it
+// whether to try the back end and tell it of failures; while it is down it
+// probes in the background, at most once per interval, and logs once per
+// transition.
 type circuit struct {
+	store    string // what is unreachable: "redis", "tenant store"
 	what     string // "redis limiter", "redis cache"
 	fallback string // what serves meanwhile: "in-process limits"
 	degraded string // what an outage means, for Healthy: "limits are per replica"
@@ -41,7 +43,7 @@ func (c *circuit) healthy() (bool, string) {
 	if !c.down {
 		return true, c.what + " ok"
 	}
-	return false, fmt.Sprintf("redis unreachable since %s (%v); %s", c.downSince.UTC().Format(time.RFC3339), c.lastErr, c.degraded)
+	return false, fmt.Sprintf("%s unreachable since %s (%v); %s", c.store, c.downSince.UTC().Format(time.RFC3339), c.lastErr, c.degraded)
 }
 
 // check pings Redis now and closes or opens the circuit accordingly.

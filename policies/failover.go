@@ -30,7 +30,7 @@ func NewFailover(primary *RedisLimiter, fallback *MemoryLimiter, probeEvery time
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Failover{primary: primary, fallback: fallback, circuit: circuit{what: "redis limiter", fallback: "in-process limits", degraded: "limits are per replica",
+	return &Failover{primary: primary, fallback: fallback, circuit: circuit{store: "redis", what: "redis limiter", fallback: "in-process limits", degraded: "limits are per replica",
 		every: probeEvery, ping: primary.Ping, log: log, now: time.Now}}
 }
 

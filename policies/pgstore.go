@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/internal/pgmigrate"
 )
 
@@ -20,6 +21,18 @@ import (
 type PostgresBackend struct {
 	pool  *pgxpool.Pool
 	table string // sanitized, possibly schema-qualified
+}
+
+// unreachable marks err Unavailable unless Postgres itself reported it (a
+// failed statement is a bug, Internal) or it is the caller's deadline or
+// cancellation: what is left is the database out of reach, which a
+// client may retry.
+func unreachable(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errs.E(errs.Unavailable, "tenant store unreachable: %w", err)
 }
 
 var pgIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -70,7 +83,7 @@ func (b *PostgresBackend) Insert(ctx context.Context, r Record) error {
 		return fmt.Errorf("tenant %q: %w", r.Tenant.Name, ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("policies: inserting tenant: %w", err)
+		return fmt.Errorf("policies: inserting tenant: %w", unreachable(err))
 	}
 	return nil
 }
@@ -83,7 +96,7 @@ func (b *PostgresBackend) one(ctx context.Context, where string, arg string) (Re
 		return Record{}, ErrNotFound
 	}
 	if err != nil {
-		return Record{}, fmt.Errorf("policies: reading tenant: %w", err)
+		return Record{}, fmt.Errorf("policies: reading tenant: %w", unreachable(err))
 	}
 	if err := json.Unmarshal(doc, &r.Tenant); err != nil {
 		return Record{}, fmt.Errorf("policies: decoding tenant: %w", err)
@@ -109,7 +122,7 @@ func (b *PostgresBackend) ByKeyHash(ctx context.Context, h string) (Record, erro
 func (b *PostgresBackend) List(ctx context.Context) ([]Record, error) {
 	rows, err := b.pool.Query(ctx, `SELECT key_hash, tenant FROM `+b.table+` ORDER BY name`)
 	if err != nil {
-		return nil, fmt.Errorf("policies: listing tenants: %w", err)
+		return nil, fmt.Errorf("policies: listing tenants: %w", unreachable(err))
 	}
 	defer rows.Close()
 	var out []Record
@@ -138,7 +151,7 @@ func (b *PostgresBackend) Replace(ctx context.Context, t Tenant) error {
 	}
 	tag, err := b.pool.Exec(ctx, `UPDATE `+b.table+` SET tenant = $2 WHERE name = $1`, t.Name, string(doc))
 	if err != nil {
-		return fmt.Errorf("policies: updating tenant: %w", err)
+		return fmt.Errorf("policies: updating tenant: %w", unreachable(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("tenant %q: %w", t.Name, ErrNotFound)
@@ -150,7 +163,7 @@ func (b *PostgresBackend) Replace(ctx context.Context, t Tenant) error {
 func (b *PostgresBackend) Delete(ctx context.Context, name string) error {
 	tag, err := b.pool.Exec(ctx, `DELETE FROM `+b.table+` WHERE name = $1`, name)
 	if err != nil {
-		return fmt.Errorf("policies: deleting tenant: %w", err)
+		return fmt.Errorf("policies: deleting tenant: %w", unreachable(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("tenant %q: %w", name, ErrNotFound)

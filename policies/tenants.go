@@ -9,10 +9,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/moegate/moegate/internal/errs"
 )
 
 // KeyPrefix starts every API key the gateway issues, so leaked keys are easy
@@ -91,13 +95,54 @@ type Tenants struct {
 	static  []Record // sorted by name
 	backend Backend
 	now     func() time.Time
+
+	// known holds each key's tenant as the backend last returned it, by
+	// key hash: while the backend cannot be reached, the keys it
+	// recognised keep working with the policy it gave them, for up to
+	// staleAuth after that answer. Only keys the backend accepted get an
+	// entry, so there is one per tenant at most; one it no longer knows
+	// loses its entry.
+	mu    sync.Mutex
+	known map[string]knownKey
+	// store is open while the backend is out of reach: lookups are then
+	// skipped, and a background probe finds when it is back.
+	store *circuit
 }
+
+// knownKey is a tenant the backend returned for a key, and when.
+type knownKey struct {
+	tenant Tenant
+	at     time.Time
+}
+
+// staleAuth bounds how long a key keeps working on its last known tenant
+// while the backend is unreachable: an outage is ridden out, but a key
+// revoked on another replica in the meantime stops within the hour.
+const staleAuth = time.Hour
+
+// tenantLookupTimeout bounds a key's lookup in the backend: a store slower
+// than that is treated as out of reach, so that a stalled database costs
+// a request at most this, and while it stays so (see circuit) nothing.
+const tenantLookupTimeout = time.Second
 
 // NewTenants checks static and reads their keys (from the environment when
 // KeyEnv is set). backend may be nil: then only static tenants exist and
 // Create fails.
-func NewTenants(static []StaticTenant, backend Backend) (*Tenants, error) {
-	ts := &Tenants{backend: backend, now: time.Now}
+// log (nil: none) hears when the backend becomes unreachable and when it
+// is back.
+func NewTenants(static []StaticTenant, backend Backend, log *slog.Logger) (*Tenants, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ts := &Tenants{backend: backend, now: time.Now, known: map[string]knownKey{}}
+	ts.store = &circuit{store: "tenant store", what: "tenant store", fallback: "the keys seen in the last hour", degraded: "only recently seen keys work",
+		every: 2 * time.Second, log: log, now: func() time.Time { return ts.now() }, ping: func(ctx context.Context) error {
+			// Any hash will do: a store that answers says it is not found.
+			if _, err := backend.ByKeyHash(ctx, HashKey("moegate probe")); err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			return nil
+		}}
 	seenHash := map[string]string{}
 	var errs []error
 	for _, s := range static {
@@ -242,11 +287,13 @@ func (ts *Tenants) Update(ctx context.Context, name string, t Tenant) (Tenant, e
 	if err := ts.backend.Replace(ctx, t); err != nil {
 		return Tenant{}, err
 	}
+	ts.forgetTenant(name)
 	return t, nil
 }
 
 // Delete removes a runtime tenant; its key stops working at once on every
-// replica that reads the same backend.
+// replica that reads the same backend (one that cannot reach it keeps
+// serving the keys it knew, see staleAuth).
 func (ts *Tenants) Delete(ctx context.Context, name string) error {
 	if _, ok := ts.staticByName(name); ok {
 		return fmt.Errorf("tenant %q: %w", name, ErrReadOnly)
@@ -254,7 +301,11 @@ func (ts *Tenants) Delete(ctx context.Context, name string) error {
 	if ts.backend == nil {
 		return fmt.Errorf("tenant %q: %w", name, ErrNotFound)
 	}
-	return ts.backend.Delete(ctx, name)
+	if err := ts.backend.Delete(ctx, name); err != nil {
+		return err
+	}
+	ts.forgetTenant(name)
+	return nil
 }
 
 // Authenticate returns the tenant owning key, or ErrUnauthorized. Keys are
@@ -279,22 +330,63 @@ func (ts *Tenants) Authenticate(ctx context.Context, key string) (Tenant, error)
 	if ts.backend == nil {
 		return Tenant{}, ErrUnauthorized
 	}
-	r, err := ts.backend.ByKeyHash(ctx, h)
-	if errors.Is(err, ErrNotFound) {
-		return Tenant{}, ErrUnauthorized
+	if ts.store.use() {
+		lctx, cancel := context.WithTimeout(ctx, tenantLookupTimeout)
+		r, err := ts.backend.ByKeyHash(lctx, h)
+		cancel()
+		switch {
+		case errors.Is(err, ErrNotFound):
+			ts.forget(h)
+			return Tenant{}, ErrUnauthorized
+		case err == nil:
+			// The backend found it by an index lookup on the hash; confirm
+			// in constant time so a backend bug cannot let a near-match
+			// through.
+			if subtle.ConstantTimeCompare(hb, []byte(r.KeyHash)) != 1 {
+				return Tenant{}, ErrUnauthorized
+			}
+			if _, shadowed := ts.staticByName(r.Tenant.Name); shadowed {
+				ts.forget(h)
+				return Tenant{}, ErrUnauthorized
+			}
+			ts.mu.Lock()
+			ts.known[h] = knownKey{r.Tenant, ts.now()}
+			ts.mu.Unlock()
+			return r.Tenant, nil
+		case ctx.Err() != nil:
+			return Tenant{}, fmt.Errorf("policies: authenticating: %w", ctx.Err())
+		case !errs.Is(err, errs.Unavailable) && !errors.Is(err, context.DeadlineExceeded):
+			return Tenant{}, fmt.Errorf("policies: authenticating: %w", err)
+		default:
+			ts.store.fail(err)
+		}
 	}
-	if err != nil {
-		return Tenant{}, fmt.Errorf("policies: authenticating: %w", err)
+	// The backend is out of reach: the keys it accepted lately still work.
+	ts.mu.Lock()
+	k, ok := ts.known[h]
+	ts.mu.Unlock()
+	if ok && ts.now().Sub(k.at) <= staleAuth {
+		return k.tenant, nil
 	}
-	// The backend found it by an index lookup on the hash; confirm in
-	// constant time so a backend bug cannot let a near-match through.
-	if subtle.ConstantTimeCompare(hb, []byte(r.KeyHash)) != 1 {
-		return Tenant{}, ErrUnauthorized
+	return Tenant{}, errs.E(errs.Unavailable, "The tenant store is unreachable and this key was not seen recently; retry later.")
+}
+
+func (ts *Tenants) forget(h string) {
+	ts.mu.Lock()
+	delete(ts.known, h)
+	ts.mu.Unlock()
+}
+
+// forgetTenant drops the last known answers for the tenant name, changed
+// or deleted here: no stale copy of it may be served.
+func (ts *Tenants) forgetTenant(name string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for h, k := range ts.known {
+		if k.tenant.Name == name {
+			delete(ts.known, h)
+		}
 	}
-	if _, shadowed := ts.staticByName(r.Tenant.Name); shadowed {
-		return Tenant{}, ErrUnauthorized
-	}
-	return r.Tenant, nil
 }
 
 // NoAuth is the tenant store for auth mode "none": every caller, with or

@@ -3,14 +3,17 @@ package policies
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/internal/testdb"
 )
 
@@ -146,11 +149,11 @@ func testTenantStore(t *testing.T, open backendFactory) {
 		{Tenant: Tenant{Name: "ops", RPM: 5}, KeyEnv: "MOEGATE_TEST_STATIC_KEY"},
 		{Tenant: Tenant{Name: "bi"}, KeyHash: "sha256:" + strings.ToUpper(HashKey("mg-bi-secret"))},
 	}
-	a, err := NewTenants(static, ba)
+	a, err := NewTenants(static, ba, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewTenants(static, bb)
+	b, err := NewTenants(static, bb, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +259,7 @@ func TestFileBackendStoresOnlyHashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, _ := NewTenants(nil, fb)
+	ts, _ := NewTenants(nil, fb, nil)
 	_, key, err := ts.Create(context.Background(), Tenant{Name: "acme"})
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +286,7 @@ func TestFileBackendStoresOnlyHashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts2, _ := NewTenants(nil, fb2)
+	ts2, _ := NewTenants(nil, fb2, nil)
 	if tn, err := ts2.Authenticate(context.Background(), key); err != nil || tn.Name != "acme" {
 		t.Fatalf("reopened store: %+v, %v", tn, err)
 	}
@@ -306,13 +309,13 @@ func TestNewTenantsRejectsBadStatic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewTenants(tt.static, nil)
+			_, err := NewTenants(tt.static, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("NewTenants = %v, want error containing %q", err, tt.want)
 			}
 		})
 	}
-	ts, err := NewTenants([]StaticTenant{{Tenant: Tenant{Name: "a"}, KeyHash: HashKey("k")}}, nil)
+	ts, err := NewTenants([]StaticTenant{{Tenant: Tenant{Name: "a"}, KeyHash: HashKey("k")}}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,4 +337,200 @@ func TestNoAuth(t *testing.T) {
 		t.Errorf("Create: %v", err)
 	}
 	var _ TenantStore = (*Tenants)(nil)
+}
+
+// unreachableBackend is a real FileBackend whose key lookups fail as an
+// unreachable database's do while down is set.
+type unreachableBackend struct {
+	*FileBackend
+	down    bool
+	err     error       // what a lookup fails with; an Unavailable error by default
+	stalled atomic.Bool // lookups hang until their context ends
+	lookups atomic.Int32
+}
+
+func (b *unreachableBackend) ByKeyHash(ctx context.Context, h string) (Record, error) {
+	b.lookups.Add(1)
+	if b.stalled.Load() {
+		<-ctx.Done()
+		return Record{}, ctx.Err()
+	}
+	if b.down {
+		if b.err != nil {
+			return Record{}, b.err
+		}
+		return Record{}, errs.E(errs.Unavailable, "tenant store unreachable: connection refused")
+	}
+	return b.FileBackend.ByKeyHash(ctx, h)
+}
+
+// While the backend cannot be reached, a key it accepted keeps working on
+// its last known tenant for staleAuth; a key it never accepted, a key it
+// no longer knows and a tenant changed or deleted here do not, and a
+// failure other than unreachability is not covered up.
+func TestAuthenticateRidesOutAnOutage(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		// before runs with the backend up, after the key was used once;
+		// it may return another key to try while the backend is down.
+		before  func(t *testing.T, ts *Tenants, key string) string
+		elapsed time.Duration // since the key's last good lookup
+		failure error         // nil: unreachable
+		served  bool
+		kind    errs.Kind // of the error when not served
+	}{
+		{name: "known key", served: true},
+		{name: "known key, answer just within the hour", elapsed: staleAuth, served: true},
+		{name: "known key, answer too old", elapsed: staleAuth + time.Second, kind: errs.Unavailable},
+		{name: "key never seen", kind: errs.Unavailable, before: func(t *testing.T, ts *Tenants, _ string) string {
+			_, key, err := ts.Create(ctx, Tenant{Name: "newcomer"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return key
+		}},
+		{name: "tenant deleted here", kind: errs.Unavailable, before: func(t *testing.T, ts *Tenants, key string) string {
+			if err := ts.Delete(ctx, "acme"); err != nil {
+				t.Fatal(err)
+			}
+			return key
+		}},
+		{name: "tenant updated here", kind: errs.Unavailable, before: func(t *testing.T, ts *Tenants, key string) string {
+			if _, err := ts.Update(ctx, "acme", Tenant{RPM: 5}); err != nil {
+				t.Fatal(err)
+			}
+			return key
+		}},
+		{name: "key revoked elsewhere, seen here", kind: errs.Unavailable, before: func(t *testing.T, ts *Tenants, key string) string {
+			if err := ts.backend.Delete(ctx, "acme"); err != nil { // as another replica would
+				t.Fatal(err)
+			}
+			if _, err := ts.Authenticate(ctx, key); !errors.Is(err, ErrUnauthorized) {
+				t.Fatalf("revoked key: %v, want ErrUnauthorized", err)
+			}
+			return key
+		}},
+		{name: "a failure that is not an outage", failure: errors.New("policies: decoding tenant: bad JSON"), kind: errs.Internal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fb, err := NewFileBackend(filepath.Join(t.TempDir(), "tenants.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &unreachableBackend{FileBackend: fb, err: tt.failure}
+			ts, err := NewTenants(nil, b, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+			ts.now = func() time.Time { return now }
+			_, key, err := ts.Create(ctx, Tenant{Name: "acme", RPM: 60})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ts.Authenticate(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if tt.before != nil {
+				key = tt.before(t, ts, key)
+			}
+			b.down = true
+			now = now.Add(tt.elapsed)
+			got, err := ts.Authenticate(ctx, key)
+			switch {
+			case tt.served && err != nil:
+				t.Fatalf("not served: %v", err)
+			case tt.served && (got.Name != "acme" || got.RPM != 60):
+				t.Fatalf("served %+v, want acme's last known policy", got)
+			case !tt.served && err == nil:
+				t.Fatalf("served %+v, want an error", got)
+			case !tt.served && errs.KindOf(err) != tt.kind:
+				t.Fatalf("error %v of kind %v, want %v", err, errs.KindOf(err), tt.kind)
+			}
+		})
+	}
+}
+
+// An unreachable Postgres is Unavailable (503, worth a retry), not an
+// internal error.
+func TestPostgresBackendUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	pool, err := pgxpool.New(ctx, "postgres://postgres@"+addr+"/test?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	b := &PostgresBackend{pool: pool, table: "moegate_tenants"}
+	_, err = b.ByKeyHash(ctx, HashKey("mg-anything"))
+	if errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("lookup on an unreachable Postgres: %v (kind %v), want Unavailable", err, errs.KindOf(err))
+	}
+}
+
+// A stalled tenant store costs one request at most tenantLookupTimeout:
+// the known key is served from memory, the next requests do not wait for
+// the store at all, and once a probe finds it back, lookups resume and a
+// key deleted meanwhile stops working.
+func TestAuthenticateStalledStore(t *testing.T) {
+	ctx := context.Background()
+	fb, err := NewFileBackend(filepath.Join(t.TempDir(), "tenants.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &unreachableBackend{FileBackend: fb}
+	ts, err := NewTenants(nil, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.store.every = 50 * time.Millisecond
+	_, key, err := ts.Create(ctx, Tenant{Name: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Authenticate(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+
+	b.stalled.Store(true)
+	start := time.Now()
+	if got, err := ts.Authenticate(ctx, key); err != nil || got.Name != "acme" {
+		t.Fatalf("first request in the stall: %+v, %v", got, err)
+	}
+	if waited := time.Since(start); waited < tenantLookupTimeout || waited > 5*tenantLookupTimeout {
+		t.Fatalf("first request in the stall waited %s, want about %s", waited, tenantLookupTimeout)
+	}
+	for range 5 {
+		start := time.Now()
+		if _, err := ts.Authenticate(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited > tenantLookupTimeout/2 {
+			t.Fatalf("a request waited %s for a store known to be stalled", waited)
+		}
+	}
+
+	if err := fb.Delete(ctx, "acme"); err != nil { // as another replica would, meanwhile
+		t.Fatal(err)
+	}
+	b.stalled.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := ts.Authenticate(ctx, key)
+		if errors.Is(err, ErrUnauthorized) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("after the stall: %v; want the deleted key refused once the store is back", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

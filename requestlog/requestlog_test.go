@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,11 @@ var kinds = []struct {
 			t.Fatal(err)
 		}
 		return a, b
+	}},
+	{"guarded redis", func(t *testing.T, ttl time.Duration) (Log, Log) {
+		rdb, prefix := testdb.Redis(t)
+		rdb2, _ := testdb.Redis(t)
+		return NewGuarded(NewRedis(rdb, prefix, ttl), time.Second, time.Second), NewGuarded(NewRedis(rdb2, prefix, ttl), time.Second, time.Second)
 	}},
 }
 
@@ -261,5 +267,66 @@ func TestPostgresPurge(t *testing.T) {
 	var left int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM moegate_request_log`).Scan(&left); err != nil || left != 1 {
 		t.Errorf("%d rows left, %v; want 1", left, err)
+	}
+}
+
+// stallingLog is a Memory log whose Puts hang, while stalled is set, until
+// their context ends: a database that stopped answering.
+type stallingLog struct {
+	*Memory
+	stalled atomic.Bool
+	puts    atomic.Int32
+}
+
+func (l *stallingLog) Put(ctx context.Context, r Record) error {
+	l.puts.Add(1)
+	if l.stalled.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return l.Memory.Put(ctx, r)
+}
+
+// A stalled log costs one request its timeout; the next requests in the
+// cooldown skip the write at once, and after it writes resume.
+func TestGuardedStall(t *testing.T) {
+	ctx := context.Background()
+	inner := &stallingLog{Memory: NewMemory(100, time.Hour)}
+	g := NewGuarded(inner, 100*time.Millisecond, 300*time.Millisecond)
+	rec := func(id string) Record { return Record{RequestID: id, TenantID: "t", Query: "q"} }
+	if err := g.Put(ctx, rec("a")); err != nil {
+		t.Fatal(err)
+	}
+	inner.stalled.Store(true)
+	start := time.Now()
+	if err := g.Put(ctx, rec("b")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("put in the stall: %v, want its timeout", err)
+	}
+	if waited := time.Since(start); waited < 100*time.Millisecond || waited > time.Second {
+		t.Fatalf("put in the stall waited %s, want about 100ms", waited)
+	}
+	before := inner.puts.Load()
+	for i := range 5 {
+		if err := g.Put(ctx, rec(fmt.Sprint("c", i))); !errors.Is(err, ErrSkipped) {
+			t.Fatalf("put in the cooldown: %v, want ErrSkipped", err)
+		}
+	}
+	if inner.puts.Load() != before {
+		t.Fatalf("the cooldown's puts reached the stalled log")
+	}
+	inner.stalled.Store(false)
+	time.Sleep(350 * time.Millisecond)
+	if err := g.Put(ctx, rec("d")); err != nil {
+		t.Fatalf("put after the cooldown: %v", err)
+	}
+	if _, err := g.Get(ctx, "t", "d"); err != nil {
+		t.Fatalf("get after the cooldown: %v", err)
+	}
+	// An invalid record is the caller's fault: it opens no cooldown.
+	if err := g.Put(ctx, Record{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("invalid record: %v", err)
+	}
+	if err := g.Put(ctx, rec("e")); err != nil {
+		t.Fatalf("put after an invalid record: %v", err)
 	}
 }

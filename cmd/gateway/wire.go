@@ -209,8 +209,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
 	}
-	if apiDeps.Tenants, err = policies.NewTenants(static, backend); err != nil {
+	if apiDeps.Tenants, err = policies.NewTenants(static, backend, log); err != nil {
 		return nil, fmt.Errorf("tenants: %w", err)
+	}
+	if pool != nil {
+		// The shared store of experts, tenants, labels and knowledge: while
+		// it is down the gateway serves from what it has loaded, degraded.
+		apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "postgres", Degrades: true, Check: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, postgresCheckTimeout)
+			defer cancel()
+			return pool.Ping(ctx)
+		}})
 	}
 	mem := policies.NewMemoryLimiter()
 	deps.Limiter, apiDeps.Usage = mem, mem
@@ -258,7 +267,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	if apiDeps.Gateway, err = gateway.New(gateway.Options{
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
-		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
+		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, RetrievalTimeout: cfg.Retrieval.Timeout.Std(), Notes: notes,
 		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
 	}, deps); err != nil {
 		return nil, err
@@ -361,6 +370,18 @@ func trainingSource(reg *experts.Registry, fb router.FeedbackStore, labels teach
 		return out, nil
 	}
 }
+
+// Every request writes the request log before its experts answer: a
+// shared log's write may take requestLogTimeout, and after one fails the
+// next requestLogCooldown's are skipped (feedback on them is refused).
+const (
+	requestLogTimeout  = 500 * time.Millisecond
+	requestLogCooldown = 5 * time.Second
+)
+
+// postgresCheckTimeout bounds /readyz's ping of Postgres: a database that
+// takes longer is reported as down rather than holding the probe.
+const postgresCheckTimeout = time.Second
 
 // openPostgres connects to the shared database with every moegate table in
 // schema, creating it if needed.
@@ -523,11 +544,13 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 	deps.Labels = labels
 	switch {
 	case rdb != nil:
-		deps.Log = requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL)
+		deps.Log = requestlog.NewGuarded(requestlog.NewRedis(rdb, "moegate:requests:", requestlog.DefaultTTL), requestLogTimeout, requestLogCooldown)
 	case pool != nil:
-		if deps.Log, err = requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL); err != nil {
+		pl, err := requestlog.NewPostgres(ctx, pool, requestlog.DefaultTTL)
+		if err != nil {
 			return fmt.Errorf("request log: %w", err)
 		}
+		deps.Log = requestlog.NewGuarded(pl, requestLogTimeout, requestLogCooldown)
 	}
 	routerOpts := router.Options{TopK: cfg.Router.TopK, TopP: cfg.Router.TopP, MinWeight: cfg.Router.MinWeight,
 		RetrievalThreshold: cfg.Router.RetrievalThreshold, Logger: log}

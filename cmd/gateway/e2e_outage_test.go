@@ -1,0 +1,202 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moegate/moegate/internal/testdb"
+)
+
+// cutter forwards TCP connections to a server and can cut them all, and
+// refuse new ones, until it is restored: a database outage without
+// stopping the database the other tests share.
+type cutter struct {
+	t      *testing.T
+	addr   string // where it listens
+	target string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns []net.Conn
+	// stalled holds back every byte until it is closed: a server that
+	// stopped answering without closing anything.
+	stalled chan struct{}
+}
+
+// stall holds every connection's bytes, and new connections', until
+// unstall: a hung database rather than a refused one.
+func (c *cutter) stall() {
+	c.mu.Lock()
+	c.stalled = make(chan struct{})
+	c.mu.Unlock()
+}
+
+func (c *cutter) unstall() {
+	c.mu.Lock()
+	close(c.stalled)
+	c.stalled = nil
+	c.mu.Unlock()
+}
+
+// pipe copies src to dst, holding what it reads while the cutter stalls.
+func (c *cutter) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		c.mu.Lock()
+		held := c.stalled
+		c.mu.Unlock()
+		if held != nil {
+			<-held
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	c := &cutter{t: t, addr: freeAddr(t), target: target}
+	c.restore()
+	t.Cleanup(c.cut)
+	return c
+}
+
+// restore listens again on the same address.
+func (c *cutter) restore() {
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.ln = ln
+	c.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", c.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go c.pipe(out, in)
+			go c.pipe(in, out)
+		}
+	}()
+}
+
+// cut closes the listener and every connection through it.
+func (c *cutter) cut() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ln != nil {
+		c.ln.Close()
+		c.ln = nil
+	}
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// TestEndToEndPostgresOutage: with the shared Postgres unreachable, the
+// gateway keeps serving the tenants it has authenticated and /readyz
+// reports it degraded, not unready; when Postgres returns, so does the
+// check.
+func TestEndToEndPostgresOutage(t *testing.T) {
+	const tok = "adm"
+	pg, err := url.Parse(testdb.PostgresURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCutter(t, pg.Host)
+	through := *pg
+	through.Host = c.addr
+	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_AUTH=keys",
+		"MOEGATE_POSTGRES_URL="+through.String(), "MOEGATE_POSTGRES_SCHEMA="+testdb.Schema(t))
+	status, _, body := call(t, "POST", a.url("/admin/tenants"), tok, map[string]any{"name": "outage", "rpm": 1000})
+	if status != 201 {
+		t.Fatalf("create tenant: %d %v", status, body)
+	}
+	key := body["key"].(string)
+	if status, body := chat(t, a, key, map[string]any{"model": "auto", "q": "hello"}); status != 200 {
+		t.Fatalf("before the outage: %d %v", status, body)
+	}
+	status, _, body = call(t, "POST", a.url("/admin/tenants"), tok, map[string]any{"name": "unseen"})
+	if status != 201 {
+		t.Fatalf("create tenant: %d %v", status, body)
+	}
+	unseen := body["key"].(string) // never used before the outage
+	readyz := func() (int, map[string]any) {
+		status, _, body := call(t, "GET", a.url("/readyz"), "", nil)
+		return status, body
+	}
+	if status, body := readyz(); status != 200 || body["checks"].(map[string]any)["postgres"] != "ok" {
+		t.Fatalf("/readyz before the outage: %d %v", status, body)
+	}
+
+	c.cut()
+	for i := range 3 {
+		if status, body := chat(t, a, key, map[string]any{"model": "auto", "q": fmt.Sprintf("hello %d", i)}); status != 200 {
+			t.Fatalf("a known tenant during the outage: %d %v", status, body)
+		}
+	}
+	status, body = chat(t, a, unseen, map[string]any{"model": "auto", "q": "hello"})
+	wantError(t, status, body, 503, "unavailable")
+	status, _, body = call(t, "POST", a.url("/admin/tenants"), tok, map[string]any{"name": "during"})
+	wantError(t, status, body, 503, "unavailable")
+	status, body = readyz()
+	if status != 200 || body["status"] != "degraded" || body["checks"].(map[string]any)["postgres"] == "ok" {
+		t.Fatalf("/readyz during the outage: %d %v, want 200, degraded, postgres not ok", status, body)
+	}
+
+	c.restore()
+	eventually(t, 30*time.Second, "/readyz to report postgres back", func() bool {
+		_, body := readyz()
+		return body["checks"].(map[string]any)["postgres"] == "ok"
+	})
+	// The key first seen now works once the gateway looks keys up again.
+	eventually(t, 30*time.Second, "a key never seen before to work after the outage", func() bool {
+		status, _ := chat(t, a, unseen, map[string]any{"model": "auto", "q": "hello again"})
+		return status == 200
+	})
+
+	// A database that hangs rather than refuses: the known tenant is
+	// served, the first request waiting out the key's lookup and the
+	// request log's write (a second and a half at most), the next ones
+	// not waiting at all.
+	c.stall()
+	for i := range 4 {
+		start := time.Now()
+		if status, body := chat(t, a, key, map[string]any{"model": "auto", "q": fmt.Sprintf("stalled %d", i)}); status != 200 {
+			t.Fatalf("a known tenant while postgres hangs: %d %v", status, body)
+		}
+		if took, most := time.Since(start), map[bool]time.Duration{true: 5 * time.Second, false: 500 * time.Millisecond}[i == 0]; took > most {
+			t.Fatalf("request %d while postgres hangs took %s, want at most %s", i, took, most)
+		}
+	}
+	if status, body := readyz(); status != 200 || body["checks"].(map[string]any)["postgres"] == "ok" {
+		t.Fatalf("/readyz while postgres hangs: %d %v, want 200 with postgres not ok", status, body)
+	}
+	c.unstall()
+	eventually(t, 30*time.Second, "/readyz to report postgres back after the stall", func() bool {
+		_, body := readyz()
+		return body["checks"].(map[string]any)["postgres"] == "ok"
+	})
+}
