@@ -122,7 +122,8 @@ type Retrieval struct {
 	Backend  string  `yaml:"backend"` // embedded | postgres
 	TopK     int     `yaml:"top_k"`
 	MinScore float64 `yaml:"min_score"`
-	// Timeout bounds a search; a request whose retrieval is "auto" is then
+	// Timeout bounds a search of the postgres backend (the embedded one
+	// searches memory); a request whose retrieval is "auto" is then
 	// answered without passages.
 	Timeout units.Duration `yaml:"timeout"`
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
@@ -156,36 +155,30 @@ func TestEjectedExpertsAndFallbacks(t *testing.T) {
 	}
 }
 
-// stalledStore is an embedded retrieval store whose searches hang until
-// their context ends: a database that stopped answering.
-type stalledStore struct{ *retrieval.Embedded }
+// failingStore is an embedded retrieval store whose searches fail, as a
+// database's that is out of reach, or past the store's own timeout, do.
+type failingStore struct{ *retrieval.Embedded }
 
-func (stalledStore) Search(ctx context.Context, _ []float32, _ int, _ retrieval.Filter) ([]retrieval.Hit, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
+func (failingStore) Search(context.Context, []float32, int, retrieval.Filter) ([]retrieval.Hit, error) {
+	return nil, fmt.Errorf("retrieval: searching: %w", context.DeadlineExceeded)
 }
 
-// A retrieval store that does not answer within the retrieval timeout
-// leaves an "auto" request without passages, saying why, and fails one
-// that asked for "always"; neither waits longer than the timeout.
-func TestRetrievalStoreStalled(t *testing.T) {
-	e := newEnv(t, router.Options{}, Options{RetrievalTimeout: 50 * time.Millisecond})
+// A retrieval store that fails leaves an "auto" request without passages,
+// saying why, and fails one that asked for "always".
+func TestRetrievalStoreFails(t *testing.T) {
+	e := newEnv(t, router.Options{}, Options{})
 	store, err := retrieval.OpenEmbedded(t.TempDir(), 256, retrieval.EmbeddedOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	e.gw.deps.Retrieval = stalledStore{store}
+	e.gw.deps.Retrieval = failingStore{store}
 	for _, tt := range []struct {
 		mode    string
 		wantErr bool
 	}{{policies.RetrievalAuto, false}, {policies.RetrievalAlways, true}} {
 		t.Run(tt.mode, func(t *testing.T) {
-			start := time.Now()
 			p, err := e.gw.Plan(context.Background(), chat("when does the bank open", policies.Extension{Retrieval: tt.mode}))
-			if took := time.Since(start); took > 2*time.Second {
-				t.Fatalf("planning took %s with a 50ms retrieval timeout", took)
-			}
 			if tt.wantErr {
 				if err == nil || errs.KindOf(err) != errs.UpstreamFailed || !strings.Contains(err.Error(), "retrieval") {
 					t.Fatalf("always: %v, want the retrieval failure", err)
@@ -195,7 +188,7 @@ func TestRetrievalStoreStalled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := p.Info.Retrieval; r.Used || !strings.Contains(r.Reason, "did not answer in time") {
+			if r := p.Info.Retrieval; r.Used || !strings.Contains(r.Reason, "retrieval store failed") {
 				t.Fatalf("auto: retrieval %+v, want unused with the reason", r)
 			}
 		})

@@ -51,11 +51,9 @@ type Options struct {
 
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
-	// RetrievalTimeout bounds a search (2s): a store that does not answer
-	// in time, or fails, leaves a request whose retrieval is "auto"
-	// without passages (the moegate object says why) and fails one that
-	// asked for "always".
-	RetrievalTimeout time.Duration
+	// A failed search (the store's own timeout included) leaves a request
+	// whose retrieval is "auto" without passages, the moegate object
+	// saying why; one that asked for "always" fails.
 
 	// Notes are added to every moegate object, e.g. that the default
 	// expert runs a demo model whose answers are not meaningful.
@@ -68,7 +66,6 @@ const (
 	DefaultRequestTimeout    = 120 * time.Second
 	DefaultRetrievalTopK     = 4
 	DefaultRetrievalMinScore = 0.25
-	DefaultRetrievalTimeout  = 2 * time.Second
 )
 
 func (o *Options) setDefaults() {
@@ -76,7 +73,6 @@ func (o *Options) setDefaults() {
 	o.Aggregate = cmp.Or(o.Aggregate, aggregate.Top1)
 	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultRequestTimeout)
 	o.RetrievalTopK = cmp.Or(o.RetrievalTopK, DefaultRetrievalTopK)
-	o.RetrievalTimeout = cmp.Or(o.RetrievalTimeout, DefaultRetrievalTimeout)
 	if len(o.EmbedModels) == 0 {
 		o.EmbedModels = []string{DefaultEmbedModel}
 	}

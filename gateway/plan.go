@@ -144,11 +144,11 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	var hits []retrieval.Hit
 	var searchFailed error // the search failed, and the request goes on without passages
 	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && !noWords {
-		sctx, cancel := context.WithTimeout(ctx, g.opts.RetrievalTimeout)
-		hits, err = g.deps.Retrieval.Search(sctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
+		// A store over the network bounds its own searches (Postgres:
+		// retrieval.timeout).
+		hits, err = g.deps.Retrieval.Search(ctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
 			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: p.scope.AllowedData,
 		})
-		cancel()
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
@@ -222,7 +222,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	useRetrieval := mode == policies.RetrievalAlways || (mode == policies.RetrievalAuto && decision.Retrieve)
 	switch {
 	case searchFailed != nil:
-		info.Retrieval.Reason = "the retrieval store did not answer in time or failed; answered without passages"
+		info.Retrieval.Reason = "the retrieval store failed or did not answer in time; answered without passages"
 		m.retrievals.Get("failed").Inc()
 	case noWords:
 		info.Retrieval.Reason = "the query has no words to search with"

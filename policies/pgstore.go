@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -113,10 +114,18 @@ func (b *PostgresBackend) Get(ctx context.Context, name string) (Record, error) 
 	return r, err
 }
 
-// ByKeyHash returns the record with key hash h.
+// ByKeyHash returns the record whose key hash is h, failing after
+// keyLookupTimeout: every request with a key waits for it, and a tenant
+// store slower than that is treated as out of reach (see Tenants), so a
+// stalled database costs one request at most this.
 func (b *PostgresBackend) ByKeyHash(ctx context.Context, h string) (Record, error) {
+	ctx, cancel := context.WithTimeout(ctx, keyLookupTimeout)
+	defer cancel()
 	return b.one(ctx, "key_hash", h)
 }
+
+// keyLookupTimeout bounds PostgresBackend.ByKeyHash.
+const keyLookupTimeout = time.Second
 
 // List returns all records sorted by name.
 func (b *PostgresBackend) List(ctx context.Context) ([]Record, error) {

@@ -120,11 +120,6 @@ type knownKey struct {
 // revoked on another replica in the meantime stops within the hour.
 const staleAuth = time.Hour
 
-// tenantLookupTimeout bounds a key's lookup in the backend: a store slower
-// than that is treated as out of reach, so that a stalled database costs
-// a request at most this, and while it stays so (see circuit) nothing.
-const tenantLookupTimeout = time.Second
-
 // NewTenants checks static and reads their keys (from the environment when
 // KeyEnv is set). backend may be nil: then only static tenants exist and
 // Create fails.
@@ -331,9 +326,7 @@ func (ts *Tenants) Authenticate(ctx context.Context, key string) (Tenant, error)
 		return Tenant{}, ErrUnauthorized
 	}
 	if ts.store.use() {
-		lctx, cancel := context.WithTimeout(ctx, tenantLookupTimeout)
-		r, err := ts.backend.ByKeyHash(lctx, h)
-		cancel()
+		r, err := ts.backend.ByKeyHash(ctx, h)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			ts.forget(h)
@@ -373,7 +366,9 @@ func (ts *Tenants) Authenticate(ctx context.Context, key string) (Tenant, error)
 
 func (ts *Tenants) forget(h string) {
 	ts.mu.Lock()
-	delete(ts.known, h)
+	if len(ts.known) > 0 {
+		delete(ts.known, h)
+	}
 	ts.mu.Unlock()
 }
 

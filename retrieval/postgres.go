@@ -1,6 +1,7 @@
 package retrieval
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,14 +32,21 @@ type PostgresOptions struct {
 	Schema string
 	// EfSearch is pgvector's hnsw.ef_search; default 64.
 	EfSearch int
-	Logger   *slog.Logger // nil: discard
+	// SearchTimeout bounds a Search (default 2s): a database that stalls
+	// fails the search rather than holding the request.
+	SearchTimeout time.Duration
+	Logger        *slog.Logger // nil: discard
 }
+
+// DefaultSearchTimeout bounds a search of the Postgres store.
+const DefaultSearchTimeout = 2 * time.Second
 
 // Postgres is a Store in Postgres with pgvector: a documents table, a
 // chunks table with a vector(dim) column and an HNSW index over it by
 // cosine distance. Filters are applied in SQL.
 type Postgres struct {
 	pool       *pgxpool.Pool
+	timeout    time.Duration // of a Search
 	dim        int
 	schema     string // quoted identifier
 	schemaName string
@@ -97,7 +106,8 @@ func OpenPostgres(ctx context.Context, url string, dim int, opts PostgresOptions
 		return nil, fmt.Errorf("retrieval: postgres URL: %w", err)
 	}
 	host := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
-	p := &Postgres{dim: dim, schema: pgx.Identifier{opts.Schema}.Sanitize(), schemaName: opts.Schema, log: log}
+	p := &Postgres{dim: dim, schema: pgx.Identifier{opts.Schema}.Sanitize(), schemaName: opts.Schema, log: log,
+		timeout: cmp.Or(opts.SearchTimeout, DefaultSearchTimeout)}
 
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
 	if err != nil {
@@ -253,6 +263,8 @@ func (p *Postgres) DeleteDocument(ctx context.Context, id string) error {
 
 // Search implements Store.
 func (p *Postgres) Search(ctx context.Context, vec []float32, k int, f Filter) ([]Hit, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
 	return p.search(ctx, p.pool, vec, k, f)
 }
 

@@ -207,3 +207,21 @@ func TestPostgresAdoptsLegacySchema(t *testing.T) {
 		t.Errorf("schema_migrations after adoption: %q, want retrieval:1,retrieval:2", got)
 	}
 }
+
+// A search gets at most SearchTimeout, whatever the caller's deadline: a
+// stalled database fails the search instead of holding the request.
+func TestPostgresSearchTimeout(t *testing.T) {
+	p := openTestPostgres(t, testSchema(), 8)
+	t.Cleanup(func() {
+		_ = p.DropSchema(context.Background())
+		p.Close()
+	})
+	vec := []float32{1, 0, 0, 0, 0, 0, 0, 0}
+	if _, err := p.Search(context.Background(), vec, 3, Filter{}); err != nil {
+		t.Fatalf("search with the default timeout: %v", err)
+	}
+	p.timeout = time.Nanosecond // as if the database had stalled
+	if _, err := p.Search(context.Background(), vec, 3, Filter{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("search past its timeout: %v, want context.DeadlineExceeded", err)
+	}
+}

@@ -171,7 +171,7 @@ func openRetrieval(ctx context.Context, cfg config.Config, dim int, log *slog.Lo
 		if cfg.Postgres.URL == "" {
 			return nil, errors.New("retrieval.backend is postgres but no postgres.url (or --postgres) is set")
 		}
-		return retrieval.OpenPostgres(ctx, cfg.Postgres.URL, dim, retrieval.PostgresOptions{Schema: cfg.Postgres.Schema, Logger: log})
+		return retrieval.OpenPostgres(ctx, cfg.Postgres.URL, dim, retrieval.PostgresOptions{Schema: cfg.Postgres.Schema, SearchTimeout: cfg.Retrieval.Timeout.Std(), Logger: log})
 	}
 	return retrieval.OpenEmbedded(filepath.Join(cfg.DataDir, "knowledge"), dim, retrieval.EmbeddedOptions{Logger: log})
 }
