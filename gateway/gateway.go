@@ -51,9 +51,6 @@ type Options struct {
 
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
-	// A failed search (the store's own timeout included) leaves a request
-	// whose retrieval is "auto" without passages, the moegate object
-	// saying why; one that asked for "always" fails.
 
 	// Notes are added to every moegate object, e.g. that the default
 	// expert runs a demo model whose answers are not meaningful.

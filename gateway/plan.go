@@ -145,7 +145,9 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	var searchFailed error // the search failed, and the request goes on without passages
 	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && !noWords {
 		// A store over the network bounds its own searches (Postgres:
-		// retrieval.timeout).
+		// retrieval.timeout). A failed search leaves a request whose
+		// retrieval is "auto" without passages, the moegate object saying
+		// why; one that asked for "always" fails.
 		hits, err = g.deps.Retrieval.Search(ctx, p.vec, g.opts.RetrievalTopK, retrieval.Filter{
 			ExcludeDataOwners: p.scope.ExcludedData, OnlyDataOwners: p.scope.AllowedData,
 		})

@@ -35,8 +35,8 @@ type circuit struct {
 	nextProbe time.Time
 }
 
-// healthy reports whether Redis is in use, with a reason suitable for a
-// readiness endpoint.
+// healthy reports whether the back end is in use, with a reason suitable
+// for a readiness endpoint.
 func (c *circuit) healthy() (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -46,7 +46,7 @@ func (c *circuit) healthy() (bool, string) {
 	return false, fmt.Sprintf("%s unreachable since %s (%v); %s", c.store, c.downSince.UTC().Format(time.RFC3339), c.lastErr, c.degraded)
 }
 
-// check pings Redis now and closes or opens the circuit accordingly.
+// check pings the back end now and closes or opens the circuit accordingly.
 func (c *circuit) check(ctx context.Context) error {
 	if err := c.ping(ctx); err != nil {
 		c.fail(err)
@@ -61,8 +61,8 @@ func (c *circuit) check(ctx context.Context) error {
 	return nil
 }
 
-// use reports whether to try Redis, starting a background probe when it is
-// down and one is due.
+// use reports whether to try the back end, starting a background probe
+// when it is down and one is due.
 func (c *circuit) use() bool {
 	c.mu.Lock()
 	down, due := c.down, !c.now().Before(c.nextProbe)
@@ -81,7 +81,7 @@ func (c *circuit) use() bool {
 	return false
 }
 
-// fail opens the circuit after a Redis failure.
+// fail opens the circuit after a failure of the back end.
 func (c *circuit) fail(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
