@@ -346,12 +346,10 @@ type unreachableBackend struct {
 	*FileBackend
 	down    bool
 	err     error       // what a lookup fails with; an Unavailable error by default
-	stalled atomic.Bool // lookups hang until their context ends
-	lookups atomic.Int32
+	stalled atomic.Bool // lookups hang for stalledLookup, then fail as past their timeout
 }
 
 func (b *unreachableBackend) ByKeyHash(ctx context.Context, h string) (Record, error) {
-	b.lookups.Add(1)
 	if b.stalled.Load() {
 		// A stalled database, as the Postgres backend reports it: past its
 		// own lookup timeout.
