@@ -106,9 +106,15 @@ type Embed struct {
 	BaseURL string `yaml:"base_url"`
 	// Model is the endpoint's model name (openai) or the GGUF file's path
 	// (engine).
-	Model     string         `yaml:"model"`
-	APIKeyEnv string         `yaml:"api_key_env"`
-	Timeout   units.Duration `yaml:"timeout"`
+	Model     string `yaml:"model"`
+	APIKeyEnv string `yaml:"api_key_env"`
+	// Timeout bounds each call to an openai endpoint (a batch of up to
+	// 64 texts when ingesting); QueryTimeout bounds embedding a request's
+	// query (openai, engine), after which the request goes on without
+	// the vector: by name without the semantic cache and retrieval,
+	// routed to the default expert.
+	Timeout      units.Duration `yaml:"timeout"`
+	QueryTimeout units.Duration `yaml:"query_timeout"`
 	// Threads, Parallel and Pooling tune engine: kernel threads (0: all
 	// cores), Embed calls run at once (0: 2), and pooling ("mean", "cls",
 	// "last"; "": the file's <arch>.pooling_type).
@@ -228,7 +234,7 @@ func Default() Config {
 		Health:          Health{Enabled: true},
 		Router:          Router{Kind: "learned", RetrainDebounce: units.Duration(500 * time.Millisecond)},
 		Local:           Local{Parallel: 2, Context: 2048, MaxTokens: 256},
-		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: units.Duration(30 * time.Second)},
+		Embed:           Embed{Kind: "local", Dim: 2048, Timeout: units.Duration(30 * time.Second), QueryTimeout: units.Duration(2 * time.Second)},
 		Retrieval:       Retrieval{Backend: "embedded"},
 		Postgres:        Postgres{Schema: "moegate"},
 		Auth:            "none",

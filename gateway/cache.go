@@ -46,6 +46,9 @@ func (g *Gateway) cacheDecision(p *Plan) cacheUse {
 		info.Reason = why + " asks for a fresh sample: not served from or stored in the cache (moegate.cache \"on\" allows it)"
 		return cacheUse{}
 	}
+	if p.unembedded {
+		info.Reason = "the embedder failed or did not answer in time: exact matches only"
+	}
 	return cacheUse{lookup: true, store: true}
 }
 

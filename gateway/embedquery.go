@@ -93,7 +93,7 @@ func (g *Gateway) embedQuery(ctx context.Context, text string, forRouter bool) (
 		}
 		return v, router.Features{}, policies.NewSparseVector(v, idx), lent, nil
 	}
-	vecs, err := g.deps.Embedder.Embed(ctx, []string{text})
+	vecs, err := g.queries.Embed(ctx, []string{text})
 	if err != nil {
 		return nil, router.Features{}, nil, nil, err
 	}

@@ -48,6 +48,12 @@ type Options struct {
 	// EmbedModels are the names /v1/embeddings accepts for the gateway's
 	// embedder; [DefaultEmbedModel] when empty.
 	EmbedModels []string
+	// EmbedTimeout bounds embedding a request's query with an embedder
+	// other than the local features (an endpoint, an engine model), and
+	// routing that embeds more of the conversation; after a failure the
+	// embedder is skipped for EmbedCooldown. Requests go on without the
+	// vector.
+	EmbedTimeout time.Duration
 
 	RetrievalTopK     int     // 4 passages searched
 	RetrievalMinScore float64 // 0.25: passages scoring less are not shown to experts
@@ -63,6 +69,8 @@ const (
 	DefaultRequestTimeout    = 120 * time.Second
 	DefaultRetrievalTopK     = 4
 	DefaultRetrievalMinScore = 0.25
+	DefaultEmbedTimeout      = 2 * time.Second
+	EmbedCooldown            = 5 * time.Second
 )
 
 func (o *Options) setDefaults() {
@@ -70,6 +78,7 @@ func (o *Options) setDefaults() {
 	o.Aggregate = cmp.Or(o.Aggregate, aggregate.Top1)
 	o.RequestTimeout = cmp.Or(o.RequestTimeout, DefaultRequestTimeout)
 	o.RetrievalTopK = cmp.Or(o.RetrievalTopK, DefaultRetrievalTopK)
+	o.EmbedTimeout = cmp.Or(o.EmbedTimeout, DefaultEmbedTimeout)
 	if len(o.EmbedModels) == 0 {
 		o.EmbedModels = []string{DefaultEmbedModel}
 	}
@@ -152,7 +161,11 @@ type Gateway struct {
 	uncounted   *metrics // registered nowhere: dry runs count nothing
 	corrections *corrections
 	shared      *sharedEmbedder // nil: the router embeds queries itself
-	keys        policies.CacheKeyer
+	// queries embeds requests' queries: Deps.Embedder, guarded (see
+	// Options.EmbedTimeout) unless it is the local features, which do no
+	// I/O.
+	queries embed.Embedder
+	keys    policies.CacheKeyer
 
 	experts atomic.Pointer[snapshotInfo]
 }
@@ -204,8 +217,12 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections(),
-		shared: shareEmbedding(deps)}, nil
+	g := &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections(),
+		shared: shareEmbedding(deps), queries: deps.Embedder}
+	if _, local := deps.Embedder.(*embed.Local); !local {
+		g.queries = embed.NewGuarded(deps.Embedder, opts.EmbedTimeout, EmbedCooldown)
+	}
+	return g, nil
 }
 
 // DefaultExpert is the expert that answers when no other fits.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/moegate/moegate/aggregate"
+	"github.com/moegate/moegate/embed"
 	"github.com/moegate/moegate/experts"
 	"github.com/moegate/moegate/internal/errs"
 	"github.com/moegate/moegate/policies"
@@ -30,6 +32,7 @@ type Plan struct {
 	cacheVec   *policies.Vector // vec as the cache takes it, once for lookup and store
 	features   router.Features  // the router's features of the query, when shared with vec
 	lent       *[]float32       // vec's pooled storage until routed (see embedQuery), or nil
+	unembedded bool             // the embedder failed: the request goes on without vec
 	candidates []aggregate.Candidate
 	strategy   aggregate.Strategy
 	chat       *experts.Request // with retrieved passages when retrieval is used
@@ -132,18 +135,34 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 			}
 		}
 	}
+	var embedFailed error // the embedder failed, and the request goes on without the vector
 	if text != "" {
 		// The router reads the query's own text: its features can come
 		// with the vector only when that is what was embedded.
 		forRouter := req.Model == experts.ReservedName && !noWords
 		if p.vec, p.features, p.cacheVec, p.lent, err = g.embedQuery(ctx, text, forRouter); err != nil {
-			return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
+			// An embedder that failed or stalled does not take the gateway
+			// down: without the vector a request by name skips the
+			// semantic cache and retrieval, and a routed one goes to the
+			// default expert, the moegate object saying why. Only a
+			// request that asked for retrieval fails.
+			switch {
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case mode == policies.RetrievalAlways && g.deps.Retrieval != nil:
+				return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
+			}
+			embedFailed, p.unembedded = err, true
+			m.embedFailures.Get(embedFailure(err)).Inc()
+			if !errors.Is(err, embed.ErrSkipped) {
+				g.log.WarnContext(ctx, "embedding the query failed; going on without its vector", "request_id", req.ID, "err", err)
+			}
 		}
 	}
 
 	var hits []retrieval.Hit
 	var searchFailed error // the search failed, and the request goes on without passages
-	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && !noWords {
+	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && p.vec != nil {
 		// A store over the network bounds its own searches (Postgres:
 		// retrieval.timeout). A failed search leaves a request whose
 		// retrieval is "auto" without passages, the moegate object saying
@@ -166,10 +185,14 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	decision := &p.decided
 	switch {
 	case req.Model == experts.ReservedName && p.vec == nil:
-		if !p.scope.DefaultAllowed {
-			return nil, errs.E(errs.PermissionDenied, "The query has no words to route by, and the policies of this request exclude the default expert.").WithCode("no_expert_allowed")
+		why := "the query has no words to route by"
+		if embedFailed != nil {
+			why = "the embedder failed or did not answer in time"
 		}
-		*decision = router.Decision{Router: "none", Default: true, DefaultReason: "the query has no words to route by",
+		if !p.scope.DefaultAllowed {
+			return nil, errs.E(errs.PermissionDenied, "Routing is not possible (%s), and the policies of this request exclude the default expert.", why).WithCode("no_expert_allowed")
+		}
+		*decision = router.Decision{Router: "none", Default: true, DefaultReason: why,
 			Experts: []router.Choice{{Name: g.opts.DefaultExpert, Weight: 1}}}
 	case req.Model == experts.ReservedName:
 		*decision, err = g.route(ctx, p, hits)
@@ -226,6 +249,9 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	case searchFailed != nil:
 		info.Retrieval.Reason = "the retrieval store failed or did not answer in time; answered without passages"
 		m.retrievals.Get("failed").Inc()
+	case embedFailed != nil && mode != policies.RetrievalNever && g.deps.Retrieval != nil:
+		info.Retrieval.Reason = "the embedder failed or did not answer in time; answered without passages"
+		m.retrievals.Get("failed").Inc()
 	case noWords:
 		info.Retrieval.Reason = "the query has no words to search with"
 		m.retrievals.Get("skipped").Inc()
@@ -275,12 +301,28 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 	if len(hits) > 0 {
 		q.RetrievalScore = hits[0].Score
 	}
-	d, err := g.deps.Router.Route(ctx, q)
+	rctx := ctx
+	if g.queries != g.deps.Embedder {
+		// A router on the embedder's vectors embeds more of a long
+		// message or a conversation itself: bounded as the query was.
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, g.opts.EmbedTimeout)
+		defer cancel()
+	}
+	d, err := g.deps.Router.Route(rctx, q)
 	// Routers read the features only while routing.
 	g.shared.release(p.features)
 	p.features = router.Features{}
-	if err != nil {
-		return d, fmt.Errorf("route: %w", err)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return d, ctx.Err()
+	default:
+		// A router that cannot decide (its embedder failed, its model is
+		// unusable) leaves the query to the default expert rather than
+		// failing it.
+		g.log.WarnContext(ctx, "routing failed; the default expert answers", "request_id", p.req.ID, "err", err)
+		d = router.Decision{Router: cmp.Or(d.Router, "none"), Default: true, DefaultReason: "routing failed: " + routeFailure(err)}
 	}
 	isCandidate := func(name string) bool { return slices.Contains(candidates, name) }
 	if expert, sim, ok := g.corrections.best(p.req.Tenant.Key(), p.vec, isCandidate); ok {
@@ -493,4 +535,24 @@ func (g *Gateway) addFallbacks(p *Plan, d router.Decision, routed bool) {
 	if routed && p.scope.DefaultAllowed {
 		add(g.opts.DefaultExpert, top)
 	}
+}
+
+// embedFailure is the metric label of a failed query embedding.
+func embedFailure(err error) string {
+	switch {
+	case errors.Is(err, embed.ErrSkipped):
+		return "skipped"
+	case errs.Is(err, errs.Timeout):
+		return "timeout"
+	}
+	return "failed"
+}
+
+// routeFailure says in general terms why routing failed, for the moegate
+// object (the error itself, with addresses, is logged).
+func routeFailure(err error) string {
+	if errs.Is(err, errs.Timeout) || errors.Is(err, context.DeadlineExceeded) {
+		return "the embedder did not answer in time"
+	}
+	return "the router could not embed or score the query"
 }

@@ -2,8 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,4 +202,68 @@ func TestEndToEndPostgresOutage(t *testing.T) {
 		_, body := readyz()
 		return body["checks"].(map[string]any)["postgres"] == "ok"
 	})
+}
+
+// TestEndToEndEmbedderOutage: a gateway whose embedder is another
+// moegate's /v1/embeddings, through a connection the test can stall or
+// cut. While the embedder hangs or refuses, routed requests go to the
+// default expert within embed.query_timeout, saying why, and requests by
+// name are served; the embedder is skipped while it cools down, and
+// routing comes back when it answers again.
+func TestEndToEndEmbedderOutage(t *testing.T) {
+	const tok = "adm"
+	b := startInstance(t, t.TempDir()) // the embeddings endpoint
+	c := newCutter(t, b.addr)
+	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_ROUTER_RETRAIN_DEBOUNCE=50ms",
+		"MOEGATE_EMBED_KIND=openai", "MOEGATE_EMBED_BASE_URL=http://"+c.addr+"/v1", "MOEGATE_EMBED_MODEL=moegate-embed",
+		"MOEGATE_EMBED_QUERY_TIMEOUT=500ms")
+	for name, ex := range map[string][]string{"cooking": cooking, "cars": cars} {
+		status, _, body := call(t, "POST", a.url("/admin/experts"), tok, map[string]any{"name": name, "kind": "local", "examples": ex})
+		if status != 201 {
+			t.Fatalf("add %s: %d %v", name, status, body)
+		}
+	}
+	const query = "how long should i boil pasta"
+	eventually(t, 30*time.Second, "routing to cooking on the remote embedder's vectors", func() bool {
+		status, body := chat(t, a, "", map[string]any{"model": "auto", "q": query})
+		return status == 200 && routedTo(t, body) == "cooking"
+	})
+
+	for _, outage := range []struct {
+		name        string
+		start, end  func()
+		firstAtMost time.Duration
+	}{{"stalled", c.stall, c.unstall, 3 * time.Second}, {"refused", c.cut, c.restore, time.Second}} {
+		outage.start()
+		for i := range 3 {
+			start := time.Now()
+			status, body := chat(t, a, "", map[string]any{"model": "auto", "q": fmt.Sprintf("%s %d", query, i)})
+			route, _ := moegate(t, body)["route"].(map[string]any)
+			if status != 200 || route["default"] != true || !strings.Contains(fmt.Sprint(route["default_reason"]), "embedder") {
+				t.Fatalf("%s embedder, routed request %d: %d %v, want the default expert saying why", outage.name, i, status, body)
+			}
+			if took, most := time.Since(start), map[bool]time.Duration{true: outage.firstAtMost, false: time.Second}[i == 0]; took > most {
+				t.Fatalf("%s embedder, routed request %d took %s, want at most %s", outage.name, i, took, most)
+			}
+		}
+		if status, body := chat(t, a, "", map[string]any{"model": "cars", "q": "my brakes are squeaking"}); status != 200 {
+			t.Fatalf("%s embedder, by name: %d %v", outage.name, status, body)
+		}
+		outage.end()
+		eventually(t, 30*time.Second, "routing to come back after the "+outage.name+" embedder answers", func() bool {
+			status, body := chat(t, a, "", map[string]any{"model": "auto", "q": query})
+			return status == 200 && routedTo(t, body) == "cooking"
+		})
+	}
+	resp, err := http.Get(a.url("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	for _, reason := range []string{"timeout", "failed", "skipped"} {
+		if !strings.Contains(string(metrics), `moegate_query_embedding_failures_total{reason="`+reason+`"}`) {
+			t.Errorf("/metrics has no query embedding failures with reason %s", reason)
+		}
+	}
 }

@@ -268,7 +268,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 		DefaultExpert: cfg.DefaultExpert, Aggregate: strategy, Synthesizer: cfg.Synthesizer, Retries: cfg.Retries,
 		FirstByteTimeout: cfg.FirstByteTimeout.Std(), HedgeDelay: cfg.HedgeDelay.Std(),
 		RequestTimeout: cfg.RequestTimeout.Std(), RetrievalTopK: cfg.Retrieval.TopK, RetrievalMinScore: cfg.Retrieval.MinScore, Notes: notes,
-		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg),
+		CacheSampled: cfg.Cache.Sampled, EmbedModels: embedModels(cfg), EmbedTimeout: cfg.Embed.QueryTimeout.Std(),
 	}, deps); err != nil {
 		return nil, err
 	}
