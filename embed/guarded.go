@@ -2,9 +2,9 @@ package embed
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
+	"github.com/moegate/moegate/internal/cooldown"
 	"github.com/moegate/moegate/internal/errs"
 )
 
@@ -15,26 +15,24 @@ import (
 // The caller answers without the vector meanwhile.
 type Guarded struct {
 	Embedder
-	timeout   time.Duration
-	cooldown  time.Duration
-	skipUntil atomic.Int64 // Unix nanoseconds
-	now       func() time.Time
+	timeout time.Duration
+	gate    cooldown.Gate
 }
 
 // ErrSkipped is what Embed returns while an embedder that failed cools down.
 var ErrSkipped = errs.New(errs.Unavailable, "embed: the embedder failed lately; call skipped")
 
 // NewGuarded wraps e: each Embed waits at most timeout, and a failed one
-// makes the next cooldown's calls return ErrSkipped at once.
-func NewGuarded(e Embedder, timeout, cooldown time.Duration) *Guarded {
-	return &Guarded{Embedder: e, timeout: timeout, cooldown: cooldown, now: time.Now}
+// makes the next period's calls return ErrSkipped at once.
+func NewGuarded(e Embedder, timeout, period time.Duration) *Guarded {
+	return &Guarded{Embedder: e, timeout: timeout, gate: cooldown.Gate{Period: period}}
 }
 
 // Embed implements Embedder. A failure of the caller's own context (the
 // client left, its deadline passed) says nothing of the embedder and
 // starts no cooldown.
 func (g *Guarded) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	if g.now().UnixNano() < g.skipUntil.Load() {
+	if g.gate.Skip() {
 		return nil, ErrSkipped
 	}
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
@@ -43,7 +41,7 @@ func (g *Guarded) Embed(ctx context.Context, texts []string) ([][]float32, error
 	if err == nil || ctx.Err() != nil {
 		return vecs, err
 	}
-	g.skipUntil.Store(g.now().Add(g.cooldown).UnixNano())
+	g.gate.Failed()
 	if cctx.Err() != nil {
 		return nil, errs.E(errs.Timeout, "the embedder did not answer within %s: %w", g.timeout, err)
 	}

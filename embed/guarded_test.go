@@ -33,7 +33,7 @@ func TestGuarded(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	s := &scripted{Local: NewLocal(32), mode: "ok"}
 	g := NewGuarded(s, 20*time.Millisecond, 5*time.Second)
-	g.now = func() time.Time { return clock }
+	g.gate.Now = func() time.Time { return clock }
 	ctx := context.Background()
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
