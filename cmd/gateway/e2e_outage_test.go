@@ -131,7 +131,7 @@ func TestEndToEndPostgresOutage(t *testing.T) {
 	c := newCutter(t, pg.Host)
 	through := *pg
 	through.Host = c.addr
-	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_AUTH=keys",
+	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_AUTH=keys", "MOEGATE_REQUEST_TIMEOUT=4s",
 		"MOEGATE_POSTGRES_URL="+through.String(), "MOEGATE_POSTGRES_SCHEMA="+testdb.Schema(t))
 	status, _, body := call(t, "POST", a.url("/admin/tenants"), tok, map[string]any{"name": "outage", "rpm": 1000})
 	if status != 201 {
@@ -196,6 +196,13 @@ func TestEndToEndPostgresOutage(t *testing.T) {
 	}
 	if status, body := readyz(); status != 200 || body["checks"].(map[string]any)["postgres"] == "ok" {
 		t.Fatalf("/readyz while postgres hangs: %d %v, want 200 with postgres not ok", status, body)
+	}
+	// The admin API is bounded by the request timeout too.
+	start := time.Now()
+	status, _, body = call(t, "GET", a.url("/admin/tenants"), tok, nil)
+	wantError(t, status, body, 504, "")
+	if took := time.Since(start); took > 6*time.Second {
+		t.Fatalf("listing tenants while postgres hangs took %s, want the 4s request timeout", took)
 	}
 	c.unstall()
 	eventually(t, 30*time.Second, "/readyz to report postgres back after the stall", func() bool {
