@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -90,18 +89,7 @@ func TestEmbedderFailsOrStalls(t *testing.T) {
 	ctx := context.Background()
 	srv := newEmbeddingsServer(t)
 	remote := embed.NewOpenAI(embed.OpenAIConfig{BaseURL: srv.URL + "/v1", Model: "test-embed", Dim: 64})
-	factory := func(_ context.Context, s experts.Spec) (experts.Expert, error) { return echo(s.Name), nil }
-	reg := experts.NewRegistry(experts.NewFileStore(filepath.Join(t.TempDir(), "experts.json")), experts.Factory(factory), nil)
-	if err := reg.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	specs := []experts.Spec{{Name: "local", Kind: experts.KindLocal}}
-	for name, ex := range domains {
-		specs = append(specs, experts.Spec{Name: name, Kind: experts.KindLocal, Examples: ex})
-	}
-	if err := reg.Seed(ctx, specs); err != nil {
-		t.Fatal(err)
-	}
+	reg := seededRegistry(t)
 	store, err := retrieval.OpenEmbedded(t.TempDir(), 64, retrieval.EmbeddedOptions{})
 	if err != nil {
 		t.Fatal(err)

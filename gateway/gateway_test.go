@@ -45,6 +45,20 @@ type env struct {
 // experts, a learned router trained on the domains above, in-process limits.
 func newEnv(t *testing.T, ropts router.Options, opts Options) *env {
 	t.Helper()
+	reg := seededRegistry(t)
+	l := trainedRouter(t, embed.NewLocal(router.LocalFeatureDim), ropts)
+	gw, err := New(opts, Deps{Registry: reg, Router: l, Embedder: embed.NewLocal(256), Limiter: policies.NewMemoryLimiter(),
+		Feedback: &feedbackSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{gw: gw, reg: reg}
+}
+
+// seededRegistry returns a file-backed registry of echo experts: the
+// default expert "local" and one expert a domain, with its examples.
+func seededRegistry(t *testing.T) *experts.Registry {
+	t.Helper()
 	ctx := context.Background()
 	factory := func(_ context.Context, s experts.Spec) (experts.Expert, error) { return echo(s.Name), nil }
 	reg := experts.NewRegistry(experts.NewFileStore(filepath.Join(t.TempDir(), "experts.json")), experts.Factory(factory), nil)
@@ -58,13 +72,7 @@ func newEnv(t *testing.T, ropts router.Options, opts Options) *env {
 	if err := reg.Seed(ctx, specs); err != nil {
 		t.Fatal(err)
 	}
-	l := trainedRouter(t, embed.NewLocal(router.LocalFeatureDim), ropts)
-	gw, err := New(opts, Deps{Registry: reg, Router: l, Embedder: embed.NewLocal(256), Limiter: policies.NewMemoryLimiter(),
-		Feedback: &feedbackSink{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{gw: gw, reg: reg}
+	return reg
 }
 
 // trainedRouter returns a learned router on features, trained on domains.
