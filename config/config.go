@@ -111,8 +111,8 @@ type Embed struct {
 	// Timeout bounds each call to an openai endpoint (a batch of up to
 	// 64 texts when ingesting); QueryTimeout bounds embedding a request's
 	// query (openai, engine), after which the request goes on without
-	// the vector: by name without the semantic cache and retrieval,
-	// routed to the default expert.
+	// the vector: without the semantic cache and retrieval, and routed to
+	// the default expert when the router reads the embedder's vectors.
 	Timeout      units.Duration `yaml:"timeout"`
 	QueryTimeout units.Duration `yaml:"query_timeout"`
 	// Threads, Parallel and Pooling tune engine: kernel threads (0: all

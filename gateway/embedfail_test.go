@@ -79,12 +79,13 @@ func newEmbeddingsServer(t *testing.T) *embeddingsServer {
 	return s
 }
 
-// An embedder that fails or stalls does not take the gateway down: a
-// routed query goes to the default expert within the embed timeout, one
-// by name is served without the semantic cache and retrieval, the
-// embedder is skipped while it cools down, and only a request that asked
-// for retrieval fails. A router that embeds more of the conversation
-// itself falls back the same way.
+// An embedder that fails or stalls does not take the gateway down: within
+// the embed timeout a routed query goes to the default expert when the
+// router reads the embedder's vectors, and is routed from its text when
+// the router has its own features; a request by name is served without
+// the semantic cache and retrieval; the embedder is skipped while it
+// cools down; only a request that asked for retrieval fails. A router
+// that embeds more of the conversation itself falls back the same way.
 func TestEmbedderFailsOrStalls(t *testing.T) {
 	ctx := context.Background()
 	srv := newEmbeddingsServer(t)
@@ -95,9 +96,10 @@ func TestEmbedderFailsOrStalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	l := trainedRouter(t, remote, router.Options{})
+	onVectors := trainedRouter(t, remote, router.Options{})
+	onText := trainedRouter(t, embed.NewLocal(router.LocalFeatureDim), router.Options{})
 	const timeout = 300 * time.Millisecond
-	newGateway := func() *Gateway {
+	newGateway := func(l router.Router) *Gateway {
 		gw, err := New(Options{EmbedTimeout: timeout}, Deps{Registry: reg, Router: l, Embedder: remote,
 			Limiter: policies.NewMemoryLimiter(), Retrieval: store, Cache: policies.NewMemoryCache(policies.CacheOptions{})})
 		if err != nil {
@@ -121,7 +123,7 @@ func TestEmbedderFailsOrStalls(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			srv.mode.Store("ok")
 			srv.all.Store(false)
-			gw := newGateway()
+			gw := newGateway(onVectors)
 			p, err := gw.Plan(ctx, chat("book a flight to paris", policies.Extension{}))
 			if err != nil || p.Info.Route.Default || p.Info.Route.Experts[0].Name != "travel" {
 				t.Fatalf("healthy embedder: %+v, %v; want travel", p.Info.Route, err)
@@ -167,6 +169,14 @@ func TestEmbedderFailsOrStalls(t *testing.T) {
 			}
 			if got := srv.calls.Load(); got != calls {
 				t.Fatalf("the embedder was called %d times while cooling down", got-calls)
+			}
+			// A router on its own features routes from the text.
+			p, err = newGateway(onText).Plan(rctx, chat("book a flight to paris", policies.Extension{}))
+			if err != nil || p.Info.Route.Default || p.Info.Route.Experts[0].Name != "travel" {
+				t.Fatalf("router on its own features, embedder down: %+v, %v; want travel", p.Info.Route, err)
+			}
+			if r := p.Info.Retrieval; r.Used || !strings.Contains(r.Reason, "embedder failed") {
+				t.Fatalf("router on its own features, embedder down: retrieval %+v, want unused with the reason", r)
 			}
 			_, err = gw.Plan(rctx, chat("book a flight to paris", policies.Extension{Retrieval: policies.RetrievalAlways}))
 			var e *errs.Error

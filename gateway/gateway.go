@@ -165,6 +165,9 @@ type Gateway struct {
 	// Options.EmbedTimeout) unless it is the local features, which do no
 	// I/O.
 	queries embed.Embedder
+	// routerReadsVector: the router routes on the embedder's vectors, and
+	// cannot route a query the embedder failed on (see readsVector).
+	routerReadsVector bool
 	keys    policies.CacheKeyer
 
 	experts atomic.Pointer[snapshotInfo]
@@ -218,11 +221,20 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections(),
-		shared: shareEmbedding(deps), queries: deps.Embedder}
+		shared: shareEmbedding(deps), queries: deps.Embedder, routerReadsVector: readsVector(deps.Router)}
 	if _, local := deps.Embedder.(*embed.Local); !local {
 		g.queries = embed.NewGuarded(deps.Embedder, opts.EmbedTimeout, EmbedCooldown)
 	}
 	return g, nil
+}
+
+// readsVector reports whether r routes on the gateway embedder's vectors
+// (the learned router on an embedder's vectors, alone or with its own
+// features). Routers on their own n-gram features, and the static
+// router, route from the text: an embedder's failure does not stop them.
+func readsVector(r router.Router) bool {
+	l, ok := r.(interface{ NGrams() *embed.Local })
+	return ok && l.NGrams() == nil
 }
 
 // DefaultExpert is the expert that answers when no other fits.

@@ -142,10 +142,11 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 		forRouter := req.Model == experts.ReservedName && !noWords
 		if p.vec, p.features, p.cacheVec, p.lent, err = g.embedQuery(ctx, text, forRouter); err != nil {
 			// An embedder that failed or stalled does not take the gateway
-			// down: without the vector a request by name skips the
-			// semantic cache and retrieval, and a routed one goes to the
-			// default expert, the moegate object saying why. Only a
-			// request that asked for retrieval fails.
+			// down: without the vector a request skips the semantic cache
+			// and retrieval, and a routed one goes to the default expert
+			// when the router reads the vector (otherwise it routes from
+			// the text), the moegate object saying why. Only a request
+			// that asked for retrieval fails.
 			switch {
 			case ctx.Err() != nil:
 				return nil, ctx.Err()
@@ -184,10 +185,10 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 
 	decision := &p.decided
 	switch {
-	case req.Model == experts.ReservedName && p.vec == nil:
+	case req.Model == experts.ReservedName && (text == "" || embedFailed != nil && g.routerReadsVector):
 		why := "the query has no words to route by"
-		if embedFailed != nil {
-			why = "the embedder failed or did not answer in time"
+		if text != "" {
+			why = "the embedder failed or did not answer in time, and the router routes on its vectors"
 		}
 		if !p.scope.DefaultAllowed {
 			return nil, errs.E(errs.PermissionDenied, "Routing is not possible (%s), and the policies of this request exclude the default expert.", why).WithCode("no_expert_allowed")
@@ -302,7 +303,7 @@ func (g *Gateway) route(ctx context.Context, p *Plan, hits []retrieval.Hit) (rou
 		q.RetrievalScore = hits[0].Score
 	}
 	rctx := ctx
-	if g.queries != g.deps.Embedder {
+	if g.routerReadsVector && g.queries != g.deps.Embedder {
 		// A router on the embedder's vectors embeds more of a long
 		// message or a conversation itself: bounded as the query was.
 		var cancel context.CancelFunc

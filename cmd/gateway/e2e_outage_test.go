@@ -211,19 +211,30 @@ func TestEndToEndPostgresOutage(t *testing.T) {
 	})
 }
 
-// TestEndToEndEmbedderOutage: a gateway whose embedder is another
+// TestEndToEndEmbedderOutage: gateways whose embedder is another
 // moegate's /v1/embeddings, through a connection the test can stall or
-// cut. While the embedder hangs or refuses, routed requests go to the
-// default expert within embed.query_timeout, saying why, and requests by
-// name are served; the embedder is skipped while it cools down, and
-// routing comes back when it answers again.
+// cut. While the embedder hangs or refuses, a router on its own features
+// (the default) keeps routing, one on the embedder's vectors sends routed
+// requests to the default expert saying why, both within
+// embed.query_timeout; requests by name are served; the embedder is
+// skipped while it cools down, and routing on its vectors comes back
+// when it answers again.
 func TestEndToEndEmbedderOutage(t *testing.T) {
 	const tok = "adm"
 	b := startInstance(t, t.TempDir()) // the embeddings endpoint
-	c := newCutter(t, b.addr)
-	a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_ROUTER_RETRAIN_DEBOUNCE=50ms",
-		"MOEGATE_EMBED_KIND=openai", "MOEGATE_EMBED_BASE_URL=http://"+c.addr+"/v1", "MOEGATE_EMBED_MODEL=moegate-embed",
-		"MOEGATE_EMBED_QUERY_TIMEOUT=500ms")
+	for _, features := range []string{"local", "combined"} {
+		t.Run(features, func(t *testing.T) {
+			c := newCutter(t, b.addr)
+			a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_ROUTER_RETRAIN_DEBOUNCE=50ms",
+				"MOEGATE_ROUTER_FEATURES="+features, "MOEGATE_EMBED_KIND=openai", "MOEGATE_EMBED_BASE_URL=http://"+c.addr+"/v1",
+				"MOEGATE_EMBED_MODEL=moegate-embed", "MOEGATE_EMBED_QUERY_TIMEOUT=500ms")
+			embedderOutage(t, a, c, features == "combined")
+		})
+	}
+}
+
+func embedderOutage(t *testing.T, a *instance, c *cutter, onVectors bool) {
+	const tok = "adm"
 	for name, ex := range map[string][]string{"cooking": cooking, "cars": cars} {
 		status, _, body := call(t, "POST", a.url("/admin/experts"), tok, map[string]any{"name": name, "kind": "local", "examples": ex})
 		if status != 201 {
@@ -231,7 +242,7 @@ func TestEndToEndEmbedderOutage(t *testing.T) {
 		}
 	}
 	const query = "how long should i boil pasta"
-	eventually(t, 30*time.Second, "routing to cooking on the remote embedder's vectors", func() bool {
+	eventually(t, 30*time.Second, "routing to cooking", func() bool {
 		status, body := chat(t, a, "", map[string]any{"model": "auto", "q": query})
 		return status == 200 && routedTo(t, body) == "cooking"
 	})
@@ -245,9 +256,19 @@ func TestEndToEndEmbedderOutage(t *testing.T) {
 		for i := range 3 {
 			start := time.Now()
 			status, body := chat(t, a, "", map[string]any{"model": "auto", "q": fmt.Sprintf("%s %d", query, i)})
-			route, _ := moegate(t, body)["route"].(map[string]any)
-			if status != 200 || route["default"] != true || !strings.Contains(fmt.Sprint(route["default_reason"]), "embedder") {
-				t.Fatalf("%s embedder, routed request %d: %d %v, want the default expert saying why", outage.name, i, status, body)
+			if status != 200 {
+				t.Fatalf("%s embedder, routed request %d: %d %v", outage.name, i, status, body)
+			}
+			mg := moegate(t, body)
+			route, cache := mg["route"].(map[string]any), mg["cache"].(map[string]any)
+			if onVectors && (route["default"] != true || !strings.Contains(fmt.Sprint(route["default_reason"]), "embedder")) {
+				t.Fatalf("%s embedder, routed request %d: route %v, want the default expert saying why", outage.name, i, route)
+			}
+			if !onVectors && routedTo(t, body) != "cooking" {
+				t.Fatalf("%s embedder, routed request %d: route %v, want cooking, routed from the text", outage.name, i, route)
+			}
+			if !strings.Contains(fmt.Sprint(cache["reason"]), "exact matches only") {
+				t.Fatalf("%s embedder, routed request %d: cache %v, want exact matches only", outage.name, i, cache)
 			}
 			if took, most := time.Since(start), map[bool]time.Duration{true: outage.firstAtMost, false: time.Second}[i == 0]; took > most {
 				t.Fatalf("%s embedder, routed request %d took %s, want at most %s", outage.name, i, took, most)
@@ -257,9 +278,9 @@ func TestEndToEndEmbedderOutage(t *testing.T) {
 			t.Fatalf("%s embedder, by name: %d %v", outage.name, status, body)
 		}
 		outage.end()
-		eventually(t, 30*time.Second, "routing to come back after the "+outage.name+" embedder answers", func() bool {
+		eventually(t, 30*time.Second, "the embedder to be used again after the "+outage.name+" outage", func() bool {
 			status, body := chat(t, a, "", map[string]any{"model": "auto", "q": query})
-			return status == 200 && routedTo(t, body) == "cooking"
+			return status == 200 && routedTo(t, body) == "cooking" && moegate(t, body)["cache"].(map[string]any)["reason"] == nil
 		})
 	}
 	resp, err := http.Get(a.url("/metrics"))
