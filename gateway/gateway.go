@@ -168,7 +168,7 @@ type Gateway struct {
 	// routerReadsVector: the router routes on the embedder's vectors, and
 	// cannot route a query the embedder failed on (see readsVector).
 	routerReadsVector bool
-	keys    policies.CacheKeyer
+	keys              policies.CacheKeyer
 
 	experts atomic.Pointer[snapshotInfo]
 }
