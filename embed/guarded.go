@@ -2,6 +2,8 @@ package embed
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/moegate/moegate/internal/cooldown"
@@ -17,6 +19,7 @@ type Guarded struct {
 	Embedder
 	timeout time.Duration
 	gate    cooldown.Gate
+	last    atomic.Pointer[error] // the failure that started the cooldown
 }
 
 // ErrSkipped is what Embed returns while an embedder that failed cools down.
@@ -33,6 +36,9 @@ func NewGuarded(e Embedder, timeout, period time.Duration) *Guarded {
 // starts no cooldown.
 func (g *Guarded) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	if g.gate.Skip() {
+		if last := g.last.Load(); last != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSkipped, *last)
+		}
 		return nil, ErrSkipped
 	}
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
@@ -41,9 +47,10 @@ func (g *Guarded) Embed(ctx context.Context, texts []string) ([][]float32, error
 	if err == nil || ctx.Err() != nil {
 		return vecs, err
 	}
-	g.gate.Failed()
 	if cctx.Err() != nil {
-		return nil, errs.E(errs.Timeout, "the embedder did not answer within %s: %w", g.timeout, err)
+		err = errs.E(errs.Timeout, "the embedder did not answer within %s: %w", g.timeout, err)
 	}
+	g.last.Store(&err)
+	g.gate.Failed()
 	return nil, err
 }

@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,15 +47,16 @@ func TestGuarded(t *testing.T) {
 		wantKind  errs.Kind
 		wantSkip  bool
 		wantCalls int
+		wantText  string // in the error
 	}{
-		{"healthy", ctx, "ok", 0, false, 0, false, 1},
-		{"the caller's own cancellation starts no cooldown", canceled, "stall", 0, true, errs.Canceled, false, 2},
-		{"healthy after the caller left", ctx, "ok", 0, false, 0, false, 3},
-		{"failure", ctx, "fail", 0, true, errs.Internal, false, 4},
-		{"skipped while cooling down", ctx, "ok", 4 * time.Second, true, errs.Unavailable, true, 4},
-		{"called again after the cooldown", ctx, "stall", 2 * time.Second, true, errs.Timeout, false, 5},
-		{"a stall cools down too", ctx, "ok", time.Second, true, errs.Unavailable, true, 5},
-		{"recovered", ctx, "ok", 5 * time.Second, false, 0, false, 6},
+		{"healthy", ctx, "ok", 0, false, 0, false, 1, ""},
+		{"the caller's own cancellation starts no cooldown", canceled, "stall", 0, true, errs.Canceled, false, 2, ""},
+		{"healthy after the caller left", ctx, "ok", 0, false, 0, false, 3, ""},
+		{"failure", ctx, "fail", 0, true, errs.Internal, false, 4, ""},
+		{"skipped while cooling down, saying why", ctx, "ok", 4 * time.Second, true, errs.Unavailable, true, 4, "503 from the endpoint"},
+		{"called again after the cooldown", ctx, "stall", 2 * time.Second, true, errs.Timeout, false, 5, ""},
+		{"a stall cools down too", ctx, "ok", time.Second, true, errs.Unavailable, true, 5, "did not answer within 20ms"},
+		{"recovered", ctx, "ok", 5 * time.Second, false, 0, false, 6, ""},
 	} {
 		clock = clock.Add(step.advance)
 		s.mode = step.mode
@@ -68,6 +70,8 @@ func TestGuarded(t *testing.T) {
 			t.Errorf("%s: skipped %v, want %v", step.name, errors.Is(err, ErrSkipped), step.wantSkip)
 		case s.calls != step.wantCalls:
 			t.Errorf("%s: %d calls to the embedder, want %d", step.name, s.calls, step.wantCalls)
+		case step.wantText != "" && !strings.Contains(err.Error(), step.wantText):
+			t.Errorf("%s: error %q does not say %q", step.name, err, step.wantText)
 		}
 	}
 	if g.Dim() != 32 {

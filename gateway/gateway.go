@@ -237,6 +237,14 @@ func readsVector(r router.Router) bool {
 	return ok && l.NGrams() == nil
 }
 
+// CheckEmbedder embeds a probe as requests' queries are embedded, for
+// readiness: an embedder that fails, stalls, or is skipped after a
+// failure returns the error. The local features always answer.
+func (g *Gateway) CheckEmbedder(ctx context.Context) error {
+	_, err := g.queries.Embed(ctx, []string{"readiness probe"})
+	return err
+}
+
 // DefaultExpert is the expert that answers when no other fits.
 func (g *Gateway) DefaultExpert() string { return g.opts.DefaultExpert }
 

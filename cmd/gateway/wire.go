@@ -272,6 +272,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *server,
 	}, deps); err != nil {
 		return nil, err
 	}
+	if cfg.Embed.Kind != "local" {
+		// While the embedder is down the gateway serves without its
+		// vectors (see embed.query_timeout), degraded.
+		apiDeps.Checks = append(apiDeps.Checks, api.Check{Name: "embedder", Degrades: true, Check: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, embedderCheckTimeout)
+			defer cancel()
+			return apiDeps.Gateway.CheckEmbedder(ctx)
+		}})
+	}
 	if fb, ok := deps.Feedback.(router.FeedbackStore); ok && deps.Labels != nil {
 		if err := loadCorrections(ctx, apiDeps.Gateway, fb, deps.Labels); err != nil {
 			return nil, fmt.Errorf("tenant feedback: %w", err)
@@ -379,9 +388,13 @@ const (
 	requestLogCooldown = 5 * time.Second
 )
 
-// postgresCheckTimeout bounds /readyz's ping of Postgres: a database that
-// takes longer is reported as down rather than holding the probe.
-const postgresCheckTimeout = time.Second
+// postgresCheckTimeout and embedderCheckTimeout bound /readyz's ping of
+// Postgres and its probe of the embedder: one that takes longer is
+// reported as down rather than holding the probe.
+const (
+	postgresCheckTimeout = time.Second
+	embedderCheckTimeout = time.Second
+)
 
 // openPostgres connects to the shared database with every moegate table in
 // schema, creating it if needed.
