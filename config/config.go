@@ -76,8 +76,10 @@ type Router struct {
 	RetrievalThreshold float64        `yaml:"retrieval_threshold"`
 	RetrainDebounce    units.Duration `yaml:"retrain_debounce"`
 	// Features are what the learned router reads of a query: "local"
-	// (hashed n-grams, the default), "combined" (those next to the
-	// configured embedder's vectors) or "embedder" (its vectors alone).
+	// (hashed n-grams with the lexicon's stems, concepts and definitions'
+	// words, the default), "ngrams" (the n-grams alone: cheaper, less
+	// accurate), "combined" (local next to the configured embedder's
+	// vectors) or "embedder" (its vectors alone).
 	Features string `yaml:"features"`
 }
 

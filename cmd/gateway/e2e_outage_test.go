@@ -214,7 +214,8 @@ func TestEndToEndPostgresOutage(t *testing.T) {
 // TestEndToEndEmbedderOutage: gateways whose embedder is another
 // moegate's /v1/embeddings, through a connection the test can stall or
 // cut. While the embedder hangs or refuses, a router on its own features
-// (the default) keeps routing, one on the embedder's vectors sends routed
+// (local, the default, or ngrams) keeps routing, one on the embedder's
+// vectors (combined) sends routed
 // requests to the default expert saying why, both within
 // embed.query_timeout; requests by name are served; the embedder is
 // skipped while it cools down, and routing on its vectors comes back
@@ -222,7 +223,7 @@ func TestEndToEndPostgresOutage(t *testing.T) {
 func TestEndToEndEmbedderOutage(t *testing.T) {
 	const tok = "adm"
 	b := startInstance(t, t.TempDir()) // the embeddings endpoint
-	for _, features := range []string{"local", "combined"} {
+	for _, features := range []string{"local", "ngrams", "combined"} {
 		t.Run(features, func(t *testing.T) {
 			c := newCutter(t, b.addr)
 			a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_ROUTER_RETRAIN_DEBOUNCE=50ms",

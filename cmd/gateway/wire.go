@@ -614,19 +614,23 @@ func learnedRouter(ctx context.Context, env routerEnv, deps *gateway.Deps) (err 
 
 // learnedFeatures are what the learned router reads of a query. Its own
 // sparse n-gram features have far more buckets than the gateway's dense
-// embedding, for accuracy, at no cost per query; with another embedder
+// embedding, for accuracy, at no cost per query, and the lexicon's
+// stems, concepts and definitions' words add to them unless only the
+// n-grams are asked for (cheaper, less accurate); with another embedder
 // configured it may read that embedder's vectors too, or only them.
 func learnedFeatures(cfg config.Config, emb embed.Embedder) (embed.Embedder, error) {
-	local := router.NewLexical(embed.NewLocal(router.LocalFeatureDim), router.LexicalOptions{})
+	ngrams := embed.NewLocal(router.LocalFeatureDim)
 	switch cfg.Router.Features {
 	case "", "local":
-		return local, nil
+		return router.NewLexical(ngrams, router.LexicalOptions{}), nil
+	case "ngrams":
+		return ngrams, nil
 	case "combined":
-		return router.NewCombined(local, emb, cfg.Embed.Kind+":"+cfg.Embed.Model, 1)
+		return router.NewCombined(router.NewLexical(ngrams, router.LexicalOptions{}), emb, cfg.Embed.Kind+":"+cfg.Embed.Model, 1)
 	case "embedder":
 		return emb, nil
 	}
-	return nil, fmt.Errorf("router.features %q: want local, combined or embedder", cfg.Router.Features)
+	return nil, fmt.Errorf("router.features %q: want local, ngrams, combined or embedder", cfg.Router.Features)
 }
 
 // teacherExperts lists what the teacher chooses among: the enabled domain

@@ -39,15 +39,17 @@ func TestBuildRefusesUnknownRouterKind(t *testing.T) {
 func TestLearnedFeatures(t *testing.T) {
 	dense := embed.NewLocal(64) // stands for any embedder that knows its dimension
 	tests := []struct {
-		features string
-		wantDim  int
-		wantErr  bool
+		features    string
+		wantDim     int
+		wantLexicon bool // the n-grams with the lexicon's features
+		wantErr     bool
 	}{
-		{"", router.LocalFeatureDim, false},
-		{"local", router.LocalFeatureDim, false},
-		{"combined", router.LocalFeatureDim + 64, false},
-		{"embedder", 64, false},
-		{"magic", 0, true},
+		{"", router.LocalFeatureDim, true, false},
+		{"local", router.LocalFeatureDim, true, false},
+		{"ngrams", router.LocalFeatureDim, false, false},
+		{"combined", router.LocalFeatureDim + 64, false, false},
+		{"embedder", 64, false, false},
+		{"magic", 0, false, true},
 	}
 	for _, tt := range tests {
 		cfg := config.Default()
@@ -58,6 +60,9 @@ func TestLearnedFeatures(t *testing.T) {
 		}
 		if err == nil && got.Dim() != tt.wantDim {
 			t.Fatalf("%q: %d dimensions, want %d", tt.features, got.Dim(), tt.wantDim)
+		}
+		if _, lexicon := got.(*router.Lexical); lexicon != tt.wantLexicon {
+			t.Fatalf("%q: features %T, want the lexicon's %v", tt.features, got, tt.wantLexicon)
 		}
 	}
 }
