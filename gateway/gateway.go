@@ -51,7 +51,7 @@ type Options struct {
 	// EmbedTimeout bounds embedding a request's query with an embedder
 	// other than the local features (an endpoint, an engine model), and
 	// routing that embeds more of the conversation; after a failure the
-	// embedder is skipped for EmbedCooldown. Requests go on without the
+	// embedder is skipped for embedCooldown. Requests go on without the
 	// vector.
 	EmbedTimeout time.Duration
 
@@ -70,8 +70,10 @@ const (
 	DefaultRetrievalTopK     = 4
 	DefaultRetrievalMinScore = 0.25
 	DefaultEmbedTimeout      = 2 * time.Second
-	EmbedCooldown            = 5 * time.Second
 )
+
+// embedCooldown is how long an embedder that failed is skipped.
+const embedCooldown = 5 * time.Second
 
 func (o *Options) setDefaults() {
 	o.DefaultExpert = cmp.Or(o.DefaultExpert, DefaultExpert)
@@ -223,7 +225,7 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 	g := &Gateway{opts: opts, deps: deps, log: deps.Logger, metrics: m, uncounted: dry, corrections: newCorrections(),
 		shared: shareEmbedding(deps), queries: deps.Embedder, routerReadsVector: readsVector(deps.Router)}
 	if _, local := deps.Embedder.(*embed.Local); !local {
-		g.queries = embed.NewGuarded(deps.Embedder, opts.EmbedTimeout, EmbedCooldown)
+		g.queries = embed.NewGuarded(deps.Embedder, opts.EmbedTimeout, embedCooldown)
 	}
 	return g, nil
 }

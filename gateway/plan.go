@@ -135,7 +135,6 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 			}
 		}
 	}
-	var embedFailed error // the embedder failed, and the request goes on without the vector
 	if text != "" {
 		// The router reads the query's own text: its features can come
 		// with the vector only when that is what was embedded.
@@ -153,7 +152,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 			case mode == policies.RetrievalAlways && g.deps.Retrieval != nil:
 				return nil, errs.E(errs.UpstreamFailed, "Embedding the query failed: %w", err).WithCode("embedding_failed")
 			}
-			embedFailed, p.unembedded = err, true
+			p.unembedded = true
 			m.embedFailures.Get(embedFailure(err)).Inc()
 			if !errors.Is(err, embed.ErrSkipped) {
 				g.log.WarnContext(ctx, "embedding the query failed; going on without its vector", "request_id", req.ID, "err", err)
@@ -185,7 +184,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 
 	decision := &p.decided
 	switch {
-	case req.Model == experts.ReservedName && (text == "" || embedFailed != nil && g.routerReadsVector):
+	case req.Model == experts.ReservedName && (text == "" || p.unembedded && g.routerReadsVector):
 		why := "the query has no words to route by"
 		if text != "" {
 			why = "the embedder failed or did not answer in time, and the router routes on its vectors"
@@ -250,7 +249,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 	case searchFailed != nil:
 		info.Retrieval.Reason = "the retrieval store failed or did not answer in time; answered without passages"
 		m.retrievals.Get("failed").Inc()
-	case embedFailed != nil && mode != policies.RetrievalNever && g.deps.Retrieval != nil:
+	case p.unembedded && mode != policies.RetrievalNever && g.deps.Retrieval != nil:
 		info.Retrieval.Reason = "the embedder failed or did not answer in time; answered without passages"
 		m.retrievals.Get("failed").Inc()
 	case noWords:
