@@ -134,7 +134,7 @@ func featureFlags(fs *flag.FlagSet) *routerFeatures {
 		dim:     fs.Int("embed-dim", 0, "dimension of --embed-url's vectors (required)"),
 		combine: fs.Bool("combine", true, "with --embed-url: its vectors next to the local features (false: its vectors alone)"),
 		weight:  fs.Float64("embed-weight", 1, "with --combine: weight of the endpoint's vectors against the local features"),
-		lexical: fs.Bool("lexical", true, "add stems, WordNet concepts and definitions' words to the local n-grams"),
+		lexical: fs.Bool("lexical", true, "add stems, WordNet concepts and definitions' words to the local n-grams (false: the gateway's router.features ngrams)"),
 	}
 	fs.Float64Var(&f.lex.Stem, "lex-stem", 0, "weight of a word's stem feature (0: default, <0: none)")
 	fs.Float64Var(&f.lex.Concept, "lex-concept", 0, "weight of a word's WordNet concepts (0: default, <0: none)")
