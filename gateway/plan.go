@@ -162,7 +162,7 @@ func (g *Gateway) plan(ctx context.Context, req *Request, m *metrics) (*Plan, er
 
 	var hits []retrieval.Hit
 	var searchFailed error // the search failed, and the request goes on without passages
-	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && p.vec != nil {
+	if g.deps.Retrieval != nil && mode != policies.RetrievalNever && !noWords && p.vec != nil {
 		// A store over the network bounds its own searches (Postgres:
 		// retrieval.timeout). A failed search leaves a request whose
 		// retrieval is "auto" without passages, the moegate object saying

@@ -277,6 +277,11 @@ loop:
 		fmt.Printf("| %s | %d |\n", k, t.byStatus[k])
 	}
 	fmt.Printf("\nsent %d, lost %d\nlatency p50 %v, p99 %v, max %v\ngateway RSS: max %d MB, at the end %d MB\n", sent, t.byStatus["LOST"], pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), t.lat[len(t.lat)-1].Round(time.Millisecond), maxRSS.Load()/1024, lastRSS.Load()/1024)
+	// The tail is a few dozen requests that waited out a hung upstream's
+	// attempt before a fallback answered: p99 moves by seconds when their
+	// number crosses 1%, so they are counted.
+	over := func(d time.Duration) int { return len(t.lat) - sort.Search(len(t.lat), func(i int) bool { return t.lat[i] > d }) }
+	fmt.Printf("slower than 100 ms: %d, 1 s: %d, 4 s: %d\n", over(100*time.Millisecond), over(time.Second), over(4*time.Second))
 	for _, l := range t.lost {
 		fmt.Println("lost:", l)
 	}
