@@ -104,39 +104,39 @@ func (s *Server) routes() *gin.Engine {
 	v1.GET("/usage", s.handle(s.ownUsage))
 	v1.POST("/route", s.handle(s.route))
 
-	admin := e.Group("/admin", s.adminAuth)
 	// The admin API is bounded like /v1: a stalled database answers 504
-	// rather than holding the call. (The console's live views, mounted on
-	// admin below, stream for as long as they are open.)
-	adm := admin.Group("", s.deadline)
-	adm.GET("/experts", s.handle(s.adminListExperts))
-	adm.POST("/experts", s.handle(s.adminAddExpert))
-	adm.GET("/experts/:name", s.handle(s.adminGetExpert))
-	adm.PUT("/experts/:name", s.handle(s.adminUpdateExpert))  // full replacement
-	adm.PATCH("/experts/:name", s.handle(s.adminPatchExpert)) // JSON merge patch
-	adm.DELETE("/experts/:name", s.handle(s.adminRemoveExpert))
-	adm.GET("/tenants", s.handle(s.adminListTenants))
-	adm.POST("/tenants", s.handle(s.adminCreateTenant))
-	adm.GET("/tenants/:name", s.handle(s.adminGetTenant))
-	adm.PUT("/tenants/:name", s.handle(s.adminUpdateTenant))
-	adm.PATCH("/tenants/:name", s.handle(s.adminPatchTenant))
-	adm.DELETE("/tenants/:name", s.handle(s.adminDeleteTenant))
-	adm.GET("/usage", s.handle(s.adminUsage))
-	adm.GET("/knowledge", s.handle(s.adminListKnowledge))
-	adm.POST("/knowledge", s.handle(s.adminIngest))
+	// rather than holding the call. The console mounts on adminBase: its
+	// live views stream for as long as they are open.
+	adminBase := e.Group("/admin", s.adminAuth)
+	admin := adminBase.Group("", s.deadline)
+	admin.GET("/experts", s.handle(s.adminListExperts))
+	admin.POST("/experts", s.handle(s.adminAddExpert))
+	admin.GET("/experts/:name", s.handle(s.adminGetExpert))
+	admin.PUT("/experts/:name", s.handle(s.adminUpdateExpert))  // full replacement
+	admin.PATCH("/experts/:name", s.handle(s.adminPatchExpert)) // JSON merge patch
+	admin.DELETE("/experts/:name", s.handle(s.adminRemoveExpert))
+	admin.GET("/tenants", s.handle(s.adminListTenants))
+	admin.POST("/tenants", s.handle(s.adminCreateTenant))
+	admin.GET("/tenants/:name", s.handle(s.adminGetTenant))
+	admin.PUT("/tenants/:name", s.handle(s.adminUpdateTenant))
+	admin.PATCH("/tenants/:name", s.handle(s.adminPatchTenant))
+	admin.DELETE("/tenants/:name", s.handle(s.adminDeleteTenant))
+	admin.GET("/usage", s.handle(s.adminUsage))
+	admin.GET("/knowledge", s.handle(s.adminListKnowledge))
+	admin.POST("/knowledge", s.handle(s.adminIngest))
 	// Document ids may hold any character, "/" included: the rest of the
 	// path is the id (percent-encoded as needed), or ?id= names it.
-	adm.DELETE("/knowledge/*doc", s.handle(s.adminDeleteKnowledge))
-	adm.DELETE("/knowledge", s.handle(s.adminDeleteKnowledge))
-	adm.POST("/router/retrain", s.handle(s.adminRetrain))
-	adm.POST("/experts/:name/examples/suggest", s.handle(s.adminSuggestExamples))
-	adm.GET("/labels", s.handle(s.adminListLabels))
-	adm.POST("/labels", s.handle(s.adminAddLabel))
-	adm.DELETE("/labels/:id", s.handle(s.adminDeleteLabel))
-	adm.POST("/route", s.asTenant, s.handle(s.route))
-	adm.POST("/chat/completions", s.asTenant, s.handle(s.observed(s.chatCompletions)))
+	admin.DELETE("/knowledge/*doc", s.handle(s.adminDeleteKnowledge))
+	admin.DELETE("/knowledge", s.handle(s.adminDeleteKnowledge))
+	admin.POST("/router/retrain", s.handle(s.adminRetrain))
+	admin.POST("/experts/:name/examples/suggest", s.handle(s.adminSuggestExamples))
+	admin.GET("/labels", s.handle(s.adminListLabels))
+	admin.POST("/labels", s.handle(s.adminAddLabel))
+	admin.DELETE("/labels/:id", s.handle(s.adminDeleteLabel))
+	admin.POST("/route", s.asTenant, s.handle(s.route))
+	admin.POST("/chat/completions", s.asTenant, s.handle(s.observed(s.chatCompletions)))
 	if s.deps.Console != nil {
-		s.deps.Console.Mount(e, admin, s.authenticate, s.isAdmin, s.handle)
+		s.deps.Console.Mount(e, adminBase, s.authenticate, s.isAdmin, s.handle)
 	}
 	return e
 }

@@ -12,10 +12,10 @@ import (
 // Guarded bounds the writes of a log kept over the network (Redis,
 // Postgres), which every request makes, so that the request path never
 // waits on it for long: a Put gets at most its timeout, and after one
-// fails, Puts are skipped for a cooldown period instead of each waiting out the
-// timeout. Feedback on a request whose record was not written is refused,
-// as after any failed write. Get passes through: it serves feedback, whose
-// request has its own deadline.
+// fails, Puts are skipped for a cooldown period instead of each waiting
+// out the timeout. Feedback on a request whose record was not written is
+// refused, as after any failed write. Get passes through: it serves
+// feedback, whose request has its own deadline.
 type Guarded struct {
 	log     Log
 	timeout time.Duration
