@@ -280,7 +280,9 @@ loop:
 	// The tail is a few dozen requests that waited out a hung upstream's
 	// attempt before a fallback answered: p99 moves by seconds when their
 	// number crosses 1%, so they are counted.
-	over := func(d time.Duration) int { return len(t.lat) - sort.Search(len(t.lat), func(i int) bool { return t.lat[i] > d }) }
+	over := func(d time.Duration) int {
+		return len(t.lat) - sort.Search(len(t.lat), func(i int) bool { return t.lat[i] > d })
+	}
 	fmt.Printf("slower than 100 ms: %d, 1 s: %d, 4 s: %d\n", over(100*time.Millisecond), over(time.Second), over(4*time.Second))
 	for _, l := range t.lost {
 		fmt.Println("lost:", l)
