@@ -22,7 +22,7 @@ import (
 // embeddingsServer is an OpenAI-compatible /v1/embeddings endpoint whose
 // vectors are the local features of each text. Texts containing its
 // marker are answered as its mode says: "ok", "fail" (500) or "hang" (no
-// answer until the caller gives up); mode "all" applies to every text.
+// answer until the caller gives up); with all set, every text is.
 type embeddingsServer struct {
 	*httptest.Server
 	mode  atomic.Value // string

@@ -28,6 +28,11 @@ type featureBuf struct {
 	val []float32
 }
 
+// ngramRouter is a router whose features are the local embedder's
+// n-grams or extend them (router.Learned): NGrams returns that embedder,
+// nil when its features are not n-grams (an embedder's vectors).
+type ngramRouter interface{ NGrams() *embed.Local }
+
 // shareEmbedding returns the shared embedder for deps, nil when the
 // router does not read the gateway embedder's features at a dimension it
 // folds onto.
@@ -36,7 +41,7 @@ func shareEmbedding(deps Deps) *sharedEmbedder {
 	if !ok {
 		return nil
 	}
-	fr, ok := deps.Router.(interface{ NGrams() *embed.Local })
+	fr, ok := deps.Router.(ngramRouter)
 	if !ok {
 		return nil
 	}

@@ -235,7 +235,7 @@ func New(opts Options, deps Deps) (*Gateway, error) {
 // features). Routers on their own n-gram features, and the static
 // router, route from the text: an embedder's failure does not stop them.
 func readsVector(r router.Router) bool {
-	l, ok := r.(interface{ NGrams() *embed.Local })
+	l, ok := r.(ngramRouter)
 	return ok && l.NGrams() == nil
 }
 

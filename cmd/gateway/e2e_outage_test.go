@@ -229,13 +229,12 @@ func TestEndToEndEmbedderOutage(t *testing.T) {
 			a := startInstance(t, t.TempDir(), "MOEGATE_ADMIN_TOKEN="+tok, "MOEGATE_ROUTER_RETRAIN_DEBOUNCE=50ms",
 				"MOEGATE_ROUTER_FEATURES="+features, "MOEGATE_EMBED_KIND=openai", "MOEGATE_EMBED_BASE_URL=http://"+c.addr+"/v1",
 				"MOEGATE_EMBED_MODEL=moegate-embed", "MOEGATE_EMBED_QUERY_TIMEOUT=500ms")
-			embedderOutage(t, a, c, features == "combined")
+			embedderOutage(t, a, tok, c, features == "combined")
 		})
 	}
 }
 
-func embedderOutage(t *testing.T, a *instance, c *cutter, onVectors bool) {
-	const tok = "adm"
+func embedderOutage(t *testing.T, a *instance, tok string, c *cutter, onVectors bool) {
 	for name, ex := range map[string][]string{"cooking": cooking, "cars": cars} {
 		status, _, body := call(t, "POST", a.url("/admin/experts"), tok, map[string]any{"name": name, "kind": "local", "examples": ex})
 		if status != 201 {
