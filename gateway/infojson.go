@@ -167,13 +167,9 @@ func (r *RouteInfo) appendJSON(b []byte) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"name":`...)
-			b = jsonenc.String(b, c.Name)
-			b = append(b, `,"weight":`...)
-			if b, err = jsonenc.Float(b, c.Weight); err != nil {
+			if b, err = c.AppendJSON(b); err != nil {
 				return b, err
 			}
-			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}

@@ -2,7 +2,11 @@
 // a static router, and the learned router.
 package router
 
-import "context"
+import (
+	"context"
+
+	"github.com/moegate/moegate/internal/jsonenc"
+)
 
 // Query is what a router sees of one request.
 type Query struct {
@@ -41,6 +45,17 @@ type Choice struct {
 	Name   string  `json:"name"`
 	Weight float64 `json:"weight"`
 }
+
+// AppendJSON appends c as a JSON object, its weight rounded to six
+// decimals as probabilities are (jsonenc.Rounded).
+func (c Choice) AppendJSON(b []byte) ([]byte, error) {
+	b = jsonenc.String(append(b, `{"name":`...), c.Name)
+	b, err := jsonenc.Rounded(append(b, `,"weight":`...), c.Weight)
+	return append(b, '}'), err
+}
+
+// MarshalJSON writes c as AppendJSON does.
+func (c Choice) MarshalJSON() ([]byte, error) { return c.AppendJSON(nil) }
 
 // Decision is a router's answer.
 type Decision struct {

@@ -103,6 +103,43 @@ func TestFloatPlainRangeMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// Rounded writes what Float writes for the number rounded to six
+// decimals (-0 as 0), and so what encoding/json writes for it: across [0, 1], its
+// edges and the halves between steps, and outside it.
+func TestRoundedMatchesFloatOfRounded(t *testing.T) {
+	fs := []float64{
+		0, math.Copysign(0, -1), 1, 0.5, 0.1, 1.0 / 3, 2.0 / 3, 1e-6, 4.9e-7, 5e-7, 1e-7,
+		0.9999994, 0.9999995, 0.0000015, 0.1234565, 0.0367001342146403, 0.5996451706863565,
+		-0.25, -4e-7, 1.5, 2.891, 123456.7654321, 1e21, 1e-300,
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		fs = append(fs, r.Float64(), float64(r.IntN(1e6+1))/1e6, (float64(r.IntN(1e6))+0.5)/1e6)
+	}
+	for _, f := range fs {
+		want, werr := Float(nil, math.Round(f*1e6)/1e6+0) // +0: -0 is 0
+		got, err := Rounded(nil, f)
+		if err != nil || werr != nil || string(got) != string(want) {
+			t.Fatalf("Rounded(%v) = %s, %v, want %s, %v", f, got, err, want, werr)
+		}
+	}
+	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		if _, err := Rounded(nil, f); err == nil {
+			t.Errorf("Rounded(%v): no error", f)
+		}
+	}
+}
+
+func BenchmarkRounded(b *testing.B) {
+	probs := []float64{0.0367001342146403, 0.03469747147928642, 0.5996451706863565, 1, 0.75, 0}
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		for _, f := range probs {
+			buf, _ = Rounded(buf[:0], f)
+		}
+	}
+}
+
 func BenchmarkFloat(b *testing.B) {
 	probs := []float64{0.0367001342146403, 0.03469747147928642, 0.5996451706863565, 2.891, 1, 0.75}
 	buf := make([]byte, 0, 64)
