@@ -17,9 +17,10 @@ type Probability struct {
 
 // Probabilities are a decision's probabilities of its candidate experts,
 // sorted by name. Their JSON is that of a map[string]float64 of the
-// probabilities rounded to six decimals, byte for byte. A slice, not a map: built for every routed request, a map of ten
-// experts was three allocations (456 bytes) and its JSON a walk of the
-// map and a sort of its keys, together 3.4k more instructions than this.
+// probabilities rounded to six decimals, byte for byte. A slice, not a
+// map: built for every routed request, a map of ten experts was three
+// allocations (456 bytes) and its JSON a walk of the map and a sort of its
+// keys, together 3.4k more instructions than this.
 type Probabilities []Probability
 
 // Get returns the probability of the expert name; ok is false if it was

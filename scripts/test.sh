@@ -29,8 +29,9 @@ command -v chromium >/dev/null || [ -n "${MOEGATE_CHROMIUM:-}" ] || need_apt+=(c
 command -v valgrind >/dev/null || need_apt+=(valgrind)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing: ${need_apt[*]}"
-	as_root apt-get update -qq
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+	# Wait for another apt (a machine's own first-boot installs) rather than fail on its lock.
+	as_root apt-get -o DPkg::Lock::Timeout=600 update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 # Redis on 127.0.0.1:6379 (limits, cache, shared state tests).
