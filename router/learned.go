@@ -125,8 +125,10 @@ func (l *Learned) Install(m *Model) error {
 	if f := featureVersion(l.emb); f != m.Features {
 		return fmt.Errorf("%w: model trained on features %q, embedder has %q", ErrBadModel, m.Features, f)
 	}
-	in := &installed{Model: m, index: make(map[string]int, len(m.Experts)), sc: &scorer{gate: packLinear(m.Gate)}}
-	if len(m.ExemplarWeights) > 0 {
+	in := &installed{Model: m.described(), index: make(map[string]int, len(m.Experts))}
+	if len(m.ExemplarWeights) == 0 {
+		in.sc = &scorer{gate: packLinear(m.Gate)}
+	} else {
 		xs, ys := m.exemplarX, m.exemplarY
 		if xs == nil {
 			// A loaded model: its exemplars' features were not saved.
@@ -162,6 +164,7 @@ func (l *Learned) Install(m *Model) error {
 		if m.Version <= cur {
 			m.Version = cur + 1
 		}
+		in.Version = m.Version
 		if l.active.CompareAndSwap(old, in) {
 			return nil
 		}
@@ -190,7 +193,9 @@ func (l *Learned) NGrams() *embed.Local {
 	return nil
 }
 
-// Model returns the active model, nil before the first one.
+// Model returns the active model, nil before the first one: its
+// description, without the gate's weights (see Model.described), so it
+// can be neither saved nor installed again.
 func (l *Learned) Model() *Model {
 	if in := l.active.Load(); in != nil {
 		return in.Model

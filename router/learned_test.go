@@ -155,6 +155,42 @@ func TestUntrained(t *testing.T) {
 	}
 }
 
+// TestInstalledModelKeepsNoWeights checks that the active model is a
+// description: the gate's weights live packed in the scorer only, so
+// routing is unchanged, the trained model can still be saved, and the
+// description cannot be installed as though it were a model.
+func TestInstalledModelKeepsNoWeights(t *testing.T) {
+	ctx := context.Background()
+	l := NewLearned(embed.NewLocal(4096), Options{Train: TrainOptions{Epochs: 60}})
+	m, err := l.Train(ctx, toyExamples())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Install(m); err != nil {
+		t.Fatal(err)
+	}
+	active := l.Model()
+	if active == m || active.Gate.W != nil || active.exemplarX != nil {
+		t.Errorf("the active model keeps the gate's weights (%d) or the exemplars' features (%d)", len(active.Gate.W), len(active.exemplarX))
+	}
+	if active.Version != m.Version || active.Version != l.Version() || !slices.Equal(active.Experts, m.Experts) {
+		t.Errorf("description version %d experts %q, model %d %q", active.Version, active.Experts, m.Version, m.Experts)
+	}
+	if len(m.Gate.W) != m.Gate.Dim*m.Gate.Classes {
+		t.Errorf("Install took the caller's weights: %d", len(m.Gate.W))
+	}
+	d, err := l.Route(ctx, Query{Text: "book a flight to paris", Candidates: []string{"banking", "kitchen", "travel"}})
+	if err != nil || d.Default || d.Experts[0].Name != "travel" {
+		t.Errorf("route %+v, %v: want travel", d, err)
+	}
+	if err := l.Install(active); !errors.Is(err, ErrBadModel) {
+		t.Errorf("installing the description: %v, want ErrBadModel", err)
+	}
+	if err := m.SaveFile(filepath.Join(t.TempDir(), "model.json")); err != nil {
+		t.Errorf("saving the trained model after Install: %v", err)
+	}
+}
+
 // toyExamples is a small three-expert training set with out-of-scope
 // queries and retrieval labels on the policy questions.
 func toyExamples() []Example {
