@@ -194,8 +194,8 @@ func (l *Learned) NGrams() *embed.Local {
 }
 
 // Model returns the active model, nil before the first one: its
-// description, without the gate's weights (see Model.described), so it
-// can be neither saved nor installed again.
+// description, without the gate's weights (see Model.described), so
+// Install refuses it and Load refuses what Save writes of it.
 func (l *Learned) Model() *Model {
 	if in := l.active.Load(); in != nil {
 		return in.Model
