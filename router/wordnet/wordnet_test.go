@@ -37,6 +37,9 @@ func TestLoad(t *testing.T) {
 			t.Errorf("Lemma(%q) = %v, want %v", w, got, want)
 		}
 	}
+	if again, err := Load(); again != lx || err != nil {
+		t.Errorf("a second Load = %p, %v; want the first's lexicon %p, shared", again, err, lx)
+	}
 	// Routing looks words up on every request: no garbage.
 	if n := testing.AllocsPerRun(100, func() { lx.Synsets("watches"); lx.Synsets("qwzxing"); lx.Lemma("flew") }); n != 0 {
 		t.Errorf("lookups allocate %v times", n)
