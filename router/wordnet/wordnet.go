@@ -29,7 +29,7 @@ import (
 )
 
 //go:embed wordnet.txt.gz
-var data []byte
+var data string // immutable, so in the binary's read-only segment
 
 // Lexicon maps words to WordNet concepts. It is immutable and safe for
 // concurrent use. It is a few arrays outside the Go heap, so the garbage
@@ -72,7 +72,7 @@ func Load() (*Lexicon, error) { return shared() }
 var shared = sync.OnceValues(parse)
 
 func parse() (*Lexicon, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	zr, err := gzip.NewReader(strings.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("wordnet: %w", err)
 	}
@@ -139,6 +139,7 @@ func parse() (*Lexicon, error) {
 			return nil, fmt.Errorf("wordnet: unknown synset %d", id)
 		}
 	}
+	release(data) // 1.9 MB of resident memory, read once
 	// Exact sizes (appends leave up to a quarter of each array unused),
 	// off the heap: 4.7 MB there would be 9 MB of resident memory.
 	lx.index, lx.words, lx.wordEnd = offheap.Clone(lx.index), offheap.Clone(lx.words), offheap.Clone(lx.wordEnd)

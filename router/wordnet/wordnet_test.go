@@ -2,7 +2,6 @@ package wordnet
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"slices"
 	"strings"
@@ -100,7 +99,7 @@ func TestLoadKeepsFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	zr, err := gzip.NewReader(strings.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
