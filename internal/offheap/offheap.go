@@ -1,5 +1,5 @@
-// Package offheap keeps data that never changes and holds no pointers
-// outside the Go heap, for the life of the process.
+// Package offheap copies data that never changes and holds no pointers
+// into memory outside the Go heap, kept for the life of the process.
 //
 // The garbage collector lets the heap grow to twice what is live before it
 // collects (GOGC=100), so a table that stays for good costs twice its size
