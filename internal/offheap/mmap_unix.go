@@ -2,18 +2,18 @@
 
 package offheap
 
-import "syscall"
+import "golang.org/x/sys/unix"
 
 // mapFrozen copies b into a private anonymous mapping, made read-only.
 // Mappings are page-aligned, so any element type is aligned in one.
 func mapFrozen(b []byte) ([]byte, bool) {
-	m, err := syscall.Mmap(-1, 0, len(b), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	m, err := unix.Mmap(-1, 0, len(b), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
 		return nil, false
 	}
 	copy(m, b)
-	if err := syscall.Mprotect(m, syscall.PROT_READ); err != nil {
-		_ = syscall.Munmap(m)
+	if err := unix.Mprotect(m, unix.PROT_READ); err != nil {
+		_ = unix.Munmap(m)
 		return nil, false
 	}
 	return m, true
