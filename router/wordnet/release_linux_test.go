@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/moegate/moegate/internal/offheap"
 )
 
 // residentKB returns the resident kilobytes of the mapping holding addr,
@@ -50,7 +52,7 @@ func TestReleaseDropsResidentPages(t *testing.T) {
 		sum += int(data[i]) // every page resident
 	}
 	before := residentKB(t, addr)
-	release(data)
+	offheap.PageOut(source())
 	after := residentKB(t, addr)
 	if want := len(data)/1024 - 8; before-after < want {
 		t.Errorf("resident %d kB before release, %d after: want %d kB fewer (the embedded lexicon's pages)", before, after, want)
