@@ -355,22 +355,25 @@ func (r *runner) onceFor(parent context.Context, i int, req *experts.Request, bu
 	// nothing of its own to cancel it with: it runs on parent itself (a
 	// context of its own was a cancelCtx and its parent's map of children,
 	// two allocations, for every request asked by name).
-	ctx, cancel := parent, context.CancelCauseFunc(nil)
-	if onDelta != nil || budget > 0 {
-		ctx, cancel = context.WithCancelCause(parent)
-		defer cancel(nil)
-	}
+	ctx := parent
 	var resp *experts.Response
 	var err error
 	if onDelta == nil {
 		if budget > 0 {
-			t := time.AfterFunc(budget, func() { cancel(&budgetError{"no answer", budget}) })
-			defer t.Stop()
+			// A deadline rather than a timer of its own: an expert sees
+			// it, and needs no timer for a timeout of its own that
+			// would fire later.
+			var stop context.CancelFunc
+			ctx, stop = context.WithDeadlineCause(parent, start.Add(budget), &budgetError{"no answer", budget})
+			defer stop()
 		}
 		resp, err = r.safeCall(ctx, c.Name, func(ctx context.Context) (*experts.Response, error) {
 			return c.Expert.Complete(ctx, req)
 		})
 	} else {
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(parent)
+		defer cancel(nil)
 		fb := r.opts.FirstByteTimeout
 		what := "no first token"
 		if budget > 0 && budget < fb {

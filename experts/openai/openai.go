@@ -280,8 +280,14 @@ func (o *Expert) Complete(ctx context.Context, req *experts.Request) (*experts.R
 		return nil, err
 	}
 	defer release()
-	cctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
+	// The caller's deadline, when it comes first, bounds the call alone:
+	// a timer of the expert's own would never fire.
+	cctx := ctx
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > o.timeout {
+		var cancel context.CancelFunc
+		cctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
 	resp, err := o.post(cctx, body)
 	if err != nil {
 		return nil, o.wrap(ctx, err, cctx.Err() != nil && ctx.Err() == nil)
