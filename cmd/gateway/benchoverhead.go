@@ -46,8 +46,11 @@ streaming) is driven by a closed-loop generator (saturated throughput; CPU
 of the serving process per request from /proc) and an open-loop generator at
 a fixed rate (latency from each request's due time), alternating setups in
 every repetition. Added latency is against the upstream alone in the same
-repetition. The machine's load average is printed: on a shared machine,
-compare rows of one run, not runs.
+repetition. A second table sets each gateway setup against the proxy of its
+kind (streaming or not): CPU per request and saturated RPS as ratios, added
+p99 as a difference, each the median of the repetitions' own. The machine's
+load average is printed: on a shared machine, compare rows of one run, not
+runs.
 
 Flags:
 `)

@@ -54,6 +54,14 @@ func TestBenchOverhead(t *testing.T) {
 			t.Errorf("%s: %d errors", name, r.Errors)
 		}
 	}
+	// The gateway against the proxy run beside it; the proxy against
+	// nothing.
+	if c := got["moegate by name"].VsProxy; c == nil || c.CPU <= 0 || c.RPS <= 0 {
+		t.Errorf("moegate by name against the proxy: %+v", c)
+	}
+	if c := got["reverse proxy"].VsProxy; c != nil {
+		t.Errorf("the proxy compared with itself: %+v", c)
+	}
 	if _, ok := got["moegate auto"]; ok {
 		t.Errorf("--only did not filter: %s", out)
 	}

@@ -93,6 +93,26 @@ type Row struct {
 	ErrorReasons map[string]int `json:"error_reasons,omitempty"`
 	Requests     int            `json:"requests"`
 	BaselineName string         `json:"baseline"`
+	// VsProxy compares a gateway setup with the reverse proxy of the
+	// same kind (streaming or not) run beside it; nil for the upstream
+	// and the proxy, or when the proxy did not run.
+	VsProxy *Comparison `json:"vs_proxy,omitempty"`
+}
+
+// Comparison is a gateway setup against the reverse proxy: the median over
+// repetitions of each repetition's ratio or difference, the two having run
+// in the same repetition (a median of ratios, not a ratio of medians,
+// so that one slow phase of either does not pair with a fast one of the
+// other).
+type Comparison struct {
+	// CPU is the gateway's CPU per request over the proxy's (closed
+	// loop); -1 when either process was not measured.
+	CPU float64 `json:"cpu_ratio"`
+	// RPS is the gateway's saturated throughput over the proxy's.
+	RPS float64 `json:"rps_ratio"`
+	// P99ms is how much more the gateway adds to p99 at the open-loop
+	// rate than the proxy does.
+	P99ms float64 `json:"p99_excess_ms"`
 }
 
 // Report is a whole run.
@@ -298,10 +318,38 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			row.AddedP50ms, row.AddedP99ms = medianF(a50), medianF(a99)
 		}
+		if s.system == "moegate" {
+			row.VsProxy = compare(s, setups)
+		}
 		rep.Rows = append(rep.Rows, row)
 	}
 	rep.LoadEnd = loadavg()
 	return rep, nil
+}
+
+// compare returns s against the proxy setup of its kind, nil when
+// none ran.
+func compare(s *setup, setups []*setup) *Comparison {
+	i := slices.IndexFunc(setups, func(p *setup) bool { return p.system == "proxy" && p.stream == s.stream })
+	if i < 0 {
+		return nil
+	}
+	p := setups[i]
+	var cpu, rps, p99 []float64
+	for r := range s.closed {
+		if s.proc != nil && p.proc != nil && p.cpu[r] > 0 {
+			cpu = append(cpu, s.cpu[r]/p.cpu[r])
+		}
+		if pr := p.closed[r].rps(); pr > 0 {
+			rps = append(rps, s.closed[r].rps()/pr)
+		}
+		p99 = append(p99, units.MS(s.open[r].pct(0.99))-units.MS(p.open[r].pct(0.99)))
+	}
+	c := &Comparison{CPU: -1, RPS: medianF(rps), P99ms: medianF(p99)}
+	if len(cpu) > 0 {
+		c.CPU = medianF(cpu)
+	}
+	return c
 }
 
 func perRequest(cpu time.Duration, n int) float64 {
@@ -345,6 +393,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	r.writeComparisons(w)
 	// What failed, most frequent first, so a run with errors says why.
 	for _, row := range r.Rows {
 		reasons := slices.Collect(maps.Keys(row.ErrorReasons))
@@ -358,6 +407,28 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// writeComparisons prints the gateway setups against the proxy, when it
+// ran.
+func (r *Report) writeComparisons(w io.Writer) {
+	var rows []Row
+	for _, row := range r.Rows {
+		if row.VsProxy != nil {
+			rows = append(rows, row)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nagainst the reverse proxy (median of each repetition's):\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "setup\tCPU/req ÷ proxy\tsaturated RPS ÷ proxy\tadded p99 − proxy's ms\t\n")
+	for _, row := range rows {
+		c := row.VsProxy
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%+.2f\t\n", row.Setup, opt(c.CPU, "%.2f"), c.RPS, c.P99ms)
+	}
+	tw.Flush()
 }
 
 func opt(v float64, format string) string {
