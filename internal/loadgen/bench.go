@@ -393,7 +393,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	r.writeComparisons(w)
+	if err := r.writeComparisons(w); err != nil {
+		return err
+	}
 	// What failed, most frequent first, so a run with errors says why.
 	for _, row := range r.Rows {
 		reasons := slices.Collect(maps.Keys(row.ErrorReasons))
@@ -411,7 +413,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 // writeComparisons prints the gateway setups against the proxy, when it
 // ran.
-func (r *Report) writeComparisons(w io.Writer) {
+func (r *Report) writeComparisons(w io.Writer) error {
 	var rows []Row
 	for _, row := range r.Rows {
 		if row.VsProxy != nil {
@@ -419,7 +421,7 @@ func (r *Report) writeComparisons(w io.Writer) {
 		}
 	}
 	if len(rows) == 0 {
-		return
+		return nil
 	}
 	fmt.Fprintf(w, "\nagainst the reverse proxy (median of each repetition's):\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -428,7 +430,7 @@ func (r *Report) writeComparisons(w io.Writer) {
 		c := row.VsProxy
 		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%+.2f\t\n", row.Setup, opt(c.CPU, "%.2f"), c.RPS, c.P99ms)
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 func opt(v float64, format string) string {

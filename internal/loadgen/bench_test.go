@@ -23,9 +23,9 @@ func TestCompare(t *testing.T) {
 	proxy := reps("reverse proxy", "proxy", false, running, []float64{100, 100, 250}, []float64{1000, 1000, 400}, []float64{2, 2, 2})
 	proxyStream := reps("reverse proxy, stream", "proxy", true, running, []float64{50, 50, 50}, []float64{2000, 2000, 2000}, []float64{1, 1, 1})
 	unmeasured := reps("reverse proxy", "proxy", false, nil, []float64{0, 0, 0}, []float64{1000, 1000, 1000}, []float64{2, 2, 2})
-	// A slow phase of the gateway's (150) and of the proxy's (250): the
-	// ratio of the medians would be 1.5, the repetitions' ratios are 1.5,
-	// 1.1 and 1.2.
+	// The third repetition is slow for both (300 against 250 µs): the
+	// ratio of the medians would be 150/100, the repetitions' ratios are
+	// 1.5, 1.1 and 1.2.
 	auto := reps("moegate auto", "moegate", false, running, []float64{150, 110, 300}, []float64{800, 900, 360}, []float64{2.5, 3, 2})
 	stream := reps("moegate auto, stream", "moegate", true, running, []float64{60, 70, 80}, []float64{1600, 1500, 1000}, []float64{1, 1.5, 2})
 	for _, tc := range []struct {
