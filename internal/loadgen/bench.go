@@ -311,12 +311,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if b := byName[s.baseline]; b != nil {
 			// Added latency is taken per repetition, against the upstream
 			// measured in the same repetition.
-			var a50, a99 []float64
-			for i := range s.open {
-				a50 = append(a50, units.MS(s.open[i].pct(0.5))-units.MS(b.open[i].pct(0.5)))
-				a99 = append(a99, units.MS(s.open[i].pct(0.99))-units.MS(b.open[i].pct(0.99)))
-			}
-			row.AddedP50ms, row.AddedP99ms = medianF(a50), medianF(a99)
+			row.AddedP50ms = medianF(latencyDiffs(s.open, b.open, 0.5))
+			row.AddedP99ms = medianF(latencyDiffs(s.open, b.open, 0.99))
 		}
 		if s.system == "moegate" {
 			row.VsProxy = compare(s, setups)
@@ -335,21 +331,31 @@ func compare(s *setup, setups []*setup) *Comparison {
 		return nil
 	}
 	p := setups[i]
-	var cpu, rps, p99 []float64
+	measured := s.proc != nil && p.proc != nil
+	var cpu, rps []float64
 	for r := range s.closed {
-		if s.proc != nil && p.proc != nil && p.cpu[r] > 0 {
+		if measured && p.cpu[r] > 0 {
 			cpu = append(cpu, s.cpu[r]/p.cpu[r])
 		}
 		if pr := p.closed[r].rps(); pr > 0 {
 			rps = append(rps, s.closed[r].rps()/pr)
 		}
-		p99 = append(p99, units.MS(s.open[r].pct(0.99))-units.MS(p.open[r].pct(0.99)))
 	}
-	c := &Comparison{CPU: -1, RPS: medianF(rps), P99ms: medianF(p99)}
+	c := &Comparison{CPU: -1, RPS: medianF(rps), P99ms: medianF(latencyDiffs(s.open, p.open, 0.99))}
 	if len(cpu) > 0 {
 		c.CPU = medianF(cpu)
 	}
 	return c
+}
+
+// latencyDiffs returns, for each repetition, a's latency at percentile
+// q minus b's, in ms.
+func latencyDiffs(a, b []sample, q float64) []float64 {
+	d := make([]float64, len(a))
+	for i := range a {
+		d[i] = units.MS(a[i].pct(q)) - units.MS(b[i].pct(q))
+	}
+	return d
 }
 
 func perRequest(cpu time.Duration, n int) float64 {
