@@ -49,8 +49,13 @@ every repetition. Added latency is against the upstream alone in the same
 repetition. A second table sets each gateway setup against the proxy of its
 kind (streaming or not): CPU per request and saturated RPS as ratios, added
 p99 as a difference, each the median of the repetitions' own. The machine's
-load average is printed: on a shared machine, compare rows of one run, not
-runs.
+load average and, on a virtual machine, the share of CPU time its
+hypervisor took during the phases (steal) are printed: on a shared machine,
+compare rows of one run, not runs.
+
+The gateways inherit the environment, so MOEGATE_* variables configure
+them: MOEGATE_ROUTER_FEATURES=ngrams measures the cheaper router,
+MOEGATE_CACHE_SEMANTIC_THRESHOLD=2 a cache of exact matches only.
 
 Flags:
 `)

@@ -65,6 +65,10 @@ func TestBenchOverhead(t *testing.T) {
 	if _, ok := got["moegate auto"]; ok {
 		t.Errorf("--only did not filter: %s", out)
 	}
+	// Linux says how much CPU time a hypervisor took (0 on bare metal).
+	if rep.Steal < 0 || rep.Steal > 100 {
+		t.Errorf("steal %v%% during the phases", rep.Steal)
+	}
 	for _, name := range []string{"moegate.pprof", "moegate.heap"} {
 		if fi, err := os.Stat(filepath.Join(profiles, name)); err != nil || fi.Size() == 0 {
 			t.Errorf("--profile: %s not written: %v", name, err)

@@ -125,7 +125,12 @@ type Report struct {
 	CPUs     int    `json:"cpus"`
 	Load     string `json:"load_before"`
 	LoadEnd  string `json:"load_after"`
-	Rows     []Row  `json:"rows"`
+	// Steal is the share of the machine's CPU time its hypervisor gave
+	// to other guests during the phases, in percent; -1 where the
+	// kernel does not say (not Linux). On a virtual machine, steal of a
+	// few percent makes p99 and CPU per request noisy.
+	Steal float64 `json:"steal_percent"`
+	Rows  []Row   `json:"rows"`
 }
 
 type setup struct {
@@ -263,6 +268,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	// Setups alternate within each repetition, so a noisy neighbour on
 	// the machine hurts them all alike.
+	stat0 := readCPUTimes()
 	for r := range cfg.Reps {
 		for _, s := range setups {
 			c0 := s.proc.cpu()
@@ -319,6 +325,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Rows = append(rep.Rows, row)
 	}
+	rep.Steal = readCPUTimes().stealSince(stat0)
 	rep.LoadEnd = loadavg()
 	return rep, nil
 }
@@ -384,8 +391,8 @@ func medianF(v []float64) float64 {
 
 // WriteTable prints r as an aligned table.
 func (r *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "moegate overhead: %s per phase, %d reps (medians), %d closed-loop connections, open loop at %d req/s, %d experts, %d CPUs\nload average before: %s; after: %s\n\n",
-		r.Duration, r.Reps, r.Conns, r.Rate, r.Experts, r.CPUs, r.Load, r.LoadEnd)
+	fmt.Fprintf(w, "moegate overhead: %s per phase, %d reps (medians), %d closed-loop connections, open loop at %d req/s, %d experts, %d CPUs\nload average before: %s; after: %s; CPU time stolen by the hypervisor during the phases: %s\n\n",
+		r.Duration, r.Reps, r.Conns, r.Rate, r.Experts, r.CPUs, r.Load, r.LoadEnd, opt(r.Steal, "%.1f%%"))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "setup\tsaturated RPS\tCPU µs/req\tCPU µs/req @rate\tachieved RPS\tp50 ms\tp99 ms\tadded p50 ms\tadded p99 ms\tRSS MB\terrors\t\n")
 	for _, row := range r.Rows {
@@ -456,6 +463,54 @@ func loadavg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// cpuTimes are the machine's CPU times from /proc/stat, in clock ticks:
+// all of them, and those stolen by the hypervisor.
+type cpuTimes struct {
+	total, steal uint64
+	ok           bool
+}
+
+func readCPUTimes() cpuTimes {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}
+	}
+	return parseCPUTimes(string(b))
+}
+
+// parseCPUTimes reads the first line of /proc/stat: "cpu" and the ticks
+// spent in user, nice, system, idle, iowait, irq, softirq, steal (and
+// guest times, which user and nice already count).
+func parseCPUTimes(stat string) cpuTimes {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuTimes{}
+	}
+	var t cpuTimes
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return cpuTimes{}
+		}
+		t.total += n
+		if i == 7 {
+			t.steal = n
+		}
+	}
+	t.ok = true
+	return t
+}
+
+// stealSince returns the share of the CPU time since t0 that was stolen,
+// in percent; -1 when either reading failed or no time passed.
+func (t cpuTimes) stealSince(t0 cpuTimes) float64 {
+	if !t.ok || !t0.ok || t.total <= t0.total || t.steal < t0.steal {
+		return -1
+	}
+	return 100 * float64(t.steal-t0.steal) / float64(t.total-t0.total)
 }
 
 // freeAddr returns a loopback address nobody listens on right now.

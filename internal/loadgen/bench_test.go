@@ -89,3 +89,47 @@ func TestWriteComparisons(t *testing.T) {
 		t.Errorf("a comparison with no gateway row:\n%s", b.String())
 	}
 }
+
+func TestCPUTimesSteal(t *testing.T) {
+	const stat0 = "cpu  100 5 50 800 10 0 5 30 7 0\ncpu0 50 2 25 400 5 0 2 15 3 0\n"
+	for _, tt := range []struct {
+		name       string
+		before     string
+		after      string
+		wantSteal  float64
+		wantParsed bool
+	}{
+		// 1000 ticks later, 50 of them stolen; guest ticks (7) are
+		// already in user's and do not count twice.
+		{"steal", stat0, "cpu  400 5 150 1350 10 0 5 80 9 0\n", 5, true},
+		{"none stolen", stat0, "cpu  600 5 50 1300 10 0 5 30 7 0\n", 0, true},
+		{"old kernel without steal", "cpu  100 5 50 800 10 0 5\n", "cpu  200 5 50 900 10 0 5\n", -1, false},
+		{"no time passed", stat0, stat0, -1, true},
+		{"not a stat file", "intr 1 2 3\n", "intr 4 5 6\n", -1, false},
+		{"garbage", stat0, "cpu  x 5 50 800 10 0 5 30\n", -1, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := parseCPUTimes(tt.before)
+			if before.ok != tt.wantParsed {
+				t.Fatalf("parsed %q: ok %v, want %v", tt.before, before.ok, tt.wantParsed)
+			}
+			if got := parseCPUTimes(tt.after).stealSince(before); got != tt.wantSteal {
+				t.Errorf("steal %v%%, want %v%%", got, tt.wantSteal)
+			}
+		})
+	}
+	var b strings.Builder
+	if err := (&Report{Steal: 4.21}).WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "stolen by the hypervisor during the phases: 4.2%") {
+		t.Errorf("header lacks the steal:\n%s", b.String())
+	}
+	b.Reset()
+	if err := (&Report{Steal: -1}).WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "during the phases: -\n") {
+		t.Errorf("unknown steal not shown as -:\n%s", b.String())
+	}
+}
