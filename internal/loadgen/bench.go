@@ -266,9 +266,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, ctx.Err()
 		}
 	}
+	stat0 := readCPUTimes()
 	// Setups alternate within each repetition, so a noisy neighbour on
 	// the machine hurts them all alike.
-	stat0 := readCPUTimes()
 	for r := range cfg.Reps {
 		for _, s := range setups {
 			c0 := s.proc.cpu()
